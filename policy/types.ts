@@ -142,10 +142,11 @@ export type ColumnSource =
 
 /** Session-level effects the enforcement layer must track or refuse. */
 export type SessionEffect =
-  | { readonly kind: 'set'; readonly name: string; readonly local: boolean }   // SET name / set_config
+  /** SET name / set_config; `value` is the literal value when it is one (null for DEFAULT or an expression). */
+  | { readonly kind: 'set'; readonly name: string; readonly local: boolean; readonly value?: string | null }
   | { readonly kind: 'reset'; readonly name: string | null }                   // RESET name | RESET ALL
   | { readonly kind: 'role' }                                                   // SET ROLE / SESSION AUTHORIZATION
-  | { readonly kind: 'discard' }
+  | { readonly kind: 'discard'; readonly target?: 'all' | 'plans' | 'sequences' | 'temp' }
   | { readonly kind: 'prepare'; readonly name: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
   | { readonly kind: 'listen' | 'unlisten' | 'notify' };

@@ -1,0 +1,75 @@
+// Server functions that reach outside the SQL privilege model: they touch the server's files,
+// run programs, open network connections, administer the server, or run SQL handed to them as a
+// string (which our analysis cannot see into). A call to one is denied unless an allow rule's
+// `functions` lists it by its exact qualified name (e.g. "pg_catalog.pg_read_file"); a glob such
+// as `*` or `pg_catalog.*` never counts. Names are matched without regard to schema, so a
+// same-named function in any schema (or an unqualified call we cannot resolve) is treated alike.
+// `*` in an entry matches any run of characters, as in policy globs (glob.ts).
+import { partMatches } from './glob.ts';
+import type { PartMatcher } from './glob.ts';
+
+export interface DangerousGroup { readonly what: string; readonly names: readonly string[] }
+
+export const DANGEROUS_FUNCTIONS: readonly DangerousGroup[] = [
+  // Read or list files on the database server (superuser or pg_read_server_files).
+  { what: 'a server filesystem function',
+    names: ['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_*dir'] },
+  // adminpack: write, rename and delete server files.
+  { what: 'a server filesystem function (adminpack)',
+    names: ['pg_file_write', 'pg_file_rename', 'pg_file_unlink', 'pg_file_sync', 'pg_file_read',
+      'pg_file_length', 'pg_logdir_ls'] },
+  // Large objects: lo_import/lo_export move server files; the rest read and write data no table
+  // rule describes.
+  { what: 'a large-object function',
+    names: ['lo_*', 'loread', 'lowrite'] },
+  // dblink opens connections to other servers and runs SQL there.
+  { what: 'a network function (dblink)', names: ['dblink*'] },
+  // Change settings the proxy's enforcement relies on (search_path, role, …) from inside a query.
+  { what: 'a settings function', names: ['set_config'] },
+  // Signal, stop or reconfigure the server and other sessions.
+  { what: 'a server administration function',
+    names: ['pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',
+      'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal', 'pg_create_restore_point',
+      'pg_backup_start', 'pg_backup_stop', 'pg_start_backup', 'pg_stop_backup', 'pg_wal_replay_*',
+      'pg_import_system_collations', 'pg_log_backend_memory_contexts', 'pg_stat_reset*'] },
+  // Replication: slots and origins hold WAL and stream every table's changes.
+  { what: 'a replication function',
+    names: ['pg_*replication_slot*', 'pg_logical_slot_*', 'pg_replication_origin_*',
+      'pg_logical_emit_message'] },
+  // Run SQL given as a string, or read whole tables/schemas named by a value: our analysis cannot
+  // see which relations they touch.
+  { what: 'a function that runs SQL given as a string',
+    names: ['query_to_xml*', 'cursor_to_xml*', 'table_to_xml*', 'schema_to_xml*', 'database_to_xml*',
+      'ts_stat', 'ts_rewrite'] },
+  // Hold a backend (and any locks it has) for as long as asked.
+  { what: 'a sleep function', names: ['pg_sleep*'] },
+];
+
+const exact = new Map<string, string>();
+const wild: { m: PartMatcher; what: string }[] = [];
+for (const g of DANGEROUS_FUNCTIONS) {
+  for (const n of g.names) {
+    const pieces = n.split('*');
+    if (pieces.length === 1) exact.set(n, g.what);
+    else wild.push({ m: { pieces, wild: true }, what: g.what });
+  }
+}
+
+/** What kind of dangerous function `name` (folded, unqualified) is, or null when it is not one. */
+export function dangerousFunction(name: string): string | null {
+  const e = exact.get(name);
+  if (e !== undefined) return e;
+  for (const w of wild) if (partMatches(w.m, name)) return w.what;
+  return null;
+}
+
+// pg_catalog relations that SELECT may not read without a rule naming them exactly: they expose
+// other columns' values (pg_stats' most_common_vals bypasses masking), other sessions' statement
+// text with literals, or credentials. Every other pg_catalog / information_schema relation is
+// readable without a rule, because drivers and psql read the catalog on connect.
+export const SENSITIVE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
+  'pg_statistic', 'pg_statistic_ext_data', 'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs',
+  'pg_stat_activity', 'pg_authid', 'pg_shadow', 'pg_user_mapping', 'pg_user_mappings',
+  'pg_largeobject', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings',
+  'pg_replication_slots', 'pg_stat_replication', 'pg_subscription',
+]);
