@@ -1,0 +1,147 @@
+// Turning benchmark measurements into the results table and the design.md target checks.
+// Pure: no I/O, so the arithmetic is unit-tested (report.test.ts).
+import type { PgbenchRun } from './pgbench.ts';
+
+export const TARGETS = ['direct', 'pgbouncer', 'airlock'] as const;
+export type Target = (typeof TARGETS)[number];
+export type QueryMode = 'simple' | 'prepared';
+
+export interface Cell {
+  readonly mode: QueryMode;
+  readonly clients: number;
+  readonly target: Target;
+  readonly run: PgbenchRun | null;
+  /** Why there is no run: the target is not available, or pgbench failed. */
+  readonly error: string | null;
+  /** CPU the proxy process spent during the run (null for direct). */
+  readonly proxyCpuSeconds: number | null;
+}
+
+export interface BulkRead {
+  readonly kind: 'select' | 'copy';
+  readonly target: 'direct' | 'airlock';
+  readonly rows: number;
+  readonly seconds: number | null;
+  readonly error: string | null;
+}
+
+export interface Startup { readonly readyMs: number; readonly rssIdleBytes: number }
+
+export interface TargetCheck {
+  readonly name: string;
+  readonly want: string;
+  readonly got: string;
+  readonly verdict: 'PASS' | 'MISS' | 'N/A';
+}
+
+/** CPU microseconds per transaction of the proxy in a cell, or null. */
+export function cpuUsPerTx(c: Cell): number | null {
+  if (c.run === null || c.proxyCpuSeconds === null || c.run.transactions === 0) return null;
+  return (c.proxyCpuSeconds * 1e6) / c.run.transactions;
+}
+
+function find(cells: readonly Cell[], mode: QueryMode, clients: number, target: Target): Cell | undefined {
+  return cells.find((c) => c.mode === mode && c.clients === clients && c.target === target);
+}
+
+const fmt = (n: number | null | undefined, digits = 0): string =>
+  n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits);
+const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
+
+/** The pgbench table: one line per (mode, clients, target). */
+export function pgbenchTable(cells: readonly Cell[]): string {
+  const head = ['mode', 'clients', 'target', 'TPS', 'x direct', 'x bouncer', 'p50 us', 'p99 us', '+p50 us', 'CPU us/tx'];
+  const rows: string[][] = [];
+  for (const c of cells) {
+    const direct = find(cells, c.mode, c.clients, 'direct')?.run ?? null;
+    const bouncer = find(cells, c.mode, c.clients, 'pgbouncer')?.run ?? null;
+    if (c.run === null) {
+      rows.push([c.mode, String(c.clients), c.target, `not run: ${firstLine(c.error)}`]);
+      continue;
+    }
+    rows.push([
+      c.mode, String(c.clients), c.target, fmt(c.run.tps),
+      c.target === 'direct' ? '' : fmt(ratio(c.run.tps, direct?.tps), 2),
+      c.target === 'airlock' ? fmt(ratio(c.run.tps, bouncer?.tps), 2) : '',
+      fmt(c.run.p50Us), fmt(c.run.p99Us),
+      c.target === 'direct' || direct === null ? '' : fmt(c.run.p50Us - direct.p50Us),
+      c.target === 'direct' ? '' : fmt(cpuUsPerTx(c), 1),
+    ]);
+  }
+  return table(head, rows);
+}
+
+export function bulkTable(bulk: readonly BulkRead[]): string {
+  const rows = bulk.map((b) => {
+    const direct = bulk.find((d) => d.kind === b.kind && d.target === 'direct');
+    const rps = rowsPerSecond(b);
+    return b.seconds === null
+      ? [b.kind, b.target, `not run: ${firstLine(b.error)}`]
+      : [b.kind, b.target, String(b.rows), fmt(b.seconds, 2), fmt(rps), b.target === 'direct' ? '' : fmt(ratio(rps, direct === undefined ? null : rowsPerSecond(direct)), 2)];
+  });
+  return table(['read', 'target', 'rows', 'seconds', 'rows/s', 'x direct'], rows);
+}
+
+export function rowsPerSecond(b: BulkRead): number | null {
+  return b.seconds === null || b.seconds <= 0 ? null : b.rows / b.seconds;
+}
+
+/**
+ * design.md "Targets". The latency and CPU targets compare with PgBouncer in simple query mode:
+ * PgBouncer's transaction mode has no protocol-level prepared statements before 1.21.
+ */
+export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], startup: Startup | null, clients: readonly number[]): TargetCheck[] {
+  const high = clients.includes(8) ? 8 : Math.max(...clients);
+  const low = clients.includes(1) ? 1 : Math.min(...clients);
+  const n = (c: number) => `${c} client${c === 1 ? '' : 's'}`;
+  const checks: TargetCheck[] = [];
+  const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
+    const verdict = got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
+    checks.push({ name, want, got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`, verdict });
+  };
+  for (const mode of ['simple', 'prepared'] as const) {
+    const a = find(cells, mode, high, 'airlock')?.run;
+    check(`TPS ${mode}, ${n(high)}, vs direct`, '>= 0.60x', ratio(a?.tps, find(cells, mode, high, 'direct')?.run?.tps), 0.6, false);
+  }
+  const a8 = find(cells, 'simple', high, 'airlock');
+  const b8 = find(cells, 'simple', high, 'pgbouncer');
+  check(`TPS simple, ${n(high)}, vs PgBouncer`, '>= 0.90x', ratio(a8?.run?.tps, b8?.run?.tps), 0.9, false);
+  const d1 = find(cells, 'simple', low, 'direct')?.run;
+  const a1 = find(cells, 'simple', low, 'airlock')?.run;
+  const b1 = find(cells, 'simple', low, 'pgbouncer')?.run;
+  const added = (r: PgbenchRun | undefined | null) => (r == null || d1 == null ? null : r.p50Us - d1.p50Us);
+  const aAdded = added(a1);
+  const bAdded = added(b1);
+  check(`added p50 latency, ${n(low)}, vs PgBouncer's (${fmt(aAdded)} us vs ${fmt(bAdded)} us)`, '<= 1.50x',
+    bAdded !== null && bAdded > 0 ? ratio(aAdded, bAdded) : null, 1.5, true);
+  const aCpu = a8 === undefined ? null : cpuUsPerTx(a8);
+  const bCpu = b8 === undefined ? null : cpuUsPerTx(b8);
+  check(`CPU per transaction, ${n(high)}, vs PgBouncer's (${fmt(aCpu, 1)} us vs ${fmt(bCpu, 1)} us)`, '<= 1.50x', ratio(aCpu, bCpu), 1.5, true);
+  for (const kind of ['select', 'copy'] as const) {
+    const d = bulk.find((b) => b.kind === kind && b.target === 'direct');
+    const x = bulk.find((b) => b.kind === kind && b.target === 'airlock');
+    check(`masked bulk read (${kind}) vs direct`, '>= 0.50x',
+      ratio(x === undefined ? null : rowsPerSecond(x), d === undefined ? null : rowsPerSecond(d)), 0.5, false);
+  }
+  check('sidecar RSS idle', '<= 80 MiB', startup === null ? null : startup.rssIdleBytes / 2 ** 20, 80, true, ' MiB');
+  check('start to ready', '<= 1000 ms', startup === null ? null : startup.readyMs, 1000, true, ' ms');
+  return checks;
+}
+
+export function targetsTable(checks: readonly TargetCheck[]): string {
+  return table(['target', 'want', 'got', ''], checks.map((c) => [c.name, c.want, c.got, c.verdict]));
+}
+
+function firstLine(s: string | null): string {
+  return (s ?? 'unknown').split('\n')[0]!.slice(0, 100);
+}
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r.length === head.length ? (r[i] ?? '').length : 0))));
+  const line = (r: readonly string[]) =>
+    r.length === head.length
+      ? r.map((v, i) => (i >= 3 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ')
+      : [...r.slice(0, -1).map((v, i) => v.padEnd(widths[i]!)), r[r.length - 1] ?? ''].join('  ');  // a "not run" line
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}

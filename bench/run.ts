@@ -1,0 +1,486 @@
+// Airlock benchmark: pgbench -S through nothing, PgBouncer and Airlock, in ONE run on one machine,
+// plus a 1M-row masked bulk read; checks design.md "Targets". See bench/README.md.
+//
+//   sh scripts/node24.sh bench/run.ts [--duration 20] [--clients 1,8] [--modes simple,prepared]
+//        [--scale 10] [--bulk-rows 1000000] [--sampling-rate 0.1] [--targets direct,pgbouncer,airlock]
+//
+// Prints the tables and PASS/MISS per target (a MISS does not fail the run) and writes the raw
+// results to bench/results/<time>.json.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { asServerUser, createRole, giveToServerUser, quoteIdent, startPostgres, withAdmin, type PgServer } from '../test/support/pg.ts';
+import { freePort } from '../test/support/ports.ts';
+import { runPgbench, tail } from './pgbench.ts';
+import { childPids, commOf, cpuSeconds, rssBytes } from './procstat.ts';
+import {
+  bulkTable, checkTargets, pgbenchTable, targetsTable, TARGETS,
+  type BulkRead, type Cell, type QueryMode, type Startup, type Target,
+} from './report.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const IDENTITY = 'system:serviceaccount:bench:pgbench';
+const BENCH_USER = 'bench';
+const BENCH_DB = 'bench';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const { values: opt } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '20' },
+    clients: { type: 'string', default: '1,8' },
+    modes: { type: 'string', default: 'simple,prepared' },
+    scale: { type: 'string', default: '10' },
+    'bulk-rows': { type: 'string', default: '1000000' },
+    'sampling-rate': { type: 'string', default: '0.1' },
+    targets: { type: 'string', default: TARGETS.join(',') },
+    // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
+    'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+  },
+  strict: true,
+});
+
+function positive(name: string, raw: string, integer = true): number {
+  const n = Number(raw);
+  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+  return n;
+}
+const durationS = positive('duration', opt.duration);
+const clientCounts = opt.clients.split(',').map((c) => positive('clients', c));
+const modes = opt.modes.split(',').map((m) => {
+  if (m !== 'simple' && m !== 'prepared') throw new Error(`--modes: unknown mode "${m}"; expected simple, prepared`);
+  return m as QueryMode;
+});
+const scale = positive('scale', opt.scale);
+const bulkRows = Number(opt['bulk-rows']);   // 0 skips the bulk read
+if (!Number.isInteger(bulkRows) || bulkRows < 0) throw new Error('--bulk-rows must be an integer >= 0');
+const samplingRate = positive('sampling-rate', opt['sampling-rate'], false);
+const targets = opt.targets.split(',').map((t) => {
+  if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
+  return t as Target;
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const log = (msg: string) => console.log(`bench: ${msg}`);
+
+function pgbenchBin(server: PgServer): string {
+  return existsSync(join(server.bin, 'pgbench')) ? join(server.bin, 'pgbench') : 'pgbench';
+}
+
+async function queryAs(port: number, password: string, sql: string): Promise<pg.QueryResult> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: BENCH_USER, password, database: BENCH_DB, connectionTimeoutMillis: 10_000 });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** Stop a child we started: SIGTERM, then SIGKILL after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Keeps the last lines a child wrote, for error messages. */
+function captureTail(child: ChildProcess): () => string {
+  let buf = '';
+  const add = (d: Buffer) => { buf = (buf + d.toString('utf8')).slice(-8192); };
+  child.stdout?.on('data', add);
+  child.stderr?.on('data', add);
+  return () => tail(buf, 20);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTLP sink: a stand-in collector so Airlock's audit export has somewhere to go. It accepts
+// OTLP/HTTP (POST /v1/traces, protobuf or JSON) and answers success with an empty response.
+
+interface Sink { readonly server: Server; readonly port: number; requests: number; bytes: number }
+
+async function startSink(): Promise<Sink> {
+  const port = await freePort();
+  const sink: Sink = { server: createServer(), port, requests: 0, bytes: 0 };
+  sink.server.on('request', (req, res) => {
+    req.on('data', (d: Buffer) => { sink.bytes += d.length; });
+    req.on('end', () => {
+      sink.requests++;
+      const json = (req.headers['content-type'] ?? '').includes('json');
+      res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' });
+      res.end(json ? '{}' : undefined);   // an empty ExportTraceServiceResponse
+    });
+  });
+  await new Promise<void>((r) => sink.server.listen(port, '127.0.0.1', r));
+  return sink;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PgBouncer (Debian package), transaction pooling, SCRAM auth from an auth_file.
+
+interface Bouncer { readonly port: number; readonly pid: number; readonly version: string; readonly prepared: boolean; stop(): Promise<void> }
+
+function bouncerVersion(): string | null {
+  const r = spawnSync('pgbouncer', ['--version'], { encoding: 'utf8' });
+  const m = /PgBouncer (\d+\.\d+(?:\.\d+)?)/.exec(`${r.stdout ?? ''}`);
+  return r.status === 0 && m !== null ? m[1]! : null;
+}
+
+async function startBouncer(server: PgServer, password: string): Promise<Bouncer> {
+  const install = spawnSync('sh', [join(root, 'scripts/ensure-postgres.sh'), 'pgbouncer'], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  if (install.status !== 0) throw new Error(`PgBouncer could not be installed: ${tail(install.stderr ?? '')}`);
+  const version = bouncerVersion();
+  if (version === null) throw new Error('pgbouncer --version failed');
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  // Protocol-level prepared statements in transaction mode arrived in PgBouncer 1.21 (max_prepared_statements).
+  const prepared = major > 1 || (major === 1 && minor >= 21);
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-pgbouncer-'));
+  giveToServerUser(dir);
+  const port = await freePort();
+  const ini = join(dir, 'pgbouncer.ini');
+  writeFileSync(join(dir, 'userlist.txt'), `"${BENCH_USER}" "${password}"\n`, { mode: 0o600 });
+  writeFileSync(ini, [
+    '[databases]',
+    `${BENCH_DB} = host=127.0.0.1 port=${server.port} dbname=${BENCH_DB}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
+    'auth_type = scram-sha-256', `auth_file = ${join(dir, 'userlist.txt')}`,
+    'pool_mode = transaction', 'max_client_conn = 200', 'default_pool_size = 16',
+    ...(prepared ? ['max_prepared_statements = 200'] : []),
+    `logfile = ${join(dir, 'pgbouncer.log')}`, `pidfile = ${join(dir, 'pgbouncer.pid')}`,
+    'log_connections = 0', 'log_disconnections = 0',
+  ].join('\n') + '\n');
+  giveToServerUser(join(dir, 'userlist.txt'));
+  giveToServerUser(ini);
+  // PgBouncer refuses to run as root; asServerUser runs it as `postgres` (via runuser, a parent process).
+  const [file, argv] = asServerUser('pgbouncer', [ini]);
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lastOutput = captureTail(child);
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`pgbouncer exited ${child.exitCode}: ${lastOutput()}`);
+      try {
+        await queryAs(port, password, 'SELECT 1');
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`pgbouncer not ready: ${(err as Error).message}\n${lastOutput()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    // The process to charge CPU to is pgbouncer itself, not runuser.
+    const pid = commOf(child.pid!) === 'pgbouncer' ? child.pid! : childPids(child.pid!).find((p) => commOf(p) === 'pgbouncer');
+    if (pid === undefined) throw new Error('cannot find the pgbouncer process');
+    return { port, pid, version, prepared, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Airlock local mode
+
+interface Airlock { readonly port: number; readonly pid: number; readonly startup: Startup; readonly maskingVerified: boolean; stop(): Promise<void> }
+
+function airlockConfig(server: PgServer, password: string, sink: Sink): string {
+  return `# Generated by bench/run.ts
+apiVersion: airlock.dev/v1alpha1
+kind: DatabaseBinding
+metadata: { name: ${BENCH_DB}, namespace: bench }
+spec:
+  engine: postgres
+  endpoint: { host: 127.0.0.1, port: ${server.port}, database: ${BENCH_DB} }
+  credentialsSecretRef: { name: bench-airlock }
+  tls: { mode: disable }
+  audit: { otlpEndpoint: "http://127.0.0.1:${sink.port}", onFailure: drop-oldest }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: bench-airlock, namespace: bench }
+stringData: { username: ${BENCH_USER}, password: "${password}" }
+---
+apiVersion: airlock.dev/v1alpha1
+kind: AccessPolicy
+metadata: { name: pgbench, namespace: bench }
+spec:
+  mode: enforce
+  subjects: [{ kind: ServiceAccount, name: pgbench, namespace: bench }]
+  databases: [${BENCH_DB}]
+  rules:
+    - { name: read-app-tables, effect: allow, operations: [SELECT, COPY_TO], tables: ["public.*"] }
+    # pgbench reads the catalog at start (scale and partition checks)
+    - { name: read-catalog, effect: allow, operations: [SELECT], tables: ["pg_catalog.*"] }
+    - { name: builtin-functions, effect: allow, operations: [CALL], functions: ["pg_catalog.*"] }
+  masking:
+    # pgbench -S reads only abalance: the rule is evaluated on every statement but masks nothing there
+    - { columns: ["public.pgbench_accounts.filler"], strategy: redact }
+    - { columns: ["public.bulk_customers.email"], strategy: partial }
+`;
+}
+
+async function startAirlock(server: PgServer, password: string, sink: Sink, dir: string): Promise<Airlock> {
+  const bin = resolve(root, opt['airlock-bin']);
+  if (!existsSync(bin)) throw new Error(`${opt['airlock-bin']} does not exist yet`);
+  const config = join(dir, 'airlock-bench.yaml');
+  writeFileSync(config, airlockConfig(server, password, sink), { mode: 0o600 });
+  const port = await freePort();
+  const t0 = performance.now();
+  // node24.sh execs node, so this pid is the proxy's own.
+  const child = spawn('sh', [join(root, 'scripts/node24.sh'), bin, 'proxy', '--config', config, '--identity', IDENTITY,
+    '--listen', `127.0.0.1:${port}`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lastOutput = captureTail(child);
+  try {
+    const readyMs = await new Promise<number>((resolveReady, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`no "airlock: listening on" line within 20 s\n${lastOutput()}`)), 20_000);
+      const onData = (d: Buffer) => {
+        out += d.toString('utf8');
+        if (/^airlock: listening on \S+/m.test(out)) {
+          clearTimeout(timer);
+          child.stdout?.off('data', onData);
+          child.stderr?.off('data', onData);
+          resolveReady(performance.now() - t0);
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock exited ${code}: ${lastOutput()}`)); });
+    });
+    await new Promise((r) => setTimeout(r, 1000));   // idle: nothing connected yet
+    const startup: Startup = { readyMs, rssIdleBytes: rssBytes(child.pid!) };
+    const r = await queryAs(port, 'any-password', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1');
+    if (r.rowCount !== 1) throw new Error(`sanity query through Airlock returned ${r.rowCount} rows`);
+    // The masking rule must really apply, or the numbers measure a proxy that does less than it should.
+    const probes = ['SELECT filler AS v FROM pgbench_accounts WHERE aid = 1', ...(bulkRows > 0 ? ['SELECT email AS v FROM bulk_customers WHERE id = 1'] : [])];
+    let maskingVerified = true;
+    for (const sql of probes) {
+      const raw: unknown = (await queryAs(server.port, password, sql)).rows[0]?.v;
+      const seen: unknown = (await queryAs(port, 'any-password', sql)).rows[0]?.v;
+      if (seen === raw) maskingVerified = false;
+    }
+    return { port, pid: child.pid!, startup, maskingVerified, stop: () => stopChild(child) };
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk read: psql reading every row of a table with a masked column, output discarded.
+
+async function timePsql(server: PgServer, port: number, password: string, sql: string): Promise<number> {
+  const psql = existsSync(join(server.bin, 'psql')) ? join(server.bin, 'psql') : 'psql';
+  const t0 = performance.now();
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done) => {
+    const child = spawn(psql, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port),
+      '-U', BENCH_USER, '-d', BENCH_DB, '-c', sql], {
+      env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4096); });
+    child.on('exit', (c) => done({ code: c, stderr: err }));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (code !== 0 || stderr.trim() !== '') throw new Error(`psql exited ${code}: ${tail(stderr)}`);
+  return seconds;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function gitCommit(): string | null {
+  try {
+    const head = readFileSync(join(root, '.git/HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head;
+    const ref = head.slice(5);
+    const loose = join(root, '.git', ref);
+    if (existsSync(loose)) return readFileSync(loose, 'utf8').trim();
+    const packed = readFileSync(join(root, '.git/packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    return packed?.split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  const cleanups: (() => Promise<void>)[] = [async () => rmSync(work, { recursive: true, force: true })];
+  const available: Record<Target, string | null> = { direct: null, pgbouncer: null, airlock: null };   // null = available
+  for (const t of TARGETS) if (!targets.includes(t)) available[t] = 'not selected (--targets)';
+  const cells: Cell[] = [];
+  const bulk: BulkRead[] = [];
+  let startup: Startup | null = null;
+  let maskingVerified: boolean | null = null;
+  let bouncerInfo: { version: string; prepared: boolean } | null = null;
+  let sink: Sink | null = null;
+  let pgVersion = '';
+
+  const stopAll = async () => { for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}); };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void stopAll().finally(() => process.exit(130)); });
+
+  try {
+    log(`starting PostgreSQL, pgbench -i -s ${scale}`);
+    const server = await startPostgres({ settings: { shared_buffers: '256MB', max_connections: 100 } });
+    cleanups.push(() => server.stop());
+    const password = randomBytes(12).toString('hex');
+    await createRole(BENCH_USER, password, { server });
+    await withAdmin(server, async (c) => {
+      await c.query(`CREATE DATABASE ${quoteIdent(BENCH_DB)} OWNER ${quoteIdent(BENCH_USER)}`);
+      pgVersion = (await c.query('SHOW server_version')).rows[0].server_version;
+    });
+    const init = spawnSync(pgbenchBin(server), ['-i', '-s', String(scale), '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', BENCH_USER, BENCH_DB],
+      { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, encoding: 'utf8' });
+    if (init.status !== 0) throw new Error(`pgbench -i failed: ${tail(`${init.stdout}\n${init.stderr}`)}`);
+    if (bulkRows > 0) {
+      log(`creating bulk_customers (${bulkRows} rows)`);
+      await queryAs(server.port, password, `CREATE TABLE bulk_customers AS
+        SELECT g AS id, 'Customer ' || g AS name, 'user' || g || '@example.com' AS email, md5(g::text) AS note
+        FROM generate_series(1, ${bulkRows}) AS g`);
+      await queryAs(server.port, password, 'ALTER TABLE bulk_customers ADD PRIMARY KEY (id)');
+      await queryAs(server.port, password, 'VACUUM ANALYZE bulk_customers');   // not in a transaction block
+    }
+
+    const ports: Record<Target, number> = { direct: server.port, pgbouncer: 0, airlock: 0 };
+    const pids: Record<Target, number> = { direct: 0, pgbouncer: 0, airlock: 0 };
+    if (targets.includes('pgbouncer')) {
+      try {
+        const b = await startBouncer(server, password);
+        cleanups.push(b.stop);
+        ports.pgbouncer = b.port; pids.pgbouncer = b.pid;
+        bouncerInfo = { version: b.version, prepared: b.prepared };
+        log(`PgBouncer ${b.version} on 127.0.0.1:${b.port} (transaction pooling)`);
+      } catch (err) {
+        available.pgbouncer = (err as Error).message;
+        log(`PgBouncer not available: ${available.pgbouncer}`);
+      }
+    }
+    if (targets.includes('airlock')) {
+      try {
+        const s = await startSink();
+        sink = s;
+        cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
+        const a = await startAirlock(server, password, s, work);
+        cleanups.push(a.stop);
+        ports.airlock = a.port; pids.airlock = a.pid;
+        startup = a.startup;
+        maskingVerified = a.maskingVerified;
+        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB` +
+          (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'));
+      } catch (err) {
+        available.airlock = (err as Error).message;
+        log(`Airlock not available: ${available.airlock.split('\n')[0]}`);
+      }
+    }
+
+    const threads = (clients: number) => Math.max(1, Math.min(clients, cpus().length));
+    const pgbenchFor = (target: Target, mode: QueryMode, clients: number, seconds: number) => runPgbench({
+      pgbench: pgbenchBin(server), host: '127.0.0.1', port: ports[target], user: BENCH_USER,
+      password: target === 'airlock' ? 'any-password' : password, database: BENCH_DB,
+      mode, clients, threads: threads(clients), durationS: seconds, samplingRate,
+    });
+
+    // Warm caches (shared buffers, the proxies' decision caches, JIT) so the first measured target is not penalised.
+    for (const target of targets) {
+      if (available[target] !== null) continue;
+      await pgbenchFor(target, 'simple', 1, 2).catch((err: Error) => log(`warm-up on ${target} failed: ${err.message.split('\n')[0]}`));
+    }
+
+    // Interleave targets per (mode, clients) so slow drift of the machine hits all of them alike.
+    for (const mode of modes) {
+      for (const clients of clientCounts) {
+        for (const target of targets) {
+          let error = available[target];
+          if (error === null && target === 'pgbouncer' && mode === 'prepared' && bouncerInfo?.prepared === false) {
+            error = `PgBouncer ${bouncerInfo.version} has no prepared statements in transaction mode (1.21+)`;
+          }
+          if (error !== null) {
+            cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null });
+            continue;
+          }
+          log(`pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}`);
+          const pid = pids[target];
+          const cpu0 = pid === 0 ? 0 : cpuSeconds(pid);
+          try {
+            const run = await pgbenchFor(target, mode, clients, durationS);
+            const proxyCpuSeconds = pid === 0 ? null : cpuSeconds(pid) - cpu0;
+            cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds });
+          } catch (err) {
+            cells.push({ mode, clients, target, run: null, error: (err as Error).message, proxyCpuSeconds: null });
+            log(`  failed: ${(err as Error).message.split('\n')[0]}`);
+          }
+        }
+      }
+    }
+
+    if (bulkRows > 0) {
+      const reads = { select: 'SELECT id, name, email, note FROM bulk_customers', copy: 'COPY (SELECT id, name, email, note FROM bulk_customers) TO STDOUT' } as const;
+      for (const kind of ['select', 'copy'] as const) {
+        for (const target of ['direct', 'airlock'] as const) {
+          if (available[target] !== null) {
+            bulk.push({ kind, target, rows: bulkRows, seconds: null, error: available[target] });
+            continue;
+          }
+          log(`bulk ${kind} of ${bulkRows} rows → ${target}`);
+          try {
+            // Best of two: the first may still be paging the table in.
+            const pw = target === 'airlock' ? 'any-password' : password;
+            const a = await timePsql(server, ports[target], pw, reads[kind]);
+            const b = await timePsql(server, ports[target], pw, reads[kind]);
+            bulk.push({ kind, target, rows: bulkRows, seconds: Math.min(a, b), error: null });
+          } catch (err) {
+            bulk.push({ kind, target, rows: bulkRows, seconds: null, error: (err as Error).message });
+            log(`  failed: ${(err as Error).message.split('\n')[0]}`);
+          }
+        }
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+
+  // A bulk read that was not masked measures something else than the target: report it as such.
+  const checks = checkTargets(cells, maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk, startup, clientCounts);
+  console.log(`\npgbench -S, ${durationS}s per cell, scale ${scale}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`);
+  console.log(pgbenchTable(cells));
+  if (bulk.length > 0) console.log(`\nmasked bulk read (psql, best of 2)\n${bulkTable(bulk)}`);
+  console.log(`\ndesign.md targets${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`);
+  if (maskingVerified === false) {
+    console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
+      'and the masked bulk read targets are reported as N/A.');
+  }
+
+  const resultsDir = join(root, 'bench/results');
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  writeFileSync(file, JSON.stringify({
+    startedAt: startedAt.toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), kernel: release(), node: process.version },
+    versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
+    settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY },
+    unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
+    airlock: { startup, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0 },
+    cells, bulk, targets: checks,
+  }, null, 2) + '\n');
+  console.log(`\nresults: ${file}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
