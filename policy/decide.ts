@@ -259,7 +259,7 @@ const nullPlans: MaskPlan[] = [];
 function passThrough(n: number): MaskPlan {
   let p = nullPlans[n];
   if (p === undefined) {
-    p = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze(new Array<MaskStrategy | null>(n).fill(null)), needsRowDescription: false, refuse: null });
+    p = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze(new Array<MaskStrategy | null>(n).fill(null)), needsRowDescription: false, hasStar: false, refuse: null });
     if (n < 256) nullPlans[n] = p;
   }
   return p;
@@ -305,6 +305,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
   if (sel.masks.size === 0) return passThrough(stmt.outputs.length);
   const outputs: (MaskStrategy | null)[] = new Array(stmt.outputs.length);
   let needsRowDescription = false;
+  let hasStar = false;
   let touched: boolean | null = null;
   let anyMasked = false;
   for (let i = 0; i < stmt.outputs.length; i++) {
@@ -312,6 +313,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
     let s: MaskStrategy | null;
     if (src.kind === 'star') {
       s = null;
+      hasStar = true;
       for (const r of src.relations) if (columnStrategy(sel, ctx, r, null) !== null) needsRowDescription = true;
     } else if (src.kind === 'opaque') {
       // A value we cannot trace: redact it when the statement reads any relation with masked
@@ -336,7 +338,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text or csv format with default options`;
     }
   }
-  return { columns: sel.maskColumns, outputs, needsRowDescription, refuse };
+  return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse };
 }
 
 function relText(r: RelName): string { return r.schema === null ? r.name : `${r.schema}.${r.name}`; }

@@ -241,10 +241,16 @@ export interface MaskPlan {
   readonly outputs: readonly (MaskStrategy | null)[];
   /** A `*` in the output touches a relation with masked columns: resolve per RowDescription field. */
   readonly needsRowDescription: boolean;
+  /**
+   * The outputs contain a `*` (over any relation). Positions of later outputs then depend on how many
+   * columns the server expanded, so `outputs[i]` may only be matched to RowDescription field i when this
+   * is false. Absent means unknown and is treated as true (fail closed).
+   */
+  readonly hasStar?: boolean;
   /** The proxy cannot prove the result safe (e.g. COPY binary of a masked table): refuse it. */
   readonly refuse: string | null;
 }
-export const NO_MASKS: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, refuse: null });
+export const NO_MASKS: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null });
 
 export type Decision =
   | { readonly verdict: 'allow' | 'warn'; readonly policy: string; readonly rule: string; readonly masks: MaskPlan;

@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { scrubErrorFields, scrubMessage } from './errors.ts';
+import { MaskError } from './mask-error.ts';
+
+type Fields = [string, string][];
+// The exact bytes PostgreSQL sends (protocol-error-fields): type, Int32 length, code + C string…, 0.
+function message(fields: Fields, type = 'E'): Buffer {
+  const parts = fields.map(([code, v]) => Buffer.concat([Buffer.from(code, 'latin1'), Buffer.from(v), Buffer.from([0])]));
+  const body = Buffer.concat([...parts, Buffer.from([0])]);
+  const head = Buffer.alloc(5);
+  head.write(type, 0, 'latin1');
+  head.writeInt32BE(4 + body.length, 1);
+  return Buffer.concat([head, body]);
+}
+function parse(msg: Buffer): Fields {
+  assert.equal(msg.readInt32BE(1), msg.length - 1);
+  const out: Fields = [];
+  let p = 5;
+  while (msg[p] !== 0) {
+    const z = msg.indexOf(0, p + 1);
+    out.push([String.fromCharCode(msg[p]!), msg.toString('utf8', p + 1, z)]);
+    p = z + 1;
+  }
+  assert.equal(p, msg.length - 1);
+  return out;
+}
+const masked = new Set(['email']);
+function scrub(fields: Fields, anyMasked = true, type = 'E'): Fields | null {
+  const msg = message(fields, type);
+  const chunk = Buffer.concat([Buffer.from('..'), msg, Buffer.from('..')]);
+  const out = scrubErrorFields(chunk, 2, 2 + msg.length, anyMasked ? masked : new Set(), anyMasked);
+  if (out !== null) assert.equal(out.toString('latin1', 0, 1), type);
+  return out === null ? null : parse(out);
+}
+
+const head: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '23505']];
+const tail: Fields = [['F', 'nbtinsert.c'], ['L', '664'], ['R', '_bt_check_unique']];
+
+test('unique violation: DETAIL with the key value is dropped, names and SQLSTATE kept', () => {
+  const fields: Fields = [...head, ['M', 'duplicate key value violates unique constraint "customers_email_key"'],
+    ['D', 'Key (email)=(alice@example.com) already exists.'], ['s', 'public'], ['t', 'customers'],
+    ['n', 'customers_email_key'], ...tail];
+  assert.deepEqual(scrub(fields), fields.filter(([c]) => c !== 'D'));
+});
+
+test('check violation: "Failing row contains" is dropped, WHERE and internal query too', () => {
+  const fields: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '23514'],
+    ['M', 'new row for relation "customers" violates check constraint "email_lower"'],
+    ['D', 'Failing row contains (1, Alice@Example.com, 555-0100).'], ['W', 'SQL statement "INSERT …"\nPL/pgSQL function f() line 3'],
+    ['q', "INSERT INTO customers VALUES (1, 'Alice@Example.com')"], ['p', '12'],
+    ['s', 'public'], ['t', 'customers'], ['n', 'email_lower'], ...tail];
+  assert.deepEqual(scrub(fields), fields.filter(([c]) => !'DWqp'.includes(c)));
+});
+
+test('a cast of a masked value: the quoted value in MESSAGE is replaced', () => {
+  const fields: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '22P02'],
+    ['M', 'invalid input syntax for type integer: "alice@example.com"'], ['W', "unnamed portal parameter $1 = '...'"], ...tail];
+  assert.deepEqual(scrub(fields), [['S', 'ERROR'], ['V', 'ERROR'], ['C', '22P02'],
+    ['M', 'invalid input syntax for type integer: "***"'], ...tail]);
+});
+
+test('messages: names reported in s/t/c/d/n survive, values do not, quotes inside values cannot smuggle text', () => {
+  const names = new Set(['customers', 'customers_email_key']);
+  const rows: [string, string | null][] = [
+    ['duplicate key value violates unique constraint "customers_email_key"', null],
+    ['integer out of range', null],
+    ['value "2147483648" is out of range for type integer', 'value "***" is out of range for type integer'],
+    ['invalid input syntax for type integer: "a" leak "b"', 'invalid input syntax for type integer: "***"'],
+    ['invalid input syntax for type integer: "a"b"', 'invalid input syntax for type integer: "***"'],
+    ['invalid value "alice" for "YYYY"', 'invalid value "***"'],
+    ['relation "customers" and "x: y"', 'relation "customers" and "***"'],
+    ['unterminated "customers', 'unterminated "***"'],
+    ['character with byte sequence 0xe2 0x82 0xac in encoding "UTF8" has no equivalent in encoding "LATIN1"',
+      'character with byte sequence "***"'],
+    ['invalid byte sequence for encoding "UTF8": 0xff', 'invalid byte sequence for encoding "***"'],
+  ];
+  for (const [m, want] of rows) assert.equal(scrubMessage(m, names), want, m);
+});
+
+test('hints are kept unless they quote something', () => {
+  const h1: Fields = [...head, ['M', 'division by zero'], ['H', 'Check the divisor.']];
+  assert.equal(scrub(h1), null, 'nothing to change: null');
+  const h2: Fields = [...head, ['M', 'x'], ['H', 'Perhaps you meant "alice@example.com".']];
+  assert.deepEqual(scrub(h2), [...head, ['M', 'x']]);
+});
+
+test('notices are scrubbed like errors; unknown field codes are dropped', () => {
+  const n: Fields = [['S', 'NOTICE'], ['V', 'NOTICE'], ['C', '00000'], ['M', 'row: "alice@example.com"'], ['Z', 'future field']];
+  assert.deepEqual(scrub(n, true, 'N'), [['S', 'NOTICE'], ['V', 'NOTICE'], ['C', '00000'], ['M', 'row: "***"']]);
+});
+
+test('RAISE text is hidden whole: PL/pgSQL formats values unquoted', () => {
+  const raise: Fields = [['S', 'NOTICE'], ['V', 'NOTICE'], ['C', '00000'], ['M', 'email is alice@example.com'],
+    ['H', 'check alice@example.com'], ['W', 'PL/pgSQL function leak() line 3 at RAISE'], ['F', 'pl_exec.c'], ['L', '3893'], ['R', 'exec_stmt_raise']];
+  const out = scrub(raise, true, 'N')!;
+  assert.deepEqual(out.map(([c]) => c), ['S', 'V', 'C', 'M', 'F', 'L', 'R']);
+  assert.ok(!out.some(([, v]) => v.includes('alice')));
+  const custom: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', 'P0001'], ['M', 'bad alice@example.com']];
+  assert.ok(!scrub(custom)!.some(([, v]) => v.includes('alice')));
+});
+
+test('without masked columns in play the message goes out unchanged', () => {
+  const fields: Fields = [...head, ['M', 'duplicate key'], ['D', 'Key (id)=(1) already exists.']];
+  assert.equal(scrub(fields, false), null);
+  const msg = message(fields);
+  assert.notEqual(scrubErrorFields(msg, 0, msg.length, new Set(['email']), false), null, 'a masked column named by the caller still scrubs');
+});
+
+test('multi-byte text in kept fields passes byte for byte', () => {
+  const fields: Fields = [...head, ['M', 'doppelter Schlüsselwert verletzt Unique-Constraint »customers_email_key«'], ['D', 'Schlüssel (email)=(ä@x.io)']];
+  assert.deepEqual(scrub(fields), fields.slice(0, 4));
+});
+
+test('malformed messages throw MaskError', () => {
+  const good = message([...head, ['M', 'x']]);
+  const bad = (b: Buffer, start = 0, end = b.length): void =>
+    assert.throws(() => scrubErrorFields(b, start, end, masked, true), MaskError);
+  const m = (fn: (c: Buffer) => void): Buffer => { const c = Buffer.from(good); fn(c); return c; };
+  bad(m((c) => { c[0] = 0x44; }));                         // not E or N
+  bad(m((c) => c.writeInt32BE(c.length, 1)));              // length off by one
+  bad(m((c) => { c[c.length - 1] = 0x41; }));              // no terminator
+  bad(m((c) => { c[c.length - 2] = 0x41; }));              // last field unterminated
+  const extra = Buffer.concat([good.subarray(0, good.length - 1), Buffer.from([0, 0x41, 0])]);
+  extra.writeInt32BE(extra.length - 1, 1);
+  bad(extra);                                              // bytes after the terminator
+  bad(good, 0, good.length + 1);
+});
