@@ -313,3 +313,15 @@ test('MaskPlan.columns lists every masked column of enforce policies', () => {
   assert.equal(d.verdict, 'allow');
   if (d.verdict === 'allow') assert.deepStrictEqual(d.masks.columns, { 'public.customers.email': 'partial', 'public.customers.ssn': 'redact', 'public.customers.phone': 'hash' });
 });
+
+test('an opaque output makes positions untrustworthy (it may stand for several columns)', () => {
+  const d = run(facts({ accesses: [acc('SELECT', 'public.customers')], outputs: [{ kind: 'opaque' }, col('public.customers.email')] }));
+  assert.equal(d.verdict, 'allow');
+  if (d.verdict === 'allow') { assert.equal(d.masks.hasStar, true); assert.deepEqual(d.masks.outputs, ['redact', 'partial']); }
+});
+
+test('without a star or opaque output, positions are trusted', () => {
+  const d = run(facts({ accesses: [acc('SELECT', 'public.customers')], outputs: [col('public.customers.id'), col('public.customers.email')] }));
+  if (d.verdict !== 'allow') assert.fail(d.verdict);
+  assert.equal(d.masks.hasStar, false);
+});

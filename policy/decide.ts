@@ -316,6 +316,9 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       hasStar = true;
       for (const r of src.relations) if (columnStrategy(sel, ctx, r, null) !== null) needsRowDescription = true;
     } else if (src.kind === 'opaque') {
+      // An opaque entry may stand for several columns (`SELECT f.* FROM some_function() f`), so
+      // positions after it are not trustworthy either: treat it like a star for alignment.
+      hasStar = true;
       // A value we cannot trace: redact it when the statement reads any relation with masked
       // columns (it may carry one); a user function reading tables internally is the policy
       // author's CALL rule to grant (doc.md).

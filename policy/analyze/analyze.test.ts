@@ -1,0 +1,625 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Analysis, ColumnSource, SessionEffect } from '../types.ts';
+import { analyze, describeAccess, initAnalyzer } from './analyze.ts';
+import { parseLiteralName } from './names.ts';
+import { newState, walkTop } from './walk.ts';
+
+before(async () => { await initAnalyzer(); });
+
+interface Extra {
+  command?: string;
+  statements?: number;
+  unfilteredWrite?: boolean;
+  writes?: boolean;
+  cacheable?: boolean;
+  effects?: SessionEffect[];
+  transaction?: boolean;
+  prepares?: string;
+  executes?: string;
+  /** substring of an unsupported reason */
+  reason?: string;
+  outputs?: ColumnSource[];
+}
+
+const UNSUPPORTED = 'unsupported' as const;
+type Row = readonly [string, string, readonly string[] | typeof UNSUPPORTED, Extra?];
+
+/** Every access of every statement, as describeAccess strings, sorted (order is walk order, not asserted). */
+function accessesOf(a: Analysis): string[] {
+  return [...new Set(a.statements.flatMap((s) => s.accesses.map(describeAccess)))].sort();
+}
+function reasonsOf(a: Analysis): string[] {
+  return a.error !== null ? [a.error] : a.statements.flatMap((s) => [...s.unsupported]);
+}
+
+const t = (name: string, schema: string | null = null): { schema: string | null; name: string } => ({ schema, name });
+const col = (rel: string, column: string, schema: string | null = null): ColumnSource => ({ kind: 'column', relation: t(rel, schema), column });
+const der = (...from: ColumnSource[]): ColumnSource => ({ kind: 'derived', from });
+const row = (rel: string, schema: string | null = null): ColumnSource => ({ kind: 'row', relation: t(rel, schema) });
+const star = (...rels: string[]): ColumnSource => ({ kind: 'star', relations: rels.map((r) => t(r)) });
+const OPAQUE: ColumnSource = { kind: 'opaque' };
+const CONST = der();
+
+const cases: readonly Row[] = [
+  // --- plain reads
+  ['simple select', 'SELECT abalance FROM pgbench_accounts WHERE aid = 123', ['SELECT on pgbench_accounts'],
+    { command: 'SELECT', cacheable: true, writes: false, outputs: [col('pgbench_accounts', 'abalance')] }],
+  ['qualified table', 'SELECT id FROM public.orders', ['SELECT on public.orders']],
+  ['three-part name ignores the catalog', 'SELECT 1 FROM mydb.public.orders', ['SELECT on public.orders']],
+  ['select without FROM', 'SELECT 1', [], { outputs: [CONST] }],
+  ['TABLE shorthand', 'TABLE public.orders', ['SELECT on public.orders'], { outputs: [{ kind: 'star', relations: [t('orders', 'public')] }] }],
+  ['joins', 'SELECT 1 FROM a JOIN b ON a.id = b.id LEFT JOIN c USING (id) CROSS JOIN s.d', ['SELECT on a', 'SELECT on b', 'SELECT on c', 'SELECT on s.d']],
+  ['comma join and ONLY', 'SELECT 1 FROM ONLY a, b', ['SELECT on a', 'SELECT on b']],
+  ['subquery in FROM', 'SELECT * FROM (SELECT * FROM secret) s', ['SELECT on secret']],
+  ['subquery in target list', 'SELECT (SELECT max(x) FROM secret) FROM a', ['SELECT on a', 'SELECT on secret', 'CALL on function max']],
+  ['subquery in WHERE IN', 'SELECT 1 FROM a WHERE id IN (SELECT id FROM secret)', ['SELECT on a', 'SELECT on secret']],
+  ['EXISTS', 'SELECT 1 FROM a WHERE EXISTS (SELECT 1 FROM secret WHERE secret.id = a.id)', ['SELECT on a', 'SELECT on secret']],
+  ['ANY subquery', 'SELECT 1 FROM a WHERE id = ANY (SELECT id FROM secret)', ['SELECT on a', 'SELECT on secret']],
+  ['ARRAY subquery', 'SELECT ARRAY(SELECT id FROM secret)', ['SELECT on secret']],
+  ['HAVING subquery', 'SELECT g FROM a GROUP BY g HAVING count(*) > (SELECT count(*) FROM secret)', ['SELECT on a', 'SELECT on secret', 'CALL on function count']],
+  ['ORDER BY subquery', 'SELECT 1 FROM a ORDER BY (SELECT 1 FROM secret LIMIT 1)', ['SELECT on a', 'SELECT on secret']],
+  ['function call in ORDER BY', 'SELECT id FROM a ORDER BY pg_sleep(10)', ['SELECT on a', 'CALL on function pg_sleep']],
+  ['LIMIT subquery', 'SELECT 1 FROM a LIMIT (SELECT count(*) FROM secret)', ['SELECT on a', 'SELECT on secret', 'CALL on function count']],
+  ['CASE with subquery', "SELECT CASE WHEN x THEN (SELECT s FROM secret) ELSE 'n' END FROM a", ['SELECT on a', 'SELECT on secret']],
+  ['LATERAL subquery', 'SELECT * FROM a, LATERAL (SELECT * FROM secret WHERE secret.id = a.id) l', ['SELECT on a', 'SELECT on secret']],
+  ['LATERAL function', 'SELECT * FROM a CROSS JOIN LATERAL jsonb_each(a.j) e', ['SELECT on a', 'CALL on function jsonb_each']],
+  ['set-returning function in FROM', 'SELECT * FROM generate_series(1, 10) g', ['CALL on function generate_series']],
+  ['ROWS FROM', 'SELECT * FROM ROWS FROM (f(1), g(2) AS (a int)) x', ['CALL on function f', 'CALL on function g']],
+  ['TABLESAMPLE', 'SELECT * FROM secret TABLESAMPLE SYSTEM (10)', ['SELECT on secret']],
+  ['UNION of tables', 'SELECT a FROM x UNION SELECT b FROM y EXCEPT SELECT c FROM z', ['SELECT on x', 'SELECT on y', 'SELECT on z']],
+  ['VALUES with subquery', 'VALUES (1), ((SELECT 2 FROM secret))', ['SELECT on secret']],
+  ['window function', 'SELECT row_number() OVER (PARTITION BY (SELECT 1 FROM secret)) FROM a', ['SELECT on a', 'SELECT on secret', 'CALL on function row_number']],
+  ['aggregate FILTER', 'SELECT count(*) FILTER (WHERE x IN (SELECT x FROM secret)) FROM a', ['SELECT on a', 'SELECT on secret', 'CALL on function count']],
+  ['XMLTABLE', "SELECT * FROM XMLTABLE('/r' PASSING (SELECT doc FROM secret) COLUMNS a int PATH 'a')", ['SELECT on secret']],
+  ['JSON_TABLE', "SELECT * FROM JSON_TABLE((SELECT j FROM secret), '$' COLUMNS (a int PATH '$.a')) jt", ['SELECT on secret']],
+  ['JSON_ARRAY query constructor', 'SELECT JSON_ARRAY(SELECT id FROM secret)', ['SELECT on secret']],
+  ['FOR UPDATE needs UPDATE', 'SELECT * FROM a FOR UPDATE', ['SELECT on a', 'UPDATE on a']],
+  ['FOR SHARE OF one table', 'SELECT * FROM a JOIN b ON true FOR SHARE OF b', ['SELECT on a', 'SELECT on b', 'UPDATE on b']],
+  ['nested subqueries three deep', 'SELECT (SELECT (SELECT (SELECT x FROM deep))) ', ['SELECT on deep']],
+  // --- CTEs
+  ['CTE shadows a table', 'WITH orders AS (SELECT 1 AS id) SELECT * FROM orders', []],
+  ['CTE reads are reported', 'WITH c AS (SELECT * FROM secret) SELECT * FROM c', ['SELECT on secret']],
+  ['qualified name is not the CTE', 'WITH orders AS (SELECT 1) SELECT * FROM public.orders', ['SELECT on public.orders']],
+  ['non-recursive CTE naming itself reads the table', 'WITH t AS (SELECT * FROM t) SELECT * FROM t', ['SELECT on t']],
+  ['later CTE sees earlier', 'WITH a AS (SELECT * FROM real_a), b AS (SELECT * FROM a) SELECT * FROM b', ['SELECT on real_a']],
+  ['earlier CTE does not see later', 'WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a', ['SELECT on b']],
+  ['recursive CTE', 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT n FROM r', [], { outputs: [CONST] }],
+  ['recursive CTE forward reference', 'WITH RECURSIVE a AS (SELECT * FROM b), b AS (SELECT email FROM customers) SELECT * FROM a', ['SELECT on customers'],
+    { outputs: [col('customers', 'email')] }],
+  ['CTE inside subquery scope ends', 'SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x) s, x', ['SELECT on x']],
+  ['DELETE in a CTE', 'WITH d AS (DELETE FROM public.orders RETURNING 1) SELECT 1', ['DELETE on public.orders', 'SELECT on public.orders'],
+    { writes: true, unfilteredWrite: true }],
+  ['UPDATE in a CTE with WHERE', 'WITH u AS (UPDATE a SET x = 1 WHERE id = 2 RETURNING id) SELECT * FROM u', ['UPDATE on a', 'SELECT on a'],
+    { unfilteredWrite: false, writes: true }],
+  ['INSERT in a CTE', 'WITH i AS (INSERT INTO log VALUES (1)) SELECT 1', ['INSERT on log'], { writes: true }],
+  ['DML nested three deep', 'WITH a AS (WITH b AS (WITH c AS (DELETE FROM victim RETURNING *) SELECT * FROM c) SELECT * FROM b) SELECT * FROM a',
+    ['DELETE on victim', 'SELECT on victim'], { unfilteredWrite: true }],
+  ['WITH before MERGE', 'WITH m AS (SELECT 1) MERGE INTO t USING m ON true WHEN MATCHED THEN DELETE', ['MERGE on t', 'DELETE on t'],
+    { unfilteredWrite: true }],
+  // --- data changes
+  ['INSERT VALUES', 'INSERT INTO public.orders (id) VALUES (1)', ['INSERT on public.orders'], { command: 'INSERT', writes: true, outputs: [] }],
+  ['INSERT … SELECT', 'INSERT INTO archive SELECT * FROM orders', ['INSERT on archive', 'SELECT on orders']],
+  ['INSERT … VALUES with subquery', 'INSERT INTO a VALUES ((SELECT ssn FROM secret LIMIT 1))', ['INSERT on a', 'SELECT on secret']],
+  ['INSERT DEFAULT VALUES', 'INSERT INTO a DEFAULT VALUES', ['INSERT on a']],
+  ['ON CONFLICT DO UPDATE', 'INSERT INTO a (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET n = a.n + 1', ['INSERT on a', 'UPDATE on a']],
+  ['ON CONFLICT DO NOTHING', 'INSERT INTO a (id) VALUES (1) ON CONFLICT DO NOTHING', ['INSERT on a']],
+  ['ON CONFLICT subquery', 'INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET n = (SELECT n FROM secret)', ['INSERT on a', 'UPDATE on a', 'SELECT on secret']],
+  ['INSERT target is never a CTE', 'WITH a AS (SELECT 1) INSERT INTO a VALUES (1)', ['INSERT on a']],
+  ['RETURNING reads the target', 'INSERT INTO a VALUES (1) RETURNING *', ['INSERT on a', 'SELECT on a'], { outputs: [star('a')] }],
+  ['UPDATE with WHERE', 'UPDATE a SET x = 1 WHERE id = 1', ['UPDATE on a'], { command: 'UPDATE', unfilteredWrite: false, writes: true }],
+  ['UPDATE without WHERE', 'UPDATE a SET x = 1', ['UPDATE on a'], { unfilteredWrite: true }],
+  ['UPDATE WHERE true', 'UPDATE a SET x = 1 WHERE true', ['UPDATE on a'], { unfilteredWrite: true }],
+  ['UPDATE WHERE 1=1', 'UPDATE a SET x = 1 WHERE 1 = 1', ['UPDATE on a'], { unfilteredWrite: true }],
+  ['UPDATE WHERE constant OR column', 'UPDATE a SET x = 1 WHERE 1 = 1 OR id = 2', ['UPDATE on a'], { unfilteredWrite: true }],
+  ['UPDATE WHERE column AND constant', 'UPDATE a SET x = 1 WHERE id = 2 AND true', ['UPDATE on a'], { unfilteredWrite: false }],
+  ['UPDATE WHERE uncorrelated EXISTS', 'UPDATE a SET x = 1 WHERE EXISTS (SELECT 1 FROM b WHERE b.y = 1)', ['UPDATE on a', 'SELECT on b'], { unfilteredWrite: true }],
+  ['UPDATE WHERE correlated EXISTS', 'UPDATE a SET x = 1 WHERE EXISTS (SELECT 1 FROM b WHERE b.y = a.y)', ['UPDATE on a', 'SELECT on b'], { unfilteredWrite: false }],
+  ['UPDATE WHERE CURRENT OF', 'UPDATE a SET x = 1 WHERE CURRENT OF c', ['UPDATE on a'], { unfilteredWrite: false }],
+  ['UPDATE … FROM', 'UPDATE a SET x = b.x FROM b WHERE a.id = b.id', ['UPDATE on a', 'SELECT on b'], { unfilteredWrite: false }],
+  ['UPDATE SET subquery', 'UPDATE a SET x = (SELECT ssn FROM secret) WHERE id = 1', ['UPDATE on a', 'SELECT on secret']],
+  ['UPDATE multi-assign', 'UPDATE a SET (x, y) = (SELECT p, q FROM secret) WHERE id = 1', ['UPDATE on a', 'SELECT on secret']],
+  ['UPDATE RETURNING', 'UPDATE a SET x = 1 WHERE id = 1 RETURNING x', ['UPDATE on a', 'SELECT on a'], { outputs: [col('a', 'x')] }],
+  ['DELETE without WHERE', 'DELETE FROM public.orders', ['DELETE on public.orders'], { command: 'DELETE', unfilteredWrite: true }],
+  ['DELETE … USING', 'DELETE FROM a USING b WHERE a.id = b.id', ['DELETE on a', 'SELECT on b'], { unfilteredWrite: false }],
+  ['DELETE WHERE subquery only on other table', 'DELETE FROM a WHERE (SELECT true FROM b LIMIT 1)', ['DELETE on a', 'SELECT on b'], { unfilteredWrite: true }],
+  ['MERGE', 'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET x = s.x WHEN NOT MATCHED THEN INSERT (id) VALUES (s.id) WHEN NOT MATCHED BY SOURCE THEN DELETE',
+    ['MERGE on t', 'UPDATE on t', 'INSERT on t', 'DELETE on t', 'SELECT on s'], { command: 'MERGE', writes: true, unfilteredWrite: false }],
+  ['MERGE with subquery source', 'MERGE INTO t USING (SELECT * FROM secret) s ON t.id = s.id WHEN MATCHED THEN DO NOTHING', ['MERGE on t', 'SELECT on secret']],
+  ['MERGE RETURNING', 'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING t.*', ['MERGE on t', 'DELETE on t', 'SELECT on s', 'SELECT on t'],
+    { outputs: [star('t')] }],
+  ['TRUNCATE', 'TRUNCATE a, public.b CASCADE', ['TRUNCATE on a', 'TRUNCATE on public.b'], { command: 'TRUNCATE TABLE' }],
+  // --- disguises
+  ['comment inside a keyword is not a keyword', 'DEL/**/ETE FROM x', UNSUPPORTED],
+  ['comments between tokens', 'DELETE/**/FROM/* x */public.orders -- trailing', ['DELETE on public.orders']],
+  ['quoted identifiers keep case', 'SELECT * FROM "Public"."Orders"', ['SELECT on "Public"."Orders"']],
+  ['quoted lower case equals unquoted', 'DELETE FROM "public"."orders" WHERE id = 1', ['DELETE on public.orders']],
+  ['unquoted identifiers fold to lower case', 'DELETE FROM PUBLIC.ORDERS WHERE id = 1', ['DELETE on public.orders']],
+  ['unicode escape identifier', 'DELETE FROM U&"\\006frders" WHERE id = 1', ['DELETE on orders']],
+  ['dollar quoting hides nothing', "SELECT $$DELETE FROM orders$$ FROM a", ['SELECT on a']],
+  ['E-string with escaped quote', "SELECT E'it\\'s; DROP TABLE x' FROM a", ['SELECT on a'], { statements: 1 }],
+  ['multi-statement', 'SELECT 1; DROP TABLE x', ['DROP on x'], { statements: 2 }],
+  ['multi-statement with DML', 'SELECT * FROM a; DELETE FROM b', ['SELECT on a', 'DELETE on b'], { statements: 2 }],
+  ['EXPLAIN ANALYZE DELETE', 'EXPLAIN ANALYZE DELETE FROM orders', ['DELETE on orders'], { command: 'EXPLAIN', unfilteredWrite: true, writes: true }],
+  ['plain EXPLAIN reports the pairs too', 'EXPLAIN SELECT * FROM secret', ['SELECT on secret'], { command: 'EXPLAIN' }],
+  ['EXPLAIN options', 'EXPLAIN (ANALYZE, BUFFERS) UPDATE a SET x = 1 WHERE id = 2', ['UPDATE on a']],
+  ['PREPARE DELETE', 'PREPARE p AS DELETE FROM orders WHERE id = $1', ['DELETE on orders'],
+    { command: 'PREPARE', prepares: 'p', writes: true, effects: [{ kind: 'prepare', name: 'p' }] }],
+  ['EXECUTE', 'EXECUTE p(1)', [], { command: 'EXECUTE', executes: 'p' }],
+  ['EXECUTE with subquery argument', 'EXECUTE p((SELECT ssn FROM secret LIMIT 1))', ['SELECT on secret'], { executes: 'p' }],
+  ['EXPLAIN EXECUTE', 'EXPLAIN ANALYZE EXECUTE p', [], { executes: 'p' }],
+  ['DEALLOCATE', 'DEALLOCATE p', [], { effects: [{ kind: 'deallocate', name: 'p' }] }],
+  ['DEALLOCATE ALL', 'DEALLOCATE ALL', [], { effects: [{ kind: 'deallocate', name: null }] }],
+  ['DO block', "DO $$BEGIN DELETE FROM orders; END$$", ['CALL on function pg_catalog.do'], { command: 'DO', cacheable: false }],
+  ['CALL procedure', 'CALL app.cleanup((SELECT max(id) FROM secret))', ['CALL on function app.cleanup', 'SELECT on secret', 'CALL on function max'], { command: 'CALL' }],
+  ['SELECT INTO creates a table', 'SELECT * INTO newt FROM secret', ['DDL on newt', 'SELECT on secret']],
+  ['CREATE TABLE AS', 'CREATE TABLE copy AS SELECT * FROM secret', ['DDL on copy', 'SELECT on secret'], { command: 'CREATE TABLE AS' }],
+  ['CREATE MATERIALIZED VIEW', 'CREATE MATERIALIZED VIEW mv AS SELECT * FROM secret', ['DDL on mv', 'SELECT on secret'], { command: 'CREATE MATERIALIZED VIEW' }],
+  ['CREATE VIEW reads its query', 'CREATE VIEW v AS SELECT ssn FROM secret', ['DDL on v', 'SELECT on secret'], { command: 'CREATE VIEW' }],
+  ['CREATE RULE', 'CREATE RULE r AS ON INSERT TO a DO ALSO DELETE FROM victim', ['DDL on a', 'DELETE on victim'], { command: 'CREATE RULE', writes: false }],
+  ['CREATE TRIGGER', 'CREATE TRIGGER trg BEFORE INSERT ON a FOR EACH ROW EXECUTE FUNCTION evil()', ['DDL on a', 'CALL on function evil'], { command: 'CREATE TRIGGER' }],
+  // --- functions and names in strings
+  ['count is a CALL', 'SELECT count(*) FROM a', ['SELECT on a', 'CALL on function count']],
+  ['qualified function', 'SELECT pg_catalog.pg_read_file(\'/etc/passwd\')', ['CALL on function pg_catalog.pg_read_file'], { cacheable: false }],
+  ['server file function', "SELECT pg_read_file('/etc/passwd')", ['CALL on function pg_read_file'], { cacheable: false }],
+  ['dblink', "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)", ['CALL on function dblink'], { cacheable: false }],
+  ['regclass literal names a relation', "SELECT 'secret'::regclass", ['SELECT on secret'], { cacheable: false }],
+  ['regclass literal qualified and quoted', `SELECT '"S"."T"'::regclass, regclass 'x.y'`, ['SELECT on "S"."T"', 'SELECT on x.y'], { cacheable: false }],
+  ['CAST AS pg_catalog.regclass', "SELECT CAST('Secret' AS pg_catalog.regclass)", ['SELECT on secret'], { cacheable: false }],
+  ['regproc literal is uncacheable', "SELECT 'f'::regproc", [], { cacheable: false }],
+  ['nextval is an UPDATE of the sequence', "INSERT INTO a VALUES (nextval('a_id_seq'))", ['INSERT on a', 'CALL on function nextval', 'UPDATE on a_id_seq'], { cacheable: false }],
+  ['currval is a SELECT of the sequence', "SELECT currval('s.seq')", ['CALL on function currval', 'SELECT on s.seq'], { cacheable: false }],
+  ['setval', "SELECT setval('seq', 1)", ['CALL on function setval', 'UPDATE on seq'], { cacheable: false }],
+  ['nextval of a non-constant', 'SELECT nextval(name) FROM seqs', UNSUPPORTED, { reason: 'not a string constant' }],
+  ['nextval by OID', "SELECT nextval('16384')", UNSUPPORTED, { reason: 'OID' }],
+  ['set_config', "SELECT set_config('search_path', 'evil', false)", ['CALL on function set_config'],
+    { cacheable: false, effects: [{ kind: 'set', name: 'search_path', local: false, value: 'evil' }] }],
+  ['set_config local', "SELECT set_config('app.x', '1', true)", ['CALL on function set_config'], { effects: [{ kind: 'set', name: 'app.x', local: true, value: '1' }] }],
+  ['current_setting', "SELECT current_setting('app.tenant')", ['CALL on function current_setting'], { cacheable: false }],
+  ['table_to_xml reads the table', "SELECT table_to_xml('secret', true, false, '')", ['CALL on function table_to_xml', 'SELECT on secret'],
+    { cacheable: false, outputs: [row('secret')] }],
+  ['query_to_xml runs its query', "SELECT query_to_xml('DELETE FROM victim RETURNING *', true, false, '')", ['CALL on function query_to_xml', 'DELETE on victim', 'SELECT on victim'],
+    { writes: true }],
+  ['query_to_xml with non-constant', 'SELECT query_to_xml(q, true, false, \'\') FROM qs', UNSUPPORTED],
+  ['database_to_xml', "SELECT database_to_xml(true, false, '')", UNSUPPORTED, { reason: 'every table' }],
+  ['unknown function with string literal is uncacheable', "SELECT app.lookup('x')", ['CALL on function app.lookup'], { cacheable: false }],
+  ['lower with literal stays cacheable', "SELECT lower('X')", ['CALL on function lower'], { cacheable: true }],
+  ['function in DEFAULT of CREATE TABLE', 'CREATE TABLE t (id int DEFAULT evil(), c int CHECK (check_fn(c)))', ['DDL on t', 'CALL on function evil', 'CALL on function check_fn'], { command: 'CREATE TABLE' }],
+  ['CREATE TABLE serial-like default', "CREATE TABLE t (id int DEFAULT nextval('t_seq'))", ['DDL on t', 'CALL on function nextval', 'UPDATE on t_seq']],
+  ['CREATE TABLE INHERITS', 'CREATE TABLE child () INHERITS (parent)', ['DDL on child', 'DDL on parent']],
+  ['CREATE TABLE LIKE', 'CREATE TABLE t (LIKE secret INCLUDING ALL)', ['DDL on t', 'SELECT on secret']],
+  ['CREATE TABLE REFERENCES', 'CREATE TABLE t (id int REFERENCES other(id))', ['DDL on t', 'DDL on other']],
+  // --- DDL
+  ['CREATE INDEX', 'CREATE INDEX i ON a (lower(x))', ['DDL on a', 'CALL on function lower'], { command: 'CREATE INDEX' }],
+  ['ALTER TABLE', 'ALTER TABLE a ADD COLUMN b int DEFAULT 0', ['DDL on a'], { command: 'ALTER TABLE' }],
+  ['ALTER TABLE … USING expression', 'ALTER TABLE a ALTER COLUMN b TYPE text USING evil(b)', ['DDL on a', 'CALL on function evil']],
+  ['ALTER TABLE OWNER is a GRANT', 'ALTER TABLE a OWNER TO bob', ['DDL on a', 'GRANT on a']],
+  ['ALTER TABLE INHERIT', 'ALTER TABLE a INHERIT p', ['DDL on a', 'DDL on p']],
+  ['ALTER TABLE ATTACH PARTITION', 'ALTER TABLE p ATTACH PARTITION c FOR VALUES IN (1)', ['DDL on p', 'DDL on c']],
+  ['ALTER TABLE RENAME', 'ALTER TABLE a RENAME TO b', ['DDL on a', 'DDL on b'], { command: 'ALTER TABLE' }],
+  ['ALTER TABLE RENAME COLUMN', 'ALTER TABLE s.a RENAME COLUMN x TO y', ['DDL on s.a'], { command: 'ALTER TABLE' }],
+  ['ALTER TABLE SET SCHEMA', 'ALTER TABLE a SET SCHEMA secret', ['DDL on a', 'DDL on secret.a']],
+  ['ALTER FUNCTION', 'ALTER FUNCTION f(int) SECURITY DEFINER', ['DDL on function f'], { command: 'ALTER FUNCTION' }],
+  ['ALTER FUNCTION OWNER', 'ALTER FUNCTION s.f() OWNER TO bob', ['DDL on function s.f', 'GRANT on function s.f']],
+  ['CREATE FUNCTION', "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'DELETE FROM x RETURNING 1'", ['DDL on function f'], { cacheable: false, command: 'CREATE FUNCTION' }],
+  ['CREATE PROCEDURE BEGIN ATOMIC', 'CREATE PROCEDURE p() BEGIN ATOMIC DELETE FROM x; END', ['DDL on function p'], { cacheable: false, command: 'CREATE PROCEDURE' }],
+  ['CREATE SCHEMA with elements: created in it, read from it or further down search_path',
+    'CREATE SCHEMA s CREATE TABLE t (id int) CREATE VIEW v AS SELECT * FROM t', ['DDL on s.*', 'DDL on s.t', 'DDL on s.v', 'SELECT on s.t', 'SELECT on t']],
+  ['regclass() function spelling', "SELECT to_regclass('secret'), regclass('other')", ['CALL on function to_regclass', 'CALL on function regclass', 'SELECT on secret', 'SELECT on other'],
+    { cacheable: false }],
+  ['pg_notify is a notify effect', "SELECT pg_notify('ch', 'x')", ['CALL on function pg_notify'], { effects: [{ kind: 'notify' }] }],
+  ['CREATE SEQUENCE', 'CREATE SEQUENCE s.q', ['DDL on s.q'], { command: 'CREATE SEQUENCE' }],
+  ['CREATE TYPE', "CREATE TYPE mood AS ENUM ('a')", ['DDL on mood'], { command: 'CREATE TYPE' }],
+  ['CREATE DOMAIN', 'CREATE DOMAIN d AS int CHECK (chk(VALUE))', ['DDL on d', 'CALL on function chk']],
+  ['CREATE EXTENSION', 'CREATE EXTENSION pgcrypto', ['DDL on pgcrypto'], { command: 'CREATE EXTENSION' }],
+  ['CREATE POLICY', 'CREATE POLICY p ON a USING (owner = current_user)', ['DDL on a'], { command: 'CREATE POLICY' }],
+  ['COMMENT ON', "COMMENT ON TABLE s.t IS 'x'", ['DDL on s.t'], { command: 'COMMENT' }],
+  ['COMMENT ON COLUMN', "COMMENT ON COLUMN s.t.c IS 'x'", ['DDL on s.t']],
+  ['DROP TABLE', 'DROP TABLE a, s.b CASCADE', ['DROP on a', 'DROP on s.b'], { command: 'DROP TABLE' }],
+  ['DROP FUNCTION', 'DROP FUNCTION f(int), s.g', ['DROP on function f', 'DROP on function s.g'], { command: 'DROP FUNCTION' }],
+  ['DROP SCHEMA', 'DROP SCHEMA s CASCADE', ['DROP on s.*'], { command: 'DROP SCHEMA' }],
+  ['DROP TRIGGER is on the table', 'DROP TRIGGER trg ON s.t', ['DROP on s.t']],
+  ['DROP TYPE', 'DROP TYPE s.ty', ['DROP on s.ty']],
+  ['DROP INDEX CONCURRENTLY', 'DROP INDEX CONCURRENTLY IF EXISTS i', ['DROP on i']],
+  ['REFRESH MATERIALIZED VIEW', 'REFRESH MATERIALIZED VIEW mv', ['DDL on mv'], { command: 'REFRESH MATERIALIZED VIEW' }],
+  ['VACUUM table', 'VACUUM ANALYZE a', ['DDL on a'], { command: 'VACUUM' }],
+  ['VACUUM everything', 'VACUUM', ['DDL on *.*']],
+  ['ANALYZE', 'ANALYZE a', ['DDL on a'], { command: 'ANALYZE' }],
+  ['CLUSTER', 'CLUSTER a USING i', ['DDL on a'], { command: 'CLUSTER' }],
+  ['REINDEX', 'REINDEX TABLE a', ['DDL on a'], { command: 'REINDEX' }],
+  ['LOCK is DDL', 'LOCK TABLE a IN ACCESS EXCLUSIVE MODE', ['DDL on a'], { command: 'LOCK TABLE' }],
+  // --- privileges
+  ['GRANT on tables', 'GRANT SELECT ON t, s.u TO bob', ['GRANT on t', 'GRANT on s.u'], { command: 'GRANT' }],
+  ['REVOKE', 'REVOKE ALL ON t FROM bob', ['GRANT on t'], { command: 'REVOKE' }],
+  ['GRANT on schema tables', 'GRANT ALL ON ALL TABLES IN SCHEMA s TO bob', ['GRANT on s.*']],
+  ['GRANT EXECUTE on function', 'GRANT EXECUTE ON FUNCTION f(int) TO bob', ['GRANT on function f']],
+  ['GRANT role', 'GRANT admin TO bob', ['GRANT on pg_catalog.pg_authid']],
+  ['CREATE ROLE', "CREATE ROLE x LOGIN PASSWORD 'p'", ['GRANT on pg_catalog.pg_authid'], { command: 'CREATE ROLE' }],
+  ['ALTER ROLE', 'ALTER ROLE x SUPERUSER', ['GRANT on pg_catalog.pg_authid'], { command: 'ALTER ROLE' }],
+  ['ALTER DEFAULT PRIVILEGES', 'ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT SELECT ON TABLES TO bob', ['GRANT on s.*']],
+  // --- COPY
+  ['COPY TO STDOUT', 'COPY public.orders TO STDOUT', ['COPY_TO on public.orders'], { command: 'COPY', outputs: [{ kind: 'star', relations: [t('orders', 'public')] }] }],
+  ['COPY FROM STDIN', 'COPY a (x, y) FROM STDIN', ['COPY_FROM on a'], { writes: true }],
+  ['COPY (query) TO', 'COPY (SELECT ssn FROM secret) TO STDOUT', ['SELECT on secret', 'COPY_TO on secret'], { outputs: [col('secret', 'ssn')] }],
+  ['COPY (DELETE RETURNING) TO', 'COPY (DELETE FROM a RETURNING *) TO STDOUT', ['DELETE on a', 'SELECT on a', 'COPY_TO on a'], { writes: true }],
+  ['COPY to a server file', "COPY a TO '/tmp/x'", UNSUPPORTED, { reason: 'COPY to or from a server file or program is not allowed' }],
+  ['COPY FROM PROGRAM', "COPY a FROM PROGRAM 'curl evil'", UNSUPPORTED, { reason: 'COPY to or from a server file or program is not allowed' }],
+  // --- session and transaction
+  ['SET', "SET search_path = evil, public", [], { command: 'SET', effects: [{ kind: 'set', name: 'search_path', local: false, value: null }], cacheable: false }],
+  ['SET LOCAL', 'SET LOCAL statement_timeout = 5', [], { effects: [{ kind: 'set', name: 'statement_timeout', local: true, value: null }] }],
+  ['RESET', 'RESET search_path', [], { command: 'RESET', effects: [{ kind: 'reset', name: 'search_path' }] }],
+  ['RESET ALL', 'RESET ALL', [], { effects: [{ kind: 'reset', name: null }] }],
+  ['SET ROLE', 'SET ROLE admin', [], { effects: [{ kind: 'role' }] }],
+  ['SET SESSION AUTHORIZATION', 'SET SESSION AUTHORIZATION admin', [], { effects: [{ kind: 'role' }] }],
+  ['SHOW', 'SHOW search_path', [], { command: 'SHOW' }],
+  ['DISCARD ALL', 'DISCARD ALL', [], { effects: [{ kind: 'discard' }, { kind: 'reset', name: null }, { kind: 'deallocate', name: null }, { kind: 'unlisten' }] }],
+  ['LISTEN', 'LISTEN ch', [], { effects: [{ kind: 'listen' }] }],
+  ['NOTIFY', "NOTIFY ch, 'x'", [], { effects: [{ kind: 'notify' }] }],
+  ['UNLISTEN', 'UNLISTEN *', [], { effects: [{ kind: 'unlisten' }] }],
+  ['BEGIN', 'BEGIN ISOLATION LEVEL SERIALIZABLE', [], { command: 'BEGIN', transaction: true }],
+  ['COMMIT', 'COMMIT', [], { transaction: true }],
+  ['SAVEPOINT', 'SAVEPOINT s1', [], { command: 'SAVEPOINT', transaction: true }],
+  ['ROLLBACK TO', 'ROLLBACK TO SAVEPOINT s1', [], { command: 'ROLLBACK', transaction: true }],
+  ['PREPARE TRANSACTION', "PREPARE TRANSACTION 'x'", UNSUPPORTED],
+  ['DECLARE CURSOR', 'DECLARE c CURSOR FOR SELECT ssn FROM secret', ['SELECT on secret'], { command: 'DECLARE CURSOR', outputs: [col('secret', 'ssn')] }],
+  ['FETCH', 'FETCH 10 FROM c', [], { command: 'FETCH' }],
+  ['CLOSE', 'CLOSE c', []],
+  // --- refused outright
+  ['LOAD', "LOAD 'evil.so'", UNSUPPORTED],
+  ['ALTER SYSTEM', "ALTER SYSTEM SET log_statement = 'none'", UNSUPPORTED],
+  ['CREATE DATABASE', 'CREATE DATABASE x', UNSUPPORTED],
+  ['DROP DATABASE', 'DROP DATABASE x', UNSUPPORTED],
+  ['CHECKPOINT', 'CHECKPOINT', UNSUPPORTED],
+  ['CREATE SERVER', "CREATE SERVER s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'evil')", UNSUPPORTED],
+  ['CREATE USER MAPPING', 'CREATE USER MAPPING FOR bob SERVER s', UNSUPPORTED],
+  ['IMPORT FOREIGN SCHEMA', 'IMPORT FOREIGN SCHEMA public FROM SERVER s INTO local', UNSUPPORTED],
+  ['SECURITY LABEL', "SECURITY LABEL ON TABLE a IS 'x'", UNSUPPORTED],
+  ['CREATE SUBSCRIPTION', "CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p", UNSUPPORTED],
+  ['not SQL', 'SELEC 1', UNSUPPORTED],
+  ['unterminated string', "SELECT 'x", UNSUPPORTED],
+];
+
+for (const [name, sql, want, extra] of cases) {
+  test(name, () => {
+    const a = analyze(sql);
+    if (want === UNSUPPORTED) {
+      const reasons = reasonsOf(a);
+      assert.ok(reasons.length > 0, `expected a refusal for ${sql}, got ${JSON.stringify(a)}`);
+      if (extra?.reason !== undefined) assert.ok(reasons.some((r) => r.includes(extra.reason!)), `reasons ${JSON.stringify(reasons)}`);
+      return;
+    }
+    assert.equal(a.error, null, `parse error: ${a.error}`);
+    assert.deepEqual(reasonsOf(a), [], 'unsupported');
+    assert.deepEqual(accessesOf(a), [...want].sort());
+    const s = a.statements[a.statements.length - 1]!;
+    if (extra === undefined) return;
+    if (extra.statements !== undefined) assert.equal(a.statements.length, extra.statements);
+    if (extra.command !== undefined) assert.equal(s.command, extra.command);
+    if (extra.unfilteredWrite !== undefined) assert.equal(a.statements.some((x) => x.unfilteredWrite), extra.unfilteredWrite, 'unfilteredWrite');
+    if (extra.writes !== undefined) assert.equal(s.writes, extra.writes, 'writes');
+    if (extra.cacheable !== undefined) assert.equal(a.shapeCacheable, extra.cacheable, 'shapeCacheable');
+    if (extra.effects !== undefined) assert.deepEqual(s.effects, extra.effects);
+    if (extra.transaction !== undefined) assert.equal(s.transaction, extra.transaction);
+    if (extra.prepares !== undefined) assert.equal(s.prepares, extra.prepares);
+    if (extra.executes !== undefined) assert.equal(s.executes, extra.executes);
+    if (extra.outputs !== undefined) assert.deepEqual(s.outputs, extra.outputs);
+  });
+}
+
+test('the corpus is large enough to mean something', () => {
+  assert.ok(cases.length >= 120, `${cases.length} rows`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Output lineage: masking must survive aliases, casts, sub-queries, CTEs, set operations, rows, stars.
+
+const lineage: readonly (readonly [string, string, readonly ColumnSource[]])[] = [
+  ['alias', 'SELECT email AS e FROM customers', [col('customers', 'email')]],
+  ['table alias', 'SELECT c.email FROM customers c', [col('customers', 'email')]],
+  ['schema-qualified column', 'SELECT public.customers.email FROM public.customers', [col('customers', 'email', 'public')]],
+  ['cast keeps the column', 'SELECT email::text, CAST(email AS varchar) FROM customers', [col('customers', 'email'), col('customers', 'email')]],
+  ['COLLATE keeps the column', 'SELECT email COLLATE "C" FROM customers', [col('customers', 'email')]],
+  ['expression is derived', "SELECT lower(email) || '!' FROM customers", [der(col('customers', 'email'))]],
+  ['aggregate is derived', 'SELECT max(email) FROM customers', [der(col('customers', 'email'))]],
+  ['CASE and COALESCE', 'SELECT CASE WHEN x THEN email ELSE phone END, coalesce(email, phone) FROM customers',
+    [der(col('customers', 'x'), col('customers', 'email'), col('customers', 'phone')), der(col('customers', 'email'), col('customers', 'phone'))]],
+  ['literal', "SELECT 1, 'x'", [CONST, CONST]],
+  ['subquery in FROM', 'SELECT s.e FROM (SELECT email AS e FROM customers) s', [col('customers', 'email')]],
+  ['subquery column aliases', 'SELECT s.x FROM (SELECT email FROM customers) s(x)', [col('customers', 'email')]],
+  ['subquery star', 'SELECT * FROM (SELECT email, id FROM customers) s', [col('customers', 'email'), col('customers', 'id')]],
+  ['star of a star subquery', 'SELECT * FROM (SELECT * FROM customers) s', [star('customers')]],
+  ['column through a star subquery', 'SELECT email FROM (SELECT * FROM customers) s', [col('customers', 'email')]],
+  ['CTE', 'WITH c AS (SELECT email AS mail FROM customers) SELECT mail FROM c', [col('customers', 'email')]],
+  ['CTE column list', 'WITH c(m) AS (SELECT email FROM customers) SELECT m FROM c', [col('customers', 'email')]],
+  ['nested CTE and subquery', 'WITH c AS (SELECT * FROM (SELECT email FROM customers) x) SELECT c.email FROM c', [col('customers', 'email')]],
+  ['UNION', 'SELECT email FROM customers UNION SELECT name FROM staff', [der(col('customers', 'email'), col('staff', 'name'))]],
+  ['UNION with star', 'SELECT * FROM customers UNION SELECT * FROM staff', [star('customers', 'staff')]],
+  ['whole row', 'SELECT c FROM customers c', [row('customers')]],
+  ['whole row in function', 'SELECT row_to_json(c) FROM customers c', [row('customers')]],
+  ['t.* inside an expression', 'SELECT c.*::text FROM customers c', [row('customers')]],
+  ['ROW(t.*)', 'SELECT ROW(c.*) FROM customers c', [row('customers')]],
+  ['field of a whole row', 'SELECT (c).email FROM customers c', [col('customers', 'email')]],
+  ['top-level star', 'SELECT * FROM customers', [star('customers')]],
+  ['star over a join', 'SELECT * FROM customers JOIN orders USING (id)', [star('customers', 'orders')]],
+  ['qualified star', 'SELECT o.*, c.email FROM customers c, orders o', [star('orders'), col('customers', 'email')]],
+  ['ambiguous unqualified column', 'SELECT email FROM customers, orders', [der(col('customers', 'email'), col('orders', 'email'))]],
+  ['scalar subquery', 'SELECT (SELECT email FROM customers LIMIT 1)', [der(col('customers', 'email'))]],
+  ['correlated scalar subquery keeps every candidate', 'SELECT (SELECT email FROM orders o WHERE o.cid = c.id) FROM customers c',
+    [der(col('orders', 'email'), col('customers', 'email'))]],
+  ['user function is opaque', 'SELECT app.decrypt(ssn) FROM customers', [OPAQUE]],
+  ['VALUES', 'VALUES (1, 2)', [CONST, CONST]],
+  ['RETURNING alias', 'DELETE FROM customers c WHERE id = 1 RETURNING c.email AS gone', [col('customers', 'email')]],
+  ['RETURNING old/new', 'UPDATE customers SET email = lower(email) WHERE id = 1 RETURNING old.email, new.email', [col('customers', 'email'), col('customers', 'email')]],
+  ['aliased join hides inner names', 'SELECT j.email FROM (customers JOIN orders USING (id)) AS j', [der(col('customers', 'email'), col('orders', 'email'))]],
+  ['recursive CTE carries the column', 'WITH RECURSIVE r AS (SELECT email, 1 AS n FROM customers UNION ALL SELECT email, n + 1 FROM r WHERE n < 3) SELECT email FROM r',
+    [der(col('customers', 'email'))]],
+  ['recursive CTE swapping columns', 'WITH RECURSIVE r(a, b) AS (SELECT email, phone FROM customers UNION ALL SELECT b, a FROM r) SELECT a FROM r',
+    [der(col('customers', 'email'), col('customers', 'phone'))]],
+  ['table_to_xml of a table', "SELECT table_to_xml('customers', true, false, '')", [row('customers')]],
+  ['COPY query lineage', 'COPY (SELECT email FROM customers) TO STDOUT', [col('customers', 'email')]],
+];
+
+for (const [name, sql, want] of lineage) {
+  test(`lineage: ${name}`, () => {
+    const a = analyze(sql);
+    assert.equal(a.error, null);
+    assert.deepEqual(a.statements[0]!.unsupported, []);
+    assert.deepEqual(a.statements[0]!.outputs, want);
+  });
+}
+
+
+// Real-world statements across the grammar: none may be refused (fail closed must not mean "fail often").
+const LEGITIMATE = `GRANT USAGE ON SEQUENCE s TO bob
+GRANT USAGE ON SCHEMA app TO bob
+GRANT CONNECT ON DATABASE db TO bob
+GRANT USAGE ON TYPE ty TO bob
+ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO bob
+CREATE AGGREGATE myagg(int) (sfunc = int4pl, stype = int)
+CREATE OPERATOR === (leftarg = int, rightarg = int, function = int4eq)
+DROP EXTENSION pgcrypto
+DROP POLICY p ON t
+ALTER SEQUENCE s OWNED BY t.id
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a) WHERE b > 0
+CREATE TABLE p (id int, d date) PARTITION BY RANGE (d)
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM ('2020-01-01') TO ('2021-01-01')
+COMMENT ON FUNCTION f(int) IS 'x'
+ALTER TYPE mood ADD VALUE 'b' AFTER 'a'
+ALTER SCHEMA s RENAME TO s2
+ALTER VIEW v RENAME TO v2
+ALTER INDEX i SET TABLESPACE x
+CREATE TEMP TABLE tt (a int) ON COMMIT DROP
+CREATE UNLOGGED TABLE ut (a int GENERATED ALWAYS AS (b * 2) STORED, b int, id int GENERATED ALWAYS AS IDENTITY)
+CREATE TABLE ex (r tsrange, EXCLUDE USING gist (r WITH &&))
+ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES o (id) ON DELETE CASCADE
+DROP VIEW IF EXISTS v
+DROP SEQUENCE s
+DROP DOMAIN d
+CREATE OR REPLACE VIEW v AS SELECT * FROM t WITH CASCADED CHECK OPTION
+ALTER TABLE t ENABLE ROW LEVEL SECURITY
+ALTER TABLE t ALTER COLUMN a SET DEFAULT nextval('s')
+CREATE TRIGGER trg AFTER UPDATE ON t FOR EACH ROW WHEN (OLD.a IS DISTINCT FROM NEW.a) EXECUTE FUNCTION f()
+CREATE STATISTICS st (dependencies) ON a, b FROM t
+ALTER FUNCTION f(int) RENAME TO g
+ALTER TABLE p DETACH PARTITION p1
+SELECT a, b, sum(c) FROM t GROUP BY GROUPING SETS ((a), (b), ()), ROLLUP (a), CUBE (b)
+SELECT DISTINCT ON (a) a, b FROM t ORDER BY a, b DESC NULLS LAST FETCH FIRST 3 ROWS WITH TIES
+SELECT sum(a) OVER w FROM t WINDOW w AS (PARTITION BY b ORDER BY c ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+SELECT JSON_OBJECT('a' VALUE 1), JSON_VALUE(j, '$.a' RETURNING int DEFAULT 0 ON EMPTY), JSON_QUERY(j, '$.b' WITH WRAPPER), j IS JSON OBJECT FROM t
+SELECT XMLELEMENT(NAME foo, XMLATTRIBUTES(a AS bar), b), XMLSERIALIZE(CONTENT x AS text), XMLFOREST(a, b) FROM t
+SELECT arr[1:2], arr[3], ARRAY[1,2], (a, b) < (c, d), a IS DISTINCT FROM b, a BETWEEN SYMMETRIC 1 AND 2 FROM t
+SELECT a LIKE 'x%' ESCAPE '!', a SIMILAR TO 'x', ts AT TIME ZONE 'UTC', EXTRACT(year FROM ts), OVERLAY(a PLACING 'x' FROM 1), POSITION('a' IN a), SUBSTRING(a FROM 1 FOR 2), TRIM(BOTH 'x' FROM a), COLLATION FOR (a) FROM t
+SELECT f(a => 1, b => 2), g(VARIADIC ARRAY[1]), string_agg(a, ',' ORDER BY a), percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t
+WITH c AS MATERIALIZED (SELECT 1) SELECT * FROM c
+WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM r) SEARCH DEPTH FIRST BY n SET ord CYCLE n SET is_cycle USING path SELECT * FROM r
+MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = DEFAULT RETURNING merge_action(), t.a
+INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1)
+UPDATE t SET a = DEFAULT WHERE id = 1
+DELETE FROM t WHERE id = 1 RETURNING old.a
+INSERT INTO t VALUES (1) RETURNING WITH (OLD AS o, NEW AS n) o.a, n.a
+SELECT * FROM t FOR UPDATE SKIP LOCKED
+SELECT * FROM t LIMIT ALL OFFSET 5
+INSERT INTO t VALUES (1) ON CONFLICT ON CONSTRAINT c DO UPDATE SET a = excluded.a WHERE t.b > 0
+VALUES (1), (2) ORDER BY 1
+SELECT * FROM t WHERE a IN (1, 2, 3) AND b = ANY(ARRAY[1,2])
+SELECT * FROM JSON_TABLE(jsonb '[]', '$[*]' COLUMNS (id FOR ORDINALITY, NESTED PATH '$.x[*]' COLUMNS (b int PATH '$'))) jt
+SELECT JSON_ARRAYAGG(a ORDER BY a), JSON_OBJECTAGG(k VALUE v), JSON_SCALAR(1), JSON_SERIALIZE(j), JSON('{}'), JSON_EXISTS(j, '$.a') FROM t
+SELECT NULLIF(a, b), GREATEST(a, b), COALESCE(a, b), CASE a WHEN 1 THEN 'x' END, a IS NULL, b IS TRUE, NOT c FROM t
+SELECT current_user, session_user, current_date, localtimestamp(3), current_schema, current_catalog
+SELECT * FROM t1 NATURAL FULL JOIN t2 JOIN t3 USING (id) AS j
+SELECT (c).*, (c).email FROM customers c
+SELECT $1::int, $2
+SET TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY
+SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY
+SET TIME ZONE 'UTC'
+SET NAMES 'UTF8'
+START TRANSACTION READ WRITE
+COMMIT AND CHAIN
+RELEASE SAVEPOINT s
+SET CONSTRAINTS ALL DEFERRED
+CLOSE ALL
+MOVE NEXT FROM c
+DISCARD PLANS
+ANALYZE VERBOSE t (a, b)
+REINDEX SCHEMA app
+CLUSTER
+ALTER TABLE t REPLICA IDENTITY FULL
+ALTER TABLE t ALTER CONSTRAINT c DEFERRABLE
+CREATE TYPE comp AS (a int, b text)
+CREATE TYPE rng AS RANGE (subtype = int)
+ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0)
+CREATE COLLATION c (locale = 'C')
+DROP OWNED BY bob
+REASSIGN OWNED BY bob TO alice
+DROP ROLE bob
+ALTER ROLE bob SET search_path = x
+CREATE TEXT SEARCH DICTIONARY d (template = simple)
+ALTER TABLE t SET SCHEMA s
+ALTER EXTENSION e UPDATE
+ALTER POLICY p ON t USING (true)
+ALTER SEQUENCE s RESTART
+CREATE OR REPLACE FUNCTION f(a int DEFAULT 1) RETURNS int LANGUAGE sql IMMUTABLE RETURN a + 1
+ALTER PROCEDURE p() SET search_path = x
+DROP PROCEDURE p
+DROP AGGREGATE myagg(int)
+DROP RULE r ON t
+DROP STATISTICS st
+DROP TEXT SEARCH CONFIGURATION c
+COMMENT ON SCHEMA s IS 'x'
+COMMENT ON TRIGGER trg ON t IS 'x'
+COMMENT ON CONSTRAINT c ON t IS 'x'
+ALTER TABLE t ADD COLUMN x int REFERENCES o
+ALTER MATERIALIZED VIEW mv RENAME TO mv2
+CREATE TABLE t2 OF comp
+ALTER TABLE t OF comp
+CREATE TABLE x (a int) WITH (fillfactor = 70)
+EXPLAIN (FORMAT JSON) SELECT 1
+CREATE TABLE IF NOT EXISTS x AS EXECUTE p
+SELECT * FROM unnest(ARRAY[1,2]) WITH ORDINALITY AS u(x, n)
+SELECT * FROM t TABLESAMPLE BERNOULLI (5) REPEATABLE (1)
+SELECT * FROM XMLTABLE(XMLNAMESPACES('http://x' AS x), '/r' PASSING '<r/>' COLUMNS a text PATH 'a' DEFAULT 'd', o FOR ORDINALITY)`.split('\n');
+
+test('legitimate statements across the grammar are analysed, not refused', () => {
+  for (const sql of LEGITIMATE) {
+    const a = analyze(sql);
+    assert.equal(a.error, null, sql);
+    assert.deepEqual(a.statements.flatMap((s) => s.unsupported), [], sql);
+  }
+  assert.ok(LEGITIMATE.length >= 100);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+test('the error path: no statements, the parser message, nothing echoed in normalized', () => {
+  const a = analyze("SELECT 'secret-literal' FROM");
+  assert.equal(a.statements.length, 0);
+  assert.match(a.error ?? '', /syntax error/);
+  assert.equal(a.normalized, '');
+  assert.equal(a.shapeCacheable, false);
+});
+
+test('normalized text replaces literals', () => {
+  assert.equal(analyze("SELECT * FROM a WHERE x = 'secret' AND y = 5").normalized, 'SELECT * FROM a WHERE x = $1 AND y = $2');
+});
+
+test('accesses are deduplicated', () => {
+  const a = analyze('SELECT * FROM a, a AS b WHERE EXISTS (SELECT 1 FROM a)');
+  assert.deepEqual(a.statements[0]!.accesses, [{ operation: 'SELECT', relation: t('a'), kind: 'relation' }]);
+});
+
+test('describeAccess', () => {
+  assert.equal(describeAccess({ operation: 'DELETE', relation: t('orders', 'public'), kind: 'relation' }), 'DELETE on public.orders');
+  assert.equal(describeAccess({ operation: 'CALL', relation: t('pg_read_file'), kind: 'function' }), 'CALL on function pg_read_file');
+  assert.equal(describeAccess({ operation: 'SELECT', relation: t('Orders', 'My Schema'), kind: 'relation' }), 'SELECT on "My Schema"."Orders"');
+});
+
+test('regclass literal names parse like regclassin', () => {
+  assert.deepEqual(parseLiteralName('Orders'), { kind: 'name', rel: t('orders') });
+  assert.deepEqual(parseLiteralName(' public . "My""T" '), { kind: 'name', rel: t('My"T', 'public') });
+  assert.deepEqual(parseLiteralName('db.s.t'), { kind: 'name', rel: t('t', 's') });
+  assert.deepEqual(parseLiteralName('12345'), { kind: 'oid' });
+  assert.deepEqual(parseLiteralName('a..b'), { kind: 'invalid' });
+  assert.deepEqual(parseLiteralName('"unterminated'), { kind: 'invalid' });
+  assert.deepEqual(parseLiteralName('a.b.c.d'), { kind: 'invalid' });
+  assert.equal((parseLiteralName('x'.repeat(80)) as { rel: { name: string } }).rel.name.length, 63);
+});
+
+// A parser upgrade may add node types or fields; the walker must refuse them, not skip them.
+test('fail closed: an unknown expression node is refused', () => {
+  const st = newState();
+  walkTop(st, 'SelectStmt', { targetList: [{ ResTarget: { val: { FutureExpr: { subselect: {} } } } }], op: 'SETOP_NONE' });
+  assert.deepEqual(st.unsupported, ['FutureExpr is not supported in this position']);
+});
+
+test('fail closed: an unknown field of a known node is refused', () => {
+  const st = newState();
+  const sub = { SelectStmt: { fromClause: [{ RangeVar: { relname: 'secret' } }] } };
+  walkTop(st, 'SelectStmt', { fromClause: [{ RangeVar: { relname: 'a' } }], futureClause: sub, op: 'SETOP_NONE' });
+  assert.deepEqual(st.unsupported, ['unexpected field SelectStmt.futureClause']);
+  const st2 = newState();
+  walkTop(st2, 'SelectStmt', { targetList: [{ ResTarget: { val: { A_Expr: { kind: 'AEXPR_OP', lexpr: { A_Const: {} }, extra: sub } } } }] });
+  assert.deepEqual(st2.unsupported, ['unexpected field A_Expr.extra']);
+});
+
+test('fail closed: an unknown statement or FROM item is refused', () => {
+  const st = newState();
+  walkTop(st, 'FutureStmt', {});
+  assert.deepEqual(st.unsupported, ['FutureStmt statements are not supported']);
+  const st2 = newState();
+  walkTop(st2, 'SelectStmt', { fromClause: [{ FutureFrom: {} }] });
+  assert.deepEqual(st2.unsupported, ['FutureFrom is not supported in FROM']);
+  // PL/pgSQL-only nodes never come from SQL but must not be walked as if harmless
+  const st3 = newState();
+  walkTop(st3, 'PLAssignStmt', {});
+  assert.equal(st3.unsupported.length, 1);
+});
+
+test('deep nesting is refused, not a crash', () => {
+  const sql = 'SELECT ' + 'abs('.repeat(1500) + '1' + ')'.repeat(1500);
+  const a = analyze(sql);
+  assert.ok(a.error !== null || a.statements.some((s) => s.unsupported.length > 0));
+});
+
+test('property: arbitrary strings never make analyze throw', () => {
+  fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => {
+    const a = analyze(s);
+    assert.ok(a.error !== null || Array.isArray(a.statements));
+  }), { numRuns: 500 });
+});
+
+test('property: SQL-ish token soup never makes analyze throw', () => {
+  const tok = fc.constantFrom('SELECT', 'FROM', 'WHERE', 'WITH', 'AS', '(', ')', ',', ';', '*', 'x', 't', 'DELETE', 'INSERT',
+    'INTO', 'VALUES', '1', "'s'", '::regclass', 'JOIN', 'ON', 'UNION', 'RETURNING', 'UPDATE', 'SET', '=', 'LATERAL', 'f(x)');
+  fc.assert(fc.property(fc.array(tok, { maxLength: 30 }), (ts) => {
+    const a = analyze(ts.join(' '));
+    assert.ok(a.error !== null || Array.isArray(a.statements));
+  }), { numRuns: 1000 });
+});
+
+test('property: every table in combined known-good fragments is reported', () => {
+  const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,10}$/).filter((n) => !RESERVED.has(n));
+  // Each fragment builder takes table names and yields a statement that reads or writes all of them.
+  const fragment = fc.oneof(
+    fc.tuple(name).map(([a]) => ({ sql: `SELECT * FROM ${a}`, tables: [a] })),
+    fc.tuple(name, name).map(([a, b]) => ({ sql: `SELECT x FROM ${a} JOIN ${b} ON ${a}.id = ${b}.id`, tables: [a, b] })),
+    fc.tuple(name, name).map(([a, b]) => ({ sql: `SELECT (SELECT max(y) FROM ${b}) FROM ${a}`, tables: [a, b] })),
+    fc.tuple(name, name).map(([a, b]) => ({ sql: `INSERT INTO ${a} SELECT * FROM ${b}`, tables: [a, b] })),
+    fc.tuple(name, name).map(([a, b]) => ({ sql: `UPDATE ${a} SET x = 1 FROM ${b} WHERE ${a}.id = ${b}.id`, tables: [a, b] })),
+    fc.tuple(name, name).map(([a, b]) => ({ sql: `DELETE FROM ${a} USING ${b} WHERE true`, tables: [a, b] })),
+    fc.tuple(name, name).map(([a, b]) => ({ sql: `SELECT * FROM ${a} WHERE id IN (SELECT id FROM ${b})`, tables: [a, b] })),
+  );
+  const wrap = fc.constantFrom(
+    (s: string) => s,
+    (s: string) => `EXPLAIN ANALYZE ${s}`,
+    (s: string) => `PREPARE p AS ${s}`,
+    (s: string) => (s.startsWith('SELECT') ? `WITH w AS (${s}) SELECT * FROM w` : `WITH w AS (SELECT 1) ${s}`),
+    (s: string) => (s.startsWith('SELECT') ? `SELECT * FROM (${s}) sub` : s),
+    (s: string) => (s.startsWith('SELECT') ? `COPY (${s}) TO STDOUT` : s),
+  );
+  fc.assert(fc.property(fc.array(fc.tuple(fragment, wrap), { minLength: 1, maxLength: 4 }), (parts) => {
+    const sql = parts.map(([f, w]) => w(f.sql)).join('; ');
+    const a = analyze(sql);
+    assert.equal(a.error, null, sql);
+    const reported = new Set(a.statements.flatMap((s) => s.accesses.filter((x) => x.kind === 'relation').map((x) => x.relation.name)));
+    for (const [f] of parts) {
+      for (const tbl of f.tables) {
+        // a table named like the CTE `w` is shadowed only inside that CTE's scope
+        if (tbl === 'w') continue;
+        assert.ok(reported.has(tbl), `${tbl} missing from ${sql}: ${JSON.stringify([...reported])}`);
+      }
+    }
+  }), { numRuns: 400 });
+});
+
+const RESERVED = new Set([
+  'all', 'analyse', 'analyze', 'and', 'any', 'array', 'as', 'asc', 'asymmetric', 'both', 'case', 'cast', 'check', 'collate',
+  'column', 'constraint', 'create', 'current_catalog', 'current_date', 'current_role', 'current_time', 'current_timestamp',
+  'current_user', 'default', 'deferrable', 'desc', 'distinct', 'do', 'else', 'end', 'except', 'false', 'fetch', 'for',
+  'foreign', 'from', 'grant', 'group', 'having', 'in', 'initially', 'intersect', 'into', 'lateral', 'leading', 'limit',
+  'localtime', 'localtimestamp', 'not', 'null', 'offset', 'on', 'only', 'or', 'order', 'placing', 'primary', 'references',
+  'returning', 'select', 'session_user', 'some', 'symmetric', 'system_user', 'table', 'then', 'to', 'trailing', 'true',
+  'union', 'unique', 'user', 'using', 'variadic', 'when', 'where', 'window', 'with', 'authorization', 'binary', 'collation',
+  'concurrently', 'cross', 'current_schema', 'freeze', 'full', 'ilike', 'inner', 'is', 'isnull', 'join', 'left', 'like',
+  'natural', 'notnull', 'outer', 'overlaps', 'right', 'similar', 'tablesample', 'verbose', 'id', 'x', 'y',
+]);

@@ -1,0 +1,152 @@
+// Statement analysis: what a SQL string does, as StatementFacts the policy can check pair by pair.
+// Pure: no I/O. libpg-query's WebAssembly module must be loaded once (initAnalyzer) before
+// analyze() is called; analyze() is synchronous and never throws.
+
+import type { Access, Analysis, StatementFacts } from '../types.ts';
+import { loadModule, normalizeSync, parseSync } from 'libpg-query';
+import { newState, noun, walkTop } from './walk.ts';
+import { qualifiedName } from './names.ts';
+
+let loaded: Promise<void> | null = null;
+let ready = false;
+
+/** Load the parser (WebAssembly) once; later calls return the same promise. */
+export function initAnalyzer(): Promise<void> {
+  loaded ??= loadModule().then(() => { ready = true; });
+  return loaded;
+}
+
+function failed(error: string): Analysis {
+  // Literals of a string that did not parse are not shown anywhere: normalized stays empty.
+  return { statements: [], error, normalized: '', shapeCacheable: false };
+}
+
+/** Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`. */
+export function analyze(sql: string): Analysis {
+  if (!ready) return failed('the SQL analyzer is not initialised (initAnalyzer() was not awaited)');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let tree: any;
+  let normalized: string;
+  try {
+    tree = parseSync(sql);
+    normalized = normalizeSync(sql);
+  } catch (e) {
+    return failed(e instanceof Error ? e.message : String(e));
+  }
+  const raws = Array.isArray(tree?.stmts) ? tree.stmts : [];
+  const statements: StatementFacts[] = [];
+  let shapeCacheable = true;
+  for (const raw of raws) {
+    const f = statement(raw?.stmt);
+    if (!f.cacheable) shapeCacheable = false;
+    statements.push(f.facts);
+  }
+  return { statements, error: null, normalized, shapeCacheable };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
+  let type = '';
+  for (const k in node) { type = k; break; }
+  const body = node?.[type];
+  const st = newState();
+  let outputs = null;
+  try {
+    outputs = walkTop(st, type, body);
+  } catch (e) {
+    // A walker bug must deny, not crash the session.
+    st.unsupported.push(`internal analyzer error: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const transaction = st.transaction;
+  return {
+    cacheable: st.cacheable && !transaction,
+    facts: {
+      tag: type,
+      command: commandOf(type, body),
+      accesses: st.accesses,
+      unsupported: st.unsupported,
+      effects: st.effects,
+      unfilteredWrite: st.unfiltered,
+      writes: st.writes,
+      outputs: outputs === null ? [] : outputs.map((o) => o.src),
+      copyTo: st.copyTo,
+      transaction,
+      executes: st.executes,
+      prepares: st.prepares,
+    },
+  };
+}
+
+const TRANSACTION_TAGS: Readonly<Record<string, string>> = {
+  TRANS_STMT_BEGIN: 'BEGIN', TRANS_STMT_START: 'START TRANSACTION', TRANS_STMT_COMMIT: 'COMMIT',
+  TRANS_STMT_ROLLBACK: 'ROLLBACK', TRANS_STMT_SAVEPOINT: 'SAVEPOINT', TRANS_STMT_RELEASE: 'RELEASE',
+  TRANS_STMT_ROLLBACK_TO: 'ROLLBACK', TRANS_STMT_PREPARE: 'PREPARE TRANSACTION',
+  TRANS_STMT_COMMIT_PREPARED: 'COMMIT PREPARED', TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
+};
+
+const FIXED_TAGS: Readonly<Record<string, string>> = {
+  SelectStmt: 'SELECT', InsertStmt: 'INSERT', UpdateStmt: 'UPDATE', DeleteStmt: 'DELETE', MergeStmt: 'MERGE',
+  CopyStmt: 'COPY', ExplainStmt: 'EXPLAIN', PrepareStmt: 'PREPARE', ExecuteStmt: 'EXECUTE', DoStmt: 'DO',
+  CallStmt: 'CALL', VariableShowStmt: 'SHOW', ListenStmt: 'LISTEN', UnlistenStmt: 'UNLISTEN', NotifyStmt: 'NOTIFY',
+  DeclareCursorStmt: 'DECLARE CURSOR', ConstraintsSetStmt: 'SET CONSTRAINTS', CreateStmt: 'CREATE TABLE',
+  ViewStmt: 'CREATE VIEW', IndexStmt: 'CREATE INDEX', CreateSeqStmt: 'CREATE SEQUENCE', AlterSeqStmt: 'ALTER SEQUENCE',
+  CreateSchemaStmt: 'CREATE SCHEMA', CreateExtensionStmt: 'CREATE EXTENSION', AlterExtensionStmt: 'ALTER EXTENSION',
+  AlterExtensionContentsStmt: 'ALTER EXTENSION', CreateTrigStmt: 'CREATE TRIGGER', RuleStmt: 'CREATE RULE',
+  CreatePolicyStmt: 'CREATE POLICY', AlterPolicyStmt: 'ALTER POLICY', CreateDomainStmt: 'CREATE DOMAIN',
+  CompositeTypeStmt: 'CREATE TYPE', CreateEnumStmt: 'CREATE TYPE', CreateRangeStmt: 'CREATE TYPE',
+  AlterEnumStmt: 'ALTER TYPE', AlterTypeStmt: 'ALTER TYPE', AlterDomainStmt: 'ALTER DOMAIN', CommentStmt: 'COMMENT',
+  TruncateStmt: 'TRUNCATE TABLE', RefreshMatViewStmt: 'REFRESH MATERIALIZED VIEW', ClusterStmt: 'CLUSTER',
+  ReindexStmt: 'REINDEX', LockStmt: 'LOCK TABLE', AlterDefaultPrivilegesStmt: 'ALTER DEFAULT PRIVILEGES',
+  CreateRoleStmt: 'CREATE ROLE', AlterRoleStmt: 'ALTER ROLE', AlterRoleSetStmt: 'ALTER ROLE', DropRoleStmt: 'DROP ROLE',
+  DropOwnedStmt: 'DROP OWNED', ReassignOwnedStmt: 'REASSIGN OWNED', CreateStatsStmt: 'CREATE STATISTICS',
+  AlterStatsStmt: 'ALTER STATISTICS', AlterCollationStmt: 'ALTER COLLATION', CreateOpClassStmt: 'CREATE OPERATOR CLASS',
+  CreateOpFamilyStmt: 'CREATE OPERATOR FAMILY', AlterOpFamilyStmt: 'ALTER OPERATOR FAMILY',
+  AlterOperatorStmt: 'ALTER OPERATOR', AlterTSDictionaryStmt: 'ALTER TEXT SEARCH DICTIONARY',
+  AlterTSConfigurationStmt: 'ALTER TEXT SEARCH CONFIGURATION', LoadStmt: 'LOAD', AlterSystemStmt: 'ALTER SYSTEM',
+  CreatedbStmt: 'CREATE DATABASE', DropdbStmt: 'DROP DATABASE', AlterDatabaseStmt: 'ALTER DATABASE',
+  AlterDatabaseSetStmt: 'ALTER DATABASE', AlterDatabaseRefreshCollStmt: 'ALTER DATABASE', CheckPointStmt: 'CHECKPOINT',
+  SecLabelStmt: 'SECURITY LABEL', ImportForeignSchemaStmt: 'IMPORT FOREIGN SCHEMA', CreateForeignServerStmt: 'CREATE SERVER',
+  CreateForeignTableStmt: 'CREATE FOREIGN TABLE', CreateUserMappingStmt: 'CREATE USER MAPPING',
+  CreateEventTrigStmt: 'CREATE EVENT TRIGGER', CreatePublicationStmt: 'CREATE PUBLICATION',
+  CreateSubscriptionStmt: 'CREATE SUBSCRIPTION', CreateAmStmt: 'CREATE ACCESS METHOD', CreatePLangStmt: 'CREATE LANGUAGE',
+  CreateCastStmt: 'CREATE CAST', CreateTransformStmt: 'CREATE TRANSFORM', CreateConversionStmt: 'CREATE CONVERSION',
+  CreateTableSpaceStmt: 'CREATE TABLESPACE', DropTableSpaceStmt: 'DROP TABLESPACE',
+};
+
+/** The command tag PostgreSQL reports in CommandComplete (without row counts). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function commandOf(type: string, b: any): string {
+  switch (type) {
+    case 'SelectStmt': return 'SELECT';
+    case 'CreateTableAsStmt':
+      return b?.objtype === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : b?.is_select_into === true ? 'SELECT' : 'CREATE TABLE AS';
+    case 'CreateFunctionStmt': return b?.is_procedure === true ? 'CREATE PROCEDURE' : 'CREATE FUNCTION';
+    case 'AlterFunctionStmt': return `ALTER ${noun(b?.objtype ?? 'OBJECT_FUNCTION')}`;
+    case 'DefineStmt': return `CREATE ${noun(b?.kind ?? '')}`;
+    case 'DropStmt': return `DROP ${noun(b?.removeType ?? '')}`;
+    case 'AlterTableStmt': return `ALTER ${noun(b?.objtype ?? 'OBJECT_TABLE')}`;
+    case 'RenameStmt': {
+      const t: string = b?.renameType ?? '';
+      const onRelation = t === 'OBJECT_COLUMN' || t === 'OBJECT_TABCONSTRAINT' || t === 'OBJECT_ATTRIBUTE';
+      return `ALTER ${noun(onRelation ? (b?.relationType ?? 'OBJECT_TABLE') : t)}`;
+    }
+    case 'AlterObjectSchemaStmt': case 'AlterOwnerStmt': case 'AlterObjectDependsStmt':
+      return `ALTER ${noun(b?.objectType ?? '')}`;
+    case 'GrantStmt': case 'GrantRoleStmt': return b?.is_grant === true ? 'GRANT' : 'REVOKE';
+    case 'VariableSetStmt': return b?.kind === 'VAR_RESET' || b?.kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET';
+    case 'DiscardStmt': return `DISCARD ${String(b?.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`;
+    case 'TransactionStmt': return TRANSACTION_TAGS[b?.kind ?? ''] ?? 'BEGIN';
+    case 'ClosePortalStmt': return b?.portalname === undefined ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR';
+    case 'FetchStmt': return b?.ismove === true ? 'MOVE' : 'FETCH';
+    case 'DeallocateStmt': return b?.isall === true ? 'DEALLOCATE ALL' : 'DEALLOCATE';
+    case 'VacuumStmt': return b?.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
+    default: return FIXED_TAGS[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+  }
+}
+
+/** `DELETE on public.orders`, `CALL on function pg_catalog.pg_read_file`: for messages and audit. */
+export function describeAccess(a: Access): string {
+  return a.kind === 'function'
+    ? `${a.operation} on function ${qualifiedName(a.relation)}`
+    : `${a.operation} on ${qualifiedName(a.relation)}`;
+}
