@@ -1,0 +1,18 @@
+// proxy/audit: one OpenTelemetry span per statement, spooled to disk before export (design.md "Audit spans").
+// May touch: the spool directory (node:fs), the OTLP collector (@grpc/grpc-js, fetch), the clock and
+// randomness (trace ids). Imports nothing from session/, enforce/ or policy/: the contract is types.ts.
+import type { AuditSink } from './types.ts';
+import { openAuditSink, type AuditExporter, type AuditSinkOptions } from './sink.ts';
+
+export type { AuditExporter, AuditMetrics, AuditSinkOptions } from './sink.ts';
+export { auditTail } from './tail.ts';
+
+/**
+ * Opens (or recovers) the spool in opts.spoolDir and starts exporting to opts.endpoint. With endpoint null,
+ * records are only spooled (readable by `airlock audit tail`) up to maxSpoolBytes; under onFailure=block the
+ * proxy then stops accepting statements when the spool is full.
+ * Defaults: maxSpoolBytes 256 MiB, batchSize 512, flushIntervalMs 200, serviceName "airlock-proxy".
+ */
+export async function createAuditSink(opts: AuditSinkOptions): Promise<AuditSink & AuditExporter> {
+  return openAuditSink(opts);
+}

@@ -1,0 +1,404 @@
+// The AuditSink the proxy's sessions write to (types.ts). The hot path, statement(), only appends the record
+// to an in-memory array; a timer encodes pending records into OTLP spans, appends them to the spool (spool.ts)
+// and makes them durable, and one export loop sends spooled spans to the collector and acknowledges them.
+//
+// Durability window: records accepted since the last flush live only in memory. A crash (or power loss) loses
+// at most flushIntervalMs of records (default 200 ms), or fewer when batchSize records arrived sooner (a full
+// batch flushes at once). Everything flushed is fdatasync'ed before export and survives a crash.
+//
+// Delivery: at-least-once. One batch is in flight at a time and acks move a single pointer forward, so a retry
+// never reorders acks. A span is re-sent only when its ack was lost (crash after the collector answered, ack
+// file not yet replaced); it carries the same trace and span ids, so a backend can de-duplicate it.
+import { randomBytes } from 'node:crypto';
+import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
+import { DEFAULT_MAX_QUERY_TEXT_BYTES, encodeSessionSpan, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, encodeStatementSpan, exportRequest, orphanContext,
+  requestEnvelope, sessionContext, type RequestEnvelope, type SessionContext } from './otlp.ts';
+import { PbWriter } from './protobuf.ts';
+import { FRAME_HEADER_BYTES, sealFrame, Spool, type Batch } from './spool.ts';
+import { createTransport, type OtlpProtocol, type Transport } from './transport.ts';
+
+export interface AuditSinkOptions {
+  /** OTLP endpoint, e.g. http://otel-collector.observability:4317; null = spool only (read with `airlock audit tail`). */
+  readonly endpoint: string | null;
+  readonly protocol: OtlpProtocol;
+  readonly spoolDir: string;
+  readonly onFailure: 'block' | 'drop-oldest';
+  /** Spool bound on disk plus records not yet written. Default 256 MiB. */
+  readonly maxSpoolBytes?: number;
+  /** Spans per export request. Default 512 (the OTel SDK BatchSpanProcessor's maxExportBatchSize). */
+  readonly batchSize?: number;
+  /** How often pending records are written + fsynced and export is attempted. Default 200 ms. */
+  readonly flushIntervalMs?: number;
+  /** Resource service.name. Default "airlock-proxy". */
+  readonly serviceName?: string;
+  /** Per-request deadline. Default 10 s (the OTLP exporter default timeout). */
+  readonly exportTimeoutMs?: number;
+  /** First retry delay after a failed export; doubles per failure up to maxBackoffMs. Default 250 ms. */
+  readonly initialBackoffMs?: number;
+  /** Default 30 s. */
+  readonly maxBackoffMs?: number;
+  /** How long close() keeps exporting what is spooled. Default 2 s; the rest is sent after the next start. */
+  readonly closeTimeoutMs?: number;
+  /** db.query.text byte limit. Default 16 KiB (see otlp.ts). */
+  readonly maxQueryTextBytes?: number;
+  /** Operator-style log line sink. Default: stderr. Never receives query text or values. */
+  readonly log?: (message: string) => void;
+}
+
+/** Counters, named as the Prometheus series the proxy exposes. */
+export interface AuditMetrics {
+  airlock_audit_dropped_total: number;
+  airlock_audit_rejected_total: number;
+  airlock_audit_exported_total: number;
+  airlock_audit_export_failures_total: number;
+  airlock_audit_spool_bytes: number;
+}
+
+export interface AuditExporter extends AuditSink {
+  metrics(): AuditMetrics;
+  /** Writes and fsyncs every record accepted so far (test hook and graceful shutdown). */
+  flush(): Promise<void>;
+}
+
+/**
+ * Requests stay under 3 MiB: the OpenTelemetry Collector's gRPC receiver rejects messages over 4 MiB by default
+ * (max_recv_msg_size_mib). A receiver with a smaller limit gets halved batches (see pump()).
+ */
+const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
+/**
+ * Encoded size of a statement span beyond its query text, for the in-memory part of the bound: a span with
+ * typical names measures ~540 bytes; over-estimating only makes block mode stop a little early.
+ */
+const RECORD_OVERHEAD_BYTES = 768;
+
+class SessionEnd {
+  readonly sessionId: string;
+  readonly endTimeMs: number;
+  constructor(sessionId: string, endTimeMs: number) {
+    this.sessionId = sessionId;
+    this.endTimeMs = endTimeMs;
+  }
+}
+
+export class SpoolingAuditSink implements AuditExporter {
+  private readonly spool: Spool;
+  private readonly transport: Transport | null;
+  private readonly block: boolean;
+  private readonly maxBytes: number;
+  /**
+   * block mode: accepting() turns false at softLimit, while statement() still stores records up to maxBytes.
+   * A statement that passed accepting() has run by the time its record arrives; the reserve keeps that
+   * record instead of losing it to a race with other sessions filling the spool.
+   */
+  private readonly softLimit: number;
+  private readonly batchSize: number;
+  private readonly maxQueryTextBytes: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly log: (message: string) => void;
+  private readonly instanceId = randomBytes(8);
+  private readonly envelope: RequestEnvelope;
+  private readonly sessions = new Map<string, SessionContext>();
+  private readonly writer = new PbWriter();
+
+  private pending: (StatementRecord | SessionEnd)[] = [];
+  private pendingBytes = 0;
+  private unwritten: Buffer[] = [];
+  private unwrittenBytes = 0;
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushQueued = false;
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  private pumping: Promise<void> | null = null;
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private wake: (() => void) | null = null;
+  private sendBatchSize: number;
+  private lastWriteError = '';
+
+  private dropped = 0;
+  private rejected = 0;
+  private exported = 0;
+  private failures = 0;
+
+  constructor(spool: Spool, opts: AuditSinkOptions) {
+    this.spool = spool;
+    this.block = opts.onFailure === 'block';
+    this.maxBytes = spool.maxBytes;
+    this.softLimit = this.maxBytes - Math.min(1024 * 1024, Math.floor(this.maxBytes / 16));
+    this.batchSize = Math.max(1, opts.batchSize ?? 512);
+    this.sendBatchSize = this.batchSize;
+    this.maxQueryTextBytes = opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES;
+    this.initialBackoffMs = opts.initialBackoffMs ?? 250;
+    this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
+    this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
+    this.envelope = requestEnvelope(opts.serviceName ?? 'airlock-proxy', this.instanceId);
+    this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, opts.exportTimeoutMs ?? 10_000);
+    this.timer = setInterval(() => this.tick(), opts.flushIntervalMs ?? 200);
+    this.timer.unref();          // the proxy's sockets keep the process alive, not the audit timer
+  }
+
+  private used(): number {
+    return this.spool.bytes + this.unwrittenBytes + this.pendingBytes;
+  }
+
+  // ---- AuditSink: called by sessions -----------------------------------------------------------------------
+
+  sessionStarted(s: SessionRecord): void {
+    if (this.closed) return;
+    this.sessions.set(s.sessionId, sessionContext(this.instanceId, s));
+  }
+
+  statement(r: StatementRecord): boolean {
+    if (this.closed) return false;
+    const size = RECORD_OVERHEAD_BYTES + r.queryText.length;
+    if (this.used() + size > this.maxBytes) {
+      if (this.block) {
+        this.dropped++;          // the reserve is exhausted too: the record cannot be kept
+        return false;
+      }
+      // drop-oldest: room on disk is made when the batch is written; here only the in-memory part is bounded
+      // (it grows only while writes to the spool fail).
+      if (this.pendingBytes + size > this.maxBytes) this.dropPending(size);
+    }
+    this.pending.push(r);
+    this.pendingBytes += size;
+    if (this.pending.length >= this.batchSize) this.queueFlush();
+    return !this.block || this.used() < this.softLimit;
+  }
+
+  sessionEnded(sessionId: string, endTimeMs: number): void {
+    if (this.closed) return;
+    this.pending.push(new SessionEnd(sessionId, endTimeMs));
+    this.pendingBytes += RECORD_OVERHEAD_BYTES;
+  }
+
+  accepting(): boolean {
+    return !this.closed && (!this.block || this.used() < this.softLimit);
+  }
+
+  metrics(): AuditMetrics {
+    return {
+      airlock_audit_dropped_total: this.dropped,
+      airlock_audit_rejected_total: this.rejected,
+      airlock_audit_exported_total: this.exported,
+      airlock_audit_export_failures_total: this.failures,
+      airlock_audit_spool_bytes: this.spool.bytes,
+    };
+  }
+
+  private dropPending(need: number): void {
+    let i = 0;
+    while (i < this.pending.length && this.pendingBytes + need > this.maxBytes) {
+      const p = this.pending[i++]!;
+      if (p instanceof SessionEnd) { this.pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
+      this.pendingBytes -= RECORD_OVERHEAD_BYTES + p.queryText.length;
+      this.dropped++;
+    }
+    // Session ends are kept: dropping one would leave its session context in memory for good.
+    const kept: (StatementRecord | SessionEnd)[] = this.pending.slice(0, i).filter((p) => p instanceof SessionEnd);
+    this.pendingBytes += kept.length * RECORD_OVERHEAD_BYTES;
+    this.pending = kept.concat(this.pending.slice(i));
+  }
+
+  // ---- Writing: pending → spans → spool --------------------------------------------------------------------
+
+  private tick(): void {
+    if (this.pending.length > 0 || this.unwritten.length > 0) this.queueFlush();
+    else if (this.transport !== null && this.pumping === null) void this.startPump();
+    void this.spool.persistAck().catch((err: Error) => this.log(`Failed to write audit spool ack file error="${err.message}"`));
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.flushChain = this.flushChain.then(() => {
+      this.flushQueued = false;
+      return this.writePending();
+    });
+  }
+
+  flush(): Promise<void> {
+    this.queueFlush();
+    return this.flushChain;
+  }
+
+  private encodePending(): void {
+    if (this.pending.length === 0) return;
+    const items = this.pending;
+    this.pending = [];
+    const w = this.writer;
+    w.reset();
+    for (const item of items) {
+      const start = w.pos;
+      w.ensure(FRAME_HEADER_BYTES + 1);
+      w.pos += FRAME_HEADER_BYTES;
+      if (item instanceof SessionEnd) {
+        const ctx = this.sessions.get(item.sessionId);
+        if (ctx === undefined) { w.pos = start; continue; }
+        this.sessions.delete(item.sessionId);
+        w.buf[w.pos++] = KIND_SESSION_SPAN;
+        encodeSessionSpan(w, ctx, item.endTimeMs);
+      } else {
+        let ctx = this.sessions.get(item.sessionId);
+        if (ctx === undefined) {
+          // Kept (and audited) even so; its span is a root in a trace of its own.
+          this.log(`Audited a statement of an unannounced session sessionId=${item.sessionId}`);
+          ctx = orphanContext(this.instanceId, item.sessionId);
+          this.sessions.set(item.sessionId, ctx);
+        }
+        w.buf[w.pos++] = KIND_STATEMENT_SPAN;
+        encodeStatementSpan(w, ctx, item, this.maxQueryTextBytes);
+      }
+      sealFrame(w.buf, start, w.pos);
+    }
+    const frames = Buffer.from(w.buf.subarray(0, w.pos));   // the writer's buffer is reused next flush
+    this.unwritten.push(frames);
+    this.unwrittenBytes += frames.length;
+    this.pendingBytes = 0;
+  }
+
+  /** drop-oldest, when one batch alone exceeds the bound: drop its oldest frames (counted) until it fits. */
+  private trimOldest(frames: Buffer): Buffer {
+    const total = frames.length;
+    let at = 0;
+    while (total - at > this.maxBytes) {
+      at += FRAME_HEADER_BYTES + frames.readUInt32LE(at);
+      this.dropped++;
+    }
+    this.unwritten[0] = frames.subarray(at);
+    this.unwrittenBytes -= at;
+    return this.unwritten[0];
+  }
+
+  private async writePending(): Promise<void> {
+    this.encodePending();
+    while (this.unwritten.length > 0) {
+      let frames = this.unwritten[0]!;
+      try {
+        if (!this.block) {
+          if (frames.length > this.maxBytes) frames = this.trimOldest(frames);
+          this.dropped += await this.spool.makeRoom(frames.length);
+        }
+        await this.spool.append(frames);
+      } catch (err) {
+        // Kept in memory and retried next tick; in block mode the bound then stops new statements.
+        const msg = (err as Error).message;
+        if (msg !== this.lastWriteError) this.log(`Failed to write audit spool dir=${this.spool.dir} error="${msg}"`);
+        this.lastWriteError = msg;
+        return;
+      }
+      this.lastWriteError = '';
+      this.unwritten.shift();
+      this.unwrittenBytes -= frames.length;
+    }
+    if (this.transport !== null && this.pumping === null) void this.startPump();
+  }
+
+  // ---- Export: spool → collector ---------------------------------------------------------------------------
+
+  private startPump(): Promise<void> {
+    if (this.pumping !== null) return this.pumping;
+    this.pumping = this.pump().finally(() => { this.pumping = null; });
+    return this.pumping;
+  }
+
+  private async pump(): Promise<void> {
+    const transport = this.transport!;
+    let attempt = 0;
+    while (!this.stopping) {
+      let batch: Batch | null;
+      try {
+        batch = await this.spool.readBatch(this.sendBatchSize, MAX_REQUEST_BYTES);
+      } catch (err) {
+        this.log(`Failed to read audit spool error="${(err as Error).message}"`);
+        return;
+      }
+      if (batch === null) return;
+      const spans = batch.payloads.map((p) => p.subarray(1));          // strip the record kind byte
+      const res = await transport.send(exportRequest(this.envelope, spans), this.abort.signal);
+      if (this.stopping && res.kind !== 'ok') return;
+      if (res.kind === 'ok') {
+        await this.spool.ack(batch);
+        this.exported += spans.length - res.rejectedSpans;
+        if (res.rejectedSpans > 0) {
+          this.rejected += res.rejectedSpans;
+          this.log(`Collector rejected audit spans count=${res.rejectedSpans} message="${res.message}"`);
+        }
+        attempt = 0;
+        this.sendBatchSize = Math.min(this.batchSize, this.sendBatchSize * 2);
+        continue;
+      }
+      if (res.tooLarge && batch.payloads.length > 1) {
+        this.sendBatchSize = Math.max(1, Math.floor(batch.payloads.length / 2));   // same records, smaller requests
+        continue;
+      }
+      if (res.kind === 'reject') {
+        // The collector says this data can never be accepted: retrying would stall every later record.
+        await this.spool.ack(batch);
+        this.rejected += spans.length;
+        this.log(`Collector rejected audit spans for good count=${spans.length} message="${res.message}"`);
+        continue;
+      }
+      this.failures++;
+      attempt++;
+      if (attempt === 1 || attempt % 20 === 0) this.log(`Failed to export audit spans attempt=${attempt} error="${res.message}"`);
+      await this.sleep(this.backoffMs(attempt, res.retryAfterMs));
+    }
+  }
+
+  /** Exponential backoff with "equal jitter": half the step fixed, half random, so retries of many sidecars spread out. */
+  private backoffMs(attempt: number, retryAfterMs: number | null): number {
+    const step = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** Math.min(attempt - 1, 30));
+    const jittered = step / 2 + Math.random() * (step / 2);
+    return retryAfterMs === null ? jittered : Math.min(this.maxBackoffMs, Math.max(retryAfterMs, jittered));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void { clearTimeout(t); resolve(); }
+      this.wake = () => { this.wake = null; done(); };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    // Sessions still open get their span now, so their statements are not left without a parent.
+    const now = performance.timeOrigin + performance.now();
+    for (const id of this.sessions.keys()) this.pending.push(new SessionEnd(id, now));
+    this.closed = true;
+    await this.flush();
+    if (this.transport !== null) {
+      const deadline = setTimeout(() => {
+        this.stopping = true;
+        this.abort.abort();
+        this.wake?.();
+      }, this.closeTimeoutMs);
+      // Cut a backoff short and export what is spooled, until done or the deadline. Two passes: a pump that
+      // was just finishing may have looked at the spool before the final flush appended to it.
+      for (let pass = 0; pass < 2 && !this.stopping && this.spool.hasUnacked(); pass++) {
+        this.wake?.();
+        await this.startPump();
+      }
+      this.stopping = true;
+      clearTimeout(deadline);
+      await this.pumping;
+      this.transport.close();
+    }
+    await this.spool.close();
+  }
+}
+
+export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAuditSink> {
+  const spool = await Spool.open({
+    dir: opts.spoolDir,
+    maxBytes: opts.maxSpoolBytes ?? 256 * 1024 * 1024,
+    log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
+  });
+  return new SpoolingAuditSink(spool, opts);
+}

@@ -1,0 +1,122 @@
+// Sends one encoded ExportTraceServiceRequest to a collector, over OTLP/gRPC (@grpc/grpc-js, raw bytes in and
+// out) or OTLP/HTTP with protobuf bodies (fetch), and classifies the answer per the OTLP specification
+// (https://opentelemetry.io/docs/specs/otlp/ "Failures", "Partial Success", "Retryable Response Codes").
+// One deliberate departure: the spec says to drop data on a non-retryable error. An audit trail must not
+// silently lose records because a collector is misconfigured (UNAUTHENTICATED, 404, 500…), so only an
+// answer that says the *data* is bad (gRPC INVALID_ARGUMENT, HTTP 400) is final; everything else is retried
+// with backoff while the spool holds the records (and onFailure decides what happens when it is full).
+import * as grpc from '@grpc/grpc-js';
+import { decodePartialSuccess } from './otlp.ts';
+
+export type SendResult =
+  | { readonly kind: 'ok'; readonly rejectedSpans: number; readonly message: string }
+  /** worth retrying later; tooLarge: the request exceeded the receiver's size limit (send fewer spans) */
+  | { readonly kind: 'retry'; readonly message: string; readonly retryAfterMs: number | null; readonly tooLarge: boolean }
+  /** the receiver refuses this data for good */
+  | { readonly kind: 'reject'; readonly message: string; readonly tooLarge: boolean };
+
+export interface Transport {
+  send(body: Buffer, signal: AbortSignal): Promise<SendResult>;
+  close(): void;
+}
+
+export type OtlpProtocol = 'grpc' | 'http/protobuf';
+
+const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+
+/** Accepts `http://host:port`, `https://host:port[/path]`, or a bare `host:port` (taken as http). */
+export function parseEndpoint(endpoint: string): URL {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
+  let url: URL;
+  try { url = new URL(withScheme); } catch {
+    throw new Error(`audit: invalid OTLP endpoint "${endpoint}"; expected http://host:port or https://host:port`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`audit: unsupported OTLP endpoint scheme "${url.protocol}" in "${endpoint}"; expected http or https`);
+  }
+  return url;
+}
+
+export function createTransport(protocol: OtlpProtocol, endpoint: string, timeoutMs: number): Transport {
+  const url = parseEndpoint(endpoint);
+  if (protocol === 'grpc') return grpcTransport(url, timeoutMs);
+  if (protocol === 'http/protobuf') return httpTransport(url, timeoutMs);
+  throw new Error(`audit: unknown OTLP protocol "${String(protocol)}"; expected grpc or http/protobuf`);
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+function grpcTransport(url: URL, timeoutMs: number): Transport {
+  const tls = url.protocol === 'https:';
+  const target = `${url.hostname}:${url.port === '' ? (tls ? '443' : '4317') : url.port}`;
+  const client = new grpc.Client(target, tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure(), {
+    // Retries are ours (backoff, ordered acks); grpc-js's own would hide failures from the counters.
+    'grpc.enable_retries': 0,
+  });
+  return {
+    send(body, signal) {
+      return new Promise((resolve) => {
+        const call = client.makeUnaryRequest(EXPORT_PATH, identity, identity, body, new grpc.Metadata(),
+          { deadline: Date.now() + timeoutMs }, (err, response) => {
+            signal.removeEventListener('abort', cancel);
+            if (err === null || err === undefined) {
+              const ps = response === undefined ? { rejectedSpans: 0, errorMessage: '' } : safePartial(response);
+              resolve({ kind: 'ok', rejectedSpans: ps.rejectedSpans, message: ps.errorMessage });
+              return;
+            }
+            const message = `gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`;
+            if (err.code === grpc.status.INVALID_ARGUMENT) resolve({ kind: 'reject', message, tooLarge: false });
+            else resolve({ kind: 'retry', message, retryAfterMs: null, tooLarge: err.code === grpc.status.RESOURCE_EXHAUSTED });
+          });
+        const cancel = (): void => call.cancel();
+        signal.addEventListener('abort', cancel, { once: true });
+      });
+    },
+    close() { client.close(); },
+  };
+}
+
+function safePartial(body: Buffer): { rejectedSpans: number; errorMessage: string } {
+  try { return decodePartialSuccess(body); } catch { return { rejectedSpans: 0, errorMessage: '' }; }
+}
+
+function httpTransport(url: URL, timeoutMs: number): Transport {
+  // OTLP/HTTP: a base endpoint gets the signal path appended; an endpoint with a path is used as given.
+  const target = new URL(url.href);
+  if (target.pathname === '' || target.pathname === '/') target.pathname = '/v1/traces';
+  const href = target.href;
+  return {
+    async send(body, signal) {
+      let res: Response;
+      try {
+        res = await fetch(href, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-protobuf' },
+          body,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        });
+      } catch (err) {
+        return { kind: 'retry', message: `HTTP request failed: ${(err as Error).message}`, retryAfterMs: null, tooLarge: false };
+      }
+      const payload = Buffer.from(await res.arrayBuffer().catch(() => new ArrayBuffer(0)));
+      if (res.status >= 200 && res.status < 300) {
+        const ps = (res.headers.get('content-type') ?? '').includes('protobuf') ? safePartial(payload)
+          : { rejectedSpans: 0, errorMessage: '' };
+        return { kind: 'ok', rejectedSpans: ps.rejectedSpans, message: ps.errorMessage };
+      }
+      const message = `HTTP ${res.status} from ${href}`;
+      if (res.status === 400) return { kind: 'reject', message, tooLarge: false };
+      if (res.status === 413) return { kind: 'reject', message, tooLarge: true };
+      return { kind: 'retry', message, retryAfterMs: retryAfter(res.headers.get('retry-after')), tooLarge: false };
+    },
+    close() {},
+  };
+}
+
+/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
+function retryAfter(value: string | null): number | null {
+  if (value === null) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
