@@ -84,17 +84,23 @@ export function crdPath(kind: AirlockKind): string {
   return fileURLToPath(new URL(`../crds/${KINDS[kind].plural}.${API_GROUP}.yaml`, import.meta.url));
 }
 
+/** The Helm chart ships a copy (Flux and Argo CD do not follow symlinks out of a chart): written from the same text. */
+export function chartCrdPath(kind: AirlockKind): string {
+  return fileURLToPath(new URL(`../charts/airlock/crds/${KINDS[kind].plural}.${API_GROUP}.yaml`, import.meta.url));
+}
+
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('gen-crds.ts')) {
   const check = process.argv.includes('--check');
   let stale = 0;
   for (const kind of Object.keys(KINDS) as AirlockKind[]) {
-    const path = crdPath(kind);
     const want = crdFor(kind);
-    let have: string | null = null;
-    try { have = readFileSync(path, 'utf8'); } catch { have = null; }
-    if (have === want) continue;
-    if (check) { console.error(`gen-crds: ${path} is out of date; run sh scripts/node24.sh scripts/gen-crds.ts`); stale++; }
-    else { writeFileSync(path, want); console.log(`gen-crds: wrote ${path}`); }
+    for (const path of [crdPath(kind), chartCrdPath(kind)]) {
+      let have: string | null = null;
+      try { have = readFileSync(path, 'utf8'); } catch { have = null; }
+      if (have === want) continue;
+      if (check) { console.error(`gen-crds: ${path} is out of date; run sh scripts/node24.sh scripts/gen-crds.ts`); stale++; }
+      else { writeFileSync(path, want); console.log(`gen-crds: wrote ${path}`); }
+    }
   }
   process.exitCode = stale > 0 ? 1 : 0;
 }

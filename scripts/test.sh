@@ -62,6 +62,8 @@ kube() {
   fi
 }
 phase "kube-apiserver build" kube
+# helm for the chart tests, built from the Go module proxy like the apiserver (first run ~2 min).
+phase "helm build" scripts/build-helm.sh
 
 # --- checks -----------------------------------------------------------------------------------
 
