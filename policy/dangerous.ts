@@ -24,6 +24,9 @@ export const DANGEROUS_FUNCTIONS: readonly DangerousGroup[] = [
     names: ['lo_*', 'loread', 'lowrite'] },
   // dblink opens connections to other servers and runs SQL there.
   { what: 'a network function (dblink)', names: ['dblink*'] },
+  // A DO block runs an anonymous procedural-language body the analysis does not see into; the
+  // analyzer reports it as a call of the pseudo-function pg_catalog.do (policy/analyze/README.md).
+  { what: 'an anonymous code block (DO)', names: ['do'] },
   // Change settings the proxy's enforcement relies on (search_path, role, …) from inside a query.
   { what: 'a settings function', names: ['set_config'] },
   // Signal, stop or reconfigure the server and other sessions.

@@ -325,3 +325,16 @@ test('without a star or opaque output, positions are trusted', () => {
   if (d.verdict !== 'allow') assert.fail(d.verdict);
   assert.equal(d.masks.hasStar, false);
 });
+
+// Regression (found by the proxy's disguise corpus): the analyzer reports `DO $$…$$` as CALL of
+// pg_catalog.do, and built-in pg_catalog functions need no rule — so a DO block was allowed.
+test('a DO block is denied unless a rule names pg_catalog.do exactly', () => {
+  const doBlock = facts({ tag: 'DoStmt', command: 'DO', accesses: [acc('CALL', 'pg_catalog.do', 'function')] });
+  const d = run(doBlock);
+  assert.equal(d.verdict, 'deny');
+  if (d.verdict === 'deny') assert.match(d.reason, /anonymous code block \(DO\).*pg_catalog\.do/);
+  const glob = policy('glob', { rules: [{ name: 'all-fns', effect: 'allow', operations: ['CALL'], functions: ['pg_catalog.*'] }] });
+  assert.equal(run(doBlock, { policies: [glob] }).verdict, 'deny');
+  const named = policy('named', { rules: [{ name: 'do', effect: 'allow', operations: ['CALL'], functions: ['pg_catalog.do'] }] });
+  assert.equal(run(doBlock, { policies: [named] }).verdict, 'allow');
+});
