@@ -1,0 +1,190 @@
+#!/usr/bin/env -S node
+// The `airlock` CLI. Needs Node.js >= 24 (type stripping): the machine's `node` may be older, so
+// `npm start` / `npm test` run it through scripts/node24.sh; by hand: `sh scripts/node24.sh bin/airlock.ts …`.
+// Subcommands: proxy, demo, validate, version (each with --help). node:util parseArgs, no other dependency.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../policy/config.ts';
+import { runLocalProxy } from '../proxy/local.ts';
+import type { LocalOptions } from '../proxy/local.ts';
+import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
+
+const USAGE = `usage: airlock <command> [options]
+
+commands:
+  proxy      run the policy-enforcing PostgreSQL proxy from a local config file
+  demo       run the proxy in front of an embedded demo database (what \`npm start\` does)
+  validate   check config files and print every problem
+  version    print the version
+
+Run \`airlock <command> --help\` for a command's options.
+`;
+
+const PROXY_HELP = `usage: airlock proxy --config FILE --identity SUBJECT [options]
+
+  --config FILE             multi-document YAML: DatabaseBinding, AccessPolicy and Secret documents,
+                            exactly as applied to a cluster; reloaded when it changes
+  --identity SUBJECT        Kubernetes user name the session acts as, e.g. system:serviceaccount:ml:trainer
+  --group G                 a group of SUBJECT (repeatable)
+  --listen HOST:PORT        where clients connect (default 127.0.0.1:6432)
+  --upstream URL            postgres://host:port/database: overrides the binding's endpoint; a user and
+                            password in the URL are used only when the binding's Secret is absent
+  --binding NAME            the DatabaseBinding to serve when FILE holds several
+  --audit-endpoint URL      OTLP endpoint for audit spans (grpc; http/protobuf when the URL ends in /v1/traces)
+  --audit-spool DIR         spool directory for audit spans (default: a directory under the temp dir when
+                            --audit-endpoint is given; audit is off when neither is given)
+  --max-statement-bytes N   refuse Query/Parse text larger than N bytes with 54000 (default 1048576)
+  --tls-cert FILE, --tls-key FILE
+                            accept TLS from clients (SSLRequest answered 'S')
+
+Prints "airlock: listening on HOST:PORT" when ready. Clients may log in with any user name and password.
+`;
+
+const DEMO_HELP = `usage: airlock demo [--listen HOST:PORT] [--identity SUBJECT]
+
+Starts an embedded PostgreSQL (PGlite, in memory, seeded with examples/demo-seed.sql) and the proxy in
+front of it with examples/orders.yaml, as identity system:serviceaccount:ml:trainer.
+`;
+
+const VALIDATE_HELP = `usage: airlock validate FILE...
+
+Checks each file as \`airlock proxy --config\` would and prints every problem. Exit 1 when any is found.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function proxyCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, allowPositionals: false, strict: true,
+    options: {
+      config: { type: 'string' }, identity: { type: 'string' }, group: { type: 'string', multiple: true },
+      listen: { type: 'string' }, upstream: { type: 'string' }, binding: { type: 'string' },
+      'audit-endpoint': { type: 'string' }, 'audit-spool': { type: 'string' },
+      'max-statement-bytes': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help === true) { process.stdout.write(PROXY_HELP); return 0; }
+  const missing = [values.config === undefined ? '--config FILE' : null, values.identity === undefined ? '--identity SUBJECT' : null].filter((x) => x !== null);
+  if (missing.length > 0) { process.stderr.write(`airlock proxy: missing ${missing.join(' and ')}\n\n${PROXY_HELP}`); return 2; }
+  let maxStatementBytes: number | undefined;
+  if (values['max-statement-bytes'] !== undefined) {
+    maxStatementBytes = Number(values['max-statement-bytes']);
+    if (!Number.isInteger(maxStatementBytes) || maxStatementBytes < 1) {
+      process.stderr.write(`airlock proxy: --max-statement-bytes must be a positive integer\n`);
+      return 2;
+    }
+  }
+  const opts: LocalOptions = {
+    config: values.config!, identity: values.identity!, groups: values.group ?? [],
+    ...(values.listen === undefined ? {} : { listen: values.listen }),
+    ...(values.upstream === undefined ? {} : { upstream: values.upstream }),
+    ...(values.binding === undefined ? {} : { binding: values.binding }),
+    ...(values['audit-endpoint'] === undefined ? {} : { auditEndpoint: values['audit-endpoint'] }),
+    ...(values['audit-spool'] === undefined ? {} : { auditSpool: values['audit-spool'] }),
+    ...(maxStatementBytes === undefined ? {} : { maxStatementBytes }),
+    ...(values['tls-cert'] === undefined ? {} : { tlsCert: values['tls-cert'] }),
+    ...(values['tls-key'] === undefined ? {} : { tlsKey: values['tls-key'] }),
+  };
+  return serve(opts);
+}
+
+async function serve(opts: LocalOptions, after?: (address: { host: string; port: number }) => void): Promise<number> {
+  const log = (m: string): void => { process.stderr.write(`${m}\n`); };
+  let running;
+  try {
+    const analyzer = await loadAnalyzer();
+    running = await runLocalProxy(opts, analyzer, log);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 1;
+  }
+  const { host, port } = running.proxy.address;
+  process.stdout.write(`airlock: listening on ${host.includes(':') ? `[${host}]` : host}:${port}\n`);
+  after?.({ host, port });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => { void running.stop().then(resolve, resolve); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
+
+async function demoCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, allowPositionals: false, strict: true,
+    options: { listen: { type: 'string' }, identity: { type: 'string' }, help: { type: 'boolean' } },
+  });
+  if (values.help === true) { process.stdout.write(DEMO_HELP); return 0; }
+  const { startDemoDatabase } = await import('../proxy/demo-db.ts');
+  const db = await startDemoDatabase();
+  const config = fileURLToPath(new URL('../examples/orders.yaml', import.meta.url));
+  const code = await serve({
+    config, identity: values.identity ?? 'system:serviceaccount:ml:trainer',
+    listen: values.listen ?? '127.0.0.1:6432',
+    upstream: `postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.database}`,
+  }, ({ host, port }) => {
+    process.stdout.write(`
+Connect:   psql "host=${host} port=${port} dbname=orders user=trainer"
+           (any user name and password; the proxy logs in upstream with the binding's Secret)
+Try:
+  1. a masked select:          SELECT name, email, ssn FROM customers LIMIT 3;
+  2. a blocked DROP:           DROP TABLE orders;
+  3. a blocked unfiltered DELETE/UPDATE:
+                               UPDATE orders SET status = 'cancelled';
+Edit examples/orders.yaml while connected: the policy reloads on save.
+`);
+  });
+  await db.stop();
+  return code;
+}
+
+function validateCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: 'boolean' } } });
+  if (values.help === true) { process.stdout.write(VALIDATE_HELP); return 0; }
+  if (positionals.length === 0) { process.stderr.write(`airlock validate: no FILE given\n\n${VALIDATE_HELP}`); return 2; }
+  let problems = 0;
+  for (const file of positionals) {
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch (e) {
+      process.stdout.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).message}\n`);
+      problems++;
+      continue;
+    }
+    const r = parseConfig(text, file);
+    if (r.ok) { process.stdout.write(`${file}: ok (${r.bindings.length} DatabaseBinding, ${r.policies.length} AccessPolicy, ${r.secrets.length} Secret)\n`); continue; }
+    for (const e of r.errors) process.stdout.write(`${e}\n`);
+    problems += r.errors.length;
+  }
+  return problems > 0 ? 1 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'proxy': return await proxyCommand(rest);
+      case 'demo': return await demoCommand(rest);
+      case 'validate': return validateCommand(rest);
+      case 'version': case '--version':
+        process.stdout.write(`airlock ${version()}\n`);
+        return 0;
+      case '--help': case '-h': case 'help':
+        process.stdout.write(USAGE);
+        return 0;
+      default:
+        process.stderr.write(cmd === undefined ? USAGE : `airlock: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    // parseArgs: unknown option, missing value.
+    process.stderr.write(`airlock ${cmd}: ${(e as Error).message}\n`);
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

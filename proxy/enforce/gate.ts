@@ -1,0 +1,205 @@
+// The enforcement step between the wire and the policy core: one statement string in, one verdict per
+// statement out, through the decision cache. The session calls check() for every Query and Parse; the
+// result is exactly what a fresh analysis would give (docs/adr/0002-decision-cache-keys.md).
+import type {
+  Analysis, CompiledPolicySet, Decision, Identity, SessionContext, StatementFacts,
+} from '../../policy/types.ts';
+import { selectFor } from '../../policy/compile.ts';
+import type { Selected } from '../../policy/compile.ts';
+import { decide } from '../../policy/decide.ts';
+import { DecisionCache } from '../../policy/cache.ts';
+import { describeStatement } from './denial.ts';
+import type { DenyDecision } from './denial.ts';
+
+/** The statement analyzer (policy/analyze): injected so the proxy starts it once per process. */
+export interface Analyzer {
+  analyze(sql: string): Analysis;
+  /** libpg-query's normalized text only (cheaper than analyze): the shape-cache key. Optional. */
+  normalize?(sql: string): string | null;
+}
+
+/**
+ * The shared, swappable policy state (style.md §5: build fully, then swap one reference). Sessions read
+ * `shared.state` at each statement; the caches live and die with the generation.
+ */
+export interface PolicyState {
+  readonly set: CompiledPolicySet;
+  readonly analyzer: Analyzer;
+  /** Per (identity, database): the selected policies, and decision caches by search_path. */
+  readonly selections: Map<string, { sel: Selected; caches: Map<string, DecisionCache<Checked>> }>;
+  readonly cacheBytes: number;
+}
+
+export function policyState(set: CompiledPolicySet, analyzer: Analyzer, cacheBytes = 8 * 1024 * 1024): PolicyState {
+  return { set, analyzer, selections: new Map(), cacheBytes };
+}
+
+function identityKey(who: Identity, database: string): string {
+  return `${who.user}\u0000${who.groups.join('\u0001')}\u0000${database}`;
+}
+
+function selection(state: PolicyState, who: Identity, database: string) {
+  const key = identityKey(who, database);
+  let s = state.selections.get(key);
+  if (s === undefined) state.selections.set(key, s = { sel: selectFor(state.set, who, database), caches: new Map() });
+  return s;
+}
+
+/** Does any policy of the state give this identity access to this binding? (start, and revocation on reload) */
+export function hasAccess(state: PolicyState, who: Identity, database: string): boolean {
+  return selection(state, who, database).sel.all !== null;
+}
+
+/** The verdict on a whole Query or Parse string. */
+export interface Checked {
+  readonly analysis: Analysis;
+  /** One per statement, same order as analysis.statements (empty when the string did not parse). */
+  readonly decisions: readonly Decision[];
+  /** The first denial (or the parse failure), with what it was about; null when every statement may run. */
+  readonly denied: { readonly decision: DenyDecision; readonly what: string } | null;
+}
+
+const denyOf = (reason: string): DenyDecision => ({ verdict: 'deny', policy: null, rule: null, reason });
+
+/**
+ * Workaround (reported to the policy owners): policy/decide allows every non-dangerous pg_catalog function
+ * without a rule, and policy/analyze reports a DO block as CALL of `pg_catalog.do`, so an anonymous code
+ * block — arbitrary PL/pgSQL — would pass as a built-in. A DO block runs only when an allow rule names
+ * `pg_catalog.do` exactly.
+ */
+/** Turns an `approve` verdict into a denial: the proxy has no approval hold in this version. */
+function asEnforced(d: Decision): Decision {
+  if (d.verdict !== 'approve') return d;
+  return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest, and approval holds are not supported by this proxy yet' };
+}
+
+/**
+ * Per session: the selection and decision cache of its (generation, identity, database, search_path).
+ */
+export class Gate {
+  state: PolicyState;
+  ctx: SessionContext;
+  sel: Selected;
+  cache: DecisionCache<Checked>;
+
+  constructor(state: PolicyState, ctx: SessionContext) {
+    this.state = state;
+    this.ctx = ctx;
+    const s = selection(state, ctx.identity, ctx.database);
+    this.sel = s.sel;
+    this.cache = Gate.#cacheFor(state, s.caches, ctx);
+  }
+
+  static #cacheFor(state: PolicyState, caches: Map<string, DecisionCache<Checked>>, ctx: SessionContext): DecisionCache<Checked> {
+    const key = ctx.searchPath.join('\u0001');
+    let c = caches.get(key);
+    if (c === undefined) caches.set(key, c = new DecisionCache<Checked>(state.cacheBytes));
+    return c;
+  }
+
+  /** Called when the policy generation or the session context (search_path) changed. */
+  rebind(state: PolicyState, ctx: SessionContext): void {
+    if (state === this.state && ctx === this.ctx) return;
+    this.state = state;
+    this.ctx = ctx;
+    const s = selection(state, ctx.identity, ctx.database);
+    this.sel = s.sel;
+    this.cache = Gate.#cacheFor(state, s.caches, ctx);
+  }
+
+  get generation(): number { return this.state.set.generation; }
+
+  /**
+   * Analyse and decide a statement string. `prepared` resolves EXECUTE name to the facts stored when
+   * that statement was prepared (SQL PREPARE and protocol Parse share one namespace in PostgreSQL);
+   * such strings are never cached, since their verdict depends on session state.
+   */
+  check(sql: string, prepared: ReadonlyMap<string, StatementFacts>): Checked {
+    const hit = this.cache.getExact(sql);
+    if (hit !== undefined) return hit;
+    const analyzer = this.state.analyzer;
+    if (analyzer.normalize !== undefined) {
+      const n = analyzer.normalize(sql);
+      if (n !== null) {
+        const shaped = this.cache.getShape(n);
+        if (shaped !== undefined) return shaped;
+      }
+    }
+    let analysis: Analysis;
+    try {
+      analysis = analyzer.analyze(sql);
+    } catch (e) {
+      // The analyzer failing is "not understood": deny (design.md: anything not understood is denied).
+      const reason = `the statement could not be analysed: ${(e as Error).message}`;
+      return { analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false }, decisions: [], denied: { decision: denyOf(reason), what: 'statement' } };
+    }
+    if (analysis.error !== null) {
+      const checked: Checked = { analysis, decisions: [], denied: { decision: denyOf(analysis.error), what: 'statement' } };
+      this.cache.set(sql, checked, null, sql.length * 2);
+      return checked;
+    }
+    const decisions: Decision[] = [];
+    let denied: Checked['denied'] = null;
+    let cacheable = true;
+    for (const facts of analysis.statements) {
+      let f = facts;
+      if (facts.executes !== null) {
+        cacheable = false;
+        const stored = prepared.get(facts.executes);
+        if (stored === undefined) {
+          const d = denyOf(`EXECUTE of prepared statement "${facts.executes}", which was not prepared through this proxy session`);
+          decisions.push(d);
+          denied ??= { decision: d, what: `EXECUTE ${facts.executes}` };
+          continue;
+        }
+        f = stored;
+      }
+      const d = asEnforced(decide(this.sel, this.ctx, f, sql));
+      decisions.push(d);
+      if (d.verdict === 'deny') denied ??= { decision: d, what: describeStatement(f) };
+      else if (d.verdict !== 'approve' && d.masks.refuse !== null) {
+        const r = denyOf(d.masks.refuse);
+        denied ??= { decision: r, what: describeStatement(f) };
+      }
+    }
+    if (denied === null && analysis.statements.length > 1) {
+      // A statement that changes name resolution changes how the ones after it resolve, but they were all
+      // decided with the current context: refuse the mix rather than decide on a stale one.
+      for (let i = 0; i < analysis.statements.length - 1; i++) {
+        if (changesResolution(analysis.statements[i]!)) {
+          denied = { decision: denyOf('a statement that changes session settings used for name resolution must be sent on its own'), what: describeStatement(analysis.statements[i]!) };
+          break;
+        }
+      }
+    }
+    const checked: Checked = { analysis, decisions, denied };
+    if (cacheable) {
+      const extra = analysis.normalized.length * 2 + 512 * analysis.statements.length;
+      this.cache.set(sql, checked, analysis.shapeCacheable ? analysis.normalized : null, extra);
+    }
+    return checked;
+  }
+
+  /** Re-decide stored facts (a prepared statement bound after a policy change). */
+  decideFacts(facts: StatementFacts, text: string): Decision {
+    const d = asEnforced(decide(this.sel, this.ctx, facts, text));
+    if (d.verdict !== 'deny' && d.verdict !== 'approve' && d.masks.refuse !== null) return denyOf(d.masks.refuse);
+    return d;
+  }
+}
+
+/** Statements after which the session must refetch search_path before deciding anything else. */
+export function changesResolution(f: StatementFacts): boolean {
+  for (const e of f.effects) {
+    if (e.kind === 'set' && e.name.toLowerCase() === 'search_path') return true;
+    if (e.kind === 'reset' && (e.name === null || e.name.toLowerCase() === 'search_path')) return true;
+    if (e.kind === 'discard' || e.kind === 'role') return true;
+  }
+  return false;
+}
+
+/** Statements after which the mask catalog may be stale (an OID or attnum of a masked table changed). */
+export function changesCatalog(f: StatementFacts): boolean {
+  for (const a of f.accesses) if (a.operation === 'DDL' || a.operation === 'DROP') return true;
+  return false;
+}

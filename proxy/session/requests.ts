@@ -1,0 +1,100 @@
+// The outstanding-request queue (style.md §3; pgbouncer/pgbouncer/src/objects.c add_outstanding_request /
+// pop_outstanding_request). Every message the session sends upstream that PostgreSQL answers gets one entry,
+// in send order; every server message is matched to the entry at the head. Denials are poison statements that
+// travel upstream like anything else (docs/adr/0001-denial-by-poison-statement.md), so the proxy never
+// invents a response out of order and pipelining stays correct.
+import type { Decision, StatementFacts } from '../../policy/types.ts';
+import type { FieldInfo, RowMask } from '../mask/types.ts';
+import type { CopyOptions } from '../mask/copy.ts';
+import type { PgErrorFields } from '../wire/messages.ts';
+import type { ResultCollector } from '../catalog.ts';
+
+/** A prepared statement as the session knows it (protocol Parse or SQL PREPARE share one namespace). */
+export interface Prepared {
+  readonly name: string;
+  readonly text: string;
+  readonly facts: StatementFacts;
+  decision: Decision;
+  generation: number;
+  normalized: string;
+  /** From a Describe S response: fields with format 0 (the statement's formats are not yet known). */
+  fields: FieldInfo[] | null;
+  describeSent: boolean;
+}
+
+export interface Portal {
+  readonly name: string;
+  readonly stmt: Prepared;
+  readonly resultFormats: number[];
+  fields: FieldInfo[] | null;
+  describeSent: boolean;
+}
+
+/** One statement being run: what the response stream needs to mask and audit it. */
+export interface Run {
+  readonly facts: StatementFacts | null;
+  readonly decision: Decision;
+  readonly startMs: number;
+  readonly normalized: string;
+  rowMask: RowMask | null;
+  fields: FieldInfo[] | null;
+  copyMask: RowMask | null;
+  copyOptions: CopyOptions | null;
+  /** Touches a relation with masked columns: errors and notices get scrubbed. */
+  scrub: boolean;
+  maskedColumns: string[] | null;
+  rows: number | null;
+  code: string | null;
+  rolledBack: boolean;
+  done: boolean;
+}
+
+export const K_QUERY = 1;      // simple Query (client's, or a poison in its place): ends at ReadyForQuery
+export const K_PARSE = 2;
+export const K_BIND = 3;
+export const K_DESCRIBE = 4;
+export const K_EXECUTE = 5;
+export const K_CLOSE = 6;
+export const K_SYNC = 7;
+export const K_INTERNAL = 8;   // the proxy's own simple Query: every response swallowed
+export const K_DESCRIBE_INTERNAL = 9; // injected Describe P: response swallowed, fields kept on the portal
+
+export interface Req {
+  readonly kind: number;
+  /** Replace the ErrorResponse this request provokes (the poison's 42883) with these fields. */
+  denial: PgErrorFields | null;
+  /** K_QUERY: one Run per statement; runIndex advances on CommandComplete / EmptyQueryResponse. */
+  runs: Run[] | null;
+  runIndex: number;
+  /** K_EXECUTE / K_DESCRIBE(P) / K_DESCRIBE_INTERNAL */
+  portal: Portal | null;
+  /** K_PARSE / K_DESCRIBE(S) */
+  stmt: Prepared | null;
+  /** K_INTERNAL: collects the rows; onDone runs at its ReadyForQuery with that message's bytes. */
+  collector: ResultCollector | null;
+  onDone: ((rfq: Buffer) => void) | null;
+  /** A guarded write (maxAffectedRows): rows and CommandComplete held until the count is known. */
+  guard: Guard | null;
+}
+
+export interface Guard {
+  readonly limit: number;
+  readonly policy: string | null;
+  readonly inBlock: boolean;       // SAVEPOINT inside a transaction block, else BEGIN … COMMIT/ROLLBACK
+  readonly what: string;
+  held: Buffer[];
+  heldRows: number;
+  count: number | null;
+  failed: boolean;
+}
+
+export function req(kind: number): Req {
+  return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, guard: null };
+}
+
+export function run(facts: StatementFacts | null, decision: Decision, startMs: number, normalized: string): Run {
+  return {
+    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null,
+    scrub: false, maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
+  };
+}

@@ -1,0 +1,1541 @@
+// One state machine per client connection: startup, upstream login, then the relay that decides every
+// statement, masks results and audits. See ../../docs/adr/0001-denial-by-poison-statement.md for how a denial
+// travels, and requests.ts for the queue that matches responses to requests.
+//
+// Hot path (style.md §2): each chunk from either side is walked in place with FrameReader.drain; messages
+// that need nothing leave as one subarray per run of consecutive frames, one socket write per chunk (cork).
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes, randomInt } from 'node:crypto';
+import type { CompiledPolicySet, Decision, Identity, MaskPlan, SessionContext, StatementFacts } from '../../policy/types.ts';
+import { Backend, Frontend, TxStatus } from '../wire/codes.ts';
+import { FrameReader, WireError } from '../wire/frames.ts';
+import {
+  AUTH_OK, FLUSH, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
+  describe as describeMessage, RFQ_IDLE,
+} from '../wire/messages.ts';
+import type { PgErrorFields } from '../wire/messages.ts';
+import {
+  readBind, readClose, readCommandComplete, readCopyResponse, readDescribe, readErrorFields, readExecute,
+  readParameterStatus, readParse, readQuery, readReadyForQuery, readRowDescription, resultFormatFor,
+} from '../wire/read.ts';
+import { cancelRequest, negotiateProtocolVersionFor, parseStartup, readStartupLength } from '../wire/startup.ts';
+import { loginUpstream } from '../wire/auth.ts';
+import { upgradeUpstreamTls } from '../wire/tls.ts';
+import { MaskError } from '../mask/mask-error.ts';
+import { maskDataRow } from '../mask/datarow.ts';
+import { maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
+import { resolveRowMask } from '../mask/resolve.ts';
+import { scrubErrorFields } from '../mask/errors.ts';
+import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
+import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
+import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
+import type { DenyDecision } from '../enforce/denial.ts';
+import { Gate, changesCatalog, changesResolution, hasAccess } from '../enforce/gate.ts';
+import type { Checked, PolicyState } from '../enforce/gate.ts';
+import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
+import type { CatalogNames } from '../catalog.ts';
+import {
+  K_BIND, K_CLOSE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC, req, run,
+} from './requests.ts';
+import type { Guard, Portal, Prepared, Req, Run } from './requests.ts';
+
+// ---------------------------------------------------------------------------------------------
+// What a session shares with the server
+
+export interface UpstreamTarget {
+  /** DatabaseBinding name: what the client may name as its database, and the audit's binding. */
+  readonly binding: string;
+  readonly database: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tlsMode: 'disable' | 'require' | 'verify-full';
+  readonly ca?: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface Limits {
+  /** Query/Parse text larger than this is refused with 54000 before it is parsed (pgdogdev/pgdog#1061). */
+  readonly maxStatementBytes: number;
+  /** Any message from the client (CopyData and Bind carry values). */
+  readonly maxClientMessageBytes: number;
+  /** Any message from the server (a DataRow with a large value). */
+  readonly maxServerMessageBytes: number;
+}
+
+export const MAX_STATEMENT_BYTES_DEFAULT = 1024 * 1024;
+
+export interface ProxyShared {
+  /** Swapped by reload(); sessions pick it up at their next statement. */
+  state: PolicyState;
+  target: UpstreamTarget;
+  readonly identity: Identity;
+  readonly audit: AuditSink;
+  readonly limits: Limits;
+  readonly maskSettings: MaskSettings;
+  readonly clientTls: tls.SecureContext | null;
+  /** Proxy-issued cancel key (hex of pid + secret) → session. */
+  readonly cancelKeys: Map<string, Session>;
+  readonly sessions: Set<Session>;
+  /** pg_catalog names by upstream "host:port/db" (they change only with a major upgrade). */
+  readonly catalogNames: Map<string, CatalogNames>;
+  /** Mask catalogs by upstream "host:port/db", for one policy generation. */
+  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog }>;
+  log(message: string): void;
+}
+
+const PHASE_STARTUP = 0;
+const PHASE_CONNECTING = 1;
+const PHASE_READY = 2;
+const PHASE_CLOSED = 3;
+
+const PASS_PARAMS = new Set(['application_name', 'DateStyle', 'TimeZone', 'IntervalStyle', 'extra_float_digits']);
+
+let sessionCounter = 0;
+
+function keyOf(pid: number, secret: Buffer): string {
+  return `${pid}:${secret.toString('hex')}`;
+}
+
+/** A plan masks something for this identity (resolveRowMask is worth running). */
+function planMasks(plan: MaskPlan): boolean {
+  if (plan.needsRowDescription) return true;
+  for (const _ in plan.columns) return true;
+  for (const o of plan.outputs) if (o !== null) return true;
+  return false;
+}
+
+/** The trailing row count of a CommandComplete tag ("UPDATE 3", "INSERT 0 5"), or null. */
+function tagCount(buf: Buffer, start: number, end: number): number | null {
+  let i = end - 2; // before the NUL
+  let n = 0;
+  let mul = 1;
+  let digits = 0;
+  while (i > start + 5 && buf[i]! >= 0x30 && buf[i]! <= 0x39) {
+    n += (buf[i]! - 0x30) * mul;
+    mul *= 10;
+    digits++;
+    i--;
+  }
+  if (digits === 0 || buf[i] !== 0x20) return null;
+  return n;
+}
+
+function nowMs(): number { return performance.timeOrigin + performance.now(); }
+
+// ---------------------------------------------------------------------------------------------
+
+export class Session {
+  readonly id: string;
+  readonly shared: ProxyShared;
+  client: net.Socket | tls.TLSSocket;
+  up: net.Socket | tls.TLSSocket | null = null;
+  phase = PHASE_STARTUP;
+
+  #startBuf: Buffer = Buffer.alloc(0);
+  #clientReader: FrameReader;
+  #upReader: FrameReader;
+
+  /** Upstream cancel key, and the one the client holds. */
+  #upPid = 0;
+  #upSecret: Buffer | null = null;
+  #cancelKey: string | null = null;
+
+  #gate: Gate | null = null;
+  #ctx: SessionContext | null = null;
+  #maskCatalog: MaskCatalog = EMPTY_MASK_CATALOG;
+  #maskGeneration = -1;
+
+  readonly #queue: Req[] = [];
+  /** After an error in the extended protocol the server discards messages until Sync (protocol 55.2.3). */
+  #skipping = false;
+  readonly #prepared = new Map<string, Prepared>();
+  /** Facts of prepared statements by name, for EXECUTE (kept in step with #prepared). */
+  readonly #preparedFacts = new Map<string, StatementFacts>();
+  readonly #portals = new Map<string, Portal>();
+  /** Status of the last ReadyForQuery the client saw. */
+  #tx: number = TxStatus.Idle;
+  /** In COPY FROM STDIN: client CopyData/CopyDone/CopyFail go upstream. */
+  #copyIn = false;
+  /** Client messages are not read while set (guarded write in flight, context refresh, waiting for idle). */
+  #holdClient = 0;
+  #waitIdle = false;
+  #closing = false;
+
+  /** Pass-through run toward the client: [runStart, runEnd) of runBuf. */
+  #runBuf: Buffer | null = null;
+  #runStart = 0;
+  #runEnd = 0;
+  /** Same toward the server. */
+  #upRunBuf: Buffer | null = null;
+  #upRunStart = 0;
+  #upRunEnd = 0;
+
+  readonly #onClientFrame = (buf: Buffer, type: number, start: number, end: number): boolean => {
+    if (this.#clientMessage(buf, type, start, end)) return true;
+    // Held (a guarded write or a context refresh in flight): FrameReader.drain consumes the message it
+    // stops at, so keep a copy of it to decide once the hold is released.
+    if (this.phase === PHASE_READY) this.#stashed = Buffer.from(buf.subarray(start, end));
+    return false;
+  };
+  /** The one client message that arrived while the session was held, not yet decided. */
+  #stashed: Buffer | null = null;
+  readonly #onServerFrame = (buf: Buffer, type: number, start: number, end: number): boolean => { this.#serverMessage(buf, type, start, end); return true; };
+
+  constructor(client: net.Socket, shared: ProxyShared) {
+    this.id = `${process.pid.toString(16).padStart(6, '0').slice(-6)}${(++sessionCounter).toString(16).padStart(10, '0')}`;
+    this.shared = shared;
+    this.client = client;
+    this.#clientReader = new FrameReader(shared.limits.maxClientMessageBytes);
+    this.#upReader = new FrameReader(shared.limits.maxServerMessageBytes);
+    client.setNoDelay(true);
+    client.on('data', this.#onStartupData);
+    client.on('error', () => this.#close());
+    client.on('close', () => this.#clientGone());
+    shared.sessions.add(this);
+  }
+
+  get identity(): Identity { return this.shared.identity; }
+  get ready(): boolean { return this.phase === PHASE_READY; }
+
+  // -------------------------------------------------------------------------------------------
+  // Startup
+
+  readonly #onStartupData = (chunk: Buffer): void => {
+    if (this.phase !== PHASE_STARTUP) return;
+    this.#startBuf = this.#startBuf.length === 0 ? chunk : Buffer.concat([this.#startBuf, chunk]);
+    try {
+      for (;;) {
+        const len = readStartupLength(this.#startBuf, 0);
+        if (len === null || this.#startBuf.length < len) return;
+        const pkt = parseStartup(this.#startBuf, 0, len);
+        this.#startBuf = this.#startBuf.subarray(len);
+        switch (pkt.kind) {
+          case 'ssl':
+            // Bytes after SSLRequest before the handshake would be read as if encrypted (CVE-2021-23214).
+            if (this.#startBuf.length > 0) throw new WireError('data received after SSLRequest before the TLS handshake');
+            if (this.shared.clientTls !== null) { this.#startTls(); return; }
+            this.client.write('N');
+            continue;
+          case 'gssenc':
+            if (this.#startBuf.length > 0) throw new WireError('data received after GSSENCRequest');
+            this.client.write('N');
+            continue;
+          case 'cancel':
+            this.#cancelFor(pkt.processId, pkt.secretKey);
+            this.client.destroy();
+            this.#close();
+            return;
+          case 'startup': {
+            const nego = negotiateProtocolVersionFor(pkt);
+            if (nego !== null) this.client.write(nego);
+            this.phase = PHASE_CONNECTING;
+            this.client.pause();
+            void this.#connect(pkt.params);
+            return;
+          }
+        }
+      }
+    } catch (e) {
+      this.#fatal('08P01', `invalid startup packet: ${(e as Error).message}`);
+    }
+  };
+
+  #startTls(): void {
+    const raw = this.client as net.Socket;
+    raw.off('data', this.#onStartupData);
+    raw.write('S');
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.shared.clientTls! });
+    this.client = secure;
+    secure.on('data', this.#onStartupData);
+    secure.on('error', () => this.#close());
+    secure.on('close', () => this.#clientGone());
+  }
+
+  #cancelFor(pid: number, secret: Buffer): void {
+    const target = this.shared.cancelKeys.get(keyOf(pid, secret));
+    // Unknown key: nothing, as PostgreSQL (it never says whether a key was valid).
+    if (target !== undefined) target.cancelUpstream();
+  }
+
+  /** Send the upstream's own CancelRequest on a fresh connection (protocol 55.2.7), TLS as the binding says. */
+  cancelUpstream(): void {
+    if (this.#upSecret === null) return;
+    const t = this.shared.target;
+    const msg = cancelRequest(this.#upPid, this.#upSecret);
+    const sock = net.connect({ host: t.host, port: t.port });
+    sock.on('error', () => sock.destroy());
+    sock.setTimeout(10_000, () => sock.destroy());
+    sock.once('connect', () => {
+      upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => { s.on('error', () => s.destroy()); s.end(msg); }, () => sock.destroy());
+    });
+  }
+
+  /** FATAL in the startup phase: the client has not been authenticated, so say what is wrong and close. */
+  #startupParams(params: Map<string, string>): Record<string, string> | PgErrorFields {
+    if (params.has('replication')) {
+      return { severity: 'FATAL', code: '08P01', message: 'replication connections are not allowed through Airlock' };
+    }
+    if (params.has('options')) {
+      return {
+        severity: 'FATAL', code: '42501',
+        message: 'the startup parameter "options" is not allowed through Airlock: -c options could set role or search_path and bypass policy',
+        hint: 'Remove options= / PGOPTIONS and set session parameters with SQL instead.',
+      };
+    }
+    const t = this.shared.target;
+    const db = params.get('database') ?? '';
+    if (db !== '' && db !== t.database && db !== t.binding) {
+      return { severity: 'FATAL', code: '3D000', message: `database "${db}" is not served here: this Airlock proxy serves "${t.binding}" (database "${t.database}")` };
+    }
+    const out: Record<string, string> = {};
+    for (const [k, v] of params) if (PASS_PARAMS.has(k)) out[k] = v;
+    if (out.application_name === undefined && params.has('fallback_application_name')) out.application_name = params.get('fallback_application_name')!;
+    // The proxy pins client_encoding to UTF8 (its parser reads statements as UTF-8). A client asking for
+    // another encoding gets UTF8 and is told so by ParameterStatus, as libpq expects.
+    out.client_encoding = 'UTF8';
+    return out;
+  }
+
+  async #connect(params: Map<string, string>): Promise<void> {
+    const p = this.#startupParams(params);
+    if ('severity' in p) { this.#fatal(p.code, p.message, p.hint); return; }
+    const t = this.shared.target;
+    let sock: net.Socket | tls.TLSSocket;
+    try {
+      const raw = net.connect({ host: t.host, port: t.port });
+      raw.setNoDelay(true);
+      this.up = raw;
+      await new Promise<void>((resolve, reject) => {
+        raw.once('connect', resolve);
+        raw.once('error', reject);
+      });
+      raw.removeAllListeners('error');
+      raw.on('error', () => {});
+      sock = await upgradeUpstreamTls(raw, t.tlsMode, t.host, t.ca);
+      this.up = sock;
+      if (this.phase === PHASE_CLOSED) { sock.destroy(); return; }
+      const login = await loginUpstream(sock, { user: t.user, password: t.password, database: t.database, params: p });
+      if (this.phase === PHASE_CLOSED) { sock.destroy(); return; }
+      // Our parser assumes both (docs/adr/0002): a backslash or a byte must mean to us what it means upstream.
+      const scs = login.parameters.get('standard_conforming_strings');
+      if (scs !== 'on') throw new Error(`upstream server has standard_conforming_strings=${scs ?? 'unset'}; Airlock requires on`);
+      const enc = login.parameters.get('server_encoding');
+      if (enc !== 'UTF8') throw new Error(`upstream server_encoding is ${enc ?? 'unset'}; Airlock requires UTF8`);
+      this.#upPid = login.processId;
+      this.#upSecret = login.secretKey;
+      sock.on('data', this.#onUpstreamData);
+      sock.on('close', () => this.#upstreamGone());
+      sock.on('end', () => this.#upstreamGone());
+      sock.on('drain', () => { if (this.#holdClient === 0) this.client.resume(); });
+      if (login.leftover.length > 0) this.#upReader.push(login.leftover);
+      await this.#setup(login.parameters);
+    } catch (e) {
+      if (this.phase === PHASE_CLOSED) return;
+      const err = e as Error & { code?: string };
+      this.shared.log(`airlock: session ${this.id}: upstream ${t.host}:${t.port} failed: ${err.message}`);
+      this.#fatal('08006', `Airlock could not open the upstream connection for "${t.binding}": ${err.message}`);
+    }
+  }
+
+  /** The setup round trip (catalog.ts), then AuthenticationOk … ReadyForQuery to the client. */
+  #setupParameters: Map<string, string> | null = null;
+
+  async #setup(parameters: Map<string, string>): Promise<void> {
+    this.#setupParameters = parameters;
+    const t = this.shared.target;
+    const where = `${t.host}:${t.port}/${t.database}`;
+    const state = this.shared.state;
+    const names = this.shared.catalogNames.get(where) ?? null;
+    const cached = this.shared.maskCatalogs.get(where);
+    const maskFresh = cached !== undefined && cached.generation === state.set.generation;
+    const plan = setupPlan({ needNames: names === null, maskTables: maskFresh ? null : maskedTables(state.set) });
+    const got = plan.parse(await this.#internalQuery(plan.sql));
+    const catalogNames = names ?? got.names!;
+    if (names === null) this.shared.catalogNames.set(where, catalogNames);
+    if (got.maskCatalog !== null) this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog });
+    this.#maskCatalog = got.maskCatalog ?? cached!.catalog;
+    this.#maskGeneration = state.set.generation;
+    this.#maskTables = maskedTables(state.set).join(',');
+    this.#ctx = {
+      identity: this.shared.identity, database: t.binding, searchPath: got.searchPath,
+      catalogRelations: catalogNames.relations, catalogFunctions: catalogNames.functions, grants: [],
+    };
+    if (!hasAccess(state, this.shared.identity, t.binding)) {
+      this.#fatal('42501', `access denied: no AccessPolicy gives ${this.shared.identity.user} access to "${t.binding}"`);
+      return;
+    }
+    this.#gate = new Gate(state, this.#ctx);
+    // The client's cancel key is ours, not the server's: the server's never leaves the proxy.
+    let pid = 0;
+    let secret: Buffer;
+    do {
+      pid = randomInt(1, 0x7fffffff);
+      secret = randomBytes(4);
+    } while (this.shared.cancelKeys.has(keyOf(pid, secret)));
+    this.#cancelKey = keyOf(pid, secret);
+    this.shared.cancelKeys.set(this.#cancelKey, this);
+    this.#setupParameters = null;
+    if (parameters.get('standard_conforming_strings') !== 'on' || parameters.get('client_encoding') !== 'UTF8') {
+      this.#fatal('08006', 'the upstream server changed standard_conforming_strings or client_encoding during setup; Airlock requires on and UTF8');
+      return;
+    }
+    const out: Buffer[] = [AUTH_OK];
+    for (const [k, v] of parameters) out.push(parameterStatus(k, v));
+    out.push(backendKeyData(pid, secret), RFQ_IDLE);
+    this.shared.audit.sessionStarted({
+      sessionId: this.id, subject: this.shared.identity.user, database: t.database, binding: t.binding,
+      serverAddress: t.host, serverPort: t.port, clientAddress: this.client.remoteAddress ?? '', startTimeMs: Date.now(),
+    });
+    this.phase = PHASE_READY;
+    this.client.write(Buffer.concat(out));
+    this.client.off('data', this.#onStartupData);
+    this.client.on('data', this.#onClientData);
+    this.client.on('drain', () => this.up?.resume());
+    const rest = this.#startBuf;
+    this.#startBuf = Buffer.alloc(0);
+    this.client.resume();
+    if (rest.length > 0) this.#onClientData(rest);
+  }
+
+  /** The proxy's own query on the upstream connection, before the relay starts. */
+  #internalQuery(sql: string): Promise<ResultCollector> {
+    return new Promise((resolve, reject) => {
+      const r = req(K_INTERNAL);
+      r.collector = new ResultCollector();
+      r.onDone = () => resolve(r.collector!);
+      this.#queue.push(r);
+      this.up!.write(queryMessage(sql));
+      this.#onUpstreamFailure = reject;
+      this.up!.resume();
+    });
+  }
+  #onUpstreamFailure: ((e: Error) => void) | null = null;
+
+  // -------------------------------------------------------------------------------------------
+  // Client → server
+
+  readonly #onClientData = (chunk: Buffer): void => {
+    if (this.phase !== PHASE_READY) return;
+    try {
+      this.#clientReader.push(chunk);
+    } catch (e) {
+      this.#fatal('08P01', `invalid message from client: ${(e as Error).message}`);
+      return;
+    }
+    this.#drainClient();
+  };
+
+  #drainClient(): void {
+    const up = this.up!;
+    up.cork();
+    try {
+      const st = this.#stashed;
+      if (st !== null && this.#holdClient === 0 && !this.#waitIdle) {
+        this.#stashed = null;
+        this.#onClientFrame(st, st[0]!, 0, st.length);
+      }
+      // COPY FROM STDIN data flows even while a guarded COPY holds everything else.
+      if (this.#stashed === null && ((this.#holdClient === 0 && !this.#waitIdle) || this.#copyIn)) this.#clientReader.drain(this.#onClientFrame);
+      this.#flushUp();
+    } catch (e) {
+      this.#flushUp();
+      up.uncork();
+      if (e instanceof WireError) this.#fatal('08P01', `invalid message from client: ${e.message}`);
+      else this.#internalError(e as Error);
+      return;
+    }
+    up.uncork();
+    if ((this.#holdClient > 0 || this.#waitIdle) && !this.#copyIn) this.client.pause();
+    else if (up.writableNeedDrain) this.client.pause();
+  }
+
+  #passUp(buf: Buffer, start: number, end: number): void {
+    if (this.#upRunBuf === buf && this.#upRunEnd === start) { this.#upRunEnd = end; return; }
+    this.#flushUp();
+    this.#upRunBuf = buf;
+    this.#upRunStart = start;
+    this.#upRunEnd = end;
+  }
+  #flushUp(): void {
+    if (this.#upRunBuf !== null) {
+      this.up!.write(this.#upRunBuf.subarray(this.#upRunStart, this.#upRunEnd));
+      this.#upRunBuf = null;
+    }
+  }
+  #writeUp(b: Buffer): void {
+    this.#flushUp();
+    this.up!.write(b);
+  }
+
+  #enqueue(r: Req): void {
+    if (this.#skipping) {
+      // The server will discard this message unanswered (it is skipping to Sync after an error).
+      if (r.kind !== K_SYNC) return;
+      this.#skipping = false;
+    }
+    this.#queue.push(r);
+  }
+
+  /** Returns false to leave the message unread (the client is held). */
+  #clientMessage(buf: Buffer, type: number, start: number, end: number): boolean {
+    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyIn && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))) {
+      return false;
+    }
+    switch (type) {
+      case Frontend.Query: return this.#onQuery(buf, start, end);
+      case Frontend.Parse: this.#onParse(buf, start, end); return true;
+      case Frontend.Bind: this.#onBind(buf, start, end); return true;
+      case Frontend.Describe: this.#onDescribe(buf, start, end); return true;
+      case Frontend.Execute: this.#onExecute(buf, start, end); return true;
+      case Frontend.Close: {
+        const c = readClose(buf, start, end);
+        this.#inBatch = true;
+        if (c.kind === 'S') { this.#prepared.delete(c.name); this.#preparedFacts.delete(c.name); } else this.#portals.delete(c.name);
+        this.#passUp(buf, start, end);
+        this.#enqueue(req(K_CLOSE));
+        return true;
+      }
+      case Frontend.Sync:
+        this.#inBatch = false;
+        this.#passUp(buf, start, end);
+        this.#enqueue(req(K_SYNC));
+        return true;
+      case Frontend.Flush:
+        this.#passUp(buf, start, end);
+        return true;
+      case Frontend.CopyData:
+      case Frontend.CopyDone:
+      case Frontend.CopyFail:
+        // Outside COPY FROM STDIN PostgreSQL ignores these; we drop them rather than forward bytes we do not expect.
+        if (this.#copyIn) {
+          this.#passUp(buf, start, end);
+          if (type !== Frontend.CopyData) this.#copyIn = false;
+        }
+        return true;
+      case Frontend.FunctionCall: {
+        // The function call protocol runs a function by OID with no SQL to parse (style.md §3): deny.
+        const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'the function call protocol is not allowed through Airlock' };
+        this.#poisonQuery(denialFields(d, 'FunctionCall'), null, d, 'FUNCTION CALL');
+        return true;
+      }
+      case Frontend.Terminate:
+        this.#close();
+        return false;
+      default:
+        throw new WireError(`unexpected message type 0x${type.toString(16)} from the client`);
+    }
+  }
+
+  /** The state every statement is decided against: the current policy generation and search_path. */
+  #currentGate(): Gate {
+    const gate = this.#gate!;
+    const state = this.shared.state;
+    if (gate.state !== state) {
+      gate.rebind(state, this.#ctx!);
+      this.#maskCatalogFor(state.set);
+    }
+    return gate;
+  }
+
+  /** Inside an extended-protocol batch (between the first message and Sync) no simple Query may be injected. */
+  #inBatch = false;
+  /** True while the mask catalog does not match the policy generation (refetch waits for Sync). */
+  get #catalogStale(): boolean {
+    return this.#maskGeneration !== this.shared.state.set.generation;
+  }
+
+  /**
+   * After a policy change: the mask catalog must cover the tables the new policies mask. When the set of
+   * masked tables is unchanged the one we have is still right; otherwise use the server-wide cache or
+   * refetch (queued before the statement being decided, so its rows are masked with the new catalog).
+   */
+  #maskCatalogFor(set: CompiledPolicySet): void {
+    const tables = maskedTables(set).join(',');
+    if (tables === this.#maskTables) { this.#maskGeneration = set.generation; return; }
+    const t = this.shared.target;
+    const cached = this.shared.maskCatalogs.get(`${t.host}:${t.port}/${t.database}`);
+    if (cached !== undefined && cached.generation === set.generation) {
+      this.#maskCatalog = cached.catalog;
+      this.#maskGeneration = set.generation;
+      this.#maskTables = tables;
+      return;
+    }
+    if (this.#inBatch) { this.#refreshAfterSync = true; return; }
+    this.#refreshContext();
+  }
+  #maskTables = '';
+
+  #onQuery(buf: Buffer, start: number, end: number): boolean {
+    const t0 = nowMs();
+    if (end - start - 5 > this.shared.limits.maxStatementBytes) {
+      this.#refuse(proxyRefusal('54000', `statement of ${end - start - 5} bytes exceeds the proxy's --max-statement-bytes ${this.shared.limits.maxStatementBytes}; it was not run`), 'statement too large');
+      return true;
+    }
+    if (!this.shared.audit.accepting()) {
+      this.#refuse(proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run'), 'audit spool full');
+      return true;
+    }
+    const sql = readQuery(buf, start, end);
+    const gate = this.#currentGate();
+    const checked = gate.check(sql, this.#preparedFacts);
+    if (checked.denied !== null) {
+      const f = denialFields(checked.denied.decision, checked.denied.what);
+      this.#poisonQuery(f, checked.analysis.statements[0] ?? null, checked.denied.decision, checked.analysis.normalized, t0);
+      return true;
+    }
+    const stmts = checked.analysis.statements;
+    // Guarded writes: maxAffectedRows (policy guardrails) needs the count before anything commits.
+    let guardDecision: Decision | null = null;
+    let guardFacts: StatementFacts | null = null;
+    for (let i = 0; i < stmts.length; i++) {
+      const d = checked.decisions[i]!;
+      const f = stmts[i]!;
+      const facts = f.executes !== null ? this.#preparedFacts.get(f.executes) ?? f : f;
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && facts.writes) {
+        guardDecision = d;
+        guardFacts = facts;
+      }
+    }
+    if (guardDecision !== null && (stmts.length > 1 || this.#tx === TxStatus.Failed)) {
+      if (stmts.length > 1) {
+        const d: DenyDecision = { verdict: 'deny', policy: (guardDecision as { guardrails: { policy: string | null } }).guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write in a multi-statement string' };
+        const f = denialFields(d, describeStatement(guardFacts));
+        f.message += ': a write limited by maxAffectedRows must be sent as a statement on its own';
+        this.#poisonQuery(f, guardFacts, d, checked.analysis.normalized, t0);
+        return true;
+      }
+      guardDecision = null; // failed transaction: the server refuses it (25P02) and nothing can be written
+    }
+    if (guardDecision !== null && this.#queue.length > 0) {
+      // The guard needs the transaction status this statement will run in: wait for earlier requests.
+      this.#waitIdle = true;
+      return false;
+    }
+    const r = req(K_QUERY);
+    r.runs = [];
+    for (let i = 0; i < stmts.length; i++) {
+      const f = stmts[i]!;
+      const facts = f.executes !== null ? this.#preparedFacts.get(f.executes) ?? f : f;
+      const rn = run(facts, checked.decisions[i]!, t0, checked.analysis.normalized);
+      rn.scrub = this.#touchesMasked(checked.decisions[i]!);
+      r.runs.push(rn);
+      this.#noteSessionEffects(f, i === stmts.length - 1);
+    }
+    if (stmts.length === 0) r.runs.push(run(null, { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } }, t0, ''));
+    if (guardDecision !== null) {
+      const g = guardDecision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
+      const guard: Guard = {
+        limit: g.guardrails.maxAffectedRows!, policy: g.guardrails.policy, inBlock: this.#tx === TxStatus.InTransaction,
+        what: describeStatement(guardFacts), held: [], heldRows: 0, count: null, failed: false,
+      };
+      r.guard = guard;
+      const pre = req(K_INTERNAL);
+      this.#writeUp(queryMessage(guard.inBlock ? 'SAVEPOINT airlock_guard' : 'BEGIN'));
+      this.#enqueue(pre);
+      this.#holdClient++;   // released when the guard has finished (COMMIT/ROLLBACK answered)
+    }
+    this.#passUp(buf, start, end);
+    this.#enqueue(r);
+    if (this.#needsRefresh) { this.#needsRefresh = false; this.#refreshContext(); }
+    return true;
+  }
+
+  #needsRefresh = false;
+
+  /** Track what a statement does to the session that the proxy must mirror. */
+  #noteSessionEffects(f: StatementFacts, _last: boolean): void {
+    if (f.prepares !== null) {
+      this.#preparedFacts.set(f.prepares, f);
+    }
+    for (const e of f.effects) {
+      if (e.kind === 'deallocate') {
+        if (e.name === null) { this.#preparedFacts.clear(); this.#prepared.clear(); } else { this.#preparedFacts.delete(e.name); this.#prepared.delete(e.name); }
+      } else if (e.kind === 'discard') {
+        this.#preparedFacts.clear();
+        this.#prepared.clear();
+      }
+    }
+    if (changesResolution(f) || changesCatalog(f) || (f.transaction && this.#localSet)) this.#needsRefresh = true;
+    for (const e of f.effects) if (e.kind === 'set' && e.local) this.#localSet = true;
+  }
+  #localSet = false;
+
+  /**
+   * Refetch search_path (and the mask catalog) after the statement just forwarded: an internal query
+   * queued behind it, with the client held so nothing is decided on the stale context.
+   */
+  #refreshContext(): void {
+    const state = this.shared.state;
+    const tables = maskedTables(state.set);
+    const plan = setupPlan({ needNames: false, maskTables: tables });
+    const r = req(K_INTERNAL);
+    r.collector = new ResultCollector();
+    this.#holdClient++;
+    r.onDone = () => {
+      this.#holdClient--;
+      try {
+        const got = plan.parse(r.collector!);
+        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath };
+        if (got.maskCatalog !== null) {
+          this.#maskCatalog = got.maskCatalog;
+          this.#maskGeneration = state.set.generation;
+          this.#maskTables = tables.join(',');
+          const t = this.shared.target;
+          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog });
+        }
+        this.#gate!.rebind(this.shared.state, this.#ctx);
+        this.#localSet = false;
+      } catch (e) {
+        // A failed refresh (e.g. in a failed transaction block) leaves the context unknown: fail closed.
+        if (this.#tx === TxStatus.Failed || r.collector!.error?.get('C') === '25P02') {
+          // Retry after the transaction ends: the next statement to run will be ROLLBACK.
+          this.#needsRefresh = true;
+        } else {
+          this.#fatal('XX000', `Airlock could not refresh the session's catalog context: ${(e as Error).message}`);
+          return;
+        }
+      }
+      this.#resumeClient();
+    };
+    this.#writeUp(queryMessage(plan.sql));
+    this.#enqueue(r);
+  }
+
+  #touchesMasked(d: Decision): boolean {
+    if (d.verdict !== 'allow' && d.verdict !== 'warn') return false;
+    for (const _ in d.masks.columns) return true;
+    return false;
+  }
+
+  /** Deny a simple Query (or FunctionCall): the poison goes upstream, its error is replaced by `f`. */
+  #poisonQuery(f: PgErrorFields, facts: StatementFacts | null, d: DenyDecision | null, normalized: string, t0 = nowMs()): void {
+    const r = req(K_QUERY);
+    r.denial = f;
+    const decision: Decision = d ?? { verdict: 'deny', policy: null, rule: null, reason: f.message };
+    const rn = run(facts, decision, t0, normalized);
+    rn.code = f.code;
+    r.runs = [rn];
+    this.#writeUp(POISON_QUERY);
+    this.#enqueue(r);
+  }
+
+  /** A refusal by the proxy itself (limits, audit): same path as a denial. */
+  #refuse(f: PgErrorFields, reason: string): void {
+    const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason };
+    this.#poisonQuery(f, null, d, '');
+  }
+
+  /** Deny in the extended protocol: a Parse of the poison under a reserved name fails and skips to Sync. */
+  #poisonParse(f: PgErrorFields, d: DenyDecision, facts: StatementFacts | null, normalized: string): void {
+    const r = req(K_PARSE);
+    r.denial = f;
+    r.runs = [run(facts, d, nowMs(), normalized)];
+    r.runs[0]!.code = f.code;
+    this.#writeUp(POISON_PARSE);
+    this.#enqueue(r);
+  }
+
+  #onParse(buf: Buffer, start: number, end: number): void {
+    const t0 = nowMs();
+    if (end - start - 5 > this.shared.limits.maxStatementBytes || !this.shared.audit.accepting()) this.#inBatch = true;
+    if (end - start - 5 > this.shared.limits.maxStatementBytes) {
+      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'statement too large' };
+      this.#poisonParse(proxyRefusal('54000', `statement of ${end - start - 5} bytes exceeds the proxy's --max-statement-bytes ${this.shared.limits.maxStatementBytes}; it was not run`), d, null, '');
+      return;
+    }
+    if (!this.shared.audit.accepting()) {
+      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'audit spool full' };
+      this.#poisonParse(proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run'), d, null, '');
+      return;
+    }
+    const p = readParse(buf, start, end);
+    const gate = this.#currentGate();
+    this.#inBatch = true;
+    if (this.#catalogStale) { this.#policyChangedMidBatch(); return; }
+    const checked: Checked = gate.check(p.query, this.#preparedFacts);
+    const facts = checked.analysis.statements[0] ?? null;
+    if (checked.denied !== null) {
+      this.#poisonParse(denialFields(checked.denied.decision, checked.denied.what), checked.denied.decision, facts, checked.analysis.normalized);
+      return;
+    }
+    if (checked.analysis.statements.length > 1) {
+      // PostgreSQL refuses this too (42601 "cannot insert multiple commands into a prepared statement").
+      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'multiple statements in one Parse' };
+      this.#poisonParse(proxyRefusal('42601', 'cannot insert multiple commands into a prepared statement'), d, facts, checked.analysis.normalized);
+      return;
+    }
+    const decision = checked.decisions[0] ?? { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } } as Decision;
+    let effFacts = facts;
+    if (facts !== null && facts.executes !== null) effFacts = this.#preparedFacts.get(facts.executes) ?? facts;
+    const stmt: Prepared = {
+      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation,
+      normalized: checked.analysis.normalized, fields: null, describeSent: false,
+    };
+    void t0;
+    // A named statement that already exists makes the server fail this Parse (42P05) and keep the old one:
+    // keep ours in step so its facts and masks stay the ones that apply.
+    if (p.name === '' || !this.#prepared.has(p.name)) {
+      this.#prepared.set(p.name, stmt);
+      if (p.name !== '' && effFacts !== null) this.#preparedFacts.set(p.name, effFacts);
+    }
+    if (effFacts !== null) this.#noteSessionEffects(effFacts, true);
+    const r = req(K_PARSE);
+    r.stmt = stmt;
+    this.#passUp(buf, start, end);
+    this.#enqueue(r);
+    if (this.#needsRefresh) { this.#needsRefresh = false; this.#refreshAfterSync = true; }
+  }
+  #refreshAfterSync = false;
+
+  /** The masked tables changed mid-batch: the catalog to mask with arrives after Sync; fail this batch. */
+  #policyChangedMidBatch(): void {
+    const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'policy changed' };
+    this.#poisonParse(proxyRefusal('40001', 'the access policy changed during this batch of statements; run it again',
+      'Airlock reloads which columns are masked at the next Sync.'), d, null, '');
+  }
+
+  #onBind(buf: Buffer, start: number, end: number): void {
+    this.#inBatch = true;
+    const b = readBind(buf, start, end);
+    const stmt = this.#prepared.get(b.statement);
+    if (stmt === undefined) {
+      // Unknown to us (its Parse failed, or it never existed): the server would refuse it too; fail closed.
+      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: `prepared statement "${b.statement}" is not known to the proxy` };
+      this.#poisonParse(proxyRefusal('26000', `prepared statement "${b.statement}" does not exist`), d, null, '');
+      return;
+    }
+    const gate = this.#currentGate();
+    if (this.#catalogStale) { this.#policyChangedMidBatch(); return; }
+    if (stmt.generation !== gate.generation) {
+      // A policy change since Parse: decide the kept facts again (the statement text is unchanged).
+      stmt.decision = gate.decideFacts(stmt.facts, stmt.text);
+      stmt.generation = gate.generation;
+    }
+    if (stmt.decision.verdict === 'deny') {
+      this.#poisonParse(denialFields(stmt.decision, describeStatement(stmt.facts)), stmt.decision, stmt.facts, stmt.normalized);
+      return;
+    }
+    const portal: Portal = { name: b.portal, stmt, resultFormats: b.resultFormats, fields: null, describeSent: false };
+    if (b.portal === '' || !this.#portals.has(b.portal)) this.#portals.set(b.portal, portal);
+    this.#passUp(buf, start, end);
+    const r = req(K_BIND);
+    r.portal = portal;
+    this.#enqueue(r);
+  }
+
+  #onDescribe(buf: Buffer, start: number, end: number): void {
+    this.#inBatch = true;
+    const d = readDescribe(buf, start, end);
+    const r = req(K_DESCRIBE);
+    if (d.kind === 'S') {
+      const stmt = this.#prepared.get(d.name) ?? null;
+      if (stmt !== null) stmt.describeSent = true;
+      r.stmt = stmt;
+    } else {
+      const portal = this.#portals.get(d.name) ?? null;
+      if (portal !== null) portal.describeSent = true;
+      r.portal = portal;
+    }
+    this.#passUp(buf, start, end);
+    this.#enqueue(r);
+  }
+
+  #onExecute(buf: Buffer, start: number, end: number): void {
+    this.#inBatch = true;
+    const e = readExecute(buf, start, end);
+    const portal = this.#portals.get(e.portal) ?? null;
+    const r = req(K_EXECUTE);
+    r.portal = portal;
+    let guarded = false;
+    if (portal !== null) {
+      const stmt = portal.stmt;
+      const rn = run(stmt.facts, stmt.decision, nowMs(), stmt.normalized);
+      rn.scrub = this.#touchesMasked(stmt.decision);
+      r.runs = [rn];
+      const d = stmt.decision;
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && stmt.facts.writes) {
+        if (e.maxRows !== 0) {
+          const dd: DenyDecision = { verdict: 'deny', policy: d.guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write fetched in parts' };
+          const f = denialFields(dd, describeStatement(stmt.facts));
+          f.message += ': a write limited by maxAffectedRows must be executed in one Execute (row limit 0)';
+          this.#poisonParse(f, dd, stmt.facts, stmt.normalized);
+          return;
+        }
+        // maxAffectedRows in the extended protocol: the implicit transaction (or the client's block) commits
+        // only at Sync, so the proxy holds everything after this Execute, asks for the result now (Flush),
+        // and if the count is over the limit sends the poison before the client's Sync: the transaction
+        // aborts and nothing commits (docs/adr/0001-denial-by-poison-statement.md).
+        r.guard = {
+          limit: d.guardrails.maxAffectedRows, policy: d.guardrails.policy, inBlock: false,
+          what: describeStatement(stmt.facts), held: [], heldRows: 0, count: null, failed: false,
+        };
+        guarded = true;
+      }
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks) && portal.fields === null
+          && !portal.describeSent && !stmt.describeSent) {
+        // We must know the result's fields (and formats) to mask its rows: ask, and keep the answer to ourselves.
+        const ir = req(K_DESCRIBE_INTERNAL);
+        ir.portal = portal;
+        portal.describeSent = true;
+        this.#writeUp(describeMessage('P', portal.name));
+        this.#enqueue(ir);
+      }
+    }
+    this.#passUp(buf, start, end);
+    if (guarded) {
+      this.#writeUp(FLUSH);
+      if (this.#skipping) return;   // the server will skip it: nothing to guard
+      this.#holdClient++;
+    }
+    this.#enqueue(r);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Server → client
+
+  readonly #onUpstreamData = (chunk: Buffer): void => {
+    const client = this.client;
+    client.cork();
+    try {
+      this.#upReader.push(chunk);
+      this.#upReader.drain(this.#onServerFrame);
+      this.#flushClient();
+    } catch (e) {
+      this.#flushClient();
+      client.uncork();
+      if (this.#onUpstreamFailure !== null && this.phase !== PHASE_READY) { this.#onUpstreamFailure(e as Error); return; }
+      if (e instanceof WireError || e instanceof MaskError) this.#fatal('08P01', `invalid message from the upstream server: ${(e as Error).message}`);
+      else this.#internalError(e as Error);
+      return;
+    }
+    client.uncork();
+    if (client.writableNeedDrain) this.up!.pause();
+  };
+
+  #passClient(buf: Buffer, start: number, end: number): void {
+    if (this.#runBuf === buf && this.#runEnd === start) { this.#runEnd = end; return; }
+    this.#flushClient();
+    this.#runBuf = buf;
+    this.#runStart = start;
+    this.#runEnd = end;
+  }
+  #flushClient(): void {
+    if (this.#runBuf !== null) {
+      this.client.write(this.#runBuf.subarray(this.#runStart, this.#runEnd));
+      this.#runBuf = null;
+    }
+  }
+  #writeClient(b: Buffer): void {
+    this.#flushClient();
+    this.client.write(b);
+  }
+
+  #serverMessage(buf: Buffer, type: number, start: number, end: number): void {
+    // Asynchronous messages may come at any time (protocol 55.2.8).
+    if (this.phase !== PHASE_READY) {
+      // During the setup round trip nothing may reach the client before AuthenticationOk: keep reported
+      // parameters for the startup burst, drop notices (they answer our query, not the client's).
+      if (type === Backend.ParameterStatus) {
+        const p = readParameterStatus(buf, start, end);
+        this.#setupParameters?.set(p.name, p.value);
+        return;
+      }
+      if (type === Backend.NoticeResponse || type === Backend.NotificationResponse) return;
+    }
+    switch (type) {
+      case Backend.NoticeResponse: this.#onNotice(buf, start, end); return;
+      case Backend.NotificationResponse: this.#passClient(buf, start, end); return;
+      case Backend.ParameterStatus: this.#onParameterStatus(buf, start, end); return;
+    }
+    const r = this.#queue[0];
+    if (r === undefined) {
+      // A FATAL between requests (pg_terminate_backend, shutdown): PostgreSQL's own words go to the client.
+      if (type === Backend.ErrorResponse) {
+        this.#passClient(buf, start, end);
+        this.#serverEnded = true;
+        return;
+      }
+      throw new WireError(`unexpected message 0x${type.toString(16)} from the server with no request outstanding`);
+    }
+    switch (r.kind) {
+      case K_QUERY: this.#queryResponse(r, buf, type, start, end); return;
+      case K_INTERNAL: this.#internalResponse(r, buf, type, start, end); return;
+      case K_PARSE:
+        if (type === Backend.ParseComplete) { this.#queue.shift(); this.#passClient(buf, start, end); return; }
+        break;
+      case K_BIND:
+        if (type === Backend.BindComplete) { this.#queue.shift(); this.#passClient(buf, start, end); return; }
+        break;
+      case K_CLOSE:
+        if (type === Backend.CloseComplete) { this.#queue.shift(); this.#passClient(buf, start, end); return; }
+        break;
+      case K_DESCRIBE:
+      case K_DESCRIBE_INTERNAL: {
+        const internal = r.kind === K_DESCRIBE_INTERNAL;
+        if (type === Backend.ParameterDescription && !internal) { this.#passClient(buf, start, end); return; }
+        if (type === Backend.RowDescription) {
+          const fields = readRowDescription(buf, start, end);
+          if (r.portal !== null) r.portal.fields = fields;
+          else if (r.stmt !== null) r.stmt.fields = fields;
+          this.#queue.shift();
+          if (!internal) this.#passClient(buf, start, end);
+          return;
+        }
+        if (type === Backend.NoData) { this.#queue.shift(); if (!internal) this.#passClient(buf, start, end); return; }
+        break;
+      }
+      case K_EXECUTE: this.#executeResponse(r, buf, type, start, end); return;
+      case K_SYNC:
+        if (type === Backend.ReadyForQuery) {
+          this.#queue.shift();
+          this.#readyForQuery(buf, start, end);
+          this.#passClient(buf, start, end);
+          if (this.#refreshAfterSync) { this.#refreshAfterSync = false; this.#flushClient(); this.#refreshContext(); this.#flushUp(); }
+          this.#afterReady();
+          return;
+        }
+        break;
+    }
+    if (type === Backend.ErrorResponse) { this.#extendedError(r, buf, start, end); return; }
+    throw new WireError(`unexpected message 0x${type.toString(16)} from the server`);
+  }
+
+  #readyForQuery(buf: Buffer, start: number, end: number): void {
+    const s = readReadyForQuery(buf, start, end);
+    this.#tx = s;
+    this.#copyIn = false;
+    if (s === TxStatus.Idle) {
+      // Portals live until the transaction ends (protocol 55.2.3); WITH HOLD cursors are not portals.
+      if (this.#portals.size > 0) this.#portals.clear();
+    }
+  }
+
+  /** After a ReadyForQuery: anything that waited for the queue to empty may go. */
+  #afterReady(): void {
+    if (this.#waitIdle && this.#queue.length === 0) {
+      this.#waitIdle = false;
+      this.#resumeClient();
+    }
+  }
+
+  #resumeClient(): void {
+    if (this.phase !== PHASE_READY || this.#holdClient > 0 || this.#waitIdle) return;
+    // Defer: we may be inside the upstream handler; the client's held frames are decided on a fresh stack.
+    setImmediate(() => {
+      if (this.phase !== PHASE_READY) return;
+      this.#drainClient();
+      if (this.#holdClient === 0 && !this.#waitIdle) this.client.resume();
+    });
+  }
+
+  #extendedError(r: Req, buf: Buffer, start: number, end: number): void {
+    if (r.denial !== null) {
+      this.#writeClient(errorResponse(r.denial));
+      this.#auditRun(r.runs?.[0] ?? null, r.denial.code);
+      r.denial = null;
+    } else {
+      const rn = r.runs?.[this.#queue[0] === r ? 0 : 0] ?? null;
+      const code = readErrorFields(buf, start, end).get('C') ?? null;
+      if (r.kind === K_PARSE && r.stmt !== null && this.#prepared.get(r.stmt.name) === r.stmt) {
+        this.#prepared.delete(r.stmt.name);
+        this.#preparedFacts.delete(r.stmt.name);
+      }
+      this.#forwardError(rn, buf, start, end);
+      if (rn !== null) this.#auditRun(rn, code);
+    }
+    // The server now discards everything up to Sync: so do we with what we queued.
+    while (this.#queue.length > 0 && this.#queue[0]!.kind !== K_SYNC) this.#queue.shift();
+    if (this.#queue.length === 0) this.#skipping = true;
+  }
+
+  /** An ErrorResponse for the client, scrubbed when masked columns are in play. */
+  #forwardError(rn: Run | null, buf: Buffer, start: number, end: number): void {
+    if (rn !== null && rn.scrub) {
+      const scrubbed = scrubErrorFields(buf, start, end, this.#maskedNames(rn), true);
+      if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
+    }
+    this.#passClient(buf, start, end);
+  }
+
+  #maskedNames(rn: Run): ReadonlySet<string> {
+    const d = rn.decision;
+    const names = new Set<string>();
+    if (d.verdict === 'allow' || d.verdict === 'warn') {
+      for (const col of Object.keys(d.masks.columns)) names.add(col.slice(col.lastIndexOf('.') + 1));
+    }
+    return names;
+  }
+
+  #onNotice(buf: Buffer, start: number, end: number): void {
+    const r = this.#queue[0];
+    const rn = r?.runs?.[r.runIndex] ?? null;
+    if (r !== undefined && (r.kind === K_INTERNAL || r.kind === K_DESCRIBE_INTERNAL)) return; // our own: not the client's
+    if (rn !== null && rn.scrub) {
+      const scrubbed = scrubErrorFields(buf, start, end, this.#maskedNames(rn), true);
+      if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
+    }
+    this.#passClient(buf, start, end);
+  }
+
+  #onParameterStatus(buf: Buffer, start: number, end: number): void {
+    const p = readParameterStatus(buf, start, end);
+    if (p.name === 'standard_conforming_strings' && p.value !== 'on') {
+      throw new WireError('the server turned standard_conforming_strings off; Airlock cannot parse statements safely');
+    }
+    if (p.name === 'client_encoding' && p.value !== 'UTF8') {
+      throw new WireError(`client_encoding changed to ${p.value}; Airlock requires UTF8`);
+    }
+    this.#passClient(buf, start, end);
+  }
+
+  /** Rows of a result: masked when the statement's RowMask masks anything, else forwarded as they came. */
+  #dataRow(rn: Run | null, buf: Buffer, start: number, end: number): void {
+    if (rn !== null && rn.rowMask !== null) {
+      this.#writeClient(maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings));
+    } else {
+      this.#passClient(buf, start, end);
+    }
+  }
+
+  #rowDescription(rn: Run, fields: FieldInfo[]): void {
+    rn.fields = fields;
+    rn.rowMask = null;
+    const d = rn.decision;
+    if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks)) {
+      const mask = resolveRowMask(d.masks, fields, this.#maskCatalog);
+      rn.rowMask = mask;
+      if (mask !== null) {
+        const cols: string[] = [];
+        for (let i = 0; i < mask.length; i++) {
+          if (mask[i] === null) continue;
+          const f = fields[i]!;
+          cols.push(this.#maskCatalog.byOid.get(f.tableOid)?.get(f.attnum) ?? f.name);
+        }
+        rn.maskedColumns = cols;
+      }
+    }
+  }
+
+  /** COPY … TO STDOUT of a statement with masks: per-column strategies, or refuse (fail closed). */
+  #copyOut(rn: Run, format: 0 | 1, columns: number): void {
+    const d = rn.decision;
+    if ((d.verdict !== 'allow' && d.verdict !== 'warn') || !planMasks(d.masks)) return;
+    const ct = rn.facts?.copyTo ?? null;
+    let mask: (typeof d.masks.outputs[number])[] | null = null;
+    if (ct !== null && ct.relation !== null) {
+      const schema = ct.relation.schema ?? this.#ctx!.searchPath.find((s) => this.#maskCatalog.columnsOf.has(`${s}.${ct.relation!.name}`)) ?? null;
+      const table = schema === null ? null : `${schema}.${ct.relation.name}`;
+      const all = table === null ? undefined : this.#maskCatalog.columnsOf.get(table);
+      const cols = ct.columns ?? all ?? null;
+      if (cols !== null && table !== null) {
+        mask = cols.map((c) => d.masks.columns[`${table}.${c}`] ?? null);
+      } else if (table === null) {
+        // The table has no masked columns in the catalog: nothing of it is masked.
+        mask = new Array(columns).fill(null);
+      }
+    } else if (!d.masks.needsRowDescription && d.masks.outputs.length === columns) {
+      mask = [...d.masks.outputs];
+    }
+    if (mask === null || mask.length !== columns) throw new MaskError('COPY output could not be matched to its masked columns');
+    if (!mask.some((m) => m !== null)) return;
+    if (format === 1 || ct === null || !ct.optionsDefault || ct.format === 'binary') {
+      throw new MaskError(ct !== null && ct.format === 'binary' ? copyBinaryMaskUnsupported : 'COPY with masked columns is only supported with default options');
+    }
+    rn.copyMask = mask;
+    rn.copyOptions = { format: ct.format === 'csv' ? 'csv' : 'text' };
+    rn.maskedColumns = mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
+  }
+
+  #queryResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    const rn = r.runs![r.runIndex] ?? null;
+    if (r.guard !== null) { this.#guardResponse(r, r.guard, rn, buf, type, start, end); return; }
+    switch (type) {
+      case Backend.DataRow: this.#dataRow(rn, buf, start, end); return;
+      case Backend.RowDescription:
+        if (rn !== null) this.#rowDescription(rn, readRowDescription(buf, start, end));
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.CommandComplete:
+        if (rn !== null) { rn.rows = tagCount(buf, start, end); this.#auditRun(rn, null); r.runIndex++; }
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.EmptyQueryResponse:
+        r.runIndex++;
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.CopyData:
+        if (rn !== null && rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
+        else this.#passClient(buf, start, end);
+        return;
+      case Backend.CopyDone:
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.CopyOutResponse: {
+        const c = readCopyResponse(buf, start, end);
+        if (rn !== null) this.#copyOut(rn, c.format, c.columnFormats.length);
+        this.#passClient(buf, start, end);
+        return;
+      }
+      case Backend.CopyInResponse:
+        this.#copyIn = true;
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.ErrorResponse: {
+        if (r.denial !== null) {
+          this.#writeClient(errorResponse(r.denial));
+          if (rn !== null) this.#auditRun(rn, r.denial.code);
+          r.denial = null;
+        } else {
+          this.#copyIn = false;
+          this.#forwardError(rn, buf, start, end);
+          if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
+        }
+        r.runIndex = r.runs!.length;   // the rest of the string is not run
+        return;
+      }
+      case Backend.ReadyForQuery:
+        this.#queue.shift();
+        this.#readyForQuery(buf, start, end);
+        this.#passClient(buf, start, end);
+        this.#afterReady();
+        return;
+      case Backend.CopyBothResponse:
+        throw new WireError('CopyBothResponse (replication) is not supported through Airlock');
+      case Backend.FunctionCallResponse:
+        throw new WireError('unexpected FunctionCallResponse');
+    }
+    throw new WireError(`unexpected message 0x${type.toString(16)} in response to a Query`);
+  }
+
+  #executeResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    const rn = r.runs?.[0] ?? null;
+    if (r.guard !== null) { this.#guardedExecute(r, r.guard, rn, buf, type, start, end); return; }
+    switch (type) {
+      case Backend.DataRow:
+        if (rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
+        this.#dataRow(rn, buf, start, end);
+        return;
+      case Backend.CommandComplete:
+        this.#queue.shift();
+        if (rn !== null) { rn.rows = tagCount(buf, start, end); this.#auditRun(rn, null); }
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended:
+        this.#queue.shift();
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.CopyOutResponse: {
+        const c = readCopyResponse(buf, start, end);
+        if (rn !== null) this.#copyOut(rn, c.format, c.columnFormats.length);
+        this.#passClient(buf, start, end);
+        return;
+      }
+      case Backend.CopyData:
+        if (rn !== null && rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
+        else this.#passClient(buf, start, end);
+        return;
+      case Backend.CopyDone:
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.CopyInResponse:
+        this.#copyIn = true;
+        this.#passClient(buf, start, end);
+        return;
+      case Backend.ErrorResponse:
+        this.#copyIn = false;
+        this.#extendedError(r, buf, start, end);
+        return;
+    }
+    throw new WireError(`unexpected message 0x${type.toString(16)} in response to Execute`);
+  }
+
+  /** The fields of a portal's result with their actual formats (Describe P, or Describe S + Bind formats). */
+  #portalFields(rn: Run, portal: Portal): void {
+    let fields = portal.fields;
+    if (fields === null && portal.stmt.fields !== null) {
+      fields = portal.stmt.fields.map((f, i) => ({ ...f, format: resultFormatFor(portal.resultFormats, i) }));
+      portal.fields = fields;
+    }
+    if (fields === null) {
+      const d = rn.decision;
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks)) {
+        // Cannot happen: Execute injects a Describe when no description was asked for. Fail closed.
+        throw new MaskError('rows of a masked statement arrived before their description');
+      }
+      return;
+    }
+    this.#rowDescription(rn, fields);
+  }
+
+  #internalResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    if (type === Backend.CopyInResponse || type === Backend.CopyOutResponse || type === Backend.CopyBothResponse) {
+      throw new WireError('COPY in response to the proxy\'s own query');
+    }
+    const done = r.collector === null ? type === Backend.ReadyForQuery : r.collector.feed(buf, type, start, end);
+    if (type === Backend.ErrorResponse && r.collector === null) {
+      // Our BEGIN/SAVEPOINT failed: nothing of the guarded statement can be trusted to roll back.
+      throw new WireError(`the proxy's own statement failed: ${readErrorFields(buf, start, end).get('M') ?? '?'}`);
+    }
+    if (!done) return;
+    this.#queue.shift();
+    this.#tx = readReadyForQuery(buf, start, end);
+    if (r.onDone !== null) r.onDone(Buffer.from(buf.subarray(start, end)));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Guardrails: maxAffectedRows
+
+  #guardResponse(r: Req, g: Guard, rn: Run | null, buf: Buffer, type: number, start: number, end: number): void {
+    switch (type) {
+      case Backend.RowDescription:
+        if (rn !== null) this.#rowDescription(rn, readRowDescription(buf, start, end));
+        g.held.push(Buffer.from(buf.subarray(start, end)));
+        return;
+      case Backend.DataRow:
+        // RETURNING rows wait for the count; beyond the limit they would be rolled back anyway.
+        if (g.heldRows < g.limit) {
+          g.heldRows++;
+          g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
+        }
+        return;
+      case Backend.CommandComplete:
+        g.count = tagCount(buf, start, end);
+        if (rn !== null) rn.rows = g.count;
+        g.held.push(Buffer.from(buf.subarray(start, end)));
+        return;
+      case Backend.ErrorResponse:
+        g.failed = true;
+        g.held.length = 0;
+        this.#forwardError(rn, buf, start, end);
+        if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
+        return;
+      case Backend.CopyInResponse:
+        this.#startGuardedCopyIn(buf, start, end);
+        return;
+      case Backend.CopyOutResponse: case Backend.CopyBothResponse:
+        throw new WireError('COPY TO in a guarded statement');
+      case Backend.EmptyQueryResponse:
+        g.held.push(Buffer.from(buf.subarray(start, end)));
+        return;
+      case Backend.ReadyForQuery: {
+        this.#queue.shift();
+        const status = readReadyForQuery(buf, start, end);
+        const over = g.count !== null && g.count > g.limit;
+        let finish: string | null;
+        if (g.inBlock) {
+          // In a failed block the savepoint stays (the client must ROLLBACK anyway); over the limit, undo to
+          // it and fail the transaction as a failing statement would (the poison).
+          finish = g.failed || status === TxStatus.Failed ? null
+            : over ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}` : 'RELEASE SAVEPOINT airlock_guard';
+        } else {
+          finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
+        }
+        if (finish === null) {
+          this.#tx = status;
+          this.#passClient(buf, start, end);
+          this.#holdClient--;
+          this.#resumeClient();
+          return;
+        }
+        const fr = req(K_INTERNAL);
+        fr.collector = new ResultCollector();
+        fr.onDone = (rfq) => this.#guardFinished(g, rn, over, fr.collector!, rfq);
+        // Written from the server side: flush toward the server now (this is not inside a client chunk).
+        this.#writeUp(queryMessage(finish));
+        this.#flushUp();
+        this.#enqueue(fr);
+        return;
+      }
+    }
+    throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Query`);
+  }
+
+  /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
+  #startGuardedCopyIn(buf: Buffer, start: number, end: number): void {
+    this.#copyIn = true;
+    this.#passClient(buf, start, end);
+    setImmediate(() => {
+      if (this.phase !== PHASE_READY || !this.#copyIn) return;
+      this.#drainClient();
+      this.client.resume();
+    });
+  }
+
+  #guardedExecute(r: Req, g: Guard, rn: Run | null, buf: Buffer, type: number, start: number, end: number): void {
+    switch (type) {
+      case Backend.CopyInResponse:
+        this.#startGuardedCopyIn(buf, start, end);
+        return;
+      case Backend.DataRow:
+        if (rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
+        if (g.heldRows < g.limit) {
+          g.heldRows++;
+          g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
+        }
+        return;
+      case Backend.CommandComplete: {
+        this.#queue.shift();
+        g.count = tagCount(buf, start, end);
+        if (rn !== null) rn.rows = g.count;
+        if (g.count !== null && g.count > g.limit) {
+          g.held.length = 0;
+          const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: `affected ${g.count} rows, more than maxAffectedRows ${g.limit}` };
+          const pr = req(K_PARSE);
+          pr.denial = guardDenial(g);
+          if (rn !== null) { rn.rolledBack = true; const prn = { ...rn, decision: d, code: '42501', done: false }; pr.runs = [prn]; rn.done = true; }
+          // Ahead of everything the client sent after the Execute (held): the Sync cannot commit first.
+          this.#queue.unshift(pr);
+          this.#writeUp(POISON_PARSE);
+          this.#flushUp();
+        } else {
+          for (const b of g.held) this.#writeClient(b);
+          g.held.length = 0;
+          this.#passClient(buf, start, end);
+          if (rn !== null) this.#auditRun(rn, null);
+        }
+        this.#holdClient--;
+        this.#resumeClient();
+        return;
+      }
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended:
+        this.#queue.shift();
+        this.#passClient(buf, start, end);
+        this.#holdClient--;
+        this.#resumeClient();
+        return;
+      case Backend.ErrorResponse:
+        g.held.length = 0;
+        this.#extendedError(r, buf, start, end);
+        this.#holdClient--;
+        this.#resumeClient();
+        return;
+    }
+    throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Execute`);
+  }
+
+  #guardFinished(g: Guard, rn: Run | null, over: boolean, c: ResultCollector, rfq: Buffer): void {
+    if (over) {
+      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: `affected ${g.count} rows, more than maxAffectedRows ${g.limit}` };
+      this.#writeClient(errorResponse(guardDenial(g)));
+      if (rn !== null) { rn.rolledBack = true; this.#auditRun(rn, '42501', d); }
+    } else if (!g.failed) {
+      if (c.error !== null && !g.inBlock) {
+        // COMMIT failed (a deferred constraint): the statement's effects are gone; tell the client why.
+        this.#writeClient(errorResponse({ severity: 'ERROR', code: c.error.get('C') ?? 'XX000', message: c.error.get('M') ?? 'COMMIT failed' }));
+        if (rn !== null) this.#auditRun(rn, c.error.get('C') ?? 'XX000');
+      } else {
+        for (const b of g.held) this.#writeClient(b);
+        if (rn !== null) this.#auditRun(rn, null);
+      }
+    }
+    g.held.length = 0;
+    this.#tx = rfq[5]!;
+    this.#writeClient(rfq);
+    this.#holdClient--;
+    this.#resumeClient();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Audit
+
+  #auditRun(rn: Run | null, code: string | null, override?: DenyDecision): void {
+    if (rn === null || rn.done) return;
+    rn.done = true;
+    const d = override ?? rn.decision;
+    const f = rn.facts;
+    const a = f?.accesses[0];
+    const rel = a === undefined ? null : a.relation.schema === null ? (this.#ctx?.searchPath[0] !== undefined && a.kind === 'relation' ? `${this.#ctx.searchPath[0]}.${a.relation.name}` : a.relation.name) : `${a.relation.schema}.${a.relation.name}`;
+    const decision: AuditDecision = d.verdict === 'warn' ? 'warn' : d.verdict === 'deny' ? 'deny' : d.verdict === 'approve' ? 'approve' : 'allow';
+    const rec: StatementRecord = {
+      sessionId: this.id, startTimeMs: rn.startMs, durationMs: nowMs() - rn.startMs,
+      operation: f?.command ?? 'UNKNOWN', collection: rel, queryText: rn.normalized, statusCode: code,
+      decision, policy: d.policy === '' ? null : d.policy, rule: d.rule === '' ? null : d.rule,
+      reason: d.verdict === 'deny' ? d.reason : d.verdict === 'warn' ? (d.wouldDeny[0]?.reason ?? null) : null,
+      maskedColumns: rn.maskedColumns ?? [], rows: rn.rows, accessRequest: null, rolledBack: rn.rolledBack,
+    };
+    this.shared.audit.statement(rec);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ending
+
+  #fatal(code: string, message: string, hint?: string): void {
+    if (this.phase === PHASE_CLOSED) return;
+    const f: PgErrorFields = hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint };
+    try {
+      this.#flushClient();
+      if (!this.client.destroyed) this.client.end(errorResponse(f));
+    } catch { /* the client is gone */ }
+    this.#close();
+  }
+
+  #internalError(e: Error): void {
+    this.shared.log(`airlock: session ${this.id}: internal error: ${e.stack ?? e.message}`);
+    this.#fatal('XX000', `Airlock internal error: ${e.message}`);
+  }
+
+  #clientGone(): void {
+    this.#close();
+  }
+
+  #serverEnded = false;
+
+  #upstreamGone(): void {
+    if (this.phase === PHASE_CLOSED) return;
+    if (this.#serverEnded) { this.#flushClient(); this.#close(); return; }
+    if (this.#onUpstreamFailure !== null && this.phase !== PHASE_READY) {
+      this.#onUpstreamFailure(new Error('the upstream server closed the connection during setup'));
+      return;
+    }
+    this.#fatal('57P01', 'terminating connection: the upstream database server closed the connection');
+  }
+
+  /** End the session: Terminate upstream, close both sockets, forget the cancel key. */
+  #close(): void {
+    if (this.phase === PHASE_CLOSED) return;
+    const wasReady = this.phase === PHASE_READY;
+    this.phase = PHASE_CLOSED;
+    this.#closing = true;
+    if (this.#cancelKey !== null) this.shared.cancelKeys.delete(this.#cancelKey);
+    this.shared.sessions.delete(this);
+    const up = this.up;
+    if (up !== null && !up.destroyed) {
+      try { up.end(TERMINATE); } catch { /* gone */ }
+      setTimeout(() => up.destroy(), 1000).unref();
+    }
+    if (!this.client.destroyed) {
+      this.client.end();
+      const c = this.client;
+      setTimeout(() => c.destroy(), 1000).unref();
+    }
+    if (wasReady) this.shared.audit.sessionEnded(this.id, Date.now());
+  }
+
+  /** Server shutdown or revocation from outside. */
+  terminate(code: string, message: string): void {
+    this.#fatal(code, message);
+  }
+
+  get closing(): boolean { return this.#closing; }
+}
+
+/** The error a statement rolled back by maxAffectedRows gets (42501: the policy refused it; ADR 0001). */
+function guardDenial(g: Guard): PgErrorFields {
+  return {
+    severity: 'ERROR', code: '42501',
+    message: `permission denied for ${g.what}: it affected ${g.count} rows, more than maxAffectedRows ${g.limit} of AccessPolicy "${g.policy}"; rolled back`,
+  };
+}
+
+const POISON_QUERY = queryMessage(POISON_SQL);
+const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
+const NO_PLAN: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, refuse: null });
+const EMPTY_FACTS: StatementFacts = Object.freeze({
+  tag: '', command: '', accesses: [], unsupported: [], effects: [], unfilteredWrite: false, writes: false, outputs: [],
+  copyTo: null, transaction: false, executes: null, prepares: null,
+});
+export type { RowMask };

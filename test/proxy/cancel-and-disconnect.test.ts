@@ -1,0 +1,78 @@
+// CancelRequest through the proxy, and abrupt disconnects on either side.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { cancelRequest } from '../../proxy/wire/startup.ts';
+import { query } from '../../proxy/wire/messages.ts';
+import { startHarness, failure, eventually } from './harness.ts';
+import type { Harness } from './harness.ts';
+import { RawClient } from './raw-client.ts';
+
+let h: Harness;
+before(async () => { h = await startHarness(); });
+after(async () => { await h?.stop(); });
+
+async function backends(app: string): Promise<number[]> {
+  const r = await h.admin('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
+  return r.rows.map((x) => x.pid as number);
+}
+
+function sendCancel(pid: number, secret: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: h.port }, () => s.end(cancelRequest(pid, secret)));
+    s.on('close', () => resolve());
+    s.on('error', reject);
+  });
+}
+
+test('a CancelRequest with the proxy-issued key cancels the running statement (pg_sleep allowed by name)', async () => {
+  const c = await h.client();
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+  const key = Buffer.alloc(4);
+  key.writeInt32BE(secretKey);
+  const running = failure(c.query('SELECT pg_sleep(30)'));
+  await eventually(async () => (await h.admin("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' AND state = 'active'")).rows[0].n === 1, 10_000, 'pg_sleep to start');
+  await sendCancel(processID, key);
+  const e = await running;
+  assert.equal(e.code, '57014');
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+});
+
+test('a CancelRequest with an unknown key does nothing and the connection is closed', async () => {
+  await sendCancel(12345, Buffer.from([1, 2, 3, 4]));
+  const c = await h.client();
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+});
+
+test('the client never sees the upstream key', async () => {
+  const c = await h.client({ application_name: 'keycheck' });
+  const [pid] = await backends('keycheck');
+  assert.notEqual((c as unknown as { processID: number }).processID, pid);
+});
+
+test('an abrupt client disconnect ends the upstream backend', async () => {
+  const c = await RawClient.connect(h.port, { user: 'raw', database: 'shop', application_name: 'abrupt' });
+  assert.equal((await backends('abrupt')).length, 1);
+  c.sock.destroy();
+  await eventually(async () => (await backends('abrupt')).length === 0, 10_000, 'the backend to exit');
+});
+
+test('an abrupt client disconnect mid-result ends the upstream backend', async () => {
+  const c = await RawClient.connect(h.port, { user: 'raw', database: 'shop', application_name: 'abrupt2' });
+  c.send(query('SELECT i, repeat(\'x\', 1000) FROM generate_series(1, 200000) i'));
+  await c.until((m) => m.type === 'D');
+  c.sock.destroy();
+  await eventually(async () => (await backends('abrupt2')).length === 0, 10_000, 'the backend to exit');
+});
+
+test('the upstream backend terminated: the client gets FATAL 57P01 and the proxy serves new sessions', async () => {
+  const c = await RawClient.connect(h.port, { user: 'raw', database: 'shop', application_name: 'victim' });
+  const [pid] = await backends('victim');
+  await h.admin('SELECT pg_terminate_backend($1)', [pid]);
+  const ms = await c.until((m) => m.type === 'E');
+  const err = ms.find((m) => m.type === 'E')!;
+  assert.equal(err.code, '57P01');
+  await eventually(() => c.closed, 5000, 'the client connection to close');
+  const fresh = await h.client();
+  assert.equal((await fresh.query('SELECT 2 AS two')).rows[0].two, 2);
+});

@@ -1,0 +1,95 @@
+// Masking applies to a masked column however it reaches the client (design.md "Decision semantics"):
+// aliases, subqueries, CTEs, casts, expressions, whole-row values, `*`, COPY TO, and values PostgreSQL
+// echoes in an ErrorResponse (unique-violation DETAIL). Every case checks the raw values never appear.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, failure, psql } from './harness.ts';
+import type { Harness } from './harness.ts';
+
+const RAW = /ava\.costa@example\.org|liam\.johansson|sofia\.haddad|919-56-7042|915-16-7669|915-13-4325/;
+
+let h: Harness;
+before(async () => { h = await startHarness(); });
+after(async () => { await h?.stop(); });
+
+const reads: readonly (readonly [string, string])[] = [
+  ['star', 'SELECT * FROM public.customers'],
+  ['qualified star', 'SELECT c.* FROM public.customers c'],
+  ['alias', 'SELECT email AS contact, ssn AS n FROM public.customers'],
+  ['table alias', 'SELECT x.email FROM public.customers AS x'],
+  ['subquery', 'SELECT e FROM (SELECT email AS e FROM public.customers) s'],
+  ['CTE', 'WITH c AS (SELECT email, ssn FROM public.customers) SELECT * FROM c'],
+  ['cast', 'SELECT email::varchar(200), ssn::text FROM public.customers'],
+  ['expression', "SELECT upper(email), ssn || '' FROM public.customers"],
+  ['concatenation with another column', "SELECT name || ' <' || email || '>' FROM public.customers"],
+  ['whole row', 'SELECT c FROM public.customers c'],
+  ['whole row as text', 'SELECT c::text FROM public.customers c'],
+  ['row_to_json', 'SELECT row_to_json(c) FROM public.customers c'],
+  ['join', 'SELECT o.id, c.email FROM public.orders o JOIN public.customers c ON c.id = o.customer_id'],
+  ['union', 'SELECT email FROM public.customers UNION ALL SELECT status FROM public.orders'],
+  ['aggregate', "SELECT string_agg(email, ',') FROM public.customers"],
+  ['array', 'SELECT array_agg(ssn) FROM public.customers'],
+  ['scalar subquery', 'SELECT (SELECT email FROM public.customers WHERE id = 1)'],
+];
+
+for (const [name, sql] of reads) {
+  test(`masked: ${name}`, async () => {
+    const c = await h.client();
+    let rows: unknown[];
+    try {
+      rows = (await c.query(sql)).rows;
+    } catch (e) {
+      // Refusing is also safe; leaking is not. Refusals are 42501 with a reason.
+      assert.equal((e as { code: string }).code, '42501', (e as Error).message);
+      return;
+    }
+    assert.ok(rows.length > 0);
+    assert.doesNotMatch(JSON.stringify(rows), RAW);
+  });
+}
+
+test('partial masking keeps the shape of an e-mail, redact hides ssn entirely', async () => {
+  const c = await h.client();
+  const r = await c.query('SELECT email, ssn FROM public.customers WHERE id = 1');
+  assert.doesNotMatch(r.rows[0].ssn, /\d{3}/);
+  assert.match(r.rows[0].email, /@/);
+});
+
+test('unmasked columns pass through byte for byte', async () => {
+  const c = await h.client();
+  const direct = await h.admin('SELECT id, name FROM public.customers ORDER BY id');
+  const via = await c.query('SELECT id, name FROM public.customers ORDER BY id');
+  assert.deepEqual(via.rows, direct.rows);
+});
+
+test('a unique violation does not echo the masked value in DETAIL or message', async () => {
+  const c = await h.client();
+  const e = await failure(c.query("INSERT INTO public.customers VALUES (10, 'Dup', 'ava.costa@example.org', '900-00-0000')"));
+  assert.equal(e.code, '23505');
+  assert.doesNotMatch(`${e.message} ${e.detail ?? ''}`, RAW);
+});
+
+test('COPY TO STDOUT masks the masked columns (psql)', async () => {
+  const r = await psql(h, ['-c', 'COPY public.customers TO STDOUT']);
+  if (r.code !== 0) {
+    assert.match(r.err, /42501|permission denied/, r.err);
+    return;
+  }
+  assert.match(r.out, /Ava Costa/);
+  assert.doesNotMatch(r.out, RAW);
+});
+
+test('COPY (query) TO STDOUT CSV masks', async () => {
+  const r = await psql(h, ['-c', 'COPY (SELECT id, email FROM public.customers) TO STDOUT (FORMAT csv)']);
+  if (r.code !== 0) {
+    assert.match(r.err, /42501|permission denied/, r.err);
+    return;
+  }
+  assert.doesNotMatch(r.out, RAW);
+});
+
+test('COPY in binary format of a masked table is refused', async () => {
+  const r = await psql(h, ['-c', 'COPY public.customers TO STDOUT (FORMAT binary)']);
+  assert.notEqual(r.code, 0);
+  assert.doesNotMatch(r.out, RAW);
+});
