@@ -31,9 +31,10 @@ const PROXY_HELP = `usage: airlock proxy --config FILE --identity SUBJECT [optio
   --upstream URL            postgres://host:port/database: overrides the binding's endpoint; a user and
                             password in the URL are used only when the binding's Secret is absent
   --binding NAME            the DatabaseBinding to serve when FILE holds several
-  --audit-endpoint URL      OTLP endpoint for audit spans (grpc; http/protobuf when the URL ends in /v1/traces)
+  --audit-endpoint URL      OTLP endpoint for audit spans, overriding the binding's spec.audit.otlpEndpoint
+                            (grpc; http/protobuf when the URL ends in /v1/traces)
   --audit-spool DIR         spool directory for audit spans (default: a directory under the temp dir when
-                            --audit-endpoint is given; audit is off when neither is given)
+                            an endpoint is set; audit is off when there is neither an endpoint nor a spool)
   --max-statement-bytes N   refuse Query/Parse text larger than N bytes with 54000 (default 1048576)
   --tls-cert FILE, --tls-key FILE
                             accept TLS from clients (SSLRequest answered 'S')

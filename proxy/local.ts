@@ -205,11 +205,14 @@ function readTls(opts: LocalOptions): { cert: Buffer; key: Buffer } {
 }
 
 async function openAudit(opts: LocalOptions, binding: DatabaseBinding, log: (m: string) => void): Promise<AuditSink> {
-  if (opts.auditEndpoint === undefined && opts.auditSpool === undefined) return NULL_AUDIT;
+  // The binding's audit.otlpEndpoint turns audit on, as it does for a sidecar; --audit-endpoint overrides it.
+  // With neither an endpoint nor --audit-spool there is nowhere to send records: audit is off (local
+  // experiments), rather than filling a spool that onFailure=block would then stop the proxy on.
+  const endpoint = opts.auditEndpoint ?? binding.spec.audit?.otlpEndpoint ?? null;
+  if (endpoint === null && opts.auditSpool === undefined) return NULL_AUDIT;
   const { createAuditSink } = await import('./audit/index.ts');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const endpoint = opts.auditEndpoint ?? null;
   return createAuditSink({
     endpoint,
     protocol: endpoint !== null && /^https?:\/\/[^/]+\/v1\/traces/.test(endpoint) ? 'http/protobuf' : 'grpc',
