@@ -1,0 +1,65 @@
+// Informers on @kubernetes/client-node's makeInformer, hardened: a watch can end silently or with an
+// error (kubernetes-client/javascript#596, #958), so an error restarts it after a backoff, and a timer
+// relists when nothing arrived for RESYNC_MS (defenseunicorns/kubernetes-fluent-client watch.ts).
+// lastEventMs feeds readiness.
+import { makeInformer } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube.ts';
+import type { Logger } from '../log.ts';
+
+/** Relist when the watch has been quiet this long (documented default 5 min). */
+export const RESYNC_MS = 5 * 60_000;
+const RESTART_BACKOFF_MS = [250, 1000, 5000, 15_000];
+
+export interface Watched<T> {
+  list(namespace?: string): readonly T[];
+  get(name: string, namespace?: string): T | undefined;
+  /** Resolves after the first full list (the webhook answers only after every cache has synced). */
+  readonly synced: Promise<void>;
+  lastEventMs(): number;
+  stop(): Promise<void>;
+}
+
+export function watch<T extends KubernetesObject>(kube: KubeClient, path: string, onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string): Watched<T> {
+  const inf = makeInformer<T>(kube.config, path, async () => kube.must('GET', path));
+  let last = Date.now();
+  let stopped = false;
+  let failures = 0;
+  let resolveSynced!: () => void;
+  const synced = new Promise<void>((r) => { resolveSynced = r; });
+  const touch = (): void => { last = Date.now(); failures = 0; };
+  inf.on('add', (o) => { touch(); onChange(o, 'add'); });
+  inf.on('update', (o) => { touch(); onChange(o, 'update'); });
+  inf.on('delete', (o) => { touch(); onChange(o, 'delete'); });
+  // 'connect' fires before the list; start() resolves after it whether or not it failed (errors go to
+  // the ERROR callbacks): a resourceVersion is what says the list arrived and the cache is filled.
+  const started = (): void => { if ((inf as unknown as { latestResourceVersion(): string }).latestResourceVersion() !== '') { touch(); resolveSynced(); } };
+  let pending = false;
+  const restart = (err: unknown): void => {
+    if (stopped || pending) return;
+    pending = true;
+    const delay = RESTART_BACKOFF_MS[Math.min(failures++, RESTART_BACKOFF_MS.length - 1)] as number;
+    log.warn('Restarting watch', { kind, error: String((err as Error)?.message ?? err), delayMs: delay });
+    setTimeout(() => {
+      pending = false;
+      if (!stopped) inf.start().then(started, restart);
+    }, delay).unref();
+  };
+  inf.on('error', restart);
+  const timer = setInterval(() => {
+    if (stopped || Date.now() - last < RESYNC_MS) return;
+    // Re-establishes the watch from the last resourceVersion; a 410 Gone there makes client-node relist.
+    log.info('Restarted quiet watch', { kind });
+    last = Date.now();
+    void inf.stop().then(() => (stopped ? undefined : inf.start())).catch(restart);
+  }, 30_000);
+  timer.unref();
+  inf.start().then(started, restart);
+  return {
+    list: (ns) => inf.list(ns),
+    get: (name, ns) => inf.get(name, ns),
+    synced,
+    lastEventMs: () => last,
+    stop: async () => { stopped = true; clearInterval(timer); await inf.stop(); },
+  };
+}

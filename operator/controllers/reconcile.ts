@@ -1,0 +1,86 @@
+// The reconcilers, one per Kind, level-based (style.md §5): read everything from the caches, compute,
+// write status once, and only when it differs. Throw → retried with backoff by the queue (operator.ts).
+import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret } from '../../policy/types.ts';
+import type { DistributionServer } from '../distribution/server.ts';
+import type { Snapshot } from '../distribution/types.ts';
+import type { KubeClient } from '../kube.ts';
+import type { Logger } from '../log.ts';
+import { ANNOTATION_INJECTED } from '../webhook/inject.ts';
+import type { Pod } from '../webhook/inject.ts';
+import type { Watched } from './informers.ts';
+import { boundedMessage, setCondition } from './conditions.ts';
+import type { Condition } from './conditions.ts';
+import { computeSnapshot, policyProblems } from './snapshot.ts';
+
+export interface Caches {
+  readonly bindings: Watched<DatabaseBinding & { status?: { conditions?: Condition[]; observedGeneration?: number; injectedPods?: number } }>;
+  readonly policies: Watched<AccessPolicy & { status?: { conditions?: Condition[]; observedGeneration?: number; compiledRules?: number } }>;
+  readonly requests: Watched<AccessRequest>;
+  readonly secrets: Watched<Secret>;
+  readonly pods: Watched<Pod & { metadata: { name: string; namespace: string } }>;
+}
+
+export interface ReconcileDeps {
+  readonly caches: Caches;
+  readonly kube: KubeClient;
+  readonly distribution: DistributionServer;
+  readonly log: Logger;
+  readonly now: () => Date;
+  /** JSON of the last snapshot published per binding: republish only on change. */
+  readonly published: Map<string, string>;
+}
+
+const GROUP_PATH = '/apis/airlock.dev/v1alpha1';
+
+async function patchStatus(deps: ReconcileDeps, plural: string, ns: string, name: string, status: Record<string, unknown>): Promise<void> {
+  const r = await deps.kube.call('PATCH', `${GROUP_PATH}/namespaces/${ns}/${plural}/${name}/status`, { status }, 'application/merge-patch+json');
+  if (r.status === 404) return;                                // deleted meanwhile: nothing to report on
+  if (r.status < 200 || r.status >= 300) throw new Error(`PATCH ${plural} ${ns}/${name} status: HTTP ${r.status}: ${r.body?.message ?? ''}`);
+}
+
+function sameConditions(a: readonly Condition[] | undefined, b: readonly Condition[]): boolean {
+  return JSON.stringify(a ?? []) === JSON.stringify(b);
+}
+
+export async function reconcileBinding(deps: ReconcileDeps, ns: string, name: string): Promise<void> {
+  const ref = { namespace: ns, name };
+  const key = `${ns}/${name}`;
+  const b = deps.caches.bindings.get(name, ns);
+  if (b === undefined) {
+    if (deps.published.delete(key)) deps.distribution.remove(ref, `DatabaseBinding ${key} was deleted`);
+    return;
+  }
+  const result = computeSnapshot({
+    binding: b, policies: deps.caches.policies.list(ns), secrets: deps.caches.secrets.list(ns),
+    requests: deps.caches.requests.list(ns), nowMs: deps.now().getTime(),
+  });
+  if ('snapshot' in result) {
+    const json = JSON.stringify(result.snapshot);
+    if (deps.published.get(key) !== json) {
+      deps.published.set(key, json);
+      deps.distribution.publish(ref, result.snapshot as Snapshot);
+      deps.log.info('Published policy', { kind: 'DatabaseBinding', binding: key, policies: result.snapshot.policySet.policies.length });
+    }
+  }
+  const prefix = `${name}@`;
+  const injectedPods = deps.caches.pods.list(ns).filter((p) => (p.metadata.annotations?.[ANNOTATION_INJECTED] ?? '').split(',').some((x) => x.startsWith(prefix))).length;
+  const gen = b.metadata.generation ?? 0;
+  const conditions = setCondition(b.status?.conditions ?? [], 'problem' in result
+    ? { type: 'Ready', status: 'False', reason: result.problem.reason, message: boundedMessage(result.problem.lines), observedGeneration: gen }
+    : { type: 'Ready', status: 'True', reason: 'Compiled', message: 'Binding compiled and distributed', observedGeneration: gen }, deps.now());
+  if (sameConditions(b.status?.conditions, conditions) && b.status?.observedGeneration === gen && b.status?.injectedPods === injectedPods) return;
+  await patchStatus(deps, 'databasebindings', ns, name, { conditions, observedGeneration: gen, injectedPods });
+}
+
+export async function reconcilePolicy(deps: ReconcileDeps, ns: string, name: string): Promise<void> {
+  const p = deps.caches.policies.get(name, ns);
+  if (p === undefined) return;
+  const problems = policyProblems(p);
+  const gen = p.metadata.generation ?? 0;
+  const conditions = setCondition(p.status?.conditions ?? [], problems.length > 0
+    ? { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: boundedMessage(problems), observedGeneration: gen }
+    : { type: 'Ready', status: 'True', reason: 'Compiled', message: 'Policy compiled', observedGeneration: gen }, deps.now());
+  const compiledRules = problems.length > 0 ? 0 : p.spec.rules.length;
+  if (sameConditions(p.status?.conditions, conditions) && p.status?.observedGeneration === gen && p.status?.compiledRules === compiledRules) return;
+  await patchStatus(deps, 'accesspolicies', ns, name, { conditions, observedGeneration: gen, compiledRules });
+}

@@ -1,0 +1,117 @@
+// The sidecar's side of PolicyDistribution: one Watch stream, reconnected with capped exponential backoff
+// and jitter, the ServiceAccount token re-read from its file at every connect (the kubelet rotates it).
+// The last good update is kept through disconnects and bad messages (style.md §5: a bad update leaves
+// the last good one); the proxy denies everything until the first one arrives (design.md).
+//
+// Generations: the proxy's decision cache keys on CompiledPolicySet.generation, so a generation must
+// never name two different policy sets. Operator versions restart with the operator and differ between
+// replicas, so the client numbers generations itself: +1 whenever the policy set's content changes.
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { PolicyDistributionClient } from './proto.ts';
+import { fromMessage } from './types.ts';
+import type { BindingRef, DistributedPolicy, PolicyUpdateMessage } from './types.ts';
+
+export type WatchState =
+  | { readonly state: 'connecting'; readonly attempt: number }
+  | { readonly state: 'connected' }
+  | { readonly state: 'backoff'; readonly delayMs: number; readonly code: number | null; readonly message: string }
+  | { readonly state: 'invalid-update'; readonly message: string }
+  | { readonly state: 'closed' };
+
+export interface WatchOptions {
+  /** PEM of the CA that signed the operator's gRPC certificate; absent = plaintext (tests, local). */
+  readonly caPem?: string;
+  /** Backoff: first delay, cap (documented defaults 200 ms and 10 s; ±20% jitter). */
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export interface PolicyWatch {
+  /** The last good update, or null before the first. */
+  last(): DistributedPolicy | null;
+  close(): void;
+}
+
+export const DEFAULT_INITIAL_BACKOFF_MS = 200;
+export const DEFAULT_MAX_BACKOFF_MS = 10_000;
+
+export function watchPolicy(
+  address: string, binding: BindingRef, tokenPath: string,
+  onUpdate: (p: DistributedPolicy) => void, onState: (s: WatchState) => void = () => {}, opts: WatchOptions = {},
+): PolicyWatch {
+  const creds = opts.caPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(opts.caPem));
+  const client = new PolicyDistributionClient(address, creds, {
+    'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1,
+  });
+  const initial = opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
+  const max = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  let closed = false;
+  let last: DistributedPolicy | null = null;
+  let lastSetJson: string | null = null;
+  let generation = 0;
+  let attempt = 0;
+  let call: grpc.ClientReadableStream<PolicyUpdateMessage> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+
+  const retry = (code: number | null, message: string): void => {
+    if (closed) return;
+    const base = Math.min(max, initial * 2 ** Math.min(attempt, 20));
+    const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
+    attempt++;
+    onState({ state: 'backoff', delayMs, code, message });
+    timer = setTimeout(() => { timer = null; void connect(); }, delayMs);
+  };
+
+  const connect = async (): Promise<void> => {
+    if (closed) return;
+    onState({ state: 'connecting', attempt });
+    let token: string;
+    try {
+      token = (await readFile(tokenPath, 'utf8')).trim();
+    } catch (e) {
+      return retry(null, `cannot read token ${tokenPath}: ${(e as Error).message}`);
+    }
+    if (closed) return;
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const c = (client as unknown as { watch: (r: object, m: grpc.Metadata) => unknown }).watch({ namespace: binding.namespace, binding: binding.name }, md) as grpc.ClientReadableStream<PolicyUpdateMessage>;
+    call = c;
+    let ended = false;
+    c.on('metadata', () => { attempt = 0; onState({ state: 'connected' }); });
+    c.on('data', (m: PolicyUpdateMessage) => {
+      attempt = 0;
+      let p: DistributedPolicy;
+      try {
+        p = fromMessage(m);
+      } catch (e) {
+        onState({ state: 'invalid-update', message: (e as Error).message });
+        return;                                   // keep the last good one
+      }
+      if (m.policySetJson !== lastSetJson) { generation++; lastSetJson = m.policySetJson; }
+      last = { ...p, policySet: { ...p.policySet, generation } };
+      onUpdate(last);
+    });
+    const onEnd = (code: number | null, message: string): void => {
+      if (ended) return;
+      ended = true;
+      if (call === c) call = null;
+      retry(code, message);
+    };
+    c.on('error', (e: grpc.ServiceError) => onEnd(e.code ?? null, e.details || e.message));
+    c.on('end', () => onEnd(null, 'stream ended by the operator'));
+  };
+
+  void connect();
+  return {
+    last: () => last,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      if (timer !== null) clearTimeout(timer);
+      call?.cancel();
+      client.close();
+      onState({ state: 'closed' });
+    },
+  };
+}
