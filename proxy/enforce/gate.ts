@@ -2,7 +2,7 @@
 // statement out, through the decision cache. The session calls check() for every Query and Parse; the
 // result is exactly what a fresh analysis would give (docs/adr/0002-decision-cache-keys.md).
 import type {
-  Analysis, CompiledPolicySet, Decision, Identity, SessionContext, StatementFacts,
+  Analysis, ColumnSource, CompiledPolicySet, Decision, Identity, SessionContext, StatementFacts,
 } from '../../policy/types.ts';
 import { selectFor } from '../../policy/compile.ts';
 import type { Selected } from '../../policy/compile.ts';
@@ -152,7 +152,7 @@ export class Gate {
           denied ??= { decision: d, what: `EXECUTE ${facts.executes}` };
           continue;
         }
-        f = stored;
+        f = withExecuted(facts, stored);
       }
       const d = asEnforced(decide(this.sel, this.ctx, f, sql));
       decisions.push(d);
@@ -186,6 +186,31 @@ export class Gate {
     if (d.verdict !== 'deny' && d.verdict !== 'approve' && d.masks.refuse !== null) return denyOf(d.masks.refuse);
     return d;
   }
+}
+
+const OPAQUE: ColumnSource = Object.freeze({ kind: 'opaque' });
+
+/**
+ * The facts of a statement that EXECUTEs a prepared one: the outer statement's own pairs count as much
+ * as the prepared statement's (`CREATE TABLE t AS EXECUTE p` is DDL whatever p reads; `EXECUTE
+ * p((SELECT ssn FROM secret))` reads secret), decided together so one Decision carries all of them.
+ * Arguments that read tables flow into p's parameters and so into its results at positions we cannot
+ * trace: those outputs become opaque, which decide() masks when a masked relation is read.
+ */
+export function withExecuted(outer: StatementFacts, stored: StatementFacts): StatementFacts {
+  if (outer.accesses.length === 0 && outer.unsupported.length === 0 && outer.effects.length === 0 && !outer.writes) return stored;
+  const plain = outer.tag === 'ExecuteStmt';
+  const argsRead = outer.accesses.length > 0;
+  return {
+    ...(plain ? stored : outer),
+    accesses: [...outer.accesses, ...stored.accesses],
+    unsupported: [...outer.unsupported, ...stored.unsupported],
+    effects: [...outer.effects, ...stored.effects],
+    unfilteredWrite: outer.unfilteredWrite || stored.unfilteredWrite,
+    writes: outer.writes || stored.writes,
+    outputs: plain ? (argsRead ? stored.outputs.map(() => OPAQUE) : stored.outputs) : outer.outputs,
+    executes: null,
+  };
 }
 
 /** Statements after which the session must refetch search_path before deciding anything else. */

@@ -31,7 +31,7 @@ import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/type
 import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
 import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
-import { Gate, changesCatalog, changesResolution, hasAccess } from '../enforce/gate.ts';
+import { Gate, changesCatalog, changesResolution, hasAccess, withExecuted } from '../enforce/gate.ts';
 import type { Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
@@ -592,7 +592,7 @@ export class Session {
     for (let i = 0; i < stmts.length; i++) {
       const d = checked.decisions[i]!;
       const f = stmts[i]!;
-      const facts = f.executes !== null ? this.#preparedFacts.get(f.executes) ?? f : f;
+      const facts = this.#effectiveFacts(f);
       if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && facts.writes) {
         guardDecision = d;
         guardFacts = facts;
@@ -617,7 +617,7 @@ export class Session {
     r.runs = [];
     for (let i = 0; i < stmts.length; i++) {
       const f = stmts[i]!;
-      const facts = f.executes !== null ? this.#preparedFacts.get(f.executes) ?? f : f;
+      const facts = this.#effectiveFacts(f);
       const rn = run(facts, checked.decisions[i]!, t0, checked.analysis.normalized);
       rn.scrub = this.#touchesMasked(checked.decisions[i]!);
       r.runs.push(rn);
@@ -703,6 +703,13 @@ export class Session {
     this.#enqueue(r);
   }
 
+  /** The facts a statement runs with: an EXECUTE's merged with the prepared statement's (gate.ts withExecuted). */
+  #effectiveFacts(f: StatementFacts): StatementFacts {
+    if (f.executes === null) return f;
+    const stored = this.#preparedFacts.get(f.executes);
+    return stored === undefined ? f : withExecuted(f, stored);
+  }
+
   #touchesMasked(d: Decision): boolean {
     if (d.verdict !== 'allow' && d.verdict !== 'warn') return false;
     for (const _ in d.masks.columns) return true;
@@ -768,7 +775,7 @@ export class Session {
     }
     const decision = checked.decisions[0] ?? { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } } as Decision;
     let effFacts = facts;
-    if (facts !== null && facts.executes !== null) effFacts = this.#preparedFacts.get(facts.executes) ?? facts;
+    if (facts !== null) effFacts = this.#effectiveFacts(facts);
     const stmt: Prepared = {
       name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation,
       normalized: checked.analysis.normalized, fields: null, describeSent: false,

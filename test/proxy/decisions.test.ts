@@ -102,3 +102,19 @@ test('the marker method sees statements that do reach PostgreSQL', async () => {
   await c.query(`SELECT 1 /* ${marker} */`);
   assert.equal(h.logged(marker).length, 1);
 });
+
+// EXECUTE inside another statement: the outer statement's own pairs count too. `CREATE TABLE … AS
+// EXECUTE p` is DDL whatever p reads; deciding it as p alone let a read-only identity create tables.
+test('CREATE TABLE … AS EXECUTE is decided as DDL plus the prepared statement', async () => {
+  await c.query('PREPARE airlock_read_orders AS SELECT id FROM public.orders');
+  const marker = `airlock_probe_${randomBytes(6).toString('hex')}`;
+  const before = await h.writes();
+  const e = await failure(c.query(`CREATE TABLE public.evil_copy AS EXECUTE airlock_read_orders /* ${marker} */`));
+  assert.equal(e.code, '42501', `${e.code}: ${e.message}`);
+  assert.equal(await h.writes(), before);
+  assert.deepEqual(h.logged(marker), []);
+  // The prepared statement itself is still usable.
+  const r = await c.query('EXECUTE airlock_read_orders');
+  assert.ok(Array.isArray(r.rows));
+  await c.query('DEALLOCATE airlock_read_orders');
+});

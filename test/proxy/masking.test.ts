@@ -93,3 +93,22 @@ test('COPY in binary format of a masked table is refused', async () => {
   assert.notEqual(r.code, 0);
   assert.doesNotMatch(r.out, RAW);
 });
+
+// A masked value passed into a prepared statement's parameter: the prepared statement's own lineage is
+// only `$1`, so the EXECUTE's argument must be taken into account (proxy/enforce/gate.ts withExecuted).
+test('masked: a masked column passed as an EXECUTE argument', async () => {
+  const c = await h.client();
+  await c.query('PREPARE airlock_echo(text) AS SELECT $1 AS v');
+  // PostgreSQL 15 itself refuses a subquery here (0A000); whichever side refuses, nothing leaks.
+  try {
+    const r = await c.query('EXECUTE airlock_echo((SELECT email FROM public.customers WHERE id = 1))');
+    assert.doesNotMatch(JSON.stringify(r.rows), RAW);
+  } catch (e) {
+    assert.ok(['0A000', '42501'].includes((e as { code: string }).code), (e as Error).message);
+    assert.doesNotMatch((e as Error).message, RAW);
+  }
+  // Without a masked read in the arguments the result passes through.
+  const plain = await c.query("EXECUTE airlock_echo('hello')");
+  assert.equal(plain.rows[0].v, 'hello');
+  await c.end();
+});

@@ -1,0 +1,44 @@
+// withExecuted: the facts an EXECUTE runs with (pure; the end-to-end cases are in test/proxy/).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { StatementFacts } from '../../policy/types.ts';
+import { withExecuted } from './gate.ts';
+
+const base: StatementFacts = {
+  tag: 'SelectStmt', command: 'SELECT', accesses: [], unsupported: [], effects: [], unfilteredWrite: false,
+  writes: false, outputs: [], copyTo: null, transaction: false, executes: null, prepares: null,
+};
+const stored: StatementFacts = {
+  ...base, accesses: [{ operation: 'SELECT', relation: { schema: 'public', name: 'orders' }, kind: 'relation' }],
+  outputs: [{ kind: 'column', relation: { schema: 'public', name: 'orders' }, column: 'id' }],
+};
+
+test('a plain EXECUTE runs with the prepared facts unchanged', () => {
+  const outer: StatementFacts = { ...base, tag: 'ExecuteStmt', command: 'EXECUTE', executes: 'p' };
+  assert.equal(withExecuted(outer, stored), stored);
+});
+
+test('CREATE TABLE … AS EXECUTE keeps its own DDL pair beside the prepared reads', () => {
+  const outer: StatementFacts = { ...base, tag: 'CreateTableAsStmt', command: 'CREATE TABLE AS', executes: 'p',
+    accesses: [{ operation: 'DDL', relation: { schema: 'public', name: 'evil' }, kind: 'relation' }] };
+  const f = withExecuted(outer, stored);
+  assert.deepEqual(f.accesses.map((a) => `${a.operation} ${a.relation.name}`), ['DDL evil', 'SELECT orders']);
+  assert.equal(f.command, 'CREATE TABLE AS');
+  assert.equal(f.executes, null);
+});
+
+test('arguments that read tables make the prepared outputs opaque', () => {
+  const outer: StatementFacts = { ...base, tag: 'ExecuteStmt', command: 'EXECUTE', executes: 'p',
+    accesses: [{ operation: 'CALL', relation: { schema: 'public', name: 'lookup' }, kind: 'function' }] };
+  const f = withExecuted(outer, stored);
+  assert.deepEqual(f.outputs, [{ kind: 'opaque' }]);
+  assert.equal(f.accesses.length, 2);
+});
+
+test('unsupported and effects of the outer statement are kept', () => {
+  const outer: StatementFacts = { ...base, tag: 'ExplainStmt', command: 'EXPLAIN', executes: 'p', unsupported: ['x'],
+    effects: [{ kind: 'role' }] };
+  const f = withExecuted(outer, stored);
+  assert.deepEqual(f.unsupported, ['x']);
+  assert.deepEqual(f.effects, [{ kind: 'role' }]);
+});
