@@ -111,3 +111,18 @@ test('json and jsonb stay valid JSON', () => {
   const v2 = Buffer.from([2, 0x22, 0x22]);
   assert.equal(maskValue('redact', v2, 0, 3, 'jsonb-binary', settings), null, 'unknown jsonb version');
 });
+
+// maskValue has a byte-level path for all-ASCII values; it must agree with partialText on the decoded
+// string (the definition) for every ASCII value, emails and near-emails included, text and char(n).
+test('partial: the ASCII byte path gives exactly partialText', async () => {
+  const fc = (await import('fast-check')).default;
+  const ascii = fc.string({ unit: fc.constantFrom(...'ab@.@. \t\n\rx\u000b\u000c\u007f\u0000Z9'.split('')), maxLength: 24 });
+  const fixed = ['a@b.c', '@b.c', 'a@.c', 'a@b.', 'a@bc', 'a@b@c.d', 'ab c@d.e', 'alice@example.com  ', 'abcd', 'abcde', 'x'.repeat(40), '   '];
+  const check = (v: string): void => {
+    assert.equal(mask('partial', v, 'text'), partialText(v), JSON.stringify(v));
+    const trimmed = v.replace(/ +$/, '');
+    assert.equal(mask('partial', v, 'bpchar'), v === '' ? '' : partialText(trimmed), JSON.stringify(v));
+  };
+  for (const v of fixed) check(v);
+  fc.assert(fc.property(fc.oneof(ascii, fc.string({ maxLength: 30 })), (v) => { check(v); }), { numRuns: 2000 });
+});
