@@ -338,3 +338,30 @@ test('a DO block is denied unless a rule names pg_catalog.do exactly', () => {
   const named = policy('named', { rules: [{ name: 'do', effect: 'allow', operations: ['CALL'], functions: ['pg_catalog.do'] }] });
   assert.equal(run(doBlock, { policies: [named] }).verdict, 'allow');
 });
+
+// Masking launders if a masked value can be stored somewhere unmasked and read back (found by probing the
+// demo: INSERT INTO orders … SELECT length(ssn) FROM customers). One row per way of storing a value.
+const storing: readonly (readonly [string, StatementFacts, 'deny' | 'allow'])[] = [
+  ['INSERT … SELECT of a masked column', facts({ tag: 'InsertStmt', command: 'INSERT', writes: true,
+    accesses: [acc('INSERT', 'public.orders'), acc('SELECT', 'public.customers')], written: [col('public.customers.email')] }), 'deny'],
+  ['a value derived from a masked column', facts({ tag: 'InsertStmt', command: 'INSERT', writes: true,
+    accesses: [acc('INSERT', 'public.orders'), acc('SELECT', 'public.customers')],
+    written: [{ kind: 'derived', from: [col('public.customers.ssn')] }] }), 'deny'],
+  ['UPDATE SET from a masked column of the same table', facts({ tag: 'UpdateStmt', command: 'UPDATE', writes: true,
+    accesses: [acc('UPDATE', 'public.orders'), acc('SELECT', 'public.customers')], written: [col('public.customers.phone')] }), 'deny'],
+  ['SELECT * INTO a new table', facts({ accesses: [acc('DDL', 'scratch.t'), acc('SELECT', 'public.customers')],
+    written: [{ kind: 'star', relations: [rel('public.customers')] }] }), 'deny'],
+  ['an untraceable value in a statement that reads masked columns', facts({ tag: 'InsertStmt', command: 'INSERT', writes: true,
+    accesses: [acc('INSERT', 'public.orders'), acc('SELECT', 'public.customers')], written: [{ kind: 'opaque' }] }), 'deny'],
+  ['storing an unmasked column of a masked table is fine', facts({ tag: 'InsertStmt', command: 'INSERT', writes: true,
+    accesses: [acc('INSERT', 'public.orders'), acc('SELECT', 'public.customers')], written: [col('public.customers.id')] }), 'allow'],
+  ['constants are fine', facts({ tag: 'UpdateStmt', command: 'UPDATE', writes: true,
+    accesses: [acc('UPDATE', 'public.orders')], written: [{ kind: 'derived', from: [] }] }), 'allow'],
+];
+for (const [name, stmt, want] of storing) {
+  test(`storing values: ${name}`, () => {
+    const d = run(stmt);
+    assert.equal(d.verdict, want, d.verdict === 'deny' ? d.reason : '');
+    if (d.verdict === 'deny') assert.match(d.reason, /could be read back unmasked/);
+  });
+}

@@ -231,6 +231,10 @@ export function decide(sel: Selected, ctx: SessionContext, stmt: StatementFacts,
   const overall = sel.staged ? evaluate(sel.all, ctx, stmt, text) : (enforced as ViewResult);
 
   const masks = maskPlan(sel, ctx, stmt);
+  const stored = storedMaskedValue(sel, ctx, stmt);
+  if (stored !== null) {
+    return deny(null, null, `it would store ${stored} in a table, where it could be read back unmasked; masked values can be read, not copied`);
+  }
   const guardrails = sel.enforce === null
     ? NO_GUARDRAILS
     : { maxAffectedRows: sel.enforce.maxAffectedRows, policy: sel.enforce.maxAffectedRowsPolicy };
@@ -342,6 +346,35 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
     }
   }
   return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse };
+}
+
+/**
+ * Masking launders if a masked value is copied into another column (INSERT … SELECT email, UPDATE … SET
+ * note = ssn, CREATE TABLE/VIEW AS …): reads of the copy carry no trace of the masked source. Describes the
+ * first masked source among the values the statement stores, or null.
+ */
+function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFacts): string | null {
+  const written = stmt.written;
+  if (written === undefined || written.length === 0 || sel.masks.size === 0) return null;
+  let touched: boolean | null = null;
+  const first = (src: ColumnSource): string | null => {
+    switch (src.kind) {
+      case 'column': return columnStrategy(sel, ctx, src.relation, src.column) !== null ? `values of masked column ${relText(src.relation)}.${src.column}` : null;
+      case 'row': return columnStrategy(sel, ctx, src.relation, null) !== null ? `whole rows of ${relText(src.relation)}, which has masked columns` : null;
+      case 'star':
+        for (const r of src.relations) if (columnStrategy(sel, ctx, r, null) !== null) return `all columns of ${relText(r)}, which has masked columns`;
+        return null;
+      case 'derived':
+        for (const f of src.from) { const m = first(f); if (m !== null) return m.startsWith('values derived') ? m : m.replace(/^values of/, 'values derived from'); }
+        return null;
+      case 'opaque':
+        touched ??= touchesMasked(sel, ctx, stmt);
+        return touched ? 'values the proxy cannot trace, in a statement that reads masked columns' : null;
+      default: return 'values of an unknown source';
+    }
+  };
+  for (const src of written) { const m = first(src); if (m !== null) return m; }
+  return null;
 }
 
 function relText(r: RelName): string { return r.schema === null ? r.name : `${r.schema}.${r.name}`; }

@@ -163,6 +163,12 @@ export interface StatementFacts {
   readonly effects: readonly SessionEffect[];
   /** UPDATE/DELETE (anywhere in the statement) without a WHERE clause. */
   readonly unfilteredWrite: boolean;
+  /**
+   * Lineage of every value the statement stores in a relation: INSERT sources, UPDATE SET and ON CONFLICT
+   * values, MERGE actions, CREATE TABLE AS / SELECT INTO / CREATE VIEW outputs. A value derived from a
+   * masked column stored elsewhere would be read back unmasked, so the evaluator refuses it. Absent = none.
+   */
+  readonly written?: readonly ColumnSource[];
   /** True when the statement writes (INSERT/UPDATE/DELETE/MERGE) so maxAffectedRows applies. */
   readonly writes: boolean;
   /** Output columns in order for the statement's result (SELECT, RETURNING, COPY (query) TO). */

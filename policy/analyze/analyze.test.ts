@@ -623,3 +623,36 @@ const RESERVED = new Set([
   'concurrently', 'cross', 'current_schema', 'freeze', 'full', 'ilike', 'inner', 'is', 'isnull', 'join', 'left', 'like',
   'natural', 'notnull', 'outer', 'overlaps', 'right', 'similar', 'tablesample', 'verbose', 'id', 'x', 'y',
 ]);
+
+// StatementFacts.written: the lineage of every value a statement stores (masking must not launder).
+const stores: readonly (readonly [string, string, readonly string[]])[] = [
+  ['INSERT … SELECT', "INSERT INTO orders (a, b) SELECT id, length(ssn) FROM customers", ['customers.id', 'customers.ssn']],
+  ['INSERT VALUES with a subquery', 'INSERT INTO orders VALUES ((SELECT email FROM customers LIMIT 1))', ['customers.email']],
+  ['UPDATE SET from another table', 'UPDATE orders SET note = (SELECT email FROM customers c WHERE c.id = 1) WHERE id = 1', ['customers.email']],
+  ['UPDATE SET a constant', "UPDATE customers SET name = 'x' WHERE id = 1", []],
+  ['UPDATE SET from the same table', 'UPDATE customers SET name = email WHERE id = 1', ['customers.email']],
+  ['ON CONFLICT DO UPDATE', "INSERT INTO t (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET v = excluded.v || t.secret", ['t.secret']],
+  ['CREATE VIEW', 'CREATE VIEW v AS SELECT email FROM customers', ['customers.email']],
+  ['CREATE TABLE AS', 'CREATE TABLE t2 AS SELECT ssn FROM customers', ['customers.ssn']],
+  ['SELECT INTO with a star', 'SELECT * INTO t3 FROM customers', ['*customers']],
+  ['a filter column is not stored', "INSERT INTO orders (customer_id) SELECT id FROM customers WHERE email = 'x'", ['customers.id']],
+  ['a plain SELECT stores nothing', 'SELECT email FROM customers', []],
+];
+function leavesOf(s: ColumnSource, out: string[]): void {
+  if (s.kind === 'column') out.push(`${s.relation.name}.${s.column}`);
+  else if (s.kind === 'row') out.push(`row ${s.relation.name}`);
+  else if (s.kind === 'star') for (const r of s.relations) out.push(`*${r.name}`);
+  else if (s.kind === 'derived') for (const f of s.from) leavesOf(f, out);
+  else out.push('opaque');
+}
+for (const [name, sql, want] of stores) {
+  test(`stored values: ${name}`, () => {
+    const f = analyze(sql).statements[0];
+    assert.ok(f !== undefined, sql);
+    const got: string[] = [];
+    for (const s of f.written ?? []) leavesOf(s, got);
+    for (const w of want) assert.ok(got.includes(w), `${w} missing from ${JSON.stringify(got)}`);
+    if (want.length === 0) assert.deepEqual(got, []);
+    if (name === 'a filter column is not stored') assert.ok(!got.includes('customers.email'));
+  });
+}

@@ -67,6 +67,7 @@ function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
       unsupported: st.unsupported,
       effects: st.effects,
       unfilteredWrite: st.unfiltered,
+      written: st.written,
       writes: st.writes,
       outputs: outputs === null ? [] : outputs.map((o) => o.src),
       copyTo: st.copyTo,

@@ -82,13 +82,15 @@ export interface St {
   depth: number;
   /** A recursive CTE's outputs were read before they were computed (fixpoint bookkeeping). */
   unstable: boolean;
+  /** Lineage of every value the statement stores (StatementFacts.written). */
+  readonly written: ColumnSource[];
 }
 
 export function newState(): St {
   return {
     accesses: [], seen: new Set(), unsupported: [], effects: [], unfiltered: false, writes: false,
     cacheable: true, transaction: false, executes: null, prepares: null, copyTo: null,
-    defaultSchema: null, depth: 0, unstable: false,
+    defaultSchema: null, depth: 0, unstable: false, written: [],
   };
 }
 
@@ -216,6 +218,12 @@ function walkFields(st: St, type: string, body: Raw, fields: Spec, sc: Scope | n
       if (acc !== null && s !== null) addLeaves(acc, s);
     }
   }
+}
+
+/** Record a query's outputs as values the statement stores; unknown outputs are recorded as opaque. */
+function writtenFrom(st: St, outs: readonly Out[] | null): void {
+  if (outs === null) { st.written.push({ kind: 'opaque' }); return; }
+  for (const o of outs) st.written.push(o.src);
 }
 
 /** A node whose value is computed from its children and which reads nothing itself. */
@@ -859,6 +867,7 @@ function selectStmt(st: St, b: Raw, outer: Scope | null, want: boolean): Out[] |
     checkFields(st, 'IntoClause', b.intoClause, INTO);
     walkFields(st, 'IntoClause', b.intoClause, INTO, sc, null);
     targetRel(st, b.intoClause.rel, 'DDL');
+    writtenFrom(st, outs);
   }
   return outs;
 }
@@ -1202,14 +1211,15 @@ function insertStmt(st: St, b: Raw, outer: Scope | null, want: boolean): Out[] |
   const sc = newScope(base);
   sc.items.push(target);
   walkFields(st, 'InsertStmt', b, INSERT, sc, null);
-  // the source query does not see the target
-  if (b.selectStmt !== undefined) stmtAny(st, b.selectStmt, base, false);
+  // the source query does not see the target; its outputs are the values stored
+  if (b.selectStmt !== undefined) writtenFrom(st, stmtAny(st, b.selectStmt, base, true));
   const oc = b.onConflictClause;
   if (oc !== undefined) {
     if (oc.action === 'ONCONFLICT_UPDATE') access(st, 'UPDATE', target.rel!, 'relation');
     const ocs = newScope(base);
     ocs.items.push(target, item({ alias: 'excluded', rel: target.rel }));
-    walkFields(st, 'OnConflictClause', oc, ON_CONFLICT, ocs, null);
+    // DO UPDATE SET … (and its WHERE, conservatively) may store values read from anywhere in scope
+    walkFields(st, 'OnConflictClause', oc, ON_CONFLICT, ocs, st.written);
   }
   return returning(st, b.returningClause, target, [], base, want);
 }
@@ -1223,7 +1233,7 @@ function updateStmt(st: St, b: Raw, outer: Scope | null, want: boolean): Out[] |
   const sc = newScope(base);
   sc.items.push(target);
   for (const f of Array.isArray(b.fromClause) ? b.fromClause : []) fromItem(st, f, sc, want);
-  walkFields(st, 'UpdateStmt', b, UPDATE, sc, null);
+  walkFields(st, 'UpdateStmt', b, UPDATE, sc, st.written);   // only targetList is walked here: the SET values
   where(st, b.whereClause, sc, target);
   return returning(st, b.returningClause, target, sc.items.slice(1), base, want);
 }
@@ -1270,7 +1280,7 @@ function mergeStmt(st: St, b: Raw, outer: Scope | null, want: boolean): Out[] | 
     const op = MERGE_OPS[m.commandType as string];
     if (op !== undefined) access(st, op, target.rel!, 'relation');
     if ((op === 'UPDATE' || op === 'DELETE') && !joinFilters && m.condition === undefined) st.unfiltered = true;
-    walkFields(st, 'MergeWhenClause', m, MERGE_WHEN, sc, null);
+    walkFields(st, 'MergeWhenClause', m, MERGE_WHEN, sc, st.written);
   }
   return returning(st, b.returningClause, target, sc.items.slice(1), base, want);
 }
@@ -1597,14 +1607,16 @@ const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandler>([
     walkFields(st, 'CreateTableAsStmt', b, F_CREATE_TABLE_AS_STMT, null, null);
     walkFields(st, 'IntoClause', b.into, INTO, null, null);
     createdRel(st, b.into.rel);
-    stmtAny(st, b.query, null, false);
+    writtenFrom(st, stmtAny(st, b.query, null, true));
     return null;
   }],
   ['ViewStmt', (st, b) => {
     walkFields(st, 'ViewStmt', b, F_VIEW_STMT, null, null);
     createdRel(st, b.view);
-    // the view's query is reported as this statement's reads: a view cannot launder a SELECT
-    stmtAny(st, b.query, null, false);
+    // the view's query is reported as this statement's reads: a view cannot launder a SELECT; and its
+    // outputs count as stored values, so it cannot launder masking either (reads of the view carry the
+    // view's OID, not the masked table's)
+    writtenFrom(st, stmtAny(st, b.query, null, true));
     return null;
   }],
   ddl('IndexStmt', {

@@ -118,3 +118,28 @@ test('CREATE TABLE … AS EXECUTE is decided as DDL plus the prepared statement'
   assert.ok(Array.isArray(r.rows));
   await c.query('DEALLOCATE airlock_read_orders');
 });
+
+// Masking must not launder: a masked value stored into a writable, unmasked column would read back in
+// clear (found by probing the demo with INSERT … SELECT length(ssn)). Each must be refused before it runs.
+const launder: readonly (readonly [string, string])[] = [
+  ['INSERT … SELECT of a masked column', "INSERT INTO public.orders (customer_id, amount, status) SELECT id, 0, email FROM public.customers"],
+  ['a value derived from a masked column', "INSERT INTO public.orders (customer_id, amount, status) SELECT id, length(ssn), 'x' FROM public.customers"],
+  ['UPDATE SET from a masked column', "UPDATE public.orders SET status = (SELECT ssn FROM public.customers c WHERE c.id = 1) WHERE id = 1"],
+  ['VALUES with a masked subquery', "INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 0, (SELECT email FROM public.customers LIMIT 1))"],
+];
+for (const [name, sql] of launder) {
+  test(`not laundered: ${name}`, async () => {
+    const marker = `airlock_probe_${randomBytes(6).toString('hex')}`;
+    const before = await h.writes();
+    const e = await failure(c.query(`${sql} /* ${marker} */`));
+    assert.equal(e.code, '42501', `${e.code}: ${e.message}`);
+    assert.match(e.message, /could be read back unmasked/);
+    assert.equal(await h.writes(), before);
+    assert.deepEqual(h.logged(marker), []);
+  });
+}
+
+test('storing unmasked columns of a masked table is still allowed', async () => {
+  const r = await c.query("INSERT INTO public.orders (customer_id, amount, status) SELECT id, 1, 'copied' FROM public.customers WHERE id = 1");
+  assert.equal(r.rowCount, 1);
+});
