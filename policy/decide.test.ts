@@ -365,3 +365,14 @@ for (const [name, stmt, want] of storing) {
     if (d.verdict === 'deny') assert.match(d.reason, /could be read back unmasked/);
   });
 }
+
+// Found by probing the demo: split_part(email, '@', 1) under `partial` showed the end of the local part.
+test('partial on a computed value becomes redact; on the column itself (or a cast) it stays partial', () => {
+  const d = run(facts({ accesses: [acc('SELECT', 'public.customers')], outputs: [
+    col('public.customers.email'),
+    { kind: 'derived', from: [col('public.customers.email')] },
+    { kind: 'derived', from: [col('public.customers.phone')] },
+  ] }));
+  if (d.verdict !== 'allow') assert.fail(d.verdict);
+  assert.deepEqual(d.masks.outputs, ['partial', 'redact', 'hash']);
+});

@@ -288,7 +288,10 @@ function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource): 
     case 'derived': {
       let s: MaskStrategy | null = null;
       for (const f of src.from) s = stricter(s, sourceStrategy(sel, ctx, f));
-      return s;
+      // `partial` shows a part chosen for the column's own shape (an e-mail's first letter and domain).
+      // On a computed value it shows part of the computation instead: split_part(email, '@', 1) would
+      // reveal the end of the local part, encode(…, 'hex') raw bytes. Computed values get at least redact.
+      return s === 'partial' ? 'redact' : s;
     }
     case 'star': return null;        // resolved per RowDescription field by the proxy
     case 'opaque': return null;      // decided by the caller, which knows whether masked relations are touched
