@@ -376,3 +376,14 @@ test('partial on a computed value becomes redact; on the column itself (or a cas
   if (d.verdict !== 'allow') assert.fail(d.verdict);
   assert.deepEqual(d.masks.outputs, ['partial', 'redact', 'hash']);
 });
+
+// Found by probing the demo: FETCH from a cursor over lower(email) returned the raw value.
+test('a cursor over values computed from masked columns is refused; over the columns themselves it is not', () => {
+  const declare = (outputs: ColumnSource[]) => facts({ tag: 'DeclareCursorStmt', command: 'DECLARE CURSOR', accesses: [acc('SELECT', 'public.customers')], outputs });
+  const computed = run(declare([{ kind: 'derived', from: [col('public.customers.email')] }]));
+  if (computed.verdict !== 'allow') assert.fail(computed.verdict);
+  assert.match(computed.masks.refuse ?? '', /cursor over values computed from masked columns/);
+  const direct = run(declare([col('public.customers.email'), { kind: 'derived', from: [col('public.customers.id')] }]));
+  if (direct.verdict !== 'allow') assert.fail(direct.verdict);
+  assert.equal(direct.masks.refuse, null);
+});

@@ -336,6 +336,19 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
     outputs[i] = s;
   }
   let refuse: string | null = null;
+  if (stmt.tag === 'DeclareCursorStmt') {
+    // A cursor's rows arrive later, through FETCH, which carries no lineage of its own: only columns
+    // PostgreSQL reports a source for (table OID + attnum in RowDescription) can still be masked then.
+    // A masked output that needs the lineage (an expression, a whole row, an untraceable value) would
+    // leave unmasked, so such a cursor is refused.
+    for (let i = 0; i < stmt.outputs.length; i++) {
+      const src = stmt.outputs[i] as ColumnSource;
+      if (outputs[i] !== null && src.kind !== 'column') {
+        refuse = 'a cursor over values computed from masked columns cannot be masked when its rows are fetched; select them directly, or declare the cursor over the columns themselves';
+        break;
+      }
+    }
+  }
   const copy = stmt.copyTo;
   if (copy !== null && (copy.format === 'binary' || !copy.optionsDefault)) {
     const how = copy.format === 'binary' ? 'in binary format' : 'with non-default options';

@@ -122,3 +122,18 @@ test('partial masking is not applied to computed values', async () => {
   assert.equal(r.rows[0].cast, 'a***@example.org');
   await c.end();
 });
+
+test('FETCH cannot unmask: a cursor over a computed masked value is refused, over the column it is masked', async () => {
+  const c = await h.client();
+  await c.query('BEGIN');
+  const e = await failure(c.query('DECLARE cur_computed CURSOR FOR SELECT lower(email) FROM public.customers'));
+  assert.equal(e.code, '42501');
+  await c.query('ROLLBACK');
+  await c.query('BEGIN');
+  await c.query('DECLARE cur_direct CURSOR FOR SELECT email, ssn FROM public.customers');
+  const r = await c.query('FETCH 2 FROM cur_direct');
+  assert.equal(r.rows.length, 2);
+  assert.doesNotMatch(JSON.stringify(r.rows), RAW);
+  await c.query('COMMIT');
+  await c.end();
+});
