@@ -59,3 +59,27 @@ test('the reader refuses truncated input instead of reading past it', () => {
   r.next();
   assert.throws(() => r.fixed64(), /truncated fixed64/);
 });
+
+test('pre-encoded attributes follow each statement: values that change between spans are never stale', () => {
+  const ctx = sessionContext(instance, session('0123456789abcdef'));
+  const w = new PbWriter(16);
+  const cases = [
+    { operation: 'SELECT', collection: 'public.orders', policy: 'p1', rule: 'r1', decision: 'allow' as const, rolledBack: false, maskedColumns: [] },
+    { operation: 'DROP', collection: null, policy: 'p2', rule: null, decision: 'deny' as const, rolledBack: true, maskedColumns: ['public.c.ssn'] },
+    { operation: 'SELECT', collection: 'public.orders', policy: 'p1', rule: 'r1', decision: 'warn' as const, rolledBack: false, maskedColumns: [] },
+    { operation: 'É', collection: 'x'.repeat(300), policy: null, rule: 'r1', decision: 'approve' as const, rolledBack: false, maskedColumns: [] },
+  ];
+  for (const [i, c] of cases.entries()) {
+    w.reset();
+    encodeStatementSpan(w, ctx, statement('0123456789abcdef', i, c), 1024);
+    const a = decodeSpan(Buffer.from(w.buf.subarray(0, w.pos))).attributes;
+    assert.equal(a.get('db.system.name'), 'postgresql');
+    assert.equal(a.get('db.operation.name'), c.operation);
+    assert.equal(a.get('db.collection.name'), c.collection ?? undefined);
+    assert.equal(a.get('airlock.policy'), c.policy ?? undefined);
+    assert.equal(a.get('airlock.rule'), c.rule ?? undefined);
+    assert.equal(a.get('airlock.decision'), c.decision);
+    assert.equal(a.get('airlock.rolled_back'), c.rolledBack);
+    assert.deepEqual(a.get('airlock.masked_columns'), c.maskedColumns);
+  }
+});

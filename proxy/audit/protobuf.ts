@@ -78,21 +78,9 @@ export class PbWriter {
    */
   string(field: number, s: string, maxBytes = 0x7fffffff): boolean {
     const mark = this.begin(field);
-    if (s.length < 0x80 && s.length <= maxBytes) {
-      // Short strings: a charCode loop beats Buffer.write's per-call cost; leave on the first non-ASCII unit.
-      this.ensure(s.length);
-      const b = this.buf;
-      let i = 0;
-      for (; i < s.length; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) break;
-        b[this.pos + i] = c;
-      }
-      if (i === s.length) {
-        this.pos += i;
-        b[mark] = i;                                    // < 0x80: the reserved byte holds the length
-        return true;
-      }
+    if (s.length < 0x80 && s.length <= maxBytes && this.ascii(s)) {
+      this.buf[mark] = s.length;                       // < 0x80: the reserved byte holds the length
+      return true;
     }
     const room = Math.min(maxBytes, s.length * 3);    // UTF-16 unit → at most 3 UTF-8 bytes
     this.ensure(room);
@@ -100,6 +88,56 @@ export class PbWriter {
     this.pos += n;
     this.end(mark);
     return room >= s.length * 3 || Buffer.byteLength(s, 'utf8') === n;
+  }
+
+  /** Appends the UTF-8 of s with no tag or length: a piece of a field opened with begin() (span names). */
+  text(s: string): void {
+    if (s.length < 0x80 && this.ascii(s)) return;
+    this.ensure(s.length * 3);
+    this.pos += this.buf.write(s, this.pos, s.length * 3, 'utf8');
+  }
+
+  /**
+   * Short strings: a charCode loop beats Buffer.write's per-call cost. Appends s and returns true when it is
+   * all ASCII; otherwise writes nothing that counts (pos unchanged) and returns false.
+   */
+  private ascii(s: string): boolean {
+    this.ensure(s.length);
+    const b = this.buf;
+    const at = this.pos;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      b[at + i] = c;
+    }
+    this.pos = at + s.length;
+    return true;
+  }
+
+  /** One byte that needs no encoding: a constant tag below field 16, a short length, an ASCII character. */
+  byte(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  /**
+   * fixed64 holding micros × 1000 (unix ns), without a BigInt per value: µs since 1970 is exact in a double,
+   * ns is not, so the product is formed in two 32-bit halves. Negative or non-finite input writes 0.
+   */
+  fixed64Nanos(field: number, micros: number): void {
+    this.tag(field, WIRE_I64);
+    this.ensure(8);
+    if (!(micros > 0)) micros = 0;
+    const hi = Math.floor(micros / 0x100000000);
+    const lo = (micros - hi * 0x100000000) * 1000;     // < 2^42: exact
+    const carry = Math.floor(lo / 0x100000000);
+    const b = this.buf;
+    let at = this.pos;
+    let l = lo - carry * 0x100000000;
+    let h = hi * 1000 + carry;                        // < 2^32 until the year 2554
+    for (let i = 0; i < 4; i++) { b[at++] = l & 0xff; l = Math.floor(l / 256); }
+    for (let i = 0; i < 4; i++) { b[at++] = h & 0xff; h = Math.floor(h / 256); }
+    this.pos = at;
   }
 
   bytes(field: number, b: Uint8Array): void {
@@ -130,9 +168,17 @@ export class PbWriter {
   }
 
   raw(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    this.ensure(n);
+    if (n > 32) {
+      this.buf.set(b, this.pos);
+    } else {
+      // Pre-encoded attribute keys are a few dozen bytes: a loop is cheaper than set()'s call overhead.
+      const d = this.buf;
+      const at = this.pos;
+      for (let i = 0; i < n; i++) d[at + i] = b[i]!;
+    }
+    this.pos += n;
   }
 }
 
