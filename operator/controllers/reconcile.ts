@@ -2,7 +2,7 @@
 // write status once, and only when it differs. Throw → retried with backoff by the queue (operator.ts).
 import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret } from '../../policy/types.ts';
 import type { DistributionServer } from '../distribution/server.ts';
-import type { Snapshot } from '../distribution/types.ts';
+import type { Snapshot } from '../../distribution/types.ts';
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATION_INJECTED } from '../webhook/inject.ts';

@@ -5,7 +5,7 @@ import { compile, compileRule } from '../../policy/compile.ts';
 import { formatIssues, validate } from '../../policy/validate.ts';
 import { resolveCredentials } from '../../policy/config.ts';
 import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret } from '../../policy/types.ts';
-import type { Snapshot } from '../distribution/types.ts';
+import type { Snapshot } from '../../distribution/types.ts';
 
 export interface Problem { readonly reason: string; readonly message: string; readonly lines: readonly string[] }
 
@@ -66,7 +66,7 @@ export function computeSnapshot(i: SnapshotInputs): { snapshot: Snapshot } | { p
     return { problem: { reason: 'PolicyInvalid', message: `sidecars keep their last good policy set: ${bad.join('; ')}`, lines: bad } };
   }
   const sorted = [...mine].sort((a, c) => (a.metadata.name < c.metadata.name ? -1 : a.metadata.name > c.metadata.name ? 1 : 0));
-  // generation 0: the sidecar's client numbers generations (operator/distribution/client.ts).
+  // generation 0: the sidecar's client numbers generations (distribution/client.ts).
   const policySet = compile(sorted, 0);
   const forThis = i.requests.filter((r) => r.metadata.namespace === ns && r.spec.database === b.metadata.name);
   const grants = forThis

@@ -6,7 +6,7 @@ import type { DatabaseBinding } from '../../policy/types.ts';
 import { TOKEN_AUDIENCE, matchingBindings, sidecarName } from '../webhook/inject.ts';
 import type { Container, Pod } from '../webhook/inject.ts';
 import type { ReviewedToken } from './auth.ts';
-import type { BindingRef } from './types.ts';
+import type { BindingRef } from '../../distribution/types.ts';
 
 export type Verdict =
   | { readonly ok: true }

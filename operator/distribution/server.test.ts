@@ -9,11 +9,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import { StaticTokenReviewer, reviewed } from './auth.ts';
 import { authorizeWatch } from './authorize.ts';
-import { watchPolicy } from './client.ts';
-import type { WatchState } from './client.ts';
-import { PolicyDistributionClient } from './proto.ts';
+import { watchPolicy } from '../../distribution/client.ts';
+import type { WatchState } from '../../distribution/client.ts';
+import { PolicyDistributionClient } from '../../distribution/proto.ts';
 import { DistributionServer } from './server.ts';
-import type { BindingRef, DistributedPolicy, PolicyUpdateMessage, Snapshot } from './types.ts';
+import type { BindingRef, DistributedPolicy, PolicyUpdateMessage, Snapshot } from '../../distribution/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-dist-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

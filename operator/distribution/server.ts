@@ -8,9 +8,9 @@ import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { ReviewedToken, TokenReviewer } from './auth.ts';
 import type { Verdict } from './authorize.ts';
-import { PolicyDistributionService } from './proto.ts';
-import { toMessage } from './types.ts';
-import type { BindingRef, PolicyUpdateMessage, Snapshot } from './types.ts';
+import { PolicyDistributionService } from '../../distribution/proto.ts';
+import { toMessage } from '../../distribution/types.ts';
+import type { BindingRef, PolicyUpdateMessage, Snapshot } from '../../distribution/types.ts';
 
 export interface DistributionServerOptions {
   readonly reviewer: TokenReviewer;

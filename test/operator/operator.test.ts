@@ -14,9 +14,9 @@ import { freePort } from '../support/ports.ts';
 import { KubeClient } from '../../operator/kube.ts';
 import { silentLogger } from '../../operator/log.ts';
 import { Operator } from '../../operator/operator.ts';
-import { watchPolicy } from '../../operator/distribution/client.ts';
-import type { WatchState } from '../../operator/distribution/client.ts';
-import type { DistributedPolicy } from '../../operator/distribution/types.ts';
+import { watchPolicy } from '../../distribution/client.ts';
+import type { WatchState } from '../../distribution/client.ts';
+import type { DistributedPolicy } from '../../distribution/types.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const IMAGE = 'ghcr.io/airlock-dev/airlock:test';

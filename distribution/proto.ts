@@ -1,4 +1,4 @@
-// Loads distribution.proto once; shared by server.ts and client.ts.
+// Loads distribution.proto once; shared by the operator's server (operator/distribution/server.ts) and the sidecar's client (client.ts).
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

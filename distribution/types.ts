@@ -1,5 +1,5 @@
 // What a sidecar receives from the operator, decoded from PolicyUpdate (proto/airlock/v1/distribution.proto).
-import type { CompiledPolicySet, CompiledRule, DatabaseBindingSpec } from '../../policy/types.ts';
+import type { CompiledPolicySet, CompiledRule, DatabaseBindingSpec } from '../policy/types.ts';
 
 export interface BindingRef { readonly namespace: string; readonly name: string }
 
