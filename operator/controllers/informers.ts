@@ -21,7 +21,14 @@ export interface Watched<T> {
 }
 
 export function watch<T extends KubernetesObject>(kube: KubeClient, path: string, onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string): Watched<T> {
-  const inf = makeInformer<T>(kube.config, path, async () => kube.must('GET', path));
+  // Items of a LIST carry no kind/apiVersion (watch events do); code that checks `kind` (resolveCredentials)
+  // would miss every object that existed before the operator started. Stamp them as the list names them.
+  const inf = makeInformer<T>(kube.config, path, async () => {
+    const l = await kube.must('GET', path);
+    const items = (Array.isArray(l?.items) ? l.items : []) as { kind?: string; apiVersion?: string }[];
+    for (const i of items) { i.kind ??= kind; if (typeof l.apiVersion === 'string') i.apiVersion ??= l.apiVersion; }
+    return l;
+  });
   let last = Date.now();
   let stopped = false;
   let failures = 0;
