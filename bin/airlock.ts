@@ -9,13 +9,19 @@ import { parseConfig } from '../policy/config.ts';
 import { runLocalProxy } from '../proxy/local.ts';
 import type { LocalOptions } from '../proxy/local.ts';
 import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
+import { operatorCommand } from './operator.ts';
+import { sidecarCommand } from './sidecar.ts';
+import { auditTail } from '../proxy/audit/tail.ts';
 
 const USAGE = `usage: airlock <command> [options]
 
 commands:
-  proxy      run the policy-enforcing PostgreSQL proxy from a local config file
+  proxy      run the policy-enforcing PostgreSQL proxy from a local config file, or as a sidecar
+             with --operator (policy from the Airlock operator)
+  operator   run the Kubernetes operator: controllers, sidecar-injection webhook, policy distribution
   demo       run the proxy in front of an embedded demo database (what \`npm start\` does)
   validate   check config files and print every problem
+  audit      read the audit trail: \`airlock audit tail\`
   version    print the version
 
 Run \`airlock <command> --help\` for a command's options.
@@ -36,10 +42,13 @@ const PROXY_HELP = `usage: airlock proxy --config FILE --identity SUBJECT [optio
   --audit-spool DIR         spool directory for audit spans (default: a directory under the temp dir when
                             an endpoint is set; audit is off when there is neither an endpoint nor a spool)
   --max-statement-bytes N   refuse Query/Parse text larger than N bytes with 54000 (default 1048576)
+  --metrics-listen HOST:PORT
+                            serve Prometheus metrics at http://HOST:PORT/metrics (off by default)
   --tls-cert FILE, --tls-key FILE
                             accept TLS from clients (SSLRequest answered 'S')
 
 Prints "airlock: listening on HOST:PORT" when ready. Clients may log in with any user name and password.
+Sidecar mode (policy from the operator): airlock proxy --operator HOST:PORT --binding NS/NAME --help
 `;
 
 const DEMO_HELP = `usage: airlock demo [--listen HOST:PORT] [--identity SUBJECT]
@@ -53,12 +62,57 @@ const VALIDATE_HELP = `usage: airlock validate FILE...
 Checks each file as \`airlock proxy --config\` would and prints every problem. Exit 1 when any is found.
 `;
 
+const AUDIT_HELP = `usage: airlock audit tail [--spool DIR | --file FILE] [-n N]
+
+Prints the most recent audited statements as a table, oldest first (time, subject, decision, operation,
+collection, rows, policy/rule, query text).
+
+  --spool DIR   an audit spool directory (\`airlock proxy --audit-spool\`): records not yet deleted after export
+  --file FILE   an OTLP JSON export, e.g. what the OpenTelemetry Collector's file exporter writes
+  -n N          how many statements (default 20)
+`;
+
+function auditCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, strict: true,
+    options: { spool: { type: 'string' }, file: { type: 'string' }, n: { type: 'string', short: 'n' }, help: { type: 'boolean' } },
+  });
+  if (values.help === true || positionals.length === 0) {
+    (values.help === true ? process.stdout : process.stderr).write(AUDIT_HELP);
+    return values.help === true ? 0 : 2;
+  }
+  if (positionals.length !== 1 || positionals[0] !== 'tail') {
+    process.stderr.write(`airlock audit: unknown subcommand ${JSON.stringify(positionals.join(' '))}\n\n${AUDIT_HELP}`);
+    return 2;
+  }
+  if ((values.spool === undefined) === (values.file === undefined)) {
+    process.stderr.write(`airlock audit tail: give exactly one of --spool DIR or --file FILE\n\n${AUDIT_HELP}`);
+    return 2;
+  }
+  const limit = values.n === undefined ? 20 : Number(values.n);
+  if (!Number.isInteger(limit) || limit < 1) {
+    process.stderr.write(`airlock audit tail: -n must be a positive integer\n`);
+    return 2;
+  }
+  let lines: string[];
+  try {
+    lines = auditTail({ ...(values.spool === undefined ? {} : { spoolDir: values.spool }), ...(values.file === undefined ? {} : { file: values.file }), limit });
+  } catch (e) {
+    process.stderr.write(`airlock ${(e as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(lines.length === 0 ? '' : `${lines.join('\n')}\n`);
+  return 0;
+}
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
 async function proxyCommand(args: string[]): Promise<number> {
+  // --operator selects sidecar mode (bin/sidecar.ts): its flags are those the webhook injects.
+  if (args.some((a) => a === '--operator' || a.startsWith('--operator='))) return sidecarCommand(args);
   const { values } = parseArgs({
     args, allowPositionals: false, strict: true,
     options: {
@@ -66,6 +120,7 @@ async function proxyCommand(args: string[]): Promise<number> {
       listen: { type: 'string' }, upstream: { type: 'string' }, binding: { type: 'string' },
       'audit-endpoint': { type: 'string' }, 'audit-spool': { type: 'string' },
       'max-statement-bytes': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+      'metrics-listen': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -90,6 +145,7 @@ async function proxyCommand(args: string[]): Promise<number> {
     ...(maxStatementBytes === undefined ? {} : { maxStatementBytes }),
     ...(values['tls-cert'] === undefined ? {} : { tlsCert: values['tls-cert'] }),
     ...(values['tls-key'] === undefined ? {} : { tlsKey: values['tls-key'] }),
+    ...(values['metrics-listen'] === undefined ? {} : { metricsListen: values['metrics-listen'] }),
   };
   return serve(opts);
 }
@@ -170,7 +226,9 @@ async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'proxy': return await proxyCommand(rest);
       case 'demo': return await demoCommand(rest);
+      case 'operator': return await operatorCommand(rest);
       case 'validate': return validateCommand(rest);
+      case 'audit': return auditCommand(rest);
       case 'version': case '--version':
         process.stdout.write(`airlock ${version()}\n`);
         return 0;

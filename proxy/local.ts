@@ -6,13 +6,15 @@ import type { AccessPolicy, CompiledPolicySet, DatabaseBinding, Identity } from 
 import { parseConfig, resolveCredentials } from '../policy/config.ts';
 import { compile, PolicyCompileError } from '../policy/compile.ts';
 import { makeIdentity } from '../policy/identity.ts';
-import { NULL_AUDIT } from './audit/types.ts';
-import type { AuditSink } from './audit/types.ts';
 import { policyState } from './enforce/gate.ts';
 import type { Analyzer } from './enforce/gate.ts';
+import { openAudit, parseListen } from './run.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
 import type { UpstreamTarget } from './session/session.ts';
+import { createProxyMetrics, serveMetrics } from './metrics.ts';
+
+export { parseListen };
 
 export interface LocalOptions {
   readonly config: string;
@@ -29,6 +31,8 @@ export interface LocalOptions {
   readonly maxStatementBytes?: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  /** HOST:PORT for Prometheus metrics (GET /metrics); off when absent. */
+  readonly metricsListen?: string;
   /** Poll interval of the FILE watch (fs.watchFile survives editors' rename-on-save). Default 250 ms. */
   readonly watchIntervalMs?: number;
 }
@@ -123,14 +127,6 @@ export function loadLocalConfig(text: string, source: string, opts: { binding?: 
   return { ok: true, config: { binding, target, policies, set } };
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
-  if (m === null) throw new Error(`--listen ${JSON.stringify(listen)}: expected HOST:PORT, e.g. 127.0.0.1:6432`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new Error(`--listen: port ${port} is out of range`);
-  return { host: m[1] ?? (m[2] === '' ? '127.0.0.1' : m[2]!), port };
-}
-
 export interface LocalProxy {
   readonly proxy: Proxy;
   readonly identity: Identity;
@@ -152,7 +148,13 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
   let current = first.config;
   const identity = makeIdentity(opts.identity, opts.groups ?? []);
   const listen = parseListen(opts.listen ?? '127.0.0.1:6432');
-  const audit = await openAudit(opts, current.binding, log);
+  const metrics = opts.metricsListen === undefined ? null : createProxyMetrics();
+  const audit = metrics === null ? await openAudit(opts, current.binding, log) : metrics.wrapAudit(await openAudit(opts, current.binding, log));
+  metrics?.setPolicyGeneration(generation);
+  const metricsServer = metrics === null ? null : await (async () => {
+    const at = parseListen(opts.metricsListen!, '--metrics-listen');
+    return serveMetrics(metrics, at.host, at.port);
+  })();
   const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined ? readTls(opts) : undefined;
   const proxy = await startProxy({
     listen, target: current.target, identity, state: policyState(current.set, analyzer), audit, log,
@@ -179,6 +181,7 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
     generation++;
     current = next.config;
     proxy.reload(policyState(next.config.set, analyzer), next.config.target);
+    metrics?.setPolicyGeneration(generation);
     log(`airlock: reloaded ${opts.config} (policy generation ${generation})`);
   };
   const interval = opts.watchIntervalMs ?? 250;
@@ -195,6 +198,7 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
       unwatchFile(opts.config);
       if (timer !== null) clearTimeout(timer);
       await proxy.close();
+      if (metricsServer !== null) await new Promise((resolve) => metricsServer.close(resolve));
     },
   };
 }
@@ -202,22 +206,4 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
 function readTls(opts: LocalOptions): { cert: Buffer; key: Buffer } {
   if (opts.tlsCert === undefined || opts.tlsKey === undefined) throw new Error('airlock: --tls-cert and --tls-key go together');
   return { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) };
-}
-
-async function openAudit(opts: LocalOptions, binding: DatabaseBinding, log: (m: string) => void): Promise<AuditSink> {
-  // The binding's audit.otlpEndpoint turns audit on, as it does for a sidecar; --audit-endpoint overrides it.
-  // With neither an endpoint nor --audit-spool there is nowhere to send records: audit is off (local
-  // experiments), rather than filling a spool that onFailure=block would then stop the proxy on.
-  const endpoint = opts.auditEndpoint ?? binding.spec.audit?.otlpEndpoint ?? null;
-  if (endpoint === null && opts.auditSpool === undefined) return NULL_AUDIT;
-  const { createAuditSink } = await import('./audit/index.ts');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  return createAuditSink({
-    endpoint,
-    protocol: endpoint !== null && /^https?:\/\/[^/]+\/v1\/traces/.test(endpoint) ? 'http/protobuf' : 'grpc',
-    spoolDir: opts.auditSpool ?? join(tmpdir(), `airlock-audit-${binding.metadata.namespace ?? 'default'}-${binding.metadata.name}`),
-    onFailure: binding.spec.audit?.onFailure ?? 'block',
-    log,
-  });
 }

@@ -225,6 +225,15 @@ describe('chart: lint and render', () => {
     for (const [k, v] of Object.entries(only(objects, 'Service').spec.selector)) assert.equal(pod.metadata.labels[k], v);
   });
 
+  it('every flag the chart passes is one `airlock operator` accepts', async () => {
+    const args = operatorArgs(await render());
+    // --help after the chart's flags: parseArgs (strict) rejects an unknown flag before help is printed.
+    const r = await new Promise<{ code: number | null; stderr: string }>((res) => {
+      execFile(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...args, '--help'], (err, _out, stderr) => res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
   it('grants least privilege: no wildcards, writes only to its own Secret, Lease and webhook configuration', async () => {
     const objects = await render();
     for (const role of objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {

@@ -1,0 +1,189 @@
+// Sidecar mode (operator/DESIGN.md): `airlock proxy --operator ADDR --binding NS/NAME …`, as the webhook
+// injects it (operator/webhook/inject.ts). Policy, endpoint and credentials come from the operator over
+// one PolicyDistribution Watch stream (distribution/client.ts); each update is swapped in whole with
+// Proxy.reload(), the path local mode's file reload takes, so revocation ends idle sessions the same way.
+//
+// Before the first snapshot the database port does NOT listen: clients get ECONNREFUSED. Every driver
+// and pool treats a refused connection as transient and retries; a login refused with a SQLSTATE (42501)
+// is classed as permanent by some (Npgsql's IsTransient, for one) and could make a pool give up. There is
+// also nothing to log in to yet: endpoint and credentials arrive with the snapshot. /readyz reports
+// not-ready until then, so a native sidecar's startup probe holds the app back anyway (Kubernetes ≥ 1.29).
+// After that, a disconnect keeps the last good policy (style.md §5); `shutdown` ends the process with 0.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { Identity } from '../policy/types.ts';
+import { compile } from '../policy/compile.ts';
+import { makeIdentity, parseServiceAccount } from '../policy/identity.ts';
+import { watchPolicy } from '../distribution/client.ts';
+import type { PolicyWatch, WatchOptions, WatchState } from '../distribution/client.ts';
+import type { DistributedPolicy } from '../distribution/types.ts';
+import { policyState } from './enforce/gate.ts';
+import type { Analyzer } from './enforce/gate.ts';
+import { openAudit, parseListen } from './run.ts';
+import { startProxy } from './server.ts';
+import type { Proxy } from './server.ts';
+import type { UpstreamTarget } from './session/session.ts';
+
+export interface SidecarOptions {
+  /** host:port of the operator's PolicyDistribution service. */
+  readonly operator: string;
+  /** NS/NAME of the DatabaseBinding. */
+  readonly binding: string;
+  /** Default 127.0.0.1:6432; loopback only, so no other pod can borrow this pod's identity. */
+  readonly listen?: string;
+  /** HOST:PORT of the /readyz and /healthz server; none when absent. */
+  readonly healthListen?: string;
+  /** Projected ServiceAccount token (audience `airlock`), re-read at every connect. */
+  readonly tokenFile: string;
+  /** PEM of the operator's CA (env AIRLOCK_OPERATOR_CA); absent = plaintext gRPC (tests, local runs). */
+  readonly operatorCaPem?: string;
+  readonly auditEndpoint?: string;
+  readonly auditSpool?: string;
+  readonly maxStatementBytes?: number;
+  readonly watch?: WatchOptions;
+}
+
+export interface SidecarProxy {
+  /** Null until the first snapshot. */
+  proxy(): Proxy | null;
+  readonly identity: Identity;
+  /** The health server's address, when --health-listen was given. */
+  readonly health: { readonly host: string; readonly port: number } | null;
+  /**
+   * Resolves once the sidecar has stopped on its own: code 0 when the operator sent `shutdown` (reason is
+   * its message), 1 when the proxy could not start. The proxy is closed by then.
+   */
+  readonly done: Promise<{ readonly code: number; readonly reason: string }>;
+  stop(): Promise<void>;
+}
+
+export function parseBindingRef(s: string): { namespace: string; name: string } {
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(s);
+  if (m === null) throw new Error(`--binding ${JSON.stringify(s)}: expected NAMESPACE/NAME of a DatabaseBinding`);
+  return { namespace: m[1]!, name: m[3]! };
+}
+
+/**
+ * The pod's identity from its own token's `sub` claim. Not verified here — the operator verifies the
+ * same token with a TokenReview before it sends anything, and only for the pod the token is bound to.
+ */
+export function identityFromToken(token: string): Identity {
+  const payload = token.trim().split('.')[1];
+  let sub: unknown;
+  try { sub = (JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as { sub?: unknown }).sub; } catch { sub = undefined; }
+  if (typeof sub !== 'string' || parseServiceAccount(sub) === null) {
+    throw new Error('the token file does not hold a ServiceAccount token (no "sub: system:serviceaccount:NS:NAME" claim)');
+  }
+  return makeIdentity(sub);
+}
+
+const TLS_MODES = new Set(['disable', 'require', 'verify-full']);
+
+/** The upstream a snapshot names; throws (the update is then ignored, the last good one stays) when unusable. */
+export function targetOf(p: DistributedPolicy): UpstreamTarget {
+  if (p.credentials === null) throw new Error('the snapshot carries no database credentials');
+  if (!TLS_MODES.has(p.endpoint.tlsMode)) throw new Error(`unknown endpoint tls mode ${JSON.stringify(p.endpoint.tlsMode)}`);
+  return {
+    binding: p.binding.name, database: p.endpoint.database, host: p.endpoint.host, port: p.endpoint.port,
+    tlsMode: p.endpoint.tlsMode as UpstreamTarget['tlsMode'], user: p.credentials.username, password: p.credentials.password,
+    ...(p.endpoint.caPem === null ? {} : { ca: p.endpoint.caPem }),
+  };
+}
+
+export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, log: (m: string) => void): Promise<SidecarProxy> {
+  const ref = parseBindingRef(opts.binding);
+  const listen = parseListen(opts.listen ?? '127.0.0.1:6432');
+  const healthAt = opts.healthListen === undefined ? null : parseListen(opts.healthListen, '--health-listen');
+  let token: string;
+  try { token = readFileSync(opts.tokenFile, 'utf8'); } catch (e) { throw new Error(`airlock: cannot read --token-file ${opts.tokenFile}: ${(e as Error).message}`); }
+  const identity = identityFromToken(token);
+
+  let proxy: Proxy | null = null;
+  let starting: Promise<void> | null = null;
+  let pending: DistributedPolicy | null = null;
+  let stopped = false;
+  let finish!: (r: { code: number; reason: string }) => void;
+  const done = new Promise<{ code: number; reason: string }>((r) => { finish = r; });
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    log('airlock: stopping the sidecar proxy');
+    watch?.close();
+    await starting?.catch(() => {});
+    if (health !== null) await new Promise<void>((r) => { health!.closeAllConnections(); health!.close(() => r()); });
+    await proxy?.close();
+  };
+
+  const apply = (p: DistributedPolicy): void => {
+    if (stopped) return;
+    if (p.shutdown !== null) {
+      // Deny everything first (ends live sessions as a revocation would), then leave.
+      log(`airlock: the operator says stop: ${p.shutdown}`);
+      proxy?.reload(policyState(compile([], p.policySet.generation), analyzer));
+      const reason = p.shutdown;
+      void stop().finally(() => finish({ code: 0, reason }));
+      return;
+    }
+    let target: UpstreamTarget;
+    try { target = targetOf(p); } catch (e) {
+      log(`airlock: ignoring policy update ${p.version} from the operator, keeping the last good one: ${(e as Error).message}`);
+      return;
+    }
+    if (p.binding.namespace !== ref.namespace || p.binding.name !== ref.name) {
+      log(`airlock: ignoring policy update for ${p.binding.namespace}/${p.binding.name}: this sidecar serves ${opts.binding}`);
+      return;
+    }
+    const state = policyState(p.policySet, analyzer);
+    if (proxy !== null) {
+      proxy.reload(state, target);
+      log(`airlock: policy generation ${p.policySet.generation} from the operator (update ${p.version})`);
+      return;
+    }
+    // First snapshot: open the audit sink (its settings are in the binding) and start listening. Later
+    // updates that race the start are kept in `pending` and applied once it is up.
+    if (starting !== null) { pending = p; return; }
+    starting = (async () => {
+      const audit = await openAudit(opts, { metadata: { namespace: ref.namespace, name: ref.name }, spec: p.binding.spec }, log);
+      const started = await startProxy({
+        listen, target, identity, state, audit, log,
+        ...(opts.maxStatementBytes === undefined ? {} : { limits: { maxStatementBytes: opts.maxStatementBytes } }),
+      });
+      if (stopped) { await started.close(); return; }
+      proxy = started;
+      const { host, port } = started.address;
+      log(`airlock: policy generation ${p.policySet.generation} from the operator; listening on ${host.includes(':') ? `[${host}]` : host}:${port} as ${identity.user}`);
+      const next = pending;
+      pending = null;
+      if (next !== null) apply(next);
+    })();
+    starting.catch((e: unknown) => {
+      // Cannot listen (port taken) or open the spool: fail loudly; the kubelet restarts the container.
+      log(`airlock: cannot start the proxy: ${(e as Error).message}`);
+      void stop().finally(() => finish({ code: 1, reason: (e as Error).message }));
+    });
+  };
+
+  const onState = (s: WatchState): void => {
+    if (s.state === 'backoff') log(`airlock: policy stream from ${opts.operator} ended (${s.code ?? '-'}: ${s.message}); retrying in ${s.delayMs} ms${proxy === null ? '' : ', keeping the last good policy'}`);
+    else if (s.state === 'invalid-update') log(`airlock: ignoring an update the operator sent, keeping the last good one: ${s.message}`);
+    else if (s.state === 'connected') log(`airlock: connected to the operator at ${opts.operator}`);
+  };
+
+  const health = healthAt === null ? null : http.createServer((req, res) => {
+    // Ready = listening and holding a policy (DESIGN.md "Probes"); live = the process answers.
+    const ok = req.url === '/healthz' || (req.url === '/readyz' && proxy !== null && !stopped);
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : req.url === '/readyz' ? 'no policy received from the operator yet\n' : 'not found\n');
+  });
+  let healthAddr: { host: string; port: number } | null = null;
+  if (health !== null && healthAt !== null) {
+    await new Promise<void>((resolve, reject) => { health.once('error', reject); health.listen(healthAt.port, healthAt.host, () => resolve()); });
+    const a = health.address() as { address: string; port: number };
+    healthAddr = { host: a.address, port: a.port };
+  }
+
+  const watch: PolicyWatch = watchPolicy(opts.operator, ref, opts.tokenFile, apply, onState,
+    { ...opts.watch, ...(opts.operatorCaPem === undefined ? {} : { caPem: opts.operatorCaPem }) });
+
+  return { proxy: () => proxy, identity, health: healthAddr, done, stop };
+}
