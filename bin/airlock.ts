@@ -2,6 +2,8 @@
 // The `airlock` CLI. Needs Node.js >= 24 (type stripping): the machine's `node` may be older, so
 // `npm start` / `npm test` run it through scripts/node24.sh; by hand: `sh scripts/node24.sh bin/airlock.ts …`.
 // Subcommands: proxy, demo, validate, version (each with --help). node:util parseArgs, no other dependency.
+// Subcommands load their own dependencies (operator: Kubernetes client; sidecar: gRPC; metrics: prom-client)
+// when they run, so a local proxy's idle memory carries none of them.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,9 +11,6 @@ import { parseConfig } from '../policy/config.ts';
 import { runLocalProxy } from '../proxy/local.ts';
 import type { LocalOptions } from '../proxy/local.ts';
 import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
-import { operatorCommand } from './operator.ts';
-import { sidecarCommand } from './sidecar.ts';
-import { auditTail } from '../proxy/audit/tail.ts';
 
 const USAGE = `usage: airlock <command> [options]
 
@@ -72,7 +71,7 @@ collection, rows, policy/rule, query text).
   -n N          how many statements (default 20)
 `;
 
-function auditCommand(args: string[]): number {
+async function auditCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true, strict: true,
     options: { spool: { type: 'string' }, file: { type: 'string' }, n: { type: 'string', short: 'n' }, help: { type: 'boolean' } },
@@ -96,6 +95,7 @@ function auditCommand(args: string[]): number {
   }
   let lines: string[];
   try {
+    const { auditTail } = await import('../proxy/audit/tail.ts');
     lines = auditTail({ ...(values.spool === undefined ? {} : { spoolDir: values.spool }), ...(values.file === undefined ? {} : { file: values.file }), limit });
   } catch (e) {
     process.stderr.write(`airlock ${(e as Error).message}\n`);
@@ -112,7 +112,7 @@ function version(): string {
 
 async function proxyCommand(args: string[]): Promise<number> {
   // --operator selects sidecar mode (bin/sidecar.ts): its flags are those the webhook injects.
-  if (args.some((a) => a === '--operator' || a.startsWith('--operator='))) return sidecarCommand(args);
+  if (args.some((a) => a === '--operator' || a.startsWith('--operator='))) return (await import('./sidecar.ts')).sidecarCommand(args);
   const { values } = parseArgs({
     args, allowPositionals: false, strict: true,
     options: {
@@ -226,9 +226,9 @@ async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'proxy': return await proxyCommand(rest);
       case 'demo': return await demoCommand(rest);
-      case 'operator': return await operatorCommand(rest);
+      case 'operator': return await (await import('./operator.ts')).operatorCommand(rest);
       case 'validate': return validateCommand(rest);
-      case 'audit': return auditCommand(rest);
+      case 'audit': return await auditCommand(rest);
       case 'version': case '--version':
         process.stdout.write(`airlock ${version()}\n`);
         return 0;

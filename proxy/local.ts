@@ -12,7 +12,6 @@ import { openAudit, parseListen } from './run.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
 import type { UpstreamTarget } from './session/session.ts';
-import { createProxyMetrics, serveMetrics } from './metrics.ts';
 
 export { parseListen };
 
@@ -148,12 +147,14 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
   let current = first.config;
   const identity = makeIdentity(opts.identity, opts.groups ?? []);
   const listen = parseListen(opts.listen ?? '127.0.0.1:6432');
-  const metrics = opts.metricsListen === undefined ? null : createProxyMetrics();
+  // prom-client is loaded only when metrics are asked for: the sidecar's idle memory is a target (design.md).
+  const metricsModule = opts.metricsListen === undefined ? null : await import('./metrics.ts');
+  const metrics = metricsModule === null ? null : metricsModule.createProxyMetrics();
   const audit = metrics === null ? await openAudit(opts, current.binding, log) : metrics.wrapAudit(await openAudit(opts, current.binding, log));
   metrics?.setPolicyGeneration(generation);
   const metricsServer = metrics === null ? null : await (async () => {
     const at = parseListen(opts.metricsListen!, '--metrics-listen');
-    return serveMetrics(metrics, at.host, at.port);
+    return metricsModule!.serveMetrics(metrics, at.host, at.port);
   })();
   const tls = opts.tlsCert !== undefined || opts.tlsKey !== undefined ? readTls(opts) : undefined;
   const proxy = await startProxy({
