@@ -181,8 +181,13 @@ async function withDb(db: TestDatabase, sql: string, params?: unknown[]): Promis
  * process, so a synchronous spawn would block the very event loop psql is waiting on.
  */
 export function psql(h: Harness, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  return runPsql(['-h', '127.0.0.1', '-p', String(h.port), '-U', 'whoever', '-d', 'shop', ...args], input);
+}
+
+/** Run psql (-X, ON_ERROR_STOP) with these arguments, asynchronously; any password is accepted by the proxy. */
+export function runPsql(args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(h.port), '-U', 'whoever', '-d', 'shop', '-v', 'ON_ERROR_STOP=1', ...args], {
+    const child = spawn('psql', ['-X', '-v', 'ON_ERROR_STOP=1', ...args], {
       env: { ...process.env, PGPASSWORD: 'x', PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';

@@ -5,13 +5,13 @@
 // without TLS refuses the client with 08006 instead of falling back to plain text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import pg from 'pg';
-import { startHarness, IDENTITY, MemoryAudit, failure } from './harness.ts';
+import { startHarness, IDENTITY, MemoryAudit, failure, runPsql } from './harness.ts';
 import type { Harness } from './harness.ts';
 import { startPostgres, sharedPostgres, createRole, uniqueName, giveToServerUser } from '../support/pg.ts';
 import type { PgServer, PgServerInfo } from '../support/pg.ts';
@@ -42,18 +42,7 @@ function makeCerts(): void {
 }
 
 function spawnPsql(port: number, conninfo: string, input: string): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('psql', ['-X', '-v', 'ON_ERROR_STOP=1', `host=127.0.0.1 port=${port} user=whoever dbname=shop ${conninfo}`], {
-      env: { ...process.env, PGPASSWORD: 'x', PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, out, err }); });
-    child.stdin.end(input);
-  });
+  return runPsql([`host=127.0.0.1 port=${port} user=whoever dbname=shop ${conninfo}`], input);
 }
 
 const POLICY = `
