@@ -381,7 +381,7 @@ function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFa
         for (const r of src.relations) if (columnStrategy(sel, ctx, r, null) !== null) return `all columns of ${relText(r)}, which has masked columns`;
         return null;
       case 'derived':
-        for (const f of src.from) { const m = first(f); if (m !== null) return m.startsWith('values derived') ? m : m.replace(/^values of/, 'values derived from'); }
+        for (const f of src.from) { const m = first(f); if (m !== null) return m.replace(/^values of/, 'values derived from'); }
         return null;
       case 'opaque':
         touched ??= touchesMasked(sel, ctx, stmt);

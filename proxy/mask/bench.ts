@@ -3,19 +3,11 @@
 import type { MaskStrategy } from '../../policy/types.ts';
 import type { FieldInfo } from './types.ts';
 import { maskDataRow } from './datarow.ts';
+import { dataRow } from '../wire/messages.ts';
 
-function row(values: string[]): Buffer {
-  const parts = values.map((v) => { const b = Buffer.from(v); const n = Buffer.alloc(4); n.writeInt32BE(b.length); return Buffer.concat([n, b]); });
-  const body = Buffer.concat(parts);
-  const head = Buffer.alloc(7);
-  head.write('D', 0, 'latin1');
-  head.writeInt32BE(6 + body.length, 1);
-  head.writeInt16BE(values.length, 5);
-  return Buffer.concat([head, body]);
-}
 const f = (typeOid: number): FieldInfo => ({ name: 'c', tableOid: 16400, attnum: 1, typeOid, typeLen: -1, typeMod: -1, format: 0 });
 const fields = [f(23), f(25), f(25), f(1700), f(1184)];
-const msg = row(['12345', 'alice.smith@example.com', 'Alice Smith', '1234.50', '2024-05-01 12:34:56.789+00']);
+const msg = dataRow(['12345', 'alice.smith@example.com', 'Alice Smith', '1234.50', '2024-05-01 12:34:56.789+00']);
 const settings = { hashKey: Buffer.alloc(32, 1) };
 const N = 1_000_000;
 
