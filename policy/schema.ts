@@ -9,7 +9,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import {
-  EFFECTS, MASK_STRATEGIES, MODES, OPERATIONS, SUBJECT_KINDS,
+  APPROVAL_DECISIONS, EFFECTS, MASK_STRATEGIES, MODES, OPERATIONS, SUBJECT_KINDS,
 } from './types.ts';
 import type {
   AccessPolicySpec, AccessRequestSpec, AccessRequestStatus, DatabaseBindingSpec, Effect, MaskStrategy,
@@ -151,10 +151,13 @@ export const AccessRequestSpecSchema = Type.Object({
   statement: Type.Optional(Type.String({ minLength: 1, description: 'One statement, as normalized text.' })),
   duration: Type.Optional(DurationString('How long the access lasts once approved.')),
   reason: Type.Optional(Type.String()),
+  requestedBy: Type.Optional(Type.String({ description: 'Who created the request; set by the operator\'s admission webhook, never by clients.' })),
 }, {
   additionalProperties: false,
   'x-kubernetes-validations': [{ rule: 'has(self.rules) != has(self.statement)',
-    message: 'set exactly one of rules or statement' }],
+    message: 'set exactly one of rules or statement' },
+  // What was approved must be what is granted: a request is never edited, only approved, denied or revoked.
+  { rule: 'self == oldSelf', message: 'spec is immutable; create a new AccessRequest instead' }],
 });
 
 export const ConditionSchema = Type.Object({
@@ -196,9 +199,15 @@ export const AccessPolicyStatusSchema = Type.Object({
 export const AccessRequestStatusSchema = Type.Object({
   phase: Type.Optional(strEnum(['Pending', 'Approved', 'Denied', 'Expired', 'Revoked'] as const, { noun: 'phase' })),
   approvals: Type.Optional(Type.Array(Type.Object({
-    approver: Type.String(), at: Type.String({ format: 'date-time' }),
-  }, { additionalProperties: false }))),
+    approver: Type.String({ description: 'Kubernetes user; stamped by the admission webhook.' }),
+    groups: Type.Optional(Type.Array(Type.String())),
+    decision: strEnum(APPROVAL_DECISIONS, { noun: 'decision' }),
+    at: Type.String({ format: 'date-time' }),
+    comment: Type.Optional(Type.String({ maxLength: 1024 })),
+  }, { additionalProperties: false }), { maxItems: 64 })),
   expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+  message: Type.Optional(Type.String()),
+  observedGeneration: Type.Optional(Type.Integer()),
 }, { additionalProperties: false });
 
 export const KINDS = {

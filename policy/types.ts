@@ -81,11 +81,34 @@ export interface AccessRequestSpec {
   statement?: string;
   duration?: string;
   reason?: string;
+  /**
+   * Kubernetes user who created the request. Stamped by the operator's admission webhook from the
+   * request's authenticated user (any value a client sends is overwritten), except when the operator
+   * itself creates the request for a sidecar: then it names the sidecar's ServiceAccount user.
+   */
+  requestedBy?: string;
 }
+export const APPROVAL_DECISIONS = ['Approve', 'Deny', 'Revoke'] as const;
+export type ApprovalDecision = typeof APPROVAL_DECISIONS[number];
+/** One approver's action, appended to status.approvals through the status subresource. */
+export interface AccessRequestApproval {
+  /** Kubernetes user name; stamped by the admission webhook from the authenticated user. */
+  approver: string;
+  /** The approver's groups at the time, stamped by the webhook (policy approvers may name a Group). */
+  groups?: string[];
+  decision: ApprovalDecision;
+  at: string;
+  comment?: string;
+}
+export type AccessRequestPhase = 'Pending' | 'Approved' | 'Denied' | 'Expired' | 'Revoked';
 export interface AccessRequestStatus {
-  phase?: 'Pending' | 'Approved' | 'Denied' | 'Expired' | 'Revoked';
-  approvals?: { approver: string; at: string }[];
+  phase?: AccessRequestPhase;
+  approvals?: AccessRequestApproval[];
+  /** Set when the request becomes Approved: approval time + duration (capped by the policy's maxDuration). */
   expiresAt?: string;
+  /** Why the phase is what it is, for `kubectl get -o wide` and `airlock request list`. */
+  message?: string;
+  observedGeneration?: number;
 }
 
 export interface Resource<K extends string, S, St = unknown> {
