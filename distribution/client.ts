@@ -30,6 +30,11 @@ export interface WatchOptions {
 export interface PolicyWatch {
   /** The last good update, or null before the first. */
   last(): DistributedPolicy | null;
+  /**
+   * One unary call on the same channel and token (ReportViolations, RequestAccess). Rejects with the
+   * grpc ServiceError (its `code` says why) or after `timeoutMs`.
+   */
+  call<Res>(method: 'reportViolations' | 'requestAccess', request: object, timeoutMs: number): Promise<Res>;
   close(): void;
 }
 
@@ -105,6 +110,15 @@ export function watchPolicy(
   void connect();
   return {
     last: () => last,
+    call: async <Res>(method: 'reportViolations' | 'requestAccess', request: object, timeoutMs: number): Promise<Res> => {
+      if (closed) throw new Error('policy watch is closed');
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${(await readFile(tokenPath, 'utf8')).trim()}`);
+      return await new Promise<Res>((resolve, reject) => {
+        const fn = (client as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: Res) => void) => void>)[method]!;
+        fn.call(client, request, md, { deadline: Date.now() + timeoutMs }, (e, v) => (e === null ? resolve(v) : reject(e)));
+      });
+    },
     close: () => {
       if (closed) return;
       closed = true;

@@ -17,6 +17,24 @@ export interface DistributionServerOptions {
   /** Decides from the informer caches (authorize.ts), synchronously: no API call per stream open. */
   readonly authorize: (who: ReviewedToken, ref: BindingRef) => Verdict;
   readonly log?: Logger;
+  /** ReportViolations: deltas from an authenticated, authorized sidecar. Absent = UNIMPLEMENTED. */
+  readonly onViolations?: (who: ReviewedToken, ref: BindingRef, report: ViolationReportMessage) => Promise<void>;
+  /** RequestAccess: create or find the AccessRequest for an authenticated, authorized sidecar. Absent = UNIMPLEMENTED. */
+  readonly onRequestAccess?: (who: ReviewedToken, ref: BindingRef, intent: AccessIntentMessage) => Promise<AccessRequestRefMessage>;
+}
+
+/** Wire shapes of the unary calls (proto-loader: camelCase, longs as strings). */
+export interface ViolationReportMessage {
+  namespace: string; binding: string;
+  violations: { policy: string; rule: string; count: string; lastStatement: string; lastSeenMs: string }[];
+}
+export interface AccessIntentMessage { namespace: string; binding: string; statement: string; policy: string; rule: string }
+export interface AccessRequestRefMessage { namespace: string; name: string; phase: string }
+
+/** A unary handler's failure with a gRPC status. */
+export class RpcError extends Error {
+  readonly code: grpc.status;
+  constructor(code: grpc.status, message: string) { super(message); this.code = code; }
 }
 
 interface Stream {
@@ -60,7 +78,12 @@ export class DistributionServer {
   constructor(opts: DistributionServerOptions) {
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
-    this.server.addService(PolicyDistributionService, { watch: (call: Stream['call']) => { void this.watch(call); } });
+    this.server.addService(PolicyDistributionService, {
+      watch: (call: Stream['call']) => { void this.watch(call); },
+      reportViolations: this.unary('ReportViolations', opts.onViolations === undefined ? undefined
+        : async (who, ref, r: ViolationReportMessage) => { await opts.onViolations!(who, ref, r); return {}; }),
+      requestAccess: this.unary('RequestAccess', opts.onRequestAccess),
+    });
   }
 
   /** Binds and starts; returns the port (0 picks a free one). */
@@ -123,28 +146,57 @@ export class DistributionServer {
     return n;
   }
 
-  private async watch(call: Stream['call']): Promise<void> {
-    const fail = (code: grpc.status, details: string): void => { call.emit('error', { code, details, metadata: new grpc.Metadata() }); };
-    const auth = call.metadata.get('authorization')[0];
+  /**
+   * Who is calling and for which binding, checked exactly as for Watch (TokenReview, then authorize from
+   * the caches); throws RpcError with the status to answer.
+   */
+  private async authenticate(metadata: grpc.Metadata, request: { namespace?: unknown; binding?: unknown } | undefined, what: string): Promise<{ who: ReviewedToken; ref: BindingRef }> {
+    const auth = metadata.get('authorization')[0];
     const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : '';
-    if (token === '') return fail(grpc.status.UNAUTHENTICATED, 'missing authorization: Bearer <ServiceAccount token> metadata');
+    if (token === '') throw new RpcError(grpc.status.UNAUTHENTICATED, 'missing authorization: Bearer <ServiceAccount token> metadata');
     let who: ReviewedToken | null;
     try {
       who = await this.opts.reviewer.review(token);
     } catch (e) {
       this.log.error('Failed to review sidecar token', { error: (e as Error).message });
-      return fail(grpc.status.UNAVAILABLE, 'could not verify the token now; retry');
+      throw new RpcError(grpc.status.UNAVAILABLE, 'could not verify the token now; retry');
     }
-    if (who === null) return fail(grpc.status.UNAUTHENTICATED, 'token rejected by TokenReview (expired, revoked, or not for audience airlock)');
-    const req = call.request;
-    if (typeof req?.namespace !== 'string' || req.namespace === '' || typeof req.binding !== 'string' || req.binding === '') {
-      return fail(grpc.status.INVALID_ARGUMENT, 'WatchRequest needs namespace and binding');
+    if (who === null) throw new RpcError(grpc.status.UNAUTHENTICATED, 'token rejected by TokenReview (expired, revoked, or not for audience airlock)');
+    if (typeof request?.namespace !== 'string' || request.namespace === '' || typeof request.binding !== 'string' || request.binding === '') {
+      throw new RpcError(grpc.status.INVALID_ARGUMENT, `${what} needs namespace and binding`);
     }
-    const ref: BindingRef = { namespace: req.namespace, name: req.binding };
+    const ref: BindingRef = { namespace: request.namespace, name: request.binding };
     const v = this.opts.authorize(who, ref);
     if (!v.ok) {
-      this.log.warn('Refused policy watch', { binding: key(ref), user: who.user, pod: who.podName, reason: v.message });
-      return fail(v.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.PERMISSION_DENIED, v.message);
+      this.log.warn(`Refused ${what}`, { binding: key(ref), user: who.user, pod: who.podName, reason: v.message });
+      throw new RpcError(v.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.PERMISSION_DENIED, v.message);
+    }
+    return { who, ref };
+  }
+
+  /** A unary method: authenticate, then the handler; UNIMPLEMENTED when there is none. */
+  private unary<Req extends { namespace?: unknown; binding?: unknown }, Res>(name: string, handler: ((who: ReviewedToken, ref: BindingRef, r: Req) => Promise<Res>) | undefined): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      if (handler === undefined) { callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not served by this operator` }); return; }
+      this.authenticate(call.metadata, call.request, name)
+        .then(({ who, ref }) => handler(who, ref, call.request))
+        .then((res) => callback(null, res), (e: unknown) => {
+          if (e instanceof RpcError) { callback({ code: e.code, details: e.message }); return; }
+          this.log.error(`Failed ${name}`, { error: (e as Error).message });
+          callback({ code: grpc.status.INTERNAL, details: `${name} failed: ${(e as Error).message}` });
+        });
+    };
+  }
+
+  private async watch(call: Stream['call']): Promise<void> {
+    const fail = (code: grpc.status, details: string): void => { call.emit('error', { code, details, metadata: new grpc.Metadata() }); };
+    let who: ReviewedToken;
+    let ref: BindingRef;
+    try {
+      ({ who, ref } = await this.authenticate(call.metadata, call.request, 'WatchRequest'));
+    } catch (e) {
+      if (e instanceof RpcError) return fail(e.code, e.message);
+      throw e;
     }
     if (call.cancelled) return;
     const s: Stream = { call, ref, who, inFlight: false, pending: null, closed: false, sent: 0, merged: 0 };
