@@ -15,6 +15,7 @@ const cells: Cell[] = [
   cell('simple', 8, 'direct', 50000, 100, null),
   cell('simple', 8, 'pgbouncer', 30000, 150, 10),    // 10 s / 300k tx = 33.3 µs/tx
   cell('simple', 8, 'airlock', 26000, 170, 16),      // 16 s / 260k tx = 61.5 µs/tx → 1.85×
+  cell('simple', 8, 'airlock-audit-off', 28000, 160, 15),   // audit on / off = 0.93
   cell('prepared', 8, 'direct', 60000, 90, null),
   { mode: 'prepared', clients: 8, target: 'airlock', run: null, error: 'pgbench exited 2: boom', proxyCpuSeconds: null },
 ];
@@ -34,15 +35,16 @@ test('checkTargets computes each design.md ratio and its verdict', () => {
   const got = checkTargets(cells, bulk, { readyMs: 450, rssIdleBytes: 90 * 2 ** 20 }, [1, 8]);
   assert.deepEqual(got.map((c) => c.name), [
     'TPS simple, 8 clients, vs direct', 'TPS prepared, 8 clients, vs direct', 'TPS simple, 8 clients, vs PgBouncer',
-    "added p50 latency, 1 client, vs PgBouncer's (40 us vs 30 us)", "CPU per transaction, 8 clients, vs PgBouncer's (61.5 us vs 33.3 us)",
+    "added p50 latency, 1 client, vs PgBouncer's (40 us vs 30 us)", 'audit cost: TPS simple, 8 clients, audit on / audit off',
+    "CPU per transaction, 8 clients, vs PgBouncer's (61.5 us vs 33.3 us)",
     'masked bulk read (select) vs direct', 'masked bulk read (copy) vs direct', 'sidecar RSS idle', 'start to ready',
   ]);
-  assert.deepEqual(got.map((c) => c.verdict), ['MISS', 'N/A', 'MISS', 'PASS', 'MISS', 'PASS', 'MISS', 'MISS', 'PASS']);
-  assert.deepEqual(got.map((c) => c.got), ['0.52', 'no data', '0.87', '1.33', '1.85', '0.63', '0.40', '90.0 MiB', '450.0 ms']);
+  assert.deepEqual(got.map((c) => c.verdict), ['MISS', 'N/A', 'MISS', 'PASS', 'PASS', 'MISS', 'PASS', 'MISS', 'MISS', 'PASS']);
+  assert.deepEqual(got.map((c) => c.got), ['0.52', 'no data', '0.87', '1.33', '0.93', '1.85', '0.63', '0.40', '90.0 MiB', '450.0 ms']);
 });
 
 test('checkTargets says N/A, not PASS, when Airlock did not run', () => {
-  const withoutAirlock = cells.filter((c) => c.target !== 'airlock');
+  const withoutAirlock = cells.filter((c) => !c.target.startsWith('airlock'));
   const got = checkTargets(withoutAirlock, bulk.filter((b) => b.target === 'direct'), null, [1, 8]);
   assert.ok(got.every((c) => c.verdict === 'N/A'), JSON.stringify(got));
 });

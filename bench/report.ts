@@ -2,7 +2,8 @@
 // Pure: no I/O, so the arithmetic is unit-tested (report.test.ts).
 import type { PgbenchRun } from './pgbench.ts';
 
-export const TARGETS = ['direct', 'pgbouncer', 'airlock'] as const;
+// `airlock-audit-off`: the same proxy, enforcement and masking with audit off, to price the audit export.
+export const TARGETS = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off'] as const;
 export type Target = (typeof TARGETS)[number];
 export type QueryMode = 'simple' | 'prepared';
 
@@ -63,7 +64,7 @@ export function pgbenchTable(cells: readonly Cell[]): string {
     rows.push([
       c.mode, String(c.clients), c.target, fmt(c.run.tps),
       c.target === 'direct' ? '' : fmt(ratio(c.run.tps, direct?.tps), 2),
-      c.target === 'airlock' ? fmt(ratio(c.run.tps, bouncer?.tps), 2) : '',
+      c.target.startsWith('airlock') ? fmt(ratio(c.run.tps, bouncer?.tps), 2) : '',
       fmt(c.run.p50Us), fmt(c.run.p99Us),
       c.target === 'direct' || direct === null ? '' : fmt(c.run.p50Us - direct.p50Us),
       c.target === 'direct' ? '' : fmt(cpuUsPerTx(c), 1),
@@ -115,6 +116,9 @@ export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], 
   const bAdded = added(b1);
   check(`added p50 latency, ${n(low)}, vs PgBouncer's (${fmt(aAdded)} us vs ${fmt(bAdded)} us)`, '<= 1.50x',
     bAdded !== null && bAdded > 0 ? ratio(aAdded, bAdded) : null, 1.5, true);
+  // design.md's audit budget: spans spooled and exported cost at most 10 % of the TPS.
+  const off8 = find(cells, 'simple', high, 'airlock-audit-off');
+  check(`audit cost: TPS simple, ${n(high)}, audit on / audit off`, '>= 0.90x', ratio(a8?.run?.tps, off8?.run?.tps), 0.9, false);
   const aCpu = a8 === undefined ? null : cpuUsPerTx(a8);
   const bCpu = b8 === undefined ? null : cpuUsPerTx(b8);
   check(`CPU per transaction, ${n(high)}, vs PgBouncer's (${fmt(aCpu, 1)} us vs ${fmt(bCpu, 1)} us)`, '<= 1.50x', ratio(aCpu, bCpu), 1.5, true);

@@ -21,6 +21,7 @@ commands:
   demo       run the proxy in front of an embedded demo database (what \`npm start\` does)
   validate   check config files and print every problem
   audit      read the audit trail: \`airlock audit tail\`
+  request    ask for just-in-time access, and approve, deny or revoke it (AccessRequests)
   version    print the version
 
 Run \`airlock <command> --help\` for a command's options.
@@ -227,6 +228,7 @@ async function main(argv: string[]): Promise<number> {
       case 'proxy': return await proxyCommand(rest);
       case 'demo': return await demoCommand(rest);
       case 'operator': return await (await import('./operator.ts')).operatorCommand(rest);
+      case 'request': return await (await import('./request.ts')).requestCommand(rest);
       case 'validate': return validateCommand(rest);
       case 'audit': return await auditCommand(rest);
       case 'version': case '--version':

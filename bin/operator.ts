@@ -1,12 +1,14 @@
 // `airlock operator`: flags exactly as charts/airlock/templates/deployment.yaml passes them (that file is
 // the contract; test/chart renders it). Builds the Operator (operator/operator.ts), serves /healthz and
-// /readyz on --metrics-port for the chart's probes, and stops gracefully on SIGTERM/SIGINT.
+// /readyz for the chart's probes and Prometheus /metrics (operator/metrics.ts) on --metrics-port, and stops
+// gracefully on SIGTERM/SIGINT.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfig } from './kubeconfig.ts';
 import { KubeClient } from '../operator/kube.ts';
 import { jsonLogger } from '../operator/log.ts';
 import type { Logger } from '../operator/log.ts';
+import { createOperatorMetrics, serveMetrics } from '../operator/metrics.ts';
 import { Operator } from '../operator/operator.ts';
 import type { ResourceRequirements } from '../operator/webhook/inject.ts';
 
@@ -19,12 +21,19 @@ Runs the controllers, the sidecar-injection webhook and the PolicyDistribution g
   --kubeconfig FILE                default: in-cluster when running in a pod, else env KUBECONFIG
   --webhook-port N                 HTTPS admission webhook (default 9443)
   --grpc-port N                    PolicyDistribution gRPC (default 9090)
-  --metrics-port N                 /healthz and /readyz over HTTP (default 8080)
+  --metrics-port N                 Prometheus /metrics, /healthz and /readyz over HTTP (default 8080)
+  --otlp-endpoint URL              OTLP collector for the operator's action spans (service.name
+                                   airlock-operator); gRPC, or OTLP/HTTP when the path is /v1/traces
+                                   (default: env OTEL_EXPORTER_OTLP_ENDPOINT; neither: no spans)
+  --otlp-spool-dir DIR             where spans wait for export (default: a fresh temp directory, removed
+                                   at exit; give a directory that outlives the process to resend after a crash)
   --webhook-config-name NAME       MutatingWebhookConfiguration whose caBundle the operator keeps
                                    (default airlock-sidecar-injector)
   --webhook-service NAME           Service in front of the operator: the serving certificate names
                                    NAME, NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local (default airlock-operator)
   --webhook-cert-secret NAME       Secret holding the serving certificate (default airlock-webhook-tls)
+  --service-account NAME           the operator's own ServiceAccount in --namespace (default airlock-operator):
+                                   the AccessRequest webhook lets its status writes through unchanged
   --manage-webhook-cert BOOL       true: the operator issues and renews it; false: cert-manager does and
                                    the operator reads tls.crt/tls.key from the Secret (default true)
   --grpc-address HOST:PORT         what injected sidecars dial (required)
@@ -32,8 +41,9 @@ Runs the controllers, the sidecar-injection webhook and the PolicyDistribution g
   --sidecar-image-pull-policy P    imagePullPolicy of the injected proxy
   --sidecar-resources JSON         resources of the injected proxy, e.g. {"requests":{"cpu":"50m"}}
   --log-level LEVEL                debug | info | warn | error (default info)
-  --leader-elect BOOL, --leader-election-id NAME
-                                   accepted; leader election is NOT implemented yet: run one replica
+  --leader-elect BOOL               only the holder of a Lease writes status; every replica serves the
+                                   webhook and gRPC (default false; the chart sets true)
+  --leader-election-id NAME        the Lease's name in --namespace (default airlock-operator)
 `;
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -62,18 +72,6 @@ function leveled(level: string, base: Logger): Logger {
   };
 }
 
-/** In-cluster when the kubelet gave us a ServiceAccount; else --kubeconfig or KUBECONFIG. */
-function kubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  const path = file ?? process.env['KUBECONFIG'];
-  if (path !== undefined && path !== '') {
-    try { kc.loadFromFile(path); } catch (e) { throw new Error(`cannot load kubeconfig ${path}: ${(e as Error).message}`); }
-  }
-  else if (process.env['KUBERNETES_SERVICE_HOST'] !== undefined) kc.loadFromCluster();
-  else throw new Error('no Kubernetes configuration: not in a pod (KUBERNETES_SERVICE_HOST unset) and neither --kubeconfig nor KUBECONFIG given');
-  return kc;
-}
-
 export async function operatorCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args, allowPositionals: false, strict: true,
@@ -84,7 +82,8 @@ export async function operatorCommand(args: string[]): Promise<number> {
       'webhook-config-name': { type: 'string' }, 'webhook-service': { type: 'string' }, 'webhook-cert-secret': { type: 'string' },
       'manage-webhook-cert': { type: 'string' }, 'grpc-address': { type: 'string' },
       'sidecar-image': { type: 'string' }, 'sidecar-image-pull-policy': { type: 'string' }, 'sidecar-resources': { type: 'string' },
-      'log-level': { type: 'string' }, help: { type: 'boolean' },
+      'log-level': { type: 'string' }, help: { type: 'boolean' }, 'service-account': { type: 'string' },
+      'otlp-endpoint': { type: 'string' }, 'otlp-spool-dir': { type: 'string' },
     },
   });
   if (values.help === true) { process.stdout.write(OPERATOR_HELP); return 0; }
@@ -103,37 +102,42 @@ export async function operatorCommand(args: string[]): Promise<number> {
     }
     if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) throw new Error('--sidecar-resources must be a JSON object like {"requests":{"cpu":"50m"}}');
   }
-  if (leaderElect) {
-    // Said loudly rather than ignored: with replicas > 1 every replica reconciles and writes status.
-    log.warn('Leader election is not implemented yet; this replica reconciles as if it were the leader', { leaderElectionId: values['leader-election-id'] ?? null });
-  }
   const ns = namespace!;
   const service = values['webhook-service'] ?? 'airlock-operator';
   const secretName = values['webhook-cert-secret'] ?? 'airlock-webhook-tls';
   const kube = new KubeClient(kubeConfig(values.kubeconfig));
   let tls: { certPem: string; keyPem: string } | undefined;
   if (!manageCert) {
-    // cert-manager's Certificate writes a kubernetes.io/tls Secret; read it once (renewals: restart — not yet watched).
+    // cert-manager's Certificate writes a kubernetes.io/tls Secret; read here for the start, and its renewals
+    // are picked up from the Secret by every replica (operator.ts reloadServingCert).
     const s = await kube.must('GET', `/api/v1/namespaces/${ns}/secrets/${secretName}`) as { data?: Record<string, string> };
     const cert = s.data?.['tls.crt'];
     const key = s.data?.['tls.key'];
     if (cert === undefined || key === undefined) throw new Error(`Secret ${ns}/${secretName} has no tls.crt and tls.key`);
     tls = { certPem: Buffer.from(cert, 'base64').toString('utf8'), keyPem: Buffer.from(key, 'base64').toString('utf8') };
-    log.warn('Serving certificate renewal by cert-manager is not watched yet; restart the operator after a renewal', { secret: `${ns}/${secretName}` });
   }
 
+  const otlpEndpoint = values['otlp-endpoint'] ?? (process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] || undefined);
+  if (otlpEndpoint !== undefined && !/^https?:\/\/[^/]/.test(otlpEndpoint)) {
+    throw new Error(`--otlp-endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) must be an http:// or https:// URL such as http://otel-collector.observability:4317, got ${JSON.stringify(otlpEndpoint)}`);
+  }
   let ready = false;
+  const metrics = createOperatorMetrics();
   const health = http.createServer((req, res) => {
+    if (serveMetrics(metrics.registry, req, res)) return;
     // Readiness never depends on the Lease (deployment.yaml): caches synced and certificate loaded.
     const ok = req.url === '/healthz' || (req.url === '/readyz' && ready);
     res.writeHead(ok ? 200 : req.url === '/readyz' ? 503 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
   });
   const metricsPort = port('metrics-port', values['metrics-port'], 8080);
   await new Promise<void>((resolve, reject) => { health.once('error', reject); health.listen(metricsPort, '0.0.0.0', () => resolve()); });
-  log.info('Started health server; /metrics is not implemented yet', { port: metricsPort });
+  log.info('Started metrics and health server', { port: metricsPort, paths: '/metrics /healthz /readyz' });
 
   const op = new Operator({
-    kube, namespace: ns, log,
+    kube, namespace: ns, log, metrics,
+    otlp: otlpEndpoint === undefined ? null
+      : { endpoint: otlpEndpoint, ...(values['otlp-spool-dir'] === undefined ? {} : { spoolDir: values['otlp-spool-dir'] }) },
+    selfUser: `system:serviceaccount:${ns}:${values['service-account'] ?? 'airlock-operator'}`,
     webhook: {
       host: '0.0.0.0', port: port('webhook-port', values['webhook-port'], 9443),
       configName: values['webhook-config-name'] ?? 'airlock-sidecar-injector', secretName,
@@ -141,6 +145,8 @@ export async function operatorCommand(args: string[]): Promise<number> {
       manageCert, ...(tls === undefined ? {} : { tls }),
     },
     grpc: { host: '0.0.0.0', port: port('grpc-port', values['grpc-port'], 9090) },
+    // Identity: POD_NAME (the chart sets it) or the hostname, plus a random suffix (operator/leader.ts).
+    ...(leaderElect ? { leaderElection: { id: values['leader-election-id'] ?? 'airlock-operator' } } : {}),
     sidecar: {
       image: values['sidecar-image']!, operatorAddress: values['grpc-address']!,
       ...(values['sidecar-image-pull-policy'] === undefined ? {} : { imagePullPolicy: values['sidecar-image-pull-policy'] }),

@@ -78,7 +78,7 @@ function run(stmt: StatementFacts, o: Opts = {}): Decision {
 }
 
 type Want = Partial<Record<'verdict' | 'policy' | 'rule' | 'reason' | 'holdTimeoutMs', unknown>> & {
-  wouldDeny?: unknown; outputs?: unknown; needsRowDescription?: boolean; refuse?: unknown; maxAffectedRows?: unknown;
+  wouldDeny?: unknown; outputs?: unknown; needsRowDescription?: boolean; refuse?: unknown; maxAffectedRows?: unknown; grant?: unknown;
 };
 const allow = (rule: string, policyName = 'ml/trainer'): Want => ({ verdict: 'allow', policy: policyName, rule });
 const denyBy = (policyName: string | null, rule: string | null, reason: string): Want => ({ verdict: 'deny', policy: policyName, rule, reason });
@@ -90,6 +90,7 @@ function pick(d: Decision): Want {
   if (d.verdict === 'approve') w.holdTimeoutMs = d.holdTimeoutMs;
   if (d.verdict === 'allow' || d.verdict === 'warn') {
     w.wouldDeny = d.wouldDeny;
+    w.grant = d.grant;
     w.outputs = d.masks.outputs;
     w.needsRowDescription = d.masks.needsRowDescription;
     w.refuse = d.masks.refuse;
@@ -143,9 +144,9 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
   ['approve rule without a grant', facts({ accesses: [acc('DELETE', 'public.orders')], writes: true }),
     { verdict: 'approve', policy: 'ml/trainer', rule: 'approve-deletes', holdTimeoutMs: 30_000 }],
   ['approve rule with a covering rule grant', facts({ accesses: [acc('DELETE', 'public.orders')], writes: true }),
-    allow('approve-deletes'), { grants: [ORDERS_GRANT] }],
+    { ...allow('approve-deletes'), grant: 'ml/del-1' }, { grants: [ORDERS_GRANT] }],
   ['approve rule with a statement grant and matching text', facts({ accesses: [acc('DELETE', 'public.orders')] }),
-    allow('approve-deletes'), { grants: [{ request: 'ml/r', rules: null, statement: 'DELETE FROM orders WHERE id = $1', expiresAtMs: 0 }], text: 'DELETE FROM orders WHERE id = $1' }],
+    { ...allow('approve-deletes'), grant: 'ml/r' }, { grants: [{ request: 'ml/r', rules: null, statement: 'DELETE FROM orders WHERE id = $1', expiresAtMs: 0 }], text: 'DELETE FROM orders WHERE id = $1' }],
   ['statement grant for another statement does not cover', facts({ accesses: [acc('DELETE', 'public.orders')] }),
     { verdict: 'approve', rule: 'approve-deletes' }, { grants: [{ request: 'ml/r', rules: null, statement: 'DELETE FROM orders WHERE id = 1', expiresAtMs: 0 }], text: 'DELETE FROM orders' }],
   ['a grant never overrides a deny rule', facts({ accesses: [acc('DROP', 'public.orders')] }),

@@ -125,7 +125,7 @@ function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: 'rel
 
 // Result of evaluating one (operation, object) pair against one view.
 type PairResult =
-  | { readonly kind: 'allow'; readonly ref: RuleRef | null }
+  | { readonly kind: 'allow'; readonly ref: RuleRef | null; readonly grant?: string }
   | { readonly kind: 'approve'; readonly ref: RuleRef }
   | { readonly kind: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string };
 
@@ -174,16 +174,18 @@ function evalCandidate(rules: OpRules, a: Access, schema: string, name: string, 
 
 function approveOrGrant(r: RuleRef, op: ConcreteOperation, kind: 'relation' | 'function', schema: string, name: string,
   ctx: SessionContext, text: string | undefined): PairResult {
-  return grantCovers(ctx.grants, op, kind, schema, name, text) !== null ? { kind: 'allow', ref: r } : { kind: 'approve', ref: r };
+  const g = grantCovers(ctx.grants, op, kind, schema, name, text);
+  return g !== null ? { kind: 'allow', ref: r, grant: g } : { kind: 'approve', ref: r };
 }
 
 // Whole-statement evaluation against one view: first denied pair wins; then the guardrail; then
 // any pair needing approval; else allow, reporting the first rule that allowed something.
-type ViewResult = Deny | Approve | { readonly verdict: 'allow'; readonly policy: string; readonly rule: string };
+type ViewResult = Deny | Approve | { readonly verdict: 'allow'; readonly policy: string; readonly rule: string; readonly grant?: string };
 
 function evaluate(view: View, ctx: SessionContext, stmt: StatementFacts, text: string | undefined): ViewResult {
   let approve: RuleRef | null = null;
   let allowedBy: RuleRef | null = null;
+  let grant: string | null = null;
   for (const a of stmt.accesses) {
     const rules = view.byOp[a.operation] as OpRules | undefined;
     if (rules === undefined) return deny(null, null, `unknown operation ${JSON.stringify(a.operation)} in the statement analysis`);
@@ -202,13 +204,17 @@ function evaluate(view: View, ctx: SessionContext, stmt: StatementFacts, text: s
     if (r === null) continue;
     if (r.kind === 'deny') return deny(r.policy, r.rule, r.reason);
     if (r.kind === 'approve') { if (approve === null) approve = r.ref; }
-    else if (allowedBy === null && r.ref !== null) allowedBy = r.ref;
+    else {
+      if (grant === null && r.grant !== undefined) grant = r.grant;
+      if (allowedBy === null && r.ref !== null) allowedBy = r.ref;
+    }
   }
   if (stmt.unfilteredWrite && view.blockUnfilteredWrites !== null) {
     return deny(view.blockUnfilteredWrites, UNFILTERED_WRITE_RULE,
       `${stmt.command === '' ? 'an UPDATE or DELETE' : stmt.command} without a WHERE clause is blocked by ${UNFILTERED_WRITE_RULE}; add a WHERE clause naming the rows to change`);
   }
   if (approve !== null) return { verdict: 'approve', policy: approve.policy, rule: approve.rule, holdTimeoutMs: approve.holdTimeoutMs };
+  if (grant !== null && allowedBy !== null) return { verdict: 'allow', policy: allowedBy.policy, rule: allowedBy.rule, grant };
   if (allowedBy !== null) return { verdict: 'allow', policy: allowedBy.policy, rule: allowedBy.rule };
   return { verdict: 'allow', policy: (view.policies[0] as { name: string }).name, rule: IMPLICIT_RULE_NAME };
 }
@@ -239,7 +245,11 @@ export function decide(sel: Selected, ctx: SessionContext, stmt: StatementFacts,
     ? NO_GUARDRAILS
     : { maxAffectedRows: sel.enforce.maxAffectedRows, policy: sel.enforce.maxAffectedRowsPolicy };
   if (overall.verdict === 'allow') {
-    return { verdict: 'allow', policy: overall.policy, rule: overall.rule, masks, wouldDeny: NONE, guardrails };
+    // The grant an enforce-mode approve rule consulted (the audit's airlock.access_request).
+    const grant = enforced !== null && enforced.verdict === 'allow' ? enforced.grant : overall.grant;
+    return grant === undefined
+      ? { verdict: 'allow', policy: overall.policy, rule: overall.rule, masks, wouldDeny: NONE, guardrails }
+      : { verdict: 'allow', policy: overall.policy, rule: overall.rule, masks, wouldDeny: NONE, guardrails, grant };
   }
   // Only a warn/observe policy objects (an enforce-mode one would have decided above).
   const wouldDeny: WouldDeny[] = [];

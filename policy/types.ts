@@ -32,6 +32,8 @@ export interface ObjectMeta {
   uid?: string;
   resourceVersion?: string;
   labels?: Record<string, string>;
+  /** Set by the apiserver (RFC 3339). */
+  creationTimestamp?: string;
   annotations?: Record<string, string>;
 }
 
@@ -89,6 +91,11 @@ export interface AccessRequestSpec {
   requestedBy?: string;
 }
 export const APPROVAL_DECISIONS = ['Approve', 'Deny', 'Revoke'] as const;
+/**
+ * What `airlock request approve` writes as the approver before the admission webhook stamps the real user.
+ * An entry still carrying it was never stamped (webhook not installed): it never counts.
+ */
+export const UNSTAMPED_APPROVER = '(not stamped by the Airlock webhook)';
 export type ApprovalDecision = typeof APPROVAL_DECISIONS[number];
 /** One approver's action, appended to status.approvals through the status subresource. */
 export interface AccessRequestApproval {
@@ -285,6 +292,10 @@ export type Decision =
   | { readonly verdict: 'allow' | 'warn'; readonly policy: string; readonly rule: string; readonly masks: MaskPlan;
       /** in warn/observe, what enforcement would have denied (per policy/rule), for status counters */
       readonly wouldDeny: readonly { readonly policy: string; readonly rule: string | null; readonly reason: string }[];
-      readonly guardrails: { readonly maxAffectedRows: number | null; readonly policy: string | null } }
+      readonly guardrails: { readonly maxAffectedRows: number | null; readonly policy: string | null };
+      /** The AccessRequest whose grant allowed a pair an `approve` rule governs (audit: airlock.access_request). */
+      readonly grant?: string }
   | { readonly verdict: 'approve'; readonly policy: string; readonly rule: string; readonly holdTimeoutMs: number }
-  | { readonly verdict: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string };
+  | { readonly verdict: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string;
+      /** An approval hold ended without approval: the AccessRequest it created (audit: airlock.access_request). */
+      readonly accessRequest?: string };

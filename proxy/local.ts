@@ -150,6 +150,7 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
   // prom-client is loaded only when metrics are asked for: the sidecar's idle memory is a target (design.md).
   const metricsModule = opts.metricsListen === undefined ? null : await import('./metrics.ts');
   const metrics = metricsModule === null ? null : metricsModule.createProxyMetrics();
+  if (metrics !== null) analyzer = metrics.wrapAnalyzer(analyzer);   // airlock_analysis_seconds, cache misses only
   const audit = metrics === null ? await openAudit(opts, current.binding, log) : metrics.wrapAudit(await openAudit(opts, current.binding, log));
   metrics?.setPolicyGeneration(generation);
   const metricsServer = metrics === null ? null : await (async () => {

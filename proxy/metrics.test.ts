@@ -44,3 +44,21 @@ test('statements are counted by decision, connections and upstream time are visi
     await h.stop();
   }
 });
+
+test('airlock_analysis_seconds observes a decision-cache miss once and a hit not at all', async () => {
+  const { loadAnalyzer } = await import('./enforce/analyzer.ts');
+  const { Gate, policyState } = await import('./enforce/gate.ts');
+  const { compile } = await import('../policy/compile.ts');
+  const { makeIdentity } = await import('../policy/identity.ts');
+  const m = createProxyMetrics();
+  const state = policyState(compile([], 1), m.wrapAnalyzer(await loadAnalyzer()));
+  const gate = new Gate(state, { identity: makeIdentity('system:serviceaccount:team:trainer'), database: 'shop', searchPath: ['public'] } as never);
+  const count = async () => sample(await m.registry.metrics(), 'airlock_analysis_seconds_count');
+  assert.equal(await count(), 0);
+  gate.check('SELECT id FROM public.orders WHERE id = 1', new Map());
+  assert.equal(await count(), 1, 'a miss runs the analyzer');
+  gate.check('SELECT id FROM public.orders WHERE id = 1', new Map());
+  assert.equal(await count(), 1, 'an exact-text hit does not');
+  gate.check('SELECT id FROM public.orders WHERE id = 2', new Map());
+  assert.equal(await count(), 1, 'a normalized-shape hit does not');
+});

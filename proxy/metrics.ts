@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditDecision, AuditSink, SessionRecord, StatementRecord } from './audit/types.ts';
 import type { AuditMetrics } from './audit/sink.ts';
+import type { Analyzer } from './enforce/gate.ts';
 
 export interface ProxyMetrics {
   readonly registry: Registry;
@@ -15,6 +16,11 @@ export interface ProxyMetrics {
   wrapAudit(inner: AuditSink): AuditSink;
   /** Analysis time of a statement-cache miss (the analyzer ran), in seconds. */
   observeAnalysis(seconds: number): void;
+  /**
+   * The analyzer the proxy should use: times each analyze() into airlock_analysis_seconds. Gate.check
+   * calls analyze() only after both decision-cache lookups missed, so a hit costs nothing here.
+   */
+  wrapAnalyzer(inner: Analyzer): Analyzer;
   setPolicyGeneration(generation: number): void;
 }
 
@@ -75,6 +81,18 @@ export function createProxyMetrics(): ProxyMetrics {
       };
     },
     observeAnalysis(seconds) { analysis.observe(seconds); },
+    wrapAnalyzer(inner) {
+      const wrapped: Analyzer = {
+        analyze(sql) {
+          const t0 = performance.now();
+          try { return inner.analyze(sql); } finally { analysis.observe((performance.now() - t0) / 1000); }
+        },
+      };
+      // normalize is the shape-cache lookup key, part of the hit path: passed through untimed.
+      const normalize = inner.normalize;
+      if (normalize !== undefined) wrapped.normalize = (sql) => normalize.call(inner, sql);
+      return wrapped;
+    },
     setPolicyGeneration(g) { generation.set(g); },
   };
 }

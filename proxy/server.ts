@@ -8,10 +8,11 @@ import { NULL_AUDIT } from './audit/types.ts';
 import type { AuditSink } from './audit/types.ts';
 import type { MaskSettings } from './mask/types.ts';
 import { MAX_MESSAGE_BYTES_DEFAULT } from './wire/frames.ts';
-import { hasAccess } from './enforce/gate.ts';
+import { grantsFor, hasAccess } from './enforce/gate.ts';
 import type { PolicyState } from './enforce/gate.ts';
+import type { ViolationCounter } from './violations.ts';
 import { MAX_STATEMENT_BYTES_DEFAULT, Session } from './session/session.ts';
-import type { Limits, ProxyShared, UpstreamTarget } from './session/session.ts';
+import type { Approvals, Limits, ProxyShared, UpstreamTarget } from './session/session.ts';
 
 export interface ProxyOptions {
   /** Default 127.0.0.1:6432 (design.md "Local mode"); port 0 picks a free one. */
@@ -26,13 +27,21 @@ export interface ProxyOptions {
   /** Client-side TLS: with both, SSLRequest is answered 'S'. PEM text. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   readonly log?: (message: string) => void;
+  /** Sidecar mode: counts what warn/observe policies would have denied (proxy/violations.ts). */
+  readonly violations?: ViolationCounter;
+  /** Sidecar mode: asks the operator for AccessRequests (approve rules); absent = such statements are denied. */
+  readonly approvals?: Approvals;
 }
 
 export interface Proxy {
   readonly address: { readonly host: string; readonly port: number };
   sessions(): Session[];
-  /** Swap in a new policy state (and endpoint): live sessions pick it up at their next statement; sessions whose identity lost access are closed now. */
-  reload(state: PolicyState, target?: UpstreamTarget): void;
+  /**
+   * Swap in a new policy state (and endpoint): live sessions pick it up at their next statement; sessions
+   * whose identity lost access, or that ran statements on an AccessRequest that is no longer granted
+   * (revoked, expired), are closed now. `ended` says why a request ended (the snapshot's `revoked`).
+   */
+  reload(state: PolicyState, target?: UpstreamTarget, ended?: ReadonlyMap<string, string>): void;
   close(): Promise<void>;
 }
 
@@ -63,6 +72,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     sessions: new Set(),
     catalogNames: new Map(),
     maskCatalogs: new Map(),
+    violations: opts.violations ?? null,
+    approvals: opts.approvals ?? null,
     log,
   };
   const server = net.createServer({ noDelay: true }, (sock) => {
@@ -83,15 +94,25 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   return {
     address: { host: addr.address, port: addr.port },
     sessions: () => [...shared.sessions],
-    reload(state, target) {
+    reload(state, target, ended) {
       shared.state = state;
       if (target !== undefined) shared.target = target;
+      const granted = new Set(grantsFor(state.grants, shared.identity, Date.now()).map((g) => g.request));
       // Revocation reaches idle sessions too: walk them now rather than at their next statement.
       for (const s of [...shared.sessions]) {
         if (!s.ready) continue;
         if (!hasAccess(state, shared.identity, shared.target.binding)) {
           s.terminate('42501', `access revoked: no AccessPolicy gives ${shared.identity.user} access to "${shared.target.binding}" any more`);
+          continue;
         }
+        let gone: string | null = null;
+        for (const g of s.grantsUsed) if (!granted.has(g)) { gone = g; break; }
+        if (gone !== null) {
+          const why = ended?.get(gone);
+          s.terminate('42501', `access revoked: AccessRequest ${gone} ${why === 'Revoked' ? 'was revoked' : why === 'Expired' ? 'expired' : 'is no longer granted'}; this session ran statements it granted`);
+          continue;
+        }
+        s.policyChanged();
       }
     },
     close() {

@@ -18,11 +18,18 @@ import { watchPolicy } from '../distribution/client.ts';
 import type { PolicyWatch, WatchOptions, WatchState } from '../distribution/client.ts';
 import type { DistributedPolicy } from '../distribution/types.ts';
 import { policyState } from './enforce/gate.ts';
-import type { Analyzer } from './enforce/gate.ts';
+import type { Analyzer, PolicyState } from './enforce/gate.ts';
 import { openAudit, parseListen } from './run.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
-import type { UpstreamTarget } from './session/session.ts';
+import type { Approvals, UpstreamTarget } from './session/session.ts';
+import { startViolationReporter, ViolationCounter } from './violations.ts';
+import type { ViolationReporter } from './violations.ts';
+
+/** A report that takes longer is abandoned and its counts merged into the next one. */
+const VIOLATION_REPORT_TIMEOUT_MS = 5000;
+/** RequestAccess: the operator creates one object; a slow answer still leaves the rest of holdTimeout. */
+const APPROVAL_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface SidecarOptions {
   /** host:port of the operator's PolicyDistribution service. */
@@ -98,6 +105,9 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
   try { token = readFileSync(opts.tokenFile, 'utf8'); } catch (e) { throw new Error(`airlock: cannot read --token-file ${opts.tokenFile}: ${(e as Error).message}`); }
   const identity = identityFromToken(token);
 
+  // warn/observe staging counters, reported to the operator every second over the watch's channel.
+  const violations = new ViolationCounter();
+  let reporter: ViolationReporter | null = null;
   let proxy: Proxy | null = null;
   let starting: Promise<void> | null = null;
   let pending: DistributedPolicy | null = null;
@@ -108,11 +118,46 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    if (expiryTimer !== null) clearTimeout(expiryTimer);
     log('airlock: stopping the sidecar proxy');
-    watch?.close();
     await starting?.catch(() => {});
+    await reporter?.stop();                      // the last counts, before the channel closes
+    watch?.close();
     if (health !== null) await new Promise<void>((r) => { health!.closeAllConnections(); health!.close(() => r()); });
     await proxy?.close();
+  };
+
+  // Grants (approved AccessRequests) are named "namespace/name" here, as audit spans and messages show them.
+  const stateOf = (p: DistributedPolicy): PolicyState => policyState(p.policySet, analyzer, undefined,
+    p.grants.map((g) => ({ request: `${p.binding.namespace}/${g.request}`, subject: g.subject, rules: g.rules, statement: g.statement, expiresAtMs: g.expiresAtMs })));
+  const endedOf = (p: DistributedPolicy): Map<string, string> => new Map(p.revoked.map((r) => [`${p.binding.namespace}/${r.request}`, r.reason]));
+  // A grant expires on the sidecar's own clock too, not only when the operator says so: at the earliest
+  // expiry the state is rebuilt without it (and sessions that used it end).
+  let expiryTimer: NodeJS.Timeout | null = null;
+  const armGrantExpiry = (p: DistributedPolicy, target: UpstreamTarget): void => {
+    if (expiryTimer !== null) { clearTimeout(expiryTimer); expiryTimer = null; }
+    const now = Date.now();
+    const next = Math.min(...p.grants.map((g) => g.expiresAtMs).filter((t) => t > now));
+    if (!Number.isFinite(next)) return;
+    expiryTimer = setTimeout(() => {
+      expiryTimer = null;
+      if (stopped || proxy === null || watch.last() !== p) return;   // a newer update re-armed it
+      const ended = endedOf(p);
+      for (const g of p.grants) if (g.expiresAtMs <= Date.now()) ended.set(`${p.binding.namespace}/${g.request}`, 'Expired');
+      proxy.reload(stateOf(p), target, ended);
+      armGrantExpiry(p, target);
+    }, Math.min(next - now + 5, 2 ** 31 - 1));
+    expiryTimer.unref();
+  };
+  const approvals: Approvals = {
+    request: async (intent) => {
+      try {
+        const r = await watch.call<{ namespace: string; name: string }>('requestAccess', { namespace: ref.namespace, binding: ref.name, ...intent }, APPROVAL_REQUEST_TIMEOUT_MS);
+        return { namespace: r.namespace, name: r.name };
+      } catch (e) {
+        throw new Error(`the operator refused the AccessRequest: ${(e as { details?: string }).details || (e as Error).message}`);
+      }
+    },
   };
 
   const apply = (p: DistributedPolicy): void => {
@@ -134,9 +179,10 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
       log(`airlock: ignoring policy update for ${p.binding.namespace}/${p.binding.name}: this sidecar serves ${opts.binding}`);
       return;
     }
-    const state = policyState(p.policySet, analyzer);
+    const state = stateOf(p);
     if (proxy !== null) {
-      proxy.reload(state, target);
+      proxy.reload(state, target, endedOf(p));
+      armGrantExpiry(p, target);
       log(`airlock: policy generation ${p.policySet.generation} from the operator (update ${p.version})`);
       return;
     }
@@ -146,11 +192,16 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     starting = (async () => {
       const audit = await openAudit(opts, { metadata: { namespace: ref.namespace, name: ref.name }, spec: p.binding.spec }, log);
       const started = await startProxy({
-        listen, target, identity, state, audit, log,
+        listen, target, identity, state, audit, log, violations, approvals,
         ...(opts.maxStatementBytes === undefined ? {} : { limits: { maxStatementBytes: opts.maxStatementBytes } }),
       });
       if (stopped) { await started.close(); return; }
       proxy = started;
+      armGrantExpiry(p, target);
+      reporter = startViolationReporter(violations, (deltas) => watch.call('reportViolations', {
+        namespace: ref.namespace, binding: ref.name,
+        violations: deltas.map((d) => ({ policy: d.policy, rule: d.rule, count: d.count, lastStatement: d.lastStatement, lastSeenMs: d.lastSeenMs })),
+      }, VIOLATION_REPORT_TIMEOUT_MS).then(() => {}), log);
       const { host, port } = started.address;
       log(`airlock: policy generation ${p.policySet.generation} from the operator; listening on ${host.includes(':') ? `[${host}]` : host}:${port} as ${identity.user}`);
       const next = pending;

@@ -6,6 +6,7 @@ import { formatIssues, validate } from '../../policy/validate.ts';
 import { resolveCredentials } from '../../policy/config.ts';
 import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret } from '../../policy/types.ts';
 import type { Snapshot } from '../../distribution/types.ts';
+import { requestSubjectUser } from './requests.ts';
 
 export interface Problem { readonly reason: string; readonly message: string; readonly lines: readonly string[] }
 
@@ -19,11 +20,10 @@ export function policyProblems(p: AccessPolicy): string[] {
   return formatIssues('', doc, validate(doc));
 }
 
-function subjectUser(r: AccessRequest): string {
-  const s = r.spec.subject;
-  if (s.kind === 'ServiceAccount') return `system:serviceaccount:${s.namespace ?? r.metadata.namespace}:${s.name}`;
-  return s.kind === 'Group' ? `group:${s.name}` : s.name;
-}
+
+
+/** Ended requests stay in `revoked` this long, so a sidecar that missed the moment still ends their sessions. */
+export const REVOKED_RETENTION_MS = 10 * 60_000;
 
 export interface SnapshotInputs {
   readonly binding: DatabaseBinding;
@@ -71,11 +71,17 @@ export function computeSnapshot(i: SnapshotInputs): { snapshot: Snapshot } | { p
   const forThis = i.requests.filter((r) => r.metadata.namespace === ns && r.spec.database === b.metadata.name);
   const grants = forThis
     .filter((r) => r.status?.phase === 'Approved' && r.status.expiresAt !== undefined && Date.parse(r.status.expiresAt) > i.nowMs)
-    .map((r) => ({ request: r.metadata.name, subject: subjectUser(r), rules: r.spec.rules === undefined ? null : r.spec.rules.map(compileRule), statement: r.spec.statement ?? null, expiresAtMs: Date.parse(r.status?.expiresAt as string) }));
+    .map((r) => ({ request: r.metadata.name, subject: requestSubjectUser(r), rules: r.spec.rules === undefined ? null : r.spec.rules.map(compileRule), statement: r.spec.statement ?? null, expiresAtMs: Date.parse(r.status?.expiresAt as string) }));
+  // When a request ended: its Revoke entry, else its expiry; unknown (e.g. denied while pending) = not listed.
+  const endedAt = (r: AccessRequest): number => {
+    const rv = r.status?.approvals?.find((a) => a.decision === 'Revoke');
+    return Date.parse(rv?.at ?? r.status?.expiresAt ?? '');
+  };
   const revoked = forThis
-    .filter((r) => r.status?.phase === 'Revoked' || r.status?.phase === 'Expired'
+    .filter((r) => (r.status?.phase === 'Revoked' || r.status?.phase === 'Expired'
       || (r.status?.phase === 'Approved' && r.status.expiresAt !== undefined && Date.parse(r.status.expiresAt) <= i.nowMs))
-    .map((r) => ({ request: r.metadata.name, subject: subjectUser(r), reason: r.status?.phase === 'Revoked' ? 'Revoked' : 'Expired' }));
+      && endedAt(r) > i.nowMs - REVOKED_RETENTION_MS)
+    .map((r) => ({ request: r.metadata.name, subject: requestSubjectUser(r), reason: r.status?.phase === 'Revoked' ? 'Revoked' : 'Expired' }));
   return {
     snapshot: {
       policySet,

@@ -108,16 +108,22 @@ export class DistributionServer {
     return { sent, merged };
   }
 
-  /** The newest snapshot of a binding; every stream of it gets it (re-authorized first). */
-  publish(ref: BindingRef, snapshot: Snapshot): void {
+  /**
+   * The newest snapshot of a binding; every stream of it gets it (re-authorized first). Returns the version
+   * it went out as and how many streams it was sent on (the PolicyPushed Event says both).
+   */
+  publish(ref: BindingRef, snapshot: Snapshot): { version: number; streams: number } {
     this.snapshots.set(key(ref), snapshot);
     const msg = toMessage(snapshot, ++this.version);
+    let streams = 0;
     for (const s of this.streams.get(key(ref)) ?? []) {
       // Selector or pod changes can take a sidecar's right away: check again on every push.
       const v = this.opts.authorize(s.who, s.ref);
       if (!v.ok) { this.revoke(s, v.message); continue; }
       this.send(s, msg);
+      streams++;
     }
+    return { version: this.version, streams };
   }
 
   /** The binding is gone: every sidecar of it gets a deny-all snapshot and its stream ends. */

@@ -11,10 +11,13 @@ import type { Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import type { Logger } from '../log.ts';
+import type { AdmissionResult, OperatorMetrics } from '../metrics.ts';
 import { silentLogger } from '../log.ts';
 import { InjectError, inject } from './inject.ts';
 import type { InjectOptions, Pod } from './inject.ts';
 import { diff } from './patch.ts';
+import { ACCESS_REQUEST_WEBHOOK_PATH, reviewAccessRequest } from './accessrequest.ts';
+import type { AccessRequestReviewDeps } from './accessrequest.ts';
 
 export const WEBHOOK_PATH = '/mutate-pods';
 /** The apiserver's request body limit is 3 MiB; a pod larger than that never reaches us legitimately. */
@@ -25,9 +28,17 @@ export interface WebhookDeps {
   readonly bindingsIn: (namespace: string) => readonly DatabaseBinding[];
   readonly inject: InjectOptions;
   readonly log?: Logger;
+  /** airlock_operator_webhook_admissions_total / _duration_seconds (pod admissions only). */
+  readonly metrics?: Pick<OperatorMetrics, 'admission'>;
+  /** Serves POST /mutate-accessrequests (webhook/accessrequest.ts); absent: 404, and failurePolicy Fail refuses. */
+  readonly accessRequests?: AccessRequestReviewDeps;
 }
 
-export interface ReviewResult { readonly status: number; readonly body: string; readonly contentType: string }
+export interface ReviewResult {
+  readonly status: number; readonly body: string; readonly contentType: string;
+  /** For airlock_operator_webhook_admissions_total{result}. */
+  readonly result?: AdmissionResult;
+}
 
 class BadReview extends Error {}
 
@@ -55,7 +66,7 @@ export function review(text: string, deps: WebhookDeps): ReviewResult {
   try {
     parsed = parseReview(text);
   } catch (e) {
-    if (e instanceof BadReview) return { status: 400, contentType: 'text/plain; charset=utf-8', body: `malformed AdmissionReview: ${e.message}\n` };
+    if (e instanceof BadReview) return { status: 400, contentType: 'text/plain; charset=utf-8', body: `malformed AdmissionReview: ${e.message}\n`, result: 'malformed' };
     throw e;
   }
   const { uid, namespace } = parsed;
@@ -76,7 +87,8 @@ export function review(text: string, deps: WebhookDeps): ReviewResult {
     (deps.log ?? silentLogger).warn('Refused pod', { namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, reason: e.message });
     response = { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: `airlock: ${e.message}` } };
   }
-  return { status: 200, contentType: 'application/json', body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }) };
+  const result: AdmissionResult = response['allowed'] === false ? 'refused' : response['patch'] === undefined ? 'unchanged' : 'patched';
+  return { status: 200, contentType: 'application/json', body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }), result };
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): void {
@@ -85,8 +97,14 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): v
     res.end(body);
   };
   if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) return send(200, 'ok\n');
-  if (req.url?.split('?')[0] !== WEBHOOK_PATH) return send(404, `not found; admission reviews go to POST ${WEBHOOK_PATH}\n`);
+  const path = req.url?.split('?')[0];
+  const ar = path === ACCESS_REQUEST_WEBHOOK_PATH ? deps.accessRequests : undefined;
+  if (path !== WEBHOOK_PATH && ar === undefined) return send(404, `not found; admission reviews go to POST ${WEBHOOK_PATH}\n`);
   if (req.method !== 'POST') return send(405, 'POST only\n');
+  const t0 = performance.now();
+  const observe = (result: AdmissionResult): void => {
+    if (ar === undefined) deps.metrics?.admission(result, (performance.now() - t0) / 1000);
+  };
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (c: Buffer) => {
@@ -97,17 +115,28 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): v
       chunks.length = 0;
       res.setHeader('connection', 'close');
       send(413, `AdmissionReview larger than ${MAX_BODY_BYTES} bytes\n`);
+      observe('malformed');
     }
   });
   req.on('end', () => {
     if (size > MAX_BODY_BYTES) return;
+    if (ar !== undefined) {
+      // Async (it asks the apiserver for a SubjectAccessReview); the pod path below stays synchronous.
+      reviewAccessRequest(Buffer.concat(chunks).toString('utf8'), ar).then((r) => send(r.status, r.body, r.contentType), (e: unknown) => {
+        (deps.log ?? silentLogger).error('Failed to review AccessRequest', { error: (e as Error).message });
+        send(500, 'internal error reviewing the AccessRequest\n');
+      });
+      return;
+    }
     try {
       const r = review(Buffer.concat(chunks).toString('utf8'), deps);
       send(r.status, r.body, r.contentType);
+      observe(r.result ?? 'malformed');
     } catch (e) {
       // A bug, not a bad request: 500 makes the apiserver apply failurePolicy (Fail: the pod is refused).
       (deps.log ?? silentLogger).error('Failed to review pod', { error: (e as Error).message });
       send(500, 'internal error reviewing the pod\n');
+      observe('error');
     }
   });
 }

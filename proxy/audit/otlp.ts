@@ -10,11 +10,14 @@ import * as sc from './semconv.ts';
 /** First byte of a spool record: what the span bytes after it are. Room for new kinds or encodings. */
 export const KIND_STATEMENT_SPAN = 1;
 export const KIND_SESSION_SPAN = 2;
+/** A span encoded by the caller (encodeSpan), e.g. the operator's action spans (operator/record.ts). */
+export const KIND_PLAIN_SPAN = 3;
 
 // trace.proto Span fields
 const SPAN_TRACE_ID = 1, SPAN_SPAN_ID = 2, SPAN_PARENT_SPAN_ID = 4, SPAN_NAME = 5, SPAN_KIND = 6;
 const SPAN_START = 7, SPAN_END = 8, SPAN_ATTRIBUTES = 9, SPAN_STATUS = 15;
 const STATUS_MESSAGE = 2, STATUS_CODE = 3;
+export const SPAN_KIND_INTERNAL = 1;
 export const SPAN_KIND_SERVER = 2;
 export const SPAN_KIND_CLIENT = 3;
 export const STATUS_CODE_UNSET = 0;
@@ -318,6 +321,35 @@ export function encodeSessionSpan(w: PbWriter, ctx: SessionContext, endTimeMs: n
   if (s.binding !== '') attrString(w, K.binding, s.binding);
   attrString(w, K.sessionId, s.sessionId);
   attrInt(w, K.statements, ctx.statements);
+}
+
+/** A span given field by field: what a caller other than the proxy's sessions exports (operator/record.ts). */
+export interface PlainSpan {
+  readonly traceId: Buffer;      // 16 bytes
+  readonly spanId: Buffer;       // 8 bytes
+  readonly name: string;
+  readonly kind: number;         // SPAN_KIND_*
+  readonly startTimeMs: number;  // epoch ms
+  readonly endTimeMs: number;
+  readonly attributes: Readonly<Record<string, string | number | boolean>>;
+  readonly status?: { readonly code: number; readonly message: string };
+}
+
+/** Appends one Span message body (unframed) for SpoolingAuditSink.span(); fields in field-number order. */
+export function encodeSpan(w: PbWriter, s: PlainSpan): void {
+  w.bytes(SPAN_TRACE_ID, s.traceId);
+  w.bytes(SPAN_SPAN_ID, s.spanId);
+  w.string(SPAN_NAME, s.name);
+  w.tag(SPAN_KIND, WIRE_VARINT);
+  w.varint(s.kind);
+  w.fixed64(SPAN_START, msToNanos(s.startTimeMs));
+  w.fixed64(SPAN_END, msToNanos(Math.max(s.endTimeMs, s.startTimeMs)));
+  for (const [k, v] of Object.entries(s.attributes)) {
+    if (typeof v === 'string') attrString(w, key(k), v);
+    else if (typeof v === 'boolean') attrBool(w, key(k), v);
+    else attrInt(w, key(k), v);
+  }
+  if (s.status !== undefined) status(w, s.status.code, s.status.message);
 }
 
 /** The constant parts of every request: Resource (service.name, service.instance.id) and InstrumentationScope. */

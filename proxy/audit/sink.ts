@@ -11,7 +11,7 @@
 // file not yet replaced); it carries the same trace and span ids, so a backend can de-duplicate it.
 import { randomBytes } from 'node:crypto';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
-import { DEFAULT_MAX_QUERY_TEXT_BYTES, encodeSessionSpan, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, encodeStatementSpan, exportRequest, orphanContext,
+import { DEFAULT_MAX_QUERY_TEXT_BYTES, encodeSessionSpan, KIND_PLAIN_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, encodeStatementSpan, exportRequest, orphanContext,
   requestEnvelope, sessionContext, type RequestEnvelope, type SessionContext } from './otlp.ts';
 import { PbWriter } from './protobuf.ts';
 import { FRAME_HEADER_BYTES, sealFrame, Spool, type Batch } from './spool.ts';
@@ -102,7 +102,7 @@ export class SpoolingAuditSink implements AuditExporter {
   private readonly sessions = new Map<string, SessionContext>();
   private readonly writer = new PbWriter();
 
-  private pending: (StatementRecord | SessionEnd)[] = [];
+  private pending: (StatementRecord | SessionEnd | Buffer)[] = [];   // Buffer: a span from span()
   private pendingBytes = 0;
   private unwritten: Buffer[] = [];
   private unwrittenBytes = 0;
@@ -176,6 +176,22 @@ export class SpoolingAuditSink implements AuditExporter {
     this.pendingBytes += RECORD_OVERHEAD_BYTES;
   }
 
+  /**
+   * Spools one span the caller encoded (otlp.ts encodeSpan) — the operator's action spans reuse this sink.
+   * Bounded like statement(); returns false when the record was not kept.
+   */
+  span(encoded: Buffer): boolean {
+    if (this.closed) return false;
+    const size = RECORD_OVERHEAD_BYTES + encoded.length;
+    if (this.used() + size > this.maxBytes) {
+      if (this.block || this.pendingBytes + size > this.maxBytes) { this.dropped++; return false; }
+    }
+    this.pending.push(encoded);
+    this.pendingBytes += size;
+    if (this.pending.length >= this.batchSize) this.queueFlush();
+    return true;
+  }
+
   accepting(): boolean {
     return !this.closed && (!this.block || this.used() < this.softLimit);
   }
@@ -195,11 +211,11 @@ export class SpoolingAuditSink implements AuditExporter {
     while (i < this.pending.length && this.pendingBytes + need > this.maxBytes) {
       const p = this.pending[i++]!;
       if (p instanceof SessionEnd) { this.pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
-      this.pendingBytes -= RECORD_OVERHEAD_BYTES + p.queryText.length;
+      this.pendingBytes -= RECORD_OVERHEAD_BYTES + (Buffer.isBuffer(p) ? p.length : p.queryText.length);
       this.dropped++;
     }
     // Session ends are kept: dropping one would leave its session context in memory for good.
-    const kept: (StatementRecord | SessionEnd)[] = this.pending.slice(0, i).filter((p) => p instanceof SessionEnd);
+    const kept: (StatementRecord | SessionEnd | Buffer)[] = this.pending.slice(0, i).filter((p) => p instanceof SessionEnd);
     this.pendingBytes += kept.length * RECORD_OVERHEAD_BYTES;
     this.pending = kept.concat(this.pending.slice(i));
   }
@@ -236,7 +252,10 @@ export class SpoolingAuditSink implements AuditExporter {
       const start = w.pos;
       w.ensure(FRAME_HEADER_BYTES + 1);
       w.pos += FRAME_HEADER_BYTES;
-      if (item instanceof SessionEnd) {
+      if (Buffer.isBuffer(item)) {
+        w.buf[w.pos++] = KIND_PLAIN_SPAN;
+        w.raw(item);
+      } else if (item instanceof SessionEnd) {
         const ctx = this.sessions.get(item.sessionId);
         if (ctx === undefined) { w.pos = start; continue; }
         this.sessions.delete(item.sessionId);

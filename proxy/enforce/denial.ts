@@ -16,6 +16,10 @@ export const POISON_SQL = 'SELECT pg_catalog.airlock_statement_denied()';
 
 export function denialFields(d: DenyDecision, what: string): PgErrorFields {
   const by = d.policy === null ? `no AccessPolicy allows it (${d.reason})` : `AccessPolicy "${d.policy}", rule "${d.rule}"`;
+  // An approve rule's denial says what to do next: the AccessRequest to approve, or why there is none.
+  if (d.policy !== null && d.reason.startsWith('it needs an approved AccessRequest')) {
+    return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by} requires an approved AccessRequest`, detail: d.reason };
+  }
   return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by}` };
 }
 

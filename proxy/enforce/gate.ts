@@ -2,7 +2,7 @@
 // statement out, through the decision cache. The session calls check() for every Query and Parse; the
 // result is exactly what a fresh analysis would give (docs/adr/0002-decision-cache-keys.md).
 import type {
-  Analysis, ColumnSource, CompiledPolicySet, Decision, Identity, SessionContext, StatementFacts,
+  Analysis, ColumnSource, CompiledPolicySet, Decision, Grant, Identity, SessionContext, StatementFacts,
 } from '../../policy/types.ts';
 import { selectFor } from '../../policy/compile.ts';
 import type { Selected } from '../../policy/compile.ts';
@@ -25,23 +25,41 @@ export interface Analyzer {
 export interface PolicyState {
   readonly set: CompiledPolicySet;
   readonly analyzer: Analyzer;
-  /** Per (identity, database): the selected policies, and decision caches by search_path. */
-  readonly selections: Map<string, { sel: Selected; caches: Map<string, DecisionCache<Checked>> }>;
+  /** Per (identity, database): the selected policies, its grants, and decision caches by search_path. */
+  readonly selections: Map<string, Selection>;
   readonly cacheBytes: number;
+  /**
+   * Approved AccessRequests (sidecar mode: from the operator's snapshot). Part of the state, so a grant
+   * approved, expired or revoked means a new state and new decision caches (docs/adr/0002).
+   */
+  readonly grants: readonly SubjectGrant[];
 }
 
-export function policyState(set: CompiledPolicySet, analyzer: Analyzer, cacheBytes = 8 * 1024 * 1024): PolicyState {
-  return { set, analyzer, selections: new Map(), cacheBytes };
+/** A grant and whom it is for: a Kubernetes user name, or `group:<name>` for a Group subject. */
+export interface SubjectGrant extends Grant { readonly subject: string }
+
+interface Selection { readonly sel: Selected; readonly grants: readonly Grant[]; readonly caches: Map<string, DecisionCache<Checked>> }
+
+export function policyState(set: CompiledPolicySet, analyzer: Analyzer, cacheBytes = 8 * 1024 * 1024, grants: readonly SubjectGrant[] = []): PolicyState {
+  return { set, analyzer, selections: new Map(), cacheBytes, grants };
 }
+
+/** The grants of `who` (expired ones are left out: the owner swaps in a new state when one expires). */
+export function grantsFor(grants: readonly SubjectGrant[], who: Identity, nowMs: number): readonly Grant[] {
+  if (grants.length === 0) return NO_GRANTS;
+  return grants.filter((g) => g.expiresAtMs > nowMs
+    && (g.subject === who.user || (g.subject.startsWith('group:') && who.groups.includes(g.subject.slice('group:'.length)))));
+}
+const NO_GRANTS: readonly Grant[] = Object.freeze([]);
 
 function identityKey(who: Identity, database: string): string {
   return `${who.user}\u0000${who.groups.join('\u0001')}\u0000${database}`;
 }
 
-function selection(state: PolicyState, who: Identity, database: string) {
+function selection(state: PolicyState, who: Identity, database: string): Selection {
   const key = identityKey(who, database);
   let s = state.selections.get(key);
-  if (s === undefined) state.selections.set(key, s = { sel: selectFor(state.set, who, database), caches: new Map() });
+  if (s === undefined) state.selections.set(key, s = { sel: selectFor(state.set, who, database), grants: grantsFor(state.grants, who, Date.now()), caches: new Map() });
   return s;
 }
 
@@ -57,20 +75,21 @@ export interface Checked {
   readonly decisions: readonly Decision[];
   /** The first denial (or the parse failure), with what it was about; null when every statement may run. */
   readonly denied: { readonly decision: DenyDecision; readonly what: string } | null;
+  /** No denial, but a statement needs an approved AccessRequest that no grant covers (the session holds it). */
+  readonly approval: { readonly decision: ApproveDecision; readonly what: string } | null;
 }
+
+export type ApproveDecision = Extract<Decision, { verdict: 'approve' }>;
 
 const denyOf = (reason: string): DenyDecision => ({ verdict: 'deny', policy: null, rule: null, reason });
 
 /**
- * Workaround (reported to the policy owners): policy/decide allows every non-dangerous pg_catalog function
- * without a rule, and policy/analyze reports a DO block as CALL of `pg_catalog.do`, so an anonymous code
- * block — arbitrary PL/pgSQL — would pass as a built-in. A DO block runs only when an allow rule names
- * `pg_catalog.do` exactly.
+ * An `approve` verdict where the proxy cannot hold the statement (a prepared statement re-decided at
+ * Bind after a policy change): denied; re-sending it (a new Parse) asks for approval.
  */
-/** Turns an `approve` verdict into a denial: the proxy has no approval hold in this version. */
 function asEnforced(d: Decision): Decision {
   if (d.verdict !== 'approve') return d;
-  return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest, and approval holds are not supported by this proxy yet' };
+  return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest; prepare it again to ask for one' };
 }
 
 /**
@@ -81,12 +100,15 @@ export class Gate {
   ctx: SessionContext;
   sel: Selected;
   cache: DecisionCache<Checked>;
+  /** `ctx` with the identity's grants of this state: what decide() sees. */
+  #dctx: SessionContext;
 
   constructor(state: PolicyState, ctx: SessionContext) {
     this.state = state;
     this.ctx = ctx;
     const s = selection(state, ctx.identity, ctx.database);
     this.sel = s.sel;
+    this.#dctx = s.grants.length === 0 && ctx.grants.length === 0 ? ctx : { ...ctx, grants: s.grants };
     this.cache = Gate.#cacheFor(state, s.caches, ctx);
   }
 
@@ -104,6 +126,7 @@ export class Gate {
     this.ctx = ctx;
     const s = selection(state, ctx.identity, ctx.database);
     this.sel = s.sel;
+    this.#dctx = s.grants.length === 0 && ctx.grants.length === 0 ? ctx : { ...ctx, grants: s.grants };
     this.cache = Gate.#cacheFor(state, s.caches, ctx);
   }
 
@@ -131,16 +154,19 @@ export class Gate {
     } catch (e) {
       // The analyzer failing is "not understood": deny (design.md: anything not understood is denied).
       const reason = `the statement could not be analysed: ${(e as Error).message}`;
-      return { analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false }, decisions: [], denied: { decision: denyOf(reason), what: 'statement' } };
+      return { analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false }, decisions: [], denied: { decision: denyOf(reason), what: 'statement' }, approval: null };
     }
     if (analysis.error !== null) {
-      const checked: Checked = { analysis, decisions: [], denied: { decision: denyOf(analysis.error), what: 'statement' } };
+      const checked: Checked = { analysis, decisions: [], denied: { decision: denyOf(analysis.error), what: 'statement' }, approval: null };
       this.cache.set(sql, checked, null, sql.length * 2);
       return checked;
     }
     const decisions: Decision[] = [];
     let denied: Checked['denied'] = null;
+    let approval: Checked['approval'] = null;
     let cacheable = true;
+    // A statement grant matches exact text: a decision that used a grant is cached on the exact text only.
+    let shapeCacheable = analysis.shapeCacheable;
     for (const facts of analysis.statements) {
       let f = facts;
       if (facts.executes !== null) {
@@ -154,10 +180,12 @@ export class Gate {
         }
         f = withExecuted(facts, stored);
       }
-      const d = asEnforced(decide(this.sel, this.ctx, f, sql));
+      const d = decide(this.sel, this.#dctx, f, sql);
       decisions.push(d);
       if (d.verdict === 'deny') denied ??= { decision: d, what: describeStatement(f) };
-      else if (d.verdict !== 'approve' && d.masks.refuse !== null) {
+      else if (d.verdict === 'approve') approval ??= { decision: d, what: describeStatement(f) };
+      else if (d.grant !== undefined) shapeCacheable = false;
+      if (d.verdict !== 'deny' && d.verdict !== 'approve' && d.masks.refuse !== null) {
         const r = denyOf(d.masks.refuse);
         denied ??= { decision: r, what: describeStatement(f) };
       }
@@ -172,17 +200,17 @@ export class Gate {
         }
       }
     }
-    const checked: Checked = { analysis, decisions, denied };
+    const checked: Checked = { analysis, decisions, denied, approval: denied === null ? approval : null };
     if (cacheable) {
       const extra = analysis.normalized.length * 2 + 512 * analysis.statements.length;
-      this.cache.set(sql, checked, analysis.shapeCacheable ? analysis.normalized : null, extra);
+      this.cache.set(sql, checked, shapeCacheable ? analysis.normalized : null, extra);
     }
     return checked;
   }
 
   /** Re-decide stored facts (a prepared statement bound after a policy change). */
   decideFacts(facts: StatementFacts, text: string): Decision {
-    const d = asEnforced(decide(this.sel, this.ctx, facts, text));
+    const d = asEnforced(decide(this.sel, this.#dctx, facts, text));
     if (d.verdict !== 'deny' && d.verdict !== 'approve' && d.masks.refuse !== null) return denyOf(d.masks.refuse);
     return d;
   }

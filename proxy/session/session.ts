@@ -31,8 +31,9 @@ import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/type
 import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
 import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
+import type { ViolationCounter } from '../violations.ts';
 import { Gate, changesCatalog, changesResolution, hasAccess, withExecuted } from '../enforce/gate.ts';
-import type { Checked, PolicyState } from '../enforce/gate.ts';
+import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
 import {
@@ -82,7 +83,31 @@ export interface ProxyShared {
   readonly catalogNames: Map<string, CatalogNames>;
   /** Mask catalogs by upstream "host:port/db", for one policy generation. */
   readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog }>;
+  /** Sidecar mode: what warn/observe policies would have denied, reported to the operator (proxy/violations.ts). */
+  readonly violations?: ViolationCounter | null;
+  /**
+   * Sidecar mode: asks the operator for an AccessRequest when a statement hits an `approve` rule
+   * (RequestAccess). Absent (local mode): such statements are denied at once, saying why.
+   */
+  readonly approvals?: Approvals | null;
   log(message: string): void;
+}
+
+/** Creates (or finds) the AccessRequest for one statement; resolves with its namespaced name. */
+export interface Approvals {
+  request(intent: { statement: string; policy: string; rule: string }): Promise<{ namespace: string; name: string }>;
+}
+
+/** A statement held while its AccessRequest is decided (design.md: approval.holdTimeout). */
+interface ApprovalHold {
+  readonly text: string;
+  readonly deadlineMs: number;
+  /** "ns/name" once the operator answered; the error text when it could not. */
+  request: string | null;
+  error: string | null;
+  /** The session is holding the client for it now (released by a policy change or the deadline). */
+  waiting: boolean;
+  timer: NodeJS.Timeout | null;
 }
 
 const PHASE_STARTUP = 0;
@@ -485,7 +510,7 @@ export class Session {
     }
     switch (type) {
       case Frontend.Query: return this.#onQuery(buf, start, end);
-      case Frontend.Parse: this.#onParse(buf, start, end); return true;
+      case Frontend.Parse: return this.#onParse(buf, start, end);
       case Frontend.Bind: this.#onBind(buf, start, end); return true;
       case Frontend.Describe: this.#onDescribe(buf, start, end); return true;
       case Frontend.Execute: this.#onExecute(buf, start, end); return true;
@@ -580,6 +605,13 @@ export class Session {
     const sql = readQuery(buf, start, end);
     const gate = this.#currentGate();
     const checked = gate.check(sql, this.#preparedFacts);
+    if (checked.approval !== null) {
+      const held = this.#holdForApproval(sql, checked.approval);
+      if (held === null) return false;             // left unread until the request is decided or times out
+      this.#poisonQuery(denialFields(held, checked.approval.what), checked.analysis.statements[0] ?? null, held, checked.analysis.normalized, t0);
+      return true;
+    }
+    this.#approval = null;
     if (checked.denied !== null) {
       const f = denialFields(checked.denied.decision, checked.denied.what);
       this.#poisonQuery(f, checked.analysis.statements[0] ?? null, checked.denied.decision, checked.analysis.normalized, t0);
@@ -744,34 +776,42 @@ export class Session {
     this.#enqueue(r);
   }
 
-  #onParse(buf: Buffer, start: number, end: number): void {
+  /** Returns false to leave the Parse unread (held for approval). */
+  #onParse(buf: Buffer, start: number, end: number): boolean {
     const t0 = nowMs();
     if (end - start - 5 > this.shared.limits.maxStatementBytes || !this.shared.audit.accepting()) this.#inBatch = true;
     if (end - start - 5 > this.shared.limits.maxStatementBytes) {
       const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'statement too large' };
       this.#poisonParse(proxyRefusal('54000', `statement of ${end - start - 5} bytes exceeds the proxy's --max-statement-bytes ${this.shared.limits.maxStatementBytes}; it was not run`), d, null, '');
-      return;
+      return true;
     }
     if (!this.shared.audit.accepting()) {
       const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'audit spool full' };
       this.#poisonParse(proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run'), d, null, '');
-      return;
+      return true;
     }
     const p = readParse(buf, start, end);
     const gate = this.#currentGate();
     this.#inBatch = true;
-    if (this.#catalogStale) { this.#policyChangedMidBatch(); return; }
+    if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
     const checked: Checked = gate.check(p.query, this.#preparedFacts);
     const facts = checked.analysis.statements[0] ?? null;
+    if (checked.approval !== null) {
+      const held = this.#holdForApproval(p.query, checked.approval);
+      if (held === null) return false;
+      this.#poisonParse(denialFields(held, checked.approval.what), held, facts, checked.analysis.normalized);
+      return true;
+    }
+    this.#approval = null;
     if (checked.denied !== null) {
       this.#poisonParse(denialFields(checked.denied.decision, checked.denied.what), checked.denied.decision, facts, checked.analysis.normalized);
-      return;
+      return true;
     }
     if (checked.analysis.statements.length > 1) {
       // PostgreSQL refuses this too (42601 "cannot insert multiple commands into a prepared statement").
       const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'multiple statements in one Parse' };
       this.#poisonParse(proxyRefusal('42601', 'cannot insert multiple commands into a prepared statement'), d, facts, checked.analysis.normalized);
-      return;
+      return true;
     }
     const decision = checked.decisions[0] ?? { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } } as Decision;
     let effFacts = facts;
@@ -793,8 +833,73 @@ export class Session {
     this.#passUp(buf, start, end);
     this.#enqueue(r);
     if (this.#needsRefresh) { this.#needsRefresh = false; this.#refreshAfterSync = true; }
+    return true;
   }
+
   #refreshAfterSync = false;
+
+  // -------------------------------------------------------------------------------------------
+  // Approval holds (design.md: an `approve` rule needs an approved AccessRequest; approval.holdTimeout)
+
+  #approval: ApprovalHold | null = null;
+
+  /**
+   * A statement needs approval and no grant covers it. Sidecar mode: ask the operator for the
+   * AccessRequest (once per statement) and hold the client — the message stays unread, nothing of it
+   * reaches PostgreSQL — until a policy update (the grant arriving) or holdTimeout; the statement is
+   * then decided again from scratch. Returns null to hold, or the denial once holding is over.
+   */
+  #holdForApproval(text: string, a: { readonly decision: ApproveDecision; readonly what: string }): DenyDecision | null {
+    const d = a.decision;
+    const approvals = this.shared.approvals ?? null;
+    if (approvals === null) {
+      return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest, and this proxy runs without the operator (local mode), so none can be requested' };
+    }
+    let h = this.#approval;
+    if (h !== null && h.text !== text) { this.#releaseHold(); h = null; }
+    if (h === null) {
+      const hold: ApprovalHold = { text, deadlineMs: Date.now() + d.holdTimeoutMs, request: null, error: null, waiting: false, timer: null };
+      this.#approval = h = hold;
+      approvals.request({ statement: text, policy: d.policy, rule: d.rule }).then(
+        (r) => { hold.request = `${r.namespace}/${r.name}`; },
+        (e: unknown) => { hold.error = (e as Error).message; if (this.#approval === hold) this.#releaseHold(); });
+    }
+    if (h.error !== null || Date.now() >= h.deadlineMs) {
+      this.#approval = null;
+      if (h.timer !== null) clearTimeout(h.timer);
+      const secs = Math.round(d.holdTimeoutMs / 1000);
+      let reason: string;
+      if (h.request !== null) {
+        const [ns, name] = h.request.split('/') as [string, string];
+        reason = `it needs an approved AccessRequest; ${h.request} was not approved within ${secs} s (holdTimeout). An approver runs \`airlock request approve ${name} -n ${ns}\`; then send the statement again`;
+      } else reason = `it needs an approved AccessRequest, and none could be requested: ${h.error ?? `the operator did not answer within ${secs} s`}`;
+      return h.request === null ? { verdict: 'deny', policy: d.policy, rule: d.rule, reason } : { verdict: 'deny', policy: d.policy, rule: d.rule, reason, accessRequest: h.request };
+    }
+    if (!h.waiting) {
+      h.waiting = true;
+      this.#holdClient++;
+      h.timer = setTimeout(() => this.#releaseHold(), Math.max(0, h.deadlineMs - Date.now()) + 1);
+    }
+    return null;
+  }
+
+  /** Lets the held message be decided again (policy update, deadline, or the request failed). */
+  #releaseHold(): void {
+    const h = this.#approval;
+    if (h === null || !h.waiting) return;
+    h.waiting = false;
+    if (h.timer !== null) { clearTimeout(h.timer); h.timer = null; }
+    this.#holdClient--;
+    this.#resumeClient();
+  }
+
+  /** The proxy swapped the policy state (server.ts reload): a statement held for approval is decided again. */
+  policyChanged(): void {
+    if (this.#approval?.waiting === true) this.#releaseHold();
+  }
+
+  /** AccessRequests whose grants allowed a statement in this session: revoking one ends the session. */
+  readonly grantsUsed = new Set<string>();
 
   /** The masked tables changed mid-batch: the catalog to mask with arrives after Sync; fail this batch. */
   #policyChangedMidBatch(): void {
@@ -1456,14 +1561,19 @@ export class Session {
     const f = rn.facts;
     const a = f?.accesses[0];
     const rel = a === undefined ? null : a.relation.schema === null ? (this.#ctx?.searchPath[0] !== undefined && a.kind === 'relation' ? `${this.#ctx.searchPath[0]}.${a.relation.name}` : a.relation.name) : `${a.relation.schema}.${a.relation.name}`;
-    const decision: AuditDecision = d.verdict === 'warn' ? 'warn' : d.verdict === 'deny' ? 'deny' : d.verdict === 'approve' ? 'approve' : 'allow';
+    // A statement that ran on an approved AccessRequest is audited as `approve`, naming the request.
+    const grant = d.verdict === 'allow' || d.verdict === 'warn' ? d.grant : d.verdict === 'deny' ? d.accessRequest : undefined;
+    if (grant !== undefined && d.verdict !== 'deny') this.grantsUsed.add(grant);
+    const decision: AuditDecision = d.verdict === 'warn' ? 'warn' : d.verdict === 'deny' ? 'deny' : d.verdict === 'approve' || grant !== undefined ? 'approve' : 'allow';
     const rec: StatementRecord = {
       sessionId: this.id, startTimeMs: rn.startMs, durationMs: nowMs() - rn.startMs,
       operation: f?.command ?? 'UNKNOWN', collection: rel, queryText: rn.normalized, statusCode: code,
       decision, policy: d.policy === '' ? null : d.policy, rule: d.rule === '' ? null : d.rule,
       reason: d.verdict === 'deny' ? d.reason : d.verdict === 'warn' ? (d.wouldDeny[0]?.reason ?? null) : null,
-      maskedColumns: rn.maskedColumns ?? [], rows: rn.rows, accessRequest: null, rolledBack: rn.rolledBack,
+      maskedColumns: rn.maskedColumns ?? [], rows: rn.rows, accessRequest: grant ?? null, rolledBack: rn.rolledBack,
     };
+    // Staging counters: a verdict compare for every statement; only a would-be denial does more.
+    if ((d.verdict === 'allow' || d.verdict === 'warn') && d.wouldDeny.length > 0) this.shared.violations?.add(d.wouldDeny, rn.normalized, rn.startMs);
     this.shared.audit.statement(rec);
   }
 
@@ -1504,6 +1614,7 @@ export class Session {
   /** End the session: Terminate upstream, close both sockets, forget the cancel key. */
   #close(): void {
     if (this.phase === PHASE_CLOSED) return;
+    if (this.#approval?.timer != null) clearTimeout(this.#approval.timer);
     const wasReady = this.phase === PHASE_READY;
     this.phase = PHASE_CLOSED;
     this.#closing = true;

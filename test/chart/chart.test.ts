@@ -152,7 +152,8 @@ describe('chart: lint and render', () => {
 
   it('renders exactly the operator objects by default, labelled and namespaced', async () => {
     const objects = await render();
-    assert.deepEqual(kinds(objects), ['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
+    // Three ClusterRoles: the operator's, and <fullname>-requester / -approver for people to bind.
+    assert.deepEqual(kinds(objects), ['ClusterRole', 'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'MutatingWebhookConfiguration',
       'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
     for (const o of objects) {
       const where = `${o.kind} ${o.metadata.name}`;
@@ -168,7 +169,7 @@ describe('chart: lint and render', () => {
   it('configures the webhook as documented: fail closed, 5 s, pods on CREATE, never the operator namespace or opted-out pods', async () => {
     const objects = await render();
     const config = only(objects, 'MutatingWebhookConfiguration', WEBHOOK_CONFIG);
-    assert.equal(config.webhooks.length, 1);
+    assert.deepEqual(config.webhooks.map((h: { name: string }) => h.name), ['sidecar-injector.airlock.dev', 'accessrequests.airlock.dev']);
     const w = config.webhooks[0];
     assert.equal(w.failurePolicy, 'Fail');
     assert.equal(w.timeoutSeconds, 5);
@@ -192,6 +193,26 @@ describe('chart: lint and render', () => {
     const portOf = (name: string): number => container.ports.find((p: { name: string }) => p.name === name).containerPort;
     assert.deepEqual(service.spec.ports.map((p: { name: string; port: number; targetPort: string }) =>
       [p.name, p.port, portOf(p.targetPort)]), [['webhook', 443, 9443], ['grpc', 9090, 9090], ['metrics', 8080, 8080]]);
+  });
+
+  it('configures the AccessRequest webhook: create and status updates, every namespace, Fail even when pods Ignore', async () => {
+    for (const objects of [await render(), await render('webhook.failurePolicy="Ignore"', 'webhook.timeoutSeconds=3')]) {
+      const a = only(objects, 'MutatingWebhookConfiguration', WEBHOOK_CONFIG).webhooks[1];
+      // An unchecked approval must never land: this one does not follow webhook.failurePolicy.
+      assert.equal(a.failurePolicy, 'Fail');
+      assert.equal(a.timeoutSeconds, 10);
+      assert.equal(a.sideEffects, 'None');
+      assert.deepEqual(a.admissionReviewVersions, ['v1']);
+      assert.deepEqual(a.rules, [
+        { operations: ['CREATE'], apiGroups: ['airlock.dev'], apiVersions: ['v1alpha1'], resources: ['accessrequests'], scope: 'Namespaced' },
+        { operations: ['UPDATE'], apiGroups: ['airlock.dev'], apiVersions: ['v1alpha1'], resources: ['accessrequests/status'], scope: 'Namespaced' },
+      ]);
+      assert.equal(a.namespaceSelector, undefined);
+      assert.equal(a.objectSelector, undefined);
+      assert.equal(a.clientConfig.caBundle, undefined);
+      assert.deepEqual(a.clientConfig.service, { name: OPERATOR, namespace: NS, path: '/mutate-accessrequests', port: 443 });
+    }
+    assert.ok(operatorArgs(await render()).includes(`--service-account=${OPERATOR}`), 'the operator must know its own user');
   });
 
   it('runs `airlock operator` with the assumed flags, two replicas, leader election and a hardened pod', async () => {
@@ -262,7 +283,7 @@ describe('chart: lint and render', () => {
     assert.equal(role.metadata.namespace, NS);
     assert.deepEqual(role.rules.map((r: { resources: string[]; verbs: string[]; resourceNames?: string[] }) =>
       `${r.resources.join(',')}:${r.verbs.join(',')}${r.resourceNames ? `@${r.resourceNames.join(',')}` : ''}`), [
-      'leases:create', `leases:get,update,patch@${OPERATOR}`, 'secrets:create', 'secrets:update,patch@airlock-webhook-tls',
+      'leases:create', `leases:get,update@${OPERATOR}`, 'secrets:create', 'secrets:update,patch@airlock-webhook-tls',
     ]);
     assert.deepEqual(only(objects, 'ClusterRoleBinding').subjects, [{ kind: 'ServiceAccount', name: OPERATOR, namespace: NS }]);
     assert.deepEqual(only(objects, 'RoleBinding').subjects, [{ kind: 'ServiceAccount', name: OPERATOR, namespace: NS }]);
@@ -284,7 +305,7 @@ describe('chart: lint and render', () => {
     assert.ok(args.includes('--manage-webhook-cert=false'), args.join(' '));
     // The operator no longer writes Secrets or the caBundle: cert-manager does.
     assert.ok(!only(objects, 'Role').rules.some((r: { resources: string[] }) => r.resources.includes('secrets')));
-    const hook = only(objects, 'ClusterRole').rules.find((r: { resources: string[] }) => r.resources.includes('mutatingwebhookconfigurations'));
+    const hook = only(objects, 'ClusterRole', OPERATOR).rules.find((r: { resources: string[] }) => r.resources.includes('mutatingwebhookconfigurations'));
     assert.deepEqual(hook.verbs, ['get', 'list', 'watch']);
 
     const external = await render('certManager.enabled=true', 'certManager.issuerRef={"name":"corp-ca","kind":"ClusterIssuer"}');
@@ -473,6 +494,8 @@ describe('chart: on a real kube-apiserver', () => {
       ['patch its own webhook configuration', { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: WEBHOOK_CONFIG }, true],
       ['renew its own certificate Secret', { verb: 'update', group: '', resource: 'secrets', namespace: NS, name: 'airlock-webhook-tls' }, true],
       ['hold its Lease', { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: NS, name: OPERATOR }, true],
+      ['create its Lease', { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: NS }, true],
+      ['delete its Lease', { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: NS, name: OPERATOR }, false],
       ['change a policy\'s spec', { verb: 'update', group: 'airlock.dev', resource: 'accesspolicies', namespace: 'apps' }, false],
       ['approve an AccessRequest itself', { verb: 'approve', group: 'airlock.dev', resource: 'accessrequests', namespace: 'apps' }, false],
       ['patch another webhook configuration', { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: 'istio-sidecar-injector' }, false],
@@ -493,6 +516,45 @@ describe('chart: on a real kube-apiserver', () => {
       assert.equal(r.status, 201, JSON.stringify(r.body));
       assert.equal(r.body.status.allowed === true, want, `${what}: allowed=${r.body.status.allowed} (${r.body.status.reason ?? ''})`);
     }
+  });
+
+  it('gives people requester and approver ClusterRoles to bind per namespace (SubjectAccessReview)', async () => {
+    for (const [kind, name, role] of [['User', 'alice@example.com', 'requester'], ['Group', 'dba', 'approver']] as const) {
+      const r = await kube.request('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/apps/rolebindings', {
+        body: { metadata: { name: `airlock-${role}` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `airlock-${role}` },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind, name }] },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const ar = (verb: string, namespace = 'apps', subresource?: string) =>
+      ({ verb, group: 'airlock.dev', resource: 'accessrequests', namespace, ...(subresource ? { subresource } : {}) });
+    const cases: readonly (readonly [string, string, readonly string[], Record<string, string>, boolean])[] = [
+      ['a requester asks for access', 'alice@example.com', [], ar('create'), true],
+      ['a requester follows it', 'alice@example.com', [], ar('watch'), true],
+      ['a requester writes status (the webhook lets them only revoke their own)', 'alice@example.com', [], ar('update', 'apps', 'status'), true],
+      ['a requester approves', 'alice@example.com', [], ar('approve'), false],
+      ['an approver approves', 'bob@example.com', ['dba'], { ...ar('approve'), name: 'ar-1' }, true],
+      ['an approver records the decision', 'bob@example.com', ['dba'], ar('update', 'apps', 'status'), true],
+      ['an approver approves in a namespace not bound', 'bob@example.com', ['dba'], ar('approve', 'default'), false],
+      ['an approver edits a request', 'bob@example.com', ['dba'], ar('update'), false],
+      ['an approver deletes a request', 'bob@example.com', ['dba'], ar('delete'), false],
+    ];
+    for (const [what, user, groups, resourceAttributes, want] of cases) {
+      const r = await kube.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user, groups: [...groups, 'system:authenticated'], resourceAttributes } },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      assert.equal(r.body.status.allowed === true, want, `${what}: allowed=${r.body.status.allowed} (${r.body.status.reason ?? ''})`);
+    }
+  });
+
+  it('fails closed for AccessRequests: with no operator answering, none is created', async () => {
+    const r = await kube.request('POST', '/apis/airlock.dev/v1alpha1/namespaces/apps/accessrequests', {
+      body: { apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessRequest', metadata: { name: 'unchecked' },
+        spec: { subject: { kind: 'User', name: 'alice@example.com' }, database: 'orders', statement: 'SELECT 1' } },
+    });
+    assert.ok(r.status >= 400, `AccessRequest admitted without the webhook: HTTP ${r.status}`);
+    assert.match(String(r.body.message), /failed calling webhook "accessrequests\.airlock\.dev"/);
   });
 
   it('keeps the operator\'s caBundle across helm upgrade', async () => {
@@ -519,6 +581,8 @@ describe('chart: on a real kube-apiserver', () => {
       `/api/v1/namespaces/${NS}/serviceaccounts/${OPERATOR}`,
       `/apis/rbac.authorization.k8s.io/v1/clusterroles/${OPERATOR}`,
       `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${OPERATOR}`,
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles/airlock-requester',
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles/airlock-approver',
       `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/${OPERATOR}`,
       `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${WEBHOOK_CONFIG}`,
     ]) {

@@ -63,7 +63,8 @@ describe('sidecar mode end to end', () => {
     [kube, db] = await Promise.all([startKube(), testDatabase('sidecar')]);
     await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY, name text); INSERT INTO public.items VALUES (1, \'one\'), (2, \'two\')', db.database);
     const role = await createRole(uniqueName('airlock_app'), 'app-secret');
-    await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
+    await adminQuery(db.server, 'CREATE TABLE public.notes (id int PRIMARY KEY, body text); INSERT INTO public.notes VALUES (1, \'draft\')', db.database);
+    await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}; GRANT SELECT, UPDATE ON public.notes TO ${quoteIdent(role.user)}`, db.database);
 
     for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
       for (const d of parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))) {
@@ -161,6 +162,7 @@ describe('sidecar mode end to end', () => {
 
   let session: pg.Client;
   let sessionEnded: Promise<number>;
+  const noteBody = async (): Promise<string> => (await adminQuery(db.server, 'SELECT body FROM public.notes WHERE id = 1', db.database)).rows[0].body;
 
   test('the sidecar becomes ready with the operator\'s policy; a SELECT works through it', async () => {
     await eventually('sidecar /readyz', async () => (await readyz()) === 200 ? true : undefined).catch(async (e: Error) => {
@@ -190,6 +192,103 @@ describe('sidecar mode end to end', () => {
     process.stdout.write(`# policy edit → 42501 on the live session: ${ms} ms\n`);
     // Still connected: only the statement was refused.
     assert.deepEqual((await session.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+  });
+
+  // Just-in-time access: the statement an approve rule governs is held, the operator creates the
+  // AccessRequest for the pod's ServiceAccount, an approver's entry makes it Approved, the grant reaches
+  // the sidecar and the held statement runs; revoking it ends the session that used it.
+  const FIX_NOTES = { name: 'fix-notes', effect: 'approve', operations: ['UPDATE'], tables: ['public.notes'] };
+  let requestName = '';
+  test('a statement hitting an approve rule waits for its AccessRequest, and runs once it is approved', async () => {
+    const updates = (): number => proxyLog.split('policy generation').length;
+    const before = updates();
+    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
+      spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }, FIX_NOTES],
+        approval: { approvers: [{ kind: 'Group', name: 'dba' }], holdTimeout: '30s', maxDuration: '1h' } },
+    }, 'application/merge-patch+json');
+    await eventually('the sidecar to get the approve rule', async () => (updates() > before ? true : undefined));
+    const jit = await client();
+    jit.on('error', () => {});
+    const jitEnded = new Promise<void>((resolve) => jit.once('end', () => resolve()));
+    const sql = "UPDATE public.notes SET body = 'approved-4821' WHERE id = 1";
+    const running: Promise<pg.QueryResult> = jit.query(sql);
+    const req = await eventually('an AccessRequest created for the held statement', async () => {
+      const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
+      return (l.items as any[]).find((r) => r.spec.statement === sql);
+    }, 20_000, 50).catch(async (e: Error) => { await running.catch(() => {}); throw e; });
+    requestName = req.metadata.name;
+    assert.deepEqual(req.spec.subject, { kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' });
+    assert.equal(req.spec.requestedBy, 'system:serviceaccount:ml:trainer');
+    assert.equal(req.spec.database, 'orders');
+    const pending = await eventually('phase Pending with a message', async () => {
+      const r = await must('GET', `${G}/namespaces/ml/accessrequests/${requestName}`);
+      return r.status?.phase === 'Pending' ? r : undefined;
+    });
+    assert.match(pending.status.message, /waiting for 1 more approval from Group dba/);
+    assert.equal((await noteBody()), 'draft', 'nothing ran while held');
+    // An approver's entry (the admission webhook that stamps it is tested in accessrequest.test.ts).
+    const t0 = Date.now();
+    pending.status.approvals = [{ approver: 'bob@example.com', groups: ['dba'], decision: 'Approve', at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }];
+    await must('PUT', `${G}/namespaces/ml/accessrequests/${requestName}/status`, pending);
+    const r = await running;
+    process.stdout.write(`# approval written → held statement ran: ${Date.now() - t0} ms\n`);
+    assert.equal(r.rowCount, 1);
+    assert.equal((await noteBody()), 'approved-4821');
+    const approved = await must('GET', `${G}/namespaces/ml/accessrequests/${requestName}`);
+    assert.equal(approved.status.phase, 'Approved');
+    assert.ok(Date.parse(approved.status.expiresAt) > Date.now() + 50 * 60_000, 'expires after the requested maxDuration');
+    // Another literal is another statement: not covered by this request.
+    const sneaky = jit.query("UPDATE public.notes SET body = 'sneaky-1175' WHERE id = 1").then(() => 'ran', () => 'refused');
+    await eventually('a second AccessRequest for the other statement', async () => {
+      const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
+      return (l.items as any[]).find((x) => x.spec.statement?.includes('sneaky-1175'));
+    });
+    // Revoking the approved request ends the session that used it.
+    const t1 = Date.now();
+    approved.status.approvals.push({ approver: 'system:serviceaccount:ml:trainer', decision: 'Revoke', at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') });
+    await must('PUT', `${G}/namespaces/ml/accessrequests/${requestName}/status`, approved);
+    await Promise.race([jitEnded, new Promise((_, rej) => setTimeout(() => rej(new Error(`the session that used the grant was not ended\n${proxyLog}`)), 20_000).unref())]);
+    process.stdout.write(`# revoke written → session that used the grant closed: ${Date.now() - t1} ms\n`);
+    assert.equal(await sneaky, 'refused');
+    assert.equal((await noteBody()), 'approved-4821');
+    const revoked = await eventually('phase Revoked', async () => {
+      const x = await must('GET', `${G}/namespaces/ml/accessrequests/${requestName}`);
+      return x.status?.phase === 'Revoked' ? x : undefined;
+    });
+    assert.match(revoked.status.message, /revoked by system:serviceaccount:ml:trainer/);
+    // The idle session that never used the grant is still there.
+    assert.deepEqual((await session.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+  });
+
+  test('an approval expires: the session that used it ends when its time is up', async () => {
+    const updates = (): number => proxyLog.split('policy generation').length;
+    const before = updates();
+    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { approval: { maxDuration: '2s', holdTimeout: '30s' } } }, 'application/merge-patch+json');
+    await eventually('the sidecar to get the new maxDuration', async () => (updates() > before ? true : undefined));
+    const jit = await client();
+    jit.on('error', (e) => { jitError += `${e.message}\n`; });
+    let jitError = '';
+    const ended = new Promise<number>((resolve) => jit.once('end', () => resolve(Date.now())));
+    const sql = "UPDATE public.notes SET body = 'briefly-3310' WHERE id = 1";
+    const running = jit.query(sql);
+    const req = await eventually('the AccessRequest', async () => {
+      const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
+      return (l.items as any[]).find((r) => r.spec.statement === sql && r.status?.phase === 'Pending');
+    });
+    req.status.approvals = [{ approver: 'bob@example.com', groups: ['dba'], decision: 'Approve', at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }];
+    await must('PUT', `${G}/namespaces/ml/accessrequests/${req.metadata.name}/status`, req);
+    assert.equal((await running).rowCount, 1);
+    const approved = await must('GET', `${G}/namespaces/ml/accessrequests/${req.metadata.name}`);
+    const expiresAt = Date.parse(approved.status.expiresAt);
+    const at = await Promise.race([ended, new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref())]);
+    assert.ok(at !== null, `the session was not ended at expiry\n${proxyLog}`);
+    assert.ok(at >= expiresAt - 1000, 'not ended before the approval expired (expiresAt has 1 s resolution)');
+    assert.match(jitError, /access revoked: AccessRequest ml\/ar-\w+ expired/);
+    process.stdout.write(`# approval expiry → session ended ${at - expiresAt} ms after expiresAt\n`);
+    await eventually('phase Expired', async () => {
+      const x = await must('GET', `${G}/namespaces/ml/accessrequests/${req.metadata.name}`);
+      return x.status?.phase === 'Expired' ? true : undefined;
+    });
   });
 
   test('deleting the policy ends the idle session (revocation)', async () => {
