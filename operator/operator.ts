@@ -144,11 +144,9 @@ export class Operator {
 
   /** What the AccessRequest reconciler and RequestAccess need (operator/controllers/requests.ts). */
   private requestDeps(): RequestDeps {
-    const self = this as unknown as { leader?: { isLeader(): boolean } | null; recorder?: RequestDeps['recorder'] };
     return {
       requests: this.caches.requests, policies: this.caches.policies, kube: this.opts.kube, log: this.log, now: () => new Date(),
-      ...(self.leader ? { isLeader: () => self.leader!.isLeader() } : {}),
-      ...(self.recorder ? { recorder: self.recorder } : {}),
+      isLeader: () => this.isLeader(), recorder: this.recorder,
       requeueAt: (ns, name, atMs) => {
         const key = `request/${ns}/${name}`;
         const prev = this.requeues.get(key);

@@ -21,20 +21,29 @@ export interface AuditOptions {
 /** The binding's part the audit sink needs (a sidecar has only the spec and its name from the operator). */
 export type AuditBinding = Pick<DatabaseBinding, 'spec'> & { readonly metadata: { readonly name: string; readonly namespace?: string } };
 
+/** Where and how audit records go for this binding: --audit-endpoint overrides spec.audit.otlpEndpoint. */
+export function auditSettings(opts: AuditOptions, binding: AuditBinding): { endpoint: string | null; protocol: 'grpc' | 'http/protobuf'; onFailure: 'block' | 'drop-oldest' } {
+  const endpoint = opts.auditEndpoint ?? binding.spec.audit?.otlpEndpoint ?? null;
+  return {
+    endpoint,
+    protocol: endpoint !== null && /^https?:\/\/[^/]+\/v1\/traces/.test(endpoint) ? 'http/protobuf' : 'grpc',
+    onFailure: binding.spec.audit?.onFailure ?? 'block',
+  };
+}
+
 export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: (m: string) => void): Promise<AuditSink> {
   // The binding's audit.otlpEndpoint turns audit on, as it does for a sidecar; --audit-endpoint overrides it.
   // With neither an endpoint nor --audit-spool there is nowhere to send records: audit is off (local
   // experiments), rather than filling a spool that onFailure=block would then stop the proxy on.
-  const endpoint = opts.auditEndpoint ?? binding.spec.audit?.otlpEndpoint ?? null;
+  const { endpoint, protocol, onFailure } = auditSettings(opts, binding);
   if (endpoint === null && opts.auditSpool === undefined) return NULL_AUDIT;
   const { createAuditSink } = await import('./audit/index.ts');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   return createAuditSink({
-    endpoint,
-    protocol: endpoint !== null && /^https?:\/\/[^/]+\/v1\/traces/.test(endpoint) ? 'http/protobuf' : 'grpc',
+    endpoint, protocol,
     spoolDir: opts.auditSpool ?? join(tmpdir(), `airlock-audit-${binding.metadata.namespace ?? 'default'}-${binding.metadata.name}`),
-    onFailure: binding.spec.audit?.onFailure ?? 'block',
+    onFailure,
     log,
   });
 }

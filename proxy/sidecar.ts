@@ -19,7 +19,9 @@ import type { PolicyWatch, WatchOptions, WatchState } from '../distribution/clie
 import type { DistributedPolicy } from '../distribution/types.ts';
 import { policyState } from './enforce/gate.ts';
 import type { Analyzer, PolicyState } from './enforce/gate.ts';
-import { openAudit, parseListen } from './run.ts';
+import { auditSettings, openAudit, parseListen } from './run.ts';
+import type { AuditSink } from './audit/types.ts';
+import type { AuditExporter } from './audit/index.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
 import type { Approvals, UpstreamTarget } from './session/session.ts';
@@ -160,6 +162,23 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     },
   };
 
+  // The binding's audit settings arrive with every update; a change applies to the running sink (same spool).
+  let auditSink: AuditSink | null = null;
+  let auditKey = '';
+  const applyAudit = (p: DistributedPolicy): void => {
+    const a = auditSettings(opts, { metadata: ref, spec: p.binding.spec });
+    const key = JSON.stringify(a);
+    if (key === auditKey || auditSink === null) return;
+    auditKey = key;
+    const sink = auditSink as Partial<AuditExporter>;
+    if (typeof sink.reconfigure !== 'function') {
+      log('airlock: the binding\'s audit settings changed, but this sidecar runs without an audit spool; they apply after a restart');
+      return;
+    }
+    sink.reconfigure(a.endpoint, a.protocol, a.onFailure);
+    log(`airlock: audit settings changed: endpoint ${a.endpoint ?? '(none: spool only)'}, onFailure ${a.onFailure}`);
+  };
+
   const apply = (p: DistributedPolicy): void => {
     if (stopped) return;
     if (p.shutdown !== null) {
@@ -181,6 +200,7 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     }
     const state = stateOf(p);
     if (proxy !== null) {
+      applyAudit(p);
       proxy.reload(state, target, endedOf(p));
       armGrantExpiry(p, target);
       log(`airlock: policy generation ${p.policySet.generation} from the operator (update ${p.version})`);
@@ -191,6 +211,8 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     if (starting !== null) { pending = p; return; }
     starting = (async () => {
       const audit = await openAudit(opts, { metadata: { namespace: ref.namespace, name: ref.name }, spec: p.binding.spec }, log);
+      auditSink = audit;
+      auditKey = JSON.stringify(auditSettings(opts, { metadata: ref, spec: p.binding.spec }));
       const started = await startProxy({
         listen, target, identity, state, audit, log, violations, approvals,
         ...(opts.maxStatementBytes === undefined ? {} : { limits: { maxStatementBytes: opts.maxStatementBytes } }),

@@ -13,6 +13,7 @@ import { DEFAULT_MAX_DURATION_MS, selectFor } from '../../policy/compile.ts';
 import { parseDuration } from '../../policy/duration.ts';
 import { describeSubject, makeIdentity, parseServiceAccount, subjectMatches } from '../../policy/identity.ts';
 import type { KubeClient } from '../kube.ts';
+import type { OperatorAction, Recorder } from '../record.ts';
 import type { Logger } from '../log.ts';
 import { policyProblems } from './snapshot.ts';
 import { UNSTAMPED_APPROVER } from '../../policy/types.ts';
@@ -149,13 +150,6 @@ export function nextChangeMs(r: AccessRequest, s: RequestStatus): number | null 
 // ---------------------------------------------------------------------------------------------
 // The reconciler, and RequestAccess (a sidecar asking for approval of one statement).
 
-/** Structurally operator/record.ts's Recorder (kept loose here so this file does not depend on its progress). */
-export interface ActionSink {
-  action(a: { action: 'AccessRequested' | 'AccessGranted' | 'AccessDenied' | 'AccessRevoked' | 'AccessExpired';
-    regarding: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string };
-    type: 'Normal' | 'Warning'; note: string; attributes?: Record<string, string | number | boolean> }): void;
-}
-
 export interface RequestDeps {
   readonly requests: { get(name: string, ns?: string): AccessRequest | undefined; list(ns?: string): readonly AccessRequest[] };
   readonly policies: { list(ns?: string): readonly AccessPolicy[] };
@@ -164,12 +158,12 @@ export interface RequestDeps {
   readonly now: () => Date;
   /** Only the Lease holder writes status (operator/leader.ts); absent = always. */
   readonly isLeader?: () => boolean;
-  readonly recorder?: ActionSink;
+  readonly recorder?: Pick<Recorder, 'action'>;
   /** Reconcile this request again at that time (expiry, pending TTL). */
   readonly requeueAt: (ns: string, name: string, atMs: number) => void;
 }
 
-const ACTION_OF: Record<AccessRequestPhase, 'AccessRequested' | 'AccessGranted' | 'AccessDenied' | 'AccessRevoked' | 'AccessExpired'> = {
+const ACTION_OF: Record<AccessRequestPhase, OperatorAction> = {
   Pending: 'AccessRequested', Approved: 'AccessGranted', Denied: 'AccessDenied', Revoked: 'AccessRevoked', Expired: 'AccessExpired',
 };
 

@@ -289,3 +289,25 @@ test('onFailure=drop-oldest: the oldest are dropped and counted, the newest arri
   assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => total - got.length + i), 'the newest, in order');
   await rx.close();
 });
+
+test('reconfigure: a new endpoint gets what the old one never acknowledged; onFailure switches at once', async () => {
+  const old = await startGrpc();
+  old.mode = 'unavailable';
+  const next = await startHttp();
+  const sink = await open(old, { maxSpoolBytes: 64 * 1024 });
+  sink.sessionStarted(session(SID));
+  for (let i = 0; i < 20; i++) sink.statement(statement(SID, i));
+  await sink.flush();
+  sink.reconfigure(next.endpoint, 'http/protobuf', 'drop-oldest');
+  for (let i = 20; i < 30; i++) sink.statement(statement(SID, i));
+  await next.waitForSpans(30);
+  assert.equal(statements(old.spans).length, 0);
+  assertNoDuplicates(next.spans);
+  // drop-oldest now: a full spool keeps accepting (block would have stopped).
+  next.mode = 'unavailable';
+  let n = 30;
+  for (; n < 200; n++) { sink.statement(statement(SID, n, { queryText: `SELECT ${'x'.repeat(900)}` })); assert.equal(sink.accepting(), true); }
+  await sink.flush();
+  assert.ok(sink.metrics().airlock_audit_dropped_total > 0);
+  await sink.close();
+});

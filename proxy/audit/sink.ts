@@ -58,6 +58,8 @@ export interface AuditExporter extends AuditSink {
   metrics(): AuditMetrics;
   /** Writes and fsyncs every record accepted so far (test hook and graceful shutdown). */
   flush(): Promise<void>;
+  /** New endpoint / protocol / onFailure, keeping the spool (SpoolingAuditSink.reconfigure). */
+  reconfigure(endpoint: string | null, protocol: OtlpProtocol, onFailure: 'block' | 'drop-oldest'): void;
 }
 
 /**
@@ -82,8 +84,9 @@ class SessionEnd {
 
 export class SpoolingAuditSink implements AuditExporter {
   private readonly spool: Spool;
-  private readonly transport: Transport | null;
-  private readonly block: boolean;
+  private transport: Transport | null;
+  private readonly exportTimeoutMs: number;
+  private block: boolean;
   private readonly maxBytes: number;
   /**
    * block mode: accepting() turns false at softLimit, while statement() still stores records up to maxBytes.
@@ -136,7 +139,9 @@ export class SpoolingAuditSink implements AuditExporter {
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
     this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
     this.envelope = requestEnvelope(opts.serviceName ?? 'airlock-proxy', this.instanceId);
-    this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, opts.exportTimeoutMs ?? 10_000);
+    this.exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
+    this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.exportTimeoutMs);
+    this.endpoint = opts.endpoint;
     this.timer = setInterval(() => this.tick(), opts.flushIntervalMs ?? 200);
     this.timer.unref();          // the proxy's sockets keep the process alive, not the audit timer
   }
@@ -325,10 +330,31 @@ export class SpoolingAuditSink implements AuditExporter {
     return this.pumping;
   }
 
+  private endpoint: string | null;
+
+  /**
+   * The binding's audit settings changed (a sidecar gets them with every policy update): export to the new
+   * endpoint and apply the new onFailure from now on. The spool and everything in it stay: records not yet
+   * acknowledged by the old collector go to the new one.
+   */
+  reconfigure(endpoint: string | null, protocol: OtlpProtocol, onFailure: 'block' | 'drop-oldest'): void {
+    if (this.closed) return;
+    this.block = onFailure === 'block';
+    if (endpoint === this.endpoint) return;
+    const old = this.transport;
+    this.endpoint = endpoint;
+    this.transport = endpoint === null ? null : createTransport(protocol, endpoint, this.exportTimeoutMs);
+    // An export in flight to the old collector fails (nothing is acked) and is retried to the new one.
+    old?.close();
+    this.wake?.();
+    if (this.transport !== null && this.pumping === null && this.spool.hasUnacked()) void this.startPump();
+  }
+
   private async pump(): Promise<void> {
-    const transport = this.transport!;
     let attempt = 0;
     while (!this.stopping) {
+      const transport = this.transport;
+      if (transport === null) return;                                  // reconfigured to no endpoint
       let batch: Batch | null;
       try {
         batch = await this.spool.readBatch(this.sendBatchSize, MAX_REQUEST_BYTES);

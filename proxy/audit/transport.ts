@@ -62,7 +62,10 @@ function grpcTransport(url: URL, timeoutMs: number): Transport {
   return {
     send(body, signal) {
       return new Promise((resolve) => {
-        const call = client.makeUnaryRequest(EXPORT_PATH, identity, identity, body, new grpc.Metadata(),
+        let call: Grpc.ClientUnaryCall;
+        // A closed channel (the sink was reconfigured to another endpoint mid-export) throws here: retry,
+        // which the sink then does on its new transport.
+        try { call = client.makeUnaryRequest(EXPORT_PATH, identity, identity, body, new grpc.Metadata(),
           { deadline: Date.now() + timeoutMs }, (err, response) => {
             signal.removeEventListener('abort', cancel);
             if (err === null || err === undefined) {
@@ -74,6 +77,10 @@ function grpcTransport(url: URL, timeoutMs: number): Transport {
             if (err.code === grpc.status.INVALID_ARGUMENT) resolve({ kind: 'reject', message, tooLarge: false });
             else resolve({ kind: 'retry', message, retryAfterMs: null, tooLarge: err.code === grpc.status.RESOURCE_EXHAUSTED });
           });
+        } catch (e) {
+          resolve({ kind: 'retry', message: `gRPC channel: ${(e as Error).message}`, retryAfterMs: null, tooLarge: false });
+          return;
+        }
         const cancel = (): void => call.cancel();
         signal.addEventListener('abort', cancel, { once: true });
       });
