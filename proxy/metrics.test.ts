@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { createProxyMetrics, serveMetrics } from './metrics.ts';
 import { NULL_AUDIT } from './audit/types.ts';
+import type { SessionContext } from '../policy/types.ts';
 import { startHarness, failure } from '../test/proxy/harness.ts';
 
 function sample(text: string, series: string): number | null {
@@ -52,7 +53,11 @@ test('airlock_analysis_seconds observes a decision-cache miss once and a hit not
   const { makeIdentity } = await import('../policy/identity.ts');
   const m = createProxyMetrics();
   const state = policyState(compile([], 1), m.wrapAnalyzer(await loadAnalyzer()));
-  const gate = new Gate(state, { identity: makeIdentity('system:serviceaccount:team:trainer'), database: 'shop', searchPath: ['public'] } as never);
+  const ctx: SessionContext = {
+    identity: makeIdentity('system:serviceaccount:team:trainer'), database: 'shop', searchPath: ['public'],
+    catalogRelations: new Set(), catalogFunctions: new Set(), grants: [],
+  };
+  const gate = new Gate(state, ctx);
   const count = async () => sample(await m.registry.metrics(), 'airlock_analysis_seconds_count');
   assert.equal(await count(), 0);
   gate.check('SELECT id FROM public.orders WHERE id = 1', new Map());
