@@ -41,7 +41,7 @@ Runs the controllers, the sidecar-injection webhook and the PolicyDistribution g
   --sidecar-image-pull-policy P    imagePullPolicy of the injected proxy
   --sidecar-resources JSON         resources of the injected proxy, e.g. {"requests":{"cpu":"50m"}}
   --log-level LEVEL                debug | info | warn | error (default info)
-  --leader-elect BOOL               only the holder of a Lease writes status; every replica serves the
+  --leader-elect BOOL              only the holder of a Lease writes status; every replica serves the
                                    webhook and gRPC (default false; the chart sets true)
   --leader-election-id NAME        the Lease's name in --namespace (default airlock-operator)
 `;
@@ -106,7 +106,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   const service = values['webhook-service'] ?? 'airlock-operator';
   const secretName = values['webhook-cert-secret'] ?? 'airlock-webhook-tls';
   const kube = new KubeClient(kubeConfig(values.kubeconfig));
-  let tls: { certPem: string; keyPem: string } | undefined;
+  let tls: { certPem: string; keyPem: string; caPem: string } | undefined;
   if (!manageCert) {
     // cert-manager's Certificate writes a kubernetes.io/tls Secret; read here for the start, and its renewals
     // are picked up from the Secret by every replica (operator.ts reloadServingCert).
@@ -114,7 +114,13 @@ export async function operatorCommand(args: string[]): Promise<number> {
     const cert = s.data?.['tls.crt'];
     const key = s.data?.['tls.key'];
     if (cert === undefined || key === undefined) throw new Error(`Secret ${ns}/${secretName} has no tls.crt and tls.key`);
-    tls = { certPem: Buffer.from(cert, 'base64').toString('utf8'), keyPem: Buffer.from(key, 'base64').toString('utf8') };
+    // Injected sidecars verify the operator's gRPC certificate with this CA (AIRLOCK_OPERATOR_CA): without
+    // it they could not connect at all, so refuse to start rather than inject sidecars that never get a policy.
+    const ca = s.data?.['ca.crt'];
+    if (ca === undefined || ca === '') {
+      throw new Error(`Secret ${ns}/${secretName} has no ca.crt: use a cert-manager Issuer that records its CA (CA or self-signed issuer), so injected sidecars can verify the operator`);
+    }
+    tls = { certPem: Buffer.from(cert, 'base64').toString('utf8'), keyPem: Buffer.from(key, 'base64').toString('utf8'), caPem: Buffer.from(ca, 'base64').toString('utf8') };
   }
 
   const otlpEndpoint = values['otlp-endpoint'] ?? (process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] || undefined);

@@ -8,8 +8,8 @@
 //     other replica may consider the lease expired (both measured from the same renewal).
 //   - ReleaseOnCancel: stop() writes holderIdentity "" and leaseDurationSeconds 1, so another replica
 //     takes over on its next retry instead of waiting for the lease to expire.
-// Differences from client-go, each safer: a leader that reads another holder in the Lease steps down at
-// once (client-go keeps believing until renewDeadline); and after stepping down the elector competes again
+// Differences from client-go, each safer: a leader that reads another holder in the Lease, or loses a
+// write to a 409, steps down at once (client-go keeps believing until renewDeadline); and after stepping down the elector competes again
 // rather than exiting the process (controller-runtime exits): our leader-only work is level-based status
 // writes, which a new leader redoes from its caches, so nothing is lost by a replica coming back.
 import { randomBytes } from 'node:crypto';
@@ -232,7 +232,7 @@ export class LeaderElector {
         const record = firstRecord(this.identity, this.leaseMs / 1000, wall);
         const body = { apiVersion: LEASES, kind: 'Lease', metadata: { name: this.leaseName, namespace: this.namespace }, spec: record };
         const r = await this.o.kube.call('POST', `/apis/${LEASES}/namespaces/${this.namespace}/leases`, body, undefined, timeout);
-        if (r.status === 409) return;                                      // another replica created it first
+        if (r.status === 409) return this.lost('Lost lease: another replica created it first');
         if (r.status !== 201 && r.status !== 200) return this.failed(`creating Lease ${this.namespace}/${this.leaseName}`, r);
         this.wrote(r.body, record, sentAt, true);
         return;
@@ -247,7 +247,7 @@ export class LeaderElector {
         return;
       }
       const r = await this.o.kube.call('PUT', this.path(), { ...got.body, spec: { ...got.body.spec, ...step.record } }, undefined, timeout);
-      if (r.status === 409) return;                                        // written since our read: decide again next round
+      if (r.status === 409) return this.lost('Lost lease: it was written since it was read');  // decide again next round
       if (r.status !== 200) return this.failed(`updating Lease ${this.namespace}/${this.leaseName}`, r);
       this.wrote(r.body, step.record, sentAt, step.acquiring);
     } catch (e) {
@@ -266,6 +266,15 @@ export class LeaderElector {
     this.deadline = setTimeout(() => this.setLeading(false, 'Failed to renew lease within the renew deadline', { renewDeadlineMs: this.deadlineMs }), Math.max(0, left));
     this.deadline.unref();
     if (!this.leading) this.setLeading(true, acquiring ? 'Acquired lease' : 'Renewed lease after stepping down', { transitions: record.leaseTransitions });
+  }
+
+  /**
+   * A write of ours lost to another (409). client-go keeps leading until its deadline; we stop at once, so
+   * a lost race can never leave two leaders, at the price of a spurious step-down when someone merely
+   * edited the Lease's metadata (the next round takes it back).
+   */
+  private lost(msg: string): void {
+    if (this.leading) this.setLeading(false, msg);
   }
 
   private failed(what: string, r: { status: number; body: any }): void {

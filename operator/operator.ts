@@ -42,7 +42,8 @@ export interface OperatorOptions {
     readonly names: readonly string[];
     /** false with cert-manager: then `tls` must be given. */
     readonly manageCert: boolean;
-    readonly tls?: { certPem: string; keyPem: string };
+    /** With cert-manager: the serving certificate, and the CA injected sidecars verify the gRPC server with. */
+    readonly tls?: { certPem: string; keyPem: string; caPem?: string };
   };
   readonly grpc: { readonly host: string; readonly port: number; readonly credentials?: grpc.ServerCredentials };
   readonly sidecar: { readonly image: string; readonly imagePullPolicy?: string; readonly resources?: ResourceRequirements; readonly operatorAddress: string };
@@ -135,6 +136,7 @@ export class Operator {
   /** The serving certificate in use by the webhook and gRPC servers; replaced from the Secret. */
   private serving: ServingPair | null = null;
   private grpcIdentity: ServingIdentityProvider | null = null;
+  private servingProblem = '';
   private timers: NodeJS.Timeout[] = [];
   private queue!: Queue;
   private cert: CertBundle | null = null;
@@ -246,7 +248,19 @@ export class Operator {
 
     const w = this.opts.webhook;
     if (w.manageCert) {
-      this.cert = await ensureWebhookCert(kube, { namespace: this.opts.namespace, secretName: w.secretName, webhookConfigName: w.configName, names: w.names, nowMs: Date.now() });
+      // Every replica runs this once at start. Replicas starting together (a fresh install) race: the
+      // Secret write is guarded by its resourceVersion, the caBundle patch by a resourceVersion test that
+      // fails the loser with 422. Both are safe to redo, so a few quick retries instead of a crash-loop.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.cert = await ensureWebhookCert(kube, { namespace: this.opts.namespace, secretName: w.secretName, webhookConfigName: w.configName, names: w.names, nowMs: Date.now() });
+          break;
+        } catch (e) {
+          if (attempt >= 5) throw e;
+          this.log.warn('Failed to ensure webhook certificate; retrying', { error: (e as Error).message, attempt });
+          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt + Math.random() * 100));
+        }
+      }
     }
     const tls = this.cert ?? w.tls;
     if (tls === undefined) throw new Error('webhook: manageCert is false and no certificate was given');
@@ -266,7 +280,7 @@ export class Operator {
         sar: subjectAccessReview(kube), now: () => new Date(), log: this.log },
       inject: { image: this.opts.sidecar.image, imagePullPolicy: this.opts.sidecar.imagePullPolicy, resources: this.opts.sidecar.resources,
         operatorAddress: this.opts.sidecar.operatorAddress, operatorNamespace: this.opts.namespace, kubernetesMinor: minor,
-        ...(this.opts.grpc.credentials === undefined && this.cert !== null ? { operatorCaPem: this.cert.caPem } : {}) },
+        ...(this.opts.grpc.credentials === undefined && (this.cert?.caPem ?? w.tls?.caPem) !== undefined ? { operatorCaPem: (this.cert?.caPem ?? w.tls?.caPem)! } : {}) },
     });
     const server = this.webhookServer;
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(w.port, w.host, () => resolve()); });
@@ -309,9 +323,11 @@ export class Operator {
     const { namespace, webhook: { secretName } } = this.opts;
     const got = servingFromSecret(this.caches.secrets.get(secretName, namespace), `${namespace}/${secretName}`);
     if (typeof got === 'string') {
-      this.log.error('Failed to load serving certificate; kept the current one', { error: got });
+      if (got !== this.servingProblem) this.log.error('Failed to load serving certificate; kept the current one', { error: got });
+      this.servingProblem = got;                                     // logged once, not every 30 s
       return;
     }
+    this.servingProblem = '';
     if (got.certPem === this.serving.certPem && got.keyPem === this.serving.keyPem) return;
     try {
       server.setSecureContext({ cert: got.certPem, key: got.keyPem, minVersion: 'TLSv1.2' });
