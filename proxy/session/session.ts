@@ -107,7 +107,15 @@ interface ApprovalHold {
   error: string | null;
   /** The session is holding the client for it now (released by a policy change or the deadline). */
   waiting: boolean;
+  /** The client sent a CancelRequest while it was held: answer 57014, as PostgreSQL does, and do not run it. */
+  cancelled: boolean;
   timer: NodeJS.Timeout | null;
+}
+
+const CANCELLED_WHILE_HELD = 'cancelled by the client while waiting for approval';
+/** The error for a statement whose approval hold ended without approval (or was cancelled by the client). */
+function heldFields(d: DenyDecision, what: string): PgErrorFields {
+  return d.reason === CANCELLED_WHILE_HELD ? proxyRefusal('57014', 'canceling statement due to user request') : denialFields(d, what);
 }
 
 const PHASE_STARTUP = 0;
@@ -281,7 +289,9 @@ export class Session {
   #cancelFor(pid: number, secret: Buffer): void {
     const target = this.shared.cancelKeys.get(keyOf(pid, secret));
     // Unknown key: nothing, as PostgreSQL (it never says whether a key was valid).
-    if (target !== undefined) target.cancelUpstream();
+    if (target === undefined) return;
+    if (target.#approval?.waiting === true) { target.#approval.cancelled = true; target.#releaseHold(); return; }
+    target.cancelUpstream();
   }
 
   /** Send the upstream's own CancelRequest on a fresh connection (protocol 55.2.7), TLS as the binding says. */
@@ -608,7 +618,7 @@ export class Session {
     if (checked.approval !== null) {
       const held = this.#holdForApproval(sql, checked.approval);
       if (held === null) return false;             // left unread until the request is decided or times out
-      this.#poisonQuery(denialFields(held, checked.approval.what), checked.analysis.statements[0] ?? null, held, checked.analysis.normalized, t0);
+      this.#poisonQuery(heldFields(held, checked.approval.what), checked.analysis.statements[0] ?? null, held, checked.analysis.normalized, t0);
       return true;
     }
     this.#approval = null;
@@ -799,7 +809,7 @@ export class Session {
     if (checked.approval !== null) {
       const held = this.#holdForApproval(p.query, checked.approval);
       if (held === null) return false;
-      this.#poisonParse(denialFields(held, checked.approval.what), held, facts, checked.analysis.normalized);
+      this.#poisonParse(heldFields(held, checked.approval.what), held, facts, checked.analysis.normalized);
       return true;
     }
     this.#approval = null;
@@ -858,11 +868,15 @@ export class Session {
     let h = this.#approval;
     if (h !== null && h.text !== text) { this.#releaseHold(); h = null; }
     if (h === null) {
-      const hold: ApprovalHold = { text, deadlineMs: Date.now() + d.holdTimeoutMs, request: null, error: null, waiting: false, timer: null };
+      const hold: ApprovalHold = { text, deadlineMs: Date.now() + d.holdTimeoutMs, request: null, error: null, waiting: false, timer: null, cancelled: false };
       this.#approval = h = hold;
       approvals.request({ statement: text, policy: d.policy, rule: d.rule }).then(
         (r) => { hold.request = `${r.namespace}/${r.name}`; },
         (e: unknown) => { hold.error = (e as Error).message; if (this.#approval === hold) this.#releaseHold(); });
+    }
+    if (h.cancelled) {
+      this.#approval = null;
+      return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: CANCELLED_WHILE_HELD, ...(h.request === null ? {} : { accessRequest: h.request }) };
     }
     if (h.error !== null || Date.now() >= h.deadlineMs) {
       this.#approval = null;

@@ -4,6 +4,8 @@
 // The operator's side (RequestAccess, phases, approvals) is test/operator/approvals-e2e.test.ts; here the
 // proxy's Approvals hook records the intents the operator would get.
 import { test, before, after } from 'node:test';
+import net from 'node:net';
+import { cancelRequest } from '../../proxy/wire/startup.ts';
 import assert from 'node:assert/strict';
 import { startHarness, failure, eventually, POLICY } from './harness.ts';
 import type { Harness } from './harness.ts';
@@ -69,6 +71,26 @@ test('hold times out: 42501 naming the AccessRequest and how to approve it; the 
   assert.equal(h.logged('late-9912').length, 0);
   assert.equal((await c.query('SELECT count(*)::int AS n FROM public.orders')).rows[0].n, 20);
   assert.equal(h.audit.records.at(-2)!.accessRequest, 'team/ar-slow');
+});
+
+test('a CancelRequest while held answers 57014 at once, and the statement never runs', async () => {
+  answer = async () => ({ namespace: 'team', name: 'ar-cancel' });
+  const c = await h.client();
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+  const key = Buffer.alloc(4);
+  key.writeInt32BE(secretKey);
+  const n = intents.length;
+  const held = failure(c.query("UPDATE public.secrets SET v = 'cancelled-6627' WHERE id = 1"));
+  await eventually(() => intents.length > n, 3000, 'the intent');
+  await new Promise<void>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: h.port }, () => s.end(cancelRequest(processID, key)));
+    s.on('close', () => resolve());
+    s.on('error', reject);
+  });
+  const e = await held;
+  assert.equal(e.code, '57014');
+  assert.equal(h.logged('cancelled-6627').length, 0);
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
 });
 
 test('the operator refusing the request denies at once with its reason', async () => {
