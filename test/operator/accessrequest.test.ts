@@ -7,11 +7,13 @@
 // the operator's user, which the webhook lets through.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { ADMIN_USER, startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
+import { G, MERGE_PATCH, chartAccessRequestWebhook as chartWebhook, eventually, installCrds, kubeApi, operatorServiceAccount,
+  registerWebhooks } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { KubeClient } from '../../operator/kube.ts';
 import { ensureWebhookCert } from '../../operator/webhook/certs.ts';
@@ -21,30 +23,10 @@ import { UNSTAMPED, requestCommand } from '../../bin/request.ts';
 import type { AccessRequest } from '../../policy/types.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const G = '/apis/airlock.dev/v1alpha1';
 const OPERATOR_USER = 'system:serviceaccount:airlock-system:airlock-operator';
 const ALICE = 'alice@example.com';     // requester and approver (a DBA asking for herself)
 const BOB = 'bob@example.com';         // approver
 const MALLORY = 'mallory@example.com'; // requester: may write status, may not approve
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** The chart's AccessRequest webhook entry, its templated service reference aside. */
-function chartWebhook(): Record<string, any> {
-  const text = readFileSync(join(root, 'charts', 'airlock', 'templates', 'webhook.yaml'), 'utf8');
-  const at = text.indexOf('  - name: accessrequests.airlock.dev');
-  assert.ok(at > 0, 'charts/airlock/templates/webhook.yaml has no accessrequests.airlock.dev webhook');
-  const [hook] = parse(text.slice(at).replace(/\{\{[^}]*\}\}/g, 'templated')) as Record<string, any>[];
-  return hook!;
-}
 
 describe('AccessRequest approvals on a real apiserver', () => {
   let kube: Kube;
@@ -52,13 +34,7 @@ describe('AccessRequest approvals on a real apiserver', () => {
   let opToken = '';
   let caBundles: (string | undefined)[] = [];
 
-  const req = (method: string, path: string, body?: unknown, token?: string, contentType?: string) =>
-    kube.request(method, path, { body, ...(token ? { token } : {}), ...(contentType ? { contentType } : {}) });
-  const must = async (method: string, path: string, body?: unknown, token?: string) => {
-    const r = await req(method, path, body, token);
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
-    return r.body;
-  };
+  const { req, must } = kubeApi(() => kube);
   /** `airlock request …` as `user`, in-process; the exit code and what it printed. */
   const cli = async (user: string, ...args: string[]) => {
     let out = ''; let err = '';
@@ -69,28 +45,18 @@ describe('AccessRequest approvals on a real apiserver', () => {
   const newRequest = async (token?: string, extra: Record<string, unknown> = {}): Promise<AccessRequest> => must('POST', `${G}/namespaces/ml/accessrequests`, {
     apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessRequest', metadata: { generateName: 'ar-' },
     spec: { subject: { kind: 'User', name: ALICE }, database: 'orders', statement: 'DELETE FROM orders WHERE id = $1', ...extra },
-  }, token);
+  }, { token });
   /** The status write a controller would make, as the operator's own user. */
   const setPhase = (name: string, phase: string, expiresAt?: string) => req('PATCH', `${G}/namespaces/ml/accessrequests/${name}/status`,
-    { status: { phase, ...(expiresAt ? { expiresAt } : {}) } }, opToken, 'application/merge-patch+json');
+    { status: { phase, ...(expiresAt ? { expiresAt } : {}) } }, { token: opToken, contentType: MERGE_PATCH });
 
   before(async () => {
     kube = await startKube();
-    for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      for (const d of parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))) {
-        const crd = d.toJS();
-        if (crd) await must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      }
-    }
-    await eventually('CRD established', async () => ((await req('GET', `${G}/namespaces/default/accessrequests`)).status === 200 ? true : undefined));
+    await installCrds(kube);
     await kube.createNamespace('airlock-system');
     await kube.createNamespace('ml');
-    await must('POST', '/api/v1/namespaces/airlock-system/serviceaccounts', { metadata: { name: 'airlock-operator' } });
-    for (const d of parseAllDocuments(readFileSync(join(root, 'operator', 'rbac.yaml'), 'utf8'))) {
-      const o = d.toJS() as { kind: string; metadata: { namespace?: string } };
-      const plural = `${o.kind.toLowerCase()}s`;
-      await must('POST', o.metadata.namespace ? `/apis/rbac.authorization.k8s.io/v1/namespaces/${o.metadata.namespace}/${plural}` : `/apis/rbac.authorization.k8s.io/v1/${plural}`, o);
-    }
+    const account = await operatorServiceAccount(kube);
+    opToken = account.token;
     // People: the chart's two ClusterRoles, from the file the chart renders them from, bound in ml.
     const roles = parse(readFileSync(join(root, 'charts', 'airlock', 'files', 'accessrequest-roles.yaml'), 'utf8')) as Record<'requester' | 'approver', unknown[]>;
     for (const role of ['requester', 'approver'] as const) {
@@ -103,29 +69,13 @@ describe('AccessRequest approvals on a real apiserver', () => {
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
       });
     }
-    opToken = await kube.serviceAccountToken('airlock-system', 'airlock-operator');
-    const opKube = new KubeClient((() => {
-      const kc = KubeClient.fromFile(kube.kubeconfigPath).config;
-      kc.users = [{ name: 'op', token: opToken }];
-      kc.contexts = [{ name: 'op', cluster: kc.getCurrentCluster()!.name, user: 'op' }];
-      kc.setCurrentContext('op');
-      return kc;
-    })());
+    const opKube = KubeClient.fromFile(account.kubeconfigPath);
 
     // The listening port goes into the configuration first; the operator's certificate code then
-    // patches in the caBundle (of every webhook in it), as it does at start.
+    // patches in the caBundle (of every webhook in it), as it does at start. The pod webhook is there
+    // for that count: this test creates no pods, and the server's injector has no bindings.
     const port = await freePort();
-    const url = `https://127.0.0.1:${port}`;
-    const { clientConfig: _service, ...hook } = chartWebhook();
-    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      metadata: { name: 'airlock-sidecar-injector' },
-      webhooks: [{
-        name: 'sidecar-injector.airlock.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail',
-        clientConfig: { url: `${url}/mutate-pods` },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'no-pods-here' } },
-      }, { ...hook, clientConfig: { url: `${url}/mutate-accessrequests` } }],
-    });
+    await registerWebhooks(kube, port, { pods: true, accessRequests: true });
     const tls = await ensureWebhookCert(opKube, { namespace: 'airlock-system', secretName: 'airlock-webhook-tls',
       webhookConfigName: 'airlock-sidecar-injector', names: ['127.0.0.1'], nowMs: Date.now() });
     server = createWebhookServer(tls, {
@@ -183,7 +133,7 @@ describe('AccessRequest approvals on a real apiserver', () => {
       apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessRequest', metadata: { generateName: 'ar-' },
       spec: { subject: { kind: 'User', name: ALICE }, database: 'orders', statement: 'SELECT 1', requestedBy: BOB },
       status: { phase: 'Approved', approvals: [{ approver: BOB, decision: 'Approve', at: '2030-01-01T00:00:00Z' }] },
-    }, kube.tokenFor(ALICE));
+    }, { token: kube.tokenFor(ALICE) });
     assert.equal(forged.spec.requestedBy, ALICE);
     // The apiserver drops status on create for a CRD with a status subresource (so the webhook need not).
     assert.equal(forged.status, undefined);
@@ -212,7 +162,7 @@ describe('AccessRequest approvals on a real apiserver', () => {
     // Writing the entry by hand under another name changes nothing: the webhook knows who is asking.
     const cur = await getAR(name);
     const forged = await req('PUT', `${G}/namespaces/ml/accessrequests/${name}/status`,
-      { ...cur, status: { ...cur.status, approvals: [...cur.status!.approvals!, { approver: 'carol@example.com', decision: 'Approve', at: '2030-01-01T00:00:00Z' }] } }, kube.tokenFor(ALICE));
+      { ...cur, status: { ...cur.status, approvals: [...cur.status!.approvals!, { approver: 'carol@example.com', decision: 'Approve', at: '2030-01-01T00:00:00Z' }] } }, { token: kube.tokenFor(ALICE) });
     assert.equal(forged.status, 403);
     assert.match(forged.body.message, /alice@example\.com may not approve AccessRequest ml\/ar-\w+: they requested it; ask another approver/);
     assert.equal((await getAR(name)).status?.approvals?.length, 1);
@@ -240,7 +190,7 @@ describe('AccessRequest approvals on a real apiserver', () => {
 
   test('only the operator sets the phase', async () => {
     const cur = await getAR(name);
-    const r = await req('PUT', `${G}/namespaces/ml/accessrequests/${name}/status`, { ...cur, status: { ...cur.status, phase: 'Approved' } }, kube.tokenFor(BOB));
+    const r = await req('PUT', `${G}/namespaces/ml/accessrequests/${name}/status`, { ...cur, status: { ...cur.status, phase: 'Approved' } }, { token: kube.tokenFor(BOB) });
     assert.equal(r.status, 403);
     assert.match(r.body.message, /bob@example\.com may not change status\.phase of AccessRequest ml\/ar-\w+: only the Airlock operator sets it; append one entry to status\.approvals/);
     const ok = await setPhase(name, 'Approved', '2099-01-01T00:00:00Z');

@@ -6,39 +6,28 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
+import { G, OPERATOR_NS as NS, TRAINER_POD, accessPolicy as policy, credentialsSecret, databaseBinding, eventuallyWithin, installCrds,
+  kubeApi, operatorOptions, operatorServiceAccount, podBoundToken, registerWebhooks } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { KubeClient } from '../../operator/kube.ts';
 import type { KubeResult } from '../../operator/kube.ts';
-import { silentLogger } from '../../operator/log.ts';
 import { Operator } from '../../operator/operator.ts';
 import { issueServing } from '../../operator/webhook/certs.ts';
 import { watchPolicy } from '../../distribution/client.ts';
 import type { DistributedPolicy } from '../../distribution/types.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-const IMAGE = 'ghcr.io/airlock-dev/airlock:test';
-const G = '/apis/airlock.dev/v1alpha1';
-const NS = 'airlock-system';
 const LEASE = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/airlock-operator`;
 const tmp = mkdtempSync(join(tmpdir(), 'airlock-le-'));
 
-async function eventually<T>(what: string, f: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+// Polled every 25 ms: leadership changes within a 300 ms retry period.
+const eventually = eventuallyWithin(15_000, 25);
 
 /** The real client, recording the writes the test asserts on (status patches, Lease updates). */
 class RecordingKube extends KubeClient {
@@ -56,11 +45,6 @@ class RecordingKube extends KubeClient {
   }
 }
 
-function policy(name: string): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: 'ml' },
-    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }] } };
-}
-
 interface Replica { readonly name: string; readonly op: Operator; readonly kube: RecordingKube; readonly webhookPort: number; readonly grpcPort: number }
 
 describe('leader election on a real apiserver', () => {
@@ -72,12 +56,7 @@ describe('leader election on a real apiserver', () => {
   const overlaps: string[] = [];
   let sampler: NodeJS.Timeout | undefined;
 
-  const req = async (method: string, path: string, body?: unknown) => kube.request(method, path, { body });
-  const must = async (method: string, path: string, body?: unknown) => {
-    const r = await req(method, path, body);
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
-    return r.body;
-  };
+  const { req, must } = kubeApi(() => kube);
   const leaders = (): Replica[] => live.filter((r) => r.op.isLeader());
   const checkOverlap = (when: string): void => {
     const l = leaders();
@@ -92,13 +71,9 @@ describe('leader election on a real apiserver', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
     const rk = new RecordingKube(kc);
-    const op = new Operator({
-      kube: rk, namespace: NS, log: silentLogger,
-      webhook: { host: '127.0.0.1', port: webhookPort, configName: 'airlock-sidecar-injector', secretName: 'airlock-webhook-tls', names: ['127.0.0.1'], manageCert: true },
-      grpc: { host: '127.0.0.1', port: 0 },
-      sidecar: { image: IMAGE, operatorAddress: 'operator:9090' },
+    const op = new Operator(operatorOptions(rk, webhookPort, {
       leaderElection: { id: 'airlock-operator', identity: name, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    });
+    }));
     op.leader!.onChange(() => checkOverlap(`${name} changed`));
     const started = await op.start().catch(async (e: unknown) => { await op.stop(); throw e; });
     caPem = started.caBundlePem ?? '';
@@ -115,41 +90,14 @@ describe('leader election on a real apiserver', () => {
 
   before(async () => {
     kube = await startKube();
-    for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      for (const d of parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))) {
-        const crd = d.toJS();
-        if (crd) await must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      }
-    }
-    await eventually('CRDs established', async () => ((await req('GET', `${G}/namespaces/default/accesspolicies`)).status === 200 ? true : undefined));
+    await installCrds(kube);
     await kube.createNamespace(NS);
     await kube.createNamespace('ml');
-    await must('POST', `/api/v1/namespaces/${NS}/serviceaccounts`, { metadata: { name: 'airlock-operator' } });
     await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
-    for (const d of parseAllDocuments(readFileSync(join(root, 'operator', 'rbac.yaml'), 'utf8'))) {
-      const o = d.toJS() as { kind: string; metadata: { namespace?: string } };
-      const plural = `${o.kind.toLowerCase()}s`;
-      await must('POST', o.metadata.namespace ? `/apis/rbac.authorization.k8s.io/v1/namespaces/${o.metadata.namespace}/${plural}` : `/apis/rbac.authorization.k8s.io/v1/${plural}`, o);
-    }
-    const token = await kube.serviceAccountToken(NS, 'airlock-operator');
-    kubeconfig = join(tmp, 'operator.kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'op',
-      clusters: [{ name: 'k', cluster: { server: kube.server, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') } }],
-      users: [{ name: 'op', user: { token } }],
-      contexts: [{ name: 'op', context: { cluster: 'k', user: 'op' } }],
-    }));
+    kubeconfig = (await operatorServiceAccount(kube)).kubeconfigPath;
     const webhookPort = await freePort();
     // Points at the first replica: pods are created only while it runs.
-    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      metadata: { name: 'airlock-sidecar-injector' },
-      webhooks: [{
-        name: 'sidecar-injector.airlock.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 5,
-        clientConfig: { url: `https://127.0.0.1:${webhookPort}/mutate-pods` },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [NS, 'kube-system'] }] },
-      }],
-    });
+    await registerWebhooks(kube, webhookPort, { pods: true });
     // Started together: both race to create the certificate Secret and the Lease.
     await Promise.all([replica('op-a', webhookPort), (async () => replica('op-b', await freePort()))()]);
     sampler = setInterval(() => checkOverlap('sampled'), 10);
@@ -165,10 +113,8 @@ describe('leader election on a real apiserver', () => {
     const [leader] = await eventually('a leader', () => (leaders().length === 1 ? leaders() : undefined));
     assert.equal((await lease()).holderIdentity, leader!.name);
     const follower = live.find((r) => r !== leader)!;
-    await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'orders-airlock' }, stringData: { username: 'airlock_app', password: 's3cret' } });
-    await must('POST', `${G}/namespaces/ml/databasebindings`, { apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name: 'orders', namespace: 'ml' },
-      spec: { engine: 'postgres', endpoint: { host: 'orders-pg.db.svc', database: 'orders' }, credentialsSecretRef: { name: 'orders-airlock' },
-        tls: { mode: 'disable' }, workloadSelector: { matchLabels: { app: 'trainer' } } } });
+    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret('airlock_app', 's3cret'));
+    await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders'));
     await must('POST', `${G}/namespaces/ml/accesspolicies`, policy('trainer'));
     await eventually('binding Ready', () => ready(`${G}/namespaces/ml/databasebindings/orders`));
     await eventually('policy Ready', () => ready(`${G}/namespaces/ml/accesspolicies/trainer`));
@@ -181,18 +127,11 @@ describe('leader election on a real apiserver', () => {
   test('every replica serves gRPC snapshots, leader or not', async () => {
     const first = live[0]!;
     await eventually('binding in the webhook replica\'s cache', () => first.op.caches.bindings.get('orders', 'ml'));
-    const pod = await must('POST', '/api/v1/namespaces/ml/pods', {
-      metadata: { generateName: 'trainer-', labels: { app: 'trainer' } },
-      spec: { serviceAccountName: 'trainer', containers: [{ name: 'train', image: 'trainer:1' }] },
-    });
+    const pod = await must('POST', '/api/v1/namespaces/ml/pods', TRAINER_POD);
     assert.equal(pod.metadata.annotations['airlock.dev/injected'], 'orders@1');
     await eventually('pod in every cache', () => (live.every((r) => r.op.caches.pods.get(pod.metadata.name, 'ml')) ? true : undefined));
-    const t = await must('POST', '/api/v1/namespaces/ml/serviceaccounts/trainer/token', {
-      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-      spec: { audiences: ['airlock'], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } },
-    });
     tokenFile = join(tmp, 'pod-token');
-    writeFileSync(tokenFile, t.status.token);
+    writeFileSync(tokenFile, await podBoundToken(kube, pod));
     for (const r of live) {
       const got: DistributedPolicy[] = [];
       const w = watchPolicy(`127.0.0.1:${r.grpcPort}`, { namespace: 'ml', name: 'orders' }, tokenFile, (p) => got.push(p), () => {}, { caPem });

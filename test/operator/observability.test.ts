@@ -5,12 +5,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
+import { G, TRAINER_POD, accessPolicy as policy, credentialsSecret, databaseBinding as binding, eventually, installCrds, kubeApi,
+  operatorOptions, operatorServiceAccount, podBoundToken, registerWebhooks } from '../support/operator.ts';
 import { startGrpcReceiver } from '../support/otlp-receiver.ts';
 import type { OtlpReceiver, ReceivedSpan } from '../support/otlp-receiver.ts';
 import { freePort } from '../support/ports.ts';
@@ -21,21 +22,8 @@ import { Operator } from '../../operator/operator.ts';
 import { watchPolicy } from '../../distribution/client.ts';
 import type { DistributedPolicy } from '../../distribution/types.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-const IMAGE = 'ghcr.io/airlock-dev/airlock:test';
-const G = '/apis/airlock.dev/v1alpha1';
 const EVENTS = '/apis/events.k8s.io/v1/namespaces/ml/events';
 const tmp = mkdtempSync(join(tmpdir(), 'airlock-obs-'));
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Ev {
   metadata: { name: string }; reason: string; action: string; type: string; note: string;
@@ -44,15 +32,6 @@ interface Ev {
   series?: { count: number; lastObservedTime: string };
 }
 
-function binding(name: string): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name, namespace: 'ml' },
-    spec: { engine: 'postgres', endpoint: { host: 'orders-pg.db.svc', database: 'orders' }, credentialsSecretRef: { name: 'orders-airlock' },
-      tls: { mode: 'disable' }, workloadSelector: { matchLabels: { app: 'trainer' } } } };
-}
-function policy(name: string, spec: Record<string, unknown> = {}): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: 'ml' },
-    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }], ...spec } };
-}
 const BAD_MASK = [{ columns: ['email'], strategy: 'redact' }];
 const BAD_MASK_MESSAGE = 'AccessPolicy ml/bad-mask: spec.masking[0].columns[0]: "email" is not a schema.table.column name (no wildcards); e.g. public.customers.email';
 
@@ -77,12 +56,7 @@ describe('operator observability on a real apiserver and OTLP receiver', () => {
     error: (msg, kv = {}) => { logged.push({ level: 'error', msg, kv }); },
   };
 
-  const req = async (method: string, path: string, body?: unknown) => kube.request(method, path, { body });
-  const must = async (method: string, path: string, body?: unknown) => {
-    const r = await req(method, path, body);
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
-    return r.body;
-  };
+  const { req, must } = kubeApi(() => kube);
   const events = async (): Promise<Ev[]> => ((await must('GET', EVENTS)).items as Ev[]).filter((e) => e.reportingController === 'airlock.dev/operator');
   const eventFor = (reason: string, kind: string, name: string, match: (e: Ev) => boolean = () => true) =>
     eventually(`${reason} Event for ${kind} ${name}`, async () =>
@@ -98,54 +72,17 @@ describe('operator observability on a real apiserver and OTLP receiver', () => {
 
   before(async () => {
     [kube, receiver] = await Promise.all([startKube(), startGrpcReceiver()]);
-    for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      for (const d of parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))) {
-        const crd = d.toJS();
-        if (crd) await must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      }
-    }
-    await eventually('CRDs established', async () => {
-      const r = await req('GET', `${G}/namespaces/default/databasebindings`);
-      const p = await req('GET', `${G}/namespaces/default/accesspolicies`);
-      return r.status === 200 && p.status === 200 ? true : undefined;
-    });
+    await installCrds(kube);
     await kube.createNamespace('airlock-system');
     await kube.createNamespace('ml');
-    await must('POST', '/api/v1/namespaces/airlock-system/serviceaccounts', { metadata: { name: 'airlock-operator' } });
     await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
     // The operator holds exactly operator/rbac.yaml: Events must work with those permissions.
-    for (const d of parseAllDocuments(readFileSync(join(root, 'operator', 'rbac.yaml'), 'utf8'))) {
-      const o = d.toJS() as { kind: string; metadata: { namespace?: string } };
-      const plural = `${o.kind.toLowerCase()}s`;
-      await must('POST', o.metadata.namespace ? `/apis/rbac.authorization.k8s.io/v1/namespaces/${o.metadata.namespace}/${plural}` : `/apis/rbac.authorization.k8s.io/v1/${plural}`, o);
-    }
-    const token = await kube.serviceAccountToken('airlock-system', 'airlock-operator');
-    const kubeconfig = join(tmp, 'operator.kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'op',
-      clusters: [{ name: 'k', cluster: { server: kube.server, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') } }],
-      users: [{ name: 'op', user: { token } }],
-      contexts: [{ name: 'op', context: { cluster: 'k', user: 'op' } }],
-    }));
+    const { kubeconfigPath } = await operatorServiceAccount(kube);
     const webhookPort = await freePort();
-    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      metadata: { name: 'airlock-sidecar-injector' },
-      webhooks: [{
-        name: 'sidecar-injector.airlock.dev', admissionReviewVersions: ['v1'], sideEffects: 'None',
-        failurePolicy: 'Fail', timeoutSeconds: 5, reinvocationPolicy: 'IfNeeded',
-        clientConfig: { url: `https://127.0.0.1:${webhookPort}/mutate-pods` },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['airlock-system', 'kube-system'] }] },
-        objectSelector: { matchExpressions: [{ key: 'airlock.dev/inject', operator: 'NotIn', values: ['false'] }] },
-      }],
-    });
-    op = new Operator({
-      kube: KubeClient.fromFile(kubeconfig), namespace: 'airlock-system', log, resyncMs: 300,
-      otlp: { endpoint: receiver.endpoint, spoolDir: join(tmp, 'spool') },
-      webhook: { host: '127.0.0.1', port: webhookPort, configName: 'airlock-sidecar-injector', secretName: 'airlock-webhook-tls', names: ['127.0.0.1'], manageCert: true },
-      grpc: { host: '127.0.0.1', port: 0 },
-      sidecar: { image: IMAGE, operatorAddress: 'operator:9090' },
-    });
+    await registerWebhooks(kube, webhookPort, { pods: true });
+    op = new Operator(operatorOptions(KubeClient.fromFile(kubeconfigPath), webhookPort, {
+      log, resyncMs: 300, otlp: { endpoint: receiver.endpoint, spoolDir: join(tmp, 'spool') },
+    }));
     const started = await op.start();
     grpcAddr = `127.0.0.1:${started.grpcPort}`;
     caPem = started.caBundlePem ?? '';
@@ -164,7 +101,7 @@ describe('operator observability on a real apiserver and OTLP receiver', () => {
   });
 
   test('a valid AccessPolicy: PolicyCompiled Event on it and an airlock-operator span', async () => {
-    await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'orders-airlock' }, stringData: { username: 'airlock_app', password: 's3cret' } });
+    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret('airlock_app', 's3cret'));
     const created = await must('POST', `${G}/namespaces/ml/accesspolicies`, policy('trainer'));
     const e = await eventFor('PolicyCompiled', 'AccessPolicy', 'trainer');
     assert.equal(e.type, 'Normal');
@@ -218,10 +155,7 @@ describe('operator observability on a real apiserver and OTLP receiver', () => {
   test('a pod the webhook injected: PodInjected on its DatabaseBinding, naming the pod', async () => {
     const b = await must('POST', `${G}/namespaces/ml/databasebindings`, binding('orders'));
     await eventFor('PolicyPushed', 'DatabaseBinding', 'orders', (e) => /to 0 sidecar stream\(s\)$/.test(e.note));
-    const pod = await must('POST', '/api/v1/namespaces/ml/pods', {
-      metadata: { generateName: 'trainer-', labels: { app: 'trainer' } },
-      spec: { serviceAccountName: 'trainer', containers: [{ name: 'train', image: 'trainer:1' }] },
-    });
+    const pod = await must('POST', '/api/v1/namespaces/ml/pods', TRAINER_POD);
     podName = pod.metadata.name; podUid = pod.metadata.uid;
     assert.equal(pod.metadata.annotations['airlock.dev/injected'], 'orders@1');
     await must('POST', '/api/v1/namespaces/ml/pods', {      // selected by no binding: admitted unchanged
@@ -237,12 +171,8 @@ describe('operator observability on a real apiserver and OTLP receiver', () => {
   });
 
   test('a binding with a sidecar stream: PolicyPushed names the version and the stream', async () => {
-    const tr = await must('POST', '/api/v1/namespaces/ml/serviceaccounts/trainer/token', {
-      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-      spec: { audiences: ['airlock'], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: podUid } },
-    });
     const tokenFile = join(tmp, 'pod-token');
-    writeFileSync(tokenFile, tr.status.token);
+    writeFileSync(tokenFile, await podBoundToken(kube, { metadata: { name: podName, uid: podUid } }));
     const got: DistributedPolicy[] = [];
     const w = watchPolicy(grpcAddr, { namespace: 'ml', name: 'orders' }, tokenFile, (p) => got.push(p), () => {}, { caPem });
     try {

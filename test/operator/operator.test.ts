@@ -4,44 +4,21 @@
 // and the operator itself runs as a ServiceAccount holding only operator/rbac.yaml.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
+import { G, TRAINER_POD, accessPolicy, credentialsSecret, databaseBinding, eventually, installCrds, kubeApi,
+  operatorOptions, operatorServiceAccount, podBoundToken, registerWebhooks } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { KubeClient } from '../../operator/kube.ts';
-import { silentLogger } from '../../operator/log.ts';
 import { Operator } from '../../operator/operator.ts';
 import { watchPolicy } from '../../distribution/client.ts';
 import type { WatchState } from '../../distribution/client.ts';
 import type { DistributedPolicy } from '../../distribution/types.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-const IMAGE = 'ghcr.io/airlock-dev/airlock:test';
-const G = '/apis/airlock.dev/v1alpha1';
 const tmp = mkdtempSync(join(tmpdir(), 'airlock-op-'));
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function binding(name: string, extra: Record<string, unknown> = {}): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name, namespace: 'ml' },
-    spec: { engine: 'postgres', endpoint: { host: 'orders-pg.db.svc', database: 'orders' }, credentialsSecretRef: { name: 'orders-airlock' },
-      tls: { mode: 'disable' }, workloadSelector: { matchLabels: { app: 'trainer' } }, ...extra } };
-}
-function policy(name: string, spec: Record<string, unknown> = {}): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: 'ml' },
-    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }], ...spec } };
-}
 
 describe('operator on a real apiserver', () => {
   let kube: Kube;
@@ -50,62 +27,20 @@ describe('operator on a real apiserver', () => {
   let grpcAddr = '';
   let caPem = '';
 
-  const req = async (method: string, path: string, body?: unknown, token?: string) => kube.request(method, path, { body, ...(token ? { token } : {}) });
-  const must = async (method: string, path: string, body?: unknown) => {
-    const r = await req(method, path, body);
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
-    return r.body;
-  };
+  const { req, must } = kubeApi(() => kube);
 
   before(async () => {
     kube = await startKube();
-    for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      for (const d of parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))) {
-        const crd = d.toJS();
-        if (crd) await must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      }
-    }
-    await eventually('CRDs established', async () => {
-      const r = await req('GET', `${G}/namespaces/default/databasebindings`);
-      const p = await req('GET', `${G}/namespaces/default/accesspolicies`);
-      return r.status === 200 && p.status === 200 ? true : undefined;
-    });
+    await installCrds(kube);
     await kube.createNamespace('airlock-system');
     await kube.createNamespace('ml');
     await kube.createNamespace('shop');
-    await must('POST', '/api/v1/namespaces/airlock-system/serviceaccounts', { metadata: { name: 'airlock-operator' } });
     await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
-    for (const d of parseAllDocuments(readFileSync(join(root, 'operator', 'rbac.yaml'), 'utf8'))) {
-      const o = d.toJS() as { kind: string; metadata: { namespace?: string } };
-      const plural = `${o.kind.toLowerCase()}s`;
-      await must('POST', o.metadata.namespace ? `/apis/rbac.authorization.k8s.io/v1/namespaces/${o.metadata.namespace}/${plural}` : `/apis/rbac.authorization.k8s.io/v1/${plural}`, o);
-    }
-    opToken = await kube.serviceAccountToken('airlock-system', 'airlock-operator');
-    const kubeconfig = join(tmp, 'operator.kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'op',
-      clusters: [{ name: 'k', cluster: { server: kube.server, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') } }],
-      users: [{ name: 'op', user: { token: opToken } }],
-      contexts: [{ name: 'op', context: { cluster: 'k', user: 'op' } }],
-    }));
+    const account = await operatorServiceAccount(kube);
+    opToken = account.token;
     const webhookPort = await freePort();
-    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      metadata: { name: 'airlock-sidecar-injector' },
-      webhooks: [{
-        name: 'sidecar-injector.airlock.dev', admissionReviewVersions: ['v1'], sideEffects: 'None',
-        failurePolicy: 'Fail', timeoutSeconds: 5, reinvocationPolicy: 'IfNeeded',
-        clientConfig: { url: `https://127.0.0.1:${webhookPort}/mutate-pods` },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['airlock-system', 'kube-system'] }] },
-        objectSelector: { matchExpressions: [{ key: 'airlock.dev/inject', operator: 'NotIn', values: ['false'] }] },
-      }],
-    });
-    op = new Operator({
-      kube: KubeClient.fromFile(kubeconfig), namespace: 'airlock-system', log: silentLogger,
-      webhook: { host: '127.0.0.1', port: webhookPort, configName: 'airlock-sidecar-injector', secretName: 'airlock-webhook-tls', names: ['127.0.0.1'], manageCert: true },
-      grpc: { host: '127.0.0.1', port: 0 },
-      sidecar: { image: IMAGE, operatorAddress: 'operator:9090' },
-    });
+    await registerWebhooks(kube, webhookPort, { pods: true });
+    op = new Operator(operatorOptions(KubeClient.fromFile(account.kubeconfigPath), webhookPort));
     const started = await op.start();
     grpcAddr = `127.0.0.1:${started.grpcPort}`;
     caPem = started.caBundlePem ?? '';
@@ -113,13 +48,13 @@ describe('operator on a real apiserver', () => {
   after(async () => { await op?.stop(); await kube?.stop(); rmSync(tmp, { recursive: true, force: true }); });
 
   test('the apiserver rejects a malformed AccessPolicy with the CRD schema message', async () => {
-    const r = await req('POST', `${G}/namespaces/ml/accesspolicies`, policy('bad-op', { rules: [{ name: 'r', effect: 'allow', operations: ['DELTE'] }] }));
+    const r = await req('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('bad-op', { rules: [{ name: 'r', effect: 'allow', operations: ['DELTE'] }] }));
     assert.equal(r.status, 422);
     assert.match(r.body.message, /spec\.rules\[0\]\.operations\[0\]: Unsupported value: "DELTE"/);
   });
 
   test('binding: Ready=False SecretNotFound until the Secret exists, then Ready=True', async () => {
-    await must('POST', `${G}/namespaces/ml/databasebindings`, binding('orders'));
+    await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders'));
     const notReady = await eventually('SecretNotFound', async () => {
       const b = (await req('GET', `${G}/namespaces/ml/databasebindings/orders`)).body;
       const c = b.status?.conditions?.find((x: { type: string }) => x.type === 'Ready');
@@ -128,8 +63,8 @@ describe('operator on a real apiserver', () => {
     assert.equal(notReady.status, 'False');
     assert.equal(notReady.observedGeneration, 1);
     assert.match(notReady.message, /credentialsSecretRef: no Secret "orders-airlock" in namespace ml/);
-    await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'orders-airlock' }, stringData: { username: 'airlock_app', password: 's3cret' } });
-    await must('POST', `${G}/namespaces/ml/accesspolicies`, policy('trainer'));
+    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret('airlock_app', 's3cret'));
+    await must('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('trainer'));
     const ready = await eventually('Ready', async () => {
       const b = (await req('GET', `${G}/namespaces/ml/databasebindings/orders`)).body;
       const c = b.status?.conditions?.find((x: { type: string }) => x.type === 'Ready');
@@ -144,7 +79,7 @@ describe('operator on a real apiserver', () => {
   });
 
   test('a policy the schema accepts but validation does not: Ready=False with the formatted message', async () => {
-    const r = await req('POST', `${G}/namespaces/ml/accesspolicies`, policy('bad-mask', { databases: ['reports'], masking: [{ columns: ['email'], strategy: 'redact' }] }));
+    const r = await req('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('bad-mask', { databases: ['reports'], masking: [{ columns: ['email'], strategy: 'redact' }] }));
     assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
     const c = await eventually('InvalidSpec', async () => {
       const x = (await req('GET', `${G}/namespaces/ml/accesspolicies/bad-mask`)).body;
@@ -158,10 +93,7 @@ describe('operator on a real apiserver', () => {
   let podName = '';
   let podUid = '';
   test('a pod the binding selects gets the native sidecar from the webhook; opted-out pods do not', async () => {
-    const pod = await must('POST', '/api/v1/namespaces/ml/pods', {
-      metadata: { generateName: 'trainer-', labels: { app: 'trainer' } },
-      spec: { serviceAccountName: 'trainer', containers: [{ name: 'train', image: 'trainer:1' }] },
-    });
+    const pod = await must('POST', '/api/v1/namespaces/ml/pods', TRAINER_POD);
     podName = pod.metadata.name; podUid = pod.metadata.uid;
     assert.equal(pod.metadata.annotations['airlock.dev/injected'], 'orders@1');
     assert.equal(pod.spec.initContainers[0].name, 'airlock-proxy-orders');
@@ -184,12 +116,8 @@ describe('operator on a real apiserver', () => {
   });
 
   async function podToken(audience: string): Promise<string> {
-    const r = await must('POST', '/api/v1/namespaces/ml/serviceaccounts/trainer/token', {
-      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-      spec: { audiences: [audience], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: podUid } },
-    });
     const f = join(tmp, `token-${Math.random().toString(36).slice(2)}`);
-    writeFileSync(f, r.status.token);
+    writeFileSync(f, await podBoundToken(kube, { metadata: { name: podName, uid: podUid } }, audience));
     return f;
   }
 
@@ -244,7 +172,7 @@ describe('operator on a real apiserver', () => {
       ['GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', undefined],
     ];
     for (const [m, p, body] of forbidden) {
-      const r = await req(m, p, body, opToken);
+      const r = await req(m, p, body, { token: opToken });
       assert.equal(r.status, 403, `${m} ${p} should be forbidden, got ${r.status}`);
     }
   });

@@ -6,38 +6,24 @@
 // before the operator starts, so they reach it by LIST, not by watch event (informers.ts stamps `kind`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { parseAllDocuments } from 'yaml';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
+import { G, MERGE_PATCH, READ_ALL, accessPolicy, credentialsSecret, databaseBinding, eventuallyWithin, installCrds, kubeApi,
+  operatorOptions, registerWebhooks, startInjectedSidecar } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 import { KubeClient } from '../../operator/kube.ts';
-import { silentLogger } from '../../operator/log.ts';
 import { Operator } from '../../operator/operator.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-const IMAGE = 'ghcr.io/airlock-dev/airlock:e2e';
-const G = '/apis/airlock.dev/v1alpha1';
-
-async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-const READ_ALL = { name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] };
+// A separate process in the loop: waits get 20 s.
+const eventually = eventuallyWithin(20_000);
 
 describe('sidecar mode end to end', () => {
   let kube: Kube;
@@ -50,11 +36,7 @@ describe('sidecar mode end to end', () => {
   let healthPort = 0;
   const tmp = mkdtempSync(join(tmpdir(), 'airlock-sidecar-'));
 
-  const must = async (method: string, path: string, body?: unknown, contentType?: string) => {
-    const r = await kube.request(method, path, { body, ...(contentType === undefined ? {} : { contentType }) });
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
-    return r.body as any;
-  };
+  const { must } = kubeApi(() => kube);
   const readyz = (): Promise<number> => new Promise((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: healthPort, path: '/readyz' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
   });
@@ -66,84 +48,26 @@ describe('sidecar mode end to end', () => {
     await adminQuery(db.server, 'CREATE TABLE public.notes (id int PRIMARY KEY, body text); INSERT INTO public.notes VALUES (1, \'draft\')', db.database);
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}; GRANT SELECT, UPDATE ON public.notes TO ${quoteIdent(role.user)}`, db.database);
 
-    for (const f of readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml'))) {
-      for (const d of parseAllDocuments(readFileSync(join(root, 'crds', f), 'utf8'))) {
-        const crd = d.toJS();
-        if (crd) await must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      }
-    }
-    await eventually('CRDs established', async () => {
-      const a = await kube.request('GET', `${G}/namespaces/default/databasebindings`);
-      const b = await kube.request('GET', `${G}/namespaces/default/accesspolicies`);
-      return a.status === 200 && b.status === 200 ? true : undefined;
-    });
+    await installCrds(kube);
     await kube.createNamespace('airlock-system');
     await kube.createNamespace('ml');
     await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
-    await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'orders-airlock' }, stringData: { username: role.user, password: role.password } });
-    await must('POST', `${G}/namespaces/ml/databasebindings`, {
-      apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name: 'orders', namespace: 'ml' },
-      spec: { engine: 'postgres', endpoint: { host: db.host, port: db.port, database: db.database }, credentialsSecretRef: { name: 'orders-airlock' },
-        tls: { mode: 'disable' }, workloadSelector: { matchLabels: { app: 'trainer' } } },
-    });
-    await must('POST', `${G}/namespaces/ml/accesspolicies`, {
-      apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'trainer', namespace: 'ml' },
-      spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules: [READ_ALL] },
-    });
+    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret(role.user, role.password));
+    await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }));
+    await must('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('trainer'));
 
     const webhookPort = await freePort();
-    await must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      metadata: { name: 'airlock-sidecar-injector' },
-      webhooks: [{
-        name: 'sidecar-injector.airlock.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 5,
-        clientConfig: { url: `https://127.0.0.1:${webhookPort}/mutate-pods` },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['airlock-system', 'kube-system'] }] },
-      }],
-    });
-    op = new Operator({
-      kube: KubeClient.fromFile(kube.kubeconfigPath), namespace: 'airlock-system', log: silentLogger,
-      webhook: { host: '127.0.0.1', port: webhookPort, configName: 'airlock-sidecar-injector', secretName: 'airlock-webhook-tls', names: ['127.0.0.1'], manageCert: true },
-      grpc: { host: '127.0.0.1', port: 0 },
-      sidecar: { image: IMAGE, operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
-    });
+    await registerWebhooks(kube, webhookPort, { pods: true });
+    op = new Operator(operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
+      sidecar: { image: 'ghcr.io/airlock-dev/airlock:e2e', operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
+    }));
     const started = await op.start();
 
     // The pod, through the real webhook: it gets the sidecar, its args and AIRLOCK_OPERATOR_CA.
-    const pod = await eventually('pod admitted by the webhook', async () => {
-      const r = await kube.request('POST', '/api/v1/namespaces/ml/pods', { body: {
-        metadata: { generateName: 'trainer-', labels: { app: 'trainer' } },
-        spec: { serviceAccountName: 'trainer', containers: [{ name: 'train', image: 'trainer:1' }] },
-      } });
-      return r.status === 201 ? r.body as any : undefined;
-    });
-    const sidecar = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c: { name: string }) => c.name === 'airlock-proxy-orders');
-    assert.ok(sidecar, 'the webhook injected the sidecar');
-    // No kubelet here: the token a projected volume would hold, bound to this pod, from the TokenRequest API.
-    const tr = await must('POST', '/api/v1/namespaces/ml/serviceaccounts/trainer/token', {
-      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-      spec: { audiences: ['airlock'], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } },
-    });
-    const tokenFile = join(tmp, 'token');
-    writeFileSync(tokenFile, tr.status.token);
-    const spool = join(tmp, 'spool');
-    mkdirSync(spool);
-
-    [listenPort, healthPort] = await Promise.all([freePort(), freePort()]);
-    const moved: Record<string, string> = {
-      '--operator': `127.0.0.1:${started.grpcPort}`, '--listen': `127.0.0.1:${listenPort}`,
-      '--health-listen': `127.0.0.1:${healthPort}`, '--token-file': tokenFile, '--spool-dir': spool,
-    };
-    const args = (sidecar.args as string[]).map((a, i, all) => moved[all[i - 1] ?? ''] ?? a);
-    assert.deepEqual(args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir']);
-    const ca = (sidecar.env as { name: string; value?: string }[]).find((e) => e.name === 'AIRLOCK_OPERATOR_CA')?.value;
-    assert.ok(ca, 'the webhook passes the operator CA');
-    proxy = spawn(process.execPath, [join(root, 'bin', 'airlock.ts'), ...args], {
-      env: { ...process.env, AIRLOCK_OPERATOR_CA: ca, POD_NAME: pod.metadata.name, POD_NAMESPACE: 'ml' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    proxy.stdout!.on('data', (c: Buffer) => { proxyLog += c.toString(); });
-    proxy.stderr!.on('data', (c: Buffer) => { proxyLog += c.toString(); });
-    proxyExit = new Promise((resolve) => proxy.once('exit', (code, sig) => { proxyLog += `[exited ${code} ${sig}]\n`; resolve(code); }));
+    const sidecar = await startInjectedSidecar(kube, { grpcPort: started.grpcPort, dir: tmp, onOutput: (t) => { proxyLog += t; } });
+    ({ child: proxy, exited: proxyExit, listenPort, healthPort } = sidecar);
+    assert.deepEqual(sidecar.args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir']);
+    assert.ok(sidecar.ca, 'the webhook passes the operator CA');
   });
 
   after(async () => {
@@ -183,7 +107,7 @@ describe('sidecar mode end to end', () => {
     const t0 = Date.now();
     await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
       spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }] },
-    }, 'application/merge-patch+json');
+    }, { contentType: MERGE_PATCH });
     const err = await eventually('42501 on the same session', async () => {
       try { await session.query('SELECT id FROM public.items'); return undefined; } catch (e) { return e as { code?: string; message: string }; }
     }, 20_000, 10);
@@ -205,7 +129,7 @@ describe('sidecar mode end to end', () => {
     await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
       spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }, FIX_NOTES],
         approval: { approvers: [{ kind: 'Group', name: 'dba' }], holdTimeout: '30s', maxDuration: '1h' } },
-    }, 'application/merge-patch+json');
+    }, { contentType: MERGE_PATCH });
     await eventually('the sidecar to get the approve rule', async () => (updates() > before ? true : undefined));
     const jit = await client();
     jit.on('error', () => {});
@@ -263,7 +187,7 @@ describe('sidecar mode end to end', () => {
   test('an approval expires: the session that used it ends when its time is up', async () => {
     const updates = (): number => proxyLog.split('policy generation').length;
     const before = updates();
-    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { approval: { maxDuration: '2s', holdTimeout: '30s' } } }, 'application/merge-patch+json');
+    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { approval: { maxDuration: '2s', holdTimeout: '30s' } } }, { contentType: MERGE_PATCH });
     await eventually('the sidecar to get the new maxDuration', async () => (updates() > before ? true : undefined));
     const jit = await client();
     jit.on('error', (e) => { jitError += `${e.message}\n`; });
