@@ -22,6 +22,7 @@ import type { AccessRequest, AccessRequestApproval, ApprovalDecision } from '../
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
+import { BadReview, parseEnvelope } from './review.ts';
 
 export const ACCESS_REQUEST_WEBHOOK_PATH = '/mutate-accessrequests';
 /** The schema's limit too (crds/accessrequests.airlock.dev.yaml); checked here so the message is ours. */
@@ -48,7 +49,6 @@ export interface AccessRequestReviewDeps {
 
 export interface AccessRequestReviewResult { readonly status: number; readonly body: string; readonly contentType: string }
 
-class BadReview extends Error {}
 
 interface Parsed {
   readonly uid: string;
@@ -65,13 +65,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const stringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 function parseReview(text: string): Parsed {
-  let review: any;
-  try { review = JSON.parse(text); } catch (e) { throw new BadReview(`body is not JSON: ${(e as Error).message}`); }
-  if (review?.apiVersion !== 'admission.k8s.io/v1' || review?.kind !== 'AdmissionReview') {
-    throw new BadReview(`expected apiVersion admission.k8s.io/v1, kind AdmissionReview; got ${String(review?.apiVersion)}, ${String(review?.kind)}`);
-  }
-  const req = review.request;
-  if (typeof req?.uid !== 'string' || req.uid === '') throw new BadReview('request.uid is missing');
+  const req = parseEnvelope(text);
   if (req.kind?.group !== 'airlock.dev' || req.kind?.kind !== 'AccessRequest') {
     throw new BadReview(`request.kind is ${JSON.stringify(req.kind)}; this webhook reviews airlock.dev AccessRequests only`);
   }

@@ -18,6 +18,7 @@ import type { InjectOptions, Pod } from './inject.ts';
 import { diff } from './patch.ts';
 import { ACCESS_REQUEST_WEBHOOK_PATH, reviewAccessRequest } from './accessrequest.ts';
 import type { AccessRequestReviewDeps } from './accessrequest.ts';
+import { BadReview, parseEnvelope } from './review.ts';
 
 export const WEBHOOK_PATH = '/mutate-pods';
 /** The apiserver's request body limit is 3 MiB; a pod larger than that never reaches us legitimately. */
@@ -40,16 +41,9 @@ export interface ReviewResult {
   readonly result?: AdmissionResult;
 }
 
-class BadReview extends Error {}
 
 function parseReview(text: string): { uid: string; namespace: string; pod: Pod; dryRun: boolean } {
-  let review: any;
-  try { review = JSON.parse(text); } catch (e) { throw new BadReview(`body is not JSON: ${(e as Error).message}`); }
-  if (review?.apiVersion !== 'admission.k8s.io/v1' || review?.kind !== 'AdmissionReview') {
-    throw new BadReview(`expected apiVersion admission.k8s.io/v1, kind AdmissionReview; got ${String(review?.apiVersion)}, ${String(review?.kind)}`);
-  }
-  const req = review.request;
-  if (typeof req?.uid !== 'string' || req.uid === '') throw new BadReview('request.uid is missing');
+  const req = parseEnvelope(text);
   if (req.kind?.kind !== 'Pod' || req.kind?.group !== '') throw new BadReview(`request.kind is ${JSON.stringify(req.kind)}; this webhook mutates core/v1 Pods only`);
   const pod = req.object;
   if (typeof pod !== 'object' || pod === null || typeof pod.spec !== 'object' || !Array.isArray(pod.spec?.containers)) {
