@@ -112,6 +112,34 @@ interface ApprovalHold {
   timer: NodeJS.Timeout | null;
 }
 
+/**
+ * Consecutive messages passed through unchanged from one read buffer: written as one slice when the run
+ * ends (one socket write per run, not per message — the profile's largest cost is writing).
+ */
+class WriteRun {
+  buf: Buffer | null = null;
+  start = 0;
+  end = 0;
+  /** Appends [start, end) when it continues the run; false when it does not. */
+  extend(buf: Buffer, start: number, end: number): boolean {
+    if (this.buf !== buf || this.end !== start) return false;
+    this.end = end;
+    return true;
+  }
+  begin(buf: Buffer, start: number, end: number): void {
+    this.buf = buf;
+    this.start = start;
+    this.end = end;
+  }
+  flushTo(out: { write(b: Buffer): unknown }): this {
+    if (this.buf !== null) {
+      out.write(this.buf.subarray(this.start, this.end));
+      this.buf = null;
+    }
+    return this;
+  }
+}
+
 const CANCELLED_WHILE_HELD = 'cancelled by the client while waiting for approval';
 /** The error for a statement whose approval hold ended without approval (or was cancelled by the client). */
 function heldFields(d: DenyDecision, what: string): PgErrorFields {
@@ -196,14 +224,9 @@ export class Session {
   #waitIdle = false;
   #closing = false;
 
-  /** Pass-through run toward the client: [runStart, runEnd) of runBuf. */
-  #runBuf: Buffer | null = null;
-  #runStart = 0;
-  #runEnd = 0;
-  /** Same toward the server. */
-  #upRunBuf: Buffer | null = null;
-  #upRunStart = 0;
-  #upRunEnd = 0;
+  /** Pass-through runs toward the client and toward the server. */
+  readonly #toClient = new WriteRun();
+  readonly #toUp = new WriteRun();
 
   readonly #onClientFrame = (buf: Buffer, type: number, start: number, end: number): boolean => {
     if (this.#clientMessage(buf, type, start, end)) return true;
@@ -487,17 +510,10 @@ export class Session {
   }
 
   #passUp(buf: Buffer, start: number, end: number): void {
-    if (this.#upRunBuf === buf && this.#upRunEnd === start) { this.#upRunEnd = end; return; }
-    this.#flushUp();
-    this.#upRunBuf = buf;
-    this.#upRunStart = start;
-    this.#upRunEnd = end;
+    if (!this.#toUp.extend(buf, start, end)) this.#toUp.flushTo(this.up!).begin(buf, start, end);
   }
   #flushUp(): void {
-    if (this.#upRunBuf !== null) {
-      this.up!.write(this.#upRunBuf.subarray(this.#upRunStart, this.#upRunEnd));
-      this.#upRunBuf = null;
-    }
+    this.#toUp.flushTo(this.up!);
   }
   #writeUp(b: Buffer): void {
     this.#flushUp();
@@ -1041,17 +1057,10 @@ export class Session {
   };
 
   #passClient(buf: Buffer, start: number, end: number): void {
-    if (this.#runBuf === buf && this.#runEnd === start) { this.#runEnd = end; return; }
-    this.#flushClient();
-    this.#runBuf = buf;
-    this.#runStart = start;
-    this.#runEnd = end;
+    if (!this.#toClient.extend(buf, start, end)) this.#toClient.flushTo(this.client).begin(buf, start, end);
   }
   #flushClient(): void {
-    if (this.#runBuf !== null) {
-      this.client.write(this.#runBuf.subarray(this.#runStart, this.#runEnd));
-      this.#runBuf = null;
-    }
+    this.#toClient.flushTo(this.client);
   }
   #writeClient(b: Buffer): void {
     this.#flushClient();
