@@ -96,14 +96,19 @@ function asEnforced(d: Decision): Decision {
  * Per session: the selection and decision cache of its (generation, identity, database, search_path).
  */
 export class Gate {
-  state: PolicyState;
-  ctx: SessionContext;
-  sel: Selected;
-  cache: DecisionCache<Checked>;
+  // Assigned by #bind, from the constructor and rebind().
+  state!: PolicyState;
+  ctx!: SessionContext;
+  sel!: Selected;
+  cache!: DecisionCache<Checked>;
   /** `ctx` with the identity's grants of this state: what decide() sees. */
-  #dctx: SessionContext;
+  #dctx!: SessionContext;
 
   constructor(state: PolicyState, ctx: SessionContext) {
+    this.#bind(state, ctx);
+  }
+
+  #bind(state: PolicyState, ctx: SessionContext): void {
     this.state = state;
     this.ctx = ctx;
     const s = selection(state, ctx.identity, ctx.database);
@@ -122,12 +127,7 @@ export class Gate {
   /** Called when the policy generation or the session context (search_path) changed. */
   rebind(state: PolicyState, ctx: SessionContext): void {
     if (state === this.state && ctx === this.ctx) return;
-    this.state = state;
-    this.ctx = ctx;
-    const s = selection(state, ctx.identity, ctx.database);
-    this.sel = s.sel;
-    this.#dctx = s.grants.length === 0 && ctx.grants.length === 0 ? ctx : { ...ctx, grants: s.grants };
-    this.cache = Gate.#cacheFor(state, s.caches, ctx);
+    this.#bind(state, ctx);
   }
 
   get generation(): number { return this.state.set.generation; }
