@@ -10,6 +10,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { KubeClient } from '../operator/kube.ts';
 import type { KubeResult } from '../operator/kube.ts';
 import { DURATION_HINT, parseDuration } from '../policy/duration.ts';
+import { kubeTime } from '../policy/identity.ts';
 import { OPERATIONS, UNSTAMPED_APPROVER } from '../policy/types.ts';
 import type { AccessRequest, AccessRequestApproval, ApprovalDecision, Rule } from '../policy/types.ts';
 import { contextNamespace, kubeConfig } from './kubeconfig.ts';
@@ -241,7 +242,7 @@ async function decide(decision: ApprovalDecision, args: string[], io: RequestIo)
     const before = cur.status?.approvals ?? [];
     // approver and at are required by the schema; the webhook replaces both with what it knows. The
     // placeholder names nobody, so an entry the webhook never saw is visible as such and counts for no one.
-    const entry: AccessRequestApproval = { approver: UNSTAMPED, decision, at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    const entry: AccessRequestApproval = { approver: UNSTAMPED, decision, at: kubeTime(new Date()),
       ...(values.comment === undefined ? {} : { comment: values.comment }) };
     const next = { ...cur, status: { ...(cur.status ?? {}), approvals: [...before, entry] } };
     const r = await call(ctx, 'PUT', `${G}/namespaces/${ctx.namespace}/accessrequests/${encodeURIComponent(name)}/status`, next);

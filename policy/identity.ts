@@ -57,6 +57,20 @@ export function subjectMatches(subject: Subject, identity: Identity, defaultName
   }
 }
 
+/**
+ * The Kubernetes user name a ServiceAccount or User subject is (a ServiceAccount without a namespace takes
+ * `defaultNamespace`, as in RoleBindings); null for a Group, which is no single user.
+ */
+export function subjectUserName(s: Subject, defaultNamespace: string | undefined): string | null {
+  if (s.kind === 'ServiceAccount') return `${SA_PREFIX}${s.namespace ?? defaultNamespace}:${s.name}`;
+  return s.kind === 'User' ? s.name : null;
+}
+
+/** RFC 3339 in whole seconds, as the apiserver writes every timestamp. */
+export function kubeTime(d: Date | number): string {
+  return (typeof d === 'number' ? new Date(d) : d).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** For messages: `ServiceAccount ml/trainer`, `User alice@example.com`, `Group dba`. */
 export function describeSubject(s: Subject): string {
   return s.kind === 'ServiceAccount' && s.namespace !== undefined ? `${s.kind} ${s.namespace}/${s.name}` : `${s.kind} ${s.name}`;

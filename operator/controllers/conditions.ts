@@ -1,5 +1,7 @@
 // Status conditions, as k8s.io/apimachinery/pkg/api/meta/conditions.go SetStatusCondition: one entry
 // per type; lastTransitionTime changes only when status does, so "since when is it broken?" stays true.
+import { kubeTime } from '../../policy/identity.ts';
+
 export interface Condition {
   type: string;
   status: 'True' | 'False' | 'Unknown';
@@ -13,7 +15,7 @@ export function setCondition(conditions: readonly Condition[], c: Omit<Condition
   const old = conditions.find((x) => x.type === c.type);
   const next: Condition = {
     ...c,
-    lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : kubeTime(now),
   };
   return [...conditions.filter((x) => x.type !== c.type), next].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
 }

@@ -11,7 +11,7 @@
 import { compile } from '../../policy/compile.ts';
 import { DEFAULT_MAX_DURATION_MS, selectFor } from '../../policy/compile.ts';
 import { parseDuration } from '../../policy/duration.ts';
-import { describeSubject, makeIdentity, parseServiceAccount, subjectMatches } from '../../policy/identity.ts';
+import { describeSubject, kubeTime, makeIdentity, parseServiceAccount, subjectMatches, subjectUserName } from '../../policy/identity.ts';
 import type { KubeClient } from '../kube.ts';
 import type { OperatorAction, Recorder } from '../record.ts';
 import type { Logger } from '../log.ts';
@@ -34,9 +34,7 @@ const TERMINAL: ReadonlySet<AccessRequestPhase> = new Set(['Denied', 'Expired', 
 
 /** The Kubernetes user a request's subject names (a Group subject: `group:<name>`, never a real user). */
 export function requestSubjectUser(r: AccessRequest): string {
-  const s = r.spec.subject;
-  if (s.kind === 'ServiceAccount') return `system:serviceaccount:${s.namespace ?? r.metadata.namespace}:${s.name}`;
-  return s.kind === 'Group' ? `group:${s.name}` : s.name;
+  return subjectUserName(r.spec.subject, r.metadata.namespace) ?? `group:${r.spec.subject.name}`;
 }
 
 function subjectIdentity(r: AccessRequest): Identity {
@@ -45,7 +43,6 @@ function subjectIdentity(r: AccessRequest): Identity {
   return s.kind === 'Group' ? makeIdentity(`group:${s.name}`, [s.name]) : makeIdentity(requestSubjectUser(r));
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * The policies that govern approval of `r`: valid AccessPolicies of its namespace whose subjects match the
@@ -129,8 +126,8 @@ export function computeRequestStatus(r: AccessRequest, validPolicies: readonly A
     const at = Date.parse(decisive.at);
     const exp = (Number.isFinite(at) ? at : nowMs) + duration;
     const capped = asked !== null && asked > rules.maxDurationMs ? ` (capped by maxDuration from ${r.spec.duration})` : '';
-    if (!(exp > nowMs)) return { phase: 'Expired', expiresAt: iso(exp), message: `expired at ${iso(exp)}` };
-    return { phase: 'Approved', expiresAt: iso(exp), message: `approved by ${counted.map((a) => a.approver).join(', ')}; access until ${iso(exp)}${capped}` };
+    if (!(exp > nowMs)) return { phase: 'Expired', expiresAt: kubeTime(exp), message: `expired at ${kubeTime(exp)}` };
+    return { phase: 'Approved', expiresAt: kubeTime(exp), message: `approved by ${counted.map((a) => a.approver).join(', ')}; access until ${kubeTime(exp)}${capped}` };
   }
   if (nowMs - created >= PENDING_TTL_MS) {
     return { phase: 'Expired', expiresAt: null, message: `not approved within ${PENDING_TTL_MS / 3_600_000} h` };

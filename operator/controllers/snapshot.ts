@@ -20,8 +20,6 @@ export function policyProblems(p: AccessPolicy): string[] {
   return formatIssues('', doc, validate(doc));
 }
 
-
-
 /** Ended requests stay in `revoked` this long, so a sidecar that missed the moment still ends their sessions. */
 export const REVOKED_RETENTION_MS = 10 * 60_000;
 

@@ -18,6 +18,7 @@
 // latency does not count against the pod webhook's p99. Every refusal says what to do instead.
 import { isDeepStrictEqual } from 'node:util';
 import { APPROVAL_DECISIONS } from '../../policy/types.ts';
+import { kubeTime, subjectUserName } from '../../policy/identity.ts';
 import type { AccessRequest, AccessRequestApproval, ApprovalDecision } from '../../policy/types.ts';
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
@@ -96,13 +97,9 @@ const refuse = (message: string): Verdict => ({ allowed: false, message });
 
 /** The Kubernetes user a subject is, when it is one user (a ServiceAccount or User); null for a Group. */
 export function subjectUser(r: Pick<AccessRequest, 'spec' | 'metadata'>): string | null {
-  const s = r.spec.subject;
-  if (s.kind === 'ServiceAccount') return `system:serviceaccount:${s.namespace ?? r.metadata.namespace}:${s.name}`;
-  return s.kind === 'User' ? s.name : null;
+  return subjectUserName(r.spec.subject, r.metadata.namespace);
 }
 
-/** RFC 3339 in whole seconds, like every timestamp the apiserver writes. */
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 const VERB: Record<ApprovalDecision, string> = { Approve: 'approve', Deny: 'deny', Revoke: 'revoke' };
 const PAST: Record<ApprovalDecision, string> = { Approve: 'approved', Deny: 'denied', Revoke: 'revoked' };
@@ -189,7 +186,7 @@ async function reviewApproval(p: Parsed, deps: AccessRequestReviewDeps): Promise
   // Only these fields survive: approver, groups and at from the authenticated request, whatever was sent.
   const stamped: AccessRequestApproval = {
     approver: who, ...(p.user.groups === undefined ? {} : { groups: [...p.user.groups] }),
-    decision: d, at: rfc3339(deps.now()), ...(comment === undefined ? {} : { comment }),
+    decision: d, at: kubeTime(deps.now()), ...(comment === undefined ? {} : { comment }),
   };
   (deps.log ?? silentLogger).info('Recorded AccessRequest decision', { request: `${p.namespace}/${p.name}`, decision: d, approver: who });
   return { allowed: true, patch: [{ op: 'replace', path: `/status/approvals/${had.length}`, value: stamped }] };
