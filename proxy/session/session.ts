@@ -895,15 +895,14 @@ export class Session {
       return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: CANCELLED_WHILE_HELD, ...(h.request === null ? {} : { accessRequest: h.request }) };
     }
     if (h.error !== null || Date.now() >= h.deadlineMs) {
-      this.#approval = null;
-      if (h.timer !== null) clearTimeout(h.timer);
+      this.#approval = null;                     // not waiting: releaseHold already cleared its timer
       const secs = Math.round(d.holdTimeoutMs / 1000);
       let reason: string;
       if (h.request !== null) {
         const [ns, name] = h.request.split('/') as [string, string];
         reason = `it needs an approved AccessRequest; ${h.request} was not approved within ${secs} s (holdTimeout). An approver runs \`airlock request approve ${name} -n ${ns}\`; then send the statement again`;
       } else reason = `it needs an approved AccessRequest, and none could be requested: ${h.error ?? `the operator did not answer within ${secs} s`}`;
-      return h.request === null ? { verdict: 'deny', policy: d.policy, rule: d.rule, reason } : { verdict: 'deny', policy: d.policy, rule: d.rule, reason, accessRequest: h.request };
+      return { verdict: 'deny', policy: d.policy, rule: d.rule, reason, ...(h.request === null ? {} : { accessRequest: h.request }) };
     }
     if (!h.waiting) {
       h.waiting = true;
