@@ -40,6 +40,8 @@ Runs the controllers, the sidecar-injection webhook and the PolicyDistribution g
   --sidecar-image IMAGE            image of the injected proxy (required)
   --sidecar-image-pull-policy P    imagePullPolicy of the injected proxy
   --sidecar-resources JSON         resources of the injected proxy, e.g. {"requests":{"cpu":"50m"}}
+  --sidecar-metrics BOOL           injected proxies serve Prometheus /metrics on their health port
+                                   (sidecar flag --metrics; default false: prom-client costs idle memory)
   --log-level LEVEL                debug | info | warn | error (default info)
   --leader-elect BOOL              only the holder of a Lease writes status; every replica serves the
                                    webhook and gRPC (default false; the chart sets true)
@@ -82,6 +84,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       'webhook-config-name': { type: 'string' }, 'webhook-service': { type: 'string' }, 'webhook-cert-secret': { type: 'string' },
       'manage-webhook-cert': { type: 'string' }, 'grpc-address': { type: 'string' },
       'sidecar-image': { type: 'string' }, 'sidecar-image-pull-policy': { type: 'string' }, 'sidecar-resources': { type: 'string' },
+      'sidecar-metrics': { type: 'string' },
       'log-level': { type: 'string' }, help: { type: 'boolean' }, 'service-account': { type: 'string' },
       'otlp-endpoint': { type: 'string' }, 'otlp-spool-dir': { type: 'string' },
     },
@@ -95,6 +98,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   const log = leveled(values['log-level'] ?? 'info', jsonLogger());
   const leaderElect = bool('leader-elect', values['leader-elect'], false);
   const manageCert = bool('manage-webhook-cert', values['manage-webhook-cert'], true);
+  const sidecarMetrics = bool('sidecar-metrics', values['sidecar-metrics'], false);
   let resources: ResourceRequirements | undefined;
   if (values['sidecar-resources'] !== undefined) {
     try { resources = JSON.parse(values['sidecar-resources']) as ResourceRequirements; } catch (e) {
@@ -157,6 +161,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       image: values['sidecar-image']!, operatorAddress: values['grpc-address']!,
       ...(values['sidecar-image-pull-policy'] === undefined ? {} : { imagePullPolicy: values['sidecar-image-pull-policy'] }),
       ...(resources === undefined ? {} : { resources }),
+      metrics: sidecarMetrics,
     },
   });
   let stopping: Promise<void> | null = null;

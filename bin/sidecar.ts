@@ -17,6 +17,9 @@ Sidecar mode, as the Airlock webhook injects it: policy, endpoint and credential
   --listen HOST:PORT        where the application connects (default 127.0.0.1:6432). Not listening until
                             the first policy arrives: connections are refused until then (pools retry)
   --health-listen HOST:PORT /readyz (200 once a policy is held) and /healthz
+  --metrics                 also serve Prometheus metrics at GET /metrics on the --health-listen address
+                            (statements by decision, analysis and upstream time, connections, policy
+                            generation, audit spool); off by default: prom-client costs idle memory
   --spool-dir DIR, --audit-spool DIR
                             spool directory for audit spans
   --audit-endpoint URL      OTLP endpoint, overriding the binding's spec.audit.otlpEndpoint
@@ -32,13 +35,17 @@ export async function sidecarCommand(args: string[]): Promise<number> {
       operator: { type: 'string' }, binding: { type: 'string' }, 'token-file': { type: 'string' },
       listen: { type: 'string' }, 'health-listen': { type: 'string' },
       'spool-dir': { type: 'string' }, 'audit-spool': { type: 'string' }, 'audit-endpoint': { type: 'string' },
-      'max-statement-bytes': { type: 'string' }, help: { type: 'boolean' },
+      'max-statement-bytes': { type: 'string' }, metrics: { type: 'boolean' }, help: { type: 'boolean' },
     },
   });
   if (values.help === true) { process.stdout.write(SIDECAR_HELP); return 0; }
   const missing = [values.operator === undefined ? '--operator HOST:PORT' : null, values.binding === undefined ? '--binding NS/NAME' : null,
     values['token-file'] === undefined ? '--token-file FILE' : null].filter((x) => x !== null);
   if (missing.length > 0) { process.stderr.write(`airlock proxy: missing ${missing.join(', ')}\n\n${SIDECAR_HELP}`); return 2; }
+  if (values.metrics === true && values['health-listen'] === undefined) {
+    process.stderr.write('airlock proxy: --metrics serves /metrics on the health listener: give --health-listen HOST:PORT too\n');
+    return 2;
+  }
   let maxStatementBytes: number | undefined;
   if (values['max-statement-bytes'] !== undefined) {
     maxStatementBytes = Number(values['max-statement-bytes']);
@@ -50,6 +57,7 @@ export async function sidecarCommand(args: string[]): Promise<number> {
     operator: values.operator!, binding: values.binding!, tokenFile: values['token-file']!,
     ...(values.listen === undefined ? {} : { listen: values.listen }),
     ...(values['health-listen'] === undefined ? {} : { healthListen: values['health-listen'] }),
+    ...(values.metrics === true ? { metrics: true } : {}),
     ...(spool === undefined ? {} : { auditSpool: spool }),
     ...(values['audit-endpoint'] === undefined ? {} : { auditEndpoint: values['audit-endpoint'] }),
     ...(maxStatementBytes === undefined ? {} : { maxStatementBytes }),
@@ -64,7 +72,7 @@ export async function sidecarCommand(args: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 1;
   }
-  if (running.health !== null) log(`airlock: health on ${running.health.host}:${running.health.port}`);
+  if (running.health !== null) log(`airlock: health on ${running.health.host}:${running.health.port}${opts.metrics === true ? ' (/readyz, /healthz, /metrics)' : ''}`);
   const signalled = new Promise<number>((resolve) => {
     const stop = (): void => { void running.stop().then(() => resolve(0), () => resolve(0)); };
     process.once('SIGINT', stop);

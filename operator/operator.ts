@@ -46,7 +46,11 @@ export interface OperatorOptions {
     readonly tls?: { certPem: string; keyPem: string; caPem?: string };
   };
   readonly grpc: { readonly host: string; readonly port: number; readonly credentials?: grpc.ServerCredentials };
-  readonly sidecar: { readonly image: string; readonly imagePullPolicy?: string; readonly resources?: ResourceRequirements; readonly operatorAddress: string };
+  readonly sidecar: {
+    readonly image: string; readonly imagePullPolicy?: string; readonly resources?: ResourceRequirements; readonly operatorAddress: string;
+    /** Injected sidecars serve Prometheus /metrics on their health port (`--sidecar-metrics`). Default false. */
+    readonly metrics?: boolean;
+  };
   /** Overrides the apiserver's /version (tests). */
   readonly kubernetesMinor?: number;
   readonly reviewer?: TokenReviewer;
@@ -280,6 +284,7 @@ export class Operator {
         sar: subjectAccessReview(kube), now: () => new Date(), log: this.log },
       inject: { image: this.opts.sidecar.image, imagePullPolicy: this.opts.sidecar.imagePullPolicy, resources: this.opts.sidecar.resources,
         operatorAddress: this.opts.sidecar.operatorAddress, operatorNamespace: this.opts.namespace, kubernetesMinor: minor,
+        ...(this.opts.sidecar.metrics === true ? { sidecarMetrics: true } : {}),
         ...(this.opts.grpc.credentials === undefined && (this.cert?.caPem ?? w.tls?.caPem) !== undefined ? { operatorCaPem: (this.cert?.caPem ?? w.tls?.caPem)! } : {}) },
     });
     const server = this.webhookServer;

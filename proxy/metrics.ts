@@ -4,7 +4,7 @@
 // costs the session one preallocated counter-child increment and one histogram observe per statement, with no
 // label lookup or allocation, and needs no change to the session.
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditDecision, AuditSink, SessionRecord, StatementRecord } from './audit/types.ts';
 import type { AuditMetrics } from './audit/sink.ts';
@@ -98,17 +98,23 @@ export function createProxyMetrics(): ProxyMetrics {
 }
 
 /** Serves GET /metrics (Prometheus text format); everything else is 404. Resolves once listening. */
+/**
+ * Answers `GET /metrics` (true) or leaves the request to the caller (false): the local-mode server below and
+ * the sidecar's health listener (proxy/sidecar.ts) serve it the same way.
+ */
+export function handleMetrics(m: ProxyMetrics, req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') return false;
+  m.registry.metrics().then((text) => {
+    res.writeHead(200, { 'content-type': m.registry.contentType }).end(text);
+  }, (e: unknown) => {
+    res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${(e as Error).message}\n`);
+  });
+  return true;
+}
+
 export async function serveMetrics(m: ProxyMetrics, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
-      return;
-    }
-    m.registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': m.registry.contentType }).end(text);
-    }, (e: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${(e as Error).message}\n`);
-    });
+    if (!handleMetrics(m, req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -22,6 +22,7 @@ import type { Analyzer, PolicyState } from './enforce/gate.ts';
 import { auditSettings, openAudit, parseListen } from './run.ts';
 import type { AuditSink } from './audit/types.ts';
 import type { AuditExporter } from './audit/index.ts';
+import type { ProxyMetrics } from './metrics.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
 import type { Approvals, UpstreamTarget } from './session/session.ts';
@@ -42,6 +43,12 @@ export interface SidecarOptions {
   readonly listen?: string;
   /** HOST:PORT of the /readyz and /healthz server; none when absent. */
   readonly healthListen?: string;
+  /**
+   * Serve Prometheus GET /metrics (proxy/metrics.ts, the series local mode serves) on the health listener,
+   * which must then be given. Off by default: prom-client is imported only when this is set, because its
+   * registry and histograms cost idle memory in every injected pod (design.md: ≤ 80 MiB idle RSS).
+   */
+  readonly metrics?: boolean;
   /** Projected ServiceAccount token (audience `airlock`), re-read at every connect. */
   readonly tokenFile: string;
   /** PEM of the operator's CA (env AIRLOCK_OPERATOR_CA); absent = plaintext gRPC (tests, local runs). */
@@ -103,9 +110,15 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
   const ref = parseBindingRef(opts.binding);
   const listen = parseListen(opts.listen ?? '127.0.0.1:6432');
   const healthAt = opts.healthListen === undefined ? null : parseListen(opts.healthListen, '--health-listen');
+  if (opts.metrics === true && healthAt === null) throw new Error('airlock: --metrics serves /metrics on the health listener: give --health-listen HOST:PORT too');
   let token: string;
   try { token = readFileSync(opts.tokenFile, 'utf8'); } catch (e) { throw new Error(`airlock: cannot read --token-file ${opts.tokenFile}: ${(e as Error).message}`); }
   const identity = identityFromToken(token);
+  // Wired as local mode wires it (proxy/local.ts): the analyzer timed on cache misses, the audit sink
+  // counted, the generation set on every policy swap. Dynamic import: no prom-client without --metrics.
+  const metricsModule = opts.metrics === true ? await import('./metrics.ts') : null;
+  const metrics: ProxyMetrics | null = metricsModule?.createProxyMetrics() ?? null;
+  if (metrics !== null) analyzer = metrics.wrapAnalyzer(analyzer);
 
   // warn/observe staging counters, reported to the operator every second over the watch's channel.
   const violations = new ViolationCounter();
@@ -202,6 +215,7 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     if (proxy !== null) {
       applyAudit(p);
       proxy.reload(state, target, endedOf(p));
+      metrics?.setPolicyGeneration(p.policySet.generation);
       armGrantExpiry(p, target);
       log(`airlock: policy generation ${p.policySet.generation} from the operator (update ${p.version})`);
       return;
@@ -213,12 +227,14 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
       const audit = await openAudit(opts, { metadata: { namespace: ref.namespace, name: ref.name }, spec: p.binding.spec }, log);
       auditSink = audit;
       auditKey = JSON.stringify(auditSettings(opts, { metadata: ref, spec: p.binding.spec }));
+      // The raw sink stays in auditSink: applyAudit reconfigures it; the wrapper only counts and forwards.
       const started = await startProxy({
-        listen, target, identity, state, audit, log, violations, approvals,
+        listen, target, identity, state, audit: metrics === null ? audit : metrics.wrapAudit(audit), log, violations, approvals,
         ...(opts.maxStatementBytes === undefined ? {} : { limits: { maxStatementBytes: opts.maxStatementBytes } }),
       });
       if (stopped) { await started.close(); return; }
       proxy = started;
+      metrics?.setPolicyGeneration(p.policySet.generation);
       armGrantExpiry(p, target);
       reporter = startViolationReporter(violations, (deltas) => watch.call('reportViolations', {
         namespace: ref.namespace, binding: ref.name,
@@ -244,9 +260,11 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
   };
 
   const health = healthAt === null ? null : http.createServer((req, res) => {
-    // Ready = listening and holding a policy (DESIGN.md "Probes"); live = the process answers.
+    if (metrics !== null && metricsModule!.handleMetrics(metrics, req, res)) return;
+    // Ready = listening and holding a policy (DESIGN.md "Probes"); live = the process answers. Anything
+    // else (/metrics without --metrics too) is 404, so a scrape of a sidecar without metrics says so.
     const ok = req.url === '/healthz' || (req.url === '/readyz' && proxy !== null && !stopped);
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : req.url === '/readyz' ? 'no policy received from the operator yet\n' : 'not found\n');
+    res.writeHead(ok ? 200 : req.url === '/readyz' ? 503 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : req.url === '/readyz' ? 'no policy received from the operator yet\n' : 'not found\n');
   });
   let healthAddr: { host: string; port: number } | null = null;
   if (health !== null && healthAt !== null) {

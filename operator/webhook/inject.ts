@@ -81,6 +81,12 @@ export interface InjectOptions {
    * AIRLOCK_OPERATOR_CA so it verifies the operator before trusting it with credentials. Public data.
    */
   readonly operatorCaPem?: string;
+  /**
+   * Give the sidecar `--metrics`: Prometheus GET /metrics on its `health` port, beside /readyz. Off by
+   * default (operator flag `--sidecar-metrics`, chart `sidecar.metrics.enabled`): prom-client costs idle
+   * memory in every injected pod.
+   */
+  readonly sidecarMetrics?: boolean;
 }
 
 /** The pod cannot be injected as asked (e.g. two bindings on one port): the webhook denies the pod. */
@@ -284,6 +290,7 @@ function sidecar(b: DatabaseBinding, port: number, health: number, native: boole
       '--health-listen', `0.0.0.0:${health}`,
       '--token-file', `${TOKEN_DIR}/token`,
       '--spool-dir', SPOOL_DIR,
+      ...(opts.sidecarMetrics === true ? ['--metrics'] : []),
     ],
     // No credentials, ever: the sidecar gets them from the operator over the authenticated gRPC stream
     // (design.md, "Sidecar injection"), so they never appear in the pod spec, `kubectl get pod -o yaml`,

@@ -128,7 +128,7 @@ function* keysOf(value: unknown, path: string): Generator<[string, string]> {
 const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration']);
 // Every option that adds objects, at once: the checks that hold for every rendering run on this too.
 const EVERYTHING = [
-  'certManager.enabled=true', 'networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true',
+  'certManager.enabled=true', 'networkPolicy.enabled=true', 'metrics.serviceMonitor.enabled=true', 'sidecar.metrics.enabled=true',
   'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
 ];
 
@@ -225,7 +225,7 @@ describe('chart: lint and render', () => {
     for (const flag of [`--namespace=${NS}`, '--webhook-port=9443', '--grpc-port=9090', '--metrics-port=8080',
       '--leader-elect=true', `--webhook-config-name=${WEBHOOK_CONFIG}`, '--webhook-cert-secret=airlock-webhook-tls',
       '--manage-webhook-cert=true', `--grpc-address=${OPERATOR}.${NS}.svc:9090`,
-      '--sidecar-image=ghcr.io/airlock-dev/airlock:0.1.0']) {
+      '--sidecar-image=ghcr.io/airlock-dev/airlock:0.1.0', '--sidecar-metrics=false']) {
       assert.ok(args.includes(flag), `${flag} missing from ${args.join(' ')}`);
     }
     const resourcesFlag = args.find((a) => a.startsWith('--sidecar-resources='));
@@ -249,6 +249,15 @@ describe('chart: lint and render', () => {
   it('every flag the chart passes is one `airlock operator` accepts', async () => {
     const args = operatorArgs(await render());
     // --help after the chart's flags: parseArgs (strict) rejects an unknown flag before help is printed.
+    const r = await new Promise<{ code: number | null; stderr: string }>((res) => {
+      execFile(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...args, '--help'], (err, _out, stderr) => res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('passes sidecar.metrics.enabled to the operator as --sidecar-metrics, a flag it accepts', async () => {
+    const args = operatorArgs(await render('sidecar.metrics.enabled=true'));
+    assert.deepEqual(args.filter((a) => a.startsWith('--sidecar-metrics')), ['--sidecar-metrics=true']);
     const r = await new Promise<{ code: number | null; stderr: string }>((res) => {
       execFile(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...args, '--help'], (err, _out, stderr) => res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stderr }));
     });
@@ -349,6 +358,7 @@ describe('chart: lint and render', () => {
       ['a port out of range', 'operator.ports.grpc=70000', /at '\/operator\/ports\/grpc': maximum/],
       ['a non-sha256 digest', 'image.digest="latest"', /at '\/image\/digest'/],
       ['a string for a number', 'webhook.timeoutSeconds="5"', /at '\/webhook\/timeoutSeconds': got string, want integer/],
+      ['a string for a boolean', 'sidecar.metrics.enabled="true"', /at '\/sidecar\/metrics\/enabled': got string, want boolean/],
     ];
     for (const [name, value, message] of cases) {
       const r = await helm('template', RELEASE, chart, '--namespace', NS, '--set-json', value);

@@ -1,0 +1,44 @@
+// inject() cases the golden pods (test/webhook/) do not spell out: the opt-in sidecar metrics flag on
+// every injected sidecar, native and regular alike.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DatabaseBinding } from '../../policy/types.ts';
+import { inject, sidecarName } from './inject.ts';
+import type { Container, InjectOptions, Pod } from './inject.ts';
+
+const binding = (name: string, port: number): DatabaseBinding => ({
+  apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name, namespace: 'ml', generation: 1 },
+  spec: { engine: 'postgres', endpoint: { host: 'pg', database: name }, credentialsSecretRef: { name: 's' }, workloadSelector: { matchLabels: { app: 'trainer' } }, sidecar: { port } },
+});
+const BINDINGS = [binding('orders', 5432), binding('reports', 5433)];
+const POD: Pod = { metadata: { namespace: 'ml', labels: { app: 'trainer' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+const OPTS: InjectOptions = { image: 'airlock:1', operatorAddress: 'op:9090', operatorNamespace: 'airlock-system', kubernetesMinor: 31 };
+
+function sidecars(pod: Pod | undefined): Container[] {
+  assert.ok(pod?.spec !== undefined, 'the pod was injected');
+  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+  return BINDINGS.map((b) => {
+    const c = all.find((x) => x.name === sidecarName(b.metadata.name));
+    assert.ok(c, `sidecar for ${b.metadata.name}`);
+    return c;
+  });
+}
+
+test('sidecarMetrics: every injected sidecar gets --metrics, served on its own health port', () => {
+  for (const kubernetesMinor of [28, 31]) {
+    const out = sidecars(inject(POD, BINDINGS, { ...OPTS, kubernetesMinor, sidecarMetrics: true }));
+    for (const [i, c] of out.entries()) {
+      const args = c.args as string[];
+      assert.equal(args.filter((a) => a === '--metrics').length, 1, `${c.name} on 1.${kubernetesMinor}: ${args.join(' ')}`);
+      // /metrics shares the health listener: the scrape target is the container's `health` port.
+      assert.equal(args[args.indexOf('--health-listen') + 1], `0.0.0.0:${15400 + i}`);
+      assert.deepEqual(c.ports, [{ name: 'health', containerPort: 15400 + i, protocol: 'TCP' }]);
+    }
+  }
+});
+
+test('sidecarMetrics off or absent: no --metrics (prom-client stays unloaded in the pod)', () => {
+  for (const opts of [OPTS, { ...OPTS, sidecarMetrics: false }]) {
+    for (const c of sidecars(inject(POD, BINDINGS, opts))) assert.ok(!(c.args as string[]).includes('--metrics'), c.name);
+  }
+});
