@@ -2,7 +2,7 @@
 // bounds, failure handling and the span encoding. The apiserver side is test/operator/observability.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeSpan } from '../proxy/audit/otlp.ts';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { createOperatorMetrics } from './metrics.ts';
 import { boundNote, EventRecorder, microTime, NOTE_MAX_BYTES, SERIES_PATCH_INTERVAL_MS, SERIES_WINDOW_MS } from './record.ts';
 import type { ActionRecord, EventBody, EventSeries, EventSink, RecorderOptions, SinkResult } from './record.ts';
@@ -180,7 +180,7 @@ test('notes are bounded to 1 KiB of UTF-8 without splitting a character', async 
 
 test('close() writes series counts not yet written, then closes the span sink', async () => {
   let spanSinkClosed = false;
-  const { rec, sink, advance } = setup({ spans: { span: () => true, close: async () => { spanSinkClosed = true; } } });
+  const { rec, sink, advance } = setup({ spans: { tracer: new TracerProvider().getTracer('t'), close: async () => { spanSinkClosed = true; } } });
   rec.action(compiled);
   await rec.idle();
   advance(1); rec.action(compiled); await rec.idle();          // count 2, patched at once
@@ -193,24 +193,27 @@ test('close() writes series counts not yet written, then closes the span sink', 
 });
 
 test('each action is one INTERNAL span with the object attributes; Warning is status ERROR', async () => {
-  const spans: Buffer[] = [];
+  // The SDK's own in-memory exporter: what the sink's processor would spool (the sink itself is tested with a
+  // real receiver in proxy/audit/sink.test.ts and test/operator/observability.test.ts).
+  const exporter = new InMemorySpanExporter();
+  const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('airlock.dev/operator');
   const metrics = createOperatorMetrics({ defaultMetrics: false });
-  const { rec } = setup({ events: null, metrics, spans: { span: (b) => { spans.push(b); return true; }, close: async () => {} } });
+  const { rec } = setup({ events: null, metrics, spans: { tracer, close: async () => {} } });
   rec.action({ ...compiled, attributes: { 'airlock.rules': 3, 'airlock.action': 'spoofed', 'airlock.dry_run': false } });
   rec.action({ ...compiled, action: 'PolicyRejected', type: 'Warning', note: 'AccessPolicy ml/trainer: spec.rules[0]: bad' });
-  const [ok, bad] = spans.map((b) => decodeSpan(b));
+  const [ok, bad] = exporter.getFinishedSpans();
   assert.equal(ok!.name, 'airlock.operator PolicyCompiled');
-  assert.equal(ok!.kind, 1);
-  assert.match(ok!.traceId, /^[0-9a-f]{32}$/);
-  assert.match(ok!.spanId, /^[0-9a-f]{16}$/);
-  assert.equal(ok!.startTimeUnixNano, BigInt(T0) * 1_000_000n);
-  assert.deepEqual(Object.fromEntries(ok!.attributes), {
+  assert.equal(ok!.kind, 0, 'SpanKind.INTERNAL');
+  assert.equal(ok!.parentSpanContext, undefined, 'a root span');
+  assert.deepEqual(ok!.startTime, [Math.floor(T0 / 1000), (T0 % 1000) * 1_000_000]);
+  assert.deepEqual(ok!.endTime, ok!.startTime);
+  assert.deepEqual(ok!.attributes, {
     'airlock.rules': 3, 'airlock.dry_run': false, 'airlock.note': 'Compiled 3 rules', 'airlock.action': 'PolicyCompiled',
     'k8s.namespace.name': 'ml', 'airlock.object.kind': 'AccessPolicy', 'airlock.object.name': 'trainer',
   });
-  assert.equal(ok!.statusCode, 0);
-  assert.equal(bad!.statusCode, 2);
-  assert.equal(bad!.statusMessage, 'AccessPolicy ml/trainer: spec.rules[0]: bad');
+  assert.equal(ok!.status.code, 0);
+  assert.equal(bad!.status.code, 2);
+  assert.equal(bad!.status.message, 'AccessPolicy ml/trainer: spec.rules[0]: bad');
   const counter = await metrics.registry.getSingleMetric('airlock_operator_actions_total')!.get();
   assert.deepEqual(counter.values.map((v) => [v.labels['action'], v.value]), [['PolicyCompiled', 1], ['PolicyRejected', 1]]);
 });

@@ -2,9 +2,9 @@
 // requested, granted, denied, revoked, expired). Each action becomes
 //   (a) a Kubernetes Event (events.k8s.io/v1) on the object it concerns, what `kubectl describe` and
 //       `kubectl events` show;
-//   (b) one OTLP span (kind INTERNAL, `airlock.operator <action>`, service.name airlock-operator) when an
-//       endpoint is configured, spooled and exported by proxy/audit's sink (the same encoder, crash-safe
-//       spool and exporter the sidecar's audit spans use; no OpenTelemetry SDK);
+//   (b) one OpenTelemetry span (kind INTERNAL, `airlock.operator <action>`, service.name airlock-operator)
+//       when an endpoint is configured, made with the SDK tracer of proxy/audit's sink and spooled and
+//       exported by it (the same crash-safe spool and exporter the sidecar's audit spans use);
 //   (c) airlock_operator_actions_total{action}.
 // action() never throws and never waits: Events are written by one background worker from a bounded queue.
 //
@@ -22,8 +22,8 @@ import type { KubeClient } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 // proxy/audit is self-contained (it imports nothing else of proxy/): the operator reuses its exporter.
-import { encodeSpan, SPAN_KIND_INTERNAL, STATUS_CODE_ERROR } from '../proxy/audit/otlp.ts';
-import { PbWriter } from '../proxy/audit/protobuf.ts';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { hrTime } from '../proxy/audit/otlp.ts';
 import { openAuditSink } from '../proxy/audit/sink.ts';
 
 export type OperatorAction = 'PolicyCompiled' | 'PolicyRejected' | 'PolicyPushed' | 'PodInjected'
@@ -74,9 +74,9 @@ export interface EventSink {
   create(namespace: string, event: EventBody): Promise<SinkResult>;
   patchSeries(namespace: string, name: string, series: EventSeries): Promise<SinkResult>;
 }
-/** Where encoded spans go: proxy/audit's SpoolingAuditSink. */
+/** Where spans go: the tracer of proxy/audit's SpoolingAuditSink, whose processor spools what it ends. */
 export interface SpanSink {
-  span(encoded: Buffer): boolean;
+  readonly tracer: Tracer;
   close(): Promise<void>;
 }
 
@@ -143,7 +143,6 @@ export class EventRecorder implements Recorder {
   private readonly instance: string;
   private readonly series = new Map<string, Series>();
   private readonly queue: Series[] = [];
-  private readonly writer = new PbWriter(1024);
   private readonly timer: NodeJS.Timeout | null;
   private working: Promise<void> | null = null;
   private closed = false;
@@ -174,20 +173,17 @@ export class EventRecorder implements Recorder {
   }
 
   private span(a: ActionRecord, nowMs: number): void {
-    const ids = randomBytes(24);
-    const w = this.writer;
-    w.reset();
-    encodeSpan(w, {
-      traceId: ids.subarray(0, 16), spanId: ids.subarray(16), name: `airlock.operator ${a.action}`, kind: SPAN_KIND_INTERNAL,
-      startTimeMs: nowMs, endTimeMs: nowMs,
+    const at = hrTime(nowMs);
+    const span = this.opts.spans!.tracer.startSpan(`airlock.operator ${a.action}`, {
+      kind: SpanKind.INTERNAL, startTime: at,
       // The fixed attributes last: a caller's attribute cannot pass itself off as one of them.
       attributes: {
         ...a.attributes, [ATTR_NOTE]: a.note, [ATTR_ACTION]: a.action, [ATTR_K8S_NAMESPACE_NAME]: a.regarding.namespace,
         [ATTR_OBJECT_KIND]: a.regarding.kind, [ATTR_OBJECT_NAME]: a.regarding.name,
       },
-      ...(a.type === 'Warning' ? { status: { code: STATUS_CODE_ERROR, message: a.note } } : {}),
-    });
-    this.opts.spans!.span(Buffer.from(w.buf.subarray(0, w.pos)));
+    }, ROOT_CONTEXT);
+    if (a.type === 'Warning') span.setStatus({ code: SpanStatusCode.ERROR, message: a.note });
+    span.end(at);
   }
 
   private event(a: ActionRecord, nowMs: number): void {
@@ -337,11 +333,13 @@ export async function openSpanSink(o: OtlpOptions, log: Logger): Promise<SpanSin
   const temp = o.spoolDir === undefined ? await mkdtemp(join(tmpdir(), 'airlock-operator-spool-')) : null;
   const sink = await openAuditSink({
     endpoint: o.endpoint, protocol, spoolDir: o.spoolDir ?? temp!, onFailure: 'drop-oldest',
-    maxSpoolBytes: o.maxSpoolBytes ?? 16 * 1024 * 1024, serviceName: SERVICE_NAME,
-    log: (m) => log.warn(m, { component: 'otlp' }),
+    maxSpoolBytes: o.maxSpoolBytes ?? 16 * 1024 * 1024, serviceName: SERVICE_NAME, scopeName: REPORTING_CONTROLLER,
+    encoder: 'inline', log: (m) => log.warn(m, { component: 'otlp' }),
   });
+  const tracer = sink.tracer;
+  if (tracer === null) throw new Error('the operator span sink needs an inline encoder');
   return {
-    span: (b) => sink.span(b),
+    tracer,
     close: async () => {
       await sink.close();
       if (temp !== null) await rm(temp, { recursive: true, force: true });

@@ -11,8 +11,9 @@ export { auditTail } from './tail.ts';
  * Opens (or recovers) the spool in opts.spoolDir and starts exporting to opts.endpoint. With endpoint null,
  * records are only spooled (readable by `airlock audit tail`) up to maxSpoolBytes; under onFailure=block the
  * proxy then stops accepting statements when the spool is full.
- * Defaults: maxSpoolBytes 256 MiB, batchSize 512, flushIntervalMs 200, serviceName "airlock-proxy".
+ * Defaults: maxSpoolBytes 256 MiB, batchSize 512, flushIntervalMs 200, serviceName "airlock-proxy", and spans
+ * made and serialized in a worker thread (encoder-host.ts), off the event loop that relays statements.
  */
 export async function createAuditSink(opts: AuditSinkOptions): Promise<AuditSink & AuditExporter> {
-  return openAuditSink(opts);
+  return openAuditSink({ encoder: 'worker', ...opts });
 }

@@ -1,54 +1,112 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodePartialSuccess, decodeSpan, encodeStatementSpan, msToNanos, sessionContext } from './otlp.ts';
-import { PbReader, PbWriter } from './protobuf.ts';
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { decodeSpan, exportRequest, hrTime, sessionCommonAttributes, splitExportRequest, statementAttributes, statementSpanName,
+  statementStatus, truncateUtf8 } from './otlp.ts';
+import { PbDecodeError, PbReader } from './protobuf.ts';
 import { session, statement } from './testdata/records.ts';
 
-const instance = Buffer.from('0011223344556677', 'hex');
+function sdk(): { provider: TracerProvider; exporter: InMemorySpanExporter } {
+  const exporter = new InMemorySpanExporter();
+  return { provider: new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }), exporter };
+}
 
-test('a statement span decodes back to what was encoded, for any query text (lengths across varint sizes)', () => {
-  fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.integer({ min: 0, max: 20_000 }), (text, pad) => {
-    const queryText = text + 'x'.repeat(pad);
-    const w = new PbWriter(16);                       // tiny start: growth paths run too
-    const ctx = sessionContext(instance, session('0123456789abcdef'));
-    encodeStatementSpan(w, ctx, statement('0123456789abcdef', 1, { queryText }), 1 << 20);
-    const span = decodeSpan(Buffer.from(w.buf.subarray(0, w.pos)));
-    assert.equal(span.attributes.get('db.query.text'), queryText);
-    assert.equal(span.traceId, '00112233445566770123456789abcdef');
-    assert.equal(span.parentSpanId, '0123456789abcdef');
-    assert.equal(span.spanId, '8000000000000001');
-  }), { numRuns: 200 });
+test('truncateUtf8: a prefix of whole characters, at most maxBytes, the longest such; null when it fits', () => {
+  fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), fc.integer({ min: 0, max: 400 }), (text, max) => {
+    const cut = truncateUtf8(text, max);
+    const bytes = Buffer.byteLength(text);
+    if (bytes <= max) { assert.equal(cut, null); return; }
+    assert.notEqual(cut, null);
+    assert.ok(Buffer.byteLength(cut!) <= max);
+    assert.ok(text.startsWith(cut!), 'a prefix');
+    assert.equal(Buffer.from(cut!, 'utf8').toString('utf8'), cut, 'no half character');
+    const next = text.codePointAt(cut!.length)!;
+    assert.ok(Buffer.byteLength(cut!) + Buffer.byteLength(String.fromCodePoint(next)) > max, 'the longest prefix');
+  }), { numRuns: 500 });
 });
 
-test('span ids: unique per statement, never zero, fixed by the session id and the order', () => {
-  const ctx = sessionContext(instance, session('8000000000000000'));
-  assert.equal(ctx.spanId.toString('hex'), '0000000000000001', 'top bit cleared, zero avoided');
-  const ids = new Set<string>();
-  const w = new PbWriter();
-  for (let i = 0; i < 1000; i++) {
-    w.reset();
-    encodeStatementSpan(w, ctx, statement('8000000000000000', i), 1024);
-    ids.add(decodeSpan(Buffer.from(w.buf.subarray(0, w.pos))).spanId);
-  }
-  assert.equal(ids.size, 1000);
-  assert.equal(ids.has(ctx.spanId.toString('hex')), false);
-  const other = sessionContext(instance, session('not-hex-session-id'));
-  assert.equal(other.traceId.length, 16);
+test('hrTime keeps microseconds exactly', () => {
+  assert.deepEqual(hrTime(1_700_000_000_000.123), [1_700_000_000, 123_000]);
+  assert.deepEqual(hrTime(1_700_000_000_999.9995), [1_700_000_001, 0]);
+  assert.deepEqual(hrTime(0), [0, 0]);
 });
 
-test('timestamps keep microseconds without float error', () => {
-  assert.equal(msToNanos(1_700_000_000_000.123), 1_700_000_000_000_123_000n);
-  assert.equal(msToNanos(0), 0n);
+test('a request cut into spans and put back together is byte for byte what the SDK serialized', () => {
+  const { provider, exporter } = sdk();
+  const tracer = provider.getTracer('airlock.dev/audit');
+  fc.assert(fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 3000 }), { minLength: 1, maxLength: 20 }), (texts) => {
+    exporter.reset();
+    const root = tracer.startSpan('session orders', { kind: SpanKind.SERVER }, ROOT_CONTEXT);
+    for (const t of texts) tracer.startSpan('SELECT', { attributes: { 'db.query.text': t } }, trace.setSpan(ROOT_CONTEXT, root)).end();
+    root.end();
+    const spans = exporter.getFinishedSpans();
+    const request = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans as ReadableSpan[])!);
+    const { envelope, spans: cut } = splitExportRequest(request);
+    assert.equal(cut.length, spans.length);
+    assert.deepEqual(exportRequest(envelope, cut), request);
+    for (const [i, s] of spans.entries()) {
+      const v = decodeSpan(cut[i]!);
+      assert.equal(v.spanId, s.spanContext().spanId);
+      assert.equal(v.traceId, s.spanContext().traceId);
+      assert.equal(v.parentSpanId, s.parentSpanContext?.spanId ?? '');
+      if (i < texts.length) assert.equal(v.attributes.get('db.query.text'), texts[i]);
+    }
+    // Any subset re-sends as a valid request of the same envelope.
+    assert.deepEqual(splitExportRequest(exportRequest(envelope, cut.slice(1))).spans, cut.slice(1));
+  }), { numRuns: 50 });
 });
 
-test('partial success is read from ExportTraceServiceResponse; unknown fields are skipped', () => {
-  const msg = Buffer.from('bad span');
-  const inner = Buffer.concat([Buffer.from([0x08, 0x03, 0x12, msg.length]), msg, Buffer.from([0x18, 0x01])]);
-  const body = Buffer.concat([Buffer.from([0x0a, inner.length]), inner, Buffer.from([0x10, 0x05])]);
-  assert.deepEqual(decodePartialSuccess(body), { rejectedSpans: 3, errorMessage: 'bad span' });
-  assert.deepEqual(decodePartialSuccess(Buffer.alloc(0)), { rejectedSpans: 0, errorMessage: '' });
-  assert.throws(() => decodePartialSuccess(Buffer.from([0x0a, 0x7f])), /past the end/);
+test('splitExportRequest refuses what it could not put back together: two scopes, garbage, no envelope', () => {
+  const { provider, exporter } = sdk();
+  provider.getTracer('a').startSpan('x').end();
+  provider.getTracer('b').startSpan('y').end();
+  const two = ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans() as ReadableSpan[])!;
+  assert.throws(() => splitExportRequest(two), /more than one instrumentation scope/);
+  assert.throws(() => splitExportRequest(Buffer.from([0x0a, 0x7f])), PbDecodeError);
+  assert.throws(() => splitExportRequest(Buffer.alloc(0)), /without resource or scope/);
+  assert.throws(() => splitExportRequest(Buffer.from([0x10, 0x01])), /unexpected request field 2/);
+});
+
+test('statement attributes and status follow each record: nulls are left out, decisions and errors show', () => {
+  const common = sessionCommonAttributes(session('0123456789abcdef'));
+  assert.deepEqual(common, {
+    'db.system.name': 'postgresql', 'db.namespace': 'orders', 'server.address': 'orders-pg.db.svc', 'server.port': 5432,
+    'airlock.subject': 'system:serviceaccount:ml:trainer',
+  });
+  const allow = statement('0123456789abcdef', 1);
+  assert.deepEqual(statementAttributes(common, allow, 1024), {
+    ...common, 'db.operation.name': 'SELECT', 'db.collection.name': 'public.orders', 'db.query.text': allow.queryText,
+    'airlock.decision': 'allow', 'airlock.policy': 'trainer', 'airlock.rule': 'read-app-tables', 'airlock.masked_columns': [],
+    'airlock.rows': 1, 'airlock.rolled_back': false,
+  });
+  assert.equal(statementStatus(allow), null, 'UNSET on success');
+  assert.equal(statementSpanName(allow, 'orders'), 'SELECT orders.public.orders');
+
+  const deny = statement('0123456789abcdef', 2, {
+    operation: 'DROP', collection: null, decision: 'deny', policy: 'p2', rule: null, reason: 'destructive operation', rows: null,
+    statusCode: '42501', maskedColumns: ['public.c.ssn'], rolledBack: true, accessRequest: 'ml/req-1',
+  });
+  const a = statementAttributes(common, deny, 1024);
+  assert.equal(a['db.collection.name'], undefined);
+  assert.equal(a['airlock.rule'], undefined);
+  assert.equal(a['airlock.rows'], undefined);
+  assert.equal(a['db.response.status_code'], '42501');
+  assert.equal(a['error.type'], '42501');
+  assert.equal(a['airlock.reason'], 'destructive operation');
+  assert.deepEqual(a['airlock.masked_columns'], ['public.c.ssn']);
+  assert.equal(a['airlock.access_request'], 'ml/req-1');
+  assert.equal(a['airlock.rolled_back'], true);
+  assert.deepEqual(statementStatus(deny), { code: 2, message: 'destructive operation' });
+  assert.equal(statementSpanName(deny, 'orders'), 'DROP orders');
+  assert.deepEqual(statementStatus(statement('x', 3, { statusCode: '23505' })), { code: 2, message: 'SQLSTATE 23505' });
+  assert.deepEqual(statementStatus(statement('x', 4, { decision: 'deny' })), { code: 2, message: 'denied' });
+
+  const long = statementAttributes(common, statement('x', 5, { queryText: 'é'.repeat(100) }), 51);
+  assert.equal(long['db.query.text'], 'é'.repeat(25));
+  assert.equal(long['airlock.query_text_truncated'], true);
 });
 
 test('the reader refuses truncated input instead of reading past it', () => {
@@ -58,28 +116,4 @@ test('the reader refuses truncated input instead of reading past it', () => {
   const r = new PbReader(Buffer.from([0x39, 1, 2]));      // field 7 fixed64 with 2 of 8 bytes
   r.next();
   assert.throws(() => r.fixed64(), /truncated fixed64/);
-});
-
-test('pre-encoded attributes follow each statement: values that change between spans are never stale', () => {
-  const ctx = sessionContext(instance, session('0123456789abcdef'));
-  const w = new PbWriter(16);
-  const cases = [
-    { operation: 'SELECT', collection: 'public.orders', policy: 'p1', rule: 'r1', decision: 'allow' as const, rolledBack: false, maskedColumns: [] },
-    { operation: 'DROP', collection: null, policy: 'p2', rule: null, decision: 'deny' as const, rolledBack: true, maskedColumns: ['public.c.ssn'] },
-    { operation: 'SELECT', collection: 'public.orders', policy: 'p1', rule: 'r1', decision: 'warn' as const, rolledBack: false, maskedColumns: [] },
-    { operation: 'É', collection: 'x'.repeat(300), policy: null, rule: 'r1', decision: 'approve' as const, rolledBack: false, maskedColumns: [] },
-  ];
-  for (const [i, c] of cases.entries()) {
-    w.reset();
-    encodeStatementSpan(w, ctx, statement('0123456789abcdef', i, c), 1024);
-    const a = decodeSpan(Buffer.from(w.buf.subarray(0, w.pos))).attributes;
-    assert.equal(a.get('db.system.name'), 'postgresql');
-    assert.equal(a.get('db.operation.name'), c.operation);
-    assert.equal(a.get('db.collection.name'), c.collection ?? undefined);
-    assert.equal(a.get('airlock.policy'), c.policy ?? undefined);
-    assert.equal(a.get('airlock.rule'), c.rule ?? undefined);
-    assert.equal(a.get('airlock.decision'), c.decision);
-    assert.equal(a.get('airlock.rolled_back'), c.rolledBack);
-    assert.deepEqual(a.get('airlock.masked_columns'), c.maskedColumns);
-  }
 });

@@ -4,22 +4,16 @@
 // (database spans, semconv 1.33+: `db.system.name`, `db.query.text`, `db.response.status_code`);
 // airlock.* are ours and named exactly as design.md "Audit spans" lists them.
 
-export const ATTR_DB_SYSTEM_NAME = 'db.system.name';
-export const DB_SYSTEM_NAME_VALUE_POSTGRESQL = 'postgresql';
-export const ATTR_DB_NAMESPACE = 'db.namespace';
-export const ATTR_DB_OPERATION_NAME = 'db.operation.name';
-export const ATTR_DB_COLLECTION_NAME = 'db.collection.name';
-export const ATTR_DB_QUERY_TEXT = 'db.query.text';
-/** The SQLSTATE of a failed statement; absent on success (semconv: "db.response.status_code"). */
-export const ATTR_DB_RESPONSE_STATUS_CODE = 'db.response.status_code';
-/** semconv: set to the SQLSTATE when the operation failed. */
-export const ATTR_ERROR_TYPE = 'error.type';
-export const ATTR_SERVER_ADDRESS = 'server.address';
-export const ATTR_SERVER_PORT = 'server.port';
-export const ATTR_CLIENT_ADDRESS = 'client.address';
-
-export const ATTR_SERVICE_NAME = 'service.name';
-export const ATTR_SERVICE_INSTANCE_ID = 'service.instance.id';
+// The stable names come from the OpenTelemetry package itself, so a typo cannot ship.
+export {
+  ATTR_CLIENT_ADDRESS, ATTR_DB_COLLECTION_NAME, ATTR_DB_NAMESPACE, ATTR_DB_OPERATION_NAME, ATTR_DB_QUERY_TEXT,
+  /** The SQLSTATE of a failed statement; absent on success. */
+  ATTR_DB_RESPONSE_STATUS_CODE,
+  ATTR_DB_SYSTEM_NAME, DB_SYSTEM_NAME_VALUE_POSTGRESQL,
+  /** Set to the SQLSTATE when the operation failed. */
+  ATTR_ERROR_TYPE,
+  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME,
+} from '@opentelemetry/semantic-conventions';
 
 export const ATTR_AIRLOCK_SUBJECT = 'airlock.subject';
 export const ATTR_AIRLOCK_POLICY = 'airlock.policy';
@@ -39,5 +33,5 @@ export const ATTR_AIRLOCK_BINDING = 'airlock.binding';
 export const ATTR_AIRLOCK_SESSION_ID = 'airlock.session.id';
 export const ATTR_AIRLOCK_STATEMENTS = 'airlock.statements';
 
-/** The instrumentation scope every audit span is exported under. */
+/** The instrumentation scope (tracer name) the proxy's audit spans are exported under. */
 export const SCOPE_NAME = 'airlock.dev/audit';

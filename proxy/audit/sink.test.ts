@@ -84,6 +84,10 @@ test('every decision type becomes a CLIENT span with the design.md attributes', 
     assert.equal(s.attributes['airlock.decision'], decision);
   });
   assert.equal(spans[0]!.resource['service.name'], 'airlock-proxy');
+  assert.match(String(spans[0]!.resource['service.instance.id']), /^[0-9a-f-]{36}$/);
+  // Made and encoded by the OpenTelemetry SDK for Node, which says so in the resource.
+  assert.equal(spans[0]!.resource['telemetry.sdk.name'], 'opentelemetry');
+  assert.equal(spans[0]!.resource['telemetry.sdk.language'], 'nodejs');
   assert.equal(spans[0]!.scope, 'airlock.dev/audit');
   await sink.close();
   await rx.close();
@@ -126,6 +130,25 @@ test('query text over the limit is cut on a character boundary and flagged', asy
   await sink.close();
   await rx.close();
 });
+
+for (const encoder of ['worker', 'inline'] as const) {
+  test(`${encoder} encoder: a batch the encoder cannot take is counted and logged, and later batches still go out`, async () => {
+    const rx = await startGrpc();
+    const logs: string[] = [];
+    const sink = await open(rx, { encoder, log: (m) => logs.push(m) });
+    // A defect stand-in: a value neither structured clone (worker) nor the attribute code (inline) accepts.
+    sink.sessionStarted(session('dddddddddddddddd', { database: Symbol('not data') as unknown as string }));
+    sink.statement(statement('dddddddddddddddd', 0));
+    await sink.flush();
+    assert.equal(sink.metrics().airlock_audit_dropped_total, 1);
+    assert.match(logs.join('\n'), /Failed to encode audit spans records=1 error=/);
+    sink.sessionStarted(session(SID));
+    sink.statement(statement(SID, 1));
+    const [span] = statements(await rx.waitForSpans(1));
+    assert.equal(span!.attributes['db.query.text'], statement(SID, 1).queryText);
+    await sink.close();
+  });
+}
 
 test('statement spans are children of their session span, in order, per session', async () => {
   const rx = await startGrpc();

@@ -1,6 +1,9 @@
 // The AuditSink the proxy's sessions write to (types.ts). The hot path, statement(), only appends the record
-// to an in-memory array; a timer encodes pending records into OTLP spans, appends them to the spool (spool.ts)
-// and makes them durable, and one export loop sends spooled spans to the collector and acknowledges them.
+// to an in-memory array; a timer hands pending records to the encoder (encoder.ts: OpenTelemetry SDK spans,
+// serialized by the SDK; in a worker thread for the proxy, encoder-host.ts), appends the spool frames it
+// returns (spool.ts) and makes them durable; one export loop sends spooled spans to the collector and
+// acknowledges them. The SDK's own BatchSpanProcessor and exporters are not used: they hold spans in memory
+// and drop them on overflow, a crash or a long outage (docs/adr/0003-audit-span-encoder.md).
 //
 // Durability window: records accepted since the last flush live only in memory. A crash (or power loss) loses
 // at most flushIntervalMs of records (default 200 ms), or fewer when batchSize records arrived sooner (a full
@@ -9,12 +12,14 @@
 // Delivery: at-least-once. One batch is in flight at a time and acks move a single pointer forward, so a retry
 // never reorders acks. A span is re-sent only when its ack was lost (crash after the collector answered, ack
 // file not yet replaced); it carries the same trace and span ids, so a backend can de-duplicate it.
-import { randomBytes } from 'node:crypto';
+import type { Tracer } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
-import { DEFAULT_MAX_QUERY_TEXT_BYTES, encodeSessionSpan, KIND_PLAIN_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, encodeStatementSpan, exportRequest, orphanContext,
-  requestEnvelope, sessionContext, type RequestEnvelope, type SessionContext } from './otlp.ts';
-import { PbWriter } from './protobuf.ts';
-import { FRAME_HEADER_BYTES, sealFrame, Spool, type Batch } from './spool.ts';
+import type { EncodeItem } from './encoder.ts';
+import { InlineEncoderHost, WorkerEncoderHost, type EncoderHost, type EncoderSettings } from './encoder-host.ts';
+import { DEFAULT_MAX_QUERY_TEXT_BYTES, exportRequest, type RequestEnvelope } from './otlp.ts';
+import { SCOPE_NAME } from './semconv.ts';
+import { FRAME_HEADER_BYTES, Spool, type Batch } from './spool.ts';
 import { createTransport, type OtlpProtocol, type Transport } from './transport.ts';
 
 export interface AuditSinkOptions {
@@ -31,6 +36,13 @@ export interface AuditSinkOptions {
   readonly flushIntervalMs?: number;
   /** Resource service.name. Default "airlock-proxy". */
   readonly serviceName?: string;
+  /** Instrumentation scope (tracer name). Default "airlock.dev/audit". */
+  readonly scopeName?: string;
+  /**
+   * Where spans are made and serialized: "worker" (a worker thread; the proxy's choice, keeping that work off
+   * the event loop that relays statements) or "inline" (default; needed for `tracer`).
+   */
+  readonly encoder?: 'worker' | 'inline';
   /** Per-request deadline. Default 10 s (the OTLP exporter default timeout). */
   readonly exportTimeoutMs?: number;
   /** First retry delay after a failed export; doubles per failure up to maxBackoffMs. Default 250 ms. */
@@ -73,15 +85,6 @@ const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
  */
 const RECORD_OVERHEAD_BYTES = 768;
 
-class SessionEnd {
-  readonly sessionId: string;
-  readonly endTimeMs: number;
-  constructor(sessionId: string, endTimeMs: number) {
-    this.sessionId = sessionId;
-    this.endTimeMs = endTimeMs;
-  }
-}
-
 export class SpoolingAuditSink implements AuditExporter {
   private readonly spool: Spool;
   private transport: Transport | null;
@@ -95,18 +98,20 @@ export class SpoolingAuditSink implements AuditExporter {
    */
   private readonly softLimit: number;
   private readonly batchSize: number;
-  private readonly maxQueryTextBytes: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly closeTimeoutMs: number;
   private readonly log: (message: string) => void;
-  private readonly instanceId = randomBytes(8);
-  private readonly envelope: RequestEnvelope;
-  private readonly sessions = new Map<string, SessionContext>();
-  private readonly writer = new PbWriter();
+  private readonly host: EncoderHost;
+  /** Inline encoder only: the SDK tracer whose spans this sink spools (operator/record.ts makes its spans with it). */
+  readonly tracer: Tracer | null;
+  /** Sessions started and not yet ended: close() ends their spans so their statements keep a parent. */
+  private readonly open = new Set<string>();
 
-  private pending: (StatementRecord | SessionEnd | Buffer)[] = [];   // Buffer: a span from span()
+  private pending: EncodeItem[] = [];
   private pendingBytes = 0;
+  /** Records handed to the encoder and not yet back as frames: still part of the bound. */
+  private encodingBytes = 0;
   private unwritten: Buffer[] = [];
   private unwrittenBytes = 0;
   private flushChain: Promise<void> = Promise.resolve();
@@ -126,19 +131,19 @@ export class SpoolingAuditSink implements AuditExporter {
   private exported = 0;
   private failures = 0;
 
-  constructor(spool: Spool, opts: AuditSinkOptions) {
+  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost, tracer: Tracer | null) {
     this.spool = spool;
     this.block = opts.onFailure === 'block';
     this.maxBytes = spool.maxBytes;
     this.softLimit = this.maxBytes - Math.min(1024 * 1024, Math.floor(this.maxBytes / 16));
     this.batchSize = Math.max(1, opts.batchSize ?? 512);
     this.sendBatchSize = this.batchSize;
-    this.maxQueryTextBytes = opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES;
     this.initialBackoffMs = opts.initialBackoffMs ?? 250;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
     this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
-    this.envelope = requestEnvelope(opts.serviceName ?? 'airlock-proxy', this.instanceId);
+    this.host = host;
+    this.tracer = tracer;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
     this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.exportTimeoutMs);
     this.endpoint = opts.endpoint;
@@ -147,14 +152,16 @@ export class SpoolingAuditSink implements AuditExporter {
   }
 
   private used(): number {
-    return this.spool.bytes + this.unwrittenBytes + this.pendingBytes;
+    return this.spool.bytes + this.unwrittenBytes + this.encodingBytes + this.pendingBytes;
   }
 
   // ---- AuditSink: called by sessions -----------------------------------------------------------------------
 
   sessionStarted(s: SessionRecord): void {
     if (this.closed) return;
-    this.sessions.set(s.sessionId, sessionContext(this.instanceId, s));
+    this.open.add(s.sessionId);
+    this.pending.push({ start: s });
+    this.pendingBytes += RECORD_OVERHEAD_BYTES;
   }
 
   statement(r: StatementRecord): boolean {
@@ -177,24 +184,24 @@ export class SpoolingAuditSink implements AuditExporter {
 
   sessionEnded(sessionId: string, endTimeMs: number): void {
     if (this.closed) return;
-    this.pending.push(new SessionEnd(sessionId, endTimeMs));
+    this.open.delete(sessionId);
+    this.pending.push({ stop: sessionId, endTimeMs });
     this.pendingBytes += RECORD_OVERHEAD_BYTES;
   }
 
   /**
-   * Spools one span the caller encoded (otlp.ts encodeSpan) — the operator's action spans reuse this sink.
-   * Bounded like statement(); returns false when the record was not kept.
+   * A span other code made with `tracer` (the operator's action spans): queued like a statement, bounded the
+   * same way, and counted as dropped when there is no room.
    */
-  span(encoded: Buffer): boolean {
-    if (this.closed) return false;
-    const size = RECORD_OVERHEAD_BYTES + encoded.length;
+  spanEnded(span: ReadableSpan): void {
+    if (this.closed) { this.dropped++; return; }
+    const size = RECORD_OVERHEAD_BYTES;
     if (this.used() + size > this.maxBytes) {
-      if (this.block || this.pendingBytes + size > this.maxBytes) { this.dropped++; return false; }
+      if (this.block || this.pendingBytes + size > this.maxBytes) { this.dropped++; return; }
     }
-    this.pending.push(encoded);
+    this.pending.push(span);
     this.pendingBytes += size;
     if (this.pending.length >= this.batchSize) this.queueFlush();
-    return true;
   }
 
   accepting(): boolean {
@@ -215,12 +222,13 @@ export class SpoolingAuditSink implements AuditExporter {
     let i = 0;
     while (i < this.pending.length && this.pendingBytes + need > this.maxBytes) {
       const p = this.pending[i++]!;
-      if (p instanceof SessionEnd) { this.pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
-      this.pendingBytes -= RECORD_OVERHEAD_BYTES + (Buffer.isBuffer(p) ? p.length : p.queryText.length);
+      if ('start' in p || 'stop' in p) { this.pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
+      this.pendingBytes -= RECORD_OVERHEAD_BYTES + ('queryText' in p ? p.queryText.length : 0);
       this.dropped++;
     }
-    // Session ends are kept: dropping one would leave its session context in memory for good.
-    const kept: (StatementRecord | SessionEnd | Buffer)[] = this.pending.slice(0, i).filter((p) => p instanceof SessionEnd);
+    // Session starts and ends are kept: without one, later statements lose their parent, or a session span
+    // stays open in the encoder for good.
+    const kept: EncodeItem[] = this.pending.slice(0, i).filter((p) => 'start' in p || 'stop' in p);
     this.pendingBytes += kept.length * RECORD_OVERHEAD_BYTES;
     this.pending = kept.concat(this.pending.slice(i));
   }
@@ -247,42 +255,29 @@ export class SpoolingAuditSink implements AuditExporter {
     return this.flushChain;
   }
 
-  private encodePending(): void {
+  /** pending → encoder → spool frames, queued for writing; a failed encoding loses its records, counted and logged. */
+  private async encodePending(): Promise<void> {
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
-    const w = this.writer;
-    w.reset();
-    for (const item of items) {
-      const start = w.pos;
-      w.ensure(FRAME_HEADER_BYTES + 1);
-      w.pos += FRAME_HEADER_BYTES;
-      if (Buffer.isBuffer(item)) {
-        w.buf[w.pos++] = KIND_PLAIN_SPAN;
-        w.raw(item);
-      } else if (item instanceof SessionEnd) {
-        const ctx = this.sessions.get(item.sessionId);
-        if (ctx === undefined) { w.pos = start; continue; }
-        this.sessions.delete(item.sessionId);
-        w.buf[w.pos++] = KIND_SESSION_SPAN;
-        encodeSessionSpan(w, ctx, item.endTimeMs);
-      } else {
-        let ctx = this.sessions.get(item.sessionId);
-        if (ctx === undefined) {
-          // Kept (and audited) even so; its span is a root in a trace of its own.
-          this.log(`Audited a statement of an unannounced session sessionId=${item.sessionId}`);
-          ctx = orphanContext(this.instanceId, item.sessionId);
-          this.sessions.set(item.sessionId, ctx);
-        }
-        w.buf[w.pos++] = KIND_STATEMENT_SPAN;
-        encodeStatementSpan(w, ctx, item, this.maxQueryTextBytes);
-      }
-      sealFrame(w.buf, start, w.pos);
+    this.encodingBytes += this.pendingBytes;
+    const bytes = this.pendingBytes;
+    this.pendingBytes = 0;
+    let frames: Buffer;
+    try {
+      frames = await this.host.encode(items);
+    } catch (err) {
+      // A defect or a dead worker, not bad input (records are plain values): say so loudly and go on.
+      const lost = items.filter((i) => !('start' in i) && !('stop' in i)).length;
+      this.dropped += lost;
+      this.log(`Failed to encode audit spans records=${lost} error="${(err as Error).message}"`);
+      return;
+    } finally {
+      this.encodingBytes -= bytes;
     }
-    const frames = Buffer.from(w.buf.subarray(0, w.pos));   // the writer's buffer is reused next flush
+    if (frames.length === 0) return;
     this.unwritten.push(frames);
     this.unwrittenBytes += frames.length;
-    this.pendingBytes = 0;
   }
 
   /** drop-oldest, when one batch alone exceeds the bound: drop its oldest frames (counted) until it fits. */
@@ -299,7 +294,7 @@ export class SpoolingAuditSink implements AuditExporter {
   }
 
   private async writePending(): Promise<void> {
-    this.encodePending();
+    await this.encodePending();
     while (this.unwritten.length > 0) {
       let frames = this.unwritten[0]!;
       try {
@@ -351,6 +346,7 @@ export class SpoolingAuditSink implements AuditExporter {
   }
 
   private async pump(): Promise<void> {
+    let envelope: RequestEnvelope | null = null;     // asked for only once there is something to send
     let attempt = 0;
     while (!this.stopping) {
       const transport = this.transport;
@@ -363,8 +359,16 @@ export class SpoolingAuditSink implements AuditExporter {
         return;
       }
       if (batch === null) return;
+      if (envelope === null) {
+        try {
+          envelope = await this.host.envelope();
+        } catch (err) {
+          this.log(`Failed to start the audit encoder error="${(err as Error).message}"`);
+          return;
+        }
+      }
       const spans = batch.payloads.map((p) => p.subarray(1));          // strip the record kind byte
-      const res = await transport.send(exportRequest(this.envelope, spans), this.abort.signal);
+      const res = await transport.send(exportRequest(envelope, spans), this.abort.signal);
       if (this.stopping && res.kind !== 'ok') return;
       if (res.kind === 'ok') {
         await this.spool.ack(batch);
@@ -415,7 +419,8 @@ export class SpoolingAuditSink implements AuditExporter {
     clearInterval(this.timer);
     // Sessions still open get their span now, so their statements are not left without a parent.
     const now = performance.timeOrigin + performance.now();
-    for (const id of this.sessions.keys()) this.pending.push(new SessionEnd(id, now));
+    for (const id of this.open) this.pending.push({ stop: id, endTimeMs: now });
+    this.open.clear();
     this.closed = true;
     await this.flush();
     if (this.transport !== null) {
@@ -436,6 +441,7 @@ export class SpoolingAuditSink implements AuditExporter {
       this.transport.close();
     }
     await this.spool.close();
+    await this.host.close();
   }
 }
 
@@ -445,5 +451,17 @@ export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAud
     maxBytes: opts.maxSpoolBytes ?? 256 * 1024 * 1024,
     log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
   });
-  return new SpoolingAuditSink(spool, opts);
+  const settings: EncoderSettings = {
+    serviceName: opts.serviceName ?? 'airlock-proxy',
+    scopeName: opts.scopeName ?? SCOPE_NAME,
+    maxQueryTextBytes: opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES,
+    log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
+  };
+  if (opts.encoder === 'worker') return new SpoolingAuditSink(spool, opts, new WorkerEncoderHost(settings), null);
+  let sink: SpoolingAuditSink | null = null;
+  const queued: ReadableSpan[] = [];        // spans ended before the sink exists (none in practice)
+  const host = await InlineEncoderHost.create(settings, (span) => { if (sink === null) queued.push(span); else sink.spanEnded(span); });
+  sink = new SpoolingAuditSink(spool, opts, host, host.tracer);
+  for (const span of queued) sink.spanEnded(span);
+  return sink;
 }

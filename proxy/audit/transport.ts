@@ -7,7 +7,7 @@
 // with backoff while the spool holds the records (and onFailure decides what happens when it is full).
 import { createRequire } from 'node:module';
 import type * as Grpc from '@grpc/grpc-js';
-import { decodePartialSuccess } from './otlp.ts';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 
 export type SendResult =
   | { readonly kind: 'ok'; readonly rejectedSpans: number; readonly message: string }
@@ -89,8 +89,14 @@ function grpcTransport(url: URL, timeoutMs: number): Transport {
   };
 }
 
+/** ExportTraceServiceResponse.partial_success (OTLP "Partial Success"); an unreadable body counts as full success. */
 function safePartial(body: Buffer): { rejectedSpans: number; errorMessage: string } {
-  try { return decodePartialSuccess(body); } catch { return { rejectedSpans: 0, errorMessage: '' }; }
+  try {
+    const p = ProtobufTraceSerializer.deserializeResponse(body).partialSuccess;
+    return { rejectedSpans: Number(p?.rejectedSpans ?? 0), errorMessage: p?.errorMessage ?? '' };
+  } catch {
+    return { rejectedSpans: 0, errorMessage: '' };
+  }
 }
 
 function httpTransport(url: URL, timeoutMs: number): Transport {
