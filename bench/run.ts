@@ -42,9 +42,28 @@ const { values: opt } = parseArgs({
     targets: { type: 'string', default: TARGETS.join(',') },
     // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
     'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+    help: { type: 'boolean', short: 'h' },
   },
   strict: true,
 });
+if (opt.help === true) {
+  process.stdout.write(`Usage: sh scripts/node24.sh bench/run.ts [options]
+
+pgbench -S through nothing, PgBouncer and Airlock in one run, plus a masked bulk read; prints the tables
+and PASS/MISS per design.md target (a MISS does not fail the run); raw results go to bench/results/.
+
+  --duration S          seconds per pgbench cell (default 20)
+  --clients LIST        client counts, e.g. 1,8 (default 1,8)
+  --modes LIST          simple,prepared (default both)
+  --scale N             pgbench scale (default 10)
+  --bulk-rows N         rows for the masked bulk read; 0 skips it (default 1000000)
+  --sampling-rate R     pgbench latency log sampling rate (default 0.1)
+  --targets LIST        ${TARGETS.join(',')} (default all)
+  --airlock-bin FILE    proxy entry point taking \`proxy\` arguments (default bin/airlock.ts)
+  -h, --help            this text
+`);
+  process.exit(0);
+}
 
 function positive(name: string, raw: string, integer = true): number {
   const n = Number(raw);
