@@ -23,7 +23,7 @@ import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 // proxy/audit is self-contained (it imports nothing else of proxy/): the operator reuses its exporter.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { hrTime } from '../proxy/audit/otlp.ts';
+import { hrTime } from '../proxy/audit/attributes.ts';
 import { openAuditSink } from '../proxy/audit/sink.ts';
 
 export type OperatorAction = 'PolicyCompiled' | 'PolicyRejected' | 'PolicyPushed' | 'PodInjected'

@@ -12,8 +12,9 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, TracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SessionRecord, StatementRecord } from './types.ts';
-import { hrTime, KIND_PLAIN_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, sessionCommonAttributes, sessionSpanAttributes, sessionSpanName,
-  splitExportRequest, statementAttributes, statementSpanName, statementStatus, type RequestEnvelope } from './otlp.ts';
+import { hrTime, sessionCommonAttributes, sessionSpanAttributes, sessionSpanName, statementAttributes, statementSpanName,
+  statementStatus } from './attributes.ts';
+import { KIND_PLAIN_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, splitExportRequest, type RequestEnvelope } from './otlp.ts';
 import * as sc from './semconv.ts';
 import { FRAME_HEADER_BYTES, sealFrame } from './spool.ts';
 

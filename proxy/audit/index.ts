@@ -5,7 +5,6 @@ import type { AuditSink } from './types.ts';
 import { openAuditSink, type AuditExporter, type AuditSinkOptions } from './sink.ts';
 
 export type { AuditExporter, AuditMetrics, AuditSinkOptions } from './sink.ts';
-export { auditTail } from './tail.ts';
 
 /**
  * Opens (or recovers) the spool in opts.spoolDir and starts exporting to opts.endpoint. With endpoint null,

@@ -32,6 +32,3 @@ export const ATTR_AIRLOCK_QUERY_TEXT_TRUNCATED = 'airlock.query_text_truncated';
 export const ATTR_AIRLOCK_BINDING = 'airlock.binding';
 export const ATTR_AIRLOCK_SESSION_ID = 'airlock.session.id';
 export const ATTR_AIRLOCK_STATEMENTS = 'airlock.statements';
-
-/** The instrumentation scope (tracer name) the proxy's audit spans are exported under. */
-export const SCOPE_NAME = 'airlock.dev/audit';

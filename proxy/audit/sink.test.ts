@@ -131,6 +131,17 @@ test('query text over the limit is cut on a character boundary and flagged', asy
   await rx.close();
 });
 
+test("the proxy's main thread never loads the OpenTelemetry SDK: spans are made in the worker", async () => {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'testdata', 'main-thread-modules.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0);
+  const r = JSON.parse(out) as { loaded: string[]; spooled: number };
+  assert.ok(r.spooled > 0, 'the worker made and spooled the spans');
+  assert.deepEqual(r.loaded, []);
+});
+
 for (const encoder of ['worker', 'inline'] as const) {
   test(`${encoder} encoder: a batch the encoder cannot take is counted and logged, and later batches still go out`, async () => {
     const rx = await startGrpc();

@@ -17,8 +17,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
 import type { EncodeItem } from './encoder.ts';
 import { InlineEncoderHost, WorkerEncoderHost, type EncoderHost, type EncoderSettings } from './encoder-host.ts';
-import { DEFAULT_MAX_QUERY_TEXT_BYTES, exportRequest, type RequestEnvelope } from './otlp.ts';
-import { SCOPE_NAME } from './semconv.ts';
+import { AUDIT_SCOPE_NAME, DEFAULT_MAX_QUERY_TEXT_BYTES, exportRequest, type RequestEnvelope } from './otlp.ts';
 import { FRAME_HEADER_BYTES, Spool, type Batch } from './spool.ts';
 import { createTransport, type OtlpProtocol, type Transport } from './transport.ts';
 
@@ -453,7 +452,7 @@ export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAud
   });
   const settings: EncoderSettings = {
     serviceName: opts.serviceName ?? 'airlock-proxy',
-    scopeName: opts.scopeName ?? SCOPE_NAME,
+    scopeName: opts.scopeName ?? AUDIT_SCOPE_NAME,
     maxQueryTextBytes: opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES,
     log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
   };

@@ -7,7 +7,7 @@
 // with backoff while the spool holds the records (and onFailure decides what happens when it is full).
 import { createRequire } from 'node:module';
 import type * as Grpc from '@grpc/grpc-js';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { decodePartialSuccess } from './otlp.ts';
 
 export type SendResult =
   | { readonly kind: 'ok'; readonly rejectedSpans: number; readonly message: string }
@@ -92,8 +92,7 @@ function grpcTransport(url: URL, timeoutMs: number): Transport {
 /** ExportTraceServiceResponse.partial_success (OTLP "Partial Success"); an unreadable body counts as full success. */
 function safePartial(body: Buffer): { rejectedSpans: number; errorMessage: string } {
   try {
-    const p = ProtobufTraceSerializer.deserializeResponse(body).partialSuccess;
-    return { rejectedSpans: Number(p?.rejectedSpans ?? 0), errorMessage: p?.errorMessage ?? '' };
+    return decodePartialSuccess(body);
   } catch {
     return { rejectedSpans: 0, errorMessage: '' };
   }
