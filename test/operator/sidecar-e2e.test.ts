@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, MERGE_PATCH, READ_ALL, accessPolicy, credentialsSecret, databaseBinding, eventuallyWithin, installCrds, kubeApi,
-  operatorOptions, registerWebhooks, startInjectedSidecar } from '../support/operator.ts';
+import { G, MERGE_PATCH, READ_ALL, accessPolicy, eventuallyWithin, kubeApi,
+  operatorOptions, registerWebhooks, seedOrdersScenario, startInjectedSidecar } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
@@ -48,13 +48,7 @@ describe('sidecar mode end to end', () => {
     await adminQuery(db.server, 'CREATE TABLE public.notes (id int PRIMARY KEY, body text); INSERT INTO public.notes VALUES (1, \'draft\')', db.database);
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}; GRANT SELECT, UPDATE ON public.notes TO ${quoteIdent(role.user)}`, db.database);
 
-    await installCrds(kube);
-    await kube.createNamespace('airlock-system');
-    await kube.createNamespace('ml');
-    await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
-    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret(role.user, role.password));
-    await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }));
-    await must('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('trainer'));
+    await seedOrdersScenario(kube, db, role, accessPolicy('trainer'));
 
     const webhookPort = await freePort();
     await registerWebhooks(kube, webhookPort, { pods: true });

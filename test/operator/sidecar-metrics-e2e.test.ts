@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, accessPolicy, credentialsSecret, databaseBinding, eventuallyWithin, installCrds, kubeApi,
-  operatorOptions, registerWebhooks, startInjectedSidecar } from '../support/operator.ts';
+import { accessPolicy, eventuallyWithin,
+  operatorOptions, registerWebhooks, seedOrdersScenario, startInjectedSidecar } from '../support/operator.ts';
 import type { InjectedSidecar } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
@@ -42,20 +42,13 @@ describe('sidecar metrics end to end', () => {
   let sidecar: InjectedSidecar | undefined;
   let log = '';
   const tmp = mkdtempSync(join(tmpdir(), 'airlock-sidecar-metrics-e2e-'));
-  const { must } = kubeApi(() => kube);
 
   before(async () => {
     [kube, db] = await Promise.all([startKube(), testDatabase('sidecar_metrics_e2e')]);
     await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)', db.database);
     const role = await createRole(uniqueName('airlock_app'), 'app-secret');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
-    await installCrds(kube);
-    await kube.createNamespace('airlock-system');
-    await kube.createNamespace('ml');
-    await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
-    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret(role.user, role.password));
-    await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }));
-    await must('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('trainer'));
+    await seedOrdersScenario(kube, db, role, accessPolicy('trainer'));
     const webhookPort = await freePort();
     await registerWebhooks(kube, webhookPort, { pods: true });
     op = new Operator(operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, MERGE_PATCH, READ_ALL, accessPolicy, credentialsSecret, databaseBinding, eventuallyWithin, installCrds, kubeApi,
-  operatorOptions, operatorServiceAccount, registerWebhooks, startInjectedSidecar } from '../support/operator.ts';
+import { G, MERGE_PATCH, READ_ALL, accessPolicy, eventuallyWithin, kubeApi,
+  operatorOptions, operatorServiceAccount, registerWebhooks, seedOrdersScenario, startInjectedSidecar } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
@@ -50,17 +50,10 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
     const role = await createRole(uniqueName('airlock_app'), 'app-secret');
     await adminQuery(db.server, `GRANT SELECT ON public.items, public.other TO ${quoteIdent(role.user)}`, db.database);
 
-    await installCrds(kube);
-    await kube.createNamespace('airlock-system');
-    await kube.createNamespace('ml');
-    await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
+    // Staged: a team wants to forbid reading public.items, and watches what that would break first.
+    await seedOrdersScenario(kube, db, role, accessPolicy('staged', { mode: 'observe', rules: [READ_ALL, NO_ITEMS] }));
     // The operator holds exactly operator/rbac.yaml: status.violations needs get+update on accesspolicies/status.
     const { kubeconfigPath } = await operatorServiceAccount(kube);
-
-    await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret(role.user, role.password));
-    await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }));
-    // Staged: a team wants to forbid reading public.items, and watches what that would break first.
-    await must('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('staged', { mode: 'observe', rules: [READ_ALL, NO_ITEMS] }));
 
     const webhookPort = await freePort();
     await registerWebhooks(kube, webhookPort, { pods: true });

@@ -197,6 +197,23 @@ export function credentialsSecret(username: string, password: string, name = 'or
 }
 
 /**
+ * The cluster side of a sidecar scenario: the CRDs, namespaces airlock-system and ml, ServiceAccount
+ * ml/trainer, the credentials Secret for `role`, DatabaseBinding ml/orders pointing at `db`, and `policy`
+ * (an AccessPolicy object, e.g. accessPolicy('trainer')).
+ */
+export async function seedOrdersScenario(kube: Kube, db: { host: string; port: number; database: string },
+  role: { user: string; password: string }, policy: object): Promise<void> {
+  const { must } = kubeApi(() => kube);
+  await installCrds(kube);
+  await kube.createNamespace('airlock-system');
+  await kube.createNamespace('ml');
+  await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
+  await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret(role.user, role.password));
+  await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }));
+  await must('POST', `${G}/namespaces/ml/accesspolicies`, policy);
+}
+
+/**
  * A token for ServiceAccount ml/trainer bound to `pod`, from the TokenRequest API: what the projected
  * volume of an injected pod holds (no kubelet runs here).
  */
