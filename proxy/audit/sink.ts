@@ -457,10 +457,9 @@ export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAud
     log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
   };
   if (opts.encoder === 'worker') return new SpoolingAuditSink(spool, opts, new WorkerEncoderHost(settings), null);
+  // Only code holding sink.tracer ends spans that reach onSpan, and it gets the tracer from the sink.
   let sink: SpoolingAuditSink | null = null;
-  const queued: ReadableSpan[] = [];        // spans ended before the sink exists (none in practice)
-  const host = await InlineEncoderHost.create(settings, (span) => { if (sink === null) queued.push(span); else sink.spanEnded(span); });
+  const host = await InlineEncoderHost.create(settings, (span) => sink!.spanEnded(span));
   sink = new SpoolingAuditSink(spool, opts, host, host.tracer);
-  for (const span of queued) sink.spanEnded(span);
   return sink;
 }
