@@ -1170,7 +1170,9 @@ export class Session {
       this.#auditRun(r.runs?.[0] ?? null, r.denial.code);
       r.denial = null;
     } else {
-      const rn = r.runs?.[this.#queue[0] === r ? 0 : 0] ?? null;
+      // A Parse, Bind or Describe that fails carries no run of its own: the statement that will not run is
+      // the first Execute queued before Sync; audit it with this error's SQLSTATE (else it has no span).
+      const rn = r.runs?.[0] ?? this.#skippedExecute();
       const code = readErrorFields(buf, start, end).get('C') ?? null;
       if (r.kind === K_PARSE && r.stmt !== null && this.#prepared.get(r.stmt.name) === r.stmt) {
         this.#prepared.delete(r.stmt.name);
@@ -1182,6 +1184,14 @@ export class Session {
     // The server now discards everything up to Sync: so do we with what we queued.
     while (this.#queue.length > 0 && this.#queue[0]!.kind !== K_SYNC) this.#queue.shift();
     if (this.#queue.length === 0) this.#skipping = true;
+  }
+
+  #skippedExecute(): Run | null {
+    for (const q of this.#queue) {
+      if (q.kind === K_SYNC) return null;
+      if (q.kind === K_EXECUTE) return q.runs?.[0] ?? null;
+    }
+    return null;
   }
 
   /** An ErrorResponse for the client, scrubbed when masked columns are in play. */
