@@ -46,7 +46,20 @@ Runs the controllers, the sidecar-injection webhook and the PolicyDistribution g
   --leader-elect BOOL              only the holder of a Lease writes status; every replica serves the
                                    webhook and gRPC (default false; the chart sets true)
   --leader-election-id NAME        the Lease's name in --namespace (default airlock-operator)
+  --watch-namespaces NS[,NS…]      work only in these namespaces (one watch per namespace, so Roles
+                                   there suffice; chart operator.watchNamespaces). Default: the cluster
 `;
+
+/** --watch-namespaces: DNS-1123 labels, comma separated; unset = the whole cluster. */
+export function watchNamespaces(v: string | undefined): string[] | null {
+  if (v === undefined) return null;
+  const list = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const bad = list.filter((x) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(x));
+  if (list.length === 0 || bad.length > 0) {
+    throw new Error(`--watch-namespaces must be a comma-separated list of namespace names${bad.length > 0 ? `; not a namespace name: ${bad.map((x) => JSON.stringify(x)).join(', ')}` : ''}`);
+  }
+  return [...new Set(list)];
+}
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
@@ -86,7 +99,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       'sidecar-image': { type: 'string' }, 'sidecar-image-pull-policy': { type: 'string' }, 'sidecar-resources': { type: 'string' },
       'sidecar-metrics': { type: 'string' },
       'log-level': { type: 'string' }, help: { type: 'boolean' }, 'service-account': { type: 'string' },
-      'otlp-endpoint': { type: 'string' }, 'otlp-spool-dir': { type: 'string' },
+      'otlp-endpoint': { type: 'string' }, 'otlp-spool-dir': { type: 'string' }, 'watch-namespaces': { type: 'string' },
     },
   });
   if (values.help === true) { process.stdout.write(OPERATOR_HELP); return 0; }
@@ -98,6 +111,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   const log = leveled(values['log-level'] ?? 'info', jsonLogger());
   const leaderElect = bool('leader-elect', values['leader-elect'], false);
   const manageCert = bool('manage-webhook-cert', values['manage-webhook-cert'], true);
+  const onlyNamespaces = watchNamespaces(values['watch-namespaces']);
   const sidecarMetrics = bool('sidecar-metrics', values['sidecar-metrics'], false);
   let resources: ResourceRequirements | undefined;
   if (values['sidecar-resources'] !== undefined) {
@@ -144,7 +158,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   log.info('Started metrics and health server', { port: metricsPort, paths: '/metrics /healthz /readyz' });
 
   const op = new Operator({
-    kube, namespace: ns, log, metrics,
+    kube, namespace: ns, log, metrics, watchNamespaces: onlyNamespaces,
     otlp: otlpEndpoint === undefined ? null
       : { endpoint: otlpEndpoint, ...(values['otlp-spool-dir'] === undefined ? {} : { spoolDir: values['otlp-spool-dir'] }) },
     selfUser: `system:serviceaccount:${ns}:${values['service-account'] ?? 'airlock-operator'}`,

@@ -12,13 +12,15 @@ import type { TokenReviewer } from './distribution/auth.ts';
 import { authorizeWatch } from './distribution/authorize.ts';
 import { appContainersDone } from './distribution/lifecycle.ts';
 import { DistributionServer, RpcError } from './distribution/server.ts';
-import { watch } from './controllers/informers.ts';
+import { watchIn } from './controllers/informers.ts';
+import { SecretCache } from './controllers/secrets.ts';
 import { reconcileBinding, reconcilePolicy } from './controllers/reconcile.ts';
 import { IntentError, reconcileRequest, requestAccessFor } from './controllers/requests.ts';
 import type { RequestDeps } from './controllers/requests.ts';
 import type { Caches, ReconcileDeps } from './controllers/reconcile.ts';
 import { ensureWebhookCert } from './webhook/certs.ts';
 import type { CertBundle } from './webhook/certs.ts';
+import { LABEL_SIDECAR_SELECTOR } from './webhook/inject.ts';
 import type { ResourceRequirements } from './webhook/inject.ts';
 import { createWebhookServer } from './webhook/server.ts';
 import { LeaderElector } from './leader.ts';
@@ -63,6 +65,11 @@ export interface OperatorOptions {
   readonly log?: Logger;
   /** Every binding is reconciled this often even without events (AccessRequest expiry). Default 30 s. */
   readonly resyncMs?: number;
+  /**
+   * Namespaces the operator works in (flag --watch-namespaces; chart operator.watchNamespaces): one watch
+   * per namespace, so Roles there suffice. Unset or null: the whole cluster (ClusterRole).
+   */
+  readonly watchNamespaces?: readonly string[] | null;
   /**
    * Leader election on Lease `id` in `namespace` (operator/leader.ts; defaults 15 s / 10 s / 2 s). Absent:
    * this replica always acts as leader (one replica, or tests).
@@ -225,26 +232,34 @@ export class Operator {
     // Pending requests are judged against the policies: a policy change may decide them.
     const requestsOf = (ns: string): void => { for (const r of this.caches.requests.list(ns)) if ((r.status?.phase ?? 'Pending') === 'Pending') this.queue.add(`request/${ns}/${r.metadata.name}`); };
     const g = '/apis/airlock.dev/v1alpha1';
+    const only = this.opts.watchNamespaces ?? null;
+    const crd = (plural: string) => (ns: string | null): string => (ns === null ? `${g}/${plural}` : `${g}/namespaces/${ns}/${plural}`);
+    // Secrets: only those bindings name, each watched by name (controllers/secrets.ts); the webhook's
+    // serving certificate is one of them, owned by the operator itself.
+    const secrets = new SecretCache(kube, this.log, (s) => {
+      const ns = nsOf(s);
+      const name = s.metadata?.name;
+      for (const b of this.caches.bindings.list(ns)) {
+        if (b.spec.credentialsSecretRef.name === name || b.spec.tls?.caSecretRef?.name === name) this.queue.add(`binding/${ns}/${b.metadata.name}`);
+      }
+      if (ns === this.opts.namespace && name === this.opts.webhook.secretName) this.reloadServingCert();
+    });
     this.caches = {
-      bindings: watch(kube, `${g}/databasebindings`, (b, verb) => {
+      bindings: watchIn(kube, only, crd('databasebindings'), (b, verb) => {
         this.queue.add(`binding/${nsOf(b)}/${b.metadata?.name}`);
         if (verb === 'delete') this.log.info('Deleted DatabaseBinding', { binding: `${nsOf(b)}/${b.metadata?.name}` });
       }, this.log, 'DatabaseBinding'),
-      policies: watch(kube, `${g}/accesspolicies`, (p) => { this.queue.add(`policy/${nsOf(p)}/${p.metadata?.name}`); bindingsOf(nsOf(p)); requestsOf(nsOf(p)); }, this.log, 'AccessPolicy'),
-      requests: watch(kube, `${g}/accessrequests`, (r, verb) => {
+      policies: watchIn(kube, only, crd('accesspolicies'), (p) => { this.queue.add(`policy/${nsOf(p)}/${p.metadata?.name}`); bindingsOf(nsOf(p)); requestsOf(nsOf(p)); }, this.log, 'AccessPolicy'),
+      requests: watchIn(kube, only, crd('accessrequests'), (r, verb) => {
         if (verb !== 'delete') this.queue.add(`request/${nsOf(r)}/${r.metadata?.name}`);
         bindingsOf(nsOf(r));
       }, this.log, 'AccessRequest'),
-      secrets: watch(kube, '/api/v1/secrets', (s) => {
-        const ns = nsOf(s);
-        const name = s.metadata?.name;
-        for (const b of this.caches.bindings.list(ns)) {
-          if (b.spec.credentialsSecretRef.name === name || b.spec.tls?.caSecretRef?.name === name) this.queue.add(`binding/${ns}/${b.metadata.name}`);
-        }
-        if (ns === this.opts.namespace && name === this.opts.webhook.secretName) this.reloadServingCert();
-      }, this.log, 'Secret'),
-      pods: watch(kube, '/api/v1/pods', (p, verb) => this.onPod(p, verb), this.log, 'Pod'),
+      secrets,
+      // Pods with a sidecar only (the webhook labels them): not every pod of the cluster.
+      pods: watchIn(kube, only, (ns) => (ns === null ? '/api/v1/pods' : `/api/v1/namespaces/${ns}/pods`), (p, verb) => this.onPod(p, verb), this.log, 'Pod',
+        { labelSelector: LABEL_SIDECAR_SELECTOR }),
     } as Caches;
+    await secrets.track('operator', this.opts.namespace, [this.opts.webhook.secretName]);
     await Promise.all(Object.values(this.caches).map((c) => c.synced));
     this.log.info('Synced caches', {});
     this.podsSynced = true;

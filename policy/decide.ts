@@ -56,7 +56,8 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
         const v = (e as { value?: unknown }).value;
         const norm = typeof v === 'string' ? v.toLowerCase().replace(/[-_'"\s]/g, '') : null;
         if (norm === null || !UTF8_NAMES.has(norm)) {
-          return `client_encoding ${typeof v === 'string' ? JSON.stringify(v) : '(value not known)'} is not allowed through Airlock: only UTF8 is supported, because statements are analyzed as UTF-8`;
+          // The value is a literal of the statement: not quoted in a reason (reasons reach the audit trail).
+          return 'client_encoding other than UTF8 is not allowed through Airlock: statements are analyzed as UTF-8';
         }
       }
       return null;

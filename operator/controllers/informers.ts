@@ -2,7 +2,7 @@
 // error (kubernetes-client/javascript#596, #958), so an error restarts it after a backoff, and a timer
 // relists when nothing arrived for RESYNC_MS (defenseunicorns/kubernetes-fluent-client watch.ts).
 // lastEventMs feeds readiness.
-import { makeInformer } from '@kubernetes/client-node';
+import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
@@ -20,15 +20,32 @@ export interface Watched<T> {
   stop(): Promise<void>;
 }
 
-export function watch<T extends KubernetesObject>(kube: KubeClient, path: string, onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string): Watched<T> {
+/**
+ * Narrows a watch to what the operator needs (issue 11, class 6): Pods by label, a Secret by name
+ * (`metadata.name=…`, also what lets RBAC's resourceNames authorize a list/watch). Applied to the LIST
+ * and to the WATCH alike, so the cache never holds an object outside the selection.
+ */
+export interface Selectors { readonly labelSelector?: string; readonly fieldSelector?: string }
+
+function withSelectors(path: string, sel: Selectors): string {
+  const q = new URLSearchParams();
+  if (sel.labelSelector !== undefined) q.set('labelSelector', sel.labelSelector);
+  if (sel.fieldSelector !== undefined) q.set('fieldSelector', sel.fieldSelector);
+  const qs = q.toString();
+  return qs === '' ? path : `${path}?${qs}`;
+}
+
+export function watch<T extends KubernetesObject>(kube: KubeClient, path: string, onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string, sel: Selectors = {}): Watched<T> {
   // Items of a LIST carry no kind/apiVersion (watch events do); code that checks `kind` (resolveCredentials)
   // would miss every object that existed before the operator started. Stamp them as the list names them.
-  const inf = makeInformer<T>(kube.config, path, async () => {
-    const l = await kube.must('GET', path);
+  // (ListWatch rather than makeInformer: the latter passes no field selector to the watch.)
+  const listPath = withSelectors(path, sel);
+  const inf = new ListWatch<T>(path, new Watch(kube.config), async () => {
+    const l = await kube.must('GET', listPath);
     const items = (Array.isArray(l?.items) ? l.items : []) as { kind?: string; apiVersion?: string }[];
     for (const i of items) { i.kind ??= kind; if (typeof l.apiVersion === 'string') i.apiVersion ??= l.apiVersion; }
     return l;
-  });
+  }, false, sel.labelSelector, sel.fieldSelector);
   let last = Date.now();
   let stopped = false;
   let failures = 0;
@@ -68,5 +85,26 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
     synced,
     lastEventMs: () => last,
     stop: async () => { stopped = true; clearInterval(timer); await inf.stop(); },
+  };
+}
+
+/**
+ * One watch per namespace when the operator is restricted to `namespaces` (chart value
+ * operator.watchNamespaces: Roles in those namespaces, no cluster-wide list), one cluster-wide watch when
+ * null; read as one cache either way. `pathIn(ns)` is the collection path in a namespace (null: all).
+ */
+export function watchIn<T extends KubernetesObject>(kube: KubeClient, namespaces: readonly string[] | null, pathIn: (ns: string | null) => string,
+  onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string, sel: Selectors = {}): Watched<T> {
+  if (namespaces === null) return watch(kube, pathIn(null), onChange, log, kind, sel);
+  const by = new Map<string, Watched<T>>();
+  for (const ns of namespaces) if (!by.has(ns)) by.set(ns, watch(kube, pathIn(ns), onChange, log, kind, sel));
+  const all = [...by.values()];
+  return {
+    list: (ns) => (ns === undefined ? all.flatMap((w) => w.list()) : by.get(ns)?.list(ns) ?? []),
+    get: (name, ns) => (ns === undefined ? undefined : by.get(ns)?.get(name, ns)),
+    synced: Promise.all(all.map((w) => w.synced)).then(() => undefined),
+    // Readiness asks whether the caches are alive: the quietest watch decides.
+    lastEventMs: () => all.reduce((m, w) => Math.min(m, w.lastEventMs()), Number.POSITIVE_INFINITY),
+    stop: async () => { await Promise.all(all.map((w) => w.stop())); },
   };
 }

@@ -10,6 +10,7 @@ import type { Recorder } from '../record.ts';
 import { ANNOTATION_INJECTED } from '../webhook/inject.ts';
 import type { Pod } from '../webhook/inject.ts';
 import type { Watched } from './informers.ts';
+import type { SecretCache } from './secrets.ts';
 import { boundedMessage, setCondition } from './conditions.ts';
 import type { Condition } from './conditions.ts';
 import { computeSnapshot, policyProblems } from './snapshot.ts';
@@ -18,7 +19,8 @@ export interface Caches {
   readonly bindings: Watched<DatabaseBinding & { status?: { conditions?: Condition[]; observedGeneration?: number; injectedPods?: number } }>;
   readonly policies: Watched<AccessPolicy & { status?: { conditions?: Condition[]; observedGeneration?: number; compiledRules?: number } }>;
   readonly requests: Watched<AccessRequest>;
-  readonly secrets: Watched<Secret>;
+  /** Only the Secrets bindings name, each watched by name (secrets.ts). */
+  readonly secrets: SecretCache;
   readonly pods: Watched<Pod & { metadata: { name: string; namespace: string } }>;
 }
 
@@ -61,11 +63,17 @@ export async function reconcileBinding(deps: ReconcileDeps, ns: string, name: st
   const key = `${ns}/${name}`;
   const b = deps.caches.bindings.get(name, ns);
   if (b === undefined) {
+    deps.caches.secrets.untrack(`binding/${key}`);
     if (deps.published.delete(key)) deps.distribution.remove(ref, `DatabaseBinding ${key} was deleted`);
     return;
   }
+  // The Secrets this binding names, and only those, are watched (by name) from now on.
+  const names = [b.spec.credentialsSecretRef?.name ?? '', b.spec.tls?.caSecretRef?.name ?? ''];
+  await deps.caches.secrets.track(`binding/${key}`, ns, names);
+  const secrets: Secret[] = [];
+  for (const n of names) { const s = n === '' ? undefined : deps.caches.secrets.get(n, ns); if (s !== undefined) secrets.push(s); }
   const result = computeSnapshot({
-    binding: b, policies: deps.caches.policies.list(ns), secrets: deps.caches.secrets.list(ns),
+    binding: b, policies: deps.caches.policies.list(ns), secrets,
     requests: deps.caches.requests.list(ns), nowMs: deps.now().getTime(),
   });
   if ('snapshot' in result) {

@@ -27,7 +27,7 @@ export interface SnapshotInputs {
   readonly binding: DatabaseBinding;
   /** AccessPolicies of the binding's namespace (all of them; the ones naming the binding are picked here). */
   readonly policies: readonly AccessPolicy[];
-  /** Secrets of the binding's namespace. */
+  /** The Secrets of the binding's namespace that it names (others may be present and are ignored). */
   readonly secrets: readonly Secret[];
   readonly requests: readonly AccessRequest[];
   readonly nowMs: number;

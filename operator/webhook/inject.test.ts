@@ -42,3 +42,13 @@ test('sidecarMetrics off or absent: no --metrics (prom-client stays unloaded in 
     for (const c of sidecars(inject(POD, BINDINGS, opts))) assert.ok(!(c.args as string[]).includes('--metrics'), c.name);
   }
 });
+
+test('the airlock.dev/sidecar label: set with the sidecar, taken back with it (the operator watches only that label)', () => {
+  const injected = inject(POD, BINDINGS, OPTS)!;
+  assert.deepEqual(injected.metadata?.labels, { app: 'trainer', 'airlock.dev/sidecar': 'true' });
+  // No binding selects it any more (its label changed): the injection, label included, is stripped.
+  const relabelled: Pod = { ...injected, metadata: { ...injected.metadata, labels: { ...injected.metadata!.labels, app: 'other' } } };
+  const stripped = inject(relabelled, BINDINGS, OPTS)!;
+  assert.deepEqual(stripped.metadata?.labels, { app: 'other' });
+  assert.equal(stripped.metadata?.annotations, undefined);
+});

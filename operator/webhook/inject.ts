@@ -10,6 +10,13 @@ export const ANNOTATION_INJECTED = 'airlock.dev/injected';
 /** Which env vars injection added, per container, so a re-injection can take exactly those back. */
 export const ANNOTATION_INJECTED_ENV = 'airlock.dev/injected-env';
 export const LABEL_INJECT = 'airlock.dev/inject';
+/**
+ * Set on every pod that carries a sidecar: the operator watches Pods with this label only (its pod cache
+ * holds injected pods, not every pod of the cluster; issue 11, class 6). Pods injected by an operator
+ * older than this label are not seen until they are recreated (README, "Upgrading").
+ */
+export const LABEL_SIDECAR = 'airlock.dev/sidecar';
+export const LABEL_SIDECAR_SELECTOR = `${LABEL_SIDECAR}=true`;
 export const TOKEN_AUDIENCE = 'airlock';
 export const TOKEN_VOLUME = 'airlock-token';
 export const TOKEN_DIR = '/var/run/secrets/airlock.dev/serviceaccount';
@@ -199,6 +206,10 @@ function strip(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpe
   }
   delete ann[ANNOTATION_INJECTED];
   delete ann[ANNOTATION_INJECTED_ENV];
+  if (pod.metadata.labels !== undefined) {
+    delete pod.metadata.labels[LABEL_SIDECAR];
+    if (Object.keys(pod.metadata.labels).length === 0) delete pod.metadata.labels;
+  }
   if (Object.keys(ann).length === 0) delete pod.metadata.annotations;
 }
 
@@ -263,6 +274,7 @@ function add(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec 
   }
 
   pod.metadata.annotations = { ...(pod.metadata.annotations ?? {}), [ANNOTATION_INJECTED]: injectedValue(matched) };
+  pod.metadata.labels = { ...(pod.metadata.labels ?? {}), [LABEL_SIDECAR]: 'true' };
   if (record.length > 0) pod.metadata.annotations[ANNOTATION_INJECTED_ENV] = record.join(';');
 }
 

@@ -6,6 +6,7 @@ import type { Access, Analysis, StatementFacts } from '../types.ts';
 import { loadModule, normalizeSync, parseSync } from 'libpg-query';
 import { newState, noun, walkTop } from './walk.ts';
 import { qualifiedName } from './names.ts';
+import { scrubParseError } from '../sql-message.ts';
 
 let loaded: Promise<void> | null = null;
 let ready = false;
@@ -31,7 +32,9 @@ export function analyze(sql: string): Analysis {
     tree = parseSync(sql);
     normalized = normalizeSync(sql);
   } catch (e) {
-    return failed(e instanceof Error ? e.message : String(e));
+    // The parser's message quotes the statement (`syntax error at or near "'secret'"`): keep what and
+    // where, not the quoted text, which would reach the audit trail as the denial's reason.
+    return failed(scrubParseError(e));
   }
   const raws = Array.isArray(tree?.stmts) ? tree.stmts : [];
   const statements: StatementFacts[] = [];

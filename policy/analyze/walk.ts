@@ -15,6 +15,7 @@ import type { Access, ColumnSource, ConcreteOperation, RelName, SessionEffect, S
 import { parseSync } from 'libpg-query';
 import { addLeaves, CONSTANT, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from './lineage.ts';
 import { parseLiteralName, relFromParts } from './names.ts';
+import { scrubParseError } from '../sql-message.ts';
 import { BULK_READERS, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from './functions.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -369,7 +370,7 @@ function nestedQuery(st: St, text: string, fn: string): Out[] | null {
   try {
     tree = parseSync(text);
   } catch (e) {
-    bad(st, `${fn}() query text does not parse: ${(e as Error).message}`);
+    bad(st, `${fn}() query text does not parse: ${scrubParseError(e)}`);   // the text is a literal: never quote it
     return null;
   }
   const stmts: Raw[] = tree.stmts ?? [];
@@ -1401,7 +1402,7 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
     if (d?.defname === 'format') {
       const f = d.arg?.String?.sval;
       if (f === 'csv' || f === 'binary' || f === 'text') format = f;
-      else bad(st, `COPY format ${String(f)} is not supported`);
+      else bad(st, 'COPY format must be text, csv or binary');   // not quoted: the option value is a literal
     } else {
       optionsDefault = false;
     }

@@ -16,7 +16,7 @@ import {
 } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import {
-  readBind, readClose, readCommandComplete, readCopyResponse, readDescribe, readErrorFields, readExecute,
+  InvalidTextError, readBind, readClose, readCommandComplete, readCopyResponse, readDescribe, readErrorFields, readExecute,
   readParameterStatus, readParse, readQuery, readReadyForQuery, readRowDescription, resultFormatFor,
 } from '../wire/read.ts';
 import { cancelRequest, negotiateProtocolVersionFor, parseStartup, readStartupLength } from '../wire/startup.ts';
@@ -534,6 +534,30 @@ export class Session {
     if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyIn && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))) {
       return false;
     }
+    try {
+      return this.#clientMessageOf(buf, type, start, end);
+    } catch (e) {
+      if (!(e instanceof InvalidTextError)) throw e;
+      // Every reader decodes its strings before the handler changes any state: refusing here loses nothing.
+      this.#invalidText(type, e);
+      return true;
+    }
+  }
+
+  /**
+   * A Query, Parse, Bind, Describe, Execute or Close holding a string that is not UTF-8: refused, not
+   * forwarded, with the error PostgreSQL gives (22021), and the session goes on; in the extended protocol the
+   * error fails the batch up to Sync, as it does in PostgreSQL. The audit names no bytes of it.
+   */
+  #invalidText(type: number, e: InvalidTextError): void {
+    const f: PgErrorFields = { severity: 'ERROR', code: '22021', message: 'invalid byte sequence for encoding "UTF8"', detail: `${e.message}; Airlock did not run it.` };
+    const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'invalid byte sequence for encoding "UTF8"' };
+    if (type === Frontend.Query) { this.#poisonQuery(f, null, d, ''); return; }
+    this.#inBatch = true;
+    this.#poisonParse(f, d, null, '');
+  }
+
+  #clientMessageOf(buf: Buffer, type: number, start: number, end: number): boolean {
     switch (type) {
       case Frontend.Query: return this.#onQuery(buf, start, end);
       case Frontend.Parse: return this.#onParse(buf, start, end);
@@ -1170,7 +1194,9 @@ export class Session {
       this.#auditRun(r.runs?.[0] ?? null, r.denial.code);
       r.denial = null;
     } else {
-      const rn = r.runs?.[this.#queue[0] === r ? 0 : 0] ?? null;
+      // A Parse, Bind or Describe that fails carries no run of its own: the statement that will not run is
+      // the first Execute queued before Sync; audit it with this error's SQLSTATE (else it has no span).
+      const rn = r.runs?.[0] ?? this.#skippedExecute();
       const code = readErrorFields(buf, start, end).get('C') ?? null;
       if (r.kind === K_PARSE && r.stmt !== null && this.#prepared.get(r.stmt.name) === r.stmt) {
         this.#prepared.delete(r.stmt.name);
@@ -1179,9 +1205,24 @@ export class Session {
       this.#forwardError(rn, buf, start, end);
       if (rn !== null) this.#auditRun(rn, code);
     }
-    // The server now discards everything up to Sync: so do we with what we queued.
-    while (this.#queue.length > 0 && this.#queue[0]!.kind !== K_SYNC) this.#queue.shift();
+    // The server now discards everything up to Sync: so do we with what we queued. A guarded Execute among
+    // them holds the client until its result, which will never come: release it, or the client's Sync stays
+    // unread and the session hangs.
+    let released = false;
+    while (this.#queue.length > 0 && this.#queue[0]!.kind !== K_SYNC) {
+      const q = this.#queue.shift()!;
+      if (q !== r && q.kind === K_EXECUTE && q.guard !== null) { this.#holdClient--; released = true; }
+    }
+    if (released) this.#resumeClient();
     if (this.#queue.length === 0) this.#skipping = true;
+  }
+
+  #skippedExecute(): Run | null {
+    for (const q of this.#queue) {
+      if (q.kind === K_SYNC) return null;
+      if (q.kind === K_EXECUTE) return q.runs?.[0] ?? null;
+    }
+    return null;
   }
 
   /** An ErrorResponse for the client, scrubbed when masked columns are in play. */

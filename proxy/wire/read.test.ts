@@ -7,7 +7,7 @@ import { Backend, Frontend } from './codes.ts';
 import { WireError } from './frames.ts';
 import * as m from './messages.ts';
 import {
-  readAuthentication, readBackendKeyData, readBind, readClose, readCommandComplete, readCopyResponse, readDescribe,
+  InvalidTextError, readAuthentication, readBackendKeyData, readBind, readClose, readCommandComplete, readCopyResponse, readDescribe,
   readErrorFields, readExecute, readFunctionCall, readParameterStatus, readParse, readQuery, readReadyForQuery,
   readRowDescription, resultFormatFor,
 } from './read.ts';
@@ -170,6 +170,12 @@ describe('malformed messages are WireError', () => {
   for (const [name, read, msg, re] of cases) {
     test(name, () => assert.throws(() => readAt(read, msg), (e: unknown) => e instanceof WireError && re.test(e.message)));
   }
+  // Text that is not UTF-8 in a whole message is not a framing error: the session answers 22021 and goes on.
+  test('invalid UTF-8 is an InvalidTextError; framing errors are not', () => {
+    assert.throws(() => readAt(readQuery, withBody(0x51, [0x53, 0xff, 0])), InvalidTextError);
+    assert.throws(() => readAt(readParse, withBody(0x50, [0xc3, 0x28, 0, 0x53, 0, 0, 0])), InvalidTextError);
+    assert.throws(() => readAt(readQuery, withBody(0x51, Buffer.from('SELECT 1'))), (e: unknown) => e instanceof WireError && !(e instanceof InvalidTextError));
+  });
 });
 
 describe('fast-check: random bytes into the readers', () => {

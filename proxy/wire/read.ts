@@ -67,9 +67,19 @@ class Body {
   }
 }
 
+/**
+ * A string field that is not valid UTF-8 (the only client_encoding Airlock lets a session use). Not a framing
+ * error: the message is whole and the stream stays in step, so the session answers it as PostgreSQL does
+ * (22021 character_not_in_repertoire, "invalid byte sequence for encoding", from pq_getmsgstring's
+ * conversion) and goes on, instead of closing the connection.
+ */
+export class InvalidTextError extends WireError {
+  override name = 'InvalidTextError';
+}
+
 function text(buf: Buffer, start: number, end: number, what: string, field: string): string {
   const view = buf.subarray(start, end);
-  if (!isUtf8(view)) throw new WireError(`${what}: ${field} is not valid UTF-8`);
+  if (!isUtf8(view)) throw new InvalidTextError(`${what}: ${field} is not valid UTF-8`);
   return view.toString('utf8');
 }
 

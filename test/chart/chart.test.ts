@@ -6,12 +6,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
+import { credentialsSecret, databaseBinding, eventually, operatorOptions } from '../support/operator.ts';
+import { freePort } from '../support/ports.ts';
+import { KubeClient } from '../../operator/kube.ts';
+import { Operator } from '../../operator/operator.ts';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 const chart = join(repo, 'charts', 'airlock');
@@ -378,6 +382,43 @@ describe('chart: lint and render', () => {
     await mustHelm('template', RELEASE, chart, '--set-json', 'leaderElection.enabled=false', '--set-json', 'replicas=1');
   });
 
+  it('with operator.watchNamespaces: Roles in those namespaces, cluster-scoped APIs only in the ClusterRole, injection only there', async () => {
+    const set = 'operator.watchNamespaces=["apps","ml"]';
+    await mustHelm('lint', '--strict', chart, '--namespace', NS, '--set-json', set);
+    const objects = await render(set);
+    const rule = (r: { resources: string[]; verbs: string[]; resourceNames?: string[] }) =>
+      `${r.resources.join(',')}:${r.verbs.join(',')}${r.resourceNames ? `@${r.resourceNames.join(',')}` : ''}`;
+    // Nothing namespaced is granted cluster-wide: no pods, Secrets or airlock.dev objects outside the list.
+    assert.deepEqual(only(objects, 'ClusterRole', OPERATOR).rules.map(rule), [
+      'tokenreviews:create', 'subjectaccessreviews:create', `mutatingwebhookconfigurations:get,list,watch,update,patch@${WEBHOOK_CONFIG}`,
+    ]);
+    const watched = objects.filter((o) => o.kind === 'Role' && o.metadata.name === `${OPERATOR}-watched`);
+    assert.deepEqual(watched.map((o) => o.metadata.namespace), ['apps', 'ml']);
+    for (const role of watched) {
+      assert.deepEqual(role.rules.map(rule), [
+        'databasebindings,accesspolicies,accessrequests:get,list,watch',
+        'databasebindings/status,accesspolicies/status,accessrequests/status:get,update,patch',
+        'accessrequests:create', 'pods:get,list,watch', 'secrets:get,list,watch', 'events:create,patch', 'events:create,patch',
+      ]);
+    }
+    const bindings = objects.filter((o) => o.kind === 'RoleBinding' && o.metadata.name === `${OPERATOR}-watched`);
+    assert.deepEqual(bindings.map((o) => [o.metadata.namespace, o.roleRef.name, o.subjects]), ['apps', 'ml'].map((ns) =>
+      [ns, `${OPERATOR}-watched`, [{ kind: 'ServiceAccount', name: OPERATOR, namespace: NS }]]));
+    // Its certificate Secret is read by name in its own namespace (the watch carries fieldSelector metadata.name).
+    assert.ok(only(objects, 'Role', OPERATOR).rules.map(rule).includes('secrets:get,list,watch@airlock-webhook-tls'));
+    assert.ok(operatorArgs(objects).includes('--watch-namespaces=apps,ml'));
+    const r = await new Promise<{ code: number | null; stderr: string }>((res) => {
+      execFile(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...operatorArgs(objects), '--help'], (err, _out, stderr) => res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const w = only(objects, 'MutatingWebhookConfiguration', WEBHOOK_CONFIG).webhooks[0];
+    assert.deepEqual(w.namespaceSelector.matchExpressions[1], { key: 'kubernetes.io/metadata.name', operator: 'In', values: ['apps', 'ml'] });
+    // Not a namespace name: helm's schema error, nothing rendered.
+    const bad = await helm('template', RELEASE, chart, '--namespace', NS, '--set-json', 'operator.watchNamespaces=["Bad_NS"]');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /watchNamespaces\/0.*does not match pattern/);
+  });
+
   it('documents every value in the README table', () => {
     const readme = readFileSync(join(chart, 'README.md'), 'utf8');
     const documented = new Set<string>();
@@ -605,5 +646,71 @@ describe('chart: on a real kube-apiserver', () => {
     assert.equal((await podIn('apps')).status, 201);
     const list = JSON.parse(await mustHelm('list', '--kubeconfig', kube.kubeconfigPath, '--namespace', NS, '--output', 'json'));
     assert.deepEqual(list, []);
+  });
+});
+
+// operator.watchNamespaces end to end: the chart's own RBAC, installed by helm, is all the real operator
+// gets, and it must run with it — no list or watch outside the listed namespace, where a Role is all it has.
+describe('chart: operator.watchNamespaces on a real kube-apiserver', () => {
+  let kube: Kube;
+  let op: Operator | null = null;
+  const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const r = await kube.request(method, path, body === undefined ? {} : { body });
+    assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  before(async () => {
+    kube = await startKube();
+    for (const ns of ['apps', 'elsewhere']) await kube.createNamespace(ns);
+    await mustHelm('install', RELEASE, chart, '--kubeconfig', kube.kubeconfigPath, '--namespace', NS, '--create-namespace',
+      '--set-json', 'operator.watchNamespaces=["apps"]', '--set', 'replicas=1', '--set', 'leaderElection.enabled=false');
+  });
+  after(async () => { await op?.stop(); await kube?.stop(); });
+
+  it('grants reads in the listed namespace only (SubjectAccessReview)', async () => {
+    const cases: readonly (readonly [string, Record<string, string>, boolean])[] = [
+      ['watch bindings in apps', { verb: 'watch', group: 'airlock.dev', resource: 'databasebindings', namespace: 'apps' }, true],
+      ['watch bindings everywhere', { verb: 'watch', group: 'airlock.dev', resource: 'databasebindings' }, false],
+      ['watch bindings elsewhere', { verb: 'watch', group: 'airlock.dev', resource: 'databasebindings', namespace: 'elsewhere' }, false],
+      ['watch a Secret in apps', { verb: 'watch', group: '', resource: 'secrets', namespace: 'apps', name: 'orders-airlock' }, true],
+      ['list Secrets everywhere', { verb: 'list', group: '', resource: 'secrets' }, false],
+      ['get a Secret elsewhere', { verb: 'get', group: '', resource: 'secrets', namespace: 'elsewhere', name: 'x' }, false],
+      ['list pods everywhere', { verb: 'list', group: '', resource: 'pods' }, false],
+      ['watch its certificate Secret by name', { verb: 'watch', group: '', resource: 'secrets', namespace: NS, name: 'airlock-webhook-tls' }, true],
+      ['list every Secret of its namespace', { verb: 'list', group: '', resource: 'secrets', namespace: NS }, false],
+      ['create a TokenReview', { verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews' }, true],
+    ];
+    for (const [what, resourceAttributes, want] of cases) {
+      const r = await call('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
+        spec: { user: OPERATOR_SA_USER, groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'], resourceAttributes } });
+      assert.equal(r.status.allowed === true, want, `${what}: allowed=${r.status.allowed} (${r.status.reason ?? ''})`);
+    }
+  });
+
+  it('runs the operator with exactly that RBAC: bindings in apps are served, others are not seen', async () => {
+    const token = await kube.serviceAccountToken(NS, OPERATOR);
+    const kubeconfigPath = join(helmHome, 'operator.kubeconfig');
+    writeFileSync(kubeconfigPath, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'op',
+      clusters: [{ name: 'k', cluster: { server: kube.server, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') } }],
+      users: [{ name: 'op', user: { token } }], contexts: [{ name: 'op', context: { cluster: 'k', user: 'op' } }],
+    }), { mode: 0o600 });
+    const webhookPort = await freePort();
+    op = new Operator(operatorOptions(KubeClient.fromFile(kubeconfigPath), webhookPort, { watchNamespaces: ['apps'] }));
+    // Start lists and watches every cache: any cluster-wide request would be refused (403) and never sync.
+    await op.start();
+    const binding = (ns: string) => ({ ...databaseBinding('orders'), metadata: { name: 'orders', namespace: ns } });
+    for (const ns of ['apps', 'elsewhere']) {
+      await call('POST', `/api/v1/namespaces/${ns}/secrets`, credentialsSecret('airlock_app', 's3cret'));
+      await call('POST', `/apis/airlock.dev/v1alpha1/namespaces/${ns}/databasebindings`, binding(ns));
+    }
+    const ready = await eventually('apps/orders Ready', async () => {
+      const b = await call('GET', '/apis/airlock.dev/v1alpha1/namespaces/apps/databasebindings/orders');
+      return b.status?.conditions?.find((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+    });
+    assert.equal(ready.reason, 'Compiled');
+    assert.deepEqual(op.caches.bindings.list().map((b) => `${b.metadata.namespace}/${b.metadata.name}`), ['apps/orders']);
+    const other = await call('GET', '/apis/airlock.dev/v1alpha1/namespaces/elsewhere/databasebindings/orders');
+    assert.equal(other.status, undefined, 'a binding outside operator.watchNamespaces got a status');
   });
 });
