@@ -139,6 +139,8 @@ function collect(text: string, source: string, skipOthers: boolean): Collected {
         c.others.push(`${String(value.apiVersion)} ${describeDoc(value)}`);
         return;
       }
+      // Neither kind nor apiVersion: not a Kubernetes object at all (policy test cases, Helm values).
+      if (skipOthers && kind === undefined && value.apiVersion === undefined) { c.others.push(`(not a Kubernetes object) ${at}`); return; }
       errors.push(`${position(here, 'kind')}: document ${n}: unknown kind ${JSON.stringify(kind)}; expected one of ${KNOWN_KINDS.join(', ')}${skipOthers ? ' (documents of other API groups are skipped)' : ''}`);
       return;
     }
