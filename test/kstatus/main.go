@@ -2,14 +2,24 @@
 // object) on stdin and prints, one JSON line per object, the status that sigs.k8s.io/cli-utils'
 // kstatus computes for it: the library Flux's kustomize-controller and helm-controller, kpt and
 // `kubectl wait`-style tools use to decide whether an applied object is Current, InProgress or Failed.
-// It is a test tool (test/gitops/kstatus.test.ts), built by scripts/build-kstatus.sh into the cache.
+//
+// With -flux it instead decodes each object into Flux's own Go API types (GitRepository,
+// Kustomization, HelmRelease), rejecting unknown fields and wrong types: the Flux CRDs are not
+// installed on the test apiserver, so this is how the examples are schema-checked against Flux.
+//
+// A test tool (test/gitops/), built by scripts/build-kstatus.sh into the cache, never committed.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+
+	helmv2 "github.com/fluxcd/helm-controller/api/v2"
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -47,6 +57,19 @@ func main() {
 		}
 	}
 	enc := json.NewEncoder(os.Stdout)
+	if len(os.Args) > 1 && os.Args[1] == "-flux" {
+		for _, o := range objs {
+			u := &unstructured.Unstructured{Object: o}
+			r := result{Kind: u.GetKind(), Name: u.GetNamespace() + "/" + u.GetName(), Status: "Valid"}
+			if err := decodeFlux(u); err != nil {
+				r.Status, r.Error = "Invalid", err.Error()
+			}
+			if err := enc.Encode(r); err != nil {
+				os.Exit(2)
+			}
+		}
+		return
+	}
 	for _, o := range objs {
 		u := &unstructured.Unstructured{Object: o}
 		r := result{Kind: u.GetKind(), Name: u.GetNamespace() + "/" + u.GetName()}
@@ -61,4 +84,26 @@ func main() {
 			os.Exit(2)
 		}
 	}
+}
+
+// decodeFlux decodes u strictly into the Go type of its apiVersion and kind.
+func decodeFlux(u *unstructured.Unstructured) error {
+	var into interface{}
+	switch u.GetAPIVersion() + "/" + u.GetKind() {
+	case sourcev1.GroupVersion.String() + "/" + sourcev1.GitRepositoryKind:
+		into = &sourcev1.GitRepository{}
+	case kustomizev1.GroupVersion.String() + "/" + kustomizev1.KustomizationKind:
+		into = &kustomizev1.Kustomization{}
+	case helmv2.GroupVersion.String() + "/" + helmv2.HelmReleaseKind:
+		into = &helmv2.HelmRelease{}
+	default:
+		return fmt.Errorf("not a Flux kind this checker knows: %s %s", u.GetAPIVersion(), u.GetKind())
+	}
+	raw, err := json.Marshal(u.Object)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
 }
