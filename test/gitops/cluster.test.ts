@@ -16,25 +16,12 @@ import type { Kube } from '../support/kube.ts';
 import { G, eventually, installCrds, kubeApi, operatorOptions, operatorServiceAccount, registerWebhooks } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { health, healthScripts } from '../support/argocd-health.ts';
+import { kstatus, kstatusBinary } from '../support/kstatus.ts';
 import { KubeClient } from '../../operator/kube.ts';
 import { Operator } from '../../operator/operator.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ex = (...p: string[]) => join(repo, 'examples', ...p);
-
-/** The kstatus checker (test/kstatus), built from the Go module proxy into the cache on first use. */
-export function kstatusBinary(): string {
-  return execFileSync('sh', [join(repo, 'scripts', 'build-kstatus.sh')], { encoding: 'utf8', timeout: 300_000 }).trim();
-}
-export function kstatus(bin: string, objects: unknown[], flags: string[] = []): Promise<{ kind: string; name: string; status: string; message: string; error?: string }[]> {
-  return new Promise((res, rej) => {
-    const p = execFile(bin, flags, { encoding: 'utf8', timeout: 30_000 }, (e, out, err) => {
-      if (e !== null) rej(new Error(`kstatus-check: ${err || e.message}`));
-      else res(out.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)));
-    });
-    p.stdin?.end(JSON.stringify({ kind: 'List', items: objects }));
-  });
-}
 
 function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((res) => {
@@ -60,7 +47,6 @@ const TYPES = ['accesspolicies', 'databasebindings', 'accessrequests'] as const;
 describe('examples on a real apiserver, judged by kstatus and the Argo CD health checks', () => {
   let kube: Kube;
   let op: Operator;
-  let kstatusBin = '';
   const scripts = healthScripts();
   const { must } = kubeApi(() => kube);
   const applied: string[] = [];
@@ -87,7 +73,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
   const healthOf = (o: Doc) => health(scripts[`airlock.dev_${o.kind}`] as string, o);
 
   before(async () => {
-    kstatusBin = kstatusBinary();
+    kstatusBinary();     // built (or found) before the apiserver starts: a first build takes a minute
     kube = await startKube();
     await installCrds(kube);
     await kube.createNamespace('airlock-system');
@@ -128,7 +114,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
 
   test('on the objects the operator wrote, kstatus says Current and Argo CD says Healthy (the request: Suspended)', async () => {
     const objs = await settled();
-    const ks = await kstatus(kstatusBin, objs);
+    const ks = await kstatus(objs);
     const by = Object.fromEntries(ks.map((r) => [`${r.kind} ${r.name}`, r]));
     for (const key of ['AccessPolicy ml/analysts-read', 'AccessPolicy ml/guardrails', 'AccessPolicy ml/churn-trainer', 'AccessPolicy ml/oncall-break-glass',
       'DatabaseBinding ml/orders', 'DatabaseBinding ml/features', 'AccessRequest ml/inc-4711-fix-order']) {
@@ -150,7 +136,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     const objs = await settled();
     const bad = objs.find((o) => o.kind === 'AccessPolicy' && o.metadata.name === 'analysts-read') as any;
     assert.deepEqual(bad.status.conditions.map((c: any) => [c.type, c.status, c.reason]), [['Ready', 'False', 'InvalidSpec'], ['Stalled', 'True', 'InvalidSpec']]);
-    const ks = await kstatus(kstatusBin, objs);
+    const ks = await kstatus(objs);
     const st = (k: string) => ks.find((r) => `${r.kind} ${r.name}` === k);
     assert.equal(st('AccessPolicy ml/analysts-read')?.status, 'Failed');
     assert.match(st('AccessPolicy ml/analysts-read')?.message ?? '', /spec\.rules\[1\]\.functions: functions applies only to CALL/);
@@ -165,7 +151,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     fixed.spec.rules.pop();
     await must('PUT', `${G}/namespaces/ml/accesspolicies/analysts-read`, fixed);
     const again = await settled();
-    const ks2 = await kstatus(kstatusBin, again);
+    const ks2 = await kstatus(again);
     for (const r of ks2) assert.equal(r.status, 'Current', `${r.kind} ${r.name}: ${r.message}`);
     const good = again.find((o) => o.kind === 'AccessPolicy' && o.metadata.name === 'analysts-read') as any;
     assert.deepEqual(good.status.conditions.map((c: any) => c.type), ['Ready'], 'Stalled is removed, not left False');
@@ -178,7 +164,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     const objs = await settled();
     const b = objs.find((o) => o.kind === 'DatabaseBinding' && o.metadata.name === 'reports') as any;
     assert.deepEqual(b.status.conditions.map((c: any) => [c.type, c.status, c.reason]), [['Ready', 'False', 'SecretNotFound'], ['Reconciling', 'True', 'SecretNotFound']]);
-    const [r] = await kstatus(kstatusBin, [b]);
+    const [r] = await kstatus([b]);
     assert.equal(r?.status, 'InProgress');
     assert.equal((await healthOf(b)).status, 'Progressing');
     await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'reports-airlock' }, stringData: { username: 'u', password: 'p' } });
@@ -186,7 +172,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
       const x = await get('databasebindings', 'reports');
       return x.status?.conditions?.length === 1 && x.status.conditions[0].status === 'True' ? { ...x, apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding' } : undefined;
     });
-    const [r2] = await kstatus(kstatusBin, [ready]);
+    const [r2] = await kstatus([ready]);
     assert.equal(r2?.status, 'Current');
   });
 
@@ -197,7 +183,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     p.spec.guardrails.maxAffectedRows = 500;
     const updated = { ...(await must('PUT', `${G}/namespaces/ml/accesspolicies/guardrails`, p)), apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy' };
     assert.ok(updated.metadata.generation > updated.status.observedGeneration);
-    const [r] = await kstatus(kstatusBin, [updated]);
+    const [r] = await kstatus([updated]);
     assert.equal(r?.status, 'InProgress');
     assert.equal((await healthOf(updated)).status, 'Progressing');
   });
