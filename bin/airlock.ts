@@ -6,7 +6,7 @@
 // when they run, so a local proxy's idle memory carries none of them.
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, parseManifests } from '../policy/config.ts';
 import { runLocalProxy } from '../proxy/local.ts';
@@ -247,7 +247,47 @@ function validateManifests(paths: readonly string[]): number {
   return 0;
 }
 
+/**
+ * kubectl runs a plugin named kubectl-airlock for `kubectl airlock …` (kubectl.io plugin discovery: an
+ * executable of that name on the PATH, arguments after the plugin name passed as they are, KUBECONFIG
+ * and the environment inherited). Installed under that name (package.json "bin", or a symlink to this
+ * file), the CLI takes kubectl-flavoured shortcuts as well as every usual command.
+ */
+const PLUGIN_NAME = 'kubectl-airlock';
+const PLUGIN_USAGE = `usage: kubectl airlock <command> [options]
+
+commands (the same as \`airlock <command>\`, with shortcuts):
+  request    create, list, get, approve, deny or revoke AccessRequests
+  approve    = request approve NAME     deny = request deny NAME     revoke = request revoke NAME
+  explain    = policy explain: how the sidecar would decide a statement, offline
+  test       = policy test: run policy test cases, offline
+  validate   check policy files and print every problem with its line and column
+  policy, proxy, operator, audit, version
+
+Cluster commands use your kubeconfig as kubectl does (KUBECONFIG, or --kubeconfig). Run
+\`kubectl airlock <command> --help\` for a command's options.
+`;
+
+/** Shortcuts of the kubectl plugin, rewritten to the CLI's own commands. */
+function pluginArgs(argv: string[]): string[] | null {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined: case '--help': case '-h': case 'help': return null;
+    case 'approve': case 'deny': case 'revoke': return ['request', cmd, ...rest];
+    case 'explain': case 'test': return ['policy', cmd, ...rest];
+    default: return argv;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (basename(process.argv[1] ?? '').replace(/\.(ts|js)$/, '') === PLUGIN_NAME) {
+    const mapped = pluginArgs(argv);
+    if (mapped === null) {
+      (argv.length === 0 ? process.stderr : process.stdout).write(PLUGIN_USAGE);
+      return argv.length === 0 ? 2 : 0;
+    }
+    argv = mapped;
+  }
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {

@@ -52,12 +52,16 @@ export function parseCases(text: string, source: string): { ok: true; cases: Pol
   }
   const errors: string[] = [];
   const root: unknown = doc.toJS();
+  // The node at path, or its nearest existing ancestor (a missing field points at the case lacking it).
   const lineOf = (path: (string | number)[]): string => {
-    const n = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    const off = n?.range?.[0];
-    if (off === undefined) return source;
-    const p = lines.linePos(off);
-    return `${source}:${p.line}:${p.col}`;
+    for (let n = path.length; n >= 0; n--) {
+      const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as { range?: [number, number, number] } | null | undefined;
+      const off = node?.range?.[0];
+      if (off === undefined) continue;
+      const p = lines.linePos(off);
+      return `${source}:${p.line}:${p.col}`;
+    }
+    return source;
   };
   if (!isObj(root) || !Array.isArray(root.cases)) {
     return { ok: false, errors: [`${source}: expected a mapping with a "cases" list (and optional "defaults")`] };

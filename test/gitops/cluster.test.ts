@@ -10,13 +10,14 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
 import { G, eventually, installCrds, kubeApi, operatorOptions, operatorServiceAccount, registerWebhooks } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { health, healthScripts } from '../support/argocd-health.ts';
 import { kstatus, kstatusBinary } from '../support/kstatus.ts';
+import { pluginPath, run } from '../support/plugin.ts';
 import { KubeClient } from '../../operator/kube.ts';
 import { Operator } from '../../operator/operator.ts';
 
@@ -174,6 +175,40 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     });
     const [r2] = await kstatus([ready]);
     assert.equal(r2?.status, 'Current');
+  });
+
+  test('kubectl airlock: a person on call asks, a DBA approves, through kubectl\'s plugin mechanism; the grant reads Healthy', async () => {
+    // The chart's ClusterRoles that examples/break-glass binds to groups data-oncall and dba.
+    const roles = parse(readFileSync(join(repo, 'charts', 'airlock', 'files', 'accessrequest-roles.yaml'), 'utf8')) as Record<string, unknown[]>;
+    for (const role of ['requester', 'approver']) await must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { metadata: { name: `airlock-${role}` }, rules: roles[role] });
+    const plugin = pluginPath();
+    const kubectl = (user: string, ...args: string[]) => run('kubectl', ['airlock', ...args], { ...plugin, KUBECONFIG: kube.kubeconfigFor(user) });
+    const sql = "UPDATE public.orders SET status = 'refunded' WHERE id = 4712";
+    // The plugin's own explain first: what the approval is for.
+    const x = await kubectl('alice@example.com', 'explain', ex('quickstart', 'binding.yaml'), ex('break-glass', 'policy.yaml'), '--identity', 'alice@example.com', '--group', 'data-oncall', sql);
+    assert.equal(x.code, 0, x.err);
+    assert.match(x.out, /verdict: approve by ml\/oncall-break-glass rule "fix-with-approval"/);
+    const created = await eventually('kubectl airlock request create', async () => {
+      const r = await kubectl('alice@example.com', 'request', 'create', '-n', 'ml', '--subject', 'Group:data-oncall', '--database', 'orders',
+        '--statement', sql, '--duration', '30m', '--reason', 'INC-4712');
+      return r.code === 0 ? r.out.trim() : undefined;     // the apiserver may need a moment to authorize via the new roles
+    });
+    assert.match(created, /^ar-[a-z0-9]+$/);
+    const listed = await kubectl('bob@example.com', 'request', 'list', '-n', 'ml');
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, new RegExp(`${created}\\s+Pending`));
+    const approved = await kubectl('bob@example.com', 'approve', created, '-n', 'ml', '--comment', 'refund checked');
+    assert.equal(approved.code, 0, approved.err);
+    assert.equal(approved.out.trim(), `AccessRequest ml/${created}: approved as bob@example.com`);
+    const ar = await eventually('Approved', async () => {
+      const o = await get('accessrequests', created);
+      return o.status?.phase === 'Approved' ? { ...o, apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessRequest' } : undefined;
+    });
+    const h = await healthOf(ar);
+    assert.equal(h.status, 'Healthy');
+    assert.match(h.message, /^Approved until \d{4}-/);
+    const [k] = await kstatus([ar]);
+    assert.equal(k?.status, 'Current');
   });
 
   test('a spec edit not yet observed reads as in progress in both tools', async () => {
