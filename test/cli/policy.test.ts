@@ -16,9 +16,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'airlock-policy-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const EXAMPLES: [string, string[], string][] = [
-  ['quick start', [ex('quickstart')], ex('quickstart', 'cases.yaml')],
-  ['ML training', [ex('ml-training', 'policy.yaml')], ex('ml-training', 'cases.yaml')],
-  ['break-glass', [ex('quickstart', 'binding.yaml'), ex('break-glass', 'policy.yaml')], ex('break-glass', 'cases.yaml')],
+  ['quick start', [ex('quickstart')], ex('quickstart', 'tests', 'cases.yaml')],
+  ['ML training', [ex('ml-training', 'policy.yaml')], ex('ml-training', 'tests', 'cases.yaml')],
+  ['break-glass', [ex('quickstart', 'binding.yaml'), ex('break-glass', 'policy.yaml')], ex('break-glass', 'tests', 'cases.yaml')],
 ];
 for (const [name, files, cases] of EXAMPLES) {
   test(`policy test: the ${name} example's cases all pass (TAP)`, async () => {
@@ -39,7 +39,7 @@ test('policy test: a bad change to a policy fails its cases, naming what changed
   writeFileSync(file, readFileSync(file, 'utf8')
     .replace(/^ {4}- \{ columns: \["public\.customers\.email"\].*\n/m, '')
     .replace('operations: [SELECT, COPY_TO]', 'operations: [SELECT, COPY_TO, UPDATE]'));
-  const r = await run(process.execPath, [join(repo, 'bin', 'airlock.ts'), 'policy', 'test', dir, '--cases', join(dir, 'cases.yaml')]);
+  const r = await run(process.execPath, [join(repo, 'bin', 'airlock.ts'), 'policy', 'test', dir, '--cases', join(dir, 'tests', 'cases.yaml')]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(r.out, /^not ok 1 - the trainer reads customers, e-mail partially masked and SSN redacted$/m);
   assert.match(r.out, /"masked: expected public\.customers\.email masked with partial, but it is not masked"/);
@@ -55,7 +55,7 @@ test('policy test --format junit: one testcase per case, failures with their rea
   const file = join(dir, 'policy-guardrails.yaml');
   writeFileSync(file, readFileSync(file, 'utf8').replace('operations: [DROP, TRUNCATE, GRANT]', 'operations: [TRUNCATE, GRANT]'));
   const out = join(tmp, 'report.xml');
-  const r = await airlock('policy', 'test', dir, '--cases', join(dir, 'cases.yaml'), '--format', 'junit', '--output', out);
+  const r = await airlock('policy', 'test', dir, '--cases', join(dir, 'tests', 'cases.yaml'), '--format', 'junit', '--output', out);
   assert.equal(r.code, 1);
   assert.equal(r.out, '', 'the report went to --output');
   const xml = readFileSync(out, 'utf8');
@@ -163,7 +163,7 @@ test('kubectl airlock: kubectl finds the plugin on the PATH; validate, explain, 
   const e = await k('explain', ex('quickstart'), '--identity', 'system:serviceaccount:ml:trainer', 'DROP TABLE orders');
   assert.equal(e.code, 0, e.err);
   assert.match(e.out, /^verdict: deny by ml\/guardrails rule "no-destructive"/m);
-  const t = await k('test', ex('quickstart'), '--cases', ex('quickstart', 'cases.yaml'));
+  const t = await k('test', ex('quickstart'), '--cases', ex('quickstart', 'tests', 'cases.yaml'));
   assert.equal(t.code, 0, t.err);
   const h = await k('--help');
   assert.equal(h.code, 0);

@@ -37,6 +37,7 @@ const docsOf = (text: string): Doc[] => parseAllDocuments(text).map((d) => d.toJ
 
 /** The REST collection for a namespaced object of the kinds the examples hold. */
 function collection(d: Doc): string {
+  if (d.kind === 'Namespace') return '/api/v1/namespaces';
   const ns = d.metadata.namespace ?? 'ml';
   const plural = `${d.kind.toLowerCase()}s`;
   if (d.apiVersion === 'v1') return `/api/v1/namespaces/${ns}/${plural}`;
@@ -95,7 +96,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     }
   });
 
-  test('the quick start, the ML workload (kubectl kustomize) and the break-glass policy apply to the apiserver', async () => {
+  test('the quick start, the ML workload (kubectl kustomize), the break-glass policy and the tour manifests apply to the apiserver', async () => {
     await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'orders-airlock' }, stringData: { username: 'airlock_app', password: 'x' } });
     await must('POST', '/api/v1/namespaces/ml/secrets', { metadata: { name: 'features-airlock' }, stringData: { username: 'trainer_ro', password: 'x' } });
     for (const f of ['binding.yaml', 'policy-readonly.yaml', 'policy-guardrails.yaml']) await apply(docsOf(readFileSync(ex('quickstart', f), 'utf8')));
@@ -108,6 +109,9 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     await apply(ml);
     await apply(docsOf(readFileSync(ex('break-glass', 'policy.yaml'), 'utf8')));
     await apply(docsOf(readFileSync(ex('break-glass', 'request.yaml'), 'utf8')));
+    // The tour's database and collector (docs/tour.md) are accepted as written.
+    for (const f of ['postgres.yaml', 'otel-collector.yaml']) await apply(docsOf(readFileSync(ex('tour', f), 'utf8')));
+    await must('GET', '/apis/apps/v1/namespaces/observability/deployments/otel-collector');
     const job = await must('GET', '/apis/batch/v1/namespaces/ml/jobs/churn-trainer');
     assert.equal(job.spec.template.metadata.labels.app, 'churn-trainer', 'the label the features binding selects');
     assert.ok(applied.length >= 11, applied.join(', '));

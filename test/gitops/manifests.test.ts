@@ -104,7 +104,7 @@ test('Argo CD: the Applications use only Application fields, and point at what e
   const values = readFileSync(join(repo, chart.spec.source.path, 'values.yaml'), 'utf8');
   for (const k of Object.keys(chart.spec.source.helm.valuesObject)) assert.match(values, new RegExp(`^${k}:`, 'm'), `chart value ${k}`);
   const policies = apps.find((a) => a.metadata.name === 'ml-database-policies')!;
-  assert.match(policies.spec.source.directory.exclude, /cases\.yaml/, 'policy test cases are not applied');
+  assert.match(policies.spec.source.directory.exclude, /tests\/\*/, 'policy test cases are not applied');
 });
 
 test('the argocd-cm snippet is a ConfigMap patch for argocd-cm whose keys Argo CD reads', () => {

@@ -110,7 +110,7 @@ test('the operator\'s and the sidecar\'s --help run from the tree', async () => 
   assert.match(sc.out, /^usage: airlock proxy --operator HOST:PORT --binding NS\/NAME --token-file FILE/);
   const v = await app('version');
   assert.equal(v.out.trim(), `airlock ${JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version}`);
-  const pt = await app('policy', 'test', join(repo, 'examples', 'quickstart'), '--cases', join(repo, 'examples', 'quickstart', 'cases.yaml'));
+  const pt = await app('policy', 'test', join(repo, 'examples', 'quickstart'), '--cases', join(repo, 'examples', 'quickstart', 'tests', 'cases.yaml'));
   assert.equal(pt.code, 0, pt.out + pt.err);
 });
 
