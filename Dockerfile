@@ -30,7 +30,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=0:0 /app /app
 USER 65532:65532
-# The spool and other writes go to mounted volumes (/var/run/airlock/spool in the sidecar, /tmp in the
+# The spool and other writes go to mounted volumes (/var/lib/airlock/spool in the sidecar, /tmp in the
 # operator): the chart and the webhook run this read-only.
 ENTRYPOINT ["node", "/app/bin/airlock.js"]
 CMD ["--help"]

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { pluginPath, run } from '../support/plugin.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -174,3 +175,42 @@ test('kubectl airlock: kubectl finds the plugin on the PATH; validate, explain, 
   const plugins = await run('kubectl', ['plugin', 'list', '--name-only'], env);
   assert.match(plugins.out, /^kubectl-airlock$/m);
 });
+
+/** The airlock commands of a CI snippet, in order (GitHub `run:` steps, GitLab `script:` lines). */
+function ciCommands(file: string): string[] {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as Record<string, any>;
+  const lines: string[] = [];
+  if (doc.jobs !== undefined) for (const job of Object.values(doc.jobs) as any[]) for (const s of job.steps) { if (typeof s.run === 'string') lines.push(s.run); }
+  else for (const job of Object.values(doc) as any[]) lines.push(...(job.script as string[]));
+  return lines.filter((l) => l.startsWith('node /app/bin/airlock.js '));
+}
+
+for (const snippet of ['github-actions.yaml', 'gitlab-ci.yaml']) {
+  test(`the ${snippet} snippet's commands pass on a policy repository, and fail on a bad change`, async () => {
+    const cmds = ciCommands(ex('ci', snippet));
+    assert.equal(cmds.length, 2);
+    // A policy repository laid out as the snippet expects: policies/ml = the quick start.
+    const work = join(tmp, `ci-${snippet}`);
+    cpSync(ex('quickstart'), join(work, 'policies', 'ml'), { recursive: true });
+    // The image's `node /app/bin/airlock.js` is this repository's CLI here; the arguments are the snippet's.
+    const runAll = async () => {
+      const out: { code: number; out: string; err: string }[] = [];
+      for (const c of cmds) {
+        const args = c.slice('node /app/bin/airlock.js '.length).split(' ');
+        out.push(await run(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...args], { ...process.env }, 60_000, work));
+      }
+      return out;
+    };
+    const [validate, tests] = await runAll();
+    assert.equal(validate!.code, 0, validate!.out);
+    assert.equal(tests!.code, 0, tests!.out + tests!.err);
+    assert.match(readFileSync(join(work, 'airlock-policy-tests.xml'), 'utf8'), /<testsuites name="airlock policy test" tests="9" failures="0">/);
+    // The bad change: a reviewer misses that the SSN mask went.
+    const file = join(work, 'policies', 'ml', 'policy-readonly.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {4}- \{ columns: \["public\.customers\.ssn"\].*\n/m, ''));
+    const [v2, t2] = await runAll();
+    assert.equal(v2!.code, 0, 'still valid YAML and a valid policy: only the tests know it is wrong');
+    assert.equal(t2!.code, 1);
+    assert.match(readFileSync(join(work, 'airlock-policy-tests.xml'), 'utf8'), /failure message="masked: expected public\.customers\.ssn masked with redact, but it is not masked"/);
+  });
+}
