@@ -26,7 +26,8 @@ commands:
   request    ask for just-in-time access, and approve, deny or revoke it (AccessRequests)
   version    print the version
 
-Run \`airlock <command> --help\` for a command's options.
+Run \`airlock <command> --help\` for a command's options. Installed as kubectl-airlock on the PATH, the
+same CLI is the kubectl plugin \`kubectl airlock\` (docs/policy-testing.md).
 `;
 
 const PROXY_HELP = `usage: airlock proxy --config FILE --identity SUBJECT [options]

@@ -20,7 +20,7 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
  * Parse and validate a local-mode file. `source` names it in messages (usually the path as given).
  * Documents come back with schema defaults applied, as the apiserver would store them. Every message
  * starts `source:LINE:COLUMN:` at the YAML node it is about (the nearest one that exists, for a missing
- * field), the form editors and CI annotations (GitHub's problem matchers, GitLab code quality) link to.
+ * field): the form compilers print, which editors and CI log viewers link to the source.
  */
 export function parseConfig(text: string, source: string): ConfigResult {
   const c = collect(text, source, false);
