@@ -1,13 +1,14 @@
 #!/usr/bin/env -S node
 // The `airlock` CLI. Needs Node.js >= 24 (type stripping): the machine's `node` may be older, so
 // `npm start` / `npm test` run it through scripts/node24.sh; by hand: `sh scripts/node24.sh bin/airlock.ts …`.
-// Subcommands: proxy, demo, validate, version (each with --help). node:util parseArgs, no other dependency.
+// Subcommands: proxy, operator, demo, validate, policy, audit, request, version (each with --help). node:util parseArgs, no other dependency.
 // Subcommands load their own dependencies (operator: Kubernetes client; sidecar: gRPC; metrics: prom-client)
 // when they run, so a local proxy's idle memory carries none of them.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../policy/config.ts';
+import { parseConfig, parseManifests } from '../policy/config.ts';
 import { runLocalProxy } from '../proxy/local.ts';
 import type { LocalOptions } from '../proxy/local.ts';
 import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
@@ -19,12 +20,14 @@ commands:
              with --operator (policy from the Airlock operator)
   operator   run the Kubernetes operator: controllers, sidecar-injection webhook, policy distribution
   demo       run the proxy in front of an embedded demo database (what \`npm start\` does)
-  validate   check config files and print every problem
+  validate   check config files (or, with --manifests, GitOps files) and print every problem
+  policy     decide statements offline: \`policy test\` (cases, for CI) and \`policy explain\`
   audit      read the audit trail: \`airlock audit tail\`
   request    ask for just-in-time access, and approve, deny or revoke it (AccessRequests)
   version    print the version
 
-Run \`airlock <command> --help\` for a command's options.
+Run \`airlock <command> --help\` for a command's options. Installed as kubectl-airlock on the PATH, the
+same CLI is the kubectl plugin \`kubectl airlock\` (docs/policy-testing.md).
 `;
 
 const PROXY_HELP = `usage: airlock proxy --config FILE --identity SUBJECT [options]
@@ -57,9 +60,15 @@ Starts an embedded PostgreSQL (PGlite, in memory, seeded with examples/demo-seed
 front of it with examples/orders.yaml, as identity system:serviceaccount:ml:trainer.
 `;
 
-const VALIDATE_HELP = `usage: airlock validate FILE...
+const VALIDATE_HELP = `usage: airlock validate [--manifests] FILE|DIR...
 
-Checks each file as \`airlock proxy --config\` would and prints every problem. Exit 1 when any is found.
+Checks each file as \`airlock proxy --config\` would and prints every problem, one per line, as
+FILE:LINE:COLUMN: Kind namespace/name: field.path: what is wrong. Exit 1 when any is found.
+
+  --manifests   check the files as a GitOps repository holds them, all together: documents of other
+                kinds (Namespace, Job, …) are skipped, a binding's Secret need not be in the files, a
+                policy's databases must name a DatabaseBinding in one of them; a directory means every
+                .yaml/.yml file under it
 `;
 
 const AUDIT_HELP = `usage: airlock audit tail [--spool DIR | --file FILE] [-n N]
@@ -202,9 +211,10 @@ Edit examples/orders.yaml while connected: the policy reloads on save.
 }
 
 function validateCommand(args: string[]): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { manifests: { type: 'boolean' }, help: { type: 'boolean' } } });
   if (values.help === true) { process.stdout.write(VALIDATE_HELP); return 0; }
   if (positionals.length === 0) { process.stderr.write(`airlock validate: no FILE given\n\n${VALIDATE_HELP}`); return 2; }
+  if (values.manifests === true) return validateManifests(positionals);
   let problems = 0;
   for (const file of positionals) {
     let text: string;
@@ -221,7 +231,64 @@ function validateCommand(args: string[]): number {
   return problems > 0 ? 1 : 0;
 }
 
+function validateManifests(paths: readonly string[]): number {
+  const files: { text: string; source: string }[] = [];
+  const walk = (p: string): void => {
+    if (statSync(p).isDirectory()) {
+      for (const e of readdirSync(p).sort()) if (!e.startsWith('.')) { const q = join(p, e); if (statSync(q).isDirectory() || /\.ya?ml$/.test(e)) walk(q); }
+    } else files.push({ source: p, text: readFileSync(p, 'utf8') });
+  };
+  try { for (const p of paths) walk(p); } catch (e) {
+    process.stdout.write(`${(e as Error).message}\n`);
+    return 1;
+  }
+  const r = parseManifests(files);
+  if (!r.ok) { for (const e of r.errors) process.stdout.write(`${e}\n`); return 1; }
+  process.stdout.write(`${files.length} file(s): ok (${r.bindings.length} DatabaseBinding, ${r.policies.length} AccessPolicy, ${r.requests.length} AccessRequest; ${r.others.length} other document(s) skipped)\n`);
+  return 0;
+}
+
+/**
+ * kubectl runs a plugin named kubectl-airlock for `kubectl airlock …` (kubectl.io plugin discovery: an
+ * executable of that name on the PATH, arguments after the plugin name passed as they are, KUBECONFIG
+ * and the environment inherited). Installed under that name (package.json "bin", or a symlink to this
+ * file), the CLI takes kubectl-flavoured shortcuts as well as every usual command.
+ */
+const PLUGIN_NAME = 'kubectl-airlock';
+const PLUGIN_USAGE = `usage: kubectl airlock <command> [options]
+
+commands (the same as \`airlock <command>\`, with shortcuts):
+  request    create, list, get, approve, deny or revoke AccessRequests
+  approve    = request approve NAME     deny = request deny NAME     revoke = request revoke NAME
+  explain    = policy explain: how the sidecar would decide a statement, offline
+  test       = policy test: run policy test cases, offline
+  validate   check policy files and print every problem with its line and column
+  policy, proxy, operator, audit, version
+
+Cluster commands use your kubeconfig as kubectl does (KUBECONFIG, or --kubeconfig). Run
+\`kubectl airlock <command> --help\` for a command's options.
+`;
+
+/** Shortcuts of the kubectl plugin, rewritten to the CLI's own commands. */
+function pluginArgs(argv: string[]): string[] | null {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined: case '--help': case '-h': case 'help': return null;
+    case 'approve': case 'deny': case 'revoke': return ['request', cmd, ...rest];
+    case 'explain': case 'test': return ['policy', cmd, ...rest];
+    default: return argv;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (basename(process.argv[1] ?? '').replace(/\.(ts|js)$/, '') === PLUGIN_NAME) {
+    const mapped = pluginArgs(argv);
+    if (mapped === null) {
+      (argv.length === 0 ? process.stderr : process.stdout).write(PLUGIN_USAGE);
+      return argv.length === 0 ? 2 : 0;
+    }
+    argv = mapped;
+  }
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
@@ -230,6 +297,7 @@ async function main(argv: string[]): Promise<number> {
       case 'operator': return await (await import('./operator.ts')).operatorCommand(rest);
       case 'request': return await (await import('./request.ts')).requestCommand(rest);
       case 'validate': return validateCommand(rest);
+      case 'policy': return await (await import('./policy.ts')).policyCommand(rest);
       case 'audit': return await auditCommand(rest);
       case 'version': case '--version':
         process.stdout.write(`airlock ${version()}\n`);

@@ -86,7 +86,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
 // Unqualified functions likewise, against catalogFunctions.
 
 type Visit = (schema: string, name: string) => boolean;   // false = stop
-function eachCandidate(rel: RelName, kind: 'relation' | 'function', ctx: SessionContext, visit: Visit): number {
+export function eachCandidate(rel: RelName, kind: 'relation' | 'function', ctx: SessionContext, visit: Visit): number {
   if (rel.schema !== null) { visit(rel.schema, rel.name); return 1; }
   const catalog = kind === 'relation' ? ctx.catalogRelations : ctx.catalogFunctions;
   if (catalog.has(rel.name)) { visit('pg_catalog', rel.name); return 1; }
@@ -125,7 +125,7 @@ function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: 'rel
 }
 
 // Result of evaluating one (operation, object) pair against one view.
-type PairResult =
+export type PairResult =
   | { readonly kind: 'allow'; readonly ref: RuleRef | null; readonly grant?: string }
   | { readonly kind: 'approve'; readonly ref: RuleRef }
   | { readonly kind: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string };
@@ -136,7 +136,8 @@ function target(op: ConcreteOperation, a: Access, schema: string, name: string):
     ? `${op} on ${a.relation.name} (as ${q} via search_path)` : `${op} on ${q}`;
 }
 
-function evalCandidate(rules: OpRules, a: Access, schema: string, name: string, ctx: SessionContext, text: string | undefined): PairResult {
+/** One (operation, object) pair at one resolved name, against one view's rules (exported for policy/explain.ts). */
+export function evalCandidate(rules: OpRules, a: Access, schema: string, name: string, ctx: SessionContext, text: string | undefined): PairResult {
   const op = a.operation;
   const kind = a.kind;
   const d = firstMatch(rules.deny, kind, schema, name);

@@ -64,6 +64,10 @@ kube() {
 phase "kube-apiserver build" kube
 # helm for the chart tests, built from the Go module proxy like the apiserver (first run ~2 min).
 phase "helm build" scripts/build-helm.sh
+# The GitOps checks: kstatus (sigs.k8s.io/cli-utils) and Flux's API types, from the Go module proxy
+# (test/kstatus, seconds once cached), and Lua 5.1 from Debian for the Argo CD health checks.
+phase "kstatus build" sh scripts/build-kstatus.sh
+phase "lua 5.1" sh scripts/ensure-lua.sh
 
 # --- checks -----------------------------------------------------------------------------------
 

@@ -30,3 +30,26 @@ export function boundedMessage(lines: readonly string[], maxBytes = 4096): strin
   }
   return out;
 }
+
+/**
+ * Ready reasons that resolve by themselves once something else appears (a Secret synced by another
+ * tool a moment later): kstatus reads them as in progress (Reconciling=True). Every other Ready=False
+ * needs a person to change a spec, so it is Stalled=True, which kstatus (and so Flux's `wait`, kpt,
+ * cli-utils' apply) reads as Failed at once instead of waiting for a timeout.
+ */
+export const WAITING_REASONS: ReadonlySet<string> = new Set(['SecretNotFound']);
+
+/**
+ * Ready plus the abnormal-true conditions kstatus reads (sigs.k8s.io/cli-utils/pkg/kstatus, "Reconciling"
+ * and "Stalled"): present only while they are True, as that convention asks, so a healthy object carries
+ * Ready alone. Each mirrors Ready's reason, message and observedGeneration.
+ */
+export function setReady(conditions: readonly Condition[], ready: Omit<Condition, 'lastTransitionTime' | 'type'>, now: Date): Condition[] {
+  let next = setCondition(conditions, { ...ready, type: 'Ready' }, now);
+  const progress = ready.status === 'True' ? null : WAITING_REASONS.has(ready.reason) ? 'Reconciling' : 'Stalled';
+  for (const type of ['Reconciling', 'Stalled']) {
+    if (type === progress) next = setCondition(next, { ...ready, type, status: 'True' }, now);
+    else next = next.filter((c) => c.type !== type);
+  }
+  return next;
+}

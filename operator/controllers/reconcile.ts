@@ -11,7 +11,7 @@ import { ANNOTATION_INJECTED } from '../webhook/inject.ts';
 import type { Pod } from '../webhook/inject.ts';
 import type { Watched } from './informers.ts';
 import type { SecretCache } from './secrets.ts';
-import { boundedMessage, setCondition } from './conditions.ts';
+import { boundedMessage, setReady } from './conditions.ts';
 import type { Condition } from './conditions.ts';
 import { computeSnapshot, policyProblems } from './snapshot.ts';
 
@@ -98,9 +98,9 @@ export async function reconcileBinding(deps: ReconcileDeps, ns: string, name: st
   const prefix = `${name}@`;
   const injectedPods = deps.caches.pods.list(ns).filter((p) => (p.metadata.annotations?.[ANNOTATION_INJECTED] ?? '').split(',').some((x) => x.startsWith(prefix))).length;
   const gen = b.metadata.generation ?? 0;
-  const conditions = setCondition(b.status?.conditions ?? [], 'problem' in result
-    ? { type: 'Ready', status: 'False', reason: result.problem.reason, message: boundedMessage(result.problem.lines), observedGeneration: gen }
-    : { type: 'Ready', status: 'True', reason: 'Compiled', message: 'Binding compiled and distributed', observedGeneration: gen }, deps.now());
+  const conditions = setReady(b.status?.conditions ?? [], 'problem' in result
+    ? { status: 'False', reason: result.problem.reason, message: boundedMessage(result.problem.lines), observedGeneration: gen }
+    : { status: 'True', reason: 'Compiled', message: 'Binding compiled and distributed', observedGeneration: gen }, deps.now());
   if (sameConditions(b.status?.conditions, conditions) && b.status?.observedGeneration === gen && b.status?.injectedPods === injectedPods) return;
   await patchStatus(deps, 'databasebindings', ns, name, { conditions, observedGeneration: gen, injectedPods });
 }
@@ -110,9 +110,9 @@ export async function reconcilePolicy(deps: ReconcileDeps, ns: string, name: str
   if (p === undefined) return;
   const problems = policyProblems(p);
   const gen = p.metadata.generation ?? 0;
-  const conditions = setCondition(p.status?.conditions ?? [], problems.length > 0
-    ? { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: boundedMessage(problems), observedGeneration: gen }
-    : { type: 'Ready', status: 'True', reason: 'Compiled', message: 'Policy compiled', observedGeneration: gen }, deps.now());
+  const conditions = setReady(p.status?.conditions ?? [], problems.length > 0
+    ? { status: 'False', reason: 'InvalidSpec', message: boundedMessage(problems), observedGeneration: gen }
+    : { status: 'True', reason: 'Compiled', message: 'Policy compiled', observedGeneration: gen }, deps.now());
   const compiledRules = problems.length > 0 ? 0 : p.spec.rules.length;
   if (sameConditions(p.status?.conditions, conditions) && p.status?.observedGeneration === gen && p.status?.compiledRules === compiledRules) return;
   // status.violations count what *this* version would deny (staging): the write that observes a new

@@ -8,6 +8,10 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { EncodeItem, SpanEncoder } from './encoder.ts';
 import type { RequestEnvelope } from './otlp.ts';
 
+// Beside this module: .ts in the source tree, .js in the image's compiled tree (scripts/build-image-tree.sh),
+// whose compiler rewrites import specifiers but not URL strings.
+const WORKER_FILE = `./encoder-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`;
+
 export interface EncoderSettings {
   readonly serviceName: string;
   readonly scopeName: string;
@@ -74,7 +78,7 @@ export class WorkerEncoderHost implements EncoderHost {
     if (this.worker !== null) return this.worker;
     if (this.closed) throw new Error('audit encoder is closed');
     const { log, ...data } = this.settings;
-    const w = new Worker(new URL('./encoder-worker.ts', import.meta.url), { workerData: data });
+    const w = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: data });
     let gotEnvelope: (e: RequestEnvelope) => void = () => {};
     let failEnvelope: (e: Error) => void = () => {};
     this.envelopePromise = new Promise<RequestEnvelope>((resolve, reject) => { gotEnvelope = resolve; failEnvelope = reject; });

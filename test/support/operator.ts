@@ -251,7 +251,9 @@ export interface InjectedSidecar {
  * binding "orders" as a process: with the very args the webhook wrote (the operator address, ports and
  * paths moved to this machine) and a token bound to the pod (no kubelet here). `onOutput` gets all it prints.
  */
-export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; dir: string; onOutput: (text: string) => void }): Promise<InjectedSidecar> {
+export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; dir: string; onOutput: (text: string) => void;
+  /** The CLI to run (default bin/airlock.ts; the image test passes its compiled tree's bin/airlock.js). */
+  entry?: string }): Promise<InjectedSidecar> {
   // The webhook may not answer yet: the apiserver picks up the operator's caBundle through its informer.
   const pod = await eventually('pod admitted by the webhook', async () => {
     const r = await kube.request('POST', '/api/v1/namespaces/ml/pods', { body: TRAINER_POD });
@@ -270,7 +272,7 @@ export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; di
   };
   const args = (sidecar.args as string[]).map((a, i, all) => moved[all[i - 1] ?? ''] ?? a);
   const ca = (sidecar.env as { name: string; value?: string }[]).find((e) => e.name === 'AIRLOCK_OPERATOR_CA')?.value;
-  const child = spawn(process.execPath, [join(root, 'bin', 'airlock.ts'), ...args], {
+  const child = spawn(process.execPath, [o.entry ?? join(root, 'bin', 'airlock.ts'), ...args], {
     env: { ...process.env, AIRLOCK_OPERATOR_CA: ca, POD_NAME: pod.metadata.name, POD_NAMESPACE: 'ml' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (c: Buffer) => o.onOutput(c.toString()));
