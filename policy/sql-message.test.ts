@@ -34,7 +34,8 @@ test('scrubSqlMessage: a message that still quotes a value is replaced whole', (
 test('scrubParseError reads libpg-query\'s SqlError (message and cursorPosition)', () => {
   let err: unknown;
   try { parseSync("SELECT id FROM orders WHERE id = 1 'secret'"); } catch (e) { err = e; }
-  assert.equal(scrubParseError(err), 'syntax error at character 35');
+  // The literal starts at the 36th character, counted from 1 as PostgreSQL's P field is.
+  assert.equal(scrubParseError(err), 'syntax error at character 36');
   assert.equal(scrubParseError('not an error'), 'the statement does not parse');
   assert.equal(scrubParseError(new Error('syntax error at or near "x"')), 'syntax error');
 });

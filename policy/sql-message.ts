@@ -33,6 +33,7 @@ export function scrubParseError(e: unknown): string {
   if (!(e instanceof Error)) return 'the statement does not parse';
   const details = (e as { sqlDetails?: { message?: unknown; cursorPosition?: unknown } }).sqlDetails;
   const message = typeof details?.message === 'string' ? details.message : e.message;
-  const position = typeof details?.cursorPosition === 'number' ? details.cursorPosition : null;
+  // libpg-query counts cursorPosition from 0; PostgreSQL's P field, and our message, from 1.
+  const position = typeof details?.cursorPosition === 'number' ? details.cursorPosition + 1 : null;
   return scrubSqlMessage(message, position);
 }

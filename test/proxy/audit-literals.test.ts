@@ -64,9 +64,9 @@ test('statements failing at a literal are audited without it, in the simple and 
   for (const l of logs) assert.ok(!l.includes(MARK), `a log line holds the literal: ${l}`);
 
   // What the audit does say: the parser's error and where it is, and the SQLSTATE of a server error.
-  const syntax = spans.filter((s) => s.attributes['airlock.reason'] === 'syntax error at character 35');
+  const syntax = spans.filter((s) => s.attributes['airlock.reason'] === 'syntax error at character 36');
   assert.equal(syntax.length, 1, asText(spans.map((s) => s.attributes['airlock.reason'])));
-  assert.equal(syntax[0]!.status.message, 'syntax error at character 35');
+  assert.equal(syntax[0]!.status.message, 'syntax error at character 36');
   assert.equal(syntax[0]!.attributes['airlock.decision'], 'deny');
   const server = spans.filter((s) => s.attributes['db.response.status_code'] === '22P02');
   assert.equal(server.length, 2);
