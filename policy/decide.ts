@@ -74,7 +74,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
       return all ? 'DISCARD ALL is not allowed through Airlock: it would reset search_path and standard_conforming_strings, which enforcement relies on; use DISCARD PLANS, TEMP or SEQUENCES' : null;
     }
     default:
-      return null;       // PREPARE, DEALLOCATE, LISTEN, UNLISTEN, NOTIFY: harmless by themselves
+      return null;       // PREPARE, DEALLOCATE, LISTEN, UNLISTEN; NOTIFY is decided as a NOTIFY pair on its channel
   }
 }
 
@@ -85,7 +85,10 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
 // Unqualified functions likewise, against catalogFunctions.
 
 type Visit = (schema: string, name: string) => boolean;   // false = stop
-function eachCandidate(rel: RelName, kind: 'relation' | 'function', ctx: SessionContext, visit: Visit): number {
+type Kind = Access['kind'];
+function eachCandidate(rel: RelName, kind: Kind, ctx: SessionContext, visit: Visit): number {
+  // A notification channel is one name, not in any schema: matched as (schema '', channel).
+  if (kind === 'channel') { visit('', rel.name); return 1; }
   if (rel.schema !== null) { visit(rel.schema, rel.name); return 1; }
   const catalog = kind === 'relation' ? ctx.catalogRelations : ctx.catalogFunctions;
   if (catalog.has(rel.name)) { visit('pg_catalog', rel.name); return 1; }
@@ -99,15 +102,18 @@ function anyMatch(ms: readonly NameMatcher[] | null, schema: string, name: strin
   for (const m of ms) if (nameMatches(m, schema, name)) return true;
   return false;
 }
-function ruleMatches(r: RuleRef, kind: 'relation' | 'function', schema: string, name: string): boolean {
-  return anyMatch(kind === 'relation' ? r.tables : r.functions, schema, name);
+function matchersFor(r: { readonly tables: readonly NameMatcher[] | null; readonly functions: readonly NameMatcher[] | null; readonly channels: readonly NameMatcher[] | null }, kind: Kind): readonly NameMatcher[] | null {
+  return kind === 'relation' ? r.tables : kind === 'function' ? r.functions : r.channels;
 }
-function firstMatch(rules: readonly RuleRef[], kind: 'relation' | 'function', schema: string, name: string): RuleRef | null {
+function ruleMatches(r: RuleRef, kind: Kind, schema: string, name: string): boolean {
+  return anyMatch(matchersFor(r, kind), schema, name);
+}
+function firstMatch(rules: readonly RuleRef[], kind: Kind, schema: string, name: string): RuleRef | null {
   for (const r of rules) if (ruleMatches(r, kind, schema, name)) return r;
   return null;
 }
 
-function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: 'relation' | 'function',
+function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: Kind,
   schema: string, name: string, text: string | undefined): string | null {
   for (const g of grants) {
     if (g.statement !== null && text !== undefined && g.statement.trim() === text.trim()) return g.request;
@@ -117,7 +123,7 @@ function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: 'rel
       const m = matchersOf(r);
       if (kind === 'function' && dangerousFunction(name) !== null) {
         if (m.exactFunctions.has(`${schema}.${name}`)) return g.request;
-      } else if (anyMatch(kind === 'relation' ? m.tables : m.functions, schema, name)) return g.request;
+      } else if (anyMatch(matchersFor(m, kind), schema, name)) return g.request;
     }
   }
   return null;
@@ -130,6 +136,7 @@ type PairResult =
   | { readonly kind: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string };
 
 function target(op: ConcreteOperation, a: Access, schema: string, name: string): string {
+  if (a.kind === 'channel') return `${op} on channel ${JSON.stringify(name)}`;
   const q = `${schema}.${name}`;
   return a.relation.schema === null && schema !== 'pg_catalog'
     ? `${op} on ${a.relation.name} (as ${q} via search_path)` : `${op} on ${q}`;
@@ -167,12 +174,12 @@ function evalCandidate(rules: OpRules, a: Access, schema: string, name: string, 
   const al = firstMatch(rules.allow, kind, schema, name);
   if (al !== null) return { kind: 'allow', ref: al };
   // Built-ins need no rule: pg_catalog functions, and catalog reads drivers and psql make on connect.
-  if (schema === 'pg_catalog' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
-  if (schema === 'information_schema' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
+  if (kind !== 'channel' && schema === 'pg_catalog' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
+  if (kind !== 'channel' && schema === 'information_schema' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
   return { kind: 'deny', policy: null, rule: null, reason: `no rule allows ${target(op, a, schema, name)}` };
 }
 
-function approveOrGrant(r: RuleRef, op: ConcreteOperation, kind: 'relation' | 'function', schema: string, name: string,
+function approveOrGrant(r: RuleRef, op: ConcreteOperation, kind: Kind, schema: string, name: string,
   ctx: SessionContext, text: string | undefined): PairResult {
   const g = grantCovers(ctx.grants, op, kind, schema, name, text);
   return g !== null ? { kind: 'allow', ref: r, grant: g } : { kind: 'approve', ref: r };
@@ -237,9 +244,13 @@ export function decide(sel: Selected, ctx: SessionContext, stmt: StatementFacts,
   const overall = sel.staged ? evaluate(sel.all, ctx, stmt, text) : (enforced as ViewResult);
 
   const masks = maskPlan(sel, ctx, stmt);
-  const stored = storedMaskedValue(sel, ctx, stmt);
+  const stored = storedMaskedValue(sel, ctx, stmt, stmt.written);
   if (stored !== null) {
     return deny(null, null, `it would store ${stored} in a table, where it could be read back unmasked; masked values can be read, not copied`);
+  }
+  const sent = storedMaskedValue(sel, ctx, stmt, stmt.notified);
+  if (sent !== null) {
+    return deny(null, null, `it would send ${sent} in a notification payload, which listeners receive unmasked; masked values can be read, not sent`);
   }
   const guardrails = sel.enforce === null
     ? NO_GUARDRAILS
@@ -379,8 +390,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
  * note = ssn, CREATE TABLE/VIEW AS …): reads of the copy carry no trace of the masked source. Describes the
  * first masked source among the values the statement stores, or null.
  */
-function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFacts): string | null {
-  const written = stmt.written;
+function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFacts, written: readonly ColumnSource[] | undefined): string | null {
   if (written === undefined || written.length === 0 || sel.masks.size === 0) return null;
   let touched: boolean | null = null;
   const first = (src: ColumnSource): string | null => {

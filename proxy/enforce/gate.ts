@@ -68,6 +68,12 @@ export function hasAccess(state: PolicyState, who: Identity, database: string): 
   return selection(state, who, database).sel.all !== null;
 }
 
+/** Is anything masked for this identity under this state (enforce-mode masking)? */
+export function masksAnything(state: PolicyState, who: Identity, database: string): boolean {
+  for (const _ in selection(state, who, database).sel.maskColumns) return true;
+  return false;
+}
+
 /** The verdict on a whole Query or Parse string. */
 export interface Checked {
   readonly analysis: Analysis;
@@ -235,6 +241,7 @@ export function withExecuted(outer: StatementFacts, stored: StatementFacts): Sta
     unsupported: [...outer.unsupported, ...stored.unsupported],
     effects: [...outer.effects, ...stored.effects],
     unfilteredWrite: outer.unfilteredWrite || stored.unfilteredWrite,
+    notified: [...(outer.notified ?? []), ...(stored.notified ?? [])],
     writes: outer.writes || stored.writes,
     outputs: plain ? (argsRead ? stored.outputs.map(() => OPAQUE) : stored.outputs) : outer.outputs,
     executes: null,

@@ -27,12 +27,13 @@ import { maskDataRow } from '../mask/datarow.ts';
 import { maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
+import { notificationWithoutPayload } from '../mask/notification.ts';
 import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
 import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
 import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
-import { Gate, changesCatalog, changesResolution, hasAccess, withExecuted } from '../enforce/gate.ts';
+import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, withExecuted } from '../enforce/gate.ts';
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
@@ -1080,7 +1081,7 @@ export class Session {
     }
     switch (type) {
       case Backend.NoticeResponse: this.#onNotice(buf, start, end); return;
-      case Backend.NotificationResponse: this.#passClient(buf, start, end); return;
+      case Backend.NotificationResponse: this.#notification(buf, start, end); return;
       case Backend.ParameterStatus: this.#onParameterStatus(buf, start, end); return;
     }
     const r = this.#queue[0];
@@ -1211,6 +1212,13 @@ export class Session {
       if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
     }
     this.#passClient(buf, start, end);
+  }
+
+  /** A payload is forwarded only to an identity with nothing masked (proxy/mask/notification.ts says why). */
+  #notification(buf: Buffer, start: number, end: number): void {
+    // The current state, not the gate's: a policy that starts masking applies before the next statement.
+    if (masksAnything(this.shared.state, this.shared.identity, this.shared.target.binding)) this.#writeClient(notificationWithoutPayload(buf, start, end));
+    else this.#passClient(buf, start, end);
   }
 
   #onParameterStatus(buf: Buffer, start: number, end: number): void {
