@@ -33,6 +33,7 @@ const PROTECTED_SETTINGS: Readonly<Record<string, string>> = {
   role: 'it would change the database role the policy is enforced for',
   session_authorization: 'it would change the database role the policy is enforced for',
   standard_conforming_strings: 'the statement analysis assumes standard_conforming_strings stays on (backslashes in strings are literal)',
+  track_counts: 'maxAffectedRows counts the rows a statement changed with the statistics counters it turns off',
 };
 const UTF8_NAMES = new Set(['utf8', 'unicode']);
 

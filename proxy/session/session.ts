@@ -12,7 +12,7 @@ import { Backend, Frontend, TxStatus } from '../wire/codes.ts';
 import { FrameReader, WireError } from '../wire/frames.ts';
 import {
   AUTH_OK, FLUSH, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
-  describe as describeMessage, RFQ_IDLE,
+  describe as describeMessage, RFQ_IDLE, bind as bindMessage, close as closeMessage, execute as executeMessage,
 } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import {
@@ -38,7 +38,8 @@ import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
 import {
-  K_BIND, K_CLOSE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC, req, run,
+  CHANGED_ROWS_SQL, K_BIND, K_CLOSE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC,
+  guard as newGuard, req, run,
 } from './requests.ts';
 import type { Guard, Portal, Prepared, Req, Run } from './requests.ts';
 
@@ -685,13 +686,12 @@ export class Session {
     if (stmts.length === 0) r.runs.push(run(null, { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } }, t0, ''));
     if (guardDecision !== null) {
       const g = guardDecision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
-      const guard: Guard = {
-        limit: g.guardrails.maxAffectedRows!, policy: g.guardrails.policy, inBlock: this.#tx === TxStatus.InTransaction,
-        what: describeStatement(guardFacts), held: [], heldRows: 0, count: null, failed: false,
-      };
+      const guard = newGuard(g.guardrails.maxAffectedRows!, g.guardrails.policy, this.#tx === TxStatus.InTransaction, describeStatement(guardFacts));
       r.guard = guard;
       const pre = req(K_INTERNAL);
-      this.#writeUp(queryMessage(guard.inBlock ? 'SAVEPOINT airlock_guard' : 'BEGIN'));
+      pre.collector = new ResultCollector();
+      pre.onDone = () => { guard.before = changedRows(pre.collector!, 1); };
+      this.#writeUp(queryMessage(`${guard.inBlock ? 'SAVEPOINT airlock_guard' : 'BEGIN'}; ${CHANGED_ROWS_SQL}`));
       this.#enqueue(pre);
       this.#holdClient++;   // released when the guard has finished (COMMIT/ROLLBACK answered)
     }
@@ -1009,10 +1009,7 @@ export class Session {
         // only at Sync, so the proxy holds everything after this Execute, asks for the result now (Flush),
         // and if the count is over the limit sends the poison before the client's Sync: the transaction
         // aborts and nothing commits (docs/adr/0001-denial-by-poison-statement.md).
-        r.guard = {
-          limit: d.guardrails.maxAffectedRows, policy: d.guardrails.policy, inBlock: false,
-          what: describeStatement(stmt.facts), held: [], heldRows: 0, count: null, failed: false,
-        };
+        r.guard = newGuard(d.guardrails.maxAffectedRows, d.guardrails.policy, false, describeStatement(stmt.facts));
         guarded = true;
       }
       if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks) && portal.fields === null
@@ -1025,13 +1022,52 @@ export class Session {
         this.#enqueue(ir);
       }
     }
+    if (guarded && this.#skipping) {
+      // The server will skip it (an earlier message of the batch failed): nothing to guard.
+      this.#passUp(buf, start, end);
+      return;
+    }
+    if (guarded) {
+      // The tuple counters before it, in the same (implicit or explicit) transaction; the count after it is
+      // asked for when its CommandComplete arrives (not now: a COPY FROM STDIN must see only copy data).
+      const g = r.guard!;
+      this.#enqueue(this.#countChanges((n) => { g.before = n; }));
+    }
     this.#passUp(buf, start, end);
     if (guarded) {
       this.#writeUp(FLUSH);
-      if (this.#skipping) return;   // the server will skip it: nothing to guard
       this.#holdClient++;
     }
     this.#enqueue(r);
+  }
+
+  /**
+   * Read CHANGED_ROWS_SQL inside the extended protocol without touching the client's unnamed statement or
+   * portal: a reserved named statement and portal, closed around the read. Writes the messages; the caller
+   * queues the returned request where its responses will arrive.
+   */
+  #countChanges(then: (n: number) => void): Req {
+    const c = req(K_COUNT);
+    c.onCount = then;
+    this.#writeUp(COUNT_MESSAGES);
+    return c;
+  }
+
+  #countResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    switch (type) {
+      case Backend.ParseComplete: case Backend.BindComplete: case Backend.CommandComplete: return;
+      case Backend.DataRow:
+        r.counted = Number(readFirstValue(buf, start, end));
+        return;
+      case Backend.CloseComplete:
+        if (++r.closes < 2) return;
+        this.#queue.shift();
+        if (r.counted === null || !Number.isSafeInteger(r.counted)) throw new Error('the changed-rows count could not be read');
+        r.onCount!(r.counted);
+        return;
+    }
+    // An error here means the transaction is not what the guard expects: nothing of it can be trusted.
+    throw new Error(`the proxy's changed-rows count failed: ${type === Backend.ErrorResponse ? readErrorFields(buf, start, end).get('M') ?? '?' : `message 0x${type.toString(16)}`}`);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1097,6 +1133,7 @@ export class Session {
     switch (r.kind) {
       case K_QUERY: this.#queryResponse(r, buf, type, start, end); return;
       case K_INTERNAL: this.#internalResponse(r, buf, type, start, end); return;
+      case K_COUNT: this.#countResponse(r, buf, type, start, end); return;
       case K_PARSE:
         if (type === Backend.ParseComplete) { this.#queue.shift(); this.#passClient(buf, start, end); return; }
         break;
@@ -1430,6 +1467,26 @@ export class Session {
   // -------------------------------------------------------------------------------------------
   // Guardrails: maxAffectedRows
 
+  /**
+   * A result row of a guarded statement: held until the count is known, up to `limit` rows. Beyond that, rows
+   * of INSERT/UPDATE/DELETE/MERGE … RETURNING are changed rows, so the statement is over the limit and will be
+   * rolled back: they are dropped. Other rows (a SELECT over a data-modifying CTE, EXPLAIN ANALYZE output) say
+   * nothing about the count: what is held is forwarded and the rest streams, the verdict following them.
+   */
+  #guardRow(g: Guard, rn: Run | null, buf: Buffer, start: number, end: number): void {
+    if (g.streaming) { this.#dataRow(rn, buf, start, end); return; }
+    if (g.heldRows < g.limit) {
+      g.heldRows++;
+      g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
+      return;
+    }
+    if (rn !== null && rn.facts !== null && RETURNING_TAGS.has(rn.facts.tag)) return;
+    g.streaming = true;
+    for (const b of g.held) this.#writeClient(b);
+    g.held.length = 0;
+    this.#dataRow(rn, buf, start, end);
+  }
+
   #guardResponse(r: Req, g: Guard, rn: Run | null, buf: Buffer, type: number, start: number, end: number): void {
     switch (type) {
       case Backend.RowDescription:
@@ -1437,15 +1494,11 @@ export class Session {
         g.held.push(Buffer.from(buf.subarray(start, end)));
         return;
       case Backend.DataRow:
-        // RETURNING rows wait for the count; beyond the limit they would be rolled back anyway.
-        if (g.heldRows < g.limit) {
-          g.heldRows++;
-          g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
-        }
+        this.#guardRow(g, rn, buf, start, end);
         return;
       case Backend.CommandComplete:
-        g.count = tagCount(buf, start, end);
-        if (rn !== null) rn.rows = g.count;
+        g.tagCount = tagCount(buf, start, end);
+        if (rn !== null) rn.rows = g.tagCount;
         g.held.push(Buffer.from(buf.subarray(start, end)));
         return;
       case Backend.ErrorResponse:
@@ -1465,34 +1518,50 @@ export class Session {
       case Backend.ReadyForQuery: {
         this.#queue.shift();
         const status = readReadyForQuery(buf, start, end);
-        const over = g.count !== null && g.count > g.limit;
-        let finish: string | null;
-        if (g.inBlock) {
-          // In a failed block the savepoint stays (the client must ROLLBACK anyway); over the limit, undo to
-          // it and fail the transaction as a failing statement would (the poison).
-          finish = g.failed || status === TxStatus.Failed ? null
-            : over ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}` : 'RELEASE SAVEPOINT airlock_guard';
-        } else {
-          finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
-        }
-        if (finish === null) {
-          this.#tx = status;
-          this.#passClient(buf, start, end);
-          this.#holdClient--;
-          this.#resumeClient();
-          return;
-        }
-        const fr = req(K_INTERNAL);
-        fr.collector = new ResultCollector();
-        fr.onDone = (rfq) => this.#guardFinished(g, rn, over, fr.collector!, rfq);
-        // Written from the server side: flush toward the server now (this is not inside a client chunk).
-        this.#writeUp(queryMessage(finish));
+        if (g.failed || status === TxStatus.Failed) { this.#guardFinish(g, rn, status, Buffer.from(buf.subarray(start, end))); return; }
+        // What did it change? The counters after it, in the same transaction, before COMMIT or RELEASE.
+        const rfq = Buffer.from(buf.subarray(start, end));
+        const cr = req(K_INTERNAL);
+        cr.collector = new ResultCollector();
+        cr.onDone = () => {
+          settleCount(g, rn, changedRows(cr.collector!, 0));
+          this.#guardFinish(g, rn, status, rfq);
+        };
+        this.#writeUp(queryMessage(CHANGED_ROWS_SQL));
         this.#flushUp();
-        this.#enqueue(fr);
+        this.#enqueue(cr);
         return;
       }
     }
     throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Query`);
+  }
+
+  /** The guarded simple Query has run and been counted: commit or release it, or roll it back (over the limit). */
+  #guardFinish(g: Guard, rn: Run | null, status: number, rfq: Buffer): void {
+    const over = guardOver(g);
+    let finish: string | null;
+    if (g.inBlock) {
+      // In a failed block the savepoint stays (the client must ROLLBACK anyway); over the limit, undo to
+      // it and fail the transaction as a failing statement would (the poison).
+      finish = g.failed || status === TxStatus.Failed ? null
+        : over ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}` : 'RELEASE SAVEPOINT airlock_guard';
+    } else {
+      finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
+    }
+    if (finish === null) {
+      this.#tx = status;
+      this.#writeClient(rfq);
+      this.#holdClient--;
+      this.#resumeClient();
+      return;
+    }
+    const fr = req(K_INTERNAL);
+    fr.collector = new ResultCollector();
+    fr.onDone = (done) => this.#guardFinished(g, rn, over, fr.collector!, done);
+    // Written from the server side: flush toward the server now (this is not inside a client chunk).
+    this.#writeUp(queryMessage(finish));
+    this.#flushUp();
+    this.#enqueue(fr);
   }
 
   /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
@@ -1513,42 +1582,27 @@ export class Session {
         return;
       case Backend.DataRow:
         if (rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
-        if (g.heldRows < g.limit) {
-          g.heldRows++;
-          g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
-        }
+        this.#guardRow(g, rn, buf, start, end);
         return;
-      case Backend.CommandComplete: {
+      case Backend.CommandComplete:
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended: {
         this.#queue.shift();
-        g.count = tagCount(buf, start, end);
-        if (rn !== null) rn.rows = g.count;
-        if (g.count !== null && g.count > g.limit) {
-          g.held.length = 0;
-          const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: `affected ${g.count} rows, more than maxAffectedRows ${g.limit}` };
-          const pr = req(K_PARSE);
-          pr.denial = guardDenial(g);
-          if (rn !== null) { rn.rolledBack = true; const prn = { ...rn, decision: d, code: '42501', done: false }; pr.runs = [prn]; rn.done = true; }
-          // Ahead of everything the client sent after the Execute (held): the Sync cannot commit first.
-          this.#queue.unshift(pr);
-          this.#writeUp(POISON_PARSE);
-          this.#flushUp();
-        } else {
-          for (const b of g.held) this.#writeClient(b);
-          g.held.length = 0;
-          this.#passClient(buf, start, end);
-          if (rn !== null) this.#auditRun(rn, null);
+        if (type === Backend.CommandComplete) {
+          g.tagCount = tagCount(buf, start, end);
+          if (rn !== null) rn.rows = g.tagCount;
         }
-        this.#holdClient--;
-        this.#resumeClient();
+        g.held.push(Buffer.from(buf.subarray(start, end)));
+        // Count now. Nothing the client sent after the Execute has gone upstream (it is held), so this read is
+        // the next thing the server answers, ahead of the client's Sync: nothing has committed yet.
+        this.#queue.unshift(this.#countChanges((n) => {
+          settleCount(g, rn, n);
+          this.#guardedExecuteCounted(g, rn);
+        }));
+        this.#writeUp(FLUSH);
+        this.#flushUp();
         return;
       }
-      case Backend.EmptyQueryResponse:
-      case Backend.PortalSuspended:
-        this.#queue.shift();
-        this.#passClient(buf, start, end);
-        this.#holdClient--;
-        this.#resumeClient();
-        return;
       case Backend.ErrorResponse:
         g.held.length = 0;
         this.#extendedError(r, buf, start, end);
@@ -1559,9 +1613,30 @@ export class Session {
     throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Execute`);
   }
 
+  /** A guarded Execute has run and been counted: forward what was held, or poison the batch before its Sync. */
+  #guardedExecuteCounted(g: Guard, rn: Run | null): void {
+    if (guardOver(g)) {
+      g.held.length = 0;
+      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: guardReason(g) };
+      const pr = req(K_PARSE);
+      pr.denial = guardDenial(g);
+      if (rn !== null) { rn.rolledBack = true; const prn = { ...rn, decision: d, code: '42501', done: false }; pr.runs = [prn]; rn.done = true; }
+      // Ahead of everything the client sent after the Execute (held): the Sync cannot commit first.
+      this.#queue.unshift(pr);
+      this.#writeUp(POISON_PARSE);
+      this.#flushUp();
+    } else {
+      for (const b of g.held) this.#writeClient(b);
+      g.held.length = 0;
+      if (rn !== null) this.#auditRun(rn, null);
+    }
+    this.#holdClient--;
+    this.#resumeClient();
+  }
+
   #guardFinished(g: Guard, rn: Run | null, over: boolean, c: ResultCollector, rfq: Buffer): void {
     if (over) {
-      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: `affected ${g.count} rows, more than maxAffectedRows ${g.limit}` };
+      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: guardReason(g) };
       this.#writeClient(errorResponse(guardDenial(g)));
       if (rn !== null) { rn.rolledBack = true; this.#auditRun(rn, '42501', d); }
     } else if (!g.failed) {
@@ -1675,11 +1750,62 @@ export class Session {
 function guardDenial(g: Guard): PgErrorFields {
   return {
     severity: 'ERROR', code: '42501',
-    message: `permission denied for ${g.what}: it affected ${g.count} rows, more than maxAffectedRows ${g.limit} of AccessPolicy "${g.policy}"; rolled back`,
+    message: `permission denied for ${g.what}: ${guardReason(g).replace(/^affected/, 'it affected')} of AccessPolicy "${g.policy}"; rolled back`,
   };
 }
 
+/** Changed rows could not be counted (CHANGED_ROWS_SQL answered -1: track_counts is off on the server). */
+const UNCOUNTABLE = -1;
+
+/** Statements whose CommandComplete row count counts rows they changed: a lower bound of the real count. */
+const TAG_COUNTS_CHANGES: ReadonlySet<string> = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CopyStmt']);
+
+/** The count from the counters before and after (CHANGED_ROWS_SQL), never below what the tag says. */
+function settleCount(g: Guard, rn: Run | null, after: number): void {
+  if (g.before === null || g.before < 0 || after < 0) { g.count = UNCOUNTABLE; return; }
+  const tag = rn !== null && rn.facts !== null && TAG_COUNTS_CHANGES.has(rn.facts.tag) ? g.tagCount ?? 0 : 0;
+  g.count = Math.max(tag, after - g.before);
+}
+
+/** Over the limit — or not countable, which fails closed. */
+function guardOver(g: Guard): boolean {
+  return g.count !== null && (g.count === UNCOUNTABLE || g.count > g.limit);
+}
+
+function guardReason(g: Guard): string {
+  return g.count === UNCOUNTABLE
+    ? `affected rows that could not be counted (the server's track_counts is off), so maxAffectedRows ${g.limit} could not be checked`
+    : `affected ${g.count} rows, more than maxAffectedRows ${g.limit}`;
+}
+
 const POISON_QUERY = queryMessage(POISON_SQL);
+/** Result rows of these statements are rows they changed (RETURNING): the guard may drop them beyond the limit. */
+const RETURNING_TAGS: ReadonlySet<string> = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+/**
+ * The extended-protocol read of CHANGED_ROWS_SQL (K_COUNT): a reserved statement and portal name, closed first
+ * (a Parse of an existing name fails) and after. Built once.
+ */
+const COUNT_NAME = 'airlock_guard_count';
+const COUNT_MESSAGES = Buffer.concat([
+  closeMessage('S', COUNT_NAME), parseMessage(COUNT_NAME, CHANGED_ROWS_SQL), bindMessage({ portal: COUNT_NAME, statement: COUNT_NAME }),
+  executeMessage(COUNT_NAME, 0), closeMessage('P', COUNT_NAME),
+]);
+
+/** The changed-rows count from statement `i` of an internal simple Query (CHANGED_ROWS_SQL). */
+function changedRows(c: ResultCollector, i: number): number {
+  if (c.error !== null) throw new Error(`the proxy's changed-rows count failed: ${c.error.get('M') ?? '?'} (SQLSTATE ${c.error.get('C') ?? '?'})`);
+  const n = Number(c.statements[i]?.[0]?.[0]);
+  if (!Number.isSafeInteger(n)) throw new Error('the changed-rows count could not be read');
+  return n;
+}
+
+/** The first column of a DataRow as text (the proxy's own count query). */
+function readFirstValue(buf: Buffer, start: number, end: number): string | null {
+  if (buf.readInt16BE(start + 5) < 1) return null;
+  const len = buf.readInt32BE(start + 7);
+  if (len < 0 || start + 11 + len > end) return null;
+  return buf.toString('utf8', start + 11, start + 11 + len);
+}
 const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
 const NO_PLAN: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, refuse: null });
 const EMPTY_FACTS: StatementFacts = Object.freeze({
