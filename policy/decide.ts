@@ -4,6 +4,7 @@
 import { matchersOf, stricter } from './compile.ts';
 import type { OpRules, RuleRef, Selected, View } from './compile.ts';
 import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS } from './dangerous.ts';
+import type { DerivedObject } from './derived.ts';
 import { nameMatches } from './glob.ts';
 import type { NameMatcher } from './glob.ts';
 import type {
@@ -291,25 +292,147 @@ function passThrough(n: number): MaskPlan {
   return p;
 }
 
-function columnStrategy(sel: Selected, ctx: SessionContext, rel: RelName, column: string | null): MaskStrategy | null {
+function columnStrategy(sel: Selected, ctx: SessionContext, rel: RelName, column: string | null, depth = 0): MaskStrategy | null {
   let s: MaskStrategy | null = null;
+  const derived = ctx.derived;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
     const cols = sel.masks.get(schema)?.get(name);
-    if (cols === undefined) return true;
-    if (column !== null) s = stricter(s, cols.get(column) ?? null);
-    else for (const v of cols.values()) s = stricter(s, v);
+    if (cols !== undefined) {
+      if (column !== null) s = stricter(s, cols.get(column) ?? null);
+      else for (const v of cols.values()) s = stricter(s, v);
+    }
+    if (derived !== undefined && derived.relations.size > 0) {
+      const d = derived.relations.get(`${schema}.${name}`);
+      if (d !== undefined && d.kind === 'view') s = stricter(s, viewStrategy(sel, ctx, d, column, depth));
+    }
     return true;
   });
   return s;
 }
 
-function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource): MaskStrategy | null {
+// ---------------------------------------------------------------------------------------------
+// Views, rule-rewritten tables and SQL functions (policy/derived.ts, issue 11 class 1). A view's column
+// is masked as what it is computed from; where that is unknown (no lineage, an opaque value) and the view
+// reads a masked column at all, it is redacted. Rules decide on the name in the statement (the view), as
+// PostgreSQL's privileges do: masking is not a privilege, it follows the value.
+
+/** Deepest view-on-view (or function) nesting followed; beyond it, redact. PostgreSQL has no such limit, real schemas stay far below. */
+const MAX_DERIVED_DEPTH = 32;
+
+/** Per (selection, session context): does a derived object read a masked column, directly or through others? */
+const readsMemo = new WeakMap<Selected, WeakMap<SessionContext, Map<DerivedObject, boolean>>>();
+
+function readsMasked(sel: Selected, ctx: SessionContext, d: DerivedObject, depth: number): boolean {
+  let bySel = readsMemo.get(sel);
+  if (bySel === undefined) readsMemo.set(sel, bySel = new WeakMap());
+  let memo = bySel.get(ctx);
+  if (memo === undefined) bySel.set(ctx, memo = new Map());
+  const known = memo.get(d);
+  if (known !== undefined) return known;
+  if (d.unknownReads || depth >= MAX_DERIVED_DEPTH) { memo.set(d, true); return true; }
+  memo.set(d, true);   // in progress: a cycle (recursive SQL functions) counts as reading masked (fail closed)
+  let masked = false;
+  for (const a of d.reads) {
+    if (a.kind === 'relation' ? relationMasked(sel, ctx, a.relation, depth + 1) : a.kind === 'function' && functionMasked(sel, ctx, a.relation, depth + 1)) {
+      masked = true;
+      break;
+    }
+  }
+  memo.set(d, masked);
+  return masked;
+}
+
+/** A relation whose rows carry masked values: a masked table, or a view / rule-rewritten table reading one. */
+function relationMasked(sel: Selected, ctx: SessionContext, rel: RelName, depth: number): boolean {
+  let masked = false;
+  eachCandidate(rel, 'relation', ctx, (schema, name) => {
+    if (sel.masks.get(schema)?.has(name) === true) { masked = true; return false; }
+    const d = ctx.derived?.relations.get(`${schema}.${name}`);
+    if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
+    return true;
+  });
+  return masked;
+}
+
+/** An SQL function whose body reads a masked column. */
+function functionMasked(sel: Selected, ctx: SessionContext, fn: RelName, depth: number): boolean {
+  const fns = ctx.derived?.functions;
+  if (fns === undefined || fns.size === 0) return false;
+  let masked = false;
+  eachCandidate(fn, 'function', ctx, (schema, name) => {
+    const d = fns.get(`${schema}.${name}`);
+    if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
+    return true;
+  });
+  return masked;
+}
+
+/** A table whose rules rewrite a statement on it into one that reads masked columns. */
+function rewritesMasked(sel: Selected, ctx: SessionContext, rel: RelName): boolean {
+  const rels = ctx.derived?.relations;
+  if (rels === undefined || rels.size === 0) return false;
+  let masked = false;
+  eachCandidate(rel, 'relation', ctx, (schema, name) => {
+    const d = rels.get(`${schema}.${name}`);
+    if (d !== undefined && d.kind === 'rule' && readsMasked(sel, ctx, d, 0)) { masked = true; return false; }
+    return true;
+  });
+  return masked;
+}
+
+function viewStrategy(sel: Selected, ctx: SessionContext, d: DerivedObject, column: string | null, depth: number): MaskStrategy | null {
+  if (depth >= MAX_DERIVED_DEPTH) return 'redact';
+  if (!readsMasked(sel, ctx, d, depth)) return null;
+  const sources = d.sources;
+  if (sources === null) return 'redact';
+  if (column === null) {
+    let s: MaskStrategy | null = null;
+    for (const src of sources) s = stricter(s, viewSourceStrategy(sel, ctx, src, depth + 1));
+    return s;
+  }
+  const i = d.columns.indexOf(column);
+  return i < 0 ? 'redact' : viewSourceStrategy(sel, ctx, sources[i]!, depth + 1);
+}
+
+/** A view column's source: as any output, except that an untraceable part is redacted (the view reads masked columns). */
+function viewSourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource, depth: number): MaskStrategy | null {
+  return stricter(untraceable(src) ? 'redact' : null, sourceStrategy(sel, ctx, src, depth));
+}
+function untraceable(src: ColumnSource): boolean {
+  if (src.kind === 'opaque' || src.kind === 'star') return true;
+  if (src.kind === 'derived') for (const f of src.from) if (untraceable(f)) return true;
+  return false;
+}
+
+/** Per (selection, context): view columns as MaskPlan.columns keys ("schema.view.column"), for RowDescription's (OID, attnum). */
+const viewColumnsMemo = new WeakMap<Selected, WeakMap<SessionContext, Readonly<Record<string, MaskStrategy>>>>();
+function maskColumnsWithViews(sel: Selected, ctx: SessionContext): Readonly<Record<string, MaskStrategy>> {
+  const derived = ctx.derived;
+  if (derived === undefined || derived.relations.size === 0) return sel.maskColumns;
+  let bySel = viewColumnsMemo.get(sel);
+  if (bySel === undefined) viewColumnsMemo.set(sel, bySel = new WeakMap());
+  let cols = bySel.get(ctx);
+  if (cols === undefined) {
+    const out: Record<string, MaskStrategy> = { ...sel.maskColumns };
+    for (const [key, d] of derived.relations) {
+      if (d.kind !== 'view') continue;
+      for (const c of d.columns) {
+        const st = viewStrategy(sel, ctx, d, c, 0);
+        if (st !== null) out[`${key}.${c}`] = stricter(out[`${key}.${c}`] ?? null, st) as MaskStrategy;
+      }
+    }
+    bySel.set(ctx, cols = Object.freeze(out));
+  }
+  return cols;
+}
+
+function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource, depth = 0): MaskStrategy | null {
   switch (src.kind) {
-    case 'column': return columnStrategy(sel, ctx, src.relation, src.column);
-    case 'row': return columnStrategy(sel, ctx, src.relation, null);
+    case 'column': return columnStrategy(sel, ctx, src.relation, src.column, depth);
+    case 'row': return columnStrategy(sel, ctx, src.relation, null, depth);
     case 'derived': {
       let s: MaskStrategy | null = null;
-      for (const f of src.from) s = stricter(s, sourceStrategy(sel, ctx, f));
+      for (const f of src.from) s = stricter(s, sourceStrategy(sel, ctx, f, depth));
       // `partial` shows a part chosen for the column's own shape (an e-mail's first letter and domain).
       // On a computed value it shows part of the computation instead: split_part(email, '@', 1) would
       // reveal the end of the local part, encode(…, 'hex') raw bytes. Computed values get at least redact.
@@ -321,11 +444,18 @@ function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource): 
   }
 }
 
-/** Does any relation the statement touches (any candidate) have masked columns? */
+/**
+ * Does the statement read masked values anywhere — a relation with masked columns, a view over one, an SQL
+ * function whose body reads one, or a table whose rules rewrite the statement into such a read?
+ */
 function touchesMasked(sel: Selected, ctx: SessionContext, stmt: StatementFacts): boolean {
   for (const a of stmt.accesses) {
-    if (a.kind !== 'relation') continue;
-    if (columnStrategy(sel, ctx, a.relation, null) !== null) return true;
+    if (a.kind === 'relation') {
+      if (columnStrategy(sel, ctx, a.relation, null) !== null) return true;
+      if (rewritesMasked(sel, ctx, a.relation)) return true;
+    } else if (a.kind === 'function') {
+      if (functionMasked(sel, ctx, a.relation, 0)) return true;
+    }
   }
   return false;
 }
@@ -357,6 +487,14 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
     if (s !== null) anyMasked = true;
     outputs[i] = s;
   }
+  // A table whose rules rewrite this statement into a read of masked columns: what comes back does not line
+  // up with the statement's own outputs, so every field is resolved on its own and the untraceable ones
+  // get the strictest strategy (resolveRowMask's fallback).
+  if (ctx.derived !== undefined && ctx.derived.relations.size > 0) {
+    for (const a of stmt.accesses) {
+      if (a.kind === 'relation' && rewritesMasked(sel, ctx, a.relation)) { needsRowDescription = true; hasStar = true; anyMasked = true; break; }
+    }
+  }
   let refuse: string | null = null;
   if (stmt.tag === 'DeclareCursorStmt') {
     // A cursor's rows arrive later, through FETCH, which carries no lineage of its own: only columns
@@ -383,7 +521,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text or csv format with default options`;
     }
   }
-  return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse };
+  return { columns: maskColumnsWithViews(sel, ctx), outputs, needsRowDescription, hasStar, refuse };
 }
 
 /**

@@ -1,5 +1,6 @@
 // The contract between policy/, proxy/ and operator/. Pure data: no I/O, no clock, no randomness.
 // Names of resource fields follow ../shared/design.md exactly.
+import type { DerivedCatalog } from './derived.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Resources (group airlock.dev, version v1alpha1). The TypeBox schemas in policy/schema.ts are
@@ -275,6 +276,11 @@ export interface SessionContext {
   readonly catalogFunctions: ReadonlySet<string>;
   /** Approved, unexpired grants for this identity (AccessRequests), by policy name. */
   readonly grants: readonly Grant[];
+  /**
+   * Views, rule-rewritten tables and SQL functions that read masked tables (policy/derived.ts), from the
+   * catalog: masking follows a value through them. Absent = none known.
+   */
+  readonly derived?: DerivedCatalog;
 }
 export interface Grant { readonly request: string; readonly rules: readonly CompiledRule[] | null; readonly statement: string | null; readonly expiresAtMs: number }
 

@@ -124,9 +124,14 @@ export class Gate {
   }
 
   static #cacheFor(state: PolicyState, caches: Map<string, DecisionCache<Checked>>, ctx: SessionContext): DecisionCache<Checked> {
-    const key = ctx.searchPath.join('\u0001');
+    // Decisions depend on the search_path and on the catalog's views and SQL functions (policy/derived.ts).
+    const key = `${ctx.searchPath.join('\u0001')}\u0002${ctx.derived?.id ?? ''}`;
     let c = caches.get(key);
-    if (c === undefined) caches.set(key, c = new DecisionCache<Checked>(state.cacheBytes));
+    if (c === undefined) {
+      // Every DDL that changes a view makes a new catalog: keep the few most recent caches, not all of them.
+      if (caches.size >= MAX_CACHES_PER_SELECTION) caches.delete(caches.keys().next().value!);
+      caches.set(key, c = new DecisionCache<Checked>(state.cacheBytes));
+    }
     return c;
   }
 
@@ -223,6 +228,8 @@ export class Gate {
 }
 
 const OPAQUE: ColumnSource = Object.freeze({ kind: 'opaque' });
+/** Decision caches kept per selection (search_path × catalog versions); the oldest goes first. */
+const MAX_CACHES_PER_SELECTION = 4;
 
 /**
  * The facts of a statement that EXECUTEs a prepared one: the outer statement's own pairs count as much

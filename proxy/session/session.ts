@@ -37,6 +37,7 @@ import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, with
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
+import type { DerivedCatalog } from '../../policy/derived.ts';
 import {
   CHANGED_ROWS_SQL, K_BIND, K_CLOSE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC,
   guard as newGuard, req, run,
@@ -83,8 +84,8 @@ export interface ProxyShared {
   readonly sessions: Set<Session>;
   /** pg_catalog names by upstream "host:port/db" (they change only with a major upgrade). */
   readonly catalogNames: Map<string, CatalogNames>;
-  /** Mask catalogs by upstream "host:port/db", for one policy generation. */
-  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog }>;
+  /** Mask catalogs (and the views and SQL functions over masked tables) by upstream "host:port/db", for one policy generation. */
+  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog; derived: DerivedCatalog; atMs: number }>;
   /** Sidecar mode: what warn/observe policies would have denied, reported to the operator (proxy/violations.ts). */
   readonly violations?: ViolationCounter | null;
   /**
@@ -147,6 +148,9 @@ const CANCELLED_WHILE_HELD = 'cancelled by the client while waiting for approval
 function heldFields(d: DenyDecision, what: string): PgErrorFields {
   return d.reason === CANCELLED_WHILE_HELD ? proxyRefusal('57014', 'canceling statement due to user request') : denialFields(d, what);
 }
+
+/** How long views and SQL functions over masked tables are trusted before a session refetches them (ms). */
+const CATALOG_MAX_AGE_MS = 10_000;
 
 const PHASE_STARTUP = 0;
 const PHASE_CONNECTING = 1;
@@ -408,19 +412,22 @@ export class Session {
     const where = `${t.host}:${t.port}/${t.database}`;
     const state = this.shared.state;
     const names = this.shared.catalogNames.get(where) ?? null;
-    const cached = this.shared.maskCatalogs.get(where);
-    const maskFresh = cached !== undefined && cached.generation === state.set.generation;
-    const plan = setupPlan({ needNames: names === null, maskTables: maskFresh ? null : maskedTables(state.set) });
+    // Every session fetches the mask catalog and the views over masked tables itself, in this round trip: a
+    // view created since another session's fetch must not be read through a stale one (issue 11). The
+    // shared copy serves policy changes of live sessions (#maskCatalogFor).
+    const plan = setupPlan({ needNames: names === null, maskTables: maskedTables(state.set), analyze: (q) => state.analyzer.analyze(q) });
     const got = plan.parse(await this.#internalQuery(plan.sql));
     const catalogNames = names ?? got.names!;
     if (names === null) this.shared.catalogNames.set(where, catalogNames);
-    if (got.maskCatalog !== null) this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog });
-    this.#maskCatalog = got.maskCatalog ?? cached!.catalog;
+    this.#catalogAtMs = nowMs();
+    this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog!, derived: got.derived!, atMs: this.#catalogAtMs });
+    this.#maskCatalog = got.maskCatalog!;
+    const derived = got.derived!;
     this.#maskGeneration = state.set.generation;
     this.#maskTables = maskedTables(state.set).join(',');
     this.#ctx = {
       identity: this.shared.identity, database: t.binding, searchPath: got.searchPath,
-      catalogRelations: catalogNames.relations, catalogFunctions: catalogNames.functions, grants: [],
+      catalogRelations: catalogNames.relations, catalogFunctions: catalogNames.functions, grants: [], derived,
     };
     if (!hasAccess(state, this.shared.identity, t.binding)) {
       this.#fatal('42501', `access denied: no AccessPolicy gives ${this.shared.identity.user} access to "${t.binding}"`);
@@ -610,15 +617,28 @@ export class Session {
     const t = this.shared.target;
     const cached = this.shared.maskCatalogs.get(`${t.host}:${t.port}/${t.database}`);
     if (cached !== undefined && cached.generation === set.generation) {
+      this.#catalogAtMs = cached.atMs;
       this.#maskCatalog = cached.catalog;
       this.#maskGeneration = set.generation;
       this.#maskTables = tables;
+      this.#ctx = { ...this.#ctx!, derived: cached.derived };
+      this.#gate!.rebind(this.shared.state, this.#ctx);
       return;
     }
     if (this.#inBatch) { this.#refreshAfterSync = true; return; }
     this.#refreshContext();
   }
   #maskTables = '';
+  /** When the mask catalog (and the views over masked tables) was fetched: refetched once older than CATALOG_MAX_AGE_MS. */
+  #catalogAtMs = 0;
+
+  /**
+   * Views and SQL functions change under the proxy (DDL from other connections): a session deciding with
+   * masked tables refetches them once they are older than CATALOG_MAX_AGE_MS, before the next statement.
+   */
+  #catalogTooOld(t0: number): boolean {
+    return this.#maskTables !== '' && t0 - this.#catalogAtMs > CATALOG_MAX_AGE_MS && this.#tx !== TxStatus.Failed;
+  }
 
   #onQuery(buf: Buffer, start: number, end: number): boolean {
     const t0 = nowMs();
@@ -630,8 +650,14 @@ export class Session {
       this.#refuse(proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run'), 'audit spool full');
       return true;
     }
-    const sql = readQuery(buf, start, end);
     const gate = this.#currentGate();
+    if (this.#catalogTooOld(t0) && this.#queue.length === 0 && this.#holdClient === 0) {
+      // Left unread: decided once the refetched catalog is in (the refresh holds the client).
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
+    const sql = readQuery(buf, start, end);
     const checked = gate.check(sql, this.#preparedFacts);
     if (checked.approval !== null) {
       const held = this.#holdForApproval(sql, checked.approval);
@@ -728,7 +754,7 @@ export class Session {
   #refreshContext(): void {
     const state = this.shared.state;
     const tables = maskedTables(state.set);
-    const plan = setupPlan({ needNames: false, maskTables: tables });
+    const plan = setupPlan({ needNames: false, maskTables: tables, analyze: (q) => state.analyzer.analyze(q) });
     const r = req(K_INTERNAL);
     r.collector = new ResultCollector();
     this.#holdClient++;
@@ -736,13 +762,14 @@ export class Session {
       this.#holdClient--;
       try {
         const got = plan.parse(r.collector!);
-        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath };
+        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath, ...(got.derived === null ? {} : { derived: got.derived }) };
         if (got.maskCatalog !== null) {
           this.#maskCatalog = got.maskCatalog;
           this.#maskGeneration = state.set.generation;
           this.#maskTables = tables.join(',');
           const t = this.shared.target;
-          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog });
+          this.#catalogAtMs = nowMs();
+          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog, derived: got.derived!, atMs: this.#catalogAtMs });
         }
         this.#gate!.rebind(this.shared.state, this.#ctx);
         this.#localSet = false;
@@ -819,6 +846,11 @@ export class Session {
     }
     const p = readParse(buf, start, end);
     const gate = this.#currentGate();
+    if (!this.#inBatch && this.#catalogTooOld(t0) && this.#queue.length === 0 && this.#holdClient === 0) {
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
     this.#inBatch = true;
     if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
     const checked: Checked = gate.check(p.query, this.#preparedFacts);
