@@ -5,8 +5,10 @@
 //
 // Everything is fetched in ONE simple-protocol round trip on the session's own upstream connection,
 // before the client gets ReadyForQuery. Catalog names are cached per proxy process + database (they
-// change only with a major upgrade); the mask catalog per policy generation + database, and
-// refetched by a session after it runs DDL (an OID or attnum may have changed).
+// change only with a major upgrade). The mask catalog and the views / SQL functions over masked tables
+// (policy/derived.ts) are fetched by every session at start, and refetched after it runs DDL (an OID or
+// attnum may have changed) or once they are older than the session's maximum age (views created by
+// other connections); the copy shared per policy generation + database serves policy changes.
 import type { Analysis, CompiledPolicySet } from '../policy/types.ts';
 import { buildDerivedCatalog, EMPTY_DERIVED } from '../policy/derived.ts';
 import type { DerivedCatalog, DerivedRow } from '../policy/derived.ts';
