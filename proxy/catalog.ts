@@ -126,6 +126,26 @@ function derivedRows(rows: (string | null)[][]): DerivedRow[] {
   return out;
 }
 
+/**
+ * Built catalogs by the exact rows they came from: each session fetches the rows, but analysing every view
+ * definition again (~0.1–1 ms each) is needed only when one changed. A few entries: the catalog of each
+ * database this process serves, and the one before the last change.
+ */
+const builtDerived = new Map<string, DerivedCatalog>();
+const MAX_BUILT_DERIVED = 4;
+
+function derivedCatalogOf(rows: (string | null)[][], analyze: (sql: string) => Analysis): DerivedCatalog {
+  if (rows.length === 0) return EMPTY_DERIVED;
+  const key = JSON.stringify(rows);
+  let d = builtDerived.get(key);
+  if (d === undefined) {
+    d = buildDerivedCatalog(derivedRows(rows), analyze);
+    if (builtDerived.size >= MAX_BUILT_DERIVED) builtDerived.delete(builtDerived.keys().next().value!);
+    builtDerived.set(key, d);
+  }
+  return d;
+}
+
 /** What to ask in the setup round trip; `parse` turns the answers into the pieces. */
 export interface SetupPlan {
   readonly sql: string;
@@ -158,7 +178,7 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
       let derived: DerivedCatalog | null = null;
       if (opts.maskTables !== null) {
         maskCatalog = buildMaskCatalog(maskSql === null ? [] : r.statements[i++] ?? [], opts.maskTables);
-        derived = derivedQuery === null ? EMPTY_DERIVED : buildDerivedCatalog(derivedRows(r.statements[i++] ?? []), opts.analyze!);
+        derived = derivedQuery === null ? EMPTY_DERIVED : derivedCatalogOf(r.statements[i++] ?? [], opts.analyze!);
         if (derived.columnsByOid.size > 0) {
           // RowDescription names the view (its OID and attnum), not the base table: map its columns too.
           const byOid = new Map(maskCatalog.byOid);

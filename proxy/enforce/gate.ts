@@ -248,7 +248,9 @@ export function withExecuted(outer: StatementFacts, stored: StatementFacts): Sta
     unsupported: [...outer.unsupported, ...stored.unsupported],
     effects: [...outer.effects, ...stored.effects],
     unfilteredWrite: outer.unfilteredWrite || stored.unfilteredWrite,
-    notified: [...(outer.notified ?? []), ...(stored.notified ?? [])],
+    // Parameters may be stored or sent anywhere in p: values read by the arguments make those untraceable too.
+    written: [...(outer.written ?? []), ...(argsRead ? (stored.written ?? []).map(() => OPAQUE) : stored.written ?? [])],
+    notified: [...(outer.notified ?? []), ...(argsRead ? (stored.notified ?? []).map(() => OPAQUE) : stored.notified ?? [])],
     writes: outer.writes || stored.writes,
     outputs: plain ? (argsRead ? stored.outputs.map(() => OPAQUE) : stored.outputs) : outer.outputs,
     executes: null,

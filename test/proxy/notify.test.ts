@@ -110,3 +110,14 @@ test('an identity with nothing masked receives payloads as sent', async () => {
     h.reload(WITH_CHANNELS);
   }
 });
+
+test('a masked value passed to a prepared pg_notify through EXECUTE is refused', async () => {
+  await settle();
+  const c = await h.client();
+  await c.query("PREPARE send_it(text) AS SELECT pg_notify('cache_x', $1)");
+  const e = await failure(c.query('EXECUTE send_it((SELECT ssn FROM public.customers WHERE id = 1))'));
+  assert.equal(e.code, '42501');
+  await c.query("EXECUTE send_it('harmless')");
+  await eventually(() => heard.some((m) => m.payload === 'harmless'), 5000, 'the harmless notification');
+  assert.ok(!heard.some((m) => /\d{3}-\d{2}-\d{4}/.test(m.payload ?? '')));
+});
