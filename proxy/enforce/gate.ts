@@ -257,6 +257,21 @@ export function withExecuted(outer: StatementFacts, stored: StatementFacts): Sta
   };
 }
 
+/**
+ * The statement runs code that may change rows the analyzer cannot see: a function or procedure that is not
+ * a built-in (one outside pg_catalog, as the name resolves), or a DO block. maxAffectedRows counts such
+ * statements like writes (issue 11): a STABLE function may still call a volatile one that deletes.
+ */
+export function runsUserCode(f: StatementFacts, ctx: SessionContext): boolean {
+  for (const a of f.accesses) {
+    if (a.kind !== 'function') continue;
+    const { schema, name } = a.relation;
+    if (schema === null ? !ctx.catalogFunctions.has(name) : schema !== 'pg_catalog') return true;
+    if (name === 'do') return true;
+  }
+  return false;
+}
+
 /** Statements after which the session must refetch search_path before deciding anything else. */
 export function changesResolution(f: StatementFacts): boolean {
   for (const e of f.effects) {

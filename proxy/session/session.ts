@@ -33,7 +33,7 @@ import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.t
 import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
-import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, withExecuted } from '../enforce/gate.ts';
+import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, runsUserCode, withExecuted } from '../enforce/gate.ts';
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
@@ -679,7 +679,7 @@ export class Session {
       const d = checked.decisions[i]!;
       const f = stmts[i]!;
       const facts = this.#effectiveFacts(f);
-      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && facts.writes) {
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && this.#mayChangeRows(facts)) {
         guardDecision = d;
         guardFacts = facts;
       }
@@ -794,6 +794,11 @@ export class Session {
     if (f.executes === null) return f;
     const stored = this.#preparedFacts.get(f.executes);
     return stored === undefined ? f : withExecuted(f, stored);
+  }
+
+  /** maxAffectedRows applies: the statement writes, or runs user code that may (gate.ts runsUserCode). */
+  #mayChangeRows(f: StatementFacts): boolean {
+    return f.writes || runsUserCode(f, this.#ctx!);
   }
 
   #touchesMasked(d: Decision): boolean {
@@ -1029,7 +1034,7 @@ export class Session {
       rn.scrub = this.#touchesMasked(stmt.decision);
       r.runs = [rn];
       const d = stmt.decision;
-      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && stmt.facts.writes) {
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && this.#mayChangeRows(stmt.facts)) {
         if (e.maxRows !== 0) {
           const dd: DenyDecision = { verdict: 'deny', policy: d.guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write fetched in parts' };
           const f = denialFields(dd, describeStatement(stmt.facts));
