@@ -16,6 +16,8 @@ export interface Prepared {
   readonly facts: StatementFacts;
   decision: Decision;
   generation: number;
+  /** The catalog of views and SQL functions it was decided with (DerivedCatalog.id): a change means deciding again. */
+  catalog: string;
   normalized: string;
   /** From a Describe S response: fields with format 0 (the statement's formats are not yet known). */
   fields: FieldInfo[] | null;

@@ -546,7 +546,7 @@ export class Session {
     switch (type) {
       case Frontend.Query: return this.#onQuery(buf, start, end);
       case Frontend.Parse: return this.#onParse(buf, start, end);
-      case Frontend.Bind: this.#onBind(buf, start, end); return true;
+      case Frontend.Bind: return this.#onBind(buf, start, end);
       case Frontend.Describe: this.#onDescribe(buf, start, end); return true;
       case Frontend.Execute: this.#onExecute(buf, start, end); return true;
       case Frontend.Close: {
@@ -881,7 +881,7 @@ export class Session {
     let effFacts = facts;
     if (facts !== null) effFacts = this.#effectiveFacts(facts);
     const stmt: Prepared = {
-      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation,
+      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation, catalog: gate.ctx.derived?.id ?? '',
       normalized: checked.analysis.normalized, fields: null, describeSent: false,
     };
     void t0;
@@ -975,7 +975,15 @@ export class Session {
       'Airlock reloads which columns are masked at the next Sync.'), d, null, '');
   }
 
-  #onBind(buf: Buffer, start: number, end: number): void {
+  /** Returns false to leave the Bind unread (the catalog is refetched first). */
+  #onBind(buf: Buffer, start: number, end: number): boolean {
+    const gate = this.#currentGate();
+    // A statement prepared once and bound for hours must see views created since (as Query and Parse do).
+    if (!this.#inBatch && this.#catalogTooOld(nowMs()) && this.#queue.length === 0 && this.#holdClient === 0) {
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
     this.#inBatch = true;
     const b = readBind(buf, start, end);
     const stmt = this.#prepared.get(b.statement);
@@ -983,18 +991,19 @@ export class Session {
       // Unknown to us (its Parse failed, or it never existed): the server would refuse it too; fail closed.
       const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: `prepared statement "${b.statement}" is not known to the proxy` };
       this.#poisonParse(proxyRefusal('26000', `prepared statement "${b.statement}" does not exist`), d, null, '');
-      return;
+      return true;
     }
-    const gate = this.#currentGate();
-    if (this.#catalogStale) { this.#policyChangedMidBatch(); return; }
-    if (stmt.generation !== gate.generation) {
-      // A policy change since Parse: decide the kept facts again (the statement text is unchanged).
+    if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
+    const catalog = gate.ctx.derived?.id ?? '';
+    if (stmt.generation !== gate.generation || stmt.catalog !== catalog) {
+      // A policy change (or new views) since Parse: decide the kept facts again (the statement text is unchanged).
       stmt.decision = gate.decideFacts(stmt.facts, stmt.text);
       stmt.generation = gate.generation;
+      stmt.catalog = catalog;
     }
     if (stmt.decision.verdict === 'deny') {
       this.#poisonParse(denialFields(stmt.decision, describeStatement(stmt.facts)), stmt.decision, stmt.facts, stmt.normalized);
-      return;
+      return true;
     }
     const portal: Portal = { name: b.portal, stmt, resultFormats: b.resultFormats, fields: null, describeSent: false };
     if (b.portal === '' || !this.#portals.has(b.portal)) this.#portals.set(b.portal, portal);
@@ -1002,6 +1011,7 @@ export class Session {
     const r = req(K_BIND);
     r.portal = portal;
     this.#enqueue(r);
+    return true;
   }
 
   #onDescribe(buf: Buffer, start: number, end: number): void {

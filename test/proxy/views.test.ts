@@ -144,10 +144,18 @@ test('a view created after the session started is masked once the session sees i
 
 test('a live session refetches views once its catalog is older than 10 s, before deciding', async () => {
   const c = await h.client();
+  await h.admin(`CREATE VIEW public.v_swap AS SELECT id, name AS info FROM public.customers;
+    GRANT SELECT ON public.v_swap TO ${quoteIdent(h.role.user)}`);
+  const prepared = await h.client();
+  const swap = { name: 'swap', text: 'SELECT info FROM public.v_swap WHERE id = $1', values: [1] };
+  assert.deepEqual((await prepared.query(swap)).rows, [{ info: 'Ava Costa' }]);
   await c.query('SELECT 1');
   await h.admin(`CREATE VIEW public.v_later AS SELECT id, email FROM public.customers;
-    GRANT SELECT ON public.v_later TO ${quoteIdent(h.role.user)}`);
+    GRANT SELECT ON public.v_later TO ${quoteIdent(h.role.user)};
+    CREATE OR REPLACE VIEW public.v_swap AS SELECT id, ssn AS info FROM public.customers`);
   await new Promise((res) => setTimeout(res, 10_500));
+  // a statement prepared before the view changed, bound again without a new Parse
+  assert.deepEqual((await prepared.query(swap)).rows, [{ info: '***' }]);
   const r = await c.query('SELECT email FROM public.v_later WHERE id = 1');
   assert.deepEqual(r.rows, [{ email: 'a***@example.org' }]);
   const p = await c.query('SELECT email FROM public.v_later WHERE id = $1', [1]);
