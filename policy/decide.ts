@@ -4,6 +4,7 @@
 import { matchersOf, stricter } from './compile.ts';
 import type { OpRules, RuleRef, Selected, View } from './compile.ts';
 import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS } from './dangerous.ts';
+import { derivedKey } from './derived.ts';
 import type { DerivedObject } from './derived.ts';
 import { nameMatches } from './glob.ts';
 import type { NameMatcher } from './glob.ts';
@@ -302,7 +303,7 @@ function columnStrategy(sel: Selected, ctx: SessionContext, rel: RelName, column
       else for (const v of cols.values()) s = stricter(s, v);
     }
     if (derived !== undefined && derived.relations.size > 0) {
-      const d = derived.relations.get(`${schema}.${name}`);
+      const d = derived.relations.get(derivedKey(schema, name));
       if (d !== undefined && d.kind === 'view') s = stricter(s, viewStrategy(sel, ctx, d, column, depth));
     }
     return true;
@@ -347,7 +348,7 @@ function relationMasked(sel: Selected, ctx: SessionContext, rel: RelName, depth:
   let masked = false;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
     if (sel.masks.get(schema)?.has(name) === true) { masked = true; return false; }
-    const d = ctx.derived?.relations.get(`${schema}.${name}`);
+    const d = ctx.derived?.relations.get(derivedKey(schema, name));
     if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
     return true;
   });
@@ -360,7 +361,7 @@ function functionMasked(sel: Selected, ctx: SessionContext, fn: RelName, depth: 
   if (fns === undefined || fns.size === 0) return false;
   let masked = false;
   eachCandidate(fn, 'function', ctx, (schema, name) => {
-    const d = fns.get(`${schema}.${name}`);
+    const d = fns.get(derivedKey(schema, name));
     if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
     return true;
   });
@@ -373,7 +374,7 @@ function rewritesMasked(sel: Selected, ctx: SessionContext, rel: RelName): boole
   if (rels === undefined || rels.size === 0) return false;
   let masked = false;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
-    const d = rels.get(`${schema}.${name}`);
+    const d = rels.get(derivedKey(schema, name));
     if (d !== undefined && d.kind === 'rule' && readsMasked(sel, ctx, d, 0)) { masked = true; return false; }
     return true;
   });
@@ -416,9 +417,10 @@ function maskColumnsWithViews(sel: Selected, ctx: SessionContext): Readonly<Reco
     const out: Record<string, MaskStrategy> = { ...sel.maskColumns };
     for (const [key, d] of derived.relations) {
       if (d.kind !== 'view') continue;
+      const qualified = key.replace('\u0000', '.');
       for (const c of d.columns) {
         const st = viewStrategy(sel, ctx, d, c, 0);
-        if (st !== null) out[`${key}.${c}`] = stricter(out[`${key}.${c}`] ?? null, st) as MaskStrategy;
+        if (st !== null) out[`${qualified}.${c}`] = stricter(out[`${qualified}.${c}`] ?? null, st) as MaskStrategy;
       }
     }
     bySel.set(ctx, cols = Object.freeze(out));

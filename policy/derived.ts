@@ -43,9 +43,9 @@ export interface DerivedObject {
 export interface DerivedCatalog {
   /** Content fingerprint: part of the decision-cache key (decisions depend on the catalog). */
   readonly id: string;
-  /** "schema.name" → view / rule relation. */
+  /** derivedKey(schema, name) → view / rule relation. */
   readonly relations: ReadonlyMap<string, DerivedObject>;
-  /** "schema.name" → SQL function (overloads merged: any of them reading masked columns counts). */
+  /** derivedKey(schema, name) → SQL function (overloads merged: any of them reading masked columns counts). */
   readonly functions: ReadonlyMap<string, DerivedObject>;
   /** Every view column, as the mask catalog maps RowDescription's (table OID, attnum): oid → attnum → "schema.view.column". */
   readonly columnsByOid: ReadonlyMap<number, ReadonlyMap<number, string>>;
@@ -56,6 +56,9 @@ export const EMPTY_DERIVED: DerivedCatalog = Object.freeze({
 });
 
 const rel = (schema: string, name: string): RelName => ({ schema, name });
+
+/** The key of DerivedCatalog's maps: names may hold dots, so not "schema.name". */
+export function derivedKey(schema: string, name: string): string { return `${schema}\u0000${name}`; }
 
 function dependencyReads(row: DerivedRow): Access[] {
   const out: Access[] = [];
@@ -96,7 +99,7 @@ export function buildDerivedCatalog(rows: readonly DerivedRow[], analyze: (sql: 
   const functions = new Map<string, DerivedObject>();
   const columnsByOid = new Map<number, Map<number, string>>();
   for (const row of rows) {
-    const key = `${row.schema}.${row.name}`;
+    const key = derivedKey(row.schema, row.name);
     const deps = dependencyReads(row);
     if (row.kind === 'f') {
       let reads = deps;
@@ -117,7 +120,8 @@ export function buildDerivedCatalog(rows: readonly DerivedRow[], analyze: (sql: 
     }
     const columns = (row.columns ?? []).map(([, n]) => n);
     const byAttnum = new Map<number, string>();
-    for (const [attnum, n] of row.columns ?? []) byAttnum.set(attnum, `${key}.${n}`);
+    // MaskPlan.columns / MaskCatalog keys are "schema.table.column", as for tables
+    for (const [attnum, n] of row.columns ?? []) byAttnum.set(attnum, `${row.schema}.${row.name}.${n}`);
     if (row.relkind === 'v' || row.relkind === 'm') {
       let sources: ColumnSource[] | null = null;
       let reads = deps;
