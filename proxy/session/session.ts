@@ -1264,8 +1264,12 @@ export class Session {
       this.#forwardError(rn, buf, start, end);
       if (rn !== null) this.#auditRun(rn, code);
     }
-    // The server now discards everything up to Sync: so do we with what we queued.
-    while (this.#queue.length > 0 && this.#queue[0]!.kind !== K_SYNC) this.#queue.shift();
+    // The server now discards everything up to Sync: so do we with what we queued. A guarded Execute among
+    // them will never be answered: release the hold it put on the client (else its Sync waits forever).
+    while (this.#queue.length > 0 && this.#queue[0]!.kind !== K_SYNC) {
+      const dropped = this.#queue.shift()!;
+      if (dropped !== r && dropped.kind === K_EXECUTE && dropped.guard !== null) { this.#holdClient--; this.#resumeClient(); }
+    }
     if (this.#queue.length === 0) this.#skipping = true;
   }
 

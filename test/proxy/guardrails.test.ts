@@ -194,3 +194,10 @@ test('with track_counts off nothing can be counted: a guarded write is rolled ba
     await h.admin(`ALTER DATABASE ${JSON.stringify(h.db.database)} RESET track_counts`);
   }
 });
+
+test('extended protocol: a guarded Execute whose Bind fails leaves the session usable (the held Sync is released)', async () => {
+  const c = await h.client();
+  const e = await failure(c.query('UPDATE public.orders SET amount = $1 WHERE id = 1', ['not a number']));
+  assert.equal(e.code, '22P02');
+  assert.equal((await c.query('SELECT $1::int AS n', [5])).rows[0].n, 5);
+});
