@@ -98,10 +98,7 @@ export interface Guard {
   before: number | null;
   /** The row count of its CommandComplete tag (a lower bound of count). */
   tagCount: number | null;
-  /**
-   * Result rows beyond the limit that are not changed rows (a SELECT over a data-modifying CTE, EXPLAIN
-   * ANALYZE output) are forwarded as they come rather than held, since they say nothing about the count.
-   */
+  /** Result rows beyond the limit are forwarded as they come rather than held (session.ts #guardRow). */
   streaming: boolean;
   failed: boolean;
 }

@@ -1519,10 +1519,10 @@ export class Session {
   // Guardrails: maxAffectedRows
 
   /**
-   * A result row of a guarded statement: held until the count is known, up to `limit` rows. Beyond that, rows
-   * of INSERT/UPDATE/DELETE/MERGE … RETURNING are changed rows, so the statement is over the limit and will be
-   * rolled back: they are dropped. Other rows (a SELECT over a data-modifying CTE, EXPLAIN ANALYZE output) say
-   * nothing about the count: what is held is forwarded and the rest streams, the verdict following them.
+   * A result row of a guarded statement: held until the count is known, up to `limit` rows. Beyond that the
+   * rows say nothing certain about the count (a SELECT over a data-modifying CTE, EXPLAIN ANALYZE output, or
+   * RETURNING rows an INSTEAD OF trigger made up), so what is held is forwarded and the rest streams; the
+   * verdict follows them (CommandComplete, or the 42501 of a rollback, as when a statement fails mid-result).
    */
   #guardRow(g: Guard, rn: Run | null, buf: Buffer, start: number, end: number): void {
     if (g.streaming) { this.#dataRow(rn, buf, start, end); return; }
@@ -1531,7 +1531,6 @@ export class Session {
       g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
       return;
     }
-    if (rn !== null && rn.facts !== null && RETURNING_TAGS.has(rn.facts.tag)) return;
     g.streaming = true;
     for (const b of g.held) this.#writeClient(b);
     g.held.length = 0;
@@ -1830,8 +1829,6 @@ function guardReason(g: Guard): string {
 }
 
 const POISON_QUERY = queryMessage(POISON_SQL);
-/** Result rows of these statements are rows they changed (RETURNING): the guard may drop them beyond the limit. */
-const RETURNING_TAGS: ReadonlySet<string> = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 /**
  * The extended-protocol read of CHANGED_ROWS_SQL (K_COUNT): a reserved statement and portal name, closed first
  * (a Parse of an existing name fails) and after. Built once.
