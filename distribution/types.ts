@@ -65,6 +65,7 @@ function ruleProblem(r: unknown, at: string): string | null {
   if (!isStrArr(r.operations) || !r.operations.every((o) => OPS.has(o))) return `${at}.operations: not a list of operations`;
   if (r.tables !== null && !isStrArr(r.tables)) return `${at}.tables: not null or a list of globs`;
   if (r.functions !== null && !isStrArr(r.functions)) return `${at}.functions: not null or a list of globs`;
+  if (r.channels !== undefined && r.channels !== null && !isStrArr(r.channels)) return `${at}.channels: not null or a list of globs`;
   return null;
 }
 

@@ -5,7 +5,7 @@
 //     database, turned into per-operation arrays of precompiled matchers, so decide() is a few array
 //     and map reads. One per session (or per identity+database); never sent anywhere.
 import { parseDuration } from './duration.ts';
-import { compileGlob, exactKey, isExact, parseColumnName } from './glob.ts';
+import { compileChannelGlob, compileGlob, exactKey, isExact, parseColumnName } from './glob.ts';
 import type { NameMatcher } from './glob.ts';
 import { subjectMatches } from './identity.ts';
 import { OPERATIONS } from './types.ts';
@@ -52,12 +52,15 @@ export function compileRule(r: Rule): CompiledRule {
   // A rule that names only functions does not reach relations (its tables are "none"), so
   // `{operations: [ALL], functions: [public.f]}` cannot open every table. For CALL pairs a rule
   // without functions uses its tables globs (a schema.name glob names functions just as well).
+  // Channels likewise: a rule that names tables or functions reaches no channel unless it names channels
+  // too, so `{operations: [ALL], tables: [scratch.*]}` cannot notify every listener.
   return {
     name: r.name,
     effect: r.effect,
     operations: ops,
-    tables: r.tables !== undefined ? [...r.tables] : r.functions !== undefined ? [] : null,
-    functions: r.functions !== undefined ? [...r.functions] : r.tables !== undefined ? [...r.tables] : null,
+    tables: r.tables !== undefined ? [...r.tables] : r.functions !== undefined || r.channels !== undefined ? [] : null,
+    functions: r.functions !== undefined ? [...r.functions] : r.tables !== undefined ? [...r.tables] : r.channels !== undefined ? [] : null,
+    channels: r.channels !== undefined ? [...r.channels] : r.tables !== undefined || r.functions !== undefined ? [] : null,
   };
 }
 
@@ -118,6 +121,8 @@ export interface RuleRef {
   readonly tables: readonly NameMatcher[] | null;
   /** null = any function that is not dangerous; [] = none. */
   readonly functions: readonly NameMatcher[] | null;
+  /** NOTIFY channels: null = any channel; [] = none. */
+  readonly channels: readonly NameMatcher[] | null;
   /** "schema.name" of the wildcard-free `functions` entries: the only way to reach a dangerous function. */
   readonly exactFunctions: ReadonlySet<string>;
   /** Same for `tables`: the only way to read a sensitive catalog relation (dangerous.ts). */
@@ -158,7 +163,7 @@ export interface Selected {
   readonly maskColumns: Readonly<Record<string, MaskStrategy>>;
 }
 
-const ruleRefCache = new WeakMap<CompiledRule, { tables: NameMatcher[] | null; functions: NameMatcher[] | null; exactFunctions: Set<string>; exactTables: Set<string> }>();
+const ruleRefCache = new WeakMap<CompiledRule, { tables: NameMatcher[] | null; functions: NameMatcher[] | null; channels: NameMatcher[] | null; exactFunctions: Set<string>; exactTables: Set<string> }>();
 
 /** Compiled matchers of a rule (memoized per rule object; grants reuse it). Bad globs match nothing. */
 export function matchersOf(r: CompiledRule) {
@@ -171,8 +176,14 @@ export function matchersOf(r: CompiledRule) {
         .filter((g): g is NameMatcher => g !== null);
     const tables = compileAll(r.tables);
     const functions = compileAll(r.functions);
+    // A set from an operator that predates channels has no `channels`: such a rule reaches channels only
+    // when it names no objects at all (it could not have meant a NOTIFY pair otherwise).
+    const chans = r.channels !== undefined ? r.channels : r.tables === null && r.functions === null ? null : [];
+    const channels = chans === null ? null
+      : chans.map((g) => compileChannelGlob(g) ?? (r.effect === 'deny' ? compileChannelGlob('*') : null))
+        .filter((g): g is NameMatcher => g !== null);
     m = {
-      tables, functions,
+      tables, functions, channels,
       exactFunctions: new Set((functions ?? []).filter(isExact).map(exactKey)),
       exactTables: new Set((tables ?? []).filter(isExact).map(exactKey)),
     };

@@ -72,7 +72,7 @@ test('every problem in a bad file is reported, each at its line and column', () 
   ].join('---\n');
   const r = parseConfig(text, 'bad.yaml');
   assert.deepStrictEqual(r, { ok: false, errors: [
-    'bad.yaml:15:58: AccessPolicy p: spec.rules[0].operations[1]: unknown operation "DELTE"; expected one of SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY_TO, COPY_FROM, DDL, DROP, GRANT, CALL, ALL',
+    'bad.yaml:15:58: AccessPolicy p: spec.rules[0].operations[1]: unknown operation "DELTE"; expected one of SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY_TO, COPY_FROM, DDL, DROP, GRANT, CALL, NOTIFY, ALL',
     'bad.yaml:26:1: document 4: unknown kind "ConfigMap"; expected one of DatabaseBinding, AccessPolicy, AccessRequest, Secret',
     'bad.yaml:7:27: DatabaseBinding orders: spec.credentialsSecretRef.name: no Secret "missing" in this file; add one with keys username and password',
     'bad.yaml:40:27: DatabaseBinding second: spec.credentialsSecretRef.name: Secret "creds" has no password key (under data, base64, or stringData, plain)',

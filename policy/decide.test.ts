@@ -39,7 +39,8 @@ const rel = (q: string): RelName => {
   const i = q.indexOf('.');
   return i === -1 ? { schema: null, name: q } : { schema: q.slice(0, i), name: q.slice(i + 1) };
 };
-const acc = (operation: ConcreteOperation, q: string, kind: 'relation' | 'function' = 'relation'): Access => ({ operation, relation: rel(q), kind });
+const acc = (operation: ConcreteOperation, q: string, kind: Access['kind'] = 'relation'): Access => ({ operation, relation: rel(q), kind });
+const notify = (channel: string): Access => ({ operation: 'NOTIFY', relation: { schema: null, name: channel }, kind: 'channel' });
 const col = (q: string): ColumnSource => {
   const i = q.lastIndexOf('.');
   return { kind: 'column', relation: rel(q.slice(0, i)), column: q.slice(i + 1) };
@@ -126,6 +127,9 @@ const SA_NS_POLICY = policy('ns-wide', { subjects: [{ kind: 'Group', name: 'syst
   rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.orders'] }] });
 const STRICT_ROWS = policy('strict', { rules: [{ name: 'any', effect: 'allow', operations: ['SELECT'] }],
   guardrails: { maxAffectedRows: 10 } });
+const NOTIFIER = policy('notifier', { rules: [
+  { name: 'not-secret', effect: 'deny', operations: ['NOTIFY'], channels: ['cache_secret'] },
+  { name: 'invalidate', effect: 'allow', operations: ['NOTIFY'], channels: ['cache_*'] }] });
 const ALL_DBS = policy('everywhere', { databases: ['*'], rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'] }] });
 
 const cases: [string, StatementFacts, Want, Opts?][] = [
@@ -287,9 +291,46 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
   ['COPY csv with non-default options', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: ['ssn'], format: 'csv', optionsDefault: false } }),
     { refuse: 'COPY of public.customers with non-default options cannot be masked (masked: public.customers.ssn); use COPY in text or csv format with default options' }],
+  // NOTIFY (issue 11): sending a notification is a write to a channel other sessions read
+  ['NOTIFY needs a rule: a read-only identity may not send', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('jobs')] }),
+    noRule('no rule allows NOTIFY on channel "jobs"')],
+  ['pg_notify needs the same rule', facts({ accesses: [acc('CALL', 'pg_catalog.pg_notify', 'function'), notify('jobs')] }),
+    noRule('no rule allows NOTIFY on channel "jobs"')],
+  ['a rule listing tables reaches no channel, even with ALL', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('scratch')] }),
+    noRule('no rule allows NOTIFY on channel "scratch"')],
+  ['a channels glob allows NOTIFY', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('cache_orders')] }),
+    allow('invalidate', 'ml/notifier'), { policies: [NOTIFIER] }],
+  ['… and nothing else', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('jobs')] }),
+    noRule('no rule allows NOTIFY on channel "jobs"'), { policies: [NOTIFIER] }],
+  ['channels compare exactly (no folding)', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('Cache_orders')] }),
+    noRule('no rule allows NOTIFY on channel "Cache_orders"'), { policies: [NOTIFIER] }],
+  ['a rule with no object lists reaches every channel', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('jobs')] }),
+    allow('everything', 'ml/admin'), { policies: [policy('admin', { rules: [{ name: 'everything', effect: 'allow', operations: ['ALL'] }] })] }],
+  ['a deny rule on channels wins', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('cache_secret')] }),
+    denyBy('ml/notifier', 'not-secret', 'NOTIFY on channel "cache_secret" is denied by rule "not-secret"'), { policies: [NOTIFIER] }],
+  ['a masked column may not flow into a payload', facts({ accesses: [acc('SELECT', 'public.customers'), acc('CALL', 'pg_catalog.pg_notify', 'function'), notify('cache_x')],
+    notified: [col('public.customers.ssn')] }),
+    noRule('it would send values of masked column public.customers.ssn in a notification payload, which listeners receive unmasked; masked values can be read, not sent'),
+    { policies: [TRAINER, NOTIFIER] }],
+  ['nor a value derived from one', facts({ accesses: [acc('SELECT', 'public.customers'), acc('CALL', 'pg_catalog.pg_notify', 'function'), notify('cache_x')],
+    notified: [{ kind: 'derived', from: [col('public.customers.email')] }] }),
+    { verdict: 'deny', reason: 'it would send values derived from masked column public.customers.email in a notification payload, which listeners receive unmasked; masked values can be read, not sent' },
+    { policies: [TRAINER, NOTIFIER] }],
+  ['an unmasked column may', facts({ accesses: [acc('SELECT', 'public.customers'), acc('CALL', 'pg_catalog.pg_notify', 'function'), notify('cache_x')],
+    notified: [col('public.customers.id')] }), { verdict: 'allow' }, { policies: [TRAINER, NOTIFIER] }],
 ];
 
 for (const [name, stmt, want, opts] of cases) test(name, () => check(run(stmt, opts), want));
+
+test('channels: a rule from an operator that predates them reaches channels only when it names no objects', () => {
+  const set = compile([TRAINER], 1);
+  // what an older operator sends: no `channels` key at all
+  const old = { ...set, policies: set.policies.map((p) => ({ ...p, rules: p.rules.map(({ channels: _c, ...r }) => r) })) };
+  const identity = makeIdentity(SA, []);
+  const ctx: SessionContext = { identity, database: 'orders', searchPath: ['public'], catalogRelations: new Set(), catalogFunctions: new Set(), grants: [] };
+  const d = decide(selectFor(old, identity, 'orders'), ctx, facts({ accesses: [notify('jobs')] }));
+  assert.equal(d.verdict, 'deny');
+});
 
 test('the table has at least 40 rows', () => assert.ok(cases.length >= 40, `${cases.length}`));
 
@@ -298,7 +339,7 @@ test('the compiled set is plain JSON', () => {
   assert.deepStrictEqual(JSON.parse(JSON.stringify(set)), set);
   const p = set.policies[0];
   assert.equal(p?.name, 'ml/trainer');
-  assert.deepStrictEqual(p?.rules.find((r) => r.name === 'scratch')?.operations.length, 12);
+  assert.deepStrictEqual(p?.rules.find((r) => r.name === 'scratch')?.operations.length, 13);
   assert.equal(p?.approval?.holdTimeoutMs, 30_000);
   assert.deepStrictEqual(p?.masking, { 'public.customers.email': 'partial', 'public.customers.ssn': 'redact', 'public.customers.phone': 'hash' });
 });

@@ -4,6 +4,8 @@
 import { matchersOf, stricter } from './compile.ts';
 import type { OpRules, RuleRef, Selected, View } from './compile.ts';
 import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS } from './dangerous.ts';
+import { derivedKey } from './derived.ts';
+import type { DerivedObject } from './derived.ts';
 import { nameMatches } from './glob.ts';
 import type { NameMatcher } from './glob.ts';
 import type {
@@ -33,6 +35,7 @@ const PROTECTED_SETTINGS: Readonly<Record<string, string>> = {
   role: 'it would change the database role the policy is enforced for',
   session_authorization: 'it would change the database role the policy is enforced for',
   standard_conforming_strings: 'the statement analysis assumes standard_conforming_strings stays on (backslashes in strings are literal)',
+  track_counts: 'maxAffectedRows counts the rows a statement changed with the statistics counters it turns off',
 };
 const UTF8_NAMES = new Set(['utf8', 'unicode']);
 
@@ -75,7 +78,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
       return all ? 'DISCARD ALL is not allowed through Airlock: it would reset search_path and standard_conforming_strings, which enforcement relies on; use DISCARD PLANS, TEMP or SEQUENCES' : null;
     }
     default:
-      return null;       // PREPARE, DEALLOCATE, LISTEN, UNLISTEN, NOTIFY: harmless by themselves
+      return null;       // PREPARE, DEALLOCATE, LISTEN, UNLISTEN; NOTIFY is decided as a NOTIFY pair on its channel
   }
 }
 
@@ -86,7 +89,10 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
 // Unqualified functions likewise, against catalogFunctions.
 
 type Visit = (schema: string, name: string) => boolean;   // false = stop
-export function eachCandidate(rel: RelName, kind: 'relation' | 'function', ctx: SessionContext, visit: Visit): number {
+type Kind = Access['kind'];
+export function eachCandidate(rel: RelName, kind: Kind, ctx: SessionContext, visit: Visit): number {
+  // A notification channel is one name, not in any schema: matched as (schema '', channel).
+  if (kind === 'channel') { visit('', rel.name); return 1; }
   if (rel.schema !== null) { visit(rel.schema, rel.name); return 1; }
   const catalog = kind === 'relation' ? ctx.catalogRelations : ctx.catalogFunctions;
   if (catalog.has(rel.name)) { visit('pg_catalog', rel.name); return 1; }
@@ -100,15 +106,18 @@ function anyMatch(ms: readonly NameMatcher[] | null, schema: string, name: strin
   for (const m of ms) if (nameMatches(m, schema, name)) return true;
   return false;
 }
-function ruleMatches(r: RuleRef, kind: 'relation' | 'function', schema: string, name: string): boolean {
-  return anyMatch(kind === 'relation' ? r.tables : r.functions, schema, name);
+function matchersFor(r: { readonly tables: readonly NameMatcher[] | null; readonly functions: readonly NameMatcher[] | null; readonly channels: readonly NameMatcher[] | null }, kind: Kind): readonly NameMatcher[] | null {
+  return kind === 'relation' ? r.tables : kind === 'function' ? r.functions : r.channels;
 }
-function firstMatch(rules: readonly RuleRef[], kind: 'relation' | 'function', schema: string, name: string): RuleRef | null {
+export function ruleMatches(r: RuleRef, kind: Kind, schema: string, name: string): boolean {
+  return anyMatch(matchersFor(r, kind), schema, name);
+}
+function firstMatch(rules: readonly RuleRef[], kind: Kind, schema: string, name: string): RuleRef | null {
   for (const r of rules) if (ruleMatches(r, kind, schema, name)) return r;
   return null;
 }
 
-function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: 'relation' | 'function',
+function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: Kind,
   schema: string, name: string, text: string | undefined): string | null {
   for (const g of grants) {
     if (g.statement !== null && text !== undefined && g.statement.trim() === text.trim()) return g.request;
@@ -118,7 +127,7 @@ function grantCovers(grants: readonly Grant[], op: ConcreteOperation, kind: 'rel
       const m = matchersOf(r);
       if (kind === 'function' && dangerousFunction(name) !== null) {
         if (m.exactFunctions.has(`${schema}.${name}`)) return g.request;
-      } else if (anyMatch(kind === 'relation' ? m.tables : m.functions, schema, name)) return g.request;
+      } else if (anyMatch(matchersFor(m, kind), schema, name)) return g.request;
     }
   }
   return null;
@@ -131,6 +140,7 @@ export type PairResult =
   | { readonly kind: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string };
 
 function target(op: ConcreteOperation, a: Access, schema: string, name: string): string {
+  if (a.kind === 'channel') return `${op} on channel ${JSON.stringify(name)}`;
   const q = `${schema}.${name}`;
   return a.relation.schema === null && schema !== 'pg_catalog'
     ? `${op} on ${a.relation.name} (as ${q} via search_path)` : `${op} on ${q}`;
@@ -169,12 +179,12 @@ export function evalCandidate(rules: OpRules, a: Access, schema: string, name: s
   const al = firstMatch(rules.allow, kind, schema, name);
   if (al !== null) return { kind: 'allow', ref: al };
   // Built-ins need no rule: pg_catalog functions, and catalog reads drivers and psql make on connect.
-  if (schema === 'pg_catalog' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
-  if (schema === 'information_schema' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
+  if (kind !== 'channel' && schema === 'pg_catalog' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
+  if (kind !== 'channel' && schema === 'information_schema' && (kind === 'function' || op === 'SELECT')) return { kind: 'allow', ref: null };
   return { kind: 'deny', policy: null, rule: null, reason: `no rule allows ${target(op, a, schema, name)}` };
 }
 
-function approveOrGrant(r: RuleRef, op: ConcreteOperation, kind: 'relation' | 'function', schema: string, name: string,
+function approveOrGrant(r: RuleRef, op: ConcreteOperation, kind: Kind, schema: string, name: string,
   ctx: SessionContext, text: string | undefined): PairResult {
   const g = grantCovers(ctx.grants, op, kind, schema, name, text);
   return g !== null ? { kind: 'allow', ref: r, grant: g } : { kind: 'approve', ref: r };
@@ -239,9 +249,13 @@ export function decide(sel: Selected, ctx: SessionContext, stmt: StatementFacts,
   const overall = sel.staged ? evaluate(sel.all, ctx, stmt, text) : (enforced as ViewResult);
 
   const masks = maskPlan(sel, ctx, stmt);
-  const stored = storedMaskedValue(sel, ctx, stmt);
+  const stored = storedMaskedValue(sel, ctx, stmt, stmt.written);
   if (stored !== null) {
     return deny(null, null, `it would store ${stored} in a table, where it could be read back unmasked; masked values can be read, not copied`);
+  }
+  const sent = storedMaskedValue(sel, ctx, stmt, stmt.notified);
+  if (sent !== null) {
+    return deny(null, null, `it would send ${sent} in a notification payload, which listeners receive unmasked; masked values can be read, not sent`);
   }
   const guardrails = sel.enforce === null
     ? NO_GUARDRAILS
@@ -281,25 +295,148 @@ function passThrough(n: number): MaskPlan {
   return p;
 }
 
-function columnStrategy(sel: Selected, ctx: SessionContext, rel: RelName, column: string | null): MaskStrategy | null {
+function columnStrategy(sel: Selected, ctx: SessionContext, rel: RelName, column: string | null, depth = 0): MaskStrategy | null {
   let s: MaskStrategy | null = null;
+  const derived = ctx.derived;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
     const cols = sel.masks.get(schema)?.get(name);
-    if (cols === undefined) return true;
-    if (column !== null) s = stricter(s, cols.get(column) ?? null);
-    else for (const v of cols.values()) s = stricter(s, v);
+    if (cols !== undefined) {
+      if (column !== null) s = stricter(s, cols.get(column) ?? null);
+      else for (const v of cols.values()) s = stricter(s, v);
+    }
+    if (derived !== undefined && derived.relations.size > 0) {
+      const d = derived.relations.get(derivedKey(schema, name));
+      if (d !== undefined && d.kind === 'view') s = stricter(s, viewStrategy(sel, ctx, d, column, depth));
+    }
     return true;
   });
   return s;
 }
 
-function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource): MaskStrategy | null {
+// ---------------------------------------------------------------------------------------------
+// Views, rule-rewritten tables and SQL functions (policy/derived.ts, issue 11 class 1). A view's column
+// is masked as what it is computed from; where that is unknown (no lineage, an opaque value) and the view
+// reads a masked column at all, it is redacted. Rules decide on the name in the statement (the view), as
+// PostgreSQL's privileges do: masking is not a privilege, it follows the value.
+
+/** Deepest view-on-view (or function) nesting followed; beyond it, redact. PostgreSQL has no such limit, real schemas stay far below. */
+const MAX_DERIVED_DEPTH = 32;
+
+/** Per (selection, session context): does a derived object read a masked column, directly or through others? */
+const readsMemo = new WeakMap<Selected, WeakMap<SessionContext, Map<DerivedObject, boolean>>>();
+
+function readsMasked(sel: Selected, ctx: SessionContext, d: DerivedObject, depth: number): boolean {
+  let bySel = readsMemo.get(sel);
+  if (bySel === undefined) readsMemo.set(sel, bySel = new WeakMap());
+  let memo = bySel.get(ctx);
+  if (memo === undefined) bySel.set(ctx, memo = new Map());
+  const known = memo.get(d);
+  if (known !== undefined) return known;
+  if (d.unknownReads || depth >= MAX_DERIVED_DEPTH) { memo.set(d, true); return true; }
+  memo.set(d, true);   // in progress: a cycle (recursive SQL functions) counts as reading masked (fail closed)
+  let masked = false;
+  for (const a of d.reads) {
+    if (a.kind === 'relation' ? relationMasked(sel, ctx, a.relation, depth + 1) : a.kind === 'function' && functionMasked(sel, ctx, a.relation, depth + 1)) {
+      masked = true;
+      break;
+    }
+  }
+  memo.set(d, masked);
+  return masked;
+}
+
+/** A relation whose rows carry masked values: a masked table, or a view / rule-rewritten table reading one. */
+function relationMasked(sel: Selected, ctx: SessionContext, rel: RelName, depth: number): boolean {
+  let masked = false;
+  eachCandidate(rel, 'relation', ctx, (schema, name) => {
+    if (sel.masks.get(schema)?.has(name) === true) { masked = true; return false; }
+    const d = ctx.derived?.relations.get(derivedKey(schema, name));
+    if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
+    return true;
+  });
+  return masked;
+}
+
+/** An SQL function whose body reads a masked column. */
+function functionMasked(sel: Selected, ctx: SessionContext, fn: RelName, depth: number): boolean {
+  const fns = ctx.derived?.functions;
+  if (fns === undefined || fns.size === 0) return false;
+  let masked = false;
+  eachCandidate(fn, 'function', ctx, (schema, name) => {
+    const d = fns.get(derivedKey(schema, name));
+    if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
+    return true;
+  });
+  return masked;
+}
+
+/** A table whose rules rewrite a statement on it into one that reads masked columns. */
+function rewritesMasked(sel: Selected, ctx: SessionContext, rel: RelName): boolean {
+  const rels = ctx.derived?.relations;
+  if (rels === undefined || rels.size === 0) return false;
+  let masked = false;
+  eachCandidate(rel, 'relation', ctx, (schema, name) => {
+    const d = rels.get(derivedKey(schema, name));
+    if (d !== undefined && d.kind === 'rule' && readsMasked(sel, ctx, d, 0)) { masked = true; return false; }
+    return true;
+  });
+  return masked;
+}
+
+function viewStrategy(sel: Selected, ctx: SessionContext, d: DerivedObject, column: string | null, depth: number): MaskStrategy | null {
+  if (depth >= MAX_DERIVED_DEPTH) return 'redact';
+  if (!readsMasked(sel, ctx, d, depth)) return null;
+  const sources = d.sources;
+  if (sources === null) return 'redact';
+  if (column === null) {
+    let s: MaskStrategy | null = null;
+    for (const src of sources) s = stricter(s, viewSourceStrategy(sel, ctx, src, depth + 1));
+    return s;
+  }
+  const i = d.columns.indexOf(column);
+  return i < 0 ? 'redact' : viewSourceStrategy(sel, ctx, sources[i]!, depth + 1);
+}
+
+/** A view column's source: as any output, except that an untraceable part is redacted (the view reads masked columns). */
+function viewSourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource, depth: number): MaskStrategy | null {
+  return stricter(untraceable(src) ? 'redact' : null, sourceStrategy(sel, ctx, src, depth));
+}
+function untraceable(src: ColumnSource): boolean {
+  if (src.kind === 'opaque' || src.kind === 'star') return true;
+  if (src.kind === 'derived') for (const f of src.from) if (untraceable(f)) return true;
+  return false;
+}
+
+/** Per (selection, context): view columns as MaskPlan.columns keys ("schema.view.column"), for RowDescription's (OID, attnum). */
+const viewColumnsMemo = new WeakMap<Selected, WeakMap<SessionContext, Readonly<Record<string, MaskStrategy>>>>();
+function maskColumnsWithViews(sel: Selected, ctx: SessionContext): Readonly<Record<string, MaskStrategy>> {
+  const derived = ctx.derived;
+  if (derived === undefined || derived.relations.size === 0) return sel.maskColumns;
+  let bySel = viewColumnsMemo.get(sel);
+  if (bySel === undefined) viewColumnsMemo.set(sel, bySel = new WeakMap());
+  let cols = bySel.get(ctx);
+  if (cols === undefined) {
+    const out: Record<string, MaskStrategy> = { ...sel.maskColumns };
+    for (const [key, d] of derived.relations) {
+      if (d.kind !== 'view') continue;
+      const qualified = key.replace('\u0000', '.');
+      for (const c of d.columns) {
+        const st = viewStrategy(sel, ctx, d, c, 0);
+        if (st !== null) out[`${qualified}.${c}`] = stricter(out[`${qualified}.${c}`] ?? null, st) as MaskStrategy;
+      }
+    }
+    bySel.set(ctx, cols = Object.freeze(out));
+  }
+  return cols;
+}
+
+function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource, depth = 0): MaskStrategy | null {
   switch (src.kind) {
-    case 'column': return columnStrategy(sel, ctx, src.relation, src.column);
-    case 'row': return columnStrategy(sel, ctx, src.relation, null);
+    case 'column': return columnStrategy(sel, ctx, src.relation, src.column, depth);
+    case 'row': return columnStrategy(sel, ctx, src.relation, null, depth);
     case 'derived': {
       let s: MaskStrategy | null = null;
-      for (const f of src.from) s = stricter(s, sourceStrategy(sel, ctx, f));
+      for (const f of src.from) s = stricter(s, sourceStrategy(sel, ctx, f, depth));
       // `partial` shows a part chosen for the column's own shape (an e-mail's first letter and domain).
       // On a computed value it shows part of the computation instead: split_part(email, '@', 1) would
       // reveal the end of the local part, encode(…, 'hex') raw bytes. Computed values get at least redact.
@@ -311,11 +448,18 @@ function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource): 
   }
 }
 
-/** Does any relation the statement touches (any candidate) have masked columns? */
+/**
+ * Does the statement read masked values anywhere — a relation with masked columns, a view over one, an SQL
+ * function whose body reads one, or a table whose rules rewrite the statement into such a read?
+ */
 function touchesMasked(sel: Selected, ctx: SessionContext, stmt: StatementFacts): boolean {
   for (const a of stmt.accesses) {
-    if (a.kind !== 'relation') continue;
-    if (columnStrategy(sel, ctx, a.relation, null) !== null) return true;
+    if (a.kind === 'relation') {
+      if (columnStrategy(sel, ctx, a.relation, null) !== null) return true;
+      if (rewritesMasked(sel, ctx, a.relation)) return true;
+    } else if (a.kind === 'function') {
+      if (functionMasked(sel, ctx, a.relation, 0)) return true;
+    }
   }
   return false;
 }
@@ -347,6 +491,14 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
     if (s !== null) anyMasked = true;
     outputs[i] = s;
   }
+  // A table whose rules rewrite this statement into a read of masked columns: what comes back does not line
+  // up with the statement's own outputs, so every field is resolved on its own and the untraceable ones
+  // get the strictest strategy (resolveRowMask's fallback).
+  if (ctx.derived !== undefined && ctx.derived.relations.size > 0) {
+    for (const a of stmt.accesses) {
+      if (a.kind === 'relation' && rewritesMasked(sel, ctx, a.relation)) { needsRowDescription = true; hasStar = true; anyMasked = true; break; }
+    }
+  }
   let refuse: string | null = null;
   if (stmt.tag === 'DeclareCursorStmt') {
     // A cursor's rows arrive later, through FETCH, which carries no lineage of its own: only columns
@@ -373,7 +525,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text or csv format with default options`;
     }
   }
-  return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse };
+  return { columns: maskColumnsWithViews(sel, ctx), outputs, needsRowDescription, hasStar, refuse };
 }
 
 /**
@@ -381,8 +533,7 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
  * note = ssn, CREATE TABLE/VIEW AS …): reads of the copy carry no trace of the masked source. Describes the
  * first masked source among the values the statement stores, or null.
  */
-function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFacts): string | null {
-  const written = stmt.written;
+function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFacts, written: readonly ColumnSource[] | undefined): string | null {
   if (written === undefined || written.length === 0 || sel.masks.size === 0) return null;
   let touched: boolean | null = null;
   const first = (src: ColumnSource): string | null => {

@@ -8,13 +8,12 @@
 // `public` unless given, pg_catalog names of PostgreSQL 15 (pg-catalog.ts), no AccessRequest grants.
 // An `approve` verdict is reported as such (the proxy would hold the statement and ask).
 import { compile, selectFor } from './compile.ts';
-import type { RuleRef, Selected, View } from './compile.ts';
-import { decide, eachCandidate, evalCandidate, maskPlan } from './decide.ts';
+import type { Selected, View } from './compile.ts';
+import { decide, eachCandidate, evalCandidate, maskPlan, ruleMatches } from './decide.ts';
 import type { PairResult } from './decide.ts';
-import { nameMatches } from './glob.ts';
 import { PG_CATALOG_FUNCTIONS, PG_CATALOG_RELATIONS } from './pg-catalog.ts';
 import type {
-  AccessPolicy, Analysis, ColumnSource, Decision, Effect, Identity, MaskStrategy, Mode, RelName, SessionContext, StatementFacts,
+  Access, AccessPolicy, Analysis, ColumnSource, Decision, Effect, Identity, MaskStrategy, Mode, RelName, SessionContext, StatementFacts,
 } from './types.ts';
 
 const CATALOG_RELATIONS: ReadonlySet<string> = new Set(PG_CATALOG_RELATIONS);
@@ -41,7 +40,7 @@ export interface CandidateExplanation {
 }
 export interface PairExplanation {
   readonly operation: string;
-  readonly kind: 'relation' | 'function';
+  readonly kind: Access['kind'];
   /** The name as written in the statement. */
   readonly written: string;
   readonly candidates: readonly CandidateExplanation[];
@@ -125,11 +124,11 @@ function explainStatement(sel: Selected, ctx: SessionContext, f: StatementFacts,
       const rules = view.byOp[a.operation];
       const matches: RuleMatch[] = [];
       for (const list of [rules.deny, rules.approve, rules.allow]) {
-        for (const r of list) if (refMatches(r, a.kind, schema, name)) matches.push({ policy: r.policy, rule: r.rule, effect: r.effect, mode: r.mode });
+        for (const r of list) if (ruleMatches(r, a.kind, schema, name)) matches.push({ policy: r.policy, rule: r.rule, effect: r.effect, mode: r.mode });
       }
       const r: PairResult = evalCandidate(rules, a, schema, name, ctx, text);
       candidates.push({
-        object: `${schema}.${name}`, matches, outcome: r.kind,
+        object: schema === '' ? name : `${schema}.${name}`, matches, outcome: r.kind,
         by: r.kind === 'deny' ? (r.policy !== null && r.rule !== null ? { policy: r.policy, rule: r.rule } : null)
           : r.ref === null ? null : { policy: r.ref.policy, rule: r.ref.rule },
         reason: r.kind === 'deny' ? r.reason : null,
@@ -152,13 +151,6 @@ function explainStatement(sel: Selected, ctx: SessionContext, f: StatementFacts,
     });
   }
   return { command: f.command, decision, pairs, outputs, masked, refuse: plan?.refuse ?? null };
-}
-
-function refMatches(r: RuleRef, kind: 'relation' | 'function', schema: string, name: string): boolean {
-  const ms = kind === 'relation' ? r.tables : r.functions;
-  if (ms === null) return true;
-  for (const m of ms) if (nameMatches(m, schema, name)) return true;
-  return false;
 }
 
 /** The masked columns of a relation (any candidate of an unqualified name), qualified. */

@@ -70,6 +70,17 @@ export function compileGlob(glob: string): NameMatcher | null {
 }
 const STAR: PartMatcher = Object.freeze({ pieces: Object.freeze(['', '']), wild: true });
 
+/**
+ * A NOTIFY channel glob → matcher over (schema '', channel). Channels are one name, compared as
+ * PostgreSQL stores them (`NOTIFY Jobs` folds to `jobs`, `pg_notify('Jobs', …)` does not): no folding,
+ * no quoting; `*` matches any run of characters. Null when empty.
+ */
+export function compileChannelGlob(glob: string): NameMatcher | null {
+  if (glob === '') return null;
+  const pieces = glob.split('*');
+  return { schema: STAR, name: { pieces, wild: pieces.length > 1 } };
+}
+
 export function partMatches(m: PartMatcher, s: string): boolean {
   const p = m.pieces;
   if (!m.wild) return p[0] === s;

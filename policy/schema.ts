@@ -66,6 +66,11 @@ export const RuleSchema = Type.Object({
     description: 'schema.function globs for CALL. Airlock extension: a dangerous server function '
       + '(pg_read_file, dblink, set_config, …) is allowed only when listed here by its exact qualified name.',
   })),
+  channels: Type.Optional(Type.Array(Type.String({ minLength: 1 }), {
+    description: 'Notification channel globs for NOTIFY (NOTIFY and pg_notify); `*` matches any run of characters. '
+      + 'Names compare as PostgreSQL stores them (NOTIFY folds unquoted names to lower case). '
+      + 'Omitted: any channel, unless tables or functions is set.',
+  })),
 }, { additionalProperties: false });
 
 export const MaskingRuleSchema = Type.Object({

@@ -1,5 +1,6 @@
 // The contract between policy/, proxy/ and operator/. Pure data: no I/O, no clock, no randomness.
 // Names of resource fields follow ../shared/design.md exactly.
+import type { DerivedCatalog } from './derived.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Resources (group airlock.dev, version v1alpha1). The TypeBox schemas in policy/schema.ts are
@@ -10,7 +11,7 @@ export const API_VERSION = 'airlock.dev/v1alpha1';
 
 export const OPERATIONS = [
   'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE', 'COPY_TO', 'COPY_FROM',
-  'DDL', 'DROP', 'GRANT', 'CALL', 'ALL',
+  'DDL', 'DROP', 'GRANT', 'CALL', 'NOTIFY', 'ALL',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 /** An operation a statement actually performs: every Operation except the wildcard ALL. */
@@ -47,6 +48,8 @@ export interface Rule {
   tables?: string[];
   /** schema.function globs for CALL pairs. Dangerous server functions match only exact names. */
   functions?: string[];
+  /** Notification channel globs for NOTIFY pairs (`*` matches any run of characters); omitted = any channel, unless tables or functions is set. */
+  channels?: string[];
 }
 
 export interface MaskingRule { columns: string[]; strategy: MaskStrategy }
@@ -152,9 +155,9 @@ export interface RelName { readonly schema: string | null; readonly name: string
 
 export interface Access {
   readonly operation: ConcreteOperation;
-  /** For CALL: the function or procedure; otherwise the relation. */
+  /** For CALL: the function or procedure; for NOTIFY: the channel (schema null); otherwise the relation. */
   readonly relation: RelName;
-  readonly kind: 'relation' | 'function';
+  readonly kind: 'relation' | 'function' | 'channel';
 }
 
 /** Where one output column's value comes from, for masking. */
@@ -199,6 +202,11 @@ export interface StatementFacts {
    * masked column stored elsewhere would be read back unmasked, so the evaluator refuses it. Absent = none.
    */
   readonly written?: readonly ColumnSource[];
+  /**
+   * Lineage of every notification payload the statement sends (`pg_notify(channel, payload)`): listeners in
+   * other sessions receive it as it is, so a value derived from a masked column may not flow into it. Absent = none.
+   */
+  readonly notified?: readonly ColumnSource[];
   /** True when the statement writes (INSERT/UPDATE/DELETE/MERGE) so maxAffectedRows applies. */
   readonly writes: boolean;
   /** Output columns in order for the statement's result (SELECT, RETURNING, COPY (query) TO). */
@@ -234,6 +242,8 @@ export interface CompiledRule {
   readonly operations: readonly ConcreteOperation[];
   readonly tables: readonly string[] | null;      // null = any
   readonly functions: readonly string[] | null;   // null = any non-dangerous function
+  /** NOTIFY channel globs; null = any channel. Absent (a set from an older operator) = none, unless tables and functions are both null. */
+  readonly channels?: readonly string[] | null;
 }
 export interface CompiledPolicy {
   readonly name: string;            // namespace/name in cluster mode, name in local mode
@@ -266,6 +276,11 @@ export interface SessionContext {
   readonly catalogFunctions: ReadonlySet<string>;
   /** Approved, unexpired grants for this identity (AccessRequests), by policy name. */
   readonly grants: readonly Grant[];
+  /**
+   * Views, rule-rewritten tables and SQL functions that read masked tables (policy/derived.ts), from the
+   * catalog: masking follows a value through them. Absent = none known.
+   */
+  readonly derived?: DerivedCatalog;
 }
 export interface Grant { readonly request: string; readonly rules: readonly CompiledRule[] | null; readonly statement: string | null; readonly expiresAtMs: number }
 

@@ -20,7 +20,21 @@ test('unknown operation names the allowed ones', () => {
     { name: 'a', effect: 'allow', operations: ['SELECT'] }, { name: 'b', effect: 'allow', operations: ['SELECT'] },
     { name: 'c', effect: 'deny', operations: ['DELTE'] }] });
   assert.deepStrictEqual(lines(doc), [
-    'examples/orders.yaml: AccessPolicy ml/trainer: spec.rules[2].operations[0]: unknown operation "DELTE"; expected one of SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY_TO, COPY_FROM, DDL, DROP, GRANT, CALL, ALL',
+    'examples/orders.yaml: AccessPolicy ml/trainer: spec.rules[2].operations[0]: unknown operation "DELTE"; expected one of SELECT, INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY_TO, COPY_FROM, DDL, DROP, GRANT, CALL, NOTIFY, ALL',
+  ]);
+});
+
+test('channels: only with NOTIFY, and a NOTIFY rule that lists tables must list channels', () => {
+  const doc = policy({ rules: [
+    { name: 'a', effect: 'allow', operations: ['SELECT'], channels: ['jobs'] },
+    { name: 'b', effect: 'allow', operations: ['SELECT', 'NOTIFY'], tables: ['public.*'] },
+    { name: 'c', effect: 'allow', operations: ['NOTIFY'], channels: ['jobs', 'cache_*'] },
+    { name: 'd', effect: 'allow', operations: ['ALL'], tables: ['scratch.*'] },
+    { name: 'e', effect: 'allow', operations: ['NOTIFY'], channels: [''] }] });
+  assert.deepStrictEqual(lines(doc).map((l) => l.replace('examples/orders.yaml: AccessPolicy ml/trainer: ', '')), [
+    'spec.rules[4].channels[0]: must not be empty',
+    'spec.rules[0].channels: channels applies only to NOTIFY; add NOTIFY or ALL to operations',
+    'spec.rules[1].operations: NOTIFY pairs are matched by channels, and a rule that lists tables or functions reaches no channel; add channels (["*"] for any channel) or move NOTIFY to a rule of its own',
   ]);
 });
 
@@ -41,7 +55,7 @@ test('every issue is reported, with its path', () => {
   assert.deepStrictEqual(msgs, [
     'spec.rules[1].effect: unknown effect "permit"; expected one of allow, deny, approve',
     'spec.rules[1].operations: must list at least 1 entry',
-    'spec.rules[1].tabels: unknown field "tabels"; expected one of name, effect, operations, tables, functions',
+    'spec.rules[1].tabels: unknown field "tabels"; expected one of name, effect, operations, tables, functions, channels',
     'spec.rules[2].name: "Bad Name" is not allowed here; use lower-case letters, digits and \'-\' (a DNS label, at most 63 characters)',
     'spec.mode: unknown mode "strict"; expected one of enforce, warn, observe',
     'spec.masking[0].strategy: unknown masking strategy "scramble"; expected one of redact, partial, hash, null',

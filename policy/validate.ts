@@ -187,6 +187,14 @@ function checkRules(rules: unknown, base: string, out: ValidationIssue[]): void 
         && !r.operations.includes('CALL') && !r.operations.includes('ALL')) {
       out.push({ path: `${path}.functions`, message: 'functions applies only to CALL; add CALL or ALL to operations' });
     }
+    if (Array.isArray(r.channels) && Array.isArray(r.operations)
+        && !r.operations.includes('NOTIFY') && !r.operations.includes('ALL')) {
+      out.push({ path: `${path}.channels`, message: 'channels applies only to NOTIFY; add NOTIFY or ALL to operations' });
+    }
+    if (Array.isArray(r.operations) && r.operations.includes('NOTIFY') && r.channels === undefined
+        && (r.tables !== undefined || r.functions !== undefined)) {
+      out.push({ path: `${path}.operations`, message: 'NOTIFY pairs are matched by channels, and a rule that lists tables or functions reaches no channel; add channels (["*"] for any channel) or move NOTIFY to a rule of its own' });
+    }
   });
 }
 

@@ -5,9 +5,13 @@
 //
 // Everything is fetched in ONE simple-protocol round trip on the session's own upstream connection,
 // before the client gets ReadyForQuery. Catalog names are cached per proxy process + database (they
-// change only with a major upgrade); the mask catalog per policy generation + database, and
-// refetched by a session after it runs DDL (an OID or attnum may have changed).
-import type { CompiledPolicySet } from '../policy/types.ts';
+// change only with a major upgrade). The mask catalog and the views / SQL functions over masked tables
+// (policy/derived.ts) are fetched by every session at start, and refetched after it runs DDL (an OID or
+// attnum may have changed) or once they are older than the session's maximum age (views created by
+// other connections); the copy shared per policy generation + database serves policy changes.
+import type { Analysis, CompiledPolicySet } from '../policy/types.ts';
+import { buildDerivedCatalog, EMPTY_DERIVED } from '../policy/derived.ts';
+import type { DerivedCatalog, DerivedRow } from '../policy/derived.ts';
 import type { MaskCatalog } from './mask/types.ts';
 
 /** Text results of one simple Query: per statement, its rows, each a list of (text | null) values. */
@@ -53,28 +57,112 @@ function splitQualified(col: string): [string, string, string] | null {
   return [a[0]!, a[1]!, a[2]!];
 }
 
-function maskColumnsSql(tables: readonly string[]): string | null {
-  if (tables.length === 0) return null;
-  const pairs = tables.map((t) => {
+function pairsOf(tables: readonly string[]): string {
+  return tables.map((t) => {
     const dot = t.indexOf('.');
     return `(${lit(t.slice(0, dot))}, ${lit(t.slice(dot + 1))})`;
   }).join(', ');
+}
+
+function maskColumnsSql(tables: readonly string[]): string | null {
+  if (tables.length === 0) return null;
+  const pairs = pairsOf(tables);
   return 'SELECT n.nspname, c.relname, c.oid, a.attnum, a.attname FROM pg_catalog.pg_attribute a ' +
     'JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ' +
     `WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${pairs}) ORDER BY 1, 2, 4`;
 }
 
+// Views, materialized views, tables with rewrite rules and SQL functions whose values may come from a
+// masked table (policy/derived.ts, issue 11): the pg_depend closure of the masked tables and of every SQL
+// function (a string body records no dependencies, so each is a seed and its body is analysed), with each
+// relation's definition (pg_get_viewdef: `*` expanded, names qualified where the search_path would not
+// find them), its columns, and what its rules or its function body depend on. Views that read none of
+// these are not fetched: their values need no masking.
+const REL = "'pg_catalog.pg_class'::pg_catalog.regclass";
+const PROC = "'pg_catalog.pg_proc'::pg_catalog.regclass";
+const RW = "'pg_catalog.pg_rewrite'::pg_catalog.regclass";
+const READ_OF = `pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(CASE WHEN d.refclassid = ${REL} THEN 'r' ELSE 'f' END,`
+  + ' COALESCE(rn.nspname, pn.nspname), COALESCE(rc.relname, pp.proname)))';
+const READ_JOINS = ` LEFT JOIN pg_catalog.pg_class rc ON d.refclassid = ${REL} AND rc.oid = d.refobjid`
+  + ' LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace'
+  + ` LEFT JOIN pg_catalog.pg_proc pp ON d.refclassid = ${PROC} AND pp.oid = d.refobjid`
+  + ' LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace';
+
+function derivedSql(pairs: string): string {
+  return `WITH RECURSIVE seed(classid, objid) AS (SELECT ${REL}, c.oid FROM pg_catalog.pg_class c`
+    + ` JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE (n.nspname, c.relname) IN (${pairs})`
+    + ` UNION ALL SELECT ${PROC}, p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang`
+    + " WHERE l.lanname = 'sql' AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace"
+    + " AND p.pronamespace <> 'information_schema'::pg_catalog.regnamespace),"
+    + ' dep(classid, objid) AS (SELECT classid, objid FROM seed UNION'
+    + ` SELECT CASE WHEN d.classid = ${RW} THEN ${REL} ELSE d.classid END, CASE WHEN d.classid = ${RW} THEN r.ev_class ELSE d.objid END`
+    + " FROM dep JOIN pg_catalog.pg_depend d ON d.refclassid = dep.classid AND d.refobjid = dep.objid AND d.deptype = 'n'"
+    + ` AND d.classid IN (${RW}, ${PROC}) LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = ${RW} AND r.oid = d.objid)`
+    + " SELECT 'r', c.oid::pg_catalog.text, n.nspname, c.relname, c.relkind::pg_catalog.text,"
+    + " CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END,"
+    + ' (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attnum, a.attname) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a'
+    + ' WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::pg_catalog.text,'
+    + ` (SELECT ${READ_OF} FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_depend d ON d.classid = ${RW} AND d.objid = w.oid AND d.deptype = 'n'`
+    + `${READ_JOINS} WHERE w.ev_class = c.oid AND (rc.oid IS NOT NULL AND rc.oid <> c.oid OR pp.oid IS NOT NULL))::pg_catalog.text`
+    + ` FROM (SELECT DISTINCT objid FROM dep WHERE classid = ${REL}) x JOIN pg_catalog.pg_class c ON c.oid = x.objid`
+    + ' JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = c.oid)'
+    + " UNION ALL SELECT 'f', p.oid::pg_catalog.text, n.nspname, p.proname, NULL, p.prosrc, NULL,"
+    + ` (SELECT ${READ_OF} FROM pg_catalog.pg_depend d${READ_JOINS} WHERE d.classid = ${PROC} AND d.objid = p.oid AND d.deptype = 'n'`
+    + ' AND (rc.oid IS NOT NULL OR pp.oid IS NOT NULL))::pg_catalog.text'
+    + ` FROM (SELECT DISTINCT objid FROM dep WHERE classid = ${PROC}) x JOIN pg_catalog.pg_proc p ON p.oid = x.objid`
+    + ' JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace ORDER BY 1, 3, 4, 2';
+}
+
+function derivedRows(rows: (string | null)[][]): DerivedRow[] {
+  const out: DerivedRow[] = [];
+  for (const [k, oid, schema, name, relkind, definition, columns, reads] of rows) {
+    out.push({
+      kind: k === 'f' ? 'f' : 'r', oid: Number(oid), schema: schema ?? '', name: name ?? '', relkind: relkind ?? null,
+      definition: definition ?? null,
+      columns: columns == null ? null : JSON.parse(columns) as [number, string][],
+      reads: reads == null ? null : JSON.parse(reads) as [string, string, string][],
+    });
+  }
+  return out;
+}
+
+/**
+ * Built catalogs by the exact rows they came from: each session fetches the rows, but analysing every view
+ * definition again (~0.1–1 ms each) is needed only when one changed. A few entries: the catalog of each
+ * database this process serves, and the one before the last change.
+ */
+const builtDerived = new Map<string, DerivedCatalog>();
+const MAX_BUILT_DERIVED = 4;
+
+function derivedCatalogOf(rows: (string | null)[][], analyze: (sql: string) => Analysis): DerivedCatalog {
+  if (rows.length === 0) return EMPTY_DERIVED;
+  const key = JSON.stringify(rows);
+  let d = builtDerived.get(key);
+  if (d === undefined) {
+    d = buildDerivedCatalog(derivedRows(rows), analyze);
+    if (builtDerived.size >= MAX_BUILT_DERIVED) builtDerived.delete(builtDerived.keys().next().value!);
+    builtDerived.set(key, d);
+  }
+  return d;
+}
+
 /** What to ask in the setup round trip; `parse` turns the answers into the pieces. */
 export interface SetupPlan {
   readonly sql: string;
-  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null };
+  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null; derived: DerivedCatalog | null };
 }
 
-export function setupPlan(opts: { needNames: boolean; maskTables: readonly string[] | null }): SetupPlan {
+/**
+ * `analyze` (the statement analyzer) reads view definitions and SQL function bodies; with masked tables the
+ * plan also fetches the derived catalog, and the mask catalog then maps view columns too.
+ */
+export function setupPlan(opts: { needNames: boolean; maskTables: readonly string[] | null; analyze?: (sql: string) => Analysis }): SetupPlan {
   const parts = [SEARCH_PATH_SQL];
   if (opts.needNames) parts.push(CATALOG_RELATIONS_SQL, CATALOG_FUNCTIONS_SQL);
   const maskSql = opts.maskTables === null ? null : maskColumnsSql(opts.maskTables);
   if (maskSql !== null) parts.push(maskSql);
+  const derivedQuery = maskSql === null || opts.analyze === undefined ? null : derivedSql(pairsOf(opts.maskTables!));
+  if (derivedQuery !== null) parts.push(derivedQuery);
   return {
     sql: parts.join('; '),
     parse(r) {
@@ -87,10 +175,18 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
         names = { relations: new Set(col0(r.statements[i++])), functions: new Set(col0(r.statements[i++])) };
       }
       let maskCatalog: MaskCatalog | null = null;
+      let derived: DerivedCatalog | null = null;
       if (opts.maskTables !== null) {
         maskCatalog = buildMaskCatalog(maskSql === null ? [] : r.statements[i++] ?? [], opts.maskTables);
+        derived = derivedQuery === null ? EMPTY_DERIVED : derivedCatalogOf(r.statements[i++] ?? [], opts.analyze!);
+        if (derived.columnsByOid.size > 0) {
+          // RowDescription names the view (its OID and attnum), not the base table: map its columns too.
+          const byOid = new Map(maskCatalog.byOid);
+          for (const [oid, cols] of derived.columnsByOid) byOid.set(oid, cols);
+          maskCatalog = { byOid, columnsOf: maskCatalog.columnsOf };
+        }
       }
-      return { searchPath, names, maskCatalog };
+      return { searchPath, names, maskCatalog, derived };
     },
   };
 }

@@ -208,7 +208,13 @@ const cases: readonly Row[] = [
     'CREATE SCHEMA s CREATE TABLE t (id int) CREATE VIEW v AS SELECT * FROM t', ['DDL on s.*', 'DDL on s.t', 'DDL on s.v', 'SELECT on s.t', 'SELECT on t']],
   ['regclass() function spelling', "SELECT to_regclass('secret'), regclass('other')", ['CALL on function to_regclass', 'CALL on function regclass', 'SELECT on secret', 'SELECT on other'],
     { cacheable: false }],
-  ['pg_notify is a notify effect', "SELECT pg_notify('ch', 'x')", ['CALL on function pg_notify'], { effects: [{ kind: 'notify' }] }],
+  ['pg_notify is a NOTIFY on its channel', "SELECT pg_notify('ch', 'x')", ['CALL on function pg_notify', 'NOTIFY on channel ch'], { effects: [{ kind: 'notify' }], cacheable: false }],
+  ['pg_notify keeps the channel as written (no folding)', "SELECT pg_catalog.pg_notify('Jobs'::text, 'x')", ['CALL on function pg_catalog.pg_notify', 'NOTIFY on channel Jobs'], { cacheable: false }],
+  ['pg_notify in FROM', "SELECT * FROM pg_notify('ch', 'x')", ['CALL on function pg_notify', 'NOTIFY on channel ch']],
+  ['pg_notify with a computed channel', "SELECT pg_notify(name, 'x') FROM chans", UNSUPPORTED, { reason: 'pg_notify() with a channel that is not a constant' }],
+  ['pg_notify with VARIADIC', "SELECT pg_notify(VARIADIC ARRAY['ch', 'x'])", UNSUPPORTED, { reason: 'pg_notify() with a channel that is not a constant' }],
+  ['pg_notify inside a CTE', "WITH n AS (SELECT pg_notify('jobs', 'x')) SELECT 1", ['CALL on function pg_notify', 'NOTIFY on channel jobs']],
+  ['NOTIFY inside a rule', "CREATE RULE r AS ON INSERT TO t DO ALSO NOTIFY t_changed", ['DDL on t', 'NOTIFY on channel t_changed']],
   ['CREATE SEQUENCE', 'CREATE SEQUENCE s.q', ['DDL on s.q'], { command: 'CREATE SEQUENCE' }],
   ['CREATE TYPE', "CREATE TYPE mood AS ENUM ('a')", ['DDL on mood'], { command: 'CREATE TYPE' }],
   ['CREATE DOMAIN', 'CREATE DOMAIN d AS int CHECK (chk(VALUE))', ['DDL on d', 'CALL on function chk']],
@@ -255,7 +261,8 @@ const cases: readonly Row[] = [
   ['SHOW', 'SHOW search_path', [], { command: 'SHOW' }],
   ['DISCARD ALL', 'DISCARD ALL', [], { effects: [{ kind: 'discard' }, { kind: 'reset', name: null }, { kind: 'deallocate', name: null }, { kind: 'unlisten' }] }],
   ['LISTEN', 'LISTEN ch', [], { effects: [{ kind: 'listen' }] }],
-  ['NOTIFY', "NOTIFY ch, 'x'", [], { effects: [{ kind: 'notify' }] }],
+  ['NOTIFY', "NOTIFY ch, 'x'", ['NOTIFY on channel ch'], { effects: [{ kind: 'notify' }] }],
+  ['NOTIFY folds an unquoted channel', 'NOTIFY "Jobs"; NOTIFY Jobs', ['NOTIFY on channel Jobs', 'NOTIFY on channel jobs'], { statements: 2 }],
   ['UNLISTEN', 'UNLISTEN *', [], { effects: [{ kind: 'unlisten' }] }],
   ['BEGIN', 'BEGIN ISOLATION LEVEL SERIALIZABLE', [], { command: 'BEGIN', transaction: true }],
   ['COMMIT', 'COMMIT', [], { transaction: true }],
@@ -645,6 +652,26 @@ function leavesOf(s: ColumnSource, out: string[]): void {
   else if (s.kind === 'derived') for (const f of s.from) leavesOf(f, out);
   else out.push('opaque');
 }
+// StatementFacts.notified: the lineage of every pg_notify payload (listeners receive it as it is).
+const notifies: readonly (readonly [string, string, readonly string[]])[] = [
+  ['a masked column as payload', "SELECT pg_notify('c', ssn) FROM customers", ['customers.ssn']],
+  ['an expression over it', "SELECT pg_notify('c', 'x' || lower(email)) FROM customers", ['customers.email']],
+  ['a whole row', "SELECT pg_notify('c', c::text) FROM customers c", ['row customers']],
+  ['in WHERE, not in the target list', "SELECT id FROM customers WHERE pg_notify('c', ssn) IS NULL", ['customers.ssn']],
+  ['a scalar subquery', "SELECT pg_notify('c', (SELECT ssn FROM customers LIMIT 1))", ['customers.ssn']],
+  ['a constant payload', "SELECT pg_notify('c', 'hello')", []],
+  ['NOTIFY statement payloads are literals', "NOTIFY c, 'hello'", []],
+];
+for (const [name, sql, want] of notifies) {
+  test(`notification payloads: ${name}`, () => {
+    const f = analyze(sql).statements[0];
+    assert.ok(f !== undefined, sql);
+    const got: string[] = [];
+    for (const s of f.notified ?? []) leavesOf(s, got);
+    assert.deepEqual(got.sort(), [...want].sort());
+  });
+}
+
 for (const [name, sql, want] of stores) {
   test(`stored values: ${name}`, () => {
     const f = analyze(sql).statements[0];

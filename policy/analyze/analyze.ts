@@ -71,6 +71,7 @@ function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
       effects: st.effects,
       unfilteredWrite: st.unfiltered,
       written: st.written,
+      notified: st.notified,
       writes: st.writes,
       outputs: outputs === null ? [] : outputs.map((o) => o.src),
       copyTo: st.copyTo,
@@ -150,6 +151,7 @@ export function commandOf(type: string, b: any): string {
 
 /** `DELETE on public.orders`, `CALL on function pg_catalog.pg_read_file`: for messages and audit. */
 export function describeAccess(a: Access): string {
+  if (a.kind === 'channel') return `${a.operation} on channel ${a.relation.name}`;
   return a.kind === 'function'
     ? `${a.operation} on function ${qualifiedName(a.relation)}`
     : `${a.operation} on ${qualifiedName(a.relation)}`;

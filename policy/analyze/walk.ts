@@ -85,13 +85,15 @@ export interface St {
   unstable: boolean;
   /** Lineage of every value the statement stores (StatementFacts.written). */
   readonly written: ColumnSource[];
+  /** Lineage of every notification payload it sends (StatementFacts.notified). */
+  readonly notified: ColumnSource[];
 }
 
 export function newState(): St {
   return {
     accesses: [], seen: new Set(), unsupported: [], effects: [], unfiltered: false, writes: false,
     cacheable: true, transaction: false, executes: null, prepares: null, copyTo: null,
-    defaultSchema: null, depth: 0, unstable: false, written: [],
+    defaultSchema: null, depth: 0, unstable: false, written: [], notified: [],
   };
 }
 
@@ -99,7 +101,7 @@ function bad(st: St, reason: string): void {
   if (!st.unsupported.includes(reason)) st.unsupported.push(reason);
 }
 
-function access(st: St, operation: ConcreteOperation, relation: RelName, kind: 'relation' | 'function'): void {
+function access(st: St, operation: ConcreteOperation, relation: RelName, kind: Access['kind']): void {
   const key = `${operation}\u0000${kind}\u0000${relation.schema ?? '\u0001'}\u0000${relation.name}`;
   if (st.seen.has(key)) return;
   st.seen.add(key);
@@ -285,12 +287,16 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
   const args: Raw[] = Array.isArray(b.args) ? b.args : [];
   const acc = want ? [] as ColumnSource[] : null;
   let stringArg = false;
-  for (const a of args) {
-    const s = expr(st, a, sc, want);
+  const builtin = schema === null || schema === 'pg_catalog';
+  // pg_notify(channel, payload) sends the payload to every listener: its lineage is always wanted.
+  const notify = builtin && name === 'pg_notify';
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const s = expr(st, a, sc, want || (notify && i === 1));
     if (acc !== null && s !== null) addLeaves(acc, s);
+    if (notify && i === 1 && s !== null) st.notified.push(s);
     if (!stringArg && stringLiteral(a) !== null) stringArg = true;
   }
-  const builtin = schema === null || schema === 'pg_catalog';
   if (builtin) {
     const seqOp = SEQUENCE_FUNCTIONS.get(name);
     if (seqOp !== undefined) {
@@ -307,7 +313,15 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
       if (p !== null && p.kind === 'name') access(st, 'SELECT', p.rel, 'relation');
       return want ? CONSTANT : null;
     }
-    if (name === 'pg_notify') effect(st, { kind: 'notify' });
+    if (notify) {
+      // Sending a notification is a write to a channel other sessions read (design.md): a NOTIFY pair on
+      // the channel. Its name is the literal: it decides the verdict, so the shape cache must not see it.
+      effect(st, { kind: 'notify' });
+      st.cacheable = false;
+      const channel = stringLiteral(args[0]);
+      if (channel === null || args.length !== 2) bad(st, 'pg_notify() with a channel that is not a constant cannot be checked');
+      else access(st, 'NOTIFY', { schema: null, name: channel }, 'channel');
+    }
     if (TABLE_READERS.has(name)) {
       st.cacheable = false;
       const rel = literalRelation(st, args[0], `${name}()`);
@@ -1586,7 +1600,12 @@ const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandler>([
   }],
   ['ListenStmt', (st, b) => { checkFields(st, 'ListenStmt', b, F_LISTEN_STMT); effect(st, { kind: 'listen' }); return null; }],
   ['UnlistenStmt', (st, b) => { checkFields(st, 'UnlistenStmt', b, F_UNLISTEN_STMT); effect(st, { kind: 'unlisten' }); return null; }],
-  ['NotifyStmt', (st, b) => { checkFields(st, 'NotifyStmt', b, F_NOTIFY_STMT); effect(st, { kind: 'notify' }); return null; }],
+  ['NotifyStmt', (st, b) => {
+    checkFields(st, 'NotifyStmt', b, F_NOTIFY_STMT);
+    effect(st, { kind: 'notify' });
+    access(st, 'NOTIFY', { schema: null, name: b.conditionname ?? '' }, 'channel');
+    return null;
+  }],
   ['DeclareCursorStmt', (st, b, _o, want) => {
     checkFields(st, 'DeclareCursorStmt', b, F_DECLARE_CURSOR_STMT);
     return stmtAny(st, b.query, null, want);

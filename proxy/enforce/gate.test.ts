@@ -42,3 +42,15 @@ test('unsupported and effects of the outer statement are kept', () => {
   assert.deepEqual(f.unsupported, ['x']);
   assert.deepEqual(f.effects, [{ kind: 'role' }]);
 });
+
+test('arguments that read tables make what the prepared statement stores or notifies untraceable (issue 11)', () => {
+  const param = { kind: 'derived', from: [] } as const;
+  const p: StatementFacts = { ...stored, written: [param], notified: [param] };
+  const outer: StatementFacts = { ...base, tag: 'ExecuteStmt', command: 'EXECUTE', executes: 'p',
+    accesses: [{ operation: 'SELECT', relation: { schema: 'public', name: 'customers' }, kind: 'relation' }] };
+  const f = withExecuted(outer, p);
+  assert.deepEqual(f.written, [{ kind: 'opaque' }]);
+  assert.deepEqual(f.notified, [{ kind: 'opaque' }]);
+  // constant arguments read nothing: the prepared lineage stands
+  assert.equal(withExecuted({ ...base, tag: 'ExecuteStmt', command: 'EXECUTE', executes: 'p' }, p), p);
+});

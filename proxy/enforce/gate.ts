@@ -68,6 +68,12 @@ export function hasAccess(state: PolicyState, who: Identity, database: string): 
   return selection(state, who, database).sel.all !== null;
 }
 
+/** Is anything masked for this identity under this state (enforce-mode masking)? */
+export function masksAnything(state: PolicyState, who: Identity, database: string): boolean {
+  for (const _ in selection(state, who, database).sel.maskColumns) return true;
+  return false;
+}
+
 /** The verdict on a whole Query or Parse string. */
 export interface Checked {
   readonly analysis: Analysis;
@@ -118,9 +124,14 @@ export class Gate {
   }
 
   static #cacheFor(state: PolicyState, caches: Map<string, DecisionCache<Checked>>, ctx: SessionContext): DecisionCache<Checked> {
-    const key = ctx.searchPath.join('\u0001');
+    // Decisions depend on the search_path and on the catalog's views and SQL functions (policy/derived.ts).
+    const key = `${ctx.searchPath.join('\u0001')}\u0002${ctx.derived?.id ?? ''}`;
     let c = caches.get(key);
-    if (c === undefined) caches.set(key, c = new DecisionCache<Checked>(state.cacheBytes));
+    if (c === undefined) {
+      // Every DDL that changes a view makes a new catalog: keep the few most recent caches, not all of them.
+      if (caches.size >= MAX_CACHES_PER_SELECTION) caches.delete(caches.keys().next().value!);
+      caches.set(key, c = new DecisionCache<Checked>(state.cacheBytes));
+    }
     return c;
   }
 
@@ -217,6 +228,8 @@ export class Gate {
 }
 
 const OPAQUE: ColumnSource = Object.freeze({ kind: 'opaque' });
+/** Decision caches kept per selection (search_path × catalog versions); the oldest goes first. */
+const MAX_CACHES_PER_SELECTION = 4;
 
 /**
  * The facts of a statement that EXECUTEs a prepared one: the outer statement's own pairs count as much
@@ -235,10 +248,28 @@ export function withExecuted(outer: StatementFacts, stored: StatementFacts): Sta
     unsupported: [...outer.unsupported, ...stored.unsupported],
     effects: [...outer.effects, ...stored.effects],
     unfilteredWrite: outer.unfilteredWrite || stored.unfilteredWrite,
+    // Parameters may be stored or sent anywhere in p: values read by the arguments make those untraceable too.
+    written: [...(outer.written ?? []), ...(argsRead ? (stored.written ?? []).map(() => OPAQUE) : stored.written ?? [])],
+    notified: [...(outer.notified ?? []), ...(argsRead ? (stored.notified ?? []).map(() => OPAQUE) : stored.notified ?? [])],
     writes: outer.writes || stored.writes,
     outputs: plain ? (argsRead ? stored.outputs.map(() => OPAQUE) : stored.outputs) : outer.outputs,
     executes: null,
   };
+}
+
+/**
+ * The statement runs code that may change rows the analyzer cannot see: a function or procedure that is not
+ * a built-in (one outside pg_catalog, as the name resolves), or a DO block. maxAffectedRows counts such
+ * statements like writes (issue 11): a STABLE function may still call a volatile one that deletes.
+ */
+export function runsUserCode(f: StatementFacts, ctx: SessionContext): boolean {
+  for (const a of f.accesses) {
+    if (a.kind !== 'function') continue;
+    const { schema, name } = a.relation;
+    if (schema === null ? !ctx.catalogFunctions.has(name) : schema !== 'pg_catalog') return true;
+    if (name === 'do') return true;
+  }
+  return false;
 }
 
 /** Statements after which the session must refetch search_path before deciding anything else. */

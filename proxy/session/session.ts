@@ -12,7 +12,7 @@ import { Backend, Frontend, TxStatus } from '../wire/codes.ts';
 import { FrameReader, WireError } from '../wire/frames.ts';
 import {
   AUTH_OK, FLUSH, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
-  describe as describeMessage, RFQ_IDLE,
+  describe as describeMessage, RFQ_IDLE, bind as bindMessage, close as closeMessage, execute as executeMessage,
 } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import {
@@ -27,17 +27,20 @@ import { maskDataRow } from '../mask/datarow.ts';
 import { maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
+import { notificationWithoutPayload } from '../mask/notification.ts';
 import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
 import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
 import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
-import { Gate, changesCatalog, changesResolution, hasAccess, withExecuted } from '../enforce/gate.ts';
+import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, runsUserCode, withExecuted } from '../enforce/gate.ts';
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
+import type { DerivedCatalog } from '../../policy/derived.ts';
 import {
-  K_BIND, K_CLOSE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC, req, run,
+  CHANGED_ROWS_SQL, K_BIND, K_CLOSE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC,
+  guard as newGuard, req, run,
 } from './requests.ts';
 import type { Guard, Portal, Prepared, Req, Run } from './requests.ts';
 
@@ -81,8 +84,8 @@ export interface ProxyShared {
   readonly sessions: Set<Session>;
   /** pg_catalog names by upstream "host:port/db" (they change only with a major upgrade). */
   readonly catalogNames: Map<string, CatalogNames>;
-  /** Mask catalogs by upstream "host:port/db", for one policy generation. */
-  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog }>;
+  /** Mask catalogs (and the views and SQL functions over masked tables) by upstream "host:port/db", for one policy generation. */
+  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog; derived: DerivedCatalog; atMs: number }>;
   /** Sidecar mode: what warn/observe policies would have denied, reported to the operator (proxy/violations.ts). */
   readonly violations?: ViolationCounter | null;
   /**
@@ -145,6 +148,9 @@ const CANCELLED_WHILE_HELD = 'cancelled by the client while waiting for approval
 function heldFields(d: DenyDecision, what: string): PgErrorFields {
   return d.reason === CANCELLED_WHILE_HELD ? proxyRefusal('57014', 'canceling statement due to user request') : denialFields(d, what);
 }
+
+/** How long views and SQL functions over masked tables are trusted before a session refetches them (ms). */
+const CATALOG_MAX_AGE_MS = 10_000;
 
 const PHASE_STARTUP = 0;
 const PHASE_CONNECTING = 1;
@@ -406,19 +412,22 @@ export class Session {
     const where = `${t.host}:${t.port}/${t.database}`;
     const state = this.shared.state;
     const names = this.shared.catalogNames.get(where) ?? null;
-    const cached = this.shared.maskCatalogs.get(where);
-    const maskFresh = cached !== undefined && cached.generation === state.set.generation;
-    const plan = setupPlan({ needNames: names === null, maskTables: maskFresh ? null : maskedTables(state.set) });
+    // Every session fetches the mask catalog and the views over masked tables itself, in this round trip: a
+    // view created since another session's fetch must not be read through a stale one (issue 11). The
+    // shared copy serves policy changes of live sessions (#maskCatalogFor).
+    const plan = setupPlan({ needNames: names === null, maskTables: maskedTables(state.set), analyze: (q) => state.analyzer.analyze(q) });
     const got = plan.parse(await this.#internalQuery(plan.sql));
     const catalogNames = names ?? got.names!;
     if (names === null) this.shared.catalogNames.set(where, catalogNames);
-    if (got.maskCatalog !== null) this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog });
-    this.#maskCatalog = got.maskCatalog ?? cached!.catalog;
+    this.#catalogAtMs = nowMs();
+    this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog!, derived: got.derived!, atMs: this.#catalogAtMs });
+    this.#maskCatalog = got.maskCatalog!;
+    const derived = got.derived!;
     this.#maskGeneration = state.set.generation;
     this.#maskTables = maskedTables(state.set).join(',');
     this.#ctx = {
       identity: this.shared.identity, database: t.binding, searchPath: got.searchPath,
-      catalogRelations: catalogNames.relations, catalogFunctions: catalogNames.functions, grants: [],
+      catalogRelations: catalogNames.relations, catalogFunctions: catalogNames.functions, grants: [], derived,
     };
     if (!hasAccess(state, this.shared.identity, t.binding)) {
       this.#fatal('42501', `access denied: no AccessPolicy gives ${this.shared.identity.user} access to "${t.binding}"`);
@@ -561,7 +570,7 @@ export class Session {
     switch (type) {
       case Frontend.Query: return this.#onQuery(buf, start, end);
       case Frontend.Parse: return this.#onParse(buf, start, end);
-      case Frontend.Bind: this.#onBind(buf, start, end); return true;
+      case Frontend.Bind: return this.#onBind(buf, start, end);
       case Frontend.Describe: this.#onDescribe(buf, start, end); return true;
       case Frontend.Execute: this.#onExecute(buf, start, end); return true;
       case Frontend.Close: {
@@ -632,15 +641,28 @@ export class Session {
     const t = this.shared.target;
     const cached = this.shared.maskCatalogs.get(`${t.host}:${t.port}/${t.database}`);
     if (cached !== undefined && cached.generation === set.generation) {
+      this.#catalogAtMs = cached.atMs;
       this.#maskCatalog = cached.catalog;
       this.#maskGeneration = set.generation;
       this.#maskTables = tables;
+      this.#ctx = { ...this.#ctx!, derived: cached.derived };
+      this.#gate!.rebind(this.shared.state, this.#ctx);
       return;
     }
     if (this.#inBatch) { this.#refreshAfterSync = true; return; }
     this.#refreshContext();
   }
   #maskTables = '';
+  /** When the mask catalog (and the views over masked tables) was fetched: refetched once older than CATALOG_MAX_AGE_MS. */
+  #catalogAtMs = 0;
+
+  /**
+   * Views and SQL functions change under the proxy (DDL from other connections): a session deciding with
+   * masked tables refetches them once they are older than CATALOG_MAX_AGE_MS, before the next statement.
+   */
+  #catalogTooOld(t0: number): boolean {
+    return this.#maskTables !== '' && t0 - this.#catalogAtMs > CATALOG_MAX_AGE_MS && this.#tx !== TxStatus.Failed;
+  }
 
   #onQuery(buf: Buffer, start: number, end: number): boolean {
     const t0 = nowMs();
@@ -652,8 +674,14 @@ export class Session {
       this.#refuse(proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run'), 'audit spool full');
       return true;
     }
-    const sql = readQuery(buf, start, end);
     const gate = this.#currentGate();
+    if (this.#catalogTooOld(t0) && this.#queue.length === 0 && this.#holdClient === 0) {
+      // Left unread: decided once the refetched catalog is in (the refresh holds the client).
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
+    const sql = readQuery(buf, start, end);
     const checked = gate.check(sql, this.#preparedFacts);
     if (checked.approval !== null) {
       const held = this.#holdForApproval(sql, checked.approval);
@@ -675,7 +703,7 @@ export class Session {
       const d = checked.decisions[i]!;
       const f = stmts[i]!;
       const facts = this.#effectiveFacts(f);
-      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && facts.writes) {
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && this.#mayChangeRows(facts)) {
         guardDecision = d;
         guardFacts = facts;
       }
@@ -708,13 +736,12 @@ export class Session {
     if (stmts.length === 0) r.runs.push(run(null, { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } }, t0, ''));
     if (guardDecision !== null) {
       const g = guardDecision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
-      const guard: Guard = {
-        limit: g.guardrails.maxAffectedRows!, policy: g.guardrails.policy, inBlock: this.#tx === TxStatus.InTransaction,
-        what: describeStatement(guardFacts), held: [], heldRows: 0, count: null, failed: false,
-      };
+      const guard = newGuard(g.guardrails.maxAffectedRows!, g.guardrails.policy, this.#tx === TxStatus.InTransaction, describeStatement(guardFacts));
       r.guard = guard;
       const pre = req(K_INTERNAL);
-      this.#writeUp(queryMessage(guard.inBlock ? 'SAVEPOINT airlock_guard' : 'BEGIN'));
+      pre.collector = new ResultCollector();
+      pre.onDone = () => { guard.before = changedRows(pre.collector!, 1); };
+      this.#writeUp(queryMessage(`${guard.inBlock ? 'SAVEPOINT airlock_guard' : 'BEGIN'}; ${CHANGED_ROWS_SQL}`));
       this.#enqueue(pre);
       this.#holdClient++;   // released when the guard has finished (COMMIT/ROLLBACK answered)
     }
@@ -751,7 +778,7 @@ export class Session {
   #refreshContext(): void {
     const state = this.shared.state;
     const tables = maskedTables(state.set);
-    const plan = setupPlan({ needNames: false, maskTables: tables });
+    const plan = setupPlan({ needNames: false, maskTables: tables, analyze: (q) => state.analyzer.analyze(q) });
     const r = req(K_INTERNAL);
     r.collector = new ResultCollector();
     this.#holdClient++;
@@ -759,13 +786,14 @@ export class Session {
       this.#holdClient--;
       try {
         const got = plan.parse(r.collector!);
-        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath };
+        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath, ...(got.derived === null ? {} : { derived: got.derived }) };
         if (got.maskCatalog !== null) {
           this.#maskCatalog = got.maskCatalog;
           this.#maskGeneration = state.set.generation;
           this.#maskTables = tables.join(',');
           const t = this.shared.target;
-          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog });
+          this.#catalogAtMs = nowMs();
+          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog, derived: got.derived!, atMs: this.#catalogAtMs });
         }
         this.#gate!.rebind(this.shared.state, this.#ctx);
         this.#localSet = false;
@@ -790,6 +818,11 @@ export class Session {
     if (f.executes === null) return f;
     const stored = this.#preparedFacts.get(f.executes);
     return stored === undefined ? f : withExecuted(f, stored);
+  }
+
+  /** maxAffectedRows applies: the statement writes, or runs user code that may (gate.ts runsUserCode). */
+  #mayChangeRows(f: StatementFacts): boolean {
+    return f.writes || runsUserCode(f, this.#ctx!);
   }
 
   #touchesMasked(d: Decision): boolean {
@@ -842,6 +875,11 @@ export class Session {
     }
     const p = readParse(buf, start, end);
     const gate = this.#currentGate();
+    if (!this.#inBatch && this.#catalogTooOld(t0) && this.#queue.length === 0 && this.#holdClient === 0) {
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
     this.#inBatch = true;
     if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
     const checked: Checked = gate.check(p.query, this.#preparedFacts);
@@ -867,7 +905,7 @@ export class Session {
     let effFacts = facts;
     if (facts !== null) effFacts = this.#effectiveFacts(facts);
     const stmt: Prepared = {
-      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation,
+      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation, catalog: gate.ctx.derived?.id ?? '',
       normalized: checked.analysis.normalized, fields: null, describeSent: false,
     };
     void t0;
@@ -961,7 +999,15 @@ export class Session {
       'Airlock reloads which columns are masked at the next Sync.'), d, null, '');
   }
 
-  #onBind(buf: Buffer, start: number, end: number): void {
+  /** Returns false to leave the Bind unread (the catalog is refetched first). */
+  #onBind(buf: Buffer, start: number, end: number): boolean {
+    const gate = this.#currentGate();
+    // A statement prepared once and bound for hours must see views created since (as Query and Parse do).
+    if (!this.#inBatch && this.#catalogTooOld(nowMs()) && this.#queue.length === 0 && this.#holdClient === 0) {
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
     this.#inBatch = true;
     const b = readBind(buf, start, end);
     const stmt = this.#prepared.get(b.statement);
@@ -969,18 +1015,19 @@ export class Session {
       // Unknown to us (its Parse failed, or it never existed): the server would refuse it too; fail closed.
       const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: `prepared statement "${b.statement}" is not known to the proxy` };
       this.#poisonParse(proxyRefusal('26000', `prepared statement "${b.statement}" does not exist`), d, null, '');
-      return;
+      return true;
     }
-    const gate = this.#currentGate();
-    if (this.#catalogStale) { this.#policyChangedMidBatch(); return; }
-    if (stmt.generation !== gate.generation) {
-      // A policy change since Parse: decide the kept facts again (the statement text is unchanged).
+    if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
+    const catalog = gate.ctx.derived?.id ?? '';
+    if (stmt.generation !== gate.generation || stmt.catalog !== catalog) {
+      // A policy change (or new views) since Parse: decide the kept facts again (the statement text is unchanged).
       stmt.decision = gate.decideFacts(stmt.facts, stmt.text);
       stmt.generation = gate.generation;
+      stmt.catalog = catalog;
     }
     if (stmt.decision.verdict === 'deny') {
       this.#poisonParse(denialFields(stmt.decision, describeStatement(stmt.facts)), stmt.decision, stmt.facts, stmt.normalized);
-      return;
+      return true;
     }
     const portal: Portal = { name: b.portal, stmt, resultFormats: b.resultFormats, fields: null, describeSent: false };
     if (b.portal === '' || !this.#portals.has(b.portal)) this.#portals.set(b.portal, portal);
@@ -988,6 +1035,7 @@ export class Session {
     const r = req(K_BIND);
     r.portal = portal;
     this.#enqueue(r);
+    return true;
   }
 
   #onDescribe(buf: Buffer, start: number, end: number): void {
@@ -1020,7 +1068,7 @@ export class Session {
       rn.scrub = this.#touchesMasked(stmt.decision);
       r.runs = [rn];
       const d = stmt.decision;
-      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && stmt.facts.writes) {
+      if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && this.#mayChangeRows(stmt.facts)) {
         if (e.maxRows !== 0) {
           const dd: DenyDecision = { verdict: 'deny', policy: d.guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write fetched in parts' };
           const f = denialFields(dd, describeStatement(stmt.facts));
@@ -1032,10 +1080,7 @@ export class Session {
         // only at Sync, so the proxy holds everything after this Execute, asks for the result now (Flush),
         // and if the count is over the limit sends the poison before the client's Sync: the transaction
         // aborts and nothing commits (docs/adr/0001-denial-by-poison-statement.md).
-        r.guard = {
-          limit: d.guardrails.maxAffectedRows, policy: d.guardrails.policy, inBlock: false,
-          what: describeStatement(stmt.facts), held: [], heldRows: 0, count: null, failed: false,
-        };
+        r.guard = newGuard(d.guardrails.maxAffectedRows, d.guardrails.policy, false, describeStatement(stmt.facts));
         guarded = true;
       }
       if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks) && portal.fields === null
@@ -1048,13 +1093,52 @@ export class Session {
         this.#enqueue(ir);
       }
     }
+    if (guarded && this.#skipping) {
+      // The server will skip it (an earlier message of the batch failed): nothing to guard.
+      this.#passUp(buf, start, end);
+      return;
+    }
+    if (guarded) {
+      // The tuple counters before it, in the same (implicit or explicit) transaction; the count after it is
+      // asked for when its CommandComplete arrives (not now: a COPY FROM STDIN must see only copy data).
+      const g = r.guard!;
+      this.#enqueue(this.#countChanges((n) => { g.before = n; }));
+    }
     this.#passUp(buf, start, end);
     if (guarded) {
       this.#writeUp(FLUSH);
-      if (this.#skipping) return;   // the server will skip it: nothing to guard
       this.#holdClient++;
     }
     this.#enqueue(r);
+  }
+
+  /**
+   * Read CHANGED_ROWS_SQL inside the extended protocol without touching the client's unnamed statement or
+   * portal: a reserved named statement and portal, closed around the read. Writes the messages; the caller
+   * queues the returned request where its responses will arrive.
+   */
+  #countChanges(then: (n: number) => void): Req {
+    const c = req(K_COUNT);
+    c.onCount = then;
+    this.#writeUp(COUNT_MESSAGES);
+    return c;
+  }
+
+  #countResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    switch (type) {
+      case Backend.ParseComplete: case Backend.BindComplete: case Backend.CommandComplete: return;
+      case Backend.DataRow:
+        r.counted = Number(readFirstValue(buf, start, end));
+        return;
+      case Backend.CloseComplete:
+        if (++r.closes < 2) return;
+        this.#queue.shift();
+        if (r.counted === null || !Number.isSafeInteger(r.counted)) throw new Error('the changed-rows count could not be read');
+        r.onCount!(r.counted);
+        return;
+    }
+    // An error here means the transaction is not what the guard expects: nothing of it can be trusted.
+    throw new Error(`the proxy's changed-rows count failed: ${type === Backend.ErrorResponse ? readErrorFields(buf, start, end).get('M') ?? '?' : `message 0x${type.toString(16)}`}`);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1104,7 +1188,7 @@ export class Session {
     }
     switch (type) {
       case Backend.NoticeResponse: this.#onNotice(buf, start, end); return;
-      case Backend.NotificationResponse: this.#passClient(buf, start, end); return;
+      case Backend.NotificationResponse: this.#notification(buf, start, end); return;
       case Backend.ParameterStatus: this.#onParameterStatus(buf, start, end); return;
     }
     const r = this.#queue[0];
@@ -1120,6 +1204,7 @@ export class Session {
     switch (r.kind) {
       case K_QUERY: this.#queryResponse(r, buf, type, start, end); return;
       case K_INTERNAL: this.#internalResponse(r, buf, type, start, end); return;
+      case K_COUNT: this.#countResponse(r, buf, type, start, end); return;
       case K_PARSE:
         if (type === Backend.ParseComplete) { this.#queue.shift(); this.#passClient(buf, start, end); return; }
         break;
@@ -1252,6 +1337,13 @@ export class Session {
       if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
     }
     this.#passClient(buf, start, end);
+  }
+
+  /** A payload is forwarded only to an identity with nothing masked (proxy/mask/notification.ts says why). */
+  #notification(buf: Buffer, start: number, end: number): void {
+    // The current state, not the gate's: a policy that starts masking applies before the next statement.
+    if (masksAnything(this.shared.state, this.shared.identity, this.shared.target.binding)) this.#writeClient(notificationWithoutPayload(buf, start, end));
+    else this.#passClient(buf, start, end);
   }
 
   #onParameterStatus(buf: Buffer, start: number, end: number): void {
@@ -1463,6 +1555,25 @@ export class Session {
   // -------------------------------------------------------------------------------------------
   // Guardrails: maxAffectedRows
 
+  /**
+   * A result row of a guarded statement: held until the count is known, up to `limit` rows. Beyond that the
+   * rows say nothing certain about the count (a SELECT over a data-modifying CTE, EXPLAIN ANALYZE output, or
+   * RETURNING rows an INSTEAD OF trigger made up), so what is held is forwarded and the rest streams; the
+   * verdict follows them (CommandComplete, or the 42501 of a rollback, as when a statement fails mid-result).
+   */
+  #guardRow(g: Guard, rn: Run | null, buf: Buffer, start: number, end: number): void {
+    if (g.streaming) { this.#dataRow(rn, buf, start, end); return; }
+    if (g.heldRows < g.limit) {
+      g.heldRows++;
+      g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
+      return;
+    }
+    g.streaming = true;
+    for (const b of g.held) this.#writeClient(b);
+    g.held.length = 0;
+    this.#dataRow(rn, buf, start, end);
+  }
+
   #guardResponse(r: Req, g: Guard, rn: Run | null, buf: Buffer, type: number, start: number, end: number): void {
     switch (type) {
       case Backend.RowDescription:
@@ -1470,15 +1581,11 @@ export class Session {
         g.held.push(Buffer.from(buf.subarray(start, end)));
         return;
       case Backend.DataRow:
-        // RETURNING rows wait for the count; beyond the limit they would be rolled back anyway.
-        if (g.heldRows < g.limit) {
-          g.heldRows++;
-          g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
-        }
+        this.#guardRow(g, rn, buf, start, end);
         return;
       case Backend.CommandComplete:
-        g.count = tagCount(buf, start, end);
-        if (rn !== null) rn.rows = g.count;
+        g.tagCount = tagCount(buf, start, end);
+        if (rn !== null) rn.rows = g.tagCount;
         g.held.push(Buffer.from(buf.subarray(start, end)));
         return;
       case Backend.ErrorResponse:
@@ -1498,34 +1605,50 @@ export class Session {
       case Backend.ReadyForQuery: {
         this.#queue.shift();
         const status = readReadyForQuery(buf, start, end);
-        const over = g.count !== null && g.count > g.limit;
-        let finish: string | null;
-        if (g.inBlock) {
-          // In a failed block the savepoint stays (the client must ROLLBACK anyway); over the limit, undo to
-          // it and fail the transaction as a failing statement would (the poison).
-          finish = g.failed || status === TxStatus.Failed ? null
-            : over ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}` : 'RELEASE SAVEPOINT airlock_guard';
-        } else {
-          finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
-        }
-        if (finish === null) {
-          this.#tx = status;
-          this.#passClient(buf, start, end);
-          this.#holdClient--;
-          this.#resumeClient();
-          return;
-        }
-        const fr = req(K_INTERNAL);
-        fr.collector = new ResultCollector();
-        fr.onDone = (rfq) => this.#guardFinished(g, rn, over, fr.collector!, rfq);
-        // Written from the server side: flush toward the server now (this is not inside a client chunk).
-        this.#writeUp(queryMessage(finish));
+        if (g.failed || status === TxStatus.Failed) { this.#guardFinish(g, rn, status, Buffer.from(buf.subarray(start, end))); return; }
+        // What did it change? The counters after it, in the same transaction, before COMMIT or RELEASE.
+        const rfq = Buffer.from(buf.subarray(start, end));
+        const cr = req(K_INTERNAL);
+        cr.collector = new ResultCollector();
+        cr.onDone = () => {
+          settleCount(g, rn, changedRows(cr.collector!, 0));
+          this.#guardFinish(g, rn, status, rfq);
+        };
+        this.#writeUp(queryMessage(CHANGED_ROWS_SQL));
         this.#flushUp();
-        this.#enqueue(fr);
+        this.#enqueue(cr);
         return;
       }
     }
     throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Query`);
+  }
+
+  /** The guarded simple Query has run and been counted: commit or release it, or roll it back (over the limit). */
+  #guardFinish(g: Guard, rn: Run | null, status: number, rfq: Buffer): void {
+    const over = guardOver(g);
+    let finish: string | null;
+    if (g.inBlock) {
+      // In a failed block the savepoint stays (the client must ROLLBACK anyway); over the limit, undo to
+      // it and fail the transaction as a failing statement would (the poison).
+      finish = g.failed || status === TxStatus.Failed ? null
+        : over ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}` : 'RELEASE SAVEPOINT airlock_guard';
+    } else {
+      finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
+    }
+    if (finish === null) {
+      this.#tx = status;
+      this.#writeClient(rfq);
+      this.#holdClient--;
+      this.#resumeClient();
+      return;
+    }
+    const fr = req(K_INTERNAL);
+    fr.collector = new ResultCollector();
+    fr.onDone = (done) => this.#guardFinished(g, rn, over, fr.collector!, done);
+    // Written from the server side: flush toward the server now (this is not inside a client chunk).
+    this.#writeUp(queryMessage(finish));
+    this.#flushUp();
+    this.#enqueue(fr);
   }
 
   /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
@@ -1546,42 +1669,27 @@ export class Session {
         return;
       case Backend.DataRow:
         if (rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
-        if (g.heldRows < g.limit) {
-          g.heldRows++;
-          g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
-        }
+        this.#guardRow(g, rn, buf, start, end);
         return;
-      case Backend.CommandComplete: {
+      case Backend.CommandComplete:
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended: {
         this.#queue.shift();
-        g.count = tagCount(buf, start, end);
-        if (rn !== null) rn.rows = g.count;
-        if (g.count !== null && g.count > g.limit) {
-          g.held.length = 0;
-          const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: `affected ${g.count} rows, more than maxAffectedRows ${g.limit}` };
-          const pr = req(K_PARSE);
-          pr.denial = guardDenial(g);
-          if (rn !== null) { rn.rolledBack = true; const prn = { ...rn, decision: d, code: '42501', done: false }; pr.runs = [prn]; rn.done = true; }
-          // Ahead of everything the client sent after the Execute (held): the Sync cannot commit first.
-          this.#queue.unshift(pr);
-          this.#writeUp(POISON_PARSE);
-          this.#flushUp();
-        } else {
-          for (const b of g.held) this.#writeClient(b);
-          g.held.length = 0;
-          this.#passClient(buf, start, end);
-          if (rn !== null) this.#auditRun(rn, null);
+        if (type === Backend.CommandComplete) {
+          g.tagCount = tagCount(buf, start, end);
+          if (rn !== null) rn.rows = g.tagCount;
         }
-        this.#holdClient--;
-        this.#resumeClient();
+        g.held.push(Buffer.from(buf.subarray(start, end)));
+        // Count now. Nothing the client sent after the Execute has gone upstream (it is held), so this read is
+        // the next thing the server answers, ahead of the client's Sync: nothing has committed yet.
+        this.#queue.unshift(this.#countChanges((n) => {
+          settleCount(g, rn, n);
+          this.#guardedExecuteCounted(g, rn);
+        }));
+        this.#writeUp(FLUSH);
+        this.#flushUp();
         return;
       }
-      case Backend.EmptyQueryResponse:
-      case Backend.PortalSuspended:
-        this.#queue.shift();
-        this.#passClient(buf, start, end);
-        this.#holdClient--;
-        this.#resumeClient();
-        return;
       case Backend.ErrorResponse:
         g.held.length = 0;
         this.#extendedError(r, buf, start, end);
@@ -1592,9 +1700,30 @@ export class Session {
     throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Execute`);
   }
 
+  /** A guarded Execute has run and been counted: forward what was held, or poison the batch before its Sync. */
+  #guardedExecuteCounted(g: Guard, rn: Run | null): void {
+    if (guardOver(g)) {
+      g.held.length = 0;
+      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: guardReason(g) };
+      const pr = req(K_PARSE);
+      pr.denial = guardDenial(g);
+      if (rn !== null) { rn.rolledBack = true; const prn = { ...rn, decision: d, code: '42501', done: false }; pr.runs = [prn]; rn.done = true; }
+      // Ahead of everything the client sent after the Execute (held): the Sync cannot commit first.
+      this.#queue.unshift(pr);
+      this.#writeUp(POISON_PARSE);
+      this.#flushUp();
+    } else {
+      for (const b of g.held) this.#writeClient(b);
+      g.held.length = 0;
+      if (rn !== null) this.#auditRun(rn, null);
+    }
+    this.#holdClient--;
+    this.#resumeClient();
+  }
+
   #guardFinished(g: Guard, rn: Run | null, over: boolean, c: ResultCollector, rfq: Buffer): void {
     if (over) {
-      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: `affected ${g.count} rows, more than maxAffectedRows ${g.limit}` };
+      const d: DenyDecision = { verdict: 'deny', policy: g.policy, rule: 'guardrails.maxAffectedRows', reason: guardReason(g) };
       this.#writeClient(errorResponse(guardDenial(g)));
       if (rn !== null) { rn.rolledBack = true; this.#auditRun(rn, '42501', d); }
     } else if (!g.failed) {
@@ -1708,11 +1837,60 @@ export class Session {
 function guardDenial(g: Guard): PgErrorFields {
   return {
     severity: 'ERROR', code: '42501',
-    message: `permission denied for ${g.what}: it affected ${g.count} rows, more than maxAffectedRows ${g.limit} of AccessPolicy "${g.policy}"; rolled back`,
+    message: `permission denied for ${g.what}: ${guardReason(g).replace(/^affected/, 'it affected')} of AccessPolicy "${g.policy}"; rolled back`,
   };
 }
 
+/** Changed rows could not be counted (CHANGED_ROWS_SQL answered -1: track_counts is off on the server). */
+const UNCOUNTABLE = -1;
+
+/** Statements whose CommandComplete row count counts rows they changed: a lower bound of the real count. */
+const TAG_COUNTS_CHANGES: ReadonlySet<string> = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CopyStmt']);
+
+/** The count from the counters before and after (CHANGED_ROWS_SQL), never below what the tag says. */
+function settleCount(g: Guard, rn: Run | null, after: number): void {
+  if (g.before === null || g.before < 0 || after < 0) { g.count = UNCOUNTABLE; return; }
+  const tag = rn !== null && rn.facts !== null && TAG_COUNTS_CHANGES.has(rn.facts.tag) ? g.tagCount ?? 0 : 0;
+  g.count = Math.max(tag, after - g.before);
+}
+
+/** Over the limit — or not countable, which fails closed. */
+function guardOver(g: Guard): boolean {
+  return g.count !== null && (g.count === UNCOUNTABLE || g.count > g.limit);
+}
+
+function guardReason(g: Guard): string {
+  return g.count === UNCOUNTABLE
+    ? `affected rows that could not be counted (the server's track_counts is off), so maxAffectedRows ${g.limit} could not be checked`
+    : `affected ${g.count} rows, more than maxAffectedRows ${g.limit}`;
+}
+
 const POISON_QUERY = queryMessage(POISON_SQL);
+/**
+ * The extended-protocol read of CHANGED_ROWS_SQL (K_COUNT): a reserved statement and portal name, closed first
+ * (a Parse of an existing name fails) and after. Built once.
+ */
+const COUNT_NAME = 'airlock_guard_count';
+const COUNT_MESSAGES = Buffer.concat([
+  closeMessage('S', COUNT_NAME), parseMessage(COUNT_NAME, CHANGED_ROWS_SQL), bindMessage({ portal: COUNT_NAME, statement: COUNT_NAME }),
+  executeMessage(COUNT_NAME, 0), closeMessage('P', COUNT_NAME),
+]);
+
+/** The changed-rows count from statement `i` of an internal simple Query (CHANGED_ROWS_SQL). */
+function changedRows(c: ResultCollector, i: number): number {
+  if (c.error !== null) throw new Error(`the proxy's changed-rows count failed: ${c.error.get('M') ?? '?'} (SQLSTATE ${c.error.get('C') ?? '?'})`);
+  const n = Number(c.statements[i]?.[0]?.[0]);
+  if (!Number.isSafeInteger(n)) throw new Error('the changed-rows count could not be read');
+  return n;
+}
+
+/** The first column of a DataRow as text (the proxy's own count query). */
+function readFirstValue(buf: Buffer, start: number, end: number): string | null {
+  if (buf.readInt16BE(start + 5) < 1) return null;
+  const len = buf.readInt32BE(start + 7);
+  if (len < 0 || start + 11 + len > end) return null;
+  return buf.toString('utf8', start + 11, start + 11 + len);
+}
 const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
 const NO_PLAN: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, refuse: null });
 const EMPTY_FACTS: StatementFacts = Object.freeze({
