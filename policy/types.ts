@@ -285,6 +285,13 @@ export interface MaskPlan {
   readonly hasStar?: boolean;
   /** The proxy cannot prove the result safe (e.g. COPY binary of a masked table): refuse it. */
   readonly refuse: string | null;
+  /**
+   * "schema.table.column" of every masked column of a relation whose rows the statement reads or writes (every
+   * access but DROP, TRUNCATE and GRANT, all candidates of an unqualified name): the values PostgreSQL could echo
+   * in an ErrorResponse or NoticeResponse for this statement (proxy/mask/errors.ts). Empty: nothing to hide.
+   * Absent means unknown and is treated as every masked column (fail closed).
+   */
+  readonly touched?: readonly string[];
 }
 export const NO_MASKS: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null });
 
@@ -295,7 +302,15 @@ export type Decision =
       readonly guardrails: { readonly maxAffectedRows: number | null; readonly policy: string | null };
       /** The AccessRequest whose grant allowed a pair an `approve` rule governs (audit: airlock.access_request). */
       readonly grant?: string }
-  | { readonly verdict: 'approve'; readonly policy: string; readonly rule: string; readonly holdTimeoutMs: number }
+  | { readonly verdict: 'approve'; readonly policy: string; readonly rule: string; readonly holdTimeoutMs: number;
+      /** The pair that needs the approval, as the client's error names it (`UPDATE on public.orders`). */
+      readonly what?: string }
   | { readonly verdict: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string;
+      /**
+       * What was denied, for the client's error headline: the (operation, object) pair with the relation
+       * qualified as it was resolved (`SELECT on public.customers`, `CALL of function pg_catalog.pg_sleep`), or the
+       * session change (`SET search_path`). Absent when the denial is about the statement as a whole.
+       */
+      readonly what?: string;
       /** An approval hold ended without approval: the AccessRequest it created (audit: airlock.access_request). */
       readonly accessRequest?: string };

@@ -251,6 +251,20 @@ function stringLiteral(node: Raw): string | null {
   return null;
 }
 
+/** A string constant, bare or cast to text, varchar or name: the text PostgreSQL will see, unchanged. */
+function settingName(node: Raw): string | null {
+  if (node?.A_Const !== undefined) return node.A_Const.sval !== undefined ? (node.A_Const.sval.sval ?? '') : null;
+  const c = node?.TypeCast;
+  if (c === undefined || c.arg?.A_Const?.sval === undefined) return null;
+  const names = strings(c.typeName?.names);
+  const t = names[names.length - 1];
+  if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return null;
+  // A type modifier would cut the text ('search_pathx'::varchar(11) is 'search_path').
+  if (c.typeName?.arrayBounds !== undefined || c.typeName?.typmods !== undefined || !TEXT_TYPES.has(t ?? '')) return null;
+  return c.arg.A_Const.sval.sval ?? '';
+}
+const TEXT_TYPES = new Set(['text', 'varchar', 'name']);
+
 const REG_TYPES = new Set([
   'regclass', 'regproc', 'regprocedure', 'regoper', 'regoperator', 'regtype', 'regnamespace', 'regrole',
   'regcollation', 'regconfig', 'regdictionary',
@@ -336,9 +350,12 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
     if (SETTING_FUNCTIONS.has(name)) {
       st.cacheable = false;
       if (name === 'set_config') {
-        const setting = stringLiteral(args[0]);
-        if (setting === null) bad(st, 'set_config() with a setting name that is not a constant cannot be checked');
-        else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: stringLiteral(args[1]) });
+        // set_config(name, value, is_local) is `SET name` (design.md): decided by the setting's name, so
+        // the name must be a plain string constant. Anything else — a parameter, an expression, a named
+        // argument, a cast through a type whose conversion to text could rewrite it — is denied.
+        const setting = args.length === 3 ? settingName(args[0]) : null;
+        if (setting === null) bad(st, 'set_config() with a setting name that is not a string constant cannot be checked');
+        else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: settingName(args[1]) });
       }
       return want ? CONSTANT : null;
     }

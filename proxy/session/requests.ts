@@ -40,8 +40,6 @@ export interface Run {
   fields: FieldInfo[] | null;
   copyMask: RowMask | null;
   copyOptions: CopyOptions | null;
-  /** Touches a relation with masked columns: errors and notices get scrubbed. */
-  scrub: boolean;
   maskedColumns: string[] | null;
   rows: number | null;
   code: string | null;
@@ -95,6 +93,6 @@ export function req(kind: number): Req {
 export function run(facts: StatementFacts | null, decision: Decision, startMs: number, normalized: string): Run {
   return {
     facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null,
-    scrub: false, maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
+    maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
   };
 }

@@ -29,7 +29,7 @@ import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
 import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
-import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
+import { POISON_SQL, deniedWhat, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
 import { Gate, changesCatalog, changesResolution, hasAccess, withExecuted } from '../enforce/gate.ts';
@@ -659,7 +659,7 @@ export class Session {
     if (guardDecision !== null && (stmts.length > 1 || this.#tx === TxStatus.Failed)) {
       if (stmts.length > 1) {
         const d: DenyDecision = { verdict: 'deny', policy: (guardDecision as { guardrails: { policy: string | null } }).guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write in a multi-statement string' };
-        const f = denialFields(d, describeStatement(guardFacts));
+        const f = denialFields(d, describeStatement(guardFacts, this.#ctx));
         f.message += ': a write limited by maxAffectedRows must be sent as a statement on its own';
         this.#poisonQuery(f, guardFacts, d, checked.analysis.normalized, t0);
         return true;
@@ -677,7 +677,6 @@ export class Session {
       const f = stmts[i]!;
       const facts = this.#effectiveFacts(f);
       const rn = run(facts, checked.decisions[i]!, t0, checked.analysis.normalized);
-      rn.scrub = this.#touchesMasked(checked.decisions[i]!);
       r.runs.push(rn);
       this.#noteSessionEffects(f, i === stmts.length - 1);
     }
@@ -686,7 +685,7 @@ export class Session {
       const g = guardDecision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
       const guard: Guard = {
         limit: g.guardrails.maxAffectedRows!, policy: g.guardrails.policy, inBlock: this.#tx === TxStatus.InTransaction,
-        what: describeStatement(guardFacts), held: [], heldRows: 0, count: null, failed: false,
+        what: describeStatement(guardFacts, this.#ctx), held: [], heldRows: 0, count: null, failed: false,
       };
       r.guard = guard;
       const pre = req(K_INTERNAL);
@@ -766,12 +765,6 @@ export class Session {
     if (f.executes === null) return f;
     const stored = this.#preparedFacts.get(f.executes);
     return stored === undefined ? f : withExecuted(f, stored);
-  }
-
-  #touchesMasked(d: Decision): boolean {
-    if (d.verdict !== 'allow' && d.verdict !== 'warn') return false;
-    for (const _ in d.masks.columns) return true;
-    return false;
   }
 
   /** Deny a simple Query (or FunctionCall): the poison goes upstream, its error is replaced by `f`. */
@@ -955,7 +948,7 @@ export class Session {
       stmt.generation = gate.generation;
     }
     if (stmt.decision.verdict === 'deny') {
-      this.#poisonParse(denialFields(stmt.decision, describeStatement(stmt.facts)), stmt.decision, stmt.facts, stmt.normalized);
+      this.#poisonParse(denialFields(stmt.decision, deniedWhat(stmt.decision, stmt.facts, this.#ctx)), stmt.decision, stmt.facts, stmt.normalized);
       return;
     }
     const portal: Portal = { name: b.portal, stmt, resultFormats: b.resultFormats, fields: null, describeSent: false };
@@ -993,13 +986,12 @@ export class Session {
     if (portal !== null) {
       const stmt = portal.stmt;
       const rn = run(stmt.facts, stmt.decision, nowMs(), stmt.normalized);
-      rn.scrub = this.#touchesMasked(stmt.decision);
       r.runs = [rn];
       const d = stmt.decision;
       if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && stmt.facts.writes) {
         if (e.maxRows !== 0) {
           const dd: DenyDecision = { verdict: 'deny', policy: d.guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write fetched in parts' };
-          const f = denialFields(dd, describeStatement(stmt.facts));
+          const f = denialFields(dd, describeStatement(stmt.facts, this.#ctx));
           f.message += ': a write limited by maxAffectedRows must be executed in one Execute (row limit 0)';
           this.#poisonParse(f, dd, stmt.facts, stmt.normalized);
           return;
@@ -1010,7 +1002,7 @@ export class Session {
         // aborts and nothing commits (docs/adr/0001-denial-by-poison-statement.md).
         r.guard = {
           limit: d.guardrails.maxAffectedRows, policy: d.guardrails.policy, inBlock: false,
-          what: describeStatement(stmt.facts), held: [], heldRows: 0, count: null, failed: false,
+          what: describeStatement(stmt.facts, this.#ctx), held: [], heldRows: 0, count: null, failed: false,
         };
         guarded = true;
       }
@@ -1176,7 +1168,7 @@ export class Session {
         this.#prepared.delete(r.stmt.name);
         this.#preparedFacts.delete(r.stmt.name);
       }
-      this.#forwardError(rn, buf, start, end);
+      this.#forwardError(rn, buf, start, end, r);
       if (rn !== null) this.#auditRun(rn, code);
     }
     // The server now discards everything up to Sync: so do we with what we queued.
@@ -1184,33 +1176,40 @@ export class Session {
     if (this.#queue.length === 0) this.#skipping = true;
   }
 
-  /** An ErrorResponse for the client, scrubbed when masked columns are in play. */
-  #forwardError(rn: Run | null, buf: Buffer, start: number, end: number): void {
-    if (rn !== null && rn.scrub) {
-      const scrubbed = scrubErrorFields(buf, start, end, this.#maskedNames(rn), true);
+  /** An ErrorResponse or NoticeResponse for the client, with values of masked columns hidden (mask/errors.ts). */
+  #forwardError(rn: Run | null, buf: Buffer, start: number, end: number, r?: Req): void {
+    const touched = this.#echoable(rn, r);
+    if (touched.length > 0) {
+      const scrubbed = scrubErrorFields(buf, start, end, touched);
       if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
     }
     this.#passClient(buf, start, end);
   }
 
-  #maskedNames(rn: Run): ReadonlySet<string> {
+  /**
+   * The masked columns whose values a message answering `rn` could echo: the statement's MaskPlan.touched.
+   * Parse, Bind, Describe and Close read no rows (Bind's input errors quote the client's own parameters). With
+   * no statement to attribute it to (a Sync, whose COMMIT checks deferred constraints) or a transaction
+   * statement (COMMIT does the same), every masked column of this identity.
+   */
+  #echoable(rn: Run | null, r: Req | undefined): readonly string[] {
+    if (rn === null && r !== undefined && (r.kind === K_PARSE || r.kind === K_BIND || r.kind === K_DESCRIBE || r.kind === K_CLOSE)) return NO_COLUMNS;
+    if (rn === null || rn.facts === null || rn.facts.transaction) return this.#allMasked();
     const d = rn.decision;
-    const names = new Set<string>();
-    if (d.verdict === 'allow' || d.verdict === 'warn') {
-      for (const col of Object.keys(d.masks.columns)) names.add(col.slice(col.lastIndexOf('.') + 1));
-    }
-    return names;
+    if (d.verdict !== 'allow' && d.verdict !== 'warn') return NO_COLUMNS;
+    return d.masks.touched ?? Object.keys(d.masks.columns);
+  }
+  #allMasked(): readonly string[] {
+    const cols = this.#gate?.sel.maskColumns;
+    if (cols === undefined) return NO_COLUMNS;
+    for (const _ in cols) return Object.keys(cols);
+    return NO_COLUMNS;
   }
 
   #onNotice(buf: Buffer, start: number, end: number): void {
     const r = this.#queue[0];
-    const rn = r?.runs?.[r.runIndex] ?? null;
     if (r !== undefined && (r.kind === K_INTERNAL || r.kind === K_DESCRIBE_INTERNAL)) return; // our own: not the client's
-    if (rn !== null && rn.scrub) {
-      const scrubbed = scrubErrorFields(buf, start, end, this.#maskedNames(rn), true);
-      if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
-    }
-    this.#passClient(buf, start, end);
+    this.#forwardError(r?.runs?.[r.runIndex] ?? null, buf, start, end, r);
   }
 
   #onParameterStatus(buf: Buffer, start: number, end: number): void {
@@ -1673,6 +1672,7 @@ function guardDenial(g: Guard): PgErrorFields {
 
 const POISON_QUERY = queryMessage(POISON_SQL);
 const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
+const NO_COLUMNS: readonly string[] = Object.freeze([]);
 const NO_PLAN: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, refuse: null });
 const EMPTY_FACTS: StatementFacts = Object.freeze({
   tag: '', command: '', accesses: [], unsupported: [], effects: [], unfilteredWrite: false, writes: false, outputs: [],
