@@ -421,17 +421,27 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       }
     }
   }
+  // COPY (query) is masked through the query's own lineage: the proxy describes the query (RowDescription
+  // gives each column's source table and type) and masks text, CSV and binary output like rows. The table
+  // form has no query to describe, so binary output (which needs types) is refused; options other than
+  // FORMAT (HEADER, DELIMITER, …) change the text layout the masker parses, so they are refused too.
   const copy = stmt.copyTo;
-  if (copy !== null && (copy.format === 'binary' || !copy.optionsDefault)) {
-    const how = copy.format === 'binary' ? 'in binary format' : 'with non-default options';
+  if (copy !== null && ((copy.format === 'binary' && copy.relation !== null) || !copy.optionsDefault)) {
+    const how = copy.optionsDefault ? 'in binary format' : 'with options other than FORMAT';
     if (copy.relation !== null) {
       const masked = maskedColumnsOf(sel, ctx, copy.relation, copy.columns);
       if (masked.length > 0) {
-        refuse = `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY in text or csv format with default options`;
+        refuse = copy.optionsDefault
+          ? `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY (SELECT … FROM ${relText(copy.relation)}) TO STDOUT (FORMAT binary), or text or csv format`
+          : `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY in text, csv or binary format without other options`;
       }
-    } else if (anyMasked || needsRowDescription) {
-      refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text or csv format with default options`;
+    } else if (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt))) {
+      refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text, csv or binary format without other options`;
     }
+  }
+  if (copy !== null && copy.relation === null && copy.query === undefined && refuse === null
+      && (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt)))) {
+    refuse = 'COPY (query) whose query text could not be isolated cannot be masked';
   }
   return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse, touched: touchedColumns(sel, ctx, stmt) };
 }

@@ -204,7 +204,12 @@ export interface StatementFacts {
   /** Output columns in order for the statement's result (SELECT, RETURNING, COPY (query) TO). */
   readonly outputs: readonly ColumnSource[];
   /** COPY … TO: the relation (table form) or null (query form: use outputs). */
-  readonly copyTo: { readonly relation: RelName | null; readonly columns: readonly string[] | null; readonly format: 'text' | 'csv' | 'binary'; readonly optionsDefault: boolean } | null;
+  readonly copyTo: { readonly relation: RelName | null; readonly columns: readonly string[] | null; readonly format: 'text' | 'csv' | 'binary'; readonly optionsDefault: boolean;
+    /**
+     * Query form: the query's text as written, cut out by PostgreSQL's own lexer (absent when it could not be):
+     * the proxy describes it to learn each output column's source and type before the COPY runs.
+     */
+    readonly query?: string } | null;
   /** Transaction control: BEGIN/COMMIT/ROLLBACK/SAVEPOINT… (never denied, never cached by shape). */
   readonly transaction: boolean;
   /** EXECUTE name: the prepared statement whose facts apply. */

@@ -668,3 +668,12 @@ for (const [name, sql, want] of stores) {
     if (name === 'a filter column is not stored') assert.ok(!got.includes('customers.email'));
   });
 }
+
+test('COPY (query): the query text is cut out by the lexer, for the proxy to describe (issue 12)', () => {
+  const q = (sql: string): string | undefined => analyze(sql).statements.at(-1)?.copyTo?.query;
+  assert.equal(q('COPY (SELECT * FROM customers) TO STDOUT'), 'SELECT * FROM customers');
+  assert.equal(q("SELECT 'é'; /* ( */ COPY ( SELECT ')', \"a)b\" FROM t /* ) */ WHERE f(1) > 0 ) TO STDOUT (FORMAT binary)"),
+    " SELECT ')', \"a)b\" FROM t /* ) */ WHERE f(1) > 0 ");
+  assert.equal(q('-- lead\nCOPY (VALUES (1), (2)) TO STDOUT'), 'VALUES (1), (2)');
+  assert.equal(q('COPY customers TO STDOUT'), undefined);
+});

@@ -5,7 +5,7 @@
 // invents a response out of order and pipelining stays correct.
 import type { Decision, StatementFacts } from '../../policy/types.ts';
 import type { FieldInfo, RowMask } from '../mask/types.ts';
-import type { CopyOptions } from '../mask/copy.ts';
+import type { BinaryCopyState, CopyOptions } from '../mask/copy.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import type { ResultCollector } from '../catalog.ts';
 
@@ -20,6 +20,8 @@ export interface Prepared {
   /** From a Describe S response: fields with format 0 (the statement's formats are not yet known). */
   fields: FieldInfo[] | null;
   describeSent: boolean;
+  /** COPY (query) TO: the query's fields, from the proxy's own Describe of the query (K_COPY_DESCRIBE). */
+  copyFields?: FieldInfo[] | null;
 }
 
 export interface Portal {
@@ -40,6 +42,10 @@ export interface Run {
   fields: FieldInfo[] | null;
   copyMask: RowMask | null;
   copyOptions: CopyOptions | null;
+  /** COPY (query) TO: the query's fields (source table, attnum, type), described before it ran. */
+  copyFields: FieldInfo[] | null;
+  /** Binary COPY with masked columns: the stream's state (mask/copy.ts maskCopyBinary). */
+  copyBinary: BinaryCopyState | null;
   maskedColumns: string[] | null;
   rows: number | null;
   code: string | null;
@@ -56,6 +62,13 @@ export const K_CLOSE = 6;
 export const K_SYNC = 7;
 export const K_INTERNAL = 8;   // the proxy's own simple Query: every response swallowed
 export const K_DESCRIBE_INTERNAL = 9; // injected Describe P: response swallowed, fields kept on the portal
+/**
+ * The proxy's Describe of a COPY (query)'s query, to mask its output as rows are (issue 12). Simple protocol:
+ * Parse "" / Describe S / Sync while the client is held; its Query follows once described, or the client gets
+ * the error instead. Extended: Parse / Describe S / Close S of a reserved name, ahead of the client's Parse;
+ * an error is the batch's (the server skips to Sync). Responses are swallowed, fields kept.
+ */
+export const K_COPY_DESCRIBE = 10;
 
 export interface Req {
   readonly kind: number;
@@ -73,6 +86,27 @@ export interface Req {
   onDone: ((rfq: Buffer) => void) | null;
   /** A guarded write (maxAffectedRows): rows and CommandComplete held until the count is known. */
   guard: Guard | null;
+  /**
+   * K_SYNC sent while a COPY FROM STDIN the client started was still taking its input: if that COPY enters
+   * copy-in mode, PostgreSQL ignores this Sync (protocol 55.2.6: "The backend will ignore Flush and Sync
+   * messages received during copy-in mode"), so it is dropped from the queue at CopyInResponse.
+   */
+  duringCopy: boolean;
+  /** K_COPY_DESCRIBE: what was learnt and what waits for it. */
+  copy: CopyDescribe | null;
+}
+
+export interface CopyDescribe {
+  /** true: the extended-protocol form (ends at CloseComplete); false: the simple form (ends at ReadyForQuery). */
+  readonly extended: boolean;
+  fields: FieldInfo[] | null;
+  /** Simple form: the ErrorResponse the Parse or Describe got (a copy), sent to the client in place of the COPY's. */
+  error: Buffer | null;
+  /** Simple form: the client's Query (a copy) and its request, sent once described. */
+  readonly query: Buffer | null;
+  readonly then: Req | null;
+  /** Extended form: the client's statement, which keeps the fields for its Execute. */
+  readonly stmt: Prepared | null;
 }
 
 export interface Guard {
@@ -87,12 +121,12 @@ export interface Guard {
 }
 
 export function req(kind: number): Req {
-  return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, guard: null };
+  return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, guard: null, duringCopy: false, copy: null };
 }
 
 export function run(facts: StatementFacts | null, decision: Decision, startMs: number, normalized: string): Run {
   return {
-    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null,
+    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null, copyFields: null, copyBinary: null,
     maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
   };
 }

@@ -11,8 +11,8 @@ import type { CompiledPolicySet, Decision, Identity, MaskPlan, SessionContext, S
 import { Backend, Frontend, TxStatus } from '../wire/codes.ts';
 import { FrameReader, WireError } from '../wire/frames.ts';
 import {
-  AUTH_OK, FLUSH, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
-  describe as describeMessage, RFQ_IDLE,
+  AUTH_OK, FLUSH, SYNC, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
+  describe as describeMessage, close as closeMessage, RFQ_IDLE,
 } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import {
@@ -24,7 +24,7 @@ import { loginUpstream } from '../wire/auth.ts';
 import { upgradeUpstreamTls } from '../wire/tls.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { maskDataRow } from '../mask/datarow.ts';
-import { maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
+import { binaryCopyState, maskCopyBinary, maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
@@ -37,7 +37,7 @@ import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames } from '../catalog.ts';
 import {
-  K_BIND, K_CLOSE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC, req, run,
+  K_BIND, K_CLOSE, K_COPY_DESCRIBE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC, req, run,
 } from './requests.ts';
 import type { Guard, Portal, Prepared, Req, Run } from './requests.ts';
 
@@ -219,6 +219,14 @@ export class Session {
   #tx: number = TxStatus.Idle;
   /** In COPY FROM STDIN: client CopyData/CopyDone/CopyFail go upstream. */
   #copyIn = false;
+  /**
+   * COPY FROM STDIN statements forwarded whose input the client has not ended (CopyDone/CopyFail) yet. A
+   * client may stream its data right behind the statement without waiting for CopyInResponse (asyncpg's
+   * copy_records_to_table does): while this is non-zero CopyData/CopyDone/CopyFail go upstream too. Should
+   * the COPY fail before copy-in mode, PostgreSQL ignores them (postgres.c: "Accept but ignore these
+   * messages, per protocol spec"). Back to 0 at a ReadyForQuery that leaves nothing outstanding.
+   */
+  #copyInAhead = 0;
   /** Client messages are not read while set (guarded write in flight, context refresh, waiting for idle). */
   #holdClient = 0;
   #waitIdle = false;
@@ -495,7 +503,7 @@ export class Session {
         this.#onClientFrame(st, st[0]!, 0, st.length);
       }
       // COPY FROM STDIN data flows even while a guarded COPY holds everything else.
-      if (this.#stashed === null && ((this.#holdClient === 0 && !this.#waitIdle) || this.#copyIn)) this.#clientReader.drain(this.#onClientFrame);
+      if (this.#stashed === null && ((this.#holdClient === 0 && !this.#waitIdle) || this.#copyFlows)) this.#clientReader.drain(this.#onClientFrame);
       this.#flushUp();
     } catch (e) {
       this.#flushUp();
@@ -505,7 +513,7 @@ export class Session {
       return;
     }
     up.uncork();
-    if ((this.#holdClient > 0 || this.#waitIdle) && !this.#copyIn) this.client.pause();
+    if ((this.#holdClient > 0 || this.#waitIdle) && !this.#copyFlows) this.client.pause();
     else if (up.writableNeedDrain) this.client.pause();
   }
 
@@ -529,9 +537,12 @@ export class Session {
     this.#queue.push(r);
   }
 
+  /** Client COPY input may reach the server (in copy-in mode, or about to be). */
+  get #copyFlows(): boolean { return this.#copyIn || this.#copyInAhead > 0; }
+
   /** Returns false to leave the message unread (the client is held). */
   #clientMessage(buf: Buffer, type: number, start: number, end: number): boolean {
-    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyIn && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))) {
+    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyFlows && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))) {
       return false;
     }
     switch (type) {
@@ -548,11 +559,14 @@ export class Session {
         this.#enqueue(req(K_CLOSE));
         return true;
       }
-      case Frontend.Sync:
+      case Frontend.Sync: {
         this.#inBatch = false;
         this.#passUp(buf, start, end);
-        this.#enqueue(req(K_SYNC));
+        const r = req(K_SYNC);
+        r.duringCopy = this.#copyInAhead > 0;
+        this.#enqueue(r);
         return true;
+      }
       case Frontend.Flush:
         this.#passUp(buf, start, end);
         return true;
@@ -560,9 +574,12 @@ export class Session {
       case Frontend.CopyDone:
       case Frontend.CopyFail:
         // Outside COPY FROM STDIN PostgreSQL ignores these; we drop them rather than forward bytes we do not expect.
-        if (this.#copyIn) {
+        if (this.#copyFlows) {
           this.#passUp(buf, start, end);
-          if (type !== Frontend.CopyData) this.#copyIn = false;
+          if (type !== Frontend.CopyData) {
+            this.#copyIn = false;
+            if (this.#copyInAhead > 0) this.#copyInAhead--;
+          }
         }
         return true;
       case Frontend.FunctionCall: {
@@ -644,6 +661,17 @@ export class Session {
       return true;
     }
     const stmts = checked.analysis.statements;
+    let copyQuery: string | null = null;
+    for (let i = 0; i < stmts.length; i++) {
+      const q = copyQueryToDescribe(this.#effectiveFacts(stmts[i]!), checked.decisions[i]!);
+      if (q === null) continue;
+      if (stmts.length > 1 || this.#inBatch || this.#skipping) {
+        const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'a COPY (query) that reads masked columns must be sent as a statement on its own, outside an extended-protocol batch' };
+        this.#poisonQuery(denialFields(d, 'COPY statement'), stmts[i]!, d, checked.analysis.normalized, t0);
+        return true;
+      }
+      copyQuery = q;
+    }
     // Guarded writes: maxAffectedRows (policy guardrails) needs the count before anything commits.
     let guardDecision: Decision | null = null;
     let guardFacts: StatementFacts | null = null;
@@ -678,9 +706,11 @@ export class Session {
       const facts = this.#effectiveFacts(f);
       const rn = run(facts, checked.decisions[i]!, t0, checked.analysis.normalized);
       r.runs.push(rn);
+      if (isCopyFrom(facts)) this.#copyInAhead++;
       this.#noteSessionEffects(f, i === stmts.length - 1);
     }
     if (stmts.length === 0) r.runs.push(run(null, { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } }, t0, ''));
+    if (copyQuery !== null) { this.#describeCopy(r, copyQuery, Buffer.from(buf.subarray(start, end))); return true; }
     if (guardDecision !== null) {
       const g = guardDecision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
       const guard: Guard = {
@@ -700,6 +730,68 @@ export class Session {
   }
 
   #needsRefresh = false;
+
+  /**
+   * COPY (query) TO with masked columns in reach, simple protocol: describe the query first (Parse "" /
+   * Describe S / Sync) with the client held, so its output can be masked like rows (K_COPY_DESCRIBE). The
+   * unnamed statement is the client's to lose: its own Query would replace it anyway.
+   */
+  #describeCopy(r: Req, query: string, msg: Buffer): void {
+    const pr = req(K_COPY_DESCRIBE);
+    pr.runs = r.runs;   // notices and the error are the COPY's
+    pr.copy = { extended: false, fields: null, error: null, query: msg, then: r, stmt: null };
+    this.#writeUp(Buffer.concat([parseMessage('', query), describeMessage('S', ''), SYNC]));
+    this.#enqueue(pr);
+    this.#holdClient++;
+  }
+
+  #copyDescribeResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    const c = r.copy!;
+    switch (type) {
+      case Backend.ParseComplete:
+      case Backend.ParameterDescription:
+        return;
+      case Backend.RowDescription:
+        c.fields = readRowDescription(buf, start, end);
+        return;
+      case Backend.NoData:
+        c.fields = [];
+        return;
+      case Backend.CloseComplete:
+        if (!c.extended) break;
+        this.#queue.shift();
+        if (c.stmt !== null) c.stmt.copyFields = c.fields;
+        return;
+      case Backend.ErrorResponse:
+        // Extended: the batch's error (the server now skips to the client's Sync), reported as any other.
+        if (c.extended) { this.#extendedError(r, buf, start, end); return; }
+        c.error = Buffer.from(buf.subarray(start, end));
+        return;
+      case Backend.ReadyForQuery: {
+        if (c.extended) break;
+        this.#queue.shift();
+        this.#tx = readReadyForQuery(buf, start, end);
+        const q = c.then!;
+        const rn = q.runs?.[0] ?? null;
+        if (c.error !== null) {
+          // The COPY would fail the same way: the client gets this error and ReadyForQuery in its place.
+          this.#forwardError(rn, c.error, 0, c.error.length, r);
+          if (rn !== null) this.#auditRun(rn, readErrorFields(c.error, 0, c.error.length).get('C') ?? null);
+          this.#passClient(buf, start, end);
+        } else {
+          if (rn !== null) rn.copyFields = c.fields;
+          // Written from the server side: flush toward the server now (this is not inside a client chunk).
+          this.#writeUp(c.query!);
+          this.#flushUp();
+          this.#enqueue(q);
+        }
+        this.#holdClient--;
+        this.#resumeClient();
+        return;
+      }
+    }
+    throw new WireError(`unexpected message 0x${type.toString(16)} in response to the proxy's Describe of a COPY query`);
+  }
 
   /** Track what a statement does to the session that the proxy must mirror. */
   #noteSessionEffects(f: StatementFacts, _last: boolean): void {
@@ -847,6 +939,14 @@ export class Session {
       if (p.name !== '' && effFacts !== null) this.#preparedFacts.set(p.name, effFacts);
     }
     if (effFacts !== null) this.#noteSessionEffects(effFacts, true);
+    const copyQuery = effFacts === null ? null : copyQueryToDescribe(effFacts, decision);
+    if (copyQuery !== null) {
+      // Described under a reserved name ahead of the client's Parse, in the same batch (K_COPY_DESCRIBE).
+      const pr = req(K_COPY_DESCRIBE);
+      pr.copy = { extended: true, fields: null, error: null, query: null, then: null, stmt };
+      this.#writeUp(Buffer.concat([parseMessage(COPY_DESCRIBE_NAME, copyQuery), describeMessage('S', COPY_DESCRIBE_NAME), closeMessage('S', COPY_DESCRIBE_NAME)]));
+      this.#enqueue(pr);
+    }
     const r = req(K_PARSE);
     r.stmt = stmt;
     this.#passUp(buf, start, end);
@@ -986,7 +1086,9 @@ export class Session {
     if (portal !== null) {
       const stmt = portal.stmt;
       const rn = run(stmt.facts, stmt.decision, nowMs(), stmt.normalized);
+      rn.copyFields = stmt.copyFields ?? null;
       r.runs = [rn];
+      if (isCopyFrom(stmt.facts)) this.#copyInAhead++;
       const d = stmt.decision;
       if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && stmt.facts.writes) {
         if (e.maxRows !== 0) {
@@ -1113,6 +1215,7 @@ export class Session {
         break;
       }
       case K_EXECUTE: this.#executeResponse(r, buf, type, start, end); return;
+      case K_COPY_DESCRIBE: this.#copyDescribeResponse(r, buf, type, start, end); return;
       case K_SYNC:
         if (type === Backend.ReadyForQuery) {
           this.#queue.shift();
@@ -1132,6 +1235,7 @@ export class Session {
     const s = readReadyForQuery(buf, start, end);
     this.#tx = s;
     this.#copyIn = false;
+    if (this.#queue.length === 0) this.#copyInAhead = 0;
     if (s === TxStatus.Idle) {
       // Portals live until the transaction ends (protocol 55.2.3); WITH HOLD cursors are not portals.
       if (this.#portals.size > 0) this.#portals.clear();
@@ -1251,7 +1355,19 @@ export class Session {
     }
   }
 
-  /** COPY … TO STDOUT of a statement with masks: per-column strategies, or refuse (fail closed). */
+  /** One CopyData of COPY … TO STDOUT: masked when the COPY's columns need it, else forwarded as it came. */
+  #copyData(rn: Run | null, buf: Buffer, start: number, end: number): void {
+    if (rn === null) { this.#passClient(buf, start, end); return; }
+    if (rn.copyBinary !== null) this.#writeClient(maskCopyBinary(buf, start, end, rn.copyBinary, this.shared.maskSettings));
+    else if (rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
+    else this.#passClient(buf, start, end);
+  }
+
+  /**
+   * COPY … TO STDOUT of a statement with masks: per-column strategies, or refuse (fail closed). The table
+   * form maps the table's columns through the catalog; the query form resolves the fields its query was
+   * described with (K_COPY_DESCRIBE), exactly as a SELECT's RowDescription (resolveRowMask).
+   */
   #copyOut(rn: Run, format: 0 | 1, columns: number): void {
     const d = rn.decision;
     if ((d.verdict !== 'allow' && d.verdict !== 'warn') || !planMasks(d.masks)) return;
@@ -1268,7 +1384,22 @@ export class Session {
         // The table has no masked columns in the catalog: nothing of it is masked.
         mask = new Array(columns).fill(null);
       }
-    } else if (!d.masks.needsRowDescription && d.masks.outputs.length === columns) {
+    } else if (rn.copyFields !== null) {
+      const fields = rn.copyFields.map((f) => (f.format === format ? f : { ...f, format }));
+      if (fields.length !== columns) throw new MaskError(`COPY output has ${columns} columns, its query was described with ${fields.length}`);
+      const m = resolveRowMask(d.masks, fields, this.#maskCatalog);
+      if (m === null) return;
+      rn.maskedColumns = [];
+      for (let i = 0; i < m.length; i++) {
+        if (m[i] === null) continue;
+        const f = fields[i]!;
+        rn.maskedColumns.push(this.#maskCatalog.byOid.get(f.tableOid)?.get(f.attnum) ?? f.name);
+      }
+      if (format === 1) { rn.copyBinary = binaryCopyState(m, fields); return; }
+      mask = [...m];
+    } else if (d.masks.touched !== undefined && d.masks.touched.length === 0) {
+      return;   // reads no relation with masked columns: nothing in it is masked (not described: no need)
+    } else if (!d.masks.needsRowDescription && d.masks.hasStar === false && d.masks.outputs.length === columns) {
       mask = [...d.masks.outputs];
     }
     if (mask === null || mask.length !== columns) throw new MaskError('COPY output could not be matched to its masked columns');
@@ -1278,7 +1409,7 @@ export class Session {
     }
     rn.copyMask = mask;
     rn.copyOptions = { format: ct.format === 'csv' ? 'csv' : 'text' };
-    rn.maskedColumns = mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
+    rn.maskedColumns ??= mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
   }
 
   #queryResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
@@ -1298,10 +1429,7 @@ export class Session {
         r.runIndex++;
         this.#passClient(buf, start, end);
         return;
-      case Backend.CopyData:
-        if (rn !== null && rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
-        else this.#passClient(buf, start, end);
-        return;
+      case Backend.CopyData: this.#copyData(rn, buf, start, end); return;
       case Backend.CopyDone:
         this.#passClient(buf, start, end);
         return;
@@ -1312,7 +1440,7 @@ export class Session {
         return;
       }
       case Backend.CopyInResponse:
-        this.#copyIn = true;
+        this.#enterCopyIn(r);
         this.#passClient(buf, start, end);
         return;
       case Backend.ErrorResponse: {
@@ -1366,15 +1494,12 @@ export class Session {
         this.#passClient(buf, start, end);
         return;
       }
-      case Backend.CopyData:
-        if (rn !== null && rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
-        else this.#passClient(buf, start, end);
-        return;
+      case Backend.CopyData: this.#copyData(rn, buf, start, end); return;
       case Backend.CopyDone:
         this.#passClient(buf, start, end);
         return;
       case Backend.CopyInResponse:
-        this.#copyIn = true;
+        this.#enterCopyIn(r);
         this.#passClient(buf, start, end);
         return;
       case Backend.ErrorResponse:
@@ -1446,7 +1571,7 @@ export class Session {
         if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         return;
       case Backend.CopyInResponse:
-        this.#startGuardedCopyIn(buf, start, end);
+        this.#startGuardedCopyIn(r, buf, start, end);
         return;
       case Backend.CopyOutResponse: case Backend.CopyBothResponse:
         throw new WireError('COPY TO in a guarded statement');
@@ -1486,9 +1611,27 @@ export class Session {
     throw new WireError(`unexpected message 0x${type.toString(16)} in response to a guarded Query`);
   }
 
-  /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
-  #startGuardedCopyIn(buf: Buffer, start: number, end: number): void {
+  /**
+   * The server entered copy-in mode for request `r`: client input goes upstream, and the Syncs the client sent
+   * after `r` before ending its input will be ignored by the server (Req.duringCopy), so they leave the queue.
+   */
+  #enterCopyIn(r: Req): void {
     this.#copyIn = true;
+    const q = this.#queue;
+    const at = q.indexOf(r);
+    if (at < 0) return;
+    let w = at + 1;
+    for (let i = at + 1; i < q.length; i++) {
+      const x = q[i]!;
+      if (x.kind === K_SYNC && x.duringCopy) continue;
+      q[w++] = x;
+    }
+    q.length = w;
+  }
+
+  /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
+  #startGuardedCopyIn(r: Req, buf: Buffer, start: number, end: number): void {
+    this.#enterCopyIn(r);
     this.#passClient(buf, start, end);
     setImmediate(() => {
       if (this.phase !== PHASE_READY || !this.#copyIn) return;
@@ -1500,7 +1643,7 @@ export class Session {
   #guardedExecute(r: Req, g: Guard, rn: Run | null, buf: Buffer, type: number, start: number, end: number): void {
     switch (type) {
       case Backend.CopyInResponse:
-        this.#startGuardedCopyIn(buf, start, end);
+        this.#startGuardedCopyIn(r, buf, start, end);
         return;
       case Backend.DataRow:
         if (rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
@@ -1660,6 +1803,28 @@ export class Session {
   }
 
   get closing(): boolean { return this.#closing; }
+}
+
+/** Reserved name of the statement the proxy describes a COPY (query) under, in the extended protocol. */
+const COPY_DESCRIBE_NAME = 'airlock_copy_describe';
+
+/**
+ * The query of a COPY (query) TO whose output may carry masked values (it reads a relation with masked
+ * columns), to describe before it runs; null when there is nothing to describe.
+ */
+function copyQueryToDescribe(f: StatementFacts, d: Decision): string | null {
+  const ct = f.copyTo;
+  if (ct === null || ct.relation !== null || ct.query === undefined) return null;
+  if (d.verdict !== 'allow' && d.verdict !== 'warn') return null;
+  const touched = d.masks.touched;
+  return touched !== undefined && touched.length === 0 ? null : ct.query;
+}
+
+/** A COPY … FROM STDIN: the client sends its rows after the statement. */
+function isCopyFrom(f: StatementFacts | null): boolean {
+  if (f === null || f.tag !== 'CopyStmt' || f.copyTo !== null) return false;
+  for (const a of f.accesses) if (a.operation === 'COPY_FROM') return true;
+  return false;
 }
 
 /** The error a statement rolled back by maxAffectedRows gets (42501: the policy refused it; ADR 0001). */
