@@ -285,14 +285,22 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
     { verdict: 'allow', outputs: [null] }, { policies: [TRAINER, WARN_ONLY_CUSTOMERS] }],
   ['COPY binary of a masked table is refused', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: null, format: 'binary', optionsDefault: true } }),
-    { verdict: 'allow', refuse: 'COPY of public.customers in binary format cannot be masked (masked: public.customers.email, public.customers.ssn, public.customers.phone); use COPY in text or csv format with default options' }],
+    { verdict: 'allow', refuse: 'COPY of public.customers in binary format cannot be masked (masked: public.customers.email, public.customers.ssn, public.customers.phone); use COPY (SELECT … FROM public.customers) TO STDOUT (FORMAT binary), or text or csv format' }],
   ['COPY text of a masked table is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: null, format: 'text', optionsDefault: true } }), { verdict: 'allow', refuse: null }],
   ['COPY binary of unmasked columns only', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: ['id'], format: 'binary', optionsDefault: true } }), { verdict: 'allow', refuse: null }],
   ['COPY csv with non-default options', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: ['ssn'], format: 'csv', optionsDefault: false } }),
-    { refuse: 'COPY of public.customers with non-default options cannot be masked (masked: public.customers.ssn); use COPY in text or csv format with default options' }],
+    { refuse: 'COPY of public.customers with options other than FORMAT cannot be masked (masked: public.customers.ssn); use COPY in text, csv or binary format without other options' }],
+  // issue 12: the proxy describes a COPY (query) and masks its output, binary included
+  ['COPY (query) binary of a masked column is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY',
+    accesses: [acc('SELECT', 'public.customers'), acc('COPY_TO', 'public.customers')], outputs: [{ kind: 'star', relations: [rel('public.customers')] }],
+    copyTo: { relation: null, columns: null, format: 'binary', optionsDefault: true, query: 'SELECT * FROM public.customers' } }), { verdict: 'allow', refuse: null }],
+  ['COPY (query) with HEADER over a masked column is refused', facts({ tag: 'CopyStmt', command: 'COPY',
+    accesses: [acc('SELECT', 'public.customers'), acc('COPY_TO', 'public.customers')], outputs: [col('public.customers.ssn')],
+    copyTo: { relation: null, columns: null, format: 'csv', optionsDefault: false, query: 'SELECT ssn FROM public.customers' } }),
+    { refuse: 'COPY (query) with options other than FORMAT cannot be masked because its result includes masked columns; use COPY in text, csv or binary format without other options' }],
 ];
 
 for (const [name, stmt, want, opts] of cases) test(name, () => check(run(stmt, opts), want));
@@ -393,4 +401,17 @@ test('a cursor over values computed from masked columns is refused; over the col
   const direct = run(declare([col('public.customers.email'), { kind: 'derived', from: [col('public.customers.id')] }]));
   if (direct.verdict !== 'allow') assert.fail(direct.verdict);
   assert.equal(direct.masks.refuse, null);
+});
+
+test('a denial names the denied pair, qualified as it resolved, or the session change (issue 12)', () => {
+  const what = (d: Decision): string | undefined => (d.verdict === 'deny' ? d.what : undefined);
+  // the first access is allowed; the denied one is named, with its search_path schema
+  assert.equal(what(run(facts({ accesses: [acc('SELECT', 'public.orders'), acc('DDL', 'x')] }))), 'DDL on public.x');
+  assert.equal(what(run(facts({ accesses: [acc('CALL', 'now', 'function'), acc('CALL', 'pg_read_file', 'function')] }))),
+    'CALL of function pg_catalog.pg_read_file');
+  assert.equal(what(run(facts({ accesses: [acc('CALL', 'set_config', 'function')], effects: [{ kind: 'set', name: 'Search_Path', local: false, value: 'x' }] }))),
+    'SET search_path');
+  assert.equal(what(run(effect({ kind: 'reset', name: null }, 'RESET'))), 'RESET ALL');
+  // about the statement as a whole: nothing named, the proxy says which statement
+  assert.equal(what(run(facts({ accesses: [acc('SELECT', 'public.orders')], unsupported: ['x is not supported'] }))), undefined);
 });

@@ -208,7 +208,7 @@ test('3: COPY (query) of unmasked tables is not described (one round trip, as di
 
 function notices(client: pg.Client): { messages: string[]; stop(): void } {
   const messages: string[] = [];
-  const on = (n: { message: string }) => { messages.push(n.message); };
+  const on = (n: { message?: string }) => { messages.push(n.message ?? ''); };
   client.on('notice', on);
   return { messages, stop: () => client.off('notice', on) };
 }
