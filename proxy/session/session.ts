@@ -542,7 +542,11 @@ export class Session {
 
   /** Returns false to leave the message unread (the client is held). */
   #clientMessage(buf: Buffer, type: number, start: number, end: number): boolean {
-    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyFlows && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))) {
+    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyFlows && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))
+        // libpq sends Sync right behind an extended-protocol COPY FROM, before its data. Held (a guarded
+        // Execute), that Sync would stop the data behind it. It may go: in copy-in mode the server ignores
+        // it (Req.duringCopy); had the COPY failed first, there is nothing left for it to commit.
+        && !(this.#copyInAhead > 0 && (type === Frontend.Sync || type === Frontend.Flush))) {
       return false;
     }
     switch (type) {
@@ -579,6 +583,10 @@ export class Session {
           if (type !== Frontend.CopyData) {
             this.#copyIn = false;
             if (this.#copyInAhead > 0) this.#copyInAhead--;
+            // In the extended protocol the server keeps the COPY's CommandComplete in its output buffer until
+            // a Flush or Sync. A held client (a guarded Execute waits for that very CommandComplete) cannot
+            // send one that gets through, so we do: a Flush has no reply and changes nothing else.
+            if (this.#holdClient > 0 || this.#waitIdle) this.#writeUp(FLUSH);
           }
         }
         return true;

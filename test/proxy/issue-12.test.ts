@@ -270,3 +270,26 @@ test('6: a denial names the pair that was denied, with the relation qualified', 
   // the session is usable after each
   assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
 });
+
+test('2: under maxAffectedRows (the client held after a guarded Execute), libpq\'s extended COPY FROM still flows', async () => {
+  const g = await startHarness();   // the default test policy: maxAffectedRows 5 on writes
+  try {
+    const r = await RawClient.connect(g.port);
+    r.send(parse('', 'COPY public.orders (customer_id, amount, status) FROM STDIN'), bind({}), execute(), SYNC);
+    assert.equal(types(await r.until((m) => m.type === 'G')), '12G');
+    r.send(copyData(Buffer.from('1\t5\tguarded\n')), COPY_DONE, SYNC);
+    const done = await r.until((m) => m.type === 'Z');
+    assert.equal(types(done), 'CZ');
+    assert.equal(done[0]!.tag, 'COPY 1');
+    // over the limit: rolled back, denied, the session goes on
+    r.send(parse('', 'COPY public.orders (customer_id, amount, status) FROM STDIN'), bind({}), execute(), SYNC);
+    await r.until((m) => m.type === 'G');
+    r.send(copyData(Buffer.from('1\t5\tover\n'.repeat(6))), COPY_DONE, SYNC);
+    const over = await r.until((m) => m.type === 'Z');
+    assert.equal(types(over), 'EZ');
+    assert.equal(over[0]!.code, '42501');
+    r.send(query("SELECT count(*) FROM public.orders WHERE status IN ('guarded', 'over')"));
+    assert.deepEqual((await r.until((m) => m.type === 'Z')).find((m) => m.type === 'D')!.values, ['1']);
+    r.close();
+  } finally { await g.stop(); }
+});
