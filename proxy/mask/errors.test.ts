@@ -68,6 +68,9 @@ test('raised while analysing the client\'s own text (P, no W or q): kept whole (
   // the same position inside a function body (context present) proves nothing: scrubbed
   const inFunction: Fields = [...undefinedColumn.slice(0, 4), ['P', '8'], ['W', 'SQL statement "SELECT emial"\nPL/pgSQL function f() line 3 at PERFORM']];
   assert.deepEqual(scrub(inFunction), [...undefinedColumn.slice(0, 3), ['M', 'column "***" does not exist'], ['P', '8'], ['W', 'PL/pgSQL function f() line 3 at PERFORM']]);
+  // a data error is scrubbed even with a position: only analysis errors (class 42) are trusted by it
+  const dataError: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '22P02'], ['M', 'invalid input syntax for type integer: "a@b.c"'], ['P', '8']];
+  assert.deepEqual(scrub(dataError), [...dataError.slice(0, 3), ['M', 'invalid input syntax for type integer: "***"'], ['P', '8']]);
 });
 
 test('context: only lines naming code and a line are kept', () => {

@@ -11,10 +11,13 @@
 // same trust its results get; policy/decide.ts, opaque outputs).
 //
 // Raised while analysing the client's own text: a cursor position `P` with no context `W` and no internal
-// query `q` means PostgreSQL was parsing or analysing the statement the client sent, before any row was
-// read (inside a function, SPI and the SQL-function executor move `P` into `p`/`q`, and add `W`). Such an
-// error quotes only the client's own text and catalog names (`column "emial" does not exist`, its hint
-// `Perhaps you meant to reference the column "customers.email"`): kept whole.
+// query `q`, on an error of class 42 (syntax error or access rule violation), means PostgreSQL was parsing
+// or analysing the statement the client sent, before any row was read (inside a function, SPI and the
+// SQL-function executor move `P` into `p`/`q`, and add `W`; the executor reports a position only for
+// errors at plan initialisation, class 0A, with no values). Such an error quotes only the client's own text
+// and catalog names (`column "emial" does not exist`, its hint `Perhaps you meant to reference the column
+// "customers.email"`): kept whole. The class is asked too so that a data error (class 22, 23) carrying a
+// position in some future release is still scrubbed.
 //
 // Otherwise, field by field:
 //   M message  quoted segments that are names PostgreSQL also reported in s/t/c/d/n (schema, table, column,
@@ -103,6 +106,7 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
   let userText = false;
   let position = false;
   let context = false;
+  let analysis = false;
   let schema: string | null = null;
   let table: string | null = null;
   for (const f of fields) {
@@ -111,13 +115,17 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
       names.add(v);
       if (f.code === SCHEMA) schema = v;
       else if (f.code === TABLE) table = v;
-    } else if (f.code === SQLSTATE) userText ||= buf.toString('latin1', f.from, f.to) === RAISE_EXCEPTION;
+    } else if (f.code === SQLSTATE) {
+      const c = buf.toString('latin1', f.from, f.to);
+      userText ||= c === RAISE_EXCEPTION;
+      analysis = c.startsWith('42');
+    }
     else if (f.code === ROUTINE) userText ||= USER_TEXT_ROUTINES.has(buf.toString('latin1', f.from, f.to));
     else if (f.code === POSITION) position = true;
     else if (f.code === CONTEXT || f.code === INTERNAL_QUERY) context = true;
   }
   // Parse analysis of the client's own statement: no row has been read (see the top of this file).
-  if (position && !context && !userText) return null;
+  if (position && analysis && !context && !userText) return null;
 
   const masked = maskedOf(touched, schema, table);
   const allMasked = maskedOf(touched, null, null).names;
