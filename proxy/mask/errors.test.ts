@@ -59,6 +59,11 @@ test('key details: values shown only when no key column is masked (issue 12)', (
   assert.equal(detail('Failing row contains (1, a@b.c).'), 'Failing row contains (***).');
   assert.equal(detail('Failing row contains (1, 10.00, pending).', 'orders'), 'Failing row contains (1, 10.00, pending).');
   assert.equal(detail('some other detail "a@b.c"'), undefined);
+  // names with non-ASCII characters compare as the UTF-8 bytes PostgreSQL sends
+  const accented = (d: string): string | undefined =>
+    new Map(scrub([...head, ['M', 'x'], ['D', d], ['s', 'public'], ['t', 'kunden']], true, 'E', ['public.kunden.e_mäil']) ?? [['D', d]]).get('D');
+  assert.equal(accented('Key (e_mäil)=(a@b.c) already exists.'), 'Key (e_mäil)=(***) already exists.');
+  assert.equal(accented('Failing row contains (1, a@b.c).'), 'Failing row contains (***).');
 });
 
 test('raised while analysing the client\'s own text (P, no W or q): kept whole (issue 12)', () => {

@@ -169,12 +169,14 @@ type FieldOut = typeof KEEP_AS_IS | string | null;
 
 /**
  * Bare names of the touched masked columns of `schema.table` (the s/t fields), or of every touched column
- * when the message names no table.
+ * when the message names no table. In the latin1 form the message is read in (UTF-8 bytes one char each), so
+ * a name with non-ASCII characters compares equal to the bytes PostgreSQL sent.
  */
 function maskedOf(touched: readonly string[], schema: string | null, table: string | null): { readonly names: ReadonlySet<string>; readonly anyInTable: boolean } {
   const names = new Set<string>();
   const prefix = schema !== null && table !== null ? `${schema}.${table}.` : null;
-  for (const q of touched) {
+  for (const t of touched) {
+    const q = Buffer.from(t, 'utf8').toString('latin1');
     if (prefix !== null && !q.startsWith(prefix)) continue;
     names.add(q.slice(q.lastIndexOf('.') + 1));
   }
@@ -187,10 +189,12 @@ function maskedOf(touched: readonly string[], schema: string | null, table: stri
 const KEY_DETAIL = /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) (already exists|is duplicated|is not present in table "[^"]*"|is still referenced from table "[^"]*")\.$/s;
 const CONFLICT_DETAIL = /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) conflicts with existing key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\)\.$/s;
 const FAILING_ROW = /^Failing row contains \(/;
-const WORD = /[A-Za-z_][A-Za-z0-9_$]*/g;
-
+/**
+ * The key's column text contains a masked column's name. A substring test: `email` also hides the values of
+ * `email_verified` (safe: more hidden, never less), and needs no idea of how the server spelled the expression.
+ */
 function mentionsMasked(columns: string, masked: ReadonlySet<string>): boolean {
-  for (const w of columns.match(WORD) ?? []) if (masked.has(w.toLowerCase()) || masked.has(w)) return true;
+  for (const m of masked) if (columns.includes(m)) return true;
   return false;
 }
 
