@@ -165,6 +165,17 @@ test('3: COPY (query) TO STDOUT (FORMAT binary): masked values in binary, the st
   assert.deepEqual(back.rows.map((x) => x.email), ['a***@example.org', 'l***@example.net', 's***@example.com']);
 });
 
+test('3: pipelined behind other statements, a described COPY (query) keeps its place in the stream', async () => {
+  const r = await RawClient.connect(h.port);
+  r.send(query('SELECT 1'), query('COPY (SELECT id, email FROM public.customers WHERE id = 1) TO STDOUT'), query('SELECT 2'),
+    parse('', 'SELECT 3'), bind({}), execute(), SYNC);
+  const ms = await r.readies(4);
+  assert.equal(types(ms), 'TDCZ' + 'HdcCZ' + 'TDCZ' + '12DCZ');
+  assert.equal(ms.find((m) => m.type === 'd')!.data!.toString(), '1\ta***@example.org\n');
+  assert.deepEqual(ms.filter((m) => m.type === 'D').map((m) => m.values), [['1'], ['2'], ['3']]);
+  r.close();
+});
+
 test('3: COPY (query) through the extended protocol is described and masked too', async () => {
   const r = await RawClient.connect(h.port);
   r.send(parse('s1', 'COPY (SELECT id, email FROM public.customers WHERE id = 3) TO STDOUT'), bind({ statement: 's1' }), execute(), SYNC);
