@@ -292,15 +292,18 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
     copyTo: { relation: rel('public.customers'), columns: ['id'], format: 'binary', optionsDefault: true } }), { verdict: 'allow', refuse: null }],
   ['COPY csv with non-default options', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: ['ssn'], format: 'csv', optionsDefault: false } }),
-    { refuse: 'COPY of public.customers with options other than FORMAT cannot be masked (masked: public.customers.ssn); use COPY in text, csv or binary format without other options' }],
+    { refuse: 'COPY of public.customers with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE cannot be masked (masked: public.customers.ssn); use only those options (none with FORMAT binary)' }],
+  ['COPY csv with HEADER and DELIMITER is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
+    copyTo: { relation: rel('public.customers'), columns: ['ssn'], format: 'csv', optionsDefault: false, textOptions: { header: true, delimiter: ';' } } }),
+    { refuse: null }],
   // issue 12: the proxy describes a COPY (query) and masks its output, binary included
   ['COPY (query) binary of a masked column is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY',
     accesses: [acc('SELECT', 'public.customers'), acc('COPY_TO', 'public.customers')], outputs: [{ kind: 'star', relations: [rel('public.customers')] }],
     copyTo: { relation: null, columns: null, format: 'binary', optionsDefault: true, query: 'SELECT * FROM public.customers' } }), { verdict: 'allow', refuse: null }],
-  ['COPY (query) with HEADER over a masked column is refused', facts({ tag: 'CopyStmt', command: 'COPY',
+  ['COPY (query) with an option the masker cannot follow is refused', facts({ tag: 'CopyStmt', command: 'COPY',
     accesses: [acc('SELECT', 'public.customers'), acc('COPY_TO', 'public.customers')], outputs: [col('public.customers.ssn')],
     copyTo: { relation: null, columns: null, format: 'csv', optionsDefault: false, query: 'SELECT ssn FROM public.customers' } }),
-    { refuse: 'COPY (query) with options other than FORMAT cannot be masked because its result includes masked columns; use COPY in text, csv or binary format without other options' }],
+    { refuse: 'COPY (query) with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE cannot be masked because its result includes masked columns; use only those options (none with FORMAT binary)' }],
 ];
 
 for (const [name, stmt, want, opts] of cases) test(name, () => check(run(stmt, opts), want));

@@ -423,20 +423,22 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
   }
   // COPY (query) is masked through the query's own lineage: the proxy describes the query (RowDescription
   // gives each column's source table and type) and masks text, CSV and binary output like rows. The table
-  // form has no query to describe, so binary output (which needs types) is refused; options other than
-  // FORMAT (HEADER, DELIMITER, …) change the text layout the masker parses, so they are refused too.
+  // form has no query to describe, so binary output (which needs types) is refused. Text and CSV options the
+  // masker follows (HEADER, DELIMITER, QUOTE, ESCAPE, NULL, FORCE_QUOTE: copyTo.textOptions) are fine; any
+  // other option changes a layout it cannot parse, so it is refused.
   const copy = stmt.copyTo;
-  if (copy !== null && ((copy.format === 'binary' && copy.relation !== null) || !copy.optionsDefault)) {
-    const how = copy.optionsDefault ? 'in binary format' : 'with options other than FORMAT';
+  const optionsOk = copy === null || copy.optionsDefault || (copy.textOptions !== undefined && copy.format !== 'binary');
+  if (copy !== null && ((copy.format === 'binary' && copy.relation !== null) || !optionsOk)) {
+    const how = optionsOk ? 'in binary format' : 'with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE';
     if (copy.relation !== null) {
       const masked = maskedColumnsOf(sel, ctx, copy.relation, copy.columns);
       if (masked.length > 0) {
-        refuse = copy.optionsDefault
+        refuse = optionsOk
           ? `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY (SELECT … FROM ${relText(copy.relation)}) TO STDOUT (FORMAT binary), or text or csv format`
-          : `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY in text, csv or binary format without other options`;
+          : `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use only those options (none with FORMAT binary)`;
       }
     } else if (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt))) {
-      refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text, csv or binary format without other options`;
+      refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use only those options (none with FORMAT binary)`;
     }
   }
   if (copy !== null && copy.relation === null && copy.query === undefined && refuse === null

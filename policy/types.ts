@@ -181,6 +181,16 @@ export type SessionEffect =
   | { readonly kind: 'deallocate'; readonly name: string | null }
   | { readonly kind: 'listen' | 'unlisten' | 'notify' };
 
+/** COPY … TO options that shape text and CSV output (sql-copy); absent fields are PostgreSQL's defaults. */
+export interface CopyTextOptions {
+  /** PostgreSQL sends the column names as the first line (its own CopyData). */
+  readonly header: boolean;
+  readonly delimiter?: string;
+  readonly quote?: string;
+  readonly escape?: string;
+  readonly null?: string;
+}
+
 export interface StatementFacts {
   /** libpg-query node tag of the top-level statement, e.g. SelectStmt. */
   readonly tag: string;
@@ -209,7 +219,9 @@ export interface StatementFacts {
      * Query form: the query's text as written, cut out by PostgreSQL's own lexer (absent when it could not be):
      * the proxy describes it to learn each output column's source and type before the COPY runs.
      */
-    readonly query?: string } | null;
+    readonly query?: string;
+    /** Text and CSV options besides FORMAT, when every one is one the masker follows (absent otherwise). */
+    readonly textOptions?: CopyTextOptions } | null;
   /** Transaction control: BEGIN/COMMIT/ROLLBACK/SAVEPOINT… (never denied, never cached by shape). */
   readonly transaction: boolean;
   /** EXECUTE name: the prepared statement whose facts apply. */

@@ -677,3 +677,20 @@ test('COPY (query): the query text is cut out by the lexer, for the proxy to des
   assert.equal(q('-- lead\nCOPY (VALUES (1), (2)) TO STDOUT'), 'VALUES (1), (2)');
   assert.equal(q('COPY customers TO STDOUT'), undefined);
 });
+
+test('COPY TO text and CSV options the masker follows; HEADER true only when PostgreSQL is sure to send it (issue 12)', () => {
+  const o = (sql: string) => analyze(sql).statements[0]?.copyTo?.textOptions;
+  assert.deepEqual(o('COPY (SELECT 1) TO STDOUT WITH CSV HEADER'), { header: true });
+  assert.deepEqual(o("COPY t TO STDOUT (FORMAT csv, HEADER on, DELIMITER ';', QUOTE '''', ESCAPE '\\', NULL 'NA', FORCE_QUOTE *, ENCODING 'UTF8')"),
+    { header: true, delimiter: ';', quote: "'", escape: '\\', null: 'NA' });
+  assert.deepEqual(o('COPY t TO STDOUT (HEADER 0)'), { header: false });
+  assert.deepEqual(o('COPY t TO STDOUT (HEADER 1)'), { header: true });
+  assert.deepEqual(o("COPY t TO STDOUT (HEADER 'False')"), { header: false });
+  assert.equal(o('COPY t TO STDOUT'), undefined, 'no options: nothing to follow');
+  // anything else: not followed (the masker refuses)
+  assert.equal(o('COPY t TO STDOUT (HEADER 2)'), undefined);
+  assert.equal(o("COPY t TO STDOUT (HEADER match)"), undefined);
+  assert.equal(o('COPY t TO STDOUT (HEADER, HEADER false)'), undefined, 'given twice');
+  assert.equal(o("COPY t TO STDOUT (FORMAT csv, FORCE_NOT_NULL (a))"), undefined);
+  assert.equal(o("COPY t TO STDOUT (ENCODING 'LATIN1')"), undefined);
+});

@@ -11,7 +11,7 @@
 // Raw parse trees are untyped JSON from the parser; `Raw` is `any` on purpose and every read of
 // it is guarded by the field lists above.
 
-import type { Access, ColumnSource, ConcreteOperation, RelName, SessionEffect, StatementFacts } from '../types.ts';
+import type { Access, ColumnSource, ConcreteOperation, CopyTextOptions, RelName, SessionEffect, StatementFacts } from '../types.ts';
 import { parseSync } from 'libpg-query';
 import { addLeaves, CONSTANT, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from './lineage.ts';
 import { parseLiteralName, relFromParts } from './names.ts';
@@ -1413,6 +1413,7 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
   if (b.is_program === true || b.filename !== undefined) bad(st, COPY_FILE_MESSAGE);
   let format: 'text' | 'csv' | 'binary' = 'text';
   let optionsDefault = true;
+  const text = copyTextOptions(Array.isArray(b.options) ? b.options : []);
   for (const o of Array.isArray(b.options) ? b.options : []) {
     const d = o.DefElem;
     if (d?.defname === 'format') {
@@ -1435,7 +1436,9 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
       }
       return want ? [] : null;
     }
-    st.copyTo = { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault };
+    st.copyTo = text === null || optionsDefault
+      ? { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault }
+      : { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault, textOptions: text };
     if (!want) return null;
     return columns.length > 0
       ? columns.map((c) => ({ name: c, src: { kind: 'column', relation: rel, column: c } }))
@@ -1447,8 +1450,57 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
   // COPY (query) TO bulk-exports what the query reads: COPY_TO on each of those relations too
   const read = st.accesses.slice(mark).filter((a) => a.operation === 'SELECT' && a.kind === 'relation');
   for (const a of read) access(st, 'COPY_TO', a.relation, 'relation');
-  st.copyTo = { relation: null, columns: null, format, optionsDefault };
+  st.copyTo = text === null || optionsDefault
+    ? { relation: null, columns: null, format, optionsDefault }
+    : { relation: null, columns: null, format, optionsDefault, textOptions: text };
   return want ? outs : null;
+}
+
+/**
+ * The options of a text or CSV COPY TO the masker can follow (mask/copy.ts): HEADER, DELIMITER, QUOTE, ESCAPE,
+ * NULL, FORCE_QUOTE, and ENCODING when it is UTF-8; null when any other option is given, an option is given twice
+ * (PostgreSQL refuses that too) or a value is not a plain constant. HEADER is true only when PostgreSQL is sure
+ * to send the header line (defGetCopyHeaderChoice in commands/copy.c): the session passes the first CopyData
+ * unmasked on that word, so a doubt must not say true.
+ */
+function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
+  const out: { header: boolean; delimiter?: string; quote?: string; escape?: string; null?: string } = { header: false };
+  const seen = new Set<string>();
+  for (const o of options) {
+    const d = o?.DefElem;
+    const name: unknown = d?.defname;
+    if (typeof name !== 'string' || seen.has(name)) return null;
+    seen.add(name);
+    const sval: unknown = d.arg?.String?.sval;
+    switch (name) {
+      case 'format': break;
+      case 'header': {
+        if (d.arg === undefined) { out.header = true; break; }
+        if (d.arg.Boolean !== undefined) { out.header = d.arg.Boolean.boolval === true; break; }
+        if (d.arg.Integer !== undefined) {
+          const n = d.arg.Integer.ival ?? 0;
+          if (n !== 0 && n !== 1) return null;
+          out.header = n === 1;
+          break;
+        }
+        const v = typeof sval === 'string' ? sval.toLowerCase() : null;
+        if (v === 'true' || v === 'on') out.header = true;
+        else if (v === 'false' || v === 'off') out.header = false;
+        else return null;
+        break;
+      }
+      case 'delimiter': case 'quote': case 'escape': case 'null':
+        if (typeof sval !== 'string') return null;
+        out[name] = sval;
+        break;
+      case 'force_quote': break;     // the masker keeps a quoted field quoted
+      case 'encoding':
+        if (typeof sval !== 'string' || !['utf8', 'utf-8', 'unicode'].includes(sval.toLowerCase())) return null;
+        break;
+      default: return null;
+    }
+  }
+  return out;
 }
 
 const SET_STMT = spec({ kind: S, name: S, args: L, jumble_args: S, is_local: S, location: S });

@@ -46,6 +46,8 @@ export interface Run {
   copyFields: FieldInfo[] | null;
   /** Binary COPY with masked columns: the stream's state (mask/copy.ts maskCopyBinary). */
   copyBinary: BinaryCopyState | null;
+  /** COPY … TO with HEADER and masked columns: the next CopyData is the header line, passed as it came. */
+  copyHeader: boolean;
   maskedColumns: string[] | null;
   rows: number | null;
   code: string | null;
@@ -126,7 +128,7 @@ export function req(kind: number): Req {
 
 export function run(facts: StatementFacts | null, decision: Decision, startMs: number, normalized: string): Run {
   return {
-    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null, copyFields: null, copyBinary: null,
+    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null, copyFields: null, copyBinary: null, copyHeader: false,
     maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
   };
 }

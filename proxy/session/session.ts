@@ -1367,6 +1367,7 @@ export class Session {
   #copyData(rn: Run | null, buf: Buffer, start: number, end: number): void {
     if (rn === null) { this.#passClient(buf, start, end); return; }
     if (rn.copyBinary !== null) this.#writeClient(maskCopyBinary(buf, start, end, rn.copyBinary, this.shared.maskSettings));
+    else if (rn.copyHeader) { rn.copyHeader = false; this.#passClient(buf, start, end); }   // column names (copyto.c sends them alone)
     else if (rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
     else this.#passClient(buf, start, end);
   }
@@ -1412,11 +1413,15 @@ export class Session {
     }
     if (mask === null || mask.length !== columns) throw new MaskError('COPY output could not be matched to its masked columns');
     if (!mask.some((m) => m !== null)) return;
-    if (format === 1 || ct === null || !ct.optionsDefault || ct.format === 'binary') {
+    const t = ct?.textOptions;
+    if (format === 1 || ct === null || ct.format === 'binary' || (!ct.optionsDefault && t === undefined)) {
       throw new MaskError(ct !== null && ct.format === 'binary' ? copyBinaryMaskUnsupported : 'COPY with masked columns is only supported with default options');
     }
     rn.copyMask = mask;
-    rn.copyOptions = { format: ct.format === 'csv' ? 'csv' : 'text' };
+    const how: 'csv' | 'text' = ct.format === 'csv' ? 'csv' : 'text';
+    rn.copyOptions = t === undefined ? { format: how }
+      : { format: how, delimiter: t.delimiter, quote: t.quote, escape: t.escape, null: t.null };
+    rn.copyHeader = t?.header === true;
     rn.maskedColumns ??= mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
   }
 

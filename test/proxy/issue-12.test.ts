@@ -148,6 +148,23 @@ test('3: COPY (SELECT * …) TO STDOUT of a table with a masked column, text and
   assert.match(joined.data.toString(), /l\*\*\*@example\.net/);
 });
 
+test('3: HEADER, DELIMITER, NULL and FORCE_QUOTE, as ML loaders write them: the header passes, rows are masked', async () => {
+  const csv = await copyOut('COPY (SELECT * FROM public.customers WHERE id <= 2 ORDER BY id) TO STDOUT WITH CSV HEADER');
+  assert.equal(csv.data.toString(), 'id,name,email,ssn\n1,Ava Costa,a***@example.org,919-56-7042\n2,Liam Johansson,l***@example.net,915-16-7669\n');
+  const opts = await copyOut("COPY (SELECT id, email, NULL::text AS n FROM public.customers WHERE id = 3) TO STDOUT (FORMAT csv, HEADER true, DELIMITER ';', NULL 'NA', FORCE_QUOTE (email))");
+  assert.equal(opts.data.toString(), 'id;email;n\n3;"s***@example.com";NA\n');
+  const table = await copyOut('COPY public.customers (id, email) TO STDOUT (FORMAT text, HEADER on)');
+  assert.equal(table.data.toString().split('\n')[0], 'id\temail');
+  assert.doesNotMatch(table.data.toString(), RAW_EMAILS);
+  // an option the masker cannot follow is refused before anything runs
+  const r = await RawClient.connect(h.port);
+  r.send(query("COPY (SELECT email FROM public.customers) TO STDOUT (FORMAT csv, FORCE_NOT_NULL (email))"), query('SELECT 1'));
+  const ms = await r.readies(2);
+  assert.equal(types(ms), 'EZTDCZ');
+  assert.equal(ms[0]!.code, '42501');
+  r.close();
+});
+
 test('3: COPY (query) TO STDOUT (FORMAT binary): masked values in binary, the stream still loads', async () => {
   const bin = await copyOut('COPY (SELECT * FROM public.customers ORDER BY id) TO STDOUT (FORMAT binary)');
   assert.ok(bin.data.subarray(0, 11).equals(Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1')));
