@@ -1307,9 +1307,15 @@ export class Session {
   #echoable(rn: Run | null, r: Req | undefined): readonly string[] {
     if (rn === null && r !== undefined && (r.kind === K_PARSE || r.kind === K_BIND || r.kind === K_DESCRIBE || r.kind === K_CLOSE)) return NO_COLUMNS;
     if (rn === null || rn.facts === null || rn.facts.transaction) return this.#allMasked();
-    const d = rn.decision;
-    if (d.verdict !== 'allow' && d.verdict !== 'warn') return NO_COLUMNS;
-    return d.masks.touched ?? Object.keys(d.masks.columns);
+    const runs = r?.kind === K_QUERY ? r.runs : null;
+    if (runs !== null && runs.length > 1) {
+      // Several statements in one Query run in one implicit transaction, committed with the last: a deferred
+      // constraint's error arrives with a later statement than the one that caused it. Any of them counts.
+      const all = new Set<string>();
+      for (let i = 0; i < runs.length && i <= r!.runIndex; i++) for (const c of touchedBy(runs[i]!)) all.add(c);
+      return [...all];
+    }
+    return touchedBy(rn);
   }
   #allMasked(): readonly string[] {
     const cols = this.#gate?.sel.maskColumns;
@@ -1463,7 +1469,7 @@ export class Session {
           r.denial = null;
         } else {
           this.#copyIn = false;
-          this.#forwardError(rn, buf, start, end);
+          this.#forwardError(rn, buf, start, end, r);
           if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         }
         r.runIndex = r.runs!.length;   // the rest of the string is not run
@@ -1580,7 +1586,7 @@ export class Session {
       case Backend.ErrorResponse:
         g.failed = true;
         g.held.length = 0;
-        this.#forwardError(rn, buf, start, end);
+        this.#forwardError(rn, buf, start, end, r);
         if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         return;
       case Backend.CopyInResponse:
@@ -1816,6 +1822,13 @@ export class Session {
   }
 
   get closing(): boolean { return this.#closing; }
+}
+
+/** The masked columns a statement's messages could echo (MaskPlan.touched; all of the plan's when unknown). */
+function touchedBy(rn: Run): readonly string[] {
+  const d = rn.decision;
+  if (d.verdict !== 'allow' && d.verdict !== 'warn') return NO_COLUMNS;
+  return d.masks.touched ?? Object.keys(d.masks.columns);
 }
 
 /** Reserved name of the statement the proxy describes a COPY (query) under, in the extended protocol. */

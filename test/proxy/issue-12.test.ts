@@ -321,3 +321,21 @@ test('2: under maxAffectedRows (the client held after a guarded Execute), libpq\
     r.close();
   } finally { await g.stop(); }
 });
+
+test('4: a deferred constraint failing at the end of a multi-statement Query hides the key value, whichever statement it lands on', async () => {
+  const g = await startHarness({ policy: OPEN_POLICY.replace('  masking:\n', '  masking:\n    - { columns: ["public.scratch_dk.secret"], strategy: redact }\n') });
+  try {
+    await g.admin(`CREATE TABLE public.scratch_dk (k int, secret text, CONSTRAINT scratch_dk_secret UNIQUE (secret) DEFERRABLE INITIALLY DEFERRED);
+      INSERT INTO public.scratch_dk VALUES (1, 'hunter2'); GRANT ALL ON public.scratch_dk TO PUBLIC`);
+    const r = await RawClient.connect(g.port);
+    r.send(query("INSERT INTO public.scratch_dk VALUES (2, 'hunter2'); SELECT 1"));
+    const ms = await r.until((m) => m.type === 'Z');
+    const err = ms.find((m) => m.type === 'E')!;
+    assert.equal(err.code, '23505');
+    r.close();
+    const k = await g.client();
+    const e = await failure(k.query("INSERT INTO public.scratch_dk VALUES (3, 'hunter2'); SELECT 1")) as { code: string; detail?: string };
+    assert.equal(e.code, '23505');
+    assert.equal(e.detail, 'Key (secret)=(***) already exists.');
+  } finally { await g.stop(); }
+});
