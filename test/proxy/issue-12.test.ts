@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
-import { bind, COPY_DONE, copyData, describe, execute, parse, query, SYNC } from '../../proxy/wire/messages.ts';
+import { bind, COPY_DONE, copyData, copyFail, describe, execute, parse, query, SYNC } from '../../proxy/wire/messages.ts';
 import { startHarness, failure } from './harness.ts';
 import type { Harness } from './harness.ts';
 import { OPEN_POLICY } from './open-policy.ts';
@@ -109,6 +109,14 @@ test('2: binary COPY FROM STDIN through the extended protocol (Parse/Bind/Descri
   assert.equal(types(await r.until((m) => m.type === 'Z')), '12GCZ');
   r.send(query('SELECT 1'));
   assert.equal(types(await r.until((m) => m.type === 'Z')), 'TDCZ');
+  // the client gives up with CopyFail: the error, then its Sync's ReadyForQuery, and nothing was copied
+  r.send(parse('', 'COPY public.scratch_in (customer_id, status) FROM STDIN (FORMAT binary)'), bind({}), execute(), SYNC);
+  await r.until((m) => m.type === 'G');
+  r.send(copyFail('client gave up'), SYNC, query('SELECT count(*) FROM public.scratch_in'));
+  const failed = await r.readies(2);
+  assert.equal(types(failed), 'EZTDCZ');
+  assert.equal(failed[0]!.code, '57014');
+  assert.deepEqual(failed[3]!.values, ['3']);
   r.close();
 });
 
