@@ -418,3 +418,17 @@ test('a denial names the denied pair, qualified as it resolved, or the session c
   // about the statement as a whole: nothing named, the proxy says which statement
   assert.equal(what(run(facts({ accesses: [acc('SELECT', 'public.orders')], unsupported: ['x is not supported'] }))), undefined);
 });
+
+test('MaskPlan.touched: the masked columns whose values a message about the statement could echo (issue 12)', () => {
+  const touched = (f: StatementFacts): readonly string[] | undefined => {
+    const d = run(f);
+    return d.verdict === 'allow' || d.verdict === 'warn' ? d.masks.touched : undefined;
+  };
+  const customers = ['public.customers.email', 'public.customers.ssn', 'public.customers.phone'];
+  assert.deepEqual([...touched(select('public.customers'))!].sort(), [...customers].sort());
+  assert.deepEqual([...touched(select('customers'))!].sort(), [...customers].sort(), 'unqualified: via search_path');
+  assert.deepEqual(touched(select('public.orders')), []);
+  assert.deepEqual(touched(facts({ accesses: [acc('CALL', 'public.calc_tax', 'function')] })), [], 'a function alone touches nothing');
+  // a masked output whose relation the accesses do not name (a view resolved to its base): every masked column
+  assert.deepEqual([...touched(facts({ accesses: [acc('SELECT', 'public.orders')], outputs: [col('public.customers.email')] }))!].sort(), [...customers].sort());
+});

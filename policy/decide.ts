@@ -445,7 +445,11 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       && (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt)))) {
     refuse = 'COPY (query) whose query text could not be isolated cannot be masked';
   }
-  return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse, touched: touchedColumns(sel, ctx, stmt) };
+  let echoed = touchedColumns(sel, ctx, stmt);
+  // A masked output from no relation the accesses name (lineage resolved through something the accesses do
+  // not list, such as a view read as its base columns): the statement reads masked values all the same.
+  if (echoed.length === 0 && (anyMasked || needsRowDescription)) echoed = Object.keys(sel.maskColumns);
+  return { columns: sel.maskColumns, outputs, needsRowDescription, hasStar, refuse, touched: echoed };
 }
 
 /**

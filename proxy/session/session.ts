@@ -1315,7 +1315,10 @@ export class Session {
       for (let i = 0; i < runs.length && i <= r!.runIndex; i++) for (const c of touchedBy(runs[i]!)) all.add(c);
       return [...all];
     }
-    return touchedBy(rn);
+    const touched = touchedBy(rn);
+    // The result masks a field the statement's accesses did not account for (PostgreSQL's provenance through a
+    // view): it reads masked values, so any of them may be in the message.
+    return touched.length === 0 && rn.rowMask !== null ? this.#allMasked() : touched;
   }
   #allMasked(): readonly string[] {
     const cols = this.#gate?.sel.maskColumns;
