@@ -27,8 +27,6 @@ export const DANGEROUS_FUNCTIONS: readonly DangerousGroup[] = [
   // A DO block runs an anonymous procedural-language body the analysis does not see into; the
   // analyzer reports it as a call of the pseudo-function pg_catalog.do (policy/analyze/README.md).
   { what: 'an anonymous code block (DO)', names: ['do'] },
-  // Change settings the proxy's enforcement relies on (search_path, role, …) from inside a query.
-  { what: 'a settings function', names: ['set_config'] },
   // Signal, stop or reconfigure the server and other sessions.
   { what: 'a server administration function',
     names: ['pg_terminate_backend', 'pg_cancel_backend', 'pg_signal_backend', 'pg_reload_conf',

@@ -197,7 +197,13 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
     { policies: [READ_ALL_FNS] }],
   ['dblink in an extension schema', facts({ accesses: [acc('CALL', 'public.dblink_exec', 'function')] }),
     noRule('public.dblink_exec is a network function (dblink); it is allowed only by a rule whose functions lists "public.dblink_exec" exactly')],
-  ['set_config is dangerous', facts({ accesses: [acc('CALL', 'set_config', 'function')] }), { verdict: 'deny', rule: null }],
+  // issue 12: set_config(name, …) is decided as SET name (its effect), not as a dangerous function
+  ['set_config of a harmless setting needs no rule (asyncpg turns jit off)',
+    facts({ accesses: [acc('CALL', 'set_config', 'function')], effects: [{ kind: 'set', name: 'jit', local: false, value: 'off' }] }),
+    allow(IMPLICIT_RULE_NAME)],
+  ['set_config of search_path is denied as SET search_path is',
+    facts({ accesses: [acc('CALL', 'set_config', 'function')], effects: [{ kind: 'set', name: 'search_path', local: false, value: 'evil' }] }),
+    noRule('changing search_path is not allowed through Airlock: unqualified names are resolved against the search_path the proxy knows; changing it could reach relations the policy does not allow')],
   ['user function allowed by a functions glob', facts({ accesses: [acc('CALL', 'public.calc_tax', 'function')] }), allow('call-calc')],
   ['user function without a rule', facts({ accesses: [acc('CALL', 'public.wipe', 'function')] }),
     noRule('no rule allows CALL on public.wipe')],
@@ -283,14 +289,14 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
     { verdict: 'allow', outputs: [null] }, { policies: [TRAINER, WARN_ONLY_CUSTOMERS] }],
   ['COPY binary of a masked table is refused', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: null, format: 'binary', optionsDefault: true } }),
-    { verdict: 'allow', refuse: 'COPY of public.customers in binary format cannot be masked (masked: public.customers.email, public.customers.ssn, public.customers.phone); use COPY in text or csv format with default options' }],
+    { verdict: 'allow', refuse: 'COPY of public.customers in binary format cannot be masked (masked: public.customers.email, public.customers.ssn, public.customers.phone); use COPY (SELECT … FROM public.customers) TO STDOUT (FORMAT binary), or text or csv format' }],
   ['COPY text of a masked table is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: null, format: 'text', optionsDefault: true } }), { verdict: 'allow', refuse: null }],
   ['COPY binary of unmasked columns only', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: ['id'], format: 'binary', optionsDefault: true } }), { verdict: 'allow', refuse: null }],
   ['COPY csv with non-default options', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
     copyTo: { relation: rel('public.customers'), columns: ['ssn'], format: 'csv', optionsDefault: false } }),
-    { refuse: 'COPY of public.customers with non-default options cannot be masked (masked: public.customers.ssn); use COPY in text or csv format with default options' }],
+    { refuse: 'COPY of public.customers with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE cannot be masked (masked: public.customers.ssn); use only those options (none with FORMAT binary)' }],
   // NOTIFY (issue 11): sending a notification is a write to a channel other sessions read
   ['NOTIFY needs a rule: a read-only identity may not send', facts({ tag: 'NotifyStmt', command: 'NOTIFY', accesses: [notify('jobs')] }),
     noRule('no rule allows NOTIFY on channel "jobs"')],
@@ -318,6 +324,17 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
     { policies: [TRAINER, NOTIFIER] }],
   ['an unmasked column may', facts({ accesses: [acc('SELECT', 'public.customers'), acc('CALL', 'pg_catalog.pg_notify', 'function'), notify('cache_x')],
     notified: [col('public.customers.id')] }), { verdict: 'allow' }, { policies: [TRAINER, NOTIFIER] }],
+  ['COPY csv with HEADER and DELIMITER is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY', accesses: [acc('COPY_TO', 'public.customers')],
+    copyTo: { relation: rel('public.customers'), columns: ['ssn'], format: 'csv', optionsDefault: false, textOptions: { header: true, delimiter: ';' } } }),
+    { refuse: null }],
+  // issue 12: the proxy describes a COPY (query) and masks its output, binary included
+  ['COPY (query) binary of a masked column is masked, not refused', facts({ tag: 'CopyStmt', command: 'COPY',
+    accesses: [acc('SELECT', 'public.customers'), acc('COPY_TO', 'public.customers')], outputs: [{ kind: 'star', relations: [rel('public.customers')] }],
+    copyTo: { relation: null, columns: null, format: 'binary', optionsDefault: true, query: 'SELECT * FROM public.customers' } }), { verdict: 'allow', refuse: null }],
+  ['COPY (query) with an option the masker cannot follow is refused', facts({ tag: 'CopyStmt', command: 'COPY',
+    accesses: [acc('SELECT', 'public.customers'), acc('COPY_TO', 'public.customers')], outputs: [col('public.customers.ssn')],
+    copyTo: { relation: null, columns: null, format: 'csv', optionsDefault: false, query: 'SELECT ssn FROM public.customers' } }),
+    { refuse: 'COPY (query) with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE cannot be masked because its result includes masked columns; use only those options (none with FORMAT binary)' }],
 ];
 
 for (const [name, stmt, want, opts] of cases) test(name, () => check(run(stmt, opts), want));
@@ -428,4 +445,31 @@ test('a cursor over values computed from masked columns is refused; over the col
   const direct = run(declare([col('public.customers.email'), { kind: 'derived', from: [col('public.customers.id')] }]));
   if (direct.verdict !== 'allow') assert.fail(direct.verdict);
   assert.equal(direct.masks.refuse, null);
+});
+
+test('a denial names the denied pair, qualified as it resolved, or the session change (issue 12)', () => {
+  const what = (d: Decision): string | undefined => (d.verdict === 'deny' ? d.what : undefined);
+  // the first access is allowed; the denied one is named, with its search_path schema
+  assert.equal(what(run(facts({ accesses: [acc('SELECT', 'public.orders'), acc('DDL', 'x')] }))), 'DDL on public.x');
+  assert.equal(what(run(facts({ accesses: [acc('CALL', 'now', 'function'), acc('CALL', 'pg_read_file', 'function')] }))),
+    'CALL of function pg_catalog.pg_read_file');
+  assert.equal(what(run(facts({ accesses: [acc('CALL', 'set_config', 'function')], effects: [{ kind: 'set', name: 'Search_Path', local: false, value: 'x' }] }))),
+    'SET search_path');
+  assert.equal(what(run(effect({ kind: 'reset', name: null }, 'RESET'))), 'RESET ALL');
+  // about the statement as a whole: nothing named, the proxy says which statement
+  assert.equal(what(run(facts({ accesses: [acc('SELECT', 'public.orders')], unsupported: ['x is not supported'] }))), undefined);
+});
+
+test('MaskPlan.touched: the masked columns whose values a message about the statement could echo (issue 12)', () => {
+  const touched = (f: StatementFacts): readonly string[] | undefined => {
+    const d = run(f);
+    return d.verdict === 'allow' || d.verdict === 'warn' ? d.masks.touched : undefined;
+  };
+  const customers = ['public.customers.email', 'public.customers.ssn', 'public.customers.phone'];
+  assert.deepEqual([...touched(select('public.customers'))!].sort(), [...customers].sort());
+  assert.deepEqual([...touched(select('customers'))!].sort(), [...customers].sort(), 'unqualified: via search_path');
+  assert.deepEqual(touched(select('public.orders')), []);
+  assert.deepEqual(touched(facts({ accesses: [acc('CALL', 'public.calc_tax', 'function')] })), [], 'a function alone touches nothing');
+  // a masked output whose relation the accesses do not name (a view resolved to its base): every masked column
+  assert.deepEqual([...touched(facts({ accesses: [acc('SELECT', 'public.orders')], outputs: [col('public.customers.email')] }))!].sort(), [...customers].sort());
 });

@@ -7,6 +7,7 @@ import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS } from './dangerous.ts';
 import { derivedKey } from './derived.ts';
 import type { DerivedObject } from './derived.ts';
 import { nameMatches } from './glob.ts';
+import { qualifiedName } from './analyze/names.ts';
 import type { NameMatcher } from './glob.ts';
 import type {
   Access, ColumnSource, ConcreteOperation, Decision, Grant, MaskPlan, MaskStrategy, RelName, SessionContext,
@@ -24,7 +25,22 @@ export const UNFILTERED_WRITE_RULE = 'guardrails.blockUnfilteredWrites';
 /** Rule name reported in wouldDeny/warn decisions when no rule allowed a pair. */
 export const DEFAULT_DENY_RULE = '(default deny)';
 
-const deny = (policy: string | null, rule: string | null, reason: string): Deny => ({ verdict: 'deny', policy, rule, reason });
+const deny = (policy: string | null, rule: string | null, reason: string, what?: string): Deny =>
+  what === undefined ? { verdict: 'deny', policy, rule, reason } : { verdict: 'deny', policy, rule, reason, what };
+
+/** `SELECT on public.customers`, `CALL of function pg_catalog.pg_sleep`, `NOTIFY on channel "jobs"`: a pair as the client's error names it. */
+export function pairText(op: string, kind: Access['kind'], schema: string | null, name: string): string {
+  if (kind === 'channel') return `${op} on channel ${JSON.stringify(name)}`;
+  const q = qualifiedName({ schema, name });
+  return kind === 'function' ? `${op} of function ${q}` : `${op} on ${q}`;
+}
+
+/** A pair named as PostgreSQL would resolve it: an unqualified name gets its first candidate schema. */
+export function resolvedPair(a: Access, ctx: SessionContext): string {
+  let schema: string | null = a.relation.schema;
+  if (schema === null) eachCandidate(a.relation, a.kind, ctx, (s) => { schema = s; return false; });
+  return pairText(a.operation, a.kind, schema, a.relation.name);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Session effects (SET, RESET, DISCARD, …): decided before any rule, whatever the mode, because a
@@ -39,12 +55,22 @@ const PROTECTED_SETTINGS: Readonly<Record<string, string>> = {
 };
 const UTF8_NAMES = new Set(['utf8', 'unicode']);
 
-function effectDenial(stmt: StatementFacts): string | null {
+function effectDenial(stmt: StatementFacts): Deny | null {
   for (const e of stmt.effects) {
     const r = effectReason(e, stmt);
-    if (r !== null) return r;
+    if (r !== null) return deny(null, null, r, effectText(e, stmt));
   }
   return null;
+}
+/** The session change a denial names: `SET search_path`, `RESET ALL`, `SET ROLE`, `DISCARD ALL`. */
+function effectText(e: SessionEffect, stmt: StatementFacts): string {
+  switch (e.kind) {
+    case 'set': return `SET ${e.name.toLowerCase()}`;
+    case 'reset': return e.name === null ? 'RESET ALL' : `RESET ${e.name.toLowerCase()}`;
+    case 'role': return stmt.command === '' ? 'SET ROLE' : stmt.command;
+    case 'discard': return 'DISCARD ALL';
+    default: return stmt.command;
+  }
 }
 function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
   switch (e.kind) {
@@ -139,6 +165,9 @@ export type PairResult =
   | { readonly kind: 'approve'; readonly ref: RuleRef }
   | { readonly kind: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string };
 
+/** The pair evalCandidate decided, as the client's error names it. */
+const candidatePair = (a: Access, schema: string, name: string): string => pairText(a.operation, a.kind, schema, name);
+
 function target(op: ConcreteOperation, a: Access, schema: string, name: string): string {
   if (a.kind === 'channel') return `${op} on channel ${JSON.stringify(name)}`;
   const q = `${schema}.${name}`;
@@ -196,36 +225,45 @@ type ViewResult = Deny | Approve | { readonly verdict: 'allow'; readonly policy:
 
 function evaluate(view: View, ctx: SessionContext, stmt: StatementFacts, text: string | undefined): ViewResult {
   let approve: RuleRef | null = null;
+  let approveWhat: string | undefined;
   let allowedBy: RuleRef | null = null;
   let grant: string | null = null;
   for (const a of stmt.accesses) {
     const rules = view.byOp[a.operation] as OpRules | undefined;
     if (rules === undefined) return deny(null, null, `unknown operation ${JSON.stringify(a.operation)} in the statement analysis`);
     let result: PairResult | null = null;
+    let pair = '';
     const n = eachCandidate(a.relation, a.kind, ctx, (schema, name) => {
       const r = evalCandidate(rules, a, schema, name, ctx, text);
-      if (r.kind === 'deny') { result = r; return false; }
-      if (r.kind === 'approve') { if (result === null || result.kind === 'allow') result = r; }
+      if (r.kind === 'deny') { result = r; pair = candidatePair(a, schema, name); return false; }
+      if (r.kind === 'approve') { if (result === null || result.kind === 'allow') { result = r; pair = candidatePair(a, schema, name); } }
       else if (result === null) result = r;
       return true;
     });
     if (n === 0) {
-      return deny(null, null, `cannot resolve unqualified ${a.kind} ${a.relation.name} for ${a.operation}: the search_path has no existing schema`);
+      return deny(null, null, `cannot resolve unqualified ${a.kind} ${a.relation.name} for ${a.operation}: the search_path has no existing schema`,
+        pairText(a.operation, a.kind, null, a.relation.name));
     }
     const r = result as PairResult | null;
     if (r === null) continue;
-    if (r.kind === 'deny') return deny(r.policy, r.rule, r.reason);
-    if (r.kind === 'approve') { if (approve === null) approve = r.ref; }
+    if (r.kind === 'deny') return deny(r.policy, r.rule, r.reason, pair);
+    if (r.kind === 'approve') { if (approve === null) { approve = r.ref; approveWhat = pair; } }
     else {
       if (grant === null && r.grant !== undefined) grant = r.grant;
       if (allowedBy === null && r.ref !== null) allowedBy = r.ref;
     }
   }
   if (stmt.unfilteredWrite && view.blockUnfilteredWrites !== null) {
+    const target = stmt.accesses.find((a) => a.operation === 'UPDATE' || a.operation === 'DELETE');
     return deny(view.blockUnfilteredWrites, UNFILTERED_WRITE_RULE,
-      `${stmt.command === '' ? 'an UPDATE or DELETE' : stmt.command} without a WHERE clause is blocked by ${UNFILTERED_WRITE_RULE}; add a WHERE clause naming the rows to change`);
+      `${stmt.command === '' ? 'an UPDATE or DELETE' : stmt.command} without a WHERE clause is blocked by ${UNFILTERED_WRITE_RULE}; add a WHERE clause naming the rows to change`,
+      target === undefined ? undefined : resolvedPair(target, ctx));
   }
-  if (approve !== null) return { verdict: 'approve', policy: approve.policy, rule: approve.rule, holdTimeoutMs: approve.holdTimeoutMs };
+  if (approve !== null) {
+    return approveWhat === undefined || approveWhat === ''
+      ? { verdict: 'approve', policy: approve.policy, rule: approve.rule, holdTimeoutMs: approve.holdTimeoutMs }
+      : { verdict: 'approve', policy: approve.policy, rule: approve.rule, holdTimeoutMs: approve.holdTimeoutMs, what: approveWhat };
+  }
   if (grant !== null && allowedBy !== null) return { verdict: 'allow', policy: allowedBy.policy, rule: allowedBy.rule, grant };
   if (allowedBy !== null) return { verdict: 'allow', policy: allowedBy.policy, rule: allowedBy.rule };
   return { verdict: 'allow', policy: (view.policies[0] as { name: string }).name, rule: IMPLICIT_RULE_NAME };
@@ -242,7 +280,7 @@ export function decide(sel: Selected, ctx: SessionContext, stmt: StatementFacts,
   // Not understood → denied, in every mode: observe/warn stage policies, not the analyzer.
   if (stmt.unsupported.length > 0) return deny(null, null, stmt.unsupported.join('; '));
   const eff = effectDenial(stmt);
-  if (eff !== null) return deny(null, null, eff);
+  if (eff !== null) return eff;
 
   const enforced = sel.enforce === null ? null : evaluate(sel.enforce, ctx, stmt, text);
   if (enforced !== null && enforced.verdict !== 'allow') return enforced;
@@ -251,7 +289,9 @@ export function decide(sel: Selected, ctx: SessionContext, stmt: StatementFacts,
   const masks = maskPlan(sel, ctx, stmt);
   const stored = storedMaskedValue(sel, ctx, stmt, stmt.written);
   if (stored !== null) {
-    return deny(null, null, `it would store ${stored} in a table, where it could be read back unmasked; masked values can be read, not copied`);
+    const target = stmt.accesses.find((a) => a.kind === 'relation' && a.operation !== 'SELECT');
+    return deny(null, null, `it would store ${stored} in a table, where it could be read back unmasked; masked values can be read, not copied`,
+      target === undefined ? undefined : resolvedPair(target, ctx));
   }
   const sent = storedMaskedValue(sel, ctx, stmt, stmt.notified);
   if (sent !== null) {
@@ -289,7 +329,7 @@ const nullPlans: MaskPlan[] = [];
 function passThrough(n: number): MaskPlan {
   let p = nullPlans[n];
   if (p === undefined) {
-    p = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze(new Array<MaskStrategy | null>(n).fill(null)), needsRowDescription: false, hasStar: false, refuse: null });
+    p = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze(new Array<MaskStrategy | null>(n).fill(null)), needsRowDescription: false, hasStar: false, refuse: null, touched: NO_COLUMNS });
     if (n < 256) nullPlans[n] = p;
   }
   return p;
@@ -464,6 +504,43 @@ function touchesMasked(sel: Selected, ctx: SessionContext, stmt: StatementFacts)
   return false;
 }
 
+/** Operations that read or write no row values: their errors and notices name objects, never echo values. */
+const VALUELESS_OPERATIONS: ReadonlySet<string> = new Set(['DROP', 'TRUNCATE', 'GRANT']);
+
+/**
+ * MaskPlan.touched: the masked columns of every relation whose rows the statement reads or writes. Known
+ * imperfection: a view over a masked table is a relation of its own here; until view lineage names its base
+ * tables (issue 11), only a masked output (maskPlan below) or a masked result field (the session) counts it.
+ */
+function touchedColumns(sel: Selected, ctx: SessionContext, stmt: StatementFacts): readonly string[] {
+  let out: string[] | null = null;
+  // A view, rule-rewritten table or SQL function reading masked columns (policy/derived.ts): which of them
+  // reaches a message is not tracked, so every masked column counts.
+  let viaDerived = false;
+  for (const a of stmt.accesses) {
+    if (VALUELESS_OPERATIONS.has(a.operation)) continue;
+    if (a.kind === 'function') { if (!viaDerived && functionMasked(sel, ctx, a.relation, 0)) viaDerived = true; continue; }
+    if (a.kind !== 'relation') continue;
+    eachCandidate(a.relation, 'relation', ctx, (schema, name) => {
+      const cols = sel.masks.get(schema)?.get(name);
+      if (cols === undefined) {
+        const d = ctx.derived?.relations.get(derivedKey(schema, name));
+        if (d !== undefined && readsMasked(sel, ctx, d, 0)) viaDerived = true;
+        return true;
+      }
+      for (const c of cols.keys()) {
+        const q = `${schema}.${name}.${c}`;
+        out ??= [];
+        if (!out.includes(q)) out.push(q);
+      }
+      return true;
+    });
+  }
+  if (viaDerived) return Object.keys(maskColumnsWithViews(sel, ctx));
+  return out ?? NO_COLUMNS;
+}
+const NO_COLUMNS: readonly string[] = Object.freeze([]);
+
 export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFacts): MaskPlan {
   if (sel.masks.size === 0) return passThrough(stmt.outputs.length);
   const outputs: (MaskStrategy | null)[] = new Array(stmt.outputs.length);
@@ -513,19 +590,35 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       }
     }
   }
+  // COPY (query) is masked through the query's own lineage: the proxy describes the query (RowDescription
+  // gives each column's source table and type) and masks text, CSV and binary output like rows. The table
+  // form has no query to describe, so binary output (which needs types) is refused. Text and CSV options the
+  // masker follows (HEADER, DELIMITER, QUOTE, ESCAPE, NULL, FORCE_QUOTE: copyTo.textOptions) are fine; any
+  // other option changes a layout it cannot parse, so it is refused.
   const copy = stmt.copyTo;
-  if (copy !== null && (copy.format === 'binary' || !copy.optionsDefault)) {
-    const how = copy.format === 'binary' ? 'in binary format' : 'with non-default options';
+  const optionsOk = copy === null || copy.optionsDefault || (copy.textOptions !== undefined && copy.format !== 'binary');
+  if (copy !== null && ((copy.format === 'binary' && copy.relation !== null) || !optionsOk)) {
+    const how = optionsOk ? 'in binary format' : 'with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE';
     if (copy.relation !== null) {
       const masked = maskedColumnsOf(sel, ctx, copy.relation, copy.columns);
       if (masked.length > 0) {
-        refuse = `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY in text or csv format with default options`;
+        refuse = optionsOk
+          ? `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use COPY (SELECT … FROM ${relText(copy.relation)}) TO STDOUT (FORMAT binary), or text or csv format`
+          : `COPY of ${relText(copy.relation)} ${how} cannot be masked (masked: ${masked.join(', ')}); use only those options (none with FORMAT binary)`;
       }
-    } else if (anyMasked || needsRowDescription) {
-      refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use COPY in text or csv format with default options`;
+    } else if (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt))) {
+      refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use only those options (none with FORMAT binary)`;
     }
   }
-  return { columns: maskColumnsWithViews(sel, ctx), outputs, needsRowDescription, hasStar, refuse };
+  if (copy !== null && copy.relation === null && copy.query === undefined && refuse === null
+      && (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt)))) {
+    refuse = 'COPY (query) whose query text could not be isolated cannot be masked';
+  }
+  let echoed = touchedColumns(sel, ctx, stmt);
+  // A masked output from no relation the accesses name (lineage resolved through something the accesses do
+  // not list, such as a view read as its base columns): the statement reads masked values all the same.
+  if (echoed.length === 0 && (anyMasked || needsRowDescription)) echoed = Object.keys(sel.maskColumns);
+  return { columns: maskColumnsWithViews(sel, ctx), outputs, needsRowDescription, hasStar, refuse, touched: echoed };
 }
 
 /**

@@ -64,7 +64,7 @@ export const RuleSchema = Type.Object({
   })),
   functions: Type.Optional(Type.Array(Type.String({ minLength: 1 }), {
     description: 'schema.function globs for CALL. Airlock extension: a dangerous server function '
-      + '(pg_read_file, dblink, set_config, …) is allowed only when listed here by its exact qualified name.',
+      + '(pg_read_file, dblink, pg_sleep, …) is allowed only when listed here by its exact qualified name.',
   })),
   channels: Type.Optional(Type.Array(Type.String({ minLength: 1 }), {
     description: 'Notification channel globs for NOTIFY (NOTIFY and pg_notify); `*` matches any run of characters. '

@@ -184,6 +184,16 @@ export type SessionEffect =
   | { readonly kind: 'deallocate'; readonly name: string | null }
   | { readonly kind: 'listen' | 'unlisten' | 'notify' };
 
+/** COPY … TO options that shape text and CSV output (sql-copy); absent fields are PostgreSQL's defaults. */
+export interface CopyTextOptions {
+  /** PostgreSQL sends the column names as the first line (its own CopyData). */
+  readonly header: boolean;
+  readonly delimiter?: string;
+  readonly quote?: string;
+  readonly escape?: string;
+  readonly null?: string;
+}
+
 export interface StatementFacts {
   /** libpg-query node tag of the top-level statement, e.g. SelectStmt. */
   readonly tag: string;
@@ -212,7 +222,14 @@ export interface StatementFacts {
   /** Output columns in order for the statement's result (SELECT, RETURNING, COPY (query) TO). */
   readonly outputs: readonly ColumnSource[];
   /** COPY … TO: the relation (table form) or null (query form: use outputs). */
-  readonly copyTo: { readonly relation: RelName | null; readonly columns: readonly string[] | null; readonly format: 'text' | 'csv' | 'binary'; readonly optionsDefault: boolean } | null;
+  readonly copyTo: { readonly relation: RelName | null; readonly columns: readonly string[] | null; readonly format: 'text' | 'csv' | 'binary'; readonly optionsDefault: boolean;
+    /**
+     * Query form: the query's text as written, cut out by PostgreSQL's own lexer (absent when it could not be):
+     * the proxy describes it to learn each output column's source and type before the COPY runs.
+     */
+    readonly query?: string;
+    /** Text and CSV options besides FORMAT, when every one is one the masker follows (absent otherwise). */
+    readonly textOptions?: CopyTextOptions } | null;
   /** Transaction control: BEGIN/COMMIT/ROLLBACK/SAVEPOINT… (never denied, never cached by shape). */
   readonly transaction: boolean;
   /** EXECUTE name: the prepared statement whose facts apply. */
@@ -300,6 +317,13 @@ export interface MaskPlan {
   readonly hasStar?: boolean;
   /** The proxy cannot prove the result safe (e.g. COPY binary of a masked table): refuse it. */
   readonly refuse: string | null;
+  /**
+   * "schema.table.column" of every masked column of a relation whose rows the statement reads or writes (every
+   * access but DROP, TRUNCATE and GRANT, all candidates of an unqualified name): the values PostgreSQL could echo
+   * in an ErrorResponse or NoticeResponse for this statement (proxy/mask/errors.ts). Empty: nothing to hide.
+   * Absent means unknown and is treated as every masked column (fail closed).
+   */
+  readonly touched?: readonly string[];
 }
 export const NO_MASKS: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null });
 
@@ -310,7 +334,15 @@ export type Decision =
       readonly guardrails: { readonly maxAffectedRows: number | null; readonly policy: string | null };
       /** The AccessRequest whose grant allowed a pair an `approve` rule governs (audit: airlock.access_request). */
       readonly grant?: string }
-  | { readonly verdict: 'approve'; readonly policy: string; readonly rule: string; readonly holdTimeoutMs: number }
+  | { readonly verdict: 'approve'; readonly policy: string; readonly rule: string; readonly holdTimeoutMs: number;
+      /** The pair that needs the approval, as the client's error names it (`UPDATE on public.orders`). */
+      readonly what?: string }
   | { readonly verdict: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string;
+      /**
+       * What was denied, for the client's error headline: the (operation, object) pair with the relation
+       * qualified as it was resolved (`SELECT on public.customers`, `CALL of function pg_catalog.pg_sleep`), or the
+       * session change (`SET search_path`). Absent when the denial is about the statement as a whole.
+       */
+      readonly what?: string;
       /** An approval hold ended without approval: the AccessRequest it created (audit: airlock.access_request). */
       readonly accessRequest?: string };

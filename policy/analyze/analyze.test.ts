@@ -176,6 +176,18 @@ const cases: readonly Row[] = [
   ['set_config', "SELECT set_config('search_path', 'evil', false)", ['CALL on function set_config'],
     { cacheable: false, effects: [{ kind: 'set', name: 'search_path', local: false, value: 'evil' }] }],
   ['set_config local', "SELECT set_config('app.x', '1', true)", ['CALL on function set_config'], { effects: [{ kind: 'set', name: 'app.x', local: true, value: '1' }] }],
+  ['set_config as asyncpg calls it (issue 12)', "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new",
+    ['CALL on function current_setting', 'CALL on function set_config'],
+    { cacheable: false, effects: [{ kind: 'set', name: 'jit', local: false, value: 'off' }] }],
+  ['set_config with a parameter value', "SELECT set_config('jit', $1, false)", ['CALL on function set_config'],
+    { cacheable: false, effects: [{ kind: 'set', name: 'jit', local: false, value: null }] }],
+  ['set_config name cast to text', "SELECT set_config('Search_Path'::text, 'x', false)", ['CALL on function set_config'],
+    { effects: [{ kind: 'set', name: 'search_path', local: false, value: 'x' }] }],
+  ['set_config with a parameter name', 'SELECT set_config($1, $2, false)', UNSUPPORTED, { reason: 'not a string constant' }],
+  ['set_config with a computed name', "SELECT set_config('search' || '_path', 'x', false)", UNSUPPORTED, { reason: 'not a string constant' }],
+  ['set_config with named arguments', "SELECT set_config(new_value => 'x', setting_name => 'jit', is_local => false)", UNSUPPORTED, { reason: 'not a string constant' }],
+  ['set_config name cut by a type modifier', "SELECT set_config('search_pathx'::varchar(11), 'x', false)", UNSUPPORTED, { reason: 'not a string constant' }],
+  ['set_config name through a user type', "SELECT set_config('jit'::public.mytext, 'x', false)", UNSUPPORTED, { reason: 'not a string constant' }],
   ['current_setting', "SELECT current_setting('app.tenant')", ['CALL on function current_setting'], { cacheable: false }],
   ['table_to_xml reads the table', "SELECT table_to_xml('secret', true, false, '')", ['CALL on function table_to_xml', 'SELECT on secret'],
     { cacheable: false, outputs: [row('secret')] }],
@@ -683,3 +695,29 @@ for (const [name, sql, want] of stores) {
     if (name === 'a filter column is not stored') assert.ok(!got.includes('customers.email'));
   });
 }
+
+test('COPY (query): the query text is cut out by the lexer, for the proxy to describe (issue 12)', () => {
+  const q = (sql: string): string | undefined => analyze(sql).statements.at(-1)?.copyTo?.query;
+  assert.equal(q('COPY (SELECT * FROM customers) TO STDOUT'), 'SELECT * FROM customers');
+  assert.equal(q("SELECT 'é'; /* ( */ COPY ( SELECT ')', \"a)b\" FROM t /* ) */ WHERE f(1) > 0 ) TO STDOUT (FORMAT binary)"),
+    " SELECT ')', \"a)b\" FROM t /* ) */ WHERE f(1) > 0 ");
+  assert.equal(q('-- lead\nCOPY (VALUES (1), (2)) TO STDOUT'), 'VALUES (1), (2)');
+  assert.equal(q('COPY customers TO STDOUT'), undefined);
+});
+
+test('COPY TO text and CSV options the masker follows; HEADER true only when PostgreSQL is sure to send it (issue 12)', () => {
+  const o = (sql: string) => analyze(sql).statements[0]?.copyTo?.textOptions;
+  assert.deepEqual(o('COPY (SELECT 1) TO STDOUT WITH CSV HEADER'), { header: true });
+  assert.deepEqual(o("COPY t TO STDOUT (FORMAT csv, HEADER on, DELIMITER ';', QUOTE '''', ESCAPE '\\', NULL 'NA', FORCE_QUOTE *, ENCODING 'UTF8')"),
+    { header: true, delimiter: ';', quote: "'", escape: '\\', null: 'NA' });
+  assert.deepEqual(o('COPY t TO STDOUT (HEADER 0)'), { header: false });
+  assert.deepEqual(o('COPY t TO STDOUT (HEADER 1)'), { header: true });
+  assert.deepEqual(o("COPY t TO STDOUT (HEADER 'False')"), { header: false });
+  assert.equal(o('COPY t TO STDOUT'), undefined, 'no options: nothing to follow');
+  // anything else: not followed (the masker refuses)
+  assert.equal(o('COPY t TO STDOUT (HEADER 2)'), undefined);
+  assert.equal(o("COPY t TO STDOUT (HEADER match)"), undefined);
+  assert.equal(o('COPY t TO STDOUT (HEADER, HEADER false)'), undefined, 'given twice');
+  assert.equal(o("COPY t TO STDOUT (FORMAT csv, FORCE_NOT_NULL (a))"), undefined);
+  assert.equal(o("COPY t TO STDOUT (ENCODING 'LATIN1')"), undefined);
+});

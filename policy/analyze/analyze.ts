@@ -3,7 +3,7 @@
 // analyze() is called; analyze() is synchronous and never throws.
 
 import type { Access, Analysis, StatementFacts } from '../types.ts';
-import { loadModule, normalizeSync, parseSync } from 'libpg-query';
+import { loadModule, normalizeSync, parseSync, scanSync } from 'libpg-query';
 import { newState, noun, walkTop } from './walk.ts';
 import { qualifiedName } from './names.ts';
 import { scrubParseError } from '../sql-message.ts';
@@ -41,6 +41,14 @@ export function analyze(sql: string): Analysis {
   let shapeCacheable = true;
   for (const raw of raws) {
     const f = statement(raw?.stmt);
+    if (f.facts.copyTo !== null && f.facts.copyTo.relation === null) {
+      // Locations are byte offsets into the UTF-8 text; stmt_len 0 means "to the end".
+      const bytes = Buffer.from(sql, 'utf8');
+      const loc = typeof raw?.stmt_location === 'number' ? raw.stmt_location : 0;
+      const len = typeof raw?.stmt_len === 'number' && raw.stmt_len > 0 ? raw.stmt_len : bytes.length - loc;
+      const query = copyQueryText(bytes.toString('utf8', loc, loc + len));
+      if (query !== null) f.facts = { ...f.facts, copyTo: { ...f.facts.copyTo, query } };
+    }
     if (!f.cacheable) shapeCacheable = false;
     statements.push(f.facts);
   }
@@ -80,6 +88,27 @@ function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
       prepares: st.prepares,
     },
   };
+}
+
+/**
+ * The query of `COPY (query) TO …`, as written: the text between the parenthesis after COPY and its match.
+ * Found with PostgreSQL's lexer (scanSync), so parentheses in strings, comments and quoted names do not count.
+ * libpg-query locations are byte offsets into the UTF-8 text: the slicing is done on bytes.
+ */
+export function copyQueryText(stmt: string): string | null {
+  let tokens;
+  try { tokens = scanSync(stmt).tokens.filter((t) => t.tokenName !== 'C_COMMENT' && t.tokenName !== 'SQL_COMMENT'); } catch { return null; }
+  if (tokens.length < 3 || tokens[0]!.text.toUpperCase() !== 'COPY' || tokens[1]!.text !== '(') return null;
+  let depth = 0;
+  for (let i = 1; i < tokens.length; i++) {
+    const t = tokens[i]!.text;
+    if (t === '(') depth++;
+    else if (t === ')' && --depth === 0) {
+      const bytes = Buffer.from(stmt, 'utf8');
+      return bytes.toString('utf8', tokens[1]!.end, tokens[i]!.start);
+    }
+  }
+  return null;
 }
 
 const TRANSACTION_TAGS: Readonly<Record<string, string>> = {

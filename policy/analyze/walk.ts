@@ -11,7 +11,7 @@
 // Raw parse trees are untyped JSON from the parser; `Raw` is `any` on purpose and every read of
 // it is guarded by the field lists above.
 
-import type { Access, ColumnSource, ConcreteOperation, RelName, SessionEffect, StatementFacts } from '../types.ts';
+import type { Access, ColumnSource, ConcreteOperation, CopyTextOptions, RelName, SessionEffect, StatementFacts } from '../types.ts';
 import { parseSync } from 'libpg-query';
 import { addLeaves, CONSTANT, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from './lineage.ts';
 import { parseLiteralName, relFromParts } from './names.ts';
@@ -254,6 +254,20 @@ function stringLiteral(node: Raw): string | null {
   return null;
 }
 
+/** A string constant, bare or cast to text, varchar or name: the text PostgreSQL will see, unchanged. */
+function settingName(node: Raw): string | null {
+  if (node?.A_Const !== undefined) return node.A_Const.sval !== undefined ? (node.A_Const.sval.sval ?? '') : null;
+  const c = node?.TypeCast;
+  if (c === undefined || c.arg?.A_Const?.sval === undefined) return null;
+  const names = strings(c.typeName?.names);
+  const t = names[names.length - 1];
+  if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return null;
+  // A type modifier would cut the text ('search_pathx'::varchar(11) is 'search_path').
+  if (c.typeName?.arrayBounds !== undefined || c.typeName?.typmods !== undefined || !TEXT_TYPES.has(t ?? '')) return null;
+  return c.arg.A_Const.sval.sval ?? '';
+}
+const TEXT_TYPES = new Set(['text', 'varchar', 'name']);
+
 const REG_TYPES = new Set([
   'regclass', 'regproc', 'regprocedure', 'regoper', 'regoperator', 'regtype', 'regnamespace', 'regrole',
   'regcollation', 'regconfig', 'regdictionary',
@@ -351,9 +365,12 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
     if (SETTING_FUNCTIONS.has(name)) {
       st.cacheable = false;
       if (name === 'set_config') {
-        const setting = stringLiteral(args[0]);
-        if (setting === null) bad(st, 'set_config() with a setting name that is not a constant cannot be checked');
-        else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: stringLiteral(args[1]) });
+        // set_config(name, value, is_local) is `SET name` (design.md): decided by the setting's name, so
+        // the name must be a plain string constant. Anything else — a parameter, an expression, a named
+        // argument, a cast through a type whose conversion to text could rewrite it — is denied.
+        const setting = args.length === 3 ? settingName(args[0]) : null;
+        if (setting === null) bad(st, 'set_config() with a setting name that is not a string constant cannot be checked');
+        else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: settingName(args[1]) });
       }
       return want ? CONSTANT : null;
     }
@@ -1411,6 +1428,7 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
   if (b.is_program === true || b.filename !== undefined) bad(st, COPY_FILE_MESSAGE);
   let format: 'text' | 'csv' | 'binary' = 'text';
   let optionsDefault = true;
+  const text = copyTextOptions(Array.isArray(b.options) ? b.options : []);
   for (const o of Array.isArray(b.options) ? b.options : []) {
     const d = o.DefElem;
     if (d?.defname === 'format') {
@@ -1433,7 +1451,9 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
       }
       return want ? [] : null;
     }
-    st.copyTo = { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault };
+    st.copyTo = text === null || optionsDefault
+      ? { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault }
+      : { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault, textOptions: text };
     if (!want) return null;
     return columns.length > 0
       ? columns.map((c) => ({ name: c, src: { kind: 'column', relation: rel, column: c } }))
@@ -1445,8 +1465,57 @@ function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | 
   // COPY (query) TO bulk-exports what the query reads: COPY_TO on each of those relations too
   const read = st.accesses.slice(mark).filter((a) => a.operation === 'SELECT' && a.kind === 'relation');
   for (const a of read) access(st, 'COPY_TO', a.relation, 'relation');
-  st.copyTo = { relation: null, columns: null, format, optionsDefault };
+  st.copyTo = text === null || optionsDefault
+    ? { relation: null, columns: null, format, optionsDefault }
+    : { relation: null, columns: null, format, optionsDefault, textOptions: text };
   return want ? outs : null;
+}
+
+/**
+ * The options of a text or CSV COPY TO the masker can follow (mask/copy.ts): HEADER, DELIMITER, QUOTE, ESCAPE,
+ * NULL, FORCE_QUOTE, and ENCODING when it is UTF-8; null when any other option is given, an option is given twice
+ * (PostgreSQL refuses that too) or a value is not a plain constant. HEADER is true only when PostgreSQL is sure
+ * to send the header line (defGetCopyHeaderChoice in commands/copy.c): the session passes the first CopyData
+ * unmasked on that word, so a doubt must not say true.
+ */
+function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
+  const out: { header: boolean; delimiter?: string; quote?: string; escape?: string; null?: string } = { header: false };
+  const seen = new Set<string>();
+  for (const o of options) {
+    const d = o?.DefElem;
+    const name: unknown = d?.defname;
+    if (typeof name !== 'string' || seen.has(name)) return null;
+    seen.add(name);
+    const sval: unknown = d.arg?.String?.sval;
+    switch (name) {
+      case 'format': break;
+      case 'header': {
+        if (d.arg === undefined) { out.header = true; break; }
+        if (d.arg.Boolean !== undefined) { out.header = d.arg.Boolean.boolval === true; break; }
+        if (d.arg.Integer !== undefined) {
+          const n = d.arg.Integer.ival ?? 0;
+          if (n !== 0 && n !== 1) return null;
+          out.header = n === 1;
+          break;
+        }
+        const v = typeof sval === 'string' ? sval.toLowerCase() : null;
+        if (v === 'true' || v === 'on') out.header = true;
+        else if (v === 'false' || v === 'off') out.header = false;
+        else return null;
+        break;
+      }
+      case 'delimiter': case 'quote': case 'escape': case 'null':
+        if (typeof sval !== 'string') return null;
+        out[name] = sval;
+        break;
+      case 'force_quote': break;     // the masker keeps a quoted field quoted
+      case 'encoding':
+        if (typeof sval !== 'string' || !['utf8', 'utf-8', 'unicode'].includes(sval.toLowerCase())) return null;
+        break;
+      default: return null;
+    }
+  }
+  return out;
 }
 
 const SET_STMT = spec({ kind: S, name: S, args: L, jumble_args: S, is_local: S, location: S });

@@ -1,6 +1,7 @@
 // How a denial looks to the client and how it reaches PostgreSQL (docs/adr/0001-denial-by-poison-statement.md).
 // Built from the Decision, so the client's error and the audit span cannot drift (style.md §6).
-import type { Decision, StatementFacts } from '../../policy/types.ts';
+import type { Decision, SessionContext, StatementFacts } from '../../policy/types.ts';
+import { pairText, resolvedPair } from '../../policy/decide.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 
 export type DenyDecision = Extract<Decision, { verdict: 'deny' }>;
@@ -23,13 +24,26 @@ export function denialFields(d: DenyDecision, what: string): PgErrorFields {
   return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by}` };
 }
 
-/** "DELETE on public.orders", from the first access the statement makes; the command tag otherwise. */
-export function describeStatement(facts: StatementFacts | null): string {
+/**
+ * What a statement-level denial or guardrail names when the decision names no pair itself (DenyDecision.what):
+ * the row-changing pair for a write (`UPDATE on public.orders`, qualified as resolved against the session's
+ * search_path when `ctx` is given), else the command (`SELECT statement`), never an unrelated pair.
+ */
+export function describeStatement(facts: StatementFacts | null, ctx: SessionContext | null = null): string {
   if (facts === null) return 'statement';
-  const a = facts.accesses[0];
-  if (a === undefined) return facts.command === '' ? 'statement' : facts.command;
-  const name = a.relation.schema === null ? a.relation.name : `${a.relation.schema}.${a.relation.name}`;
-  return a.kind === 'function' ? `${a.operation} of function ${name}` : `${a.operation} on ${name}`;
+  if (facts.writes) {
+    for (const a of facts.accesses) {
+      if (a.kind !== 'relation' || !WRITES.has(a.operation)) continue;
+      return ctx === null ? pairText(a.operation, a.kind, a.relation.schema, a.relation.name) : resolvedPair(a, ctx);
+    }
+  }
+  return facts.command === '' ? 'statement' : `${facts.command} statement`;
+}
+const WRITES: ReadonlySet<string> = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY_FROM']);
+
+/** The headline of a denial: the pair or change the decision names, else the statement (describeStatement). */
+export function deniedWhat(d: DenyDecision, facts: StatementFacts | null, ctx: SessionContext | null): string {
+  return d.what ?? describeStatement(facts, ctx);
 }
 
 /** A denial the proxy makes on its own (not from policy): a limit, the audit spool, the protocol. */

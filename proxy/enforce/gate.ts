@@ -8,7 +8,7 @@ import { selectFor } from '../../policy/compile.ts';
 import type { Selected } from '../../policy/compile.ts';
 import { decide } from '../../policy/decide.ts';
 import { DecisionCache } from '../../policy/cache.ts';
-import { describeStatement } from './denial.ts';
+import { deniedWhat, describeStatement } from './denial.ts';
 import type { DenyDecision } from './denial.ts';
 
 /** The statement analyzer (policy/analyze): injected so the proxy starts it once per process. */
@@ -193,12 +193,12 @@ export class Gate {
       }
       const d = decide(this.sel, this.#dctx, f, sql);
       decisions.push(d);
-      if (d.verdict === 'deny') denied ??= { decision: d, what: describeStatement(f) };
-      else if (d.verdict === 'approve') approval ??= { decision: d, what: describeStatement(f) };
+      if (d.verdict === 'deny') denied ??= { decision: d, what: deniedWhat(d, f, this.ctx) };
+      else if (d.verdict === 'approve') approval ??= { decision: d, what: d.what ?? describeStatement(f, this.ctx) };
       else if (d.grant !== undefined) shapeCacheable = false;
       if (d.verdict !== 'deny' && d.verdict !== 'approve' && d.masks.refuse !== null) {
         const r = denyOf(d.masks.refuse);
-        denied ??= { decision: r, what: describeStatement(f) };
+        denied ??= { decision: r, what: describeStatement(f, this.ctx) };
       }
     }
     if (denied === null && analysis.statements.length > 1) {
@@ -206,7 +206,7 @@ export class Gate {
       // decided with the current context: refuse the mix rather than decide on a stale one.
       for (let i = 0; i < analysis.statements.length - 1; i++) {
         if (changesResolution(analysis.statements[i]!)) {
-          denied = { decision: denyOf('a statement that changes session settings used for name resolution must be sent on its own'), what: describeStatement(analysis.statements[i]!) };
+          denied = { decision: denyOf('a statement that changes session settings used for name resolution must be sent on its own'), what: describeStatement(analysis.statements[i]!, this.ctx) };
           break;
         }
       }

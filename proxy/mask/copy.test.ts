@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
 import { partialText } from './strategies.ts';
-import { maskCopyData, decodeText, encodeText, copyBinaryMaskUnsupported, type CopyOptions } from './copy.ts';
+import { maskCopyData, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary, type CopyOptions } from './copy.ts';
+import type { FieldInfo } from './types.ts';
 import { MaskError } from './mask-error.ts';
 
 const settings = { hashKey: Buffer.alloc(32, 5) };
@@ -175,4 +176,65 @@ test('property: text and CSV rows survive masking; unmasked values identical, ma
       }));
     }
   }), { numRuns: 1000 });
+});
+
+// ---- binary format (issue 12: COPY (query) TO … (FORMAT binary) of a masked column) ---------------
+
+const SIG = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const field = (typeOid: number): FieldInfo => ({ name: 'f', tableOid: 0, attnum: 0, typeOid, typeLen: -1, typeMod: -1, format: 1 });
+const int4 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(n, 0); return b; };
+const int2 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeInt16BE(n, 0); return b; };
+const lenValue = (v: Buffer | null): Buffer => (v === null ? int4(-1) : Buffer.concat([int4(v.length), v]));
+const tuple = (...vs: (Buffer | null)[]): Buffer => Buffer.concat([int2(vs.length), ...vs.map(lenValue)]);
+const HEADER = Buffer.concat([SIG, int4(0), int4(0)]);
+const TRAILER = int2(-1);
+
+test('binary: the header, unmasked fields and NULLs pass byte for byte; masked values are masked by type', () => {
+  const st = binaryCopyState([null, 'partial', 'redact', 'partial'], [field(23), field(25), field(23), field(25)]);
+  const first = Buffer.concat([HEADER, tuple(int4(7), Buffer.from('alice@example.com'), int4(42), null)]);
+  const out = maskCopyBinary(copyData(first), 0, first.length + 5, st, settings);
+  assert.equal(out.readInt32BE(1), out.length - 1);
+  assert.deepEqual(out.subarray(5), Buffer.concat([HEADER, tuple(int4(7), Buffer.from('a***@example.com'), null, null)]),
+    'int4 under redact becomes NULL (a *** would not decode); NULL stays NULL');
+  const second = tuple(int4(8), Buffer.from('bob@example.net'), null, Buffer.from('x@y.zz'));
+  assert.deepEqual(maskCopyBinary(copyData(second), 0, second.length + 5, st, settings).subarray(5),
+    tuple(int4(8), Buffer.from('b***@example.net'), null, Buffer.from('x***@y.zz')));
+  const end = maskCopyBinary(copyData(TRAILER), 0, 7, st, settings);
+  assert.deepEqual(end.subarray(5), TRAILER);
+  assert.equal(st.ended, true);
+});
+
+test('binary: no rows (header and trailer in one message), and a header extension, are read', () => {
+  const st = binaryCopyState(['redact'], [field(25)]);
+  const ext = Buffer.concat([SIG, int4(0), int4(3), Buffer.from('abc'), TRAILER]);
+  assert.deepEqual(maskCopyBinary(copyData(ext), 0, ext.length + 5, st, settings).subarray(5), ext);
+});
+
+test('binary: malformed or unexpected streams throw MaskError (the session closes, nothing leaks)', () => {
+  const bad = (mask: (MaskStrategy | null)[], payload: Buffer, header = false): void => {
+    const st = binaryCopyState(mask, mask.map(() => field(25)));
+    st.header = header;
+    assert.throws(() => maskCopyBinary(copyData(payload), 0, payload.length + 5, st, settings), MaskError);
+  };
+  bad(['redact'], Buffer.from('not a copy stream at all'));
+  bad(['redact'], Buffer.concat([SIG, int4(0x10000), int4(0)]));                        // WITH OIDS flag
+  bad(['redact'], tuple(Buffer.from('a'), Buffer.from('b')), true);                     // wrong field count
+  bad(['redact'], Buffer.concat([int2(1), int4(50), Buffer.from('short')]), true);      // value runs past the end
+  bad(['redact'], Buffer.concat([int2(1), int4(1)]), true);                              // tuple split across messages
+  bad(['redact'], Buffer.concat([TRAILER, tuple(Buffer.from('a'))]), true);             // data after the trailer
+  assert.throws(() => binaryCopyState(['redact'], []), MaskError);
+});
+
+test('binary: property — a random tuple stream round-trips with no mask and never leaks a masked text value', () => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.option(fc.string(), { nil: null }), fc.option(fc.string({ minLength: 1 }), { nil: null })), { maxLength: 5 }), (rows) => {
+    const msgs = rows.map(([a, b]) => tuple(a === null ? null : Buffer.from(a), b === null ? null : Buffer.from(`secret-${b}`)));
+    const plain = binaryCopyState([null, null], [field(25), field(25)]);
+    const hidden = binaryCopyState([null, 'redact'], [field(25), field(25)]);
+    msgs.forEach((m, i) => {
+      const payload = i === 0 ? Buffer.concat([HEADER, m]) : m;
+      assert.deepEqual(maskCopyBinary(copyData(payload), 0, payload.length + 5, plain, settings).subarray(5), payload);
+      const out = maskCopyBinary(copyData(payload), 0, payload.length + 5, hidden, settings);
+      assert.ok(!out.includes('secret-'));
+    });
+  }));
 });

@@ -20,9 +20,9 @@
 //
 // With HEADER the first CopyData holds the column names, not values: the session forwards it
 // unmasked rather than passing it here (it would be masked like a row).
-import type { MaskSettings, RowMask } from './types.ts';
+import type { FieldInfo, MaskSettings, RowMask } from './types.ts';
 import { MaskError } from './mask-error.ts';
-import { maskValue } from './strategies.ts';
+import { fieldKind, maskValue } from './strategies.ts';
 
 export interface CopyOptions {
   readonly format: 'text' | 'csv';
@@ -36,9 +36,9 @@ export interface CopyOptions {
   readonly null?: string;
 }
 
-/** Why the session must refuse COPY … TO … (FORMAT binary) when a column in it is masked. */
+/** Why the session must refuse COPY table TO … (FORMAT binary) when a column in it is masked. */
 export const copyBinaryMaskUnsupported =
-  'COPY in binary format cannot be masked (its values carry no type information the proxy could mask safely); use FORMAT text or csv';
+  'COPY of a table in binary format cannot be masked (its values carry no type information the proxy could mask safely); use COPY (SELECT … FROM table) TO STDOUT (FORMAT binary), or FORMAT text or csv';
 
 const COPY_DATA = 0x64; // 'd'
 const LF = 0x0a;
@@ -332,5 +332,110 @@ export function encodeCsv(v: Buffer, o: { delim: number; quote: number; escape: 
     out[w++] = c;
   }
   out[w++] = o.quote;
+  return out;
+}
+
+// ---- binary format --------------------------------------------------------------------------
+//
+// sql-copy "Binary Format": an 11-byte signature `PGCOPY\n\377\r\n\0`, Int32 flags, Int32 header-extension
+// length and that many bytes; then per tuple Int16 field count and per field Int32 length (-1 = NULL) and the
+// value in the type's binary (send) format; the trailer is an Int16 -1. copyto.c sends the header in the same
+// CopyData as the first tuple (or the trailer, for no rows), one tuple per CopyData, the trailer alone.
+// A binary value can only be masked knowing its type: the session takes the types from a Describe of the
+// COPY's query (`fields`, format 1), so masking is exactly that of a binary DataRow (strategies.ts).
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+/** Bit 16 of the flags: each tuple carries an OID (WITH OIDS, gone since PostgreSQL 12); other high bits are critical. */
+const CRITICAL_FLAGS = 0xffff0000;
+
+/** Where one binary COPY stream is: the header is read once, nothing may follow the trailer. */
+export interface BinaryCopyState {
+  readonly mask: RowMask;
+  readonly fields: readonly FieldInfo[];
+  header: boolean;
+  ended: boolean;
+}
+
+export function binaryCopyState(mask: RowMask, fields: readonly FieldInfo[]): BinaryCopyState {
+  if (mask.length !== fields.length) throw new MaskError(`COPY: mask has ${mask.length} entries for ${fields.length} columns`);
+  return { mask, fields, header: false, ended: false };
+}
+
+/** Returns a new CopyData message with the masked fields of every tuple in it replaced (binary format). */
+export function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, settings: MaskSettings): Buffer {
+  if (!(start >= 0 && end <= buf.length && end - start >= 5)) {
+    throw new MaskError(`CopyData: bounds ${start}..${end} invalid for a ${buf.length}-byte buffer`);
+  }
+  if (buf[start] !== COPY_DATA) throw new MaskError(`CopyData: type byte 0x${buf[start]!.toString(16)} is not 'd'`);
+  const len = buf.readInt32BE(start + 1);
+  if (len !== end - start - 1) throw new MaskError(`CopyData: length field ${len} does not match message size ${end - start - 1}`);
+  let pos = start + 5;
+  try {
+    if (!st.header) {
+      if (end - pos < SIGNATURE.length + 8 || buf.compare(SIGNATURE, 0, SIGNATURE.length, pos, pos + SIGNATURE.length) !== 0) {
+        throw new MaskError('binary COPY: the stream does not start with the PGCOPY signature');
+      }
+      pos += SIGNATURE.length;
+      const flags = buf.readUInt32BE(pos);
+      if ((flags & CRITICAL_FLAGS) !== 0) throw new MaskError(`binary COPY: header flags 0x${flags.toString(16)} are not understood`);
+      const ext = buf.readInt32BE(pos + 4);
+      pos += 8;
+      if (ext < 0 || ext > end - pos) throw new MaskError(`binary COPY: header extension length ${ext} runs past the message end`);
+      pos += ext;
+      st.header = true;
+    }
+    const ncols = st.mask.length;
+    while (pos < end) {
+      if (st.ended) throw new MaskError('binary COPY: data after the trailer');
+      if (end - pos < 2) throw new MaskError('binary COPY: message does not end at a tuple boundary');
+      const count = buf.readInt16BE(pos);
+      pos += 2;
+      if (count === -1) { st.ended = true; continue; }
+      if (count !== ncols) throw new MaskError(`binary COPY: tuple has ${count} fields, expected ${ncols}`);
+      for (let i = 0; i < count; i++) {
+        if (end - pos < 4) throw new MaskError('binary COPY: message does not end at a tuple boundary');
+        const n = buf.readInt32BE(pos);
+        pos += 4;
+        if (n === -1) continue;                                    // NULL stays NULL
+        if (n < 0 || n > end - pos) throw new MaskError(`binary COPY: field ${i + 1} length ${n} runs past the message end`);
+        const strategy = st.mask[i];
+        if (strategy != null) {
+          const v = maskValue(strategy, buf, pos, pos + n, fieldKind(st.fields[i]!), settings);
+          // The length prefix belongs to the replacement: NULL is a -1 length and no bytes.
+          record(pos - 4, pos + n, lengthPrefixed(v));
+        }
+        pos += n;
+      }
+    }
+    if (fieldStart.length === 0) return Buffer.from(buf.subarray(start, end));
+    let size = end - start;
+    for (let k = 0; k < fieldStart.length; k++) size += replacement[k]!.length - (fieldEnd[k]! - fieldStart[k]!);
+    if (size - 1 > MAX_MESSAGE_LEN) throw new MaskError('CopyData: masked message exceeds the protocol message size');
+    const out = Buffer.allocUnsafe(size);
+    out[0] = COPY_DATA;
+    out.writeInt32BE(size - 1, 1);
+    let w = 5;
+    let cursor = start + 5;
+    for (let k = 0; k < fieldStart.length; k++) {
+      w += buf.copy(out, w, cursor, fieldStart[k]!);
+      w += replacement[k]!.copy(out, w);
+      cursor = fieldEnd[k]!;
+    }
+    w += buf.copy(out, w, cursor, end);
+    if (w !== size) throw new MaskError(`CopyData: internal size mismatch ${w} != ${size}`);
+    return out;
+  } finally {
+    fieldStart.length = 0;
+    fieldEnd.length = 0;
+    replacement.length = 0;
+  }
+}
+
+const NULL_FIELD = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+function lengthPrefixed(v: Buffer | null): Buffer {
+  if (v === null) return NULL_FIELD;
+  const out = Buffer.allocUnsafe(4 + v.length);
+  out.writeInt32BE(v.length, 0);
+  v.copy(out, 4);
   return out;
 }

@@ -25,11 +25,11 @@ function parse(msg: Buffer): Fields {
   assert.equal(p, msg.length - 1);
   return out;
 }
-const masked = new Set(['email']);
-function scrub(fields: Fields, anyMasked = true, type = 'E'): Fields | null {
+const masked = ['public.customers.email'];
+function scrub(fields: Fields, anyMasked = true, type = 'E', touched: readonly string[] = masked): Fields | null {
   const msg = message(fields, type);
   const chunk = Buffer.concat([Buffer.from('..'), msg, Buffer.from('..')]);
-  const out = scrubErrorFields(chunk, 2, 2 + msg.length, anyMasked ? masked : new Set(), anyMasked);
+  const out = scrubErrorFields(chunk, 2, 2 + msg.length, anyMasked ? touched : []);
   if (out !== null) assert.equal(out.toString('latin1', 0, 1), type);
   return out === null ? null : parse(out);
 }
@@ -37,20 +37,63 @@ function scrub(fields: Fields, anyMasked = true, type = 'E'): Fields | null {
 const head: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '23505']];
 const tail: Fields = [['F', 'nbtinsert.c'], ['L', '664'], ['R', '_bt_check_unique']];
 
-test('unique violation: DETAIL with the key value is dropped, names and SQLSTATE kept', () => {
+test('unique violation: the key keeps its column, its value is hidden; names and SQLSTATE kept', () => {
   const fields: Fields = [...head, ['M', 'duplicate key value violates unique constraint "customers_email_key"'],
     ['D', 'Key (email)=(alice@example.com) already exists.'], ['s', 'public'], ['t', 'customers'],
     ['n', 'customers_email_key'], ...tail];
-  assert.deepEqual(scrub(fields), fields.filter(([c]) => c !== 'D'));
+  assert.deepEqual(scrub(fields), fields.map(([c, v]) => [c, c === 'D' ? 'Key (email)=(***) already exists.' : v]));
 });
 
-test('check violation: "Failing row contains" is dropped, WHERE and internal query too', () => {
+test('key details: values shown only when no key column is masked (issue 12)', () => {
+  const detail = (d: string, table = 'customers'): string | undefined =>
+    new Map(scrub([...head, ['M', 'x'], ['D', d], ['s', 'public'], ['t', table]]) ?? [['D', d]]).get('D');
+  assert.equal(detail('Key (id)=(1) already exists.'), 'Key (id)=(1) already exists.');
+  assert.equal(detail('Key (lower(email::text))=(a@b.c) already exists.'), 'Key (lower(email::text))=(***) already exists.');
+  assert.equal(detail('Key (name, email)=(Ava, a@b.c) is duplicated.'), 'Key (name, email)=(***) is duplicated.');
+  assert.equal(detail('Key (customer_id)=(99) is not present in table "customers".', 'orders'), 'Key (customer_id)=(99) is not present in table "customers".');
+  // a foreign-key detail names the other table's columns: checked against every masked column in play
+  assert.equal(detail('Key (email)=(a@b.c) is still referenced from table "orders".', 'orders'), 'Key (email)=(***) is still referenced from table "orders".');
+  assert.equal(detail('Key (email)=(a@b.c) conflicts with existing key (email)=(d@e.f).'), 'Key (email)=(***) conflicts with existing key (email)=(***).');
+  // a quoted column list cannot be split safely: dropped
+  assert.equal(detail('Key ("e)=(x", email)=(a@b.c) already exists.'), undefined);
+  assert.equal(detail('Failing row contains (1, a@b.c).'), 'Failing row contains (***).');
+  assert.equal(detail('Failing row contains (1, 10.00, pending).', 'orders'), 'Failing row contains (1, 10.00, pending).');
+  assert.equal(detail('some other detail "a@b.c"'), undefined);
+  // names with non-ASCII characters compare as the UTF-8 bytes PostgreSQL sends
+  const accented = (d: string): string | undefined =>
+    new Map(scrub([...head, ['M', 'x'], ['D', d], ['s', 'public'], ['t', 'kunden']], true, 'E', ['public.kunden.e_mäil']) ?? [['D', d]]).get('D');
+  assert.equal(accented('Key (e_mäil)=(a@b.c) already exists.'), 'Key (e_mäil)=(***) already exists.');
+  assert.equal(accented('Failing row contains (1, a@b.c).'), 'Failing row contains (***).');
+});
+
+test('raised while analysing the client\'s own text (P, no W or q): kept whole (issue 12)', () => {
+  const undefinedColumn: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '42703'], ['M', 'column "emial" does not exist'],
+    ['H', 'Perhaps you meant to reference the column "customers.email".'], ['P', '8'], ['F', 'parse_relation.c'], ['L', '3722'], ['R', 'errorMissingColumn']];
+  assert.equal(scrub(undefinedColumn), null);
+  // the same position inside a function body (context present) proves nothing: scrubbed
+  const inFunction: Fields = [...undefinedColumn.slice(0, 4), ['P', '8'], ['W', 'SQL statement "SELECT emial"\nPL/pgSQL function f() line 3 at PERFORM']];
+  assert.deepEqual(scrub(inFunction), [...undefinedColumn.slice(0, 3), ['M', 'column "***" does not exist'], ['P', '8'], ['W', 'PL/pgSQL function f() line 3 at PERFORM']]);
+  // a data error is scrubbed even with a position: only analysis errors (class 42) are trusted by it
+  const dataError: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '22P02'], ['M', 'invalid input syntax for type integer: "a@b.c"'], ['P', '8']];
+  assert.deepEqual(scrub(dataError), [...dataError.slice(0, 3), ['M', 'invalid input syntax for type integer: "***"'], ['P', '8']]);
+});
+
+test('context: only lines naming code and a line are kept', () => {
+  const w = (text: string): string | undefined => new Map(scrub([...head, ['M', 'x'], ['W', text]]) ?? [['W', text]]).get('W');
+  assert.equal(w('PL/pgSQL function f(integer) line 3 at RAISE'), 'PL/pgSQL function f(integer) line 3 at RAISE');
+  assert.equal(w('SQL function "f" statement 1'), 'SQL function "f" statement 1');
+  assert.equal(w('SQL statement "SELECT \'a@b.c\'"\nPL/pgSQL function f() line 3 at EXECUTE'), 'PL/pgSQL function f() line 3 at EXECUTE');
+  assert.equal(w('COPY customers, line 1: "1,a@b.c"'), undefined);
+  assert.equal(w('JSON data, line 1: a@b...'), undefined);
+});
+
+test('check violation: "Failing row contains" is hidden, WHERE and internal query dropped', () => {
   const fields: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', '23514'],
     ['M', 'new row for relation "customers" violates check constraint "email_lower"'],
     ['D', 'Failing row contains (1, Alice@Example.com, 555-0100).'], ['W', 'SQL statement "INSERT …"\nPL/pgSQL function f() line 3'],
     ['q', "INSERT INTO customers VALUES (1, 'Alice@Example.com')"], ['p', '12'],
     ['s', 'public'], ['t', 'customers'], ['n', 'email_lower'], ...tail];
-  assert.deepEqual(scrub(fields), fields.filter(([c]) => !'DWqp'.includes(c)));
+  assert.deepEqual(scrub(fields), fields.filter(([c]) => !'Wqp'.includes(c)).map(([c, v]) => [c, c === 'D' ? 'Failing row contains (***).' : v]));
 });
 
 test('a cast of a masked value: the quoted value in MESSAGE is replaced', () => {
@@ -94,17 +137,19 @@ test('RAISE text is hidden whole: PL/pgSQL formats values unquoted', () => {
   const raise: Fields = [['S', 'NOTICE'], ['V', 'NOTICE'], ['C', '00000'], ['M', 'email is alice@example.com'],
     ['H', 'check alice@example.com'], ['W', 'PL/pgSQL function leak() line 3 at RAISE'], ['F', 'pl_exec.c'], ['L', '3893'], ['R', 'exec_stmt_raise']];
   const out = scrub(raise, true, 'N')!;
-  assert.deepEqual(out.map(([c]) => c), ['S', 'V', 'C', 'M', 'F', 'L', 'R']);
+  assert.deepEqual(out.map(([c]) => c), ['S', 'V', 'C', 'M', 'W', 'F', 'L', 'R']);
   assert.ok(!out.some(([, v]) => v.includes('alice')));
   const custom: Fields = [['S', 'ERROR'], ['V', 'ERROR'], ['C', 'P0001'], ['M', 'bad alice@example.com']];
   assert.ok(!scrub(custom)!.some(([, v]) => v.includes('alice')));
 });
 
-test('without masked columns in play the message goes out unchanged', () => {
-  const fields: Fields = [...head, ['M', 'duplicate key'], ['D', 'Key (id)=(1) already exists.']];
+test('without masked columns in play the message goes out unchanged: a NOTICE from an allowed function (issue 12)', () => {
+  const fields: Fields = [...head, ['M', 'duplicate key'], ['D', 'Key (email)=(a@b.c) already exists.']];
   assert.equal(scrub(fields, false), null);
-  const msg = message(fields);
-  assert.notEqual(scrubErrorFields(msg, 0, msg.length, new Set(['email']), false), null, 'a masked column named by the caller still scrubs');
+  const raise: Fields = [['S', 'NOTICE'], ['V', 'NOTICE'], ['C', '00000'], ['M', 'refreshed 3 rows'], ['W', 'PL/pgSQL function public.refresh() line 2 at RAISE'], ['R', 'exec_stmt_raise']];
+  assert.equal(scrub(raise, false, 'N'), null);
+  const skipping: Fields = [['S', 'NOTICE'], ['V', 'NOTICE'], ['C', '00000'], ['M', 'table "scratch" does not exist, skipping'], ['R', 'DropErrorMsgNonExistent']];
+  assert.equal(scrub(skipping, false, 'N'), null);
 });
 
 test('multi-byte text in kept fields passes byte for byte', () => {
@@ -115,7 +160,7 @@ test('multi-byte text in kept fields passes byte for byte', () => {
 test('malformed messages throw MaskError', () => {
   const good = message([...head, ['M', 'x']]);
   const bad = (b: Buffer, start = 0, end = b.length): void =>
-    assert.throws(() => scrubErrorFields(b, start, end, masked, true), MaskError);
+    assert.throws(() => scrubErrorFields(b, start, end, masked), MaskError);
   const m = (fn: (c: Buffer) => void): Buffer => { const c = Buffer.from(good); fn(c); return c; };
   bad(m((c) => { c[0] = 0x44; }));                         // not E or N
   bad(m((c) => c.writeInt32BE(c.length, 1)));              // length off by one

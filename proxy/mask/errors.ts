@@ -1,27 +1,44 @@
-// Scrub row values PostgreSQL echoes back in ErrorResponse ('E') and NoticeResponse ('N').
+// Hide values of masked columns that PostgreSQL echoes back in ErrorResponse ('E') and NoticeResponse ('N'),
+// and keep everything else: SQLSTATE, names, positions (issue 12: identifiers are not values).
 //
-// Both are a type byte, Int32 length, then fields: a one-byte code and a C string, ended by a zero
-// byte (protocol-error-fields). PostgreSQL puts row values in several of them:
-//   D detail   `Key (email)=(alice@x.io) already exists.`, `Failing row contains (1, alice@x.io, …).`
-//   M message  `invalid input syntax for type integer: "alice@x.io"` (a cast of a masked value),
-//              `value "2147483648" is out of range for type integer`, `character with byte sequence
-//              0xe2 0x82 0xac in encoding "UTF8" has no equivalent in encoding "LATIN1"`
-//   W where    `JSON data, line 1: alice…`, PL/pgSQL lines with variable values
-//   q, p       internal query text (dynamic SQL built from row values) and a position in it
-//   H hint     sometimes quotes input
-// A detail is formatted by the server from whatever it was checking; we cannot tell which of the
-// values in it come from masked columns. So once a masked column is in play for the statement, D,
-// W, q and p are dropped whole, a hint that quotes anything is dropped, and the message keeps its
-// text only up to the first quoted segment that is not a name PostgreSQL also reported in the
-// s/t/c/d/n fields (schema, table, column, data type, constraint). Everything from there up to the
-// last double quote becomes `"***"`: a value may itself contain quotes, so the segment boundaries
-// inside that span cannot be trusted; the text after the last quote cannot be inside a quoted value
-// and is kept (`value "***" is out of range for type integer`). Unknown field codes are dropped:
-// clients must ignore them anyway (protocol-error-fields), and we cannot vouch for their content.
-// Kept as is: S, V, C (SQLSTATE), s, t, c, d, n, P, F, L, R.
+// Both are a type byte, Int32 length, then fields: a one-byte code and a C string, ended by a zero byte
+// (protocol-error-fields). Decided per message and per field:
+//
+// Whether to look at all: the caller passes the masked columns (`schema.table.column`) of the relations
+// whose rows the statement reads or writes (MaskPlan.touched). None → the message goes out as it came:
+// a statement that reads no masked column cannot echo one, whatever it raises — a NOTICE from an allowed
+// function included (a user function reading masked tables internally is its CALL rule's to grant, the
+// same trust its results get; policy/decide.ts, opaque outputs).
+//
+// Raised while analysing the client's own text: a cursor position `P` with no context `W` and no internal
+// query `q`, on an error of class 42 (syntax error or access rule violation), means PostgreSQL was parsing
+// or analysing the statement the client sent, before any row was read (inside a function, SPI and the
+// SQL-function executor move `P` into `p`/`q`, and add `W`; the executor reports a position only for
+// errors at plan initialisation, class 0A, with no values). Such an error quotes only the client's own text
+// and catalog names (`column "emial" does not exist`, its hint `Perhaps you meant to reference the column
+// "customers.email"`): kept whole. The class is asked too so that a data error (class 22, 23) carrying a
+// position in some future release is still scrubbed.
+//
+// Otherwise, field by field:
+//   M message  quoted segments that are names PostgreSQL also reported in s/t/c/d/n (schema, table, column,
+//              data type, constraint) are kept; from the first other quoted segment (or byte dump) up to the
+//              last double quote becomes `"***"`: `invalid input syntax for type integer: "***"` — a value may
+//              contain quotes, so nothing inside that span is trusted. Text written by user code (PL/pgSQL
+//              RAISE, PL/Python plpy) formats values unquoted: its message is replaced by a fixed sentence.
+//   D detail   the key of a unique, exclusion or foreign-key violation keeps its column list and hides
+//              the values when a key column is masked (`Key (email)=(***) already exists.`), or keeps
+//              them when none is; `Failing row contains (…)` of a table with a masked column becomes
+//              `Failing row contains (***).`; any other detail is dropped (we cannot tell what it quotes).
+//   W context  lines that only name a function and a line (`PL/pgSQL function f(integer) line 3 at RAISE`,
+//              `SQL function "f" statement 1`) are kept; others (`SQL statement "…"`, `COPY t, line 1: "…"`,
+//              `JSON data, line 1: …`) are dropped.
+//   q, p       internal query text (dynamic SQL built from row values) and a position in it: dropped.
+//   H hint     kept unless it quotes anything or dumps bytes.
+//   unknown    dropped: clients must ignore them anyway (protocol-error-fields), and we cannot vouch for them.
+//   S, V, C, s, t, c, d, n, P, F, L, R: kept.
 //
 // Text is handled as latin1 so every byte maps to one char and back unchanged, whatever the client
-// encoding (all server encodings keep ASCII `"` and `:` as single bytes).
+// encoding (all server encodings keep ASCII `"`, `(`, `)` and `,` as single bytes).
 import { MaskError } from './mask-error.ts';
 
 const ERROR_RESPONSE = 0x45;  // 'E'
@@ -31,8 +48,14 @@ const KEEP: ReadonlySet<number> = new Set([
   0x53 /* S */, 0x56 /* V */, 0x43 /* C */, 0x73 /* s */, 0x74 /* t */, 0x63 /* c */, 0x64 /* d */,
   0x6e /* n */, 0x50 /* P */, 0x46 /* F */, 0x4c /* L */, 0x52 /* R */,
 ]);
-const MESSAGE = 0x4d; // M
-const HINT = 0x48;    // H
+const MESSAGE = 0x4d;        // M
+const HINT = 0x48;           // H
+const DETAIL = 0x44;         // D
+const CONTEXT = 0x57;        // W
+const INTERNAL_QUERY = 0x71; // q
+const POSITION = 0x50;       // P
+const SCHEMA = 0x73;         // s
+const TABLE = 0x74;          // t
 /** Fields whose values are names PostgreSQL reports about the error, not data. */
 const NAME_FIELDS: ReadonlySet<number> = new Set([0x73, 0x74, 0x63, 0x64, 0x6e]);
 
@@ -49,13 +72,12 @@ const USER_TEXT_ROUTINES: ReadonlySet<string> = new Set(['exec_stmt_raise', 'PLy
 const USER_TEXT_HIDDEN = 'message hidden by Airlock: it may contain values of masked columns';
 
 /**
- * Returns a scrubbed copy of the ErrorResponse/NoticeResponse at buf[start..end), or null when it
- * can go out unchanged (no masked column in play, or nothing in it to scrub). `maskedColumns` are
- * the bare names of masked columns in the relations the statement touched; a non-empty set scrubs
- * even when `anyMasked` is false (a caller that knows of masked columns is never ignored).
+ * Returns a scrubbed copy of the ErrorResponse/NoticeResponse at buf[start..end), or null when it can go
+ * out unchanged. `touched` are the masked columns ("schema.table.column") whose values the statement could
+ * carry (MaskPlan.touched); empty → null at once.
  */
-export function scrubErrorFields(buf: Buffer, start: number, end: number,
-                                 maskedColumns: ReadonlySet<string>, anyMasked: boolean): Buffer | null {
+export function scrubErrorFields(buf: Buffer, start: number, end: number, touched: readonly string[]): Buffer | null {
+  if (touched.length === 0) return null;
   if (!(start >= 0 && end <= buf.length && end - start >= 6)) {
     throw new MaskError(`ErrorResponse: bounds ${start}..${end} invalid for a ${buf.length}-byte buffer`);
   }
@@ -79,32 +101,50 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number,
     pos = to + 1;
   }
   if (pos !== end - 1) throw new MaskError('ErrorResponse: bytes after the terminating zero');
-  if (!anyMasked && maskedColumns.size === 0) return null;
 
   const names = new Set<string>();
   let userText = false;
+  let position = false;
+  let context = false;
+  let analysis = false;
+  let schema: string | null = null;
+  let table: string | null = null;
   for (const f of fields) {
-    if (NAME_FIELDS.has(f.code)) names.add(buf.toString('latin1', f.from, f.to));
-    else if (f.code === SQLSTATE) userText ||= buf.toString('latin1', f.from, f.to) === RAISE_EXCEPTION;
+    if (NAME_FIELDS.has(f.code)) {
+      const v = buf.toString('latin1', f.from, f.to);
+      names.add(v);
+      if (f.code === SCHEMA) schema = v;
+      else if (f.code === TABLE) table = v;
+    } else if (f.code === SQLSTATE) {
+      const c = buf.toString('latin1', f.from, f.to);
+      userText ||= c === RAISE_EXCEPTION;
+      analysis = c.startsWith('42');
+    }
     else if (f.code === ROUTINE) userText ||= USER_TEXT_ROUTINES.has(buf.toString('latin1', f.from, f.to));
+    else if (f.code === POSITION) position = true;
+    else if (f.code === CONTEXT || f.code === INTERNAL_QUERY) context = true;
   }
+  // Parse analysis of the client's own statement: no row has been read (see the top of this file).
+  if (position && analysis && !context && !userText) return null;
 
+  const masked = maskedOf(touched, schema, table);
+  const allMasked = maskedOf(touched, null, null).names;
   let changed = false;
   const kept: { code: number; text: Buffer }[] = [];
   for (const f of fields) {
     const raw = buf.subarray(f.from, f.to);
+    let out: FieldOut;
     if (KEEP.has(f.code)) { kept.push({ code: f.code, text: raw }); continue; }
-    if (f.code === MESSAGE) {
-      const m = userText ? USER_TEXT_HIDDEN : scrubMessage(raw.toString('latin1'), names);
-      if (m === null) kept.push({ code: f.code, text: raw });
-      else { kept.push({ code: f.code, text: Buffer.from(m, 'latin1') }); changed = true; }
-      continue;
+    switch (f.code) {
+      case MESSAGE: out = userText ? USER_TEXT_HIDDEN : scrubMessage(raw.toString('latin1'), names) ?? KEEP_AS_IS; break;
+      case DETAIL: out = userText ? null : scrubDetail(raw.toString('latin1'), allMasked, masked.anyInTable); break;
+      case CONTEXT: out = scrubContext(raw.toString('latin1')); break;
+      case HINT: out = !userText && quietHint(raw.toString('latin1')) ? KEEP_AS_IS : null; break;
+      default: out = null;     // q, p, a field code we do not know
     }
-    if (f.code === HINT && !userText && quietHint(raw.toString('latin1'))) {
-      kept.push({ code: f.code, text: raw });
-      continue;
-    }
-    changed = true; // D, W, q, p, a quoting hint, or a field code we do not know: dropped
+    if (out === KEEP_AS_IS) { kept.push({ code: f.code, text: raw }); continue; }
+    changed = true;
+    if (out !== null) kept.push({ code: f.code, text: Buffer.from(out, 'latin1') });
   }
   if (!changed) return null;
 
@@ -121,6 +161,74 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number,
   }
   out[w++] = 0;
   return out;
+}
+
+/** What a field scrubber returns: the field unchanged, a replacement, or null to drop it. */
+const KEEP_AS_IS: unique symbol = Symbol('keep as is');
+type FieldOut = typeof KEEP_AS_IS | string | null;
+
+/**
+ * Bare names of the touched masked columns of `schema.table` (the s/t fields), or of every touched column
+ * when the message names no table. In the latin1 form the message is read in (UTF-8 bytes one char each), so
+ * a name with non-ASCII characters compares equal to the bytes PostgreSQL sent.
+ */
+function maskedOf(touched: readonly string[], schema: string | null, table: string | null): { readonly names: ReadonlySet<string>; readonly anyInTable: boolean } {
+  const names = new Set<string>();
+  const prefix = schema !== null && table !== null ? `${schema}.${table}.` : null;
+  for (const t of touched) {
+    const q = Buffer.from(t, 'utf8').toString('latin1');
+    if (prefix !== null && !q.startsWith(prefix)) continue;
+    names.add(q.slice(q.lastIndexOf('.') + 1));
+  }
+  return { names, anyInTable: names.size > 0 };
+}
+
+// `Key (cols)=(values) already exists.` (unique), `… is duplicated.` (CREATE UNIQUE INDEX), `… conflicts with
+// existing key (cols)=(values).` (exclusion), `… is not present in table "t".` / `… is still referenced from
+// table "t".` (foreign key): ri_triggers.c ri_ReportViolation, nbtinsert.c, execIndexing.c.
+const KEY_DETAIL = /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) (already exists|is duplicated|is not present in table "[^"]*"|is still referenced from table "[^"]*")\.$/s;
+const CONFLICT_DETAIL = /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) conflicts with existing key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\)\.$/s;
+const FAILING_ROW = /^Failing row contains \(/;
+/**
+ * The key's column text contains a masked column's name. A substring test: `email` also hides the values of
+ * `email_verified` (safe: more hidden, never less), and needs no idea of how the server spelled the expression.
+ */
+function mentionsMasked(columns: string, masked: ReadonlySet<string>): boolean {
+  for (const m of masked) if (columns.includes(m)) return true;
+  return false;
+}
+
+/**
+ * A detail with the values of masked columns hidden. A key's columns are checked against every touched masked
+ * column, not only the s/t table's: a foreign-key detail names the other table's columns (`Key (id)=(1) is still
+ * referenced from table "orders"` reports t = orders). A failing row is the s/t table's (`tableHasMasked`).
+ */
+function scrubDetail(d: string, masked: ReadonlySet<string>, tableHasMasked: boolean): FieldOut {
+  const k = KEY_DETAIL.exec(d);
+  if (k !== null) return mentionsMasked(k[1]!, masked) ? `Key (${k[1]})=(***) ${k[3]}.` : KEEP_AS_IS;
+  const c = CONFLICT_DETAIL.exec(d);
+  if (c !== null) {
+    return mentionsMasked(c[1]!, masked) || mentionsMasked(c[3]!, masked)
+      ? `Key (${c[1]})=(***) conflicts with existing key (${c[3]})=(***).` : KEEP_AS_IS;
+  }
+  if (FAILING_ROW.test(d)) return tableHasMasked ? 'Failing row contains (***).' : KEEP_AS_IS;
+  return null;
+}
+
+// Context lines that name code and a line number only (pl_exec.c plpgsql_exec_error_callback, functions.c
+// sql_exec_error_callback). Signatures are names and types, never values.
+const NAME_ONLY_CONTEXT = [
+  /^PL\/pgSQL function [^"\n]*? line \d+ at [A-Za-z ]+$/,
+  /^PL\/pgSQL function [^"\n]*?(?: line \d+)? during (?:function entry|exit|statement block entry|statement block exit|statement block local variable initialization)$/,
+  /^SQL function "[^"\n]*"(?: statement \d+| during startup| during inlining)?$/,
+];
+
+/** The context with only name-only lines kept; null when none is left, KEEP_AS_IS when all are. */
+function scrubContext(w: string): FieldOut {
+  const lines = w.split('\n');
+  const kept = lines.filter((l) => NAME_ONLY_CONTEXT.some((re) => re.test(l)));
+  if (kept.length === lines.length) return KEEP_AS_IS;
+  return kept.length === 0 ? null : kept.join('\n');
 }
 
 function quietHint(h: string): boolean {

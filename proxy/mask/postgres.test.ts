@@ -342,7 +342,7 @@ test('real ErrorResponses: values PostgreSQL echoes are scrubbed, SQLSTATE and n
       for (const n of ofType(msgs, 'N')) {
         notices++;
         assert.ok(errorFields(n).get('M')!.includes(value), 'the notice echoes the value');
-        const out = scrubErrorFields(n, 0, n.length, new Set(['email']), true);
+        const out = scrubErrorFields(n, 0, n.length, ['public.customers.email']);
         for (const v of errorFields(out!).values()) assert.ok(!v.includes(value), `notice leaked in ${JSON.stringify(v)}`);
       }
       const err = ofType(msgs, 'E')[0];
@@ -350,15 +350,16 @@ test('real ErrorResponses: values PostgreSQL echoes are scrubbed, SQLSTATE and n
       const before = errorFields(err);
       assert.equal(before.get('C'), code, `${sql}: ${before.get('M')}`);
       assert.ok([...before.values()].some((v) => v.includes(value)), `PostgreSQL echoes the value for: ${sql}`);
-      const out = scrubErrorFields(err, 0, err.length, new Set(['email', 'note', 'score']), true);
+      const out = scrubErrorFields(err, 0, err.length, ['public.customers.email', 'public.customers.note', 'public.customers.score']);
       assert.ok(out !== null, sql);
       const after = errorFields(out);
       assert.equal(after.get('C'), code);
       assert.equal(after.get('S'), 'ERROR');
       for (const v of after.values()) assert.ok(!v.includes(value), `${sql}: leaked in ${JSON.stringify(v)}`);
       for (const k of ['t', 'n', 'c', 's']) assert.equal(after.get(k), before.get(k), `${k} kept`);
-      assert.equal(after.has('D'), false);
-      assert.equal(after.has('W'), false);
+      // A detail is kept only with the values hidden (`Key (email)=(***) already exists.`), a context only as
+      // lines naming code (`PL/pgSQL function leak(integer) line 5 at RAISE`); the loop above found no value in either.
+      if (after.has('D')) assert.match(after.get('D')!, /\*\*\*/);
     }
     assert.equal(notices, 1, 'the RAISE NOTICE arrived');
   } finally { w.close(); }

@@ -5,7 +5,7 @@
 // invents a response out of order and pipelining stays correct.
 import type { Decision, StatementFacts } from '../../policy/types.ts';
 import type { FieldInfo, RowMask } from '../mask/types.ts';
-import type { CopyOptions } from '../mask/copy.ts';
+import type { BinaryCopyState, CopyOptions } from '../mask/copy.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import type { ResultCollector } from '../catalog.ts';
 
@@ -22,6 +22,8 @@ export interface Prepared {
   /** From a Describe S response: fields with format 0 (the statement's formats are not yet known). */
   fields: FieldInfo[] | null;
   describeSent: boolean;
+  /** COPY (query) TO: the query's fields, from the proxy's own Describe of the query (K_COPY_DESCRIBE). */
+  copyFields?: FieldInfo[] | null;
 }
 
 export interface Portal {
@@ -42,8 +44,12 @@ export interface Run {
   fields: FieldInfo[] | null;
   copyMask: RowMask | null;
   copyOptions: CopyOptions | null;
-  /** Touches a relation with masked columns: errors and notices get scrubbed. */
-  scrub: boolean;
+  /** COPY (query) TO: the query's fields (source table, attnum, type), described before it ran. */
+  copyFields: FieldInfo[] | null;
+  /** Binary COPY with masked columns: the stream's state (mask/copy.ts maskCopyBinary). */
+  copyBinary: BinaryCopyState | null;
+  /** COPY … TO with HEADER and masked columns: the next CopyData is the header line, passed as it came. */
+  copyHeader: boolean;
   maskedColumns: string[] | null;
   rows: number | null;
   code: string | null;
@@ -62,6 +68,13 @@ export const K_INTERNAL = 8;   // the proxy's own simple Query: every response s
 export const K_DESCRIBE_INTERNAL = 9; // injected Describe P: response swallowed, fields kept on the portal
 /** Injected Close S / Parse / Bind / Execute / Close P of CHANGED_ROWS_SQL (a guarded Execute): responses swallowed. */
 export const K_COUNT = 10;
+/**
+ * The proxy's Describe of a COPY (query)'s query, to mask its output as rows are (issue 12). Simple protocol:
+ * Parse "" / Describe S / Sync while the client is held; its Query follows once described, or the client gets
+ * the error instead. Extended: Parse / Describe S / Close S of a reserved name, ahead of the client's Parse;
+ * an error is the batch's (the server skips to Sync). Responses are swallowed, fields kept.
+ */
+export const K_COPY_DESCRIBE = 11;
 
 export interface Req {
   readonly kind: number;
@@ -83,6 +96,27 @@ export interface Req {
   onCount: ((n: number) => void) | null;
   /** A guarded write (maxAffectedRows): rows and CommandComplete held until the count is known. */
   guard: Guard | null;
+  /**
+   * K_SYNC sent while a COPY FROM STDIN the client started was still taking its input: if that COPY enters
+   * copy-in mode, PostgreSQL ignores this Sync (protocol 55.2.6: "The backend will ignore Flush and Sync
+   * messages received during copy-in mode"), so it is dropped from the queue at CopyInResponse.
+   */
+  duringCopy: boolean;
+  /** K_COPY_DESCRIBE: what was learnt and what waits for it. */
+  copy: CopyDescribe | null;
+}
+
+export interface CopyDescribe {
+  /** true: the extended-protocol form (ends at CloseComplete); false: the simple form (ends at ReadyForQuery). */
+  readonly extended: boolean;
+  fields: FieldInfo[] | null;
+  /** Simple form: the ErrorResponse the Parse or Describe got (a copy), sent to the client in place of the COPY's. */
+  error: Buffer | null;
+  /** Simple form: the client's Query (a copy) and its request, sent once described. */
+  readonly query: Buffer | null;
+  readonly then: Req | null;
+  /** Extended form: the client's statement, which keeps the fields for its Execute. */
+  readonly stmt: Prepared | null;
 }
 
 export interface Guard {
@@ -122,12 +156,12 @@ export const CHANGED_ROWS_SQL = "SELECT CASE WHEN pg_catalog.current_setting('tr
   + " FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'm', 'p') AND c.relnamespace <> 'pg_catalog'::pg_catalog.regnamespace";
 
 export function req(kind: number): Req {
-  return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, counted: null, closes: 0, onCount: null, guard: null };
+  return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, counted: null, closes: 0, onCount: null, guard: null, duringCopy: false, copy: null };
 }
 
 export function run(facts: StatementFacts | null, decision: Decision, startMs: number, normalized: string): Run {
   return {
-    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null,
-    scrub: false, maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
+    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null, copyFields: null, copyBinary: null, copyHeader: false,
+    maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
   };
 }

@@ -11,7 +11,7 @@ import type { CompiledPolicySet, Decision, Identity, MaskPlan, SessionContext, S
 import { Backend, Frontend, TxStatus } from '../wire/codes.ts';
 import { FrameReader, WireError } from '../wire/frames.ts';
 import {
-  AUTH_OK, FLUSH, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
+  AUTH_OK, FLUSH, SYNC, TERMINATE, backendKeyData, errorResponse, parameterStatus, parse as parseMessage, query as queryMessage,
   describe as describeMessage, RFQ_IDLE, bind as bindMessage, close as closeMessage, execute as executeMessage,
 } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
@@ -24,13 +24,13 @@ import { loginUpstream } from '../wire/auth.ts';
 import { upgradeUpstreamTls } from '../wire/tls.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { maskDataRow } from '../mask/datarow.ts';
-import { maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
+import { binaryCopyState, maskCopyBinary, maskCopyData, copyBinaryMaskUnsupported } from '../mask/copy.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import { notificationWithoutPayload } from '../mask/notification.ts';
 import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
 import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
-import { POISON_SQL, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
+import { POISON_SQL, deniedWhat, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
 import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, runsUserCode, withExecuted } from '../enforce/gate.ts';
@@ -39,8 +39,8 @@ import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '..
 import type { CatalogNames } from '../catalog.ts';
 import type { DerivedCatalog } from '../../policy/derived.ts';
 import {
-  CHANGED_ROWS_SQL, K_BIND, K_CLOSE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC,
-  guard as newGuard, req, run,
+  CHANGED_ROWS_SQL, K_BIND, K_CLOSE, K_COPY_DESCRIBE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE,
+  K_QUERY, K_SYNC, guard as newGuard, req, run,
 } from './requests.ts';
 import type { Guard, Portal, Prepared, Req, Run } from './requests.ts';
 
@@ -225,6 +225,14 @@ export class Session {
   #tx: number = TxStatus.Idle;
   /** In COPY FROM STDIN: client CopyData/CopyDone/CopyFail go upstream. */
   #copyIn = false;
+  /**
+   * COPY FROM STDIN statements forwarded whose input the client has not ended (CopyDone/CopyFail) yet. A
+   * client may stream its data right behind the statement without waiting for CopyInResponse (asyncpg's
+   * copy_records_to_table does): while this is non-zero CopyData/CopyDone/CopyFail go upstream too. Should
+   * the COPY fail before copy-in mode, PostgreSQL ignores them (postgres.c: "Accept but ignore these
+   * messages, per protocol spec"). Back to 0 at a ReadyForQuery that leaves nothing outstanding.
+   */
+  #copyInAhead = 0;
   /** Client messages are not read while set (guarded write in flight, context refresh, waiting for idle). */
   #holdClient = 0;
   #waitIdle = false;
@@ -504,7 +512,7 @@ export class Session {
         this.#onClientFrame(st, st[0]!, 0, st.length);
       }
       // COPY FROM STDIN data flows even while a guarded COPY holds everything else.
-      if (this.#stashed === null && ((this.#holdClient === 0 && !this.#waitIdle) || this.#copyIn)) this.#clientReader.drain(this.#onClientFrame);
+      if (this.#stashed === null && ((this.#holdClient === 0 && !this.#waitIdle) || this.#copyFlows)) this.#clientReader.drain(this.#onClientFrame);
       this.#flushUp();
     } catch (e) {
       this.#flushUp();
@@ -514,7 +522,7 @@ export class Session {
       return;
     }
     up.uncork();
-    if ((this.#holdClient > 0 || this.#waitIdle) && !this.#copyIn) this.client.pause();
+    if ((this.#holdClient > 0 || this.#waitIdle) && !this.#copyFlows) this.client.pause();
     else if (up.writableNeedDrain) this.client.pause();
   }
 
@@ -538,9 +546,16 @@ export class Session {
     this.#queue.push(r);
   }
 
+  /** Client COPY input may reach the server (in copy-in mode, or about to be). */
+  get #copyFlows(): boolean { return this.#copyIn || this.#copyInAhead > 0; }
+
   /** Returns false to leave the message unread (the client is held). */
   #clientMessage(buf: Buffer, type: number, start: number, end: number): boolean {
-    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyIn && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))) {
+    if ((this.#holdClient > 0 || this.#waitIdle) && !(this.#copyFlows && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))
+        // libpq sends Sync right behind an extended-protocol COPY FROM, before its data. Held (a guarded
+        // Execute), that Sync would stop the data behind it. It may go: in copy-in mode the server ignores
+        // it (Req.duringCopy); had the COPY failed first, there is nothing left for it to commit.
+        && !(this.#copyInAhead > 0 && (type === Frontend.Sync || type === Frontend.Flush))) {
       return false;
     }
     try {
@@ -581,11 +596,14 @@ export class Session {
         this.#enqueue(req(K_CLOSE));
         return true;
       }
-      case Frontend.Sync:
+      case Frontend.Sync: {
         this.#inBatch = false;
         this.#passUp(buf, start, end);
-        this.#enqueue(req(K_SYNC));
+        const r = req(K_SYNC);
+        r.duringCopy = this.#copyInAhead > 0;
+        this.#enqueue(r);
         return true;
+      }
       case Frontend.Flush:
         this.#passUp(buf, start, end);
         return true;
@@ -593,9 +611,16 @@ export class Session {
       case Frontend.CopyDone:
       case Frontend.CopyFail:
         // Outside COPY FROM STDIN PostgreSQL ignores these; we drop them rather than forward bytes we do not expect.
-        if (this.#copyIn) {
+        if (this.#copyFlows) {
           this.#passUp(buf, start, end);
-          if (type !== Frontend.CopyData) this.#copyIn = false;
+          if (type !== Frontend.CopyData) {
+            this.#copyIn = false;
+            if (this.#copyInAhead > 0) this.#copyInAhead--;
+            // In the extended protocol the server keeps the COPY's CommandComplete in its output buffer until
+            // a Flush or Sync. A held client (a guarded Execute waits for that very CommandComplete) cannot
+            // send one that gets through, so we do: a Flush has no reply and changes nothing else.
+            if (this.#holdClient > 0 || this.#waitIdle) this.#writeUp(FLUSH);
+          }
         }
         return true;
       case Frontend.FunctionCall: {
@@ -696,6 +721,17 @@ export class Session {
       return true;
     }
     const stmts = checked.analysis.statements;
+    let copyQuery: string | null = null;
+    for (let i = 0; i < stmts.length; i++) {
+      const q = copyQueryToDescribe(this.#effectiveFacts(stmts[i]!), checked.decisions[i]!);
+      if (q === null) continue;
+      if (stmts.length > 1 || this.#inBatch || this.#skipping) {
+        const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'a COPY (query) that reads masked columns must be sent as a statement on its own, outside an extended-protocol batch' };
+        this.#poisonQuery(denialFields(d, 'COPY statement'), stmts[i]!, d, checked.analysis.normalized, t0);
+        return true;
+      }
+      copyQuery = q;
+    }
     // Guarded writes: maxAffectedRows (policy guardrails) needs the count before anything commits.
     let guardDecision: Decision | null = null;
     let guardFacts: StatementFacts | null = null;
@@ -711,7 +747,7 @@ export class Session {
     if (guardDecision !== null && (stmts.length > 1 || this.#tx === TxStatus.Failed)) {
       if (stmts.length > 1) {
         const d: DenyDecision = { verdict: 'deny', policy: (guardDecision as { guardrails: { policy: string | null } }).guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write in a multi-statement string' };
-        const f = denialFields(d, describeStatement(guardFacts));
+        const f = denialFields(d, describeStatement(guardFacts, this.#ctx));
         f.message += ': a write limited by maxAffectedRows must be sent as a statement on its own';
         this.#poisonQuery(f, guardFacts, d, checked.analysis.normalized, t0);
         return true;
@@ -729,14 +765,15 @@ export class Session {
       const f = stmts[i]!;
       const facts = this.#effectiveFacts(f);
       const rn = run(facts, checked.decisions[i]!, t0, checked.analysis.normalized);
-      rn.scrub = this.#touchesMasked(checked.decisions[i]!);
       r.runs.push(rn);
+      if (isCopyFrom(facts)) this.#copyInAhead++;
       this.#noteSessionEffects(f, i === stmts.length - 1);
     }
     if (stmts.length === 0) r.runs.push(run(null, { verdict: 'allow', policy: '', rule: '', masks: NO_PLAN, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } }, t0, ''));
+    if (copyQuery !== null) { this.#describeCopy(r, copyQuery, Buffer.from(buf.subarray(start, end))); return true; }
     if (guardDecision !== null) {
       const g = guardDecision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
-      const guard = newGuard(g.guardrails.maxAffectedRows!, g.guardrails.policy, this.#tx === TxStatus.InTransaction, describeStatement(guardFacts));
+      const guard = newGuard(g.guardrails.maxAffectedRows!, g.guardrails.policy, this.#tx === TxStatus.InTransaction, describeStatement(guardFacts, this.#ctx));
       r.guard = guard;
       const pre = req(K_INTERNAL);
       pre.collector = new ResultCollector();
@@ -752,6 +789,68 @@ export class Session {
   }
 
   #needsRefresh = false;
+
+  /**
+   * COPY (query) TO with masked columns in reach, simple protocol: describe the query first (Parse "" /
+   * Describe S / Sync) with the client held, so its output can be masked like rows (K_COPY_DESCRIBE). The
+   * unnamed statement is the client's to lose: its own Query would replace it anyway.
+   */
+  #describeCopy(r: Req, query: string, msg: Buffer): void {
+    const pr = req(K_COPY_DESCRIBE);
+    pr.runs = r.runs;   // notices and the error are the COPY's
+    pr.copy = { extended: false, fields: null, error: null, query: msg, then: r, stmt: null };
+    this.#writeUp(Buffer.concat([parseMessage('', query), describeMessage('S', ''), SYNC]));
+    this.#enqueue(pr);
+    this.#holdClient++;
+  }
+
+  #copyDescribeResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
+    const c = r.copy!;
+    switch (type) {
+      case Backend.ParseComplete:
+      case Backend.ParameterDescription:
+        return;
+      case Backend.RowDescription:
+        c.fields = readRowDescription(buf, start, end);
+        return;
+      case Backend.NoData:
+        c.fields = [];
+        return;
+      case Backend.CloseComplete:
+        if (!c.extended) break;
+        this.#queue.shift();
+        if (c.stmt !== null) c.stmt.copyFields = c.fields;
+        return;
+      case Backend.ErrorResponse:
+        // Extended: the batch's error (the server now skips to the client's Sync), reported as any other.
+        if (c.extended) { this.#extendedError(r, buf, start, end); return; }
+        c.error = Buffer.from(buf.subarray(start, end));
+        return;
+      case Backend.ReadyForQuery: {
+        if (c.extended) break;
+        this.#queue.shift();
+        this.#tx = readReadyForQuery(buf, start, end);
+        const q = c.then!;
+        const rn = q.runs?.[0] ?? null;
+        if (c.error !== null) {
+          // The COPY would fail the same way: the client gets this error and ReadyForQuery in its place.
+          this.#forwardError(rn, c.error, 0, c.error.length, r);
+          if (rn !== null) this.#auditRun(rn, readErrorFields(c.error, 0, c.error.length).get('C') ?? null);
+          this.#passClient(buf, start, end);
+        } else {
+          if (rn !== null) rn.copyFields = c.fields;
+          // Written from the server side: flush toward the server now (this is not inside a client chunk).
+          this.#writeUp(c.query!);
+          this.#flushUp();
+          this.#enqueue(q);
+        }
+        this.#holdClient--;
+        this.#resumeClient();
+        return;
+      }
+    }
+    throw new WireError(`unexpected message 0x${type.toString(16)} in response to the proxy's Describe of a COPY query`);
+  }
 
   /** Track what a statement does to the session that the proxy must mirror. */
   #noteSessionEffects(f: StatementFacts, _last: boolean): void {
@@ -823,12 +922,6 @@ export class Session {
   /** maxAffectedRows applies: the statement writes, or runs user code that may (gate.ts runsUserCode). */
   #mayChangeRows(f: StatementFacts): boolean {
     return f.writes || runsUserCode(f, this.#ctx!);
-  }
-
-  #touchesMasked(d: Decision): boolean {
-    if (d.verdict !== 'allow' && d.verdict !== 'warn') return false;
-    for (const _ in d.masks.columns) return true;
-    return false;
   }
 
   /** Deny a simple Query (or FunctionCall): the poison goes upstream, its error is replaced by `f`. */
@@ -916,6 +1009,14 @@ export class Session {
       if (p.name !== '' && effFacts !== null) this.#preparedFacts.set(p.name, effFacts);
     }
     if (effFacts !== null) this.#noteSessionEffects(effFacts, true);
+    const copyQuery = effFacts === null ? null : copyQueryToDescribe(effFacts, decision);
+    if (copyQuery !== null) {
+      // Described under a reserved name ahead of the client's Parse, in the same batch (K_COPY_DESCRIBE).
+      const pr = req(K_COPY_DESCRIBE);
+      pr.copy = { extended: true, fields: null, error: null, query: null, then: null, stmt };
+      this.#writeUp(Buffer.concat([parseMessage(COPY_DESCRIBE_NAME, copyQuery), describeMessage('S', COPY_DESCRIBE_NAME), closeMessage('S', COPY_DESCRIBE_NAME)]));
+      this.#enqueue(pr);
+    }
     const r = req(K_PARSE);
     r.stmt = stmt;
     this.#passUp(buf, start, end);
@@ -1026,7 +1127,7 @@ export class Session {
       stmt.catalog = catalog;
     }
     if (stmt.decision.verdict === 'deny') {
-      this.#poisonParse(denialFields(stmt.decision, describeStatement(stmt.facts)), stmt.decision, stmt.facts, stmt.normalized);
+      this.#poisonParse(denialFields(stmt.decision, deniedWhat(stmt.decision, stmt.facts, this.#ctx)), stmt.decision, stmt.facts, stmt.normalized);
       return true;
     }
     const portal: Portal = { name: b.portal, stmt, resultFormats: b.resultFormats, fields: null, describeSent: false };
@@ -1065,13 +1166,14 @@ export class Session {
     if (portal !== null) {
       const stmt = portal.stmt;
       const rn = run(stmt.facts, stmt.decision, nowMs(), stmt.normalized);
-      rn.scrub = this.#touchesMasked(stmt.decision);
+      rn.copyFields = stmt.copyFields ?? null;
       r.runs = [rn];
+      if (isCopyFrom(stmt.facts)) this.#copyInAhead++;
       const d = stmt.decision;
       if ((d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && this.#mayChangeRows(stmt.facts)) {
         if (e.maxRows !== 0) {
           const dd: DenyDecision = { verdict: 'deny', policy: d.guardrails.policy, rule: 'guardrails.maxAffectedRows', reason: 'guarded write fetched in parts' };
-          const f = denialFields(dd, describeStatement(stmt.facts));
+          const f = denialFields(dd, describeStatement(stmt.facts, this.#ctx));
           f.message += ': a write limited by maxAffectedRows must be executed in one Execute (row limit 0)';
           this.#poisonParse(f, dd, stmt.facts, stmt.normalized);
           return;
@@ -1080,7 +1182,7 @@ export class Session {
         // only at Sync, so the proxy holds everything after this Execute, asks for the result now (Flush),
         // and if the count is over the limit sends the poison before the client's Sync: the transaction
         // aborts and nothing commits (docs/adr/0001-denial-by-poison-statement.md).
-        r.guard = newGuard(d.guardrails.maxAffectedRows, d.guardrails.policy, false, describeStatement(stmt.facts));
+        r.guard = newGuard(d.guardrails.maxAffectedRows, d.guardrails.policy, false, describeStatement(stmt.facts, this.#ctx));
         guarded = true;
       }
       if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks) && portal.fields === null
@@ -1230,6 +1332,7 @@ export class Session {
         break;
       }
       case K_EXECUTE: this.#executeResponse(r, buf, type, start, end); return;
+      case K_COPY_DESCRIBE: this.#copyDescribeResponse(r, buf, type, start, end); return;
       case K_SYNC:
         if (type === Backend.ReadyForQuery) {
           this.#queue.shift();
@@ -1249,6 +1352,7 @@ export class Session {
     const s = readReadyForQuery(buf, start, end);
     this.#tx = s;
     this.#copyIn = false;
+    if (this.#queue.length === 0) this.#copyInAhead = 0;
     if (s === TxStatus.Idle) {
       // Portals live until the transaction ends (protocol 55.2.3); WITH HOLD cursors are not portals.
       if (this.#portals.size > 0) this.#portals.clear();
@@ -1287,7 +1391,7 @@ export class Session {
         this.#prepared.delete(r.stmt.name);
         this.#preparedFacts.delete(r.stmt.name);
       }
-      this.#forwardError(rn, buf, start, end);
+      this.#forwardError(rn, buf, start, end, r);
       if (rn !== null) this.#auditRun(rn, code);
     }
     // The server now discards everything up to Sync: so do we with what we queued. A guarded Execute among
@@ -1310,33 +1414,49 @@ export class Session {
     return null;
   }
 
-  /** An ErrorResponse for the client, scrubbed when masked columns are in play. */
-  #forwardError(rn: Run | null, buf: Buffer, start: number, end: number): void {
-    if (rn !== null && rn.scrub) {
-      const scrubbed = scrubErrorFields(buf, start, end, this.#maskedNames(rn), true);
+  /** An ErrorResponse or NoticeResponse for the client, with values of masked columns hidden (mask/errors.ts). */
+  #forwardError(rn: Run | null, buf: Buffer, start: number, end: number, r?: Req): void {
+    const touched = this.#echoable(rn, r);
+    if (touched.length > 0) {
+      const scrubbed = scrubErrorFields(buf, start, end, touched);
       if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
     }
     this.#passClient(buf, start, end);
   }
 
-  #maskedNames(rn: Run): ReadonlySet<string> {
-    const d = rn.decision;
-    const names = new Set<string>();
-    if (d.verdict === 'allow' || d.verdict === 'warn') {
-      for (const col of Object.keys(d.masks.columns)) names.add(col.slice(col.lastIndexOf('.') + 1));
+  /**
+   * The masked columns whose values a message answering `rn` could echo: the statement's MaskPlan.touched.
+   * Parse, Bind, Describe and Close read no rows (Bind's input errors quote the client's own parameters). With
+   * no statement to attribute it to (a Sync, whose COMMIT checks deferred constraints) or a transaction
+   * statement (COMMIT does the same), every masked column of this identity.
+   */
+  #echoable(rn: Run | null, r: Req | undefined): readonly string[] {
+    if (rn === null && r !== undefined && (r.kind === K_PARSE || r.kind === K_BIND || r.kind === K_DESCRIBE || r.kind === K_CLOSE)) return NO_COLUMNS;
+    if (rn === null || rn.facts === null || rn.facts.transaction) return this.#allMasked();
+    const runs = r?.kind === K_QUERY ? r.runs : null;
+    if (runs !== null && runs.length > 1) {
+      // Several statements in one Query run in one implicit transaction, committed with the last: a deferred
+      // constraint's error arrives with a later statement than the one that caused it. Any of them counts.
+      const all = new Set<string>();
+      for (let i = 0; i < runs.length && i <= r!.runIndex; i++) for (const c of touchedBy(runs[i]!)) all.add(c);
+      return [...all];
     }
-    return names;
+    const touched = touchedBy(rn);
+    // The result masks a field the statement's accesses did not account for (PostgreSQL's provenance through a
+    // view): it reads masked values, so any of them may be in the message.
+    return touched.length === 0 && rn.rowMask !== null ? this.#allMasked() : touched;
+  }
+  #allMasked(): readonly string[] {
+    const cols = this.#gate?.sel.maskColumns;
+    if (cols === undefined) return NO_COLUMNS;
+    for (const _ in cols) return Object.keys(cols);
+    return NO_COLUMNS;
   }
 
   #onNotice(buf: Buffer, start: number, end: number): void {
     const r = this.#queue[0];
-    const rn = r?.runs?.[r.runIndex] ?? null;
     if (r !== undefined && (r.kind === K_INTERNAL || r.kind === K_DESCRIBE_INTERNAL)) return; // our own: not the client's
-    if (rn !== null && rn.scrub) {
-      const scrubbed = scrubErrorFields(buf, start, end, this.#maskedNames(rn), true);
-      if (scrubbed !== null) { this.#writeClient(scrubbed); return; }
-    }
-    this.#passClient(buf, start, end);
+    this.#forwardError(r?.runs?.[r.runIndex] ?? null, buf, start, end, r);
   }
 
   /** A payload is forwarded only to an identity with nothing masked (proxy/mask/notification.ts says why). */
@@ -1385,7 +1505,20 @@ export class Session {
     }
   }
 
-  /** COPY … TO STDOUT of a statement with masks: per-column strategies, or refuse (fail closed). */
+  /** One CopyData of COPY … TO STDOUT: masked when the COPY's columns need it, else forwarded as it came. */
+  #copyData(rn: Run | null, buf: Buffer, start: number, end: number): void {
+    if (rn === null) { this.#passClient(buf, start, end); return; }
+    if (rn.copyBinary !== null) this.#writeClient(maskCopyBinary(buf, start, end, rn.copyBinary, this.shared.maskSettings));
+    else if (rn.copyHeader) { rn.copyHeader = false; this.#passClient(buf, start, end); }   // column names (copyto.c sends them alone)
+    else if (rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
+    else this.#passClient(buf, start, end);
+  }
+
+  /**
+   * COPY … TO STDOUT of a statement with masks: per-column strategies, or refuse (fail closed). The table
+   * form maps the table's columns through the catalog; the query form resolves the fields its query was
+   * described with (K_COPY_DESCRIBE), exactly as a SELECT's RowDescription (resolveRowMask).
+   */
   #copyOut(rn: Run, format: 0 | 1, columns: number): void {
     const d = rn.decision;
     if ((d.verdict !== 'allow' && d.verdict !== 'warn') || !planMasks(d.masks)) return;
@@ -1402,17 +1535,36 @@ export class Session {
         // The table has no masked columns in the catalog: nothing of it is masked.
         mask = new Array(columns).fill(null);
       }
-    } else if (!d.masks.needsRowDescription && d.masks.outputs.length === columns) {
+    } else if (rn.copyFields !== null) {
+      const fields = rn.copyFields.map((f) => (f.format === format ? f : { ...f, format }));
+      if (fields.length !== columns) throw new MaskError(`COPY output has ${columns} columns, its query was described with ${fields.length}`);
+      const m = resolveRowMask(d.masks, fields, this.#maskCatalog);
+      if (m === null) return;
+      rn.maskedColumns = [];
+      for (let i = 0; i < m.length; i++) {
+        if (m[i] === null) continue;
+        const f = fields[i]!;
+        rn.maskedColumns.push(this.#maskCatalog.byOid.get(f.tableOid)?.get(f.attnum) ?? f.name);
+      }
+      if (format === 1) { rn.copyBinary = binaryCopyState(m, fields); return; }
+      mask = [...m];
+    } else if (d.masks.touched !== undefined && d.masks.touched.length === 0) {
+      return;   // reads no relation with masked columns: nothing in it is masked (not described: no need)
+    } else if (!d.masks.needsRowDescription && d.masks.hasStar === false && d.masks.outputs.length === columns) {
       mask = [...d.masks.outputs];
     }
     if (mask === null || mask.length !== columns) throw new MaskError('COPY output could not be matched to its masked columns');
     if (!mask.some((m) => m !== null)) return;
-    if (format === 1 || ct === null || !ct.optionsDefault || ct.format === 'binary') {
+    const t = ct?.textOptions;
+    if (format === 1 || ct === null || ct.format === 'binary' || (!ct.optionsDefault && t === undefined)) {
       throw new MaskError(ct !== null && ct.format === 'binary' ? copyBinaryMaskUnsupported : 'COPY with masked columns is only supported with default options');
     }
     rn.copyMask = mask;
-    rn.copyOptions = { format: ct.format === 'csv' ? 'csv' : 'text' };
-    rn.maskedColumns = mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
+    const how: 'csv' | 'text' = ct.format === 'csv' ? 'csv' : 'text';
+    rn.copyOptions = t === undefined ? { format: how }
+      : { format: how, delimiter: t.delimiter, quote: t.quote, escape: t.escape, null: t.null };
+    rn.copyHeader = t?.header === true;
+    rn.maskedColumns ??= mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
   }
 
   #queryResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
@@ -1432,10 +1584,7 @@ export class Session {
         r.runIndex++;
         this.#passClient(buf, start, end);
         return;
-      case Backend.CopyData:
-        if (rn !== null && rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
-        else this.#passClient(buf, start, end);
-        return;
+      case Backend.CopyData: this.#copyData(rn, buf, start, end); return;
       case Backend.CopyDone:
         this.#passClient(buf, start, end);
         return;
@@ -1446,7 +1595,7 @@ export class Session {
         return;
       }
       case Backend.CopyInResponse:
-        this.#copyIn = true;
+        this.#enterCopyIn(r);
         this.#passClient(buf, start, end);
         return;
       case Backend.ErrorResponse: {
@@ -1456,7 +1605,7 @@ export class Session {
           r.denial = null;
         } else {
           this.#copyIn = false;
-          this.#forwardError(rn, buf, start, end);
+          this.#forwardError(rn, buf, start, end, r);
           if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         }
         r.runIndex = r.runs!.length;   // the rest of the string is not run
@@ -1500,15 +1649,12 @@ export class Session {
         this.#passClient(buf, start, end);
         return;
       }
-      case Backend.CopyData:
-        if (rn !== null && rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
-        else this.#passClient(buf, start, end);
-        return;
+      case Backend.CopyData: this.#copyData(rn, buf, start, end); return;
       case Backend.CopyDone:
         this.#passClient(buf, start, end);
         return;
       case Backend.CopyInResponse:
-        this.#copyIn = true;
+        this.#enterCopyIn(r);
         this.#passClient(buf, start, end);
         return;
       case Backend.ErrorResponse:
@@ -1591,11 +1737,11 @@ export class Session {
       case Backend.ErrorResponse:
         g.failed = true;
         g.held.length = 0;
-        this.#forwardError(rn, buf, start, end);
+        this.#forwardError(rn, buf, start, end, r);
         if (rn !== null) this.#auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         return;
       case Backend.CopyInResponse:
-        this.#startGuardedCopyIn(buf, start, end);
+        this.#startGuardedCopyIn(r, buf, start, end);
         return;
       case Backend.CopyOutResponse: case Backend.CopyBothResponse:
         throw new WireError('COPY TO in a guarded statement');
@@ -1651,9 +1797,27 @@ export class Session {
     this.#enqueue(fr);
   }
 
-  /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
-  #startGuardedCopyIn(buf: Buffer, start: number, end: number): void {
+  /**
+   * The server entered copy-in mode for request `r`: client input goes upstream, and the Syncs the client sent
+   * after `r` before ending its input will be ignored by the server (Req.duringCopy), so they leave the queue.
+   */
+  #enterCopyIn(r: Req): void {
     this.#copyIn = true;
+    const q = this.#queue;
+    const at = q.indexOf(r);
+    if (at < 0) return;
+    let w = at + 1;
+    for (let i = at + 1; i < q.length; i++) {
+      const x = q[i]!;
+      if (x.kind === K_SYNC && x.duringCopy) continue;
+      q[w++] = x;
+    }
+    q.length = w;
+  }
+
+  /** COPY FROM STDIN under maxAffectedRows: the client's data must flow while the rest stays held. */
+  #startGuardedCopyIn(r: Req, buf: Buffer, start: number, end: number): void {
+    this.#enterCopyIn(r);
     this.#passClient(buf, start, end);
     setImmediate(() => {
       if (this.phase !== PHASE_READY || !this.#copyIn) return;
@@ -1665,7 +1829,7 @@ export class Session {
   #guardedExecute(r: Req, g: Guard, rn: Run | null, buf: Buffer, type: number, start: number, end: number): void {
     switch (type) {
       case Backend.CopyInResponse:
-        this.#startGuardedCopyIn(buf, start, end);
+        this.#startGuardedCopyIn(r, buf, start, end);
         return;
       case Backend.DataRow:
         if (rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
@@ -1833,6 +1997,35 @@ export class Session {
   get closing(): boolean { return this.#closing; }
 }
 
+/** The masked columns a statement's messages could echo (MaskPlan.touched; all of the plan's when unknown). */
+function touchedBy(rn: Run): readonly string[] {
+  const d = rn.decision;
+  if (d.verdict !== 'allow' && d.verdict !== 'warn') return NO_COLUMNS;
+  return d.masks.touched ?? Object.keys(d.masks.columns);
+}
+
+/** Reserved name of the statement the proxy describes a COPY (query) under, in the extended protocol. */
+const COPY_DESCRIBE_NAME = 'airlock_copy_describe';
+
+/**
+ * The query of a COPY (query) TO whose output may carry masked values (it reads a relation with masked
+ * columns), to describe before it runs; null when there is nothing to describe.
+ */
+function copyQueryToDescribe(f: StatementFacts, d: Decision): string | null {
+  const ct = f.copyTo;
+  if (ct === null || ct.relation !== null || ct.query === undefined) return null;
+  if (d.verdict !== 'allow' && d.verdict !== 'warn') return null;
+  const touched = d.masks.touched;
+  return touched !== undefined && touched.length === 0 ? null : ct.query;
+}
+
+/** A COPY … FROM STDIN: the client sends its rows after the statement. */
+function isCopyFrom(f: StatementFacts | null): boolean {
+  if (f === null || f.tag !== 'CopyStmt' || f.copyTo !== null) return false;
+  for (const a of f.accesses) if (a.operation === 'COPY_FROM') return true;
+  return false;
+}
+
 /** The error a statement rolled back by maxAffectedRows gets (42501: the policy refused it; ADR 0001). */
 function guardDenial(g: Guard): PgErrorFields {
   return {
@@ -1892,6 +2085,7 @@ function readFirstValue(buf: Buffer, start: number, end: number): string | null 
   return buf.toString('utf8', start + 11, start + 11 + len);
 }
 const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
+const NO_COLUMNS: readonly string[] = Object.freeze([]);
 const NO_PLAN: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, refuse: null });
 const EMPTY_FACTS: StatementFacts = Object.freeze({
   tag: '', command: '', accesses: [], unsupported: [], effects: [], unfilteredWrite: false, writes: false, outputs: [],

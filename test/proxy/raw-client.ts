@@ -4,7 +4,7 @@ import { FrameReader } from '../../proxy/wire/frames.ts';
 import { startupMessage } from '../../proxy/wire/startup.ts';
 import { readErrorFields, readCommandComplete, readRowDescription, readReadyForQuery } from '../../proxy/wire/read.ts';
 
-export interface Msg { type: string; code?: string; message?: string; tag?: string; values?: (string | null)[]; status?: string; fields?: string[] }
+export interface Msg { type: string; code?: string; message?: string; tag?: string; values?: (string | null)[]; status?: string; fields?: string[]; data?: Buffer }
 
 export class RawClient {
   readonly sock: net.Socket;
@@ -88,6 +88,7 @@ function decode(buf: Buffer, type: number, start: number, end: number): Msg {
       }
       return { type: t, values };
     }
+    case 'd': return { type: t, data: Buffer.from(buf.subarray(start + 5, end)) };
     default: return { type: t };
   }
 }

@@ -90,6 +90,21 @@ test('masking follows the column through the view with its own strategy', async 
   assert.deepEqual(e.rows, [{ e: '***', name: 'Ava Costa' }]);   // computed from email: redact, not partial
 });
 
+test('an error read through a view hides the masked value it quotes, and keeps the names', async () => {
+  const c = await h.client();
+  // The output names no masked column: only the view's lineage says the cast reads one.
+  const e = await failure(c.query('SELECT id FROM public.v_contacts WHERE ssn::int = 1'));
+  assert.equal(e.code, '22P02');
+  assert.doesNotMatch(`${e.message} ${e.detail ?? ''}`, RAW);
+  assert.match(e.message, /invalid input syntax for type integer/);
+  const f = await failure(c.query('SELECT public.f_ssn(id)::int FROM public.orders'));
+  assert.equal(f.code, '22P02');
+  assert.doesNotMatch(`${f.message} ${f.detail ?? ''}`, RAW);
+  // Names are not values: a missing column of a view is named.
+  const g = await failure(c.query('SELECT nope FROM public.v_contacts'));
+  assert.match(g.message, /column "nope" does not exist/);
+});
+
 test('a view that reads no masked column is not masked', async () => {
   const c = await h.client();
   const r = await c.query('SELECT * FROM public.v_safe ORDER BY id LIMIT 1');
