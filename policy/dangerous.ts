@@ -35,6 +35,13 @@ export const DANGEROUS_FUNCTIONS: readonly DangerousGroup[] = [
       'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal', 'pg_create_restore_point',
       'pg_backup_start', 'pg_backup_stop', 'pg_start_backup', 'pg_stop_backup', 'pg_wal_replay_*',
       'pg_import_system_collations', 'pg_log_backend_memory_contexts', 'pg_stat_reset*'] },
+  // Server internals PostgreSQL shows only to superusers (EXECUTE revoked from PUBLIC): the
+  // authentication and configuration files, the log file's path, shared and backend memory, build
+  // flags. Found by the privilege oracle (test/oracle), which lists pg_catalog functions PUBLIC may
+  // not execute on the server it runs against.
+  { what: 'a server internals function',
+    names: ['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_show_all_file_settings', 'pg_current_logfile',
+      'pg_config', 'pg_get_backend_memory_contexts', 'pg_get_shmem_allocations', 'pg_show_replication_origin_status'] },
   // Replication: slots and origins hold WAL and stream every table's changes.
   { what: 'a replication function',
     names: ['pg_*replication_slot*', 'pg_logical_slot_*', 'pg_replication_origin_*',
@@ -75,4 +82,15 @@ export const SENSITIVE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
   'pg_stat_activity', 'pg_authid', 'pg_shadow', 'pg_user_mapping', 'pg_user_mappings',
   'pg_largeobject', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings',
   'pg_replication_slots', 'pg_stat_replication', 'pg_subscription',
+  // No SELECT for PUBLIC (the privilege oracle, test/oracle, lists these from the server's catalog).
+  'pg_config', 'pg_backend_memory_contexts', 'pg_shmem_allocations', 'pg_replication_origin_status',
+]);
+
+// information_schema relations treated the same way: PostgreSQL grants PUBLIC no SELECT on the internal
+// `_pg_*` views (user mapping options hold foreign servers' passwords), nor on `sql_parts` and
+// `transforms`; `user_mappings` and `user_mapping_options` show every mapping's options to a superuser,
+// and the binding's role may be one.
+export const SENSITIVE_INFORMATION_SCHEMA_RELATIONS: ReadonlySet<string> = new Set([
+  '_pg_user_mappings', '_pg_foreign_servers', '_pg_foreign_data_wrappers', '_pg_foreign_tables',
+  '_pg_foreign_table_columns', 'user_mappings', 'user_mapping_options', 'sql_parts', 'transforms',
 ]);

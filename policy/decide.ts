@@ -3,7 +3,7 @@
 // reading that error. Semantics: design.md "Decision semantics"; details and their reasons in doc.md.
 import { matchersOf, stricter } from './compile.ts';
 import type { OpRules, RuleRef, Selected, View } from './compile.ts';
-import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS } from './dangerous.ts';
+import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS, SENSITIVE_INFORMATION_SCHEMA_RELATIONS } from './dangerous.ts';
 import { nameMatches } from './glob.ts';
 import type { NameMatcher } from './glob.ts';
 import type {
@@ -158,7 +158,8 @@ function evalCandidate(rules: OpRules, a: Access, schema: string, name: string, 
   const ap = firstMatch(rules.approve, kind, schema, name);
   if (ap !== null) return approveOrGrant(ap, op, kind, schema, name, ctx, text);
 
-  if (kind === 'relation' && schema === 'pg_catalog' && SENSITIVE_CATALOG_RELATIONS.has(name)) {
+  if (kind === 'relation' && ((schema === 'pg_catalog' && SENSITIVE_CATALOG_RELATIONS.has(name))
+    || (schema === 'information_schema' && SENSITIVE_INFORMATION_SCHEMA_RELATIONS.has(name)))) {
     const key = `${schema}.${name}`;
     for (const r of rules.allow) if (r.exactTables.has(key)) return { kind: 'allow', ref: r };
     return { kind: 'deny', policy: null, rule: null,
