@@ -561,6 +561,21 @@ test('deep nesting is refused, not a crash', () => {
   assert.ok(a.error !== null || a.statements.some((s) => s.unsupported.length > 0));
 });
 
+test('runs of operator characters the lexer scans in quadratic time are refused unparsed, at once', () => {
+  // Before: 40 kB of either took 3–13 s inside libpg-query (parse + normalize), blocking the proxy's event loop.
+  for (const sql of [`SELECT 1 ${'+'.repeat(500_000)} 1`, `SELECT ${'/*'.repeat(250_000)}${'*/'.repeat(250_000)} 1`,
+    `SELECT query_to_xml('SELECT 1 ${'-+'.repeat(5_000)} 1', true, false, '')`]) {
+    const t0 = performance.now();
+    const a = analyze(sql);
+    assert.ok(performance.now() - t0 < 1000, 'refused without lexing');
+    assert.ok(a.error !== null || a.statements.some((s) => s.unsupported.length > 0));
+    assert.match(a.error ?? a.statements[0]!.unsupported.join(), /quadratic/);
+    assert.equal(a.normalized, '');
+  }
+  // Ordinary operators, comments and literals are untouched, and so are runs up to the bound (2 × 2500² < 2^24).
+  assert.equal(analyze(`SELECT 1 + -1, 'a' || '${'='.repeat(2500)}' /* ${'-'.repeat(2500)} */`).error, null);
+});
+
 test('property: arbitrary strings never make analyze throw', () => {
   fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => {
     const a = analyze(s);

@@ -13,6 +13,7 @@
 
 import type { Access, ColumnSource, ConcreteOperation, RelName, SessionEffect, StatementFacts } from '../types.ts';
 import { parseSync } from 'libpg-query';
+import { lexerHostile } from './hostile.ts';
 import { addLeaves, CONSTANT, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from './lineage.ts';
 import { parseLiteralName, relFromParts } from './names.ts';
 import { BULK_READERS, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from './functions.ts';
@@ -366,6 +367,8 @@ function literalRelation(st: St, arg: Raw, what: string): RelName | null {
 /** SQL text a built-in will run (query_to_xml & co): analysed as if written inline. */
 function nestedQuery(st: St, text: string, fn: string): Out[] | null {
   let tree: Raw;
+  const hostile = lexerHostile(text);
+  if (hostile !== null) { bad(st, `${fn}() query text: ${hostile}`); return null; }
   try {
     tree = parseSync(text);
   } catch (e) {
