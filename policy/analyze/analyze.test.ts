@@ -561,6 +561,17 @@ test('deep nesting is refused, not a crash', () => {
   assert.ok(a.error !== null || a.statements.some((s) => s.unsupported.length > 0));
 });
 
+test('an ordered-set aggregate carries the lineage of the values it sorts', () => {
+  // percentile_disc / mode return one of the sorted values: before, the output was derived from the
+  // fraction only, and the oracle saw a raw e-mail reach the client.
+  for (const sql of ['SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY email) FROM public.customers',
+    'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY (SELECT email FROM public.customers LIMIT 1))']) {
+    const out = analyze(sql).statements[0]!.outputs[0]!;
+    assert.equal(out.kind, 'derived', sql);
+    assert.ok(out.kind === 'derived' && out.from.some((f) => f.kind === 'column' && f.column === 'email' && f.relation.name === 'customers'), sql);
+  }
+});
+
 test('runs of operator characters the lexer scans in quadratic time are refused unparsed, at once', () => {
   // Before: 40 kB of either took 3–13 s inside libpg-query (parse + normalize), blocking the proxy's event loop.
   for (const sql of [`SELECT 1 ${'+'.repeat(500_000)} 1`, `SELECT ${'/*'.repeat(250_000)}${'*/'.repeat(250_000)} 1`,

@@ -290,6 +290,14 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
     if (acc !== null && s !== null) addLeaves(acc, s);
     if (!stringArg && stringLiteral(a) !== null) stringArg = true;
   }
+  if (acc !== null && b.agg_within_group === true && Array.isArray(b.agg_order)) {
+    // An ordered-set aggregate returns one of the values it sorts (percentile_disc(0.5) WITHIN GROUP
+    // (ORDER BY ssn) is an ssn): the sort keys are part of its value. Found by the privilege oracle.
+    for (const o of b.agg_order as Raw[]) {
+      const s = expr(st, o?.SortBy?.node, sc, true);
+      if (s !== null) addLeaves(acc, s);
+    }
+  }
   const builtin = schema === null || schema === 'pg_catalog';
   if (builtin) {
     const seqOp = SEQUENCE_FUNCTIONS.get(name);
