@@ -3,7 +3,7 @@
 // reading that error. Semantics: design.md "Decision semantics"; details and their reasons in doc.md.
 import { matchersOf, stricter } from './compile.ts';
 import type { OpRules, RuleRef, Selected, View } from './compile.ts';
-import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS, SENSITIVE_INFORMATION_SCHEMA_RELATIONS } from './dangerous.ts';
+import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS, SENSITIVE_INFORMATION_SCHEMA_RELATIONS, SUPERUSER_SETTINGS } from './dangerous.ts';
 import { nameMatches } from './glob.ts';
 import type { NameMatcher } from './glob.ts';
 import type {
@@ -35,6 +35,7 @@ const PROTECTED_SETTINGS: Readonly<Record<string, string>> = {
   standard_conforming_strings: 'the statement analysis assumes standard_conforming_strings stays on (backslashes in strings are literal)',
 };
 const UTF8_NAMES = new Set(['utf8', 'unicode']);
+const SUPERUSER_ONLY = 'PostgreSQL lets only superusers change it, and the binding may be a superuser';
 
 function effectDenial(stmt: StatementFacts): string | null {
   for (const e of stmt.effects) {
@@ -51,6 +52,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
       const name = e.name.toLowerCase();
       const why = PROTECTED_SETTINGS[name];
       if (why !== undefined) return `changing ${name} is not allowed through Airlock: ${why}`;
+      if (SUPERUSER_SETTINGS.has(name)) return `changing ${name} is not allowed through Airlock: ${SUPERUSER_ONLY}`;
       if (name === 'client_encoding' || name === 'names') {
         // types.ts's SessionEffect carries no value; an analyzer that adds `value` lets UTF8 through.
         const v = (e as { value?: unknown }).value;
@@ -64,7 +66,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
     case 'reset': {
       if (e.name === null) return 'RESET ALL is not allowed through Airlock: it would reset search_path and standard_conforming_strings, which enforcement relies on; reset settings one by one';
       const name = e.name.toLowerCase();
-      const why = PROTECTED_SETTINGS[name];
+      const why = PROTECTED_SETTINGS[name] ?? (SUPERUSER_SETTINGS.has(name) ? SUPERUSER_ONLY : undefined);
       return why === undefined ? null : `resetting ${name} is not allowed through Airlock: ${why}`;
     }
     case 'discard': {

@@ -572,6 +572,18 @@ test('an ordered-set aggregate carries the lineage of the values it sorts', () =
   }
 });
 
+test('settings only superusers may read are refused (SHOW, SHOW ALL, current_setting)', () => {
+  // Found by the privilege oracle: PostgreSQL answers 42501 to anyone else; the binding may be a superuser.
+  for (const sql of ['SHOW data_directory', 'SHOW Primary_Conninfo', 'SHOW ALL', "SELECT current_setting('hba_file')",
+    "SELECT pg_catalog.current_setting('ssl_passphrase_command', true)", 'SELECT current_setting(name) FROM t']) {
+    const s = analyze(sql).statements[0]!;
+    assert.ok(s.unsupported.length > 0, sql);
+  }
+  for (const sql of ['SHOW search_path', "SELECT current_setting('app.tenant')", 'SHOW server_version']) {
+    assert.deepEqual(analyze(sql).statements[0]!.unsupported, [], sql);
+  }
+});
+
 test('runs of operator characters the lexer scans in quadratic time are refused unparsed, at once', () => {
   // Before: 40 kB of either took 3–13 s inside libpg-query (parse + normalize), blocking the proxy's event loop.
   for (const sql of [`SELECT 1 ${'+'.repeat(500_000)} 1`, `SELECT ${'/*'.repeat(250_000)}${'*/'.repeat(250_000)} 1`,

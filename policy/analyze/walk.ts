@@ -16,7 +16,7 @@ import { parseSync } from 'libpg-query';
 import { lexerHostile } from './hostile.ts';
 import { addLeaves, CONSTANT, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from './lineage.ts';
 import { parseLiteralName, relFromParts } from './names.ts';
-import { BULK_READERS, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from './functions.ts';
+import { BULK_READERS, hiddenSetting, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from './functions.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Raw = any;
@@ -348,6 +348,11 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
         const setting = stringLiteral(args[0]);
         if (setting === null) bad(st, 'set_config() with a setting name that is not a constant cannot be checked');
         else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: stringLiteral(args[1]) });
+      }
+      if (name === 'current_setting') {
+        const setting = stringLiteral(args[0]);
+        const hidden = setting === null ? 'current_setting() with a setting name that is not a constant cannot be checked' : hiddenSetting(setting);
+        if (hidden !== null) bad(st, hidden);
       }
       return want ? CONSTANT : null;
     }
@@ -1581,6 +1586,8 @@ const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandler>([
   ['VariableSetStmt', (st, b) => variableSet(st, b)],
   ['VariableShowStmt', (st, b) => {
     checkFields(st, 'VariableShowStmt', b, F_VARIABLE_SHOW_STMT);
+    const hidden = typeof b.name === 'string' ? hiddenSetting(b.name) : null;
+    if (hidden !== null) bad(st, hidden);
     return [{ name: b.name ?? null, src: CONSTANT }];
   }],
   ['DiscardStmt', (st, b) => {
