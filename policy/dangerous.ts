@@ -43,7 +43,11 @@ export const DANGEROUS_FUNCTIONS: readonly DangerousGroup[] = [
     names: ['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_show_all_file_settings', 'pg_current_logfile',
       'pg_config', 'pg_get_backend_memory_contexts', 'pg_get_shmem_allocations', 'pg_show_replication_origin_status',
       // pg_settings' function: to a superuser it lists the settings PostgreSQL hides from others.
-      'pg_show_all_settings'] },
+      'pg_show_all_settings',
+      // Executable by PUBLIC but checked at run time (superuser, pg_read_all_stats, binary-upgrade mode).
+      'pg_nextoid', 'pg_tablespace_size', 'binary_upgrade_*',
+      // pg_stat_activity's functions: a superuser sees every session's statement text, literals included.
+      'pg_stat_get_activity', 'pg_stat_get_backend_activity'] },
   // Replication: slots and origins hold WAL and stream every table's changes.
   { what: 'a replication function',
     names: ['pg_*replication_slot*', 'pg_logical_slot_*', 'pg_replication_origin_*',

@@ -209,6 +209,8 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
   ['pg_hba_file_rules() is a server internals function', facts({ accesses: [acc('CALL', 'pg_catalog.pg_hba_file_rules', 'function')] }),
     noRule('pg_catalog.pg_hba_file_rules is a server internals function; it is allowed only by a rule whose functions lists "pg_catalog.pg_hba_file_rules" exactly')],
   ['pg_current_logfile() is a server internals function', facts({ accesses: [acc('CALL', 'pg_catalog.pg_current_logfile', 'function')] }), { verdict: 'deny', rule: null }],
+  ['pg_nextoid() checks for a superuser at run time: dangerous', facts({ accesses: [acc('CALL', 'pg_catalog.pg_nextoid', 'function')] }), { verdict: 'deny', rule: null }],
+  ['pg_stat_get_activity() shows every session\'s statements to a superuser', facts({ accesses: [acc('CALL', 'pg_catalog.pg_stat_get_activity', 'function')] }), { verdict: 'deny', rule: null }],
   ['pg_config needs exact naming (PUBLIC may not read it)', select('pg_catalog.pg_config'), { verdict: 'deny', rule: null }],
   ['pg_shmem_allocations needs exact naming', select('pg_catalog.pg_shmem_allocations'), { verdict: 'deny', rule: null }],
   ['information_schema._pg_user_mappings needs exact naming (user mapping passwords)', select('information_schema._pg_user_mappings'),

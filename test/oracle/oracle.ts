@@ -373,8 +373,27 @@ export function catalogStatements(cat: CatalogPick): string[] {
     ...cat.restrictedRelations.map((r) => `SELECT * FROM ${r}`),
     ...cat.superuserSettings.map((n) => `SET LOCAL ${n} TO DEFAULT`),
     ...cat.hiddenSettings.flatMap((n) => [`SHOW ${n}`, `SELECT pg_catalog.current_setting('${n}')`]),
+    ...RUNTIME_CHECKED,
   ];
 }
+
+/**
+ * Built-ins PUBLIC may execute that check the caller's role at run time (so the catalog sweep cannot
+ * list them), with arguments whose superuser run is harmless inside BEGIN … ROLLBACK.
+ */
+const RUNTIME_CHECKED = [
+  "SELECT pg_catalog.pg_nextoid('pg_catalog.pg_class'::regclass, 'oid', 'pg_catalog.pg_class_oid_index'::regclass)",
+  "SELECT pg_catalog.pg_tablespace_size('pg_global')",
+  "SELECT pg_catalog.pg_sequence_last_value('public.s'::regclass)",
+  "SELECT pg_catalog.brin_summarize_new_values('public.customers_pkey'::regclass)",
+  "SELECT pg_catalog.gin_clean_pending_list('public.customers_pkey'::regclass)",
+  "SELECT pg_catalog.pg_import_system_collations('pg_catalog'::regnamespace)",
+  "SELECT pg_catalog.pg_stat_reset_single_table_counters('public.secrets'::regclass)",
+  'SELECT pg_catalog.pg_stat_clear_snapshot()',
+  "SELECT pg_catalog.lo_import('/etc/hostname')",
+  "SELECT pg_catalog.pg_database_size('template0')",
+  "SELECT pg_catalog.pg_get_functiondef('public.f_secret'::regproc)",
+];
 
 export const ALLOW_ALL: OraclePolicy = {
   tables: { ...Object.fromEntries(RELATIONS.map((t) => [t, ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'COPY_TO', 'COPY_FROM', 'MERGE']])), s: ['SELECT', 'UPDATE'] },
