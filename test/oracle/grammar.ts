@@ -138,6 +138,22 @@ const maskedProbe = fc.tuple(fc.constantFrom('ssn', 'email', 'c.ssn', 'c.email')
     `DECLARE k CURSOR FOR SELECT ${col} FROM ${from}; FETCH ALL FROM k`, `PREPARE m AS SELECT ${col} FROM ${from}; EXECUTE m`,
     `EXPLAIN (ANALYZE, VERBOSE) SELECT ${col} FROM ${from}`, `SELECT * FROM ${from} ORDER BY ${col}::int`,
     `SELECT json_build_object('k', ${col}) FROM ${from}`, `SELECT (c).ssn FROM ${from}`, `SELECT (c.*)::text FROM ${from}`,
+    `SELECT (SELECT c FROM ${from} LIMIT 1).ssn`, `SELECT ((SELECT c FROM ${from} LIMIT 1)).*`, `SELECT unnest(ARRAY[${col}]) FROM ${from}`,
+    `SELECT * FROM unnest(ARRAY(SELECT ${col} FROM ${from})) u`, `SELECT x FROM ${from}, LATERAL (SELECT ${col}) l(x)`,
+    `SELECT jsonb_path_query(to_jsonb(c), '$.ssn') FROM ${from}`, `SELECT array_agg(c) FROM ${from}`, `SELECT max(${col}), min(${col}) FROM ${from}`,
+    `SELECT DISTINCT ${col} FROM ${from}`, `SELECT ${col} FROM ${from} GROUP BY ${col}`, `SELECT first_value(${col}) OVER (ORDER BY c.id) FROM ${from}`,
+    `SELECT lag(${col}) OVER (ORDER BY c.id) FROM ${from}`, `SELECT greatest(${col}, '') FROM ${from}`, `SELECT CASE WHEN true THEN ${col} END FROM ${from}`,
+    `SELECT ${col}::bytea FROM ${from}`, `SELECT xmlagg(xmlelement(name x, ${col})) FROM ${from}`, `SELECT ROW(c.*) FROM ${from}`,
+    `SELECT (c.ssn, c.email) FROM ${from}`, `SELECT json_populate_record(NULL::customers, row_to_json(c)) FROM ${from}`,
+    `SELECT * FROM json_populate_record(NULL::customers, (SELECT row_to_json(c) FROM ${from} LIMIT 1))`,
+    `SELECT (SELECT ${col.replace('c.', 'x.')} FROM customers x WHERE x.id = o.customer_id) FROM orders o`, `SELECT c.* FROM ${from} JOIN orders USING (id)`,
+    `SELECT mode() WITHIN GROUP (ORDER BY ${col}) FROM ${from}`, `SELECT ${col} COLLATE "C" FROM ${from}`, `SELECT ${col}::varchar(100) FROM ${from}`,
+    `SELECT array_to_json(ARRAY[${col}]) FROM ${from}`, `SELECT regexp_replace(${col}, 'x', 'x') FROM ${from}`, `SELECT ${col} FROM ${from} WHERE ${col} = ANY (SELECT ${col} FROM ${from})`,
+    `SELECT (ARRAY[${col}])[1] FROM ${from}`, `SELECT (to_jsonb(c))->>'ssn' FROM ${from}`, `SELECT to_json(c)->>'email' FROM ${from}`,
+    `SELECT quote_literal(${col}) FROM ${from}`, `SELECT pg_catalog.textin(pg_catalog.textout(${col})) FROM ${from}`, `SELECT * FROM ROWS FROM (unnest(ARRAY(SELECT ${col} FROM ${from})))`,
+    `SELECT ${col}::text::regclass FROM ${from}`, `SELECT ${col}::regtype FROM ${from}`, `SELECT ${col}::regproc FROM ${from}`, `SELECT to_regclass(${col}) FROM ${from}`,
+    `SELECT ${col}::xml FROM ${from}`, `SELECT ${col}::inet FROM ${from}`, `SELECT ${col}::uuid FROM ${from}`, `SELECT ${col}::numeric FROM ${from}`,
+    `SELECT ${col}::jsonb FROM ${from}`, `SELECT ${col}::tsquery FROM ${from}`, `SELECT ${col}::interval FROM ${from}`, `SELECT ${col}::bit(3) FROM ${from}`,
   );
 });
 
