@@ -154,6 +154,18 @@ const maskedProbe = fc.tuple(fc.constantFrom('ssn', 'email', 'c.ssn', 'c.email')
     `SELECT ${col}::text::regclass FROM ${from}`, `SELECT ${col}::regtype FROM ${from}`, `SELECT ${col}::regproc FROM ${from}`, `SELECT to_regclass(${col}) FROM ${from}`,
     `SELECT ${col}::xml FROM ${from}`, `SELECT ${col}::inet FROM ${from}`, `SELECT ${col}::uuid FROM ${from}`, `SELECT ${col}::numeric FROM ${from}`,
     `SELECT ${col}::jsonb FROM ${from}`, `SELECT ${col}::tsquery FROM ${from}`, `SELECT ${col}::interval FROM ${from}`, `SELECT ${col}::bit(3) FROM ${from}`,
+    // Names and positions that hide which column a value is.
+    `SELECT U&"\\0073sn", U&"e\\006dail" FROM ${from}`, `SELECT dd, cc FROM ${ref} AS k(a, b, cc, dd)`, `SELECT k.* FROM ${ref} AS k(a, b)`,
+    `SELECT j.ssn FROM (${ref} JOIN orders USING (id)) AS j`, `SELECT * FROM (${ref} c JOIN orders o ON true) j LIMIT 3`,
+    `SELECT 'a', ssn FROM ${ref} UNION ALL SELECT email, 'b' FROM ${ref}`, `SELECT ssn(c) FROM ${from}`, `SELECT email(c) FROM ${from}`,
+    // Writes whose RETURNING, SET or ON CONFLICT carries a masked value of another relation.
+    `DELETE FROM notes USING ${from} WHERE notes.id = c.id RETURNING c.ssn`,
+    `UPDATE orders SET status = status FROM ${from} WHERE orders.customer_id = c.id RETURNING c.ssn, c.email`,
+    `UPDATE notes SET body = c.ssn FROM ${from} WHERE notes.id = c.id RETURNING body`,
+    `INSERT INTO notes VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET body = (SELECT ssn FROM ${ref} LIMIT 1) RETURNING body`,
+    `MERGE INTO notes n USING ${from} ON n.id = c.id WHEN MATCHED THEN UPDATE SET body = c.ssn`,
+    `WITH u AS (UPDATE orders SET status = status WHERE id = 1 RETURNING customer_id) SELECT c.ssn FROM u JOIN ${from} ON c.id = u.customer_id`,
+    `PREPARE pp(text) AS SELECT $1; EXECUTE pp((SELECT ssn FROM ${ref} LIMIT 1))`,
   );
 });
 
@@ -213,6 +225,7 @@ export function statement(cat: CatalogPick): fc.Arbitrary<string> {
   const wrapped = fc.tuple(single, fc.constantFrom('p', 'q1', '"P"')).chain(([s, p]) => fc.constantFrom(
     `EXPLAIN ${s}`, `EXPLAIN (ANALYZE, COSTS OFF) ${s}`, `EXPLAIN (VERBOSE) ${s}`,
     `PREPARE ${p} AS ${s}; EXECUTE ${p}`,
+    `PREPARE ${p}(text) AS SELECT $1 AS x; EXECUTE ${p}((${s.startsWith('SELECT') || s.startsWith('VALUES') ? `SELECT x::text FROM (${s}) q(x) LIMIT 1` : 'SELECT 1'}))`,
     `CREATE TEMP TABLE tt AS ${s.startsWith('SELECT') || s.startsWith('VALUES') ? s : 'SELECT 1'}`,
     `CREATE TEMP VIEW tv AS ${s.startsWith('SELECT') || s.startsWith('VALUES') ? s : 'SELECT 1'}; SELECT * FROM tv`,
     `SELECT 1; ${s}`, `${s}; SELECT 1`, `/* lead */ ${s} -- trail`,
