@@ -36,7 +36,7 @@ test('the oracle sees what it must: the catalog lists restricted objects, and a 
 });
 
 test('no statement Airlock allows is refused by PostgreSQL for privileges, and no masked value leaks', async () => {
-  const s = await runBudget(o, { policies: 4, statements: 90, seed: 20261207 });
+  const s = await runBudget(o, { policies: 5, statements: 100, seed: 20261207 });
   const unknown = s.findings.filter((f) => f.known === null);
   console.log(report(s));
   assert.deepEqual(unknown.map((f) => `${f.verdict}: ${f.sql} → ${f.direct.code ?? 'ok'} ${f.direct.message}${f.leaked.length > 0 ? ` leaked ${f.leaked.join(',')}` : ''}`), []);
