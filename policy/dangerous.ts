@@ -33,6 +33,19 @@ export const DANGEROUS_FUNCTIONS: readonly DangerousGroup[] = [
       'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal', 'pg_create_restore_point',
       'pg_backup_start', 'pg_backup_stop', 'pg_start_backup', 'pg_stop_backup', 'pg_wal_replay_*',
       'pg_import_system_collations', 'pg_log_backend_memory_contexts', 'pg_stat_reset*'] },
+  // Server internals PostgreSQL shows only to superusers (EXECUTE revoked from PUBLIC): the
+  // authentication and configuration files, the log file's path, shared and backend memory, build
+  // flags. Found by the privilege oracle (test/oracle), which lists pg_catalog functions PUBLIC may
+  // not execute on the server it runs against.
+  { what: 'a server internals function',
+    names: ['pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_show_all_file_settings', 'pg_current_logfile',
+      'pg_config', 'pg_get_backend_memory_contexts', 'pg_get_shmem_allocations', 'pg_show_replication_origin_status',
+      // pg_settings' function: to a superuser it lists the settings PostgreSQL hides from others.
+      'pg_show_all_settings',
+      // Executable by PUBLIC but checked at run time (superuser, pg_read_all_stats, binary-upgrade mode).
+      'pg_nextoid', 'pg_tablespace_size', 'binary_upgrade_*',
+      // pg_stat_activity's functions: a superuser sees every session's statement text, literals included.
+      'pg_stat_get_activity', 'pg_stat_get_backend_activity'] },
   // Replication: slots and origins hold WAL and stream every table's changes.
   { what: 'a replication function',
     names: ['pg_*replication_slot*', 'pg_logical_slot_*', 'pg_replication_origin_*',
@@ -73,4 +86,37 @@ export const SENSITIVE_CATALOG_RELATIONS: ReadonlySet<string> = new Set([
   'pg_stat_activity', 'pg_authid', 'pg_shadow', 'pg_user_mapping', 'pg_user_mappings',
   'pg_largeobject', 'pg_hba_file_rules', 'pg_ident_file_mappings', 'pg_file_settings',
   'pg_replication_slots', 'pg_stat_replication', 'pg_subscription',
+  // No SELECT for PUBLIC (the privilege oracle, test/oracle, lists these from the server's catalog).
+  'pg_config', 'pg_backend_memory_contexts', 'pg_shmem_allocations', 'pg_replication_origin_status',
+  // Readable by PUBLIC, but a superuser sees the settings others do not (primary_conninfo, file paths).
+  'pg_settings',
+]);
+
+// information_schema relations treated the same way: PostgreSQL grants PUBLIC no SELECT on the internal
+// `_pg_*` views (user mapping options hold foreign servers' passwords), nor on `sql_parts` and
+// `transforms`; `user_mappings` and `user_mapping_options` show every mapping's options to a superuser,
+// and the binding's role may be one.
+export const SENSITIVE_INFORMATION_SCHEMA_RELATIONS: ReadonlySet<string> = new Set([
+  '_pg_user_mappings', '_pg_foreign_servers', '_pg_foreign_data_wrappers', '_pg_foreign_tables',
+  '_pg_foreign_table_columns', 'user_mappings', 'user_mapping_options', 'sql_parts', 'transforms',
+]);
+
+// Settings only a superuser may change (pg_settings.context = 'superuser'; PostgreSQL 15–18). Through a
+// superuser binding, `SET session_replication_role = replica` would switch off triggers and foreign-key
+// checks, `SET log_statement = none` the server's statement log, and so on; PostgreSQL refuses them to
+// any other role (42501). SET, SET LOCAL, RESET and set_config() of these are denied. Found by the
+// privilege oracle (test/oracle), which lists them from the server it runs against.
+export const SUPERUSER_SETTINGS: ReadonlySet<string> = new Set([
+  'allow_in_place_tablespaces', 'allow_system_table_mods', 'backtrace_functions', 'commit_delay', 'compute_query_id',
+  'deadlock_timeout', 'debug_discard_caches', 'dynamic_library_path', 'extension_destdir', 'ignore_checksum_failure',
+  'jit_dump_bitcode', 'lc_messages', 'lo_compat_privileges', 'log_duration', 'log_error_verbosity', 'log_executor_stats',
+  'log_lock_waits', 'log_min_duration_sample', 'log_min_duration_statement', 'log_min_error_statement', 'log_min_messages',
+  'log_parameter_max_length', 'log_parser_stats', 'log_planner_stats', 'log_replication_commands', 'log_statement',
+  'log_statement_sample_rate', 'log_statement_stats', 'log_temp_files', 'log_transaction_sample_rate', 'max_stack_depth',
+  'session_preload_libraries', 'session_replication_role', 'temp_file_limit', 'track_activities', 'track_counts',
+  'track_functions', 'track_io_timing', 'track_wal_io_timing', 'update_process_title', 'wal_compression',
+  'wal_consistency_checking', 'wal_init_zero', 'wal_recycle', 'zero_damaged_pages',
+  // PostgreSQL 16–18 additions of the same context.
+  'debug_io_direct', 'log_lock_failures', 'track_cost_delay_timing', 'log_connections', 'log_disconnections',
+  'icu_validation_level', 'max_notify_queue_pages',
 ]);

@@ -3,7 +3,7 @@
 // reading that error. Semantics: design.md "Decision semantics"; details and their reasons in doc.md.
 import { matchersOf, stricter } from './compile.ts';
 import type { OpRules, RuleRef, Selected, View } from './compile.ts';
-import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS } from './dangerous.ts';
+import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS, SENSITIVE_INFORMATION_SCHEMA_RELATIONS, SUPERUSER_SETTINGS } from './dangerous.ts';
 import { derivedKey } from './derived.ts';
 import type { DerivedObject } from './derived.ts';
 import { nameMatches } from './glob.ts';
@@ -54,6 +54,7 @@ const PROTECTED_SETTINGS: Readonly<Record<string, string>> = {
   track_counts: 'maxAffectedRows counts the rows a statement changed with the statistics counters it turns off',
 };
 const UTF8_NAMES = new Set(['utf8', 'unicode']);
+const SUPERUSER_ONLY = 'PostgreSQL lets only superusers change it, and the binding may be a superuser';
 
 function effectDenial(stmt: StatementFacts): Deny | null {
   for (const e of stmt.effects) {
@@ -80,6 +81,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
       const name = e.name.toLowerCase();
       const why = PROTECTED_SETTINGS[name];
       if (why !== undefined) return `changing ${name} is not allowed through Airlock: ${why}`;
+      if (SUPERUSER_SETTINGS.has(name)) return `changing ${name} is not allowed through Airlock: ${SUPERUSER_ONLY}`;
       if (name === 'client_encoding' || name === 'names') {
         // types.ts's SessionEffect carries no value; an analyzer that adds `value` lets UTF8 through.
         const v = (e as { value?: unknown }).value;
@@ -94,7 +96,7 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
     case 'reset': {
       if (e.name === null) return 'RESET ALL is not allowed through Airlock: it would reset search_path and standard_conforming_strings, which enforcement relies on; reset settings one by one';
       const name = e.name.toLowerCase();
-      const why = PROTECTED_SETTINGS[name];
+      const why = PROTECTED_SETTINGS[name] ?? (SUPERUSER_SETTINGS.has(name) ? SUPERUSER_ONLY : undefined);
       return why === undefined ? null : `resetting ${name} is not allowed through Airlock: ${why}`;
     }
     case 'discard': {
@@ -199,7 +201,8 @@ export function evalCandidate(rules: OpRules, a: Access, schema: string, name: s
   const ap = firstMatch(rules.approve, kind, schema, name);
   if (ap !== null) return approveOrGrant(ap, op, kind, schema, name, ctx, text);
 
-  if (kind === 'relation' && schema === 'pg_catalog' && SENSITIVE_CATALOG_RELATIONS.has(name)) {
+  if (kind === 'relation' && ((schema === 'pg_catalog' && SENSITIVE_CATALOG_RELATIONS.has(name))
+    || (schema === 'information_schema' && SENSITIVE_INFORMATION_SCHEMA_RELATIONS.has(name)))) {
     const key = `${schema}.${name}`;
     for (const r of rules.allow) if (r.exactTables.has(key)) return { kind: 'allow', ref: r };
     return { kind: 'deny', policy: null, rule: null,

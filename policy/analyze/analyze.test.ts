@@ -580,6 +580,44 @@ test('deep nesting is refused, not a crash', () => {
   assert.ok(a.error !== null || a.statements.some((s) => s.unsupported.length > 0));
 });
 
+test('an ordered-set aggregate carries the lineage of the values it sorts', () => {
+  // percentile_disc / mode return one of the sorted values: before, the output was derived from the
+  // fraction only, and the oracle saw a raw e-mail reach the client.
+  for (const sql of ['SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY email) FROM public.customers',
+    'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY (SELECT email FROM public.customers LIMIT 1))']) {
+    const out = analyze(sql).statements[0]!.outputs[0]!;
+    assert.equal(out.kind, 'derived', sql);
+    assert.ok(out.kind === 'derived' && out.from.some((f) => f.kind === 'column' && f.column === 'email' && f.relation.name === 'customers'), sql);
+  }
+});
+
+test('settings only superusers may read are refused (SHOW, SHOW ALL, current_setting)', () => {
+  // Found by the privilege oracle: PostgreSQL answers 42501 to anyone else; the binding may be a superuser.
+  for (const sql of ['SHOW data_directory', 'SHOW Primary_Conninfo', 'SHOW ALL', "SELECT current_setting('hba_file')",
+    "SELECT pg_catalog.current_setting('ssl_passphrase_command', true)", 'SELECT current_setting(name) FROM t']) {
+    const s = analyze(sql).statements[0]!;
+    assert.ok(s.unsupported.length > 0, sql);
+  }
+  for (const sql of ['SHOW search_path', "SELECT current_setting('app.tenant')", 'SHOW server_version']) {
+    assert.deepEqual(analyze(sql).statements[0]!.unsupported, [], sql);
+  }
+});
+
+test('runs of operator characters the lexer scans in quadratic time are refused unparsed, at once', () => {
+  // Before: 40 kB of either took 3–13 s inside libpg-query (parse + normalize), blocking the proxy's event loop.
+  for (const sql of [`SELECT 1 ${'+'.repeat(500_000)} 1`, `SELECT ${'/*'.repeat(250_000)}${'*/'.repeat(250_000)} 1`,
+    `SELECT query_to_xml('SELECT 1 ${'-+'.repeat(5_000)} 1', true, false, '')`]) {
+    const t0 = performance.now();
+    const a = analyze(sql);
+    assert.ok(performance.now() - t0 < 1000, 'refused without lexing');
+    assert.ok(a.error !== null || a.statements.some((s) => s.unsupported.length > 0));
+    assert.match(a.error ?? a.statements[0]!.unsupported.join(), /quadratic/);
+    assert.equal(a.normalized, '');
+  }
+  // Ordinary operators, comments and literals are untouched, and so are runs up to the bound (2 × 2500² < 2^24).
+  assert.equal(analyze(`SELECT 1 + -1, 'a' || '${'='.repeat(2500)}' /* ${'-'.repeat(2500)} */`).error, null);
+});
+
 test('property: arbitrary strings never make analyze throw', () => {
   fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => {
     const a = analyze(s);

@@ -7,6 +7,7 @@ import { loadModule, normalizeSync, parseSync, scanSync } from 'libpg-query';
 import { newState, noun, walkTop } from './walk.ts';
 import { qualifiedName } from './names.ts';
 import { scrubParseError } from '../sql-message.ts';
+import { lexerHostile } from './hostile.ts';
 
 let loaded: Promise<void> | null = null;
 let ready = false;
@@ -25,6 +26,8 @@ function failed(error: string): Analysis {
 /** Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`. */
 export function analyze(sql: string): Analysis {
   if (!ready) return failed('the SQL analyzer is not initialised (initAnalyzer() was not awaited)');
+  const hostile = lexerHostile(sql);
+  if (hostile !== null) return failed(hostile);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let tree: any;
   let normalized: string;

@@ -32,6 +32,31 @@ export const BULK_READERS: ReadonlySet<string> = new Set([
 export const SETTING_FUNCTIONS: ReadonlySet<string> = new Set(['set_config', 'current_setting']);
 
 /**
+ * Settings PostgreSQL shows only to superusers and members of pg_read_all_settings (GUC_SUPERUSER_ONLY;
+ * PostgreSQL 15–18). The binding's role may be a superuser, so `SHOW` and `current_setting()` of these
+ * are refused: primary_conninfo can hold a password, the rest map the server's files. Found by the
+ * privilege oracle (test/oracle), which lists them from the server it runs against.
+ */
+export const SUPERUSER_ONLY_SETTINGS: ReadonlySet<string> = new Set([
+  'config_file', 'data_directory', 'dynamic_library_path', 'extension_destdir', 'external_pid_file', 'hba_file',
+  'ident_file', 'jit_provider', 'krb_server_keyfile', 'log_directory', 'log_filename', 'primary_conninfo',
+  'session_preload_libraries', 'shared_preload_libraries', 'ssl_ciphers', 'ssl_dh_params_file', 'ssl_ecdh_curve',
+  'ssl_max_protocol_version', 'ssl_min_protocol_version', 'ssl_passphrase_command', 'unix_socket_directories',
+  'local_preload_libraries', 'ssl_cert_file', 'ssl_key_file', 'ssl_ca_file', 'ssl_crl_file', 'ssl_crl_dir',
+  'archive_command', 'archive_library', 'restore_command', 'archive_cleanup_command', 'recovery_end_command',
+  'primary_slot_name', 'promote_trigger_file', 'stats_temp_directory', 'oauth_validator_libraries',
+]);
+
+/** Why reading setting `name` is refused, or null. */
+export function hiddenSetting(name: string): string | null {
+  const n = name.toLowerCase();
+  if (n === 'all') return 'SHOW ALL is not allowed through Airlock: the binding may be a superuser, and it would list settings PostgreSQL shows only to superusers';
+  return SUPERUSER_ONLY_SETTINGS.has(n)
+    ? `reading setting ${n} is not allowed through Airlock: PostgreSQL shows it only to superusers and pg_read_all_settings, and the binding may be a superuser`
+    : null;
+}
+
+/**
  * Built-ins that compute only from their arguments (no table reads, no name arguments that change
  * what the analyzer reports). Their result is `derived` from their arguments; any other function's
  * result is `opaque`, and a string literal passed to any other function makes the statement

@@ -13,10 +13,11 @@
 
 import type { Access, ColumnSource, ConcreteOperation, CopyTextOptions, RelName, SessionEffect, StatementFacts } from '../types.ts';
 import { parseSync } from 'libpg-query';
+import { lexerHostile } from './hostile.ts';
 import { addLeaves, CONSTANT, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from './lineage.ts';
 import { parseLiteralName, relFromParts } from './names.ts';
 import { scrubParseError } from '../sql-message.ts';
-import { BULK_READERS, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from './functions.ts';
+import { BULK_READERS, hiddenSetting, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from './functions.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Raw = any;
@@ -311,6 +312,14 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
     if (notify && i === 1 && s !== null) st.notified.push(s);
     if (!stringArg && stringLiteral(a) !== null) stringArg = true;
   }
+  if (acc !== null && b.agg_within_group === true && Array.isArray(b.agg_order)) {
+    // An ordered-set aggregate returns one of the values it sorts (percentile_disc(0.5) WITHIN GROUP
+    // (ORDER BY ssn) is an ssn): the sort keys are part of its value. Found by the privilege oracle.
+    for (const o of b.agg_order as Raw[]) {
+      const s = expr(st, o?.SortBy?.node, sc, true);
+      if (s !== null) addLeaves(acc, s);
+    }
+  }
   if (builtin) {
     const seqOp = SEQUENCE_FUNCTIONS.get(name);
     if (seqOp !== undefined) {
@@ -372,6 +381,11 @@ function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource
         if (setting === null) bad(st, 'set_config() with a setting name that is not a string constant cannot be checked');
         else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: settingName(args[1]) });
       }
+      if (name === 'current_setting') {
+        const setting = stringLiteral(args[0]);
+        const hidden = setting === null ? 'current_setting() with a setting name that is not a constant cannot be checked' : hiddenSetting(setting);
+        if (hidden !== null) bad(st, hidden);
+      }
       return want ? CONSTANT : null;
     }
     if (PURE_BUILTINS.has(name)) return acc === null ? null : derivedOf(acc);
@@ -398,6 +412,8 @@ function literalRelation(st: St, arg: Raw, what: string): RelName | null {
 /** SQL text a built-in will run (query_to_xml & co): analysed as if written inline. */
 function nestedQuery(st: St, text: string, fn: string): Out[] | null {
   let tree: Raw;
+  const hostile = lexerHostile(text);
+  if (hostile !== null) { bad(st, `${fn}() query text: ${hostile}`); return null; }
   try {
     tree = parseSync(text);
   } catch (e) {
@@ -1654,6 +1670,8 @@ const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandler>([
   ['VariableSetStmt', (st, b) => variableSet(st, b)],
   ['VariableShowStmt', (st, b) => {
     checkFields(st, 'VariableShowStmt', b, F_VARIABLE_SHOW_STMT);
+    const hidden = typeof b.name === 'string' ? hiddenSetting(b.name) : null;
+    if (hidden !== null) bad(st, hidden);
     return [{ name: b.name ?? null, src: CONSTANT }];
   }],
   ['DiscardStmt', (st, b) => {

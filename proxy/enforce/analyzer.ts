@@ -7,11 +7,14 @@
 // shapeCacheable are never stored under their shape (Gate.check), so this lookup cannot find them.
 import { normalizeSync } from 'libpg-query';
 import { analyze, initAnalyzer } from '../../policy/analyze/analyze.ts';
+import { lexerHostile } from '../../policy/analyze/hostile.ts';
 import type { Analyzer } from './gate.ts';
 
 let loading: Promise<Analyzer> | null = null;
 
 function normalize(sql: string): string | null {
+  // Text the lexer would take quadratic time on: no shape lookup; analyze() refuses it unparsed.
+  if (lexerHostile(sql) !== null) return null;
   try {
     return normalizeSync(sql);
   } catch {
