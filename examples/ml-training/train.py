@@ -26,8 +26,8 @@ COPY (
   ORDER BY c.customer_id
 ) TO STDOUT WITH (FORMAT csv)
 """
-# Default CSV options only: Airlock masks COPY output column by column and refuses options it would have
-# to reinterpret (HEADER, another DELIMITER or QUOTE) when a masked column is in the result.
+# Airlock masks COPY output column by column; it follows FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and
+# FORCE_QUOTE and refuses other options when a masked column is in the result. Plain CSV, columns named here.
 FEATURE_COLUMNS = ["customer_id", "email", "country", "tenure_days", "orders_90d", "spend_90d", "support_tickets"]
 LABELS_SQL = "SELECT customer_id, churned FROM features.labels ORDER BY customer_id"
 NUMERIC = ["tenure_days", "orders_90d", "spend_90d", "support_tickets"]
