@@ -24,11 +24,13 @@ export const DEFAULT_HEALTH_PORT_BASE = 15400;
 /**
  * Defaults match charts/airlock/values.yaml `sidecar.resources`. No CPU limit: CFS throttling adds
  * latency to every statement on the hot path, and the request already reserves what the proxy needs idle.
- * 64Mi request covers the ≤ 80 MiB idle RSS target's usual case; 256Mi bounds a masked bulk read.
+ * 64Mi request covers the ≤ 80 MiB idle RSS target's usual case. The 384Mi limit is measured, not guessed
+ * (test/proxy/memory.test.ts, README "Operations"): peak RSS is ~190–220 MiB over 8 clients with audit on,
+ * which that test keeps under 60% of the limit; before issue 15 the first statement alone peaked at ~670 MiB.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '50m', memory: '64Mi' },
-  limits: { memory: '256Mi' },
+  limits: { memory: '384Mi' },
 };
 /** Sidecar UID: distroless `nonroot`; numeric so the kubelet can verify runAsNonRoot without reading the image. */
 export const SIDECAR_UID = 65532;
