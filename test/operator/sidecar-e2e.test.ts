@@ -60,7 +60,7 @@ describe('sidecar mode end to end', () => {
     // The pod, through the real webhook: it gets the sidecar, its args and AIRLOCK_OPERATOR_CA.
     const sidecar = await startInjectedSidecar(kube, { grpcPort: started.grpcPort, dir: tmp, onOutput: (t) => { proxyLog += t; } });
     ({ child: proxy, exited: proxyExit, listenPort, healthPort } = sidecar);
-    assert.deepEqual(sidecar.args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir']);
+    assert.deepEqual(sidecar.args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir', '--drain-timeout']);
     assert.ok(sidecar.ca, 'the webhook passes the operator CA');
   });
 
