@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatabaseBinding } from '../../policy/types.ts';
-import { inject, sidecarName } from './inject.ts';
+import { drainSecondsFor, inject, sidecarName } from './inject.ts';
 import type { Container, InjectOptions, Pod } from './inject.ts';
 
 const binding = (name: string, port: number): DatabaseBinding => ({
@@ -41,4 +41,11 @@ test('sidecarMetrics off or absent: no --metrics (prom-client stays unloaded in 
   for (const opts of [OPTS, { ...OPTS, sidecarMetrics: false }]) {
     for (const c of sidecars(inject(POD, BINDINGS, opts))) assert.ok(!(c.args as string[]).includes('--metrics'), c.name);
   }
+});
+
+test('drainSecondsFor: the pod\'s terminationGracePeriodSeconds less 5 s (30 by default), never below 0', () => {
+  assert.equal(drainSecondsFor({ containers: [] }), 25);
+  assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 120 }), 115);
+  assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 3 }), 0);
+  assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 0 }), 0);
 });
