@@ -12,6 +12,7 @@ import { parseConfig, parseManifests } from '../policy/config.ts';
 import { runLocalProxy } from '../proxy/local.ts';
 import type { LocalOptions } from '../proxy/local.ts';
 import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
+import { LIMIT_FLAGS, LIMIT_HELP, parseLimitFlags } from '../proxy/run.ts';
 
 const USAGE = `usage: airlock <command> [options]
 
@@ -49,7 +50,7 @@ const PROXY_HELP = `usage: airlock proxy --config FILE --identity SUBJECT [optio
                             serve Prometheus metrics at http://HOST:PORT/metrics (off by default)
   --tls-cert FILE, --tls-key FILE
                             accept TLS from clients (SSLRequest answered 'S')
-
+${LIMIT_HELP}
 Prints "airlock: listening on HOST:PORT" when ready. Clients may log in with any user name and password.
 Sidecar mode (policy from the operator): airlock proxy --operator HOST:PORT --binding NS/NAME --help
 `;
@@ -130,7 +131,7 @@ async function proxyCommand(args: string[]): Promise<number> {
       listen: { type: 'string' }, upstream: { type: 'string' }, binding: { type: 'string' },
       'audit-endpoint': { type: 'string' }, 'audit-spool': { type: 'string' },
       'max-statement-bytes': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-      'metrics-listen': { type: 'string' },
+      'metrics-listen': { type: 'string' }, ...LIMIT_FLAGS,
       help: { type: 'boolean' },
     },
   });
@@ -145,7 +146,10 @@ async function proxyCommand(args: string[]): Promise<number> {
       return 2;
     }
   }
+  let limits;
+  try { limits = parseLimitFlags(values); } catch (e) { process.stderr.write(`airlock proxy: ${(e as Error).message}\n`); return 2; }
   const opts: LocalOptions = {
+    ...limits,
     config: values.config!, identity: values.identity!, groups: values.group ?? [],
     ...(values.listen === undefined ? {} : { listen: values.listen }),
     ...(values.upstream === undefined ? {} : { upstream: values.upstream }),

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
 import { runSidecarProxy } from '../proxy/sidecar.ts';
 import type { SidecarOptions } from '../proxy/sidecar.ts';
+import { LIMIT_FLAGS, LIMIT_HELP, parseLimitFlags } from '../proxy/run.ts';
 
 export const SIDECAR_HELP = `usage: airlock proxy --operator HOST:PORT --binding NS/NAME --token-file FILE [options]
 
@@ -24,7 +25,7 @@ Sidecar mode, as the Airlock webhook injects it: policy, endpoint and credential
                             spool directory for audit spans
   --audit-endpoint URL      OTLP endpoint, overriding the binding's spec.audit.otlpEndpoint
   --max-statement-bytes N   refuse Query/Parse text larger than N bytes with 54000 (default 1048576)
-
+${LIMIT_HELP}
 Exits 0 when the operator says so (binding deleted, or the pod's application containers have finished).
 `;
 
@@ -35,7 +36,7 @@ export async function sidecarCommand(args: string[]): Promise<number> {
       operator: { type: 'string' }, binding: { type: 'string' }, 'token-file': { type: 'string' },
       listen: { type: 'string' }, 'health-listen': { type: 'string' },
       'spool-dir': { type: 'string' }, 'audit-spool': { type: 'string' }, 'audit-endpoint': { type: 'string' },
-      'max-statement-bytes': { type: 'string' }, metrics: { type: 'boolean' }, help: { type: 'boolean' },
+      'max-statement-bytes': { type: 'string' }, metrics: { type: 'boolean' }, help: { type: 'boolean' }, ...LIMIT_FLAGS,
     },
   });
   if (values.help === true) { process.stdout.write(SIDECAR_HELP); return 0; }
@@ -53,7 +54,10 @@ export async function sidecarCommand(args: string[]): Promise<number> {
   }
   const spool = values['spool-dir'] ?? values['audit-spool'];
   const ca = process.env['AIRLOCK_OPERATOR_CA'];
+  let limits;
+  try { limits = parseLimitFlags(values); } catch (e) { process.stderr.write(`airlock proxy: ${(e as Error).message}\n`); return 2; }
   const opts: SidecarOptions = {
+    ...limits,
     operator: values.operator!, binding: values.binding!, tokenFile: values['token-file']!,
     ...(values.listen === undefined ? {} : { listen: values.listen }),
     ...(values['health-listen'] === undefined ? {} : { healthListen: values['health-listen'] }),

@@ -25,6 +25,13 @@ export interface WatchOptions {
   /** Backoff: first delay, cap (documented defaults 200 ms and 10 s; ±20% jitter). */
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /**
+   * HTTP/2 keepalive: a ping after this much silence, and the transport is declared dead when the ping is not
+   * answered within keepaliveTimeoutMs — how a network cut that sends no FIN or RST (a node gone, a firewall
+   * dropping packets) ends the stream. Defaults 30 s and 10 s, within the operator's ping policy.
+   */
+  readonly keepaliveTimeMs?: number;
+  readonly keepaliveTimeoutMs?: number;
 }
 
 export interface PolicyWatch {
@@ -47,7 +54,7 @@ export function watchPolicy(
 ): PolicyWatch {
   const creds = opts.caPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(opts.caPem));
   const client = new PolicyDistributionClient(address, creds, {
-    'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1,
+    'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 30_000, 'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 10_000, 'grpc.keepalive_permit_without_calls': 1,
   });
   const initial = opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
   const max = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;

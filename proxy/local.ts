@@ -8,14 +8,15 @@ import { compile, PolicyCompileError } from '../policy/compile.ts';
 import { makeIdentity } from '../policy/identity.ts';
 import { policyState } from './enforce/gate.ts';
 import type { Analyzer } from './enforce/gate.ts';
-import { openAudit, parseListen } from './run.ts';
+import { DRAIN_TIMEOUT_MS_DEFAULT, openAudit, parseListen, proxyLimits } from './run.ts';
+import type { ConnectionLimits } from './run.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
 import type { UpstreamTarget } from './session/session.ts';
 
 export { parseListen };
 
-export interface LocalOptions {
+export interface LocalOptions extends ConnectionLimits {
   readonly config: string;
   readonly identity: string;
   readonly groups?: readonly string[];
@@ -161,8 +162,10 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
   const proxy = await startProxy({
     listen, target: current.target, identity, state: policyState(current.set, analyzer), audit, log,
     ...(tls === undefined ? {} : { tls }),
-    ...(opts.maxStatementBytes === undefined ? {} : { limits: { maxStatementBytes: opts.maxStatementBytes } }),
+    limits: proxyLimits(opts, opts.maxStatementBytes),
   });
+
+  metrics?.watchErrors(proxy.events);
 
   let lastText = text;
   let timer: NodeJS.Timeout | null = null;
@@ -199,7 +202,7 @@ export async function runLocalProxy(opts: LocalOptions, analyzer: Analyzer, log:
     async stop() {
       unwatchFile(opts.config);
       if (timer !== null) clearTimeout(timer);
-      await proxy.close();
+      await proxy.close(opts.drainTimeoutMs ?? DRAIN_TIMEOUT_MS_DEFAULT);
       if (metricsServer !== null) await new Promise((resolve) => metricsServer.close(resolve));
     },
   };

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditDecision, AuditSink, SessionRecord, StatementRecord } from './audit/types.ts';
 import type { AuditMetrics } from './audit/sink.ts';
 import type { Analyzer } from './enforce/gate.ts';
+import type { LogLimiter } from './log-limiter.ts';
 
 export interface ProxyMetrics {
   readonly registry: Registry;
@@ -22,6 +23,8 @@ export interface ProxyMetrics {
    */
   wrapAnalyzer(inner: Analyzer): Analyzer;
   setPolicyGeneration(generation: number): void;
+  /** airlock_errors_total{kind}: the proxy's rate-limited errors (proxy/log-limiter.ts), read at scrape time. */
+  watchErrors(events: LogLimiter): void;
 }
 
 const DECISIONS: readonly AuditDecision[] = ['allow', 'deny', 'approve', 'warn'];
@@ -64,8 +67,19 @@ export function createProxyMetrics(): ProxyMetrics {
     collect() { this.reset(); this.inc(sink === null ? 0 : sink.metrics().airlock_audit_export_failures_total); },
   });
 
+  let events: LogLimiter | null = null;
+  new Counter({
+    name: 'airlock_errors_total', labelNames: ['kind'] as const, registers: [registry],
+    help: 'Errors by kind (upstream_failed, upstream_timeout, upstream_login_refused, too_many_clients, startup_timeout, startup_evicted); the log shows one line per kind every 10 s.',
+    collect() {
+      this.reset();
+      if (events !== null) for (const [kind, c] of events.counts()) this.labels(kind).inc(c.total);
+    },
+  });
+
   return {
     registry,
+    watchErrors(e) { events = e; },
     wrapAudit(inner) {
       if (hasMetrics(inner)) sink = inner;
       return {

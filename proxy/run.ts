@@ -3,6 +3,7 @@
 import type { DatabaseBinding } from '../policy/types.ts';
 import { NULL_AUDIT } from './audit/types.ts';
 import type { AuditSink } from './audit/types.ts';
+import type { Limits } from './session/session.ts';
 
 export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
@@ -46,4 +47,63 @@ export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: 
     onFailure,
     log,
   });
+}
+
+/** A SIGTERM's drain (server.ts close()): fits Kubernetes' default terminationGracePeriodSeconds of 30 with 5 s to spare. */
+export const DRAIN_TIMEOUT_MS_DEFAULT = 25_000;
+
+/** Connection limits and timeouts both modes take as flags (README "Operations"); absent = the defaults in session.ts. */
+export interface ConnectionLimits {
+  readonly upstreamConnectTimeoutMs?: number;
+  readonly authenticationTimeoutMs?: number;
+  readonly maxClientConnections?: number;
+  /** Default DRAIN_TIMEOUT_MS_DEFAULT. */
+  readonly drainTimeoutMs?: number;
+}
+
+export const LIMIT_FLAGS = {
+  'upstream-connect-timeout': { type: 'string' }, 'authentication-timeout': { type: 'string' },
+  'max-client-connections': { type: 'string' }, 'drain-timeout': { type: 'string' },
+} as const;
+
+export const LIMIT_HELP = `  --upstream-connect-timeout SECONDS
+                            connect + TLS + login to the database, together (default 15); past it the client
+                            gets FATAL 08006 saying so
+  --authentication-timeout SECONDS
+                            close a client connection that has not sent its whole startup packet by then
+                            (default 60, as PostgreSQL's authentication_timeout)
+  --max-client-connections N
+                            client connections logging in or logged in (default 100); one more gets FATAL 53300
+                            "sorry, too many clients already"
+  --drain-timeout SECONDS   on SIGTERM/SIGINT: stop accepting, let statements and transactions in flight finish
+                            for up to this long, then cancel them upstream and close (default 25; 0: at once)
+`;
+
+function seconds(flag: string, v: string, min: number): number {
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min) throw new Error(`--${flag} must be a number of seconds${min > 0 ? ' greater than 0' : ''}, got ${JSON.stringify(v)}`);
+  return Math.round(Number(v) * 1000);
+}
+
+/** The LIMIT_FLAGS values parseArgs returned, checked; throws with the flag's name on a bad value. */
+export function parseLimitFlags(values: { readonly [k in keyof typeof LIMIT_FLAGS]?: string }): ConnectionLimits {
+  const out: { -readonly [k in keyof ConnectionLimits]: ConnectionLimits[k] } = {};
+  if (values['upstream-connect-timeout'] !== undefined) out.upstreamConnectTimeoutMs = seconds('upstream-connect-timeout', values['upstream-connect-timeout'], 0.001);
+  if (values['authentication-timeout'] !== undefined) out.authenticationTimeoutMs = seconds('authentication-timeout', values['authentication-timeout'], 0.001);
+  if (values['drain-timeout'] !== undefined) out.drainTimeoutMs = seconds('drain-timeout', values['drain-timeout'], 0);
+  const max = values['max-client-connections'];
+  if (max !== undefined) {
+    if (!/^[1-9]\d{0,6}$/.test(max)) throw new Error(`--max-client-connections must be a positive integer, got ${JSON.stringify(max)}`);
+    out.maxClientConnections = Number(max);
+  }
+  return out;
+}
+
+/** The part of ConnectionLimits startProxy takes (Limits), without the absent ones. */
+export function proxyLimits(l: ConnectionLimits, maxStatementBytes?: number): Partial<Limits> {
+  return {
+    ...(maxStatementBytes === undefined ? {} : { maxStatementBytes }),
+    ...(l.upstreamConnectTimeoutMs === undefined ? {} : { upstreamConnectTimeoutMs: l.upstreamConnectTimeoutMs }),
+    ...(l.authenticationTimeoutMs === undefined ? {} : { authenticationTimeoutMs: l.authenticationTimeoutMs }),
+    ...(l.maxClientConnections === undefined ? {} : { maxClientConnections: l.maxClientConnections }),
+  };
 }

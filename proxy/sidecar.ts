@@ -19,7 +19,8 @@ import type { PolicyWatch, WatchOptions, WatchState } from '../distribution/clie
 import type { DistributedPolicy } from '../distribution/types.ts';
 import { policyState } from './enforce/gate.ts';
 import type { Analyzer, PolicyState } from './enforce/gate.ts';
-import { auditSettings, openAudit, parseListen } from './run.ts';
+import { auditSettings, DRAIN_TIMEOUT_MS_DEFAULT, openAudit, parseListen, proxyLimits } from './run.ts';
+import type { ConnectionLimits } from './run.ts';
 import type { AuditSink } from './audit/types.ts';
 import type { AuditExporter } from './audit/index.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -34,7 +35,7 @@ const VIOLATION_REPORT_TIMEOUT_MS = 5000;
 /** RequestAccess: the operator creates one object; a slow answer still leaves the rest of holdTimeout. */
 const APPROVAL_REQUEST_TIMEOUT_MS = 10_000;
 
-export interface SidecarOptions {
+export interface SidecarOptions extends ConnectionLimits {
   /** host:port of the operator's PolicyDistribution service. */
   readonly operator: string;
   /** NS/NAME of the DatabaseBinding. */
@@ -139,7 +140,7 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     await reporter?.stop();                      // the last counts, before the channel closes
     watch?.close();
     if (health !== null) await new Promise<void>((r) => { health!.closeAllConnections(); health!.close(() => r()); });
-    await proxy?.close();
+    await proxy?.close(opts.drainTimeoutMs ?? DRAIN_TIMEOUT_MS_DEFAULT);
   };
 
   // Grants (approved AccessRequests) are named "namespace/name" here, as audit spans and messages show them.
@@ -230,10 +231,11 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
       // The raw sink stays in auditSink: applyAudit reconfigures it; the wrapper only counts and forwards.
       const started = await startProxy({
         listen, target, identity, state, audit: metrics === null ? audit : metrics.wrapAudit(audit), log, violations, approvals,
-        ...(opts.maxStatementBytes === undefined ? {} : { limits: { maxStatementBytes: opts.maxStatementBytes } }),
+        limits: proxyLimits(opts, opts.maxStatementBytes),
       });
       if (stopped) { await started.close(); return; }
       proxy = started;
+      metrics?.watchErrors(started.events);
       metrics?.setPolicyGeneration(p.policySet.generation);
       armGrantExpiry(p, target);
       reporter = startViolationReporter(violations, (deltas) => watch.call('reportViolations', {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatabaseBinding } from '../../policy/types.ts';
-import { inject, sidecarName } from './inject.ts';
+import { drainSecondsFor, inject, sidecarName } from './inject.ts';
 import type { Container, InjectOptions, Pod } from './inject.ts';
 
 const binding = (name: string, port: number): DatabaseBinding => ({
@@ -51,4 +51,11 @@ test('the airlock.dev/sidecar label: set with the sidecar, taken back with it (t
   const stripped = inject(relabelled, BINDINGS, OPTS)!;
   assert.deepEqual(stripped.metadata?.labels, { app: 'other' });
   assert.equal(stripped.metadata?.annotations, undefined);
+});
+
+test('drainSecondsFor: the pod\'s terminationGracePeriodSeconds less 5 s (30 by default), never below 0', () => {
+  assert.equal(drainSecondsFor({ containers: [] }), 25);
+  assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 120 }), 115);
+  assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 3 }), 0);
+  assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 0 }), 0);
 });

@@ -31,12 +31,29 @@ export const DEFAULT_HEALTH_PORT_BASE = 15400;
 /**
  * Defaults match charts/airlock/values.yaml `sidecar.resources`. No CPU limit: CFS throttling adds
  * latency to every statement on the hot path, and the request already reserves what the proxy needs idle.
- * 64Mi request covers the ≤ 80 MiB idle RSS target's usual case; 256Mi bounds a masked bulk read.
+ * 64Mi request covers the ≤ 80 MiB idle RSS target's usual case. The 384Mi limit is measured, not guessed
+ * (test/proxy/memory.test.ts, README "Operations"): peak RSS is ~190–220 MiB over 8 clients with audit on,
+ * which that test keeps under 60% of the limit; before issue 15 the first statement alone peaked at ~670 MiB.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '50m', memory: '64Mi' },
-  limits: { memory: '256Mi' },
+  limits: { memory: '384Mi' },
 };
+/** Kubernetes' default terminationGracePeriodSeconds. */
+export const DEFAULT_TERMINATION_GRACE_SECONDS = 30;
+/**
+ * Of the pod's grace period, what the sidecar keeps after its drain for cancelling what is still running,
+ * closing sessions and flushing audit before the kubelet's SIGKILL (README "Operations", shutdown order).
+ */
+export const DRAIN_MARGIN_SECONDS = 5;
+
+/** The sidecar's --drain-timeout for this pod: its grace period less the margin (25 s by default). */
+export function drainSecondsFor(spec: PodSpec): number {
+  const grace = typeof spec.terminationGracePeriodSeconds === 'number' && spec.terminationGracePeriodSeconds >= 0
+    ? spec.terminationGracePeriodSeconds : DEFAULT_TERMINATION_GRACE_SECONDS;
+  return Math.max(0, Math.floor(grace) - DRAIN_MARGIN_SECONDS);
+}
+
 /** Sidecar UID: distroless `nonroot`; numeric so the kubelet can verify runAsNonRoot without reading the image. */
 export const SIDECAR_UID = 65532;
 const ENV_NAMES = ['PGHOST', 'PGPORT', 'PGDATABASE', 'DATABASE_URL'] as const;
@@ -237,7 +254,7 @@ function add(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec 
     const health = healthBase + i;
     claim(port, `DatabaseBinding "${b.metadata.name}"`);
     claim(health, `the health endpoint of DatabaseBinding "${b.metadata.name}"`);
-    return sidecar(b, port, health, native, opts);
+    return sidecar(b, port, health, native, opts, drainSecondsFor(spec));
   });
 
   if (native) {
@@ -287,7 +304,7 @@ function tokenVolume(): Volume {
   };
 }
 
-function sidecar(b: DatabaseBinding, port: number, health: number, native: boolean, opts: InjectOptions): Container {
+function sidecar(b: DatabaseBinding, port: number, health: number, native: boolean, opts: InjectOptions, drainSeconds: number): Container {
   const c: Container = {
     name: sidecarName(b.metadata.name),
     image: opts.image,
@@ -302,6 +319,8 @@ function sidecar(b: DatabaseBinding, port: number, health: number, native: boole
       '--health-listen', `0.0.0.0:${health}`,
       '--token-file', `${TOKEN_DIR}/token`,
       '--spool-dir', SPOOL_DIR,
+      // SIGTERM: in-flight statements get the pod's grace period less a margin (drainSecondsFor).
+      '--drain-timeout', String(drainSeconds),
       ...(opts.sidecarMetrics === true ? ['--metrics'] : []),
     ],
     // No credentials, ever: the sidecar gets them from the operator over the authenticated gRPC stream

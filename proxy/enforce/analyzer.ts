@@ -5,10 +5,27 @@
 // key of docs/adr/0002-decision-cache-keys.md. A simple-protocol statement that differs from a cached one only
 // in constants costs one normalize (~4 µs) instead of parse + walk. Entries whose analysis was not
 // shapeCacheable are never stored under their shape (Gate.check), so this lookup cannot find them.
+//
+// Memory (issue 15, docs/adr/0004-wasm-baseline-tier-only.md): the parser's WebAssembly runs on V8's baseline
+// compiler (Liftoff) only. With V8's default dynamic tiering, the first statements make the Bison parser's
+// main function (wasm-function #140 of libpg-query 18.1.5, a 102 KB body) hot, and V8's optimizing compile of
+// that one function takes ~610 MB of compiler memory for ~0.5–1.2 s (VmHWM 115 → ~670 MiB): an injected
+// sidecar under its 256Mi limit would be OOM-killed at its first statement. Liftoff costs parse/normalize
+// time (measured in the ADR), which the decision cache keeps off the hot path for repeated statements.
+//
+// Set here, in code, so it holds in every launch path (bin/airlock.ts via scripts/node24.sh, the injected
+// container's entrypoint, tests that start the proxy in-process): `--liftoff-only` is not allowed in
+// NODE_OPTIONS, and these two flags are read when V8 decides a tier-up, so setting them before the first
+// parse is enough (test/proxy/memory.test.ts measures VmHWM through a real `airlock proxy` process).
+import { setFlagsFromString } from 'node:v8';
 import { normalizeSync } from 'libpg-query';
 import { analyze, initAnalyzer } from '../../policy/analyze/analyze.ts';
 import { lexerHostile } from '../../policy/analyze/hostile.ts';
 import type { Analyzer } from './gate.ts';
+
+/** Both: without dynamic tiering alone V8 tiers every function up eagerly; without tier-up alone it still tiers up dynamically. */
+export const WASM_TIERING_FLAGS = '--no-wasm-tier-up --no-wasm-dynamic-tiering';
+setFlagsFromString(WASM_TIERING_FLAGS);
 
 let loading: Promise<Analyzer> | null = null;
 

@@ -20,7 +20,7 @@ import {
   readParameterStatus, readParse, readQuery, readReadyForQuery, readRowDescription, resultFormatFor,
 } from '../wire/read.ts';
 import { cancelRequest, negotiateProtocolVersionFor, parseStartup, readStartupLength } from '../wire/startup.ts';
-import { loginUpstream } from '../wire/auth.ts';
+import { loginUpstream, PgError } from '../wire/auth.ts';
 import { upgradeUpstreamTls } from '../wire/tls.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { maskDataRow } from '../mask/datarow.ts';
@@ -33,6 +33,7 @@ import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.t
 import { POISON_SQL, deniedWhat, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
+import type { LogLimiter } from '../log-limiter.ts';
 import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, runsUserCode, withExecuted } from '../enforce/gate.ts';
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
@@ -66,9 +67,28 @@ export interface Limits {
   readonly maxClientMessageBytes: number;
   /** Any message from the server (a DataRow with a large value). */
   readonly maxServerMessageBytes: number;
+  /**
+   * Upstream connect + TLS + login + the setup query, together (issue 15): an upstream that drops SYNs would
+   * otherwise hold the client for the kernel's SYN retries (~127 s on Linux) before any error.
+   */
+  readonly upstreamConnectTimeoutMs: number;
+  /** From accept until the client's startup packet (and TLS handshake) is complete; PostgreSQL's authentication_timeout. */
+  readonly authenticationTimeoutMs: number;
+  /**
+   * Client connections past their startup packet (logging in upstream or ready); one more is refused with
+   * PostgreSQL's own FATAL 53300. Connections still sending their startup packet are bounded separately, by the
+   * same number and authenticationTimeoutMs (server.ts): a slow one never takes a place a real client needs.
+   */
+  readonly maxClientConnections: number;
 }
 
 export const MAX_STATEMENT_BYTES_DEFAULT = 1024 * 1024;
+/** PgBouncer's server_connect_timeout is 15 s; the login timeout the proxy had alone was 15 s too. */
+export const UPSTREAM_CONNECT_TIMEOUT_MS_DEFAULT = 15_000;
+/** PostgreSQL's authentication_timeout default (1 min). */
+export const AUTHENTICATION_TIMEOUT_MS_DEFAULT = 60_000;
+/** PostgreSQL's max_connections default. */
+export const MAX_CLIENT_CONNECTIONS_DEFAULT = 100;
 
 export interface ProxyShared {
   /** Swapped by reload(); sessions pick it up at their next statement. */
@@ -81,7 +101,10 @@ export interface ProxyShared {
   readonly clientTls: tls.SecureContext | null;
   /** Proxy-issued cancel key (hex of pid + secret) → session. */
   readonly cancelKeys: Map<string, Session>;
+  /** Every session, in the order they were accepted (server.ts evicts the oldest still in startup). */
   readonly sessions: Set<Session>;
+  /** Sessions past their startup packet and not closed: what maxClientConnections counts. */
+  established: number;
   /** pg_catalog names by upstream "host:port/db" (they change only with a major upgrade). */
   readonly catalogNames: Map<string, CatalogNames>;
   /** Mask catalogs (and the views and SQL functions over masked tables) by upstream "host:port/db", for one policy generation. */
@@ -94,6 +117,8 @@ export interface ProxyShared {
    */
   readonly approvals?: Approvals | null;
   log(message: string): void;
+  /** Errors that come in storms (one per failed connection): logged once per kind and window, counted. */
+  readonly events: LogLimiter;
 }
 
 /** Creates (or finds) the AccessRequest for one statement; resolves with its namespaced name. */
@@ -264,6 +289,30 @@ export class Session {
     client.on('error', () => this.#close());
     client.on('close', () => this.#clientGone());
     shared.sessions.add(this);
+    this.#startupTimer = setTimeout(this.#startupTimedOut, shared.limits.authenticationTimeoutMs);
+  }
+
+  /** authenticationTimeoutMs: armed at accept, cleared once the startup packet is in (then upstreamConnectTimeoutMs runs). */
+  #startupTimer: NodeJS.Timeout | null = null;
+  readonly #startupTimedOut = (): void => {
+    this.#startupTimer = null;
+    if (this.phase !== PHASE_STARTUP) return;
+    // As PostgreSQL does for an incomplete startup packet: no message (the client has not spoken the protocol
+    // yet, and may not be a client at all), just the close.
+    this.shared.events.event('startup_timeout', `airlock: closed a client connection that sent no complete startup packet within ${this.shared.limits.authenticationTimeoutMs} ms`);
+    this.client.destroy();
+    this.#close();
+  };
+
+  /** Still sending its startup packet (server.ts may evict it under a flood of such connections). */
+  get inStartup(): boolean { return this.phase === PHASE_STARTUP; }
+
+  /** Closed by the server before startup completed: too many connections were still in startup. */
+  evict(): void {
+    if (this.phase !== PHASE_STARTUP) return;
+    this.shared.events.event('startup_evicted', `airlock: closed the oldest client connection still sending its startup packet: ${this.shared.limits.maxClientConnections} were`);
+    this.client.destroy();
+    this.#close();
   }
 
   get identity(): Identity { return this.shared.identity; }
@@ -298,9 +347,17 @@ export class Session {
             this.#close();
             return;
           case 'startup': {
+            if (this.#startupTimer !== null) { clearTimeout(this.#startupTimer); this.#startupTimer = null; }
+            if (this.shared.established >= this.shared.limits.maxClientConnections) {
+              // PostgreSQL's own words and code (postmaster.c, canAcceptConnections): pools retry on 53300.
+              this.shared.events.event('too_many_clients', `airlock: refused a client connection: ${this.shared.established} of --max-client-connections ${this.shared.limits.maxClientConnections} in use`);
+              this.#fatal('53300', 'sorry, too many clients already');
+              return;
+            }
             const nego = negotiateProtocolVersionFor(pkt);
             if (nego !== null) this.client.write(nego);
             this.phase = PHASE_CONNECTING;
+            this.shared.established++;
             this.client.pause();
             void this.#connect(pkt.params);
             return;
@@ -331,17 +388,43 @@ export class Session {
     target.cancelUpstream();
   }
 
-  /** Send the upstream's own CancelRequest on a fresh connection (protocol 55.2.7), TLS as the binding says. */
-  cancelUpstream(): void {
-    if (this.#upSecret === null) return;
+  /**
+   * Send the upstream's own CancelRequest on a fresh connection (protocol 55.2.7), TLS as the binding says.
+   * Resolves once that connection is closed (the server closes it after reading the request) or gave up.
+   */
+  cancelUpstream(): Promise<void> {
+    if (this.#upSecret === null) return Promise.resolve();
     const t = this.shared.target;
     const msg = cancelRequest(this.#upPid, this.#upSecret);
     const sock = net.connect({ host: t.host, port: t.port });
+    const done = new Promise<void>((resolve) => sock.once('close', () => resolve()));
     sock.on('error', () => sock.destroy());
     sock.setTimeout(10_000, () => sock.destroy());
     sock.once('connect', () => {
       upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => { s.on('error', () => s.destroy()); s.end(msg); }, () => sock.destroy());
     });
+    return done;
+  }
+
+  /**
+   * A statement, transaction, COPY or approval hold is in flight: what a drain waits for (server.ts close()).
+   * False also for a session not ready yet: it has nothing in flight to finish.
+   */
+  get busy(): boolean {
+    return this.phase === PHASE_READY && (this.#queue.length > 0 || this.#tx !== TxStatus.Idle || this.#copyIn ||
+      this.#holdClient > 0 || this.#waitIdle || this.#stashed !== null || this.#approval?.waiting === true);
+  }
+
+  /** Set by a drain: called (once, on a fresh stack) when the session is no longer busy. */
+  #onIdle: (() => void) | null = null;
+  whenIdle(fn: () => void): void {
+    this.#onIdle = fn;
+  }
+  #checkIdle(): void {
+    if (this.#onIdle === null || this.busy) return;
+    const fn = this.#onIdle;
+    this.#onIdle = null;
+    setImmediate(fn);
   }
 
   /** FATAL in the startup phase: the client has not been authenticated, so say what is wrong and close. */
@@ -370,10 +453,23 @@ export class Session {
     return out;
   }
 
+  /** Set when the connect deadline fired: the error the client gets says so, whatever failed underneath. */
+  #connectTimer: NodeJS.Timeout | null = null;
+  #connectTimedOut = false;
+
   async #connect(params: Map<string, string>): Promise<void> {
     const p = this.#startupParams(params);
     if ('severity' in p) { this.#fatal(p.code, p.message, p.hint); return; }
     const t = this.shared.target;
+    const timeoutMs = this.shared.limits.upstreamConnectTimeoutMs;
+    // One deadline for connect, TLS, login and the setup query: destroying the upstream socket fails
+    // whichever of them is pending, and the catch below reports the timeout. Cleared when the session is ready.
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      if (this.phase !== PHASE_CONNECTING) return;
+      this.#connectTimedOut = true;
+      this.up?.destroy(new Error('connect timeout'));
+    }, timeoutMs);
     let sock: net.Socket | tls.TLSSocket;
     try {
       const raw = net.connect({ host: t.host, port: t.port });
@@ -382,13 +478,16 @@ export class Session {
       await new Promise<void>((resolve, reject) => {
         raw.once('connect', resolve);
         raw.once('error', reject);
+        raw.once('close', () => reject(new Error('the connection closed before it was established')));
       });
       raw.removeAllListeners('error');
+      raw.removeAllListeners('close');
       raw.on('error', () => {});
       sock = await upgradeUpstreamTls(raw, t.tlsMode, t.host, t.ca);
       this.up = sock;
       if (this.phase === PHASE_CLOSED) { sock.destroy(); return; }
-      const login = await loginUpstream(sock, { user: t.user, password: t.password, database: t.database, params: p });
+      // The login's own timer is a backstop behind the deadline above, which reports the timeout.
+      const login = await loginUpstream(sock, { user: t.user, password: t.password, database: t.database, params: p, timeoutMs: timeoutMs + 1000 });
       if (this.phase === PHASE_CLOSED) { sock.destroy(); return; }
       // Our parser assumes both (docs/adr/0002): a backslash or a byte must mean to us what it means upstream.
       const scs = login.parameters.get('standard_conforming_strings');
@@ -406,7 +505,24 @@ export class Session {
     } catch (e) {
       if (this.phase === PHASE_CLOSED) return;
       const err = e as Error & { code?: string };
-      this.shared.log(`airlock: session ${this.id}: upstream ${t.host}:${t.port} failed: ${err.message}`);
+      if (this.#connectTimedOut) {
+        this.shared.events.event('upstream_timeout', `airlock: upstream ${t.host}:${t.port} did not answer within ${timeoutMs} ms (connect + login)`);
+        this.#fatal('08006', `Airlock could not open the upstream connection for "${t.binding}": ${t.host}:${t.port} did not complete connect and login within ${timeoutMs} ms`,
+          'The database server is unreachable or not answering; the proxy\'s limit is --upstream-connect-timeout.');
+        return;
+      }
+      if (err instanceof PgError) {
+        // The server refused the login with its own SQLSTATE (53300 too many connections, 57P03 starting up or
+        // shutting down, 28P01, 3D000, …): pass code and message through, so drivers' and pools' retry logic
+        // sees what PostgreSQL said rather than a generic 08006 (issue 15).
+        this.shared.events.event('upstream_login_refused', `airlock: upstream ${t.host}:${t.port} refused the login: ${err.code} ${err.fields.get('M') ?? ''}`);
+        const f: PgErrorFields = { severity: 'FATAL', code: err.code, message: err.fields.get('M') ?? err.message };
+        f.detail = err.detail ?? `Airlock's login to the upstream server ${t.host}:${t.port} for "${t.binding}" was refused.`;
+        if (err.hint !== undefined) f.hint = err.hint;
+        this.#fatalFields(f);
+        return;
+      }
+      this.shared.events.event('upstream_failed', `airlock: upstream ${t.host}:${t.port} failed: ${err.message}`);
       this.#fatal('08006', `Airlock could not open the upstream connection for "${t.binding}": ${err.message}`);
     }
   }
@@ -464,6 +580,7 @@ export class Session {
       serverAddress: t.host, serverPort: t.port, clientAddress: this.client.remoteAddress ?? '', startTimeMs: Date.now(),
     });
     this.phase = PHASE_READY;
+    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
     this.client.write(Buffer.concat(out));
     this.client.off('data', this.#onStartupData);
     this.client.on('data', this.#onClientData);
@@ -1263,6 +1380,7 @@ export class Session {
     }
     client.uncork();
     if (client.writableNeedDrain) this.up!.pause();
+    if (this.#onIdle !== null) this.#checkIdle();
   };
 
   #passClient(buf: Buffer, start: number, end: number): void {
@@ -1937,8 +2055,11 @@ export class Session {
   // Ending
 
   #fatal(code: string, message: string, hint?: string): void {
+    this.#fatalFields(hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint });
+  }
+
+  #fatalFields(f: PgErrorFields): void {
     if (this.phase === PHASE_CLOSED) return;
-    const f: PgErrorFields = hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint };
     try {
       this.#flushClient();
       if (!this.client.destroyed) this.client.end(errorResponse(f));
@@ -1971,6 +2092,9 @@ export class Session {
   #close(): void {
     if (this.phase === PHASE_CLOSED) return;
     if (this.#approval?.timer != null) clearTimeout(this.#approval.timer);
+    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+    if (this.#startupTimer !== null) { clearTimeout(this.#startupTimer); this.#startupTimer = null; }
+    if (this.phase !== PHASE_STARTUP) this.shared.established--;
     const wasReady = this.phase === PHASE_READY;
     this.phase = PHASE_CLOSED;
     this.#closing = true;

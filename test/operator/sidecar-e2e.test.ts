@@ -34,6 +34,8 @@ describe('sidecar mode end to end', () => {
   let proxyExit: Promise<number | null>;
   let listenPort = 0;
   let healthPort = 0;
+  let grpcPort = 0;
+  let webhookPort = 0;
   const tmp = mkdtempSync(join(tmpdir(), 'airlock-sidecar-'));
 
   const { must } = kubeApi(() => kube);
@@ -50,17 +52,18 @@ describe('sidecar mode end to end', () => {
 
     await seedOrdersScenario(kube, db, role, accessPolicy('trainer'));
 
-    const webhookPort = await freePort();
+    webhookPort = await freePort();
     await registerWebhooks(kube, webhookPort, { pods: true });
     op = new Operator(operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
       sidecar: { image: 'ghcr.io/airlock-dev/airlock:e2e', operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
     }));
     const started = await op.start();
+    grpcPort = started.grpcPort;
 
     // The pod, through the real webhook: it gets the sidecar, its args and AIRLOCK_OPERATOR_CA.
     const sidecar = await startInjectedSidecar(kube, { grpcPort: started.grpcPort, dir: tmp, onOutput: (t) => { proxyLog += t; } });
     ({ child: proxy, exited: proxyExit, listenPort, healthPort } = sidecar);
-    assert.deepEqual(sidecar.args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir']);
+    assert.deepEqual(sidecar.args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir', '--drain-timeout']);
     assert.ok(sidecar.ca, 'the webhook passes the operator CA');
   });
 
@@ -110,6 +113,36 @@ describe('sidecar mode end to end', () => {
     process.stdout.write(`# policy edit → 42501 on the live session: ${ms} ms\n`);
     // Still connected: only the statement was refused.
     assert.deepEqual((await session.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+  });
+
+  // Issue 15: the operator restarts (a rollout, a crash) during a live session on the real apiserver.
+  test('an operator restart keeps the live session on the last good policy; the sidecar reconnects and an edit made meanwhile reaches the session', async () => {
+    await op.stop();
+    // Down: the live session runs on the last good policy (the deny of the previous test) and stays open.
+    await assert.rejects(session.query('SELECT id FROM public.items'), (e: { code?: string }) => e.code === '42501');
+    assert.deepEqual((await session.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+    assert.equal(await readyz(), 200, 'still ready: it holds a policy');
+    // An edit while no operator runs: items readable again.
+    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { rules: [READ_ALL] } }, { contentType: MERGE_PATCH });
+    const t0 = Date.now();
+    op = new Operator(operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
+      sidecar: { image: 'ghcr.io/airlock-dev/airlock:e2e', operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
+      grpc: { host: '127.0.0.1', port: grpcPort },
+    }));
+    await op.start();
+    const rows = await eventually('the edit made while the operator was down on the same session', async () => {
+      try { return (await session.query('SELECT id FROM public.items ORDER BY id')).rows; } catch { return undefined; }
+    }, 30_000, 20);
+    assert.deepEqual(rows, [{ id: 1 }, { id: 2 }]);
+    process.stdout.write(`# operator restart → the live session on the new policy: ${Date.now() - t0} ms after the new operator started\n`);
+    assert.match(proxyLog, /policy stream from .* ended .*keeping the last good policy/);
+    // Back to the state the next tests start from.
+    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
+      spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }] },
+    }, { contentType: MERGE_PATCH });
+    await eventually('the deny again', async () => {
+      try { await session.query('SELECT id FROM public.items'); return undefined; } catch (e) { return (e as { code?: string }).code === '42501' ? true : undefined; }
+    }, 20_000, 10);
   });
 
   // Just-in-time access: the statement an approve rule governs is held, the operator creates the
