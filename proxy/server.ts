@@ -72,6 +72,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     sessions: new Set(),
     catalogNames: new Map(),
     maskCatalogs: new Map(),
+    catalogEpoch: 0,
     violations: opts.violations ?? null,
     approvals: opts.approvals ?? null,
     log,
