@@ -3,7 +3,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyze, initAnalyzer } from '../policy/analyze/analyze.ts';
-import { knownObjectsOf, unknownObject } from './catalog.ts';
+import { knownObjectsOf, ownCreatedKeys, unknownObject } from './catalog.ts';
 
 before(async () => { await initAnalyzer(); });
 
@@ -63,4 +63,15 @@ test('a relation or function created since the fetch is named', () => {
   assert.equal(unknown('COPY (SELECT * FROM v_new) TO STDOUT'), 'v_new');
   assert.equal(unknown("SELECT pg_notify('c', (SELECT ssn FROM v_new LIMIT 1))"), 'v_new');
   assert.equal(unknown('UPDATE t_new SET x = 1 WHERE id = 1'), 't_new');
+});
+
+test('what the session itself created since the fetch counts as known', () => {
+  const own = new Set<string>();
+  for (const sql of ['CREATE TEMP TABLE scratch2 (x int)', 'CREATE VIEW reports.v_mine AS SELECT 1 AS n']) ownCreatedKeys(analyze(sql).statements[0]!, own);
+  const check = (sql: string) => unknownObject(known, analyze(sql).statements, ['public'], CATALOG_FUNCTIONS, own);
+  assert.equal(check('SELECT * FROM scratch2'), null);
+  assert.equal(check('SELECT * FROM reports.v_mine'), null);
+  assert.equal(check('SELECT * FROM public.scratch3'), 'public.scratch3');
+  // a qualified name is that schema's only
+  assert.equal(check('SELECT * FROM public.v_mine'), 'public.v_mine');
 });

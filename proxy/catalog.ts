@@ -204,19 +204,31 @@ const NEEDS_LINEAGE: ReadonlySet<string> = new Set(['SELECT', 'INSERT', 'UPDATE'
  * The first relation or function a statement reads, writes or calls that did not exist when `known` was
  * fetched (name resolution as PostgreSQL's: an unqualified name in the session's temporary schema,
  * pg_catalog or the search_path), as "schema.name" or "name"; null when every one existed. Relations a DDL
- * statement creates or drops are not asked about.
+ * statement creates or drops are not asked about, nor those in `ownCreated` (ownCreatedKeys of the session's
+ * own DDL since the fetch: the proxy decided their definitions, so they copy no masked value).
  */
-export function unknownObject(known: KnownObjects, statements: readonly StatementFacts[], searchPath: readonly string[], catalogFunctions: ReadonlySet<string>): string | null {
+export function unknownObject(known: KnownObjects, statements: readonly StatementFacts[], searchPath: readonly string[], catalogFunctions: ReadonlySet<string>,
+  ownCreated: ReadonlySet<string> | null = null): string | null {
   for (const f of statements) {
     for (const a of f.accesses) {
       if (a.kind === 'channel' || !NEEDS_LINEAGE.has(a.operation)) continue;
       const { schema, name } = a.relation;
       const fn = a.kind === 'function';
       if (fn && (schema === null || schema === 'pg_catalog') && catalogFunctions.has(name)) continue;
+      if (ownCreated !== null && ownCreated.has(schema === null ? `\u0000${name}` : `${schema}\u0000${name}`)) continue;
       if (!existed((fn ? known.functions : known.relations).get(name), schema, searchPath)) return schema === null ? name : `${schema}.${name}`;
     }
   }
   return null;
+}
+
+/** What a DDL statement names, as unknownObject's `ownCreated` holds it: qualified, and as an unqualified name would find it. */
+export function ownCreatedKeys(f: StatementFacts, into: Set<string>): void {
+  for (const a of f.accesses) {
+    if (a.operation !== 'DDL' || a.kind === 'channel') continue;
+    into.add(`\u0000${a.relation.name}`);
+    if (a.relation.schema !== null) into.add(`${a.relation.schema}\u0000${a.relation.name}`);
+  }
 }
 
 /** One of `schemas` is where PostgreSQL finds `schema`.name (or an unqualified name). Per statement: no closures. */

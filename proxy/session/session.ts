@@ -35,7 +35,7 @@ import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';
 import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, runsUserCode, withExecuted } from '../enforce/gate.ts';
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
-import { ResultCollector, setupPlan, maskedTables, unknownObject, EMPTY_MASK_CATALOG } from '../catalog.ts';
+import { ResultCollector, setupPlan, maskedTables, unknownObject, ownCreatedKeys, EMPTY_MASK_CATALOG } from '../catalog.ts';
 import type { CatalogNames, KnownObjects } from '../catalog.ts';
 import type { DerivedCatalog } from '../../policy/derived.ts';
 import {
@@ -691,8 +691,14 @@ export class Session {
   #namesUnknownObject(checked: Checked): boolean {
     if (this.#lineageRefetched) { this.#lineageRefetched = false; return false; }
     if (this.#known === null || checked.denied !== null || this.#tx === TxStatus.Failed || !this.#masksNow()) return false;
-    return unknownObject(this.#known, checked.analysis.statements, this.#ctx!.searchPath, this.#ctx!.catalogFunctions) !== null;
+    return unknownObject(this.#known, checked.analysis.statements, this.#ctx!.searchPath, this.#ctx!.catalogFunctions, this.#ownDdl) !== null;
   }
+  /**
+   * Names this session's DDL created since its catalog was read (ownCreatedKeys), until the read that follows
+   * it: a batch may use what it created. While set, result fields from relations newer than the read are not
+   * redacted either (they are this session's own, or a same-name replacement from outside: Threat model).
+   */
+  #ownDdl: Set<string> | null = null;
 
   /** masksAnything for the current policy state, computed once per state (RowDescription asks it). */
   #masksNow(): boolean {
@@ -815,7 +821,10 @@ export class Session {
       }
     }
     if (changesResolution(f) || changesCatalog(f) || (f.transaction && this.#localSet)) this.#needsRefresh = true;
-    if (changesCatalog(f)) this.#ddlUncommitted = true;
+    if (changesCatalog(f)) {
+      this.#ddlUncommitted = true;
+      ownCreatedKeys(f, this.#ownDdl ??= new Set());
+    }
     for (const e of f.effects) if (e.kind === 'set' && e.local) this.#localSet = true;
   }
   #localSet = false;
@@ -846,6 +855,7 @@ export class Session {
           // max: this session's own DDL may have bumped the epoch (and its own copy) while this was in flight
           this.#catalogEpoch = Math.max(this.#catalogEpoch, epoch);
           this.#known = got.known;
+          this.#ownDdl = null;
           this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog, derived: got.derived!, known: got.known, atMs: this.#catalogAtMs, epoch });
         }
         this.#gate!.rebind(this.shared.state, this.#ctx);
@@ -1454,7 +1464,7 @@ export class Session {
     if (d.verdict !== 'allow' && d.verdict !== 'warn') return;
     const masks = planMasks(d.masks);
     // With masking in force, a field from a relation created since the catalog was fetched is redacted.
-    const fresh = this.#known !== null && this.#masksNow();
+    const fresh = this.#known !== null && this.#ownDdl === null && this.#masksNow();
     if (masks || fresh) {
       let mask = masks ? resolveRowMask(d.masks, fields, this.#maskCatalog) : null;
       if (fresh) mask = this.#redactUnknown(fields, mask);

@@ -122,3 +122,18 @@ test('inside one extended batch, a statement naming an object created since the 
   assert.deepEqual(again[6]!.values, ['a***@example.org']);
   c.close();
 });
+
+test('what the session itself creates is usable at once, in the same string and in the same batch', async () => {
+  const c = await h.client();
+  const r = await c.query('CREATE VIEW public.v_own AS SELECT 7 AS n; SELECT * FROM public.v_own') as unknown as { rows: unknown[] }[];
+  assert.deepEqual(r[1]!.rows, [{ n: 7 }]);
+  const raw = await RawClient.connect(h.port);
+  raw.send(
+    parse('', 'CREATE VIEW public.v_own2 AS SELECT 8 AS n'), bind({}), execute(),
+    parse('', 'SELECT n FROM public.v_own2'), bind({}), execute(), SYNC,
+  );
+  const ms = await raw.readies(1);
+  assert.equal(types(ms), '12C' + '12DCZ');
+  assert.deepEqual(ms[5]!.values, ['8']);
+  raw.close();
+});
