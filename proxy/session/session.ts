@@ -691,8 +691,16 @@ export class Session {
   #namesUnknownObject(checked: Checked): boolean {
     if (this.#lineageRefetched) { this.#lineageRefetched = false; return false; }
     if (this.#known === null || checked.denied !== null || this.#tx === TxStatus.Failed || !this.#masksNow()) return false;
-    return unknownObject(this.#known, checked.analysis.statements, this.#ctx!.searchPath, this.#ctx!.catalogFunctions, this.#ownDdl) !== null;
+    // A statement decided from the gate's cache is the same Analysis: asked once per catalog read (every
+    // read, like every search_path change, makes a new context).
+    const ctx = this.#ctx!;
+    if (this.#allKnown.get(checked.analysis) === ctx) return false;
+    if (unknownObject(this.#known, checked.analysis.statements, ctx.searchPath, ctx.catalogFunctions, this.#ownDdl) !== null) return true;
+    if (this.#ownDdl === null) this.#allKnown.set(checked.analysis, ctx);
+    return false;
   }
+  /** Analyses whose every name existed at the read behind this context. */
+  readonly #allKnown = new WeakMap<object, SessionContext>();
   /**
    * Names this session's DDL created since its catalog was read (ownCreatedKeys), until the read that follows
    * it: a batch may use what it created. While set, result fields from relations newer than the read are not
