@@ -7,9 +7,11 @@
 // before the client gets ReadyForQuery. Catalog names are cached per proxy process + database (they
 // change only with a major upgrade). The mask catalog and the views / SQL functions over masked tables
 // (policy/derived.ts) are fetched by every session at start, and refetched after it runs DDL (an OID or
-// attnum may have changed) or once they are older than the session's maximum age (views created by
-// other connections); the copy shared per policy generation + database serves policy changes. With them
-// comes what existed at the fetch (KnownObjects): a relation or function created since has no lineage yet.
+// attnum may have changed), after DDL another session of this process committed (ProxyShared.catalogEpoch),
+// or once they are older than the session's maximum age (views changed by other connections); the copy
+// shared per policy generation + database serves policy changes. With them comes what existed at the
+// fetch (KnownObjects): a relation or function created since has no lineage yet, so a statement naming one
+// waits for a refetch and a result column from one is redacted (proxy/session).
 import type { Analysis, CompiledPolicySet, StatementFacts } from '../policy/types.ts';
 import { buildDerivedCatalog, EMPTY_DERIVED } from '../policy/derived.ts';
 import type { DerivedCatalog, DerivedRow } from '../policy/derived.ts';
