@@ -60,6 +60,24 @@ test('a view dropped and created again under its old name is redacted until the 
   assert.deepEqual((await c.query('SELECT id, info FROM public.v_reborn WHERE id = 1')).rows, [{ id: 1, info: 'a***@example.org' }]);
 });
 
+test('extended protocol without a Describe: a view dropped and created again is redacted too', async () => {
+  // over a table with no masked column at first; the client never asks for a Describe
+  await h.admin(`CREATE VIEW public.v_reborn2 AS SELECT id, status AS info FROM public.orders; ${grant('public.v_reborn2')}`);
+  const c = await RawClient.connect(h.port);
+  c.send(query('SELECT info FROM public.v_reborn2 WHERE id = 1'));
+  assert.deepEqual((await c.readies(1)).find((m) => m.type === 'D')!.values, ['pending']);
+  await h.admin(`DROP VIEW public.v_reborn2; CREATE VIEW public.v_reborn2 AS SELECT id, email AS info FROM public.customers;
+    ${grant('public.v_reborn2')}`);
+  const batch = [parse('', 'SELECT info FROM public.v_reborn2 WHERE id = 1'), bind({}), execute(), SYNC];
+  c.send(...batch);
+  const first = await c.readies(1);
+  assert.equal(types(first), '12DCZ');   // the proxy's own Describe is not passed on
+  assert.deepEqual(first[2]!.values, ['***']);
+  c.send(...batch);
+  assert.deepEqual((await c.readies(1))[2]!.values, ['a***@example.org']);
+  c.close();
+});
+
 test('an SQL function or a view replaced through another session of the proxy is decided on its new definition at once', async () => {
   const a = await h.client();
   const b = await h.client();
