@@ -7,9 +7,12 @@
 // before the client gets ReadyForQuery. Catalog names are cached per proxy process + database (they
 // change only with a major upgrade). The mask catalog and the views / SQL functions over masked tables
 // (policy/derived.ts) are fetched by every session at start, and refetched after it runs DDL (an OID or
-// attnum may have changed) or once they are older than the session's maximum age (views created by
-// other connections); the copy shared per policy generation + database serves policy changes.
-import type { Analysis, CompiledPolicySet } from '../policy/types.ts';
+// attnum may have changed), after DDL another session of this process committed (ProxyShared.catalogEpoch),
+// or once they are older than the session's maximum age (views changed by other connections); the copy
+// shared per policy generation + database serves policy changes. With them comes what existed at the
+// fetch (KnownObjects): a relation or function created since has no lineage yet, so a statement naming one
+// waits for a refetch and a result column from one is redacted (proxy/session).
+import type { Analysis, CompiledPolicySet, StatementFacts } from '../policy/types.ts';
 import { buildDerivedCatalog, EMPTY_DERIVED } from '../policy/derived.ts';
 import type { DerivedCatalog, DerivedRow } from '../policy/derived.ts';
 import type { MaskCatalog } from './mask/types.ts';
@@ -146,10 +149,104 @@ function derivedCatalogOf(rows: (string | null)[][], analyze: (sql: string) => A
   return d;
 }
 
+/**
+ * What existed when the catalog was fetched (issue 11: "where lineage cannot be established, mask"). A view
+ * created afterwards by another connection is in neither the mask catalog nor the derived catalog, so the
+ * session must not take it for a plain unmasked relation:
+ * - by OID: RowDescription's table OID above `oidBound` names a relation created since (proxy/session);
+ * - by name: a statement naming a relation or function that is not here is decided again after a refetch.
+ *
+ * OIDs come from one cluster-wide counter that only grows until it wraps at 2^32 (then restarts at 16384):
+ * after a wraparound a new relation may get an OID below the bound, and a relation created by a transaction
+ * that commits after the fetch may hold an OID assigned before it. The name check covers both unless the new
+ * relation reuses the name of one that existed at the fetch (dropped and created again).
+ */
+export interface KnownObjects {
+  /** The highest pg_class OID at the fetch. */
+  readonly oidBound: number;
+  /** Relation name → schemas holding one (every schema but TOAST and other sessions' temporary schemas). */
+  readonly relations: ReadonlyMap<string, readonly string[]>;
+  /** Function name → schemas holding one, outside pg_catalog (SessionContext.catalogFunctions has those). */
+  readonly functions: ReadonlyMap<string, readonly string[]>;
+}
+
+// Relations every statement may name (indexes, TOAST and composite types cannot be), functions outside
+// pg_catalog, and the OID bound, in one statement: 'o' row first.
+const KNOWN_SQL = "SELECT 'o', NULL, COALESCE(pg_catalog.max(oid), 0)::pg_catalog.text FROM pg_catalog.pg_class"
+  + " UNION ALL (SELECT 'r', n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+  + " WHERE c.relkind NOT IN ('i', 'I', 't', 'c') AND (n.nspname !~ '^pg_(toast_)?temp_' OR n.oid = pg_catalog.pg_my_temp_schema())"
+  + " AND n.nspname <> 'pg_toast'"
+  + " UNION SELECT 'f', n.nspname, p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+  + " WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace)";
+
+/** The last KnownObjects built, by the text it came from: sessions of one database share one. */
+let lastKnown: { key: string; known: KnownObjects } | null = null;
+
+export function knownObjectsOf(rows: readonly (readonly (string | null)[])[]): KnownObjects {
+  const key = rows.map((r) => r.join('\u0000')).join('\u0001');
+  if (lastKnown !== null && lastKnown.key === key) return lastKnown.known;
+  let oidBound = 0;
+  const relations = new Map<string, string[]>();
+  const functions = new Map<string, string[]>();
+  for (const [k, schema, name] of rows) {
+    if (k === 'o') { oidBound = Number(name); continue; }
+    const m = k === 'r' ? relations : functions;
+    const list = m.get(name!);
+    if (list === undefined) m.set(name!, [schema!]);
+    else list.push(schema!);
+  }
+  const known: KnownObjects = { oidBound, relations, functions };
+  lastKnown = { key, known };
+  return known;
+}
+
+const NEEDS_LINEAGE: ReadonlySet<string> = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY_TO', 'COPY_FROM', 'CALL']);
+
+/**
+ * The first relation or function a statement reads, writes or calls that did not exist when `known` was
+ * fetched (name resolution as PostgreSQL's: an unqualified name in the session's temporary schema,
+ * pg_catalog or the search_path), as "schema.name" or "name"; null when every one existed. Relations a DDL
+ * statement creates or drops are not asked about, nor those in `ownCreated` (ownCreatedKeys of the session's
+ * own DDL since the fetch: the proxy decided their definitions, so they copy no masked value).
+ */
+export function unknownObject(known: KnownObjects, statements: readonly StatementFacts[], searchPath: readonly string[], catalogFunctions: ReadonlySet<string>,
+  ownCreated: ReadonlySet<string> | null = null): string | null {
+  for (const f of statements) {
+    for (const a of f.accesses) {
+      if (a.kind === 'channel' || !NEEDS_LINEAGE.has(a.operation)) continue;
+      const { schema, name } = a.relation;
+      const fn = a.kind === 'function';
+      if (fn && (schema === null || schema === 'pg_catalog') && catalogFunctions.has(name)) continue;
+      if (ownCreated !== null && ownCreated.has(schema === null ? `\u0000${name}` : `${schema}\u0000${name}`)) continue;
+      if (!existed((fn ? known.functions : known.relations).get(name), schema, searchPath)) return schema === null ? name : `${schema}.${name}`;
+    }
+  }
+  return null;
+}
+
+/** What a DDL statement names, as unknownObject's `ownCreated` holds it: qualified, and as an unqualified name would find it. */
+export function ownCreatedKeys(f: StatementFacts, into: Set<string>): void {
+  for (const a of f.accesses) {
+    if (a.operation !== 'DDL' || a.kind === 'channel') continue;
+    into.add(`\u0000${a.relation.name}`);
+    if (a.relation.schema !== null) into.add(`${a.relation.schema}\u0000${a.relation.name}`);
+  }
+}
+
+/** One of `schemas` is where PostgreSQL finds `schema`.name (or an unqualified name). Per statement: no closures. */
+function existed(schemas: readonly string[] | undefined, schema: string | null, searchPath: readonly string[]): boolean {
+  if (schemas === undefined) return false;
+  for (const s of schemas) {
+    if (schema !== null ? s === schema || (schema === 'pg_temp' && s.startsWith('pg_temp_'))
+      : s === 'pg_catalog' || s.startsWith('pg_temp_') || searchPath.includes(s)) return true;
+  }
+  return false;
+}
+
 /** What to ask in the setup round trip; `parse` turns the answers into the pieces. */
 export interface SetupPlan {
   readonly sql: string;
-  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null; derived: DerivedCatalog | null };
+  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null; derived: DerivedCatalog | null; known: KnownObjects | null };
 }
 
 /**
@@ -162,7 +259,7 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
   const maskSql = opts.maskTables === null ? null : maskColumnsSql(opts.maskTables);
   if (maskSql !== null) parts.push(maskSql);
   const derivedQuery = maskSql === null || opts.analyze === undefined ? null : derivedSql(pairsOf(opts.maskTables!));
-  if (derivedQuery !== null) parts.push(derivedQuery);
+  if (derivedQuery !== null) parts.push(derivedQuery, KNOWN_SQL);
   return {
     sql: parts.join('; '),
     parse(r) {
@@ -176,9 +273,11 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
       }
       let maskCatalog: MaskCatalog | null = null;
       let derived: DerivedCatalog | null = null;
+      let known: KnownObjects | null = null;
       if (opts.maskTables !== null) {
         maskCatalog = buildMaskCatalog(maskSql === null ? [] : r.statements[i++] ?? [], opts.maskTables);
         derived = derivedQuery === null ? EMPTY_DERIVED : derivedCatalogOf(r.statements[i++] ?? [], opts.analyze!);
+        if (derivedQuery !== null) known = knownObjectsOf(r.statements[i++] ?? []);
         if (derived.columnsByOid.size > 0) {
           // RowDescription names the view (its OID and attnum), not the base table: map its columns too.
           const byOid = new Map(maskCatalog.byOid);
@@ -186,7 +285,7 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
           maskCatalog = { byOid, columnsOf: maskCatalog.columnsOf };
         }
       }
-      return { searchPath, names, maskCatalog, derived };
+      return { searchPath, names, maskCatalog, derived, known };
     },
   };
 }

@@ -93,6 +93,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     established: 0,
     catalogNames: new Map(),
     maskCatalogs: new Map(),
+    catalogEpoch: 0,
     violations: opts.violations ?? null,
     approvals: opts.approvals ?? null,
     log,

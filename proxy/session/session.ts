@@ -36,8 +36,8 @@ import type { ViolationCounter } from '../violations.ts';
 import type { LogLimiter } from '../log-limiter.ts';
 import { Gate, changesCatalog, changesResolution, hasAccess, masksAnything, runsUserCode, withExecuted } from '../enforce/gate.ts';
 import type { ApproveDecision, Checked, PolicyState } from '../enforce/gate.ts';
-import { ResultCollector, setupPlan, maskedTables, EMPTY_MASK_CATALOG } from '../catalog.ts';
-import type { CatalogNames } from '../catalog.ts';
+import { ResultCollector, setupPlan, maskedTables, unknownObject, ownCreatedKeys, EMPTY_MASK_CATALOG } from '../catalog.ts';
+import type { CatalogNames, KnownObjects } from '../catalog.ts';
 import type { DerivedCatalog } from '../../policy/derived.ts';
 import {
   CHANGED_ROWS_SQL, K_BIND, K_CLOSE, K_COPY_DESCRIBE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE,
@@ -108,7 +108,12 @@ export interface ProxyShared {
   /** pg_catalog names by upstream "host:port/db" (they change only with a major upgrade). */
   readonly catalogNames: Map<string, CatalogNames>;
   /** Mask catalogs (and the views and SQL functions over masked tables) by upstream "host:port/db", for one policy generation. */
-  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog; derived: DerivedCatalog; atMs: number }>;
+  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog; derived: DerivedCatalog; known: KnownObjects | null; atMs: number; epoch: number }>;
+  /**
+   * Bumped when DDL run by any session of this process has committed: every session refetches its views and
+   * SQL functions over masked tables before its next statement (a view replaced in place keeps its OID).
+   */
+  catalogEpoch: number;
   /** Sidecar mode: what warn/observe policies would have denied, reported to the operator (proxy/violations.ts). */
   readonly violations?: ViolationCounter | null;
   /**
@@ -540,11 +545,14 @@ export class Session {
     // view created since another session's fetch must not be read through a stale one (issue 11). The
     // shared copy serves policy changes of live sessions (#maskCatalogFor).
     const plan = setupPlan({ needNames: names === null, maskTables: maskedTables(state.set), analyze: (q) => state.analyzer.analyze(q) });
+    const epoch = this.shared.catalogEpoch;
     const got = plan.parse(await this.#internalQuery(plan.sql));
     const catalogNames = names ?? got.names!;
     if (names === null) this.shared.catalogNames.set(where, catalogNames);
     this.#catalogAtMs = nowMs();
-    this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog!, derived: got.derived!, atMs: this.#catalogAtMs });
+    this.#catalogEpoch = epoch;
+    this.#known = got.known;
+    this.shared.maskCatalogs.set(where, { generation: state.set.generation, catalog: got.maskCatalog!, derived: got.derived!, known: got.known, atMs: this.#catalogAtMs, epoch });
     this.#maskCatalog = got.maskCatalog!;
     const derived = got.derived!;
     this.#maskGeneration = state.set.generation;
@@ -784,6 +792,8 @@ export class Session {
     const cached = this.shared.maskCatalogs.get(`${t.host}:${t.port}/${t.database}`);
     if (cached !== undefined && cached.generation === set.generation) {
       this.#catalogAtMs = cached.atMs;
+      this.#catalogEpoch = cached.epoch;
+      this.#known = cached.known;
       this.#maskCatalog = cached.catalog;
       this.#maskGeneration = set.generation;
       this.#maskTables = tables;
@@ -803,8 +813,54 @@ export class Session {
    * masked tables refetches them once they are older than CATALOG_MAX_AGE_MS, before the next statement.
    */
   #catalogTooOld(t0: number): boolean {
-    return this.#maskTables !== '' && t0 - this.#catalogAtMs > CATALOG_MAX_AGE_MS && this.#tx !== TxStatus.Failed;
+    return this.#maskTables !== '' && (t0 - this.#catalogAtMs > CATALOG_MAX_AGE_MS || this.#catalogEpoch !== this.shared.catalogEpoch)
+      && this.#tx !== TxStatus.Failed;
   }
+  /** shared.catalogEpoch when the catalog this session decides with was fetched. */
+  #catalogEpoch = 0;
+  /** What existed at that fetch (catalog.ts KnownObjects); null when no policy masks anything. */
+  #known: KnownObjects | null = null;
+  /** This session ran DDL in the transaction now open (or the statement now running): bump the epoch once it commits. */
+  #ddlUncommitted = false;
+  /** The statement being decided again was held for a refetch because it named an object created since. */
+  #lineageRefetched = false;
+
+  /**
+   * A statement naming a relation or function created after the catalog was fetched (another connection's new
+   * view) has no lineage: true when it must wait for a refetch (once; a name that still does not exist is the
+   * server's to refuse). Only for an identity with masking in force.
+   */
+  #namesUnknownObject(checked: Checked): boolean {
+    if (this.#lineageRefetched) { this.#lineageRefetched = false; return false; }
+    if (this.#known === null || checked.denied !== null || this.#tx === TxStatus.Failed || !this.#masksNow()) return false;
+    // A statement decided from the gate's cache is the same Analysis: asked once per catalog read (every
+    // read, like every search_path change, makes a new context).
+    const ctx = this.#ctx!;
+    if (this.#allKnown.get(checked.analysis) === ctx) return false;
+    if (unknownObject(this.#known, checked.analysis.statements, ctx.searchPath, ctx.catalogFunctions, this.#ownDdl) !== null) return true;
+    if (this.#ownDdl === null) this.#allKnown.set(checked.analysis, ctx);
+    return false;
+  }
+  /** Analyses whose every name existed at the read behind this context. */
+  readonly #allKnown = new WeakMap<object, SessionContext>();
+  /**
+   * Names this session's DDL created since its catalog was read (ownCreatedKeys), until the read that follows
+   * it: a batch may use what it created. While set, result fields from relations newer than the read are not
+   * redacted either (they are this session's own, or a same-name replacement from outside: Threat model).
+   */
+  #ownDdl: Set<string> | null = null;
+
+  /** masksAnything for the current policy state, computed once per state (RowDescription asks it). */
+  #masksNow(): boolean {
+    const state = this.shared.state;
+    if (state !== this.#maskingState) {
+      this.#maskingState = state;
+      this.#masking = masksAnything(state, this.shared.identity, this.shared.target.binding);
+    }
+    return this.#masking;
+  }
+  #maskingState: PolicyState | null = null;
+  #masking = false;
 
   #onQuery(buf: Buffer, start: number, end: number): boolean {
     const t0 = nowMs();
@@ -825,6 +881,12 @@ export class Session {
     }
     const sql = readQuery(buf, start, end);
     const checked = gate.check(sql, this.#preparedFacts);
+    if (this.#namesUnknownObject(checked)) {
+      this.#lineageRefetched = true;
+      this.#refreshContext();
+      this.#flushUp();
+      return false;
+    }
     if (checked.approval !== null) {
       const held = this.#holdForApproval(sql, checked.approval);
       if (held === null) return false;             // left unread until the request is decided or times out
@@ -983,6 +1045,10 @@ export class Session {
       }
     }
     if (changesResolution(f) || changesCatalog(f) || (f.transaction && this.#localSet)) this.#needsRefresh = true;
+    if (changesCatalog(f)) {
+      this.#ddlUncommitted = true;
+      ownCreatedKeys(f, this.#ownDdl ??= new Set());
+    }
     for (const e of f.effects) if (e.kind === 'set' && e.local) this.#localSet = true;
   }
   #localSet = false;
@@ -995,6 +1061,7 @@ export class Session {
     const state = this.shared.state;
     const tables = maskedTables(state.set);
     const plan = setupPlan({ needNames: false, maskTables: tables, analyze: (q) => state.analyzer.analyze(q) });
+    const epoch = this.shared.catalogEpoch;
     const r = req(K_INTERNAL);
     r.collector = new ResultCollector();
     this.#holdClient++;
@@ -1009,7 +1076,11 @@ export class Session {
           this.#maskTables = tables.join(',');
           const t = this.shared.target;
           this.#catalogAtMs = nowMs();
-          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog, derived: got.derived!, atMs: this.#catalogAtMs });
+          // max: this session's own DDL may have bumped the epoch (and its own copy) while this was in flight
+          this.#catalogEpoch = Math.max(this.#catalogEpoch, epoch);
+          this.#known = got.known;
+          this.#ownDdl = null;
+          this.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog, derived: got.derived!, known: got.known, atMs: this.#catalogAtMs, epoch });
         }
         this.#gate!.rebind(this.shared.state, this.#ctx);
         this.#localSet = false;
@@ -1090,10 +1161,26 @@ export class Session {
       this.#flushUp();
       return false;
     }
+    const first = !this.#inBatch;
     this.#inBatch = true;
     if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
     const checked: Checked = gate.check(p.query, this.#preparedFacts);
     const facts = checked.analysis.statements[0] ?? null;
+    if (this.#namesUnknownObject(checked)) {
+      if (first) {
+        this.#inBatch = false;
+        this.#lineageRefetched = true;
+        this.#refreshContext();
+        this.#flushUp();
+        return false;
+      }
+      // No simple Query may be injected mid-batch: refuse, refetch after Sync (fail closed).
+      this.#refreshAfterSync = true;
+      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'names an object created since the catalog was read' };
+      this.#poisonParse(proxyRefusal('55000', 'this statement names a relation or function created after Airlock last read the catalog; run it again',
+        'Airlock reads the catalog again at the next Sync. Inside one batch, a relation must exist before the batch starts.'), d, facts, checked.analysis.normalized);
+      return true;
+    }
     if (checked.approval !== null) {
       const held = this.#holdForApproval(p.query, checked.approval);
       if (held === null) return false;
@@ -1468,12 +1555,24 @@ export class Session {
 
   #readyForQuery(buf: Buffer, start: number, end: number): void {
     const s = readReadyForQuery(buf, start, end);
-    this.#tx = s;
+    this.#setTx(s);
     this.#copyIn = false;
     if (this.#queue.length === 0) this.#copyInAhead = 0;
     if (s === TxStatus.Idle) {
       // Portals live until the transaction ends (protocol 55.2.3); WITH HOLD cursors are not portals.
       if (this.#portals.size > 0) this.#portals.clear();
+    }
+  }
+
+  /** Every ReadyForQuery's status goes here: DDL this session ran is visible to others once it is Idle. */
+  #setTx(s: number): void {
+    this.#tx = s;
+    if (this.#ddlUncommitted && s === TxStatus.Idle) {
+      // Committed (or rolled back: a needless refetch). This session's own copy already reflects its DDL.
+      this.#ddlUncommitted = false;
+      const current = this.#catalogEpoch === this.shared.catalogEpoch;
+      this.shared.catalogEpoch++;
+      if (current) this.#catalogEpoch = this.shared.catalogEpoch;
     }
   }
 
@@ -1608,8 +1707,13 @@ export class Session {
     rn.fields = fields;
     rn.rowMask = null;
     const d = rn.decision;
-    if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks)) {
-      const mask = resolveRowMask(d.masks, fields, this.#maskCatalog);
+    if (d.verdict !== 'allow' && d.verdict !== 'warn') return;
+    const masks = planMasks(d.masks);
+    // With masking in force, a field from a relation created since the catalog was fetched is redacted.
+    const fresh = this.#known !== null && this.#ownDdl === null && this.#masksNow();
+    if (masks || fresh) {
+      let mask = masks ? resolveRowMask(d.masks, fields, this.#maskCatalog) : null;
+      if (fresh) mask = this.#redactUnknown(fields, mask);
       rn.rowMask = mask;
       if (mask !== null) {
         const cols: string[] = [];
@@ -1630,6 +1734,24 @@ export class Session {
     else if (rn.copyHeader) { rn.copyHeader = false; this.#passClient(buf, start, end); }   // column names (copyto.c sends them alone)
     else if (rn.copyMask !== null) this.#writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, this.shared.maskSettings));
     else this.#passClient(buf, start, end);
+  }
+
+  /**
+   * A field whose table OID is above the bound of the catalog's fetch comes from a relation created since
+   * (another connection's new view): its lineage is not established, so it is redacted (issue 11), and the
+   * catalog is refetched before the next statement. One compare per field.
+   */
+  #redactUnknown(fields: readonly FieldInfo[], mask: RowMask | null): RowMask | null {
+    const bound = this.#known!.oidBound;
+    let out: (RowMask[number])[] | null = null;
+    for (let i = 0; i < fields.length; i++) {
+      if (fields[i]!.tableOid <= bound) continue;
+      out ??= mask === null ? new Array<RowMask[number]>(fields.length).fill(null) : [...mask];
+      if (out[i] !== 'null') out[i] = 'redact';
+    }
+    if (out === null) return mask;
+    this.#catalogAtMs = 0;
+    return out;
   }
 
   /**
@@ -1656,7 +1778,9 @@ export class Session {
     } else if (rn.copyFields !== null) {
       const fields = rn.copyFields.map((f) => (f.format === format ? f : { ...f, format }));
       if (fields.length !== columns) throw new MaskError(`COPY output has ${columns} columns, its query was described with ${fields.length}`);
-      const m = resolveRowMask(d.masks, fields, this.#maskCatalog);
+      let m = resolveRowMask(d.masks, fields, this.#maskCatalog);
+      // As for a RowDescription: a field of a relation created since the catalog was read is redacted.
+      if (this.#known !== null && this.#ownDdl === null && this.#masksNow()) m = this.#redactUnknown(fields, m);
       if (m === null) return;
       rn.maskedColumns = [];
       for (let i = 0; i < m.length; i++) {
@@ -1812,7 +1936,7 @@ export class Session {
     }
     if (!done) return;
     this.#queue.shift();
-    this.#tx = readReadyForQuery(buf, start, end);
+    this.#setTx(readReadyForQuery(buf, start, end));
     if (r.onDone !== null) r.onDone(Buffer.from(buf.subarray(start, end)));
   }
 
@@ -1900,7 +2024,7 @@ export class Session {
       finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
     }
     if (finish === null) {
-      this.#tx = status;
+      this.#setTx(status);
       this.#writeClient(rfq);
       this.#holdClient--;
       this.#resumeClient();
@@ -2019,7 +2143,7 @@ export class Session {
       }
     }
     g.held.length = 0;
-    this.#tx = rfq[5]!;
+    this.#setTx(rfq[5]!);
     this.#writeClient(rfq);
     this.#holdClient--;
     this.#resumeClient();
