@@ -1265,8 +1265,9 @@ export class Session {
       const cols = ct.columns ?? all ?? null;
       if (cols !== null && table !== null) {
         mask = cols.map((c) => d.masks.columns[`${table}.${c}`] ?? null);
-      } else if (table === null) {
-        // The table has no masked columns in the catalog: nothing of it is masked.
+      } else if (table === null || !Object.keys(d.masks.columns).some((k) => k.startsWith(`${table}.`))) {
+        // The table has no masked columns in the catalog, and (when named with its schema) none in the
+        // policy either: nothing of it is masked. A policy-masked table missing from the catalog still throws.
         mask = new Array(columns).fill(null);
       }
     } else if (!d.masks.needsRowDescription && d.masks.outputs.length === columns) {
