@@ -1,0 +1,1 @@
+class Scenarios { public static void main(String[] a) { System.out.println("x"); } }
