@@ -27,7 +27,7 @@ export const CLIENTS_DIR = fileURLToPath(new URL('./', import.meta.url));
 /** Every scenario the harness knows; a client lists the ones it runs (docs/compatibility.md says why one is not). */
 export const SCENARIOS = [
   'startup', 'types_text', 'types_binary', 'prepared', 'pipeline', 'transactions', 'errors_notices',
-  'listen_notify', 'backend_key', 'cancel_timeout', 'copy', 'large_cursor', 'pool_reconnect', 'masking', 'masked_copy_query',
+  'listen_notify', 'backend_key', 'cancel_timeout', 'copy', 'copy_in', 'large_cursor', 'pool_reconnect', 'pool_reset', 'masking', 'masked_copy_query',
   'masked_errors',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];

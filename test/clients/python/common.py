@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import sys
+import time
 import traceback
 import uuid
 
@@ -58,6 +59,8 @@ def canon(v):
         return "inet:" + str(v)
     if isinstance(v, dict):
         return {str(k): canon(x) for k, x in v.items()}
+    if type(v).__name__ == "Record":  # asyncpg.Record: a tuple with names
+        return [canon(x) for x in v]
     if hasattr(v, "_asdict"):
         return {"row": canon(v._asdict())}
     if isinstance(v, (list, tuple)):
@@ -65,13 +68,34 @@ def canon(v):
     return "%s:%s" % (type(v).__name__, str(v))
 
 
-def main(client, version, scenarios, timeout=30.0):
+def run_async(name, fn, timeout):
+    """Run one async scenario on a loop of its own. A scenario still running after `timeout` is
+    recorded as hung (its stack on stderr) and abandoned with its loop: a hung driver must not take
+    the rest of the transcript with it, and cancelling it could hang as well."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(fn())
+    done, _ = loop.run_until_complete(asyncio.wait([task], timeout=timeout))
+    if not done:
+        sys.stderr.write("scenario %s hung for %.0f s; its stack:\n" % (name, timeout))
+        task.print_stack(file=sys.stderr)
+        return {"crash": "hung for %.0f s" % timeout}
+    try:
+        return task.result()
+    finally:
+        loop.close()
+
+
+def main(client, version, scenarios, timeout=20.0):
     """Run each scenario (a function, or an async function run with a timeout) and print the transcript."""
     out = {}
+    only = os.environ.get("CLIENT_SCENARIOS")  # by hand: a comma-separated subset
     for name, fn in scenarios.items():
+        if only and name not in only.split(","):
+            continue
+        t0 = time.monotonic()
         try:
             if asyncio.iscoroutinefunction(fn):
-                out[name] = asyncio.run(asyncio.wait_for(fn(), timeout))
+                out[name] = run_async(name, fn, timeout)
             else:
                 out[name] = fn()
             json.dumps(out[name])
@@ -80,6 +104,8 @@ def main(client, version, scenarios, timeout=30.0):
                 raise
             traceback.print_exc(file=sys.stderr)
             out[name] = {"crash": "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")}
+        if os.environ.get("CLIENT_TIMING"):
+            sys.stderr.write("%s: %.2fs\n" % (name, time.monotonic() - t0))
     sys.stdout.write(json.dumps({"client": client, "version": version, "scenarios": out}, sort_keys=True, ensure_ascii=False))
     sys.stdout.write("\n")
     sys.stdout.flush()
