@@ -37,13 +37,13 @@ function each(clients: readonly Client[], scenario: Scenario, bug: string, evide
 }
 
 export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
-  ...each(['psycopg', 'asyncpg', 'sqlalchemy', 'sqlalchemy-asyncio'], 'errors_notices', ERROR_MASKING, ERRORS),
-  ...each(['psycopg', 'asyncpg'], 'masked_errors', ERROR_MASKING, ERRORS),
+  ...each(['psycopg', 'asyncpg', 'sqlalchemy', 'sqlalchemy-asyncio', 'node-postgres'], 'errors_notices', ERROR_MASKING, ERRORS),
+  ...each(['psycopg', 'asyncpg', 'node-postgres'], 'masked_errors', ERROR_MASKING, ERRORS),
   ...each(['psycopg', 'asyncpg'], 'masked_copy_query', COPY_QUERY_STAR, /COPY output could not be matched|connection/i),
   ...each(['asyncpg', 'sqlalchemy-asyncio'], 'types_text', ASYNCPG_JIT, /set_config/),
   ...each(['asyncpg'], 'types_binary', ASYNCPG_JIT, /set_config/),
   ...each(['asyncpg'], 'copy_in', ASYNCPG_COPY_IN, /timeout|COPY 0/),
-  ...each(['psycopg', 'asyncpg'], 'backend_key', BACKEND_KEY, /false/),
+  ...each(['psycopg', 'asyncpg', 'node-postgres'], 'backend_key', BACKEND_KEY, /false/),
   ...each(['asyncpg'], 'pool_reset', ASYNCPG_RESET_ALL, /RESET ALL is not allowed/),
 ];
 
