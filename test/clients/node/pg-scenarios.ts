@@ -58,6 +58,10 @@ const LITERALS = "SELECT 1.50::numeric AS n, '2024-02-29 12:34:56.789+02'::times
   "'{\"k\": 1}'::json AS j, ARRAY[[1,2],[3,4]] AS m, ARRAY['x', NULL, 'a,b']::text[] AS ta, '\\xdeadbeef'::bytea AS b, " +
   "'ok'::public.mood AS mood, ROW('a b', 1)::public.pair AS pair, 'infinity'::timestamptz AS inf, 12.5::float4 AS f4, NULL::int AS nul";
 const MASK_ROWS = 'SELECT id, name, email FROM public.customers ORDER BY id';
+/** pg's `binary: true` query option (results in binary format) is not in @types/pg's QueryConfig. */
+function binary(text: string, rowMode?: 'array'): pg.QueryConfig {
+  return { text, binary: true, ...(rowMode === undefined ? {} : { rowMode }) } as pg.QueryConfig;
+}
 
 const scenarios: Record<string, () => Promise<Json>> = {
   async startup() {
@@ -79,8 +83,8 @@ const scenarios: Record<string, () => Promise<Json>> = {
   },
   async types_binary() {
     return withClient(async (c) => {
-      const t = await c.query({ text: TYPED, binary: true });
-      const l = await c.query({ text: LITERALS, binary: true });
+      const t = await c.query(binary(TYPED));
+      const l = await c.query(binary(LITERALS));
       return { typed: canon(t.rows), fields: t.fields.map((f) => [f.name, f.format]), literals: canon(l.rows) };
     });
   },
@@ -244,7 +248,7 @@ const scenarios: Record<string, () => Promise<Json>> = {
   async masking() {
     return withClient(async (c) => ({
       text: await rows(c, MASK_ROWS),
-      binary: canon((await c.query({ text: MASK_ROWS, binary: true, rowMode: 'array' })).rows),
+      binary: canon((await c.query(binary(MASK_ROWS, 'array'))).rows),
       prepared: await Promise.all([1, 2, 1].map(async (id) => canon((await c.query({ name: 'email-by-id', text: 'SELECT email FROM public.customers WHERE id = $1', values: [id] })).rows))),
       star: await rows(c, 'SELECT * FROM public.customers ORDER BY id'),
       expression: await rows(c, "SELECT email || '' AS e FROM public.customers ORDER BY id"),
