@@ -38,13 +38,13 @@ function each(clients: readonly Client[], scenario: Scenario, bug: string, evide
 }
 
 export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
-  ...each(['psycopg', 'asyncpg', 'sqlalchemy', 'sqlalchemy-asyncio', 'node-postgres', 'pgx'], 'errors_notices', ERROR_MASKING, ERRORS),
-  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx'], 'masked_errors', ERROR_MASKING, ERRORS),
-  ...each(['psycopg', 'asyncpg', 'pgx'], 'masked_copy_query', COPY_QUERY_STAR, /COPY output could not be matched|connection/i),
+  ...each(['psycopg', 'asyncpg', 'sqlalchemy', 'sqlalchemy-asyncio', 'node-postgres', 'pgx', 'pgjdbc'], 'errors_notices', ERROR_MASKING, ERRORS),
+  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc'], 'masked_errors', ERROR_MASKING, ERRORS),
+  ...each(['psycopg', 'asyncpg', 'pgx', 'pgjdbc'], 'masked_copy_query', COPY_QUERY_STAR, /COPY output could not be matched|connection/i),
   ...each(['asyncpg', 'sqlalchemy-asyncio'], 'types_text', ASYNCPG_JIT, /set_config/),
   ...each(['asyncpg'], 'types_binary', ASYNCPG_JIT, /set_config/),
   ...each(['asyncpg', 'pgx'], 'copy_in', COPY_IN_EARLY_DATA, /timeout|COPY 0|deadline|context/i),
-  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx'], 'backend_key', BACKEND_KEY, /false/),
+  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc'], 'backend_key', BACKEND_KEY, /false/),
   ...each(['asyncpg'], 'pool_reset', ASYNCPG_RESET_ALL, /RESET ALL is not allowed/),
 ];
 
