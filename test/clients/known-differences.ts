@@ -38,9 +38,9 @@ function each(clients: readonly Client[], scenario: Scenario, bug: string, evide
 }
 
 export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
-  ...each(['psycopg', 'asyncpg', 'sqlalchemy', 'sqlalchemy-asyncio', 'node-postgres', 'pgx', 'pgjdbc'], 'errors_notices', ERROR_MASKING, ERRORS),
-  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc'], 'masked_errors', ERROR_MASKING, ERRORS),
-  ...each(['psycopg', 'asyncpg', 'pgx', 'pgjdbc'], 'masked_copy_query', COPY_QUERY_STAR, /COPY output could not be matched|connection/i),
+  ...each(['psycopg', 'asyncpg', 'sqlalchemy', 'sqlalchemy-asyncio', 'node-postgres', 'pgx', 'pgjdbc', 'psql'], 'errors_notices', ERROR_MASKING, ERRORS),
+  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc', 'psql'], 'masked_errors', ERROR_MASKING, ERRORS),
+  ...each(['psycopg', 'asyncpg', 'pgx', 'pgjdbc', 'psql'], 'masked_copy_query', COPY_QUERY_STAR, /COPY output could not be matched|connection/i),
   ...each(['asyncpg', 'sqlalchemy-asyncio'], 'types_text', ASYNCPG_JIT, /set_config/),
   ...each(['asyncpg'], 'types_binary', ASYNCPG_JIT, /set_config/),
   ...each(['asyncpg', 'pgx'], 'copy_in', COPY_IN_EARLY_DATA, /timeout|COPY 0|deadline|context/i),
