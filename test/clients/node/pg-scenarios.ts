@@ -275,12 +275,14 @@ const scenarios: Record<string, () => Promise<Json>> = {
 
 const out: Record<string, Json> = {};
 for (const [name, fn] of Object.entries(scenarios)) {
+  const t0 = Date.now();
   try {
     out[name] = await Promise.race([fn(), sleep(20_000).then(() => { throw new Error('hung for 20 s'); })]);
   } catch (e) {
     process.stderr.write(`${name}: ${(e as Error).stack}\n`);
     out[name] = { crash: `${(e as Error).constructor.name}: ${(e as Error).message}` };
   }
+  if (process.env.CLIENT_TIMING) process.stderr.write(`${name}: ${Date.now() - t0} ms\n`);
 }
 const version = (JSON.parse(readFileSync(new URL('../../../node_modules/pg/package.json', import.meta.url), 'utf8')) as { version: string }).version;
 process.stdout.write(`${JSON.stringify({ client: 'node-postgres', version, scenarios: out })}\n`);
