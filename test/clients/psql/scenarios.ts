@@ -11,7 +11,8 @@ import { join } from 'node:path';
 
 interface Run { code: number | null; out: string; err: string; files?: Record<string, string> }
 
-function psql(script: string, opts: { interruptAfterMs?: number; args?: string[] } = {}): Promise<Run> {
+/** interrupt: SIGINT `ms` after `marker` appeared on stdout (so it never lands during the login). */
+function psql(script: string, opts: { interrupt?: { marker: string; ms: number }; args?: string[] } = {}): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-psql-'));
   return new Promise((resolve) => {
     const child = spawn('psql', ['-X', '-P', 'pager=off', ...(opts.args ?? []), '-f', '-'], {
@@ -23,7 +24,15 @@ function psql(script: string, opts: { interruptAfterMs?: number; args?: string[]
     child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
     const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
     // psql sends a CancelRequest on SIGINT, as at the terminal with Ctrl-C.
-    const interrupt = opts.interruptAfterMs === undefined ? null : setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs);
+    let interrupt: NodeJS.Timeout | null = null;
+    if (opts.interrupt !== undefined) {
+      const { marker, ms } = opts.interrupt;
+      const watch = (): void => {
+        if (interrupt !== null || !out.includes(marker)) return;
+        interrupt = setTimeout(() => child.kill('SIGINT'), ms);
+      };
+      child.stdout.on('data', watch);
+    }
     child.on('close', (code) => {
       clearTimeout(kill);
       if (interrupt !== null) clearTimeout(interrupt);
@@ -126,7 +135,7 @@ NOTIFY chan_a, 'after unlisten';
 SELECT 1;
 `),
   async cancel_timeout() {
-    const cancelled = await psql('SELECT pg_sleep(10);\nSELECT 1;\n', { interruptAfterMs: 700 });
+    const cancelled = await psql("SELECT 'sleeping' AS marker;\nSELECT pg_sleep(10);\nSELECT 1;\n", { interrupt: { marker: 'sleeping', ms: 500 } });
     const timeout = await psql(`SET statement_timeout = '200ms';
 SELECT pg_sleep(3);
 RESET statement_timeout;
