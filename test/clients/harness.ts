@@ -12,7 +12,7 @@
 // sequences, rows and OIDs are the same; the proxy's binding points at that database name.
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,6 +156,7 @@ export async function differential(name: string, program: (paths: Record<string,
     await new Promise((r) => { if (airlock.child.exitCode !== null) r(null); else airlock.child.once('exit', r); });
     await adminQuery(template.server, `DROP DATABASE IF EXISTS ${quoteIdent(runDb)} WITH (FORCE)`).catch(() => {});
     await template.drop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
