@@ -279,9 +279,10 @@ export class Session {
             this.client.write('N');
             continue;
           case 'cancel':
-            this.#cancelFor(pkt.processId, pkt.secretKey);
-            this.client.destroy();
-            this.#close();
+            // PostgreSQL closes a cancel connection only after it has signalled the backend, and clients
+            // (libpq, pgJDBC) wait for that close before they go on: close ours once the upstream's closed.
+            this.client.pause();
+            this.#cancelFor(pkt.processId, pkt.secretKey, () => { this.client.destroy(); this.#close(); });
             return;
           case 'startup': {
             const nego = negotiateProtocolVersionFor(pkt);
@@ -309,24 +310,30 @@ export class Session {
     secure.on('close', () => this.#clientGone());
   }
 
-  #cancelFor(pid: number, secret: Buffer): void {
+  #cancelFor(pid: number, secret: Buffer, done: () => void): void {
     const target = this.shared.cancelKeys.get(keyOf(pid, secret));
     // Unknown key: nothing, as PostgreSQL (it never says whether a key was valid).
-    if (target === undefined) return;
-    if (target.#approval?.waiting === true) { target.#approval.cancelled = true; target.#releaseHold(); return; }
-    target.cancelUpstream();
+    if (target === undefined) { done(); return; }
+    if (target.#approval?.waiting === true) { target.#approval.cancelled = true; target.#releaseHold(); done(); return; }
+    target.cancelUpstream(done);
   }
 
   /** Send the upstream's own CancelRequest on a fresh connection (protocol 55.2.7), TLS as the binding says. */
-  cancelUpstream(): void {
-    if (this.#upSecret === null) return;
+  cancelUpstream(done: () => void = () => {}): void {
+    if (this.#upSecret === null) { done(); return; }
     const t = this.shared.target;
     const msg = cancelRequest(this.#upPid, this.#upSecret);
     const sock = net.connect({ host: t.host, port: t.port });
+    sock.once('close', done);
     sock.on('error', () => sock.destroy());
     sock.setTimeout(10_000, () => sock.destroy());
     sock.once('connect', () => {
-      upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => { s.on('error', () => s.destroy()); s.end(msg); }, () => sock.destroy());
+      upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => {
+        s.on('error', () => s.destroy());
+        // The server closes the connection once it has signalled the backend (half-closed until then).
+        s.on('data', () => {});
+        s.end(msg);
+      }, () => sock.destroy());
     });
   }
 
