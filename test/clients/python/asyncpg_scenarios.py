@@ -189,10 +189,9 @@ async def run_logged(c, statements, echo=True):
 async def errors_notices():
     c = await connect()
     try:
+        # (A bad row in COPY FROM is in copy_in: asyncpg's COPY FROM meets issue 12 item 2.)
         out = await run_logged(c, ERROR_STATEMENTS)
-        out.append({"sql": "COPY FROM STDIN with a bad row", "result": await attempt(c.copy_to_table(
-            "copied", columns=["id", "label"], source=io.BytesIO(b"7\tok\nnot-a-number\tbad\n")))})
-        out.append({"usable": await c.fetchval("SELECT count(*) FROM public.copied")})
+        out.append({"usable": await c.fetchval("SELECT 1")})
         return out
     finally:
         await c.close()
@@ -302,7 +301,9 @@ async def copy_in():
             ("csv", lambda c: c.copy_to_table("copied", source=io.BytesIO(b'3,"quoted, comma",3,\n4,plain,4,"a ""q"""\n'),
                                               format="csv")),
             ("records", lambda c: c.copy_records_to_table("copied", records=[(5, "binary ✓", 5, None), (6, "", 0, "n")],
-                                                          columns=["id", "label", "qty", "note"]))):
+                                                          columns=["id", "label", "qty", "note"])),
+            ("bad_row", lambda c: c.copy_to_table("copied", columns=["id", "label"],
+                                                  source=io.BytesIO(b"7\tok\nnot-a-number\tbad\n")))):
         c = await connect()
         try:
             out[name] = await attempt(call(c), timeout=3.0)
