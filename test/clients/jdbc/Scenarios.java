@@ -358,7 +358,7 @@ public class Scenarios {
     try (Connection c = connect("")) {
       try (Statement st = c.createStatement()) {
         ScheduledExecutorService ex = Executors.newSingleThreadScheduledExecutor();
-        ex.schedule(() -> { try { st.cancel(); } catch (SQLException e) { /* recorded by the statement */ } }, 500, TimeUnit.MILLISECONDS);
+        ex.schedule(() -> { try { st.cancel(); } catch (SQLException e) { /* recorded by the statement */ } }, 1000, TimeUnit.MILLISECONDS);
         long t0 = System.currentTimeMillis();
         try { st.execute("SELECT pg_sleep(10)"); o.put("cancelled", "no error"); } catch (SQLException e) { o.put("cancelled", err(e)); }
         o.put("cancel_fast", System.currentTimeMillis() - t0 < 5000);

@@ -135,7 +135,7 @@ NOTIFY chan_a, 'after unlisten';
 SELECT 1;
 `),
   async cancel_timeout() {
-    const cancelled = await psql("SELECT 'sleeping' AS marker;\nSELECT pg_sleep(10);\nSELECT 1;\n", { interrupt: { marker: 'sleeping', ms: 500 } });
+    const cancelled = await psql("SELECT 'sleeping' AS marker;\nSELECT pg_sleep(10);\nSELECT 1;\n", { interrupt: { marker: 'sleeping', ms: 1000 } });
     const timeout = await psql(`SET statement_timeout = '200ms';
 SELECT pg_sleep(3);
 RESET statement_timeout;

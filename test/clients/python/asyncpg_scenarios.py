@@ -249,7 +249,7 @@ async def cancel_timeout():
     try:
         t0 = time.monotonic()
         try:
-            await c.fetch("SELECT pg_sleep(10)", timeout=0.5)  # asyncpg sends a CancelRequest on timeout
+            await c.fetch("SELECT pg_sleep(10)", timeout=1.0)  # asyncpg sends a CancelRequest on timeout
             out["cancelled"] = "no timeout"
         except asyncio.TimeoutError:
             out["cancelled"] = "TimeoutError"
