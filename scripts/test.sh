@@ -2,7 +2,7 @@
 # `npm test`: everything from a fresh machine (Debian bookworm, root, Node 20 + npm, Go; package
 # registries reachable) to a test verdict. Phases, each with a header and its time:
 #   set-up (stops at the first failure): Node 24, npm ci when package-lock.json changed, PostgreSQL,
-#     the kube-apiserver build for cluster tests;
+#     the kube-apiserver build for cluster tests, the client drivers of test/clients/;
 #   checks (all run, the summary lists every failure): type check, CRD freshness, tests.
 # Arguments are passed to the test phase: `npm test -- proxy/wire/frames.test.ts` runs that file only
 # (set-up and checks still run).
@@ -68,6 +68,9 @@ phase "helm build" scripts/build-helm.sh
 # (test/kstatus, seconds once cached), and Lua 5.1 from Debian for the Argo CD health checks.
 phase "kstatus build" sh scripts/build-kstatus.sh
 phase "lua 5.1" sh scripts/ensure-lua.sh
+# The real clients of the differential client harness (test/clients/): psycopg 3, asyncpg, SQLAlchemy
+# from PyPI, pgJDBC from Maven Central, pgx from the Go module proxy, each pinned (first run ~2 min).
+phase "client drivers" scripts/install-clients.sh
 
 # --- checks -----------------------------------------------------------------------------------
 

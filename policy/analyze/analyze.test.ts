@@ -518,6 +518,15 @@ test('the error path: no statements, the parser message, nothing echoed in norma
   assert.equal(a.shapeCacheable, false);
 });
 
+test('an empty string is no statement, not an error: PostgreSQL answers it with EmptyQueryResponse (issue 12)', () => {
+  // libpg-query throws "Query cannot be empty" for '' but parses '  ' and '-- c' to no statements;
+  // pools health-check with an empty query (psycopg_pool check_connection, pgJDBC isValid).
+  for (const sql of ['', ' ', '-- c', ';']) {
+    const a = analyze(sql);
+    assert.deepEqual({ statements: a.statements, error: a.error }, { statements: [], error: null }, JSON.stringify(sql));
+  }
+});
+
 test('normalized text replaces literals', () => {
   assert.equal(analyze("SELECT * FROM a WHERE x = 'secret' AND y = 5").normalized, 'SELECT * FROM a WHERE x = $1 AND y = $2');
 });

@@ -26,6 +26,9 @@ function failed(error: string): Analysis {
 /** Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`. */
 export function analyze(sql: string): Analysis {
   if (!ready) return failed('the SQL analyzer is not initialised (initAnalyzer() was not awaited)');
+  // libpg-query throws "Query cannot be empty" for '' alone ('  ' and '-- c' parse to no statements).
+  // PostgreSQL answers it with EmptyQueryResponse; pools send it as their health check.
+  if (sql === '') return { statements: [], error: null, normalized: '', shapeCacheable: true };
   const hostile = lexerHostile(sql);
   if (hostile !== null) return failed(hostile);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -347,9 +347,10 @@ export class Session {
             this.client.write('N');
             continue;
           case 'cancel':
-            this.#cancelFor(pkt.processId, pkt.secretKey);
-            this.client.destroy();
-            this.#close();
+            // PostgreSQL closes a cancel connection only after it has signalled the backend, and clients
+            // (libpq, pgJDBC) wait for that close before they go on: close ours once the upstream's closed.
+            this.client.pause();
+            this.#cancelFor(pkt.processId, pkt.secretKey, () => { this.client.destroy(); this.#close(); });
             return;
           case 'startup': {
             if (this.#startupTimer !== null) { clearTimeout(this.#startupTimer); this.#startupTimer = null; }
@@ -385,30 +386,36 @@ export class Session {
     secure.on('close', () => this.#clientGone());
   }
 
-  #cancelFor(pid: number, secret: Buffer): void {
+  #cancelFor(pid: number, secret: Buffer, done: () => void): void {
     const target = this.shared.cancelKeys.get(keyOf(pid, secret));
     // Unknown key: nothing, as PostgreSQL (it never says whether a key was valid).
-    if (target === undefined) return;
-    if (target.#approval?.waiting === true) { target.#approval.cancelled = true; target.#releaseHold(); return; }
-    target.cancelUpstream();
+    if (target === undefined) { done(); return; }
+    if (target.#approval?.waiting === true) { target.#approval.cancelled = true; target.#releaseHold(); done(); return; }
+    target.cancelUpstream(done);
   }
 
   /**
    * Send the upstream's own CancelRequest on a fresh connection (protocol 55.2.7), TLS as the binding says.
-   * Resolves once that connection is closed (the server closes it after reading the request) or gave up.
+   * Resolves, and calls `done`, once that connection is closed (the server closes it after it has signalled
+   * the backend) or gave up.
    */
-  cancelUpstream(): Promise<void> {
-    if (this.#upSecret === null) return Promise.resolve();
+  cancelUpstream(done?: () => void): Promise<void> {
+    if (this.#upSecret === null) { done?.(); return Promise.resolve(); }
     const t = this.shared.target;
     const msg = cancelRequest(this.#upPid, this.#upSecret);
     const sock = net.connect({ host: t.host, port: t.port });
-    const done = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    const closed = new Promise<void>((resolve) => sock.once('close', () => { done?.(); resolve(); }));
     sock.on('error', () => sock.destroy());
     sock.setTimeout(10_000, () => sock.destroy());
     sock.once('connect', () => {
-      upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => { s.on('error', () => s.destroy()); s.end(msg); }, () => sock.destroy());
+      upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => {
+        s.on('error', () => s.destroy());
+        // The server closes the connection once it has signalled the backend (half-closed until then).
+        s.on('data', () => {});
+        s.end(msg);
+      }, () => sock.destroy());
     });
-    return done;
+    return closed;
   }
 
   /**
@@ -1771,8 +1778,9 @@ export class Session {
       const cols = ct.columns ?? all ?? null;
       if (cols !== null && table !== null) {
         mask = cols.map((c) => d.masks.columns[`${table}.${c}`] ?? null);
-      } else if (table === null) {
-        // The table has no masked columns in the catalog: nothing of it is masked.
+      } else if (table === null || !Object.keys(d.masks.columns).some((k) => k.startsWith(`${table}.`))) {
+        // The table has no masked columns in the catalog, and (when named with its schema) none in the
+        // policy either: nothing of it is masked. A policy-masked table missing from the catalog still throws.
         mask = new Array(columns).fill(null);
       }
     } else if (rn.copyFields !== null) {

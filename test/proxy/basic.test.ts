@@ -24,6 +24,18 @@ test('masked columns are masked, other columns are not', async () => {
   assert.doesNotMatch(JSON.stringify(r.rows), /919-56-7042|ava\.costa@example\.org/);
 });
 
+// Found by the differential client harness (issue 12): an empty query was denied ("Query cannot be
+// empty"), so psycopg_pool's check_connection and pgJDBC's isValid() failed every pooled connection.
+test('an empty query gets EmptyQueryResponse, in the simple and the extended protocol', async () => {
+  const c = await h.client();
+  const simple = await c.query('');
+  assert.equal(simple.command, null);
+  assert.deepEqual(simple.rows, []);
+  const extended = await c.query({ text: '', values: [], name: 'empty-check' });
+  assert.deepEqual(extended.rows, []);
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+});
+
 test('a denied statement gets 42501 naming policy and rule, and the session stays usable', async () => {
   const c = await h.client();
   const before = await h.writes();

@@ -76,3 +76,45 @@ test('the upstream backend terminated: the client gets FATAL 57P01 and the proxy
   const fresh = await h.client();
   assert.equal((await fresh.query('SELECT 2 AS two')).rows[0].two, 2);
 });
+
+// Found by the differential client harness (issue 12, test/clients/pgjdbc): the proxy closed the client's
+// cancel connection at once, before its own CancelRequest had reached the server. PostgreSQL closes it
+// only after signalling the backend, and pgJDBC and libpq wait for that close: a cancel that arrived
+// later than the client believed ended the client's *next* statement too (57014 twice, 2 ms apart).
+test('a cancel connection is closed only once the upstream has taken the CancelRequest', async () => {
+  const h2 = await startHarness();
+  // A forwarder in front of PostgreSQL that holds new connections for 600 ms once `slow` is set.
+  let slow = false;
+  const fwd = net.createServer((c) => {
+    const up = net.connect({ host: h2.config.target.host, port: h2.config.target.port });
+    up.on('error', () => c.destroy());
+    c.on('error', () => up.destroy());
+    const join = () => { c.pipe(up); up.pipe(c); };
+    if (slow) setTimeout(join, 600); else join();
+  });
+  await new Promise<void>((r) => fwd.listen(0, '127.0.0.1', r));
+  try {
+    const { policyState } = await import('../../proxy/enforce/gate.ts');
+    const { loadAnalyzer } = await import('../../proxy/enforce/analyzer.ts');
+    h2.proxy.reload(policyState(h2.config.set, await loadAnalyzer()), { ...h2.config.target, port: (fwd.address() as net.AddressInfo).port });
+    const c = await h2.client();
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    const key = Buffer.alloc(4);
+    key.writeInt32BE(secretKey);
+    const running = failure(c.query('SELECT pg_sleep(30) /* slow-cancel */'));
+    await eventually(async () => (await h2.admin("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%slow-cancel%' AND state = 'active' AND pid <> pg_backend_pid()")).rows[0].n === 1, 10_000, 'pg_sleep to start');
+    slow = true;
+    const t0 = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: h2.port }, () => s.write(cancelRequest(processID, key)));
+      s.on('close', () => resolve());
+      s.on('error', reject);
+    });
+    assert.ok(Date.now() - t0 >= 500, `the cancel connection closed after ${Date.now() - t0} ms, before the upstream had the CancelRequest`);
+    assert.equal((await running).code, '57014');
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the next statement is not cancelled');
+  } finally {
+    fwd.close();
+    await h2.stop();
+  }
+});

@@ -24,6 +24,23 @@ test('COPY TO STDOUT of an unmasked table returns every row', async () => {
   assert.equal(r.out.trim().split('\n').length, 20);
 });
 
+// Found by the differential client harness (issue 12, test/clients/): a schema-qualified table with
+// no masked column, no column list, under a policy that masks another table, ended the session with
+// FATAL "COPY output could not be matched to its masked columns" (psycopg, pgx, asyncpg all send it so).
+test('COPY of a schema-qualified unmasked table without a column list, text and binary (issue 12)', async () => {
+  for (const opts of ['', ' (FORMAT csv)', ' (FORMAT binary)']) {
+    const r = await psql(h, ['-c', `COPY public.orders TO STDOUT${opts}`, '-c', 'SELECT 42 AS still_here']);
+    assert.equal(r.code, 0, `${opts}: ${r.err}`);
+    assert.match(r.out, /42/);
+    if (opts !== ' (FORMAT binary)') assert.equal(r.out.trim().split('\n').length, 20 + 4, r.out);
+  }
+  // …while the masked table still gets its masks, qualified or not.
+  const masked = await psql(h, ['-c', 'COPY public.customers TO STDOUT']);
+  assert.equal(masked.code, 0, masked.err);
+  assert.doesNotMatch(masked.out, /919-56-7042|ava\.costa@example\.org/);
+  assert.equal(masked.out.trim().split('\n').length, 3);
+});
+
 test('a 10 MB value round-trips through the proxy both ways', async () => {
   const c = await h.client();
   const big = 'x'.repeat(10 * 1024 * 1024 - 3) + 'end';
