@@ -242,7 +242,8 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
   ['SET search_path', effect({ kind: 'set', name: 'search_path', local: false }),
     noRule('changing search_path is not allowed through Airlock: unqualified names are resolved against the search_path the proxy knows; changing it could reach relations the policy does not allow')],
   ['SET standard_conforming_strings', effect({ kind: 'set', name: 'standard_conforming_strings', local: true }), { verdict: 'deny', rule: null }],
-  ['RESET ALL', effect({ kind: 'reset', name: null }, 'RESET'), { verdict: 'deny', rule: null }],
+  // Neutralised, not denied: every enforcement-critical setting is pinned to its default already (decide.ts).
+  ['RESET ALL', effect({ kind: 'reset', name: null }, 'RESET'), allow(IMPLICIT_RULE_NAME)],
   ['RESET statement_timeout', effect({ kind: 'reset', name: 'statement_timeout' }, 'RESET'), allow(IMPLICIT_RULE_NAME)],
   // Found by the privilege oracle: settings PostgreSQL lets only superusers change, through a superuser binding.
   ['SET session_replication_role (switches off triggers and FK checks)', effect({ kind: 'set', name: 'session_replication_role', local: false }),
@@ -257,7 +258,7 @@ const cases: [string, StatementFacts, Want, Opts?][] = [
     noRule('client_encoding other than UTF8 is not allowed through Airlock: statements are analyzed as UTF-8')],
   ['SET client_encoding UTF8', effect({ kind: 'set', name: 'client_encoding', local: false, value: 'UTF8' }), allow(IMPLICIT_RULE_NAME)],
   ['SET client_encoding LATIN1', effect({ kind: 'set', name: 'client_encoding', local: false, value: 'LATIN1' }), { verdict: 'deny' }],
-  ['DISCARD ALL', effect({ kind: 'discard' }, 'DISCARD ALL'), { verdict: 'deny', policy: null }],
+  ['DISCARD ALL', effect({ kind: 'discard' }, 'DISCARD ALL'), allow(IMPLICIT_RULE_NAME)],
   ['DISCARD PLANS', effect({ kind: 'discard' }, 'DISCARD PLANS'), allow(IMPLICIT_RULE_NAME)],
   ['BEGIN needs no rule', facts({ tag: 'TransactionStmt', command: 'BEGIN', transaction: true }), allow(IMPLICIT_RULE_NAME)],
   ['LISTEN needs no rule', facts({ tag: 'ListenStmt', command: 'LISTEN', effects: [{ kind: 'listen' }] }), allow(IMPLICIT_RULE_NAME)],
@@ -474,7 +475,7 @@ test('a denial names the denied pair, qualified as it resolved, or the session c
     'CALL of function pg_catalog.pg_read_file');
   assert.equal(what(run(facts({ accesses: [acc('CALL', 'set_config', 'function')], effects: [{ kind: 'set', name: 'Search_Path', local: false, value: 'x' }] }))),
     'SET search_path');
-  assert.equal(what(run(effect({ kind: 'reset', name: null }, 'RESET'))), 'RESET ALL');
+  assert.equal(what(run(effect({ kind: 'reset', name: 'search_path' }, 'RESET'))), 'RESET search_path');
   // about the statement as a whole: nothing named, the proxy says which statement
   assert.equal(what(run(facts({ accesses: [acc('SELECT', 'public.orders')], unsupported: ['x is not supported'] }))), undefined);
 });

@@ -94,17 +94,20 @@ function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
       return null;
     }
     case 'reset': {
-      if (e.name === null) return 'RESET ALL is not allowed through Airlock: it would reset search_path and standard_conforming_strings, which enforcement relies on; reset settings one by one';
+      // RESET ALL (and DISCARD ALL) is neutralised, not denied (design.md): every setting enforcement relies on
+      // is pinned to its session default already — SET of search_path, role, session_authorization,
+      // standard_conforming_strings, track_counts and superuser settings is refused, client_encoding is UTF8
+      // from the startup packet, and a ParameterStatus changing either of the last two ends the session — so
+      // resetting to defaults changes none of them; the session re-reads search_path after it all the same
+      // (gate.ts changesResolution). Poolers reset connections this way (asyncpg's Pool, PgBouncer's
+      // server_reset_query, Npgsql).
+      if (e.name === null) return null;
       const name = e.name.toLowerCase();
       const why = PROTECTED_SETTINGS[name] ?? (SUPERUSER_SETTINGS.has(name) ? SUPERUSER_ONLY : undefined);
       return why === undefined ? null : `resetting ${name} is not allowed through Airlock: ${why}`;
     }
-    case 'discard': {
-      const target = (e as { target?: unknown }).target;
-      const all = typeof target === 'string' ? target.toUpperCase() === 'ALL' : stmt.command.toUpperCase() !== 'DISCARD PLANS'
-        && stmt.command.toUpperCase() !== 'DISCARD TEMP' && stmt.command.toUpperCase() !== 'DISCARD SEQUENCES';
-      return all ? 'DISCARD ALL is not allowed through Airlock: it would reset search_path and standard_conforming_strings, which enforcement relies on; use DISCARD PLANS, TEMP or SEQUENCES' : null;
-    }
+    case 'discard':
+      return null;   // DISCARD ALL = RESET ALL (above) + DEALLOCATE ALL + UNLISTEN * + CLOSE ALL + DISCARD TEMP/PLANS/SEQUENCES
     default:
       return null;       // PREPARE, DEALLOCATE, LISTEN, UNLISTEN; NOTIFY is decided as a NOTIFY pair on its channel
   }

@@ -65,6 +65,7 @@ spec:
     - { name: everything-public, effect: allow, operations: [ALL], tables: ["public.*"] }
     - { name: public-functions, effect: allow, operations: [CALL], functions: ["public.*"] }
     - { name: sleep, effect: allow, operations: [CALL], functions: ["pg_catalog.pg_sleep"] }
+    - { name: notify, effect: allow, operations: [NOTIFY], channels: ["*"] }
   masking:
     - { columns: ["${MASKED_COLUMN}"], strategy: partial }
 `;

@@ -50,7 +50,6 @@ const cases: readonly (readonly [string, string, string | null])[] = [
   ['set_config of search_path', "SELECT set_config('search_path', 'pg_temp, public', false)", null],
   ['SET ROLE', 'SET ROLE postgres', null],
   ['SET SESSION AUTHORIZATION', 'SET SESSION AUTHORIZATION postgres', null],
-  ['RESET ALL', 'RESET ALL', null],
   ['SET search_path', 'SET search_path TO pg_temp, public', null],
   ['SET standard_conforming_strings off', 'SET standard_conforming_strings = off', null],
   ['SET client_encoding to a non-UTF8 encoding', "SET client_encoding = 'LATIN1'", null],

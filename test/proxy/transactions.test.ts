@@ -56,3 +56,24 @@ test('a denial outside a transaction leaves the session idle', async () => {
   await c.query('SELECT 1');
   await c.query('COMMIT');
 });
+
+test('RESET ALL and DISCARD ALL (what pools reset connections with) run, and enforcement holds after them', async () => {
+  const c = await h.client();
+  await c.query("SET statement_timeout = '5s'");
+  await c.query('PREPARE p1 AS SELECT 1');
+  await c.query('RESET ALL');
+  assert.equal((await c.query('SHOW statement_timeout')).rows[0].statement_timeout, '0');
+  // search_path is what it was (it could never be changed), and the policy still resolves names through it.
+  assert.equal((await c.query('SHOW search_path')).rows[0].search_path, '"$user", public');
+  assert.equal((await failure(c.query('DELETE FROM customers WHERE id = 1'))).code, '42501');
+  await c.query('DISCARD ALL');
+  // The prepared statement is gone upstream, and the proxy forgot it too.
+  assert.equal((await failure(c.query('EXECUTE p1'))).code, '42501');
+  assert.equal((await failure(c.query('SET search_path TO pg_temp, public'))).code, '42501');
+  assert.equal((await c.query('SELECT count(*)::int AS n FROM orders')).rows.length, 1);
+  // Inside a transaction block PostgreSQL refuses DISCARD ALL itself (25001), and the session goes on.
+  await c.query('BEGIN');
+  assert.equal((await failure(c.query('DISCARD ALL'))).code, '25001');
+  await c.query('ROLLBACK');
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+});

@@ -189,7 +189,7 @@ const scenarios: Record<string, () => Promise<Json>> = {
       const running = attempt(c.query('SELECT pg_sleep(10)'));
       // A CancelRequest that reaches the server before the Query is ignored there, so leave the Query a
       // generous head start on a loaded machine (pg_stat_activity, to wait for it, needs a rule of its own).
-      await sleep(1500);
+      await sleep(2500);
       // pg's own cancel: another Client sends a CancelRequest with c's BackendKeyData key, on a new connection.
       const canceller = new pg.Client();
       canceller.on('error', () => {});
