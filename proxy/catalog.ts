@@ -8,7 +8,8 @@
 // change only with a major upgrade). The mask catalog and the views / SQL functions over masked tables
 // (policy/derived.ts) are fetched by every session at start, and refetched after it runs DDL (an OID or
 // attnum may have changed) or once they are older than the session's maximum age (views created by
-// other connections); the copy shared per policy generation + database serves policy changes.
+// other connections); the copy shared per policy generation + database serves policy changes. The same
+// round trip lists security_invoker views and what they read (policy/invoker.ts), whatever is masked.
 import type { Analysis, CompiledPolicySet } from '../policy/types.ts';
 import { buildDerivedCatalog, EMPTY_DERIVED } from '../policy/derived.ts';
 import type { DerivedCatalog, DerivedRow } from '../policy/derived.ts';
