@@ -128,6 +128,9 @@ test('input values PostgreSQL prints unquoted: reg* name lists, and the tail of 
     ['42601', 'improper relation name (too many dotted names): ava.costa.k7q@example.org', 'improper relation name (too many dotted names): ***'],
     ['42601', 'improper qualified name (too many dotted names): ava.costa.k7q@example.org', 'improper qualified name (too many dotted names): ***'],
     ['0A000', 'cross-database references are not implemented: a.b.c', 'cross-database references are not implemented: ***'],
+    // the quoted variant (RangeVarGetRelidExtended) keeps its quotes, and hides all of the tail
+    ['0A000', 'cross-database references are not implemented: "ava.costa@example.org"', 'cross-database references are not implemented: "***"'],
+    ['0A000', 'cross-database references are not implemented: "a".b.c', 'cross-database references are not implemented: "***"'],
     ['42883', 'operator does not exist: ava@x', 'operator does not exist: ***'],
     ['42725', 'more than one operator named ava', 'more than one operator named ***'],
     // class 22: whatever follows the first ': ' unless it is one quoted segment

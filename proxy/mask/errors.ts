@@ -264,7 +264,12 @@ const HIDDEN_TAIL = '***';
  * statement touches masked columns).
  */
 export function scrubMessage(m: string, names: ReadonlySet<string>, sqlstate = ''): string | null {
-  for (const p of UNQUOTED_ECHO) if (m.startsWith(p)) return m.length === p.length ? null : p + HIDDEN_TAIL;
+  for (const p of UNQUOTED_ECHO) {
+    if (!m.startsWith(p) || m.length === p.length) continue;
+    // Some call sites quote the same list (`cross-database references are not implemented: "a.b.c"`): keep the
+    // quotes' look, but hide the whole tail either way (an unquoted value may itself begin with a quote).
+    return m.charCodeAt(p.length) === 0x22 ? `${p}"${HIDDEN_TAIL}"` : p + HIDDEN_TAIL;
+  }
   const quoted = scrubQuoted(m, names);
   if (!sqlstate.startsWith('22')) return quoted;
   const s = quoted ?? m;
