@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import { compile, selectFor } from './compile.ts';
 import { decide, DEFAULT_DENY_RULE, IMPLICIT_RULE_NAME, UNFILTERED_WRITE_RULE } from './decide.ts';
 import { makeIdentity } from './identity.ts';
+import { buildInvokerViews } from './invoker.ts';
+import type { InvokerViews } from './invoker.ts';
 import type {
   Access, AccessPolicy, AccessPolicySpec, ColumnSource, ConcreteOperation, Decision, Grant, RelName,
   SessionContext, SessionEffect, StatementFacts,
@@ -64,6 +66,7 @@ interface Opts {
   searchPath?: string[];
   grants?: Grant[];
   text?: string;
+  invoker?: InvokerViews;
 }
 function run(stmt: StatementFacts, o: Opts = {}): Decision {
   const set = compile(o.policies ?? [TRAINER], 7);
@@ -74,6 +77,7 @@ function run(stmt: StatementFacts, o: Opts = {}): Decision {
     catalogRelations: new Set(['pg_class', 'pg_type', 'pg_stats']),
     catalogFunctions: new Set(['now', 'lower', 'pg_read_file', 'set_config', 'pg_sleep']),
     grants: o.grants ?? [],
+    ...(o.invoker === undefined ? {} : { invoker: o.invoker }),
   };
   return decide(selectFor(set, identity, database), ctx, stmt, o.text);
 }
@@ -492,4 +496,43 @@ test('MaskPlan.touched: the masked columns whose values a message about the stat
   assert.deepEqual(touched(facts({ accesses: [acc('CALL', 'public.calc_tax', 'function')] })), [], 'a function alone touches nothing');
   // a masked output whose relation the accesses do not name (a view resolved to its base): every masked column
   assert.deepEqual([...touched(facts({ accesses: [acc('SELECT', 'public.orders')], outputs: [col('public.customers.email')] }))!].sort(), [...customers].sort());
+});
+
+test('security_invoker views: what the view reads is checked as the caller, as PostgreSQL does', () => {
+  const VIEWER = policy('viewer', { rules: [
+    { name: 'views', effect: 'allow', operations: ['SELECT'], tables: ['public.v_*'] },
+    { name: 'orders', effect: 'allow', operations: ['SELECT', 'UPDATE'], tables: ['public.orders'] },
+    { name: 'write-view', effect: 'allow', operations: ['UPDATE', 'INSERT', 'TRUNCATE'], tables: ['public.v_orders', 'public.v_secret'] },
+  ] });
+  const invoker = buildInvokerViews([
+    { schema: 'public', name: 'v_secret', reads: [['private', 'secrets']] },
+    { schema: 'public', name: 'v_orders', reads: [['public', 'orders']] },
+    { schema: 'public', name: 'v_outer', reads: [['public', 'v_secret'], ['public', 'orders']] },
+  ]);
+  // nested security_invoker views are followed; a relation read twice is listed once
+  assert.deepEqual(invoker.reads.get('public\u0000v_outer'), [
+    { schema: 'public', name: 'v_secret' }, { schema: 'private', name: 'secrets' }, { schema: 'public', name: 'orders' }]);
+  const o = { policies: [VIEWER], invoker };
+  const rows: [string, StatementFacts, Opts, Want & { what?: string }][] = [
+    ['a view whose base table no rule allows', select('public.v_secret'), o,
+      { ...noRule('no rule allows SELECT on private.secrets (read through the security_invoker view public.v_secret, whose reads PostgreSQL checks against the caller)'), what: 'SELECT on private.secrets' }],
+    ['unqualified, through the search_path', select('v_secret'), o, { verdict: 'deny', what: 'SELECT on private.secrets' }],
+    ['nested: the inner view\'s base table', select('public.v_outer'), o, { verdict: 'deny', what: 'SELECT on private.secrets' }],
+    ['COPY (query) reads it too', facts({ accesses: [acc('COPY_TO', 'public.v_secret')] }), { ...o, policies: [policy('viewer', { rules: [
+      { name: 'copy', effect: 'allow', operations: ['COPY_TO'], tables: ['public.v_*'] }] })] }, { verdict: 'deny', what: 'SELECT on private.secrets' }],
+    ['a base table a rule allows', select('public.v_orders'), o, allow('views', 'ml/viewer')],
+    ['a write through the view is the same write on its base table', facts({ tag: 'UpdateStmt', command: 'UPDATE', writes: true,
+      accesses: [acc('UPDATE', 'public.v_orders')] }), o, allow('write-view', 'ml/viewer')],
+    ['…refused where the base table\'s write is not allowed', facts({ tag: 'InsertStmt', command: 'INSERT', writes: true,
+      accesses: [acc('INSERT', 'public.v_orders')] }), o, { verdict: 'deny', what: 'INSERT on public.orders' }],
+    ['TRUNCATE implies nothing (PostgreSQL refuses it on a view)', facts({ tag: 'TruncateStmt', command: 'TRUNCATE', writes: true,
+      accesses: [acc('TRUNCATE', 'public.v_secret')] }), o, allow('write-view', 'ml/viewer')],
+    ['without the catalog fact the view alone decides (the hole this closes)', select('public.v_secret'), { policies: [VIEWER] }, allow('views', 'ml/viewer')],
+  ];
+  for (const [name, f, opts, want] of rows) {
+    const d = run(f, opts);
+    const { what, ...rest } = want;
+    check(d, rest);
+    if (what !== undefined) assert.equal(d.verdict === 'deny' ? d.what : undefined, what, name);
+  }
 });

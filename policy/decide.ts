@@ -6,6 +6,7 @@ import type { OpRules, RuleRef, Selected, View } from './compile.ts';
 import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS, SENSITIVE_INFORMATION_SCHEMA_RELATIONS, SUPERUSER_SETTINGS } from './dangerous.ts';
 import { derivedKey } from './derived.ts';
 import type { DerivedObject } from './derived.ts';
+import { invokerAccesses } from './invoker.ts';
 import { nameMatches } from './glob.ts';
 import { qualifiedName } from './analyze/names.ts';
 import type { NameMatcher } from './glob.ts';
@@ -234,7 +235,11 @@ function evaluate(view: View, ctx: SessionContext, stmt: StatementFacts, text: s
   let approveWhat: string | undefined;
   let allowedBy: RuleRef | null = null;
   let grant: string | null = null;
-  for (const a of stmt.accesses) {
+  // A security_invoker view's reads are checked against the caller, as PostgreSQL does (policy/invoker.ts).
+  const via = ctx.invoker === undefined || ctx.invoker.reads.size === 0 ? null : new Map<Access, string>();
+  const accesses = via === null ? stmt.accesses
+    : invokerAccesses(stmt.accesses, ctx.invoker!, (a, visit) => { eachCandidate(a.relation, a.kind, ctx, visit); }, via);
+  for (const a of accesses) {
     const rules = view.byOp[a.operation] as OpRules | undefined;
     if (rules === undefined) return deny(null, null, `unknown operation ${JSON.stringify(a.operation)} in the statement analysis`);
     let result: PairResult | null = null;
@@ -252,7 +257,11 @@ function evaluate(view: View, ctx: SessionContext, stmt: StatementFacts, text: s
     }
     const r = result as PairResult | null;
     if (r === null) continue;
-    if (r.kind === 'deny') return deny(r.policy, r.rule, r.reason, pair);
+    if (r.kind === 'deny') {
+      const view = via?.get(a);
+      return deny(r.policy, r.rule, view === undefined ? r.reason
+        : `${r.reason} (read through the security_invoker view ${view}, whose reads PostgreSQL checks against the caller)`, pair);
+    }
     if (r.kind === 'approve') { if (approve === null) { approve = r.ref; approveWhat = pair; } }
     else {
       if (grant === null && r.grant !== undefined) grant = r.grant;

@@ -1,6 +1,7 @@
 // The contract between policy/, proxy/ and operator/. Pure data: no I/O, no clock, no randomness.
 // Names of resource fields follow ../shared/design.md exactly.
 import type { DerivedCatalog } from './derived.ts';
+import type { InvokerViews } from './invoker.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Resources (group airlock.dev, version v1alpha1). The TypeBox schemas in policy/schema.ts are
@@ -298,6 +299,11 @@ export interface SessionContext {
    * catalog: masking follows a value through them. Absent = none known.
    */
   readonly derived?: DerivedCatalog;
+  /**
+   * security_invoker views and the relations PostgreSQL checks against the caller when one is used
+   * (policy/invoker.ts), from the catalog. Absent = none known.
+   */
+  readonly invoker?: InvokerViews;
 }
 export interface Grant { readonly request: string; readonly rules: readonly CompiledRule[] | null; readonly statement: string | null; readonly expiresAtMs: number }
 

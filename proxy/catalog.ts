@@ -11,11 +11,14 @@
 // or once they are older than the session's maximum age (views changed by other connections); the copy
 // shared per policy generation + database serves policy changes. With them comes what existed at the
 // fetch (KnownObjects): a relation or function created since has no lineage yet, so a statement naming one
-// waits for a refetch and a result column from one is redacted (proxy/session).
+// waits for a refetch and a result column from one is redacted (proxy/session). The same round trip lists
+// security_invoker views and what they read (policy/invoker.ts), whatever is masked.
 import type { Analysis, CompiledPolicySet, StatementFacts } from '../policy/types.ts';
 import { buildDerivedCatalog, EMPTY_DERIVED } from '../policy/derived.ts';
 import type { DerivedCatalog, DerivedRow } from '../policy/derived.ts';
 import type { MaskCatalog } from './mask/types.ts';
+import { buildInvokerViews, NO_INVOKER_VIEWS } from '../policy/invoker.ts';
+import type { InvokerViews } from '../policy/invoker.ts';
 
 /** Text results of one simple Query: per statement, its rows, each a list of (text | null) values. */
 export interface QueryResults {
@@ -243,10 +246,31 @@ function existed(schemas: readonly string[] | undefined, schema: string | null, 
   return false;
 }
 
+// security_invoker views (policy/invoker.ts): each with the tables, views, materialized views and foreign
+// tables its rewrite rule depends on. The option's value is whatever the DDL said (`on`, `1`, `true`, …):
+// boolin accepts exactly what the server's reloption parser did. Fetched whatever the policy masks: it is
+// about privileges.
+const INVOKER_SQL = 'SELECT n.nspname, c.relname, (SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(rn.nspname, rc.relname))'
+  + ` FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_depend d ON d.classid = ${RW} AND d.objid = w.oid AND d.deptype = 'n'`
+  + ` AND d.refclassid = ${REL} JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid AND rc.oid <> c.oid`
+  + " AND rc.relkind IN ('r', 'p', 'v', 'm', 'f') JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace"
+  + ' WHERE w.ev_class = c.oid)::pg_catalog.text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace'
+  + " WHERE c.relkind = 'v' AND EXISTS (SELECT 1 FROM pg_catalog.unnest(c.reloptions) o WHERE CASE"
+  + " WHEN pg_catalog.split_part(o, '=', 1) = 'security_invoker' THEN pg_catalog.split_part(o, '=', 2)::pg_catalog.bool ELSE false END)"
+  + ' ORDER BY 1, 2';
+
+function invokerViewsOf(rows: (string | null)[][]): InvokerViews {
+  if (rows.length === 0) return NO_INVOKER_VIEWS;
+  return buildInvokerViews(rows.map(([schema, name, reads]) => ({
+    schema: schema ?? '', name: name ?? '', reads: reads == null ? [] : JSON.parse(reads) as [string, string][],
+  })));
+}
+
 /** What to ask in the setup round trip; `parse` turns the answers into the pieces. */
 export interface SetupPlan {
   readonly sql: string;
-  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null; derived: DerivedCatalog | null; known: KnownObjects | null };
+  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null; derived: DerivedCatalog | null;
+    known: KnownObjects | null; invoker: InvokerViews };
 }
 
 /**
@@ -260,6 +284,7 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
   if (maskSql !== null) parts.push(maskSql);
   const derivedQuery = maskSql === null || opts.analyze === undefined ? null : derivedSql(pairsOf(opts.maskTables!));
   if (derivedQuery !== null) parts.push(derivedQuery, KNOWN_SQL);
+  parts.push(INVOKER_SQL);
   return {
     sql: parts.join('; '),
     parse(r) {
@@ -285,7 +310,8 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
           maskCatalog = { byOid, columnsOf: maskCatalog.columnsOf };
         }
       }
-      return { searchPath, names, maskCatalog, derived, known };
+      const invoker = invokerViewsOf(r.statements[i++] ?? []);
+      return { searchPath, names, maskCatalog, derived, known, invoker };
     },
   };
 }

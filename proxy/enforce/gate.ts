@@ -107,6 +107,8 @@ export class Gate {
   ctx!: SessionContext;
   sel!: Selected;
   cache!: DecisionCache<Checked>;
+  /** The catalog facts decisions depend on (views, SQL functions, security_invoker views), as one key. */
+  catalogId!: string;
   /** `ctx` with the identity's grants of this state: what decide() sees. */
   #dctx!: SessionContext;
 
@@ -120,12 +122,14 @@ export class Gate {
     const s = selection(state, ctx.identity, ctx.database);
     this.sel = s.sel;
     this.#dctx = s.grants.length === 0 && ctx.grants.length === 0 ? ctx : { ...ctx, grants: s.grants };
-    this.cache = Gate.#cacheFor(state, s.caches, ctx);
+    this.catalogId = ctx.invoker === undefined || ctx.invoker.id === '' ? ctx.derived?.id ?? '' : `${ctx.derived?.id ?? ''}\u0003${ctx.invoker.id}`;
+    this.cache = Gate.#cacheFor(state, s.caches, ctx, this.catalogId);
   }
 
-  static #cacheFor(state: PolicyState, caches: Map<string, DecisionCache<Checked>>, ctx: SessionContext): DecisionCache<Checked> {
-    // Decisions depend on the search_path and on the catalog's views and SQL functions (policy/derived.ts).
-    const key = `${ctx.searchPath.join('\u0001')}\u0002${ctx.derived?.id ?? ''}`;
+  static #cacheFor(state: PolicyState, caches: Map<string, DecisionCache<Checked>>, ctx: SessionContext, catalogId: string): DecisionCache<Checked> {
+    // Decisions depend on the search_path and on the catalog's views and SQL functions (policy/derived.ts)
+    // and security_invoker views (policy/invoker.ts).
+    const key = `${ctx.searchPath.join('\u0001')}\u0002${catalogId}`;
     let c = caches.get(key);
     if (c === undefined) {
       // Every DDL that changes a view makes a new catalog: keep the few most recent caches, not all of them.

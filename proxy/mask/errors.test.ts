@@ -121,6 +121,39 @@ test('messages: names reported in s/t/c/d/n survive, values do not, quotes insid
   for (const [m, want] of rows) assert.equal(scrubMessage(m, names), want, m);
 });
 
+test('input values PostgreSQL prints unquoted: reg* name lists, and the tail of a data exception (issue 11 oracle)', () => {
+  const names = new Set<string>();
+  const rows: [string, string, string | null][] = [
+    // email::regclass, ::regproc, ::regtype, ::regconfig, ::regoper (namespace.c, regproc.c)
+    ['42601', 'improper relation name (too many dotted names): ava.costa.k7q@example.org', 'improper relation name (too many dotted names): ***'],
+    ['42601', 'improper qualified name (too many dotted names): ava.costa.k7q@example.org', 'improper qualified name (too many dotted names): ***'],
+    ['0A000', 'cross-database references are not implemented: a.b.c', 'cross-database references are not implemented: ***'],
+    // the quoted variant (RangeVarGetRelidExtended) keeps its quotes, and hides all of the tail
+    ['0A000', 'cross-database references are not implemented: "ava.costa@example.org"', 'cross-database references are not implemented: "***"'],
+    ['0A000', 'cross-database references are not implemented: "a".b.c', 'cross-database references are not implemented: "***"'],
+    ['42883', 'operator does not exist: ava@x', 'operator does not exist: ***'],
+    ['42725', 'more than one operator named ava', 'more than one operator named ***'],
+    // class 22: whatever follows the first ': ' unless it is one quoted segment
+    ['2201B', 'invalid regular expression: ava.costa@x', 'invalid regular expression: ***'],
+    ['22P02', 'invalid input syntax for type integer: "ava"', 'invalid input syntax for type integer: "***"'],
+    ['22008', 'date/time field value out of range: "ava"', 'date/time field value out of range: "***"'],
+    ['22P02', 'invalid input syntax for type integer: "a" and then ava', 'invalid input syntax for type integer: ***'],
+    ['22003', 'integer out of range', null],
+    ['22001', 'value too long for type character varying(5)', null],
+    // other classes keep an unquoted tail: it is not a value (`could not open file "…": No such file or directory`)
+    ['42501', 'permission denied for table customers', null],
+    ['XX000', 'could not open file: No such file or directory', null],
+  ];
+  for (const [code, m, want] of rows) assert.equal(scrubMessage(m, names, code), want, m);
+  // Through the whole message: the runtime error of `SELECT email::regclass FROM customers` (no P).
+  assert.deepEqual(scrub([['S', 'ERROR'], ['V', 'ERROR'], ['C', '42601'],
+    ['M', 'improper relation name (too many dotted names): ava.costa.k7q@example.org'], ['F', 'namespace.c'], ['L', '3150'], ['R', 'makeRangeVarFromNameList']]),
+  [['S', 'ERROR'], ['V', 'ERROR'], ['C', '42601'], ['M', 'improper relation name (too many dotted names): ***'],
+    ['F', 'namespace.c'], ['L', '3150'], ['R', 'makeRangeVarFromNameList']]);
+  // …and nothing is hidden when the statement touches no masked column.
+  assert.equal(scrub([['S', 'ERROR'], ['C', '42601'], ['M', 'improper relation name (too many dotted names): a.b.c.d']], false), null);
+});
+
 test('hints are kept unless they quote something', () => {
   const h1: Fields = [...head, ['M', 'division by zero'], ['H', 'Check the divisor.']];
   assert.equal(scrub(h1), null, 'nothing to change: null');

@@ -23,7 +23,10 @@
 //   M message  quoted segments that are names PostgreSQL also reported in s/t/c/d/n (schema, table, column,
 //              data type, constraint) are kept; from the first other quoted segment (or byte dump) up to the
 //              last double quote becomes `"***"`: `invalid input syntax for type integer: "***"` — a value may
-//              contain quotes, so nothing inside that span is trusted. Text written by user code (PL/pgSQL
+//              contain quotes, so nothing inside that span is trusted. Values PostgreSQL prints unquoted: the
+//              name list of a reg* input (`improper relation name (too many dotted names): <value>`, a short
+//              list of shapes, UNQUOTED_ECHO) and, for a data exception (class 22), anything after the first
+//              `: ` that is not one quoted segment, become `***`. Text written by user code (PL/pgSQL
 //              RAISE, PL/Python plpy) formats values unquoted: its message is replaced by a fixed sentence.
 //   D detail   the key of a unique, exclusion or foreign-key violation keeps its column list and hides
 //              the values when a key column is masked (`Key (email)=(***) already exists.`), or keeps
@@ -109,6 +112,7 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
   let analysis = false;
   let schema: string | null = null;
   let table: string | null = null;
+  let sqlstate = '';
   for (const f of fields) {
     if (NAME_FIELDS.has(f.code)) {
       const v = buf.toString('latin1', f.from, f.to);
@@ -117,6 +121,7 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
       else if (f.code === TABLE) table = v;
     } else if (f.code === SQLSTATE) {
       const c = buf.toString('latin1', f.from, f.to);
+      sqlstate = c;
       userText ||= c === RAISE_EXCEPTION;
       analysis = c.startsWith('42');
     }
@@ -136,7 +141,7 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
     let out: FieldOut;
     if (KEEP.has(f.code)) { kept.push({ code: f.code, text: raw }); continue; }
     switch (f.code) {
-      case MESSAGE: out = userText ? USER_TEXT_HIDDEN : scrubMessage(raw.toString('latin1'), names) ?? KEEP_AS_IS; break;
+      case MESSAGE: out = userText ? USER_TEXT_HIDDEN : scrubMessage(raw.toString('latin1'), names, sqlstate) ?? KEEP_AS_IS; break;
       case DETAIL: out = userText ? null : scrubDetail(raw.toString('latin1'), allMasked, masked.anyInTable); break;
       case CONTEXT: out = scrubContext(raw.toString('latin1')); break;
       case HINT: out = !userText && quietHint(raw.toString('latin1')) ? KEEP_AS_IS : null; break;
@@ -235,11 +240,47 @@ function quietHint(h: string): boolean {
   return !/["']/.test(h) && !HEX_BYTE.test(h);
 }
 
+// Messages that print an input value WITHOUT quotes. The reg* input functions (regclass, regproc, regtype,
+// regoper, regconfig, …; namespace.c DeconstructQualifiedName / makeRangeVarFromNameList, regproc.c
+// regoperin / regoperatorin) print the name list they were given: `'a.b.c.d'::regclass` raises
+// `improper relation name (too many dotted names): a.b.c.d`, so `email::regclass` prints the email. The
+// text after the prefix is hidden, whatever it is.
+const UNQUOTED_ECHO: readonly string[] = [
+  'improper relation name (too many dotted names): ',
+  'improper qualified name (too many dotted names): ',
+  'cross-database references are not implemented: ',
+  'operator does not exist: ',
+  'more than one operator named ',
+];
+const HIDDEN_TAIL = '***';
+
 /**
  * The message with everything from the first quoted segment that is not a reported name (or the
  * first hex byte dump) up to the last double quote replaced by `"***"`; null when nothing is.
+ * Input values PostgreSQL prints unquoted: after a prefix of UNQUOTED_ECHO, `***`; and for a data
+ * exception (SQLSTATE class 22, `sqlstate`) whose text after the first `: ` is anything but one quoted
+ * segment, that text becomes `***` — a class-22 message is about a value, and a shape we do not know
+ * may print it bare (`invalid regular expression: …` loses its reason; it is only hidden when the
+ * statement touches masked columns).
  */
-export function scrubMessage(m: string, names: ReadonlySet<string>): string | null {
+export function scrubMessage(m: string, names: ReadonlySet<string>, sqlstate = ''): string | null {
+  for (const p of UNQUOTED_ECHO) {
+    if (!m.startsWith(p) || m.length === p.length) continue;
+    // Some call sites quote the same list (`cross-database references are not implemented: "a.b.c"`): keep the
+    // quotes' look, but hide the whole tail either way (an unquoted value may itself begin with a quote).
+    return m.charCodeAt(p.length) === 0x22 ? `${p}"${HIDDEN_TAIL}"` : p + HIDDEN_TAIL;
+  }
+  const quoted = scrubQuoted(m, names);
+  if (!sqlstate.startsWith('22')) return quoted;
+  const s = quoted ?? m;
+  const colon = s.indexOf(': ');
+  if (colon === -1) return quoted;
+  const tail = s.slice(colon + 2);
+  if (tail === HIDDEN_TAIL || /^"[^"]*"$/.test(tail)) return quoted;
+  return s.slice(0, colon + 2) + HIDDEN_TAIL;
+}
+
+function scrubQuoted(m: string, names: ReadonlySet<string>): string | null {
   let cut = -1;
   let q = 0;
   let inQuote = false;

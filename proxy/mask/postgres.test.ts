@@ -324,6 +324,10 @@ test('real ErrorResponses: values PostgreSQL echoes are scrubbed, SQLSTATE and n
       ["UPDATE customers SET score = 5000 WHERE email = 'alice@example.com'", '23514', 'alice@example.com'],
       ["SELECT email::int FROM customers WHERE id = 1", '22P02', 'alice@example.com'],
       ["SELECT email::jsonb FROM customers WHERE id = 1", '22P02', 'alice'],
+      // reg* inputs print the name list unquoted (issue 11 oracle): improper relation name, cross-database, operator
+      ["SELECT (email || '.x.y')::regclass FROM customers WHERE id = 1", '42601', 'alice@example'],
+      ["SELECT (email || '.x')::regproc FROM customers WHERE id = 1", '0A000', 'alice@example'],
+      ["SELECT replace(email, '.', '_')::regoper FROM customers WHERE id = 1", '42883', 'alice@example'],
       ["SELECT (note || '99999999999')::bigint FROM customers WHERE id = 1", '22P02', 'secret'],
       ["SELECT length(email)::text || '00000000000' FROM customers WHERE id = 1 AND (length(email)::text || '00000000000')::int > 0", '22003', '1700000000000'],
     ];

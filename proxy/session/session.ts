@@ -567,6 +567,7 @@ export class Session {
     this.#ctx = {
       identity: this.shared.identity, database: t.binding, searchPath: got.searchPath,
       catalogRelations: catalogNames.relations, catalogFunctions: catalogNames.functions, grants: [], derived,
+      invoker: got.invoker,
     };
     if (!hasAccess(state, this.shared.identity, t.binding)) {
       this.#fatal('42501', `access denied: no AccessPolicy gives ${this.shared.identity.user} access to "${t.binding}"`);
@@ -1076,7 +1077,7 @@ export class Session {
       this.#holdClient--;
       try {
         const got = plan.parse(r.collector!);
-        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath, ...(got.derived === null ? {} : { derived: got.derived }) };
+        this.#ctx = { ...this.#ctx!, searchPath: got.searchPath, ...(got.derived === null ? {} : { derived: got.derived }), invoker: got.invoker };
         if (got.maskCatalog !== null) {
           this.#maskCatalog = got.maskCatalog;
           this.#maskGeneration = state.set.generation;
@@ -1209,7 +1210,7 @@ export class Session {
     let effFacts = facts;
     if (facts !== null) effFacts = this.#effectiveFacts(facts);
     const stmt: Prepared = {
-      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation, catalog: gate.ctx.derived?.id ?? '',
+      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation, catalog: gate.catalogId,
       normalized: checked.analysis.normalized, fields: null, describeSent: false,
     };
     void t0;
@@ -1330,7 +1331,7 @@ export class Session {
       return true;
     }
     if (this.#catalogStale) { this.#policyChangedMidBatch(); return true; }
-    const catalog = gate.ctx.derived?.id ?? '';
+    const catalog = gate.catalogId;
     if (stmt.generation !== gate.generation || stmt.catalog !== catalog) {
       // A policy change (or new views) since Parse: decide the kept facts again (the statement text is unchanged).
       stmt.decision = gate.decideFacts(stmt.facts, stmt.text);

@@ -152,6 +152,9 @@ const maskedProbe = fc.tuple(fc.constantFrom('ssn', 'email', 'c.ssn', 'c.email')
     `SELECT (ARRAY[${col}])[1] FROM ${from}`, `SELECT (to_jsonb(c))->>'ssn' FROM ${from}`, `SELECT to_json(c)->>'email' FROM ${from}`,
     `SELECT quote_literal(${col}) FROM ${from}`, `SELECT pg_catalog.textin(pg_catalog.textout(${col})) FROM ${from}`, `SELECT * FROM ROWS FROM (unnest(ARRAY(SELECT ${col} FROM ${from})))`,
     `SELECT ${col}::text::regclass FROM ${from}`, `SELECT ${col}::regtype FROM ${from}`, `SELECT ${col}::regproc FROM ${from}`, `SELECT to_regclass(${col}) FROM ${from}`,
+    `SELECT ${col}::regoper FROM ${from}`, `SELECT ${col}::regoperator FROM ${from}`, `SELECT ${col}::regprocedure FROM ${from}`,
+    `SELECT ${col}::regconfig FROM ${from}`, `SELECT ${col}::regcollation FROM ${from}`, `SELECT ${col}::regnamespace FROM ${from}`,
+    `SELECT (${col} || '.x')::regproc FROM ${from}`, `SELECT (${col} || '.x')::regclass FROM ${from}`, `SELECT nextval(${col}) FROM ${from}`,
     `SELECT ${col}::xml FROM ${from}`, `SELECT ${col}::inet FROM ${from}`, `SELECT ${col}::uuid FROM ${from}`, `SELECT ${col}::numeric FROM ${from}`,
     `SELECT ${col}::jsonb FROM ${from}`, `SELECT ${col}::tsquery FROM ${from}`, `SELECT ${col}::interval FROM ${from}`, `SELECT ${col}::bit(3) FROM ${from}`,
     // Names and positions that hide which column a value is.

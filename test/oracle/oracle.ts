@@ -16,7 +16,9 @@
 //   "WHERE columns of UPDATE/DELETE do not add SELECT"). Detected by re-running the statement as
 //   `plus` (strict + SELECT on every relation the policy lets the session write): if `plus` is not
 //   refused, the only missing privilege was that read.
-// - notify, set_config: classes other branches fix (issue 11 class 2; clients-fix).
+// Classes once tagged here and fixed since, now judged like any other: notify and set_config (issue 11
+// class 2; issue 12), masked values echoed unquoted in errors (proxy/mask/errors.ts), security_invoker
+// views (policy/invoker.ts).
 import pg from 'pg';
 import fc from 'fast-check';
 import { createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
@@ -126,43 +128,6 @@ export interface Outcome {
   readonly known: string | null;
   /** For a leak: the masked values seen. */
   readonly leaked: readonly string[];
-}
-
-/** U&"\0073ecrets" → secrets, so known classes are recognised however a name is spelled. */
-function plainNames(sql: string): string {
-  return sql.replace(/U&"((?:[^"]|"")*)"/gi, (_, body: string) =>
-    body.replace(/\\([0-9a-fA-F]{4})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))));
-}
-
-export const KNOWN_SECURITY_INVOKER = 'security_invoker view (needs the catalog view resolution of issue 11 class 1)';
-
-/**
- * Known classes, by statement text: tagged, still reported, but not failing the run.
- * - notify, set_config: fixed on other branches (issue 11 class 2; clients-fix).
- * - security_invoker views: PostgreSQL checks a security_invoker view's base tables against the caller;
- *   Airlock sees only the view, and the superuser binding reads the base table. Resolving views from the
- *   catalog (issue 11 class 1) is the mechanism that can close it; not a local fix in the analyzer.
- */
-function knownByText(sql: string): string | null {
-  const plain = plainNames(sql);
-  if (/notify/i.test(plain)) return 'notify (issue 11 class 2)';
-  if (/set_config/i.test(plain)) return 'set_config (clients-fix)';
-  if (/\bv_inv\b/i.test(plain)) return KNOWN_SECURITY_INVOKER;
-  return null;
-}
-
-export const KNOWN_UNQUOTED_ERROR = 'a masked value unquoted in an error message (proxy/mask/errors.ts; reported, not fixed here)';
-
-/**
- * `v` appears in the message outside double quotes: PostgreSQL's `improper relation name (too many dotted
- * names): <value>` from `email::regclass`. proxy/mask/errors.ts scrubs quoted segments only.
- */
-function unquotedIn(message: string, v: string): boolean {
-  const at = message.indexOf(v);
-  if (at === -1) return false;
-  let quotes = 0;
-  for (let i = 0; i < at; i++) if (message[i] === '"') quotes++;
-  return quotes % 2 === 0;
 }
 
 /** The statement writes a table (where the documented filter-read divergence can arise). */
@@ -329,9 +294,7 @@ export async function startOracle(): Promise<OracleRun> {
       let known: string | null = null;
       if (leaked.length > 0) verdict = 'leak';
       if (verdict === 'bypass' || verdict === 'leak') {
-        known = knownByText(sql);
-        if (known === null && verdict === 'leak' && leaked.every((v) => unquotedIn(pr.message, v))) known = KNOWN_UNQUOTED_ERROR;
-        if (known === null && verdict === 'bypass' && WRITES.test(sql)) {
+        if (verdict === 'bypass' && WRITES.test(sql)) {
           plus = await fresh(plus, plusCfg);
           const xr = await once(plus, sql, extended);
           if (xr.code !== '42501') known = 'filter-read (documented: a write\'s WHERE/SET/ON does not need SELECT)';

@@ -6,26 +6,32 @@
 // failure reproduces; `scripts/oracle.ts` runs larger budgets with random seeds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { KNOWN_SECURITY_INVOKER, report, runBudget, startOracle } from './oracle.ts';
+import { report, runBudget, startOracle } from './oracle.ts';
 import type { OracleRun } from './oracle.ts';
 
 let o: OracleRun;
 before(async () => { o = await startOracle(); });
 after(async () => { await o?.stop(); });
 
-test('the oracle sees what it must: the catalog lists restricted objects, and a known bypass is flagged', async () => {
+test('the oracle sees what it must: the catalog lists restricted objects, a bypass is flagged, a security_invoker view is refused', async () => {
   // Without these the sweep below would pass vacuously.
   assert.ok(o.catalog.restrictedCalls.some((c) => c.startsWith('pg_catalog.pg_read_file(')), 'pg_read_file is restricted');
   assert.ok(o.catalog.restrictedRelations.includes('pg_catalog.pg_authid'));
   assert.ok(o.catalog.superuserSettings.includes('session_replication_role'));
   assert.ok(o.catalog.hiddenSettings.includes('data_directory'));
-  // The judge itself: a statement Airlock allows and PostgreSQL refuses is reported as a bypass.
+  // The judge itself: a statement Airlock allows and PostgreSQL refuses is reported as a bypass (here
+  // the documented one: a write's WHERE reads its target without SELECT).
+  await o.use({ tables: { notes: ['UPDATE'] }, callAdd: false });
+  const filter = await o.check('UPDATE notes SET body = body WHERE id = 1');
+  assert.equal(filter.verdict, 'bypass');
+  assert.match(filter.known ?? '', /^filter-read/);
+  assert.equal(filter.direct.code, '42501');
+  // …and one both refuse is not: a security_invoker view whose base table the policy does not allow
+  // (policy/invoker.ts; it was a bypass until Airlock checked the view's reads as PostgreSQL does).
   await o.use({ tables: { v_inv: ['SELECT'] }, callAdd: false });
   const inv = await o.check('SELECT * FROM v_inv');
-  assert.equal(inv.verdict, 'bypass');
-  assert.equal(inv.known, KNOWN_SECURITY_INVOKER);
+  assert.equal(inv.verdict, 'both-refuse');
   assert.equal(inv.direct.code, '42501');
-  // …and one both refuse is not.
   const both = await o.check('SELECT * FROM secrets');
   assert.equal(both.verdict, 'both-refuse');
   // Masked values: the raw value never arrives, the masked one does.
