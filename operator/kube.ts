@@ -47,7 +47,12 @@ export class KubeClient {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     if (payload !== undefined) (opts.headers as Record<string, string>)['content-type'] = contentType;
     return new Promise((resolve, reject) => {
+      // `timeout` is the socket's idle timeout; on a TLS socket whose handshake stalls (a black-holed path)
+      // Node fired it only after twice that (kube.test.ts). This bounds connect + TLS + the wait for the
+      // response headers as a whole; the idle timeout still bounds the body.
+      const headersDeadline = setTimeout(() => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)), timeoutMs);
       const req = request(opts, (res) => {
+        clearTimeout(headersDeadline);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -59,7 +64,7 @@ export class KubeClient {
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (e) => { clearTimeout(headersDeadline); reject(e); });
       req.end(payload);
     });
   }

@@ -35,6 +35,9 @@ test('every operator metric family is exposed, gauges read their sources at scra
   m.snapshotPublished();
   m.admission('patched', 0.004);
   m.admission('refused', 0.001);
+  m.watchRestarted('AccessPolicy', 'silent');
+  m.watchRestarted('AccessPolicy', 'silent');
+  m.watchRestarted('Secret', 'error');
   await withServer((req, res) => { if (!serveMetrics(m.registry, req, res)) res.writeHead(404).end(); }, async (base) => {
     const r = await fetch(`${base}/metrics`);
     assert.equal(r.status, 200);
@@ -43,7 +46,7 @@ test('every operator metric family is exposed, gauges read their sources at scra
     for (const family of ['airlock_operator_actions_total', 'airlock_operator_reconcile_total', 'airlock_operator_reconcile_duration_seconds',
       'airlock_operator_queue_depth', 'airlock_operator_sidecar_streams', 'airlock_operator_snapshots_published_total',
       'airlock_operator_webhook_admissions_total', 'airlock_operator_webhook_duration_seconds', 'airlock_operator_leader',
-      'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
+      'airlock_operator_watch_restarts_total', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
       assert.match(text, new RegExp(`^# TYPE ${family} `, 'm'), family);
     }
     assert.equal(sample(text, 'airlock_operator_actions_total{action="PolicyCompiled"}'), 2);
@@ -56,6 +59,8 @@ test('every operator metric family is exposed, gauges read their sources at scra
     assert.equal(sample(text, 'airlock_operator_webhook_admissions_total{result="patched"}'), 1);
     assert.equal(sample(text, 'airlock_operator_webhook_duration_seconds_count'), 2);
     assert.equal(sample(text, 'airlock_operator_leader'), 0);
+    assert.equal(sample(text, 'airlock_operator_watch_restarts_total{kind="AccessPolicy",reason="silent"}'), 2);
+    assert.equal(sample(text, 'airlock_operator_watch_restarts_total{kind="Secret",reason="error"}'), 1);
     depth = 0; leader = true;
     const again = await (await fetch(`${base}/metrics`)).text();
     assert.equal(sample(again, 'airlock_operator_queue_depth'), 0);

@@ -28,6 +28,8 @@ export interface OperatorMetrics {
   reconciled(kind: string, result: ReconcileResult, seconds: number): void;
   snapshotPublished(): void;
   admission(result: AdmissionResult, seconds: number): void;
+  /** A watch restarted (controllers/informers.ts): airlock_operator_watch_restarts_total{kind,reason}. */
+  watchRestarted(kind: string, reason: 'silent' | 'error'): void;
 }
 
 export interface MetricsOptions {
@@ -81,12 +83,19 @@ export function createOperatorMetrics(opts: MetricsOptions = {}): OperatorMetric
     registers: [registry],
     collect() { this.set((sources.isLeader?.() ?? true) ? 1 : 0); },
   });
+  // reason=silent: nothing, not even a bookmark, arrived for the quiet threshold (a dead network path);
+  // reason=error: the watch or its LIST failed. Either is followed by a relist or a resumed watch.
+  const watchRestarts = new Counter({
+    name: 'airlock_operator_watch_restarts_total', help: 'Watches restarted, by kind and reason (silent: no event or bookmark within the quiet threshold; error: the watch or its list failed).',
+    labelNames: ['kind', 'reason'] as const, registers: [registry],
+  });
   return {
     registry, sources,
     action(a) { actions.inc({ action: a }); },
     reconciled(kind, result, seconds) { reconciles.inc({ kind, result }); reconcileSeconds.observe({ kind }, seconds); },
     snapshotPublished() { published.inc(); },
     admission(result, seconds) { admissions.inc({ result }); admissionSeconds.observe(seconds); },
+    watchRestarted(kind, reason) { watchRestarts.inc({ kind, reason }); },
   };
 }
 

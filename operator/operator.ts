@@ -13,6 +13,7 @@ import { authorizeWatch } from './distribution/authorize.ts';
 import { appContainersDone } from './distribution/lifecycle.ts';
 import { DistributionServer, RpcError } from './distribution/server.ts';
 import { watchIn } from './controllers/informers.ts';
+import type { WatchOptions } from './controllers/informers.ts';
 import { SecretCache } from './controllers/secrets.ts';
 import { reconcileBinding, reconcilePolicy } from './controllers/reconcile.ts';
 import { IntentError, reconcileRequest, requestAccessFor } from './controllers/requests.ts';
@@ -70,6 +71,13 @@ export interface OperatorOptions {
    * per namespace, so Roles there suffice. Unset or null: the whole cluster (ClusterRole).
    */
   readonly watchNamespaces?: readonly string[] | null;
+  /**
+   * Liveness of every watch (controllers/informers.ts): each watch request asks the apiserver to end it
+   * after `timeoutSeconds` (default 60) and resumes; one that shows no sign of life (headers, event,
+   * bookmark) for `quietMs` (default 150 s) is aborted and relisted; checked every `checkMs` (default
+   * 15 s). Restarts count in airlock_operator_watch_restarts_total{kind,reason}.
+   */
+  readonly watch?: Omit<WatchOptions, 'onRestart'>;
   /**
    * Leader election on Lease `id` in `namespace` (operator/leader.ts; defaults 15 s / 10 s / 2 s). Absent:
    * this replica always acts as leader (one replica, or tests).
@@ -236,6 +244,7 @@ export class Operator {
     const crd = (plural: string) => (ns: string | null): string => (ns === null ? `${g}/${plural}` : `${g}/namespaces/${ns}/${plural}`);
     // Secrets: only those bindings name, each watched by name (controllers/secrets.ts); the webhook's
     // serving certificate is one of them, owned by the operator itself.
+    const wo: WatchOptions = { ...this.opts.watch, onRestart: (kind, reason) => this.metrics.watchRestarted(kind, reason) };
     const secrets = new SecretCache(kube, this.log, (s) => {
       const ns = nsOf(s);
       const name = s.metadata?.name;
@@ -243,21 +252,21 @@ export class Operator {
         if (b.spec.credentialsSecretRef.name === name || b.spec.tls?.caSecretRef?.name === name) this.queue.add(`binding/${ns}/${b.metadata.name}`);
       }
       if (ns === this.opts.namespace && name === this.opts.webhook.secretName) this.reloadServingCert();
-    });
+    }, wo);
     this.caches = {
       bindings: watchIn(kube, only, crd('databasebindings'), (b, verb) => {
         this.queue.add(`binding/${nsOf(b)}/${b.metadata?.name}`);
         if (verb === 'delete') this.log.info('Deleted DatabaseBinding', { binding: `${nsOf(b)}/${b.metadata?.name}` });
-      }, this.log, 'DatabaseBinding'),
-      policies: watchIn(kube, only, crd('accesspolicies'), (p) => { this.queue.add(`policy/${nsOf(p)}/${p.metadata?.name}`); bindingsOf(nsOf(p)); requestsOf(nsOf(p)); }, this.log, 'AccessPolicy'),
+      }, this.log, 'DatabaseBinding', {}, wo),
+      policies: watchIn(kube, only, crd('accesspolicies'), (p) => { this.queue.add(`policy/${nsOf(p)}/${p.metadata?.name}`); bindingsOf(nsOf(p)); requestsOf(nsOf(p)); }, this.log, 'AccessPolicy', {}, wo),
       requests: watchIn(kube, only, crd('accessrequests'), (r, verb) => {
         if (verb !== 'delete') this.queue.add(`request/${nsOf(r)}/${r.metadata?.name}`);
         bindingsOf(nsOf(r));
-      }, this.log, 'AccessRequest'),
+      }, this.log, 'AccessRequest', {}, wo),
       secrets,
       // Pods with a sidecar only (the webhook labels them): not every pod of the cluster.
       pods: watchIn(kube, only, (ns) => (ns === null ? '/api/v1/pods' : `/api/v1/namespaces/${ns}/pods`), (p, verb) => this.onPod(p, verb), this.log, 'Pod',
-        { labelSelector: LABEL_SIDECAR_SELECTOR }),
+        { labelSelector: LABEL_SIDECAR_SELECTOR }, wo),
     } as Caches;
     await secrets.track('operator', this.opts.namespace, [this.opts.webhook.secretName]);
     await Promise.all(Object.values(this.caches).map((c) => c.synced));

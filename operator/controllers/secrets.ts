@@ -17,7 +17,7 @@ import type { Secret } from '../../policy/types.ts';
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
 import { watch } from './informers.ts';
-import type { Watched } from './informers.ts';
+import type { Watched, WatchOptions } from './informers.ts';
 
 /** How long a binding's reconcile waits for a new Secret watch's first LIST before it is retried. */
 export const SECRET_SYNC_TIMEOUT_MS = 10_000;
@@ -32,12 +32,14 @@ export class SecretCache implements Watched<Secret> {
   readonly #entries = new Map<string, Entry>();
   /** "owner" → the "ns/name" keys it holds. */
   readonly #byOwner = new Map<string, Set<string>>();
+  readonly #watchOptions: WatchOptions;
   #stopped = false;
 
-  constructor(kube: KubeClient, log: Logger, onChange: (s: Secret, verb: 'add' | 'update' | 'delete') => void) {
+  constructor(kube: KubeClient, log: Logger, onChange: (s: Secret, verb: 'add' | 'update' | 'delete') => void, watchOptions: WatchOptions = {}) {
     this.#kube = kube;
     this.#log = log;
     this.#onChange = onChange;
+    this.#watchOptions = watchOptions;
   }
 
   /**
@@ -59,7 +61,7 @@ export class SecretCache implements Watched<Secret> {
         // (policy/types.ts's Secret keeps metadata as YAML has it; the informer's KubernetesObject types
         // creationTimestamp as a Date: the cast is about that field only, which nothing here reads.)
         const w = watch<KubernetesObject>(this.#kube, `/api/v1/namespaces/${ns}/secrets`, this.#onChange as (o: KubernetesObject, v: 'add' | 'update' | 'delete') => void,
-          this.#log, 'Secret', { fieldSelector: `metadata.name=${name}` });
+          this.#log, 'Secret', { fieldSelector: `metadata.name=${name}` }, this.#watchOptions);
         e = { watched: w as unknown as Watched<Secret>, owners: new Set() };
         this.#entries.set(k, e);
       }
