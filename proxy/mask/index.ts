@@ -8,4 +8,5 @@ export { resolveRowMask, stricter, strictestInPlan } from './resolve.ts';
 export { maskCopyData, copyBinaryMaskUnsupported } from './copy.ts';
 export type { CopyOptions } from './copy.ts';
 export { scrubErrorFields } from './errors.ts';
-export type { FieldInfo, RowMask, MaskSettings, MaskCatalog } from './types.ts';
+export type { RowMask, MaskSettings, MaskCatalog } from './types.ts';
+export type { FieldInfo } from '../wire/read.ts';
