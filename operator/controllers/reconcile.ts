@@ -13,7 +13,8 @@ import type { Watched } from './informers.ts';
 import type { SecretCache } from './secrets.ts';
 import { boundedMessage, setReady } from './conditions.ts';
 import type { Condition } from './conditions.ts';
-import { computeSnapshot, policyProblems } from './snapshot.ts';
+import { computeSnapshot } from './snapshot.ts';
+import { policyProblems } from './validity.ts';
 
 export interface Caches {
   readonly bindings: Watched<DatabaseBinding & { status?: { conditions?: Condition[]; observedGeneration?: number; injectedPods?: number } }>;
