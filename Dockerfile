@@ -16,6 +16,7 @@ COPY tsconfig.json tsconfig.image.json ./
 COPY bin ./bin
 COPY policy ./policy
 COPY proxy ./proxy
+COPY audit ./audit
 COPY operator ./operator
 COPY distribution ./distribution
 COPY examples/orders.yaml examples/demo-seed.sql ./examples/

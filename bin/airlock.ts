@@ -106,7 +106,7 @@ async function auditCommand(args: string[]): Promise<number> {
   }
   let lines: string[];
   try {
-    const { auditTail } = await import('../proxy/audit/tail.ts');
+    const { auditTail } = await import('../audit/tail.ts');
     lines = auditTail({ ...(values.spool === undefined ? {} : { spoolDir: values.spool }), ...(values.file === undefined ? {} : { file: values.file }), limit });
   } catch (e) {
     process.stderr.write(`airlock ${(e as Error).message}\n`);

@@ -10,7 +10,7 @@ import { jsonLogger } from '../operator/log.ts';
 import type { Logger } from '../operator/log.ts';
 import { createOperatorMetrics, serveMetrics } from '../operator/metrics.ts';
 import { Operator } from '../operator/operator.ts';
-import type { ResourceRequirements } from '../operator/webhook/inject.ts';
+import type { ResourceRequirements } from '../operator/pod.ts';
 
 export const OPERATOR_HELP = `usage: airlock operator [options]
 

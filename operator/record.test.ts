@@ -194,7 +194,7 @@ test('close() writes series counts not yet written, then closes the span sink', 
 
 test('each action is one INTERNAL span with the object attributes; Warning is status ERROR', async () => {
   // The SDK's own in-memory exporter: what the sink's processor would spool (the sink itself is tested with a
-  // real receiver in proxy/audit/sink.test.ts and test/operator/observability.test.ts).
+  // real receiver in audit/sink.test.ts and test/operator/observability.test.ts).
   const exporter = new InMemorySpanExporter();
   const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('airlock.dev/operator');
   const metrics = createOperatorMetrics({ defaultMetrics: false });

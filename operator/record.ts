@@ -3,7 +3,7 @@
 //   (a) a Kubernetes Event (events.k8s.io/v1) on the object it concerns, what `kubectl describe` and
 //       `kubectl events` show;
 //   (b) one OpenTelemetry span (kind INTERNAL, `airlock.operator <action>`, service.name airlock-operator)
-//       when an endpoint is configured, made with the SDK tracer of proxy/audit's sink and spooled and
+//       when an endpoint is configured, made with the SDK tracer of audit/'s sink and spooled and
 //       exported by it (the same crash-safe spool and exporter the sidecar's audit spans use);
 //   (c) airlock_operator_actions_total{action}.
 // action() never throws and never waits: Events are written by one background worker from a bounded queue.
@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import type { KubeClient } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
-// proxy/audit is self-contained (it imports nothing else of proxy/): the operator reuses its exporter.
+// audit/ is shared with the proxy and imports neither side: the operator reuses its exporter.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { hrTime } from '../proxy/audit/attributes.ts';
-import { openAuditSink } from '../proxy/audit/sink.ts';
+import { hrTime } from '../audit/attributes.ts';
+import { openAuditSink } from '../audit/sink.ts';
 
 export type OperatorAction = 'PolicyCompiled' | 'PolicyRejected' | 'PolicyPushed' | 'PodInjected'
   | 'AccessRequested' | 'AccessGranted' | 'AccessDenied' | 'AccessRevoked' | 'AccessExpired';
@@ -74,7 +74,7 @@ export interface EventSink {
   create(namespace: string, event: EventBody): Promise<SinkResult>;
   patchSeries(namespace: string, name: string, series: EventSeries): Promise<SinkResult>;
 }
-/** Where spans go: the tracer of proxy/audit's SpoolingAuditSink, whose processor spools what it ends. */
+/** Where spans go: the tracer of audit/'s SpoolingAuditSink, whose processor spools what it ends. */
 export interface SpanSink {
   readonly tracer: Tracer;
   close(): Promise<void>;
@@ -324,7 +324,7 @@ export interface OtlpOptions {
 }
 
 /**
- * proxy/audit's spooling exporter with operator settings: service.name airlock-operator, drop-oldest (an
+ * audit/'s spooling exporter with operator settings: service.name airlock-operator, drop-oldest (an
  * operator must never stop reconciling because a collector is down), a small spool.
  */
 export async function openSpanSink(o: OtlpOptions, log: Logger): Promise<SpanSink> {

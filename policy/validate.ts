@@ -7,9 +7,7 @@
 import { parseDuration, DURATION_HINT } from './duration.ts';
 import { compileGlob, globHint, parseColumnName } from './glob.ts';
 import { describeSubject } from './identity.ts';
-import {
-  AccessPolicySpecSchema, AccessRequestSpecSchema, DatabaseBindingSpecSchema, KINDS, MetadataSchema, node,
-} from './schema.ts';
+import { KINDS, MetadataSchema, node } from './schema.ts';
 import type { SchemaNode } from './schema.ts';
 import { API_VERSION } from './types.ts';
 import type { ValidationIssue } from './types.ts';
@@ -324,6 +322,3 @@ export function formatIssues(source: string, doc: unknown, issues: readonly Vali
   const head = source === '' ? describeDoc(doc) : `${source}: ${describeDoc(doc)}`;
   return issues.map((i) => (i.path === '' ? `${head}: ${i.message}` : `${head}: ${i.path}: ${i.message}`));
 }
-
-// Re-exported for callers that validate a spec alone (e.g. the webhook on a status-less patch).
-export const SPEC_SCHEMAS = { AccessPolicy: AccessPolicySpecSchema, DatabaseBinding: DatabaseBindingSpecSchema, AccessRequest: AccessRequestSpecSchema };

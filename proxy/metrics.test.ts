@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { createProxyMetrics, serveMetrics } from './metrics.ts';
-import { NULL_AUDIT } from './audit/types.ts';
+import { NULL_AUDIT } from '../audit/types.ts';
 import type { SessionContext } from '../policy/types.ts';
 import { startHarness, failure } from '../test/proxy/harness.ts';
 

@@ -6,8 +6,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AuditDecision, AuditSink, SessionRecord, StatementRecord } from './audit/types.ts';
-import type { AuditMetrics } from './audit/sink.ts';
+import type { AuditDecision, AuditSink, SessionRecord, StatementRecord } from '../audit/types.ts';
+import type { AuditMetrics } from '../audit/sink.ts';
 import type { Analyzer } from './enforce/gate.ts';
 import type { LogLimiter } from './log-limiter.ts';
 

@@ -1,8 +1,8 @@
 // What both ways of running the proxy share: local mode (local.ts, policy from a file) and sidecar mode
 // (sidecar.ts, policy from the operator). Both end in startProxy() and swap policy with Proxy.reload().
 import type { DatabaseBinding } from '../policy/types.ts';
-import { NULL_AUDIT } from './audit/types.ts';
-import type { AuditSink } from './audit/types.ts';
+import { NULL_AUDIT } from '../audit/types.ts';
+import type { AuditSink } from '../audit/types.ts';
 import type { Limits } from './session/session.ts';
 
 export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
@@ -38,7 +38,7 @@ export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: 
   // experiments), rather than filling a spool that onFailure=block would then stop the proxy on.
   const { endpoint, protocol, onFailure } = auditSettings(opts, binding);
   if (endpoint === null && opts.auditSpool === undefined) return NULL_AUDIT;
-  const { createAuditSink } = await import('./audit/index.ts');
+  const { createAuditSink } = await import('../audit/index.ts');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   return createAuditSink({

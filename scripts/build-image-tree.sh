@@ -5,8 +5,8 @@
 # Needs Node.js 24 as `node`, npm, and the repository's dev dependencies installed (TypeScript).
 #
 # DEST gets:
-#   bin/ policy/ proxy/ operator/ distribution/   JavaScript emitted by tsc (tsconfig.image.json): types
-#                                                 erased, relative `.ts` imports rewritten to `.js`, no tests
+#   bin/ policy/ proxy/ audit/ operator/       JavaScript emitted by tsc (tsconfig.image.json): types
+#   distribution/                                 erased, relative `.ts` imports rewritten to `.js`, no tests
 #   distribution/proto/                           the gRPC contract, loaded at run time
 #   examples/orders.yaml, examples/demo-seed.sql  what `airlock demo` reads
 #   package.json, package-lock.json, node_modules production dependencies only (`npm ci --omit=dev`),

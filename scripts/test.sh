@@ -3,7 +3,7 @@
 # registries reachable) to a test verdict. Phases, each with a header and its time:
 #   set-up (stops at the first failure): Node 24, npm ci when package-lock.json changed, PostgreSQL,
 #     the kube-apiserver build for cluster tests, the client drivers of test/clients/;
-#   checks (all run, the summary lists every failure): type check, CRD freshness, tests.
+#   checks (all run, the summary lists every failure): type check, CRD freshness, layering, tests.
 # Arguments are passed to the test phase: `npm test -- proxy/wire/frames.test.ts` runs that file only
 # (set-up and checks still run).
 set -eu
@@ -79,6 +79,9 @@ check "type check" sh scripts/node24.sh node_modules/typescript/bin/tsc --noEmit
 if [ -f scripts/gen-crds.ts ]; then
   check "CRDs up to date" sh scripts/node24.sh scripts/gen-crds.ts --check
 fi
+
+# Imports against DEVELOPERS.md's layout table (scripts/check-layers.ts is its source), and import cycles.
+check "layering" sh scripts/node24.sh scripts/check-layers.ts
 
 check "tests" sh scripts/node24.sh scripts/run-tests.ts "$@"
 

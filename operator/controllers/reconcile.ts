@@ -7,13 +7,14 @@ import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import type { Recorder } from '../record.ts';
-import { ANNOTATION_INJECTED } from '../webhook/inject.ts';
-import type { Pod } from '../webhook/inject.ts';
+import { ANNOTATION_INJECTED } from '../pod.ts';
+import type { Pod } from '../pod.ts';
 import type { Watched } from './informers.ts';
 import type { SecretCache } from './secrets.ts';
 import { boundedMessage, setReady } from './conditions.ts';
 import type { Condition } from './conditions.ts';
-import { computeSnapshot, policyProblems } from './snapshot.ts';
+import { computeSnapshot } from './snapshot.ts';
+import { policyProblems } from './validity.ts';
 
 export interface Caches {
   readonly bindings: Watched<DatabaseBinding & { status?: { conditions?: Condition[]; observedGeneration?: number; injectedPods?: number } }>;

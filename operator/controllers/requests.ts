@@ -15,7 +15,7 @@ import { describeSubject, kubeTime, makeIdentity, parseServiceAccount, subjectMa
 import type { KubeClient } from '../kube.ts';
 import type { OperatorAction, Recorder } from '../record.ts';
 import type { Logger } from '../log.ts';
-import { policyProblems } from './snapshot.ts';
+import { policyProblems } from './validity.ts';
 import { UNSTAMPED_APPROVER } from '../../policy/types.ts';
 import type {
   AccessPolicy, AccessRequest, AccessRequestApproval, AccessRequestPhase, CompiledPolicy, Identity, Subject,

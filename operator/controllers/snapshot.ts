@@ -7,18 +7,9 @@ import { resolveCredentials } from '../../policy/config.ts';
 import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret } from '../../policy/types.ts';
 import type { Snapshot } from '../../distribution/types.ts';
 import { requestSubjectUser } from './requests.ts';
+import { forValidation, policyProblems } from './validity.ts';
 
 export interface Problem { readonly reason: string; readonly message: string; readonly lines: readonly string[] }
-
-/** The fields validation reads: the apiserver adds uid, managedFields, … and status, which are not ours to judge. */
-export function forValidation<T extends { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec: unknown }>(o: T): unknown {
-  return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace === undefined ? {} : { namespace: o.metadata.namespace }) }, spec: o.spec };
-}
-
-export function policyProblems(p: AccessPolicy): string[] {
-  const doc = forValidation(p);
-  return formatIssues('', doc, validate(doc));
-}
 
 /** Ended requests stay in `revoked` this long, so a sidecar that missed the moment still ends their sessions. */
 export const REVOKED_RETENTION_MS = 10 * 60_000;

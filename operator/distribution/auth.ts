@@ -2,7 +2,7 @@
 // TokenReview for audience `airlock` (design.md, "Sidecar injection"). Behind an interface so unit tests
 // use a fixed map and integration tests the real apiserver.
 import type { KubeClient } from '../kube.ts';
-import { TOKEN_AUDIENCE } from '../webhook/inject.ts';
+import { TOKEN_AUDIENCE } from '../pod.ts';
 
 export interface ReviewedToken {
   /** Kubernetes user name, e.g. system:serviceaccount:ml:trainer. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import { inject } from '../webhook/inject.ts';
-import type { Pod } from '../webhook/inject.ts';
+import type { Pod } from '../pod.ts';
 import { reviewed } from './auth.ts';
 import { authorizeWatch } from './authorize.ts';
 

@@ -3,8 +3,8 @@
 // pod the binding selects, that pod must run this binding's sidecar, and no other container of the pod
 // may mount an `airlock`-audience token — else the application could ask for the credentials itself.
 import type { DatabaseBinding } from '../../policy/types.ts';
-import { TOKEN_AUDIENCE, matchingBindings, sidecarName } from '../webhook/inject.ts';
-import type { Container, Pod } from '../webhook/inject.ts';
+import { TOKEN_AUDIENCE, matchingBindings, sidecarName } from '../pod.ts';
+import type { Container, Pod } from '../pod.ts';
 import type { ReviewedToken } from './auth.ts';
 import type { BindingRef } from '../../distribution/types.ts';
 

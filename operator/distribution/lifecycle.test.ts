@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Pod } from '../webhook/inject.ts';
+import type { Pod } from '../pod.ts';
 import { appContainersDone } from './lifecycle.ts';
 
 const pod = (restartPolicy: string, states: Record<string, number | null>, native = false): Pod => ({

@@ -1,6 +1,6 @@
 // When does a regular-container sidecar (Kubernetes < 1.29) exit? When the pod's application containers
 // are done for good, so a Job's pod completes (operator/DESIGN.md). Pure: reads the pod's spec and status.
-import type { Pod } from '../webhook/inject.ts';
+import type { Pod } from '../pod.ts';
 
 interface ContainerStatus { name: string; state?: { terminated?: { exitCode?: number } } }
 

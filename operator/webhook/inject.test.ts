@@ -3,8 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatabaseBinding } from '../../policy/types.ts';
-import { drainSecondsFor, inject, sidecarName } from './inject.ts';
-import type { Container, InjectOptions, Pod } from './inject.ts';
+import { drainSecondsFor, inject } from './inject.ts';
+import type { InjectOptions } from './inject.ts';
+import { sidecarName } from '../pod.ts';
+import type { Container, Pod } from '../pod.ts';
 
 const binding = (name: string, port: number): DatabaseBinding => ({
   apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name, namespace: 'ml', generation: 1 },

@@ -4,20 +4,14 @@
 // cache and turns the result into a JSON Patch (patch.ts). Decisions and their reasons:
 // operator/DESIGN.md.
 import type { DatabaseBinding } from '../../policy/types.ts';
-import { selectorMatches } from './selector.ts';
+import {
+  LABEL_SIDECAR, TOKEN_AUDIENCE, ANNOTATION_INJECTED, labelName, matchingBindings, sidecarName,
+  type Container, type EnvVar, type Pod, type PodSpec, type ResourceRequirements, type Volume,
+} from '../pod.ts';
 
-export const ANNOTATION_INJECTED = 'airlock.dev/injected';
 /** Which env vars injection added, per container, so a re-injection can take exactly those back. */
 export const ANNOTATION_INJECTED_ENV = 'airlock.dev/injected-env';
 export const LABEL_INJECT = 'airlock.dev/inject';
-/**
- * Set on every pod that carries a sidecar: the operator watches Pods with this label only (its pod cache
- * holds injected pods, not every pod of the cluster; issue 11, class 6). Pods injected by an operator
- * older than this label are not seen until they are recreated (README, "Upgrading").
- */
-export const LABEL_SIDECAR = 'airlock.dev/sidecar';
-export const LABEL_SIDECAR_SELECTOR = `${LABEL_SIDECAR}=true`;
-export const TOKEN_AUDIENCE = 'airlock';
 export const TOKEN_VOLUME = 'airlock-token';
 export const TOKEN_DIR = '/var/run/secrets/airlock.dev/serviceaccount';
 export const TOKEN_EXPIRATION_SECONDS = 3600;
@@ -58,35 +52,6 @@ export function drainSecondsFor(spec: PodSpec): number {
 export const SIDECAR_UID = 65532;
 const ENV_NAMES = ['PGHOST', 'PGPORT', 'PGDATABASE', 'DATABASE_URL'] as const;
 
-// Only the parts of a Pod this code reads or writes are typed; everything else passes through untouched.
-export interface ResourceRequirements { requests?: Record<string, string>; limits?: Record<string, string> }
-export interface EnvVar { name: string; value?: string; valueFrom?: unknown }
-export interface Container {
-  name: string;
-  image?: string;
-  env?: EnvVar[];
-  ports?: { containerPort: number; [k: string]: unknown }[];
-  restartPolicy?: string;
-  [k: string]: unknown;
-}
-export interface Volume { name: string; [k: string]: unknown }
-export interface PodSpec {
-  containers: Container[];
-  initContainers?: Container[];
-  volumes?: Volume[];
-  [k: string]: unknown;
-}
-export interface Pod {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string; generateName?: string; namespace?: string;
-    labels?: Record<string, string>; annotations?: Record<string, string>;
-    [k: string]: unknown;
-  };
-  spec?: PodSpec;
-  [k: string]: unknown;
-}
 
 export interface InjectOptions {
   /** The sidecar image: the `airlock` binary, whose entrypoint takes the `proxy` subcommand. */
@@ -128,19 +93,6 @@ function injectedNames(value: string): string[] {
   return value.split(',').map((x) => x.slice(0, x.lastIndexOf('@') < 0 ? x.length : x.lastIndexOf('@'))).filter((x) => x !== '');
 }
 
-// 32-bit FNV-1a, hex: a short, stable suffix for names that would not fit a DNS label.
-function fnv1a(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
-  return h.toString(16).padStart(8, '0');
-}
-
-/** A DNS-label name (container and volume names) for a binding; binding names may hold dots and be long. */
-function labelName(prefix: string, binding: string): string {
-  const s = `${prefix}${binding.replace(/\./g, '-')}`;
-  return s.length <= 63 ? s : `${s.slice(0, 54).replace(/-+$/, '')}-${fnv1a(binding)}`;
-}
-export function sidecarName(binding: string): string { return labelName('airlock-proxy-', binding); }
 function spoolVolumeName(binding: string): string { return labelName('airlock-spool-', binding); }
 
 /** `orders-db.v2` → `ORDERS_DB_V2`, for DATABASE_URL_<NAME>. */
@@ -151,15 +103,6 @@ function sidecarPort(b: DatabaseBinding): number { return b.spec.sidecar?.port ?
 function databaseUrl(port: number, database: string): string {
   // No user, no password: the sidecar logs in upstream with the binding's Secret; the app may send anything.
   return `postgresql://127.0.0.1:${port}/${encodeURIComponent(database)}`;
-}
-
-/** Which bindings select this pod: same namespace, workloadSelector matches its labels; sorted by name. */
-export function matchingBindings(pod: Pod, bindings: readonly DatabaseBinding[]): DatabaseBinding[] {
-  const ns = pod.metadata?.namespace;
-  const labels = pod.metadata?.labels ?? {};
-  return bindings
-    .filter((b) => b.metadata.namespace === ns && selectorMatches(b.spec.workloadSelector, labels))
-    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
 }
 
 /**

@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import { issueServing, makeCA } from './certs.ts';
-import type { Pod } from './inject.ts';
+import type { Pod } from '../pod.ts';
 import { applyPatch } from './patch.ts';
 import type { JsonPatchOp } from './patch.ts';
 import { WEBHOOK_PATH, createWebhookServer } from './server.ts';

@@ -1,7 +1,7 @@
 // Micro-benchmark (not a test): ns per masked DataRow for a 5-column row with one masked column,
 // per strategy. Run: sh scripts/node24.sh proxy/mask/bench.ts
 import type { MaskStrategy } from '../../policy/types.ts';
-import type { FieldInfo } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { maskDataRow } from './datarow.ts';
 import { dataRow } from '../wire/messages.ts';
 

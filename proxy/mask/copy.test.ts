@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
 import { partialText } from './strategies.ts';
 import { maskCopyData, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary, type CopyOptions } from './copy.ts';
-import type { FieldInfo } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 
 const settings = { hashKey: Buffer.alloc(32, 5) };

@@ -20,7 +20,8 @@
 //
 // With HEADER the first CopyData holds the column names, not values: the session forwards it
 // unmasked rather than passing it here (it would be masked like a row).
-import type { FieldInfo, MaskSettings, RowMask } from './types.ts';
+import type { MaskSettings, RowMask } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 import { fieldKind, maskValue } from './strategies.ts';
 

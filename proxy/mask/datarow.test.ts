@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
-import type { FieldInfo } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { maskDataRow } from './datarow.ts';
 import { MaskError } from './mask-error.ts';
 import { partialText, valueKind } from './strategies.ts';

@@ -4,7 +4,8 @@
 // The session calls this only for rows of a statement whose RowMask masks something; every other
 // row is forwarded as the bytes it came in. Anything malformed throws MaskError: the session sends
 // FATAL 08P01 and closes, so a row we could not parse never reaches the client.
-import type { MaskSettings, FieldInfo, RowMask } from './types.ts';
+import type { MaskSettings, RowMask } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 import { fieldKind, maskValue } from './strategies.ts';
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MaskPlan, MaskStrategy } from '../../policy/types.ts';
-import type { FieldInfo, MaskCatalog } from './types.ts';
+import type { MaskCatalog } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { resolveRowMask, stricter } from './resolve.ts';
 
 const CUSTOMERS = 16401;

@@ -23,7 +23,8 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import type { MaskStrategy } from '../../policy/types.ts';
-import type { FieldInfo, MaskSettings } from './types.ts';
+import type { MaskSettings } from './types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 
 /** How a value of a field is masked: as text, as JSON text, as binary jsonb, or replaced by NULL. */

@@ -4,7 +4,8 @@
 // travel upstream like anything else (docs/adr/0001-denial-by-poison-statement.md), so the proxy never
 // invents a response out of order and pipelining stays correct.
 import type { Decision, StatementFacts } from '../../policy/types.ts';
-import type { FieldInfo, RowMask } from '../mask/types.ts';
+import type { RowMask } from '../mask/types.ts';
+import type { FieldInfo } from '../wire/read.ts';
 import type { BinaryCopyState, CopyOptions } from '../mask/copy.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import type { ResultCollector } from '../catalog.ts';

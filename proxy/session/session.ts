@@ -28,8 +28,9 @@ import { binaryCopyState, maskCopyBinary, maskCopyData, copyBinaryMaskUnsupporte
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import { notificationWithoutPayload } from '../mask/notification.ts';
-import type { FieldInfo, MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
-import type { AuditDecision, AuditSink, StatementRecord } from '../audit/types.ts';
+import type { MaskCatalog, MaskSettings, RowMask } from '../mask/types.ts';
+import type { FieldInfo } from '../wire/read.ts';
+import type { AuditDecision, AuditSink, StatementRecord } from '../../audit/types.ts';
 import { POISON_SQL, deniedWhat, denialFields, describeStatement, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { ViolationCounter } from '../violations.ts';

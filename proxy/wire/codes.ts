@@ -22,7 +22,6 @@ export const Frontend = {
   /** also GSSResponse, SASLInitialResponse and SASLResponse: the type is told apart by the auth exchange */
   PasswordMessage: 0x70,  // 'p'
 } as const;
-export type FrontendCode = (typeof Frontend)[keyof typeof Frontend];
 
 /** Messages a server sends. */
 export const Backend = {
@@ -51,11 +50,9 @@ export const Backend = {
   ReadyForQuery: 0x5a,             // 'Z'
   RowDescription: 0x54,            // 'T'
 } as const;
-export type BackendCode = (typeof Backend)[keyof typeof Backend];
 
 /** ReadyForQuery transaction status bytes. */
 export const TxStatus = { Idle: 0x49 /* I */, InTransaction: 0x54 /* T */, Failed: 0x45 /* E */ } as const;
-export type TxStatusCode = (typeof TxStatus)[keyof typeof TxStatus];
 
 /** Authentication request codes (the int32 after 'R'). */
 export const AuthCode = {
@@ -73,17 +70,3 @@ export const RequestCode = {
   SSLRequest: 80877103,      // 1234 << 16 | 5679
   GSSENCRequest: 80877104,   // 1234 << 16 | 5680
 } as const;
-
-const FRONTEND_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Frontend).map(([k, v]) => [v, k]));
-const BACKEND_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Backend).map(([k, v]) => [v, k]));
-
-/** True when `type` is a message a client may send after startup. Unknown types close the connection (style.md §3). */
-export function isFrontendCode(type: number): boolean { return FRONTEND_NAMES.has(type); }
-export function isBackendCode(type: number): boolean { return BACKEND_NAMES.has(type); }
-
-/** For error messages and logs only (never on the per-message path): "Query ('Q')" or "unknown type 0x07". */
-export function describeType(side: 'frontend' | 'backend', type: number): string {
-  const name = (side === 'frontend' ? FRONTEND_NAMES : BACKEND_NAMES).get(type);
-  const ch = type >= 0x20 && type < 0x7f ? `'${String.fromCharCode(type)}'` : `0x${type.toString(16).padStart(2, '0')}`;
-  return name === undefined ? `unknown ${side} message type ${ch}` : `${name} (${ch})`;
-}

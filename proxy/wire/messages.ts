@@ -6,7 +6,7 @@
 // builders refuse it (RangeError: a programming error, not the peer's) — except in error and notice text,
 // which may quote user-controlled names and must never fail while reporting a failure: there NUL becomes U+FFFD.
 import { Backend, Frontend, TxStatus } from './codes.ts';
-import type { FieldInfo } from '../mask/types.ts';
+import type { FieldInfo } from './read.ts';
 
 export interface PgErrorFields {
   severity: 'ERROR' | 'FATAL' | 'PANIC' | 'WARNING' | 'NOTICE' | 'INFO' | 'LOG' | 'DEBUG';

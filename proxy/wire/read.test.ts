@@ -11,7 +11,7 @@ import {
   readErrorFields, readExecute, readFunctionCall, readParameterStatus, readParse, readQuery, readReadyForQuery,
   readRowDescription, resultFormatFor,
 } from './read.ts';
-import type { FieldInfo } from '../mask/types.ts';
+import type { FieldInfo } from './read.ts';
 
 type Reader = (buf: Buffer, start: number, end: number) => unknown;
 

@@ -10,7 +10,17 @@
 import { isUtf8 } from 'node:buffer';
 import { AuthCode, Backend, Frontend } from './codes.ts';
 import { WireError } from './frames.ts';
-import type { FieldInfo } from '../mask/types.ts';
+
+/** One field of a RowDescription, as PostgreSQL sent it (protocol-message-formats: RowDescription). */
+export interface FieldInfo {
+  readonly name: string;
+  readonly tableOid: number;     // 0 when the column is not a simple reference to a table column
+  readonly attnum: number;       // 0 likewise
+  readonly typeOid: number;
+  readonly typeLen: number;
+  readonly typeMod: number;
+  readonly format: 0 | 1;        // 0 text, 1 binary
+}
 
 /** A cursor over one message body. Allocated per decoded message: decoders are not on the pass-through path. */
 class Body {

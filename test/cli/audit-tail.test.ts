@@ -1,4 +1,4 @@
-// `airlock audit tail` (proxy/audit/README.md "Reading the trail locally"), run as a child process exactly as
+// `airlock audit tail` (audit/README.md "Reading the trail locally"), run as a child process exactly as
 // users run it, against a spool the audit sink wrote.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,8 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAuditSink } from '../../proxy/audit/index.ts';
-import { session, statement } from '../../proxy/audit/testdata/records.ts';
+import { createAuditSink } from '../../audit/index.ts';
+import { session, statement } from '../../audit/testdata/records.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SID = '0123456789abcdef';

@@ -81,7 +81,7 @@ test('the tree holds JavaScript and production dependencies only; its size is re
   walk(tree);
   assert.deepEqual(files.filter((f) => f.endsWith('.ts')), [], 'no TypeScript left');
   assert.deepEqual(files.filter((f) => /\.test\.js$|testing-pg/.test(f)), [], 'no tests');
-  for (const f of ['bin/airlock.js', 'bin/sidecar.js', 'bin/operator.js', 'proxy/audit/encoder-worker.js', 'distribution/proto/airlock/v1/distribution.proto', 'examples/orders.yaml', 'package.json']) {
+  for (const f of ['bin/airlock.js', 'bin/sidecar.js', 'bin/operator.js', 'audit/encoder-worker.js', 'distribution/proto/airlock/v1/distribution.proto', 'examples/orders.yaml', 'package.json']) {
     assert.ok(files.includes(f), `${f} is in the tree`);
   }
   const pkg = JSON.parse(readFileSync(join(tree, 'package.json'), 'utf8'));

@@ -12,7 +12,7 @@ import { startHarness, failure, eventually } from './harness.ts';
 import type { Harness } from './harness.ts';
 import { startGrpcReceiver } from '../support/otlp-receiver.ts';
 import type { OtlpReceiver, ReceivedSpan } from '../support/otlp-receiver.ts';
-import { createAuditSink } from '../../proxy/audit/index.ts';
+import { createAuditSink } from '../../audit/index.ts';
 
 const MARK = 'Lit3ral-S3cret';
 let h: Harness;

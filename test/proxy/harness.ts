@@ -16,7 +16,7 @@ import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
 import { startProxy } from '../../proxy/server.ts';
 import type { Proxy, ProxyOptions } from '../../proxy/server.ts';
 import { makeIdentity } from '../../policy/identity.ts';
-import type { AuditSink, StatementRecord } from '../../proxy/audit/types.ts';
+import type { AuditSink, StatementRecord } from '../../audit/types.ts';
 
 export const IDENTITY = 'system:serviceaccount:team:trainer';
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import { InjectError, inject } from '../../operator/webhook/inject.ts';
-import type { InjectOptions, Pod } from '../../operator/webhook/inject.ts';
+import type { InjectOptions } from '../../operator/webhook/inject.ts';
+import type { Pod } from '../../operator/pod.ts';
 import { applyPatch, diff } from '../../operator/webhook/patch.ts';
 
 const dir = import.meta.dirname;

@@ -1,6 +1,6 @@
 // Measures what a session pays per statement() call (the hot path) and what the background flush spends per
 // record (encode + spool write + fdatasync), with no collector (endpoint null). Run:
-//   sh scripts/node24.sh proxy/audit/testdata/statement-cost.ts
+//   sh scripts/node24.sh audit/testdata/statement-cost.ts
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

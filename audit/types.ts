@@ -1,4 +1,4 @@
-// Contract between the session (proxy/session) and the audit exporter (proxy/audit).
+// Contract between the session (proxy/session) and the audit exporter (audit/).
 // One StatementRecord per statement becomes one OpenTelemetry span (design.md "Audit spans").
 // The session builds records without formatting anything: the exporter does the work off the hot path.
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGrpcReceiver, startHttpReceiver, type OtlpReceiver, type ReceivedSpan } from '../../test/support/otlp-receiver.ts';
+import { startGrpcReceiver, startHttpReceiver, type OtlpReceiver, type ReceivedSpan } from '../test/support/otlp-receiver.ts';
 import { createAuditSink, type AuditExporter, type AuditSinkOptions } from './index.ts';
 import { session, statement } from './testdata/records.ts';
 import type { AuditDecision, StatementRecord } from './types.ts';

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHttpReceiver } from '../../test/support/otlp-receiver.ts';
+import { startHttpReceiver } from '../test/support/otlp-receiver.ts';
 import { createAuditSink, type AuditExporter } from './index.ts';
 import { session, statement } from './testdata/records.ts';
 

@@ -1,6 +1,6 @@
-// proxy/audit: one OpenTelemetry span per statement, spooled to disk before export (design.md "Audit spans").
+// audit/: one OpenTelemetry span per statement, spooled to disk before export (design.md "Audit spans").
 // May touch: the spool directory (node:fs), the OTLP collector (@grpc/grpc-js, fetch), the clock and
-// randomness (trace ids). Imports nothing from session/, enforce/ or policy/: the contract is types.ts.
+// randomness (trace ids). Imports nothing from proxy/, operator/ or policy/: the contract is types.ts.
 import type { AuditSink } from './types.ts';
 import { openAuditSink, type AuditExporter, type AuditSinkOptions } from './sink.ts';
 

@@ -20,12 +20,8 @@ export const KIND_PLAIN_SPAN = 3;
 const SPAN_TRACE_ID = 1, SPAN_SPAN_ID = 2, SPAN_PARENT_SPAN_ID = 4, SPAN_NAME = 5, SPAN_KIND = 6;
 const SPAN_START = 7, SPAN_END = 8, SPAN_ATTRIBUTES = 9, SPAN_STATUS = 15;
 const STATUS_MESSAGE = 2, STATUS_CODE = 3;
-/** OTLP Span.kind values as they appear on the wire (the API's SpanKind enum is one less). */
-export const SPAN_KIND_INTERNAL = 1;
-export const SPAN_KIND_SERVER = 2;
+/** OTLP Span.kind CLIENT as it appears on the wire (the API's SpanKind enum is one less). */
 export const SPAN_KIND_CLIENT = 3;
-export const STATUS_CODE_UNSET = 0;
-export const STATUS_CODE_ERROR = 2;
 // common.proto
 const KV_KEY = 1, KV_VALUE = 2;
 const ANY_STRING = 1, ANY_BOOL = 2, ANY_INT = 3, ANY_DOUBLE = 4, ANY_ARRAY = 5;
