@@ -42,6 +42,8 @@ const { values: opt } = parseArgs({
     targets: { type: 'string', default: TARGETS.join(',') },
     // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
     'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+    // Write a V8 CPU profile of each Airlock process into this directory (node --cpu-prof), for bench/cpuprofile-top.ts.
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -60,6 +62,7 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
   --sampling-rate R     pgbench latency log sampling rate (default 0.1)
   --targets LIST        ${TARGETS.join(',')} (default all)
   --airlock-bin FILE    proxy entry point taking \`proxy\` arguments (default bin/airlock.ts)
+  --cpu-prof DIR        write a V8 CPU profile of each Airlock process to DIR (read it with bench/cpuprofile-top.ts)
   -h, --help            this text
 `);
   process.exit(0);
@@ -261,7 +264,8 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
   const port = await freePort();
   const t0 = performance.now();
   // node24.sh execs node, so this pid is the proxy's own.
-  const child = spawn('sh', [join(root, 'scripts/node24.sh'), bin, 'proxy', '--config', config, '--identity', IDENTITY,
+  const prof = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])];
+  const child = spawn('sh', [join(root, 'scripts/node24.sh'), ...prof, bin, 'proxy', '--config', config, '--identity', IDENTITY,
     '--listen', `127.0.0.1:${port}`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const lastOutput = captureTail(child);
   try {
