@@ -17,10 +17,10 @@ import pg from 'pg';
 import { asServerUser, createRole, giveToServerUser, quoteIdent, startPostgres, withAdmin, type PgServer } from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
 import { runPgbench, tail } from './pgbench.ts';
-import { childPids, commOf, cpuSeconds, rssBytes } from './procstat.ts';
+import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes } from './procstat.ts';
 import {
-  bulkTable, checkTargets, pgbenchTable, targetsTable, TARGETS,
-  type BulkRead, type Cell, type QueryMode, type Startup, type Target,
+  bulkTable, checkTargets, issueTargets, pgbenchTable, targetsTable, TARGETS,
+  type BulkRead, type Peaks, type Cell, type QueryMode, type Startup, type Target,
 } from './report.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -353,6 +353,9 @@ async function main(): Promise<void> {
   let bouncerInfo: { version: string; prepared: boolean } | null = null;
   let sink: Sink | null = null;
   let pgVersion = '';
+  const peaks: { afterLoadBytes: number | null; afterBulkBytes: number | null } = { afterLoadBytes: null, afterBulkBytes: null };
+  const peakOf = (pid: number): number | null => { try { return pid === 0 ? null : peakRssBytes(pid); } catch { return null; } };
+  let airlockPid = 0;
 
   const stopAll = async () => { for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}); };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void stopAll().finally(() => process.exit(130)); });
@@ -400,7 +403,7 @@ async function main(): Promise<void> {
         cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
         const a = await startAirlock(server, password, s, work);
         cleanups.push(a.stop);
-        ports.airlock = a.port; pids.airlock = a.pid;
+        ports.airlock = a.port; pids.airlock = a.pid; airlockPid = a.pid;
         startup = a.startup;
         maskingVerified = a.maskingVerified;
         log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB` +
@@ -463,6 +466,7 @@ async function main(): Promise<void> {
       }
     }
 
+    peaks.afterLoadBytes = peakOf(airlockPid);
     if (bulkRows > 0) {
       const reads = { select: 'SELECT id, name, email, note FROM bulk_customers', copy: 'COPY (SELECT id, name, email, note FROM bulk_customers) TO STDOUT' } as const;
       for (const kind of ['select', 'copy'] as const) {
@@ -485,16 +489,20 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (bulkRows > 0) peaks.afterBulkBytes = peakOf(airlockPid);
   } finally {
     await stopAll();
   }
 
   // A bulk read that was not masked measures something else than the target: report it as such.
-  const checks = checkTargets(cells, maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk, startup, clientCounts);
+  const checks = [
+    ...checkTargets(cells, maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk, startup, clientCounts),
+    ...issueTargets(cells, maskingVerified === false ? { ...peaks, afterBulkBytes: null } : peaks as Peaks, clientCounts),
+  ];
   console.log(`\npgbench -S, ${durationS}s per cell, scale ${scale}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`);
   console.log(pgbenchTable(cells));
   if (bulk.length > 0) console.log(`\nmasked bulk read (psql, best of 2)\n${bulkTable(bulk)}`);
-  console.log(`\ndesign.md targets${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`);
+  console.log(`\ndesign.md and issue 16 targets${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`);
   if (maskingVerified === false) {
     console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
       'and the masked bulk read targets are reported as N/A.');
@@ -509,7 +517,7 @@ async function main(): Promise<void> {
     versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
     settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY },
     unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
-    airlock: { startup, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0 },
+    airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0 },
     cells, bulk, targets: checks,
   }, null, 2) + '\n');
   console.log(`\nresults: ${file}`);
