@@ -66,6 +66,9 @@ class SpanIds {
   }
 }
 
+/** Ended sessions remembered for their late statements (a few hundred bytes each). */
+const MAX_ENDED_SESSIONS = 4096;
+
 export class SpanEncoder {
   private readonly provider: TracerProvider;
   /** The SDK tracer every span of this encoder comes from. */
@@ -73,6 +76,13 @@ export class SpanEncoder {
   /** Resource and scope fields, as the SDK serializes them: every export request starts with them. */
   readonly envelope: RequestEnvelope;
   private readonly sessions = new Map<string, OpenSession>();
+  /**
+   * Sessions that ended recently, newest last. A statement's record may come after its session's end: the
+   * session closes when the client goes, and PostgreSQL's answer to a statement already sent still arrives
+   * and is audited (proxy/session: #close, then #onUpstreamData). Such a statement keeps its real parent and
+   * attributes; without this it was logged as "of an unannounced session" and got an empty session span.
+   */
+  private readonly ended = new Map<string, OpenSession>();
   private readonly maxQueryTextBytes: number;
   private readonly log: (message: string) => void;
   /** While encode() ends spans, the processor hands them here; otherwise to onSpan. */
@@ -133,6 +143,8 @@ export class SpanEncoder {
           const open = this.sessions.get(item.stop);
           if (open === undefined) continue;
           this.sessions.delete(item.stop);
+          this.ended.set(item.stop, open);
+          if (this.ended.size > MAX_ENDED_SESSIONS) this.ended.delete(this.ended.keys().next().value!);
           open.span.setAttribute(sc.ATTR_AIRLOCK_STATEMENTS, open.statements);
           open.span.end(hrTime(Math.max(item.endTimeMs, open.record.startTimeMs)));
           kind = KIND_SESSION_SPAN;
@@ -195,7 +207,7 @@ export class SpanEncoder {
 
   /** `index`: the span's place among this batch's spans. */
   private statement(r: StatementRecord, index: number): void {
-    let open = this.sessions.get(r.sessionId);
+    let open = this.sessions.get(r.sessionId) ?? this.ended.get(r.sessionId);
     if (open === undefined) {
       // Kept (and audited) even so; its span is a child of a session span with nothing but the session id.
       this.log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);

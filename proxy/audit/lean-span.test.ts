@@ -69,3 +69,25 @@ test('lean statement spans agree with the SDK on generated records', () => {
     assert.equal(lean.toString('hex'), sdk.toString('hex'));
   }), { numRuns: 300 });
 });
+
+test('a statement audited after its session ended keeps its session as parent, with no warning', async () => {
+  const { decodeSpan, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN } = await import('./otlp.ts');
+  const { parseFrames } = await import('./spool.ts');
+  for (const lean of [true, false]) {
+    const logs: string[] = [];
+    const enc = new SpanEncoder({ serviceName: 's', scopeName: 'airlock.dev/audit', maxQueryTextBytes: 1024, log: (m) => logs.push(m), leanStatements: lean });
+    const sid = '1111222233334444';
+    // The client left (session ended), then PostgreSQL's answer to its last statement came: one batch, then the next.
+    const first = parseFrames(enc.encode([{ start: session(sid) }, statement(sid, 1), { stop: sid, endTimeMs: 1_700_000_000_050 }, statement(sid, 2)]), 0).payloads;
+    const second = parseFrames(enc.encode([statement(sid, 3)]), 0).payloads;
+    assert.deepEqual(logs, []);
+    assert.deepEqual([...first, ...second].map((p) => p[0]), [KIND_STATEMENT_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, KIND_STATEMENT_SPAN]);
+    const sessionSpan = decodeSpan(first[1]!.subarray(1));
+    for (const p of [first[2]!, second[0]!]) {
+      const st = decodeSpan(p.subarray(1));
+      assert.equal(st.parentSpanId, sessionSpan.spanId);
+      assert.equal(st.traceId, sessionSpan.traceId);
+      assert.equal(st.attributes.get('db.namespace'), 'orders');
+    }
+  }
+});
