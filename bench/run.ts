@@ -522,7 +522,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), kernel: release(), node: process.version },
     versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
-    settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY },
+    settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['airlock-bin'] },
     unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
     airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0 },
     cells, bulk, targets: checks,
