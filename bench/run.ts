@@ -270,7 +270,10 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
   // node24.sh execs node, so this pid is the proxy's own.
   const prof = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])];
   const child = spawn('sh', [join(root, 'scripts/node24.sh'), ...prof, bin, 'proxy', '--config', config, '--identity', IDENTITY,
-    '--listen', `127.0.0.1:${port}`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--listen', `127.0.0.1:${port}`,
+    // A spool of its own: the default (<tmpdir>/airlock-audit-<ns>-<binding>) is shared by every bench run on the
+    // machine, so a run would export (and pay for) the spans earlier runs left unsent.
+    ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const lastOutput = captureTail(child);
   try {
     const readyMs = await new Promise<number>((resolveReady, reject) => {
