@@ -36,6 +36,13 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
+/** Peak resident set size in bytes since the process started (VmHWM of /proc/<pid>/status). */
+export function peakRssBytes(pid: number): number {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
 /** Direct children of a process (needs CONFIG_PROC_CHILDREN, on in Debian kernels). */
 export function childPids(pid: number): number[] {
   try {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTargets, cpuUsPerTx, pgbenchTable, type BulkRead, type Cell, type Target } from './report.ts';
+import { checkTargets, cpuUsPerTx, issueTargets, pgbenchTable, type BulkRead, type Cell, type Target } from './report.ts';
 
 function cell(mode: 'simple' | 'prepared', clients: number, target: Target, tps: number, p50Us: number, cpuS: number | null): Cell {
   const transactions = tps * 10;
@@ -53,4 +53,13 @@ test('pgbenchTable shows ratios and the reason a cell did not run', () => {
   const text = pgbenchTable(cells);
   assert.match(text, /simple\s+8\s+airlock\s+26000\s+0\.52\s+0\.87\s+170\s+680\s+70\s+61\.5/);
   assert.match(text, /prepared\s+8\s+airlock\s+not run: pgbench exited 2: boom/);
+});
+
+test('issueTargets: prepared vs PgBouncer, audit CPU per span, peak RSS', () => {
+  const got = issueTargets(cells, { afterLoadBytes: 120 * 2 ** 20, afterBulkBytes: 200 * 2 ** 20 }, [1, 8]);
+  assert.deepEqual(got.map((c) => c.verdict), ['N/A', 'MISS', 'PASS', 'MISS']);
+  // 61.5 µs/tx with audit, 15 s / 280k tx = 53.6 µs/tx without: 8.0 µs per span
+  assert.deepEqual(got.map((c) => c.got), ['no data', '8.0 us', '120.0 MiB', '200.0 MiB']);
+  const none = issueTargets([], { afterLoadBytes: null, afterBulkBytes: null }, [1, 8]);
+  assert.ok(none.every((c) => c.verdict === 'N/A'));
 });

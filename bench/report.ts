@@ -133,6 +133,36 @@ export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], 
   return checks;
 }
 
+/** Airlock's peak RSS (VmHWM) after the pgbench cells (8 clients, audit on) and after the masked bulk read. */
+export interface Peaks { readonly afterLoadBytes: number | null; readonly afterBulkBytes: number | null }
+
+/**
+ * Issue 16's targets beyond design.md's (checkTargets): prepared mode against PgBouncer, the audit's CPU per
+ * span, and peak memory. Audit CPU per span = Airlock's CPU per transaction minus the audit-off proxy's, simple
+ * mode, most clients (one span per pgbench -S transaction). Peak RSS is the process's high-water mark, so the
+ * figure after the bulk read covers the whole run.
+ */
+export function issueTargets(cells: readonly Cell[], peaks: Peaks, clients: readonly number[]): TargetCheck[] {
+  const high = clients.includes(8) ? 8 : Math.max(...clients);
+  const n = `${high} client${high === 1 ? '' : 's'}`;
+  const checks: TargetCheck[] = [];
+  const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
+    const verdict = got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
+    checks.push({ name, want, got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`, verdict });
+  };
+  check(`TPS prepared, ${n}, vs PgBouncer`, '>= 0.90x',
+    ratio(find(cells, 'prepared', high, 'airlock')?.run?.tps, find(cells, 'prepared', high, 'pgbouncer')?.run?.tps), 0.9, false);
+  const on = find(cells, 'simple', high, 'airlock');
+  const off = find(cells, 'simple', high, 'airlock-audit-off');
+  const onCpu = on === undefined ? null : cpuUsPerTx(on);
+  const offCpu = off === undefined ? null : cpuUsPerTx(off);
+  check(`audit CPU per span, simple, ${n} (on - off)`, '<= 3.0 us', onCpu === null || offCpu === null ? null : onCpu - offCpu, 3, true, ' us');
+  const mib = (b: number | null) => (b === null ? null : b / 2 ** 20);
+  check(`peak RSS after pgbench, ${n}, audit on`, '<= 150 MiB', mib(peaks.afterLoadBytes), 150, true, ' MiB');
+  check('peak RSS after the masked bulk read', '<= 150 MiB', mib(peaks.afterBulkBytes), 150, true, ' MiB');
+  return checks;
+}
+
 export function targetsTable(checks: readonly TargetCheck[]): string {
   return table(['target', 'want', 'got', ''], checks.map((c) => [c.name, c.want, c.got, c.verdict]));
 }

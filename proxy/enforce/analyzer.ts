@@ -3,7 +3,8 @@
 //
 // normalize: libpg-query's own normalizer (PostgreSQL's lexer replaces constants with $n), the shape-cache
 // key of docs/adr/0002-decision-cache-keys.md. A simple-protocol statement that differs from a cached one only
-// in constants costs one normalize (~4 µs) instead of parse + walk. Entries whose analysis was not
+// in constants costs one normalize (~4 µs; well under 1 µs for the lexical subset of policy/analyze/lexical.ts)
+// instead of parse + walk. Entries whose analysis was not
 // shapeCacheable are never stored under their shape (Gate.check), so this lookup cannot find them.
 //
 // Memory (issue 15, docs/adr/0004-wasm-baseline-tier-only.md): the parser's WebAssembly runs on V8's baseline
@@ -21,6 +22,7 @@ import { setFlagsFromString } from 'node:v8';
 import { normalizeSync } from 'libpg-query';
 import { analyze, initAnalyzer } from '../../policy/analyze/analyze.ts';
 import { lexerHostile } from '../../policy/analyze/hostile.ts';
+import { lexicalNormalize } from '../../policy/analyze/lexical.ts';
 import type { Analyzer } from './gate.ts';
 
 /** Both: without dynamic tiering alone V8 tiers every function up eagerly; without tier-up alone it still tiers up dynamically. */
@@ -32,6 +34,10 @@ let loading: Promise<Analyzer> | null = null;
 function normalize(sql: string): string | null {
   // Text the lexer would take quadratic time on: no shape lookup; analyze() refuses it unparsed.
   if (lexerHostile(sql) !== null) return null;
+  // The common lexical subset (pgbench's `SELECT … WHERE aid = 12345`) without a WASM call: the same string
+  // libpg-query would return (policy/analyze/lexical.ts, differential test in lexical.test.ts), else null.
+  const lexical = lexicalNormalize(sql);
+  if (lexical !== null) return lexical;
   try {
     return normalizeSync(sql);
   } catch {
