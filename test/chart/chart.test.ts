@@ -234,7 +234,7 @@ describe('chart: lint and render', () => {
     }
     const resourcesFlag = args.find((a) => a.startsWith('--sidecar-resources='));
     assert.deepEqual(JSON.parse(resourcesFlag!.slice('--sidecar-resources='.length)),
-      { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '384Mi' } });
+      { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '384Mi' } });
 
     assert.equal(pod.metadata.labels['airlock.dev/inject'], 'false');
     assert.equal(pod.spec.serviceAccountName, OPERATOR);
