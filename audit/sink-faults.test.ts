@@ -4,7 +4,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHttpReceiver } from '../test/support/otlp-receiver.ts';
@@ -25,8 +25,10 @@ async function hungCollector(): Promise<string> {
 }
 
 async function open(endpoint: string, onFailure: 'block' | 'drop-oldest'): Promise<AuditExporter> {
+  const spool = mkdtempSync(join(tmpdir(), 'airlock-audit-hung-'));
+  closers.push(async () => rmSync(spool, { recursive: true, force: true }));   // after the sink's close (unshift)
   const sink = await createAuditSink({
-    endpoint, protocol: 'http/protobuf', spoolDir: mkdtempSync(join(tmpdir(), 'airlock-audit-hung-')), onFailure,
+    endpoint, protocol: 'http/protobuf', spoolDir: spool, onFailure,
     maxSpoolBytes: 64 * 1024, exportTimeoutMs: 200, flushIntervalMs: 10, initialBackoffMs: 10, maxBackoffMs: 50, closeTimeoutMs: 0, log: () => {},
   });
   closers.unshift(() => sink.close());

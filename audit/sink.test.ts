@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGrpcReceiver, startHttpReceiver, type OtlpReceiver, type ReceivedSpan } from '../test/support/otlp-receiver.ts';
@@ -9,12 +9,16 @@ import { createAuditSink, type AuditExporter, type AuditSinkOptions } from './in
 import { session, statement } from './testdata/records.ts';
 import type { AuditDecision, StatementRecord } from './types.ts';
 
-const spoolDir = (): string => mkdtempSync(join(tmpdir(), 'airlock-audit-'));
+const spools: string[] = [];
+const spoolDir = (): string => { const d = mkdtempSync(join(tmpdir(), 'airlock-audit-')); spools.push(d); return d; };
 const SID = '0123456789abcdef';
 
 // A failed assertion must not leave a receiver or sink holding the process open.
 const opened: { close(): Promise<void> }[] = [];
-after(async () => { for (const o of opened) await o.close(); });
+after(async () => {
+  for (const o of opened) await o.close();
+  for (const d of spools) rmSync(d, { recursive: true, force: true });
+});
 async function startGrpc(): Promise<OtlpReceiver> { const r = await startGrpcReceiver(); opened.push(r); return r; }
 async function startHttp(): Promise<OtlpReceiver> { const r = await startHttpReceiver(); opened.push(r); return r; }
 

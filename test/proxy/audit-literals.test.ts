@@ -5,7 +5,7 @@
 // airlock.reason, the status message, db.query.text, the span name or any other attribute.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, failure, eventually } from './harness.ts';
@@ -18,16 +18,18 @@ const MARK = 'Lit3ral-S3cret';
 let h: Harness;
 let receiver: OtlpReceiver;
 const logs: string[] = [];
+let spool = '';
 
 before(async () => {
   receiver = await startGrpcReceiver();
+  spool = mkdtempSync(join(tmpdir(), 'airlock-audit-literals-'));
   const audit = await createAuditSink({
     endpoint: receiver.endpoint, protocol: 'grpc', onFailure: 'block', flushIntervalMs: 50,
-    spoolDir: mkdtempSync(join(tmpdir(), 'airlock-audit-literals-')), log: (m) => logs.push(m),
+    spoolDir: spool, log: (m) => logs.push(m),
   });
   h = await startHarness({ proxy: { audit, log: (m: string) => logs.push(m) } });
 });
-after(async () => { await h?.stop(); await receiver?.close(); });
+after(async () => { await h?.stop(); await receiver?.close(); if (spool !== '') rmSync(spool, { recursive: true, force: true }); });
 
 function statementSpans(): ReceivedSpan[] {
   return receiver.spans.filter((s) => s.kind === 3);   // SPAN_KIND_CLIENT: one per statement
