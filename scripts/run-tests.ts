@@ -5,10 +5,15 @@
 //   sh scripts/node24.sh scripts/run-tests.ts [file.test.ts ...]
 //
 // Environment: AIRLOCK_TEST_CONCURRENCY (default 2: test files in parallel, sized for a 2-core CI
-// machine), AIRLOCK_TEST_TIMEOUT_MS (default 180000: per test, so nothing hangs forever).
+// machine), AIRLOCK_TEST_TIMEOUT_MS (default 180000: per test, so nothing hangs forever),
+// AIRLOCK_KEEP_TMP=1 (keep the run's temporary directory for a post-mortem).
+//
+// Every test process gets TMPDIR set to one directory of this run, removed at the end: what a test (or a
+// proxy, psql, Python or Go program it starts) leaves in its temporary directory does not pile up in /tmp.
 import { spawn } from 'node:child_process';
-import { globSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { globSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { serverInfo, startPostgres } from '../test/support/pg.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -39,11 +44,14 @@ async function main(): Promise<number> {
   const timeoutMs = positiveInt('AIRLOCK_TEST_TIMEOUT_MS', 180_000);
 
   const server = await startPostgres();
+  const runTmp = mkdtempSync(join(tmpdir(), 'airlock-run-'));
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= server.stop());
+  const stop = () => (stopping ??= server.stop().finally(() => {
+    if (process.env.AIRLOCK_KEEP_TMP !== '1') rmSync(runTmp, { recursive: true, force: true });
+  }));
   process.once('exit', () => server.stopSync());   // last resort; a no-op once stop() has run
   console.log(`run-tests: PostgreSQL on ${server.host}:${server.port} (${server.dir}); ${files.length} test files, ` +
-    `${concurrency} at a time, ${timeoutMs / 1000}s per test`);
+    `${concurrency} at a time, ${timeoutMs / 1000}s per test; TMPDIR ${runTmp}`);
 
   const child = spawn(process.execPath, [
     '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`,
@@ -52,7 +60,7 @@ async function main(): Promise<number> {
     // 277 of 355 in policy/. A file that leaves a handle open is a bug to fix, caught by the timeout.
     '--test-reporter=spec',
     ...files,
-  ], { cwd: root, stdio: 'inherit', env: { ...process.env, AIRLOCK_TEST_PG: serverInfo(server) } });
+  ], { cwd: root, stdio: 'inherit', env: { ...process.env, AIRLOCK_TEST_PG: serverInfo(server), TMPDIR: runTmp } });
 
   // Ctrl-C reaches the whole foreground process group (the test runner too); a plain SIGTERM reaches
   // only us, so pass it on. Either way the server is stopped before we exit.

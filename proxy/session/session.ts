@@ -576,10 +576,12 @@ export class Session {
     }
     this.#gate = new Gate(state, this.#ctx);
     // The client's cancel key is ours, not the server's: the server's never leaves the proxy.
-    let pid = 0;
+    // The pid is the upstream backend's, as drivers expect (getBackendPID() = pg_backend_pid(), and a
+    // notification the session sent itself carries it); the secret is the proxy's own, so a client can
+    // cancel only through the proxy. A server that sent no key gets a random pid.
+    const pid = this.#upPid > 0 ? this.#upPid : randomInt(1, 0x7fffffff);
     let secret: Buffer;
     do {
-      pid = randomInt(1, 0x7fffffff);
       secret = randomBytes(4);
     } while (this.shared.cancelKeys.has(keyOf(pid, secret)));
     this.#cancelKey = keyOf(pid, secret);

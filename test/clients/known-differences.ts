@@ -1,8 +1,8 @@
 // Differences between a client's direct and proxied transcripts that are known: what the security model
-// changes on purpose, and one found by this harness that is reported, not changed. Keyed by (client,
+// changes on purpose. Keyed by (client,
 // scenario), with the reason named and a pattern the difference must match, so a different failure in
 // the same scenario is still caught. An entry whose difference no longer occurs fails its test: delete
-// it. docs/compatibility.md explains each. (The five bugs of issue 12 this list first held are fixed.)
+// it. docs/compatibility.md explains each. (The five bugs of issue 12 and the proxy's own backend pid, which this list first held, are fixed.)
 import type { Scenario } from './harness.ts';
 
 export type Client = 'psql' | 'node-postgres' | 'psycopg' | 'asyncpg' | 'sqlalchemy' | 'sqlalchemy-asyncio' | 'pgjdbc' | 'pgx';
@@ -15,9 +15,6 @@ export interface KnownDifference {
   /** Must match the JSON of the differences' paths and proxy sides. */
   readonly evidence: RegExp;
 }
-
-// Found by this harness, reported, not fixed here (a deliberate choice with its own test).
-const BACKEND_KEY = 'reported, not changed: the proxy issues a random BackendKeyData pid (test/proxy/cancel-and-disconnect.test.ts "the client never sees the upstream key"), so the driver\'s backend pid is not pg_backend_pid() and a NOTIFY from the same session carries a pid the driver does not recognise as its own';
 
 // By design (documented in README "Masking" and "Threat model", docs/compatibility.md): what the security
 // model changes on purpose, recorded so that any other difference in the same scenario still fails.
@@ -35,7 +32,6 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc', 'psql'], 'masked_errors', MASKED_MESSAGES, ERRORS),
   ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc', 'psql'], 'listen_notify', EMPTY_PAYLOADS, /payload|Asynchronous notification \\"[^\\]*\\" received/),
   ...each(['psycopg'], 'errors_notices', SYNTAX_42501, /42501|InsufficientPrivilege/),
-  ...each(['psycopg', 'asyncpg', 'node-postgres', 'pgx', 'pgjdbc'], 'backend_key', BACKEND_KEY, /false/),
 ];
 
 export function knownDifference(client: Client, scenario: Scenario): KnownDifference | undefined {

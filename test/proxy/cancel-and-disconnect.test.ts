@@ -17,9 +17,9 @@ async function backends(app: string): Promise<number[]> {
   return r.rows.map((x) => x.pid as number);
 }
 
-function sendCancel(pid: number, secret: Buffer): Promise<void> {
+function sendCancel(pid: number, secret: Buffer, port = h.port): Promise<void> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port: h.port }, () => s.end(cancelRequest(pid, secret)));
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(cancelRequest(pid, secret)));
     s.on('close', () => resolve());
     s.on('error', reject);
   });
@@ -44,10 +44,22 @@ test('a CancelRequest with an unknown key does nothing and the connection is clo
   assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
 });
 
-test('the client never sees the upstream key', async () => {
+test('the client gets the upstream pid with the proxy\'s own secret: drivers see pg_backend_pid(), cancels come to the proxy', async () => {
   const c = await h.client({ application_name: 'keycheck' });
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
   const [pid] = await backends('keycheck');
-  assert.notEqual((c as unknown as { processID: number }).processID, pid);
+  assert.equal(processID, pid);
+  const key = Buffer.alloc(4);
+  key.writeInt32BE(secretKey);
+  const running = failure(c.query('SELECT pg_sleep(30)'));
+  const active = async () => (await h.admin("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'keycheck' AND state = 'active'")).rows[0].n as number;
+  await eventually(async () => (await active()) === 1, 10_000, 'pg_sleep to start');
+  // The upstream's secret never leaves the proxy: the client's key sent straight to PostgreSQL cancels nothing.
+  await sendCancel(processID, key, h.db.port);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await active(), 1, 'a cancel sent directly with the client\'s key must not cancel');
+  await sendCancel(processID, key);
+  assert.equal((await running).code, '57014');
 });
 
 test('an abrupt client disconnect ends the upstream backend', async () => {
