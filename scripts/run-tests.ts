@@ -11,7 +11,7 @@
 // Every test process gets TMPDIR set to one directory of this run, removed at the end: what a test (or a
 // proxy, psql, Python or Go program it starts) leaves in its temporary directory does not pile up in /tmp.
 import { spawn } from 'node:child_process';
-import { globSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, globSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { serverInfo, startPostgres } from '../test/support/pg.ts';
@@ -45,6 +45,8 @@ async function main(): Promise<number> {
 
   const server = await startPostgres();
   const runTmp = mkdtempSync(join(tmpdir(), 'airlock-run-'));
+  // As /tmp is (sticky, everyone may create): as root, tests run initdb and PostgreSQL as `postgres`.
+  chmodSync(runTmp, 0o1777);
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= server.stop().finally(() => {
     if (process.env.AIRLOCK_KEEP_TMP !== '1') rmSync(runTmp, { recursive: true, force: true });
