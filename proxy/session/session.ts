@@ -575,10 +575,10 @@ export class Session {
       return;
     }
     this.#gate = new Gate(state, this.#ctx);
-    // The client's cancel key is ours, not the server's: the server's never leaves the proxy.
-    // The pid is the upstream backend's, as drivers expect (getBackendPID() = pg_backend_pid(), and a
-    // notification the session sent itself carries it); the secret is the proxy's own, so a client can
-    // cancel only through the proxy. A server that sent no key gets a random pid.
+    // The client's cancel key is ours: the server's secret never leaves the proxy, so a client can cancel
+    // only through it. The pid is the upstream backend's, as drivers expect (getBackendPID() =
+    // pg_backend_pid(), and a notification the session sent itself carries it); a server that sent no key
+    // gets a random one.
     const pid = this.#upPid > 0 ? this.#upPid : randomInt(1, 0x7fffffff);
     let secret: Buffer;
     do {
