@@ -71,6 +71,17 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
       return done ? all : undefined;
     }, 20_000);
   }
+  /**
+   * settled(), and the binding's own reconcile done too: a policy edit does not change the binding's
+   * generation, so observedGeneration alone cannot say its Ready has caught up.
+   */
+  async function bindingReady(name: string, status: 'True' | 'False'): Promise<Doc[]> {
+    return eventually(`DatabaseBinding ${name} Ready=${status}`, async () => {
+      const all = await settled();
+      const b = all.find((o: any) => o.kind === 'DatabaseBinding' && o.metadata.name === name) as any;
+      return b?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === status ? all : undefined;
+    }, 20_000);
+  }
   const kindOf = (t: string) => ({ accesspolicies: 'AccessPolicy', databasebindings: 'DatabaseBinding', accessrequests: 'AccessRequest' })[t] as string;
   const healthOf = (o: Doc) => health(scripts[`airlock.dev_${o.kind}`] as string, o);
 
@@ -138,7 +149,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     // Accepted by the CRD schema, rejected by the operator's validation: functions on a rule without CALL.
     p.spec.rules.push({ name: 'reports', effect: 'allow', operations: ['SELECT'], functions: ['reporting.*'] });
     await must('PUT', `${G}/namespaces/ml/accesspolicies/analysts-read`, p);
-    const objs = await settled();
+    const objs = await bindingReady('orders', 'False');
     const bad = objs.find((o) => o.kind === 'AccessPolicy' && o.metadata.name === 'analysts-read') as any;
     assert.deepEqual(bad.status.conditions.map((c: any) => [c.type, c.status, c.reason]), [['Ready', 'False', 'InvalidSpec'], ['Stalled', 'True', 'InvalidSpec']]);
     const ks = await kstatus(objs);
@@ -155,7 +166,7 @@ describe('examples on a real apiserver, judged by kstatus and the Argo CD health
     const fixed = await get('accesspolicies', 'analysts-read');
     fixed.spec.rules.pop();
     await must('PUT', `${G}/namespaces/ml/accesspolicies/analysts-read`, fixed);
-    const again = await settled();
+    const again = await bindingReady('orders', 'True');
     const ks2 = await kstatus(again);
     for (const r of ks2) assert.equal(r.status, 'Current', `${r.kind} ${r.name}: ${r.message}`);
     const good = again.find((o) => o.kind === 'AccessPolicy' && o.metadata.name === 'analysts-read') as any;
