@@ -79,41 +79,53 @@ const fieldStart: number[] = [];
 const fieldEnd: number[] = [];
 const replacement: Buffer[] = [];
 
-/** Returns a new CopyData message with the masked columns of every row in it replaced. */
-export function maskCopyData(buf: Buffer, start: number, end: number, columnMask: RowMask,
-                             opts: CopyOptions, settings: MaskSettings): Buffer {
+/** buf[start, end) is one whole CopyData message (type byte and length agree), or MaskError. */
+function checkCopyData(buf: Buffer, start: number, end: number): void {
   if (!(start >= 0 && end <= buf.length && end - start >= 5)) {
     throw new MaskError(`CopyData: bounds ${start}..${end} invalid for a ${buf.length}-byte buffer`);
   }
   if (buf[start] !== COPY_DATA) throw new MaskError(`CopyData: type byte 0x${buf[start]!.toString(16)} is not 'd'`);
   const len = buf.readInt32BE(start + 1);
   if (len !== end - start - 1) throw new MaskError(`CopyData: length field ${len} does not match message size ${end - start - 1}`);
+}
+
+/** Returns a new CopyData message with the masked columns of every row in it replaced. */
+export function maskCopyData(buf: Buffer, start: number, end: number, columnMask: RowMask,
+                             opts: CopyOptions, settings: MaskSettings): Buffer {
+  checkCopyData(buf, start, end);
   const o = resolve(opts);
-  let size = end - start;
   try {
     let pos = start + 5;
     while (pos < end) pos = o.csv ? csvRow(buf, pos, end, columnMask, o, settings) : textRow(buf, pos, end, columnMask, o, settings);
-    const masked = fieldStart.length;
-    for (let k = 0; k < masked; k++) size += replacement[k]!.length - (fieldEnd[k]! - fieldStart[k]!);
-    if (size - 1 > MAX_MESSAGE_LEN) throw new MaskError('CopyData: masked message exceeds the protocol message size');
-    const out = Buffer.allocUnsafe(size);
-    out[0] = COPY_DATA;
-    out.writeInt32BE(size - 1, 1);
-    let w = 5;
-    let cursor = start + 5;
-    for (let k = 0; k < masked; k++) {
-      w += buf.copy(out, w, cursor, fieldStart[k]!);
-      w += replacement[k]!.copy(out, w);
-      cursor = fieldEnd[k]!;
-    }
-    w += buf.copy(out, w, cursor, end);
-    if (w !== size) throw new MaskError(`CopyData: internal size mismatch ${w} != ${size}`);
-    return out;
+    return spliced(buf, start, end);
   } finally {
     fieldStart.length = 0;
     fieldEnd.length = 0;
     replacement.length = 0;
   }
+}
+
+/**
+ * The CopyData message buf[start, end) with every recorded field [fieldStart, fieldEnd) replaced by its
+ * replacement, in order, and the length field set to the new size. Text, CSV and binary masking share it.
+ */
+function spliced(buf: Buffer, start: number, end: number): Buffer {
+  let size = end - start;
+  for (let k = 0; k < fieldStart.length; k++) size += replacement[k]!.length - (fieldEnd[k]! - fieldStart[k]!);
+  if (size - 1 > MAX_MESSAGE_LEN) throw new MaskError('CopyData: masked message exceeds the protocol message size');
+  const out = Buffer.allocUnsafe(size);
+  out[0] = COPY_DATA;
+  out.writeInt32BE(size - 1, 1);
+  let w = 5;
+  let cursor = start + 5;
+  for (let k = 0; k < fieldStart.length; k++) {
+    w += buf.copy(out, w, cursor, fieldStart[k]!);
+    w += replacement[k]!.copy(out, w);
+    cursor = fieldEnd[k]!;
+  }
+  w += buf.copy(out, w, cursor, end);
+  if (w !== size) throw new MaskError(`CopyData: internal size mismatch ${w} != ${size}`);
+  return out;
 }
 
 function record(fs: number, fe: number, bytes: Buffer): void {
@@ -364,12 +376,7 @@ export function binaryCopyState(mask: RowMask, fields: readonly FieldInfo[]): Bi
 
 /** Returns a new CopyData message with the masked fields of every tuple in it replaced (binary format). */
 export function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, settings: MaskSettings): Buffer {
-  if (!(start >= 0 && end <= buf.length && end - start >= 5)) {
-    throw new MaskError(`CopyData: bounds ${start}..${end} invalid for a ${buf.length}-byte buffer`);
-  }
-  if (buf[start] !== COPY_DATA) throw new MaskError(`CopyData: type byte 0x${buf[start]!.toString(16)} is not 'd'`);
-  const len = buf.readInt32BE(start + 1);
-  if (len !== end - start - 1) throw new MaskError(`CopyData: length field ${len} does not match message size ${end - start - 1}`);
+  checkCopyData(buf, start, end);
   let pos = start + 5;
   try {
     if (!st.header) {
@@ -409,22 +416,7 @@ export function maskCopyBinary(buf: Buffer, start: number, end: number, st: Bina
       }
     }
     if (fieldStart.length === 0) return Buffer.from(buf.subarray(start, end));
-    let size = end - start;
-    for (let k = 0; k < fieldStart.length; k++) size += replacement[k]!.length - (fieldEnd[k]! - fieldStart[k]!);
-    if (size - 1 > MAX_MESSAGE_LEN) throw new MaskError('CopyData: masked message exceeds the protocol message size');
-    const out = Buffer.allocUnsafe(size);
-    out[0] = COPY_DATA;
-    out.writeInt32BE(size - 1, 1);
-    let w = 5;
-    let cursor = start + 5;
-    for (let k = 0; k < fieldStart.length; k++) {
-      w += buf.copy(out, w, cursor, fieldStart[k]!);
-      w += replacement[k]!.copy(out, w);
-      cursor = fieldEnd[k]!;
-    }
-    w += buf.copy(out, w, cursor, end);
-    if (w !== size) throw new MaskError(`CopyData: internal size mismatch ${w} != ${size}`);
-    return out;
+    return spliced(buf, start, end);
   } finally {
     fieldStart.length = 0;
     fieldEnd.length = 0;
