@@ -32,6 +32,8 @@ import { subjectAccessReview } from './webhook/accessrequest.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { createRecorder, NULL_RECORDER } from './record.ts';
+import { WorkQueue } from './queue.ts';
+import { backoffMs } from '../lib/backoff.ts';
 import type { OtlpOptions, Recorder } from './record.ts';
 
 export interface OperatorOptions {
@@ -67,6 +69,11 @@ export interface OperatorOptions {
   /** Every binding is reconciled this often even without events (AccessRequest expiry). Default 30 s. */
   readonly resyncMs?: number;
   /**
+   * Reconciles of different objects that may run at once (flag --max-concurrent-reconciles; chart
+   * operator.maxConcurrentReconciles); one object is never reconciled twice at once (queue.ts). Default 4.
+   */
+  readonly maxConcurrentReconciles?: number;
+  /**
    * Namespaces the operator works in (flag --watch-namespaces; chart operator.watchNamespaces): one watch
    * per namespace, so Roles there suffice. Unset or null: the whole cluster (ClusterRole).
    */
@@ -96,46 +103,11 @@ export interface OperatorOptions {
   readonly otlp?: OtlpOptions | null;
 }
 
-/** Serialised work queue: one reconcile per key at a time, failures retried with capped backoff. */
-class Queue {
-  private readonly pending = new Set<string>();
-  private readonly failures = new Map<string, number>();
-  private running = false;
-  private readonly work: (key: string) => Promise<void>;
-  private readonly log: Logger;
-  private stopped = false;
-  private readonly observe: ((key: string, ok: boolean, seconds: number) => void) | undefined;
-  constructor(work: (key: string) => Promise<void>, log: Logger, observe?: (key: string, ok: boolean, seconds: number) => void) {
-    this.work = work; this.log = log; this.observe = observe;
-  }
-  get depth(): number { return this.pending.size; }
-  add(key: string): void {
-    if (this.stopped) return;
-    this.pending.add(key);
-    if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
-  }
-  stop(): void { this.stopped = true; this.pending.clear(); }
-  private async drain(): Promise<void> {
-    while (this.pending.size > 0 && !this.stopped) {
-      const key = this.pending.values().next().value as string;
-      this.pending.delete(key);
-      const t0 = performance.now();
-      try {
-        await this.work(key);
-        this.observe?.(key, true, (performance.now() - t0) / 1000);
-        this.failures.delete(key);
-      } catch (e) {
-        this.observe?.(key, false, (performance.now() - t0) / 1000);
-        const n = (this.failures.get(key) ?? 0) + 1;
-        this.failures.set(key, n);
-        const delay = Math.min(30_000, 100 * 2 ** n);
-        this.log.warn('Failed to reconcile', { key, error: (e as Error).message, retryInMs: delay });
-        setTimeout(() => this.add(key), delay).unref();
-      }
-    }
-    this.running = false;
-  }
-}
+/**
+ * Webhook certificate bootstrap after a lost race with another replica: 200 ms, 400 ms, 800 ms, 1.6 s,
+ * each up to half again at random so racing replicas come apart.
+ */
+const CERT_RETRY = { initialMs: 200, maxMs: 1600, jitter: [1, 1.5] } as const;
 
 export class Operator {
   readonly opts: OperatorOptions;
@@ -157,7 +129,7 @@ export class Operator {
   private grpcIdentity: ServingIdentityProvider | null = null;
   private servingProblem = '';
   private timers: NodeJS.Timeout[] = [];
-  private queue!: Queue;
+  private queue!: WorkQueue;
   private cert: CertBundle | null = null;
   private shutdownSent = new Set<string>();
   /** One timer per AccessRequest whose status changes by itself at a known time (expiry, pending TTL). */
@@ -229,12 +201,15 @@ export class Operator {
     const deps = (): ReconcileDeps => ({ caches: this.caches, kube, distribution: this.distribution, log: this.log, now: () => new Date(), published, isLeader: () => this.isLeader(),
       recorder: this.recorder, metrics: this.metrics });
     const published = new Map<string, string>();
-    this.queue = new Queue(async (key) => {
+    this.queue = new WorkQueue(async (key) => {
       const [kind, ns, name] = key.split('/') as [string, string, string];
       if (kind === 'binding') await reconcileBinding(deps(), ns, name);
       else if (kind === 'request') await reconcileRequest(this.requestDeps(), ns, name);
       else await reconcilePolicy(deps(), ns, name);
-    }, this.log, (key, ok, seconds) => this.metrics.reconciled(key.slice(0, key.indexOf('/')), ok ? 'success' : 'error', seconds));
+    }, {
+      log: this.log, ...(this.opts.maxConcurrentReconciles === undefined ? {} : { concurrency: this.opts.maxConcurrentReconciles }),
+      observe: (key, ok, seconds) => this.metrics.reconciled(key.slice(0, key.indexOf('/')), ok ? 'success' : 'error', seconds),
+    });
     const bindingsOf = (ns: string): void => { for (const b of this.caches.bindings.list(ns)) this.queue.add(`binding/${ns}/${b.metadata.name}`); };
     const nsOf = (o: { metadata?: { namespace?: string } }): string => o.metadata?.namespace ?? '';
     // Pending requests are judged against the policies: a policy change may decide them.
@@ -286,7 +261,7 @@ export class Operator {
         } catch (e) {
           if (attempt >= 5) throw e;
           this.log.warn('Failed to ensure webhook certificate; retrying', { error: (e as Error).message, attempt });
-          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt + Math.random() * 100));
+          await new Promise((r) => setTimeout(r, backoffMs(CERT_RETRY, attempt)));
         }
       }
     }
