@@ -14,6 +14,7 @@
 // file not yet replaced); it carries the same trace and span ids, so a backend can de-duplicate it.
 import type { Tracer } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { backoffMs as cappedBackoffMs } from '../lib/backoff.ts';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
 import type { EncodeItem } from './encoder.ts';
 import { InlineEncoderHost, WorkerEncoderHost, type EncoderHost, type EncoderSettings } from './encoder-host.ts';
@@ -400,8 +401,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   /** Exponential backoff with "equal jitter": half the step fixed, half random, so retries of many sidecars spread out. */
   private backoffMs(attempt: number, retryAfterMs: number | null): number {
-    const step = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** Math.min(attempt - 1, 30));
-    const jittered = step / 2 + Math.random() * (step / 2);
+    const jittered = cappedBackoffMs({ initialMs: this.initialBackoffMs, maxMs: this.maxBackoffMs, jitter: [0.5, 1] }, attempt);
     return retryAfterMs === null ? jittered : Math.min(this.maxBackoffMs, Math.max(retryAfterMs, jittered));
   }
 
