@@ -10,7 +10,8 @@ export const ANNOTATION_INJECTED = 'airlock.dev/injected';
 /**
  * Set on every pod that carries a sidecar: the operator watches Pods with this label only (its pod cache
  * holds injected pods, not every pod of the cluster; issue 11, class 6). Pods injected by an operator
- * older than this label are not seen until they are recreated (charts/airlock/README.md, "Upgrading from an operator older than that label").
+ * older than this label are not seen until they are recreated (charts/airlock/README.md says how to
+ * upgrade from such an operator).
  */
 export const LABEL_SIDECAR = 'airlock.dev/sidecar';
 export const LABEL_SIDECAR_SELECTOR = `${LABEL_SIDECAR}=true`;
