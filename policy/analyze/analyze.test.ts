@@ -2,7 +2,8 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Analysis, ColumnSource, SessionEffect } from '../types.ts';
-import { analyze, describeAccess, initAnalyzer } from './analyze.ts';
+import { analyze, describeAccess } from './analyze.ts';
+import { initAnalyzer } from './testing-parser.ts';
 import { parseLiteralName } from './names.ts';
 import { newState, walkTop } from './walk.ts';
 

@@ -1,22 +1,15 @@
 // Statement analysis: what a SQL string does, as StatementFacts the policy can check pair by pair.
-// Pure: no I/O. libpg-query's WebAssembly module must be loaded once (initAnalyzer) before
-// analyze() is called; analyze() is synchronous and never throws.
+// Pure: no I/O and no module state. Loading libpg-query's WebAssembly module is the composition root's job
+// (proxy/enforce/analyzer.ts, with the V8 flags of docs/adr/0004): it awaits libpg-query's loadModule() once
+// before the first analyze(). Until then the parser throws and every statement fails closed as one that does
+// not parse. analyze() is synchronous and never throws.
 
 import type { Access, Analysis, StatementFacts } from '../types.ts';
-import { loadModule, normalizeSync, parseSync, scanSync } from 'libpg-query';
+import { normalizeSync, parseSync, scanSync } from 'libpg-query';
 import { newState, noun, walkTop } from './walk.ts';
 import { qualifiedName } from './names.ts';
 import { scrubParseError } from '../sql-message.ts';
 import { lexerHostile } from './hostile.ts';
-
-let loaded: Promise<void> | null = null;
-let ready = false;
-
-/** Load the parser (WebAssembly) once; later calls return the same promise. */
-export function initAnalyzer(): Promise<void> {
-  loaded ??= loadModule().then(() => { ready = true; });
-  return loaded;
-}
 
 function failed(error: string): Analysis {
   // Literals of a string that did not parse are not shown anywhere: normalized stays empty.
@@ -25,7 +18,6 @@ function failed(error: string): Analysis {
 
 /** Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`. */
 export function analyze(sql: string): Analysis {
-  if (!ready) return failed('the SQL analyzer is not initialised (initAnalyzer() was not awaited)');
   // libpg-query throws "Query cannot be empty" for '' alone ('  ' and '-- c' parse to no statements).
   // PostgreSQL answers it with EmptyQueryResponse; pools send it as their health check.
   if (sql === '') return { statements: [], error: null, normalized: '', shapeCacheable: true };
