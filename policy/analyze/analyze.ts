@@ -16,8 +16,12 @@ function failed(error: string): Analysis {
   return { statements: [], error, normalized: '', shapeCacheable: false };
 }
 
-/** Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`. */
-export function analyze(sql: string): Analysis {
+/**
+ * Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`.
+ * `normalized`: libpg-query's normalized text of this same `sql` when the caller has it already (the shape-cache
+ * lookup computed it on the way to this cache miss), so it is not computed twice.
+ */
+export function analyze(sql: string, normalized?: string): Analysis {
   // libpg-query throws "Query cannot be empty" for '' alone ('  ' and '-- c' parse to no statements).
   // PostgreSQL answers it with EmptyQueryResponse; pools send it as their health check.
   if (sql === '') return { statements: [], error: null, normalized: '', shapeCacheable: true };
@@ -25,10 +29,9 @@ export function analyze(sql: string): Analysis {
   if (hostile !== null) return failed(hostile);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let tree: any;
-  let normalized: string;
   try {
     tree = parseSync(sql);
-    normalized = normalizeSync(sql);
+    normalized ??= normalizeSync(sql);
   } catch (e) {
     // The parser's message quotes the statement (`syntax error at or near "'secret'"`): keep what and
     // where, not the quoted text, which would reach the audit trail as the denial's reason.
