@@ -23,11 +23,18 @@ export const DEFAULT_HOLD_TIMEOUT_MS = 60_000;
 /** An approval without maxDuration grants at most one hour: just-in-time access should be short. */
 export const DEFAULT_MAX_DURATION_MS = 3_600_000;
 
-/** Masking strategies from weakest to strictest; the strictest wins when two apply. */
-export const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 1, hash: 2, redact: 3, null: 4 };
-export function stricter(a: MaskStrategy | null, b: MaskStrategy | null): MaskStrategy | null {
-  if (a === null) return b;
-  if (b === null) return a;
+/** Masking strategies by how much of the value each lets out, least last: the strictest wins when two apply. */
+const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 1, hash: 2, redact: 3, null: 4 };
+
+/**
+ * The stricter of two strategies; an absent one (null or undefined: not masked) yields to the other. The one
+ * ordering for the compiler, decide, explain and the proxy's masking (proxy/mask/resolve.ts).
+ */
+export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy): MaskStrategy;
+export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy | null | undefined): MaskStrategy | null;
+export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy | null | undefined): MaskStrategy | null {
+  if (a == null) return b ?? null;
+  if (b == null) return a;
   return STRICTNESS[b] > STRICTNESS[a] ? b : a;
 }
 
@@ -84,7 +91,7 @@ export function compile(policies: readonly AccessPolicy[], generation: number): 
     for (const m of s.masking ?? []) {
       for (const c of m.columns) {
         const key = (parseColumnName(c) as [string, string, string]).join('.');
-        masking[key] = stricter(masking[key] ?? null, m.strategy) as MaskStrategy;
+        masking[key] = stricter(masking[key], m.strategy);
       }
     }
     const a = s.approval;
@@ -234,7 +241,7 @@ export function selectFor(set: CompiledPolicySet, identity: Identity, database: 
       if (t === undefined) masks.set(schema, t = new Map());
       let c = t.get(table);
       if (c === undefined) t.set(table, c = new Map());
-      const s = stricter(c.get(column) ?? null, strategy) as MaskStrategy;
+      const s = stricter(c.get(column), strategy);
       c.set(column, s);
       maskColumns[`${schema}.${table}.${column}`] = s;
     }

@@ -7,7 +7,7 @@
 // Offline there is no database to ask, so the context is assumed (offlineContext): search_path
 // `public` unless given, pg_catalog names of PostgreSQL 15 (pg-catalog.ts), no AccessRequest grants.
 // An `approve` verdict is reported as such (the proxy would hold the statement and ask).
-import { compile, selectFor } from './compile.ts';
+import { compile, selectFor, stricter } from './compile.ts';
 import type { Selected, View } from './compile.ts';
 import { decide, eachCandidate, evalCandidate, maskPlan, ruleMatches } from './decide.ts';
 import type { PairResult } from './decide.ts';
@@ -84,10 +84,6 @@ export interface Explanation {
   readonly masked: Readonly<Record<string, MaskStrategy>>;
 }
 
-const STRICT: Readonly<Record<MaskStrategy, number>> = { partial: 1, hash: 2, redact: 3, null: 4 };
-function stricter(a: MaskStrategy | undefined, b: MaskStrategy): MaskStrategy {
-  return a === undefined || STRICT[b] > STRICT[a] ? b : a;
-}
 function relText(r: RelName): string { return r.schema === null ? r.name : `${r.schema}.${r.name}`; }
 
 /** Compile policies once; explain many statements against the result with explainWith. */
