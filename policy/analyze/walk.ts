@@ -16,20 +16,19 @@
 import type { Out } from './lineage.ts';
 import { stmtAny } from './walk/dispatch.ts';
 import { EXPR } from './walk/expression-table.ts';
-import { newState as emptyState, type Raw, type St } from './walk/state.ts';
+import { newState as emptyState, type Raw, type WalkState } from './walk/state.ts';
 import { STMT } from './walk/statement-table.ts';
 
-export type { St } from './walk/state.ts';
 export { noun } from './walk/utility.ts';
 
 const HANDLERS = { expressions: EXPR, statements: STMT };
 
 /** The state of one statement's walk. */
-export function newState(): St {
+export function newState(): WalkState {
   return emptyState(HANDLERS);
 }
 
 /** Run a top-level statement's handler. */
-export function walkTop(st: St, type: string, body: Raw): Out[] | null {
+export function walkTop(st: WalkState, type: string, body: Raw): Out[] | null {
   return stmtAny(st, { [type]: body }, null, true);
 }

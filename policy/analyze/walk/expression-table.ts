@@ -4,7 +4,9 @@
 import { S, N, L, type Handler } from './state.ts';
 import { pure, leaf } from './dispatch.ts';
 import { colRef } from './scope.ts';
-import { typeCast, funcCall, indirection, subLink, jsonArrayQuery, collate, ddlRangeVar, tableLike } from './expressions.ts';
+import {
+  typeCast, funcCall, indirection, subLink, jsonArrayQuery, collate, ddlRangeVar, tableLike,
+} from './expressions.ts';
 
 export const EXPR: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['ColumnRef', colRef],
@@ -14,8 +16,8 @@ export const EXPR: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ['SubLink', subLink],
   ['CollateClause', collate],
   ['JsonArrayQueryConstructor', jsonArrayQuery],
-  ['RangeVar', (st, b) => ddlRangeVar(st, b)],
-  ['TableLikeClause', (st, b) => tableLike(st, b)],
+  ['RangeVar', (st, body) => ddlRangeVar(st, body)],
+  ['TableLikeClause', (st, body) => tableLike(st, body)],
   // values with no source
   leaf('A_Const', { ival: S, fval: S, boolval: S, sval: S, bsval: S, isnull: S, location: S }),
   leaf('ParamRef', { number: S, location: S }),

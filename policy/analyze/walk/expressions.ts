@@ -8,15 +8,20 @@ import { lexerHostile } from '../hostile.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE, type Out } from '../lineage.ts';
 import { parseLiteralName } from '../names.ts';
 import { scrubParseError } from '../../sql-message.ts';
-import { BULK_READERS, hiddenSetting, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS } from '../functions.ts';
-import { type Raw, S, N, L, X, spec, type Scope, type St, bad, access, effect, keyOf, checkFields, strings, targetRel } from './state.ts';
+import {
+  BULK_READERS, hiddenSetting, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS,
+} from '../functions.ts';
+import {
+  type Raw, S, N, L, X, spec, type Scope, type WalkState, bad, access, effect, keyOf, checkFields, strings,
+  targetRel,
+} from './state.ts';
 import { expr, walkStruct, walkFields, stmtAny } from './dispatch.ts';
 
 export function stringLiteral(node: Raw): string | null {
   // Through explicit casts: 'x'::text is still a constant name.
-  for (let n = node; n; n = n.TypeCast?.arg) {
-    if (n.A_Const) return n.A_Const.sval !== undefined ? (n.A_Const.sval.sval ?? '') : null;
-    if (!n.TypeCast) return null;
+  for (let current = node; current; current = current.TypeCast?.arg) {
+    if (current.A_Const) return current.A_Const.sval !== undefined ? (current.A_Const.sval.sval ?? '') : null;
+    if (!current.TypeCast) return null;
   }
   return null;
 }
@@ -24,14 +29,14 @@ export function stringLiteral(node: Raw): string | null {
 /** A string constant, bare or cast to text, varchar or name: the text PostgreSQL will see, unchanged. */
 function settingName(node: Raw): string | null {
   if (node?.A_Const !== undefined) return node.A_Const.sval !== undefined ? (node.A_Const.sval.sval ?? '') : null;
-  const c = node?.TypeCast;
-  if (c === undefined || c.arg?.A_Const?.sval === undefined) return null;
-  const names = strings(c.typeName?.names);
-  const t = names[names.length - 1];
+  const cast = node?.TypeCast;
+  if (cast === undefined || cast.arg?.A_Const?.sval === undefined) return null;
+  const names = strings(cast.typeName?.names);
+  const typeName = names[names.length - 1];
   if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return null;
   // A type modifier would cut the text ('search_pathx'::varchar(11) is 'search_path').
-  if (c.typeName?.arrayBounds !== undefined || c.typeName?.typmods !== undefined || !TEXT_TYPES.has(t ?? '')) return null;
-  return c.arg.A_Const.sval.sval ?? '';
+  if (cast.typeName?.arrayBounds !== undefined || cast.typeName?.typmods !== undefined || !TEXT_TYPES.has(typeName ?? '')) return null;
+  return cast.arg.A_Const.sval.sval ?? '';
 }
 const TEXT_TYPES = new Set(['text', 'varchar', 'name']);
 
@@ -40,50 +45,50 @@ const REG_TYPES = new Set([
   'regcollation', 'regconfig', 'regdictionary',
 ]);
 
-export function typeCast(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  checkFields(st, 'TypeCast', b, TYPE_CAST);
-  const src = expr(st, b.arg, sc, want);
-  walkStruct(st, 'TypeName', b.typeName, sc, false);
-  const names = strings(b.typeName?.names);
+export function typeCast(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  checkFields(st, 'TypeCast', body, TYPE_CAST);
+  const src = expr(st, body.arg, scope, want);
+  walkStruct(st, 'TypeName', body.typeName, scope, false);
+  const names = strings(body.typeName?.names);
   const last = names[names.length - 1];
   if (last !== undefined && REG_TYPES.has(last) && (names.length === 1 || names[0] === 'pg_catalog')) {
     // A name inside a string: the literal decides what it refers to (design.md, decision cache).
     st.cacheable = false;
-    const lit = last === 'regclass' ? stringLiteral(b.arg) : null;
+    const lit = last === 'regclass' ? stringLiteral(body.arg) : null;
     if (lit !== null) {
-      const p = parseLiteralName(lit);
-      if (p.kind === 'name') access(st, 'SELECT', p.rel, 'relation');
+      const parsed = parseLiteralName(lit);
+      if (parsed.kind === 'name') access(st, 'SELECT', parsed.rel, 'relation');
     }
   }
   return src; // a cast passes the value through: masking still applies to it
 }
 const TYPE_CAST = spec({ arg: X, typeName: X, location: S });
 
-export function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  walkFields(st, 'FuncCall', b, FUNC_CALL, sc, null);
-  const names = strings(b.funcname);
+export function funcCall(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  walkFields(st, 'FuncCall', body, FUNC_CALL, scope, null);
+  const names = strings(body.funcname);
   const name = names[names.length - 1] ?? '';
   const schema = names.length >= 2 ? names[names.length - 2]! : null;
   access(st, 'CALL', { schema, name }, 'function');
-  const args: Raw[] = Array.isArray(b.args) ? b.args : [];
+  const args: Raw[] = Array.isArray(body.args) ? body.args : [];
   const acc = want ? [] as ColumnSource[] : null;
   let stringArg = false;
   const builtin = schema === null || schema === 'pg_catalog';
   // pg_notify(channel, payload) sends the payload to every listener: its lineage is always wanted.
   const notify = builtin && name === 'pg_notify';
   for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const s = expr(st, a, sc, want || (notify && i === 1));
-    if (acc !== null && s !== null) addLeaves(acc, s);
-    if (notify && i === 1 && s !== null) st.notified.push(s);
-    if (!stringArg && stringLiteral(a) !== null) stringArg = true;
+    const arg = args[i];
+    const source = expr(st, arg, scope, want || (notify && i === 1));
+    if (acc !== null && source !== null) addLeaves(acc, source);
+    if (notify && i === 1 && source !== null) st.notified.push(source);
+    if (!stringArg && stringLiteral(arg) !== null) stringArg = true;
   }
-  if (acc !== null && b.agg_within_group === true && Array.isArray(b.agg_order)) {
+  if (acc !== null && body.agg_within_group === true && Array.isArray(body.agg_order)) {
     // An ordered-set aggregate returns one of the values it sorts (percentile_disc(0.5) WITHIN GROUP
     // (ORDER BY ssn) is an ssn): the sort keys are part of its value. Found by the privilege oracle.
-    for (const o of b.agg_order as Raw[]) {
-      const s = expr(st, o?.SortBy?.node, sc, true);
-      if (s !== null) addLeaves(acc, s);
+    for (const sortBy of body.agg_order as Raw[]) {
+      const source = expr(st, sortBy?.SortBy?.node, scope, true);
+      if (source !== null) addLeaves(acc, source);
     }
   }
   if (builtin) {
@@ -98,8 +103,8 @@ export function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): Colum
       // the function spelling of '…'::regclass
       st.cacheable = false;
       const lit = stringLiteral(args[0]);
-      const p = lit === null ? null : parseLiteralName(lit);
-      if (p !== null && p.kind === 'name') access(st, 'SELECT', p.rel, 'relation');
+      const parsed = lit === null ? null : parseLiteralName(lit);
+      if (parsed !== null && parsed.kind === 'name') access(st, 'SELECT', parsed.rel, 'relation');
       return want ? CONSTANT : null;
     }
     if (notify) {
@@ -129,7 +134,7 @@ export function funcCall(st: St, b: Raw, sc: Scope | null, want: boolean): Colum
       const outs = nestedQuery(st, text, name);
       if (acc === null) return null;
       if (outs === null) return OPAQUE;
-      for (const o of outs) addLeaves(acc, o.src);
+      for (const sortBy of outs) addLeaves(acc, sortBy.src);
       return derivedOf(acc);
     }
     if (BULK_READERS.has(name)) {
@@ -166,17 +171,17 @@ const FUNC_CALL = spec({
   agg_distinct: S, func_variadic: S, funcformat: S, location: S,
 });
 
-function literalRelation(st: St, arg: Raw, what: string): RelName | null {
+function literalRelation(st: WalkState, arg: Raw, what: string): RelName | null {
   const text = stringLiteral(arg);
   if (text === null) { bad(st, `${what} with a relation that is not a string constant cannot be checked`); return null; }
-  const p = parseLiteralName(text);
-  if (p.kind === 'oid') { bad(st, `${what} with a relation given by OID cannot be checked`); return null; }
-  if (p.kind === 'invalid') { bad(st, `${what} with an invalid relation name`); return null; }
-  return p.rel;
+  const parsed = parseLiteralName(text);
+  if (parsed.kind === 'oid') { bad(st, `${what} with a relation given by OID cannot be checked`); return null; }
+  if (parsed.kind === 'invalid') { bad(st, `${what} with an invalid relation name`); return null; }
+  return parsed.rel;
 }
 
 /** SQL text a built-in will run (query_to_xml & co): analysed as if written inline. */
-function nestedQuery(st: St, text: string, fn: string): Out[] | null {
+function nestedQuery(st: WalkState, text: string, fn: string): Out[] | null {
   let tree: Raw;
   const hostile = lexerHostile(text);
   if (hostile !== null) { bad(st, `${fn}() query text: ${hostile}`); return null; }
@@ -194,16 +199,16 @@ function nestedQuery(st: St, text: string, fn: string): Out[] | null {
 }
 const QUERY_TYPES = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
-export function indirection(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  checkFields(st, 'A_Indirection', b, A_INDIRECTION);
-  const src = expr(st, b.arg, sc, want);
-  const ind: Raw[] = Array.isArray(b.indirection) ? b.indirection : [];
+export function indirection(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  checkFields(st, 'A_Indirection', body, A_INDIRECTION);
+  const src = expr(st, body.arg, scope, want);
+  const ind: Raw[] = Array.isArray(body.indirection) ? body.indirection : [];
   let field: string | null = null;
-  for (const i of ind) {
-    const t = keyOf(i);
-    if (t === 'String') field = i.String.sval ?? '';
-    else if (t === 'A_Indices') expr(st, i, sc, false);
-    else if (t !== 'A_Star') bad(st, `${t} is not supported in an indirection`);
+  for (const step of ind) {
+    const type = keyOf(step);
+    if (type === 'String') field = step.String.sval ?? '';
+    else if (type === 'A_Indices') expr(st, step, scope, false);
+    else if (type !== 'A_Star') bad(st, `${type} is not supported in an indirection`);
   }
   if (!want || src === null) return null;
   // (t).col: column col of t's relation
@@ -214,45 +219,45 @@ export function indirection(st: St, b: Raw, sc: Scope | null, want: boolean): Co
 }
 const A_INDIRECTION = spec({ arg: X, indirection: X });
 
-export function subLink(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  checkFields(st, 'SubLink', b, SUB_LINK);
-  const t = b.testexpr !== undefined ? expr(st, b.testexpr, sc, want) : null;
-  const outs = stmtAny(st, b.subselect, sc, want);
+export function subLink(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  checkFields(st, 'SubLink', body, SUB_LINK);
+  const tested = body.testexpr !== undefined ? expr(st, body.testexpr, scope, want) : null;
+  const outs = stmtAny(st, body.subselect, scope, want);
   if (!want) return null;
-  if (b.subLinkType === 'EXISTS_SUBLINK') return CONSTANT;
+  if (body.subLinkType === 'EXISTS_SUBLINK') return CONSTANT;
   const acc: ColumnSource[] = [];
-  if (t !== null) addLeaves(acc, t);
-  if (outs !== null) for (const o of outs) addLeaves(acc, o.src);
+  if (tested !== null) addLeaves(acc, tested);
+  if (outs !== null) for (const output of outs) addLeaves(acc, output.src);
   return derivedOf(acc);
 }
 const SUB_LINK = spec({ subLinkType: S, subLinkId: S, testexpr: X, operName: S, subselect: X, location: S });
 
-export function jsonArrayQuery(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  walkFields(st, 'JsonArrayQueryConstructor', b, JSON_ARRAY_QUERY, sc, null);
-  const outs = stmtAny(st, b.query, sc, want);
+export function jsonArrayQuery(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  walkFields(st, 'JsonArrayQueryConstructor', body, JSON_ARRAY_QUERY, scope, null);
+  const outs = stmtAny(st, body.query, scope, want);
   if (!want || outs === null) return want ? OPAQUE : null;
   const acc: ColumnSource[] = [];
-  for (const o of outs) addLeaves(acc, o.src);
+  for (const output of outs) addLeaves(acc, output.src);
   return derivedOf(acc);
 }
 const JSON_ARRAY_QUERY = spec({ query: X, output: 'JsonOutput', format: 'JsonFormat', absent_on_null: S, location: S });
 
-export function collate(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  checkFields(st, 'CollateClause', b, COLLATE);
-  return b.arg !== undefined ? expr(st, b.arg, sc, want) : (want ? CONSTANT : null);
+export function collate(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  checkFields(st, 'CollateClause', body, COLLATE);
+  return body.arg !== undefined ? expr(st, body.arg, scope, want) : (want ? CONSTANT : null);
 }
 const COLLATE = spec({ arg: X, collname: S, location: S });
 
 /** A relation reached through a DDL sub-node (INHERIT parent, ATTACH PARTITION, REFERENCES). */
-export function ddlRangeVar(st: St, b: Raw): ColumnSource | null {
-  targetRel(st, b, 'DDL');
+export function ddlRangeVar(st: WalkState, body: Raw): ColumnSource | null {
+  targetRel(st, body, 'DDL');
   return null;
 }
 
 /** CREATE TABLE … (LIKE other): copies other's definition, so it reads other's structure. */
-export function tableLike(st: St, b: Raw): ColumnSource | null {
-  checkFields(st, 'TableLikeClause', b, F_TABLE_LIKE_CLAUSE);
-  if (b.relation !== undefined) targetRel(st, b.relation, 'SELECT');
+export function tableLike(st: WalkState, body: Raw): ColumnSource | null {
+  checkFields(st, 'TableLikeClause', body, F_TABLE_LIKE_CLAUSE);
+  if (body.relation !== undefined) targetRel(st, body.relation, 'SELECT');
   return null;
 }
 

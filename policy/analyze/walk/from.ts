@@ -3,7 +3,10 @@
 
 import type { ColumnSource } from '../../types.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE } from '../lineage.ts';
-import { type Raw, S, N, L, X, spec, type Scope, type St, bad, access, keyOf, checkFields, strings, relOfRangeVar, RANGE_VAR, alsoOnSearchPath, item, aliasOf } from './state.ts';
+import {
+  type Raw, S, N, L, X, spec, type Scope, type WalkState, bad, access, keyOf, checkFields, strings, relOfRangeVar,
+  RANGE_VAR, alsoOnSearchPath, item, aliasOf,
+} from './state.ts';
 import { expr, walkStruct, walkFields, stmtAny } from './dispatch.ts';
 import { findCte, rename } from './scope.ts';
 
@@ -19,92 +22,92 @@ const JSON_TABLE = spec({
   lateral: S, location: S,
 });
 
-export function fromItem(st: St, node: Raw, sc: Scope, want: boolean): void {
+export function fromItem(st: WalkState, node: Raw, scope: Scope, want: boolean): void {
   const type = keyOf(node);
-  const b = type === undefined ? undefined : node[type];
+  const body = type === undefined ? undefined : node[type];
   switch (type) {
     case 'RangeVar': {
-      checkFields(st, 'RangeVar', b, RANGE_VAR);
-      const a = aliasOf(st, b.alias);
-      if (b.schemaname === undefined && b.catalogname === undefined) {
-        const cte = findCte(sc, b.relname);
+      checkFields(st, 'RangeVar', body, RANGE_VAR);
+      const alias = aliasOf(st, body.alias);
+      if (body.schemaname === undefined && body.catalogname === undefined) {
+        const cte = findCte(scope, body.relname);
         if (cte !== null) {
           // a CTE shadows a table of the same name; what the CTE reads was reported at WITH
-          const renamed = a.cols !== null && cte.outs !== null;
-          sc.items.push(renamed
-            ? item({ alias: a.name ?? b.relname, outs: rename(cte.outs, b.alias.colnames) })
-            : item({ alias: a.name ?? b.relname, cte }));
+          const renamed = alias.cols !== null && cte.outs !== null;
+          scope.items.push(renamed
+            ? item({ alias: alias.name ?? body.relname, outs: rename(cte.outs, body.alias.colnames) })
+            : item({ alias: alias.name ?? body.relname, cte }));
           return;
         }
       }
-      const rel = relOfRangeVar(st, b);
+      const rel = relOfRangeVar(st, body);
       access(st, 'SELECT', rel, 'relation');
-      alsoOnSearchPath(st, b, 'SELECT');
-      sc.items.push(item({ alias: a.name ?? b.relname, rel, colAliases: a.cols }));
+      alsoOnSearchPath(st, body, 'SELECT');
+      scope.items.push(item({ alias: alias.name ?? body.relname, rel, colAliases: alias.cols }));
       return;
     }
     case 'RangeSubselect': {
-      checkFields(st, 'RangeSubselect', b, RANGE_SUBSELECT);
-      const a = aliasOf(st, b.alias);
+      checkFields(st, 'RangeSubselect', body, RANGE_SUBSELECT);
+      const alias = aliasOf(st, body.alias);
       // LATERAL sees the FROM items before it; a plain sub-query only the enclosing levels
-      const outs = stmtAny(st, b.subquery, b.lateral === true ? sc : sc.parent, want);
-      sc.items.push(item({ alias: a.name, outs: rename(outs, b.alias?.colnames) ?? [] }));
+      const outs = stmtAny(st, body.subquery, body.lateral === true ? scope : scope.parent, want);
+      scope.items.push(item({ alias: alias.name, outs: rename(outs, body.alias?.colnames) ?? [] }));
       return;
     }
     case 'RangeFunction': {
-      walkFields(st, 'RangeFunction', b, RANGE_FUNCTION, sc, null);
-      const a = aliasOf(st, b.alias);
+      walkFields(st, 'RangeFunction', body, RANGE_FUNCTION, scope, null);
+      const alias = aliasOf(st, body.alias);
       const acc: ColumnSource[] = [];
       let name: string | null = null;
-      for (const f of Array.isArray(b.functions) ? b.functions : []) {
-        const parts: Raw[] = f.List?.items ?? [];
-        if (f.List === undefined || parts.length === 0) { bad(st, 'unexpected shape of a function in FROM'); continue; }
+      for (const functionEntry of Array.isArray(body.functions) ? body.functions : []) {
+        const parts: Raw[] = functionEntry.List?.items ?? [];
+        if (functionEntry.List === undefined || parts.length === 0) { bad(st, 'unexpected shape of a function in FROM'); continue; }
         // function calls in FROM may refer to earlier FROM items (implicitly LATERAL)
-        const s = expr(st, parts[0], sc, want);
-        if (want && s !== null) addLeaves(acc, s);
+        const source = expr(st, parts[0], scope, want);
+        if (want && source !== null) addLeaves(acc, source);
         if (parts[0].FuncCall !== undefined) name = strings(parts[0].FuncCall.funcname).pop() ?? null;
-        for (let i = 1; i < parts.length; i++) expr(st, parts[i], sc, false);
+        for (let i = 1; i < parts.length; i++) expr(st, parts[i], scope, false);
       }
-      sc.items.push(item({ alias: a.name ?? (b.functions?.length === 1 ? name : null), fn: want ? derivedOf(acc) : CONSTANT }));
+      scope.items.push(item({ alias: alias.name ?? (body.functions?.length === 1 ? name : null), fn: want ? derivedOf(acc) : CONSTANT }));
       return;
     }
     case 'JoinExpr': {
-      checkFields(st, 'JoinExpr', b, JOIN);
-      const start = sc.items.length;
-      fromItem(st, b.larg, sc, want);
-      fromItem(st, b.rarg, sc, want);
-      if (b.quals !== undefined) expr(st, b.quals, sc, false);
-      const usingAlias = aliasOf(st, b.join_using_alias);
-      const a = aliasOf(st, b.alias);
-      if (a.name !== null) {
+      checkFields(st, 'JoinExpr', body, JOIN);
+      const start = scope.items.length;
+      fromItem(st, body.larg, scope, want);
+      fromItem(st, body.rarg, scope, want);
+      if (body.quals !== undefined) expr(st, body.quals, scope, false);
+      const usingAlias = aliasOf(st, body.join_using_alias);
+      const alias = aliasOf(st, body.alias);
+      if (alias.name !== null) {
         // an aliased join hides the names inside it
-        const children = sc.items.splice(start);
-        sc.items.push(item({ alias: a.name, children }));
+        const children = scope.items.splice(start);
+        scope.items.push(item({ alias: alias.name, children }));
       }
-      if (usingAlias.name !== null) sc.items.push(item({ alias: usingAlias.name, children: sc.items.slice(start) }));
+      if (usingAlias.name !== null) scope.items.push(item({ alias: usingAlias.name, children: scope.items.slice(start) }));
       return;
     }
     case 'RangeTableSample': {
-      walkFields(st, 'RangeTableSample', b, TABLE_SAMPLE, sc, null);
-      fromItem(st, b.relation, sc, want);
+      walkFields(st, 'RangeTableSample', body, TABLE_SAMPLE, scope, null);
+      fromItem(st, body.relation, scope, want);
       return;
     }
     case 'RangeTableFunc': {
-      walkFields(st, 'RangeTableFunc', b, TABLE_FUNC, sc, null);
-      const a = aliasOf(st, b.alias);
-      const s = expr(st, b.docexpr, sc, want);
-      sc.items.push(item({ alias: a.name, fn: s ?? CONSTANT }));
+      walkFields(st, 'RangeTableFunc', body, TABLE_FUNC, scope, null);
+      const alias = aliasOf(st, body.alias);
+      const source = expr(st, body.docexpr, scope, want);
+      scope.items.push(item({ alias: alias.name, fn: source ?? CONSTANT }));
       return;
     }
     case 'JsonTable': {
-      walkFields(st, 'JsonTable', b, JSON_TABLE, sc, null);
-      const a = aliasOf(st, b.alias);
-      const s = walkStruct(st, 'JsonValueExpr', b.context_item, sc, want);
-      sc.items.push(item({ alias: a.name, fn: s ?? CONSTANT }));
+      walkFields(st, 'JsonTable', body, JSON_TABLE, scope, null);
+      const alias = aliasOf(st, body.alias);
+      const source = walkStruct(st, 'JsonValueExpr', body.context_item, scope, want);
+      scope.items.push(item({ alias: alias.name, fn: source ?? CONSTANT }));
       return;
     }
     default:
       bad(st, `${type ?? 'empty node'} is not supported in FROM`);
-      sc.items.push(item({ fn: OPAQUE }));
+      scope.items.push(item({ fn: OPAQUE }));
   }
 }

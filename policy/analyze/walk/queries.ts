@@ -2,7 +2,10 @@
 
 import type { ColumnSource, RelName } from '../../types.ts';
 import { addLeaves, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from '../lineage.ts';
-import { type Raw, S, N, L, X, spec, type CteEntry, type Scope, type Item, type St, bad, access, keyOf, checkFields, strings, targetRel, enter, newScope } from './state.ts';
+import {
+  type Raw, S, N, L, X, spec, type CteEntry, type Scope, type Item, type WalkState, bad, access, keyOf, checkFields,
+  strings, targetRel, enter, newScope,
+} from './state.ts';
 import { expr, walkFields, writtenFrom, stmtAny } from './dispatch.ts';
 import { COLUMN_REF, findItem, rename } from './scope.ts';
 import { fromItem } from './from.ts';
@@ -23,43 +26,43 @@ const CTE = spec({
  * lineage is iterated to a fixpoint. Every CTE body is reported, referenced or not (DML in WITH
  * runs regardless).
  */
-export function withScope(st: St, w: Raw, outer: Scope | null): Scope {
-  checkFields(st, 'WithClause', w, WITH_CLAUSE);
-  const sc: Scope = { parent: outer, items: [], ctes: [] };
-  const list: Raw[] = Array.isArray(w.ctes) ? w.ctes : [];
+export function withScope(st: WalkState, withClause: Raw, outer: Scope | null): Scope {
+  checkFields(st, 'WithClause', withClause, WITH_CLAUSE);
+  const scope: Scope = { parent: outer, items: [], ctes: [] };
+  const list: Raw[] = Array.isArray(withClause.ctes) ? withClause.ctes : [];
   const bodies: Raw[] = [];
-  for (const c of list) {
-    if (c.CommonTableExpr === undefined) { bad(st, `${keyOf(c)} is not supported in WITH`); continue; }
-    const cte = c.CommonTableExpr;
-    walkFields(st, 'CommonTableExpr', cte, CTE, sc, null);
+  for (const entry of list) {
+    if (entry.CommonTableExpr === undefined) { bad(st, `${keyOf(entry)} is not supported in WITH`); continue; }
+    const cte = entry.CommonTableExpr;
+    walkFields(st, 'CommonTableExpr', cte, CTE, scope, null);
     bodies.push(cte);
   }
-  if (w.recursive !== true) {
+  if (withClause.recursive !== true) {
     for (const cte of bodies) {
-      const outs = stmtAny(st, cte.ctequery, sc, true);
-      sc.ctes!.push({ name: cte.ctename ?? '', outs: rename(outs, cte.aliascolnames) });
+      const outs = stmtAny(st, cte.ctequery, scope, true);
+      scope.ctes!.push({ name: cte.ctename ?? '', outs: rename(outs, cte.aliascolnames) });
     }
-    return sc;
+    return scope;
   }
   const entries: CteEntry[] = bodies.map((cte) => ({ name: cte.ctename ?? '', outs: null }));
-  sc.ctes = entries;
+  scope.ctes = entries;
   const saved = st.unstable;
   let prev = '';
   let converged = false;
   for (let round = 0; round < MAX_CTE_ROUNDS; round++) {
     st.unstable = false;
     for (let i = 0; i < bodies.length; i++) {
-      entries[i]!.outs = rename(stmtAny(st, bodies[i].ctequery, sc, true), bodies[i].aliascolnames);
+      entries[i]!.outs = rename(stmtAny(st, bodies[i].ctequery, scope, true), bodies[i].aliascolnames);
     }
-    const sig = entries.map((e) => signature(e.outs)).join('\u0000');
+    const sig = entries.map((entry) => signature(entry.outs)).join('\u0000');
     if ((round === 0 && !st.unstable) || sig === prev) { converged = true; break; }
     prev = sig;
   }
   st.unstable = saved;
   if (!converged) {
-    for (const e of entries) e.outs = (e.outs ?? []).map((o) => ({ name: o.name, src: OPAQUE }));
+    for (const entry of entries) entry.outs = (entry.outs ?? []).map((output) => ({ name: output.name, src: OPAQUE }));
   }
-  return sc;
+  return scope;
 }
 
 const SELECT = spec({
@@ -72,42 +75,42 @@ export const INTO = spec({
 });
 const LOCKING = spec({ lockedRels: X, strength: S, waitPolicy: S });
 
-export function selectStmt(st: St, b: Raw, outer: Scope | null, want: boolean): Out[] | null {
-  const base = b.withClause !== undefined ? withScope(st, b.withClause, outer) : outer;
+export function selectStmt(st: WalkState, body: Raw, outer: Scope | null, want: boolean): Out[] | null {
+  const base = body.withClause !== undefined ? withScope(st, body.withClause, outer) : outer;
   let outs: Out[] | null = null;
-  const sc = newScope(base);
-  if (b.op !== undefined && b.op !== 'SETOP_NONE') {
-    const l = setArm(st, b.larg, base, want);
-    const r = setArm(st, b.rarg, base, want);
-    if (want) outs = setOpOutputs(l!, r!);
-  } else if (b.valuesLists !== undefined) {
-    outs = values(st, b.valuesLists, sc, want);
+  const scope = newScope(base);
+  if (body.op !== undefined && body.op !== 'SETOP_NONE') {
+    const left = setArm(st, body.larg, base, want);
+    const right = setArm(st, body.rarg, base, want);
+    if (want) outs = setOpOutputs(left!, right!);
+  } else if (body.valuesLists !== undefined) {
+    outs = values(st, body.valuesLists, scope, want);
   } else {
-    for (const f of Array.isArray(b.fromClause) ? b.fromClause : []) fromItem(st, f, sc, want);
-    outs = targetList(st, b.targetList, sc, want);
+    for (const fromNode of Array.isArray(body.fromClause) ? body.fromClause : []) fromItem(st, fromNode, scope, want);
+    outs = targetList(st, body.targetList, scope, want);
   }
-  walkFields(st, 'SelectStmt', b, SELECT, sc, null);
-  if (Array.isArray(b.lockingClause)) {
+  walkFields(st, 'SelectStmt', body, SELECT, scope, null);
+  if (Array.isArray(body.lockingClause)) {
     // FOR UPDATE/SHARE locks rows: PostgreSQL requires UPDATE privilege for it (SELECT docs, "The Locking Clause").
-    for (const lc of b.lockingClause) {
-      const l = lc.LockingClause;
-      if (l === undefined) { bad(st, `${keyOf(lc)} is not supported in a locking clause`); continue; }
-      checkFields(st, 'LockingClause', l, LOCKING);
-      const named = Array.isArray(l.lockedRels) ? l.lockedRels.map((r: Raw) => r.RangeVar?.relname) : null;
-      lockItems(st, sc.items, named);
+    for (const lockingNode of body.lockingClause) {
+      const left = lockingNode.LockingClause;
+      if (left === undefined) { bad(st, `${keyOf(lockingNode)} is not supported in a locking clause`); continue; }
+      checkFields(st, 'LockingClause', left, LOCKING);
+      const named = Array.isArray(left.lockedRels) ? left.lockedRels.map((right: Raw) => right.RangeVar?.relname) : null;
+      lockItems(st, scope.items, named);
     }
   }
-  if (b.intoClause !== undefined) {
+  if (body.intoClause !== undefined) {
     // SELECT INTO creates a table (PostgreSQL turns it into CREATE TABLE AS)
-    checkFields(st, 'IntoClause', b.intoClause, INTO);
-    walkFields(st, 'IntoClause', b.intoClause, INTO, sc, null);
-    targetRel(st, b.intoClause.rel, 'DDL');
+    checkFields(st, 'IntoClause', body.intoClause, INTO);
+    walkFields(st, 'IntoClause', body.intoClause, INTO, scope, null);
+    targetRel(st, body.intoClause.rel, 'DDL');
     writtenFrom(st, outs);
   }
   return outs;
 }
 
-function lockItems(st: St, items: readonly Item[], named: readonly string[] | null): void {
+function lockItems(st: WalkState, items: readonly Item[], named: readonly string[] | null): void {
   for (const it of items) {
     if (it.children !== null) { lockItems(st, it.children, named); continue; }
     if (it.rel === null) continue;
@@ -115,7 +118,7 @@ function lockItems(st: St, items: readonly Item[], named: readonly string[] | nu
   }
 }
 
-function setArm(st: St, arm: Raw, base: Scope | null, want: boolean): Out[] | null {
+function setArm(st: WalkState, arm: Raw, base: Scope | null, want: boolean): Out[] | null {
   if (arm === undefined || arm === null) { bad(st, 'set operation without an operand'); return want ? [] : null; }
   if (!enter(st)) return want ? [{ name: null, src: OPAQUE }] : null;
   try {
@@ -126,127 +129,127 @@ function setArm(st: St, arm: Raw, base: Scope | null, want: boolean): Out[] | nu
 }
 
 /** UNION/INTERSECT/EXCEPT: each position is derived from both arms. */
-function setOpOutputs(l: Out[], r: Out[]): Out[] {
-  if (hasStar(l) || hasStar(r) || l.length !== r.length) {
+function setOpOutputs(left: Out[], right: Out[]): Out[] {
+  if (hasStar(left) || hasStar(right) || left.length !== right.length) {
     // positions do not line up without the catalog: one star over everything either arm reads
-    const a = relationsOf(l);
-    const b = relationsOf(r);
-    if (a.opaque || b.opaque) return [{ name: null, src: OPAQUE }];
-    const relations = a.relations.slice();
-    for (const x of b.relations) if (!relations.some((y) => y.name === x.name && y.schema === x.schema)) relations.push(x);
+    const leftReads = relationsOf(left);
+    const rightReads = relationsOf(right);
+    if (leftReads.opaque || rightReads.opaque) return [{ name: null, src: OPAQUE }];
+    const relations = leftReads.relations.slice();
+    for (const relation of rightReads.relations) if (!relations.some((known) => known.name === relation.name && known.schema === relation.schema)) relations.push(relation);
     return [{ name: null, src: { kind: 'star', relations } }];
   }
   const res: Out[] = [];
-  for (let i = 0; i < l.length; i++) {
+  for (let i = 0; i < left.length; i++) {
     const acc: ColumnSource[] = [];
-    addLeaves(acc, l[i]!.src);
-    addLeaves(acc, r[i]!.src);
-    res.push({ name: l[i]!.name, src: derivedOf(acc) });
+    addLeaves(acc, left[i]!.src);
+    addLeaves(acc, right[i]!.src);
+    res.push({ name: left[i]!.name, src: derivedOf(acc) });
   }
   return res;
 }
 
-function values(st: St, rows: Raw, sc: Scope, want: boolean): Out[] | null {
+function values(st: WalkState, rows: Raw, scope: Scope, want: boolean): Out[] | null {
   const cols: ColumnSource[][] = [];
   for (const row of Array.isArray(rows) ? rows : []) {
     const items: Raw[] = row.List?.items ?? [];
     if (row.List === undefined) bad(st, `${keyOf(row)} is not supported in VALUES`);
     for (let i = 0; i < items.length; i++) {
-      const s = expr(st, items[i], sc, want);
-      if (want && s !== null) {
+      const source = expr(st, items[i], scope, want);
+      if (want && source !== null) {
         while (cols.length <= i) cols.push([]);
-        addLeaves(cols[i]!, s);
+        addLeaves(cols[i]!, source);
       }
     }
   }
   if (!want) return null;
-  return cols.map((c, i) => ({ name: `column${i + 1}`, src: derivedOf(c) }));
+  return cols.map((column, i) => ({ name: `column${i + 1}`, src: derivedOf(column) }));
 }
 
 const RES_TARGET = spec({ name: S, indirection: L, val: X, location: S });
 
 /** A SELECT list or RETURNING list: one output per entry, `*` expanded over the FROM items. */
-export function targetList(st: St, list: Raw, sc: Scope, want: boolean): Out[] | null {
+export function targetList(st: WalkState, list: Raw, scope: Scope, want: boolean): Out[] | null {
   const outs: Out[] | null = want ? [] : null;
-  for (const t of Array.isArray(list) ? list : []) {
-    const rt = t.ResTarget;
-    if (rt === undefined) { bad(st, `${keyOf(t)} is not supported in a target list`); continue; }
-    walkFields(st, 'ResTarget', rt, RES_TARGET, sc, null);
-    const v = rt.val;
-    const cr = v?.ColumnRef;
+  for (const entry of Array.isArray(list) ? list : []) {
+    const rt = entry.ResTarget;
+    if (rt === undefined) { bad(st, `${keyOf(entry)} is not supported in a target list`); continue; }
+    walkFields(st, 'ResTarget', rt, RES_TARGET, scope, null);
+    const value = rt.val;
+    const cr = value?.ColumnRef;
     if (cr !== undefined && Array.isArray(cr.fields) && cr.fields.length > 0 && cr.fields[cr.fields.length - 1].A_Star !== undefined) {
       checkFields(st, 'ColumnRef', cr, COLUMN_REF);
-      if (outs !== null) starOutputs(st, sc, strings(cr.fields), outs);
+      if (outs !== null) starOutputs(st, scope, strings(cr.fields), outs);
       continue;
     }
-    const ind = v?.A_Indirection;
+    const ind = value?.A_Indirection;
     if (ind !== undefined && Array.isArray(ind.indirection) && ind.indirection[ind.indirection.length - 1]?.A_Star !== undefined) {
       // (expr).* expands to several columns: a star over whatever the value reads
-      const s = expr(st, v, sc, want);
-      if (outs !== null && s !== null) {
-        const r = relationsOf([{ name: null, src: s }]);
-        outs.push({ name: null, src: r.opaque ? OPAQUE : { kind: 'star', relations: r.relations } });
+      const source = expr(st, value, scope, want);
+      if (outs !== null && source !== null) {
+        const reads = relationsOf([{ name: null, src: source }]);
+        outs.push({ name: null, src: reads.opaque ? OPAQUE : { kind: 'star', relations: reads.relations } });
       }
       continue;
     }
-    const s = expr(st, v, sc, want);
-    if (outs !== null) outs.push({ name: rt.name ?? figureName(v), src: s ?? OPAQUE });
+    const valueSource = expr(st, value, scope, want);
+    if (outs !== null) outs.push({ name: rt.name ?? figureName(value), src: valueSource ?? OPAQUE });
   }
   return outs;
 }
 
 /** `*` or `t.*` at the top of a target list. */
-function starOutputs(st: St, sc: Scope, qual: string[], outs: Out[]): void {
+function starOutputs(st: WalkState, scope: Scope, qual: string[], outs: Out[]): void {
   let items: readonly Item[];
   if (qual.length === 0) {
-    items = sc.items;
+    items = scope.items;
   } else {
-    const it = findItem(sc, qual);
-    if (it === null) { outs.push({ name: null, src: OPAQUE }); return; }
-    items = [it];
+    const named = findItem(scope, qual);
+    if (named === null) { outs.push({ name: null, src: OPAQUE }); return; }
+    items = [named];
   }
   let pending: RelName[] | null = null;
   const flush = (): void => { if (pending !== null) { outs.push({ name: null, src: { kind: 'star', relations: pending } }); pending = null; } };
   const visit = (it: Item): void => {
     if (it.rel !== null) { (pending ??= []).push(it.rel); return; }
-    if (it.children !== null) { for (const c of it.children) visit(c); return; }
+    if (it.children !== null) { for (const child of it.children) visit(child); return; }
     flush();
     if (it.fn !== null) {
-      const r = relationsOf([{ name: null, src: it.fn }]);
-      outs.push({ name: null, src: r.opaque ? OPAQUE : { kind: 'star', relations: r.relations } });
+      const reads = relationsOf([{ name: null, src: it.fn }]);
+      outs.push({ name: null, src: reads.opaque ? OPAQUE : { kind: 'star', relations: reads.relations } });
       return;
     }
     if (it.cte !== null && it.cte.outs === null) { st.unstable = true; return; }
-    const o = it.cte !== null ? it.cte.outs! : (it.outs ?? []);
-    if (!hasStar(o)) { for (const x of o) outs.push(x); return; }
-    const r = relationsOf(o);
-    outs.push({ name: null, src: r.opaque ? OPAQUE : { kind: 'star', relations: r.relations } });
+    const itemOutputs = it.cte !== null ? it.cte.outs! : (it.outs ?? []);
+    if (!hasStar(itemOutputs)) { for (const output of itemOutputs) outs.push(output); return; }
+    const reads = relationsOf(itemOutputs);
+    outs.push({ name: null, src: reads.opaque ? OPAQUE : { kind: 'star', relations: reads.relations } });
   };
-  for (const it of items) visit(it);
+  for (const entry of items) visit(entry);
   flush();
 }
 
 /** The output column name PostgreSQL would give an expression (FigureColname, parse_target.c), when simple. */
-function figureName(v: Raw): string | null {
-  const t = keyOf(v);
-  if (t === undefined) return null;
-  const b = v[t];
-  switch (t) {
-    case 'ColumnRef': { const n = strings(b.fields); return n.length > 0 && b.fields[b.fields.length - 1].String ? n[n.length - 1]! : null; }
-    case 'FuncCall': { const n = strings(b.funcname); return n[n.length - 1] ?? null; }
-    case 'TypeCast': return figureName(b.arg) ?? strings(b.typeName?.names).pop() ?? null;
-    case 'CollateClause': return figureName(b.arg);
+function figureName(value: Raw): string | null {
+  const type = keyOf(value);
+  if (type === undefined) return null;
+  const body = value[type];
+  switch (type) {
+    case 'ColumnRef': { const n = strings(body.fields); return n.length > 0 && body.fields[body.fields.length - 1].String ? n[n.length - 1]! : null; }
+    case 'FuncCall': { const n = strings(body.funcname); return n[n.length - 1] ?? null; }
+    case 'TypeCast': return figureName(body.arg) ?? strings(body.typeName?.names).pop() ?? null;
+    case 'CollateClause': return figureName(body.arg);
     case 'A_Indirection': {
-      const ind: Raw[] = b.indirection ?? [];
+      const ind: Raw[] = body.indirection ?? [];
       for (let i = ind.length - 1; i >= 0; i--) if (ind[i].String) return ind[i].String.sval;
-      return figureName(b.arg);
+      return figureName(body.arg);
     }
     case 'CaseExpr': return 'case';
     case 'CoalesceExpr': return 'coalesce';
     case 'A_ArrayExpr': return 'array';
     case 'RowExpr': return 'row';
-    case 'MinMaxExpr': return b.op === 'IS_GREATEST' ? 'greatest' : 'least';
-    case 'SubLink': return b.subLinkType === 'EXISTS_SUBLINK' ? 'exists' : b.subLinkType === 'ARRAY_SUBLINK' ? 'array' : null;
+    case 'MinMaxExpr': return body.op === 'IS_GREATEST' ? 'greatest' : 'least';
+    case 'SubLink': return body.subLinkType === 'EXISTS_SUBLINK' ? 'exists' : body.subLinkType === 'ARRAY_SUBLINK' ? 'array' : null;
     default: return '?column?';
   }
 }

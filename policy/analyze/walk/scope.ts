@@ -3,23 +3,25 @@
 
 import type { ColumnSource } from '../../types.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE, type Out } from '../lineage.ts';
-import { type Raw, S, spec, type CteEntry, type Scope, type Item, type St, checkFields, strings, item } from './state.ts';
+import {
+  type Raw, S, spec, type CteEntry, type Scope, type Item, type WalkState, checkFields, strings, item,
+} from './state.ts';
 
-export function colRef(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnSource | null {
-  checkFields(st, 'ColumnRef', b, COLUMN_REF);
+export function colRef(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+  checkFields(st, 'ColumnRef', body, COLUMN_REF);
   if (!want) return null;
-  const fields: Raw[] = b.fields ?? [];
+  const fields: Raw[] = body.fields ?? [];
   const lastStar = fields.length > 0 && fields[fields.length - 1].A_Star !== undefined;
   const names = strings(fields);
   if (lastStar) {
     // `t.*` / `*` inside an expression is a whole-row value.
-    if (names.length === 0) return wholeLevel(sc);
-    const item = findItem(sc, names);
+    if (names.length === 0) return wholeLevel(scope);
+    const item = findItem(scope, names);
     return item === null ? OPAQUE : rowOf(st, item);
   }
-  if (names.length === 1) return unqualified(st, sc, names[0]!);
+  if (names.length === 1) return unqualified(st, scope, names[0]!);
   // a.b: column b of item a, else field b of composite column a (PostgreSQL tries them in this order)
-  const item = findItem(sc, names.slice(0, -1));
+  const item = findItem(scope, names.slice(0, -1));
   if (item !== null) {
     const acc: ColumnSource[] = [];
     itemColumn(st, item, names[names.length - 1]!, acc);
@@ -27,7 +29,7 @@ export function colRef(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnS
     return acc.length === 0 ? OPAQUE : derivedOf(acc);
   }
   if (names.length === 2) {
-    const base = unqualified(st, sc, names[0]!);
+    const base = unqualified(st, scope, names[0]!);
     const acc: ColumnSource[] = [];
     addLeaves(acc, base);
     return derivedOf(acc);
@@ -37,17 +39,17 @@ export function colRef(st: St, b: Raw, sc: Scope | null, want: boolean): ColumnS
 export const COLUMN_REF = spec({ fields: S, location: S });
 
 /** Every item at the nearest level that has items, as whole rows (a bare `*` inside an expression). */
-function wholeLevel(sc: Scope | null): ColumnSource {
-  for (let s = sc; s !== null; s = s.parent) {
-    if (s.items.length === 0) continue;
+function wholeLevel(scope: Scope | null): ColumnSource {
+  for (let level = scope; level !== null; level = level.parent) {
+    if (level.items.length === 0) continue;
     const acc: ColumnSource[] = [];
-    for (const it of s.items) addLeaves(acc, rowOfItem(it));
+    for (const it of level.items) addLeaves(acc, rowOfItem(it));
     return derivedOf(acc);
   }
   return CONSTANT;
 }
 
-function rowOf(st: St, item: Item): ColumnSource {
+function rowOf(st: WalkState, item: Item): ColumnSource {
   if (item.cte !== null && item.cte.outs === null) st.unstable = true;
   return rowOfItem(item);
 }
@@ -57,17 +59,17 @@ function rowOfItem(item: Item): ColumnSource {
   if (item.fn !== null) return item.fn;
   const acc: ColumnSource[] = [];
   const outs = item.cte !== null ? item.cte.outs : item.outs;
-  if (outs !== null) for (const o of outs) addLeaves(acc, o.src);
-  if (item.children !== null) for (const c of item.children) addLeaves(acc, rowOfItem(c));
+  if (outs !== null) for (const output of outs) addLeaves(acc, output.src);
+  if (item.children !== null) for (const child of item.children) addLeaves(acc, rowOfItem(child));
   return derivedOf(acc);
 }
 
 /** Find the FROM item a qualifier names, innermost level first: `t`, `s.t` or `db.s.t`. */
-export function findItem(sc: Scope | null, qual: readonly string[]): Item | null {
+export function findItem(scope: Scope | null, qual: readonly string[]): Item | null {
   const name = qual[qual.length - 1]!;
   const schema = qual.length >= 2 ? qual[qual.length - 2]! : null;
-  for (let s = sc; s !== null; s = s.parent) {
-    for (const it of s.items) {
+  for (let level = scope; level !== null; level = level.parent) {
+    for (const it of level.items) {
       const hit = matchItem(it, name, schema);
       if (hit !== null) return hit;
     }
@@ -85,7 +87,7 @@ function matchItem(it: Item, name: string, schema: string | null): Item | null {
  * has the column (a sub-query output of that name); base relations only possibly have it, since
  * the analyzer has no catalog.
  */
-function itemColumn(st: St, item: Item, name: string, acc: ColumnSource[]): boolean {
+function itemColumn(st: WalkState, item: Item, name: string, acc: ColumnSource[]): boolean {
   if (item.rel !== null) {
     if (item.colAliases !== null && item.colAliases.includes(name)) {
       // renamed by position: which column is unknown, so the whole row stands for it
@@ -98,7 +100,7 @@ function itemColumn(st: St, item: Item, name: string, acc: ColumnSource[]): bool
   if (item.fn !== null) { addLeaves(acc, item.fn); return false; }
   if (item.children !== null) {
     let definite = false;
-    for (const c of item.children) if (itemColumn(st, c, name, acc)) definite = true;
+    for (const child of item.children) if (itemColumn(st, child, name, acc)) definite = true;
     return definite;
   }
   let outs = item.outs;
@@ -107,19 +109,19 @@ function itemColumn(st: St, item: Item, name: string, acc: ColumnSource[]): bool
     if (outs === null) { st.unstable = true; acc.push(CONSTANT); return true; }
   }
   if (outs === null) return false;
-  for (const o of outs) {
-    if (o.name === name) { acc.push(o.src); return true; }
+  for (const output of outs) {
+    if (output.name === name) { acc.push(output.src); return true; }
   }
   let found = false;
-  for (const o of outs) {
-    if (o.src.kind === 'star') {
-      for (const r of o.src.relations) acc.push({ kind: 'column', relation: r, column: name });
+  for (const output of outs) {
+    if (output.src.kind === 'star') {
+      for (const relation of output.src.relations) acc.push({ kind: 'column', relation: relation, column: name });
       found = true;
     }
   }
-  if (!found && outs.some((o) => o.name === null)) {
+  if (!found && outs.some((output) => output.name === null)) {
     // an output we could not name: it may be this one
-    for (const o of outs) if (o.name === null) addLeaves(acc, o.src);
+    for (const output of outs) if (output.name === null) addLeaves(acc, output.src);
   }
   return false;
 }
@@ -129,23 +131,23 @@ function itemColumn(st: St, item: Item, name: string, acc: ColumnSource[]): bool
  * further out (correlated); without a catalog every base relation may have it, so every candidate
  * is kept. With no column candidate, a FROM item of that name is a whole-row reference.
  */
-function unqualified(st: St, sc: Scope | null, name: string): ColumnSource {
+function unqualified(st: WalkState, scope: Scope | null, name: string): ColumnSource {
   const acc: ColumnSource[] = [];
   let definite = false;
-  for (let s = sc; s !== null && !definite; s = s.parent) {
-    for (const it of s.items) if (itemColumn(st, it, name, acc)) definite = true;
+  for (let level = scope; level !== null && !definite; level = level.parent) {
+    for (const it of level.items) if (itemColumn(st, it, name, acc)) definite = true;
   }
   if (!definite) {
-    const item = findItem(sc, [name]);
+    const item = findItem(scope, [name]);
     if (item !== null) {
       const row = rowOf(st, item);
       if (row.kind === 'row') {
         // the row covers every column of its own relation
-        const rest = acc.filter((a) => !(a.kind === 'column' && a.relation === item.rel));
+        const rest = acc.filter((candidate) => !(candidate.kind === 'column' && candidate.relation === item.rel));
         if (rest.length === 0) return row;
         rest.push(row);
         const flat: ColumnSource[] = [];
-        for (const r of rest) addLeaves(flat, r);
+        for (const candidate of rest) addLeaves(flat, candidate);
         return derivedOf(flat);
       }
       addLeaves(acc, row);
@@ -154,16 +156,16 @@ function unqualified(st: St, sc: Scope | null, name: string): ColumnSource {
   if (acc.length === 1) return acc[0]!;
   if (acc.length === 0) return OPAQUE;
   const flat: ColumnSource[] = [];
-  for (const a of acc) addLeaves(flat, a);
+  for (const candidate of acc) addLeaves(flat, candidate);
   // the same column reached twice (RETURNING's old/new) is still that column
   if (flat.length === 1 && flat[0]!.kind === 'column') return flat[0]!;
   return derivedOf(flat);
 }
 
-export function findCte(sc: Scope | null, name: string): CteEntry | null {
-  for (let s = sc; s !== null; s = s.parent) {
-    if (s.ctes === null) continue;
-    for (let i = s.ctes.length - 1; i >= 0; i--) if (s.ctes[i]!.name === name) return s.ctes[i]!;
+export function findCte(scope: Scope | null, name: string): CteEntry | null {
+  for (let level = scope; level !== null; level = level.parent) {
+    if (level.ctes === null) continue;
+    for (let i = level.ctes.length - 1; i >= 0; i--) if (level.ctes[i]!.name === name) return level.ctes[i]!;
   }
   return null;
 }

@@ -15,7 +15,7 @@ export const L = 2; // list of wrapped child nodes: walked as expressions
 export const X = 3; // handled by the handler's own code
 export type Field = typeof S | typeof N | typeof L | typeof X | string;
 export type Spec = ReadonlyMap<string, Field>;
-export const spec = (o: Record<string, Field>): Spec => new Map(Object.entries(o));
+export const spec = (fieldList: Record<string, Field>): Spec => new Map(Object.entries(fieldList));
 
 /** Deepest nesting walked; PostgreSQL's own limit is max_stack_depth, far below this in practice. */
 const MAX_DEPTH = 1000;
@@ -48,9 +48,9 @@ export interface Item {
 }
 
 /** Walks one node body in expression position; with `want`, returns where its value comes from. */
-export type Handler = (st: St, b: Raw, sc: Scope | null, want: boolean) => ColumnSource | null;
+export type Handler = (st: WalkState, body: Raw, scope: Scope | null, want: boolean) => ColumnSource | null;
 /** Walks one statement body; with `want`, returns its outputs. */
-export type StmtHandler = (st: St, b: Raw, outer: Scope | null, want: boolean) => Out[] | null;
+export type StmtHandler = (st: WalkState, body: Raw, outer: Scope | null, want: boolean) => Out[] | null;
 
 /** The handler tables, by node type (walk/expression-table.ts, walk/statement-table.ts). */
 export interface Handlers {
@@ -58,7 +58,7 @@ export interface Handlers {
   readonly statements: ReadonlyMap<string, StmtHandler>;
 }
 
-export interface St {
+export interface WalkState {
   /** What the walker dispatches through: the same tables for every statement. */
   readonly handlers: Handlers;
   readonly accesses: Access[];
@@ -83,7 +83,7 @@ export interface St {
   readonly notified: ColumnSource[];
 }
 
-export function newState(handlers: Handlers): St {
+export function newState(handlers: Handlers): WalkState {
   return {
     handlers, accesses: [], seen: new Set(), unsupported: [], effects: [], unfiltered: false, writes: false,
     cacheable: true, transaction: false, executes: null, prepares: null, copyTo: null,
@@ -91,41 +91,41 @@ export function newState(handlers: Handlers): St {
   };
 }
 
-export function bad(st: St, reason: string): void {
+export function bad(st: WalkState, reason: string): void {
   if (!st.unsupported.includes(reason)) st.unsupported.push(reason);
 }
 
-export function access(st: St, operation: ConcreteOperation, relation: RelName, kind: Access['kind']): void {
+export function access(st: WalkState, operation: ConcreteOperation, relation: RelName, kind: Access['kind']): void {
   const key = `${operation}\u0000${kind}\u0000${relation.schema ?? '\u0001'}\u0000${relation.name}`;
   if (st.seen.has(key)) return;
   st.seen.add(key);
   st.accesses.push({ operation, relation, kind });
 }
 
-export function effect(st: St, e: SessionEffect): void {
+export function effect(st: WalkState, e: SessionEffect): void {
   const key = JSON.stringify(e);
-  for (const x of st.effects) if (JSON.stringify(x) === key) return;
+  for (const recorded of st.effects) if (JSON.stringify(recorded) === key) return;
   st.effects.push(e);
 }
 
 export function keyOf(node: Raw): string | undefined {
   if (node === null || typeof node !== 'object') return undefined;
-  for (const k in node) return k;
+  for (const key in node) return key;
   return undefined;
 }
 
-export function checkFields(st: St, type: string, body: Raw, fields: Spec): void {
-  for (const k in body) if (!fields.has(k)) bad(st, `unexpected field ${type}.${k}`);
+export function checkFields(st: WalkState, type: string, body: Raw, fields: Spec): void {
+  for (const fieldName in body) if (!fields.has(fieldName)) bad(st, `unexpected field ${type}.${fieldName}`);
 }
 
 export function strings(list: Raw): string[] {
   const out: string[] = [];
   if (!Array.isArray(list)) return out;
-  for (const n of list) if (n?.String) out.push(n.String.sval ?? '');
+  for (const entry of list) if (entry?.String) out.push(entry.String.sval ?? '');
   return out;
 }
 
-export function relOfRangeVar(st: St, rv: Raw): RelName {
+export function relOfRangeVar(st: WalkState, rv: Raw): RelName {
   return { schema: rv.schemaname ?? st.defaultSchema, name: rv.relname ?? '' };
 }
 
@@ -133,7 +133,7 @@ export const RANGE_VAR = spec({ catalogname: S, schemaname: S, relname: S, inh: 
 const ALIAS = spec({ aliasname: S, colnames: S });
 
 /** A RangeVar that names a relation the statement acts on (never a CTE: DML targets ignore WITH). */
-export function targetRel(st: St, rv: Raw, op: ConcreteOperation): RelName {
+export function targetRel(st: WalkState, rv: Raw, op: ConcreteOperation): RelName {
   checkFields(st, 'RangeVar', rv, RANGE_VAR);
   const rel = relOfRangeVar(st, rv);
   access(st, op, rel, 'relation');
@@ -146,19 +146,19 @@ export function targetRel(st: St, rv: Raw, op: ConcreteOperation): RelName {
  * (CreateSchemaCommand), so an unqualified name that is not created there may still resolve
  * further down the path: report the unqualified name as well.
  */
-export function alsoOnSearchPath(st: St, rv: Raw, op: ConcreteOperation): void {
+export function alsoOnSearchPath(st: WalkState, rv: Raw, op: ConcreteOperation): void {
   if (st.defaultSchema !== null && rv.schemaname === undefined) access(st, op, { schema: null, name: rv.relname ?? '' }, 'relation');
 }
 
 /** The relation a CREATE makes: inside CREATE SCHEMA it is created in that schema, nowhere else. */
-export function createdRel(st: St, rv: Raw): RelName {
+export function createdRel(st: WalkState, rv: Raw): RelName {
   checkFields(st, 'RangeVar', rv, RANGE_VAR);
   const rel = relOfRangeVar(st, rv);
   access(st, 'DDL', rel, 'relation');
   return rel;
 }
 
-export function enter(st: St): boolean {
+export function enter(st: WalkState): boolean {
   if (++st.depth > MAX_DEPTH) {
     bad(st, `statement nests deeper than ${MAX_DEPTH} levels`);
     return false;
@@ -178,7 +178,7 @@ export function item(partial: Partial<Item>): Item {
   };
 }
 
-export function aliasOf(st: St, a: Raw): { name: string | null; cols: string[] | null } {
+export function aliasOf(st: WalkState, a: Raw): { name: string | null; cols: string[] | null } {
   if (a === undefined) return { name: null, cols: null };
   checkFields(st, 'Alias', a, ALIAS);
   const cols = strings(a.colnames);

@@ -4,32 +4,35 @@
 import type { ConcreteOperation, CopyTextOptions, RelName } from '../../types.ts';
 import type { Out } from '../lineage.ts';
 import { relFromParts } from '../names.ts';
-import { type Raw, S, L, X, type Field, spec, type Scope, type St, bad, access, effect, keyOf, strings, targetRel, type StmtHandler, newScope, item } from './state.ts';
+import {
+  type Raw, S, L, X, type Field, spec, type Scope, type WalkState, bad, access, effect, keyOf, strings, targetRel,
+  type StmtHandler, newScope, item,
+} from './state.ts';
 import { expr, walkFields, stmtAny } from './dispatch.ts';
 import { stringLiteral } from './expressions.ts';
 
 export const COPY_FILE_MESSAGE = 'COPY to or from a server file or program is not allowed';
 
 /** The DDL-ish object a (objtype, object node) pair names, as the policy sees it; null = cannot name. */
-export function objectName(st: St, objtype: string, node: Raw): { rel: RelName; kind: 'relation' | 'function' } | null {
-  const t = keyOf(node);
-  const b = t === undefined ? undefined : node[t];
-  const list = (): string[] => (t === 'List' ? strings(b.items) : t === 'String' ? [b.sval ?? ''] : t === 'TypeName' ? strings(b.names) : []);
+export function objectName(st: WalkState, objtype: string, node: Raw): { rel: RelName; kind: 'relation' | 'function' } | null {
+  const type = keyOf(node);
+  const body = type === undefined ? undefined : node[type];
+  const list = (): string[] => (type === 'List' ? strings(body.items) : type === 'String' ? [body.sval ?? ''] : type === 'TypeName' ? strings(body.names) : []);
   const rel = (parts: string[]): { rel: RelName; kind: 'relation' } | null => {
     const r = relFromParts(parts, st.defaultSchema);
     return r === null ? null : { rel: r, kind: 'relation' };
   };
   switch (objtype) {
     case 'OBJECT_FUNCTION': case 'OBJECT_PROCEDURE': case 'OBJECT_ROUTINE': case 'OBJECT_AGGREGATE': case 'OBJECT_OPERATOR': {
-      if (t !== 'ObjectWithArgs') return null;
+      if (type !== 'ObjectWithArgs') return null;
       expr(st, node, null, false);
-      const r = relFromParts(strings(b.objname), null);
-      return r === null ? null : { rel: r, kind: 'function' };
+      const relation = relFromParts(strings(body.objname), null);
+      return relation === null ? null : { rel: relation, kind: 'function' };
     }
     case 'OBJECT_SCHEMA':
-      return t === 'String' ? { rel: { schema: b.sval ?? '', name: '*' }, kind: 'relation' } : null;
+      return type === 'String' ? { rel: { schema: body.sval ?? '', name: '*' }, kind: 'relation' } : null;
     case 'OBJECT_EXTENSION':
-      return t === 'String' ? { rel: { schema: null, name: b.sval ?? '' }, kind: 'relation' } : null;
+      return type === 'String' ? { rel: { schema: null, name: body.sval ?? '' }, kind: 'relation' } : null;
     case 'OBJECT_TABLE': case 'OBJECT_VIEW': case 'OBJECT_MATVIEW': case 'OBJECT_INDEX': case 'OBJECT_SEQUENCE':
     case 'OBJECT_FOREIGN_TABLE': case 'OBJECT_TYPE': case 'OBJECT_DOMAIN': case 'OBJECT_COLLATION':
     case 'OBJECT_CONVERSION': case 'OBJECT_TSCONFIGURATION': case 'OBJECT_TSDICTIONARY': case 'OBJECT_TSPARSER':
@@ -39,7 +42,7 @@ export function objectName(st: St, objtype: string, node: Raw): { rel: RelName; 
       // [schema.]table.name: the object lives on the table
       return rel(list().slice(0, -1));
     case 'OBJECT_DOMCONSTRAINT': {
-      const items: Raw[] = t === 'List' ? b.items ?? [] : [];
+      const items: Raw[] = type === 'List' ? body.items ?? [] : [];
       return items[0]?.TypeName ? rel(strings(items[0].TypeName.names)) : null;
     }
     case 'OBJECT_OPCLASS': case 'OBJECT_OPFAMILY':
@@ -49,10 +52,10 @@ export function objectName(st: St, objtype: string, node: Raw): { rel: RelName; 
   }
 }
 
-export function objectAccess(st: St, op: ConcreteOperation, objtype: string, node: Raw, what: string): void {
-  const o = objectName(st, objtype, node);
-  if (o === null) { bad(st, `${what} on ${noun(objtype).toLowerCase()} objects is not supported`); return; }
-  access(st, op, o.rel, o.kind);
+export function objectAccess(st: WalkState, op: ConcreteOperation, objtype: string, node: Raw, what: string): void {
+  const named = objectName(st, objtype, node);
+  if (named === null) { bad(st, `${what} on ${noun(objtype).toLowerCase()} objects is not supported`); return; }
+  access(st, op, named.rel, named.kind);
 }
 
 const NOUNS: Readonly<Record<string, string>> = {
@@ -80,11 +83,11 @@ export const ALL_RELATIONS: RelName = Object.freeze({ schema: '*', name: '*' });
 /** Role and privilege statements are GRANT on the catalog that holds the object (see README). */
 export const catalog = (name: string): RelName => ({ schema: 'pg_catalog', name });
 
-export function ddl(type: string, o: Record<string, Field>, target: (st: St, b: Raw) => void): [string, StmtHandler] {
-  const fields = spec(o);
-  return [type, (st, b) => {
-    target(st, b);
-    walkFields(st, type, b, fields, null, null);
+export function ddl(type: string, fieldList: Record<string, Field>, target: (st: WalkState, body: Raw) => void): [string, StmtHandler] {
+  const fields = spec(fieldList);
+  return [type, (st, body) => {
+    target(st, body);
+    walkFields(st, type, body, fields, null, null);
     return null;
   }];
 }
@@ -94,50 +97,50 @@ export function unsupported(type: string, reason: string): [string, StmtHandler]
 }
 
 export function namesTarget(field: string, kind: 'relation' | 'function' = 'relation') {
-  return (st: St, b: Raw): void => {
-    const r = relFromParts(strings(b[field]), kind === 'relation' ? st.defaultSchema : null);
-    if (r === null) bad(st, `cannot name the object of this statement`);
-    else access(st, 'DDL', r, kind);
+  return (st: WalkState, body: Raw): void => {
+    const rel = relFromParts(strings(body[field]), kind === 'relation' ? st.defaultSchema : null);
+    if (rel === null) bad(st, `cannot name the object of this statement`);
+    else access(st, 'DDL', rel, kind);
   };
 }
 
 export function rangeVarsTarget(field: string, op: ConcreteOperation) {
-  return (st: St, b: Raw): void => {
-    for (const r of Array.isArray(b[field]) ? b[field] : []) {
-      if (r.RangeVar === undefined) { bad(st, `${keyOf(r)} is not supported as a relation`); continue; }
-      targetRel(st, r.RangeVar, op);
+  return (st: WalkState, body: Raw): void => {
+    for (const entry of Array.isArray(body[field]) ? body[field] : []) {
+      if (entry.RangeVar === undefined) { bad(st, `${keyOf(entry)} is not supported as a relation`); continue; }
+      targetRel(st, entry.RangeVar, op);
     }
   };
 }
 
 const COPY = spec({ relation: X, query: X, attlist: S, is_from: S, is_program: S, filename: S, options: L, whereClause: X });
 
-export function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): Out[] | null {
-  walkFields(st, 'CopyStmt', b, COPY, null, null);
+export function copyStmt(st: WalkState, body: Raw, _outer: Scope | null, want: boolean): Out[] | null {
+  walkFields(st, 'CopyStmt', body, COPY, null, null);
   st.cacheable = false; // options (FORMAT …) shape the masking of the output
-  if (b.is_program === true || b.filename !== undefined) bad(st, COPY_FILE_MESSAGE);
+  if (body.is_program === true || body.filename !== undefined) bad(st, COPY_FILE_MESSAGE);
   let format: 'text' | 'csv' | 'binary' = 'text';
   let optionsDefault = true;
-  const text = copyTextOptions(Array.isArray(b.options) ? b.options : []);
-  for (const o of Array.isArray(b.options) ? b.options : []) {
-    const d = o.DefElem;
-    if (d?.defname === 'format') {
-      const f = d.arg?.String?.sval;
-      if (f === 'csv' || f === 'binary' || f === 'text') format = f;
+  const text = copyTextOptions(Array.isArray(body.options) ? body.options : []);
+  for (const option of Array.isArray(body.options) ? body.options : []) {
+    const defElem = option.DefElem;
+    if (defElem?.defname === 'format') {
+      const named = defElem.arg?.String?.sval;
+      if (named === 'csv' || named === 'binary' || named === 'text') format = named;
       else bad(st, 'COPY format must be text, csv or binary');   // not quoted: the option value is a literal
     } else {
       optionsDefault = false;
     }
   }
-  const columns = strings(b.attlist);
-  if (b.relation !== undefined) {
-    const rel = targetRel(st, b.relation, b.is_from === true ? 'COPY_FROM' : 'COPY_TO');
-    if (b.is_from === true) {
+  const columns = strings(body.attlist);
+  if (body.relation !== undefined) {
+    const rel = targetRel(st, body.relation, body.is_from === true ? 'COPY_FROM' : 'COPY_TO');
+    if (body.is_from === true) {
       st.writes = true;
-      if (b.whereClause !== undefined) {
-        const sc = newScope(null);
-        sc.items.push(item({ alias: b.relation.relname, rel }));
-        expr(st, b.whereClause, sc, false);
+      if (body.whereClause !== undefined) {
+        const scope = newScope(null);
+        scope.items.push(item({ alias: body.relation.relname, rel }));
+        expr(st, body.whereClause, scope, false);
       }
       return want ? [] : null;
     }
@@ -146,15 +149,15 @@ export function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): O
       : { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault, textOptions: text };
     if (!want) return null;
     return columns.length > 0
-      ? columns.map((c) => ({ name: c, src: { kind: 'column', relation: rel, column: c } }))
+      ? columns.map((column) => ({ name: column, src: { kind: 'column', relation: rel, column } }))
       : [{ name: null, src: { kind: 'star', relations: [rel] } }];
   }
-  if (b.query === undefined) { bad(st, 'COPY without a table or query'); return want ? [] : null; }
+  if (body.query === undefined) { bad(st, 'COPY without a table or query'); return want ? [] : null; }
   const mark = st.accesses.length;
-  const outs = stmtAny(st, b.query, null, true);
+  const outs = stmtAny(st, body.query, null, true);
   // COPY (query) TO bulk-exports what the query reads: COPY_TO on each of those relations too
-  const read = st.accesses.slice(mark).filter((a) => a.operation === 'SELECT' && a.kind === 'relation');
-  for (const a of read) access(st, 'COPY_TO', a.relation, 'relation');
+  const reads = st.accesses.slice(mark).filter((found) => found.operation === 'SELECT' && found.kind === 'relation');
+  for (const read of reads) access(st, 'COPY_TO', read.relation, 'relation');
   st.copyTo = text === null || optionsDefault
     ? { relation: null, columns: null, format, optionsDefault }
     : { relation: null, columns: null, format, optionsDefault, textOptions: text };
@@ -171,26 +174,26 @@ export function copyStmt(st: St, b: Raw, _outer: Scope | null, want: boolean): O
 function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
   const out: { header: boolean; delimiter?: string; quote?: string; escape?: string; null?: string } = { header: false };
   const seen = new Set<string>();
-  for (const o of options) {
-    const d = o?.DefElem;
-    const name: unknown = d?.defname;
+  for (const option of options) {
+    const defElem = option?.DefElem;
+    const name: unknown = defElem?.defname;
     if (typeof name !== 'string' || seen.has(name)) return null;
     seen.add(name);
-    const sval: unknown = d.arg?.String?.sval;
+    const sval: unknown = defElem.arg?.String?.sval;
     switch (name) {
       case 'format': break;
       case 'header': {
-        if (d.arg === undefined) { out.header = true; break; }
-        if (d.arg.Boolean !== undefined) { out.header = d.arg.Boolean.boolval === true; break; }
-        if (d.arg.Integer !== undefined) {
-          const n = d.arg.Integer.ival ?? 0;
-          if (n !== 0 && n !== 1) return null;
-          out.header = n === 1;
+        if (defElem.arg === undefined) { out.header = true; break; }
+        if (defElem.arg.Boolean !== undefined) { out.header = defElem.arg.Boolean.boolval === true; break; }
+        if (defElem.arg.Integer !== undefined) {
+          const count = defElem.arg.Integer.ival ?? 0;
+          if (count !== 0 && count !== 1) return null;
+          out.header = count === 1;
           break;
         }
-        const v = typeof sval === 'string' ? sval.toLowerCase() : null;
-        if (v === 'true' || v === 'on') out.header = true;
-        else if (v === 'false' || v === 'off') out.header = false;
+        const word = typeof sval === 'string' ? sval.toLowerCase() : null;
+        if (word === 'true' || word === 'on') out.header = true;
+        else if (word === 'false' || word === 'off') out.header = false;
         else return null;
         break;
       }
@@ -210,36 +213,36 @@ function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
 
 const SET_STMT = spec({ kind: S, name: S, args: L, jumble_args: S, is_local: S, location: S });
 
-export function variableSet(st: St, b: Raw): Out[] | null {
-  walkFields(st, 'VariableSetStmt', b, SET_STMT, null, null);
+export function variableSet(st: WalkState, body: Raw): Out[] | null {
+  walkFields(st, 'VariableSetStmt', body, SET_STMT, null, null);
   st.cacheable = false;
-  const name = typeof b.name === 'string' ? b.name.toLowerCase() : null;
+  const name = typeof body.name === 'string' ? body.name.toLowerCase() : null;
   if (name === 'role' || name === 'session_authorization') { effect(st, { kind: 'role' }); return null; }
-  switch (b.kind) {
+  switch (body.kind) {
     case 'VAR_RESET_ALL': effect(st, { kind: 'reset', name: null }); break;
     case 'VAR_RESET': effect(st, { kind: 'reset', name }); break;
-    case 'VAR_SET_MULTI': effect(st, { kind: 'set', name: name ?? '', local: b.is_local === true || name === 'transaction' }); break;
-    default: effect(st, { kind: 'set', name: name ?? '', local: b.is_local === true, value: setValue(b) });
+    case 'VAR_SET_MULTI': effect(st, { kind: 'set', name: name ?? '', local: body.is_local === true || name === 'transaction' }); break;
+    default: effect(st, { kind: 'set', name: name ?? '', local: body.is_local === true, value: setValue(body) });
   }
   return null;
 }
 
 /** The value of `SET name = 'v'` / `SET name TO v` when it is a single constant; null for DEFAULT, lists, expressions. */
-function setValue(b: Raw): string | null {
-  const args: Raw[] = Array.isArray(b.args) ? b.args : [];
-  if (b.kind !== 'VAR_SET_VALUE' || args.length !== 1) return null;
+function setValue(body: Raw): string | null {
+  const args: Raw[] = Array.isArray(body.args) ? body.args : [];
+  if (body.kind !== 'VAR_SET_VALUE' || args.length !== 1) return null;
   return stringLiteral(args[0]);
 }
 
-export function grantStmt(st: St, b: Raw): void {
-  const objects: Raw[] = Array.isArray(b.objects) ? b.objects : [];
-  if (b.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') {
-    for (const o of objects) access(st, 'GRANT', { schema: o.String?.sval ?? '', name: '*' }, 'relation');
+export function grantStmt(st: WalkState, body: Raw): void {
+  const objects: Raw[] = Array.isArray(body.objects) ? body.objects : [];
+  if (body.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') {
+    for (const object of objects) access(st, 'GRANT', { schema: object.String?.sval ?? '', name: '*' }, 'relation');
     return;
   }
-  switch (b.objtype) {
+  switch (body.objtype) {
     case 'OBJECT_TABLE': case 'OBJECT_SEQUENCE': case 'OBJECT_FOREIGN_TABLE':
-      rangeVarsTarget('objects', 'GRANT')(st, b);
+      rangeVarsTarget('objects', 'GRANT')(st, body);
       return;
     case 'OBJECT_DATABASE': access(st, 'GRANT', catalog('pg_database'), 'relation'); return;
     case 'OBJECT_TABLESPACE': access(st, 'GRANT', catalog('pg_tablespace'), 'relation'); return;
@@ -249,7 +252,7 @@ export function grantStmt(st: St, b: Raw): void {
     case 'OBJECT_LARGEOBJECT': access(st, 'GRANT', catalog('pg_largeobject_metadata'), 'relation'); return;
     case 'OBJECT_PARAMETER_ACL': access(st, 'GRANT', catalog('pg_parameter_acl'), 'relation'); return;
     default:
-      for (const o of objects) objectAccess(st, 'GRANT', b.objtype, o, 'GRANT');
+      for (const object of objects) objectAccess(st, 'GRANT', body.objtype, object, 'GRANT');
   }
 }
 export const GRANT = spec({
@@ -257,7 +260,7 @@ export const GRANT = spec({
 });
 
 /** Statements whose nested statements must not count as this statement's own writes (rule actions). */
-export function sideways(st: St, fn: () => void): void {
+export function sideways(st: WalkState, fn: () => void): void {
   const writes = st.writes;
   const unfiltered = st.unfiltered;
   const effects = st.effects.length;
