@@ -136,7 +136,9 @@ function setOpOutputs(left: Out[], right: Out[]): Out[] {
     const rightReads = relationsOf(right);
     if (leftReads.opaque || rightReads.opaque) return [{ name: null, src: OPAQUE }];
     const relations = leftReads.relations.slice();
-    for (const relation of rightReads.relations) if (!relations.some((known) => known.name === relation.name && known.schema === relation.schema)) relations.push(relation);
+    for (const relation of rightReads.relations) {
+      if (!relations.some((known) => known.name === relation.name && known.schema === relation.schema)) relations.push(relation);
+    }
     return [{ name: null, src: { kind: 'star', relations } }];
   }
   const res: Out[] = [];
