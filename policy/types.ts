@@ -331,7 +331,14 @@ export interface MaskPlan {
    */
   readonly touched?: readonly string[];
 }
-export const NO_MASKS: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null });
+/**
+ * The plan that masks nothing, for a decision with no statement behind it (an empty query): every field says so
+ * itself (no `*`, nothing touched), none is left to its fail-closed default. The proxy's one empty plan.
+ */
+export const NO_MASKS: MaskPlan = Object.freeze({
+  columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null,
+  touched: Object.freeze([]),
+});
 
 export type Decision =
   | { readonly verdict: 'allow' | 'warn'; readonly policy: string; readonly rule: string; readonly masks: MaskPlan;

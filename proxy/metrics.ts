@@ -97,9 +97,9 @@ export function createProxyMetrics(): ProxyMetrics {
     observeAnalysis(seconds) { analysis.observe(seconds); },
     wrapAnalyzer(inner) {
       const wrapped: Analyzer = {
-        analyze(sql) {
+        analyze(sql, normalized) {
           const t0 = performance.now();
-          try { return inner.analyze(sql); } finally { analysis.observe((performance.now() - t0) / 1000); }
+          try { return inner.analyze(sql, normalized); } finally { analysis.observe((performance.now() - t0) / 1000); }
         },
       };
       // normalize is the shape-cache lookup key, part of the hit path: passed through untimed.

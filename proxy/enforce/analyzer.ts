@@ -1,5 +1,7 @@
 // Loads the statement analyzer (policy/analyze) once per process: libpg-query's WASM module must be
-// initialised (initAnalyzer) before the first synchronous analyze().
+// loaded (its loadModule()) before the first synchronous analyze(). The load is here, on the composition side,
+// so policy/ keeps no module state; every launch path that analyzes (the proxy, the sidecar, `airlock policy`)
+// comes through this file and so through the flags below.
 //
 // normalize: libpg-query's own normalizer (PostgreSQL's lexer replaces constants with $n), the shape-cache
 // key of docs/adr/0002-decision-cache-keys.md. A simple-protocol statement that differs from a cached one only
@@ -19,8 +21,8 @@
 // NODE_OPTIONS, and these two flags are read when V8 decides a tier-up, so setting them before the first
 // parse is enough (test/proxy/memory.test.ts measures VmHWM through a real `airlock proxy` process).
 import { setFlagsFromString } from 'node:v8';
-import { normalizeSync } from 'libpg-query';
-import { analyze, initAnalyzer } from '../../policy/analyze/analyze.ts';
+import { loadModule, normalizeSync } from 'libpg-query';
+import { analyze } from '../../policy/analyze/analyze.ts';
 import { lexerHostile } from '../../policy/analyze/hostile.ts';
 import { lexicalNormalize } from '../../policy/analyze/lexical.ts';
 import type { Analyzer } from './gate.ts';
@@ -29,7 +31,14 @@ import type { Analyzer } from './gate.ts';
 export const WASM_TIERING_FLAGS = '--no-wasm-tier-up --no-wasm-dynamic-tiering';
 setFlagsFromString(WASM_TIERING_FLAGS);
 
+let parser: Promise<void> | null = null;
 let loading: Promise<Analyzer> | null = null;
+
+/** Load libpg-query's WebAssembly module once (the flags above are set by then); later calls share the promise. */
+export function loadParser(): Promise<void> {
+  parser ??= loadModule();
+  return parser;
+}
 
 function normalize(sql: string): string | null {
   // Text the lexer would take quadratic time on: no shape lookup; analyze() refuses it unparsed.
@@ -46,6 +55,6 @@ function normalize(sql: string): string | null {
 }
 
 export function loadAnalyzer(): Promise<Analyzer> {
-  loading ??= initAnalyzer().then(() => ({ analyze, normalize }));
+  loading ??= loadParser().then(() => ({ analyze, normalize }));
   return loading;
 }

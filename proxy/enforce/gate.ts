@@ -13,7 +13,8 @@ import type { DenyDecision } from './denial.ts';
 
 /** The statement analyzer (policy/analyze): injected so the proxy starts it once per process. */
 export interface Analyzer {
-  analyze(sql: string): Analysis;
+  /** `normalized`: this analyzer's normalize(sql), when the caller has it (one normalize per cache miss, not two). */
+  analyze(sql: string, normalized?: string): Analysis;
   /** libpg-query's normalized text only (cheaper than analyze): the shape-cache key. Optional. */
   normalize?(sql: string): string | null;
 }
@@ -156,16 +157,18 @@ export class Gate {
     const hit = this.cache.getExact(sql);
     if (hit !== undefined) return hit;
     const analyzer = this.state.analyzer;
+    let normalized: string | undefined;
     if (analyzer.normalize !== undefined) {
       const n = analyzer.normalize(sql);
       if (n !== null) {
         const shaped = this.cache.getShape(n);
         if (shaped !== undefined) return shaped;
+        normalized = n;
       }
     }
     let analysis: Analysis;
     try {
-      analysis = analyzer.analyze(sql);
+      analysis = analyzer.analyze(sql, normalized);
     } catch (e) {
       // The analyzer failing is "not understood": deny (design.md: anything not understood is denied).
       const reason = `the statement could not be analysed: ${(e as Error).message}`;
