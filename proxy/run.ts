@@ -3,7 +3,7 @@
 import type { DatabaseBinding } from '../policy/types.ts';
 import { NULL_AUDIT } from '../audit/types.ts';
 import type { AuditSink } from '../audit/types.ts';
-import type { Limits } from './session/session.ts';
+import type { Limits } from './session/shared.ts';
 
 export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
