@@ -52,7 +52,7 @@ export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: 
 /** A SIGTERM's drain (server.ts close()): fits Kubernetes' default terminationGracePeriodSeconds of 30 with 5 s to spare. */
 export const DRAIN_TIMEOUT_MS_DEFAULT = 25_000;
 
-/** Connection limits and timeouts both modes take as flags (README "Operations"); absent = the defaults in session.ts. */
+/** Connection limits and timeouts both modes take as flags (README "Operations"); absent = the defaults in session/shared.ts. */
 export interface ConnectionLimits {
   readonly upstreamConnectTimeoutMs?: number;
   readonly authenticationTimeoutMs?: number;
