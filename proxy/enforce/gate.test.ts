@@ -1,4 +1,4 @@
-// withExecuted: the facts an EXECUTE runs with (pure; the end-to-end cases are in test/proxy/).
+// withExecuted and the facts Gate.check hands the session (the end-to-end cases are in test/proxy/).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StatementFacts } from '../../policy/types.ts';
@@ -53,4 +53,24 @@ test('arguments that read tables make what the prepared statement stores or noti
   assert.deepEqual(f.notified, [{ kind: 'opaque' }]);
   // constant arguments read nothing: the prepared lineage stands
   assert.equal(withExecuted({ ...base, tag: 'ExecuteStmt', command: 'EXECUTE', executes: 'p' }, p), p);
+});
+
+test('Gate.check hands the session the facts each decision was made on: an EXECUTE\'s merged, the rest as analysed', async () => {
+  const { loadAnalyzer } = await import('./analyzer.ts');
+  const { Gate, policyState } = await import('./gate.ts');
+  const { compile } = await import('../../policy/compile.ts');
+  const { makeIdentity } = await import('../../policy/identity.ts');
+  const gate = new Gate(policyState(compile([], 1), await loadAnalyzer()), {
+    identity: makeIdentity('alice'), database: 'shop', searchPath: ['public'], catalogRelations: new Set(), catalogFunctions: new Set(), grants: [],
+  });
+  const plain = gate.check('SELECT 1; SELECT 2', new Map());
+  assert.equal(plain.facts, plain.analysis.statements, 'no EXECUTE: the analysed facts themselves, nothing allocated');
+  const prepared = new Map([['p', stored]]);
+  const c = gate.check('SELECT 1; EXECUTE p', prepared);
+  assert.equal(c.facts.length, 2);
+  assert.equal(c.facts[0], c.analysis.statements[0]);
+  assert.equal(c.facts[1], stored, 'a plain EXECUTE runs with the prepared facts');
+  const missing = gate.check('EXECUTE q', prepared);
+  assert.equal(missing.facts[0], missing.analysis.statements[0], 'an EXECUTE of an unknown statement keeps its own facts (and is denied)');
+  assert.notEqual(missing.denied, null);
 });
