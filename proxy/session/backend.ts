@@ -21,7 +21,7 @@ import type { DenyDecision } from '../enforce/denial.ts';
 import { grantOf, statementRecord } from './audit-record.ts';
 import { NO_COLUMNS, nowMs } from './context.ts';
 import { tagCount } from './guard.ts';
-import { HOLD_GUARD, HOLD_COPY_DESCRIBE, HOLD_IDLE } from './holds.ts';
+import { HOLD_GUARD, HOLD_IDLE } from './holds.ts';
 import { PHASE_READY } from './phase.ts';
 import {
   K_BIND, K_CLOSE, K_COPY_DESCRIBE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC,
@@ -95,7 +95,7 @@ export class BackendMessages {
         if (type === Backend.NoData) { s.queue.shift(); if (!internal) s.passClient(buf, start, end); return; }
         break;
       }
-      case K_COPY_DESCRIBE: this.#copyDescribeResponse(r, buf, type, start, end); return;
+      case K_COPY_DESCRIBE: s.copyDescribes.response(r, buf, type, start, end); return;
       case K_SYNC:
         if (type === Backend.ReadyForQuery) {
           s.queue.shift();
@@ -437,55 +437,6 @@ export class BackendMessages {
     s.queue.shift();
     s.setTx(readReadyForQuery(buf, start, end));
     if (r.onDone !== null) r.onDone(Buffer.from(buf.subarray(start, end)));
-  }
-
-  #copyDescribeResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
-    const s = this.#s;
-    const c = r.copy!;
-    switch (type) {
-      case Backend.ParseComplete:
-      case Backend.ParameterDescription:
-        return;
-      case Backend.RowDescription:
-        c.fields = readRowDescription(buf, start, end);
-        return;
-      case Backend.NoData:
-        c.fields = [];
-        return;
-      case Backend.CloseComplete:
-        if (!c.extended) break;
-        s.queue.shift();
-        if (c.stmt !== null) c.stmt.copyFields = c.fields;
-        return;
-      case Backend.ErrorResponse:
-        // Extended: the batch's error (the server now skips to the client's Sync), reported as any other.
-        if (c.extended) { this.extendedError(r, buf, start, end); return; }
-        c.error = Buffer.from(buf.subarray(start, end));
-        return;
-      case Backend.ReadyForQuery: {
-        if (c.extended) break;
-        s.queue.shift();
-        s.tx = readReadyForQuery(buf, start, end);
-        const q = c.then!;
-        const rn = q.runs?.[0] ?? null;
-        if (c.error !== null) {
-          // The COPY would fail the same way: the client gets this error and ReadyForQuery in its place.
-          this.forwardError(rn, c.error, 0, c.error.length, r);
-          if (rn !== null) this.auditRun(rn, readErrorFields(c.error, 0, c.error.length).get('C') ?? null);
-          s.passClient(buf, start, end);
-        } else {
-          if (rn !== null) rn.copyFields = c.fields;
-          // Written from the server side: flush toward the server now (this is not inside a client chunk).
-          s.writeUp(c.query!);
-          s.flushUp();
-          s.enqueue(q);
-        }
-        s.holds.release(HOLD_COPY_DESCRIBE);
-        s.resumeClient();
-        return;
-      }
-    }
-    throw new WireError(`unexpected message 0x${type.toString(16)} in response to the proxy's Describe of a COPY query`);
   }
 
   // -------------------------------------------------------------------------------------------

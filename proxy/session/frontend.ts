@@ -6,9 +6,7 @@ import type { Decision, StatementFacts } from '../../policy/types.ts';
 import { NO_MASKS } from '../../policy/types.ts';
 import { Frontend, TxStatus } from '../wire/codes.ts';
 import { WireError } from '../wire/frames.ts';
-import {
-  FLUSH, SYNC, parse as parseMessage, describe as describeMessage, close as closeMessage,
-} from '../wire/messages.ts';
+import { FLUSH, describe as describeMessage } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import { InvalidTextError, readBind, readClose, readDescribe, readExecute, readParse, readQuery } from '../wire/read.ts';
 import { POISON_PARSE, POISON_QUERY, deniedWhat, denialFields, heldFields, proxyRefusal } from '../enforce/denial.ts';
@@ -16,11 +14,12 @@ import type { DenyDecision } from '../enforce/denial.ts';
 import type { Checked } from '../enforce/gate.ts';
 import { guardFor, guardedInMultiStatement, guardedInParts, isGuarded } from '../enforce/guardrails.ts';
 import { nowMs } from './context.ts';
-import { HOLD_COPY_DESCRIBE, HOLD_IDLE } from './holds.ts';
+import { copyQueryToDescribe } from './copy-describe.ts';
+import { HOLD_IDLE } from './holds.ts';
 import {
-  K_BIND, K_CLOSE, K_COPY_DESCRIBE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_PARSE, K_QUERY, K_SYNC, req, run,
+  K_BIND, K_CLOSE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_PARSE, K_QUERY, K_SYNC, req, run,
 } from './requests.ts';
-import type { Portal, Prepared, Req } from './requests.ts';
+import type { Portal, Prepared } from './requests.ts';
 import { planMasks } from './result-mask.ts';
 import type { Session } from './session.ts';
 
@@ -210,7 +209,7 @@ export class FrontendMessages {
       this.#noteEffects(stmts[i]!);
     }
     if (facts.length === 0) r.runs.push(run(null, EMPTY_ALLOW, t0, ''));
-    if (copyQuery !== null) { this.#describeCopy(r, copyQuery, Buffer.from(buf.subarray(start, end))); return true; }
+    if (copyQuery !== null) { s.copyDescribes.simple(r, copyQuery, Buffer.from(buf.subarray(start, end))); return true; }
     if (guarded >= 0) {
       const g = guardFor(checked.decisions[guarded] as GuardedDecision, facts[guarded]!, ctx, s.tx === TxStatus.InTransaction);
       r.guard = g;
@@ -226,21 +225,6 @@ export class FrontendMessages {
   #noteEffects(f: StatementFacts): void {
     this.#s.statements.noteEffects(f);
     this.#s.context.noteEffects(f);
-  }
-
-  /**
-   * COPY (query) TO with masked columns in reach, simple protocol: describe the query first (Parse "" /
-   * Describe S / Sync) with the client held, so its output can be masked like rows (K_COPY_DESCRIBE). The
-   * unnamed statement is the client's to lose: its own Query would replace it anyway.
-   */
-  #describeCopy(r: Req, query: string, msg: Buffer): void {
-    const s = this.#s;
-    const pr = req(K_COPY_DESCRIBE);
-    pr.runs = r.runs;   // notices and the error are the COPY's
-    pr.copy = { extended: false, fields: null, error: null, query: msg, then: r, stmt: null };
-    s.writeUp(Buffer.concat([parseMessage('', query), describeMessage('S', ''), SYNC]));
-    s.enqueue(pr);
-    s.holds.add(HOLD_COPY_DESCRIBE);
   }
 
   /** Deny a simple Query (or FunctionCall): the poison goes upstream, its error is replaced by `f`. */
@@ -333,13 +317,7 @@ export class FrontendMessages {
     s.statements.parsed(stmt, effFacts);
     if (effFacts !== null) this.#noteEffects(effFacts);
     const copyQuery = effFacts === null ? null : copyQueryToDescribe(effFacts, decision);
-    if (copyQuery !== null) {
-      // Described under a reserved name ahead of the client's Parse, in the same batch (K_COPY_DESCRIBE).
-      const pr = req(K_COPY_DESCRIBE);
-      pr.copy = { extended: true, fields: null, error: null, query: null, then: null, stmt };
-      s.writeUp(Buffer.concat([parseMessage(COPY_DESCRIBE_NAME, copyQuery), describeMessage('S', COPY_DESCRIBE_NAME), closeMessage('S', COPY_DESCRIBE_NAME)]));
-      s.enqueue(pr);
-    }
+    if (copyQuery !== null) s.copyDescribes.extended(stmt, copyQuery);
     const r = req(K_PARSE);
     r.stmt = stmt;
     s.passUp(buf, start, end);
@@ -464,21 +442,6 @@ function tooLarge(bytes: number, max: number): PgErrorFields {
   return proxyRefusal('54000', `statement of ${bytes} bytes exceeds the proxy's --max-statement-bytes ${max}; it was not run`);
 }
 const AUDIT_FULL = proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run');
-
-/** Reserved name of the statement the proxy describes a COPY (query) under, in the extended protocol. */
-const COPY_DESCRIBE_NAME = 'airlock_copy_describe';
-
-/**
- * The query of a COPY (query) TO whose output may carry masked values (it reads a relation with masked
- * columns), to describe before it runs; null when there is nothing to describe.
- */
-function copyQueryToDescribe(f: StatementFacts, d: Decision): string | null {
-  const ct = f.copyTo;
-  if (ct === null || ct.relation !== null || ct.query === undefined) return null;
-  if (d.verdict !== 'allow' && d.verdict !== 'warn') return null;
-  const touched = d.masks.touched;
-  return touched !== undefined && touched.length === 0 ? null : ct.query;
-}
 
 /** A COPY … FROM STDIN: the client sends its rows after the statement. */
 function isCopyFrom(f: StatementFacts | null): boolean {

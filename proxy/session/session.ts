@@ -4,6 +4,7 @@
 //   frontend.ts   client → server: Query, Parse/Bind/Describe/Execute/Close/Sync, COPY input, decided first
 //   backend.ts    server → client: one result path for rows and COPY, errors, notices, the audit of each statement
 //   guard.ts      guarded writes (maxAffectedRows): held results, the count, commit or rollback
+//   copy-describe.ts  the proxy's Describe of a COPY (query), so its output is masked as rows are
 //   approval.ts   statements held for an AccessRequest
 //   context.ts    search_path, mask catalog, views and their refresh; the gate (enforce/gate.ts) decides with it
 //   statements.ts prepared statements and portals
@@ -28,6 +29,7 @@ import { hasAccess } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables } from '../catalog.ts';
 import { ApprovalHolds } from './approval.ts';
 import { cancelKey, sendCancel } from './cancel.ts';
+import { CopyDescribes } from './copy-describe.ts';
 import { BackendMessages } from './backend.ts';
 import { Context } from './context.ts';
 import { FrontendMessages } from './frontend.ts';
@@ -79,6 +81,7 @@ export class Session {
   readonly frontend: FrontendMessages;
   readonly backend: BackendMessages;
   readonly guards: GuardedWrites;
+  readonly copyDescribes: CopyDescribes;
   readonly approvals: ApprovalHolds;
 
   #startBuf: Buffer = Buffer.alloc(0);
@@ -113,6 +116,7 @@ export class Session {
     this.frontend = new FrontendMessages(this);
     this.backend = new BackendMessages(this);
     this.guards = new GuardedWrites(this);
+    this.copyDescribes = new CopyDescribes(this);
     this.approvals = new ApprovalHolds(shared.approvals ?? null, this.holds, () => this.resumeClient());
     this.#clientReader = new FrameReader(shared.limits.maxClientMessageBytes);
     this.#upReader = new FrameReader(shared.limits.maxServerMessageBytes);
