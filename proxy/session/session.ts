@@ -1,6 +1,7 @@
-// One state machine per client connection: the connection core. It owns the two sockets, the startup phase and
-// the upstream login, the request queue and the state both directions share (transaction status, COPY, the
-// set of reasons the client is held), and hands every message to its collaborators:
+// One state machine per client connection: the connection core. It owns the two sockets, the startup phase, the
+// request queue and the state both directions share (transaction status, COPY, the set of reasons the client is
+// held), and hands the rest to its collaborators:
+//   login.ts      the upstream connection, login and setup round trip (startup.ts: the pure parts)
 //   frontend.ts   client → server: Query, Parse/Bind/Describe/Execute/Close/Sync, COPY input, decided first
 //   backend.ts    server → client: one result path for rows and COPY, errors, notices, the audit of each statement
 //   guard.ts      guarded writes (maxAffectedRows): held results, the count, commit or rollback
@@ -19,14 +20,10 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { Identity } from '../../policy/types.ts';
 import { TxStatus } from '../wire/codes.ts';
 import { FrameReader, WireError } from '../wire/frames.ts';
-import { AUTH_OK, TERMINATE, backendKeyData, errorResponse, parameterStatus, query as queryMessage, RFQ_IDLE } from '../wire/messages.ts';
+import { AUTH_OK, TERMINATE, backendKeyData, errorResponse, parameterStatus, RFQ_IDLE } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import { negotiateProtocolVersionFor, parseStartup, readStartupLength } from '../wire/startup.ts';
-import { loginUpstream } from '../wire/auth.ts';
-import { upgradeUpstreamTls } from '../wire/tls.ts';
 import { MaskError } from '../mask/mask-error.ts';
-import { hasAccess } from '../enforce/gate.ts';
-import { ResultCollector, setupPlan, maskedTables } from '../catalog.ts';
 import { ApprovalHolds } from './approval.ts';
 import { cancelKey, sendCancel } from './cancel.ts';
 import { CopyDescribes } from './copy-describe.ts';
@@ -35,10 +32,10 @@ import { Context } from './context.ts';
 import { FrontendMessages } from './frontend.ts';
 import { GuardedWrites } from './guard.ts';
 import { Holds } from './holds.ts';
+import { UpstreamLogin } from './login.ts';
 import { PHASE_CLOSED, PHASE_CONNECTING, PHASE_READY, PHASE_STARTUP } from './phase.ts';
-import { K_INTERNAL, K_SYNC, req } from './requests.ts';
+import { K_SYNC } from './requests.ts';
 import type { Req } from './requests.ts';
-import { startupParams, upstreamFailure } from './startup.ts';
 import { Statements } from './statements.ts';
 import { WriteRun } from './write-run.ts';
 import type { ProxyShared } from './shared.ts';
@@ -83,13 +80,12 @@ export class Session {
   readonly guards: GuardedWrites;
   readonly copyDescribes: CopyDescribes;
   readonly approvals: ApprovalHolds;
+  readonly login: UpstreamLogin;
 
   #startBuf: Buffer = Buffer.alloc(0);
   readonly #clientReader: FrameReader;
   readonly #upReader: FrameReader;
-  /** Upstream cancel key, and the one the client holds. */
-  #upPid = 0;
-  #upSecret: Buffer | null = null;
+  /** The cancel key the client holds (the upstream's is login.pid and login.secret). */
   #cancelKey: string | null = null;
   #closing = false;
 
@@ -117,6 +113,7 @@ export class Session {
     this.backend = new BackendMessages(this);
     this.guards = new GuardedWrites(this);
     this.copyDescribes = new CopyDescribes(this);
+    this.login = new UpstreamLogin(this);
     this.approvals = new ApprovalHolds(shared.approvals ?? null, this.holds, () => this.resumeClient());
     this.#clientReader = new FrameReader(shared.limits.maxClientMessageBytes);
     this.#upReader = new FrameReader(shared.limits.maxServerMessageBytes);
@@ -196,7 +193,7 @@ export class Session {
             this.phase = PHASE_CONNECTING;
             this.shared.established++;
             this.client.pause();
-            void this.#connect(pkt.params);
+            void this.login.open(pkt.params);
             return;
           }
         }
@@ -227,8 +224,9 @@ export class Session {
 
   /** Cancel what runs upstream (cancel.ts); `done` once that connection is closed or gave up. */
   cancelUpstream(done?: () => void): Promise<void> {
-    if (this.#upSecret === null) { done?.(); return Promise.resolve(); }
-    return sendCancel(this.shared.target, this.#upPid, this.#upSecret, done);
+    const secret = this.login.secret;
+    if (secret === null) { done?.(); return Promise.resolve(); }
+    return sendCancel(this.shared.target, this.login.pid, secret, done);
   }
 
   /**
@@ -252,89 +250,23 @@ export class Session {
     setImmediate(fn);
   }
 
-  /** Set when the connect deadline fired: the error the client gets says so, whatever failed underneath. */
-  #connectTimer: NodeJS.Timeout | null = null;
-  #connectTimedOut = false;
-
-  async #connect(params: Map<string, string>): Promise<void> {
-    const p = startupParams(params, this.shared.target);
-    if ('severity' in p) { this.fatal(p.code, p.message, p.hint); return; }
-    const t = this.shared.target;
-    const timeoutMs = this.shared.limits.upstreamConnectTimeoutMs;
-    // One deadline for connect, TLS, login and the setup query: destroying the upstream socket fails
-    // whichever of them is pending, and the catch below reports the timeout. Cleared when the session is ready.
-    this.#connectTimer = setTimeout(() => {
-      this.#connectTimer = null;
-      if (this.phase !== PHASE_CONNECTING) return;
-      this.#connectTimedOut = true;
-      this.up?.destroy(new Error('connect timeout'));
-    }, timeoutMs);
-    let sock: net.Socket | tls.TLSSocket;
-    try {
-      const raw = net.connect({ host: t.host, port: t.port });
-      raw.setNoDelay(true);
-      this.up = raw;
-      await new Promise<void>((resolve, reject) => {
-        raw.once('connect', resolve);
-        raw.once('error', reject);
-        raw.once('close', () => reject(new Error('the connection closed before it was established')));
-      });
-      raw.removeAllListeners('error');
-      raw.removeAllListeners('close');
-      raw.on('error', () => {});
-      sock = await upgradeUpstreamTls(raw, t.tlsMode, t.host, t.ca);
-      this.up = sock;
-      if (this.phase === PHASE_CLOSED) { sock.destroy(); return; }
-      // The login's own timer is a backstop behind the deadline above, which reports the timeout.
-      const login = await loginUpstream(sock, { user: t.user, password: t.password, database: t.database, params: p, timeoutMs: timeoutMs + 1000 });
-      if (this.phase === PHASE_CLOSED) { sock.destroy(); return; }
-      // Our parser assumes both (docs/adr/0002): a backslash or a byte must mean to us what it means upstream.
-      const scs = login.parameters.get('standard_conforming_strings');
-      if (scs !== 'on') throw new Error(`upstream server has standard_conforming_strings=${scs ?? 'unset'}; Airlock requires on`);
-      const enc = login.parameters.get('server_encoding');
-      if (enc !== 'UTF8') throw new Error(`upstream server_encoding is ${enc ?? 'unset'}; Airlock requires UTF8`);
-      this.#upPid = login.processId;
-      this.#upSecret = login.secretKey;
-      sock.on('data', this.#onUpstreamData);
-      sock.on('close', () => this.#upstreamGone());
-      sock.on('end', () => this.#upstreamGone());
-      sock.on('drain', () => { if (this.holds.count === 0) this.client.resume(); });
-      if (login.leftover.length > 0) this.#upReader.push(login.leftover);
-      await this.#setup(login.parameters);
-    } catch (e) {
-      if (this.phase === PHASE_CLOSED) return;
-      const failed = upstreamFailure(e as Error, t, this.#connectTimedOut ? timeoutMs : null);
-      this.shared.events.event(failed.event, failed.log);
-      this.#fatalFields(failed.fields);
-    }
+  /** The upstream connection is open and logged in (login.ts): watch it; `leftover` is what came after the login. */
+  attachUpstream(sock: net.Socket | tls.TLSSocket, leftover: Buffer): void {
+    sock.on('data', this.#onUpstreamData);
+    sock.on('close', () => this.#upstreamGone());
+    sock.on('end', () => this.#upstreamGone());
+    sock.on('drain', () => { if (this.holds.count === 0) this.client.resume(); });
+    if (leftover.length > 0) this.#upReader.push(leftover);
   }
 
-  /** The setup round trip (catalog.ts), then AuthenticationOk … ReadyForQuery to the client. */
-  async #setup(parameters: Map<string, string>): Promise<void> {
-    this.setupParameters = parameters;
+  /** The setup round trip is in and access granted (login.ts): AuthenticationOk … ReadyForQuery, then the relay. */
+  becomeReady(parameters: Map<string, string>): void {
     const t = this.shared.target;
-    const where = `${t.host}:${t.port}/${t.database}`;
-    const state = this.shared.state;
-    const names = this.shared.catalogNames.get(where) ?? null;
-    // Every session fetches the mask catalog and the views over masked tables itself, in this round trip: a
-    // view created since another session's fetch must not be read through a stale one (issue 11). The
-    // shared copy serves policy changes of live sessions (context.ts).
-    const plan = setupPlan({ needNames: names === null, maskTables: maskedTables(state.set), analyze: (q) => state.analyzer.analyze(q) });
-    const epoch = this.shared.catalogEpoch;
-    const got = plan.parse(await this.#internalQuery(plan.sql));
-    const catalogNames = names ?? got.names!;
-    if (names === null) this.shared.catalogNames.set(where, catalogNames);
-    this.context.start(state, { searchPath: got.searchPath, maskCatalog: got.maskCatalog!, derived: got.derived!, known: got.known, invoker: got.invoker },
-      catalogNames.relations, catalogNames.functions, epoch);
-    if (!hasAccess(state, this.shared.identity, t.binding)) {
-      this.fatal('42501', `access denied: no AccessPolicy gives ${this.shared.identity.user} access to "${t.binding}"`);
-      return;
-    }
     // The client's cancel key is ours: the server's secret never leaves the proxy, so a client can cancel
     // only through it. The pid is the upstream backend's, as drivers expect (getBackendPID() =
     // pg_backend_pid(), and a notification the session sent itself carries it); a server that sent no key
     // gets a random one.
-    const pid = this.#upPid > 0 ? this.#upPid : randomInt(1, 0x7fffffff);
+    const pid = this.login.pid > 0 ? this.login.pid : randomInt(1, 0x7fffffff);
     let secret: Buffer;
     do {
       secret = randomBytes(4);
@@ -354,7 +286,7 @@ export class Session {
       serverAddress: t.host, serverPort: t.port, clientAddress: this.client.remoteAddress ?? '', startTimeMs: Date.now(),
     });
     this.phase = PHASE_READY;
-    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+    this.login.clearDeadline();
     this.client.write(Buffer.concat(out));
     this.client.off('data', this.#onStartupData);
     this.client.on('data', this.#onClientData);
@@ -364,20 +296,6 @@ export class Session {
     this.client.resume();
     if (rest.length > 0) this.#onClientData(rest);
   }
-
-  /** The proxy's own query on the upstream connection, before the relay starts. */
-  #internalQuery(sql: string): Promise<ResultCollector> {
-    return new Promise((resolve, reject) => {
-      const r = req(K_INTERNAL);
-      r.collector = new ResultCollector();
-      r.onDone = () => resolve(r.collector!);
-      this.queue.push(r);
-      this.up!.write(queryMessage(sql));
-      this.#onUpstreamFailure = reject;
-      this.up!.resume();
-    });
-  }
-  #onUpstreamFailure: ((e: Error) => void) | null = null;
 
   // -------------------------------------------------------------------------------------------
   // Client → server
@@ -473,7 +391,7 @@ export class Session {
     } catch (e) {
       this.flushClient();
       client.uncork();
-      if (this.#onUpstreamFailure !== null && this.phase !== PHASE_READY) { this.#onUpstreamFailure(e as Error); return; }
+      if (this.login.onFailure !== null && this.phase !== PHASE_READY) { this.login.onFailure(e as Error); return; }
       if (e instanceof WireError || e instanceof MaskError) this.fatal('08P01', `invalid message from the upstream server: ${(e as Error).message}`);
       else this.#internalError(e as Error);
       return;
@@ -506,10 +424,10 @@ export class Session {
   // Ending
 
   fatal(code: string, message: string, hint?: string): void {
-    this.#fatalFields(hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint });
+    this.fatalFields(hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint });
   }
 
-  #fatalFields(f: PgErrorFields): void {
+  fatalFields(f: PgErrorFields): void {
     if (this.phase === PHASE_CLOSED) return;
     try {
       this.flushClient();
@@ -526,8 +444,8 @@ export class Session {
   #upstreamGone(): void {
     if (this.phase === PHASE_CLOSED) return;
     if (this.backend.serverEnded) { this.flushClient(); this.close(); return; }
-    if (this.#onUpstreamFailure !== null && this.phase !== PHASE_READY) {
-      this.#onUpstreamFailure(new Error('the upstream server closed the connection during setup'));
+    if (this.login.onFailure !== null && this.phase !== PHASE_READY) {
+      this.login.onFailure(new Error('the upstream server closed the connection during setup'));
       return;
     }
     this.fatal('57P01', 'terminating connection: the upstream database server closed the connection');
@@ -537,7 +455,7 @@ export class Session {
   close(): void {
     if (this.phase === PHASE_CLOSED) return;
     this.approvals.close();
-    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+    this.login.clearDeadline();
     if (this.#startupTimer !== null) { clearTimeout(this.#startupTimer); this.#startupTimer = null; }
     if (this.phase !== PHASE_STARTUP) this.shared.established--;
     const wasReady = this.phase === PHASE_READY;
