@@ -358,4 +358,12 @@ export type Decision =
        */
       readonly what?: string;
       /** An approval hold ended without approval: the AccessRequest it created (audit: airlock.access_request). */
-      readonly accessRequest?: string };
+      readonly accessRequest?: string;
+      /**
+       * What kind of denial it is when not a rule's or the analyzer's (absent): an `approve` rule whose statement
+       * has no approved AccessRequest, an approval hold the client cancelled, or a guardrail the proxy enforces
+       * on the result (maxAffectedRows). The client's error is built from it (proxy/enforce/denial.ts).
+       */
+      readonly kind?: DenialKind };
+
+export type DenialKind = 'approval' | 'cancelled' | 'guardrail';

@@ -1,6 +1,6 @@
 // Prometheus metrics of the proxy (design.md "Observability"), served as text on `--metrics-listen HOST:PORT`
 // at /metrics. Statement counts and upstream time come from the audit records the session already builds
-// (one StatementRecord per completed statement, proxy/session/session.ts #auditRun): wrapping the AuditSink
+// (one StatementRecord per completed statement, proxy/session/backend.ts auditRun): wrapping the AuditSink
 // costs the session one preallocated counter-child increment and one histogram observe per statement, with no
 // label lookup or allocation, and needs no change to the session.
 import { createServer } from 'node:http';

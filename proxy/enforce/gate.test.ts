@@ -1,4 +1,5 @@
-// withExecuted: the facts an EXECUTE runs with (pure; the end-to-end cases are in test/proxy/); one normalize per cache miss.
+// withExecuted, the facts Gate.check hands the session, and one normalize per cache miss (the end-to-end cases
+// are in test/proxy/).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SessionContext, StatementFacts } from '../../policy/types.ts';
@@ -79,4 +80,24 @@ test('a cache miss normalizes once: analyze is handed the shape key the lookup c
   const junk = gate.check('selec 1', new Map());
   assert.deepEqual(handed.slice(1), [undefined]);
   assert.notEqual(junk.analysis.error, null);
+});
+
+test('Gate.check hands the session the facts each decision was made on: an EXECUTE\'s merged, the rest as analysed', async () => {
+  const { loadAnalyzer } = await import('./analyzer.ts');
+  const { Gate, policyState } = await import('./gate.ts');
+  const { compile } = await import('../../policy/compile.ts');
+  const { makeIdentity } = await import('../../policy/identity.ts');
+  const gate = new Gate(policyState(compile([], 1), await loadAnalyzer()), {
+    identity: makeIdentity('alice'), database: 'shop', searchPath: ['public'], catalogRelations: new Set(), catalogFunctions: new Set(), grants: [],
+  });
+  const plain = gate.check('SELECT 1; SELECT 2', new Map());
+  assert.equal(plain.facts, plain.analysis.statements, 'no EXECUTE: the analysed facts themselves, nothing allocated');
+  const prepared = new Map([['p', stored]]);
+  const c = gate.check('SELECT 1; EXECUTE p', prepared);
+  assert.equal(c.facts.length, 2);
+  assert.equal(c.facts[0], c.analysis.statements[0]);
+  assert.equal(c.facts[1], stored, 'a plain EXECUTE runs with the prepared facts');
+  const missing = gate.check('EXECUTE q', prepared);
+  assert.equal(missing.facts[0], missing.analysis.statements[0], 'an EXECUTE of an unknown statement keeps its own facts (and is denied)');
+  assert.notEqual(missing.denied, null);
 });
