@@ -11,8 +11,8 @@ export type { AuditExporter, AuditMetrics, AuditSinkOptions } from './sink.ts';
  * records are only spooled (readable by `airlock audit tail`) up to maxSpoolBytes; under onFailure=block the
  * proxy then stops accepting statements when the spool is full.
  * Defaults: maxSpoolBytes 256 MiB, batchSize 512, flushIntervalMs 200, serviceName "airlock-proxy", and spans
- * made and serialized in a worker thread (encoder-host.ts), off the event loop that relays statements.
+ * written straight into spool frames as they are recorded (lean-span.ts), one batch per spool write and export.
  */
 export async function createAuditSink(opts: AuditSinkOptions): Promise<AuditSink & AuditExporter> {
-  return openAuditSink({ encoder: 'worker', ...opts });
+  return openAuditSink({ encoder: 'lean', ...opts });
 }

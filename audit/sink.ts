@@ -1,8 +1,8 @@
-// The AuditSink the proxy's sessions write to (types.ts). The hot path, statement(), only appends the record
-// to an in-memory array; a timer hands pending records to the encoder (encoder.ts: OpenTelemetry SDK spans,
-// serialized by the SDK; in a worker thread for the proxy, encoder-host.ts), appends the spool frames it
-// returns (spool.ts) and makes them durable; one export loop sends spooled spans to the collector and
-// acknowledges them. The SDK's own BatchSpanProcessor and exporters are not used: they hold spans in memory
+// The AuditSink the proxy's sessions write to (types.ts). For the proxy (encoder "lean"), statement() writes the
+// statement's span as a spool frame into one reused buffer (lean-span.ts: the SDK serializer's bytes, checked
+// against it in tests); for the operator ("inline") it queues the record for encoder.ts's SDK spans. A flush,
+// per batchSize records or per flushIntervalMs, appends the batch's frames to the spool (spool.ts) in one write
+// and makes them durable; one export loop sends spooled spans to the collector and acknowledges them. The SDK's own BatchSpanProcessor and exporters are not used: they hold spans in memory
 // and drop them on overflow, a crash or a long outage (docs/adr/0003-audit-span-encoder.md).
 //
 // Durability window: records accepted since the last flush live only in memory. A crash (or power loss) loses
@@ -17,6 +17,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
 import type { EncodeItem } from './encoder.ts';
 import { InlineEncoderHost, WorkerEncoderHost, type EncoderHost, type EncoderSettings } from './encoder-host.ts';
+import { LeanEncoder } from './lean-span.ts';
 import { AUDIT_SCOPE_NAME, DEFAULT_MAX_QUERY_TEXT_BYTES, exportRequest, type RequestEnvelope } from './otlp.ts';
 import { FRAME_HEADER_BYTES, Spool, type Batch } from './spool.ts';
 import { createTransport, type OtlpProtocol, type Transport } from './transport.ts';
@@ -38,10 +39,11 @@ export interface AuditSinkOptions {
   /** Instrumentation scope (tracer name). Default "airlock.dev/audit". */
   readonly scopeName?: string;
   /**
-   * Where spans are made and serialized: "worker" (a worker thread; the proxy's choice, keeping that work off
-   * the event loop that relays statements) or "inline" (default; needed for `tracer`).
+   * Where spans are made and serialized: "lean" (the proxy's choice: written directly as each record arrives,
+   * lean-span.ts), "worker" (the SDK in a worker thread; the proxy's before issue 16) or "inline" (default: the
+   * SDK on the caller's thread; needed for `tracer`).
    */
-  readonly encoder?: 'worker' | 'inline';
+  readonly encoder?: 'lean' | 'worker' | 'inline';
   /** Per-request deadline. Default 10 s (the OTLP exporter default timeout). */
   readonly exportTimeoutMs?: number;
   /** First retry delay after a failed export; doubles per failure up to maxBackoffMs. Default 250 ms. */
@@ -101,7 +103,10 @@ export class SpoolingAuditSink implements AuditExporter {
   private readonly maxBackoffMs: number;
   private readonly closeTimeoutMs: number;
   private readonly log: (message: string) => void;
-  private readonly host: EncoderHost;
+  /** The SDK encoder ("inline", "worker"); null with the lean one. */
+  private readonly host: EncoderHost | null;
+  /** "lean": statement and session spans written as frames when recorded; `pending` then stays empty. */
+  private readonly lean: LeanEncoder | null;
   /** Inline encoder only: the SDK tracer whose spans this sink spools (operator/record.ts makes its spans with it). */
   readonly tracer: Tracer | null;
   /** Sessions started and not yet ended: close() ends their spans so their statements keep a parent. */
@@ -130,7 +135,7 @@ export class SpoolingAuditSink implements AuditExporter {
   private exported = 0;
   private failures = 0;
 
-  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost, tracer: Tracer | null) {
+  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost | LeanEncoder, tracer: Tracer | null) {
     this.spool = spool;
     this.block = opts.onFailure === 'block';
     this.maxBytes = spool.maxBytes;
@@ -141,7 +146,8 @@ export class SpoolingAuditSink implements AuditExporter {
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
     this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
-    this.host = host;
+    this.host = host instanceof LeanEncoder ? null : host;
+    this.lean = host instanceof LeanEncoder ? host : null;
     this.tracer = tracer;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
     this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.exportTimeoutMs);
@@ -151,7 +157,7 @@ export class SpoolingAuditSink implements AuditExporter {
   }
 
   private used(): number {
-    return this.spool.bytes + this.unwrittenBytes + this.encodingBytes + this.pendingBytes;
+    return this.spool.bytes + this.unwrittenBytes + this.encodingBytes + this.pendingBytes + (this.lean?.bytes ?? 0);
   }
 
   // ---- AuditSink: called by sessions -----------------------------------------------------------------------
@@ -159,6 +165,12 @@ export class SpoolingAuditSink implements AuditExporter {
   sessionStarted(s: SessionRecord): void {
     if (this.closed) return;
     this.open.add(s.sessionId);
+    if (this.lean !== null) {
+      // Only a defect throws here (a value of the wrong type); its statements are then audited as of an
+      // unannounced session.
+      try { this.lean.sessionStarted(s); } catch (err) { this.log(`Failed to encode audit session error="${(err as Error).message}"`); }
+      return;
+    }
     this.pending.push({ start: s });
     this.pendingBytes += RECORD_OVERHEAD_BYTES;
   }
@@ -173,7 +185,20 @@ export class SpoolingAuditSink implements AuditExporter {
       }
       // drop-oldest: room on disk is made when the batch is written; here only the in-memory part is bounded
       // (it grows only while writes to the spool fail).
-      if (this.pendingBytes + size > this.maxBytes) this.dropPending(size);
+      if (this.lean !== null) {
+        if (this.lean.bytes + size > this.maxBytes) this.dropped += this.lean.dropOldest(size, this.maxBytes);
+      } else if (this.pendingBytes + size > this.maxBytes) this.dropPending(size);
+    }
+    if (this.lean !== null) {
+      try {
+        this.lean.statement(r);
+      } catch (err) {
+        // A defect, not bad input (records are typed values): say so loudly and go on.
+        this.dropped++;
+        this.log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
+      }
+      if (this.lean.count >= this.batchSize) this.queueFlush();
+      return !this.block || this.used() < this.softLimit;
     }
     this.pending.push(r);
     this.pendingBytes += size;
@@ -184,8 +209,17 @@ export class SpoolingAuditSink implements AuditExporter {
   sessionEnded(sessionId: string, endTimeMs: number): void {
     if (this.closed) return;
     this.open.delete(sessionId);
+    if (this.lean !== null) { this.leanSessionEnded(sessionId, endTimeMs); return; }
     this.pending.push({ stop: sessionId, endTimeMs });
     this.pendingBytes += RECORD_OVERHEAD_BYTES;
+  }
+
+  private leanSessionEnded(sessionId: string, endTimeMs: number): void {
+    try { this.lean!.sessionEnded(sessionId, endTimeMs); } catch (err) {
+      this.dropped++;
+      this.log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
+    }
+    if (this.lean!.count >= this.batchSize) this.queueFlush();
   }
 
   /**
@@ -235,7 +269,7 @@ export class SpoolingAuditSink implements AuditExporter {
   // ---- Writing: pending → spans → spool --------------------------------------------------------------------
 
   private tick(): void {
-    if (this.pending.length > 0 || this.unwritten.length > 0) this.queueFlush();
+    if (this.pending.length > 0 || this.unwritten.length > 0 || (this.lean?.count ?? 0) > 0) this.queueFlush();
     else if (this.transport !== null && this.pumping === null) void this.startPump();
     void this.spool.persistAck().catch((err: Error) => this.log(`Failed to write audit spool ack file error="${err.message}"`));
   }
@@ -256,6 +290,13 @@ export class SpoolingAuditSink implements AuditExporter {
 
   /** pending → encoder → spool frames, queued for writing; a failed encoding loses its records, counted and logged. */
   private async encodePending(): Promise<void> {
+    if (this.lean !== null) {
+      if (this.lean.count === 0) return;
+      const frames = this.lean.take();
+      this.unwritten.push(frames);
+      this.unwrittenBytes += frames.length;
+      return;
+    }
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
@@ -264,7 +305,7 @@ export class SpoolingAuditSink implements AuditExporter {
     this.pendingBytes = 0;
     let frames: Buffer;
     try {
-      frames = await this.host.encode(items);
+      frames = await this.host!.encode(items);
     } catch (err) {
       // A defect or a dead worker, not bad input (records are plain values): say so loudly and go on.
       const lost = items.filter((i) => !('start' in i) && !('stop' in i)).length;
@@ -360,7 +401,7 @@ export class SpoolingAuditSink implements AuditExporter {
       if (batch === null) return;
       if (envelope === null) {
         try {
-          envelope = await this.host.envelope();
+          envelope = this.lean?.envelope ?? await this.host!.envelope();
         } catch (err) {
           this.log(`Failed to start the audit encoder error="${(err as Error).message}"`);
           return;
@@ -418,7 +459,10 @@ export class SpoolingAuditSink implements AuditExporter {
     clearInterval(this.timer);
     // Sessions still open get their span now, so their statements are not left without a parent.
     const now = performance.timeOrigin + performance.now();
-    for (const id of this.open) this.pending.push({ stop: id, endTimeMs: now });
+    for (const id of this.open) {
+      if (this.lean !== null) this.leanSessionEnded(id, now);
+      else this.pending.push({ stop: id, endTimeMs: now });
+    }
     this.open.clear();
     this.closed = true;
     await this.flush();
@@ -440,7 +484,7 @@ export class SpoolingAuditSink implements AuditExporter {
       this.transport.close();
     }
     await this.spool.close();
-    await this.host.close();
+    await this.host?.close();
   }
 }
 
@@ -456,6 +500,7 @@ export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAud
     maxQueryTextBytes: opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES,
     log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
   };
+  if (opts.encoder === 'lean') return new SpoolingAuditSink(spool, opts, new LeanEncoder(settings), null);
   if (opts.encoder === 'worker') return new SpoolingAuditSink(spool, opts, new WorkerEncoderHost(settings), null);
   // Only code holding sink.tracer ends spans that reach onSpan, and it gets the tracer from the sink.
   let sink: SpoolingAuditSink | null = null;
