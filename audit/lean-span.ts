@@ -338,14 +338,25 @@ export class LeanEncoder {
   /** Bytes of frames written and not yet taken. */
   get bytes(): number { return this.w.pos; }
 
-  /** The frames written so far, in a buffer of their own; the writer starts over. */
+  /**
+   * The frames written so far; the writer goes on in another buffer. Hand the frames back with recycle() once
+   * they are written: a new large buffer per batch is what made V8 run full collections (external memory
+   * pressure, docs/performance.md), so two buffers take turns.
+   */
   take(): Buffer {
-    const out = Buffer.allocUnsafe(this.w.pos);
-    this.w.buf.copy(out, 0, 0, this.w.pos);
+    const out = this.w.buf.subarray(0, this.w.pos);
+    this.w.buf = this.spare ?? Buffer.allocUnsafe(64 * 1024);
+    this.spare = null;
     this.w.pos = 0;
     this.count = 0;
     return out;
   }
+
+  /** Frames from take() that are no longer needed (written to the spool): their buffer is reused. */
+  recycle(frames: Buffer): void {
+    if (this.spare === null && frames.byteOffset === 0 && frames.buffer !== this.w.buf.buffer) this.spare = Buffer.from(frames.buffer);
+  }
+  private spare: Buffer | null = null;
 
   /** drop-oldest, when frames pile up in memory: drops the oldest until `need` more bytes fit in maxBytes. Returns how many. */
   dropOldest(need: number, maxBytes: number): number {

@@ -2,8 +2,9 @@
 // statement's span as a spool frame into one reused buffer (lean-span.ts: the SDK serializer's bytes, checked
 // against it in tests); for the operator ("inline") it queues the record for encoder.ts's SDK spans. A flush,
 // per batchSize records or per flushIntervalMs, appends the batch's frames to the spool (spool.ts) in one write
-// and makes them durable; one export loop sends spooled spans to the collector and acknowledges them. The SDK's own BatchSpanProcessor and exporters are not used: they hold spans in memory
-// and drop them on overflow, a crash or a long outage (docs/adr/0003-audit-span-encoder.md).
+// and makes them durable; one export loop sends spooled spans to the collector and acknowledges them. The SDK's
+// own BatchSpanProcessor and exporters are not used: they hold spans in memory and drop them on overflow, a
+// crash or a long outage (docs/adr/0003-audit-span-encoder.md).
 //
 // Durability window: records accepted since the last flush live only in memory. A crash (or power loss) loses
 // at most flushIntervalMs of records (default 200 ms), or fewer when batchSize records arrived sooner (a full
@@ -124,6 +125,8 @@ export class SpoolingAuditSink implements AuditExporter {
   private closed = false;
 
   private pumping: Promise<void> | null = null;
+  /** The export request buffer, reused (see pump()). */
+  private requestBuf: Buffer | undefined = undefined;
   private stopping = false;
   private readonly abort = new AbortController();
   private wake: (() => void) | null = null;
@@ -148,6 +151,8 @@ export class SpoolingAuditSink implements AuditExporter {
     this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
     this.host = host instanceof LeanEncoder ? null : host;
     this.lean = host instanceof LeanEncoder ? host : null;
+    // Frames the spool no longer keeps for export: the lean encoder writes its next batches into them.
+    if (this.lean !== null) spool.onRelease = (frames) => this.lean!.recycle(frames);
     this.tracer = tracer;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
     this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.exportTimeoutMs);
@@ -407,8 +412,12 @@ export class SpoolingAuditSink implements AuditExporter {
           return;
         }
       }
-      const spans = batch.payloads.map((p) => p.subarray(1));          // strip the record kind byte
-      const res = await transport.send(exportRequest(envelope, spans), this.abort.signal);
+      // The payloads' first byte is the record kind, not part of the span. The request buffer is reused after a
+      // request that completed; one that failed may still be referenced by a socket and is left to the GC.
+      const body = exportRequest(envelope, batch.payloads, 1, this.requestBuf);
+      const res = await transport.send(body, this.abort.signal);
+      this.requestBuf = res.kind === 'ok' && body.byteOffset === 0 ? Buffer.from(body.buffer) : undefined;
+      const spans = batch.payloads;
       if (this.stopping && res.kind !== 'ok') return;
       if (res.kind === 'ok') {
         await this.spool.ack(batch);
