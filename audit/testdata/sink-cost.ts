@@ -1,6 +1,6 @@
 // Process CPU the audit path adds per statement span, end to end (record → span → spool write + fdatasync →
 // OTLP/HTTP export to a receiver in another process), against the same loop with audit off. Run:
-//   sh scripts/node24.sh audit/testdata/sink-cost.ts [--spans 200000] [--rate 20000] [--encoder lean|worker] [--no-export]
+//   sh scripts/node24.sh audit/testdata/sink-cost.ts [--spans 200000] [--rate 20000] [--encoder lean|worker] [--batch 512] [--no-export]
 // Records are made the way a session makes them (a fresh object per statement) at a steady pace of `--rate`
 // per second, so records and batches age as they do under pgbench. Quiet machines only give stable numbers;
 // on a loaded one compare runs made back to back.
@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({ options: {
   spans: { type: 'string', default: '200000' }, rate: { type: 'string', default: '20000' },
   encoder: { type: 'string', default: 'lean' },
   'no-export': { type: 'boolean', default: false },
+  batch: { type: 'string', default: '512' },
 } });
 const N = Number(opt.spans);
 const RATE = Number(opt.rate);
@@ -24,10 +25,12 @@ const RATE = Number(opt.rate);
 const rx = spawn(process.execPath, ['-e', `
   const http = require('node:http');
   let n = 0;
-  const s = http.createServer((q, r) => { q.resume(); q.on('end', () => { n++; r.writeHead(200, { 'content-type': 'application/x-protobuf' }); r.end(); }); });
+  const s = http.createServer((q, r) => { q.resume(); q.on('end', () => { n++; if (n % 10 === 0) process.stdout.write('requests ' + n + ';'); r.writeHead(200, { 'content-type': 'application/x-protobuf' }); r.end(); }); });
   s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));
 `], { stdio: ['ignore', 'pipe', 'inherit'] });
 const port = await new Promise<string>((resolve) => rx.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+let requests = 0;
+rx.stdout.on('data', (d: Buffer) => { const m = /requests (\d+);$/.exec(d.toString()); if (m !== null) requests = Number(m[1]); });
 
 const SID = '0123456789abcdef';
 function record(i: number): StatementRecord {
@@ -69,7 +72,7 @@ const off = await drive(NULL_AUDIT);
 const dir = mkdtempSync(join(tmpdir(), 'airlock-sink-cost-'));
 const sink = await openAuditSink({
   endpoint: opt['no-export'] ? null : `http://127.0.0.1:${port}/v1/traces`, protocol: 'http/protobuf', spoolDir: dir, onFailure: 'block',
-  encoder: opt.encoder as 'lean' | 'worker', log: (m) => process.stderr.write(`${m}\n`),
+  encoder: opt.encoder as 'lean' | 'worker', batchSize: Number(opt.batch), log: (m) => process.stderr.write(`${m}\n`),
 });
 sink.sessionStarted(session(SID));
 const th0 = threads();
@@ -84,5 +87,6 @@ console.log(`audit on, CPU by thread: ${[...th1].map(([k, v]) => `${k} ${v - (th
 console.log(`audit on: user ${(c.user / N).toFixed(2)} µs, system ${(c.system / N).toFixed(2)} µs per span`);
 console.log(`encoder ${opt.encoder}: ${N} spans at ${RATE}/s; CPU per span: audit off ${off.toFixed(2)} µs, audit on ${on.toFixed(2)} µs while recording, ${total.toFixed(2)} µs until all exported; audit cost ≈ ${(total - off).toFixed(2)} µs/span`);
 await sink.close();
+console.log(`export requests: ~${requests}`);
 rx.kill();
 rmSync(dir, { recursive: true, force: true });
