@@ -31,7 +31,10 @@ export interface AuditSinkOptions {
   readonly onFailure: 'block' | 'drop-oldest';
   /** Spool bound on disk plus records not yet written. Default 256 MiB. */
   readonly maxSpoolBytes?: number;
-  /** Spans per export request. Default 512 (the OTel SDK BatchSpanProcessor's maxExportBatchSize). */
+  /**
+   * Spans per spool write and export request. Default 512 (the OTel SDK BatchSpanProcessor's
+   * maxExportBatchSize); the proxy's (index.ts createAuditSink) 2048.
+   */
   readonly batchSize?: number;
   /** How often pending records are written + fsynced and export is attempted. Default 200 ms. */
   readonly flushIntervalMs?: number;
