@@ -7,11 +7,13 @@
 //
 // Per statement: one frame appended to a reused, growing buffer; no allocation beyond the record the session
 // built. Per session: its ids and its common attributes, encoded once, which every statement span repeats.
-// Imports no OpenTelemetry package (the proxy's main thread loads none, sink.test.ts checks it); the attribute
+// Loads no OpenTelemetry package (the proxy's main thread loads none, sink.test.ts checks it); the attribute
 // names are written out here and checked against @opentelemetry/semantic-conventions by the byte comparison and
 // by name (lean-span.test.ts).
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { crc32 } from 'node:zlib';
 import type { SessionRecord, StatementRecord } from './types.ts';
 import { truncateUtf8 } from './values.ts';
@@ -545,11 +547,12 @@ function seal(w: LeanWriter, start: number): void {
 }
 
 /**
- * The SDK's telemetry.sdk.version: the version of @opentelemetry/core (its SDK_INFO), read from the installed
- * package's package.json without loading the package.
+ * The SDK's telemetry.sdk.version: the version of the @opentelemetry/core that @opentelemetry/resources uses
+ * (defaultResource() takes it from core's SDK_INFO), read from its package.json without loading either package.
  */
 function sdkVersion(): string {
-  const entry = new URL(import.meta.resolve('@opentelemetry/core'));
+  const resources = fileURLToPath(import.meta.resolve('@opentelemetry/resources'));
+  const entry = pathToFileURL(createRequire(resources).resolve('@opentelemetry/core'));
   for (let dir = new URL('./', entry); dir.pathname !== '/'; dir = new URL('../', dir)) {
     let text: string;
     try { text = readFileSync(new URL('package.json', dir), 'utf8'); } catch { continue; }
