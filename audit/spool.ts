@@ -12,7 +12,7 @@
 // can have one: a segment is closed only after its last batch was synced, and a restart appends to a new one.
 // Fully acknowledged segments are deleted. The ack file is replaced by rename without fsync: after a power loss
 // it may be older than the truth, which re-sends acknowledged spans (at-least-once, never fewer).
-import { closeSync, openSync, fsyncSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -272,8 +272,9 @@ export class Spool {
     const path = join(this.dir, segmentName(no));
     this.fh = await open(path, 'wx', 0o600);
     // The new directory entry must survive a power loss too, or the synced frames in it would be unreachable.
-    const d = openSync(this.dir, 'r');
-    try { fsyncSync(d); } finally { closeSync(d); }
+    // Off the event loop: a directory fsync on a busy disk takes milliseconds, and the proxy relays meanwhile.
+    const d = await open(this.dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
     const seg: Segment = { no, path, size: 0, ackedOffset: 0, deleted: false };
     this.segments.push(seg);
     this.writeSeg = seg;
