@@ -1,6 +1,6 @@
 // Process CPU the audit path adds per statement span, end to end (record → span → spool write + fdatasync →
 // OTLP/HTTP export to a receiver in another process), against the same loop with audit off. Run:
-//   sh scripts/node24.sh audit/testdata/sink-cost.ts [--spans 200000] [--rate 20000] [--encoder lean|worker] [--batch 512] [--no-export]
+//   sh scripts/node24.sh audit/testdata/sink-cost.ts [--spans 200000] [--rate 20000] [--encoder lean|worker] [--batch 2048] [--no-export]
 // Records are made the way a session makes them (a fresh object per statement) at a steady pace of `--rate`
 // per second, so records and batches age as they do under pgbench. Quiet machines only give stable numbers;
 // on a loaded one compare runs made back to back.
@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PROXY_BATCH_SIZE } from '../index.ts';
 import { openAuditSink } from '../sink.ts';
 import { NULL_AUDIT, type AuditSink, type StatementRecord } from '../types.ts';
 import { session } from './records.ts';
@@ -17,7 +18,7 @@ const { values: opt } = parseArgs({ options: {
   spans: { type: 'string', default: '200000' }, rate: { type: 'string', default: '20000' },
   encoder: { type: 'string', default: 'lean' },
   'no-export': { type: 'boolean', default: false },
-  batch: { type: 'string', default: '512' },
+  batch: { type: 'string', default: String(PROXY_BATCH_SIZE) },       // the proxy's
 } });
 const N = Number(opt.spans);
 const RATE = Number(opt.rate);
