@@ -3,10 +3,10 @@
 // (@opentelemetry/otlp-transformer) encodes a whole batch in one call; the request is cut into one
 // CRC-framed spool record per span (a kind byte, then the Span message exactly as the SDK wrote it).
 //
-// This is most of the audit path's CPU (a few µs per span, measured in bench/), so the proxy runs it in a
-// worker thread (encoder-worker.ts) and its event loop only hands records over; the operator, whose spans
-// are few and made with `tracer` directly, runs it inline. Both go through SpanEncoder.
-import { randomFillSync, randomUUID } from 'node:crypto';
+// The operator, whose spans are few and made with `tracer` directly, runs it inline. The proxy writes its spans
+// with lean-span.ts instead (a few µs per span cheaper, measured in docs/performance.md); this encoder is the
+// reference lean-span.test.ts compares those bytes with.
+import { randomUUID } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -17,7 +17,6 @@ import { hrTime, sessionCommonAttributes, sessionSpanAttributes, sessionSpanName
 import { KIND_PLAIN_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, splitExportRequest, type RequestEnvelope } from './otlp.ts';
 import * as sc from './semconv.ts';
 import { FRAME_HEADER_BYTES, sealFrame } from './spool.ts';
-import { LeanWriter, statementSpan } from './lean-span.ts';
 
 /** A session began: its span opens (plain data, so it crosses to the worker by structured clone). */
 export interface SessionStart { readonly start: SessionRecord }
@@ -33,10 +32,10 @@ export interface SpanEncoderOptions {
   /** A span other code ended with `tracer`; the owner queues it to come back through encode(). */
   readonly onSpan?: (span: ReadableSpan) => void;
   readonly log: (message: string) => void;
-  /** Tests: the SDK's ids and the lean statement spans' ids from one source, so both paths' bytes compare. */
+  /** Tests: ids from a known source, so lean-span.ts's bytes compare with these. */
   readonly idGenerator?: IdGenerator;
-  /** Tests: false makes statement spans with the SDK, the reference lean-span.ts is compared with. */
-  readonly leanStatements?: boolean;
+  /** Tests: the resource's service.instance.id (default: a random UUID per encoder). */
+  readonly serviceInstanceId?: string;
 }
 
 /** A session's span, open until the session ends, and what its statements' spans repeat. */
@@ -45,25 +44,7 @@ interface OpenSession {
   readonly span: Span;
   readonly context: Context;          // parent of the session's statement spans
   readonly common: Attributes;
-  readonly traceId: Buffer;           // the session span's ids as bytes, for lean statement spans
-  readonly spanId: Buffer;
   statements: number;
-}
-
-/** Span ids for lean statement spans: random bytes drawn from a pool refilled 512 ids at a time. */
-class SpanIds {
-  readonly #pool = Buffer.allocUnsafe(8 * 512);
-  #at = this.#pool.length;
-  readonly #gen: IdGenerator | undefined;
-  constructor(gen: IdGenerator | undefined) { this.#gen = gen; }
-  next(): Buffer {
-    if (this.#gen !== undefined) return Buffer.from(this.#gen.generateSpanId(), 'hex');
-    if (this.#at === this.#pool.length) { randomFillSync(this.#pool); this.#at = 0; }
-    const id = this.#pool.subarray(this.#at, this.#at += 8);
-    // An all-zero span id is invalid (W3C trace context); the SDK's generator avoids it the same way.
-    if ((id.readUInt32LE(0) | id.readUInt32LE(4)) === 0) id[7] = 1;
-    return id;
-  }
 }
 
 /** Ended sessions remembered for their late statements (a few hundred bytes each). */
@@ -87,14 +68,8 @@ export class SpanEncoder {
   private readonly log: (message: string) => void;
   /** While encode() ends spans, the processor hands them here; otherwise to onSpan. */
   private ending: ReadableSpan[] | null = null;
-  private readonly lean: LeanWriter | null;
-  private readonly ids: SpanIds;
-  /** Per encode(): where each lean statement span's bytes are in `lean`, by its index among the batch's spans. */
-  private leanSpans: { index: number; start: number; end: number }[] = [];
 
   constructor(opts: SpanEncoderOptions) {
-    this.lean = opts.leanStatements === false ? null : new LeanWriter();
-    this.ids = new SpanIds(opts.idGenerator);
     this.maxQueryTextBytes = opts.maxQueryTextBytes;
     this.log = opts.log;
     const processor: SpanProcessor = {
@@ -111,7 +86,7 @@ export class SpanEncoder {
     this.provider = new TracerProvider({
       resource: defaultResource().merge(resourceFromAttributes({
         [sc.ATTR_SERVICE_NAME]: opts.serviceName,
-        [sc.ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
+        [sc.ATTR_SERVICE_INSTANCE_ID]: opts.serviceInstanceId ?? randomUUID(),
       })),
       sampler: new AlwaysOnSampler(),
       spanLimits: { attributeCountLimit: 128, attributeValueLengthLimit: Infinity, eventCountLimit: 128, linkCountLimit: 128 },
@@ -131,12 +106,9 @@ export class SpanEncoder {
     const spans: ReadableSpan[] = [];
     const kinds: number[] = [];
     this.ending = spans;
-    this.leanSpans = [];
-    this.lean?.reset();
     try {
       for (const item of items) {
         const before = spans.length;
-        const leanBefore = this.leanSpans.length;
         let kind: number;
         if ('start' in item) { this.open(item.start); continue; }
         if ('stop' in item) {
@@ -149,30 +121,21 @@ export class SpanEncoder {
           open.span.end(hrTime(Math.max(item.endTimeMs, open.record.startTimeMs)));
           kind = KIND_SESSION_SPAN;
         } else if ('queryText' in item) {
-          this.statement(item, kinds.length);
+          this.statement(item);
           kind = KIND_STATEMENT_SPAN;
         } else {
           spans.push(item);
           kind = KIND_PLAIN_SPAN;
         }
-        if (spans.length + this.leanSpans.length === before + leanBefore + 1) kinds.push(kind);
+        if (spans.length === before + 1) kinds.push(kind);
         else spans.length = before;      // not ended as expected (cannot happen with this SDK): keep kinds aligned
       }
     } finally {
       this.ending = null;
     }
     if (kinds.length === 0) return Buffer.alloc(0);
-    let encoded: Buffer[] = [];
-    if (spans.length > 0) {
-      encoded = splitExportRequest(ProtobufTraceSerializer.serializeRequest(spans)!).spans;
-      if (encoded.length !== spans.length) throw new Error(`serializer wrote ${encoded.length} spans for ${spans.length}`);
-    }
-    // The batch's spans in order: lean ones at their recorded index, the SDK's in between.
-    const lean = this.lean;
-    const bodies: Buffer[] = new Array<Buffer>(kinds.length);
-    for (const l of this.leanSpans) bodies[l.index] = lean!.buf.subarray(l.start, l.end);
-    let k = 0;
-    for (let i = 0; i < bodies.length; i++) if (bodies[i] === undefined) bodies[i] = encoded[k++]!;
+    const bodies = splitExportRequest(ProtobufTraceSerializer.serializeRequest(spans)!).spans;
+    if (bodies.length !== spans.length) throw new Error(`serializer wrote ${bodies.length} spans for ${spans.length}`);
     let total = 0;
     for (const e of bodies) total += FRAME_HEADER_BYTES + 1 + e.length;
     const frames = Buffer.allocUnsafeSlow(total);      // its own ArrayBuffer: the worker transfers it, never copies
@@ -196,17 +159,12 @@ export class SpanEncoder {
     const span = this.tracer.startSpan(sessionSpanName(s), {
       kind: SpanKind.SERVER, startTime: hrTime(s.startTimeMs), attributes: sessionSpanAttributes(s, common),
     }, ROOT_CONTEXT);
-    const ctx = span.spanContext();
-    const open: OpenSession = {
-      record: s, span, context: trace.setSpan(ROOT_CONTEXT, span), common, statements: 0,
-      traceId: Buffer.from(ctx.traceId, 'hex'), spanId: Buffer.from(ctx.spanId, 'hex'),
-    };
+    const open: OpenSession = { record: s, span, context: trace.setSpan(ROOT_CONTEXT, span), common, statements: 0 };
     this.sessions.set(s.sessionId, open);
     return open;
   }
 
-  /** `index`: the span's place among this batch's spans. */
-  private statement(r: StatementRecord, index: number): void {
+  private statement(r: StatementRecord): void {
     let open = this.sessions.get(r.sessionId) ?? this.ended.get(r.sessionId);
     if (open === undefined) {
       // Kept (and audited) even so; its span is a child of a session span with nothing but the session id.
@@ -217,14 +175,6 @@ export class SpanEncoder {
       });
     }
     open.statements++;
-    const w = this.lean;
-    if (w !== null) {
-      const start = w.pos;
-      if (statementSpan(w, r, open.traceId, this.ids.next(), open.spanId, open.record.database, open.common, this.maxQueryTextBytes)) {
-        this.leanSpans.push({ index, start, end: w.pos });
-        return;
-      }
-    }
     const span = this.tracer.startSpan(statementSpanName(r, open.record.database), {
       kind: SpanKind.CLIENT, startTime: hrTime(r.startTimeMs), attributes: statementAttributes(open.common, r, this.maxQueryTextBytes),
     }, open.context);

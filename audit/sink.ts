@@ -1,9 +1,10 @@
-// The AuditSink the proxy's sessions write to (types.ts). The hot path, statement(), only appends the record
-// to an in-memory array; a timer hands pending records to the encoder (encoder.ts: OpenTelemetry SDK spans,
-// serialized by the SDK; in a worker thread for the proxy, encoder-host.ts), appends the spool frames it
-// returns (spool.ts) and makes them durable; one export loop sends spooled spans to the collector and
-// acknowledges them. The SDK's own BatchSpanProcessor and exporters are not used: they hold spans in memory
-// and drop them on overflow, a crash or a long outage (docs/adr/0003-audit-span-encoder.md).
+// The AuditSink the proxy's sessions write to (types.ts). For the proxy (encoder "lean"), statement() writes the
+// statement's span as a spool frame into one reused buffer (lean-span.ts: the SDK serializer's bytes, checked
+// against it in tests); for the operator ("inline") it queues the record for encoder.ts's SDK spans. A flush,
+// per batchSize records or per flushIntervalMs, appends the batch's frames to the spool (spool.ts) in one write
+// and makes them durable; one export loop sends spooled spans to the collector and acknowledges them. The SDK's
+// own BatchSpanProcessor and exporters are not used: they hold spans in memory and drop them on overflow, a
+// crash or a long outage (docs/adr/0003-audit-span-encoder.md).
 //
 // Durability window: records accepted since the last flush live only in memory. A crash (or power loss) loses
 // at most flushIntervalMs of records (default 200 ms), or fewer when batchSize records arrived sooner (a full
@@ -18,6 +19,7 @@ import { backoffMs as cappedBackoffMs } from '../lib/backoff.ts';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
 import type { EncodeItem } from './encoder.ts';
 import { InlineEncoderHost, WorkerEncoderHost, type EncoderHost, type EncoderSettings } from './encoder-host.ts';
+import { LeanEncoder } from './lean-span.ts';
 import { AUDIT_SCOPE_NAME, DEFAULT_MAX_QUERY_TEXT_BYTES, exportRequest, type RequestEnvelope } from './otlp.ts';
 import { FRAME_HEADER_BYTES, Spool, type Batch } from './spool.ts';
 import { createTransport, type OtlpProtocol, type Transport } from './transport.ts';
@@ -30,7 +32,10 @@ export interface AuditSinkOptions {
   readonly onFailure: 'block' | 'drop-oldest';
   /** Spool bound on disk plus records not yet written. Default 256 MiB. */
   readonly maxSpoolBytes?: number;
-  /** Spans per export request. Default 512 (the OTel SDK BatchSpanProcessor's maxExportBatchSize). */
+  /**
+   * Spans per spool write and export request. Default 512 (the OTel SDK BatchSpanProcessor's
+   * maxExportBatchSize); the proxy's (index.ts createAuditSink) 2048.
+   */
   readonly batchSize?: number;
   /** How often pending records are written + fsynced and export is attempted. Default 200 ms. */
   readonly flushIntervalMs?: number;
@@ -39,10 +44,11 @@ export interface AuditSinkOptions {
   /** Instrumentation scope (tracer name). Default "airlock.dev/audit". */
   readonly scopeName?: string;
   /**
-   * Where spans are made and serialized: "worker" (a worker thread; the proxy's choice, keeping that work off
-   * the event loop that relays statements) or "inline" (default; needed for `tracer`).
+   * Where spans are made and serialized: "lean" (the proxy's choice: written directly as each record arrives,
+   * lean-span.ts), "worker" (the SDK in a worker thread; the proxy's before issue 16) or "inline" (default: the
+   * SDK on the caller's thread; needed for `tracer`).
    */
-  readonly encoder?: 'worker' | 'inline';
+  readonly encoder?: 'lean' | 'worker' | 'inline';
   /** Per-request deadline. Default 10 s (the OTLP exporter default timeout). */
   readonly exportTimeoutMs?: number;
   /** First retry delay after a failed export; doubles per failure up to maxBackoffMs. Default 250 ms. */
@@ -102,7 +108,10 @@ export class SpoolingAuditSink implements AuditExporter {
   private readonly maxBackoffMs: number;
   private readonly closeTimeoutMs: number;
   private readonly log: (message: string) => void;
-  private readonly host: EncoderHost;
+  /** The SDK encoder ("inline", "worker"); null with the lean one. */
+  private readonly host: EncoderHost | null;
+  /** "lean": statement and session spans written as frames when recorded; `pending` then stays empty. */
+  private readonly lean: LeanEncoder | null;
   /** Inline encoder only: the SDK tracer whose spans this sink spools (operator/record.ts makes its spans with it). */
   readonly tracer: Tracer | null;
   /** Sessions started and not yet ended: close() ends their spans so their statements keep a parent. */
@@ -120,6 +129,8 @@ export class SpoolingAuditSink implements AuditExporter {
   private closed = false;
 
   private pumping: Promise<void> | null = null;
+  /** The export request buffer, reused (see pump()). */
+  private requestBuf: Buffer | undefined = undefined;
   private stopping = false;
   private readonly abort = new AbortController();
   private wake: (() => void) | null = null;
@@ -131,7 +142,7 @@ export class SpoolingAuditSink implements AuditExporter {
   private exported = 0;
   private failures = 0;
 
-  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost, tracer: Tracer | null) {
+  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost | LeanEncoder, tracer: Tracer | null) {
     this.spool = spool;
     this.block = opts.onFailure === 'block';
     this.maxBytes = spool.maxBytes;
@@ -142,7 +153,10 @@ export class SpoolingAuditSink implements AuditExporter {
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
     this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
-    this.host = host;
+    this.host = host instanceof LeanEncoder ? null : host;
+    this.lean = host instanceof LeanEncoder ? host : null;
+    // Frames the spool no longer keeps for export: the lean encoder writes its next batches into them.
+    if (this.lean !== null) spool.onRelease = (frames) => this.lean!.recycle(frames);
     this.tracer = tracer;
     this.exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
     this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.exportTimeoutMs);
@@ -152,7 +166,7 @@ export class SpoolingAuditSink implements AuditExporter {
   }
 
   private used(): number {
-    return this.spool.bytes + this.unwrittenBytes + this.encodingBytes + this.pendingBytes;
+    return this.spool.bytes + this.unwrittenBytes + this.encodingBytes + this.pendingBytes + (this.lean?.bytes ?? 0);
   }
 
   // ---- AuditSink: called by sessions -----------------------------------------------------------------------
@@ -160,6 +174,12 @@ export class SpoolingAuditSink implements AuditExporter {
   sessionStarted(s: SessionRecord): void {
     if (this.closed) return;
     this.open.add(s.sessionId);
+    if (this.lean !== null) {
+      // Only a defect throws here (a value of the wrong type); its statements are then audited as of an
+      // unannounced session.
+      try { this.lean.sessionStarted(s); } catch (err) { this.log(`Failed to encode audit session error="${(err as Error).message}"`); }
+      return;
+    }
     this.pending.push({ start: s });
     this.pendingBytes += RECORD_OVERHEAD_BYTES;
   }
@@ -174,7 +194,20 @@ export class SpoolingAuditSink implements AuditExporter {
       }
       // drop-oldest: room on disk is made when the batch is written; here only the in-memory part is bounded
       // (it grows only while writes to the spool fail).
-      if (this.pendingBytes + size > this.maxBytes) this.dropPending(size);
+      if (this.lean !== null) {
+        if (this.lean.bytes + size > this.maxBytes) this.dropped += this.lean.dropOldest(size, this.maxBytes);
+      } else if (this.pendingBytes + size > this.maxBytes) this.dropPending(size);
+    }
+    if (this.lean !== null) {
+      try {
+        this.lean.statement(r);
+      } catch (err) {
+        // A defect, not bad input (records are typed values): say so loudly and go on.
+        this.dropped++;
+        this.log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
+      }
+      if (this.lean.count >= this.batchSize) this.queueFlush();
+      return !this.block || this.used() < this.softLimit;
     }
     this.pending.push(r);
     this.pendingBytes += size;
@@ -185,8 +218,17 @@ export class SpoolingAuditSink implements AuditExporter {
   sessionEnded(sessionId: string, endTimeMs: number): void {
     if (this.closed) return;
     this.open.delete(sessionId);
+    if (this.lean !== null) { this.leanSessionEnded(sessionId, endTimeMs); return; }
     this.pending.push({ stop: sessionId, endTimeMs });
     this.pendingBytes += RECORD_OVERHEAD_BYTES;
+  }
+
+  private leanSessionEnded(sessionId: string, endTimeMs: number): void {
+    try { this.lean!.sessionEnded(sessionId, endTimeMs); } catch (err) {
+      this.dropped++;
+      this.log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
+    }
+    if (this.lean!.count >= this.batchSize) this.queueFlush();
   }
 
   /**
@@ -236,7 +278,8 @@ export class SpoolingAuditSink implements AuditExporter {
   // ---- Writing: pending → spans → spool --------------------------------------------------------------------
 
   private tick(): void {
-    if (this.pending.length > 0 || this.unwritten.length > 0) this.queueFlush();
+    this.exportDue = true;
+    if (this.pending.length > 0 || this.unwritten.length > 0 || (this.lean?.count ?? 0) > 0) this.queueFlush();
     else if (this.transport !== null && this.pumping === null) void this.startPump();
     void this.spool.persistAck().catch((err: Error) => this.log(`Failed to write audit spool ack file error="${err.message}"`));
   }
@@ -257,6 +300,14 @@ export class SpoolingAuditSink implements AuditExporter {
 
   /** pending → encoder → spool frames, queued for writing; a failed encoding loses its records, counted and logged. */
   private async encodePending(): Promise<void> {
+    if (this.lean !== null) {
+      if (this.lean.count === 0) return;
+      this.unexported += this.lean.count;
+      const frames = this.lean.take();
+      this.unwritten.push(frames);
+      this.unwrittenBytes += frames.length;
+      return;
+    }
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
@@ -265,7 +316,7 @@ export class SpoolingAuditSink implements AuditExporter {
     this.pendingBytes = 0;
     let frames: Buffer;
     try {
-      frames = await this.host.encode(items);
+      frames = await this.host!.encode(items);
     } catch (err) {
       // A defect or a dead worker, not bad input (records are plain values): say so loudly and go on.
       const lost = items.filter((i) => !('start' in i) && !('stop' in i)).length;
@@ -314,8 +365,22 @@ export class SpoolingAuditSink implements AuditExporter {
       this.unwritten.shift();
       this.unwrittenBytes -= frames.length;
     }
+    // Lean: export whole batches, not every flush's remainder: each request costs ~0.2-1 ms of CPU whatever its
+    // size (docs/performance.md). What is short of a batch goes with the next timer tick, at most
+    // flushIntervalMs later. (The SDK encoders keep exporting after every flush.)
+    if (this.holdExport()) return;
     if (this.transport !== null && this.pumping === null) void this.startPump();
   }
+
+  /** Lean, between timer ticks: less than a batch is waiting, so it waits for more (or for the tick). */
+  private holdExport(): boolean {
+    return this.lean !== null && !this.exportDue && this.unexported < this.sendBatchSize;
+  }
+
+  /** Lean: frames spooled since the export loop last found nothing to send (see writePending). */
+  private unexported = 0;
+  /** Set by the timer (and close, reconfigure): export whatever is spooled, until the spool is drained. */
+  private exportDue = false;
 
   // ---- Export: spool → collector ---------------------------------------------------------------------------
 
@@ -341,6 +406,7 @@ export class SpoolingAuditSink implements AuditExporter {
     this.transport = endpoint === null ? null : createTransport(protocol, endpoint, this.exportTimeoutMs);
     // An export in flight to the old collector fails (nothing is acked) and is retried to the new one.
     old?.close();
+    this.exportDue = true;
     this.wake?.();
     if (this.transport !== null && this.pumping === null && this.spool.hasUnacked()) void this.startPump();
   }
@@ -349,6 +415,7 @@ export class SpoolingAuditSink implements AuditExporter {
     let envelope: RequestEnvelope | null = null;     // asked for only once there is something to send
     let attempt = 0;
     while (!this.stopping) {
+      if (this.holdExport()) return;
       const transport = this.transport;
       if (transport === null) return;                                  // reconfigured to no endpoint
       let batch: Batch | null;
@@ -358,20 +425,25 @@ export class SpoolingAuditSink implements AuditExporter {
         this.log(`Failed to read audit spool error="${(err as Error).message}"`);
         return;
       }
-      if (batch === null) return;
+      if (batch === null) { this.unexported = 0; this.exportDue = false; return; }
       if (envelope === null) {
         try {
-          envelope = await this.host.envelope();
+          envelope = this.lean?.envelope ?? await this.host!.envelope();
         } catch (err) {
           this.log(`Failed to start the audit encoder error="${(err as Error).message}"`);
           return;
         }
       }
-      const spans = batch.payloads.map((p) => p.subarray(1));          // strip the record kind byte
-      const res = await transport.send(exportRequest(envelope, spans), this.abort.signal);
+      // The payloads' first byte is the record kind, not part of the span. The request buffer is reused after a
+      // request that completed; one that failed may still be referenced by a socket and is left to the GC.
+      const body = exportRequest(envelope, batch.payloads, 1, this.requestBuf);
+      const res = await transport.send(body, this.abort.signal);
+      this.requestBuf = res.kind === 'ok' && body.byteOffset === 0 ? Buffer.from(body.buffer) : undefined;
+      const spans = batch.payloads;
       if (this.stopping && res.kind !== 'ok') return;
       if (res.kind === 'ok') {
         await this.spool.ack(batch);
+        this.unexported = Math.max(0, this.unexported - spans.length);
         this.exported += spans.length - res.rejectedSpans;
         if (res.rejectedSpans > 0) {
           this.rejected += res.rejectedSpans;
@@ -418,9 +490,13 @@ export class SpoolingAuditSink implements AuditExporter {
     clearInterval(this.timer);
     // Sessions still open get their span now, so their statements are not left without a parent.
     const now = performance.timeOrigin + performance.now();
-    for (const id of this.open) this.pending.push({ stop: id, endTimeMs: now });
+    for (const id of this.open) {
+      if (this.lean !== null) this.leanSessionEnded(id, now);
+      else this.pending.push({ stop: id, endTimeMs: now });
+    }
     this.open.clear();
     this.closed = true;
+    this.exportDue = true;
     await this.flush();
     if (this.transport !== null) {
       const deadline = setTimeout(() => {
@@ -440,7 +516,7 @@ export class SpoolingAuditSink implements AuditExporter {
       this.transport.close();
     }
     await this.spool.close();
-    await this.host.close();
+    await this.host?.close();
   }
 }
 
@@ -456,6 +532,7 @@ export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAud
     maxQueryTextBytes: opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES,
     log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
   };
+  if (opts.encoder === 'lean') return new SpoolingAuditSink(spool, opts, new LeanEncoder(settings), null);
   if (opts.encoder === 'worker') return new SpoolingAuditSink(spool, opts, new WorkerEncoderHost(settings), null);
   // Only code holding sink.tracer ends spans that reach onSpan, and it gets the tracer from the sink.
   let sink: SpoolingAuditSink | null = null;

@@ -12,7 +12,7 @@
 // can have one: a segment is closed only after its last batch was synced, and a restart appends to a new one.
 // Fully acknowledged segments are deleted. The ack file is replaced by rename without fsync: after a power loss
 // it may be older than the truth, which re-sends acknowledged spans (at-least-once, never fewer).
-import { closeSync, openSync, fsyncSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -22,6 +22,8 @@ export const FRAME_HEADER_BYTES = 8;
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const SEGMENT_RE = /^(\d{16})\.seg$/;
 const ACK_MAGIC = 'airlock-audit-ack 1';
+/** Bound on appended frames kept in memory for export (Spool.recent). */
+const RECENT_BYTES = 4 * 1024 * 1024;
 
 export interface SpoolOptions {
   readonly dir: string;
@@ -201,16 +203,67 @@ export class Spool {
     return this.segments.some((s) => s.ackedOffset < s.size);
   }
 
-  /** Appends whole frames and makes them durable (fdatasync) before returning. */
+  /**
+   * Appends whole frames and makes them durable (fdatasync) before returning. The spool then owns `frames`
+   * until they are acknowledged (or it lets them go, see `recent`), and hands them to onRelease after that.
+   */
   async append(frames: Buffer): Promise<void> {
     if (this.fh === null || this.writeSeg === null) await this.newSegment();
     const seg = this.writeSeg!;
     // Positional write at the durable end: a failed or partial write (ENOSPC) is simply overwritten next time.
-    await this.fh!.write(frames, 0, frames.length, seg.size);
+    const { bytesWritten } = await this.fh!.write(frames, 0, frames.length, seg.size);
+    if (bytesWritten !== frames.length) throw new Error(`short write to the audit spool: ${bytesWritten} of ${frames.length} bytes`);
     await this.fh!.datasync();
+    this.recent.push({ seg, start: seg.size, end: seg.size + frames.length, buf: frames });
+    this.recentBytes += frames.length;
     seg.size += frames.length;
     this.bytes += frames.length;
+    this.pruneRecent();
     if (seg.size >= this.segmentBytes) await this.roll();
+  }
+
+  /**
+   * Frames this process appended and that are not yet acknowledged, in append order, at most RECENT_BYTES: the
+   * export reads them from here instead of reading the file back and checking every frame's CRC again (which
+   * cost ~2 µs per span, docs/performance.md). What falls out of the window (a long outage), and everything
+   * found at open() after a restart, is read from the file with its CRCs checked, as before.
+   */
+  private readonly recent: { seg: Segment; start: number; end: number; buf: Buffer }[] = [];
+  private recentBytes = 0;
+  /** Called with each appended frames buffer the spool no longer needs (the sink reuses it). */
+  onRelease: ((frames: Buffer) => void) | null = null;
+
+  private pruneRecent(): void {
+    while (this.recent.length > 0) {
+      const e = this.recent[0]!;
+      if (!e.seg.deleted && e.end > e.seg.ackedOffset && this.recentBytes <= RECENT_BYTES) break;
+      this.recent.shift();
+      this.recentBytes -= e.buf.length;
+      this.onRelease?.(e.buf);
+    }
+  }
+
+  /** A batch from `recent` when the next unacknowledged frames of `seg` are there (frames are contiguous, sealed by us). */
+  private recentBatch(seg: Segment, maxRecords: number, maxBytes: number): Batch | null {
+    const from = seg.ackedOffset;
+    let i = this.recent.findIndex((e) => e.seg === seg && from >= e.start && from < e.end);
+    if (i < 0) return null;
+    const payloads: Buffer[] = [];
+    let pos = from;                                  // file offset of the next frame
+    // Consecutive appends to the same segment are contiguous in the file: a batch may take frames of several.
+    for (let e = this.recent[i]; e !== undefined && e.seg === seg && e.start === (payloads.length === 0 ? e.start : pos); e = this.recent[++i]) {
+      const buf = e.buf;
+      let at = pos - e.start;
+      while (at < buf.length && payloads.length < maxRecords) {
+        const next = at + FRAME_HEADER_BYTES + buf.readUInt32LE(at);
+        if (payloads.length > 0 && e.start + next - from > maxBytes) return { segment: seg, start: from, end: e.start + at, payloads };
+        payloads.push(buf.subarray(at + FRAME_HEADER_BYTES, next));
+        at = next;
+      }
+      pos = e.start + at;
+      if (payloads.length >= maxRecords) break;
+    }
+    return { segment: seg, start: from, end: pos, payloads };
   }
 
   private async newSegment(): Promise<void> {
@@ -219,8 +272,9 @@ export class Spool {
     const path = join(this.dir, segmentName(no));
     this.fh = await open(path, 'wx', 0o600);
     // The new directory entry must survive a power loss too, or the synced frames in it would be unreachable.
-    const d = openSync(this.dir, 'r');
-    try { fsyncSync(d); } finally { closeSync(d); }
+    // Off the event loop: a directory fsync on a busy disk takes milliseconds, and the proxy relays meanwhile.
+    const d = await open(this.dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
     const seg: Segment = { no, path, size: 0, ackedOffset: 0, deleted: false };
     this.segments.push(seg);
     this.writeSeg = seg;
@@ -250,27 +304,43 @@ export class Spool {
       await this.remove(oldest);
     }
     if (dropped > 0) this.ackDirty = true;
+    this.pruneRecent();
     return dropped;
   }
 
-  /** The next unacknowledged records, at most maxRecords and (unless one frame is larger) maxBytes. */
+  /** readBatch's buffer, reused: a new one per batch made V8 run full collections (external memory pressure). */
+  private readBuf: Buffer = Buffer.alloc(0);
+
+  private readBuffer(len: number): Buffer {
+    if (this.readBuf.length < len) this.readBuf = Buffer.allocUnsafe(Math.max(len, Math.min(2 * this.readBuf.length, MAX_FRAME_BYTES)));
+    return this.readBuf;
+  }
+
+  /**
+   * The next unacknowledged records, at most maxRecords and (unless one frame is larger) maxBytes. The payloads
+   * are views into a buffer the next readBatch() reuses: use them before reading again.
+   */
   async readBatch(maxRecords: number, maxBytes: number): Promise<Batch | null> {
     for (const seg of this.segments) {
       if (seg.ackedOffset >= seg.size) continue;
+      const inMemory = this.recentBatch(seg, maxRecords, maxBytes);
+      if (inMemory !== null) return inMemory;
       const start = seg.ackedOffset;
       const fh = await open(seg.path, 'r');
       try {
-        let len = Math.min(seg.size - start, maxBytes);
-        let buf = Buffer.allocUnsafe(len);
+        // Read about what maxRecords typical spans take (~0.5 KiB each), not always maxBytes: a batch that ends
+        // short of maxRecords because its spans are large is simply a smaller batch.
+        let len = Math.min(seg.size - start, maxBytes, Math.max(64 * 1024, maxRecords * 1024));
+        let buf = this.readBuffer(len);
         await fh.read(buf, 0, len, start);
-        let { payloads, end } = parseFrames(buf, 0, maxRecords);
+        let { payloads, end } = parseFrames(buf.subarray(0, len), 0, maxRecords);
         if (payloads.length === 0 && len >= FRAME_HEADER_BYTES) {
           const frameLen = FRAME_HEADER_BYTES + buf.readUInt32LE(0);
-          if (frameLen > len && frameLen <= seg.size - start) {   // one frame larger than maxBytes: send it alone
+          if (frameLen > len && frameLen <= seg.size - start) {   // one frame larger than what was read: send it alone
             len = frameLen;
-            buf = Buffer.allocUnsafe(len);
+            buf = this.readBuffer(len);
             await fh.read(buf, 0, len, start);
-            ({ payloads, end } = parseFrames(buf, 0, 1));
+            ({ payloads, end } = parseFrames(buf.subarray(0, len), 0, 1));
           }
         }
         if (payloads.length === 0) {
@@ -297,6 +367,7 @@ export class Spool {
     seg.ackedOffset = batch.end;
     this.ackDirty = true;
     await this.deleteAcked();
+    this.pruneRecent();
   }
 
   private async deleteAcked(): Promise<void> {
@@ -342,6 +413,8 @@ export class Spool {
   }
 
   async close(): Promise<void> {
+    for (const e of this.recent.splice(0)) this.onRelease?.(e.buf);
+    this.recentBytes = 0;
     const fh = this.fh;
     this.fh = null;
     this.writeSeg = null;

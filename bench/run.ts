@@ -260,6 +260,24 @@ spec:
 `;
 }
 
+/**
+ * Times the Airlock proxies logged "Audited a statement of an unannounced session" (issue 16: it appeared under
+ * load; a statement answered after its client left must keep its session, audit/lean-span.ts). Counted over the
+ * whole run, every cell included; a line split across two reads is still counted once (last partial line kept).
+ */
+const proxyLog = { unannouncedSession: 0 };
+
+function countWarnings(child: ChildProcess): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.includes('Audited a statement of an unannounced session')) proxyLog.unannouncedSession++;
+    });
+  }
+}
+
 async function startAirlock(server: PgServer, password: string, sink: Sink | null, dir: string): Promise<Airlock> {
   const bin = resolve(root, opt['airlock-bin']);
   if (!existsSync(bin)) throw new Error(`${opt['airlock-bin']} does not exist yet`);
@@ -275,6 +293,7 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
     // machine, so a run would export (and pay for) the spans earlier runs left unsent.
     ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const lastOutput = captureTail(child);
+  countWarnings(child);
   try {
     const readyMs = await new Promise<number>((resolveReady, reject) => {
       let out = '';
@@ -513,6 +532,9 @@ async function main(): Promise<void> {
   if (targets.includes('airlock') && startup !== null && (sink?.requests ?? 0) === 0) {
     console.log('\nWARNING: the audit sink received no export request: the audit-on numbers do not include exporting.');
   }
+  if (targets.includes('airlock') && startup !== null) {
+    console.log(`\nproxy log: "Audited a statement of an unannounced session" ${proxyLog.unannouncedSession} times`);
+  }
   if (maskingVerified === false) {
     console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
       'and the masked bulk read targets are reported as N/A.');
@@ -527,7 +549,8 @@ async function main(): Promise<void> {
     versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
     settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['airlock-bin'] },
     unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
-    airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0 },
+    airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0,
+      unannouncedSessionWarnings: proxyLog.unannouncedSession },
     cells, bulk, targets: checks,
   }, null, 2) + '\n');
   console.log(`\nresults: ${file}`);
