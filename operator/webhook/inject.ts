@@ -5,7 +5,7 @@
 // operator/DESIGN.md.
 import type { DatabaseBinding } from '../../policy/types.ts';
 import {
-  LABEL_SIDECAR, TOKEN_AUDIENCE, ANNOTATION_INJECTED, labelName, matchingBindings, sidecarName,
+  LABEL_SIDECAR, SIDECAR_NODE_OPTIONS, TOKEN_AUDIENCE, ANNOTATION_INJECTED, labelName, matchingBindings, sidecarName,
   type Container, type EnvVar, type Pod, type PodSpec, type ResourceRequirements, type Volume,
 } from '../pod.ts';
 
@@ -274,6 +274,8 @@ function sidecar(b: DatabaseBinding, port: number, health: number, native: boole
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       ...(opts.operatorCaPem === undefined ? [] : [{ name: 'AIRLOCK_OPERATOR_CA', value: opts.operatorCaPem }]),
+      // V8 heap settings for a small proxy (pod.ts SIDECAR_NODE_OPTIONS, measured in docs/performance.md).
+      { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
     ],
     ports: [{ name: 'health', containerPort: health, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/readyz', port: health }, periodSeconds: 2, failureThreshold: 3 },
