@@ -307,7 +307,10 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock exited ${code}: ${lastOutput()}`)); });
     });
     await new Promise((r) => setTimeout(r, 1000));   // idle: nothing connected yet
-    const startup: Startup = { readyMs, rssIdleBytes: rssBytes(child.pid!) };
+    const cpu0 = cpuSeconds(child.pid!);
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleCpuMsPerS = (cpuSeconds(child.pid!) - cpu0) * 1000 / 2;
+    const rssIdleBytes = rssBytes(child.pid!);
     const r = await queryAs(port, 'any-password', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1');
     if (r.rowCount !== 1) throw new Error(`sanity query through Airlock returned ${r.rowCount} rows`);
     // The masking rule must really apply, or the numbers measure a proxy that does less than it should.
@@ -318,6 +321,9 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       const seen: unknown = (await queryAs(port, 'any-password', sql)).rows[0]?.v;
       if (seen === raw) maskingVerified = false;
     }
+    // The audit sink hands its first records to the encoder within its flush interval (200 ms).
+    await new Promise((r) => setTimeout(r, 1500));
+    const startup: Startup = { readyMs, rssIdleBytes, idleCpuMsPerS, rssAfterFirstBytes: rssBytes(child.pid!) };
     return { port, pid: child.pid!, startup, maskingVerified, stop: () => stopChild(child) };
   } catch (err) {
     await stopChild(child);
@@ -436,7 +442,8 @@ async function main(): Promise<void> {
         ports.airlock = a.port; pids.airlock = a.pid; airlockPid = a.pid;
         startup = a.startup;
         maskingVerified = a.maskingVerified;
-        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB` +
+        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, ` +
+          `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB` +
           (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'));
       } catch (err) {
         available.airlock = (err as Error).message;
