@@ -25,10 +25,12 @@ export const DEFAULT_HEALTH_PORT_BASE = 15400;
 /**
  * Defaults match charts/airlock/values.yaml `sidecar.resources`. No CPU limit: CFS throttling adds
  * latency to every statement on the hot path, and the request already reserves what the proxy needs idle.
- * The 128Mi request is what the sidecar uses at ready (~115 MiB RSS, measured; the design's 80 MiB idle
- * target is issue 16's), so the scheduler reserves what it really takes. The 384Mi limit is measured, not guessed
- * (test/proxy/memory.test.ts, README "Operations"): peak RSS is ~190–220 MiB over 8 clients with audit on,
- * which that test keeps under 60% of the limit; before issue 15 the first statement alone peaked at ~670 MiB.
+ * The 128Mi request is what the sidecar uses once it has served statements (~92 MiB RSS at ready from the image,
+ * more once the audit worker runs; docs/performance.md "Memory of the sidecar"), so the scheduler reserves what
+ * it really takes. The 384Mi limit is measured, not guessed (test/proxy/memory.test.ts, README "Operations"):
+ * peak RSS is ~170–220 MiB over 8 clients with audit on, which that test keeps under 60% of the limit, and one
+ * statement near the 1 MiB statement limit grows the parser's WASM memory by up to ~200 MiB for good; before
+ * issue 15 the first statement alone peaked at ~670 MiB.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '50m', memory: '128Mi' },
