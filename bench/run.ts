@@ -543,6 +543,10 @@ async function main(): Promise<void> {
   if (targets.includes('airlock') && startup !== null && (sink?.requests ?? 0) === 0) {
     console.log('\nWARNING: the audit sink received no export request: the audit-on numbers do not include exporting.');
   }
+  if (startup !== null && airlockBin.endsWith('.ts')) {
+    console.log(`\nNOTE: idle RSS and start to ready are those of the TypeScript source (${airlockBin}, type-stripped at start); ` +
+      'a pod runs the image\'s precompiled tree: measure that with --image-tree.');
+  }
   if (maskingVerified === false) {
     console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
       'and the masked bulk read targets are reported as N/A.');
