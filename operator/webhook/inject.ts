@@ -29,8 +29,9 @@ export const DEFAULT_HEALTH_PORT_BASE = 15400;
  * more once the audit worker runs; docs/performance.md "Memory of the sidecar"), so the scheduler reserves what
  * it really takes. The 384Mi limit is measured, not guessed (test/proxy/memory.test.ts, README "Operations"):
  * peak RSS is ~170–220 MiB over 8 clients with audit on, which that test keeps under 60% of the limit, and one
- * statement near the 1 MiB statement limit grows the parser's WASM memory by up to ~200 MiB for good; before
- * issue 15 the first statement alone peaked at ~670 MiB.
+ * statement near the 1 MiB statement limit leaves RSS at ~360 MiB for good (the parser's WASM memory never
+ * shrinks: bench/parser-memory.ts), which the limit barely holds; before issue 15 the first statement alone
+ * peaked at ~670 MiB.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '50m', memory: '128Mi' },
