@@ -26,7 +26,14 @@ export interface BulkRead {
   readonly error: string | null;
 }
 
-export interface Startup { readonly readyMs: number; readonly rssIdleBytes: number }
+export interface Startup {
+  readonly readyMs: number;
+  readonly rssIdleBytes: number;
+  /** CPU time per second of wall time while idle (no connection), ms: timers that fire for nothing show here. */
+  readonly idleCpuMsPerS?: number;
+  /** RSS 1.5 s after the first statements: the audit pipeline (its encoder worker) has started by then. */
+  readonly rssAfterFirstBytes?: number;
+}
 
 export interface TargetCheck {
   readonly name: string;
@@ -130,6 +137,8 @@ export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], 
   }
   check('sidecar RSS idle', '<= 80 MiB', startup === null ? null : startup.rssIdleBytes / 2 ** 20, 80, true, ' MiB');
   check('start to ready', '<= 1000 ms', startup === null ? null : startup.readyMs, 1000, true, ' ms');
+  // "Idle CPU ~0": 1 % of a core, the /proc tick resolution over the bench's 2 s idle window.
+  check('idle CPU, ms per s', '<= 10 ms', startup?.idleCpuMsPerS ?? null, 10, true, ' ms');
   return checks;
 }
 

@@ -11,12 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { asServerUser, createRole, giveToServerUser, quoteIdent, startPostgres, withAdmin, type PgServer } from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
 import { runPgbench, tail } from './pgbench.ts';
+import { SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes } from './procstat.ts';
 import {
   bulkTable, checkTargets, issueTargets, pgbenchTable, targetsTable, TARGETS,
@@ -42,8 +43,10 @@ const { values: opt } = parseArgs({
     targets: { type: 'string', default: TARGETS.join(',') },
     // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
     'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+    'image-tree': { type: 'boolean' },
     // Write a V8 CPU profile of each Airlock process into this directory (node --cpu-prof), for bench/cpuprofile-top.ts.
     'cpu-prof': { type: 'string' },
+    'airlock-node-options': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -62,6 +65,11 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
   --sampling-rate R     pgbench latency log sampling rate (default 0.1)
   --targets LIST        ${TARGETS.join(',')} (default all)
   --airlock-bin FILE    proxy entry point taking \`proxy\` arguments (default bin/airlock.ts)
+  --image-tree          build the image's tree (scripts/build-image-tree.sh: precompiled JavaScript, production
+                        dependencies) into the run's directory and measure its bin/airlock.js, which is what
+                        the sidecar runs in a pod; without it the source runs through Node's type stripping
+  --airlock-node-options S
+                        NODE_OPTIONS of the Airlock processes (default: the sidecar's, operator/pod.ts SIDECAR_NODE_OPTIONS)
   --cpu-prof DIR        write a V8 CPU profile of each Airlock process to DIR (read it with bench/cpuprofile-top.ts)
   -h, --help            this text
 `);
@@ -80,6 +88,10 @@ const modes = opt.modes.split(',').map((m) => {
   return m as QueryMode;
 });
 const scale = positive('scale', opt.scale);
+const airlockNodeOptions = opt['airlock-node-options'] ?? SIDECAR_NODE_OPTIONS;
+if (opt['image-tree'] === true && process.argv.some((a) => a === '--airlock-bin' || a.startsWith('--airlock-bin='))) throw new Error('--image-tree and --airlock-bin exclude each other');
+/** The entry point measured: --airlock-bin, or the image tree's once --image-tree built it (main). */
+let airlockBin = opt['airlock-bin'];
 const bulkRows = Number(opt['bulk-rows']);   // 0 skips the bulk read
 if (!Number.isInteger(bulkRows) || bulkRows < 0) throw new Error('--bulk-rows must be an integer >= 0');
 const samplingRate = positive('sampling-rate', opt['sampling-rate'], false);
@@ -279,8 +291,8 @@ function countWarnings(child: ChildProcess): void {
 }
 
 async function startAirlock(server: PgServer, password: string, sink: Sink | null, dir: string): Promise<Airlock> {
-  const bin = resolve(root, opt['airlock-bin']);
-  if (!existsSync(bin)) throw new Error(`${opt['airlock-bin']} does not exist yet`);
+  const bin = resolve(root, airlockBin);
+  if (!existsSync(bin)) throw new Error(`${airlockBin} does not exist yet`);
   const config = join(dir, sink === null ? 'airlock-bench-audit-off.yaml' : 'airlock-bench.yaml');
   writeFileSync(config, airlockConfig(server, password, sink), { mode: 0o600 });
   const port = await freePort();
@@ -291,7 +303,9 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
     '--listen', `127.0.0.1:${port}`,
     // A spool of its own: the default (<tmpdir>/airlock-audit-<ns>-<binding>) is shared by every bench run on the
     // machine, so a run would export (and pay for) the spans earlier runs left unsent.
-    ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])],
+  // The V8 settings the webhook gives an injected sidecar, so that the memory targets measure what runs in a pod.
+  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: airlockNodeOptions } });
   const lastOutput = captureTail(child);
   countWarnings(child);
   try {
@@ -312,7 +326,10 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock exited ${code}: ${lastOutput()}`)); });
     });
     await new Promise((r) => setTimeout(r, 1000));   // idle: nothing connected yet
-    const startup: Startup = { readyMs, rssIdleBytes: rssBytes(child.pid!) };
+    const cpu0 = cpuSeconds(child.pid!);
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleCpuMsPerS = (cpuSeconds(child.pid!) - cpu0) * 1000 / 2;
+    const rssIdleBytes = rssBytes(child.pid!);
     const r = await queryAs(port, 'any-password', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1');
     if (r.rowCount !== 1) throw new Error(`sanity query through Airlock returned ${r.rowCount} rows`);
     // The masking rule must really apply, or the numbers measure a proxy that does less than it should.
@@ -323,6 +340,9 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       const seen: unknown = (await queryAs(port, 'any-password', sql)).rows[0]?.v;
       if (seen === raw) maskingVerified = false;
     }
+    // The audit sink hands its first records to the encoder within its flush interval (200 ms).
+    await new Promise((r) => setTimeout(r, 1500));
+    const startup: Startup = { readyMs, rssIdleBytes, idleCpuMsPerS, rssAfterFirstBytes: rssBytes(child.pid!) };
     return { port, pid: child.pid!, startup, maskingVerified, stop: () => stopChild(child) };
   } catch (err) {
     await stopChild(child);
@@ -370,6 +390,15 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   const cleanups: (() => Promise<void>)[] = [async () => rmSync(work, { recursive: true, force: true })];
+  if (opt['image-tree'] === true) {
+    const tree = join(work, 'image-tree');
+    log(`building the image tree into ${tree}`);
+    // The script needs Node 24 as `node` on the PATH: the one running this benchmark.
+    const r = spawnSync('sh', [join(root, 'scripts/build-image-tree.sh'), tree],
+      { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` } });
+    if (r.status !== 0) throw new Error(`scripts/build-image-tree.sh failed (${r.status ?? r.signal})`);
+    airlockBin = join(tree, 'bin/airlock.js');
+  }
   const available: Record<Target, string | null> = { direct: null, pgbouncer: null, airlock: null, 'airlock-audit-off': null };   // null = available
   for (const t of TARGETS) if (!targets.includes(t)) available[t] = 'not selected (--targets)';
   const cells: Cell[] = [];
@@ -432,7 +461,8 @@ async function main(): Promise<void> {
         ports.airlock = a.port; pids.airlock = a.pid; airlockPid = a.pid;
         startup = a.startup;
         maskingVerified = a.maskingVerified;
-        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB` +
+        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, ` +
+          `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB` +
           (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'));
       } catch (err) {
         available.airlock = (err as Error).message;
@@ -535,6 +565,10 @@ async function main(): Promise<void> {
   if (targets.includes('airlock') && startup !== null) {
     console.log(`\nproxy log: "Audited a statement of an unannounced session" ${proxyLog.unannouncedSession} times`);
   }
+  if (startup !== null && airlockBin.endsWith('.ts')) {
+    console.log(`\nNOTE: idle RSS and start to ready are those of the TypeScript source (${airlockBin}, type-stripped at start); ` +
+      'a pod runs the image\'s precompiled tree: measure that with --image-tree.');
+  }
   if (maskingVerified === false) {
     console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
       'and the masked bulk read targets are reported as N/A.');
@@ -547,7 +581,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), kernel: release(), node: process.version },
     versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
-    settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['airlock-bin'] },
+    settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['image-tree'] === true ? 'image tree (--image-tree)' : airlockBin, airlockNodeOptions },
     unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
     airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0,
       unannouncedSessionWarnings: proxyLog.unannouncedSession },
