@@ -79,7 +79,7 @@ export const LAYERS: readonly Layer[] = [
     code: ['proxy/wire/', 'policy/'], packages: ['libpg-query'], builtins: 'all',
   },
   {
-    folder: 'proxy/session/', what: 'one state machine per client connection',
+    folder: 'proxy/session/', what: 'one state machine per client connection: `session.ts` (the connection core) and its collaborators (`login`, `frontend`, `backend`, `guard`, `approval`, `context`, `statements`, …; docs/architecture.md)',
     code: ['proxy/', 'policy/', 'audit/', 'lib/'], packages: [], builtins: 'all',
   },
   {
