@@ -51,31 +51,31 @@ interface OpenSession {
 const MAX_ENDED_SESSIONS = 4096;
 
 export class SpanEncoder {
-  private readonly provider: TracerProvider;
+  readonly #provider: TracerProvider;
   /** The SDK tracer every span of this encoder comes from. */
   readonly tracer: Tracer;
   /** Resource and scope fields, as the SDK serializes them: every export request starts with them. */
   readonly envelope: RequestEnvelope;
-  private readonly sessions = new Map<string, OpenSession>();
+  readonly #sessions = new Map<string, OpenSession>();
   /**
    * Sessions that ended recently, newest last. A statement's record may come after its session's end: the
    * session closes when the client goes, and PostgreSQL's answer to a statement already sent still arrives
    * and is audited (proxy/session: #close, then #onUpstreamData). Such a statement keeps its real parent and
    * attributes; without this it was logged as "of an unannounced session" and got an empty session span.
    */
-  private readonly ended = new Map<string, OpenSession>();
-  private readonly maxQueryTextBytes: number;
-  private readonly log: (message: string) => void;
+  readonly #ended = new Map<string, OpenSession>();
+  readonly #maxQueryTextBytes: number;
+  readonly #log: (message: string) => void;
   /** While encode() ends spans, the processor hands them here; otherwise to onSpan. */
-  private ending: ReadableSpan[] | null = null;
+  #ending: ReadableSpan[] | null = null;
 
   constructor(opts: SpanEncoderOptions) {
-    this.maxQueryTextBytes = opts.maxQueryTextBytes;
-    this.log = opts.log;
+    this.#maxQueryTextBytes = opts.maxQueryTextBytes;
+    this.#log = opts.log;
     const processor: SpanProcessor = {
       onStart: () => {},
       onEnd: (span) => {
-        if (this.ending !== null) this.ending.push(span);
+        if (this.#ending !== null) this.#ending.push(span);
         else opts.onSpan?.(span);
       },
       forceFlush: async () => {},
@@ -83,7 +83,7 @@ export class SpanEncoder {
     };
     // Explicit sampler and limits: OTEL_TRACES_SAMPLER or OTEL_SPAN_*_LIMIT in the environment must not thin
     // out or cut an audit record. Query text has its own byte limit (maxQueryTextBytes).
-    this.provider = new TracerProvider({
+    this.#provider = new TracerProvider({
       resource: defaultResource().merge(resourceFromAttributes({
         [sc.ATTR_SERVICE_NAME]: opts.serviceName,
         [sc.ATTR_SERVICE_INSTANCE_ID]: opts.serviceInstanceId ?? randomUUID(),
@@ -93,11 +93,11 @@ export class SpanEncoder {
       spanProcessors: [processor],
       ...(opts.idGenerator === undefined ? {} : { idGenerator: opts.idGenerator }),
     });
-    this.tracer = this.provider.getTracer(opts.scopeName);
+    this.tracer = this.#provider.getTracer(opts.scopeName);
     const probe: ReadableSpan[] = [];
-    this.ending = probe;
+    this.#ending = probe;
     this.tracer.startSpan('airlock.envelope', {}, ROOT_CONTEXT).end();
-    this.ending = null;
+    this.#ending = null;
     this.envelope = splitExportRequest(ProtobufTraceSerializer.serializeRequest(probe)!).envelope;
   }
 
@@ -105,23 +105,23 @@ export class SpanEncoder {
   encode(items: readonly EncodeItem[]): Buffer {
     const spans: ReadableSpan[] = [];
     const kinds: number[] = [];
-    this.ending = spans;
+    this.#ending = spans;
     try {
       for (const item of items) {
         const before = spans.length;
         let kind: number;
-        if ('start' in item) { this.open(item.start); continue; }
+        if ('start' in item) { this.#open(item.start); continue; }
         if ('stop' in item) {
-          const open = this.sessions.get(item.stop);
+          const open = this.#sessions.get(item.stop);
           if (open === undefined) continue;
-          this.sessions.delete(item.stop);
-          this.ended.set(item.stop, open);
-          if (this.ended.size > MAX_ENDED_SESSIONS) this.ended.delete(this.ended.keys().next().value!);
+          this.#sessions.delete(item.stop);
+          this.#ended.set(item.stop, open);
+          if (this.#ended.size > MAX_ENDED_SESSIONS) this.#ended.delete(this.#ended.keys().next().value!);
           open.span.setAttribute(sc.ATTR_AIRLOCK_STATEMENTS, open.statements);
           open.span.end(hrTime(Math.max(item.endTimeMs, open.record.startTimeMs)));
           kind = KIND_SESSION_SPAN;
         } else if ('queryText' in item) {
-          this.statement(item);
+          this.#statement(item);
           kind = KIND_STATEMENT_SPAN;
         } else {
           spans.push(item);
@@ -131,7 +131,7 @@ export class SpanEncoder {
         else spans.length = before;      // not ended as expected (cannot happen with this SDK): keep kinds aligned
       }
     } finally {
-      this.ending = null;
+      this.#ending = null;
     }
     if (kinds.length === 0) return Buffer.alloc(0);
     const bodies = splitExportRequest(ProtobufTraceSerializer.serializeRequest(spans)!).spans;
@@ -151,32 +151,32 @@ export class SpanEncoder {
   }
 
   shutdown(): Promise<void> {
-    return this.provider.shutdown();
+    return this.#provider.shutdown();
   }
 
-  private open(s: SessionRecord): OpenSession {
+  #open(s: SessionRecord): OpenSession {
     const common = sessionCommonAttributes(s);
     const span = this.tracer.startSpan(sessionSpanName(s), {
       kind: SpanKind.SERVER, startTime: hrTime(s.startTimeMs), attributes: sessionSpanAttributes(s, common),
     }, ROOT_CONTEXT);
     const open: OpenSession = { record: s, span, context: trace.setSpan(ROOT_CONTEXT, span), common, statements: 0 };
-    this.sessions.set(s.sessionId, open);
+    this.#sessions.set(s.sessionId, open);
     return open;
   }
 
-  private statement(r: StatementRecord): void {
-    let open = this.sessions.get(r.sessionId) ?? this.ended.get(r.sessionId);
+  #statement(r: StatementRecord): void {
+    let open = this.#sessions.get(r.sessionId) ?? this.#ended.get(r.sessionId);
     if (open === undefined) {
       // Kept (and audited) even so; its span is a child of a session span with nothing but the session id.
-      this.log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);
-      open = this.open({
+      this.#log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);
+      open = this.#open({
         sessionId: r.sessionId, subject: '', database: '', binding: '', serverAddress: '', serverPort: 0, clientAddress: '',
         startTimeMs: r.startTimeMs,
       });
     }
     open.statements++;
     const span = this.tracer.startSpan(statementSpanName(r, open.record.database), {
-      kind: SpanKind.CLIENT, startTime: hrTime(r.startTimeMs), attributes: statementAttributes(open.common, r, this.maxQueryTextBytes),
+      kind: SpanKind.CLIENT, startTime: hrTime(r.startTimeMs), attributes: statementAttributes(open.common, r, this.#maxQueryTextBytes),
     }, open.context);
     const status = statementStatus(r);
     if (status !== null) span.setStatus(status);

@@ -314,31 +314,31 @@ export interface LeanEncoderOptions {
 export class LeanEncoder {
   /** Resource and scope fields of every export request, as the SDK serializes them. */
   readonly envelope: RequestEnvelope;
-  private readonly w = new LeanWriter();
+  readonly #w = new LeanWriter();
   /** Frames in `w`. */
   count = 0;
-  private readonly ids: Ids;
-  private readonly maxQueryTextBytes: number;
-  private readonly log: (message: string) => void;
-  private readonly sessions = new Map<string, LeanSession>();
+  readonly #ids: Ids;
+  readonly #maxQueryTextBytes: number;
+  readonly #log: (message: string) => void;
+  readonly #sessions = new Map<string, LeanSession>();
   /**
    * Sessions that ended recently, newest last. A statement's record may come after its session's end: the
    * session closes when the client goes, and PostgreSQL's answer to a statement already sent still arrives
    * and is audited (proxy/session: #close, then #onUpstreamData). Such a statement keeps its real parent and
    * attributes; without this it was logged as "of an unannounced session" and got an empty session span.
    */
-  private readonly ended = new Map<string, LeanSession>();
-  private readonly scratch = new LeanWriter(1024);
+  readonly #ended = new Map<string, LeanSession>();
+  readonly #scratch = new LeanWriter(1024);
 
   constructor(opts: LeanEncoderOptions) {
-    this.ids = new Ids(opts.idGenerator);
-    this.maxQueryTextBytes = opts.maxQueryTextBytes;
-    this.log = opts.log;
+    this.#ids = new Ids(opts.idGenerator);
+    this.#maxQueryTextBytes = opts.maxQueryTextBytes;
+    this.#log = opts.log;
     this.envelope = leanEnvelope(opts.serviceName, opts.serviceInstanceId ?? randomUUID(), opts.scopeName);
   }
 
   /** Bytes of frames written and not yet taken. */
-  get bytes(): number { return this.w.pos; }
+  get bytes(): number { return this.#w.pos; }
 
   /**
    * The frames written so far; the writer goes on in another buffer. Hand the frames back with recycle() once
@@ -346,45 +346,45 @@ export class LeanEncoder {
    * pressure, docs/performance.md), so two buffers take turns.
    */
   take(): Buffer {
-    const out = this.w.buf.subarray(0, this.w.pos);
-    this.w.buf = this.spare ?? Buffer.allocUnsafe(64 * 1024);
-    this.spare = null;
-    this.w.pos = 0;
+    const out = this.#w.buf.subarray(0, this.#w.pos);
+    this.#w.buf = this.#spare ?? Buffer.allocUnsafe(64 * 1024);
+    this.#spare = null;
+    this.#w.pos = 0;
     this.count = 0;
     return out;
   }
 
   /** Frames from take() that are no longer needed (written to the spool): their buffer is reused. */
   recycle(frames: Buffer): void {
-    if (this.spare === null && frames.byteOffset === 0 && frames.buffer !== this.w.buf.buffer) this.spare = Buffer.from(frames.buffer);
+    if (this.#spare === null && frames.byteOffset === 0 && frames.buffer !== this.#w.buf.buffer) this.#spare = Buffer.from(frames.buffer);
   }
-  private spare: Buffer | null = null;
+  #spare: Buffer | null = null;
 
   /** drop-oldest, when frames pile up in memory: drops the oldest until `need` more bytes fit in maxBytes. Returns how many. */
   dropOldest(need: number, maxBytes: number): number {
-    const buf = this.w.buf;
+    const buf = this.#w.buf;
     let at = 0;
     let n = 0;
-    while (at < this.w.pos && this.w.pos - at + need > maxBytes) {
+    while (at < this.#w.pos && this.#w.pos - at + need > maxBytes) {
       at += FRAME_HEADER_BYTES + buf.readUInt32LE(at);
       n++;
     }
-    buf.copyWithin(0, at, this.w.pos);
-    this.w.pos -= at;
+    buf.copyWithin(0, at, this.#w.pos);
+    this.#w.pos -= at;
     this.count -= n;
     return n;
   }
 
   sessionStarted(s: SessionRecord): void {
-    this.open(s);
+    this.#open(s);
   }
 
-  private open(s: SessionRecord): LeanSession {
-    const c = this.scratch;
+  #open(s: SessionRecord): LeanSession {
+    const c = this.#scratch;
     c.pos = 16;                 // span id first, then trace id: the order the SDK's tracer draws them
-    this.ids.write(c, 8);
+    this.#ids.write(c, 8);
     c.pos = 0;
-    this.ids.write(c, 16);
+    this.#ids.write(c, 16);
     const traceId = Buffer.from(c.buf.subarray(0, 16));
     const spanId = Buffer.from(c.buf.subarray(16, 24));
     c.pos = 0;
@@ -394,28 +394,28 @@ export class LeanEncoder {
     if (s.serverPort > 0) attrNumber(c, K.ATTR_SERVER_PORT, s.serverPort);
     if (s.subject !== '') attrString(c, K.ATTR_AIRLOCK_SUBJECT, s.subject);
     const open: LeanSession = { record: s, traceId, spanId, common: Buffer.from(c.buf.subarray(0, c.pos)), statements: 0 };
-    this.sessions.set(s.sessionId, open);
+    this.#sessions.set(s.sessionId, open);
     return open;
   }
 
   /** Appends the statement's span. Throws only on a defect (a value of the wrong type); the buffer is then unchanged. */
   statement(r: StatementRecord): void {
-    let open = this.sessions.get(r.sessionId) ?? this.ended.get(r.sessionId);
+    let open = this.#sessions.get(r.sessionId) ?? this.#ended.get(r.sessionId);
     if (open === undefined) {
       // Kept (and audited) even so; its span is a child of a session span with nothing but the session id.
-      this.log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);
-      open = this.open({
+      this.#log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);
+      open = this.#open({
         sessionId: r.sessionId, subject: '', database: '', binding: '', serverAddress: '', serverPort: 0, clientAddress: '',
         startTimeMs: r.startTimeMs,
       });
     }
-    const w = this.w;
+    const w = this.#w;
     const frame = w.pos;
     try {
       w.room(FRAME_HEADER_BYTES + 1);
       w.pos += FRAME_HEADER_BYTES;
       w.buf[w.pos++] = KIND_STATEMENT_SPAN;
-      this.statementSpan(r, open);
+      this.#statementSpan(r, open);
       seal(w, frame);
     } catch (err) {
       w.pos = frame;
@@ -425,11 +425,11 @@ export class LeanEncoder {
     this.count++;
   }
 
-  private statementSpan(r: StatementRecord, open: LeanSession): void {
-    const w = this.w;
+  #statementSpan(r: StatementRecord, open: LeanSession): void {
+    const w = this.#w;
     const db = open.record.database;
     w.byte(SPAN_TRACE_ID); w.byte(16); w.raw(open.traceId);
-    w.byte(SPAN_SPAN_ID); w.byte(8); this.ids.write(w, 8);
+    w.byte(SPAN_SPAN_ID); w.byte(8); this.#ids.write(w, 8);
     w.byte(SPAN_PARENT); w.byte(8); w.raw(open.spanId);
     // Name: `<operation> <db>.<table>` (attributes.ts statementSpanName), written in pieces.
     w.byte(SPAN_NAME);
@@ -450,7 +450,7 @@ export class LeanEncoder {
     w.raw(open.common);
     attrString(w, K.ATTR_DB_OPERATION_NAME, r.operation);
     if (r.collection !== null) attrString(w, K.ATTR_DB_COLLECTION_NAME, r.collection);
-    const cut = truncateUtf8(r.queryText, this.maxQueryTextBytes);
+    const cut = truncateUtf8(r.queryText, this.#maxQueryTextBytes);
     attrString(w, K.ATTR_DB_QUERY_TEXT, cut ?? r.queryText);
     if (cut !== null) attrBool(w, K.ATTR_AIRLOCK_QUERY_TEXT_TRUNCATED, true);
     if (r.statusCode !== null) {
@@ -493,12 +493,12 @@ export class LeanEncoder {
 
   /** Appends the session's span (its statements are written already). */
   sessionEnded(sessionId: string, endTimeMs: number): void {
-    const open = this.sessions.get(sessionId);
+    const open = this.#sessions.get(sessionId);
     if (open === undefined) return;
-    this.sessions.delete(sessionId);
-    this.ended.set(sessionId, open);
-    if (this.ended.size > MAX_ENDED_SESSIONS) this.ended.delete(this.ended.keys().next().value!);
-    const w = this.w;
+    this.#sessions.delete(sessionId);
+    this.#ended.set(sessionId, open);
+    if (this.#ended.size > MAX_ENDED_SESSIONS) this.#ended.delete(this.#ended.keys().next().value!);
+    const w = this.#w;
     const frame = w.pos;
     const s = open.record;
     try {

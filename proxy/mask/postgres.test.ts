@@ -32,25 +32,25 @@ after(async () => { await server?.stop(); });
 
 // ---- a minimal protocol client that keeps every message's exact bytes ------------------------
 class Wire {
-  private buf = Buffer.alloc(0);
-  private queue: Buffer[] = [];
-  private wake: (() => void) | null = null;
-  private failure: Error | null = null;
-  private readonly sock: Socket;
+  #buf = Buffer.alloc(0);
+  #queue: Buffer[] = [];
+  #wake: (() => void) | null = null;
+  #failure: Error | null = null;
+  readonly #sock: Socket;
   private constructor(sock: Socket) {
-    this.sock = sock;
+    this.#sock = sock;
     sock.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 5) {
-        const end = 1 + this.buf.readInt32BE(1);
-        if (this.buf.length < end) break;
-        this.queue.push(Buffer.from(this.buf.subarray(0, end)));
-        this.buf = this.buf.subarray(end);
+      this.#buf = Buffer.concat([this.#buf, d]);
+      while (this.#buf.length >= 5) {
+        const end = 1 + this.#buf.readInt32BE(1);
+        if (this.#buf.length < end) break;
+        this.#queue.push(Buffer.from(this.#buf.subarray(0, end)));
+        this.#buf = this.#buf.subarray(end);
       }
-      this.wake?.();
+      this.#wake?.();
     });
-    sock.on('error', (e) => { this.failure = e; this.wake?.(); });
-    sock.on('close', () => { this.failure ??= new Error('connection closed'); this.wake?.(); });
+    sock.on('error', (e) => { this.#failure = e; this.#wake?.(); });
+    sock.on('close', () => { this.#failure ??= new Error('connection closed'); this.#wake?.(); });
   }
   static async open(p: number): Promise<Wire> {
     const sock = connect({ host: '127.0.0.1', port: p });
@@ -66,19 +66,19 @@ class Wire {
     if (err) throw new Error('startup failed');
     return w;
   }
-  private async next(): Promise<Buffer> {
+  async #next(): Promise<Buffer> {
     for (;;) {
-      const m = this.queue.shift();
+      const m = this.#queue.shift();
       if (m !== undefined) return m;
-      if (this.failure) throw this.failure;
-      await new Promise<void>((r) => { this.wake = r; });
-      this.wake = null;
+      if (this.#failure) throw this.#failure;
+      await new Promise<void>((r) => { this.#wake = r; });
+      this.#wake = null;
     }
   }
   async until(type: string): Promise<Buffer[]> {
     const out: Buffer[] = [];
     for (;;) {
-      const m = await this.next();
+      const m = await this.#next();
       out.push(m);
       if (m[0] === type.charCodeAt(0)) return out;
     }
@@ -88,7 +88,7 @@ class Wire {
     const head = Buffer.alloc(5);
     head.write(type, 0, 'latin1');
     head.writeInt32BE(4 + body.length, 1);
-    this.sock.write(Buffer.concat([head, body]));
+    this.#sock.write(Buffer.concat([head, body]));
   }
   /** Simple Query: every message up to ReadyForQuery. */
   query(sql: string): Promise<Buffer[]> {
@@ -104,7 +104,7 @@ class Wire {
     this.send('S');
     return this.until('Z');
   }
-  close(): void { this.sock.end(); }
+  close(): void { this.#sock.end(); }
 }
 const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s), Buffer.from([0])]);
 const int16 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
