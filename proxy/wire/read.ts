@@ -428,7 +428,7 @@ export function readCopyResponse(buf: Buffer, start: number, end: number): { for
  * N → one per column (protocol-message-formats: Bind). With N codes and i >= N PostgreSQL fails the Bind
  * ("bind message has N result formats but query has M columns"), so no row can arrive: that is a WireError.
  */
-export function resultFormatFor(resultFormats: number[], i: number): 0 | 1 {
+export function resultFormatFor(resultFormats: readonly number[], i: number): 0 | 1 {
   const n = resultFormats.length;
   const f = n === 0 ? 0 : n === 1 ? resultFormats[0] : resultFormats[i];
   if (f === 0 || f === 1) return f;
