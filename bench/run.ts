@@ -48,6 +48,8 @@ const { values: opt } = parseArgs({
     'node-option': { type: 'string', multiple: true, default: [] },
     // Record `perf record -g` of the Airlock process during each of its pgbench cells into this directory.
     perf: { type: 'string' },
+    // Repeat the pgbench cells (all modes, client counts and targets) this many times, interleaved.
+    rounds: { type: 'string', default: '1' },
     // Write a V8 CPU profile of each Airlock process into this directory (node --cpu-prof), for bench/cpuprofile-top.ts.
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -72,6 +74,8 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
                         in one run: e.g. a checkout of the commit before a change); selects that target
   --node-option OPT     a Node option for every Airlock process (repeatable), e.g. --perf-basic-prof
   --perf DIR            perf record -g of the Airlock process during each of its cells, into DIR (root, perf installed)
+  --rounds N            repeat all pgbench cells N times, interleaved (default 1); on a loaded machine compare
+                        targets per round (the tables and targets use the first round)
   --cpu-prof DIR        write a V8 CPU profile of each Airlock process to DIR (read it with bench/cpuprofile-top.ts)
   -h, --help            this text
 `);
@@ -90,6 +94,7 @@ const modes = opt.modes.split(',').map((m) => {
   return m as QueryMode;
 });
 const scale = positive('scale', opt.scale);
+const rounds = positive('rounds', opt.rounds);
 const bulkRows = Number(opt['bulk-rows']);   // 0 skips the bulk read
 if (!Number.isInteger(bulkRows) || bulkRows < 0) throw new Error('--bulk-rows must be an integer >= 0');
 const samplingRate = positive('sampling-rate', opt['sampling-rate'], false);
@@ -483,7 +488,7 @@ async function main(): Promise<void> {
     }
 
     // Interleave targets per (mode, clients) so slow drift of the machine hits all of them alike.
-    for (const mode of modes) {
+    for (let round = 0; round < rounds; round++) for (const mode of modes) {
       for (const clients of clientCounts) {
         for (const target of targets) {
           let error = available[target];
@@ -494,7 +499,7 @@ async function main(): Promise<void> {
             cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null });
             continue;
           }
-          log(`pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}`);
+          log(`pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
           const pid = pids[target];
           const cpu0 = pid === 0 ? 0 : cpuSeconds(pid);
           const user0 = pid === 0 ? 0 : userCpuSeconds(pid);
@@ -567,7 +572,7 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), kernel: release(), node: process.version },
     versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
     settings: {
-      durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['airlock-bin'],
+      durationS, rounds, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['airlock-bin'],
       ...(opt['baseline-bin'] === undefined ? {} : { baselineBin: opt['baseline-bin'] }),
       ...(opt['node-option'].length === 0 ? {} : { nodeOptions: opt['node-option'] }),
     },
