@@ -124,6 +124,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
   ['FetchStmt', (st, body) => { checkFields(st, 'FetchStmt', body, F_FETCH_STMT); return null; }],
   ['ConstraintsSetStmt', (st, body) => { checkFields(st, 'ConstraintsSetStmt', body, F_CONSTRAINTS_SET_STMT); return null; }],
   // --- DDL
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('CreateStmt', {
     relation: X, tableElts: L, inhRelations: X, partbound: 'PartitionBoundSpec', partspec: 'PartitionSpec',
     ofTypename: 'TypeName', constraints: L, nnconstraints: L, options: L, oncommit: S, tablespacename: S,
@@ -149,6 +150,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
     writtenFrom(st, stmtAny(st, body.query, null, true));
     return null;
   }],
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('IndexStmt', {
     idxname: S, relation: X, accessMethod: S, tableSpace: S, indexParams: L, indexIncludingParams: L, options: L,
     whereClause: N, excludeOpNames: S, idxcomment: S, indexOid: S, oldNumber: S, oldCreateSubid: S,
@@ -162,6 +164,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
       if (command.AlterTableCmd?.subtype === 'AT_ChangeOwner') access(st, 'GRANT', rel, 'relation');
     }
   }),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('CreateFunctionStmt', {
     is_procedure: S, replace: S, funcname: X, parameters: L, returnType: 'TypeName', options: L, sql_body: S,
   }, (st, body) => {
@@ -192,6 +195,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
   ddl('CompositeTypeStmt', { typevar: X, coldeflist: L }, (st, body) => { targetRel(st, body.typevar, 'DDL'); }),
   ddl('CreateEnumStmt', { typeName: X, vals: S }, namesTarget('typeName')),
   ddl('CreateRangeStmt', { typeName: X, params: L }, namesTarget('typeName')),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('AlterEnumStmt', {
     typeName: X, oldVal: S, newVal: S, newValNeighbor: S, newValIsAfter: S, skipIfNewValExists: S,
   }, namesTarget('typeName')),
@@ -207,6 +211,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
     access(st, 'DDL', { schema: null, name: body.extname ?? '' }, 'relation');
     objectAccess(st, 'DDL', body.objtype, body.object, 'ALTER EXTENSION');
   }),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('CreateTrigStmt', {
     replace: S, isconstraint: S, trigname: S, relation: X, funcname: X, args: S, row: S, timing: S, events: S,
     columns: S, whenClause: N, transitionRels: L, deferrable: S, initdeferred: S, constrrel: X,
@@ -226,10 +231,12 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
     });
     return null;
   }],
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('CreatePolicyStmt', {
     policy_name: S, table: X, cmd_name: S, permissive: S, roles: S, qual: N, with_check: N,
   }, (st, body) => { targetRel(st, body.table, 'DDL'); }),
   ddl('AlterPolicyStmt', { policy_name: S, table: X, roles: S, qual: N, with_check: N }, (st, body) => { targetRel(st, body.table, 'DDL'); }),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('CreateStatsStmt', {
     defnames: S, stat_types: S, exprs: L, relations: X, stxcomment: S, transformed: S, if_not_exists: S,
   }, rangeVarsTarget('relations', 'DDL')),
@@ -237,6 +244,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
   ddl('CommentStmt', { objtype: S, object: X, comment: S }, (st, body) => {
     objectAccess(st, 'DDL', body.objtype, body.object, 'COMMENT');
   }),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('RenameStmt', {
     renameType: S, relationType: S, relation: X, object: X, subname: S, newname: S, behavior: S, missing_ok: S,
   }, (st, body) => {
@@ -305,6 +313,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
   }),
   // LOCK blocks other sessions; it is treated as DDL (see README)
   ddl('LockStmt', { relations: X, mode: S, nowait: S }, rangeVarsTarget('relations', 'DDL')),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('GrantStmt', {
     is_grant: S, targtype: S, objtype: S, objects: X, privileges: L, grantees: L, grant_option: S, grantor: S, behavior: S,
   }, grantStmt),
@@ -338,6 +347,7 @@ export const STMT: ReadonlyMap<string, StmtHandler> = new Map<string, StmtHandle
   ddl('AlterOpFamilyStmt', { opfamilyname: X, amname: S, isDrop: S, items: L }, namesTarget('opfamilyname')),
   ddl('AlterOperatorStmt', { opername: X, options: L }, (st, body) => { objectAccess(st, 'DDL', 'OBJECT_OPERATOR', { ObjectWithArgs: body.opername }, 'ALTER OPERATOR'); }),
   ddl('AlterTSDictionaryStmt', { dictname: X, options: L }, namesTarget('dictname')),
+  // biome-ignore format: a complete field list is data: kept wrapped, not one field a line
   ddl('AlterTSConfigurationStmt', {
     kind: S, cfgname: X, tokentype: S, dicts: S, override: S, replace: S, missing_ok: S,
   }, namesTarget('cfgname')),
