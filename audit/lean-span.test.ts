@@ -165,3 +165,44 @@ test('lean ids: random, never all zero, distinct per span; a statement that fail
   assert.ok(spans.every((s) => s.spanId !== '0000000000000000' && s.traceId === spans[0]!.traceId && s.traceId !== '0'.repeat(32)));
   assert.equal(enc.bytes, 0);
 });
+
+test('frame buffers take turns: recycled ones are reused, a batch still in flight is never written, a new one starts at the size batches need', () => {
+  const enc = new LeanEncoder({ ...OPTS, maxQueryTextBytes: 1024, log: () => {} });
+  const sid = '0123456789abcdef';
+  enc.sessionStarted(session(sid));
+  const batch = (n = 300): Buffer => { for (let i = 0; i < n; i++) enc.statement(statement(sid, i)); return enc.take(); };
+  const a = batch(), b = batch(), c = batch();            // three batches in flight at once (spooled, awaiting acks)
+  const cBytes = Buffer.from(c);
+  assert.ok(a.buffer.byteLength > 64 * 1024, 'the batches outgrew the first 64 KiB');
+  enc.recycle(a);
+  enc.recycle(b);
+  enc.recycle(b);                                         // released twice: kept once
+  enc.recycle(c.subarray(10));                            // not a whole buffer: never reused
+  const d = batch();                                      // written into the buffer taken after c: a new one…
+  assert.ok(![a.buffer, b.buffer, c.buffer].includes(d.buffer));
+  assert.ok(d.buffer.byteLength >= a.buffer.byteLength, '…made at the size the batches grew to, not 64 KiB doubled again');
+  const e = batch(), f = batch();
+  assert.deepEqual([e.buffer, f.buffer], [b.buffer, a.buffer], 'then the recycled ones');
+  const g = batch();
+  assert.ok(![a.buffer, b.buffer, c.buffer, d.buffer].includes(g.buffer), 'none left: a new one');
+  assert.ok(c.equals(cBytes), 'the batch still in flight was never written');
+  assert.deepEqual(parseFrames(Buffer.concat([d, e, f, g]), 0).payloads.length, 1200);
+});
+
+test('spare frame buffers are bounded: one of any size, more only up to 8 MiB together', () => {
+  const enc = new LeanEncoder({ ...OPTS, maxQueryTextBytes: 16 * 1024, log: () => {} });
+  const sid = '0123456789abcdef';
+  enc.sessionStarted(session(sid));
+  const big = (): Buffer => {
+    for (let i = 0; i < 600; i++) enc.statement(statement(sid, i, { queryText: `SELECT '${'x'.repeat(16_000)}'` }));
+    return enc.take();
+  };
+  const a = big(), b = big();
+  assert.ok(a.buffer.byteLength > 8 * 1024 * 1024 && b.buffer.byteLength > 8 * 1024 * 1024);
+  enc.recycle(a);
+  enc.recycle(b);                                         // a second spare would hold > 8 MiB more: let go
+  big();                                                  // written into the buffer taken after b (a new one)
+  const next = big();                                     // into a, the only spare
+  assert.equal(next.buffer, a.buffer);
+  assert.notEqual(big().buffer, b.buffer, 'b was not kept');
+});
