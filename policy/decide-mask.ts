@@ -1,8 +1,8 @@
 // The mask plan of a statement (enforce-mode policies only): which result columns, COPY columns and stored or
 // sent values carry masked data, through views, rule-rewritten tables and SQL functions. Pure; decide.ts
 // attaches it to every allow and warn verdict.
-import { stricter } from './compile.ts';
-import type { Selected } from './compile.ts';
+import { stricter } from './select.ts';
+import type { Selected } from './select.ts';
 import { derivedKey } from './derived.ts';
 import type { DerivedObject } from './derived.ts';
 import { eachCandidate } from './decide-names.ts';

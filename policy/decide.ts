@@ -1,8 +1,8 @@
 // decide(): one statement's verdict under the policies selected for a session. Pure; the caller
 // turns a deny into ErrorResponse 42501 and an audit span, so reasons are written for the person
 // reading that error. Semantics: design.md "Decision semantics"; details and their reasons in doc.md.
-import { matchersOf } from './compile.ts';
-import type { OpRules, RuleRef, Selected, View } from './compile.ts';
+import { matchersOf } from './select.ts';
+import type { OpRules, RuleRef, Selected, View } from './select.ts';
 import { dangerousFunction, SENSITIVE_CATALOG_RELATIONS, SENSITIVE_INFORMATION_SCHEMA_RELATIONS, SUPERUSER_SETTINGS } from './dangerous.ts';
 import { invokerAccesses } from './invoker.ts';
 import { nameMatches } from './glob.ts';

@@ -12,7 +12,6 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Identity } from '../policy/types.ts';
-import { compile } from '../policy/compile.ts';
 import { makeIdentity, parseServiceAccount } from '../policy/identity.ts';
 import { watchPolicy } from '../distribution/client.ts';
 import type { PolicyWatch, WatchOptions, WatchState } from '../distribution/client.ts';
@@ -198,7 +197,8 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     if (p.shutdown !== null) {
       // Deny everything first (ends live sessions as a revocation would), then leave.
       log(`airlock: the operator says stop: ${p.shutdown}`);
-      proxy?.reload(policyState(compile([], p.policySet.generation), analyzer));
+      // No policy: what compile([], generation) yields, built here so the sidecar does not load the validator.
+      proxy?.reload(policyState({ generation: p.policySet.generation, policies: [] }, analyzer));
       const reason = p.shutdown;
       void stop().finally(() => finish({ code: 0, reason }));
       return;

@@ -7,7 +7,7 @@
 # DEST gets:
 #   bin/ lib/ policy/ proxy/ audit/ operator/     JavaScript emitted by tsc (tsconfig.image.json): types
 #   distribution/                                 erased, relative `.ts` imports rewritten to `.js`, no tests
-#   distribution/proto/                           the gRPC contract, loaded at run time
+#   distribution/proto/                           the gRPC contract: .proto and the JSON descriptor proto.ts loads
 #   examples/orders.yaml, examples/demo-seed.sql  what `airlock demo` reads
 #   package.json, package-lock.json, node_modules production dependencies only (`npm ci --omit=dev`),
 #                                                 no install scripts run (none is needed: protobufjs's

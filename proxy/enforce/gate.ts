@@ -4,8 +4,8 @@
 import type {
   Analysis, ColumnSource, CompiledPolicySet, Decision, Grant, Identity, SessionContext, StatementFacts,
 } from '../../policy/types.ts';
-import { selectFor } from '../../policy/compile.ts';
-import type { Selected } from '../../policy/compile.ts';
+import { selectFor } from '../../policy/select.ts';
+import type { Selected } from '../../policy/select.ts';
 import { decide } from '../../policy/decide.ts';
 import { DecisionCache } from '../../policy/cache.ts';
 import { deniedWhat, describeStatement } from './denial.ts';

@@ -11,7 +11,7 @@
 // row) cannot be attributed to a source. If the statement masks anything at all, such a field gets
 // the strictest strategy in the plan: we cannot prove it is unmasked, so we mask it (fail closed).
 import type { MaskStrategy, MaskPlan } from '../../policy/types.ts';
-import { stricter } from '../../policy/compile.ts';
+import { stricter } from '../../policy/select.ts';
 import type { MaskCatalog, RowMask } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
 
