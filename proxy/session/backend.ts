@@ -12,7 +12,7 @@ import {
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { maskDataRow } from '../mask/datarow.ts';
-import { maskCopyBinary, maskCopyData } from '../mask/copy.ts';
+import { maskCopyBinary, maskCopyData, span, type Span } from '../mask/copy.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import { notificationWithoutPayload } from '../mask/notification.ts';
@@ -29,6 +29,9 @@ import {
 import type { Portal, Req, Run } from './requests.ts';
 import { copyOutMask, maskedColumnNames, planMasks } from './result-mask.ts';
 import type { Session } from './session.ts';
+
+/** Where a masked CopyData is (copy.ts); read at once, so one for every session. */
+const masked: Span = span();
 
 export class BackendMessages {
   readonly #s: Session;
@@ -265,10 +268,14 @@ export class BackendMessages {
   #copyData(rn: Run | null, buf: Buffer, start: number, end: number): void {
     const s = this.#s;
     if (rn === null) { s.passClient(buf, start, end); return; }
-    if (rn.copyBinary !== null) s.writeClient(maskCopyBinary(buf, start, end, rn.copyBinary, s.shared.maskSettings));
-    else if (rn.copyHeader) { rn.copyHeader = false; s.passClient(buf, start, end); }   // column names (copyto.c sends them alone)
-    else if (rn.copyMask !== null) s.writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, s.shared.maskSettings));
-    else s.passClient(buf, start, end);
+    // A masked message comes back as bytes the session may pass like any other (copy.ts: the input, or a slab
+    // never rewritten), so the masked rows of one read extend one run: one socket write, not one per row.
+    let m: Span;
+    if (rn.copyBinary !== null) m = maskCopyBinary(buf, start, end, rn.copyBinary, s.shared.maskSettings, masked);
+    else if (rn.copyHeader) { rn.copyHeader = false; s.passClient(buf, start, end); return; }   // column names (copyto.c sends them alone)
+    else if (rn.copyMask !== null) m = maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, s.shared.maskSettings, masked);
+    else { s.passClient(buf, start, end); return; }
+    s.passClient(m.buf, m.start, m.end);
   }
 
   /** COPY … TO STDOUT began: how its CopyData are masked (result-mask.ts copyOutMask), or a MaskError. */
