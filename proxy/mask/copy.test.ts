@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
 import { partialText } from './strategies.ts';
-import { maskCopyData as maskCopyDataSpan, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary as maskCopyBinarySpan, span, type CopyOptions, type Span, type BinaryCopyState } from './copy.ts';
+import { maskCopyData as maskCopyDataSpan, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary as maskCopyBinarySpan, type CopyOptions, type BinaryCopyState } from './copy.ts';
+import { span, type Span } from './slab.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 

@@ -23,13 +23,12 @@
 //
 // Where the result goes (a bulk COPY is one call per row, so nothing per row the row does not need): a
 // message with nothing to replace is handed back as the view of the input it is, and a masked one is
-// written into a shared output slab, consecutive messages next to each other. The session passes either
-// as it passes an unmasked message (passClient), so the masked rows of one read extend one run and
-// leave in one socket write instead of one write each (docs/performance.md "Masked COPY").
+// written into the output slab (slab.ts). The session passes either as it passes an unmasked message.
 import type { MaskSettings, RowMask } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 import { fieldKind, maskValue } from './strategies.ts';
+import { copyBytes, place, type Span } from './slab.ts';
 
 export interface CopyOptions {
   readonly format: 'text' | 'csv';
@@ -95,33 +94,6 @@ function resolveNew(opts: CopyOptions): Resolved {
   return r;
 }
 
-/** A message's bytes: buf[start, end). */
-export interface Span { buf: Buffer; start: number; end: number }
-export function span(): Span {
-  return { buf: EMPTY, start: 0, end: 0 };
-}
-const EMPTY = Buffer.alloc(0);
-
-// The output slab: masked messages are bump-allocated in it and a byte of it, once handed out, is never
-// written again — a view handed to the socket (which may hold it until the client reads) stays valid, as
-// views of Buffer.allocUnsafe's pool do. A new slab is taken when the message does not fit; the old one
-// is freed once the socket has written the last view of it. One slab for the process: the calls are
-// synchronous, and sessions whose messages share a slab never see each other's bytes (disjoint ranges).
-const SLAB_BYTES = 64 * 1024;
-let slab = Buffer.allocUnsafe(0);
-let slabAt = 0;
-
-function place(size: number, out: Span): Buffer {
-  if (slab.length - slabAt < size) {
-    slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, size));
-    slabAt = 0;
-  }
-  out.buf = slab;
-  out.start = slabAt;
-  out.end = slabAt += size;
-  return slab;
-}
-
 function unchanged(buf: Buffer, start: number, end: number, out: Span): Span {
   out.buf = buf;
   out.start = start;
@@ -137,6 +109,7 @@ const fieldStart: number[] = [];
 const fieldEnd: number[] = [];
 const replacement: Buffer[] = [];
 let recorded = 0;
+const EMPTY = Buffer.alloc(0);
 
 function clearRecorded(): void {
   for (let k = 0; k < recorded; k++) replacement[k] = EMPTY;   // no masked value outlives the call
@@ -195,16 +168,6 @@ function spliced(buf: Buffer, start: number, end: number, out: Span): Span {
   w += copyBytes(buf, cursor, end, dst, w);
   if (w !== out.end) throw new MaskError(`CopyData: internal size mismatch ${w - at} != ${size}`);
   return out;
-}
-
-/** Below this many bytes a plain loop beats Buffer#copy's native call (as in datarow.ts). */
-const SMALL_COPY = 64;
-
-function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
-  const n = to - from;
-  if (n >= SMALL_COPY) return src.copy(dst, at, from, to);
-  for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
-  return n;
 }
 
 function record(fs: number, fe: number, bytes: Buffer): void {

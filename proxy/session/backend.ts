@@ -12,7 +12,8 @@ import {
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { maskDataRow } from '../mask/datarow.ts';
-import { maskCopyBinary, maskCopyData, span, type Span } from '../mask/copy.ts';
+import { maskCopyBinary, maskCopyData } from '../mask/copy.ts';
+import { span, type Span } from '../mask/slab.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import { notificationWithoutPayload } from '../mask/notification.ts';
@@ -30,7 +31,7 @@ import type { Portal, Req, Run } from './requests.ts';
 import { copyOutMask, maskedColumnNames, planMasks } from './result-mask.ts';
 import type { Session } from './session.ts';
 
-/** Where a masked CopyData is (copy.ts); read at once, so one for every session. */
+/** Where a masked DataRow or CopyData is (mask/slab.ts); passed at once, so one for every session. */
 const masked: Span = span();
 
 export class BackendMessages {
@@ -222,7 +223,8 @@ export class BackendMessages {
   /** Rows of a result: masked when the statement's RowMask masks anything, else forwarded as they came. */
   dataRow(rn: Run | null, buf: Buffer, start: number, end: number): void {
     if (rn !== null && rn.rowMask !== null) {
-      this.#s.writeClient(maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.#s.shared.maskSettings));
+      const m = maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.#s.shared.maskSettings, masked);
+      this.#s.passClient(m.buf, m.start, m.end);   // in the output slab: the rows of one read extend one run
     } else {
       this.#s.passClient(buf, start, end);
     }
