@@ -3,11 +3,21 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
 import { partialText } from './strategies.ts';
-import { maskCopyData, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary, type CopyOptions } from './copy.ts';
+import { maskCopyData as maskCopyDataSpan, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary as maskCopyBinarySpan, type CopyOptions, type BinaryCopyState } from './copy.ts';
+import { span, type Span } from './slab.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 
 const settings = { hashKey: Buffer.alloc(32, 5) };
+
+// The message's bytes, copied: what the session would write (it passes the span before the next call).
+const bytesOf = (m: Span): Buffer => Buffer.from(m.buf.subarray(m.start, m.end));
+function maskCopyData(buf: Buffer, start: number, end: number, mask: (MaskStrategy | null)[], opts: CopyOptions, s: typeof settings): Buffer {
+  return bytesOf(maskCopyDataSpan(buf, start, end, mask, opts, s, span()));
+}
+function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, s: typeof settings): Buffer {
+  return bytesOf(maskCopyBinarySpan(buf, start, end, st, s, span()));
+}
 
 function copyData(payload: string | Buffer): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
@@ -117,6 +127,35 @@ test('malformed messages and rows that do not end at a row boundary throw MaskEr
   assert.throws(() => maskCopyData(msg, 0, msg.length, ['redact'], TEXT, settings), MaskError);
   const short = copyData('x\n');
   assert.throws(() => maskCopyData(short, 0, short.length - 1, ['redact'], TEXT, settings), MaskError);
+});
+
+test('output: a message with nothing replaced is its input; a masked one is never rewritten by later messages', () => {
+  // Nothing to replace (the masked column is NULL): the input view itself, no copy.
+  const nul = Buffer.concat([Buffer.from('zz'), copyData('1\t\\N\n')]);
+  const same = maskCopyDataSpan(nul, 2, nul.length, [null, 'redact'], TEXT, settings, span());
+  assert.ok(same.buf === nul && same.start === 2 && same.end === nul.length);
+  // The session hands each span to the socket, which may hold it until the client reads: every byte of it
+  // must stay as written while tens of thousands of later messages (several output slabs) are masked.
+  const kept: { view: Span; want: string }[] = [];
+  for (let i = 0; i < 30_000; i++) {
+    const msg = copyData(`${i}\tuser${i}@example.com\n`);
+    const m = maskCopyDataSpan(msg, 0, msg.length, [null, 'partial'], TEXT, settings, span());
+    assert.notEqual(m.buf, msg);
+    if (i % 997 === 0 || i === 29_999) kept.push({ view: m, want: `${i}\t${partialText(`user${i}@example.com`)}\n` });
+  }
+  const slabs = new Set(kept.map((k) => k.view.buf));
+  assert.ok(slabs.size > 1, 'the test spans more than one slab');
+  for (const { view, want } of kept) {
+    const b = view.buf.subarray(view.start, view.end);
+    assert.equal(b[0], 0x64);
+    assert.equal(b.readInt32BE(1), b.length - 1);
+    assert.equal(b.subarray(5).toString('utf8'), want);
+  }
+  // Consecutive masked messages lie next to each other in a slab (the session's run extends over them).
+  const a = copyData('1\tsecret\n');
+  const m1 = maskCopyDataSpan(a, 0, a.length, [null, 'redact'], TEXT, settings, span());
+  const m2 = maskCopyDataSpan(a, 0, a.length, [null, 'redact'], TEXT, settings, span());
+  assert.ok(m1.buf === m2.buf && m1.end === m2.start);
 });
 
 test('binary COPY has a refusal reason for the session', () => {

@@ -20,10 +20,15 @@
 //
 // With HEADER the first CopyData holds the column names, not values: the session forwards it
 // unmasked rather than passing it here (it would be masked like a row).
+//
+// Where the result goes (a bulk COPY is one call per row, so nothing per row the row does not need): a
+// message with nothing to replace is handed back as the view of the input it is, and a masked one is
+// written into the output slab (slab.ts). The session passes either as it passes an unmasked message.
 import type { MaskSettings, RowMask } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 import { fieldKind, maskValue } from './strategies.ts';
+import { copyBytes, place, type Span } from './slab.ts';
 
 export interface CopyOptions {
   readonly format: 'text' | 'csv';
@@ -47,7 +52,11 @@ const CR = 0x0d;
 const BACKSLASH = 0x5c;
 const MAX_MESSAGE_LEN = 0x7fffffff;
 
-interface Resolved { csv: boolean; delim: number; quote: number; escape: number; nul: Buffer }
+interface Resolved {
+  csv: boolean; delim: number; quote: number; escape: number; nul: Buffer;
+  /** Text format: 1 for the bytes that end or escape a field (delimiter, newline, backslash), 0 for the rest. */
+  special: Uint8Array;
+}
 // Options resolve once per COPY, not per message: the session keeps the same object for a COPY.
 const resolvedCache = new WeakMap<CopyOptions, Resolved>();
 
@@ -57,9 +66,19 @@ function oneByte(what: string, v: string): number {
   return b[0]!;
 }
 
+let lastOpts: CopyOptions | null = null;
+let lastResolved: Resolved | null = null;
+
 function resolve(opts: CopyOptions): Resolved {
+  if (opts === lastOpts) return lastResolved!;   // a bulk COPY: every message has the same options
   let r = resolvedCache.get(opts);
-  if (r !== undefined) return r;
+  if (r === undefined) r = resolveNew(opts);
+  lastOpts = opts;
+  lastResolved = r;
+  return r;
+}
+
+function resolveNew(opts: CopyOptions): Resolved {
   const csv = opts.format === 'csv';
   if (!csv && opts.format !== 'text') throw new MaskError(`COPY format ${String(opts.format)} cannot be masked`);
   const delim = oneByte('delimiter', opts.delimiter ?? (csv ? ',' : '\t'));
@@ -68,16 +87,34 @@ function resolve(opts: CopyOptions): Resolved {
   if (delim === LF || delim === CR || (!csv && delim === BACKSLASH) || delim === quote) {
     throw new MaskError(`COPY delimiter ${JSON.stringify(opts.delimiter)} is not usable`);
   }
-  r = { csv, delim, quote, escape, nul: Buffer.from(opts.null ?? (csv ? '' : '\\N'), 'utf8') };
+  const special = new Uint8Array(256);
+  special[delim] = special[LF] = special[BACKSLASH] = 1;
+  const r = { csv, delim, quote, escape, nul: Buffer.from(opts.null ?? (csv ? '' : '\\N'), 'utf8'), special };
   resolvedCache.set(opts, r);
   return r;
 }
 
+function unchanged(buf: Buffer, start: number, end: number, out: Span): Span {
+  out.buf = buf;
+  out.start = start;
+  out.end = end;
+  return out;
+}
+
 // Masked fields of the current message between the parsing and the writing pass (module scratch:
 // synchronous, never re-entered, cleared before return).
+// The arrays keep their length (truncating them would give their storage back, to be grown again on the next
+// row); `recorded` counts the entries of the current message, and clearRecorded() drops its replacements.
 const fieldStart: number[] = [];
 const fieldEnd: number[] = [];
 const replacement: Buffer[] = [];
+let recorded = 0;
+const EMPTY = Buffer.alloc(0);
+
+function clearRecorded(): void {
+  for (let k = 0; k < recorded; k++) replacement[k] = EMPTY;   // no masked value outlives the call
+  recorded = 0;
+}
 
 /** buf[start, end) is one whole CopyData message (type byte and length agree), or MaskError. */
 function checkCopyData(buf: Buffer, start: number, end: number): void {
@@ -89,49 +126,55 @@ function checkCopyData(buf: Buffer, start: number, end: number): void {
   if (len !== end - start - 1) throw new MaskError(`CopyData: length field ${len} does not match message size ${end - start - 1}`);
 }
 
-/** Returns a new CopyData message with the masked columns of every row in it replaced. */
+/**
+ * The CopyData message buf[start, end) with the masked columns of every row in it replaced, into `out` (and
+ * returned): the input itself when nothing in it changed, else a copy in the output slab.
+ */
 export function maskCopyData(buf: Buffer, start: number, end: number, columnMask: RowMask,
-                             opts: CopyOptions, settings: MaskSettings): Buffer {
+                             opts: CopyOptions, settings: MaskSettings, out: Span): Span {
   checkCopyData(buf, start, end);
   const o = resolve(opts);
   try {
     let pos = start + 5;
-    while (pos < end) pos = o.csv ? csvRow(buf, pos, end, columnMask, o, settings) : textRow(buf, pos, end, columnMask, o, settings);
-    return spliced(buf, start, end);
+    if (o.csv) while (pos < end) pos = csvRow(buf, pos, end, columnMask, o, settings);
+    else while (pos < end) pos = textRow(buf, pos, end, columnMask, o, settings);
+    return recorded === 0 ? unchanged(buf, start, end, out) : spliced(buf, start, end, out);
   } finally {
-    fieldStart.length = 0;
-    fieldEnd.length = 0;
-    replacement.length = 0;
+    clearRecorded();
   }
 }
 
 /**
  * The CopyData message buf[start, end) with every recorded field [fieldStart, fieldEnd) replaced by its
- * replacement, in order, and the length field set to the new size. Text, CSV and binary masking share it.
+ * replacement, in order, and the length field set to the new size, written into the output slab (`out`).
+ * Text, CSV and binary masking share it.
  */
-function spliced(buf: Buffer, start: number, end: number): Buffer {
+function spliced(buf: Buffer, start: number, end: number, out: Span): Span {
   let size = end - start;
-  for (let k = 0; k < fieldStart.length; k++) size += replacement[k]!.length - (fieldEnd[k]! - fieldStart[k]!);
+  for (let k = 0; k < recorded; k++) size += replacement[k]!.length - (fieldEnd[k]! - fieldStart[k]!);
   if (size - 1 > MAX_MESSAGE_LEN) throw new MaskError('CopyData: masked message exceeds the protocol message size');
-  const out = Buffer.allocUnsafe(size);
-  out[0] = COPY_DATA;
-  out.writeInt32BE(size - 1, 1);
-  let w = 5;
+  const dst = place(size, out);
+  const at = out.start;
+  dst[at] = COPY_DATA;
+  dst.writeInt32BE(size - 1, at + 1);
+  let w = at + 5;
   let cursor = start + 5;
-  for (let k = 0; k < fieldStart.length; k++) {
-    w += buf.copy(out, w, cursor, fieldStart[k]!);
-    w += replacement[k]!.copy(out, w);
+  for (let k = 0; k < recorded; k++) {
+    w += copyBytes(buf, cursor, fieldStart[k]!, dst, w);
+    const r = replacement[k]!;
+    w += copyBytes(r, 0, r.length, dst, w);
     cursor = fieldEnd[k]!;
   }
-  w += buf.copy(out, w, cursor, end);
-  if (w !== size) throw new MaskError(`CopyData: internal size mismatch ${w} != ${size}`);
+  w += copyBytes(buf, cursor, end, dst, w);
+  if (w !== out.end) throw new MaskError(`CopyData: internal size mismatch ${w - at} != ${size}`);
   return out;
 }
 
 function record(fs: number, fe: number, bytes: Buffer): void {
-  fieldStart.push(fs);
-  fieldEnd.push(fe);
-  replacement.push(bytes);
+  fieldStart[recorded] = fs;
+  fieldEnd[recorded] = fe;
+  replacement[recorded] = bytes;
+  recorded++;
 }
 
 // ---- text format ----------------------------------------------------------------------------
@@ -139,25 +182,29 @@ function record(fs: number, fe: number, bytes: Buffer): void {
 /** Parse one row starting at pos; record its masked fields; return the position after its `\n`. */
 function textRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolved, settings: MaskSettings): number {
   const ncols = mask.length;
+  const delim = o.delim;
   let col = 0;
   let fs = pos;
+  let escaped = false;   // the field holds a backslash: its value must be decoded before masking
+  const special = o.special;
   for (;;) {
+    while (pos < end && special[buf[pos]!] === 0) pos++;   // most bytes: one table load
     if (pos >= end) throw new MaskError('CopyData: message does not end at a row boundary');
     const c = buf[pos]!;
     if (c === BACKSLASH) {
       if (pos + 1 >= end || buf[pos + 1] === LF) throw new MaskError('CopyData: backslash at the end of a row');
+      escaped = true;
       pos += 2;
       continue;
     }
-    if (c !== o.delim && c !== LF) { pos++; continue; }
-    // Field [fs, pos) ends here.
+    // Field [fs, pos) ends here (c is the delimiter or the newline).
     if (ncols === 0) {
       if (c !== LF || pos !== fs) throw new MaskError('CopyData: row has columns, the COPY has none');
       return pos + 1;
     }
     if (col >= ncols) throw new MaskError(`CopyData: row has more than ${ncols} columns`);
     const strategy = mask[col];
-    if (strategy != null) maskTextField(buf, fs, pos, strategy, o, settings);
+    if (strategy != null) maskTextField(buf, fs, pos, escaped, strategy, o, settings);
     col++;
     if (c === LF) {
       if (col !== ncols) throw new MaskError(`CopyData: row has ${col} columns, expected ${ncols}`);
@@ -165,18 +212,27 @@ function textRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolv
     }
     pos++;
     fs = pos;
+    escaped = false;
   }
 }
 
 function isNullField(buf: Buffer, fs: number, fe: number, nul: Buffer): boolean {
-  return fe - fs === nul.length && buf.compare(nul, 0, nul.length, fs, fe) === 0;
+  const n = nul.length;
+  if (fe - fs !== n) return false;
+  for (let i = 0; i < n; i++) if (buf[fs + i] !== nul[i]) return false;   // a byte or two: no native call
+  return true;
 }
 
-function maskTextField(buf: Buffer, fs: number, fe: number, strategy: NonNullable<RowMask[number]>,
+function maskTextField(buf: Buffer, fs: number, fe: number, escaped: boolean, strategy: NonNullable<RowMask[number]>,
                        o: Resolved, settings: MaskSettings): void {
   if (isNullField(buf, fs, fe, o.nul)) return; // NULL stays NULL
-  const value = decodeText(buf, fs, fe);
-  const v = maskValue(strategy, value, 0, value.length, 'text', settings);
+  let v: Buffer | null;
+  if (escaped) {
+    const value = decodeText(buf, fs, fe);
+    v = maskValue(strategy, value, 0, value.length, 'text', settings);
+  } else {
+    v = maskValue(strategy, buf, fs, fe, 'text', settings);   // no escape: the bytes are the value
+  }
   record(fs, fe, v === null ? o.nul : encodeText(v, o.delim));
 }
 
@@ -374,8 +430,9 @@ export function binaryCopyState(mask: RowMask, fields: readonly FieldInfo[]): Bi
   return { mask, fields, header: false, ended: false };
 }
 
-/** Returns a new CopyData message with the masked fields of every tuple in it replaced (binary format). */
-export function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, settings: MaskSettings): Buffer {
+/** As maskCopyData, for the binary format: the masked fields of every tuple in buf[start, end) replaced, into `out`. */
+export function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, settings: MaskSettings,
+                               out: Span): Span {
   checkCopyData(buf, start, end);
   let pos = start + 5;
   try {
@@ -415,12 +472,9 @@ export function maskCopyBinary(buf: Buffer, start: number, end: number, st: Bina
         pos += n;
       }
     }
-    if (fieldStart.length === 0) return Buffer.from(buf.subarray(start, end));
-    return spliced(buf, start, end);
+    return recorded === 0 ? unchanged(buf, start, end, out) : spliced(buf, start, end, out);
   } finally {
-    fieldStart.length = 0;
-    fieldEnd.length = 0;
-    replacement.length = 0;
+    clearRecorded();
   }
 }
 

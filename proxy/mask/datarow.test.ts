@@ -3,9 +3,16 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
 import type { FieldInfo } from '../wire/read.ts';
-import { maskDataRow } from './datarow.ts';
+import { maskDataRow as maskDataRowSpan } from './datarow.ts';
+import { span } from './slab.ts';
 import { MaskError } from './mask-error.ts';
 import { partialText, valueKind } from './strategies.ts';
+
+// The masked row's bytes, as the session passes them.
+function maskDataRow(...a: [Buffer, number, number, readonly (MaskStrategy | null)[], FieldInfo[], { hashKey: Buffer }]): Buffer {
+  const m = maskDataRowSpan(...a, span());
+  return m.buf.subarray(m.start, m.end);
+}
 
 const settings = { hashKey: Buffer.alloc(32, 3) };
 
@@ -156,4 +163,19 @@ test('property: unmasked columns keep their bytes, masked ones never contain the
       if (c.strategy === 'partial' && c.typeOid !== 114 && c.typeOid !== 1042) assert.equal(text, partialText(c.value!));
     });
   }), { numRuns: 2000 });
+});
+
+test('a masked row is written into the output slab and stays as written while later rows are masked', () => {
+  // The session passes the span to the socket, and a guarded write holds it until its count is known:
+  // neither may see the bytes change when tens of thousands of later rows fill further slabs.
+  const kept: { row: Buffer; want: (Buffer | null)[] }[] = [];
+  const fields = [TEXT, TEXT];
+  for (let i = 0; i < 30_000; i++) {
+    const input = encodeRow([b(String(i)), b(`user${i}@example.com`)]);
+    const m = maskDataRowSpan(input, 0, input.length, [null, 'partial'], fields, settings, span());
+    assert.notEqual(m.buf, input, 'never a view of the input: the read buffer is reused');
+    if (i % 997 === 0) kept.push({ row: m.buf.subarray(m.start, m.end), want: [b(String(i)), b(partialText(`user${i}@example.com`))] });
+  }
+  assert.ok(new Set(kept.map((k) => k.row.buffer)).size > 1, 'the test spans more than one slab');
+  for (const k of kept) assert.deepEqual(decodeRow(k.row), k.want);
 });

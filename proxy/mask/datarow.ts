@@ -4,10 +4,13 @@
 // The session calls this only for rows of a statement whose RowMask masks something; every other
 // row is forwarded as the bytes it came in. Anything malformed throws MaskError: the session sends
 // FATAL 08P01 and closes, so a row we could not parse never reaches the client.
+// The masked row is written into the output slab (slab.ts), never a view of the input: the session passes
+// it like an unmasked row, so the rows of one read leave in one socket write, and a guarded write may hold it.
 import type { MaskSettings, RowMask } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
 import { fieldKind, maskValue } from './strategies.ts';
+import { copyBytes, place, type Span } from './slab.ts';
 
 const DATA_ROW = 0x44; // 'D'
 /** Type byte + length + column count. */
@@ -19,8 +22,9 @@ const MAX_MESSAGE_LEN = 0x7fffffff;
 // it returns so no row's value outlives the call (shared/style.md §2: retained views corrupt).
 const scratch: (Buffer | null)[] = [];
 
+/** The DataRow buf[start, end) with its masked columns replaced, written into the output slab: `out`, returned. */
 export function maskDataRow(buf: Buffer, start: number, end: number, mask: RowMask,
-                            fields: readonly FieldInfo[], settings: MaskSettings): Buffer {
+                            fields: readonly FieldInfo[], settings: MaskSettings, out: Span): Span {
   if (!(start >= 0 && end <= buf.length && end - start >= HEADER_BYTES)) {
     throw new MaskError(`DataRow: bounds ${start}..${end} invalid for a ${buf.length}-byte buffer`);
   }
@@ -61,40 +65,31 @@ export function maskDataRow(buf: Buffer, start: number, end: number, mask: RowMa
 
   // Pass 2: one allocation, every byte of it written. Runs of unmasked columns (length prefixes
   // included) are copied as one block.
-  const out = Buffer.allocUnsafe(size);
-  out[0] = DATA_ROW;
-  out.writeInt32BE(size - 1, 1);
-  out.writeInt16BE(count, 5);
-  let w = HEADER_BYTES;
+  const dst = place(size, out);
+  const at = out.start;
+  dst[at] = DATA_ROW;
+  dst.writeInt32BE(size - 1, at + 1);
+  dst.writeInt16BE(count, at + 5);
+  let w = at + HEADER_BYTES;
   let runStart = start + HEADER_BYTES;
   pos = runStart;
   for (let i = 0; i < count; i++) {
     const n = buf.readInt32BE(pos);
     const valueEnd = pos + 4 + (n < 0 ? 0 : n);
     if (mask[i] == null || n === -1) { pos = valueEnd; continue; }
-    w += copyBytes(buf, runStart, pos, out, w);
+    w += copyBytes(buf, runStart, pos, dst, w);
     const v = scratch[i]!;
     scratch[i] = null;
     if (v === null) {
-      out.writeInt32BE(-1, w);
+      dst.writeInt32BE(-1, w);
       w += 4;
     } else {
-      out.writeInt32BE(v.length, w);
-      w += 4 + copyBytes(v, 0, v.length, out, w + 4);
+      dst.writeInt32BE(v.length, w);
+      w += 4 + copyBytes(v, 0, v.length, dst, w + 4);
     }
     pos = runStart = valueEnd;
   }
-  w += copyBytes(buf, runStart, end, out, w);
-  if (w !== size) throw new MaskError(`DataRow: internal size mismatch ${w} != ${size}`);
+  w += copyBytes(buf, runStart, end, dst, w);
+  if (w !== out.end) throw new MaskError(`DataRow: internal size mismatch ${w - at} != ${size}`);
   return out;
-}
-
-/** Below this many bytes a plain loop beats Buffer#copy's native call (~40 ns each, Node 24). */
-const SMALL_COPY = 64;
-
-function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
-  const n = to - from;
-  if (n >= SMALL_COPY) return src.copy(dst, at, from, to);
-  for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
-  return n;
 }

@@ -13,6 +13,7 @@ import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { maskDataRow } from '../mask/datarow.ts';
 import { maskCopyBinary, maskCopyData } from '../mask/copy.ts';
+import { span, type Span } from '../mask/slab.ts';
 import { resolveRowMask } from '../mask/resolve.ts';
 import { scrubErrorFields } from '../mask/errors.ts';
 import { notificationWithoutPayload } from '../mask/notification.ts';
@@ -29,6 +30,9 @@ import {
 import type { Portal, Req, Run } from './requests.ts';
 import { copyOutMask, maskedColumnNames, planMasks } from './result-mask.ts';
 import type { Session } from './session.ts';
+
+/** Where a masked DataRow or CopyData is (mask/slab.ts); passed at once, so one for every session. */
+const masked: Span = span();
 
 export class BackendMessages {
   readonly #s: Session;
@@ -219,7 +223,8 @@ export class BackendMessages {
   /** Rows of a result: masked when the statement's RowMask masks anything, else forwarded as they came. */
   dataRow(rn: Run | null, buf: Buffer, start: number, end: number): void {
     if (rn !== null && rn.rowMask !== null) {
-      this.#s.writeClient(maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.#s.shared.maskSettings));
+      const m = maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.#s.shared.maskSettings, masked);
+      this.#s.passClient(m.buf, m.start, m.end);   // in the output slab: the rows of one read extend one run
     } else {
       this.#s.passClient(buf, start, end);
     }
@@ -265,10 +270,14 @@ export class BackendMessages {
   #copyData(rn: Run | null, buf: Buffer, start: number, end: number): void {
     const s = this.#s;
     if (rn === null) { s.passClient(buf, start, end); return; }
-    if (rn.copyBinary !== null) s.writeClient(maskCopyBinary(buf, start, end, rn.copyBinary, s.shared.maskSettings));
-    else if (rn.copyHeader) { rn.copyHeader = false; s.passClient(buf, start, end); }   // column names (copyto.c sends them alone)
-    else if (rn.copyMask !== null) s.writeClient(maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, s.shared.maskSettings));
-    else s.passClient(buf, start, end);
+    // A masked message comes back as bytes the session may pass like any other (copy.ts: the input, or a slab
+    // never rewritten), so the masked rows of one read extend one run: one socket write, not one per row.
+    let m: Span;
+    if (rn.copyBinary !== null) m = maskCopyBinary(buf, start, end, rn.copyBinary, s.shared.maskSettings, masked);
+    else if (rn.copyHeader) { rn.copyHeader = false; s.passClient(buf, start, end); return; }   // column names (copyto.c sends them alone)
+    else if (rn.copyMask !== null) m = maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, s.shared.maskSettings, masked);
+    else { s.passClient(buf, start, end); return; }
+    s.passClient(m.buf, m.start, m.end);
   }
 
   /** COPY … TO STDOUT began: how its CopyData are masked (result-mask.ts copyOutMask), or a MaskError. */

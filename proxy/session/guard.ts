@@ -13,6 +13,7 @@ import {
 } from '../wire/messages.ts';
 import { readErrorFields, readReadyForQuery, readRowDescription } from '../wire/read.ts';
 import { maskDataRow } from '../mask/datarow.ts';
+import { span, type Span } from '../mask/slab.ts';
 import { POISON_PARSE, POISON_SQL } from '../enforce/denial.ts';
 import { CHANGED_ROWS_SQL, guardOver, guardRollback, settleCount } from '../enforce/guardrails.ts';
 import type { Guard } from '../enforce/guardrails.ts';
@@ -97,7 +98,7 @@ export class GuardedWrites {
     if (g.streaming) { s.backend.dataRow(rn, buf, start, end); return; }
     if (g.heldRows < g.limit) {
       g.heldRows++;
-      g.held.push(rn !== null && rn.rowMask !== null ? maskDataRow(buf, start, end, rn.rowMask, rn.fields!, s.shared.maskSettings) : Buffer.from(buf.subarray(start, end)));
+      g.held.push(rn !== null && rn.rowMask !== null ? heldMasked(maskDataRow(buf, start, end, rn.rowMask, rn.fields!, s.shared.maskSettings, span())) : Buffer.from(buf.subarray(start, end)));
       return;
     }
     g.streaming = true;
@@ -311,4 +312,9 @@ function readFirstValue(buf: Buffer, start: number, end: number): string | null 
   const len = buf.readInt32BE(start + 7);
   if (len < 0 || start + 11 + len > end) return null;
   return buf.toString('utf8', start + 11, start + 11 + len);
+}
+
+/** A masked row to hold: its view in the output slab, which is never rewritten (mask/slab.ts). */
+function heldMasked(m: Span): Buffer {
+  return m.buf.subarray(m.start, m.end);
 }
