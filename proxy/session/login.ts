@@ -6,6 +6,7 @@ import type tls from 'node:tls';
 import { query as queryMessage } from '../wire/messages.ts';
 import { loginUpstream } from '../wire/auth.ts';
 import { upgradeUpstreamTls } from '../wire/tls.ts';
+import { connectReusingReads } from '../wire/reused-reads.ts';
 import { hasAccess } from '../enforce/gate.ts';
 import { ResultCollector, setupPlan, maskedTables } from '../catalog.ts';
 import { PHASE_CLOSED, PHASE_CONNECTING } from './phase.ts';
@@ -50,7 +51,15 @@ export class UpstreamLogin {
     }, timeoutMs);
     let sock: net.Socket | tls.TLSSocket;
     try {
-      const raw = net.connect({ host: t.host, port: t.port });
+      // A plain-TCP upstream is read into one reused buffer once the relay starts (wire/reused-reads.ts: the
+      // allocation, ArrayBuffer and stream push per read are the largest per-read cost Node adds). Not over
+      // TLS: the TLSSocket reads the raw handle itself. The buffer is reused only while the client socket has
+      // nothing queued: a pass-through write is a view of the buffer, and Node keeps the view, not a copy,
+      // until the write completes (Writable's length counts it until then).
+      const reusing = t.tlsMode === 'disable'
+        ? connectReusingReads({ host: t.host, port: t.port, reuse: () => s.client.writableLength === 0 })
+        : null;
+      const raw = reusing?.socket ?? net.connect({ host: t.host, port: t.port });
       raw.setNoDelay(true);
       s.up = raw;
       await new Promise<void>((resolve, reject) => {
@@ -74,7 +83,7 @@ export class UpstreamLogin {
       if (enc !== 'UTF8') throw new Error(`upstream server_encoding is ${enc ?? 'unset'}; Airlock requires UTF8`);
       this.pid = login.processId;
       this.secret = login.secretKey;
-      s.attachUpstream(sock, login.leftover);
+      s.attachUpstream(sock, login.leftover, sock === raw ? reusing : null);
       await this.#setup(login.parameters);
     } catch (e) {
       if (s.phase === PHASE_CLOSED) return;

@@ -14,6 +14,8 @@
 //
 // Hot path (style.md §2): each chunk from either side is walked in place with FrameReader.drain; messages
 // that need nothing leave as one subarray per run of consecutive frames, one socket write per chunk (cork).
+// From a plain-TCP upstream a chunk is a view into one reused read buffer (login.ts, wire/reused-reads.ts):
+// whatever keeps server bytes past #onUpstreamData copies them.
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -22,6 +24,7 @@ import { TxStatus } from '../wire/codes.ts';
 import { FrameReader, WireError } from '../wire/frames.ts';
 import { AUTH_OK, TERMINATE, backendKeyData, errorResponse, parameterStatus, RFQ_IDLE } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
+import type { ReusedReadsSocket } from '../wire/reused-reads.ts';
 import { negotiateProtocolVersionFor, parseStartup, readStartupLength } from '../wire/startup.ts';
 import { MaskError } from '../mask/mask-error.ts';
 import { ApprovalHolds } from './approval.ts';
@@ -250,9 +253,16 @@ export class Session {
     setImmediate(fn);
   }
 
-  /** The upstream connection is open and logged in (login.ts): watch it; `leftover` is what came after the login. */
-  attachUpstream(sock: net.Socket | tls.TLSSocket, leftover: Buffer): void {
-    sock.on('data', this.#onUpstreamData);
+  /**
+   * The upstream connection is open and logged in (login.ts): watch it; `leftover` is what came after the login.
+   * `reusing`: the socket reads into one reused buffer (plain TCP), so each read is handled in place and
+   * whatever the drain left unread is copied out before the next read overwrites it. Everything that keeps
+   * server bytes past the handler copies them (held guard rows, a COPY describe's error, ResultCollector's
+   * strings, RowDescription's cache); what is written to the client is covered by reuse() in login.ts.
+   */
+  attachUpstream(sock: net.Socket | tls.TLSSocket, leftover: Buffer, reusing: ReusedReadsSocket | null): void {
+    if (reusing !== null) reusing.relay(this.#onUpstreamRead);
+    else sock.on('data', this.#onUpstreamData);
     sock.on('close', () => this.#upstreamGone());
     sock.on('end', () => this.#upstreamGone());
     sock.on('drain', () => { if (this.holds.count === 0) this.client.resume(); });
@@ -399,6 +409,16 @@ export class Session {
     client.uncork();
     if (client.writableNeedDrain) this.up!.pause();
     if (this.#onIdle !== null) this.#checkIdle();
+  };
+
+  /** A read into the reused buffer (attachUpstream): valid only during this call. */
+  readonly #onUpstreamRead = (view: Buffer): void => {
+    this.#onUpstreamData(view);
+    try {
+      this.#upReader.release();
+    } catch {
+      // The reader threw a WireError and is poisoned: the session has already ended with a FATAL.
+    }
   };
 
   /** Forward [start, end) of a server chunk as it came (extends the current run). */
