@@ -14,6 +14,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.image.json ./
 COPY bin ./bin
+COPY lib ./lib
 COPY policy ./policy
 COPY proxy ./proxy
 COPY audit ./audit

@@ -1,26 +1,12 @@
 // The attributes, names and status of audit spans (design.md "Audit spans"), from the records the sessions
 // hand the sink (types.ts). Used where spans are made (encoder.ts: the proxy's worker, the operator).
-import type { Attributes, HrTime, SpanStatus } from '@opentelemetry/api';
+import type { Attributes, SpanStatus } from '@opentelemetry/api';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { SessionRecord, StatementRecord } from './types.ts';
 import * as sc from './semconv.ts';
+import { truncateUtf8 } from './values.ts';
 
-/** epoch ms (fractional) → the SDK's [seconds, nanoseconds], exact to the microsecond (µs since 1970 < 2^53). */
-export function hrTime(ms: number): HrTime {
-  const us = Math.round(ms * 1000);
-  const s = Math.floor(us / 1_000_000);
-  return [s, (us - s * 1_000_000) * 1000];
-}
-
-/** `text` cut to at most maxBytes of UTF-8, at a character boundary; null when it fits as it is. */
-export function truncateUtf8(text: string, maxBytes: number): string | null {
-  if (text.length * 3 <= maxBytes) return null;          // a UTF-16 unit is at most 3 UTF-8 bytes: fits
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return null;
-  let end = maxBytes;
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;   // back off a continuation byte to a character start
-  return bytes.toString('utf8', 0, end);
-}
+export { hrTime, truncateUtf8 } from './values.ts';
 
 /** The attributes every span of a session carries (its statements repeat them, as the conventions ask). */
 export function sessionCommonAttributes(s: SessionRecord): Attributes {

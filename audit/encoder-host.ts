@@ -30,10 +30,10 @@ export interface EncoderHost {
 /** Inline: the operator's, whose own code makes spans with `tracer` (its spans are few). */
 export class InlineEncoderHost implements EncoderHost {
   readonly tracer: Tracer;
-  private readonly encoder: SpanEncoder;
+  readonly #encoder: SpanEncoder;
 
   private constructor(encoder: SpanEncoder) {
-    this.encoder = encoder;
+    this.#encoder = encoder;
     this.tracer = encoder.tracer;
   }
 
@@ -44,15 +44,15 @@ export class InlineEncoderHost implements EncoderHost {
   }
 
   async envelope(): Promise<RequestEnvelope> {
-    return this.encoder.envelope;
+    return this.#encoder.envelope;
   }
 
   async encode(items: EncodeItem[]): Promise<Buffer> {
-    return this.encoder.encode(items);
+    return this.#encoder.encode(items);
   }
 
   close(): Promise<void> {
-    return this.encoder.shutdown();
+    return this.#encoder.shutdown();
   }
 }
 
@@ -63,82 +63,82 @@ interface Waiter { resolve(frames: Buffer): void; reject(err: Error): void }
  * in flight fail (the sink counts and logs their records) and the next request starts a new worker.
  */
 export class WorkerEncoderHost implements EncoderHost {
-  private readonly settings: EncoderSettings;
-  private worker: Worker | null = null;
-  private envelopePromise: Promise<RequestEnvelope> | null = null;
-  private readonly waiting = new Map<number, Waiter>();
-  private nextId = 1;
-  private closed = false;
+  readonly #settings: EncoderSettings;
+  #worker: Worker | null = null;
+  #envelopePromise: Promise<RequestEnvelope> | null = null;
+  readonly #waiting = new Map<number, Waiter>();
+  #nextId = 1;
+  #closed = false;
 
   constructor(settings: EncoderSettings) {
-    this.settings = settings;
+    this.#settings = settings;
   }
 
-  private start(): Worker {
-    if (this.worker !== null) return this.worker;
-    if (this.closed) throw new Error('audit encoder is closed');
-    const { log, ...data } = this.settings;
+  #start(): Worker {
+    if (this.#worker !== null) return this.#worker;
+    if (this.#closed) throw new Error('audit encoder is closed');
+    const { log, ...data } = this.#settings;
     const w = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: data });
     let gotEnvelope: (e: RequestEnvelope) => void = () => {};
     let failEnvelope: (e: Error) => void = () => {};
-    this.envelopePromise = new Promise<RequestEnvelope>((resolve, reject) => { gotEnvelope = resolve; failEnvelope = reject; });
-    this.envelopePromise.catch(() => {});      // a caller that asks later sees the failure then
+    this.#envelopePromise = new Promise<RequestEnvelope>((resolve, reject) => { gotEnvelope = resolve; failEnvelope = reject; });
+    this.#envelopePromise.catch(() => {});      // a caller that asks later sees the failure then
     w.on('message', (m: { id?: number; frames?: ArrayBuffer; error?: string; log?: string; envelope?: { resourceField: Uint8Array; scopeField: Uint8Array } }) => {
       if (m.log !== undefined) { log(m.log); return; }
       if (m.envelope !== undefined) {
         gotEnvelope({ resourceField: Buffer.from(m.envelope.resourceField), scopeField: Buffer.from(m.envelope.scopeField) });
         return;
       }
-      const waiter = this.waiting.get(m.id!);
+      const waiter = this.#waiting.get(m.id!);
       if (waiter === undefined) return;
-      this.waiting.delete(m.id!);
-      if (this.waiting.size === 0) w.unref();
+      this.#waiting.delete(m.id!);
+      if (this.#waiting.size === 0) w.unref();
       if (m.error !== undefined) waiter.reject(new Error(m.error));
       else waiter.resolve(Buffer.from(m.frames!));
     });
     const died = (err: Error): void => {
-      if (this.worker !== w) return;
-      this.worker = null;
+      if (this.#worker !== w) return;
+      this.#worker = null;
       failEnvelope(err);
-      this.envelopePromise = null;
-      for (const waiter of this.waiting.values()) waiter.reject(err);
-      this.waiting.clear();
-      if (!this.closed) log(`Audit encoder worker stopped error="${err.message}"; the next batch starts a new one`);
+      this.#envelopePromise = null;
+      for (const waiter of this.#waiting.values()) waiter.reject(err);
+      this.#waiting.clear();
+      if (!this.#closed) log(`Audit encoder worker stopped error="${err.message}"; the next batch starts a new one`);
     };
     w.on('error', died);
     w.on('exit', (code) => died(new Error(`exited with code ${code}`)));
     w.unref();                   // referenced only while a request is in flight: it never holds the process open
-    this.worker = w;
+    this.#worker = w;
     return w;
   }
 
   envelope(): Promise<RequestEnvelope> {
     try {
-      this.start();
+      this.#start();
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return this.envelopePromise!;
+    return this.#envelopePromise!;
   }
 
   encode(items: EncodeItem[]): Promise<Buffer> {
     let w: Worker;
     try {
-      w = this.start();
+      w = this.#start();
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    const id = this.nextId++;
+    const id = this.#nextId++;
     return new Promise<Buffer>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.#waiting.set(id, { resolve, reject });
       w.ref();
       w.postMessage({ id, items });
     });
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const w = this.worker;
+    this.#closed = true;
+    const w = this.#worker;
     if (w !== null) await w.terminate();
   }
 }

@@ -78,13 +78,18 @@ export function splitExportRequest(request: Uint8Array): { envelope: RequestEnve
   return { envelope: { resourceField, scopeField }, spans };
 }
 
-/** ExportTraceServiceRequest { resource_spans: [{ resource, scope_spans: [{ scope, spans }] }] }, sized exactly. */
-export function exportRequest(env: RequestEnvelope, spans: readonly Buffer[]): Buffer {
+/**
+ * ExportTraceServiceRequest { resource_spans: [{ resource, scope_spans: [{ scope, spans }] }] }, sized exactly.
+ * `skip`: bytes before each span in `spans` (1 for spool payloads: their kind byte). With `into`, the request is
+ * written into it when it fits (a view of it is returned): the sink reuses one buffer for its requests.
+ */
+export function exportRequest(env: RequestEnvelope, spans: readonly Buffer[], skip = 0, into?: Buffer): Buffer {
   let spansSize = 0;
-  for (const s of spans) spansSize += 1 + varintSize(s.length) + s.length;
+  for (const s of spans) spansSize += 1 + varintSize(s.length - skip) + s.length - skip;
   const ss = env.scopeField.length + spansSize;
   const rs = env.resourceField.length + 1 + varintSize(ss) + ss;
-  const out = Buffer.allocUnsafe(1 + varintSize(rs) + rs);
+  const size = 1 + varintSize(rs) + rs;
+  const out = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let at = 0;
   out[at++] = (1 << 3) | WIRE_LEN;                 // ExportTraceServiceRequest.resource_spans
   at = putVarint(out, at, rs);
@@ -94,8 +99,8 @@ export function exportRequest(env: RequestEnvelope, spans: readonly Buffer[]): B
   at += env.scopeField.copy(out, at);
   for (const s of spans) {
     out[at++] = (2 << 3) | WIRE_LEN;               // ScopeSpans.spans
-    at = putVarint(out, at, s.length);
-    at += s.copy(out, at);
+    at = putVarint(out, at, s.length - skip);
+    at += s.copy(out, at, skip);
   }
   return out;
 }

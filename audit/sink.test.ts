@@ -135,25 +135,32 @@ test('query text over the limit is cut on a character boundary and flagged', asy
   await rx.close();
 });
 
-test("the proxy's main thread never loads the OpenTelemetry SDK: spans are made in the worker", async () => {
+test("the proxy's main thread never loads an OpenTelemetry package: it writes its spans itself (lean-span.ts)", async () => {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'testdata', 'main-thread-modules.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(code, 0);
   const r = JSON.parse(out) as { loaded: string[]; spooled: number };
-  assert.ok(r.spooled > 0, 'the worker made and spooled the spans');
+  assert.ok(r.spooled > 0, 'spans were made and spooled');
   assert.deepEqual(r.loaded, []);
 });
 
-for (const encoder of ['worker', 'inline'] as const) {
-  test(`${encoder} encoder: a batch the encoder cannot take is counted and logged, and later batches still go out`, async () => {
+for (const encoder of ['lean', 'worker', 'inline'] as const) {
+  test(`${encoder} encoder: a record the encoder cannot take is counted and logged, and later records still go out`, async () => {
     const rx = await startGrpc();
     const logs: string[] = [];
     const sink = await open(rx, { encoder, log: (m) => logs.push(m) });
-    // A defect stand-in: a value neither structured clone (worker) nor the attribute code (inline) accepts.
-    sink.sessionStarted(session('dddddddddddddddd', { database: Symbol('not data') as unknown as string }));
-    sink.statement(statement('dddddddddddddddd', 0));
+    // A defect stand-in: a value neither structured clone (worker), the attribute code (inline) nor the lean
+    // writer accepts.
+    const notData = Symbol('not data') as unknown as string;
+    if (encoder === 'lean') {
+      sink.sessionStarted(session('dddddddddddddddd'));
+      sink.statement(statement('dddddddddddddddd', 0, { queryText: notData }));
+    } else {
+      sink.sessionStarted(session('dddddddddddddddd', { database: notData }));
+      sink.statement(statement('dddddddddddddddd', 0));
+    }
     await sink.flush();
     assert.equal(sink.metrics().airlock_audit_dropped_total, 1);
     assert.match(logs.join('\n'), /Failed to encode audit spans records=1 error=/);

@@ -1,9 +1,10 @@
-// The AuditSink the proxy's sessions write to (types.ts). The hot path, statement(), only appends the record
-// to an in-memory array; a timer hands pending records to the encoder (encoder.ts: OpenTelemetry SDK spans,
-// serialized by the SDK; in a worker thread for the proxy, encoder-host.ts), appends the spool frames it
-// returns (spool.ts) and makes them durable; one export loop sends spooled spans to the collector and
-// acknowledges them. The SDK's own BatchSpanProcessor and exporters are not used: they hold spans in memory
-// and drop them on overflow, a crash or a long outage (docs/adr/0003-audit-span-encoder.md).
+// The AuditSink the proxy's sessions write to (types.ts). For the proxy (encoder "lean"), statement() writes the
+// statement's span as a spool frame into one reused buffer (lean-span.ts: the SDK serializer's bytes, checked
+// against it in tests); for the operator ("inline") it queues the record for encoder.ts's SDK spans. A flush,
+// per batchSize records or per flushIntervalMs, appends the batch's frames to the spool (spool.ts) in one write
+// and makes them durable; one export loop sends spooled spans to the collector and acknowledges them. The SDK's
+// own BatchSpanProcessor and exporters are not used: they hold spans in memory and drop them on overflow, a
+// crash or a long outage (docs/adr/0003-audit-span-encoder.md).
 //
 // Durability window: records accepted since the last flush live only in memory. A crash (or power loss) loses
 // at most flushIntervalMs of records (default 200 ms), or fewer when batchSize records arrived sooner (a full
@@ -14,9 +15,11 @@
 // file not yet replaced); it carries the same trace and span ids, so a backend can de-duplicate it.
 import type { Tracer } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { backoffMs as cappedBackoffMs } from '../lib/backoff.ts';
 import type { AuditSink, SessionRecord, StatementRecord } from './types.ts';
 import type { EncodeItem } from './encoder.ts';
 import { InlineEncoderHost, WorkerEncoderHost, type EncoderHost, type EncoderSettings } from './encoder-host.ts';
+import { LeanEncoder } from './lean-span.ts';
 import { AUDIT_SCOPE_NAME, DEFAULT_MAX_QUERY_TEXT_BYTES, exportRequest, type RequestEnvelope } from './otlp.ts';
 import { FRAME_HEADER_BYTES, Spool, type Batch } from './spool.ts';
 import { createTransport, type OtlpProtocol, type Transport } from './transport.ts';
@@ -29,7 +32,10 @@ export interface AuditSinkOptions {
   readonly onFailure: 'block' | 'drop-oldest';
   /** Spool bound on disk plus records not yet written. Default 256 MiB. */
   readonly maxSpoolBytes?: number;
-  /** Spans per export request. Default 512 (the OTel SDK BatchSpanProcessor's maxExportBatchSize). */
+  /**
+   * Spans per spool write and export request. Default 512 (the OTel SDK BatchSpanProcessor's
+   * maxExportBatchSize); the proxy's (index.ts createAuditSink) 2048.
+   */
   readonly batchSize?: number;
   /** How often pending records are written + fsynced and export is attempted. Default 200 ms. */
   readonly flushIntervalMs?: number;
@@ -38,10 +44,11 @@ export interface AuditSinkOptions {
   /** Instrumentation scope (tracer name). Default "airlock.dev/audit". */
   readonly scopeName?: string;
   /**
-   * Where spans are made and serialized: "worker" (a worker thread; the proxy's choice, keeping that work off
-   * the event loop that relays statements) or "inline" (default; needed for `tracer`).
+   * Where spans are made and serialized: "lean" (the proxy's choice: written directly as each record arrives,
+   * lean-span.ts), "worker" (the SDK in a worker thread; the proxy's before issue 16) or "inline" (default: the
+   * SDK on the caller's thread; needed for `tracer`).
    */
-  readonly encoder?: 'worker' | 'inline';
+  readonly encoder?: 'lean' | 'worker' | 'inline';
   /** Per-request deadline. Default 10 s (the OTLP exporter default timeout). */
   readonly exportTimeoutMs?: number;
   /** First retry delay after a failed export; doubles per failure up to maxBackoffMs. Default 250 ms. */
@@ -85,107 +92,143 @@ const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
 const RECORD_OVERHEAD_BYTES = 768;
 
 export class SpoolingAuditSink implements AuditExporter {
-  private readonly spool: Spool;
-  private transport: Transport | null;
-  private readonly exportTimeoutMs: number;
-  private block: boolean;
-  private readonly maxBytes: number;
+  readonly #spool: Spool;
+  #transport: Transport | null;
+  readonly #exportTimeoutMs: number;
+  #block: boolean;
+  readonly #maxBytes: number;
   /**
    * block mode: accepting() turns false at softLimit, while statement() still stores records up to maxBytes.
    * A statement that passed accepting() has run by the time its record arrives; the reserve keeps that
    * record instead of losing it to a race with other sessions filling the spool.
    */
-  private readonly softLimit: number;
-  private readonly batchSize: number;
-  private readonly initialBackoffMs: number;
-  private readonly maxBackoffMs: number;
-  private readonly closeTimeoutMs: number;
-  private readonly log: (message: string) => void;
-  private readonly host: EncoderHost;
+  readonly #softLimit: number;
+  readonly #batchSize: number;
+  readonly #initialBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #closeTimeoutMs: number;
+  readonly #log: (message: string) => void;
+  /** The SDK encoder ("inline", "worker"); null with the lean one. */
+  readonly #host: EncoderHost | null;
+  /** "lean": statement and session spans written as frames when recorded; `pending` then stays empty. */
+  readonly #lean: LeanEncoder | null;
   /** Inline encoder only: the SDK tracer whose spans this sink spools (operator/record.ts makes its spans with it). */
   readonly tracer: Tracer | null;
   /** Sessions started and not yet ended: close() ends their spans so their statements keep a parent. */
-  private readonly open = new Set<string>();
+  readonly #open = new Set<string>();
 
-  private pending: EncodeItem[] = [];
-  private pendingBytes = 0;
+  #pending: EncodeItem[] = [];
+  #pendingBytes = 0;
   /** Records handed to the encoder and not yet back as frames: still part of the bound. */
-  private encodingBytes = 0;
-  private unwritten: Buffer[] = [];
-  private unwrittenBytes = 0;
-  private flushChain: Promise<void> = Promise.resolve();
-  private flushQueued = false;
-  private readonly timer: NodeJS.Timeout;
-  private closed = false;
+  #encodingBytes = 0;
+  #unwritten: Buffer[] = [];
+  #unwrittenBytes = 0;
+  #flushChain: Promise<void> = Promise.resolve();
+  #flushQueued = false;
+  readonly #timer: NodeJS.Timeout;
+  #closed = false;
 
-  private pumping: Promise<void> | null = null;
-  private stopping = false;
-  private readonly abort = new AbortController();
-  private wake: (() => void) | null = null;
-  private sendBatchSize: number;
-  private lastWriteError = '';
+  #pumping: Promise<void> | null = null;
+  /** The export request buffer, reused (see pump()). */
+  #requestBuf: Buffer | undefined = undefined;
+  #stopping = false;
+  readonly #abort = new AbortController();
+  #wake: (() => void) | null = null;
+  #sendBatchSize: number;
+  #lastWriteError = '';
 
-  private dropped = 0;
-  private rejected = 0;
-  private exported = 0;
-  private failures = 0;
+  #dropped = 0;
+  #rejected = 0;
+  #exported = 0;
+  #failures = 0;
 
-  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost, tracer: Tracer | null) {
-    this.spool = spool;
-    this.block = opts.onFailure === 'block';
-    this.maxBytes = spool.maxBytes;
-    this.softLimit = this.maxBytes - Math.min(1024 * 1024, Math.floor(this.maxBytes / 16));
-    this.batchSize = Math.max(1, opts.batchSize ?? 512);
-    this.sendBatchSize = this.batchSize;
-    this.initialBackoffMs = opts.initialBackoffMs ?? 250;
-    this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
-    this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
-    this.log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
-    this.host = host;
+  constructor(spool: Spool, opts: AuditSinkOptions, host: EncoderHost | LeanEncoder, tracer: Tracer | null) {
+    this.#spool = spool;
+    this.#block = opts.onFailure === 'block';
+    this.#maxBytes = spool.maxBytes;
+    this.#softLimit = this.#maxBytes - Math.min(1024 * 1024, Math.floor(this.#maxBytes / 16));
+    this.#batchSize = Math.max(1, opts.batchSize ?? 512);
+    this.#sendBatchSize = this.#batchSize;
+    this.#initialBackoffMs = opts.initialBackoffMs ?? 250;
+    this.#maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
+    this.#log = opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`));
+    this.#host = host instanceof LeanEncoder ? null : host;
+    this.#lean = host instanceof LeanEncoder ? host : null;
+    // Frames the spool no longer keeps for export: the lean encoder writes its next batches into them.
+    if (this.#lean !== null) spool.onRelease = (frames) => this.#lean!.recycle(frames);
     this.tracer = tracer;
-    this.exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
-    this.transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.exportTimeoutMs);
-    this.endpoint = opts.endpoint;
-    this.timer = setInterval(() => this.tick(), opts.flushIntervalMs ?? 200);
-    this.timer.unref();          // the proxy's sockets keep the process alive, not the audit timer
+    this.#exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
+    this.#transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.#exportTimeoutMs);
+    this.#endpoint = opts.endpoint;
+    this.#timer = setInterval(() => this.#tick(), opts.flushIntervalMs ?? 200);
+    this.#timer.unref();          // the proxy's sockets keep the process alive, not the audit timer
   }
 
-  private used(): number {
-    return this.spool.bytes + this.unwrittenBytes + this.encodingBytes + this.pendingBytes;
+  #used(): number {
+    return this.#spool.bytes + this.#unwrittenBytes + this.#encodingBytes + this.#pendingBytes + (this.#lean?.bytes ?? 0);
   }
 
   // ---- AuditSink: called by sessions -----------------------------------------------------------------------
 
   sessionStarted(s: SessionRecord): void {
-    if (this.closed) return;
-    this.open.add(s.sessionId);
-    this.pending.push({ start: s });
-    this.pendingBytes += RECORD_OVERHEAD_BYTES;
+    if (this.#closed) return;
+    this.#open.add(s.sessionId);
+    if (this.#lean !== null) {
+      // Only a defect throws here (a value of the wrong type); its statements are then audited as of an
+      // unannounced session.
+      try { this.#lean.sessionStarted(s); } catch (err) { this.#log(`Failed to encode audit session error="${(err as Error).message}"`); }
+      return;
+    }
+    this.#pending.push({ start: s });
+    this.#pendingBytes += RECORD_OVERHEAD_BYTES;
   }
 
   statement(r: StatementRecord): boolean {
-    if (this.closed) return false;
+    if (this.#closed) return false;
     const size = RECORD_OVERHEAD_BYTES + r.queryText.length;
-    if (this.used() + size > this.maxBytes) {
-      if (this.block) {
-        this.dropped++;          // the reserve is exhausted too: the record cannot be kept
+    if (this.#used() + size > this.#maxBytes) {
+      if (this.#block) {
+        this.#dropped++;          // the reserve is exhausted too: the record cannot be kept
         return false;
       }
       // drop-oldest: room on disk is made when the batch is written; here only the in-memory part is bounded
       // (it grows only while writes to the spool fail).
-      if (this.pendingBytes + size > this.maxBytes) this.dropPending(size);
+      if (this.#lean !== null) {
+        if (this.#lean.bytes + size > this.#maxBytes) this.#dropped += this.#lean.dropOldest(size, this.#maxBytes);
+      } else if (this.#pendingBytes + size > this.#maxBytes) this.#dropPending(size);
     }
-    this.pending.push(r);
-    this.pendingBytes += size;
-    if (this.pending.length >= this.batchSize) this.queueFlush();
-    return !this.block || this.used() < this.softLimit;
+    if (this.#lean !== null) {
+      try {
+        this.#lean.statement(r);
+      } catch (err) {
+        // A defect, not bad input (records are typed values): say so loudly and go on.
+        this.#dropped++;
+        this.#log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
+      }
+      if (this.#lean.count >= this.#batchSize) this.#queueFlush();
+      return !this.#block || this.#used() < this.#softLimit;
+    }
+    this.#pending.push(r);
+    this.#pendingBytes += size;
+    if (this.#pending.length >= this.#batchSize) this.#queueFlush();
+    return !this.#block || this.#used() < this.#softLimit;
   }
 
   sessionEnded(sessionId: string, endTimeMs: number): void {
-    if (this.closed) return;
-    this.open.delete(sessionId);
-    this.pending.push({ stop: sessionId, endTimeMs });
-    this.pendingBytes += RECORD_OVERHEAD_BYTES;
+    if (this.#closed) return;
+    this.#open.delete(sessionId);
+    if (this.#lean !== null) { this.#leanSessionEnded(sessionId, endTimeMs); return; }
+    this.#pending.push({ stop: sessionId, endTimeMs });
+    this.#pendingBytes += RECORD_OVERHEAD_BYTES;
+  }
+
+  #leanSessionEnded(sessionId: string, endTimeMs: number): void {
+    try { this.#lean!.sessionEnded(sessionId, endTimeMs); } catch (err) {
+      this.#dropped++;
+      this.#log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
+    }
+    if (this.#lean!.count >= this.#batchSize) this.#queueFlush();
   }
 
   /**
@@ -193,138 +236,161 @@ export class SpoolingAuditSink implements AuditExporter {
    * same way, and counted as dropped when there is no room.
    */
   spanEnded(span: ReadableSpan): void {
-    if (this.closed) { this.dropped++; return; }
+    if (this.#closed) { this.#dropped++; return; }
     const size = RECORD_OVERHEAD_BYTES;
-    if (this.used() + size > this.maxBytes) {
-      if (this.block || this.pendingBytes + size > this.maxBytes) { this.dropped++; return; }
+    if (this.#used() + size > this.#maxBytes) {
+      if (this.#block || this.#pendingBytes + size > this.#maxBytes) { this.#dropped++; return; }
     }
-    this.pending.push(span);
-    this.pendingBytes += size;
-    if (this.pending.length >= this.batchSize) this.queueFlush();
+    this.#pending.push(span);
+    this.#pendingBytes += size;
+    if (this.#pending.length >= this.#batchSize) this.#queueFlush();
   }
 
   accepting(): boolean {
-    return !this.closed && (!this.block || this.used() < this.softLimit);
+    return !this.#closed && (!this.#block || this.#used() < this.#softLimit);
   }
 
   metrics(): AuditMetrics {
     return {
-      airlock_audit_dropped_total: this.dropped,
-      airlock_audit_rejected_total: this.rejected,
-      airlock_audit_exported_total: this.exported,
-      airlock_audit_export_failures_total: this.failures,
-      airlock_audit_spool_bytes: this.spool.bytes,
+      airlock_audit_dropped_total: this.#dropped,
+      airlock_audit_rejected_total: this.#rejected,
+      airlock_audit_exported_total: this.#exported,
+      airlock_audit_export_failures_total: this.#failures,
+      airlock_audit_spool_bytes: this.#spool.bytes,
     };
   }
 
-  private dropPending(need: number): void {
+  #dropPending(need: number): void {
     let i = 0;
-    while (i < this.pending.length && this.pendingBytes + need > this.maxBytes) {
-      const p = this.pending[i++]!;
-      if ('start' in p || 'stop' in p) { this.pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
-      this.pendingBytes -= RECORD_OVERHEAD_BYTES + ('queryText' in p ? p.queryText.length : 0);
-      this.dropped++;
+    while (i < this.#pending.length && this.#pendingBytes + need > this.#maxBytes) {
+      const p = this.#pending[i++]!;
+      if ('start' in p || 'stop' in p) { this.#pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
+      this.#pendingBytes -= RECORD_OVERHEAD_BYTES + ('queryText' in p ? p.queryText.length : 0);
+      this.#dropped++;
     }
     // Session starts and ends are kept: without one, later statements lose their parent, or a session span
     // stays open in the encoder for good.
-    const kept: EncodeItem[] = this.pending.slice(0, i).filter((p) => 'start' in p || 'stop' in p);
-    this.pendingBytes += kept.length * RECORD_OVERHEAD_BYTES;
-    this.pending = kept.concat(this.pending.slice(i));
+    const kept: EncodeItem[] = this.#pending.slice(0, i).filter((p) => 'start' in p || 'stop' in p);
+    this.#pendingBytes += kept.length * RECORD_OVERHEAD_BYTES;
+    this.#pending = kept.concat(this.#pending.slice(i));
   }
 
   // ---- Writing: pending → spans → spool --------------------------------------------------------------------
 
-  private tick(): void {
-    if (this.pending.length > 0 || this.unwritten.length > 0) this.queueFlush();
-    else if (this.transport !== null && this.pumping === null) void this.startPump();
-    void this.spool.persistAck().catch((err: Error) => this.log(`Failed to write audit spool ack file error="${err.message}"`));
+  #tick(): void {
+    this.#exportDue = true;
+    if (this.#pending.length > 0 || this.#unwritten.length > 0 || (this.#lean?.count ?? 0) > 0) this.#queueFlush();
+    else if (this.#transport !== null && this.#pumping === null) void this.#startPump();
+    void this.#spool.persistAck().catch((err: Error) => this.#log(`Failed to write audit spool ack file error="${err.message}"`));
   }
 
-  private queueFlush(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    this.flushChain = this.flushChain.then(() => {
-      this.flushQueued = false;
-      return this.writePending();
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    this.#flushChain = this.#flushChain.then(() => {
+      this.#flushQueued = false;
+      return this.#writePending();
     });
   }
 
   flush(): Promise<void> {
-    this.queueFlush();
-    return this.flushChain;
+    this.#queueFlush();
+    return this.#flushChain;
   }
 
   /** pending → encoder → spool frames, queued for writing; a failed encoding loses its records, counted and logged. */
-  private async encodePending(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const items = this.pending;
-    this.pending = [];
-    this.encodingBytes += this.pendingBytes;
-    const bytes = this.pendingBytes;
-    this.pendingBytes = 0;
+  async #encodePending(): Promise<void> {
+    if (this.#lean !== null) {
+      if (this.#lean.count === 0) return;
+      this.#unexported += this.#lean.count;
+      const frames = this.#lean.take();
+      this.#unwritten.push(frames);
+      this.#unwrittenBytes += frames.length;
+      return;
+    }
+    if (this.#pending.length === 0) return;
+    const items = this.#pending;
+    this.#pending = [];
+    this.#encodingBytes += this.#pendingBytes;
+    const bytes = this.#pendingBytes;
+    this.#pendingBytes = 0;
     let frames: Buffer;
     try {
-      frames = await this.host.encode(items);
+      frames = await this.#host!.encode(items);
     } catch (err) {
       // A defect or a dead worker, not bad input (records are plain values): say so loudly and go on.
       const lost = items.filter((i) => !('start' in i) && !('stop' in i)).length;
-      this.dropped += lost;
-      this.log(`Failed to encode audit spans records=${lost} error="${(err as Error).message}"`);
+      this.#dropped += lost;
+      this.#log(`Failed to encode audit spans records=${lost} error="${(err as Error).message}"`);
       return;
     } finally {
-      this.encodingBytes -= bytes;
+      this.#encodingBytes -= bytes;
     }
     if (frames.length === 0) return;
-    this.unwritten.push(frames);
-    this.unwrittenBytes += frames.length;
+    this.#unwritten.push(frames);
+    this.#unwrittenBytes += frames.length;
   }
 
   /** drop-oldest, when one batch alone exceeds the bound: drop its oldest frames (counted) until it fits. */
-  private trimOldest(frames: Buffer): Buffer {
+  #trimOldest(frames: Buffer): Buffer {
     const total = frames.length;
     let at = 0;
-    while (total - at > this.maxBytes) {
+    while (total - at > this.#maxBytes) {
       at += FRAME_HEADER_BYTES + frames.readUInt32LE(at);
-      this.dropped++;
+      this.#dropped++;
     }
-    this.unwritten[0] = frames.subarray(at);
-    this.unwrittenBytes -= at;
-    return this.unwritten[0];
+    this.#unwritten[0] = frames.subarray(at);
+    this.#unwrittenBytes -= at;
+    return this.#unwritten[0];
   }
 
-  private async writePending(): Promise<void> {
-    await this.encodePending();
-    while (this.unwritten.length > 0) {
-      let frames = this.unwritten[0]!;
+  async #writePending(): Promise<void> {
+    await this.#encodePending();
+    while (this.#unwritten.length > 0) {
+      let frames = this.#unwritten[0]!;
       try {
-        if (!this.block) {
-          if (frames.length > this.maxBytes) frames = this.trimOldest(frames);
-          this.dropped += await this.spool.makeRoom(frames.length);
+        if (!this.#block) {
+          if (frames.length > this.#maxBytes) frames = this.#trimOldest(frames);
+          this.#dropped += await this.#spool.makeRoom(frames.length);
         }
-        await this.spool.append(frames);
+        await this.#spool.append(frames);
       } catch (err) {
         // Kept in memory and retried next tick; in block mode the bound then stops new statements.
         const msg = (err as Error).message;
-        if (msg !== this.lastWriteError) this.log(`Failed to write audit spool dir=${this.spool.dir} error="${msg}"`);
-        this.lastWriteError = msg;
+        if (msg !== this.#lastWriteError) this.#log(`Failed to write audit spool dir=${this.#spool.dir} error="${msg}"`);
+        this.#lastWriteError = msg;
         return;
       }
-      this.lastWriteError = '';
-      this.unwritten.shift();
-      this.unwrittenBytes -= frames.length;
+      this.#lastWriteError = '';
+      this.#unwritten.shift();
+      this.#unwrittenBytes -= frames.length;
     }
-    if (this.transport !== null && this.pumping === null) void this.startPump();
+    // Lean: export whole batches, not every flush's remainder: each request costs ~0.2-1 ms of CPU whatever its
+    // size (docs/performance.md). What is short of a batch goes with the next timer tick, at most
+    // flushIntervalMs later. (The SDK encoders keep exporting after every flush.)
+    if (this.#holdExport()) return;
+    if (this.#transport !== null && this.#pumping === null) void this.#startPump();
   }
+
+  /** Lean, between timer ticks: less than a batch is waiting, so it waits for more (or for the tick). */
+  #holdExport(): boolean {
+    return this.#lean !== null && !this.#exportDue && this.#unexported < this.#sendBatchSize;
+  }
+
+  /** Lean: frames spooled since the export loop last found nothing to send (see writePending). */
+  #unexported = 0;
+  /** Set by the timer (and close, reconfigure): export whatever is spooled, until the spool is drained. */
+  #exportDue = false;
 
   // ---- Export: spool → collector ---------------------------------------------------------------------------
 
-  private startPump(): Promise<void> {
-    if (this.pumping !== null) return this.pumping;
-    this.pumping = this.pump().finally(() => { this.pumping = null; });
-    return this.pumping;
+  #startPump(): Promise<void> {
+    if (this.#pumping !== null) return this.#pumping;
+    this.#pumping = this.#pump().finally(() => { this.#pumping = null; });
+    return this.#pumping;
   }
 
-  private endpoint: string | null;
+  #endpoint: string | null;
 
   /**
    * The binding's audit settings changed (a sidecar gets them with every policy update): export to the new
@@ -332,115 +398,125 @@ export class SpoolingAuditSink implements AuditExporter {
    * acknowledged by the old collector go to the new one.
    */
   reconfigure(endpoint: string | null, protocol: OtlpProtocol, onFailure: 'block' | 'drop-oldest'): void {
-    if (this.closed) return;
-    this.block = onFailure === 'block';
-    if (endpoint === this.endpoint) return;
-    const old = this.transport;
-    this.endpoint = endpoint;
-    this.transport = endpoint === null ? null : createTransport(protocol, endpoint, this.exportTimeoutMs);
+    if (this.#closed) return;
+    this.#block = onFailure === 'block';
+    if (endpoint === this.#endpoint) return;
+    const old = this.#transport;
+    this.#endpoint = endpoint;
+    this.#transport = endpoint === null ? null : createTransport(protocol, endpoint, this.#exportTimeoutMs);
     // An export in flight to the old collector fails (nothing is acked) and is retried to the new one.
     old?.close();
-    this.wake?.();
-    if (this.transport !== null && this.pumping === null && this.spool.hasUnacked()) void this.startPump();
+    this.#exportDue = true;
+    this.#wake?.();
+    if (this.#transport !== null && this.#pumping === null && this.#spool.hasUnacked()) void this.#startPump();
   }
 
-  private async pump(): Promise<void> {
+  async #pump(): Promise<void> {
     let envelope: RequestEnvelope | null = null;     // asked for only once there is something to send
     let attempt = 0;
-    while (!this.stopping) {
-      const transport = this.transport;
+    while (!this.#stopping) {
+      if (this.#holdExport()) return;
+      const transport = this.#transport;
       if (transport === null) return;                                  // reconfigured to no endpoint
       let batch: Batch | null;
       try {
-        batch = await this.spool.readBatch(this.sendBatchSize, MAX_REQUEST_BYTES);
+        batch = await this.#spool.readBatch(this.#sendBatchSize, MAX_REQUEST_BYTES);
       } catch (err) {
-        this.log(`Failed to read audit spool error="${(err as Error).message}"`);
+        this.#log(`Failed to read audit spool error="${(err as Error).message}"`);
         return;
       }
-      if (batch === null) return;
+      if (batch === null) { this.#unexported = 0; this.#exportDue = false; return; }
       if (envelope === null) {
         try {
-          envelope = await this.host.envelope();
+          envelope = this.#lean?.envelope ?? await this.#host!.envelope();
         } catch (err) {
-          this.log(`Failed to start the audit encoder error="${(err as Error).message}"`);
+          this.#log(`Failed to start the audit encoder error="${(err as Error).message}"`);
           return;
         }
       }
-      const spans = batch.payloads.map((p) => p.subarray(1));          // strip the record kind byte
-      const res = await transport.send(exportRequest(envelope, spans), this.abort.signal);
-      if (this.stopping && res.kind !== 'ok') return;
+      // The payloads' first byte is the record kind, not part of the span. The request buffer is reused after a
+      // request that completed; one that failed may still be referenced by a socket and is left to the GC.
+      const body = exportRequest(envelope, batch.payloads, 1, this.#requestBuf);
+      const res = await transport.send(body, this.#abort.signal);
+      this.#requestBuf = res.kind === 'ok' && body.byteOffset === 0 ? Buffer.from(body.buffer) : undefined;
+      const spans = batch.payloads;
+      if (this.#stopping && res.kind !== 'ok') return;
       if (res.kind === 'ok') {
-        await this.spool.ack(batch);
-        this.exported += spans.length - res.rejectedSpans;
+        await this.#spool.ack(batch);
+        this.#unexported = Math.max(0, this.#unexported - spans.length);
+        this.#exported += spans.length - res.rejectedSpans;
         if (res.rejectedSpans > 0) {
-          this.rejected += res.rejectedSpans;
-          this.log(`Collector rejected audit spans count=${res.rejectedSpans} message="${res.message}"`);
+          this.#rejected += res.rejectedSpans;
+          this.#log(`Collector rejected audit spans count=${res.rejectedSpans} message="${res.message}"`);
         }
         attempt = 0;
-        this.sendBatchSize = Math.min(this.batchSize, this.sendBatchSize * 2);
+        this.#sendBatchSize = Math.min(this.#batchSize, this.#sendBatchSize * 2);
         continue;
       }
       if (res.tooLarge && batch.payloads.length > 1) {
-        this.sendBatchSize = Math.max(1, Math.floor(batch.payloads.length / 2));   // same records, smaller requests
+        this.#sendBatchSize = Math.max(1, Math.floor(batch.payloads.length / 2));   // same records, smaller requests
         continue;
       }
       if (res.kind === 'reject') {
         // The collector says this data can never be accepted: retrying would stall every later record.
-        await this.spool.ack(batch);
-        this.rejected += spans.length;
-        this.log(`Collector rejected audit spans for good count=${spans.length} message="${res.message}"`);
+        await this.#spool.ack(batch);
+        this.#rejected += spans.length;
+        this.#log(`Collector rejected audit spans for good count=${spans.length} message="${res.message}"`);
         continue;
       }
-      this.failures++;
+      this.#failures++;
       attempt++;
-      if (attempt === 1 || attempt % 20 === 0) this.log(`Failed to export audit spans attempt=${attempt} error="${res.message}"`);
-      await this.sleep(this.backoffMs(attempt, res.retryAfterMs));
+      if (attempt === 1 || attempt % 20 === 0) this.#log(`Failed to export audit spans attempt=${attempt} error="${res.message}"`);
+      await this.#sleep(this.#backoffMs(attempt, res.retryAfterMs));
     }
   }
 
   /** Exponential backoff with "equal jitter": half the step fixed, half random, so retries of many sidecars spread out. */
-  private backoffMs(attempt: number, retryAfterMs: number | null): number {
-    const step = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** Math.min(attempt - 1, 30));
-    const jittered = step / 2 + Math.random() * (step / 2);
-    return retryAfterMs === null ? jittered : Math.min(this.maxBackoffMs, Math.max(retryAfterMs, jittered));
+  #backoffMs(attempt: number, retryAfterMs: number | null): number {
+    const jittered = cappedBackoffMs({ initialMs: this.#initialBackoffMs, maxMs: this.#maxBackoffMs, jitter: [0.5, 1] }, attempt);
+    return retryAfterMs === null ? jittered : Math.min(this.#maxBackoffMs, Math.max(retryAfterMs, jittered));
   }
 
-  private sleep(ms: number): Promise<void> {
+  #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done(): void { clearTimeout(t); resolve(); }
-      this.wake = () => { this.wake = null; done(); };
+      this.#wake = () => { this.#wake = null; done(); };
     });
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    clearInterval(this.timer);
+    if (this.#closed) return;
+    clearInterval(this.#timer);
     // Sessions still open get their span now, so their statements are not left without a parent.
     const now = performance.timeOrigin + performance.now();
-    for (const id of this.open) this.pending.push({ stop: id, endTimeMs: now });
-    this.open.clear();
-    this.closed = true;
+    for (const id of this.#open) {
+      if (this.#lean !== null) this.#leanSessionEnded(id, now);
+      else this.#pending.push({ stop: id, endTimeMs: now });
+    }
+    this.#open.clear();
+    this.#closed = true;
+    this.#exportDue = true;
     await this.flush();
-    if (this.transport !== null) {
+    if (this.#transport !== null) {
       const deadline = setTimeout(() => {
-        this.stopping = true;
-        this.abort.abort();
-        this.wake?.();
-      }, this.closeTimeoutMs);
+        this.#stopping = true;
+        this.#abort.abort();
+        this.#wake?.();
+      }, this.#closeTimeoutMs);
       // Cut a backoff short and export what is spooled, until done or the deadline. Two passes: a pump that
       // was just finishing may have looked at the spool before the final flush appended to it.
-      for (let pass = 0; pass < 2 && !this.stopping && this.spool.hasUnacked(); pass++) {
-        this.wake?.();
-        await this.startPump();
+      for (let pass = 0; pass < 2 && !this.#stopping && this.#spool.hasUnacked(); pass++) {
+        this.#wake?.();
+        await this.#startPump();
       }
-      this.stopping = true;
+      this.#stopping = true;
       clearTimeout(deadline);
-      await this.pumping;
-      this.transport.close();
+      await this.#pumping;
+      this.#transport.close();
     }
-    await this.spool.close();
-    await this.host.close();
+    await this.#spool.close();
+    await this.#host?.close();
   }
 }
 
@@ -456,6 +532,7 @@ export async function openAuditSink(opts: AuditSinkOptions): Promise<SpoolingAud
     maxQueryTextBytes: opts.maxQueryTextBytes ?? DEFAULT_MAX_QUERY_TEXT_BYTES,
     log: opts.log ?? ((m) => process.stderr.write(`airlock: ${m}\n`)),
   };
+  if (opts.encoder === 'lean') return new SpoolingAuditSink(spool, opts, new LeanEncoder(settings), null);
   if (opts.encoder === 'worker') return new SpoolingAuditSink(spool, opts, new WorkerEncoderHost(settings), null);
   // Only code holding sink.tracer ends spans that reach onSpan, and it gets the tracer from the sink.
   let sink: SpoolingAuditSink | null = null;

@@ -117,3 +117,56 @@ test('readRecentPayloads returns the newest frames across segments, oldest first
   assert.deepEqual(readRecentPayloads(d, 3).map(String), ['p7', 'p8', 'p9']);
   assert.deepEqual(parseFrames(readFileSync(join(d, segmentName(1))), 0).payloads.map(String).slice(0, 1), ['p0']);
 });
+
+test('frames this process appended are exported from memory until acknowledged, then released; a restart reads the file', async () => {
+  const d = dir();
+  const s = await Spool.open({ dir: d, maxBytes: 1 << 20 });
+  const released: Buffer[] = [];
+  s.onRelease = (b) => released.push(b);
+  const a = frames('a1', 'a2', 'a3');
+  await s.append(a);
+  // Overwrite the file's copy: a batch that still comes back intact came from memory.
+  const seg = join(d, segmentName(1));
+  writeFileSync(seg, Buffer.alloc(statSync(seg).size));
+  const first = await s.readBatch(2, 1 << 20);
+  assert.deepEqual(first!.payloads.map(String), ['a1', 'a2']);
+  await s.ack(first!);
+  assert.deepEqual(released, [], 'kept while a3 is unacknowledged');
+  const second = await s.readBatch(10, 1 << 20);
+  assert.deepEqual(second!.payloads.map(String), ['a3']);
+  await s.ack(second!);
+  assert.equal(released.length, 1);
+  assert.equal(released[0], a, 'the appended buffer itself, for reuse');
+  await s.append(frames('b1'));
+  await s.close();
+  // After a restart, nothing is in memory: the zeroed frames are found by their CRC, not sent.
+  const again = await Spool.open({ dir: d, maxBytes: 1 << 20 });
+  assert.equal(await again.readBatch(10, 1 << 20), null);
+  await again.close();
+});
+
+test('a backlog larger than the in-memory window is read back from the file, in order, with nothing lost', async () => {
+  const d = dir();
+  const s = await Spool.open({ dir: d, maxBytes: 64 << 20 });
+  const big = 'x'.repeat(200 * 1024);
+  for (let i = 0; i < 30; i++) await s.append(frames(`${i}:${big}`));      // ~6 MiB unacknowledged: over the 4 MiB window
+  const got = (await drain(s)).map((p) => p.slice(0, p.indexOf(':')));
+  assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => String(i)));
+  await s.close();
+});
+
+test('a batch read from the file ends short of maxRecords when its frames are larger than the read, and the rest follows', async () => {
+  const d = dir();
+  const s = await Spool.open({ dir: d, maxBytes: 64 << 20 });
+  await s.append(frames('a'.repeat(40_000), 'b'.repeat(40_000), 'c'.repeat(100_000), 'd'));
+  await s.close();
+  const r = await Spool.open({ dir: d, maxBytes: 64 << 20 });     // nothing in memory: file reads
+  const sizes: number[][] = [];
+  for (let b = await r.readBatch(2, 1 << 20); b !== null; b = await r.readBatch(2, 1 << 20)) {
+    sizes.push(b.payloads.map((p) => p.length));
+    await r.ack(b);
+  }
+  assert.deepEqual(sizes.flat(), [40_000, 40_000, 100_000, 1]);
+  assert.ok(sizes.length >= 3, 'the 64 KiB read splits them');
+  await r.close();
+});

@@ -17,16 +17,27 @@ export const CLK_TCK: number = (() => {
  * name (field 2) may hold spaces and parentheses, so count from the last ')'.
  */
 export function parseCpuTicks(stat: string): number {
+  const { utime, stime } = parseCpuTickSplit(stat);
+  return utime + stime;
+}
+
+/** utime and stime apart, in clock ticks: user space (JavaScript, V8, libuv) vs the kernel (the socket calls). */
+export function parseCpuTickSplit(stat: string): { utime: number; stime: number } {
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state): utime is field 14 → rest[11], stime field 15 → rest[12].
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read CPU times from "${stat.slice(0, 80)}"`);
-  return utime + stime;
+  return { utime, stime };
 }
 
 export function cpuSeconds(pid: number): number {
   return parseCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')) / CLK_TCK;
+}
+
+/** User-space CPU seconds of a process (utime alone). */
+export function userCpuSeconds(pid: number): number {
+  return parseCpuTickSplit(readFileSync(`/proc/${pid}/stat`, 'utf8')).utime / CLK_TCK;
 }
 
 /** Resident set size in bytes (VmRSS of /proc/<pid>/status). */

@@ -32,15 +32,18 @@ test('cpuUsPerTx divides the proxy CPU by the transactions', () => {
 });
 
 test('checkTargets computes each design.md ratio and its verdict', () => {
-  const got = checkTargets(cells, bulk, { readyMs: 450, rssIdleBytes: 90 * 2 ** 20 }, [1, 8]);
+  const got = checkTargets(cells, bulk, { readyMs: 450, rssIdleBytes: 90 * 2 ** 20, idleCpuMsPerS: 5 }, [1, 8]);
   assert.deepEqual(got.map((c) => c.name), [
     'TPS simple, 8 clients, vs direct', 'TPS prepared, 8 clients, vs direct', 'TPS simple, 8 clients, vs PgBouncer',
     "added p50 latency, 1 client, vs PgBouncer's (40 us vs 30 us)", 'audit cost: TPS simple, 8 clients, audit on / audit off',
     "CPU per transaction, 8 clients, vs PgBouncer's (61.5 us vs 33.3 us)",
     'masked bulk read (select) vs direct', 'masked bulk read (copy) vs direct', 'sidecar RSS idle', 'start to ready',
+    'idle CPU, ms per s',
   ]);
-  assert.deepEqual(got.map((c) => c.verdict), ['MISS', 'N/A', 'MISS', 'PASS', 'PASS', 'MISS', 'PASS', 'MISS', 'MISS', 'PASS']);
-  assert.deepEqual(got.map((c) => c.got), ['0.52', 'no data', '0.87', '1.33', '0.93', '1.85', '0.63', '0.40', '90.0 MiB', '450.0 ms']);
+  assert.deepEqual(got.map((c) => c.verdict), ['MISS', 'N/A', 'MISS', 'PASS', 'PASS', 'MISS', 'PASS', 'MISS', 'MISS', 'PASS', 'PASS']);
+  assert.deepEqual(got.map((c) => c.got), ['0.52', 'no data', '0.87', '1.33', '0.93', '1.85', '0.63', '0.40', '90.0 MiB', '450.0 ms', '5.0 ms']);
+  const busy = checkTargets(cells, bulk, { readyMs: 450, rssIdleBytes: 90 * 2 ** 20, idleCpuMsPerS: 25 }, [1, 8]);
+  assert.equal(busy.at(-1)?.verdict, 'MISS');
 });
 
 test('checkTargets says N/A, not PASS, when Airlock did not run', () => {

@@ -3,8 +3,11 @@
 import type { PgbenchRun } from './pgbench.ts';
 
 // `airlock-audit-off`: the same proxy, enforcement and masking with audit off, to price the audit export.
-export const TARGETS = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off'] as const;
+// `airlock-baseline-audit-off`: another build of the proxy (`--baseline-bin`), audit off, measured in the same
+// run for a before/after comparison; never run by default.
+export const TARGETS = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off', 'airlock-baseline-audit-off'] as const;
 export type Target = (typeof TARGETS)[number];
+export const DEFAULT_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off'];
 export type QueryMode = 'simple' | 'prepared';
 
 export interface Cell {
@@ -16,6 +19,8 @@ export interface Cell {
   readonly error: string | null;
   /** CPU the proxy process spent during the run (null for direct). */
   readonly proxyCpuSeconds: number | null;
+  /** The user-space part of it (utime), where the proxy's own code runs; absent in older results. */
+  readonly proxyUserSeconds?: number | null;
 }
 
 export interface BulkRead {
@@ -26,7 +31,14 @@ export interface BulkRead {
   readonly error: string | null;
 }
 
-export interface Startup { readonly readyMs: number; readonly rssIdleBytes: number }
+export interface Startup {
+  readonly readyMs: number;
+  readonly rssIdleBytes: number;
+  /** CPU time per second of wall time while idle (no connection), ms: timers that fire for nothing show here. */
+  readonly idleCpuMsPerS?: number;
+  /** RSS 1.5 s after the first statements: the audit pipeline (its encoder worker) has started by then. */
+  readonly rssAfterFirstBytes?: number;
+}
 
 export interface TargetCheck {
   readonly name: string;
@@ -41,6 +53,12 @@ export function cpuUsPerTx(c: Cell): number | null {
   return (c.proxyCpuSeconds * 1e6) / c.run.transactions;
 }
 
+/** User-space CPU microseconds per transaction of the proxy in a cell, or null. */
+export function userUsPerTx(c: Cell): number | null {
+  if (c.run === null || c.proxyUserSeconds == null || c.run.transactions === 0) return null;
+  return (c.proxyUserSeconds * 1e6) / c.run.transactions;
+}
+
 function find(cells: readonly Cell[], mode: QueryMode, clients: number, target: Target): Cell | undefined {
   return cells.find((c) => c.mode === mode && c.clients === clients && c.target === target);
 }
@@ -52,7 +70,7 @@ const ratio = (a: number | null | undefined, b: number | null | undefined): numb
 
 /** The pgbench table: one line per (mode, clients, target). */
 export function pgbenchTable(cells: readonly Cell[]): string {
-  const head = ['mode', 'clients', 'target', 'TPS', 'x direct', 'x bouncer', 'p50 us', 'p99 us', '+p50 us', 'CPU us/tx'];
+  const head = ['mode', 'clients', 'target', 'TPS', 'x direct', 'x bouncer', 'p50 us', 'p99 us', '+p50 us', 'CPU us/tx', 'user us/tx'];
   const rows: string[][] = [];
   for (const c of cells) {
     const direct = find(cells, c.mode, c.clients, 'direct')?.run ?? null;
@@ -68,6 +86,7 @@ export function pgbenchTable(cells: readonly Cell[]): string {
       fmt(c.run.p50Us), fmt(c.run.p99Us),
       c.target === 'direct' || direct === null ? '' : fmt(c.run.p50Us - direct.p50Us),
       c.target === 'direct' ? '' : fmt(cpuUsPerTx(c), 1),
+      c.target === 'direct' ? '' : fmt(userUsPerTx(c), 1),
     ]);
   }
   return table(head, rows);
@@ -130,6 +149,8 @@ export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], 
   }
   check('sidecar RSS idle', '<= 80 MiB', startup === null ? null : startup.rssIdleBytes / 2 ** 20, 80, true, ' MiB');
   check('start to ready', '<= 1000 ms', startup === null ? null : startup.readyMs, 1000, true, ' ms');
+  // "Idle CPU ~0": 1 % of a core, the /proc tick resolution over the bench's 2 s idle window.
+  check('idle CPU, ms per s', '<= 10 ms', startup?.idleCpuMsPerS ?? null, 10, true, ' ms');
   return checks;
 }
 

@@ -11,15 +11,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { asServerUser, createRole, giveToServerUser, quoteIdent, startPostgres, withAdmin, type PgServer } from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
 import { runPgbench, tail } from './pgbench.ts';
-import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes } from './procstat.ts';
+import { SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
+import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes, userCpuSeconds } from './procstat.ts';
 import {
-  bulkTable, checkTargets, issueTargets, pgbenchTable, targetsTable, TARGETS,
+  bulkTable, checkTargets, DEFAULT_TARGETS, issueTargets, pgbenchTable, targetsTable, TARGETS,
   type BulkRead, type Peaks, type Cell, type QueryMode, type Startup, type Target,
 } from './report.ts';
 
@@ -39,11 +40,21 @@ const { values: opt } = parseArgs({
     scale: { type: 'string', default: '10' },
     'bulk-rows': { type: 'string', default: '1000000' },
     'sampling-rate': { type: 'string', default: '0.1' },
-    targets: { type: 'string', default: TARGETS.join(',') },
+    targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
     // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
     'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+    'image-tree': { type: 'boolean' },
+    // A second entry point (e.g. a checkout of the commit before a change), audit off, measured in the same run.
+    'baseline-bin': { type: 'string' },
+    // Extra Node options for every Airlock process (repeatable), e.g. --perf-basic-prof for perf's symbols.
+    'node-option': { type: 'string', multiple: true, default: [] },
+    // Record `perf record -g` of the Airlock process during each of its pgbench cells into this directory.
+    perf: { type: 'string' },
+    // Repeat the pgbench cells (all modes, client counts and targets) this many times, interleaved.
+    rounds: { type: 'string', default: '1' },
     // Write a V8 CPU profile of each Airlock process into this directory (node --cpu-prof), for bench/cpuprofile-top.ts.
     'cpu-prof': { type: 'string' },
+    'airlock-node-options': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
   strict: true,
@@ -60,8 +71,19 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
   --scale N             pgbench scale (default 10)
   --bulk-rows N         rows for the masked bulk read; 0 skips it (default 1000000)
   --sampling-rate R     pgbench latency log sampling rate (default 0.1)
-  --targets LIST        ${TARGETS.join(',')} (default all)
+  --targets LIST        ${TARGETS.join(',')} (default ${DEFAULT_TARGETS.join(',')})
   --airlock-bin FILE    proxy entry point taking \`proxy\` arguments (default bin/airlock.ts)
+  --image-tree          build the image's tree (scripts/build-image-tree.sh: precompiled JavaScript, production
+                        dependencies) into the run's directory and measure its bin/airlock.js, which is what
+                        the sidecar runs in a pod; without it the source runs through Node's type stripping
+  --airlock-node-options S
+                        NODE_OPTIONS of the Airlock processes (default: the sidecar's, operator/pod.ts SIDECAR_NODE_OPTIONS)
+  --baseline-bin FILE   another entry point, run with audit off as target airlock-baseline-audit-off (before/after
+                        in one run: e.g. a checkout of the commit before a change); selects that target
+  --node-option OPT     a Node option for every Airlock process (repeatable), e.g. --perf-basic-prof
+  --perf DIR            perf record -g of the Airlock process during each of its cells, into DIR (root, perf installed)
+  --rounds N            repeat all pgbench cells N times, interleaved (default 1); on a loaded machine compare
+                        targets per round (the tables and targets use the first round)
   --cpu-prof DIR        write a V8 CPU profile of each Airlock process to DIR (read it with bench/cpuprofile-top.ts)
   -h, --help            this text
 `);
@@ -80,6 +102,11 @@ const modes = opt.modes.split(',').map((m) => {
   return m as QueryMode;
 });
 const scale = positive('scale', opt.scale);
+const airlockNodeOptions = opt['airlock-node-options'] ?? SIDECAR_NODE_OPTIONS;
+if (opt['image-tree'] === true && process.argv.some((a) => a === '--airlock-bin' || a.startsWith('--airlock-bin='))) throw new Error('--image-tree and --airlock-bin exclude each other');
+/** The entry point measured: --airlock-bin, or the image tree's once --image-tree built it (main). */
+let airlockBin = opt['airlock-bin'];
+const rounds = positive('rounds', opt.rounds);
 const bulkRows = Number(opt['bulk-rows']);   // 0 skips the bulk read
 if (!Number.isInteger(bulkRows) || bulkRows < 0) throw new Error('--bulk-rows must be an integer >= 0');
 const samplingRate = positive('sampling-rate', opt['sampling-rate'], false);
@@ -87,6 +114,10 @@ const targets = opt.targets.split(',').map((t) => {
   if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
   return t as Target;
 });
+if (opt['baseline-bin'] !== undefined && !targets.includes('airlock-baseline-audit-off')) targets.push('airlock-baseline-audit-off');
+if (targets.includes('airlock-baseline-audit-off') && opt['baseline-bin'] === undefined) {
+  throw new Error('--targets airlock-baseline-audit-off needs --baseline-bin FILE');
+}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -260,21 +291,42 @@ spec:
 `;
 }
 
-async function startAirlock(server: PgServer, password: string, sink: Sink | null, dir: string): Promise<Airlock> {
-  const bin = resolve(root, opt['airlock-bin']);
-  if (!existsSync(bin)) throw new Error(`${opt['airlock-bin']} does not exist yet`);
+/**
+ * Times the Airlock proxies logged "Audited a statement of an unannounced session" (issue 16: it appeared under
+ * load; a statement answered after its client left must keep its session, audit/lean-span.ts). Counted over the
+ * whole run, every cell included; a line split across two reads is still counted once (last partial line kept).
+ */
+const proxyLog = { unannouncedSession: 0 };
+
+function countWarnings(child: ChildProcess): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.includes('Audited a statement of an unannounced session')) proxyLog.unannouncedSession++;
+    });
+  }
+}
+
+async function startAirlock(server: PgServer, password: string, sink: Sink | null, dir: string, entry = airlockBin): Promise<Airlock> {
+  const bin = resolve(root, entry);
+  if (!existsSync(bin)) throw new Error(`${entry} does not exist yet`);
   const config = join(dir, sink === null ? 'airlock-bench-audit-off.yaml' : 'airlock-bench.yaml');
   writeFileSync(config, airlockConfig(server, password, sink), { mode: 0o600 });
   const port = await freePort();
   const t0 = performance.now();
   // node24.sh execs node, so this pid is the proxy's own.
-  const prof = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])];
+  const prof = [...opt['node-option'], ...(opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])])];
   const child = spawn('sh', [join(root, 'scripts/node24.sh'), ...prof, bin, 'proxy', '--config', config, '--identity', IDENTITY,
     '--listen', `127.0.0.1:${port}`,
     // A spool of its own: the default (<tmpdir>/airlock-audit-<ns>-<binding>) is shared by every bench run on the
     // machine, so a run would export (and pay for) the spans earlier runs left unsent.
-    ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])],
+  // The V8 settings the webhook gives an injected sidecar, so that the memory targets measure what runs in a pod.
+  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: airlockNodeOptions } });
   const lastOutput = captureTail(child);
+  countWarnings(child);
   try {
     const readyMs = await new Promise<number>((resolveReady, reject) => {
       let out = '';
@@ -293,7 +345,10 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock exited ${code}: ${lastOutput()}`)); });
     });
     await new Promise((r) => setTimeout(r, 1000));   // idle: nothing connected yet
-    const startup: Startup = { readyMs, rssIdleBytes: rssBytes(child.pid!) };
+    const cpu0 = cpuSeconds(child.pid!);
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleCpuMsPerS = (cpuSeconds(child.pid!) - cpu0) * 1000 / 2;
+    const rssIdleBytes = rssBytes(child.pid!);
     const r = await queryAs(port, 'any-password', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1');
     if (r.rowCount !== 1) throw new Error(`sanity query through Airlock returned ${r.rowCount} rows`);
     // The masking rule must really apply, or the numbers measure a proxy that does less than it should.
@@ -304,11 +359,25 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       const seen: unknown = (await queryAs(port, 'any-password', sql)).rows[0]?.v;
       if (seen === raw) maskingVerified = false;
     }
+    // The audit sink hands its first records to the encoder within its flush interval (200 ms).
+    await new Promise((r) => setTimeout(r, 1500));
+    const startup: Startup = { readyMs, rssIdleBytes, idleCpuMsPerS, rssAfterFirstBytes: rssBytes(child.pid!) };
     return { port, pid: child.pid!, startup, maskingVerified, stop: () => stopChild(child) };
   } catch (err) {
     await stopChild(child);
     throw err;
   }
+}
+
+/**
+ * `perf record` of one process (call graphs), stopped by stopChild (SIGTERM: perf writes its file and exits) when the cell ends. With
+ * --node-option --perf-basic-prof the proxy writes /tmp/perf-<pid>.map, so perf names JIT-compiled JavaScript.
+ */
+function startPerf(pid: number, out: string): ChildProcess {
+  mkdirSync(join(out, '..'), { recursive: true });
+  const child = spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.on('error', (err) => log(`perf: ${err.message}`));
+  return child;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,7 +420,16 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const work = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   const cleanups: (() => Promise<void>)[] = [async () => rmSync(work, { recursive: true, force: true })];
-  const available: Record<Target, string | null> = { direct: null, pgbouncer: null, airlock: null, 'airlock-audit-off': null };   // null = available
+  if (opt['image-tree'] === true) {
+    const tree = join(work, 'image-tree');
+    log(`building the image tree into ${tree}`);
+    // The script needs Node 24 as `node` on the PATH: the one running this benchmark.
+    const r = spawnSync('sh', [join(root, 'scripts/build-image-tree.sh'), tree],
+      { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` } });
+    if (r.status !== 0) throw new Error(`scripts/build-image-tree.sh failed (${r.status ?? r.signal})`);
+    airlockBin = join(tree, 'bin/airlock.js');
+  }
+  const available: Record<Target, string | null> = { direct: null, pgbouncer: null, airlock: null, 'airlock-audit-off': null, 'airlock-baseline-audit-off': null };   // null = available
   for (const t of TARGETS) if (!targets.includes(t)) available[t] = 'not selected (--targets)';
   const cells: Cell[] = [];
   const bulk: BulkRead[] = [];
@@ -389,8 +467,8 @@ async function main(): Promise<void> {
       await queryAs(server.port, password, 'VACUUM ANALYZE bulk_customers');   // not in a transaction block
     }
 
-    const ports: Record<Target, number> = { direct: server.port, pgbouncer: 0, airlock: 0, 'airlock-audit-off': 0 };
-    const pids: Record<Target, number> = { direct: 0, pgbouncer: 0, airlock: 0, 'airlock-audit-off': 0 };
+    const ports: Record<Target, number> = { direct: server.port, pgbouncer: 0, airlock: 0, 'airlock-audit-off': 0, 'airlock-baseline-audit-off': 0 };
+    const pids: Record<Target, number> = { direct: 0, pgbouncer: 0, airlock: 0, 'airlock-audit-off': 0, 'airlock-baseline-audit-off': 0 };
     if (targets.includes('pgbouncer')) {
       try {
         const b = await startBouncer(server, password);
@@ -413,7 +491,8 @@ async function main(): Promise<void> {
         ports.airlock = a.port; pids.airlock = a.pid; airlockPid = a.pid;
         startup = a.startup;
         maskingVerified = a.maskingVerified;
-        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB` +
+        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, ` +
+          `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB` +
           (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'));
       } catch (err) {
         available.airlock = (err as Error).message;
@@ -432,6 +511,17 @@ async function main(): Promise<void> {
         log(`Airlock (audit off) not available: ${available['airlock-audit-off'].split('\n')[0]}`);
       }
     }
+    if (targets.includes('airlock-baseline-audit-off')) {
+      try {
+        const a = await startAirlock(server, password, null, work, opt['baseline-bin']);
+        cleanups.push(a.stop);
+        ports['airlock-baseline-audit-off'] = a.port; pids['airlock-baseline-audit-off'] = a.pid;
+        log(`Airlock baseline (${opt['baseline-bin']}, audit off) on 127.0.0.1:${a.port}`);
+      } catch (err) {
+        available['airlock-baseline-audit-off'] = (err as Error).message;
+        log(`Airlock baseline not available: ${available['airlock-baseline-audit-off'].split('\n')[0]}`);
+      }
+    }
 
     const threads = (clients: number) => Math.max(1, Math.min(clients, cpus().length));
     const pgbenchFor = (target: Target, mode: QueryMode, clients: number, seconds: number) => runPgbench({
@@ -447,7 +537,7 @@ async function main(): Promise<void> {
     }
 
     // Interleave targets per (mode, clients) so slow drift of the machine hits all of them alike.
-    for (const mode of modes) {
+    for (let round = 0; round < rounds; round++) for (const mode of modes) {
       for (const clients of clientCounts) {
         for (const target of targets) {
           let error = available[target];
@@ -458,16 +548,21 @@ async function main(): Promise<void> {
             cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null });
             continue;
           }
-          log(`pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}`);
+          log(`pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
           const pid = pids[target];
           const cpu0 = pid === 0 ? 0 : cpuSeconds(pid);
+          const user0 = pid === 0 ? 0 : userCpuSeconds(pid);
+          const perf = opt.perf !== undefined && target.startsWith('airlock') ? startPerf(pid, join(resolve(opt.perf), `perf-${target}-${mode}-c${clients}.data`)) : null;
           try {
             const run = await pgbenchFor(target, mode, clients, durationS);
             const proxyCpuSeconds = pid === 0 ? null : cpuSeconds(pid) - cpu0;
-            cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds });
+            const proxyUserSeconds = pid === 0 ? null : userCpuSeconds(pid) - user0;
+            cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds, proxyUserSeconds });
           } catch (err) {
             cells.push({ mode, clients, target, run: null, error: (err as Error).message, proxyCpuSeconds: null });
             log(`  failed: ${(err as Error).message.split('\n')[0]}`);
+          } finally {
+            if (perf !== null) await stopChild(perf, 30_000);
           }
         }
       }
@@ -513,6 +608,13 @@ async function main(): Promise<void> {
   if (targets.includes('airlock') && startup !== null && (sink?.requests ?? 0) === 0) {
     console.log('\nWARNING: the audit sink received no export request: the audit-on numbers do not include exporting.');
   }
+  if (targets.includes('airlock') && startup !== null) {
+    console.log(`\nproxy log: "Audited a statement of an unannounced session" ${proxyLog.unannouncedSession} times`);
+  }
+  if (startup !== null && airlockBin.endsWith('.ts')) {
+    console.log(`\nNOTE: idle RSS and start to ready are those of the TypeScript source (${airlockBin}, type-stripped at start); ` +
+      'a pod runs the image\'s precompiled tree: measure that with --image-tree.');
+  }
   if (maskingVerified === false) {
     console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
       'and the masked bulk read targets are reported as N/A.');
@@ -525,9 +627,15 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), kernel: release(), node: process.version },
     versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
-    settings: { durationS, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY, airlockBin: opt['airlock-bin'] },
+    settings: {
+      durationS, rounds, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY,
+      airlockBin: opt['image-tree'] === true ? 'image tree (--image-tree)' : airlockBin, airlockNodeOptions,
+      ...(opt['baseline-bin'] === undefined ? {} : { baselineBin: opt['baseline-bin'] }),
+      ...(opt['node-option'].length === 0 ? {} : { nodeOptions: opt['node-option'] }),
+    },
     unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
-    airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0 },
+    airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0,
+      unannouncedSessionWarnings: proxyLog.unannouncedSession },
     cells, bulk, targets: checks,
   }, null, 2) + '\n');
   console.log(`\nresults: ${file}`);

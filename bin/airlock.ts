@@ -8,10 +8,10 @@ import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig, parseManifests } from '../policy/config.ts';
-import { runLocalProxy } from '../proxy/local.ts';
+// Local mode's config parsing (policy/config.ts: the YAML parser, ~70 modules and ~10 MiB of RSS) and the proxy
+// itself are imported by the subcommands that use them: the sidecar (`proxy --operator`) gets its policy over
+// gRPC and never parses YAML.
 import type { LocalOptions } from '../proxy/local.ts';
-import { loadAnalyzer } from '../proxy/enforce/analyzer.ts';
 import { LIMIT_FLAGS, LIMIT_HELP, parseLimitFlags } from '../proxy/run.ts';
 
 const USAGE = `usage: airlock <command> [options]
@@ -168,8 +168,8 @@ async function serve(opts: LocalOptions, after?: (address: { host: string; port:
   const log = (m: string): void => { process.stderr.write(`${m}\n`); };
   let running;
   try {
-    const analyzer = await loadAnalyzer();
-    running = await runLocalProxy(opts, analyzer, log);
+    const [{ loadAnalyzer }, { runLocalProxy }] = await Promise.all([import('../proxy/enforce/analyzer.ts'), import('../proxy/local.ts')]);
+    running = await runLocalProxy(opts, await loadAnalyzer(), log);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     return 1;
@@ -214,11 +214,12 @@ Edit examples/orders.yaml while connected: the policy reloads on save.
   return code;
 }
 
-function validateCommand(args: string[]): number {
+async function validateCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { manifests: { type: 'boolean' }, help: { type: 'boolean' } } });
   if (values.help === true) { process.stdout.write(VALIDATE_HELP); return 0; }
   if (positionals.length === 0) { process.stderr.write(`airlock validate: no FILE given\n\n${VALIDATE_HELP}`); return 2; }
-  if (values.manifests === true) return validateManifests(positionals);
+  const { parseConfig, parseManifests } = await import('../policy/config.ts');
+  if (values.manifests === true) return validateManifests(positionals, parseManifests);
   let problems = 0;
   for (const file of positionals) {
     let text: string;
@@ -235,7 +236,7 @@ function validateCommand(args: string[]): number {
   return problems > 0 ? 1 : 0;
 }
 
-function validateManifests(paths: readonly string[]): number {
+function validateManifests(paths: readonly string[], parseManifests: typeof import('../policy/config.ts').parseManifests): number {
   const files: { text: string; source: string }[] = [];
   const walk = (p: string): void => {
     if (statSync(p).isDirectory()) {
@@ -300,7 +301,7 @@ async function main(argv: string[]): Promise<number> {
       case 'demo': return await demoCommand(rest);
       case 'operator': return await (await import('./operator.ts')).operatorCommand(rest);
       case 'request': return await (await import('./request.ts')).requestCommand(rest);
-      case 'validate': return validateCommand(rest);
+      case 'validate': return await validateCommand(rest);
       case 'policy': return await (await import('./policy.ts')).policyCommand(rest);
       case 'audit': return await auditCommand(rest);
       case 'version': case '--version':

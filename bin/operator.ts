@@ -46,6 +46,8 @@ Runs the controllers, the sidecar-injection webhook and the PolicyDistribution g
   --leader-elect BOOL              only the holder of a Lease writes status; every replica serves the
                                    webhook and gRPC (default false; the chart sets true)
   --leader-election-id NAME        the Lease's name in --namespace (default airlock-operator)
+  --max-concurrent-reconciles N    objects reconciled at the same time, never one object twice at once
+                                   (default 4; chart operator.maxConcurrentReconciles)
   --watch-namespaces NS[,NS…]      work only in these namespaces (one watch per namespace, so Roles
                                    there suffice; chart operator.watchNamespaces). Default: the cluster
 `;
@@ -68,6 +70,13 @@ function bool(flag: string, v: string | undefined, dflt: boolean): boolean {
   if (v === 'true') return true;
   if (v === 'false') return false;
   throw new Error(`--${flag} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--${flag} must be a whole number from 1 to 1000, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 function port(flag: string, v: string | undefined, dflt: number): number {
@@ -100,6 +109,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
       'sidecar-metrics': { type: 'string' },
       'log-level': { type: 'string' }, help: { type: 'boolean' }, 'service-account': { type: 'string' },
       'otlp-endpoint': { type: 'string' }, 'otlp-spool-dir': { type: 'string' }, 'watch-namespaces': { type: 'string' },
+      'max-concurrent-reconciles': { type: 'string' },
     },
   });
   if (values.help === true) { process.stdout.write(OPERATOR_HELP); return 0; }
@@ -113,6 +123,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
   const manageCert = bool('manage-webhook-cert', values['manage-webhook-cert'], true);
   const onlyNamespaces = watchNamespaces(values['watch-namespaces']);
   const sidecarMetrics = bool('sidecar-metrics', values['sidecar-metrics'], false);
+  const maxConcurrentReconciles = positiveInt('max-concurrent-reconciles', values['max-concurrent-reconciles']);
   let resources: ResourceRequirements | undefined;
   if (values['sidecar-resources'] !== undefined) {
     try { resources = JSON.parse(values['sidecar-resources']) as ResourceRequirements; } catch (e) {
@@ -159,6 +170,7 @@ export async function operatorCommand(args: string[]): Promise<number> {
 
   const op = new Operator({
     kube, namespace: ns, log, metrics, watchNamespaces: onlyNamespaces,
+    ...(maxConcurrentReconciles === undefined ? {} : { maxConcurrentReconciles }),
     otlp: otlpEndpoint === undefined ? null
       : { endpoint: otlpEndpoint, ...(values['otlp-spool-dir'] === undefined ? {} : { spoolDir: values['otlp-spool-dir'] }) },
     selfUser: `system:serviceaccount:${ns}:${values['service-account'] ?? 'airlock-operator'}`,

@@ -7,7 +7,8 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { analyze, initAnalyzer } from '../policy/analyze/analyze.ts';
+import { analyze } from '../policy/analyze/analyze.ts';
+import { loadParser } from '../proxy/enforce/analyzer.ts';
 import { mismatches, parseCases } from '../policy/cases.ts';
 import type { PolicyCase } from '../policy/cases.ts';
 import { compile, selectFor } from '../policy/compile.ts';
@@ -148,7 +149,7 @@ async function explainCommand(args: string[]): Promise<number> {
   const db = pickDatabase(l, values.database ?? null);
   if ('error' in db) { process.stderr.write(`airlock policy explain: ${db.error}\n`); return 2; }
   const searchPath = values['search-path']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? ['public'];
-  await initAnalyzer();
+  await loadParser();
   const x = decideOffline(l, values.identity, values.group ?? [], db.name, searchPath, sql);
   process.stdout.write(values.json === true ? `${JSON.stringify(x, null, 2)}\n` : renderExplanation(x, sql));
   return 0;
@@ -218,7 +219,7 @@ async function testCommand(args: string[]): Promise<number> {
     cases.push(...r.cases);
   }
   if (bad) return 2;
-  await initAnalyzer();
+  await loadParser();
   const results: CaseResult[] = cases.map((c) => {
     const db = pickDatabase(l, c.database);
     if ('error' in db) return { c, problems: [db.error], x: null };

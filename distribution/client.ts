@@ -8,6 +8,7 @@
 // replicas, so the client numbers generations itself: +1 whenever the policy set's content changes.
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
+import { Backoff } from '../lib/backoff.ts';
 import { PolicyDistributionClient } from './proto.ts';
 import { fromMessage } from './types.ts';
 import type { BindingRef, DistributedPolicy, PolicyUpdateMessage } from './types.ts';
@@ -56,28 +57,26 @@ export function watchPolicy(
   const client = new PolicyDistributionClient(address, creds, {
     'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 30_000, 'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 10_000, 'grpc.keepalive_permit_without_calls': 1,
   });
-  const initial = opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
-  const max = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  const backoff = new Backoff({
+    initialMs: opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS, maxMs: opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS, jitter: [0.8, 1.2],
+  });
   let closed = false;
   let last: DistributedPolicy | null = null;
   let lastSetJson: string | null = null;
   let generation = 0;
-  let attempt = 0;
   let call: grpc.ClientReadableStream<PolicyUpdateMessage> | null = null;
   let timer: NodeJS.Timeout | null = null;
 
   const retry = (code: number | null, message: string): void => {
     if (closed) return;
-    const base = Math.min(max, initial * 2 ** Math.min(attempt, 20));
-    const delayMs = Math.round(base * (0.8 + Math.random() * 0.4));
-    attempt++;
+    const delayMs = backoff.next();
     onState({ state: 'backoff', delayMs, code, message });
     timer = setTimeout(() => { timer = null; void connect(); }, delayMs);
   };
 
   const connect = async (): Promise<void> => {
     if (closed) return;
-    onState({ state: 'connecting', attempt });
+    onState({ state: 'connecting', attempt: backoff.failures });
     let token: string;
     try {
       token = (await readFile(tokenPath, 'utf8')).trim();
@@ -90,9 +89,9 @@ export function watchPolicy(
     const c = (client as unknown as { watch: (r: object, m: grpc.Metadata) => unknown }).watch({ namespace: binding.namespace, binding: binding.name }, md) as grpc.ClientReadableStream<PolicyUpdateMessage>;
     call = c;
     let ended = false;
-    c.on('metadata', () => { attempt = 0; onState({ state: 'connected' }); });
+    c.on('metadata', () => { backoff.reset(); onState({ state: 'connected' }); });
     c.on('data', (m: PolicyUpdateMessage) => {
-      attempt = 0;
+      backoff.reset();
       let p: DistributedPolicy;
       try {
         p = fromMessage(m);

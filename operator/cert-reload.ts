@@ -37,21 +37,21 @@ type IdentityListener = Parameters<experimental.CertificateProvider['addIdentity
  * (then empty) options, and a synchronous first call would be lost — connections would be dropped.
  */
 export class ServingIdentityProvider implements experimental.CertificateProvider {
-  private pair: ServingPair;
-  private readonly listeners = new Set<IdentityListener>();
-  constructor(pair: ServingPair) { this.pair = pair; }
+  #pair: ServingPair;
+  readonly #listeners = new Set<IdentityListener>();
+  constructor(pair: ServingPair) { this.#pair = pair; }
   set(pair: ServingPair): void {
-    this.pair = pair;
-    for (const l of this.listeners) l(this.update());
+    this.#pair = pair;
+    for (const l of this.#listeners) l(this.#update());
   }
-  private update(): { certificate: Buffer; privateKey: Buffer } {
-    return { certificate: Buffer.from(this.pair.certPem), privateKey: Buffer.from(this.pair.keyPem) };
+  #update(): { certificate: Buffer; privateKey: Buffer } {
+    return { certificate: Buffer.from(this.#pair.certPem), privateKey: Buffer.from(this.#pair.keyPem) };
   }
   addIdentityCertificateListener(l: IdentityListener): void {
-    this.listeners.add(l);
-    queueMicrotask(() => { if (this.listeners.has(l)) l(this.update()); });
+    this.#listeners.add(l);
+    queueMicrotask(() => { if (this.#listeners.has(l)) l(this.#update()); });
   }
-  removeIdentityCertificateListener(l: IdentityListener): void { this.listeners.delete(l); }
+  removeIdentityCertificateListener(l: IdentityListener): void { this.#listeners.delete(l); }
   // No client certificates: sidecars authenticate with their ServiceAccount token, not mTLS.
   addCaCertificateListener(): void {}
   removeCaCertificateListener(): void {}

@@ -22,13 +22,13 @@ export class KubeError extends Error {
 
 export class KubeClient {
   readonly config: KubeConfig;
-  private readonly server: URL;
+  readonly #server: URL;
 
   constructor(config: KubeConfig) {
     const cluster = config.getCurrentCluster();
     if (cluster === null) throw new Error('kubeconfig has no current cluster');
     this.config = config;
-    this.server = new URL(cluster.server);
+    this.#server = new URL(cluster.server);
   }
 
   static fromFile(path: string): KubeClient {
@@ -40,7 +40,7 @@ export class KubeClient {
   /** One call; resolves with any HTTP status (the caller decides), rejects only on transport errors. */
   async call(method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 10_000): Promise<KubeResult> {
     const opts: RequestOptions = {
-      method, protocol: this.server.protocol, hostname: this.server.hostname, port: this.server.port,
+      method, protocol: this.#server.protocol, hostname: this.#server.hostname, port: this.#server.port,
       path, headers: { accept: 'application/json' }, timeout: timeoutMs,
     };
     await this.config.applyToHTTPSOptions(opts);

@@ -142,35 +142,35 @@ export class LeaderElector {
   readonly identity: string;
   readonly leaseName: string;
   readonly namespace: string;
-  private readonly o: LeaderElectorOptions;
-  private readonly leaseMs: number;
-  private readonly deadlineMs: number;
-  private readonly retryMs: number;
-  private readonly now: () => number;
-  private readonly listeners: ((leader: boolean) => void)[] = [];
-  private leading = false;
+  readonly #o: LeaderElectorOptions;
+  readonly #leaseMs: number;
+  readonly #deadlineMs: number;
+  readonly #retryMs: number;
+  readonly #now: () => number;
+  readonly #listeners: ((leader: boolean) => void)[] = [];
+  #leading = false;
   /** Local time at which the last successful write was sent: the renewal the deadline counts from. */
-  private renewedAtMs = 0;
-  private observed: Observation | null = null;
+  #renewedAtMs = 0;
+  #observed: Observation | null = null;
   /** The Lease as last read or written by us: its resourceVersion guards the next write. */
-  private lease: Record<string, any> | null = null;
-  private deadline: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
-  private wake: (() => void) | null = null;
-  private lastError = '';
+  #lease: Record<string, any> | null = null;
+  #deadline: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #stopped = false;
+  #wake: (() => void) | null = null;
+  #lastError = '';
 
   constructor(o: LeaderElectorOptions) {
-    this.o = o;
-    this.leaseMs = o.leaseDurationMs ?? LEASE_DURATION_MS;
-    this.deadlineMs = o.renewDeadlineMs ?? RENEW_DEADLINE_MS;
-    this.retryMs = o.retryPeriodMs ?? RETRY_PERIOD_MS;
-    const problems = timingProblems(this.leaseMs, this.deadlineMs, this.retryMs);
+    this.#o = o;
+    this.#leaseMs = o.leaseDurationMs ?? LEASE_DURATION_MS;
+    this.#deadlineMs = o.renewDeadlineMs ?? RENEW_DEADLINE_MS;
+    this.#retryMs = o.retryPeriodMs ?? RETRY_PERIOD_MS;
+    const problems = timingProblems(this.#leaseMs, this.#deadlineMs, this.#retryMs);
     if (problems.length > 0) throw new Error(`leader election: ${problems.join('; ')}`);
     this.identity = o.identity ?? defaultIdentity();
     this.leaseName = o.name;
     this.namespace = o.namespace;
-    this.now = o.nowMs ?? (() => performance.now());
+    this.#now = o.nowMs ?? (() => performance.now());
   }
 
   /**
@@ -178,15 +178,15 @@ export class LeaderElector {
    * clock here too, so a late step-down timer (a busy event loop) cannot leave a stale true.
    */
   isLeader(): boolean {
-    return this.leading && this.now() - this.renewedAtMs < this.deadlineMs;
+    return this.#leading && this.#now() - this.#renewedAtMs < this.#deadlineMs;
   }
 
   /** Called with true on acquiring and false on stepping down or stopping; synchronously, in order. */
-  onChange(cb: (leader: boolean) => void): void { this.listeners.push(cb); }
+  onChange(cb: (leader: boolean) => void): void { this.#listeners.push(cb); }
 
   start(): void {
-    if (this.running !== null || this.stopped) return;
-    this.running = this.loop();
+    if (this.#running !== null || this.#stopped) return;
+    this.#running = this.#loop();
   }
 
   /**
@@ -194,78 +194,78 @@ export class LeaderElector {
    * `release: false` is passed (which leaves the lease to expire, as a crash would).
    */
   async stop(opts: { readonly release?: boolean } = {}): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.wake?.();
-    if (this.deadline !== null) clearTimeout(this.deadline);
-    await this.running;                       // an in-flight write finishes first: release must carry its resourceVersion
-    const held = this.observed?.record.holderIdentity === this.identity;
-    this.setLeading(false, 'Stopped leader election');
-    if (held && (opts.release ?? this.o.releaseOnCancel ?? true)) await this.release();
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#wake?.();
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    await this.#running;                       // an in-flight write finishes first: release must carry its resourceVersion
+    const held = this.#observed?.record.holderIdentity === this.identity;
+    this.#setLeading(false, 'Stopped leader election');
+    if (held && (opts.release ?? this.#o.releaseOnCancel ?? true)) await this.#release();
   }
 
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      await this.tryAcquireOrRenew();
-      if (this.stopped) break;
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      await this.#tryAcquireOrRenew();
+      if (this.#stopped) break;
       // A leader renews on the beat; a candidate jitters so replicas started together do not collide every time.
-      await this.sleep(this.leading ? this.retryMs : this.retryMs * (1 + Math.random() * JITTER_FACTOR));
+      await this.#sleep(this.#leading ? this.#retryMs : this.#retryMs * (1 + Math.random() * JITTER_FACTOR));
     }
   }
 
-  private sleep(ms: number): Promise<void> {
+  #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+      const t = setTimeout(() => { this.#wake = null; resolve(); }, ms);
+      this.#wake = () => { clearTimeout(t); this.#wake = null; resolve(); };
     });
   }
 
-  private path(): string { return `/apis/${LEASES}/namespaces/${this.namespace}/leases/${this.leaseName}`; }
+  #path(): string { return `/apis/${LEASES}/namespaces/${this.namespace}/leases/${this.leaseName}`; }
 
-  private async tryAcquireOrRenew(): Promise<void> {
-    const sentAt = this.now();
+  async #tryAcquireOrRenew(): Promise<void> {
+    const sentAt = this.#now();
     const wall = new Date();
-    const timeout = this.deadlineMs;
+    const timeout = this.#deadlineMs;
     try {
-      const got = await this.o.kube.call('GET', this.path(), undefined, undefined, timeout);
+      const got = await this.#o.kube.call('GET', this.#path(), undefined, undefined, timeout);
       if (got.status === 404) {
-        const record = firstRecord(this.identity, this.leaseMs / 1000, wall);
+        const record = firstRecord(this.identity, this.#leaseMs / 1000, wall);
         const body = { apiVersion: LEASES, kind: 'Lease', metadata: { name: this.leaseName, namespace: this.namespace }, spec: record };
-        const r = await this.o.kube.call('POST', `/apis/${LEASES}/namespaces/${this.namespace}/leases`, body, undefined, timeout);
-        if (r.status === 409) return this.lost('Lost lease: another replica created it first');
-        if (r.status !== 201 && r.status !== 200) return this.failed(`creating Lease ${this.namespace}/${this.leaseName}`, r);
-        this.wrote(r.body, record, sentAt, true);
+        const r = await this.#o.kube.call('POST', `/apis/${LEASES}/namespaces/${this.namespace}/leases`, body, undefined, timeout);
+        if (r.status === 409) return this.#lost('Lost lease: another replica created it first');
+        if (r.status !== 201 && r.status !== 200) return this.#failed(`creating Lease ${this.namespace}/${this.leaseName}`, r);
+        this.#wrote(r.body, record, sentAt, true);
         return;
       }
-      if (got.status !== 200) return this.failed(`reading Lease ${this.namespace}/${this.leaseName}`, got);
-      this.lease = got.body;
-      this.observed = observe(this.observed, recordOf(got.body?.spec), sentAt);
-      const step = decide(this.observed, this.identity, sentAt, this.leaseMs / 1000, wall);
+      if (got.status !== 200) return this.#failed(`reading Lease ${this.namespace}/${this.leaseName}`, got);
+      this.#lease = got.body;
+      this.#observed = observe(this.#observed, recordOf(got.body?.spec), sentAt);
+      const step = decide(this.#observed, this.identity, sentAt, this.#leaseMs / 1000, wall);
       if (step.kind === 'wait') {
         // Someone else holds it (a write we lost, or an outside edit): stop leading now, not at the deadline.
-        if (this.leading) this.setLeading(false, 'Lost lease to another holder', { holder: step.holder });
+        if (this.#leading) this.#setLeading(false, 'Lost lease to another holder', { holder: step.holder });
         return;
       }
-      const r = await this.o.kube.call('PUT', this.path(), { ...got.body, spec: { ...got.body.spec, ...step.record } }, undefined, timeout);
-      if (r.status === 409) return this.lost('Lost lease: it was written since it was read');  // decide again next round
-      if (r.status !== 200) return this.failed(`updating Lease ${this.namespace}/${this.leaseName}`, r);
-      this.wrote(r.body, step.record, sentAt, step.acquiring);
+      const r = await this.#o.kube.call('PUT', this.#path(), { ...got.body, spec: { ...got.body.spec, ...step.record } }, undefined, timeout);
+      if (r.status === 409) return this.#lost('Lost lease: it was written since it was read');  // decide again next round
+      if (r.status !== 200) return this.#failed(`updating Lease ${this.namespace}/${this.leaseName}`, r);
+      this.#wrote(r.body, step.record, sentAt, step.acquiring);
     } catch (e) {
-      this.failed(`Lease ${this.namespace}/${this.leaseName}`, { status: 0, body: { message: (e as Error).message } });
+      this.#failed(`Lease ${this.namespace}/${this.leaseName}`, { status: 0, body: { message: (e as Error).message } });
     }
   }
 
-  private wrote(lease: Record<string, any>, record: LeaseRecord, sentAt: number, acquiring: boolean): void {
-    this.lease = lease;
-    this.observed = { record, atMs: sentAt };
-    this.renewedAtMs = sentAt;
-    this.lastError = '';
-    if (this.stopped) return;
-    if (this.deadline !== null) clearTimeout(this.deadline);
-    const left = this.deadlineMs - (this.now() - sentAt);
-    this.deadline = setTimeout(() => this.setLeading(false, 'Failed to renew lease within the renew deadline', { renewDeadlineMs: this.deadlineMs }), Math.max(0, left));
-    this.deadline.unref();
-    if (!this.leading) this.setLeading(true, acquiring ? 'Acquired lease' : 'Renewed lease after stepping down', { transitions: record.leaseTransitions });
+  #wrote(lease: Record<string, any>, record: LeaseRecord, sentAt: number, acquiring: boolean): void {
+    this.#lease = lease;
+    this.#observed = { record, atMs: sentAt };
+    this.#renewedAtMs = sentAt;
+    this.#lastError = '';
+    if (this.#stopped) return;
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    const left = this.#deadlineMs - (this.#now() - sentAt);
+    this.#deadline = setTimeout(() => this.#setLeading(false, 'Failed to renew lease within the renew deadline', { renewDeadlineMs: this.#deadlineMs }), Math.max(0, left));
+    this.#deadline.unref();
+    if (!this.#leading) this.#setLeading(true, acquiring ? 'Acquired lease' : 'Renewed lease after stepping down', { transitions: record.leaseTransitions });
   }
 
   /**
@@ -273,39 +273,39 @@ export class LeaderElector {
    * a lost race can never leave two leaders, at the price of a spurious step-down when someone merely
    * edited the Lease's metadata (the next round takes it back).
    */
-  private lost(msg: string): void {
-    if (this.leading) this.setLeading(false, msg);
+  #lost(msg: string): void {
+    if (this.#leading) this.#setLeading(false, msg);
   }
 
-  private failed(what: string, r: { status: number; body: any }): void {
+  #failed(what: string, r: { status: number; body: any }): void {
     const msg = `${what}: ${r.status === 0 ? '' : `HTTP ${r.status}: `}${r.body?.message ?? ''}`;
-    if (msg === this.lastError) return;                                  // once per distinct error, not every retryPeriod
-    this.lastError = msg;
-    this.o.log.error('Failed to acquire or renew lease', {
+    if (msg === this.#lastError) return;                                  // once per distinct error, not every retryPeriod
+    this.#lastError = msg;
+    this.#o.log.error('Failed to acquire or renew lease', {
       error: msg, ...(r.status === 403 ? { hint: `grant get/update on leases "${this.leaseName}" and create on leases in namespace ${this.namespace} (operator/rbac.yaml)` } : {}),
     });
   }
 
-  private setLeading(leading: boolean, msg: string, kv: Record<string, unknown> = {}): void {
-    if (this.leading === leading) return;
-    this.leading = leading;
-    if (!leading && this.deadline !== null) { clearTimeout(this.deadline); this.deadline = null; }
-    this.o.log.info(msg, { kind: 'Lease', lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, ...kv });
-    for (const cb of this.listeners) {
-      try { cb(leading); } catch (e) { this.o.log.error('Failed to handle leadership change', { error: (e as Error).message }); }
+  #setLeading(leading: boolean, msg: string, kv: Record<string, unknown> = {}): void {
+    if (this.#leading === leading) return;
+    this.#leading = leading;
+    if (!leading && this.#deadline !== null) { clearTimeout(this.#deadline); this.#deadline = null; }
+    this.#o.log.info(msg, { kind: 'Lease', lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, ...kv });
+    for (const cb of this.#listeners) {
+      try { cb(leading); } catch (e) { this.#o.log.error('Failed to handle leadership change', { error: (e as Error).message }); }
     }
   }
 
-  private async release(): Promise<void> {
-    const lease = this.lease;
-    const obs = this.observed;
+  async #release(): Promise<void> {
+    const lease = this.#lease;
+    const obs = this.#observed;
     if (lease === null || obs === null) return;
     try {
-      const r = await this.o.kube.call('PUT', this.path(), { ...lease, spec: { ...lease['spec'], ...releaseRecord(obs.record, new Date()) } }, undefined, this.deadlineMs);
-      if (r.status === 200) this.o.log.info('Released lease', { kind: 'Lease', lease: `${this.namespace}/${this.leaseName}`, identity: this.identity });
-      else this.o.log.warn('Failed to release lease; it expires on its own', { lease: `${this.namespace}/${this.leaseName}`, status: r.status, error: r.body?.message ?? '' });
+      const r = await this.#o.kube.call('PUT', this.#path(), { ...lease, spec: { ...lease['spec'], ...releaseRecord(obs.record, new Date()) } }, undefined, this.#deadlineMs);
+      if (r.status === 200) this.#o.log.info('Released lease', { kind: 'Lease', lease: `${this.namespace}/${this.leaseName}`, identity: this.identity });
+      else this.#o.log.warn('Failed to release lease; it expires on its own', { lease: `${this.namespace}/${this.leaseName}`, status: r.status, error: r.body?.message ?? '' });
     } catch (e) {
-      this.o.log.warn('Failed to release lease; it expires on its own', { lease: `${this.namespace}/${this.leaseName}`, error: (e as Error).message });
+      this.#o.log.warn('Failed to release lease; it expires on its own', { lease: `${this.namespace}/${this.leaseName}`, error: (e as Error).message });
     }
   }
 }

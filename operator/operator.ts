@@ -32,6 +32,8 @@ import { subjectAccessReview } from './webhook/accessrequest.ts';
 import { createOperatorMetrics } from './metrics.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { createRecorder, NULL_RECORDER } from './record.ts';
+import { WorkQueue } from './queue.ts';
+import { backoffMs } from '../lib/backoff.ts';
 import type { OtlpOptions, Recorder } from './record.ts';
 
 export interface OperatorOptions {
@@ -67,6 +69,11 @@ export interface OperatorOptions {
   /** Every binding is reconciled this often even without events (AccessRequest expiry). Default 30 s. */
   readonly resyncMs?: number;
   /**
+   * Reconciles of different objects that may run at once (flag --max-concurrent-reconciles; chart
+   * operator.maxConcurrentReconciles); one object is never reconciled twice at once (queue.ts). Default 4.
+   */
+  readonly maxConcurrentReconciles?: number;
+  /**
    * Namespaces the operator works in (flag --watch-namespaces; chart operator.watchNamespaces): one watch
    * per namespace, so Roles there suffice. Unset or null: the whole cluster (ClusterRole).
    */
@@ -96,88 +103,53 @@ export interface OperatorOptions {
   readonly otlp?: OtlpOptions | null;
 }
 
-/** Serialised work queue: one reconcile per key at a time, failures retried with capped backoff. */
-class Queue {
-  private readonly pending = new Set<string>();
-  private readonly failures = new Map<string, number>();
-  private running = false;
-  private readonly work: (key: string) => Promise<void>;
-  private readonly log: Logger;
-  private stopped = false;
-  private readonly observe: ((key: string, ok: boolean, seconds: number) => void) | undefined;
-  constructor(work: (key: string) => Promise<void>, log: Logger, observe?: (key: string, ok: boolean, seconds: number) => void) {
-    this.work = work; this.log = log; this.observe = observe;
-  }
-  get depth(): number { return this.pending.size; }
-  add(key: string): void {
-    if (this.stopped) return;
-    this.pending.add(key);
-    if (!this.running) { this.running = true; setImmediate(() => void this.drain()); }
-  }
-  stop(): void { this.stopped = true; this.pending.clear(); }
-  private async drain(): Promise<void> {
-    while (this.pending.size > 0 && !this.stopped) {
-      const key = this.pending.values().next().value as string;
-      this.pending.delete(key);
-      const t0 = performance.now();
-      try {
-        await this.work(key);
-        this.observe?.(key, true, (performance.now() - t0) / 1000);
-        this.failures.delete(key);
-      } catch (e) {
-        this.observe?.(key, false, (performance.now() - t0) / 1000);
-        const n = (this.failures.get(key) ?? 0) + 1;
-        this.failures.set(key, n);
-        const delay = Math.min(30_000, 100 * 2 ** n);
-        this.log.warn('Failed to reconcile', { key, error: (e as Error).message, retryInMs: delay });
-        setTimeout(() => this.add(key), delay).unref();
-      }
-    }
-    this.running = false;
-  }
-}
+/**
+ * Webhook certificate bootstrap after a lost race with another replica: 200 ms, 400 ms, 800 ms, 1.6 s,
+ * each up to half again at random so racing replicas come apart.
+ */
+const CERT_RETRY = { initialMs: 200, maxMs: 1600, jitter: [1, 1.5] } as const;
 
 export class Operator {
   readonly opts: OperatorOptions;
   readonly log: Logger;
   readonly distribution: DistributionServer;
-  private readonly violations: ViolationRecorder;
+  readonly #violations: ViolationRecorder;
   caches!: Caches;
   /** The Lease elector, or null when election is off (then isLeader() is always true). Metrics read it. */
   readonly leader: LeaderElector | null;
   readonly metrics: OperatorMetrics;
   /** Events + spans of the operator's actions; set in start(). Leader-only, like status writes. */
   recorder: Recorder = NULL_RECORDER;
-  private ownRecorder = false;
+  #ownRecorder = false;
   /** Pods listed at start were injected in an earlier life of the operator: only later adds are PodInjected. */
-  private podsSynced = false;
-  private webhookServer: HttpsServer | null = null;
+  #podsSynced = false;
+  #webhookServer: HttpsServer | null = null;
   /** The serving certificate in use by the webhook and gRPC servers; replaced from the Secret. */
-  private serving: ServingPair | null = null;
-  private grpcIdentity: ServingIdentityProvider | null = null;
-  private servingProblem = '';
-  private timers: NodeJS.Timeout[] = [];
-  private queue!: Queue;
-  private cert: CertBundle | null = null;
-  private shutdownSent = new Set<string>();
+  #serving: ServingPair | null = null;
+  #grpcIdentity: ServingIdentityProvider | null = null;
+  #servingProblem = '';
+  #timers: NodeJS.Timeout[] = [];
+  #queue!: WorkQueue;
+  #cert: CertBundle | null = null;
+  #shutdownSent = new Set<string>();
   /** One timer per AccessRequest whose status changes by itself at a known time (expiry, pending TTL). */
-  private requeues = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
+  #requeues = new Map<string, { atMs: number; timer: NodeJS.Timeout }>();
 
   /** What the AccessRequest reconciler and RequestAccess need (operator/controllers/requests.ts). */
-  private requestDeps(): RequestDeps {
+  #requestDeps(): RequestDeps {
     return {
       requests: this.caches.requests, policies: this.caches.policies, kube: this.opts.kube, log: this.log, now: () => new Date(),
       isLeader: () => this.isLeader(), recorder: this.recorder,
       requeueAt: (ns, name, atMs) => {
         const key = `request/${ns}/${name}`;
-        const prev = this.requeues.get(key);
+        const prev = this.#requeues.get(key);
         if (prev !== undefined && prev.atMs === atMs) return;
         if (prev !== undefined) clearTimeout(prev.timer);
         // setTimeout's limit is 2^31-1 ms (~24.8 days); a longer wait is re-armed by the periodic resync.
         const delay = Math.min(Math.max(0, atMs - Date.now()) + 50, 2 ** 31 - 1);
-        const timer = setTimeout(() => { this.requeues.delete(key); this.queue.add(key); }, delay);
+        const timer = setTimeout(() => { this.#requeues.delete(key); this.#queue.add(key); }, delay);
         timer.unref();
-        this.requeues.set(key, { atMs, timer });
+        this.#requeues.set(key, { atMs, timer });
       },
     };
   }
@@ -187,7 +159,7 @@ export class Operator {
     this.log = opts.log ?? jsonLogger();
     this.metrics = opts.metrics ?? createOperatorMetrics();
     this.metrics.sources.sidecarStreams = () => this.distribution.connections;
-    this.metrics.sources.queueDepth = () => this.queue?.depth ?? 0;
+    this.metrics.sources.queueDepth = () => this.#queue?.depth ?? 0;
     this.metrics.sources.isLeader = () => this.isLeader();
     const le = opts.leaderElection;
     this.leader = le === undefined ? null : new LeaderElector({
@@ -197,7 +169,7 @@ export class Operator {
       ...(le.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: le.renewDeadlineMs }),
       ...(le.retryPeriodMs === undefined ? {} : { retryPeriodMs: le.retryPeriodMs }),
     });
-    this.violations = new ViolationRecorder({ kube: opts.kube, log: this.log });
+    this.#violations = new ViolationRecorder({ kube: opts.kube, log: this.log });
     this.distribution = new DistributionServer({
       reviewer: opts.reviewer ?? new KubeTokenReviewer(opts.kube),
       log: this.log,
@@ -205,10 +177,10 @@ export class Operator {
         who.podName === null ? undefined : this.caches.pods.get(who.podName, ref.namespace), opts.sidecar.image),
       // (pods are always looked up: a token without a pod is refused by authorizeWatch)
       // Any replica takes violation counts (additive deltas; controllers/violations.ts), leader or not.
-      onViolations: async (_who, ref, report) => { this.violations.report(ref, report); },
+      onViolations: async (_who, ref, report) => { this.#violations.report(ref, report); },
       onRequestAccess: async (who, ref, intent) => {
         try {
-          return await requestAccessFor(this.requestDeps(), who.user, who.podName, ref, intent);
+          return await requestAccessFor(this.#requestDeps(), who.user, who.podName, ref, intent);
         } catch (e) {
           if (e instanceof IntentError) throw new RpcError(e.kind === 'invalid' ? grpc.status.INVALID_ARGUMENT : grpc.status.RESOURCE_EXHAUSTED, e.message);
           throw e;
@@ -221,24 +193,27 @@ export class Operator {
   async start(): Promise<{ webhookPort: number; grpcPort: number; caBundlePem: string | null }> {
     const { kube } = this.opts;
     if (this.opts.recorder !== undefined) this.recorder = this.opts.recorder;
-    else if (!this.ownRecorder) {
+    else if (!this.#ownRecorder) {
       this.recorder = await createRecorder({ kube, log: this.log, metrics: this.metrics, otlp: this.opts.otlp ?? null });
-      this.ownRecorder = true;
+      this.#ownRecorder = true;
     }
     const minor = this.opts.kubernetesMinor ?? Number(String((await kube.must('GET', '/version')).minor).replace(/\D/g, ''));
     const deps = (): ReconcileDeps => ({ caches: this.caches, kube, distribution: this.distribution, log: this.log, now: () => new Date(), published, isLeader: () => this.isLeader(),
       recorder: this.recorder, metrics: this.metrics });
     const published = new Map<string, string>();
-    this.queue = new Queue(async (key) => {
+    this.#queue = new WorkQueue(async (key) => {
       const [kind, ns, name] = key.split('/') as [string, string, string];
       if (kind === 'binding') await reconcileBinding(deps(), ns, name);
-      else if (kind === 'request') await reconcileRequest(this.requestDeps(), ns, name);
+      else if (kind === 'request') await reconcileRequest(this.#requestDeps(), ns, name);
       else await reconcilePolicy(deps(), ns, name);
-    }, this.log, (key, ok, seconds) => this.metrics.reconciled(key.slice(0, key.indexOf('/')), ok ? 'success' : 'error', seconds));
-    const bindingsOf = (ns: string): void => { for (const b of this.caches.bindings.list(ns)) this.queue.add(`binding/${ns}/${b.metadata.name}`); };
+    }, {
+      log: this.log, ...(this.opts.maxConcurrentReconciles === undefined ? {} : { concurrency: this.opts.maxConcurrentReconciles }),
+      observe: (key, ok, seconds) => this.metrics.reconciled(key.slice(0, key.indexOf('/')), ok ? 'success' : 'error', seconds),
+    });
+    const bindingsOf = (ns: string): void => { for (const b of this.caches.bindings.list(ns)) this.#queue.add(`binding/${ns}/${b.metadata.name}`); };
     const nsOf = (o: { metadata?: { namespace?: string } }): string => o.metadata?.namespace ?? '';
     // Pending requests are judged against the policies: a policy change may decide them.
-    const requestsOf = (ns: string): void => { for (const r of this.caches.requests.list(ns)) if ((r.status?.phase ?? 'Pending') === 'Pending') this.queue.add(`request/${ns}/${r.metadata.name}`); };
+    const requestsOf = (ns: string): void => { for (const r of this.caches.requests.list(ns)) if ((r.status?.phase ?? 'Pending') === 'Pending') this.#queue.add(`request/${ns}/${r.metadata.name}`); };
     const g = '/apis/airlock.dev/v1alpha1';
     const only = this.opts.watchNamespaces ?? null;
     const crd = (plural: string) => (ns: string | null): string => (ns === null ? `${g}/${plural}` : `${g}/namespaces/${ns}/${plural}`);
@@ -249,30 +224,30 @@ export class Operator {
       const ns = nsOf(s);
       const name = s.metadata?.name;
       for (const b of this.caches.bindings.list(ns)) {
-        if (b.spec.credentialsSecretRef.name === name || b.spec.tls?.caSecretRef?.name === name) this.queue.add(`binding/${ns}/${b.metadata.name}`);
+        if (b.spec.credentialsSecretRef.name === name || b.spec.tls?.caSecretRef?.name === name) this.#queue.add(`binding/${ns}/${b.metadata.name}`);
       }
-      if (ns === this.opts.namespace && name === this.opts.webhook.secretName) this.reloadServingCert();
+      if (ns === this.opts.namespace && name === this.opts.webhook.secretName) this.#reloadServingCert();
     }, wo);
     this.caches = {
       bindings: watchIn(kube, only, crd('databasebindings'), (b, verb) => {
-        this.queue.add(`binding/${nsOf(b)}/${b.metadata?.name}`);
+        this.#queue.add(`binding/${nsOf(b)}/${b.metadata?.name}`);
         if (verb === 'delete') this.log.info('Deleted DatabaseBinding', { binding: `${nsOf(b)}/${b.metadata?.name}` });
       }, this.log, 'DatabaseBinding', {}, wo),
-      policies: watchIn(kube, only, crd('accesspolicies'), (p) => { this.queue.add(`policy/${nsOf(p)}/${p.metadata?.name}`); bindingsOf(nsOf(p)); requestsOf(nsOf(p)); }, this.log, 'AccessPolicy', {}, wo),
+      policies: watchIn(kube, only, crd('accesspolicies'), (p) => { this.#queue.add(`policy/${nsOf(p)}/${p.metadata?.name}`); bindingsOf(nsOf(p)); requestsOf(nsOf(p)); }, this.log, 'AccessPolicy', {}, wo),
       requests: watchIn(kube, only, crd('accessrequests'), (r, verb) => {
-        if (verb !== 'delete') this.queue.add(`request/${nsOf(r)}/${r.metadata?.name}`);
+        if (verb !== 'delete') this.#queue.add(`request/${nsOf(r)}/${r.metadata?.name}`);
         bindingsOf(nsOf(r));
       }, this.log, 'AccessRequest', {}, wo),
       secrets,
       // Pods with a sidecar only (the webhook labels them): not every pod of the cluster.
-      pods: watchIn(kube, only, (ns) => (ns === null ? '/api/v1/pods' : `/api/v1/namespaces/${ns}/pods`), (p, verb) => this.onPod(p, verb), this.log, 'Pod',
+      pods: watchIn(kube, only, (ns) => (ns === null ? '/api/v1/pods' : `/api/v1/namespaces/${ns}/pods`), (p, verb) => this.#onPod(p, verb), this.log, 'Pod',
         { labelSelector: LABEL_SIDECAR_SELECTOR }, wo),
     } as Caches;
     await secrets.track('operator', this.opts.namespace, [this.opts.webhook.secretName]);
     await Promise.all(Object.values(this.caches).map((c) => c.synced));
     this.log.info('Synced caches', {});
-    this.podsSynced = true;
-    this.timers.push(setInterval(() => { for (const b of this.caches.bindings.list()) this.queue.add(`binding/${b.metadata.namespace}/${b.metadata.name}`); }, this.opts.resyncMs ?? 30_000));
+    this.#podsSynced = true;
+    this.#timers.push(setInterval(() => { for (const b of this.caches.bindings.list()) this.#queue.add(`binding/${b.metadata.namespace}/${b.metadata.name}`); }, this.opts.resyncMs ?? 30_000));
 
     const w = this.opts.webhook;
     if (w.manageCert) {
@@ -281,104 +256,104 @@ export class Operator {
       // fails the loser with 422. Both are safe to redo, so a few quick retries instead of a crash-loop.
       for (let attempt = 1; ; attempt++) {
         try {
-          this.cert = await ensureWebhookCert(kube, { namespace: this.opts.namespace, secretName: w.secretName, webhookConfigName: w.configName, names: w.names, nowMs: Date.now() });
+          this.#cert = await ensureWebhookCert(kube, { namespace: this.opts.namespace, secretName: w.secretName, webhookConfigName: w.configName, names: w.names, nowMs: Date.now() });
           break;
         } catch (e) {
           if (attempt >= 5) throw e;
           this.log.warn('Failed to ensure webhook certificate; retrying', { error: (e as Error).message, attempt });
-          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt + Math.random() * 100));
+          await new Promise((r) => setTimeout(r, backoffMs(CERT_RETRY, attempt)));
         }
       }
     }
-    const tls = this.cert ?? w.tls;
+    const tls = this.#cert ?? w.tls;
     if (tls === undefined) throw new Error('webhook: manageCert is false and no certificate was given');
-    this.serving = { certPem: tls.certPem, keyPem: tls.keyPem };
+    this.#serving = { certPem: tls.certPem, keyPem: tls.keyPem };
     // gRPC carries database credentials: TLS with the same certificate as the webhook (the same Service
     // names both) unless the caller chose credentials (tests). Sidecars verify it with AIRLOCK_OPERATOR_CA.
     // The provider lets a renewed certificate replace it without a restart (reloadServingCert).
-    if (this.opts.grpc.credentials === undefined) this.grpcIdentity = new ServingIdentityProvider(this.serving);
-    const grpcCreds = this.opts.grpc.credentials ?? reloadableServerCredentials(this.grpcIdentity!);
+    if (this.opts.grpc.credentials === undefined) this.#grpcIdentity = new ServingIdentityProvider(this.#serving);
+    const grpcCreds = this.opts.grpc.credentials ?? reloadableServerCredentials(this.#grpcIdentity!);
     const grpcPort = await this.distribution.listen(`${this.opts.grpc.host}:${this.opts.grpc.port}`, grpcCreds);
 
     // The webhook listens only now: with empty caches it would admit matching pods without their sidecar.
     const byNs = (ns: string): readonly DatabaseBinding[] => this.caches.bindings.list(ns);
-    this.webhookServer = createWebhookServer(tls, {
+    this.#webhookServer = createWebhookServer(tls, {
       bindingsIn: byNs, log: this.log, metrics: this.metrics,
       accessRequests: { selfUser: this.opts.selfUser ?? `system:serviceaccount:${this.opts.namespace}:airlock-operator`,
         sar: subjectAccessReview(kube), now: () => new Date(), log: this.log },
       inject: { image: this.opts.sidecar.image, imagePullPolicy: this.opts.sidecar.imagePullPolicy, resources: this.opts.sidecar.resources,
         operatorAddress: this.opts.sidecar.operatorAddress, operatorNamespace: this.opts.namespace, kubernetesMinor: minor,
         ...(this.opts.sidecar.metrics === true ? { sidecarMetrics: true } : {}),
-        ...(this.opts.grpc.credentials === undefined && (this.cert?.caPem ?? w.tls?.caPem) !== undefined ? { operatorCaPem: (this.cert?.caPem ?? w.tls?.caPem)! } : {}) },
+        ...(this.opts.grpc.credentials === undefined && (this.#cert?.caPem ?? w.tls?.caPem) !== undefined ? { operatorCaPem: (this.#cert?.caPem ?? w.tls?.caPem)! } : {}) },
     });
-    const server = this.webhookServer;
+    const server = this.#webhookServer;
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(w.port, w.host, () => resolve()); });
     if (w.manageCert) {
       // Renewal writes the Secret and the caBundle: the leader's job. Every replica (this one too) then
       // picks the new certificate up from the Secret.
-      this.timers.push(setInterval(() => {
+      this.#timers.push(setInterval(() => {
         if (!this.isLeader()) return;
         ensureWebhookCert(kube, { namespace: this.opts.namespace, secretName: w.secretName, webhookConfigName: w.configName, names: w.names, nowMs: Date.now() })
-          .then((c) => { if (c.certPem !== this.cert?.certPem) { this.cert = c; this.log.info('Renewed webhook certificate', { secret: `${this.opts.namespace}/${w.secretName}` }); } this.reloadServingCert(); })
+          .then((c) => { if (c.certPem !== this.#cert?.certPem) { this.#cert = c; this.log.info('Renewed webhook certificate', { secret: `${this.opts.namespace}/${w.secretName}` }); } this.#reloadServingCert(); })
           .catch((e: unknown) => this.log.error('Failed to renew webhook certificate', { error: (e as Error).message }));
       }, 3_600_000));
     }
     // The watch event is the fast path; the timer covers a watch that ended silently (informers.ts).
-    this.timers.push(setInterval(() => this.reloadServingCert(), this.opts.certReloadMs ?? 30_000));
-    for (const t of this.timers) t.unref();
+    this.#timers.push(setInterval(() => this.#reloadServingCert(), this.opts.certReloadMs ?? 30_000));
+    for (const t of this.#timers) t.unref();
     if (this.leader !== null) {
       // A new leader brings every status up to date: the previous one may have died between a change and
       // its status write, and a replica that was not leading skipped its writes (reconcile.ts patchStatus).
-      this.leader.onChange((leading) => { if (leading) this.enqueueAll(); });
+      this.leader.onChange((leading) => { if (leading) this.#enqueueAll(); });
       this.leader.start();
     }
     this.log.info('Started operator', { webhookPort: (server.address() as AddressInfo).port, grpcPort, kubernetesMinor: minor });
-    return { webhookPort: (server.address() as AddressInfo).port, grpcPort, caBundlePem: this.cert?.caBundlePem ?? null };
+    return { webhookPort: (server.address() as AddressInfo).port, grpcPort, caBundlePem: this.#cert?.caBundlePem ?? null };
   }
 
   /** True when this replica may write to the apiserver: it holds the Lease, or election is off. */
   isLeader(): boolean { return this.leader === null || this.leader.isLeader(); }
 
-  private enqueueAll(): void {
-    for (const b of this.caches.bindings.list()) this.queue.add(`binding/${b.metadata.namespace}/${b.metadata.name}`);
-    for (const p of this.caches.policies.list()) this.queue.add(`policy/${p.metadata.namespace}/${p.metadata.name}`);
-    for (const r of this.caches.requests.list()) this.queue.add(`request/${r.metadata.namespace}/${r.metadata.name}`);
+  #enqueueAll(): void {
+    for (const b of this.caches.bindings.list()) this.#queue.add(`binding/${b.metadata.namespace}/${b.metadata.name}`);
+    for (const p of this.caches.policies.list()) this.#queue.add(`policy/${p.metadata.namespace}/${p.metadata.name}`);
+    for (const r of this.caches.requests.list()) this.#queue.add(`request/${r.metadata.namespace}/${r.metadata.name}`);
   }
 
   /** Serves tls.crt/tls.key of the certificate Secret (from the informer cache) if they changed and are valid. */
-  private reloadServingCert(): void {
-    const server = this.webhookServer;
-    if (server === null || this.serving === null) return;          // not serving yet: start() reads it
+  #reloadServingCert(): void {
+    const server = this.#webhookServer;
+    if (server === null || this.#serving === null) return;          // not serving yet: start() reads it
     const { namespace, webhook: { secretName } } = this.opts;
     const got = servingFromSecret(this.caches.secrets.get(secretName, namespace), `${namespace}/${secretName}`);
     if (typeof got === 'string') {
-      if (got !== this.servingProblem) this.log.error('Failed to load serving certificate; kept the current one', { error: got });
-      this.servingProblem = got;                                     // logged once, not every 30 s
+      if (got !== this.#servingProblem) this.log.error('Failed to load serving certificate; kept the current one', { error: got });
+      this.#servingProblem = got;                                     // logged once, not every 30 s
       return;
     }
-    this.servingProblem = '';
-    if (got.certPem === this.serving.certPem && got.keyPem === this.serving.keyPem) return;
+    this.#servingProblem = '';
+    if (got.certPem === this.#serving.certPem && got.keyPem === this.#serving.keyPem) return;
     try {
       server.setSecureContext({ cert: got.certPem, key: got.keyPem, minVersion: 'TLSv1.2' });
     } catch (e) {
       this.log.error('Failed to load serving certificate; kept the current one', { error: (e as Error).message });
       return;
     }
-    this.serving = got;
-    this.grpcIdentity?.set(got);
+    this.#serving = got;
+    this.#grpcIdentity?.set(got);
     this.log.info('Loaded renewed serving certificate', { secret: `${namespace}/${secretName}` });
   }
 
-  private onPod(p: Caches['pods'] extends { list(): readonly (infer P)[] } ? P : never, verb: string): void {
+  #onPod(p: Caches['pods'] extends { list(): readonly (infer P)[] } ? P : never, verb: string): void {
     const ns = p.metadata.namespace;
     const names = (p.metadata.annotations?.['airlock.dev/injected'] ?? '').split(',').filter((x) => x !== '').map((x) => x.slice(0, x.lastIndexOf('@')));
-    for (const n of names) this.queue?.add(`binding/${ns}/${n}`);              // injectedPods count
+    for (const n of names) this.#queue?.add(`binding/${ns}/${n}`);              // injectedPods count
     const key = `${ns}/${p.metadata.name}/${p.metadata.uid ?? ''}`;
-    if (verb === 'delete') { this.shutdownSent.delete(key); return; }
-    if (verb === 'add' && this.podsSynced && names.length > 0 && this.isLeader()) this.recordInjected(p);
-    if (!this.shutdownSent.has(key) && appContainersDone(p)) {
+    if (verb === 'delete') { this.#shutdownSent.delete(key); return; }
+    if (verb === 'add' && this.#podsSynced && names.length > 0 && this.isLeader()) this.#recordInjected(p);
+    if (!this.#shutdownSent.has(key) && appContainersDone(p)) {
       if (this.distribution.shutdownPod(ns, p.metadata.name, 'application containers have terminated') > 0) {
-        this.shutdownSent.add(key);
+        this.#shutdownSent.add(key);
         this.log.info('Told sidecars of finished pod to exit', { pod: `${ns}/${p.metadata.name}` });
       }
     }
@@ -389,7 +364,7 @@ export class Operator {
    * the pod exists then. The webhook does not record it — a dry-run request, or a pod that fails to be
    * created after admission, would make it a lie.
    */
-  private recordInjected(p: Caches['pods'] extends { list(): readonly (infer P)[] } ? P : never): void {
+  #recordInjected(p: Caches['pods'] extends { list(): readonly (infer P)[] } ? P : never): void {
     const ns = p.metadata.namespace;
     for (const entry of (p.metadata.annotations?.['airlock.dev/injected'] ?? '').split(',').filter((x) => x !== '')) {
       const at = entry.lastIndexOf('@');
@@ -406,20 +381,20 @@ export class Operator {
   }
 
   async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    for (const r of this.requeues.values()) clearTimeout(r.timer);
-    this.queue?.stop();
+    for (const t of this.#timers) clearInterval(t);
+    for (const r of this.#requeues.values()) clearTimeout(r.timer);
+    this.#queue?.stop();
     // Before the servers close: the other replica takes over (and starts writing) at once.
     await this.leader?.stop();
     await this.distribution.close();
-    await this.violations.stop();
-    if (this.webhookServer !== null) {
-      const s = this.webhookServer;
+    await this.#violations.stop();
+    if (this.#webhookServer !== null) {
+      const s = this.#webhookServer;
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
     }
     await Promise.all(Object.values(this.caches ?? {}).map((c) => c.stop()));
-    if (this.ownRecorder) { await this.recorder.close(); this.ownRecorder = false; this.recorder = NULL_RECORDER; }
+    if (this.#ownRecorder) { await this.recorder.close(); this.#ownRecorder = false; this.recorder = NULL_RECORDER; }
   }
 }
 

@@ -138,43 +138,43 @@ export interface RecorderOptions {
 }
 
 export class EventRecorder implements Recorder {
-  private readonly opts: RecorderOptions;
-  private readonly now: () => number;
-  private readonly instance: string;
-  private readonly series = new Map<string, Series>();
-  private readonly queue: Series[] = [];
-  private readonly timer: NodeJS.Timeout | null;
-  private working: Promise<void> | null = null;
-  private closed = false;
-  private lastDropLogMs = -Infinity;
+  readonly #opts: RecorderOptions;
+  readonly #now: () => number;
+  readonly #instance: string;
+  readonly #series = new Map<string, Series>();
+  readonly #queue: Series[] = [];
+  readonly #timer: NodeJS.Timeout | null;
+  #working: Promise<void> | null = null;
+  #closed = false;
+  #lastDropLogMs = -Infinity;
   /** Events not written because the queue was full. */
   dropped = 0;
 
   constructor(opts: RecorderOptions) {
-    this.opts = opts;
-    this.now = opts.now ?? Date.now;
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
     // reportingInstance: at most 128 characters (events.k8s.io/v1 validation).
-    this.instance = (opts.reportingInstance ?? process.env['POD_NAME'] ?? hostname()).slice(0, 128);
+    this.#instance = (opts.reportingInstance ?? process.env['POD_NAME'] ?? hostname()).slice(0, 128);
     const tickMs = opts.tickMs ?? 10_000;
-    this.timer = tickMs > 0 ? setInterval(() => this.tick(), tickMs) : null;
-    this.timer?.unref();
+    this.#timer = tickMs > 0 ? setInterval(() => this.tick(), tickMs) : null;
+    this.#timer?.unref();
   }
 
   action(a: ActionRecord): void {
-    if (this.closed) return;
+    if (this.#closed) return;
     try {
-      this.opts.metrics?.action(a.action);
-      const nowMs = this.now();
-      if (this.opts.spans) this.span(a, nowMs);
-      if (this.opts.events !== null) this.event(a, nowMs);
+      this.#opts.metrics?.action(a.action);
+      const nowMs = this.#now();
+      if (this.#opts.spans) this.#span(a, nowMs);
+      if (this.#opts.events !== null) this.#event(a, nowMs);
     } catch (e) {
-      this.opts.log.error('Failed to record operator action', { action: a?.action, error: (e as Error).message });
+      this.#opts.log.error('Failed to record operator action', { action: a?.action, error: (e as Error).message });
     }
   }
 
-  private span(a: ActionRecord, nowMs: number): void {
+  #span(a: ActionRecord, nowMs: number): void {
     const at = hrTime(nowMs);
-    const span = this.opts.spans!.tracer.startSpan(`airlock.operator ${a.action}`, {
+    const span = this.#opts.spans!.tracer.startSpan(`airlock.operator ${a.action}`, {
       kind: SpanKind.INTERNAL, startTime: at,
       // The fixed attributes last: a caller's attribute cannot pass itself off as one of them.
       attributes: {
@@ -186,75 +186,75 @@ export class EventRecorder implements Recorder {
     span.end(at);
   }
 
-  private event(a: ActionRecord, nowMs: number): void {
+  #event(a: ActionRecord, nowMs: number): void {
     const note = boundNote(a.note);
     const r = a.regarding;
     const key = JSON.stringify([r.apiVersion, r.kind, r.namespace, r.name, r.uid ?? '', a.action, a.type, note]);
-    const window = this.opts.seriesWindowMs ?? SERIES_WINDOW_MS;
-    const s = this.series.get(key);
+    const window = this.#opts.seriesWindowMs ?? SERIES_WINDOW_MS;
+    const s = this.#series.get(key);
     if (s !== undefined && nowMs - s.lastObservedMs < window) {
       s.count++;
       s.lastObservedMs = nowMs;
-      if (this.patchDue(s, nowMs)) this.enqueue(s);
+      if (this.#patchDue(s, nowMs)) this.#enqueue(s);
       return;                     // not yet created: the create still queued carries the count
     }
-    if (s !== undefined) this.series.delete(key);
-    const max = this.opts.maxSeries ?? MAX_SERIES;
-    while (this.series.size >= max) this.series.delete(this.series.keys().next().value as string);
+    if (s !== undefined) this.#series.delete(key);
+    const max = this.#opts.maxSeries ?? MAX_SERIES;
+    while (this.#series.size >= max) this.#series.delete(this.#series.keys().next().value as string);
     const fresh: Series = {
       key, name: eventName(r.name), count: 1, lastObservedMs: nowMs, written: 0, lastWriteMs: 0, queued: false,
       base: {
         apiVersion: 'events.k8s.io/v1', kind: 'Event', eventTime: microTime(nowMs),
-        reportingController: REPORTING_CONTROLLER, reportingInstance: this.instance,
+        reportingController: REPORTING_CONTROLLER, reportingInstance: this.#instance,
         action: a.action, reason: a.action, type: a.type, note,
         regarding: { apiVersion: r.apiVersion, kind: r.kind, namespace: r.namespace, name: r.name, ...(r.uid ? { uid: r.uid } : {}) },
       },
     };
-    this.series.set(key, fresh);
-    this.enqueue(fresh);
+    this.#series.set(key, fresh);
+    this.#enqueue(fresh);
   }
 
   /** The second occurrence at once, so the series shows; later ones once per interval (tick() catches up). */
-  private patchDue(s: Series, nowMs: number): boolean {
+  #patchDue(s: Series, nowMs: number): boolean {
     if (s.queued || s.written === 0 || s.count <= s.written) return false;
-    return s.written === 1 || nowMs - s.lastWriteMs >= (this.opts.seriesPatchIntervalMs ?? SERIES_PATCH_INTERVAL_MS);
+    return s.written === 1 || nowMs - s.lastWriteMs >= (this.#opts.seriesPatchIntervalMs ?? SERIES_PATCH_INTERVAL_MS);
   }
 
-  private enqueue(s: Series): void {
-    if (this.queue.length >= (this.opts.maxQueue ?? MAX_QUEUE)) {
+  #enqueue(s: Series): void {
+    if (this.#queue.length >= (this.#opts.maxQueue ?? MAX_QUEUE)) {
       this.dropped++;
-      if (s.written === 0 && this.series.get(s.key) === s) this.series.delete(s.key);
-      const nowMs = this.now();
-      if (nowMs - this.lastDropLogMs >= 60_000) {
-        this.lastDropLogMs = nowMs;
-        this.opts.log.warn('Dropped Events, queue full', { dropped: this.dropped, queued: this.queue.length });
+      if (s.written === 0 && this.#series.get(s.key) === s) this.#series.delete(s.key);
+      const nowMs = this.#now();
+      if (nowMs - this.#lastDropLogMs >= 60_000) {
+        this.#lastDropLogMs = nowMs;
+        this.#opts.log.warn('Dropped Events, queue full', { dropped: this.dropped, queued: this.#queue.length });
       }
       return;
     }
     s.queued = true;
-    this.queue.push(s);
-    this.working ??= this.work().finally(() => { this.working = null; });
+    this.#queue.push(s);
+    this.#working ??= this.#work().finally(() => { this.#working = null; });
   }
 
-  private async work(): Promise<void> {
-    for (let s = this.queue.shift(); s !== undefined; s = this.queue.shift()) {
+  async #work(): Promise<void> {
+    for (let s = this.#queue.shift(); s !== undefined; s = this.#queue.shift()) {
       s.queued = false;
       try {
-        await this.write(s);
+        await this.#write(s);
       } catch (e) {
-        this.failed(s, 0, (e as Error).message);
+        this.#failed(s, 0, (e as Error).message);
       }
     }
   }
 
-  private async write(s: Series): Promise<void> {
-    const events = this.opts.events!;
+  async #write(s: Series): Promise<void> {
+    const events = this.#opts.events!;
     const count = s.count;
     const ns = s.base.regarding.namespace;
     const series: EventSeries = { count, lastObservedTime: microTime(s.lastObservedMs) };
     if (s.written === 0) {
       const r = await events.create(ns, { ...s.base, metadata: { name: s.name, namespace: ns }, ...(count >= 2 ? { series } : {}) });
-      if (r.status < 200 || r.status >= 300) return this.failed(s, r.status, r.message);
+      if (r.status < 200 || r.status >= 300) return this.#failed(s, r.status, r.message);
     } else {
       if (count <= s.written) return;
       const r = await events.patchSeries(ns, s.name, series);
@@ -262,50 +262,50 @@ export class EventRecorder implements Recorder {
         // Deleted meanwhile (the apiserver's --event-ttl, 1 h by default): a new Event carries the series on.
         s.name = eventName(s.base.regarding.name);
         s.written = 0;
-        return this.write(s);
+        return this.#write(s);
       }
-      if (r.status < 200 || r.status >= 300) return this.failed(s, r.status, r.message);
+      if (r.status < 200 || r.status >= 300) return this.#failed(s, r.status, r.message);
     }
     s.written = count;
-    s.lastWriteMs = this.now();
+    s.lastWriteMs = this.#now();
   }
 
-  private failed(s: Series, status: number, message: string): void {
-    this.opts.log.warn('Failed to write Event', {
+  #failed(s: Series, status: number, message: string): void {
+    this.#opts.log.warn('Failed to write Event', {
       reason: s.base.reason, regarding: `${s.base.regarding.kind} ${s.base.regarding.namespace}/${s.base.regarding.name}`,
       status, error: message,
     });
     // Never created: forget it, so the next occurrence tries a create of its own.
-    if (s.written === 0 && this.series.get(s.key) === s) this.series.delete(s.key);
+    if (s.written === 0 && this.#series.get(s.key) === s) this.#series.delete(s.key);
   }
 
   /** Queues due series patches and forgets series past the window (once their last count is written). */
   tick(): void {
-    const nowMs = this.now();
-    const window = this.opts.seriesWindowMs ?? SERIES_WINDOW_MS;
-    for (const s of [...this.series.values()]) {
+    const nowMs = this.#now();
+    const window = this.#opts.seriesWindowMs ?? SERIES_WINDOW_MS;
+    for (const s of [...this.#series.values()]) {
       const ended = nowMs - s.lastObservedMs >= window;
       if (!s.queued && s.written > 0 && s.count > s.written
-        && (ended || nowMs - s.lastWriteMs >= (this.opts.seriesPatchIntervalMs ?? SERIES_PATCH_INTERVAL_MS))) this.enqueue(s);
-      else if (ended && !s.queued) this.series.delete(s.key);
+        && (ended || nowMs - s.lastWriteMs >= (this.#opts.seriesPatchIntervalMs ?? SERIES_PATCH_INTERVAL_MS))) this.#enqueue(s);
+      else if (ended && !s.queued) this.#series.delete(s.key);
     }
   }
 
   /** Resolves when no Event is waiting or being written (tests, close). */
   async idle(): Promise<void> {
-    while (this.working !== null) await this.working;
+    while (this.#working !== null) await this.#working;
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== null) clearInterval(this.timer);
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
     // Series counts not yet written go out now, however recent their last write.
-    for (const s of this.series.values()) if (!s.queued && s.written > 0 && s.count > s.written) this.enqueue(s);
+    for (const s of this.#series.values()) if (!s.queued && s.written > 0 && s.count > s.written) this.#enqueue(s);
     let timeout: NodeJS.Timeout | undefined;
-    await Promise.race([this.idle(), new Promise<void>((r) => { timeout = setTimeout(r, this.opts.closeTimeoutMs ?? 5000); })]);
+    await Promise.race([this.idle(), new Promise<void>((r) => { timeout = setTimeout(r, this.#opts.closeTimeoutMs ?? 5000); })]);
     clearTimeout(timeout);
-    await this.opts.spans?.close();
+    await this.#opts.spans?.close();
   }
 }
 

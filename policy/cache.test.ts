@@ -52,3 +52,26 @@ test('shape entries share the budget with exact entries', () => {
   assert.equal(c.bytes, 0);
   assert.equal(c.size, 0);
 });
+
+test('repeated hits on the newest entry keep the LRU order exact (exact and shape maps)', () => {
+  const k = (i: number) => `SELECT * FROM t${i}`;
+  const n = (i: number) => `SELECT * FROM n${i}`;
+  const max = (entry(k(1)) + entry(n(1))) * 3;
+  const c = new DecisionCache<number>(max);
+  c.set(k(1), 1, n(1)); c.set(k(2), 2, n(2)); c.set(k(3), 3, n(3));
+  for (let i = 0; i < 3; i++) { assert.equal(c.getExact(k(3)), 3); assert.equal(c.getShape(n(3)), 3); }   // already newest
+  assert.equal(c.getExact(k(1)), 1); assert.equal(c.getExact(k(1)), 1);   // 1 moves to the end, then is newest
+  assert.equal(c.getShape(n(1)), 1); assert.equal(c.getShape(n(1)), 1);
+  c.set(k(4), 4, n(4));                                                   // evicts 2 from both maps (least recent)
+  assert.equal(c.getExact(k(2)), undefined);
+  assert.equal(c.getShape(n(2)), undefined);
+  assert.equal(c.getExact(k(3)), 3);                                      // 3 moves behind 4
+  c.set(k(5), 5, n(5));                                                   // evicts 1 (exact), 3 (shape)
+  assert.deepStrictEqual([c.getExact(k(1)), c.getExact(k(3)), c.getExact(k(4)), c.getExact(k(5))], [undefined, 3, 4, 5]);
+  assert.deepStrictEqual([c.getShape(n(1)), c.getShape(n(3)), c.getShape(n(4)), c.getShape(n(5))], [1, undefined, 4, 5]);
+  // A key stored again after its entry was the newest: the new value, and the order still follows use.
+  c.set(k(5), 50);
+  assert.equal(c.getExact(k(5)), 50);
+  c.clear();
+  assert.equal(c.getExact(k(5)), undefined);
+});

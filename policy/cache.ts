@@ -13,7 +13,9 @@
 //     set_config argument — must not be replaced); the caller says so when it stores.
 // LRU by Map insertion order: a hit deletes and re-inserts. Each map is LRU on its own; when over
 // budget the map holding more bytes gives up its oldest entry, which approximates a global LRU
-// without a linked list. A hit allocates nothing beyond the Map operations.
+// without a linked list. A hit allocates nothing beyond the Map operations, and a hit on the entry that is
+// already the most recent of its map (a client repeating one statement shape: pgbench, a polling loop) does
+// not even move it: delete + set would leave the order as it is.
 
 /** Estimated bytes per entry besides its key: Map slot, entry object, and the value's share. */
 export const ENTRY_OVERHEAD_BYTES = 256;
@@ -27,6 +29,13 @@ export class DecisionCache<V> {
   #exactBytes = 0;
   readonly #exact = new Map<string, Entry<V>>();
   readonly #shape = new Map<string, Entry<V>>();
+  /**
+   * The entry last inserted into or moved to the end of each map. Every insertion and every move sets it, and
+   * removals move nothing, so while it is still in its map it is that map's last entry. (A removed one is never
+   * returned by a lookup, and a key set again gets a new Entry object.)
+   */
+  #newestExact: Entry<V> | null = null;
+  #newestShape: Entry<V> | null = null;
 
   constructor(maxBytes: number = DEFAULT_CACHE_BYTES) {
     if (!(maxBytes >= 0)) throw new RangeError(`cache size must be a non-negative number of bytes, got ${maxBytes}`);
@@ -37,8 +46,18 @@ export class DecisionCache<V> {
   get bytes(): number { return this.#bytes; }
   get size(): number { return this.#exact.size + this.#shape.size; }
 
-  getExact(text: string): V | undefined { return hit(this.#exact, text); }
-  getShape(normalized: string): V | undefined { return hit(this.#shape, normalized); }
+  getExact(text: string): V | undefined {
+    const e = this.#exact.get(text);
+    if (e === undefined) return undefined;
+    if (e !== this.#newestExact) { this.#exact.delete(text); this.#exact.set(text, e); this.#newestExact = e; }
+    return e.value;
+  }
+  getShape(normalized: string): V | undefined {
+    const e = this.#shape.get(normalized);
+    if (e === undefined) return undefined;
+    if (e !== this.#newestShape) { this.#shape.delete(normalized); this.#shape.set(normalized, e); this.#newestShape = e; }
+    return e.value;
+  }
 
   /**
    * Store `value` under the exact text and, when `normalized` is not null (the analysis was
@@ -50,14 +69,19 @@ export class DecisionCache<V> {
     if (normalized !== null) this.#put(this.#shape, normalized, value, valueBytes, false);
   }
 
-  clear(): void { this.#exact.clear(); this.#shape.clear(); this.#bytes = 0; this.#exactBytes = 0; }
+  clear(): void {
+    this.#exact.clear(); this.#shape.clear(); this.#bytes = 0; this.#exactBytes = 0;
+    this.#newestExact = null; this.#newestShape = null;
+  }
 
   #put(map: Map<string, Entry<V>>, key: string, value: V, extra: number, exact: boolean): void {
     const bytes = key.length * 2 + ENTRY_OVERHEAD_BYTES + extra;
     const old = map.get(key);
     if (old !== undefined) { map.delete(key); this.#account(-old.bytes, exact); }
     if (bytes > this.maxBytes) return;           // would evict everything and still not fit
-    map.set(key, { value, bytes });
+    const entry = { value, bytes };
+    map.set(key, entry);
+    if (exact) this.#newestExact = entry; else this.#newestShape = entry;
     this.#account(bytes, exact);
     while (this.#bytes > this.maxBytes) {
       const fromExact = this.#exactBytes * 2 >= this.#bytes ? this.#exact.size > 0 : this.#shape.size === 0;
@@ -73,12 +97,4 @@ export class DecisionCache<V> {
     this.#bytes += delta;
     if (exact) this.#exactBytes += delta;
   }
-}
-
-function hit<V>(map: Map<string, Entry<V>>, key: string): V | undefined {
-  const e = map.get(key);
-  if (e === undefined) return undefined;
-  map.delete(key);
-  map.set(key, e);
-  return e.value;
 }

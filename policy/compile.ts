@@ -23,11 +23,18 @@ export const DEFAULT_HOLD_TIMEOUT_MS = 60_000;
 /** An approval without maxDuration grants at most one hour: just-in-time access should be short. */
 export const DEFAULT_MAX_DURATION_MS = 3_600_000;
 
-/** Masking strategies from weakest to strictest; the strictest wins when two apply. */
-export const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 1, hash: 2, redact: 3, null: 4 };
-export function stricter(a: MaskStrategy | null, b: MaskStrategy | null): MaskStrategy | null {
-  if (a === null) return b;
-  if (b === null) return a;
+/** Masking strategies by how much of the value each lets out, least last: the strictest wins when two apply. */
+const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 1, hash: 2, redact: 3, null: 4 };
+
+/**
+ * The stricter of two strategies; an absent one (null or undefined: not masked) yields to the other. The one
+ * ordering for the compiler, decide, explain and the proxy's masking (proxy/mask/resolve.ts).
+ */
+export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy): MaskStrategy;
+export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy | null | undefined): MaskStrategy | null;
+export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy | null | undefined): MaskStrategy | null {
+  if (a == null) return b ?? null;
+  if (b == null) return a;
   return STRICTNESS[b] > STRICTNESS[a] ? b : a;
 }
 
@@ -41,32 +48,32 @@ export class PolicyCompileError extends Error {
 }
 
 /** `namespace/name` when the policy has a namespace (cluster mode), else `name`. */
-export function policyName(p: { metadata: { name: string; namespace?: string } }): string {
-  return p.metadata.namespace === undefined ? p.metadata.name : `${p.metadata.namespace}/${p.metadata.name}`;
+export function policyName(policy: { metadata: { name: string; namespace?: string } }): string {
+  return policy.metadata.namespace === undefined ? policy.metadata.name : `${policy.metadata.namespace}/${policy.metadata.name}`;
 }
 
-export function compileRule(r: Rule): CompiledRule {
-  const ops = r.operations.includes('ALL')
+export function compileRule(rule: Rule): CompiledRule {
+  const ops = rule.operations.includes('ALL')
     ? CONCRETE_OPERATIONS
-    : CONCRETE_OPERATIONS.filter((o) => r.operations.includes(o));
+    : CONCRETE_OPERATIONS.filter((operation) => rule.operations.includes(operation));
   // A rule that names only functions does not reach relations (its tables are "none"), so
   // `{operations: [ALL], functions: [public.f]}` cannot open every table. For CALL pairs a rule
   // without functions uses its tables globs (a schema.name glob names functions just as well).
   // Channels likewise: a rule that names tables or functions reaches no channel unless it names channels
   // too, so `{operations: [ALL], tables: [scratch.*]}` cannot notify every listener.
   return {
-    name: r.name,
-    effect: r.effect,
+    name: rule.name,
+    effect: rule.effect,
     operations: ops,
-    tables: r.tables !== undefined ? [...r.tables] : r.functions !== undefined || r.channels !== undefined ? [] : null,
-    functions: r.functions !== undefined ? [...r.functions] : r.tables !== undefined ? [...r.tables] : r.channels !== undefined ? [] : null,
-    channels: r.channels !== undefined ? [...r.channels] : r.tables !== undefined || r.functions !== undefined ? [] : null,
+    tables: rule.tables !== undefined ? [...rule.tables] : rule.functions !== undefined || rule.channels !== undefined ? [] : null,
+    functions: rule.functions !== undefined ? [...rule.functions] : rule.tables !== undefined ? [...rule.tables] : rule.channels !== undefined ? [] : null,
+    channels: rule.channels !== undefined ? [...rule.channels] : rule.tables !== undefined || rule.functions !== undefined ? [] : null,
   };
 }
 
-function withNamespace(s: Subject, ns: string | undefined): Subject {
-  if (s.kind !== 'ServiceAccount' || s.namespace !== undefined || ns === undefined) return { ...s };
-  return { ...s, namespace: ns };
+function withNamespace(subject: Subject, namespace: string | undefined): Subject {
+  if (subject.kind !== 'ServiceAccount' || subject.namespace !== undefined || namespace === undefined) return { ...subject };
+  return { ...subject, namespace };
 }
 
 /**
@@ -75,33 +82,33 @@ function withNamespace(s: Subject, ns: string | undefined): Subject {
  */
 export function compile(policies: readonly AccessPolicy[], generation: number): CompiledPolicySet {
   const problems: string[] = [];
-  for (const p of policies) problems.push(...formatIssues('', p, validate(p)));
+  for (const policy of policies) problems.push(...formatIssues('', policy, validate(policy)));
   if (problems.length > 0) throw new PolicyCompileError(problems);
-  const out: CompiledPolicy[] = policies.map((p) => {
-    const ns = p.metadata.namespace;
-    const s = p.spec;
+  const out: CompiledPolicy[] = policies.map((policy) => {
+    const ns = policy.metadata.namespace;
+    const spec = policy.spec;
     const masking: Record<string, MaskStrategy> = {};
-    for (const m of s.masking ?? []) {
-      for (const c of m.columns) {
-        const key = (parseColumnName(c) as [string, string, string]).join('.');
-        masking[key] = stricter(masking[key] ?? null, m.strategy) as MaskStrategy;
+    for (const maskRule of spec.masking ?? []) {
+      for (const column of maskRule.columns) {
+        const key = (parseColumnName(column) as [string, string, string]).join('.');
+        masking[key] = stricter(masking[key], maskRule.strategy);
       }
     }
-    const a = s.approval;
+    const approval = spec.approval;
     return {
-      name: policyName(p),
-      mode: s.mode ?? 'enforce',
-      subjects: s.subjects.map((x) => withNamespace(x, ns)),
-      databases: [...s.databases],
-      rules: s.rules.map(compileRule),
+      name: policyName(policy),
+      mode: spec.mode ?? 'enforce',
+      subjects: spec.subjects.map((subject) => withNamespace(subject, ns)),
+      databases: [...spec.databases],
+      rules: spec.rules.map(compileRule),
       masking,
-      blockUnfilteredWrites: s.guardrails?.blockUnfilteredWrites ?? false,
-      maxAffectedRows: s.guardrails?.maxAffectedRows ?? null,
-      approval: a === undefined ? null : {
-        approvers: a.approvers.map((x) => withNamespace(x, ns)),
-        minApprovals: a.minApprovals ?? 1,
-        maxDurationMs: a.maxDuration === undefined ? DEFAULT_MAX_DURATION_MS : (parseDuration(a.maxDuration) as number),
-        holdTimeoutMs: a.holdTimeout === undefined ? DEFAULT_HOLD_TIMEOUT_MS : (parseDuration(a.holdTimeout) as number),
+      blockUnfilteredWrites: spec.guardrails?.blockUnfilteredWrites ?? false,
+      maxAffectedRows: spec.guardrails?.maxAffectedRows ?? null,
+      approval: approval === undefined ? null : {
+        approvers: approval.approvers.map((subject) => withNamespace(subject, ns)),
+        minApprovals: approval.minApprovals ?? 1,
+        maxDurationMs: approval.maxDuration === undefined ? DEFAULT_MAX_DURATION_MS : (parseDuration(approval.maxDuration) as number),
+        holdTimeoutMs: approval.holdTimeout === undefined ? DEFAULT_HOLD_TIMEOUT_MS : (parseDuration(approval.holdTimeout) as number),
       },
     };
   });
@@ -166,30 +173,30 @@ export interface Selected {
 const ruleRefCache = new WeakMap<CompiledRule, { tables: NameMatcher[] | null; functions: NameMatcher[] | null; channels: NameMatcher[] | null; exactFunctions: Set<string>; exactTables: Set<string> }>();
 
 /** Compiled matchers of a rule (memoized per rule object; grants reuse it). Bad globs match nothing. */
-export function matchersOf(r: CompiledRule) {
-  let m = ruleRefCache.get(r);
-  if (m === undefined) {
+export function matchersOf(rule: CompiledRule) {
+  let matchers = ruleRefCache.get(rule);
+  if (matchers === undefined) {
     // A glob that does not compile (only possible in a hand-made or corrupted set: compile()
     // validates) fails closed: it matches everything in a deny rule and nothing elsewhere.
     const compileAll = (globs: readonly string[] | null) => globs === null ? null
-      : globs.map((g) => compileGlob(g) ?? (r.effect === 'deny' ? compileGlob('*') : null))
+      : globs.map((g) => compileGlob(g) ?? (rule.effect === 'deny' ? compileGlob('*') : null))
         .filter((g): g is NameMatcher => g !== null);
-    const tables = compileAll(r.tables);
-    const functions = compileAll(r.functions);
+    const tables = compileAll(rule.tables);
+    const functions = compileAll(rule.functions);
     // A set from an operator that predates channels has no `channels`: such a rule reaches channels only
     // when it names no objects at all (it could not have meant a NOTIFY pair otherwise).
-    const chans = r.channels !== undefined ? r.channels : r.tables === null && r.functions === null ? null : [];
+    const chans = rule.channels !== undefined ? rule.channels : rule.tables === null && rule.functions === null ? null : [];
     const channels = chans === null ? null
-      : chans.map((g) => compileChannelGlob(g) ?? (r.effect === 'deny' ? compileChannelGlob('*') : null))
-        .filter((g): g is NameMatcher => g !== null);
-    m = {
+      : chans.map((glob) => compileChannelGlob(glob) ?? (rule.effect === 'deny' ? compileChannelGlob('*') : null))
+        .filter((glob): glob is NameMatcher => glob !== null);
+    matchers = {
       tables, functions, channels,
       exactFunctions: new Set((functions ?? []).filter(isExact).map(exactKey)),
       exactTables: new Set((tables ?? []).filter(isExact).map(exactKey)),
     };
-    ruleRefCache.set(r, m);
+    ruleRefCache.set(rule, matchers);
   }
-  return m;
+  return matchers;
 }
 
 function buildView(policies: readonly CompiledPolicy[]): View {
@@ -198,45 +205,45 @@ function buildView(policies: readonly CompiledPolicy[]): View {
   let block: string | null = null;
   let maxRows: number | null = null;
   let maxRowsPolicy: string | null = null;
-  for (const p of policies) {
-    const hold = p.approval?.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS;
-    for (const r of p.rules) {
-      const m = matchersOf(r);
-      const ref: RuleRef = { policy: p.name, mode: p.mode, rule: r.name, effect: r.effect, ...m, holdTimeoutMs: hold };
-      for (const op of r.operations) byOp[op]?.[r.effect].push(ref);
+  for (const policy of policies) {
+    const hold = policy.approval?.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS;
+    for (const rule of policy.rules) {
+      const matchers = matchersOf(rule);
+      const ref: RuleRef = { policy: policy.name, mode: policy.mode, rule: rule.name, effect: rule.effect, ...matchers, holdTimeoutMs: hold };
+      for (const op of rule.operations) byOp[op]?.[rule.effect].push(ref);
     }
-    if (p.blockUnfilteredWrites && block === null) block = p.name;
-    if (p.maxAffectedRows !== null && (maxRows === null || p.maxAffectedRows < maxRows)) {
-      maxRows = p.maxAffectedRows;
-      maxRowsPolicy = p.name;
+    if (policy.blockUnfilteredWrites && block === null) block = policy.name;
+    if (policy.maxAffectedRows !== null && (maxRows === null || policy.maxAffectedRows < maxRows)) {
+      maxRows = policy.maxAffectedRows;
+      maxRowsPolicy = policy.name;
     }
   }
   return { policies, byOp, blockUnfilteredWrites: block, maxAffectedRows: maxRows, maxAffectedRowsPolicy: maxRowsPolicy };
 }
 
 /** Does a compiled policy apply to this identity on this database? */
-export function policyApplies(p: CompiledPolicy, identity: Identity, database: string): boolean {
-  return (p.databases.includes('*') || p.databases.includes(database))
-    && p.subjects.some((s) => subjectMatches(s, identity));
+export function policyApplies(policy: CompiledPolicy, identity: Identity, database: string): boolean {
+  return (policy.databases.includes('*') || policy.databases.includes(database))
+    && policy.subjects.some((subject) => subjectMatches(subject, identity));
 }
 
 export function selectFor(set: CompiledPolicySet, identity: Identity, database: string): Selected {
-  const policies = set.policies.filter((p) => policyApplies(p, identity, database));
-  const enforcing = policies.filter((p) => p.mode === 'enforce');
+  const policies = set.policies.filter((policy) => policyApplies(policy, identity, database));
+  const enforcing = policies.filter((policy) => policy.mode === 'enforce');
   const masks = new Map<string, Map<string, Map<string, MaskStrategy>>>();
   const maskColumns: Record<string, MaskStrategy> = {};
-  for (const p of enforcing) {
-    for (const [col, strategy] of Object.entries(p.masking)) {
-      const parts = parseColumnName(col.split('.').map((x) => `"${x.replaceAll('"', '""')}"`).join('.'));
+  for (const policy of enforcing) {
+    for (const [col, strategy] of Object.entries(policy.masking)) {
+      const parts = parseColumnName(col.split('.').map((part) => `"${part.replaceAll('"', '""')}"`).join('.'));
       if (parts === null) continue;
       const [schema, table, column] = parts;
-      let t = masks.get(schema);
-      if (t === undefined) masks.set(schema, t = new Map());
-      let c = t.get(table);
-      if (c === undefined) t.set(table, c = new Map());
-      const s = stricter(c.get(column) ?? null, strategy) as MaskStrategy;
-      c.set(column, s);
-      maskColumns[`${schema}.${table}.${column}`] = s;
+      let tables = masks.get(schema);
+      if (tables === undefined) masks.set(schema, tables = new Map());
+      let columns = tables.get(table);
+      if (columns === undefined) tables.set(table, columns = new Map());
+      const strictest = stricter(columns.get(column), strategy);
+      columns.set(column, strictest);
+      maskColumns[`${schema}.${table}.${column}`] = strictest;
     }
   }
   return {

@@ -2,7 +2,8 @@
 // (as proxy/catalog.ts fetches them from PostgreSQL 15) → DerivedCatalog → what decide() masks.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyze, initAnalyzer } from './analyze/analyze.ts';
+import { analyze } from './analyze/analyze.ts';
+import { initAnalyzer } from './analyze/testing-parser.ts';
 import { buildDerivedCatalog } from './derived.ts';
 import type { DerivedRow } from './derived.ts';
 import { compile, selectFor } from './compile.ts';

@@ -2,7 +2,8 @@
 // summary comes about. The CLI around them is tested in test/cli/policy.test.ts.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { analyze, initAnalyzer } from './analyze/analyze.ts';
+import { analyze } from './analyze/analyze.ts';
+import { initAnalyzer } from './analyze/testing-parser.ts';
 import { mismatches, parseCases } from './cases.ts';
 import { explain, offlineContext } from './explain.ts';
 import { makeIdentity } from './identity.ts';

@@ -7,7 +7,7 @@
 // Offline there is no database to ask, so the context is assumed (offlineContext): search_path
 // `public` unless given, pg_catalog names of PostgreSQL 15 (pg-catalog.ts), no AccessRequest grants.
 // An `approve` verdict is reported as such (the proxy would hold the statement and ask).
-import { compile, selectFor } from './compile.ts';
+import { compile, selectFor, stricter } from './compile.ts';
 import type { Selected, View } from './compile.ts';
 import { decide, eachCandidate, evalCandidate, maskPlan, ruleMatches } from './decide.ts';
 import type { PairResult } from './decide.ts';
@@ -84,11 +84,7 @@ export interface Explanation {
   readonly masked: Readonly<Record<string, MaskStrategy>>;
 }
 
-const STRICT: Readonly<Record<MaskStrategy, number>> = { partial: 1, hash: 2, redact: 3, null: 4 };
-function stricter(a: MaskStrategy | undefined, b: MaskStrategy): MaskStrategy {
-  return a === undefined || STRICT[b] > STRICT[a] ? b : a;
-}
-function relText(r: RelName): string { return r.schema === null ? r.name : `${r.schema}.${r.name}`; }
+function relText(rel: RelName): string { return rel.schema === null ? rel.name : `${rel.schema}.${rel.name}`; }
 
 /** Compile policies once; explain many statements against the result with explainWith. */
 export function explain(policies: readonly AccessPolicy[], ctx: SessionContext, analysis: Analysis): Explanation {
@@ -96,61 +92,61 @@ export function explain(policies: readonly AccessPolicy[], ctx: SessionContext, 
 }
 
 export function explainWith(sel: Selected, ctx: SessionContext, analysis: Analysis): Explanation {
-  const base = { identity: ctx.identity, database: ctx.database, policies: sel.policies.map((p) => p.name), normalized: analysis.normalized };
+  const base = { identity: ctx.identity, database: ctx.database, policies: sel.policies.map((policy) => policy.name), normalized: analysis.normalized };
   if (analysis.error !== null) {
     return { ...base, error: analysis.error, statements: [], masked: {}, verdict: { decision: 'deny', policy: null, rule: null, reason: analysis.error } };
   }
   const statements: StatementExplanation[] = [];
   const masked: Record<string, MaskStrategy> = {};
-  for (const f of analysis.statements) {
-    const s = explainStatement(sel, ctx, f, analysis.normalized);
-    statements.push(s);
-    for (const [c, st] of Object.entries(s.masked)) masked[c] = stricter(masked[c], st);
+  for (const facts of analysis.statements) {
+    const explained = explainStatement(sel, ctx, facts, analysis.normalized);
+    statements.push(explained);
+    for (const [column, strategy] of Object.entries(explained.masked)) masked[column] = stricter(masked[column], strategy);
   }
   return { ...base, error: null, statements, masked, verdict: combine(statements) };
 }
 
-function explainStatement(sel: Selected, ctx: SessionContext, f: StatementFacts, text: string): StatementExplanation {
-  if (f.executes !== null) {
+function explainStatement(sel: Selected, ctx: SessionContext, facts: StatementFacts, text: string): StatementExplanation {
+  if (facts.executes !== null) {
     // Offline there is no session that prepared it: the proxy denies an EXECUTE it did not see prepared.
-    const reason = `EXECUTE of prepared statement "${f.executes}", which was not prepared through this proxy session`;
-    return { command: f.command, decision: { verdict: 'deny', policy: null, rule: null, reason }, pairs: [], outputs: [], masked: {}, refuse: null };
+    const reason = `EXECUTE of prepared statement "${facts.executes}", which was not prepared through this proxy session`;
+    return { command: facts.command, decision: { verdict: 'deny', policy: null, rule: null, reason }, pairs: [], outputs: [], masked: {}, refuse: null };
   }
-  const decision = decide(sel, ctx, f, text);
-  const pairs = sel.all === null ? [] : f.accesses.map((a) => {
+  const decision = decide(sel, ctx, facts, text);
+  const pairs = sel.all === null ? [] : facts.accesses.map((access) => {
     const candidates: CandidateExplanation[] = [];
-    eachCandidate(a.relation, a.kind, ctx, (schema, name) => {
+    eachCandidate(access.relation, access.kind, ctx, (schema, name) => {
       const view = sel.all as View;
-      const rules = view.byOp[a.operation];
+      const rules = view.byOp[access.operation];
       const matches: RuleMatch[] = [];
       for (const list of [rules.deny, rules.approve, rules.allow]) {
-        for (const r of list) if (ruleMatches(r, a.kind, schema, name)) matches.push({ policy: r.policy, rule: r.rule, effect: r.effect, mode: r.mode });
+        for (const rule of list) if (ruleMatches(rule, access.kind, schema, name)) matches.push({ policy: rule.policy, rule: rule.rule, effect: rule.effect, mode: rule.mode });
       }
-      const r: PairResult = evalCandidate(rules, a, schema, name, ctx, text);
+      const result: PairResult = evalCandidate(rules, access, schema, name, ctx, text);
       candidates.push({
-        object: schema === '' ? name : `${schema}.${name}`, matches, outcome: r.kind,
-        by: r.kind === 'deny' ? (r.policy !== null && r.rule !== null ? { policy: r.policy, rule: r.rule } : null)
-          : r.ref === null ? null : { policy: r.ref.policy, rule: r.ref.rule },
-        reason: r.kind === 'deny' ? r.reason : null,
+        object: schema === '' ? name : `${schema}.${name}`, matches, outcome: result.kind,
+        by: result.kind === 'deny' ? (result.policy !== null && result.rule !== null ? { policy: result.policy, rule: result.rule } : null)
+          : result.ref === null ? null : { policy: result.ref.policy, rule: result.ref.rule },
+        reason: result.kind === 'deny' ? result.reason : null,
       });
       return true;
     });
-    return { operation: a.operation, kind: a.kind, written: relText(a.relation), candidates };
+    return { operation: access.operation, kind: access.kind, written: relText(access.relation), candidates };
   });
-  const plan = sel.all === null ? null : maskPlan(sel, ctx, f);
+  const plan = sel.all === null ? null : maskPlan(sel, ctx, facts);
   const outputs: OutputMask[] = [];
   const masked: Record<string, MaskStrategy> = {};
   if (plan !== null) {
-    f.outputs.forEach((src, i) => {
+    facts.outputs.forEach((src, i) => {
       const strategy = plan.outputs[i] ?? null;
-      const columns = src.kind === 'star' ? src.relations.flatMap((r) => maskedColumns(sel, ctx, r))
-        : src.kind === 'row' ? maskedColumns(sel, ctx, src.relation).map((c) => ({ ...c, strategy: strategy ?? c.strategy })) : [];
+      const columns = src.kind === 'star' ? src.relations.flatMap((rel) => maskedColumns(sel, ctx, rel))
+        : src.kind === 'row' ? maskedColumns(sel, ctx, src.relation).map((column) => ({ ...column, strategy: strategy ?? column.strategy })) : [];
       outputs.push({ position: i + 1, source: describeSource(src), strategy, columns });
-      if (strategy !== null) for (const c of sourceColumns(sel, ctx, src)) masked[c] = stricter(masked[c], strategy);
-      for (const c of columns) masked[c.column] = stricter(masked[c.column], c.strategy);
+      if (strategy !== null) for (const column of sourceColumns(sel, ctx, src)) masked[column] = stricter(masked[column], strategy);
+      for (const entry of columns) masked[entry.column] = stricter(masked[entry.column], entry.strategy);
     });
   }
-  return { command: f.command, decision, pairs, outputs, masked, refuse: plan?.refuse ?? null };
+  return { command: facts.command, decision, pairs, outputs, masked, refuse: plan?.refuse ?? null };
 }
 
 /** The masked columns of a relation (any candidate of an unqualified name), qualified. */
@@ -158,7 +154,7 @@ function maskedColumns(sel: Selected, ctx: SessionContext, rel: RelName): { colu
   const out: { column: string; strategy: MaskStrategy }[] = [];
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
     const cols = sel.masks.get(schema)?.get(name);
-    if (cols !== undefined) for (const [c, s] of cols) out.push({ column: `${schema}.${name}.${c}`, strategy: s });
+    if (cols !== undefined) for (const [column, s] of cols) out.push({ column: `${schema}.${name}.${column}`, strategy: s });
     return true;
   });
   return out;
@@ -175,8 +171,8 @@ function sourceColumns(sel: Selected, ctx: SessionContext, src: ColumnSource): s
       });
       return out;
     }
-    case 'row': return maskedColumns(sel, ctx, src.relation).map((c) => c.column);
-    case 'derived': return src.from.flatMap((x) => sourceColumns(sel, ctx, x));
+    case 'row': return maskedColumns(sel, ctx, src.relation).map((column) => column.column);
+    case 'derived': return src.from.flatMap((from) => sourceColumns(sel, ctx, from));
     case 'opaque': return ['(untraceable value)'];
     default: return [];
   }
@@ -198,21 +194,21 @@ export function describeSource(src: ColumnSource): string {
 
 /** One verdict for the string, as the proxy's gate gives it: first denial (or refusal), then approval. */
 function combine(statements: readonly StatementExplanation[]): Verdict {
-  for (const s of statements) {
-    const d = s.decision;
-    if (d.verdict === 'deny') return { decision: 'deny', policy: d.policy, rule: d.rule, reason: d.reason };
-    if (s.refuse !== null) return { decision: 'deny', policy: null, rule: null, reason: s.refuse };
+  for (const statement of statements) {
+    const decision = statement.decision;
+    if (decision.verdict === 'deny') return { decision: 'deny', policy: decision.policy, rule: decision.rule, reason: decision.reason };
+    if (statement.refuse !== null) return { decision: 'deny', policy: null, rule: null, reason: statement.refuse };
   }
-  for (const s of statements) {
-    const d = s.decision;
-    if (d.verdict === 'approve') return { decision: 'approve', policy: d.policy, rule: d.rule, reason: null };
+  for (const statement of statements) {
+    const decision = statement.decision;
+    if (decision.verdict === 'approve') return { decision: 'approve', policy: decision.policy, rule: decision.rule, reason: null };
   }
   // A warn anywhere makes the string a warn (the audit records it so); otherwise the first statement
   // that a named rule allowed tells who allowed it.
-  const warn = statements.find((s) => s.decision.verdict === 'warn');
-  const named = warn ?? statements.find((s) => s.decision.verdict === 'allow' && s.decision.rule !== '(implicit)') ?? statements[0];
+  const warn = statements.find((statement) => statement.decision.verdict === 'warn');
+  const named = warn ?? statements.find((statement) => statement.decision.verdict === 'allow' && statement.decision.rule !== '(implicit)') ?? statements[0];
   if (named === undefined) return { decision: 'allow', policy: null, rule: null, reason: 'empty statement' };
-  const d = named.decision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
-  const reason = d.wouldDeny.length > 0 ? d.wouldDeny.map((w) => `${w.policy}: ${w.reason}`).join('; ') : null;
-  return { decision: d.verdict, policy: d.policy, rule: d.rule, reason };
+  const decision = named.decision as Extract<Decision, { verdict: 'allow' | 'warn' }>;
+  const reason = decision.wouldDeny.length > 0 ? decision.wouldDeny.map((denial) => `${denial.policy}: ${denial.reason}`).join('; ') : null;
+  return { decision: decision.verdict, policy: decision.policy, rule: decision.rule, reason };
 }

@@ -331,7 +331,14 @@ export interface MaskPlan {
    */
   readonly touched?: readonly string[];
 }
-export const NO_MASKS: MaskPlan = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null });
+/**
+ * The plan that masks nothing, for a decision with no statement behind it (an empty query): every field says so
+ * itself (no `*`, nothing touched), none is left to its fail-closed default. The proxy's one empty plan.
+ */
+export const NO_MASKS: MaskPlan = Object.freeze({
+  columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null,
+  touched: Object.freeze([]),
+});
 
 export type Decision =
   | { readonly verdict: 'allow' | 'warn'; readonly policy: string; readonly rule: string; readonly masks: MaskPlan;
@@ -351,4 +358,12 @@ export type Decision =
        */
       readonly what?: string;
       /** An approval hold ended without approval: the AccessRequest it created (audit: airlock.access_request). */
-      readonly accessRequest?: string };
+      readonly accessRequest?: string;
+      /**
+       * What kind of denial it is when not a rule's or the analyzer's (absent): an `approve` rule whose statement
+       * has no approved AccessRequest, an approval hold the client cancelled, or a guardrail the proxy enforces
+       * on the result (maxAffectedRows). The client's error is built from it (proxy/enforce/denial.ts).
+       */
+      readonly kind?: DenialKind };
+
+export type DenialKind = 'approval' | 'cancelled' | 'guardrail';

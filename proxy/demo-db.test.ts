@@ -15,7 +15,7 @@ function portAccepts(port: number): Promise<boolean> {
 test('demo database serves the seeded schema over TCP to a real client, and stops', async () => {
   const demo = await startDemoDatabase();
   const a = new pg.Client({ host: demo.host, port: demo.port, user: demo.user, password: demo.password, database: demo.database });
-  // PGlite does no authentication: any name and password get in (README "Local mode" says so).
+  // PGlite does no authentication: any name and password get in (docs/local-mode.md says so).
   const b = new pg.Client({ host: demo.host, port: demo.port, user: 'anyone', password: 'anything', database: 'whatever' });
   try {
     await a.connect();

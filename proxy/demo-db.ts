@@ -2,8 +2,8 @@
 // in this process, in memory) served over TCP by @electric-sql/pglite-socket, seeded from
 // examples/demo-seed.sql. A newcomer needs no PostgreSQL install to try the proxy.
 //
-// What this server is NOT (verified against pglite-socket 0.2.17 / PGlite 0.5.14, see README.md
-// "Local mode"):
+// What this server is NOT (verified against pglite-socket 0.2.17 / PGlite 0.5.14, see docs/local-mode.md,
+// "The demo database and its limits"):
 // - No authentication: the startup message is answered with AuthenticationOk at once, whatever the
 //   user and password. current_user is always `postgres`, current_database() always `postgres`.
 //   It listens on 127.0.0.1 only; the proxy in front of it is what enforces anything.

@@ -12,7 +12,7 @@ import { DRAIN_TIMEOUT_MS_DEFAULT, openAudit, parseListen, proxyLimits } from '.
 import type { ConnectionLimits } from './run.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
-import type { UpstreamTarget } from './session/session.ts';
+import type { UpstreamTarget } from './session/shared.ts';
 
 export { parseListen };
 

@@ -1,6 +1,6 @@
 // Prometheus metrics of the proxy (design.md "Observability"), served as text on `--metrics-listen HOST:PORT`
 // at /metrics. Statement counts and upstream time come from the audit records the session already builds
-// (one StatementRecord per completed statement, proxy/session/session.ts #auditRun): wrapping the AuditSink
+// (one StatementRecord per completed statement, proxy/session/backend.ts auditRun): wrapping the AuditSink
 // costs the session one preallocated counter-child increment and one histogram observe per statement, with no
 // label lookup or allocation, and needs no change to the session.
 import { createServer } from 'node:http';
@@ -97,9 +97,9 @@ export function createProxyMetrics(): ProxyMetrics {
     observeAnalysis(seconds) { analysis.observe(seconds); },
     wrapAnalyzer(inner) {
       const wrapped: Analyzer = {
-        analyze(sql) {
+        analyze(sql, normalized) {
           const t0 = performance.now();
-          try { return inner.analyze(sql); } finally { analysis.observe((performance.now() - t0) / 1000); }
+          try { return inner.analyze(sql, normalized); } finally { analysis.observe((performance.now() - t0) / 1000); }
         },
       };
       // normalize is the shape-cache lookup key, part of the hit path: passed through untimed.

@@ -3,7 +3,7 @@
 import type { DatabaseBinding } from '../policy/types.ts';
 import { NULL_AUDIT } from '../audit/types.ts';
 import type { AuditSink } from '../audit/types.ts';
-import type { Limits } from './session/session.ts';
+import type { Limits } from './session/shared.ts';
 
 export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
@@ -52,7 +52,7 @@ export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: 
 /** A SIGTERM's drain (server.ts close()): fits Kubernetes' default terminationGracePeriodSeconds of 30 with 5 s to spare. */
 export const DRAIN_TIMEOUT_MS_DEFAULT = 25_000;
 
-/** Connection limits and timeouts both modes take as flags (README "Operations"); absent = the defaults in session.ts. */
+/** Connection limits and timeouts both modes take as flags (README "Operations"); absent = the defaults in session/shared.ts. */
 export interface ConnectionLimits {
   readonly upstreamConnectTimeoutMs?: number;
   readonly authenticationTimeoutMs?: number;

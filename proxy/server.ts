@@ -12,10 +12,11 @@ import { grantsFor, hasAccess } from './enforce/gate.ts';
 import type { PolicyState } from './enforce/gate.ts';
 import type { ViolationCounter } from './violations.ts';
 import { LogLimiter } from './log-limiter.ts';
+import { Session } from './session/session.ts';
 import {
-  AUTHENTICATION_TIMEOUT_MS_DEFAULT, MAX_CLIENT_CONNECTIONS_DEFAULT, MAX_STATEMENT_BYTES_DEFAULT, Session, UPSTREAM_CONNECT_TIMEOUT_MS_DEFAULT,
-} from './session/session.ts';
-import type { Approvals, Limits, ProxyShared, UpstreamTarget } from './session/session.ts';
+  AUTHENTICATION_TIMEOUT_MS_DEFAULT, MAX_CLIENT_CONNECTIONS_DEFAULT, MAX_STATEMENT_BYTES_DEFAULT, UPSTREAM_CONNECT_TIMEOUT_MS_DEFAULT,
+} from './session/shared.ts';
+import type { Approvals, Limits, ProxyShared, UpstreamTarget } from './session/shared.ts';
 
 export interface ProxyOptions {
   /** Default 127.0.0.1:6432 (design.md "Local mode"); port 0 picks a free one. */

@@ -26,7 +26,7 @@ import type { AuditExporter } from '../audit/index.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
-import type { Approvals, UpstreamTarget } from './session/session.ts';
+import type { Approvals, UpstreamTarget } from './session/shared.ts';
 import { startViolationReporter, ViolationCounter } from './violations.ts';
 import type { ViolationReporter } from './violations.ts';
 

@@ -5,7 +5,7 @@
 # Needs Node.js 24 as `node`, npm, and the repository's dev dependencies installed (TypeScript).
 #
 # DEST gets:
-#   bin/ policy/ proxy/ audit/ operator/       JavaScript emitted by tsc (tsconfig.image.json): types
+#   bin/ lib/ policy/ proxy/ audit/ operator/     JavaScript emitted by tsc (tsconfig.image.json): types
 #   distribution/                                 erased, relative `.ts` imports rewritten to `.js`, no tests
 #   distribution/proto/                           the gRPC contract, loaded at run time
 #   examples/orders.yaml, examples/demo-seed.sql  what `airlock demo` reads

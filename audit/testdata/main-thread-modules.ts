@@ -1,5 +1,6 @@
-// Child process for sink.test.ts: runs the proxy's audit path (worker encoder) for a few statements and
-// prints which OpenTelemetry packages the MAIN thread loaded (module hooks are per thread).
+// Child process for sink.test.ts: runs the proxy's audit path (lean encoder) for a few statements and
+// prints which OpenTelemetry packages the MAIN thread loaded (module hooks are per thread). Loaded, not
+// resolved: lean-span.ts resolves @opentelemetry/core only to read its package.json's version.
 import { registerHooks } from 'node:module';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,11 +8,10 @@ import { join } from 'node:path';
 
 const seen = new Set<string>();
 registerHooks({
-  resolve(specifier, context, next) {
-    const r = next(specifier, context);
-    const m = /node_modules\/(@opentelemetry\/[^/]+)/.exec(r.url);
+  load(url, context, next) {
+    const m = /node_modules\/(@opentelemetry\/[^/]+)/.exec(url);
     if (m !== null) seen.add(m[1]!);
-    return r;
+    return next(url, context);
   },
 });
 const { createAuditSink } = await import('../index.ts');

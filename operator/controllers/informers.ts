@@ -17,6 +17,7 @@ import type { RequestOptions } from 'node:https';
 import { createInterface } from 'node:readline';
 import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { Backoff } from '../../lib/backoff.ts';
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
 
@@ -26,7 +27,8 @@ export const WATCH_TIMEOUT_SECONDS = 60;
 export const WATCH_QUIET_MS = 150_000;
 /** How often each open watch is checked against quietMs (default 15 s): a dead one is found within quietMs + this. */
 export const WATCH_CHECK_MS = 15_000;
-const RESTART_BACKOFF_MS = [250, 1000, 5000, 15_000];
+/** Restart delays after a failed watch or list: 250 ms, 1 s, 4 s, then every 15 s; reset by any event. */
+const RESTART_BACKOFF = { initialMs: 250, maxMs: 15_000, factor: 4 } as const;
 
 /** Why a watch was restarted: `silent` — nothing arrived for quietMs; `error` — the watch or its list failed. */
 export type RestartReason = 'silent' | 'error';
@@ -179,11 +181,11 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
   const listPath = withSelectors(path, sel);
   let last = Date.now();
   let stopped = false;
-  let failures = 0;
+  const restarts = new Backoff(RESTART_BACKOFF);
   const quietMs = wo.quietMs ?? WATCH_QUIET_MS;
   const live = new LiveWatch(kube.config, {
     quietMs, checkMs: wo.checkMs ?? WATCH_CHECK_MS, timeoutSeconds: wo.timeoutSeconds ?? WATCH_TIMEOUT_SECONDS,
-    alive: () => { last = Date.now(); failures = 0; },
+    alive: () => { last = Date.now(); restarts.reset(); },
     silent: (silentMs) => {
       log.warn('Restarting silent watch', { kind, path, silentMs, quietMs });
       wo.onRestart?.(kind, 'silent');
@@ -197,7 +199,7 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
   }, false, sel.labelSelector, sel.fieldSelector);
   let resolveSynced!: () => void;
   const synced = new Promise<void>((r) => { resolveSynced = r; });
-  const touch = (): void => { last = Date.now(); failures = 0; };
+  const touch = (): void => { last = Date.now(); restarts.reset(); };
   inf.on('add', (o) => { touch(); onChange(o, 'add'); });
   inf.on('update', (o) => { touch(); onChange(o, 'update'); });
   inf.on('delete', (o) => { touch(); onChange(o, 'delete'); });
@@ -208,7 +210,7 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
   const restart = (err: unknown): void => {
     if (stopped || pending) return;
     pending = true;
-    const delay = RESTART_BACKOFF_MS[Math.min(failures++, RESTART_BACKOFF_MS.length - 1)] as number;
+    const delay = restarts.next();
     log.warn('Restarting watch', { kind, error: String((err as Error)?.message ?? err), delayMs: delay });
     wo.onRestart?.(kind, 'error');
     setTimeout(() => {

@@ -1,5 +1,5 @@
 // The reconcilers, one per Kind, level-based (style.md §5): read everything from the caches, compute,
-// write status once, and only when it differs. Throw → retried with backoff by the queue (operator.ts).
+// write status once, and only when it differs. Throw → retried with backoff by the work queue (queue.ts).
 import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret } from '../../policy/types.ts';
 import type { DistributionServer } from '../distribution/server.ts';
 import type { Snapshot } from '../../distribution/types.ts';

@@ -15,6 +15,7 @@ import type { AccessPolicy } from '../../policy/types.ts';
 import { DEFAULT_DENY_RULE, UNFILTERED_WRITE_RULE } from '../../policy/decide.ts';
 import type { BindingRef } from '../../distribution/types.ts';
 import type { ViolationReportMessage } from '../distribution/server.ts';
+import { backoffMs } from '../../lib/backoff.ts';
 import type { KubeClient } from '../kube.ts';
 import type { Logger } from '../log.ts';
 
@@ -179,7 +180,7 @@ export class ViolationRecorder {
 
   #retryDelay(key: string): number | undefined {
     const n = this.#failures.get(key) ?? 0;
-    return n === 0 ? undefined : Math.min(30_000, this.#interval * 2 ** (n - 1));
+    return n === 0 ? undefined : backoffMs({ initialMs: this.#interval, maxMs: 30_000 }, n);
   }
 
   /** Take the policy's pending deltas and write them; what cannot be written now goes back in. */

@@ -38,18 +38,18 @@ export function reviewed(user: string, groups: readonly string[] = [], extra: Re
 
 /** For tests and local runs: a fixed token → identity map. */
 export class StaticTokenReviewer implements TokenReviewer {
-  private readonly tokens: ReadonlyMap<string, ReviewedToken>;
-  constructor(tokens: ReadonlyMap<string, ReviewedToken>) { this.tokens = tokens; }
-  async review(token: string): Promise<ReviewedToken | null> { return this.tokens.get(token) ?? null; }
+  readonly #tokens: ReadonlyMap<string, ReviewedToken>;
+  constructor(tokens: ReadonlyMap<string, ReviewedToken>) { this.#tokens = tokens; }
+  async review(token: string): Promise<ReviewedToken | null> { return this.#tokens.get(token) ?? null; }
 }
 
 /** POST authentication.k8s.io/v1 TokenReview with audiences [airlock]. */
 export class KubeTokenReviewer implements TokenReviewer {
-  private readonly kube: KubeClient;
-  constructor(kube: KubeClient) { this.kube = kube; }
+  readonly #kube: KubeClient;
+  constructor(kube: KubeClient) { this.#kube = kube; }
 
   async review(token: string): Promise<ReviewedToken | null> {
-    const r = await this.kube.call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+    const r = await this.#kube.call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
       apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview',
       spec: { token, audiences: [TOKEN_AUDIENCE] },
     });

@@ -62,49 +62,49 @@ export function denyAll(ref: BindingRef, reason: string, previous: Snapshot | un
 }
 
 export class DistributionServer {
-  private readonly opts: DistributionServerOptions;
-  private readonly log: Logger;
-  private readonly server = new grpc.Server({
+  readonly #opts: DistributionServerOptions;
+  readonly #log: Logger;
+  readonly #server = new grpc.Server({
     // Find dead sidecars (a node gone without FIN) within a minute; allow their client pings.
     'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1, 'grpc.http2.min_ping_interval_without_data_ms': 10_000,
   });
-  private readonly snapshots = new Map<string, Snapshot>();
-  private readonly streams = new Map<string, Set<Stream>>();
+  readonly #snapshots = new Map<string, Snapshot>();
+  readonly #streams = new Map<string, Set<Stream>>();
   // Seeded from the clock so a restarted operator numbers above its previous life in the usual case;
   // clients do not rely on it (client.ts renumbers generations).
-  private version = Date.now();
+  #version = Date.now();
 
   constructor(opts: DistributionServerOptions) {
-    this.opts = opts;
-    this.log = opts.log ?? silentLogger;
-    this.server.addService(PolicyDistributionService, {
-      watch: (call: Stream['call']) => { void this.watch(call); },
-      reportViolations: this.unary('ReportViolations', opts.onViolations === undefined ? undefined
+    this.#opts = opts;
+    this.#log = opts.log ?? silentLogger;
+    this.#server.addService(PolicyDistributionService, {
+      watch: (call: Stream['call']) => { void this.#watch(call); },
+      reportViolations: this.#unary('ReportViolations', opts.onViolations === undefined ? undefined
         : async (who, ref, r: ViolationReportMessage) => { await opts.onViolations!(who, ref, r); return {}; }),
-      requestAccess: this.unary('RequestAccess', opts.onRequestAccess),
+      requestAccess: this.#unary('RequestAccess', opts.onRequestAccess),
     });
   }
 
   /** Binds and starts; returns the port (0 picks a free one). */
   listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+      this.#server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
   }
 
   async close(): Promise<void> {
-    for (const set of this.streams.values()) for (const s of set) this.end(s, grpc.status.UNAVAILABLE, 'operator shutting down');
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    for (const set of this.#streams.values()) for (const s of set) this.#end(s, grpc.status.UNAVAILABLE, 'operator shutting down');
+    await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
   }
 
   /** Number of open streams (readiness, metrics, tests). */
-  get connections(): number { let n = 0; for (const s of this.streams.values()) n += s.size; return n; }
+  get connections(): number { let n = 0; for (const s of this.#streams.values()) n += s.size; return n; }
 
   /** Sum of per-stream counters, for tests and metrics. */
   stats(): { sent: number; merged: number } {
     let sent = 0; let merged = 0;
-    for (const set of this.streams.values()) for (const s of set) { sent += s.sent; merged += s.merged; }
+    for (const set of this.#streams.values()) for (const s of set) { sent += s.sent; merged += s.merged; }
     return { sent, merged };
   }
 
@@ -113,25 +113,25 @@ export class DistributionServer {
    * it went out as and how many streams it was sent on (the PolicyPushed Event says both).
    */
   publish(ref: BindingRef, snapshot: Snapshot): { version: number; streams: number } {
-    this.snapshots.set(key(ref), snapshot);
-    const msg = toMessage(snapshot, ++this.version);
+    this.#snapshots.set(key(ref), snapshot);
+    const msg = toMessage(snapshot, ++this.#version);
     let streams = 0;
-    for (const s of this.streams.get(key(ref)) ?? []) {
+    for (const s of this.#streams.get(key(ref)) ?? []) {
       // Selector or pod changes can take a sidecar's right away: check again on every push.
-      const v = this.opts.authorize(s.who, s.ref);
-      if (!v.ok) { this.revoke(s, v.message); continue; }
-      this.send(s, msg);
+      const v = this.#opts.authorize(s.who, s.ref);
+      if (!v.ok) { this.#revoke(s, v.message); continue; }
+      this.#send(s, msg);
       streams++;
     }
-    return { version: this.version, streams };
+    return { version: this.#version, streams };
   }
 
   /** The binding is gone: every sidecar of it gets a deny-all snapshot and its stream ends. */
   remove(ref: BindingRef, reason: string): void {
-    const prev = this.snapshots.get(key(ref));
-    this.snapshots.delete(key(ref));
-    const msg = toMessage(denyAll(ref, reason, prev), ++this.version);
-    for (const s of this.streams.get(key(ref)) ?? []) { this.send(s, msg); this.end(s, grpc.status.NOT_FOUND, reason, true); }
+    const prev = this.#snapshots.get(key(ref));
+    this.#snapshots.delete(key(ref));
+    const msg = toMessage(denyAll(ref, reason, prev), ++this.#version);
+    for (const s of this.#streams.get(key(ref)) ?? []) { this.#send(s, msg); this.#end(s, grpc.status.NOT_FOUND, reason, true); }
   }
 
   /**
@@ -140,12 +140,12 @@ export class DistributionServer {
    */
   shutdownPod(namespace: string, podName: string, reason: string): number {
     let n = 0;
-    for (const set of this.streams.values()) {
+    for (const set of this.#streams.values()) {
       for (const s of set) {
         if (s.ref.namespace !== namespace || s.who.podName !== podName) continue;
-        const snap = this.snapshots.get(key(s.ref));
+        const snap = this.#snapshots.get(key(s.ref));
         if (snap === undefined) continue;
-        this.send(s, toMessage({ ...snap, shutdown: reason }, ++this.version));
+        this.#send(s, toMessage({ ...snap, shutdown: reason }, ++this.#version));
         n++;
       }
     }
@@ -156,15 +156,15 @@ export class DistributionServer {
    * Who is calling and for which binding, checked exactly as for Watch (TokenReview, then authorize from
    * the caches); throws RpcError with the status to answer.
    */
-  private async authenticate(metadata: grpc.Metadata, request: { namespace?: unknown; binding?: unknown } | undefined, what: string): Promise<{ who: ReviewedToken; ref: BindingRef }> {
+  async #authenticate(metadata: grpc.Metadata, request: { namespace?: unknown; binding?: unknown } | undefined, what: string): Promise<{ who: ReviewedToken; ref: BindingRef }> {
     const auth = metadata.get('authorization')[0];
     const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : '';
     if (token === '') throw new RpcError(grpc.status.UNAUTHENTICATED, 'missing authorization: Bearer <ServiceAccount token> metadata');
     let who: ReviewedToken | null;
     try {
-      who = await this.opts.reviewer.review(token);
+      who = await this.#opts.reviewer.review(token);
     } catch (e) {
-      this.log.error('Failed to review sidecar token', { error: (e as Error).message });
+      this.#log.error('Failed to review sidecar token', { error: (e as Error).message });
       throw new RpcError(grpc.status.UNAVAILABLE, 'could not verify the token now; retry');
     }
     if (who === null) throw new RpcError(grpc.status.UNAUTHENTICATED, 'token rejected by TokenReview (expired, revoked, or not for audience airlock)');
@@ -172,53 +172,53 @@ export class DistributionServer {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `${what} needs namespace and binding`);
     }
     const ref: BindingRef = { namespace: request.namespace, name: request.binding };
-    const v = this.opts.authorize(who, ref);
+    const v = this.#opts.authorize(who, ref);
     if (!v.ok) {
-      this.log.warn(`Refused ${what}`, { binding: key(ref), user: who.user, pod: who.podName, reason: v.message });
+      this.#log.warn(`Refused ${what}`, { binding: key(ref), user: who.user, pod: who.podName, reason: v.message });
       throw new RpcError(v.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.PERMISSION_DENIED, v.message);
     }
     return { who, ref };
   }
 
   /** A unary method: authenticate, then the handler; UNIMPLEMENTED when there is none. */
-  private unary<Req extends { namespace?: unknown; binding?: unknown }, Res>(name: string, handler: ((who: ReviewedToken, ref: BindingRef, r: Req) => Promise<Res>) | undefined): grpc.handleUnaryCall<Req, Res> {
+  #unary<Req extends { namespace?: unknown; binding?: unknown }, Res>(name: string, handler: ((who: ReviewedToken, ref: BindingRef, r: Req) => Promise<Res>) | undefined): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       if (handler === undefined) { callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not served by this operator` }); return; }
-      this.authenticate(call.metadata, call.request, name)
+      this.#authenticate(call.metadata, call.request, name)
         .then(({ who, ref }) => handler(who, ref, call.request))
         .then((res) => callback(null, res), (e: unknown) => {
           if (e instanceof RpcError) { callback({ code: e.code, details: e.message }); return; }
-          this.log.error(`Failed ${name}`, { error: (e as Error).message });
+          this.#log.error(`Failed ${name}`, { error: (e as Error).message });
           callback({ code: grpc.status.INTERNAL, details: `${name} failed: ${(e as Error).message}` });
         });
     };
   }
 
-  private async watch(call: Stream['call']): Promise<void> {
+  async #watch(call: Stream['call']): Promise<void> {
     const fail = (code: grpc.status, details: string): void => { call.emit('error', { code, details, metadata: new grpc.Metadata() }); };
     let who: ReviewedToken;
     let ref: BindingRef;
     try {
-      ({ who, ref } = await this.authenticate(call.metadata, call.request, 'WatchRequest'));
+      ({ who, ref } = await this.#authenticate(call.metadata, call.request, 'WatchRequest'));
     } catch (e) {
       if (e instanceof RpcError) return fail(e.code, e.message);
       throw e;
     }
     if (call.cancelled) return;
     const s: Stream = { call, ref, who, inFlight: false, pending: null, closed: false, sent: 0, merged: 0 };
-    let set = this.streams.get(key(ref));
-    if (set === undefined) this.streams.set(key(ref), (set = new Set()));
+    let set = this.#streams.get(key(ref));
+    if (set === undefined) this.#streams.set(key(ref), (set = new Set()));
     set.add(s);
-    const drop = (): void => { s.closed = true; set.delete(s); if (set.size === 0 && this.streams.get(key(ref)) === set) this.streams.delete(key(ref)); };
+    const drop = (): void => { s.closed = true; set.delete(s); if (set.size === 0 && this.#streams.get(key(ref)) === set) this.#streams.delete(key(ref)); };
     call.on('cancelled', drop);
     call.on('close', drop);
     call.on('error', drop);
-    this.log.info('Opened policy watch', { binding: key(ref), user: who.user, pod: who.podName });
-    const snap = this.snapshots.get(key(ref));
-    if (snap !== undefined) this.send(s, toMessage(snap, this.version));
+    this.#log.info('Opened policy watch', { binding: key(ref), user: who.user, pod: who.podName });
+    const snap = this.#snapshots.get(key(ref));
+    if (snap !== undefined) this.#send(s, toMessage(snap, this.#version));
   }
 
-  private send(s: Stream, msg: PolicyUpdateMessage): void {
+  #send(s: Stream, msg: PolicyUpdateMessage): void {
     if (s.closed) return;
     if (s.inFlight) {
       if (s.pending !== null) s.merged++;
@@ -231,18 +231,18 @@ export class DistributionServer {
       s.inFlight = false;
       const next = s.pending;
       s.pending = null;
-      if (next !== null) this.send(s, next);
+      if (next !== null) this.#send(s, next);
     });
   }
 
-  private revoke(s: Stream, reason: string): void {
-    this.log.warn('Revoked policy watch', { binding: key(s.ref), user: s.who.user, pod: s.who.podName, reason });
-    this.send(s, toMessage(denyAll(s.ref, reason, this.snapshots.get(key(s.ref))), ++this.version));
-    this.end(s, grpc.status.PERMISSION_DENIED, reason, true);
+  #revoke(s: Stream, reason: string): void {
+    this.#log.warn('Revoked policy watch', { binding: key(s.ref), user: s.who.user, pod: s.who.podName, reason });
+    this.#send(s, toMessage(denyAll(s.ref, reason, this.#snapshots.get(key(s.ref))), ++this.#version));
+    this.#end(s, grpc.status.PERMISSION_DENIED, reason, true);
   }
 
   /** Ends a stream with a status; `afterFlush` waits for queued messages so the last word arrives first. */
-  private end(s: Stream, code: grpc.status, details: string, afterFlush = false): void {
+  #end(s: Stream, code: grpc.status, details: string, afterFlush = false): void {
     if (s.closed) return;
     const finish = (): void => { if (!s.closed) { s.closed = true; s.call.emit('error', { code, details, metadata: new grpc.Metadata() }); } };
     if (!afterFlush || (!s.inFlight && s.pending === null)) { finish(); return; }

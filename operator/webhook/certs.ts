@@ -1,22 +1,22 @@
-// The webhook's TLS: a self-signed CA and a serving certificate the operator makes itself (node:crypto
-// parses X.509 but cannot issue it, so the `openssl` CLI does the signing; no extra npm dependency),
-// kept in a Secret (keys tls.crt, tls.key, ca.crt, ca.key) and the CA written into the
-// MutatingWebhookConfiguration's caBundle. With cert-manager (chart: certManager.enabled) none of this runs.
+// The webhook's TLS: a self-signed CA and a serving certificate the operator makes itself with
+// @peculiar/x509 over node:crypto's WebCrypto (node:crypto parses X.509 but cannot issue it), kept in a
+// Secret (keys tls.crt, tls.key, ca.crt, ca.key) and the CA written into the MutatingWebhookConfiguration's
+// caBundle. With cert-manager (chart: certManager.enabled) none of this runs.
 //
 // Lifetimes and renewal (checked at start and hourly):
 //   CA: 10 years, replaced when < 1 year is left. The caBundle then holds old and new CA until the old
 //     expires, so the apiserver trusts both serving certificates during the switch.
 //   Serving certificate: 1 year, renewed when < 1/3 of its life (~121 days) is left, or when its DNS
 //     names differ from what the Service needs. Replicas pick up the Secret on their hourly check.
-import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+// Keys are EC P-256, signatures ECDSA with SHA-256, private keys PKCS#8 PEM — what the `openssl` CLI made
+// before, so Secrets written by earlier versions read the same.
+// @peculiar/x509 resolves its ASN.1 serializers through tsyringe, which needs the Reflect metadata API:
+// the polyfill is imported first, as the library's README requires.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import type { KubeClient } from '../kube.ts';
 
-const run = promisify(execFile);
 const DAY_MS = 86_400_000;
 export const CA_DAYS = 3650;
 export const CA_RENEW_BEFORE_DAYS = 365;
@@ -33,40 +33,61 @@ export interface CertBundle {
   readonly caBundlePem: string;
 }
 
-async function openssl(dir: string, args: string[]): Promise<void> {
-  try {
-    await run('openssl', args, { cwd: dir });
-  } catch (e) {
-    throw new Error(`openssl ${args[0]} failed: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`);
-  }
+const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
+const crypto = webcrypto;
+
+/** 128 random bits with the top one clear: positive and unique, as RFC 5280 §4.1.2.2 asks (≤ 20 octets). */
+function serialNumber(): string {
+  const b = randomBytes(16);
+  b[0]! &= 0x7f;
+  return b.toString('hex');
+}
+
+async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await crypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY');
+}
+
+/** The certificate's validity: from now (second resolution, as X.509 stores it) for `days`. */
+function validity(days: number): { notBefore: Date; notAfter: Date } {
+  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+  return { notBefore, notAfter: new Date(notBefore.getTime() + days * DAY_MS) };
 }
 
 /** A new EC P-256 CA. */
 export async function makeCA(commonName: string, days = CA_DAYS): Promise<{ certPem: string; keyPem: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'airlock-ca-'));
-  try {
-    await openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', 'ca.key', '-out', 'ca.crt', '-days', String(days), '-subj', `/CN=${commonName}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    return { certPem: await readFile(join(dir, 'ca.crt'), 'utf8'), keyPem: await readFile(join(dir, 'ca.key'), 'utf8') };
-  } finally { await rm(dir, { recursive: true, force: true }); }
+  const keys = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(), name: [{ CN: [commonName] }], ...validity(days), keys, signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+    ],
+  }, crypto);
+  return { certPem: cert.toString('pem') + '\n', keyPem: await pkcs8Pem(keys.privateKey) + '\n' };
 }
 
 /** A serving certificate for `dnsNames` (and IP addresses written as such) signed by the CA. */
 export async function issueServing(ca: { certPem: string; keyPem: string }, names: readonly string[], days = SERVING_DAYS): Promise<{ certPem: string; keyPem: string }> {
   if (names.length === 0) throw new Error('a serving certificate needs at least one DNS name or IP address');
-  const dir = await mkdtemp(join(tmpdir(), 'airlock-cert-'));
-  try {
-    await writeFile(join(dir, 'ca.crt'), ca.certPem);
-    await writeFile(join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
-    const san = names.map((n) => (/^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
-    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=${san}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`);
-    await openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${names[0]}`]);
-    await openssl(dir, ['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-out', 'tls.crt', '-days', String(days), '-extfile', 'ext.cnf']);
-    return { certPem: await readFile(join(dir, 'tls.crt'), 'utf8'), keyPem: await readFile(join(dir, 'tls.key'), 'utf8') };
-  } finally { await rm(dir, { recursive: true, force: true }); }
+  const caCert = new x509.X509Certificate(ca.certPem);
+  // Through node:crypto, so any PEM form of the CA key reads (PKCS#8 or SEC1 "EC PRIVATE KEY").
+  const caKey = createPrivateKey(ca.keyPem).toCryptoKey(EC_P256, false, ['sign']);
+  const keys = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serialNumber(), subject: [{ CN: [names[0]!] }], issuer: caCert.subject, ...validity(days),
+    publicKey: keys.publicKey, signingKey: caKey, signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(names.map((n) => (/^[0-9.]+$|:/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }))),
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
+    ],
+  }, crypto);
+  return { certPem: cert.toString('pem') + '\n', keyPem: await pkcs8Pem(keys.privateKey) + '\n' };
 }
 
 export type CertAction = 'keep' | 'renew-serving' | 'renew-all';

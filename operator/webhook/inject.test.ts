@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import { drainSecondsFor, inject } from './inject.ts';
 import type { InjectOptions } from './inject.ts';
-import { sidecarName } from '../pod.ts';
+import { SIDECAR_NODE_OPTIONS, sidecarName } from '../pod.ts';
 import type { Container, Pod } from '../pod.ts';
 
 const binding = (name: string, port: number): DatabaseBinding => ({
@@ -60,4 +60,18 @@ test('drainSecondsFor: the pod\'s terminationGracePeriodSeconds less 5 s (30 by 
   assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 120 }), 115);
   assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 3 }), 0);
   assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 0 }), 0);
+});
+
+test('every injected sidecar carries the V8 heap settings in NODE_OPTIONS (the entry point is node itself: no room in args)', () => {
+  assert.match(SIDECAR_NODE_OPTIONS, /--max-semi-space-size=\d+/);
+  assert.match(SIDECAR_NODE_OPTIONS, /--max-old-space-size=\d+/);
+  for (const kubernetesMinor of [28, 31]) {
+    for (const c of sidecars(inject(POD, BINDINGS, { ...OPTS, kubernetesMinor }))) {
+      const env = (c.env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
+      assert.deepEqual(env, [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }], `${c.name} on 1.${kubernetesMinor}`);
+    }
+  }
+  // The application's own containers are not given it.
+  const app = inject(POD, BINDINGS, OPTS)!.spec!.containers.find((c) => c.name === 'app')!;
+  assert.ok(!(app.env ?? []).some((e) => e.name === 'NODE_OPTIONS'));
 });

@@ -5,7 +5,7 @@
 // operator/DESIGN.md.
 import type { DatabaseBinding } from '../../policy/types.ts';
 import {
-  LABEL_SIDECAR, TOKEN_AUDIENCE, ANNOTATION_INJECTED, labelName, matchingBindings, sidecarName,
+  LABEL_SIDECAR, SIDECAR_NODE_OPTIONS, TOKEN_AUDIENCE, ANNOTATION_INJECTED, labelName, matchingBindings, sidecarName,
   type Container, type EnvVar, type Pod, type PodSpec, type ResourceRequirements, type Volume,
 } from '../pod.ts';
 
@@ -25,10 +25,13 @@ export const DEFAULT_HEALTH_PORT_BASE = 15400;
 /**
  * Defaults match charts/airlock/values.yaml `sidecar.resources`. No CPU limit: CFS throttling adds
  * latency to every statement on the hot path, and the request already reserves what the proxy needs idle.
- * The 128Mi request is what the sidecar uses at ready (~115 MiB RSS, measured; the design's 80 MiB idle
- * target is issue 16's), so the scheduler reserves what it really takes. The 384Mi limit is measured, not guessed
- * (test/proxy/memory.test.ts, README "Operations"): peak RSS is ~190–220 MiB over 8 clients with audit on,
- * which that test keeps under 60% of the limit; before issue 15 the first statement alone peaked at ~670 MiB.
+ * The 128Mi request is what the sidecar uses once it has served statements (~92 MiB RSS at ready from the image,
+ * more once the audit worker runs; docs/performance.md "Memory of the sidecar"), so the scheduler reserves what
+ * it really takes. The 384Mi limit is measured, not guessed (test/proxy/memory.test.ts, README "Operations"):
+ * peak RSS is ~170–220 MiB over 8 clients with audit on, which that test keeps under 60% of the limit, and one
+ * statement near the 1 MiB statement limit leaves RSS at ~360 MiB for good (the parser's WASM memory never
+ * shrinks: bench/parser-memory.ts), which the limit barely holds; before issue 15 the first statement alone
+ * peaked at ~670 MiB.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '50m', memory: '128Mi' },
@@ -274,6 +277,8 @@ function sidecar(b: DatabaseBinding, port: number, health: number, native: boole
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       ...(opts.operatorCaPem === undefined ? [] : [{ name: 'AIRLOCK_OPERATOR_CA', value: opts.operatorCaPem }]),
+      // V8 heap settings for a small proxy (pod.ts SIDECAR_NODE_OPTIONS, measured in docs/performance.md).
+      { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
     ],
     ports: [{ name: 'health', containerPort: health, protocol: 'TCP' }],
     readinessProbe: { httpGet: { path: '/readyz', port: health }, periodSeconds: 2, failureThreshold: 3 },

@@ -1,7 +1,9 @@
 // JSON Patch (RFC 6902) as the difference of two JSON documents: the webhook answers with
 // diff(pod, inject(pod)) (style.md §5, after defenseunicorns/pepr mutate-processor.ts), so the patch
 // can never disagree with the golden pods. Paths are JSON Pointers (RFC 6901): `~` → `~0`, `/` → `~1`
-// — annotation keys like `airlock.dev/injected` need it.
+// — annotation keys like `airlock.dev/injected` need it. Equality is node:util's isDeepStrictEqual, as in
+// accessrequest.ts: for JSON values (plain objects, arrays, primitives) it is exactly structural equality.
+import { isDeepStrictEqual } from 'node:util';
 
 export type JsonPatchOp =
   | { op: 'add'; path: string; value: unknown }
@@ -16,23 +18,6 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
-    return true;
-  }
-  if (isObject(a)) {
-    if (!isObject(b)) return false;
-    const ka = Object.keys(a);
-    if (ka.length !== Object.keys(b).length) return false;
-    for (const k of ka) if (!Object.hasOwn(b, k) || !deepEqual(a[k], b[k])) return false;
-    return true;
-  }
-  return false;
-}
-
 /** The operations that turn `before` into `after`. Both must be JSON values (no undefined inside). */
 export function diff(before: unknown, after: unknown): JsonPatchOp[] {
   const out: JsonPatchOp[] = [];
@@ -41,7 +26,7 @@ export function diff(before: unknown, after: unknown): JsonPatchOp[] {
 }
 
 function walk(a: unknown, b: unknown, path: string, out: JsonPatchOp[]): void {
-  if (deepEqual(a, b)) return;
+  if (isDeepStrictEqual(a, b)) return;
   if (isObject(a) && isObject(b)) {
     for (const k of Object.keys(a)) if (!Object.hasOwn(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointer(k)}` });
     for (const k of Object.keys(b)) {
@@ -56,9 +41,9 @@ function walk(a: unknown, b: unknown, path: string, out: JsonPatchOp[]): void {
     // edited in place, e.g. a container that got env), else remove the old middle and add the new one.
     // Not minimal, always correct: removals run from the back so earlier indexes stay valid.
     let head = 0;
-    while (head < a.length && head < b.length && deepEqual(a[head], b[head])) head++;
+    while (head < a.length && head < b.length && isDeepStrictEqual(a[head], b[head])) head++;
     let tail = 0;
-    while (tail < a.length - head && tail < b.length - head && deepEqual(a[a.length - 1 - tail], b[b.length - 1 - tail])) tail++;
+    while (tail < a.length - head && tail < b.length - head && isDeepStrictEqual(a[a.length - 1 - tail], b[b.length - 1 - tail])) tail++;
     const am = a.length - head - tail;
     const bm = b.length - head - tail;
     if (am === bm) {

@@ -1,31 +1,27 @@
 // Statement analysis: what a SQL string does, as StatementFacts the policy can check pair by pair.
-// Pure: no I/O. libpg-query's WebAssembly module must be loaded once (initAnalyzer) before
-// analyze() is called; analyze() is synchronous and never throws.
+// Pure: no I/O and no module state. Loading libpg-query's WebAssembly module is the composition root's job
+// (proxy/enforce/analyzer.ts, with the V8 flags of docs/adr/0004): it awaits libpg-query's loadModule() once
+// before the first analyze(). Until then the parser throws and every statement fails closed as one that does
+// not parse. analyze() is synchronous and never throws.
 
 import type { Access, Analysis, StatementFacts } from '../types.ts';
-import { loadModule, normalizeSync, parseSync, scanSync } from 'libpg-query';
+import { normalizeSync, parseSync, scanSync } from 'libpg-query';
 import { newState, noun, walkTop } from './walk.ts';
 import { qualifiedName } from './names.ts';
 import { scrubParseError } from '../sql-message.ts';
 import { lexerHostile } from './hostile.ts';
-
-let loaded: Promise<void> | null = null;
-let ready = false;
-
-/** Load the parser (WebAssembly) once; later calls return the same promise. */
-export function initAnalyzer(): Promise<void> {
-  loaded ??= loadModule().then(() => { ready = true; });
-  return loaded;
-}
 
 function failed(error: string): Analysis {
   // Literals of a string that did not parse are not shown anywhere: normalized stays empty.
   return { statements: [], error, normalized: '', shapeCacheable: false };
 }
 
-/** Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`. */
-export function analyze(sql: string): Analysis {
-  if (!ready) return failed('the SQL analyzer is not initialised (initAnalyzer() was not awaited)');
+/**
+ * Decompose `sql` into one StatementFacts per statement. A parse failure sets `error`.
+ * `normalized`: libpg-query's normalized text of this same `sql` when the caller has it already (the shape-cache
+ * lookup computed it on the way to this cache miss), so it is not computed twice.
+ */
+export function analyze(sql: string, normalized?: string): Analysis {
   // libpg-query throws "Query cannot be empty" for '' alone ('  ' and '-- c' parse to no statements).
   // PostgreSQL answers it with EmptyQueryResponse; pools send it as their health check.
   if (sql === '') return { statements: [], error: null, normalized: '', shapeCacheable: true };
@@ -33,10 +29,9 @@ export function analyze(sql: string): Analysis {
   if (hostile !== null) return failed(hostile);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let tree: any;
-  let normalized: string;
   try {
     tree = parseSync(sql);
-    normalized = normalizeSync(sql);
+    normalized ??= normalizeSync(sql);
   } catch (e) {
     // The parser's message quotes the statement (`syntax error at or near "'secret'"`): keep what and
     // where, not the quoted text, which would reach the audit trail as the denial's reason.
@@ -46,17 +41,17 @@ export function analyze(sql: string): Analysis {
   const statements: StatementFacts[] = [];
   let shapeCacheable = true;
   for (const raw of raws) {
-    const f = statement(raw?.stmt);
-    if (f.facts.copyTo !== null && f.facts.copyTo.relation === null) {
+    const walked = statement(raw?.stmt);
+    if (walked.facts.copyTo !== null && walked.facts.copyTo.relation === null) {
       // Locations are byte offsets into the UTF-8 text; stmt_len 0 means "to the end".
       const bytes = Buffer.from(sql, 'utf8');
       const loc = typeof raw?.stmt_location === 'number' ? raw.stmt_location : 0;
       const len = typeof raw?.stmt_len === 'number' && raw.stmt_len > 0 ? raw.stmt_len : bytes.length - loc;
       const query = copyQueryText(bytes.toString('utf8', loc, loc + len));
-      if (query !== null) f.facts = { ...f.facts, copyTo: { ...f.facts.copyTo, query } };
+      if (query !== null) walked.facts = { ...walked.facts, copyTo: { ...walked.facts.copyTo, query } };
     }
-    if (!f.cacheable) shapeCacheable = false;
-    statements.push(f.facts);
+    if (!walked.cacheable) shapeCacheable = false;
+    statements.push(walked.facts);
   }
   return { statements, error: null, normalized, shapeCacheable };
 }
@@ -64,7 +59,7 @@ export function analyze(sql: string): Analysis {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
   let type = '';
-  for (const k in node) { type = k; break; }
+  for (const key in node) { type = key; break; }
   const body = node?.[type];
   const st = newState();
   let outputs = null;
@@ -87,7 +82,7 @@ function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
       written: st.written,
       notified: st.notified,
       writes: st.writes,
-      outputs: outputs === null ? [] : outputs.map((o) => o.src),
+      outputs: outputs === null ? [] : outputs.map((output) => output.src),
       copyTo: st.copyTo,
       transaction,
       executes: st.executes,
@@ -103,13 +98,13 @@ function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
  */
 export function copyQueryText(stmt: string): string | null {
   let tokens;
-  try { tokens = scanSync(stmt).tokens.filter((t) => t.tokenName !== 'C_COMMENT' && t.tokenName !== 'SQL_COMMENT'); } catch { return null; }
+  try { tokens = scanSync(stmt).tokens.filter((token) => token.tokenName !== 'C_COMMENT' && token.tokenName !== 'SQL_COMMENT'); } catch { return null; }
   if (tokens.length < 3 || tokens[0]!.text.toUpperCase() !== 'COPY' || tokens[1]!.text !== '(') return null;
   let depth = 0;
   for (let i = 1; i < tokens.length; i++) {
-    const t = tokens[i]!.text;
-    if (t === '(') depth++;
-    else if (t === ')' && --depth === 0) {
+    const token = tokens[i]!.text;
+    if (token === '(') depth++;
+    else if (token === ')' && --depth === 0) {
       const bytes = Buffer.from(stmt, 'utf8');
       return bytes.toString('utf8', tokens[1]!.end, tokens[i]!.start);
     }
@@ -155,39 +150,39 @@ const FIXED_TAGS: Readonly<Record<string, string>> = {
 
 /** The command tag PostgreSQL reports in CommandComplete (without row counts). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function commandOf(type: string, b: any): string {
+export function commandOf(type: string, body: any): string {
   switch (type) {
     case 'SelectStmt': return 'SELECT';
     case 'CreateTableAsStmt':
-      return b?.objtype === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : b?.is_select_into === true ? 'SELECT' : 'CREATE TABLE AS';
-    case 'CreateFunctionStmt': return b?.is_procedure === true ? 'CREATE PROCEDURE' : 'CREATE FUNCTION';
-    case 'AlterFunctionStmt': return `ALTER ${noun(b?.objtype ?? 'OBJECT_FUNCTION')}`;
-    case 'DefineStmt': return `CREATE ${noun(b?.kind ?? '')}`;
-    case 'DropStmt': return `DROP ${noun(b?.removeType ?? '')}`;
-    case 'AlterTableStmt': return `ALTER ${noun(b?.objtype ?? 'OBJECT_TABLE')}`;
+      return body?.objtype === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : body?.is_select_into === true ? 'SELECT' : 'CREATE TABLE AS';
+    case 'CreateFunctionStmt': return body?.is_procedure === true ? 'CREATE PROCEDURE' : 'CREATE FUNCTION';
+    case 'AlterFunctionStmt': return `ALTER ${noun(body?.objtype ?? 'OBJECT_FUNCTION')}`;
+    case 'DefineStmt': return `CREATE ${noun(body?.kind ?? '')}`;
+    case 'DropStmt': return `DROP ${noun(body?.removeType ?? '')}`;
+    case 'AlterTableStmt': return `ALTER ${noun(body?.objtype ?? 'OBJECT_TABLE')}`;
     case 'RenameStmt': {
-      const t: string = b?.renameType ?? '';
-      const onRelation = t === 'OBJECT_COLUMN' || t === 'OBJECT_TABCONSTRAINT' || t === 'OBJECT_ATTRIBUTE';
-      return `ALTER ${noun(onRelation ? (b?.relationType ?? 'OBJECT_TABLE') : t)}`;
+      const renameType: string = body?.renameType ?? '';
+      const onRelation = renameType === 'OBJECT_COLUMN' || renameType === 'OBJECT_TABCONSTRAINT' || renameType === 'OBJECT_ATTRIBUTE';
+      return `ALTER ${noun(onRelation ? (body?.relationType ?? 'OBJECT_TABLE') : renameType)}`;
     }
     case 'AlterObjectSchemaStmt': case 'AlterOwnerStmt': case 'AlterObjectDependsStmt':
-      return `ALTER ${noun(b?.objectType ?? '')}`;
-    case 'GrantStmt': case 'GrantRoleStmt': return b?.is_grant === true ? 'GRANT' : 'REVOKE';
-    case 'VariableSetStmt': return b?.kind === 'VAR_RESET' || b?.kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET';
-    case 'DiscardStmt': return `DISCARD ${String(b?.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`;
-    case 'TransactionStmt': return TRANSACTION_TAGS[b?.kind ?? ''] ?? 'BEGIN';
-    case 'ClosePortalStmt': return b?.portalname === undefined ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR';
-    case 'FetchStmt': return b?.ismove === true ? 'MOVE' : 'FETCH';
-    case 'DeallocateStmt': return b?.isall === true ? 'DEALLOCATE ALL' : 'DEALLOCATE';
-    case 'VacuumStmt': return b?.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
+      return `ALTER ${noun(body?.objectType ?? '')}`;
+    case 'GrantStmt': case 'GrantRoleStmt': return body?.is_grant === true ? 'GRANT' : 'REVOKE';
+    case 'VariableSetStmt': return body?.kind === 'VAR_RESET' || body?.kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET';
+    case 'DiscardStmt': return `DISCARD ${String(body?.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`;
+    case 'TransactionStmt': return TRANSACTION_TAGS[body?.kind ?? ''] ?? 'BEGIN';
+    case 'ClosePortalStmt': return body?.portalname === undefined ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR';
+    case 'FetchStmt': return body?.ismove === true ? 'MOVE' : 'FETCH';
+    case 'DeallocateStmt': return body?.isall === true ? 'DEALLOCATE ALL' : 'DEALLOCATE';
+    case 'VacuumStmt': return body?.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
     default: return FIXED_TAGS[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
   }
 }
 
 /** `DELETE on public.orders`, `CALL on function pg_catalog.pg_read_file`: for messages and audit. */
-export function describeAccess(a: Access): string {
-  if (a.kind === 'channel') return `${a.operation} on channel ${a.relation.name}`;
-  return a.kind === 'function'
-    ? `${a.operation} on function ${qualifiedName(a.relation)}`
-    : `${a.operation} on ${qualifiedName(a.relation)}`;
+export function describeAccess(access: Access): string {
+  if (access.kind === 'channel') return `${access.operation} on channel ${access.relation.name}`;
+  return access.kind === 'function'
+    ? `${access.operation} on function ${qualifiedName(access.relation)}`
+    : `${access.operation} on ${qualifiedName(access.relation)}`;
 }

@@ -2,7 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { normalizeSync } from 'libpg-query';
-import { initAnalyzer } from './analyze.ts';
+import { initAnalyzer } from './testing-parser.ts';
 import { lexicalNormalize } from './lexical.ts';
 
 before(async () => { await initAnalyzer(); });

@@ -1,5 +1,7 @@
 // Loads the statement analyzer (policy/analyze) once per process: libpg-query's WASM module must be
-// initialised (initAnalyzer) before the first synchronous analyze().
+// loaded (its loadModule()) before the first synchronous analyze(). The load is here, on the composition side,
+// so policy/ keeps no module state; every launch path that analyzes (the proxy, the sidecar, `airlock policy`)
+// comes through this file and so through the flags below.
 //
 // normalize: libpg-query's own normalizer (PostgreSQL's lexer replaces constants with $n), the shape-cache
 // key of docs/adr/0002-decision-cache-keys.md. A simple-protocol statement that differs from a cached one only
@@ -19,8 +21,7 @@
 // NODE_OPTIONS, and these two flags are read when V8 decides a tier-up, so setting them before the first
 // parse is enough (test/proxy/memory.test.ts measures VmHWM through a real `airlock proxy` process).
 import { setFlagsFromString } from 'node:v8';
-import { normalizeSync } from 'libpg-query';
-import { analyze, initAnalyzer } from '../../policy/analyze/analyze.ts';
+import { afterParse } from './parser-instance.ts';
 import { lexerHostile } from '../../policy/analyze/hostile.ts';
 import { lexicalNormalize } from '../../policy/analyze/lexical.ts';
 import type { Analyzer } from './gate.ts';
@@ -29,7 +30,28 @@ import type { Analyzer } from './gate.ts';
 export const WASM_TIERING_FLAGS = '--no-wasm-tier-up --no-wasm-dynamic-tiering';
 setFlagsFromString(WASM_TIERING_FLAGS);
 
+type PgQuery = typeof import('libpg-query');
+type Analyze = typeof import('../../policy/analyze/analyze.ts').analyze;
+
+let parser: Promise<PgQuery> | null = null;
 let loading: Promise<Analyzer> | null = null;
+let normalizeSync: PgQuery['normalizeSync'];
+let analyze: Analyze;
+
+/**
+ * Load libpg-query's WebAssembly module once (the flags above are set by then); later calls share the promise.
+ * libpg-query (and policy/analyze/analyze.ts, which imports it) are imported here, not at the top: its index
+ * module must be evaluated after ./parser-instance.ts, which keeps a handle on the instance it makes so that a
+ * grown one can be replaced — and Node evaluates an imported CommonJS module while it links the importing
+ * graph, before any ES module of that graph runs.
+ */
+export function loadParser(): Promise<void> {
+  parser ??= import('libpg-query').then(async (pgQuery) => {
+    await pgQuery.loadModule();
+    return pgQuery;
+  });
+  return parser.then(() => undefined);
+}
 
 function normalize(sql: string): string | null {
   // Text the lexer would take quadratic time on: no shape lookup; analyze() refuses it unparsed.
@@ -42,10 +64,25 @@ function normalize(sql: string): string | null {
     return normalizeSync(sql);
   } catch {
     return null;   // not SQL: analyze() reports it
+  } finally {
+    afterParse(sql.length);
   }
 }
 
+/** analyze(), then let parser-instance.ts replace libpg-query's instance if this statement was long or grew its memory. */
+const analyzeThenRecycle: Analyzer['analyze'] = (sql, normalized) => {
+  try {
+    return analyze(sql, normalized);
+  } finally {
+    afterParse(sql.length);
+  }
+};
+
 export function loadAnalyzer(): Promise<Analyzer> {
-  loading ??= initAnalyzer().then(() => ({ analyze, normalize }));
+  loading ??= Promise.all([loadParser().then(() => parser!), import('../../policy/analyze/analyze.ts')]).then(([pgQuery, analyzeModule]) => {
+    normalizeSync = pgQuery.normalizeSync;
+    analyze = analyzeModule.analyze;
+    return { analyze: analyzeThenRecycle, normalize };
+  });
   return loading;
 }

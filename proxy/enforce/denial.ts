@@ -2,6 +2,7 @@
 // Built from the Decision, so the client's error and the audit span cannot drift (style.md §6).
 import type { Decision, SessionContext, StatementFacts } from '../../policy/types.ts';
 import { pairText, resolvedPair } from '../../policy/decide.ts';
+import { parse as parseMessage, query as queryMessage } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 
 export type DenyDecision = Extract<Decision, { verdict: 'deny' }>;
@@ -14,11 +15,14 @@ export type DenyDecision = Extract<Decision, { verdict: 'deny' }>;
  * that ErrorResponse and sends the client the denial instead. Not a byte of the denied statement is forwarded.
  */
 export const POISON_SQL = 'SELECT pg_catalog.airlock_statement_denied()';
+/** The poison as a simple Query, and as a Parse under a reserved name (extended protocol): built once. */
+export const POISON_QUERY = queryMessage(POISON_SQL);
+export const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
 
 export function denialFields(d: DenyDecision, what: string): PgErrorFields {
   const by = d.policy === null ? `no AccessPolicy allows it (${d.reason})` : `AccessPolicy "${d.policy}", rule "${d.rule}"`;
   // An approve rule's denial says what to do next: the AccessRequest to approve, or why there is none.
-  if (d.policy !== null && d.reason.startsWith('it needs an approved AccessRequest')) {
+  if (d.kind === 'approval' && d.policy !== null) {
     return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by} requires an approved AccessRequest`, detail: d.reason };
   }
   return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by}` };
@@ -44,6 +48,11 @@ const WRITES: ReadonlySet<string> = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERG
 /** The headline of a denial: the pair or change the decision names, else the statement (describeStatement). */
 export function deniedWhat(d: DenyDecision, facts: StatementFacts | null, ctx: SessionContext | null): string {
   return d.what ?? describeStatement(facts, ctx);
+}
+
+/** A client's CancelRequest ended an approval hold: PostgreSQL's own error for a cancelled statement (57014). */
+export function heldFields(d: DenyDecision, what: string): PgErrorFields {
+  return d.kind === 'cancelled' ? proxyRefusal('57014', 'canceling statement due to user request') : denialFields(d, what);
 }
 
 /** A denial the proxy makes on its own (not from policy): a limit, the audit spool, the protocol. */

@@ -13,7 +13,8 @@ import type { DenyDecision } from './denial.ts';
 
 /** The statement analyzer (policy/analyze): injected so the proxy starts it once per process. */
 export interface Analyzer {
-  analyze(sql: string): Analysis;
+  /** `normalized`: this analyzer's normalize(sql), when the caller has it (one normalize per cache miss, not two). */
+  analyze(sql: string, normalized?: string): Analysis;
   /** libpg-query's normalized text only (cheaper than analyze): the shape-cache key. Optional. */
   normalize?(sql: string): string | null;
 }
@@ -79,6 +80,11 @@ export interface Checked {
   readonly analysis: Analysis;
   /** One per statement, same order as analysis.statements (empty when the string did not parse). */
   readonly decisions: readonly Decision[];
+  /**
+   * The facts each decision was made on, same order: an EXECUTE's merged with its prepared statement's
+   * (withExecuted), every other statement's as analysed (then the same array as analysis.statements).
+   */
+  readonly facts: readonly StatementFacts[];
   /** The first denial (or the parse failure), with what it was about; null when every statement may run. */
   readonly denied: { readonly decision: DenyDecision; readonly what: string } | null;
   /** No denial, but a statement needs an approved AccessRequest that no grant covers (the session holds it). */
@@ -95,7 +101,7 @@ const denyOf = (reason: string): DenyDecision => ({ verdict: 'deny', policy: nul
  */
 function asEnforced(d: Decision): Decision {
   if (d.verdict !== 'approve') return d;
-  return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest; prepare it again to ask for one' };
+  return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest; prepare it again to ask for one', kind: 'approval' };
 }
 
 /**
@@ -156,45 +162,54 @@ export class Gate {
     const hit = this.cache.getExact(sql);
     if (hit !== undefined) return hit;
     const analyzer = this.state.analyzer;
+    let normalized: string | undefined;
     if (analyzer.normalize !== undefined) {
       const n = analyzer.normalize(sql);
       if (n !== null) {
         const shaped = this.cache.getShape(n);
         if (shaped !== undefined) return shaped;
+        normalized = n;
       }
     }
     let analysis: Analysis;
     try {
-      analysis = analyzer.analyze(sql);
+      analysis = analyzer.analyze(sql, normalized);
     } catch (e) {
       // The analyzer failing is "not understood": deny (design.md: anything not understood is denied).
       const reason = `the statement could not be analysed: ${(e as Error).message}`;
-      return { analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false }, decisions: [], denied: { decision: denyOf(reason), what: 'statement' }, approval: null };
+      return { analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false }, decisions: [], facts: NO_FACTS, denied: { decision: denyOf(reason), what: 'statement' }, approval: null };
     }
     if (analysis.error !== null) {
-      const checked: Checked = { analysis, decisions: [], denied: { decision: denyOf(analysis.error), what: 'statement' }, approval: null };
+      const checked: Checked = { analysis, decisions: [], facts: NO_FACTS, denied: { decision: denyOf(analysis.error), what: 'statement' }, approval: null };
       this.cache.set(sql, checked, null, sql.length * 2);
       return checked;
     }
     const decisions: Decision[] = [];
+    // Allocated only for a string with an EXECUTE: every other statement is decided on its own facts.
+    let merged: StatementFacts[] | null = null;
     let denied: Checked['denied'] = null;
     let approval: Checked['approval'] = null;
     let cacheable = true;
     // A statement grant matches exact text: a decision that used a grant is cached on the exact text only.
     let shapeCacheable = analysis.shapeCacheable;
-    for (const facts of analysis.statements) {
+    const statements = analysis.statements;
+    for (let i = 0; i < statements.length; i++) {
+      const facts = statements[i]!;
       let f = facts;
       if (facts.executes !== null) {
+        merged ??= statements.slice(0, i);
         cacheable = false;
         const stored = prepared.get(facts.executes);
         if (stored === undefined) {
           const d = denyOf(`EXECUTE of prepared statement "${facts.executes}", which was not prepared through this proxy session`);
           decisions.push(d);
           denied ??= { decision: d, what: `EXECUTE ${facts.executes}` };
+          merged.push(facts);
           continue;
         }
         f = withExecuted(facts, stored);
       }
+      merged?.push(f);
       const d = decide(this.sel, this.#dctx, f, sql);
       decisions.push(d);
       if (d.verdict === 'deny') denied ??= { decision: d, what: deniedWhat(d, f, this.ctx) };
@@ -215,7 +230,7 @@ export class Gate {
         }
       }
     }
-    const checked: Checked = { analysis, decisions, denied, approval: denied === null ? approval : null };
+    const checked: Checked = { analysis, decisions, facts: merged ?? statements, denied, approval: denied === null ? approval : null };
     if (cacheable) {
       const extra = analysis.normalized.length * 2 + 512 * analysis.statements.length;
       this.cache.set(sql, checked, shapeCacheable ? analysis.normalized : null, extra);
@@ -231,6 +246,7 @@ export class Gate {
   }
 }
 
+const NO_FACTS: readonly StatementFacts[] = Object.freeze([]);
 const OPAQUE: ColumnSource = Object.freeze({ kind: 'opaque' });
 /** Decision caches kept per selection (search_path × catalog versions); the oldest goes first. */
 const MAX_CACHES_PER_SELECTION = 4;
@@ -259,21 +275,6 @@ export function withExecuted(outer: StatementFacts, stored: StatementFacts): Sta
     outputs: plain ? (argsRead ? stored.outputs.map(() => OPAQUE) : stored.outputs) : outer.outputs,
     executes: null,
   };
-}
-
-/**
- * The statement runs code that may change rows the analyzer cannot see: a function or procedure that is not
- * a built-in (one outside pg_catalog, as the name resolves), or a DO block. maxAffectedRows counts such
- * statements like writes (issue 11): a STABLE function may still call a volatile one that deletes.
- */
-export function runsUserCode(f: StatementFacts, ctx: SessionContext): boolean {
-  for (const a of f.accesses) {
-    if (a.kind !== 'function') continue;
-    const { schema, name } = a.relation;
-    if (schema === null ? !ctx.catalogFunctions.has(name) : schema !== 'pg_catalog') return true;
-    if (name === 'do') return true;
-  }
-  return false;
 }
 
 /** Statements after which the session must refetch search_path before deciding anything else. */

@@ -1,15 +1,11 @@
 // proxy/mask against the bytes a real PostgreSQL 15 sends: DataRows in text and binary format with
 // the RowDescription provenance resolveRowMask relies on, COPY … TO STDOUT output masked and loaded
 // back with COPY … FROM STDIN (the server's own parser is the judge of our re-escaping), and real
-// ErrorResponses scrubbed. Self-contained: starts a throwaway server in a temp dir, tears it down.
+// ErrorResponses scrubbed. Starts a throwaway server of its own (test/support/pg.ts), tears it down.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
-import { freePort } from '../../test/support/ports.ts';
+import { startPostgres, type PgServer } from '../../test/support/pg.ts';
 import type { MaskPlan, MaskStrategy } from '../../policy/types.ts';
 import type { MaskCatalog } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
@@ -19,92 +15,42 @@ import { maskCopyData, type CopyOptions } from './copy.ts';
 import { scrubErrorFields } from './errors.ts';
 import { partialText } from './strategies.ts';
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
 const settings = { hashKey: Buffer.alloc(32, 9) };
 
 // ---- a throwaway server ----------------------------------------------------------------------
-let dir = '';
-let server: ChildProcess | null = null;
+// Its own server, not the run's shared one: the minimal client below logs in as `postgres` with no
+// password (trust over TCP) and works in database `postgres`.
+let server: PgServer | null = null;
 let port = 0;
-const asRoot = userInfo().uid === 0;
-
-function pgCommand(bin: string, args: string[]): [string, string[]] {
-  // PostgreSQL refuses to run as root: run it as the postgres user the Debian package creates.
-  return asRoot ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, bin), ...args]] : [join(PG_BIN, bin), args];
-}
-function chownTree(path: string, uid: number, gid: number): void {
-  chownSync(path, uid, gid);
-  if (statSync(path).isDirectory()) for (const e of readdirSync(path)) chownTree(join(path, e), uid, gid);
-}
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'airlock-mask-pg-'));
-  if (asRoot) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-    chownTree(dir, uid, gid);
-  }
-  const [cmd, args] = pgCommand('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-  execFileSync(cmd, args, { stdio: 'pipe' });
-  for (let attempt = 0; ; attempt++) {
-    port = await freePort();
-    const [c, a] = pgCommand('postgres', ['-D', join(dir, 'data'), '-h', '127.0.0.1', '-p', String(port), '-k', dir,
-      '-c', 'fsync=off', '-c', 'lc_messages=C']);
-    const child = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
-    const ready = await waitReady(child);
-    if (ready) { server = child; break; }
-    if (attempt >= 1 || !log.includes('already in use')) throw new Error(`postgres did not start:\n${log}`);
-  }
+  server = await startPostgres({ hostAuth: 'trust', settings: { lc_messages: 'C' } });
+  port = server.port;
 });
 
-async function waitReady(child: ChildProcess): Promise<boolean> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) return false;
-    try {
-      const w = await Wire.open(port);
-      w.close();
-      return true;
-    } catch { await new Promise((r) => setTimeout(r, 50)); }
-  }
-  child.kill('SIGKILL');
-  return false;
-}
-
-after(async () => {
-  if (server !== null && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    // pg_ctl, not a signal to our child: under root the child is runuser, which does not pass
-    // SIGINT on to postgres.
-    const [cmd, args] = pgCommand('pg_ctl', ['stop', '-D', join(dir, 'data'), '-m', 'fast', '-w']);
-    execFileSync(cmd, args, { stdio: 'pipe' });
-    await exited;
-  }
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
-});
+after(async () => { await server?.stop(); });
 
 // ---- a minimal protocol client that keeps every message's exact bytes ------------------------
 class Wire {
-  private buf = Buffer.alloc(0);
-  private queue: Buffer[] = [];
-  private wake: (() => void) | null = null;
-  private failure: Error | null = null;
-  private readonly sock: Socket;
+  #buf = Buffer.alloc(0);
+  #queue: Buffer[] = [];
+  #wake: (() => void) | null = null;
+  #failure: Error | null = null;
+  readonly #sock: Socket;
   private constructor(sock: Socket) {
-    this.sock = sock;
+    this.#sock = sock;
     sock.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 5) {
-        const end = 1 + this.buf.readInt32BE(1);
-        if (this.buf.length < end) break;
-        this.queue.push(Buffer.from(this.buf.subarray(0, end)));
-        this.buf = this.buf.subarray(end);
+      this.#buf = Buffer.concat([this.#buf, d]);
+      while (this.#buf.length >= 5) {
+        const end = 1 + this.#buf.readInt32BE(1);
+        if (this.#buf.length < end) break;
+        this.#queue.push(Buffer.from(this.#buf.subarray(0, end)));
+        this.#buf = this.#buf.subarray(end);
       }
-      this.wake?.();
+      this.#wake?.();
     });
-    sock.on('error', (e) => { this.failure = e; this.wake?.(); });
-    sock.on('close', () => { this.failure ??= new Error('connection closed'); this.wake?.(); });
+    sock.on('error', (e) => { this.#failure = e; this.#wake?.(); });
+    sock.on('close', () => { this.#failure ??= new Error('connection closed'); this.#wake?.(); });
   }
   static async open(p: number): Promise<Wire> {
     const sock = connect({ host: '127.0.0.1', port: p });
@@ -120,19 +66,19 @@ class Wire {
     if (err) throw new Error('startup failed');
     return w;
   }
-  private async next(): Promise<Buffer> {
+  async #next(): Promise<Buffer> {
     for (;;) {
-      const m = this.queue.shift();
+      const m = this.#queue.shift();
       if (m !== undefined) return m;
-      if (this.failure) throw this.failure;
-      await new Promise<void>((r) => { this.wake = r; });
-      this.wake = null;
+      if (this.#failure) throw this.#failure;
+      await new Promise<void>((r) => { this.#wake = r; });
+      this.#wake = null;
     }
   }
   async until(type: string): Promise<Buffer[]> {
     const out: Buffer[] = [];
     for (;;) {
-      const m = await this.next();
+      const m = await this.#next();
       out.push(m);
       if (m[0] === type.charCodeAt(0)) return out;
     }
@@ -142,7 +88,7 @@ class Wire {
     const head = Buffer.alloc(5);
     head.write(type, 0, 'latin1');
     head.writeInt32BE(4 + body.length, 1);
-    this.sock.write(Buffer.concat([head, body]));
+    this.#sock.write(Buffer.concat([head, body]));
   }
   /** Simple Query: every message up to ReadyForQuery. */
   query(sql: string): Promise<Buffer[]> {
@@ -158,7 +104,7 @@ class Wire {
     this.send('S');
     return this.until('Z');
   }
-  close(): void { this.sock.end(); }
+  close(): void { this.#sock.end(); }
 }
 const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s), Buffer.from([0])]);
 const int16 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };

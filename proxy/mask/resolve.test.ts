@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { MaskPlan, MaskStrategy } from '../../policy/types.ts';
 import type { MaskCatalog } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
-import { resolveRowMask, stricter } from './resolve.ts';
+import { stricter } from '../../policy/compile.ts';
+import { resolveRowMask } from './resolve.ts';
 
 const CUSTOMERS = 16401;
 const ORDERS = 16410;

@@ -11,17 +11,9 @@
 // row) cannot be attributed to a source. If the statement masks anything at all, such a field gets
 // the strictest strategy in the plan: we cannot prove it is unmasked, so we mask it (fail closed).
 import type { MaskStrategy, MaskPlan } from '../../policy/types.ts';
+import { stricter } from '../../policy/compile.ts';
 import type { MaskCatalog, RowMask } from './types.ts';
 import type { FieldInfo } from '../wire/read.ts';
-
-/** null > redact > hash > partial: how much of the value each strategy lets out, least first. */
-const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { null: 4, redact: 3, hash: 2, partial: 1 };
-
-export function stricter(a: MaskStrategy | null | undefined, b: MaskStrategy | null | undefined): MaskStrategy | null {
-  if (a == null) return b ?? null;
-  if (b == null) return a;
-  return STRICTNESS[a] >= STRICTNESS[b] ? a : b;
-}
 
 /** The strictest strategy among the plan's outputs and, when a `*` needs resolving, its columns. */
 export function strictestInPlan(plan: MaskPlan): MaskStrategy | null {

@@ -9,6 +9,7 @@ import type { FieldInfo } from '../wire/read.ts';
 import type { BinaryCopyState, CopyOptions } from '../mask/copy.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
 import type { ResultCollector } from '../catalog.ts';
+import type { Guard } from '../enforce/guardrails.ts';
 
 /** A prepared statement as the session knows it (protocol Parse or SQL PREPARE share one namespace). */
 export interface Prepared {
@@ -119,42 +120,6 @@ export interface CopyDescribe {
   /** Extended form: the client's statement, which keeps the fields for its Execute. */
   readonly stmt: Prepared | null;
 }
-
-export interface Guard {
-  readonly limit: number;
-  readonly policy: string | null;
-  readonly inBlock: boolean;       // SAVEPOINT inside a transaction block, else BEGIN … COMMIT/ROLLBACK
-  readonly what: string;
-  held: Buffer[];
-  heldRows: number;
-  /** Rows the statement changed: the transaction's tuple counters after it minus before it (CHANGED_ROWS_SQL). */
-  count: number | null;
-  /** The counters when the statement started (null until read). */
-  before: number | null;
-  /** The row count of its CommandComplete tag (a lower bound of count). */
-  tagCount: number | null;
-  /** Result rows beyond the limit are forwarded as they come rather than held (session.ts #guardRow). */
-  streaming: boolean;
-  failed: boolean;
-}
-
-export function guard(limit: number, policy: string | null, inBlock: boolean, what: string): Guard {
-  return { limit, policy, inBlock, what, held: [], heldRows: 0, count: null, before: null, tagCount: null, streaming: false, failed: false };
-}
-
-/**
- * What a statement really changed, for maxAffectedRows (issue 11): the current transaction's tuple counters
- * (pg_stat_get_xact_tuples_*: inserted + updated + deleted, pending subtransactions included), read before
- * and after the statement inside the same transaction. They count every shape — DML inside WITH, several
- * data-modifying CTEs, EXPLAIN ANALYZE, rules, triggers and cascades — where the CommandComplete tag counts
- * only the top-level statement's own rows. TOAST tables are left out (one wide value is many chunks) and so
- * is pg_catalog. A row moved between partitions counts twice (a delete and an insert). With track_counts off
- * the counters stay at zero: the query answers -1 and the guard fails closed.
- */
-export const CHANGED_ROWS_SQL = "SELECT CASE WHEN pg_catalog.current_setting('track_counts')::pg_catalog.bool THEN"
-  + ' COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)'
-  + ' + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0) ELSE -1 END::pg_catalog.int8'
-  + " FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'm', 'p') AND c.relnamespace <> 'pg_catalog'::pg_catalog.regnamespace";
 
 export function req(kind: number): Req {
   return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, counted: null, closes: 0, onCount: null, guard: null, duringCopy: false, copy: null };

@@ -1,4 +1,5 @@
-// Upstream login and TLS against a real PostgreSQL 15 (testing-pg.ts), plus the SCRAM client's refusals.
+// Upstream login and TLS against a real PostgreSQL (a server of its own from test/support/pg.ts, with TLS and
+// per-role authentication), plus the SCRAM client's refusals.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -10,20 +11,21 @@ import { AUTH_CLEARTEXT, AUTH_OK, authenticationSASL, noticeResponse, authentica
 import { md5Password, loginUpstream, PgError, ScramClient } from './auth.ts';
 import { readCommandComplete, readErrorFields } from './read.ts';
 import { upgradeUpstreamTls } from './tls.ts';
-import { startTestPg, type TestPg } from './testing-pg.ts';
+import { adminQuery, startPostgres, type PgServer } from '../../test/support/pg.ts';
 
-let pg: TestPg;
+let pg: PgServer;
 const NON_ASCII = 'pässwörd-ü-€';   // NFC: SASLprep leaves it unchanged, so "use as is" matches PostgreSQL
 
 before(async () => {
-  pg = await startTestPg({
-    tls: true,
+  pg = await startPostgres({
+    tls: true, hostAuth: 'scram-sha-256',
     hba: ['host all md5user 127.0.0.1/32 md5', 'host all pwuser 127.0.0.1/32 password'],
   });
-  await pg.sql(`SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'md5-secret';`);
-  await pg.sql(`CREATE ROLE scramuser LOGIN PASSWORD 'scram-secret';`);
-  await pg.sql(`CREATE ROLE pwuser LOGIN PASSWORD 'pw-secret';`);
-  await pg.sql(`CREATE ROLE unicode LOGIN PASSWORD '${NON_ASCII}';`);
+  const sql = (text: string): Promise<unknown> => adminQuery(pg, text);
+  await sql(`SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN PASSWORD 'md5-secret';`);
+  await sql(`CREATE ROLE scramuser LOGIN PASSWORD 'scram-secret';`);
+  await sql(`CREATE ROLE pwuser LOGIN PASSWORD 'pw-secret';`);
+  await sql(`CREATE ROLE unicode LOGIN PASSWORD '${NON_ASCII}';`);
 });
 after(async () => { await pg?.stop(); });
 

@@ -150,6 +150,35 @@ describe('FrameReader', () => {
     assert.deepEqual(types, [0x53, 0x5a, 0x53]);
   });
 
+  test('release(): reading every chunk into one reused buffer gives the same frames, stopped drains included', () => {
+    const whole = Buffer.concat([SERVER_STREAM, CLIENT_STREAM]);
+    const want = viaEachFrame(whole);
+    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 60 }),
+      (sizes, stops) => {
+        const r = new FrameReader(1000);
+        const reused = Buffer.alloc(256);
+        const seen: Seen = [];
+        let stop = 0;
+        const visit = (buf: Buffer, type: number, st: number, e: number): boolean => {
+          seen.push([type, buf.toString('hex', st, e)]);
+          return !(stops[stop++ % Math.max(1, stops.length)] ?? false);   // sometimes stop early, leaving a rest
+        };
+        let at = 0;
+        for (let k = 0; at < whole.length; k++) {
+          const n = Math.min(sizes[k % sizes.length]!, whole.length - at);
+          whole.copy(reused, 0, at, at + n);
+          at += n;
+          r.push(reused.subarray(0, n));
+          r.drain(visit);
+          r.release();
+          reused.fill(0xee);   // the next read overwrites it: nothing kept may still point into it
+        }
+        for (let guard = 0; r.pendingBytes > 0 && guard < 1000; guard++) r.drain(visit);
+        assert.deepEqual(seen, want);
+        assert.equal(r.pendingBytes, 0);
+      }), { numRuns: 300 });
+  });
+
   test('takeRemaining hands over the unread bytes exactly and empties the reader', () => {
     for (let cut = 0; cut <= SERVER_STREAM.length; cut++) {
       const r = new FrameReader(1000);

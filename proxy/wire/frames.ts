@@ -184,6 +184,20 @@ export class FrameReader {
     }
   }
 
+  /**
+   * Lets the caller reuse the buffer of the last push() for its next read (net.Socket's `onread` with one
+   * static buffer, instead of a fresh 64 KiB allocation per read): copies the part of it not yet read (the
+   * rest behind a drain() that was stopped) and drops the reference. Call it after drain()/next() and before
+   * the buffer is overwritten. Frames returned before are views into that buffer and end with it; a message
+   * cut by the chunk boundary is already held in a buffer of its own.
+   */
+  release(): void {
+    if (this.#failed !== null) throw this.#failed;
+    const rest = this.#buf.length - this.#at;
+    this.#buf = rest > 0 ? Buffer.from(this.#buf.subarray(this.#at)) : EMPTY;
+    this.#at = 0;
+  }
+
   /** Bytes received but not yet returned as whole messages (unread chunk rest + partial message). */
   get pendingBytes(): number {
     return this.#buf.length - this.#at + this.#headLen + (this.#msg === null ? 0 : this.#msgFill);

@@ -7,7 +7,7 @@ import { Backend, Frontend } from './codes.ts';
 import { WireError } from './frames.ts';
 import * as m from './messages.ts';
 import {
-  InvalidTextError, readAuthentication, readBackendKeyData, readBind, readClose, readCommandComplete, readCopyResponse, readDescribe,
+  InvalidTextError, readAuthentication, readBackendKeyData, readBind, readBindTarget, readClose, readCommandComplete, readCopyResponse, readDescribe,
   readErrorFields, readExecute, readFunctionCall, readParameterStatus, readParse, readQuery, readReadyForQuery,
   readRowDescription, resultFormatFor,
 } from './read.ts';
@@ -37,6 +37,27 @@ describe('builder ↔ reader round trips', () => {
     assert.deepEqual(readAt(readBind, m.bind({})), { portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] });
     assert.deepEqual(readAt(readBind, m.bind({ paramFormats: [1], params: [Buffer.from([1]), Buffer.from([2])] })).paramFormats, [1]);
   });
+  test('readBindTarget: readBind without the values, the same checks', () => {
+    const params = [Buffer.from('42'), null, Buffer.alloc(0), Buffer.from([0, 0, 0, 7])];
+    const msg = m.bind({ portal: 'p', statement: 's', paramFormats: [0, 0, 0, 1], params, resultFormats: [1, 0] });
+    assert.deepEqual(readAt(readBindTarget, msg), { portal: 'p', statement: 's', resultFormats: [1, 0] });
+    const none = readAt(readBindTarget, m.bind({ statement: 'P0_1', params: [Buffer.from('7')] }));
+    assert.deepEqual(none, { portal: '', statement: 'P0_1', resultFormats: [] });
+    assert.ok(Object.isFrozen(none.resultFormats));
+  });
+  test('strings around the JavaScript scan bound (256 bytes), ASCII and not', () => {
+    for (const n of [0, 1, 254, 255, 256, 257, 300, 1000]) {
+      for (const unit of ['a', 'é', '✓']) {
+        const s = unit.repeat(n).slice(0, n);
+        assert.equal(readAt(readQuery, m.query(s)), s);
+        assert.deepEqual(readAt(readExecute, m.execute(s, 3)), { portal: s, maxRows: 3 });
+      }
+    }
+    // The first byte past the scan bound is the NUL, or non-ASCII.
+    const ascii255 = 'x'.repeat(255);
+    assert.equal(readAt(readQuery, m.query(`${ascii255}é`)), `${ascii255}é`);
+    assert.deepEqual(readAt(readParse, m.parse('x'.repeat(256), 'SELECT 1')), { name: 'x'.repeat(256), query: 'SELECT 1', paramTypes: [] });
+  });
   test('Describe and Close', () => {
     assert.deepEqual(readAt(readDescribe, m.describe('S', 'stmt')), { kind: 'S', name: 'stmt' });
     assert.deepEqual(readAt(readDescribe, m.describe('P')), { kind: 'P', name: '' });
@@ -58,6 +79,22 @@ describe('builder ↔ reader round trips', () => {
       { name: 'naïve', tableOid: 1, attnum: 32767, typeOid: 25, typeLen: -1, typeMod: -1, format: 1 },
     ];
     assert.deepEqual(readAt(readRowDescription, m.rowDescription(fields)), fields);
+    // Read again, elsewhere in another buffer: the same (frozen) fields; one byte different: decoded anew.
+    const again = readAt(readRowDescription, m.rowDescription(fields));
+    assert.equal(readRowDescription(m.rowDescription(fields), 0, m.rowDescription(fields).length), again);
+    assert.ok(Object.isFrozen(again) && again.every((f) => Object.isFrozen(f)));
+    const other = m.rowDescription(fields.map((f, i) => (i === 1 ? { ...f, attnum: -2 } : f)));
+    const otherFields = readAt(readRowDescription, other);
+    assert.notEqual(otherFields, again);
+    assert.equal(otherFields[1]!.attnum, -2);
+    assert.deepEqual(readAt(readRowDescription, m.rowDescription(fields)), fields);
+    // More shapes than the cache holds: every one still reads as itself.
+    for (let round = 0; round < 2; round++) {
+      for (let k = 0; k < 20; k++) {
+        const fk: FieldInfo[] = [{ name: `c${k}`, tableOid: k, attnum: 1, typeOid: 23, typeLen: 4, typeMod: -1, format: 0 }];
+        assert.deepEqual(readAt(readRowDescription, m.rowDescription(fk)), fk);
+      }
+    }
     assert.deepEqual(readAt(readRowDescription, m.rowDescription([])), []);
   });
   test('CommandComplete', () => {
@@ -150,6 +187,12 @@ describe('malformed messages are WireError', () => {
     ['Bind with format code 2', readBind, m.bind({ resultFormats: [2] }), /unsupported format code 2/],
     ['Bind with a parameter length -2', readBind, withBody(0x42, [0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe, 0, 0]), /invalid length -2/],
     ['Bind with a parameter past the end', readBind, withBody(0x42, [0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 1, 2]), /ends inside parameter value/],
+    ['Bind (target) with 2 formats for 3 params', readBindTarget, m.bind({ paramFormats: [0, 1], params: [null, null, null] }), /2 parameter formats for 3 parameters/],
+    ['Bind (target) with format code 2', readBindTarget, m.bind({ resultFormats: [2] }), /unsupported format code 2/],
+    ['Bind (target) with a parameter format 3', readBindTarget, m.bind({ paramFormats: [3], params: [null] }), /unsupported format code 3/],
+    ['Bind (target) with a parameter length -2', readBindTarget, withBody(0x42, [0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe, 0, 0]), /invalid length -2/],
+    ['Bind (target) with a parameter past the end', readBindTarget, withBody(0x42, [0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 1, 2]), /ends inside parameter value/],
+    ['Bind (target) with bytes after the result formats', readBindTarget, Buffer.concat([withBody(0x42, [0, 0, 0, 0, 0, 0, 0, 0, 0])]), /1 unexpected bytes/],
     ['Describe of kind X', readDescribe, withBody(0x44, [0x58, 0]), /invalid target kind/],
     ['Execute without row limit', readExecute, withBody(0x45, [0]), /ends inside row limit/],
     ['FunctionCall with format mismatch', readFunctionCall, m.functionCall(1, [0, 0], [null], 0), /2 argument formats for 1 arguments/],
@@ -180,7 +223,7 @@ describe('malformed messages are WireError', () => {
 
 describe('fast-check: random bytes into the readers', () => {
   const readers: [string, Reader, number][] = [
-    ['readQuery', readQuery, 0x51], ['readParse', readParse, 0x50], ['readBind', readBind, 0x42],
+    ['readQuery', readQuery, 0x51], ['readParse', readParse, 0x50], ['readBind', readBind, 0x42], ['readBindTarget', readBindTarget, 0x42],
     ['readDescribe', readDescribe, 0x44], ['readExecute', readExecute, 0x45], ['readClose', readClose, 0x43],
     ['readFunctionCall', readFunctionCall, 0x46], ['readRowDescription', readRowDescription, 0x54],
     ['readCommandComplete', readCommandComplete, 0x43], ['readReadyForQuery', readReadyForQuery, 0x5a],
@@ -215,4 +258,22 @@ describe('fast-check: random bytes into the readers', () => {
         }), { numRuns: 2000 });
     });
   }
+});
+
+test('fast-check: readBindTarget accepts exactly what readBind accepts, with the same names and result formats', () => {
+  const body = fc.array(fc.oneof(fc.constant(0), fc.constant(1), fc.constant(0xff), fc.integer({ min: 0, max: 255 })), { maxLength: 48 }).map((a) => Buffer.from(a));
+  const outcome = (read: Reader, msg: Buffer): unknown => {
+    try {
+      const r = read(msg, 0, msg.length) as { portal: string; statement: string; resultFormats: readonly number[] };
+      return { portal: r.portal, statement: r.statement, resultFormats: [...r.resultFormats] };
+    } catch (e) {
+      if (e instanceof WireError) return `${e.name}: ${e.message}`;
+      throw e;
+    }
+  };
+  fc.assert(fc.property(body, (b) => {
+    const msg = Buffer.alloc(5 + b.length);
+    msg[0] = 0x42; msg.writeInt32BE(4 + b.length, 1); b.copy(msg, 5);
+    assert.deepEqual(outcome(readBindTarget, msg), outcome(readBind, msg));
+  }), { numRuns: 5000 });
 });

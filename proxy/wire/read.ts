@@ -22,23 +22,32 @@ export interface FieldInfo {
   readonly format: 0 | 1;        // 0 text, 1 binary
 }
 
-/** A cursor over one message body. Allocated per decoded message: decoders are not on the pass-through path. */
-class Body {
-  readonly buf: Buffer;
-  at: number;
-  readonly end: number;
-  readonly what: string;
+const EMPTY = Buffer.alloc(0);
+/** Strings up to this many bytes are scanned for their NUL and for non-ASCII bytes in JavaScript (see str()). */
+const SHORT_STRING_BYTES = 256;
 
-  constructor(buf: Buffer, start: number, end: number, what: string) {
-    this.buf = buf;
-    this.what = what;
+/**
+ * A cursor over one message body. One instance serves every decoder (reset by open()): decoders run one at a
+ * time and never call each other, and a per-message cursor object was a measurable share of the extended
+ * protocol's garbage (a Bind, Describe, Execute, RowDescription and ReadyForQuery per pgbench transaction).
+ */
+class Body {
+  buf: Buffer = EMPTY;
+  at = 0;
+  end = 0;
+  what = '';
+
+  reset(buf: Buffer, start: number, end: number, what: string): this {
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= buf.length && end - start >= 5)) {
       throw new WireError(`${what}: not a whole message (offsets ${start}..${end} of ${buf.length})`);
     }
     const len = buf.readInt32BE(start + 1);
     if (len !== end - start - 1) throw new WireError(`${what}: length word ${len} does not match the framed ${end - start - 1} bytes`);
+    this.buf = buf;
+    this.what = what;
     this.at = start + 5;
     this.end = end;
+    return this;
   }
 
   need(n: number, field: string): void {
@@ -49,13 +58,34 @@ class Body {
   u16(field: string): number { this.need(2, field); const v = this.buf.readUInt16BE(this.at); this.at += 2; return v; }
   i32(field: string): number { this.need(4, field); const v = this.buf.readInt32BE(this.at); this.at += 4; return v; }
   u32(field: string): number { this.need(4, field); const v = this.buf.readUInt32BE(this.at); this.at += 4; return v; }
-  /** A NUL-terminated string inside the message. */
+  /**
+   * A NUL-terminated string inside the message. Names and short statements (pgbench's unnamed portal, "P0_1",
+   * a column name) are scanned in JavaScript: the empty string costs no call into the runtime and an ASCII one
+   * a single Latin-1 decode (ASCII reads the same in Latin-1 and UTF-8), where indexOf + isUtf8 + toString made
+   * three. Longer or non-ASCII text takes the native path, which validates the UTF-8.
+   */
   str(field: string): string {
-    const nul = this.buf.indexOf(0, this.at);
+    const buf = this.buf;
+    const s = this.at;
+    const stop = Math.min(this.end, s + SHORT_STRING_BYTES);
+    let high = 0;
+    let i = s;
+    for (; i < stop; i++) {
+      const c = buf[i]!;
+      if (c === 0) break;
+      high |= c;
+    }
+    if (i < stop) {
+      this.at = i + 1;
+      if (i === s) return '';
+      if (high < 0x80) return buf.toString('latin1', s, i);
+      return text(buf, s, i, this.what, field);
+    }
+    const nul = buf.indexOf(0, i);
     if (nul < 0 || nul >= this.end) throw new WireError(`${this.what}: ${field} is not NUL-terminated`);
-    const s = text(this.buf, this.at, nul, this.what, field);
+    const v = text(buf, s, nul, this.what, field);
     this.at = nul + 1;
-    return s;
+    return v;
   }
   /** n bytes as a view into the message (valid as long as the message's buffer is). */
   bytes(n: number, field: string): Buffer {
@@ -64,6 +94,12 @@ class Body {
     const v = this.buf.subarray(this.at, this.at + n);
     this.at += n;
     return v;
+  }
+  /** Steps over n bytes (a value not needed), with the same checks as bytes(). */
+  skip(n: number, field: string): void {
+    if (n < 0) throw new WireError(`${this.what}: negative length ${n} for ${field}`);
+    this.need(n, field);
+    this.at += n;
   }
   rest(): Buffer { const v = this.buf.subarray(this.at, this.end); this.at = this.end; return v; }
   done(): void {
@@ -93,11 +129,13 @@ function text(buf: Buffer, start: number, end: number, what: string, field: stri
   return view.toString('utf8');
 }
 
+const body = new Body();
+
 function open(buf: Buffer, start: number, end: number, type: number, what: string): Body {
   if (start >= 0 && start < buf.length && buf[start] !== type) {
     throw new WireError(`${what}: expected type '${String.fromCharCode(type)}', got 0x${buf[start]!.toString(16)}`);
   }
-  return new Body(buf, start, end, what);
+  return body.reset(buf, start, end, what);
 }
 
 /** Query ('Q'): the SQL text. */
@@ -150,6 +188,41 @@ export function readBind(buf: Buffer, start: number, end: number): {
   return { portal, statement, paramFormats, params, resultFormats };
 }
 
+const NO_FORMATS: readonly number[] = Object.freeze([]);
+
+/**
+ * Bind ('B') without its parameter values: what a proxy that forwards the Bind unchanged needs (the portal and
+ * statement names and the result formats), validated exactly as readBind validates the whole message, but
+ * without a Buffer view per parameter or the format arrays (one Bind per transaction in pgbench -M prepared;
+ * each view is a typed-array allocation). `resultFormats` is a shared frozen empty array when there are none.
+ */
+export function readBindTarget(buf: Buffer, start: number, end: number): { portal: string; statement: string; resultFormats: readonly number[] } {
+  const m = open(buf, start, end, Frontend.Bind, 'Bind');
+  const portal = m.str('portal name');
+  const statement = m.str('statement name');
+  const nf = m.u16('parameter format count');
+  m.need(2 * nf, 'parameter formats');
+  for (let i = 0; i < nf; i++) m.format('parameter formats');
+  const np = m.u16('parameter count');
+  if (nf > 1 && nf !== np) throw new WireError(`Bind: ${nf} parameter formats for ${np} parameters`);
+  for (let i = 0; i < np; i++) {
+    const len = m.i32('parameter length');
+    if (len === -1) continue;
+    if (len < 0) throw new WireError(`Bind: parameter ${i + 1} has invalid length ${len}`);
+    m.skip(len, 'parameter value');
+  }
+  const nr = m.u16('result format count');
+  m.need(2 * nr, 'result formats');
+  let resultFormats = NO_FORMATS;
+  if (nr > 0) {
+    const rf = new Array<number>(nr);
+    for (let i = 0; i < nr; i++) rf[i] = m.format('result formats');
+    resultFormats = rf;
+  }
+  m.done();
+  return { portal, statement, resultFormats };
+}
+
 function readKindName(buf: Buffer, start: number, end: number, type: number, what: string): { kind: 'S' | 'P'; name: string } {
   const m = open(buf, start, end, type, what);
   const k = m.u8('target kind');
@@ -194,8 +267,49 @@ export function readFunctionCall(buf: Buffer, start: number, end: number): { fun
   return { functionOid };
 }
 
-/** RowDescription ('T'). */
+/**
+ * RowDescriptions decoded lately, as their bytes and their fields. A session describes the same few result
+ * shapes over and over (pgbench: one per transaction, simple or extended); the same bytes decode to the same
+ * fields, so a byte compare replaces the decode (a string and an object per column, and their garbage).
+ */
+const ROW_DESCRIPTION_CACHE = 8;
+const ROW_DESCRIPTION_CACHE_MAX_BYTES = 4096;
+const recentRowDescriptions: { bytes: Buffer; fields: FieldInfo[] }[] = [];
+let recentNext = 0;
+
+function sameBytes(buf: Buffer, start: number, end: number, bytes: Buffer): boolean {
+  const n = bytes.length;
+  if (end - start !== n) return false;
+  if (n > 64) return buf.compare(bytes, 0, n, start, end) === 0;
+  for (let i = 0; i < n; i++) if (buf[start + i] !== bytes[i]) return false;
+  return true;
+}
+
+/**
+ * RowDescription ('T'). The array and its fields are frozen and may be the very ones an earlier call returned
+ * for the same bytes: never modify them (copy, as Describe S + Bind formats does with `{ ...f, format }`).
+ */
 export function readRowDescription(buf: Buffer, start: number, end: number): FieldInfo[] {
+  if (Number.isInteger(start) && start >= 0 && end <= buf.length) {
+    for (let k = 0; k < recentRowDescriptions.length; k++) {
+      const e = recentRowDescriptions[k]!;
+      if (sameBytes(buf, start, end, e.bytes)) return e.fields;
+    }
+  }
+  const fields = decodeRowDescription(buf, start, end);
+  if (end - start <= ROW_DESCRIPTION_CACHE_MAX_BYTES) {
+    for (const f of fields) Object.freeze(f);
+    Object.freeze(fields);
+    // Copied: the message's own buffer belongs to the reader that framed it.
+    const entry = { bytes: Buffer.from(buf.subarray(start, end)), fields };
+    if (recentRowDescriptions.length < ROW_DESCRIPTION_CACHE) recentRowDescriptions.push(entry);
+    else recentRowDescriptions[recentNext] = entry;
+    recentNext = (recentNext + 1) % ROW_DESCRIPTION_CACHE;
+  }
+  return fields;
+}
+
+function decodeRowDescription(buf: Buffer, start: number, end: number): FieldInfo[] {
   const m = open(buf, start, end, Backend.RowDescription, 'RowDescription');
   const n = m.u16('field count');
   m.need(19 * n, 'fields');   // each field is at least an empty name + 18 bytes: rejects a huge count early
@@ -314,7 +428,7 @@ export function readCopyResponse(buf: Buffer, start: number, end: number): { for
  * N → one per column (protocol-message-formats: Bind). With N codes and i >= N PostgreSQL fails the Bind
  * ("bind message has N result formats but query has M columns"), so no row can arrive: that is a WireError.
  */
-export function resultFormatFor(resultFormats: number[], i: number): 0 | 1 {
+export function resultFormatFor(resultFormats: readonly number[], i: number): 0 | 1 {
   const n = resultFormats.length;
   const f = n === 0 ? 0 : n === 1 ? resultFormats[0] : resultFormats[i];
   if (f === 0 || f === 1) return f;

@@ -4,6 +4,7 @@
 //
 // The objects are created by the upstream role itself (it owns them), so a program may ALTER a
 // table (statement-cache invalidation) exactly as an application owning its schema would.
+import { localConfigYaml } from '../support/config.ts';
 
 /** The masked column, its strategy, and what that strategy makes of each fixture value (proxy/mask/README.md). */
 export const MASKED_COLUMN = 'public.customers.email';
@@ -73,21 +74,5 @@ spec:
 export const IDENTITY = 'system:serviceaccount:team:app';
 
 export function configYaml(db: { host: string; port: number; database: string }, role: { user: string; password: string }): string {
-  return `
-apiVersion: airlock.dev/v1alpha1
-kind: DatabaseBinding
-metadata: { name: shop, namespace: team }
-spec:
-  engine: postgres
-  endpoint: { host: ${db.host}, port: ${db.port}, database: ${JSON.stringify(db.database)} }
-  credentialsSecretRef: { name: shop-creds }
-  tls: { mode: disable }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: shop-creds, namespace: team }
-stringData: { username: ${JSON.stringify(role.user)}, password: ${JSON.stringify(role.password)} }
----
-${POLICY.trim()}
-`;
+  return localConfigYaml({ endpoint: db, role, policy: POLICY });
 }

@@ -16,7 +16,7 @@ export interface KnownDifference {
   readonly evidence: RegExp;
 }
 
-// By design (documented in README "Masking" and "Threat model", docs/compatibility.md): what the security
+// By design (documented in docs/masking.md, docs/threat-model.md and docs/compatibility.md): what the security
 // model changes on purpose, recorded so that any other difference in the same scenario still fails.
 const MASKED_MESSAGES = 'by design: in a statement that reads masked columns, values in errors and notices are hidden (Key (email)=(***), "***"), and a RAISE text from user code is replaced, since it may hold masked values';
 const EMPTY_PAYLOADS = 'by design: an identity with masking in force receives NOTIFY payloads empty (channel and sender kept): the proxy cannot tell what another session or a trigger put in one';

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { testDatabase, createRole, uniqueName, adminQuery, quoteIdent } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
+import { localConfigYaml } from '../support/config.ts';
 import { loadLocalConfig } from '../../proxy/local.ts';
 import type { LocalConfig } from '../../proxy/local.ts';
 import { policyState } from '../../proxy/enforce/gate.ts';
@@ -65,23 +66,7 @@ spec:
 `;
 
 export function configYaml(db: { host: string; port: number; database: string }, role: { user: string; password: string }, policy = POLICY): string {
-  return `
-apiVersion: airlock.dev/v1alpha1
-kind: DatabaseBinding
-metadata: { name: shop, namespace: team }
-spec:
-  engine: postgres
-  endpoint: { host: ${db.host}, port: ${db.port}, database: ${JSON.stringify(db.database)} }
-  credentialsSecretRef: { name: shop-creds }
-  tls: { mode: disable }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: shop-creds, namespace: team }
-stringData: { username: ${JSON.stringify(role.user)}, password: ${JSON.stringify(role.password)} }
----
-${policy.trim()}
-`;
+  return localConfigYaml({ endpoint: db, role, policy });
 }
 
 /** An AuditSink that keeps records in memory, for assertions. */

@@ -15,6 +15,7 @@ import { startHarness, IDENTITY, MemoryAudit, failure, runPsql } from './harness
 import type { Harness } from './harness.ts';
 import { startPostgres, sharedPostgres, createRole, uniqueName, giveToServerUser } from '../support/pg.ts';
 import type { PgServer, PgServerInfo } from '../support/pg.ts';
+import { caSecretYaml, localConfigYaml } from '../support/config.ts';
 import { loadLocalConfig } from '../../proxy/local.ts';
 import { policyState } from '../../proxy/enforce/gate.ts';
 import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
@@ -56,35 +57,8 @@ spec:
     - { name: read-ssl, effect: allow, operations: [SELECT], tables: ["pg_catalog.pg_stat_ssl"] }
 `;
 
-function bindingYaml(server: PgServerInfo, role: { user: string; password: string }, tlsBlock: string, extra = ''): string {
-  return `
-apiVersion: airlock.dev/v1alpha1
-kind: DatabaseBinding
-metadata: { name: shop, namespace: team }
-spec:
-  engine: postgres
-  endpoint: { host: ${server.host}, port: ${server.port}, database: postgres }
-  credentialsSecretRef: { name: shop-creds }
-  tls: ${tlsBlock}
----
-apiVersion: v1
-kind: Secret
-metadata: { name: shop-creds, namespace: team }
-stringData: { username: ${JSON.stringify(role.user)}, password: ${JSON.stringify(role.password)} }
----
-${extra}${POLICY.trim()}
-`;
-}
-
-function caSecret(name: string, pem: string): string {
-  return `apiVersion: v1
-kind: Secret
-metadata: { name: ${name}, namespace: team }
-stringData:
-  ca.crt: |
-${pem.trim().split('\n').map((l) => `    ${l}`).join('\n')}
----
-`;
+function bindingYaml(server: PgServerInfo, role: { user: string; password: string }, tls: string, extra = ''): string {
+  return localConfigYaml({ endpoint: { host: server.host, port: server.port, database: 'postgres' }, role, policy: POLICY, tls, extra });
 }
 
 let generation = 1;
@@ -187,7 +161,7 @@ test('tls.mode disable against the same ssl=on server: the upstream session is p
 
 test('tls.mode verify-full with caSecretRef naming the signing CA: verified and encrypted', async () => {
   const pem = readFileSync(join(certDir, 'ca.crt'), 'utf8');
-  const proxy = await proxyFor(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: shop-ca } }', caSecret('shop-ca', pem)));
+  const proxy = await proxyFor(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: shop-ca } }', caSecretYaml('shop-ca', pem)));
   const c = await connect(proxy);
   try {
     const r = await c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
@@ -197,7 +171,7 @@ test('tls.mode verify-full with caSecretRef naming the signing CA: verified and 
 
 test('tls.mode verify-full with an unrelated CA: the client is refused with 08006, nothing in plain text', async () => {
   const pem = readFileSync(join(certDir, 'other-ca.crt'), 'utf8');
-  const proxy = await proxyFor(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: shop-ca } }', caSecret('shop-ca', pem)));
+  const proxy = await proxyFor(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: shop-ca } }', caSecretYaml('shop-ca', pem)));
   const e = await failure(connect(proxy));
   assert.equal(e.code, '08006');
   assert.match(e.message, /Airlock could not open the upstream connection for "shop": TLS to 127\.0\.0\.1 \(mode verify-full\) failed: .*certificate/i);

@@ -271,9 +271,13 @@ export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; di
     '--health-listen': `127.0.0.1:${healthPort}`, '--token-file': tokenFile, '--spool-dir': spool,
   };
   const args = (sidecar.args as string[]).map((a, i, all) => moved[all[i - 1] ?? ''] ?? a);
-  const ca = (sidecar.env as { name: string; value?: string }[]).find((e) => e.name === 'AIRLOCK_OPERATOR_CA')?.value;
+  const env = sidecar.env as { name: string; value?: string }[];
+  const ca = env.find((e) => e.name === 'AIRLOCK_OPERATOR_CA')?.value;
+  // The V8 settings the webhook gives the sidecar (operator/pod.ts SIDECAR_NODE_OPTIONS): what a pod runs.
+  const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value;
   const child = spawn(process.execPath, [o.entry ?? join(root, 'bin', 'airlock.ts'), ...args], {
-    env: { ...process.env, AIRLOCK_OPERATOR_CA: ca, POD_NAME: pod.metadata.name, POD_NAMESPACE: 'ml' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AIRLOCK_OPERATOR_CA: ca, POD_NAME: pod.metadata.name, POD_NAMESPACE: 'ml', ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }) },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (c: Buffer) => o.onOutput(c.toString()));
   child.stderr!.on('data', (c: Buffer) => o.onOutput(c.toString()));

@@ -120,12 +120,13 @@ abstract class BaseReceiver implements OtlpReceiver {
   requests = 0;
   mode: ReceiverMode = 'ok';
   partialRejected = 1;
+  // protected, not #: the gRPC and HTTP receivers below set the port they bound and record what they decoded.
   protected port = 0;
-  private waiters: (() => void)[] = [];
+  #waiters: (() => void)[] = [];
 
   protected record(req: Obj): void {
     this.spans.push(...spansOf(req));
-    for (const w of this.waiters.splice(0)) w();
+    for (const w of this.#waiters.splice(0)) w();
   }
 
   waitForSpans(n: number, timeoutMs = 20_000): Promise<ReceivedSpan[]> {
@@ -134,7 +135,7 @@ abstract class BaseReceiver implements OtlpReceiver {
         reject(new Error(`OTLP receiver: ${this.spans.length} spans after ${timeoutMs} ms, wanted ${n}`));
       }, timeoutMs);
       const check = (): void => {
-        if (this.spans.length >= n) { clearTimeout(timer); resolve(this.spans); } else this.waiters.push(check);
+        if (this.spans.length >= n) { clearTimeout(timer); resolve(this.spans); } else this.#waiters.push(check);
       };
       check();
     });
@@ -146,7 +147,7 @@ abstract class BaseReceiver implements OtlpReceiver {
 }
 
 class GrpcReceiver extends BaseReceiver {
-  private server: grpc.Server | null = null;
+  #server: grpc.Server | null = null;
 
   async start(): Promise<void> {
     const server = new grpc.Server();
@@ -170,19 +171,19 @@ class GrpcReceiver extends BaseReceiver {
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });
-    this.server = server;
+    this.#server = server;
     this.endpoint = `http://127.0.0.1:${this.port}`;
   }
 
   async stop(): Promise<void> {
-    const s = this.server;
-    this.server = null;
+    const s = this.#server;
+    this.#server = null;
     if (s !== null) s.forceShutdown();
   }
 }
 
 class HttpReceiver extends BaseReceiver {
-  private server: HttpServer | null = null;
+  #server: HttpServer | null = null;
 
   async start(): Promise<void> {
     const deserialize = requestDecoder();
@@ -207,13 +208,13 @@ class HttpReceiver extends BaseReceiver {
     const addr = server.address();
     if (addr === null || typeof addr === 'string') throw new Error('HTTP receiver: no address');
     this.port = addr.port;
-    this.server = server;
+    this.#server = server;
     this.endpoint = `http://127.0.0.1:${this.port}`;
   }
 
   async stop(): Promise<void> {
-    const s = this.server;
-    this.server = null;
+    const s = this.#server;
+    this.#server = null;
     if (s === null) return;
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));

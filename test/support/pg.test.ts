@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import pg from 'pg';
@@ -39,6 +40,31 @@ test('startPostgres runs a server with the test settings; stop removes its direc
   }
   assert.equal(existsSync(server.dir), false, 'temp dir removed');
   assert.equal(await portAccepts(server.port), false, 'nothing listens any more');
+});
+
+test('startPostgres with tls and hba lines: TLS with the certificate it reports, and the extra lines match first', async () => {
+  const server = await startPostgres({ tls: true, hba: ['host all blocked 127.0.0.1/32 reject'] });
+  try {
+    assert.ok(server.certPem !== null);
+    const cert = new X509Certificate(server.certPem);
+    assert.ok(cert.checkIP('127.0.0.1') !== undefined && cert.checkHost('localhost') !== undefined);
+    const client = new pg.Client({ connectionString: server.url(), ssl: { ca: server.certPem, servername: 'localhost' } });
+    await client.connect();
+    try {
+      const r = await client.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      assert.equal(r.rows[0].ssl, true, 'this session is encrypted, verified against certPem');
+    } finally {
+      await client.end();
+    }
+    const blocked = await createRole('blocked', 'pw', { server });
+    await assert.rejects(queryOnce(blocked.url('postgres'), 'SELECT 1'), /pg_hba\.conf rejects/);
+    const other = await createRole('other', 'pw', { server });
+    assert.equal((await queryOnce(other.url('postgres'), 'SELECT 1 AS one')).rows[0].one, 1, 'initdb\'s lines still apply after them');
+  } finally {
+    await server.stop();
+  }
+  const plain = await sharedPostgres();
+  assert.equal(plain.certPem, null);
 });
 
 test('createRole stores MD5 or SCRAM passwords and both log in over TCP', async () => {

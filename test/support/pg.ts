@@ -8,7 +8,7 @@
 // The server is tuned for tests, not durability: fsync, full_page_writes and synchronous_commit off.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -26,6 +26,8 @@ export interface PgServerInfo {
 }
 
 export interface PgServer extends PgServerInfo {
+  /** The server's self-signed certificate (CN=localhost, SANs localhost and 127.0.0.1) when started with tls; else null. */
+  readonly certPem: string | null;
   /** postgresql:// URL over TCP as the superuser; database defaults to `postgres`. */
   url(database?: string): string;
   /** Stop the server (fast shutdown) and delete its directory. */
@@ -49,6 +51,13 @@ export interface StartOptions {
   readonly password?: string;                                // default random
   /** Extra postgresql.conf settings, e.g. { max_connections: 300 }. */
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * pg_hba.conf lines put before initdb's (first match wins), e.g. `host all md5user 127.0.0.1/32 md5`
+   * to give one role another authentication method than hostAuth.
+   */
+  readonly hba?: readonly string[];
+  /** Serve TLS with a self-signed certificate for localhost and 127.0.0.1 (PgServer.certPem). */
+  readonly tls?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,6 +137,21 @@ function logTail(dir: string, lines = 40): string {
 // ---------------------------------------------------------------------------------------------
 // Start and stop
 
+/** server.crt and server.key in the data directory (PostgreSQL's defaults for ssl_cert_file, ssl_key_file). */
+async function selfSignedCert(data: string): Promise<string> {
+  const crt = join(data, 'server.crt');
+  const key = join(data, 'server.key');
+  await new Promise<void>((resolve, reject) => {
+    execFile('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', crt],
+    { timeout: 30_000 }, (err, _out, stderr) => (err === null ? resolve() : reject(new Error(`openssl req failed: ${stderr || err.message}`))));
+  });
+  chmodSync(key, 0o600);                           // the server refuses a key others can read
+  giveToServerUser(key);
+  giveToServerUser(crt);
+  return readFileSync(crt, 'utf8');
+}
+
 function confValue(v: string | number | boolean): string {
   if (typeof v === 'number') return String(v);
   if (typeof v === 'boolean') return v ? 'on' : 'off';
@@ -160,6 +184,11 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     ]);
     rmSync(pwfile, { force: true });
     if (init.code !== 0) throw new Error(`initdb failed (exit ${init.code}):\n${init.out}`);
+    if (opts.hba !== undefined && opts.hba.length > 0) {
+      const hbaFile = join(data, 'pg_hba.conf');
+      writeFileSync(hbaFile, `${opts.hba.join('\n')}\n${readFileSync(hbaFile, 'utf8')}`);
+    }
+    const certPem = opts.tls === true ? await selfSignedCert(data) : null;
 
     // A free port can be taken between freePort() and the bind: try a few.
     for (let attempt = 1; ; attempt++) {
@@ -169,6 +198,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
         fsync: false, full_page_writes: false, synchronous_commit: false,
         max_connections: 200,  // parallel test files each hold a few connections; bench runs 8 clients × 3 targets
         log_min_messages: 'warning', log_line_prefix: '%m [%p] ',
+        ...(certPem === null ? {} : { ssl: true }),
         ...opts.settings,
       };
       writeFileSync(join(data, 'postgresql.auto.conf'),
@@ -180,7 +210,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
         const ready = await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-t', '30']);
         if (ready.code !== 0) throw new Error(`pg_isready on 127.0.0.1:${port} failed: ${ready.out}`);
         started = true;
-        return handle({ host: '127.0.0.1', port, socketDir: dir, superuser, password, dir, bin }, true);
+        return handle({ host: '127.0.0.1', port, socketDir: dir, superuser, password, dir, bin }, true, certPem);
       }
       const log = logTail(dir);
       if (attempt < 3 && /could not bind|Address already in use/i.test(log)) {
@@ -195,11 +225,12 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
 }
 
 /** A handle on a running server described by `info`; `owner` false makes stop() a no-op. */
-function handle(info: PgServerInfo, owner: boolean): PgServer {
+function handle(info: PgServerInfo, owner: boolean, certPem: string | null = null): PgServer {
   let stopped = !owner;
   const data = join(info.dir, 'data');
   return {
     ...info,
+    certPem,
     url(database = 'postgres') {
       return `postgresql://${encodeURIComponent(info.superuser)}:${encodeURIComponent(info.password)}@${info.host}:${info.port}/${encodeURIComponent(database)}`;
     },

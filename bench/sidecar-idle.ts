@@ -1,0 +1,126 @@
+// The injected sidecar at rest (issue 16: idle RSS ≤ 80 MiB, start to ready ≤ 1 s, idle CPU ~0): `airlock
+// proxy --operator …` exactly as operator/webhook/inject.ts starts it, fed by an in-process PolicyDistribution
+// server (operator/distribution/server.ts, the operator's own) with one snapshot, no Kubernetes needed.
+//   sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]
+// --airlock-bin: the entry point to measure, e.g. the image tree's bin/airlock.js (scripts/build-image-tree.sh
+// DIR), which is what the image runs. --node-options: NODE_OPTIONS of the sidecar (default: the one the webhook
+// injects, operator/pod.ts SIDECAR_NODE_OPTIONS). Prints one line per round and the medians.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import type { AccessPolicy, DatabaseBinding } from '../policy/types.ts';
+import { compile } from '../policy/compile.ts';
+import { DistributionServer } from '../operator/distribution/server.ts';
+import { reviewed, StaticTokenReviewer } from '../operator/distribution/auth.ts';
+import { SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
+import { cpuSeconds } from './procstat.ts';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const { values: opt } = parseArgs({
+  options: {
+    'airlock-bin': { type: 'string', default: 'bin/airlock.ts' }, 'node-options': { type: 'string' },
+    rounds: { type: 'string', default: '3' }, idle: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' },
+  },
+});
+if (opt.help === true) {
+  process.stdout.write('usage: sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]\n');
+  process.exit(0);
+}
+const nodeOptions = opt['node-options'] ?? SIDECAR_NODE_OPTIONS;
+const rounds = Number(opt.rounds);
+const idleS = Number(opt.idle);
+
+const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+const SUBJECT = 'system:serviceaccount:bench:app';
+const TOKEN = jwt({ sub: SUBJECT });
+
+const policy = {
+  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'app', namespace: 'bench' },
+  spec: {
+    subjects: [{ kind: 'ServiceAccount', name: 'app' }], databases: ['orders'],
+    rules: [{ name: 'read', effect: 'allow', operations: ['SELECT', 'COPY_TO'], tables: ['public.*'] }],
+    masking: [{ columns: ['public.customers.email'], strategy: 'partial' }],
+  },
+} as unknown as AccessPolicy;
+
+function status(pid: number): Record<string, number> {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const out: Record<string, number> = {};
+  for (const k of ['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'Threads']) {
+    const m = new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s);
+    out[k] = m === null ? NaN : Number(m[1]);
+  }
+  return out;
+}
+
+const readyz = (port: number): Promise<number> => new Promise((res) => {
+  http.get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => { r.resume(); res(r.statusCode ?? 0); }).on('error', () => res(0));
+});
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((res, rej) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); }).on('error', rej);
+  });
+}
+
+interface Round { readyMs: number; rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number; threads: number; idleCpuMs: number }
+
+async function round(server: DistributionServer, grpcPort: number, dir: string): Promise<Round> {
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, TOKEN);
+  const [listen, health] = [await freePort(), await freePort()];
+  const t0 = performance.now();
+  const child = spawn('sh', [join(root, 'scripts/node24.sh'), resolve(root, opt['airlock-bin']!), 'proxy',
+    '--operator', `127.0.0.1:${grpcPort}`, '--binding', 'bench/orders', '--token-file', tokenFile,
+    '--listen', `127.0.0.1:${listen}`, '--health-listen', `127.0.0.1:${health}`, '--spool-dir', join(dir, `spool-${listen}`)],
+  { env: { ...process.env, NODE_OPTIONS: nodeOptions, AIRLOCK_OPERATOR_CA: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  try {
+    const deadline = Date.now() + 30_000;
+    while ((await readyz(health)) !== 200) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sidecar not ready (exit ${child.exitCode}): ${err}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const readyMs = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 2000));
+    const c0 = cpuSeconds(child.pid!);
+    await new Promise((r) => setTimeout(r, idleS * 1000));
+    const idleCpuMs = (cpuSeconds(child.pid!) - c0) * 1000;
+    const s = status(child.pid!);
+    return { readyMs, rssMiB: s['VmRSS']! / 1024, hwmMiB: s['VmHWM']! / 1024, anonMiB: s['RssAnon']! / 1024, fileMiB: s['RssFile']! / 1024, threads: s['Threads']!, idleCpuMs };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.exitCode !== null ? r(null) : child.once('exit', r));
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-idle-'));
+const server = new DistributionServer({ reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed(SUBJECT)]])), authorize: () => ({ ok: true }) });
+try {
+  const grpcPort = await server.listen('127.0.0.1:0');
+  // The endpoint is never dialled: nothing connects to the sidecar while it idles.
+  server.publish({ namespace: 'bench', name: 'orders' }, {
+    policySet: compile([policy], 1),
+    binding: { namespace: 'bench', name: 'orders', generation: 1, spec: { engine: 'postgres', endpoint: { host: '127.0.0.1', database: 'orders' }, credentialsSecretRef: { name: 's' } } as DatabaseBinding['spec'] },
+    endpoint: { host: '127.0.0.1', port: 5432, database: 'orders', tlsMode: 'disable', caPem: null },
+    credentials: { username: 'app', password: 'x' }, grants: [], revoked: [], shutdown: null,
+  });
+  process.stdout.write(`sidecar: ${opt['airlock-bin']}, NODE_OPTIONS=${JSON.stringify(nodeOptions)}\n`);
+  const all: Round[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const r = await round(server, grpcPort, dir);
+    all.push(r);
+    process.stdout.write(`ready ${r.readyMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)}), VmHWM ${r.hwmMiB.toFixed(1)} MiB, ${r.threads} threads, idle CPU ${r.idleCpuMs.toFixed(0)} ms in ${idleS} s\n`);
+  }
+  const med = (f: (r: Round) => number): string => { const v = all.map(f).sort((a, b) => a - b); return v[Math.floor(v.length / 2)]!.toFixed(1); };
+  process.stdout.write(`median: ready ${med((r) => r.readyMs)} ms, idle RSS ${med((r) => r.rssMiB)} MiB, VmHWM ${med((r) => r.hwmMiB)} MiB, idle CPU ${med((r) => r.idleCpuMs)} ms in ${idleS} s\n`);
+} finally {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
