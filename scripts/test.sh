@@ -3,7 +3,8 @@
 # registries reachable) to a test verdict. Phases, each with a header and its time:
 #   set-up (stops at the first failure): Node 24, npm ci when package-lock.json changed, PostgreSQL,
 #     the kube-apiserver build for cluster tests, the client drivers of test/clients/;
-#   checks (all run, the summary lists every failure): type check, CRD freshness, layering, tests.
+#   checks (all run, the summary lists every failure): type check, lint and format, CRD freshness, layering,
+#     tests.
 # Arguments are passed to the test phase: `npm test -- proxy/wire/frames.test.ts` runs that file only
 # (set-up and checks still run).
 set -eu
@@ -75,6 +76,14 @@ phase "client drivers" scripts/install-clients.sh
 # --- checks -----------------------------------------------------------------------------------
 
 check "type check" sh scripts/node24.sh node_modules/typescript/bin/tsc --noEmit -p .
+
+# Biome (biome.jsonc): formatting and lint, read-only; `npm run format` fixes the formatting. It colours its
+# output even into a pipe or a log, so only a terminal gets colours.
+lint() {
+  if [ -t 1 ]; then colors=force; else colors=off; fi
+  node_modules/.bin/biome ci --colors="$colors"
+}
+check "lint and format" lint
 
 if [ -f scripts/gen-crds.ts ]; then
   check "CRDs up to date" sh scripts/node24.sh scripts/gen-crds.ts --check

@@ -204,15 +204,17 @@ test('property: text and CSV rows survive masking; unmasked values identical, ma
     for (const [encode, parse, opts] of [[pgText, parseText, TEXT], [pgCsv, parseCsv, CSV]] as const) {
       const out = parse(masked(encode(rows), mask, opts));
       assert.equal(out.length, rows.length);
-      rows.forEach((r, i) => r.forEach((v, j) => {
-        const got = out[i]![j];
-        const s = mask[j];
-        if (s == null || v === null) assert.equal(got, v);
-        else if (s === 'null') assert.equal(got, null);
-        else if (s === 'redact') assert.equal(got, '***');
-        else if (s === 'partial') assert.equal(got, partialText(v));
-        else assert.match(got!, /^[0-9a-f]{16}$/);
-      }));
+      rows.forEach((r, i) => {
+        r.forEach((v, j) => {
+          const got = out[i]![j];
+          const s = mask[j];
+          if (s == null || v === null) assert.equal(got, v);
+          else if (s === 'null') assert.equal(got, null);
+          else if (s === 'redact') assert.equal(got, '***');
+          else if (s === 'partial') assert.equal(got, partialText(v));
+          else assert.match(got!, /^[0-9a-f]{16}$/);
+        });
+      });
     }
   }), { numRuns: 1000 });
 });

@@ -14,7 +14,7 @@ import type { Snapshot } from '../../distribution/types.ts';
 import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
 import { DistributionServer } from '../../operator/distribution/server.ts';
 import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
-import { identityFromToken, parseBindingRef, runSidecarProxy, targetOf } from '../../proxy/sidecar.ts';
+import { identityFromToken, parseBindingRef, runSidecarProxy } from '../../proxy/sidecar.ts';
 import type { SidecarProxy } from '../../proxy/sidecar.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
