@@ -64,7 +64,9 @@ test('every decision type becomes a CLIENT span with the design.md attributes', 
   const rx = await startGrpc();
   const sink = await open(rx);
   sink.sessionStarted(session(SID));
-  decisionCases.forEach(([, over], i) => assert.equal(sink.statement(statement(SID, i, over)), true));
+  decisionCases.forEach(([, over], i) => {
+    assert.equal(sink.statement(statement(SID, i, over)), true);
+  });
   const spans = statements(await rx.waitForSpans(decisionCases.length));
   decisionCases.forEach(([name, over, want, status], i) => {
     const s = spans[i]!;

@@ -70,7 +70,7 @@ async function freePort(): Promise<number> {
 
 interface Round { readyMs: number; rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number; threads: number; idleCpuMs: number }
 
-async function round(server: DistributionServer, grpcPort: number, dir: string): Promise<Round> {
+async function round(grpcPort: number, dir: string): Promise<Round> {
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, TOKEN);
   const [listen, health] = [await freePort(), await freePort()];
@@ -114,7 +114,7 @@ try {
   process.stdout.write(`sidecar: ${opt['airlock-bin']}, NODE_OPTIONS=${JSON.stringify(nodeOptions)}\n`);
   const all: Round[] = [];
   for (let i = 0; i < rounds; i++) {
-    const r = await round(server, grpcPort, dir);
+    const r = await round(grpcPort, dir);
     all.push(r);
     process.stdout.write(`ready ${r.readyMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)}), VmHWM ${r.hwmMiB.toFixed(1)} MiB, ${r.threads} threads, idle CPU ${r.idleCpuMs.toFixed(0)} ms in ${idleS} s\n`);
   }

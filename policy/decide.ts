@@ -45,7 +45,7 @@ const SUPERUSER_ONLY = 'PostgreSQL lets only superusers change it, and the bindi
 
 function effectDenial(stmt: StatementFacts): Deny | null {
   for (const e of stmt.effects) {
-    const r = effectReason(e, stmt);
+    const r = effectReason(e);
     if (r !== null) return deny(null, null, r, effectText(e, stmt));
   }
   return null;
@@ -60,7 +60,7 @@ function effectText(e: SessionEffect, stmt: StatementFacts): string {
     default: return stmt.command;
   }
 }
-function effectReason(e: SessionEffect, stmt: StatementFacts): string | null {
+function effectReason(e: SessionEffect): string | null {
   switch (e.kind) {
     case 'role':
       return 'SET ROLE and SET SESSION AUTHORIZATION are not allowed through Airlock: they would change the database role the policy is enforced for';

@@ -22,12 +22,14 @@ test('the service loaded from the JSON is the one parsed from the .proto', () =>
 
   const update = toMessage({
     policySet: { generation: 3, policies: [] },
+    // biome-ignore lint/correctness/noPrecisionLoss: beyond 2^53 on purpose; the strings below carry the exact values
     binding: { namespace: 'shop', name: 'orders', generation: 9_007_199_254_740_993, spec: {} as never },
     endpoint: { host: 'db', port: 5432, database: 'orders', tlsMode: 'verify-full', caPem: 'PEM' },
     credentials: { username: 'u', password: 'p' },
     grants: [{ request: 'r1', subject: 's', rules: null, statement: 'SELECT 1', expiresAtMs: 1_700_000_000_000 }],
     revoked: [{ request: 'r0', subject: 's', reason: 'why' }],
     shutdown: null,
+    // biome-ignore lint/correctness/noPrecisionLoss: beyond 2^53 on purpose; the strings below carry the exact values
   }, 18_446_744_073_709_551_615 as never);
   update.bindingGeneration = '9007199254740993'; // beyond 2^53: longs as strings both ways
   update.version = '18446744073709551615';

@@ -54,7 +54,6 @@ export function drainSecondsFor(spec: PodSpec): number {
 
 /** Sidecar UID: distroless `nonroot`; numeric so the kubelet can verify runAsNonRoot without reading the image. */
 export const SIDECAR_UID = 65532;
-const ENV_NAMES = ['PGHOST', 'PGPORT', 'PGDATABASE', 'DATABASE_URL'] as const;
 
 
 export interface InjectOptions {

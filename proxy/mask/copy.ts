@@ -182,7 +182,6 @@ function record(fs: number, fe: number, bytes: Buffer): void {
 /** Parse one row starting at pos; record its masked fields; return the position after its `\n`. */
 function textRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolved, settings: MaskSettings): number {
   const ncols = mask.length;
-  const delim = o.delim;
   let col = 0;
   let fs = pos;
   let escaped = false;   // the field holds a backslash: its value must be decoded before masking

@@ -26,7 +26,7 @@ export class CopyDescribes {
     const s = this.#s;
     const pr = req(K_COPY_DESCRIBE);
     pr.runs = r.runs;   // notices and the error are the COPY's
-    pr.copy = { extended: false, fields: null, error: null, query: msg, then: r, stmt: null };
+    pr.copy = { extended: false, fields: null, error: null, query: msg, resume: r, stmt: null };
     s.writeUp(Buffer.concat([parseMessage('', query), describeMessage('S', ''), SYNC]));
     s.enqueue(pr);
     s.holds.add(HOLD_COPY_DESCRIBE);
@@ -36,7 +36,7 @@ export class CopyDescribes {
   extended(stmt: Prepared, query: string): void {
     const s = this.#s;
     const pr = req(K_COPY_DESCRIBE);
-    pr.copy = { extended: true, fields: null, error: null, query: null, then: null, stmt };
+    pr.copy = { extended: true, fields: null, error: null, query: null, resume: null, stmt };
     s.writeUp(Buffer.concat([parseMessage(COPY_DESCRIBE_NAME, query), describeMessage('S', COPY_DESCRIBE_NAME), closeMessage('S', COPY_DESCRIBE_NAME)]));
     s.enqueue(pr);
   }
@@ -69,7 +69,7 @@ export class CopyDescribes {
         if (c.extended) break;
         s.queue.shift();
         s.tx = readReadyForQuery(buf, start, end);
-        const q = c.then!;
+        const q = c.resume!;
         const rn = q.runs?.[0] ?? null;
         if (c.error !== null) {
           // The COPY would fail the same way: the client gets this error and ReadyForQuery in its place.

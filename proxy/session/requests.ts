@@ -116,7 +116,7 @@ export interface CopyDescribe {
   error: Buffer | null;
   /** Simple form: the client's Query (a copy) and its request, sent once described. */
   readonly query: Buffer | null;
-  readonly then: Req | null;
+  readonly resume: Req | null;
   /** Extended form: the client's statement, which keeps the fields for its Execute. */
   readonly stmt: Prepared | null;
 }

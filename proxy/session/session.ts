@@ -16,7 +16,7 @@
 // that need nothing leave as one subarray per run of consecutive frames, one socket write per chunk (cork).
 // From a plain-TCP upstream a chunk is a view into one reused read buffer (login.ts, wire/reused-reads.ts):
 // whatever keeps server bytes past #onUpstreamData copies them.
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Identity } from '../../policy/types.ts';
@@ -222,7 +222,7 @@ export class Session {
     // Unknown key: nothing, as PostgreSQL (it never says whether a key was valid).
     if (target === undefined) { done(); return; }
     if (target.approvals.cancel()) { done(); return; }
-    target.cancelUpstream(done);
+    void target.cancelUpstream(done);   // never rejects: failures end in done()
   }
 
   /** Cancel what runs upstream (cancel.ts); `done` once that connection is closed or gave up. */

@@ -4,7 +4,7 @@
 import type { ColumnSource } from '../../types.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE, type Out } from '../lineage.ts';
 import {
-  type Raw, S, spec, type CteEntry, type Scope, type Item, type WalkState, checkFields, strings, item,
+  type Raw, S, spec, type CteEntry, type Scope, type Item, type WalkState, checkFields, strings,
 } from './state.ts';
 
 export function colRef(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
