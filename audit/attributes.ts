@@ -70,7 +70,10 @@ export function statementAttributes(common: Attributes, r: StatementRecord, maxQ
  */
 export function statementStatus(r: StatementRecord): SpanStatus | null {
   if (r.decision === 'deny') {
-    return { code: SpanStatusCode.ERROR, message: r.reason ?? (r.statusCode === null ? 'denied' : `SQLSTATE ${r.statusCode}`) };
+    return {
+      code: SpanStatusCode.ERROR,
+      message: r.reason ?? (r.statusCode === null ? 'denied' : `SQLSTATE ${r.statusCode}`),
+    };
   }
   if (r.statusCode !== null) return { code: SpanStatusCode.ERROR, message: r.reason ?? `SQLSTATE ${r.statusCode}` };
   return null;

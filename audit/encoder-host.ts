@@ -56,7 +56,10 @@ export class InlineEncoderHost implements EncoderHost {
   }
 }
 
-interface Waiter { resolve(frames: Buffer): void; reject(err: Error): void }
+interface Waiter {
+  resolve(frames: Buffer): void;
+  reject(err: Error): void;
+}
 
 /**
  * The proxy's: a worker thread started on first use. If it dies (a defect, or out of memory), the requests
@@ -81,21 +84,39 @@ export class WorkerEncoderHost implements EncoderHost {
     const w = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: data });
     let gotEnvelope: (e: RequestEnvelope) => void = () => {};
     let failEnvelope: (e: Error) => void = () => {};
-    this.#envelopePromise = new Promise<RequestEnvelope>((resolve, reject) => { gotEnvelope = resolve; failEnvelope = reject; });
-    this.#envelopePromise.catch(() => {});      // a caller that asks later sees the failure then
-    w.on('message', (m: { id?: number; frames?: ArrayBuffer; error?: string; log?: string; envelope?: { resourceField: Uint8Array; scopeField: Uint8Array } }) => {
-      if (m.log !== undefined) { log(m.log); return; }
-      if (m.envelope !== undefined) {
-        gotEnvelope({ resourceField: Buffer.from(m.envelope.resourceField), scopeField: Buffer.from(m.envelope.scopeField) });
-        return;
-      }
-      const waiter = this.#waiting.get(m.id!);
-      if (waiter === undefined) return;
-      this.#waiting.delete(m.id!);
-      if (this.#waiting.size === 0) w.unref();
-      if (m.error !== undefined) waiter.reject(new Error(m.error));
-      else waiter.resolve(Buffer.from(m.frames!));
+    this.#envelopePromise = new Promise<RequestEnvelope>((resolve, reject) => {
+      gotEnvelope = resolve;
+      failEnvelope = reject;
     });
+    this.#envelopePromise.catch(() => {}); // a caller that asks later sees the failure then
+    w.on(
+      'message',
+      (m: {
+        id?: number;
+        frames?: ArrayBuffer;
+        error?: string;
+        log?: string;
+        envelope?: { resourceField: Uint8Array; scopeField: Uint8Array };
+      }) => {
+        if (m.log !== undefined) {
+          log(m.log);
+          return;
+        }
+        if (m.envelope !== undefined) {
+          gotEnvelope({
+            resourceField: Buffer.from(m.envelope.resourceField),
+            scopeField: Buffer.from(m.envelope.scopeField),
+          });
+          return;
+        }
+        const waiter = this.#waiting.get(m.id!);
+        if (waiter === undefined) return;
+        this.#waiting.delete(m.id!);
+        if (this.#waiting.size === 0) w.unref();
+        if (m.error !== undefined) waiter.reject(new Error(m.error));
+        else waiter.resolve(Buffer.from(m.frames!));
+      },
+    );
     const died = (err: Error): void => {
       if (this.#worker !== w) return;
       this.#worker = null;
@@ -107,7 +128,7 @@ export class WorkerEncoderHost implements EncoderHost {
     };
     w.on('error', died);
     w.on('exit', (code) => died(new Error(`exited with code ${code}`)));
-    w.unref();                   // referenced only while a request is in flight: it never holds the process open
+    w.unref(); // referenced only while a request is in flight: it never holds the process open
     this.#worker = w;
     return w;
   }

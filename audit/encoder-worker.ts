@@ -8,7 +8,9 @@ import { SpanEncoder, type EncodeItem } from './encoder.ts';
 const port = parentPort!;
 const data = workerData as { serviceName: string; scopeName: string; maxQueryTextBytes: number };
 const encoder = new SpanEncoder({ ...data, log: (message) => port.postMessage({ log: message }) });
-port.postMessage({ envelope: { resourceField: encoder.envelope.resourceField, scopeField: encoder.envelope.scopeField } });
+port.postMessage({
+  envelope: { resourceField: encoder.envelope.resourceField, scopeField: encoder.envelope.scopeField },
+});
 
 port.on('message', (m: { id: number; items: EncodeItem[] }) => {
   let frames: Buffer;
@@ -21,5 +23,6 @@ port.on('message', (m: { id: number; items: EncodeItem[] }) => {
   const ab = frames.buffer as ArrayBuffer;
   // allocUnsafeSlow gave the frames an ArrayBuffer of their own; an empty result may share one: copy that.
   if (frames.byteOffset === 0 && frames.length === ab.byteLength) port.postMessage({ id: m.id, frames: ab }, [ab]);
-  else port.postMessage({ id: m.id, frames: frames.buffer.slice(frames.byteOffset, frames.byteOffset + frames.length) });
+  else
+    port.postMessage({ id: m.id, frames: frames.buffer.slice(frames.byteOffset, frames.byteOffset + frames.length) });
 });

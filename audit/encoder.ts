@@ -7,21 +7,53 @@
 // with lean-span.ts instead (a few µs per span cheaper, measured in docs/performance.md); this encoder is the
 // reference lean-span.test.ts compares those bytes with.
 import { randomUUID } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, TracerProvider, type IdGenerator, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOnSampler,
+  TracerProvider,
+  type IdGenerator,
+  type ReadableSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import type { SessionRecord, StatementRecord } from './types.ts';
-import { hrTime, sessionCommonAttributes, sessionSpanAttributes, sessionSpanName, statementAttributes, statementSpanName,
-  statementStatus } from './attributes.ts';
-import { KIND_PLAIN_SPAN, KIND_SESSION_SPAN, KIND_STATEMENT_SPAN, splitExportRequest, type RequestEnvelope } from './otlp.ts';
+import {
+  hrTime,
+  sessionCommonAttributes,
+  sessionSpanAttributes,
+  sessionSpanName,
+  statementAttributes,
+  statementSpanName,
+  statementStatus,
+} from './attributes.ts';
+import {
+  KIND_PLAIN_SPAN,
+  KIND_SESSION_SPAN,
+  KIND_STATEMENT_SPAN,
+  splitExportRequest,
+  type RequestEnvelope,
+} from './otlp.ts';
 import * as sc from './semconv.ts';
 import { FRAME_HEADER_BYTES, sealFrame } from './spool.ts';
 
 /** A session began: its span opens (plain data, so it crosses to the worker by structured clone). */
-export interface SessionStart { readonly start: SessionRecord }
+export interface SessionStart {
+  readonly start: SessionRecord;
+}
 /** A session ended: its span closes with the number of statements it had. */
-export interface SessionStop { readonly stop: string; readonly endTimeMs: number }
+export interface SessionStop {
+  readonly stop: string;
+  readonly endTimeMs: number;
+}
 /** What the sink queues, in order. A ReadableSpan only inline: one other code ended with `tracer`. */
 export type EncodeItem = SessionStart | SessionStop | StatementRecord | ReadableSpan;
 
@@ -42,7 +74,7 @@ export interface SpanEncoderOptions {
 interface OpenSession {
   readonly record: SessionRecord;
   readonly span: Span;
-  readonly context: Context;          // parent of the session's statement spans
+  readonly context: Context; // parent of the session's statement spans
   readonly common: Attributes;
   statements: number;
 }
@@ -84,12 +116,19 @@ export class SpanEncoder {
     // Explicit sampler and limits: OTEL_TRACES_SAMPLER or OTEL_SPAN_*_LIMIT in the environment must not thin
     // out or cut an audit record. Query text has its own byte limit (maxQueryTextBytes).
     this.#provider = new TracerProvider({
-      resource: defaultResource().merge(resourceFromAttributes({
-        [sc.ATTR_SERVICE_NAME]: opts.serviceName,
-        [sc.ATTR_SERVICE_INSTANCE_ID]: opts.serviceInstanceId ?? randomUUID(),
-      })),
+      resource: defaultResource().merge(
+        resourceFromAttributes({
+          [sc.ATTR_SERVICE_NAME]: opts.serviceName,
+          [sc.ATTR_SERVICE_INSTANCE_ID]: opts.serviceInstanceId ?? randomUUID(),
+        }),
+      ),
       sampler: new AlwaysOnSampler(),
-      spanLimits: { attributeCountLimit: 128, attributeValueLengthLimit: Infinity, eventCountLimit: 128, linkCountLimit: 128 },
+      spanLimits: {
+        attributeCountLimit: 128,
+        attributeValueLengthLimit: Infinity,
+        eventCountLimit: 128,
+        linkCountLimit: 128,
+      },
       spanProcessors: [processor],
       ...(opts.idGenerator === undefined ? {} : { idGenerator: opts.idGenerator }),
     });
@@ -110,7 +149,10 @@ export class SpanEncoder {
       for (const item of items) {
         const before = spans.length;
         let kind: number;
-        if ('start' in item) { this.#open(item.start); continue; }
+        if ('start' in item) {
+          this.#open(item.start);
+          continue;
+        }
         if ('stop' in item) {
           const open = this.#sessions.get(item.stop);
           if (open === undefined) continue;
@@ -128,7 +170,7 @@ export class SpanEncoder {
           kind = KIND_PLAIN_SPAN;
         }
         if (spans.length === before + 1) kinds.push(kind);
-        else spans.length = before;      // not ended as expected (cannot happen with this SDK): keep kinds aligned
+        else spans.length = before; // not ended as expected (cannot happen with this SDK): keep kinds aligned
       }
     } finally {
       this.#ending = null;
@@ -138,7 +180,7 @@ export class SpanEncoder {
     if (bodies.length !== spans.length) throw new Error(`serializer wrote ${bodies.length} spans for ${spans.length}`);
     let total = 0;
     for (const e of bodies) total += FRAME_HEADER_BYTES + 1 + e.length;
-    const frames = Buffer.allocUnsafeSlow(total);      // its own ArrayBuffer: the worker transfers it, never copies
+    const frames = Buffer.allocUnsafeSlow(total); // its own ArrayBuffer: the worker transfers it, never copies
     let at = 0;
     for (let i = 0; i < bodies.length; i++) {
       const start = at;
@@ -156,9 +198,15 @@ export class SpanEncoder {
 
   #open(s: SessionRecord): OpenSession {
     const common = sessionCommonAttributes(s);
-    const span = this.tracer.startSpan(sessionSpanName(s), {
-      kind: SpanKind.SERVER, startTime: hrTime(s.startTimeMs), attributes: sessionSpanAttributes(s, common),
-    }, ROOT_CONTEXT);
+    const span = this.tracer.startSpan(
+      sessionSpanName(s),
+      {
+        kind: SpanKind.SERVER,
+        startTime: hrTime(s.startTimeMs),
+        attributes: sessionSpanAttributes(s, common),
+      },
+      ROOT_CONTEXT,
+    );
     const open: OpenSession = { record: s, span, context: trace.setSpan(ROOT_CONTEXT, span), common, statements: 0 };
     this.#sessions.set(s.sessionId, open);
     return open;
@@ -170,14 +218,26 @@ export class SpanEncoder {
       // Kept (and audited) even so; its span is a child of a session span with nothing but the session id.
       this.#log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);
       open = this.#open({
-        sessionId: r.sessionId, subject: '', database: '', binding: '', serverAddress: '', serverPort: 0, clientAddress: '',
+        sessionId: r.sessionId,
+        subject: '',
+        database: '',
+        binding: '',
+        serverAddress: '',
+        serverPort: 0,
+        clientAddress: '',
         startTimeMs: r.startTimeMs,
       });
     }
     open.statements++;
-    const span = this.tracer.startSpan(statementSpanName(r, open.record.database), {
-      kind: SpanKind.CLIENT, startTime: hrTime(r.startTimeMs), attributes: statementAttributes(open.common, r, this.#maxQueryTextBytes),
-    }, open.context);
+    const span = this.tracer.startSpan(
+      statementSpanName(r, open.record.database),
+      {
+        kind: SpanKind.CLIENT,
+        startTime: hrTime(r.startTimeMs),
+        attributes: statementAttributes(open.common, r, this.#maxQueryTextBytes),
+      },
+      open.context,
+    );
     const status = statementStatus(r);
     if (status !== null) span.setStatus(status);
     span.end(hrTime(r.startTimeMs + Math.max(0, r.durationMs)));

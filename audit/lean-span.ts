@@ -54,16 +54,33 @@ export const NAMES = {
 } as const;
 
 // Protobuf field keys (field << 3 | wire type) of trace.proto / common.proto, as single bytes.
-const SPAN_TRACE_ID = 0x0a, SPAN_SPAN_ID = 0x12, SPAN_PARENT = 0x22, SPAN_NAME = 0x2a, SPAN_KIND = 0x30;
-const SPAN_START = 0x39, SPAN_END = 0x41, SPAN_ATTR = 0x4a, SPAN_DROPPED_ATTRS = 0x50, SPAN_DROPPED_EVENTS = 0x60;
-const SPAN_DROPPED_LINKS = 0x70, SPAN_STATUS = 0x7a;
+const SPAN_TRACE_ID = 0x0a,
+  SPAN_SPAN_ID = 0x12,
+  SPAN_PARENT = 0x22,
+  SPAN_NAME = 0x2a,
+  SPAN_KIND = 0x30;
+const SPAN_START = 0x39,
+  SPAN_END = 0x41,
+  SPAN_ATTR = 0x4a,
+  SPAN_DROPPED_ATTRS = 0x50,
+  SPAN_DROPPED_EVENTS = 0x60;
+const SPAN_DROPPED_LINKS = 0x70,
+  SPAN_STATUS = 0x7a;
 /** Span.flags is field 16, wire type fixed32: a two-byte key. */
-const SPAN_FLAGS_KEY0 = 0x85, SPAN_FLAGS_KEY1 = 0x01;
-const STATUS_MESSAGE = 0x12, STATUS_CODE = 0x18;
+const SPAN_FLAGS_KEY0 = 0x85,
+  SPAN_FLAGS_KEY1 = 0x01;
+const STATUS_MESSAGE = 0x12,
+  STATUS_CODE = 0x18;
 const KV_VALUE = 0x12;
-const ANY_STRING = 0x0a, ANY_BOOL = 0x10, ANY_INT = 0x18, ANY_DOUBLE = 0x21, ANY_ARRAY = 0x2a, ARRAY_VALUE = 0x0a;
+const ANY_STRING = 0x0a,
+  ANY_BOOL = 0x10,
+  ANY_INT = 0x18,
+  ANY_DOUBLE = 0x21,
+  ANY_ARRAY = 0x2a,
+  ARRAY_VALUE = 0x0a;
 /** Span.kind on the wire (the API's SpanKind + 1). */
-const KIND_SERVER = 2, KIND_CLIENT = 3;
+const KIND_SERVER = 2,
+  KIND_CLIENT = 3;
 /** Sampled trace flags | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK: every parent here is local. */
 const SPAN_FLAGS = 0x01 | 0x100;
 const STATUS_ERROR = 2;
@@ -73,7 +90,9 @@ export class LeanWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(size = 64 * 1024) { this.buf = Buffer.allocUnsafe(size); }
+  constructor(size = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
 
   room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -91,7 +110,10 @@ export class LeanWriter {
     const buf = this.buf;
     if (value >= 0 && value <= 4294967295) {
       let v = value >>> 0;
-      while (v > 127) { buf[this.pos++] = (v & 127) | 128; v >>>= 7; }
+      while (v > 127) {
+        buf[this.pos++] = (v & 127) | 128;
+        v >>>= 7;
+      }
       buf[this.pos++] = v;
       return;
     }
@@ -117,8 +139,12 @@ export class LeanWriter {
   raw(b: Uint8Array): void {
     const n = b.length;
     this.room(n);
-    if (n > 32) { this.buf.set(b, this.pos); this.pos += n; return; }
-    const buf = this.buf;                 // ids and attribute names: a loop beats the native call
+    if (n > 32) {
+      this.buf.set(b, this.pos);
+      this.pos += n;
+      return;
+    }
+    const buf = this.buf; // ids and attribute names: a loop beats the native call
     let p = this.pos;
     for (let i = 0; i < n; i++) buf[p++] = b[i]!;
     this.pos = p;
@@ -128,7 +154,8 @@ export class LeanWriter {
     const n = s.length;
     this.room(n * 3);
     const buf = this.buf;
-    if (n <= 64) {              // short strings: a JS loop beats the native call; most names and texts are ASCII
+    if (n <= 64) {
+      // short strings: a JS loop beats the native call; most names and texts are ASCII
       let p = this.pos;
       let i = 0;
       for (; i < n; i++) {
@@ -136,7 +163,10 @@ export class LeanWriter {
         if (c > 127) break;
         buf[p++] = c;
       }
-      if (i === n) { this.pos = p; return; }
+      if (i === n) {
+        this.pos = p;
+        return;
+      }
     }
     this.pos += buf.write(s, this.pos, 'utf8');
   }
@@ -147,7 +177,10 @@ export class LeanWriter {
   }
   finish(at: number): void {
     const len = this.pos - at - 1;
-    if (len < 128) { this.buf[at] = len; return; }
+    if (len < 128) {
+      this.buf[at] = len;
+      return;
+    }
     let size = 1;
     for (let v = len; v > 127; v = Math.floor(v / 128)) size++;
     this.room(size - 1);
@@ -155,7 +188,10 @@ export class LeanWriter {
     this.pos += size - 1;
     let v = len;
     let p = at;
-    while (v > 127) { this.buf[p++] = (v & 127) | 128; v = Math.floor(v / 128); }
+    while (v > 127) {
+      this.buf[p++] = (v & 127) | 128;
+      v = Math.floor(v / 128);
+    }
     this.buf[p] = v;
   }
   string(s: string): void {
@@ -189,7 +225,10 @@ export class LeanWriter {
 function keyPrefix(name: string): Buffer {
   return Buffer.concat([Buffer.from([0x0a, name.length]), Buffer.from(name, 'latin1'), Buffer.from([KV_VALUE])]);
 }
-const K = Object.fromEntries(Object.entries(NAMES).map(([k, v]) => [k, keyPrefix(v)])) as Record<keyof typeof NAMES, Buffer>;
+const K = Object.fromEntries(Object.entries(NAMES).map(([k, v]) => [k, keyPrefix(v)])) as Record<
+  keyof typeof NAMES,
+  Buffer
+>;
 
 function attrString(w: LeanWriter, key: Buffer, v: string): void {
   w.byte(SPAN_ATTR);
@@ -206,7 +245,7 @@ function attrBool(w: LeanWriter, key: Buffer, v: boolean): void {
   w.byte(SPAN_ATTR);
   const kv = w.begin();
   w.raw(key);
-  w.byte(2);                    // AnyValue length: key + one-byte varint
+  w.byte(2); // AnyValue length: key + one-byte varint
   w.byte(ANY_BOOL);
   w.byte(v ? 1 : 0);
   w.finish(kv);
@@ -261,7 +300,9 @@ class Ids {
   readonly #pool = Buffer.allocUnsafe(4096);
   #at = this.#pool.length;
   readonly #gen: IdSource | undefined;
-  constructor(gen: IdSource | undefined) { this.#gen = gen; }
+  constructor(gen: IdSource | undefined) {
+    this.#gen = gen;
+  }
 
   /** Writes n random bytes (8: a span id, 16: a trace id) at w.pos; never all zero (invalid in W3C trace context). */
   write(w: LeanWriter, n: 8 | 16): void {
@@ -270,13 +311,16 @@ class Ids {
       w.pos += w.buf.write(n === 16 ? this.#gen.generateTraceId() : this.#gen.generateSpanId(), w.pos, n, 'hex');
       return;
     }
-    if (this.#at + n > this.#pool.length) { randomFillSync(this.#pool); this.#at = 0; }
+    if (this.#at + n > this.#pool.length) {
+      randomFillSync(this.#pool);
+      this.#at = 0;
+    }
     const p = this.#pool;
     const at = this.#at;
     this.#at += n;
     let zero = true;
     for (let i = 0; i < n; i++) if ((w.buf[w.pos + i] = p[at + i]!) !== 0) zero = false;
-    if (zero) w.buf[w.pos + n - 1] = 1;        // the SDK's generator avoids all-zero ids the same way
+    if (zero) w.buf[w.pos + n - 1] = 1; // the SDK's generator avoids all-zero ids the same way
     w.pos += n;
   }
 }
@@ -344,7 +388,9 @@ export class LeanEncoder {
   }
 
   /** Bytes of frames written and not yet taken. */
-  get bytes(): number { return this.#w.pos; }
+  get bytes(): number {
+    return this.#w.pos;
+  }
 
   /**
    * The frames written so far; the writer goes on in another buffer. Hand the frames back with recycle() once
@@ -373,7 +419,10 @@ export class LeanEncoder {
     }
     // One spare of any size (as before); more only while they stay small: a burst of 16 KiB statements must not
     // leave tens of MiB behind.
-    if (this.#spares.length === 0 || (this.#spares.length < MAX_SPARES && kept + frames.buffer.byteLength <= MAX_SPARE_BYTES)) {
+    if (
+      this.#spares.length === 0
+      || (this.#spares.length < MAX_SPARES && kept + frames.buffer.byteLength <= MAX_SPARE_BYTES)
+    ) {
       this.#spares.push(Buffer.from(frames.buffer));
     }
   }
@@ -402,7 +451,7 @@ export class LeanEncoder {
 
   #open(s: SessionRecord): LeanSession {
     const c = this.#scratch;
-    c.pos = 16;                 // span id first, then trace id: the order the SDK's tracer draws them
+    c.pos = 16; // span id first, then trace id: the order the SDK's tracer draws them
     this.#ids.write(c, 8);
     c.pos = 0;
     this.#ids.write(c, 16);
@@ -414,7 +463,13 @@ export class LeanEncoder {
     if (s.serverAddress !== '') attrString(c, K.ATTR_SERVER_ADDRESS, s.serverAddress);
     if (s.serverPort > 0) attrNumber(c, K.ATTR_SERVER_PORT, s.serverPort);
     if (s.subject !== '') attrString(c, K.ATTR_AIRLOCK_SUBJECT, s.subject);
-    const open: LeanSession = { record: s, traceId, spanId, common: Buffer.from(c.buf.subarray(0, c.pos)), statements: 0 };
+    const open: LeanSession = {
+      record: s,
+      traceId,
+      spanId,
+      common: Buffer.from(c.buf.subarray(0, c.pos)),
+      statements: 0,
+    };
     this.#sessions.set(s.sessionId, open);
     return open;
   }
@@ -426,7 +481,13 @@ export class LeanEncoder {
       // Kept (and audited) even so; its span is a child of a session span with nothing but the session id.
       this.#log(`Audited a statement of an unannounced session sessionId=${r.sessionId}`);
       open = this.#open({
-        sessionId: r.sessionId, subject: '', database: '', binding: '', serverAddress: '', serverPort: 0, clientAddress: '',
+        sessionId: r.sessionId,
+        subject: '',
+        database: '',
+        binding: '',
+        serverAddress: '',
+        serverPort: 0,
+        clientAddress: '',
         startTimeMs: r.startTimeMs,
       });
     }
@@ -449,24 +510,39 @@ export class LeanEncoder {
   #statementSpan(r: StatementRecord, open: LeanSession): void {
     const w = this.#w;
     const db = open.record.database;
-    w.byte(SPAN_TRACE_ID); w.byte(16); w.raw(open.traceId);
-    w.byte(SPAN_SPAN_ID); w.byte(8); this.#ids.write(w, 8);
-    w.byte(SPAN_PARENT); w.byte(8); w.raw(open.spanId);
+    w.byte(SPAN_TRACE_ID);
+    w.byte(16);
+    w.raw(open.traceId);
+    w.byte(SPAN_SPAN_ID);
+    w.byte(8);
+    this.#ids.write(w, 8);
+    w.byte(SPAN_PARENT);
+    w.byte(8);
+    w.raw(open.spanId);
     // Name: `<operation> <db>.<table>` (attributes.ts statementSpanName), written in pieces.
     w.byte(SPAN_NAME);
     const name = w.begin();
     w.chars(r.operation);
     if (r.collection === null) {
-      if (db !== '') { w.byte(0x20); w.chars(db); }
+      if (db !== '') {
+        w.byte(0x20);
+        w.chars(db);
+      }
     } else {
       w.byte(0x20);
-      if (db !== '') { w.chars(db); w.byte(0x2e); }
+      if (db !== '') {
+        w.chars(db);
+        w.byte(0x2e);
+      }
       w.chars(r.collection);
     }
     w.finish(name);
-    w.byte(SPAN_KIND); w.byte(KIND_CLIENT);
-    w.byte(SPAN_START); w.timeMs(r.startTimeMs);
-    w.byte(SPAN_END); w.timeMs(r.startTimeMs + Math.max(0, r.durationMs));
+    w.byte(SPAN_KIND);
+    w.byte(KIND_CLIENT);
+    w.byte(SPAN_START);
+    w.timeMs(r.startTimeMs);
+    w.byte(SPAN_END);
+    w.timeMs(r.startTimeMs + Math.max(0, r.durationMs));
     // Attributes, in attributes.ts statementAttributes' order.
     w.raw(open.common);
     attrString(w, K.ATTR_DB_OPERATION_NAME, r.operation);
@@ -487,9 +563,12 @@ export class LeanEncoder {
     if (r.accessRequest !== null) attrString(w, K.ATTR_AIRLOCK_ACCESS_REQUEST, r.accessRequest);
     attrBool(w, K.ATTR_AIRLOCK_ROLLED_BACK, r.rolledBack);
     w.room(6);
-    w.buf[w.pos++] = SPAN_DROPPED_ATTRS; w.buf[w.pos++] = 0;
-    w.buf[w.pos++] = SPAN_DROPPED_EVENTS; w.buf[w.pos++] = 0;
-    w.buf[w.pos++] = SPAN_DROPPED_LINKS; w.buf[w.pos++] = 0;
+    w.buf[w.pos++] = SPAN_DROPPED_ATTRS;
+    w.buf[w.pos++] = 0;
+    w.buf[w.pos++] = SPAN_DROPPED_EVENTS;
+    w.buf[w.pos++] = 0;
+    w.buf[w.pos++] = SPAN_DROPPED_LINKS;
+    w.buf[w.pos++] = 0;
     // Status (attributes.ts statementStatus): ERROR with a message for a denial or an error, else UNSET.
     w.byte(SPAN_STATUS);
     const st = w.begin();
@@ -507,7 +586,8 @@ export class LeanEncoder {
         w.string(message);
       }
     }
-    w.byte(STATUS_CODE); w.byte(error ? STATUS_ERROR : 0);
+    w.byte(STATUS_CODE);
+    w.byte(error ? STATUS_ERROR : 0);
     w.finish(st);
     flags(w);
   }
@@ -526,26 +606,39 @@ export class LeanEncoder {
       w.room(FRAME_HEADER_BYTES + 1);
       w.pos += FRAME_HEADER_BYTES;
       w.buf[w.pos++] = KIND_SESSION_SPAN;
-      w.byte(SPAN_TRACE_ID); w.byte(16); w.raw(open.traceId);
-      w.byte(SPAN_SPAN_ID); w.byte(8); w.raw(open.spanId);
+      w.byte(SPAN_TRACE_ID);
+      w.byte(16);
+      w.raw(open.traceId);
+      w.byte(SPAN_SPAN_ID);
+      w.byte(8);
+      w.raw(open.spanId);
       w.byte(SPAN_NAME);
       const name = w.begin();
       w.chars('session ');
       w.chars(s.database);
       w.finish(name);
-      w.byte(SPAN_KIND); w.byte(KIND_SERVER);
-      w.byte(SPAN_START); w.timeMs(s.startTimeMs);
-      w.byte(SPAN_END); w.timeMs(Math.max(endTimeMs, s.startTimeMs));
+      w.byte(SPAN_KIND);
+      w.byte(KIND_SERVER);
+      w.byte(SPAN_START);
+      w.timeMs(s.startTimeMs);
+      w.byte(SPAN_END);
+      w.timeMs(Math.max(endTimeMs, s.startTimeMs));
       // attributes.ts sessionSpanAttributes, then airlock.statements set when the span ends.
       w.raw(open.common);
       if (s.clientAddress !== '') attrString(w, K.ATTR_CLIENT_ADDRESS, s.clientAddress);
       if (s.binding !== '') attrString(w, K.ATTR_AIRLOCK_BINDING, s.binding);
       attrString(w, K.ATTR_AIRLOCK_SESSION_ID, s.sessionId);
       attrNumber(w, K.ATTR_AIRLOCK_STATEMENTS, open.statements);
-      w.byte(SPAN_DROPPED_ATTRS); w.byte(0);
-      w.byte(SPAN_DROPPED_EVENTS); w.byte(0);
-      w.byte(SPAN_DROPPED_LINKS); w.byte(0);
-      w.byte(SPAN_STATUS); w.byte(2); w.byte(STATUS_CODE); w.byte(0);
+      w.byte(SPAN_DROPPED_ATTRS);
+      w.byte(0);
+      w.byte(SPAN_DROPPED_EVENTS);
+      w.byte(0);
+      w.byte(SPAN_DROPPED_LINKS);
+      w.byte(0);
+      w.byte(SPAN_STATUS);
+      w.byte(2);
+      w.byte(STATUS_CODE);
+      w.byte(0);
       flags(w);
       seal(w, frame);
     } catch (err) {
@@ -557,7 +650,8 @@ export class LeanEncoder {
 }
 
 function flags(w: LeanWriter): void {
-  w.byte(SPAN_FLAGS_KEY0); w.byte(SPAN_FLAGS_KEY1);
+  w.byte(SPAN_FLAGS_KEY0);
+  w.byte(SPAN_FLAGS_KEY1);
   w.fixed32(SPAN_FLAGS);
 }
 
@@ -576,7 +670,11 @@ function sdkVersion(): string {
   const entry = pathToFileURL(createRequire(resources).resolve('@opentelemetry/core'));
   for (let dir = new URL('./', entry); dir.pathname !== '/'; dir = new URL('../', dir)) {
     let text: string;
-    try { text = readFileSync(new URL('package.json', dir), 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(new URL('package.json', dir), 'utf8');
+    } catch {
+      continue;
+    }
     const pkg = JSON.parse(text) as { name?: string; version?: string };
     if (pkg.name === '@opentelemetry/core' && typeof pkg.version === 'string') return pkg.version;
   }
@@ -590,28 +688,31 @@ function sdkVersion(): string {
 function leanEnvelope(serviceName: string, instanceId: string, scopeName: string): RequestEnvelope {
   const w = new LeanWriter(1024);
   const attr = (key: Buffer, v: string): void => {
-    w.byte(0x0a);               // Resource.attributes
+    w.byte(0x0a); // Resource.attributes
     const kv = w.begin();
     w.raw(key);
     const any = w.begin();
-    w.byte(ANY_STRING); w.string(v);
+    w.byte(ANY_STRING);
+    w.string(v);
     w.finish(any);
     w.finish(kv);
   };
-  w.byte(0x0a);                 // ResourceSpans.resource
+  w.byte(0x0a); // ResourceSpans.resource
   const res = w.begin();
   attr(K.ATTR_SERVICE_NAME, serviceName);
   attr(K.ATTR_SERVICE_INSTANCE_ID, instanceId);
   attr(K.ATTR_TELEMETRY_SDK_LANGUAGE, 'nodejs');
   attr(K.ATTR_TELEMETRY_SDK_NAME, 'opentelemetry');
   attr(K.ATTR_TELEMETRY_SDK_VERSION, sdkVersion());
-  w.byte(0x10); w.byte(0);      // dropped_attributes_count
+  w.byte(0x10);
+  w.byte(0); // dropped_attributes_count
   w.finish(res);
   const resourceField = Buffer.from(w.buf.subarray(0, w.pos));
   w.pos = 0;
-  w.byte(0x0a);                 // ScopeSpans.scope
+  w.byte(0x0a); // ScopeSpans.scope
   const scope = w.begin();
-  w.byte(0x0a); w.string(scopeName);
+  w.byte(0x0a);
+  w.string(scopeName);
   w.finish(scope);
   return { resourceField, scopeField: Buffer.from(w.buf.subarray(0, w.pos)) };
 }

@@ -17,14 +17,27 @@ export const KIND_SESSION_SPAN = 2;
 export const KIND_PLAIN_SPAN = 3;
 
 // trace.proto Span fields (reading side)
-const SPAN_TRACE_ID = 1, SPAN_SPAN_ID = 2, SPAN_PARENT_SPAN_ID = 4, SPAN_NAME = 5, SPAN_KIND = 6;
-const SPAN_START = 7, SPAN_END = 8, SPAN_ATTRIBUTES = 9, SPAN_STATUS = 15;
-const STATUS_MESSAGE = 2, STATUS_CODE = 3;
+const SPAN_TRACE_ID = 1,
+  SPAN_SPAN_ID = 2,
+  SPAN_PARENT_SPAN_ID = 4,
+  SPAN_NAME = 5,
+  SPAN_KIND = 6;
+const SPAN_START = 7,
+  SPAN_END = 8,
+  SPAN_ATTRIBUTES = 9,
+  SPAN_STATUS = 15;
+const STATUS_MESSAGE = 2,
+  STATUS_CODE = 3;
 /** OTLP Span.kind CLIENT as it appears on the wire (the API's SpanKind enum is one less). */
 export const SPAN_KIND_CLIENT = 3;
 // common.proto
-const KV_KEY = 1, KV_VALUE = 2;
-const ANY_STRING = 1, ANY_BOOL = 2, ANY_INT = 3, ANY_DOUBLE = 4, ANY_ARRAY = 5;
+const KV_KEY = 1,
+  KV_VALUE = 2;
+const ANY_STRING = 1,
+  ANY_BOOL = 2,
+  ANY_INT = 3,
+  ANY_DOUBLE = 4,
+  ANY_ARRAY = 5;
 const ARRAY_VALUES = 1;
 
 /** The instrumentation scope (tracer name) the proxy's audit spans are exported under. */
@@ -39,8 +52,8 @@ export const DEFAULT_MAX_QUERY_TEXT_BYTES = 16 * 1024;
 
 /** The constant parts of every request, as the SDK serialized them: Resource and InstrumentationScope. */
 export interface RequestEnvelope {
-  readonly resourceField: Buffer;   // ResourceSpans.resource, tag and length included
-  readonly scopeField: Buffer;      // ScopeSpans.scope, tag and length included
+  readonly resourceField: Buffer; // ResourceSpans.resource, tag and length included
+  readonly scopeField: Buffer; // ScopeSpans.scope, tag and length included
 }
 
 /**
@@ -62,13 +75,21 @@ export function splitExportRequest(request: Uint8Array): { envelope: RequestEnve
     const r = new PbReader(rs);
     let scopes = 0;
     for (let at = r.pos; r.next(); at = r.pos) {
-      if (r.field === 1 && r.wire === WIRE_LEN) { r.lengthDelimited(); resourceField = rs.subarray(at, r.pos); continue; }
+      if (r.field === 1 && r.wire === WIRE_LEN) {
+        r.lengthDelimited();
+        resourceField = rs.subarray(at, r.pos);
+        continue;
+      }
       if (r.field !== 2 || r.wire !== WIRE_LEN) throw new PbDecodeError(`unexpected ResourceSpans field ${r.field}`);
       if (++scopes > 1) throw new PbDecodeError('more than one instrumentation scope in one request');
       const ss = r.lengthDelimited();
       const s = new PbReader(ss);
       for (let sat = s.pos; s.next(); sat = s.pos) {
-        if (s.field === 1 && s.wire === WIRE_LEN) { s.lengthDelimited(); scopeField = ss.subarray(sat, s.pos); continue; }
+        if (s.field === 1 && s.wire === WIRE_LEN) {
+          s.lengthDelimited();
+          scopeField = ss.subarray(sat, s.pos);
+          continue;
+        }
         if (s.field !== 2 || s.wire !== WIRE_LEN) throw new PbDecodeError(`unexpected ScopeSpans field ${s.field}`);
         spans.push(s.lengthDelimited());
       }
@@ -91,14 +112,14 @@ export function exportRequest(env: RequestEnvelope, spans: readonly Buffer[], sk
   const size = 1 + varintSize(rs) + rs;
   const out = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let at = 0;
-  out[at++] = (1 << 3) | WIRE_LEN;                 // ExportTraceServiceRequest.resource_spans
+  out[at++] = (1 << 3) | WIRE_LEN; // ExportTraceServiceRequest.resource_spans
   at = putVarint(out, at, rs);
   at += env.resourceField.copy(out, at);
-  out[at++] = (2 << 3) | WIRE_LEN;                 // ResourceSpans.scope_spans
+  out[at++] = (2 << 3) | WIRE_LEN; // ResourceSpans.scope_spans
   at = putVarint(out, at, ss);
   at += env.scopeField.copy(out, at);
   for (const s of spans) {
-    out[at++] = (2 << 3) | WIRE_LEN;               // ScopeSpans.spans
+    out[at++] = (2 << 3) | WIRE_LEN; // ScopeSpans.spans
     at = putVarint(out, at, s.length - skip);
     at += s.copy(out, at, skip);
   }
@@ -167,19 +188,41 @@ function decodeAny(b: Buffer): AttrValue {
 /** Decodes the Span fields `audit tail` and the tests read; other fields are skipped. Throws PbDecodeError on bad input. */
 export function decodeSpan(b: Buffer): SpanView {
   const v: SpanView = {
-    traceId: '', spanId: '', parentSpanId: '', name: '', kind: 0, startTimeUnixNano: 0n, endTimeUnixNano: 0n,
-    attributes: new Map(), statusCode: 0, statusMessage: '',
+    traceId: '',
+    spanId: '',
+    parentSpanId: '',
+    name: '',
+    kind: 0,
+    startTimeUnixNano: 0n,
+    endTimeUnixNano: 0n,
+    attributes: new Map(),
+    statusCode: 0,
+    statusMessage: '',
   };
   const r = new PbReader(b);
   while (r.next()) {
     switch (r.wire === WIRE_LEN || r.wire === WIRE_VARINT || r.wire === WIRE_I64 ? r.field : -1) {
-      case SPAN_TRACE_ID: v.traceId = r.lengthDelimited().toString('hex'); break;
-      case SPAN_SPAN_ID: v.spanId = r.lengthDelimited().toString('hex'); break;
-      case SPAN_PARENT_SPAN_ID: v.parentSpanId = r.lengthDelimited().toString('hex'); break;
-      case SPAN_NAME: v.name = r.lengthDelimited().toString('utf8'); break;
-      case SPAN_KIND: v.kind = r.varint(); break;
-      case SPAN_START: v.startTimeUnixNano = r.fixed64(); break;
-      case SPAN_END: v.endTimeUnixNano = r.fixed64(); break;
+      case SPAN_TRACE_ID:
+        v.traceId = r.lengthDelimited().toString('hex');
+        break;
+      case SPAN_SPAN_ID:
+        v.spanId = r.lengthDelimited().toString('hex');
+        break;
+      case SPAN_PARENT_SPAN_ID:
+        v.parentSpanId = r.lengthDelimited().toString('hex');
+        break;
+      case SPAN_NAME:
+        v.name = r.lengthDelimited().toString('utf8');
+        break;
+      case SPAN_KIND:
+        v.kind = r.varint();
+        break;
+      case SPAN_START:
+        v.startTimeUnixNano = r.fixed64();
+        break;
+      case SPAN_END:
+        v.endTimeUnixNano = r.fixed64();
+        break;
       case SPAN_ATTRIBUTES: {
         const kv = new PbReader(r.lengthDelimited());
         let key = '';
@@ -195,13 +238,15 @@ export function decodeSpan(b: Buffer): SpanView {
       case SPAN_STATUS: {
         const st = new PbReader(r.lengthDelimited());
         while (st.next()) {
-          if (st.field === STATUS_MESSAGE && st.wire === WIRE_LEN) v.statusMessage = st.lengthDelimited().toString('utf8');
+          if (st.field === STATUS_MESSAGE && st.wire === WIRE_LEN)
+            v.statusMessage = st.lengthDelimited().toString('utf8');
           else if (st.field === STATUS_CODE && st.wire === WIRE_VARINT) v.statusCode = st.varint();
           else st.skip();
         }
         break;
       }
-      default: r.skip();
+      default:
+        r.skip();
     }
   }
   return v;

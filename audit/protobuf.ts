@@ -92,11 +92,20 @@ export class PbReader {
 
   skip(): void {
     switch (this.wire) {
-      case WIRE_VARINT: this.varint(); return;
-      case WIRE_I64: this.pos += 8; break;
-      case WIRE_LEN: this.lengthDelimited(); return;
-      case WIRE_I32: this.pos += 4; break;
-      default: throw new PbDecodeError(`unsupported wire type ${this.wire}`);
+      case WIRE_VARINT:
+        this.varint();
+        return;
+      case WIRE_I64:
+        this.pos += 8;
+        break;
+      case WIRE_LEN:
+        this.lengthDelimited();
+        return;
+      case WIRE_I32:
+        this.pos += 4;
+        break;
+      default:
+        throw new PbDecodeError(`unsupported wire type ${this.wire}`);
     }
     if (this.pos > this.limit) throw new PbDecodeError('truncated field');
   }

@@ -4,13 +4,22 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGrpcReceiver, startHttpReceiver, type OtlpReceiver, type ReceivedSpan } from '../test/support/otlp-receiver.ts';
+import {
+  startGrpcReceiver,
+  startHttpReceiver,
+  type OtlpReceiver,
+  type ReceivedSpan,
+} from '../test/support/otlp-receiver.ts';
 import { createAuditSink, type AuditExporter, type AuditSinkOptions } from './index.ts';
 import { session, statement } from './testdata/records.ts';
 import type { AuditDecision, StatementRecord } from './types.ts';
 
 const spools: string[] = [];
-const spoolDir = (): string => { const d = mkdtempSync(join(tmpdir(), 'airlock-audit-')); spools.push(d); return d; };
+const spoolDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'airlock-audit-'));
+  spools.push(d);
+  return d;
+};
 const SID = '0123456789abcdef';
 
 // A failed assertion must not leave a receiver or sink holding the process open.
@@ -19,13 +28,29 @@ after(async () => {
   for (const o of opened) await o.close();
   for (const d of spools) rmSync(d, { recursive: true, force: true });
 });
-async function startGrpc(): Promise<OtlpReceiver> { const r = await startGrpcReceiver(); opened.push(r); return r; }
-async function startHttp(): Promise<OtlpReceiver> { const r = await startHttpReceiver(); opened.push(r); return r; }
+async function startGrpc(): Promise<OtlpReceiver> {
+  const r = await startGrpcReceiver();
+  opened.push(r);
+  return r;
+}
+async function startHttp(): Promise<OtlpReceiver> {
+  const r = await startHttpReceiver();
+  opened.push(r);
+  return r;
+}
 
 async function open(rx: OtlpReceiver | null, over: Partial<AuditSinkOptions> = {}): Promise<AuditExporter> {
   const sink = await createAuditSink({
-    endpoint: rx?.endpoint ?? null, protocol: 'grpc', spoolDir: spoolDir(), onFailure: 'block',
-    flushIntervalMs: 10, initialBackoffMs: 10, maxBackoffMs: 50, closeTimeoutMs: 0, log: () => {}, ...over,
+    endpoint: rx?.endpoint ?? null,
+    protocol: 'grpc',
+    spoolDir: spoolDir(),
+    onFailure: 'block',
+    flushIntervalMs: 10,
+    initialBackoffMs: 10,
+    maxBackoffMs: 50,
+    closeTimeoutMs: 0,
+    log: () => {},
+    ...over,
   });
   opened.unshift(sink);
   return sink;
@@ -40,25 +65,72 @@ function assertNoDuplicates(spans: ReceivedSpan[]): void {
 }
 
 // One row per decision: what the session hands over, and what the span must say.
-const decisionCases: [string, Partial<StatementRecord>, Record<string, unknown>, { code: number; message: string }][] = [
-  ['allow with masking', { decision: 'allow', maskedColumns: ['public.customers.email', 'public.customers.phone'], rows: 3 },
-    { 'airlock.decision': 'allow', 'airlock.masked_columns': ['public.customers.email', 'public.customers.phone'], 'airlock.rows': 3,
-      'airlock.policy': 'trainer', 'airlock.rule': 'read-app-tables', 'airlock.rolled_back': false }, { code: 0, message: '' }],
-  ['deny', { decision: 'deny', operation: 'DELETE', rule: null, policy: null, statusCode: '42501', rows: null,
-    reason: 'no AccessPolicy allows DELETE on public.orders' },
-    { 'airlock.decision': 'deny', 'db.response.status_code': '42501', 'error.type': '42501',
-      'airlock.reason': 'no AccessPolicy allows DELETE on public.orders', 'db.operation.name': 'DELETE' },
-    { code: 2, message: 'no AccessPolicy allows DELETE on public.orders' }],
-  ['approve with an access request', { decision: 'approve', operation: 'UPDATE', rule: 'change-orders', accessRequest: 'ml/ar-7f3k2', rows: 12 },
-    { 'airlock.decision': 'approve', 'airlock.access_request': 'ml/ar-7f3k2', 'airlock.rule': 'change-orders', 'airlock.rows': 12 },
-    { code: 0, message: '' }],
-  ['warn (would have been denied)', { decision: 'warn', reason: 'would deny: DROP not allowed', operation: 'DROP', collection: null, rows: null },
-    { 'airlock.decision': 'warn', 'airlock.reason': 'would deny: DROP not allowed' }, { code: 0, message: '' }],
-  ['guardrail rollback', { decision: 'allow', operation: 'UPDATE', statusCode: '54000', rolledBack: true, rows: 5000,
-    reason: 'maxAffectedRows 1000 exceeded' },
-    { 'airlock.rolled_back': true, 'db.response.status_code': '54000', 'airlock.rows': 5000 },
-    { code: 2, message: 'maxAffectedRows 1000 exceeded' }],
-];
+const decisionCases: [string, Partial<StatementRecord>, Record<string, unknown>, { code: number; message: string }][] =
+  [
+    [
+      'allow with masking',
+      { decision: 'allow', maskedColumns: ['public.customers.email', 'public.customers.phone'], rows: 3 },
+      {
+        'airlock.decision': 'allow',
+        'airlock.masked_columns': ['public.customers.email', 'public.customers.phone'],
+        'airlock.rows': 3,
+        'airlock.policy': 'trainer',
+        'airlock.rule': 'read-app-tables',
+        'airlock.rolled_back': false,
+      },
+      { code: 0, message: '' },
+    ],
+    [
+      'deny',
+      {
+        decision: 'deny',
+        operation: 'DELETE',
+        rule: null,
+        policy: null,
+        statusCode: '42501',
+        rows: null,
+        reason: 'no AccessPolicy allows DELETE on public.orders',
+      },
+      {
+        'airlock.decision': 'deny',
+        'db.response.status_code': '42501',
+        'error.type': '42501',
+        'airlock.reason': 'no AccessPolicy allows DELETE on public.orders',
+        'db.operation.name': 'DELETE',
+      },
+      { code: 2, message: 'no AccessPolicy allows DELETE on public.orders' },
+    ],
+    [
+      'approve with an access request',
+      { decision: 'approve', operation: 'UPDATE', rule: 'change-orders', accessRequest: 'ml/ar-7f3k2', rows: 12 },
+      {
+        'airlock.decision': 'approve',
+        'airlock.access_request': 'ml/ar-7f3k2',
+        'airlock.rule': 'change-orders',
+        'airlock.rows': 12,
+      },
+      { code: 0, message: '' },
+    ],
+    [
+      'warn (would have been denied)',
+      { decision: 'warn', reason: 'would deny: DROP not allowed', operation: 'DROP', collection: null, rows: null },
+      { 'airlock.decision': 'warn', 'airlock.reason': 'would deny: DROP not allowed' },
+      { code: 0, message: '' },
+    ],
+    [
+      'guardrail rollback',
+      {
+        decision: 'allow',
+        operation: 'UPDATE',
+        statusCode: '54000',
+        rolledBack: true,
+        rows: 5000,
+        reason: 'maxAffectedRows 1000 exceeded',
+      },
+      { 'airlock.rolled_back': true, 'db.response.status_code': '54000', 'airlock.rows': 5000 },
+      { code: 2, message: 'maxAffectedRows 1000 exceeded' },
+    ],
+  ];
 
 test('every decision type becomes a CLIENT span with the design.md attributes', async () => {
   const rx = await startGrpc();
@@ -72,7 +144,11 @@ test('every decision type becomes a CLIENT span with the design.md attributes', 
     const s = spans[i]!;
     const rec = statement(SID, i, over);
     assert.equal(s.kind, 3, name);
-    assert.equal(s.name, rec.collection === null ? `${rec.operation} orders` : `${rec.operation} orders.${rec.collection}`, name);
+    assert.equal(
+      s.name,
+      rec.collection === null ? `${rec.operation} orders` : `${rec.operation} orders.${rec.collection}`,
+      name,
+    );
     assert.equal(s.attributes['db.system.name'], 'postgresql', name);
     assert.equal(s.attributes['db.namespace'], 'orders', name);
     assert.equal(s.attributes['server.address'], 'orders-pg.db.svc', name);
@@ -106,9 +182,17 @@ test('query text is exported as given, never with values: a masked value or lite
   // The client sent `... WHERE email = 'alice@example.com'`; the session normalized it and masked the column.
   const secret = 'alice@example.com';
   sink.sessionStarted(session(SID));
-  sink.statement(statement(SID, 1, { queryText: 'SELECT email FROM public.customers WHERE email = $1', maskedColumns: ['public.customers.email'] }));
+  sink.statement(
+    statement(SID, 1, {
+      queryText: 'SELECT email FROM public.customers WHERE email = $1',
+      maskedColumns: ['public.customers.email'],
+    }),
+  );
   await sink.flush();
-  const bytes = readdirSync(dir).filter((n) => n.endsWith('.seg')).map((n) => readFileSync(join(dir, n)).toString('latin1')).join('');
+  const bytes = readdirSync(dir)
+    .filter((n) => n.endsWith('.seg'))
+    .map((n) => readFileSync(join(dir, n)).toString('latin1'))
+    .join('');
   assert.ok(bytes.includes('SELECT email FROM public.customers WHERE email = $1'));
   assert.equal(bytes.includes(secret), false);
   await sink.close();
@@ -138,9 +222,13 @@ test('query text over the limit is cut on a character boundary and flagged', asy
 });
 
 test("the proxy's main thread never loads an OpenTelemetry package: it writes its spans itself (lean-span.ts)", async () => {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'testdata', 'main-thread-modules.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'testdata', 'main-thread-modules.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   assert.equal(code, 0);
   const r = JSON.parse(out) as { loaded: string[]; spooled: number };
@@ -186,15 +274,21 @@ test('statement spans are children of their session span, in order, per session'
   sink.sessionEnded(b, 1_700_000_001_000);
   const spans = await rx.waitForSpans(42);
   assertNoDuplicates(spans);
-  for (const [id, db, subject] of [[a, 'orders', 'system:serviceaccount:ml:trainer'], [b, 'billing', 'system:serviceaccount:ml:trainer']] as const) {
+  for (const [id, db, subject] of [
+    [a, 'orders', 'system:serviceaccount:ml:trainer'],
+    [b, 'billing', 'system:serviceaccount:ml:trainer'],
+  ] as const) {
     const root = spans.find((s) => s.kind === 2 && s.attributes['airlock.session.id'] === id)!;
     assert.equal(root.name, `session ${db}`);
     assert.equal(root.parentSpanId, '');
     assert.equal(root.attributes['airlock.statements'], 20);
     const children = spans.filter((s) => s.parentSpanId === root.spanId && s.traceId === root.traceId);
     assert.equal(children.length, 20);
-    assert.deepEqual(children.map((s) => s.startTimeUnixNano), [...children.map((s) => s.startTimeUnixNano)].sort((x, y) => (x < y ? -1 : 1)),
-      'arrival order is statement order');
+    assert.deepEqual(
+      children.map((s) => s.startTimeUnixNano),
+      [...children.map((s) => s.startTimeUnixNano)].sort((x, y) => (x < y ? -1 : 1)),
+      'arrival order is statement order',
+    );
     assert.ok(children.every((s) => s.attributes['db.namespace'] === db));
     if (id === a) assert.ok(children.every((s) => s.attributes['airlock.subject'] === 'alice@example.com'));
     else assert.ok(children.every((s) => s.attributes['airlock.subject'] === subject));
@@ -204,16 +298,19 @@ test('statement spans are children of their session span, in order, per session'
   await rx.close();
 });
 
-for (const [transport, start] of [['grpc', startGrpc], ['http/protobuf', startHttp]] as const) {
+for (const [transport, start] of [
+  ['grpc', startGrpc],
+  ['http/protobuf', startHttp],
+] as const) {
   test(`${transport}: an outage loses nothing — refused, then gone, then back: all N arrive, none twice`, async () => {
     const rx = await start();
     const sink = await open(rx, { protocol: transport, batchSize: 16 });
     sink.sessionStarted(session(SID));
     rx.mode = 'unavailable';
     for (let i = 0; i < 100; i++) assert.equal(sink.statement(statement(SID, i)), true);
-    while (rx.requests < 3) await new Promise((r) => setTimeout(r, 10));       // it did try, and was refused
+    while (rx.requests < 3) await new Promise((r) => setTimeout(r, 10)); // it did try, and was refused
     assert.equal(rx.spans.length, 0);
-    await rx.stop();                                                           // now connection refused
+    await rx.stop(); // now connection refused
     for (let i = 100; i < 200; i++) sink.statement(statement(SID, i));
     await sink.flush();
     assert.ok(sink.metrics().airlock_audit_export_failures_total >= 3);
@@ -221,7 +318,10 @@ for (const [transport, start] of [['grpc', startGrpc], ['http/protobuf', startHt
     await rx.start();
     const spans = await rx.waitForSpans(200);
     assertNoDuplicates(spans);
-    assert.deepEqual(spans.map((s) => s.attributes['db.query.text']), Array.from({ length: 200 }, (_, i) => statement(SID, i).queryText));
+    assert.deepEqual(
+      spans.map((s) => s.attributes['db.query.text']),
+      Array.from({ length: 200 }, (_, i) => statement(SID, i).queryText),
+    );
     assert.equal(sink.metrics().airlock_audit_dropped_total, 0);
     await sink.close();
     await rx.close();
@@ -255,10 +355,12 @@ test('a crash (SIGKILL mid-write) loses nothing that was durable: a restart re-s
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('durable')) resolve(); });
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('durable')) resolve();
+    });
     child.once('exit', (code) => reject(new Error(`crash writer exited early with ${code}`)));
   });
-  await new Promise((r) => setTimeout(r, 50));                                  // mid-run: it keeps appending
+  await new Promise((r) => setTimeout(r, 50)); // mid-run: it keeps appending
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
 
@@ -266,13 +368,18 @@ test('a crash (SIGKILL mid-write) loses nothing that was durable: a restart re-s
   const logs: string[] = [];
   const sink = await open(rx, { spoolDir: dir, onFailure: 'drop-oldest', log: (m) => logs.push(m) });
   const before = Array.from({ length: 300 }, (_, i) => `SELECT before_crash_${i}`);
-  while (statements(rx.spans).filter((s) => String(s.attributes['db.query.text']).startsWith('SELECT before')).length < 300) {
+  while (
+    statements(rx.spans).filter((s) => String(s.attributes['db.query.text']).startsWith('SELECT before')).length < 300
+  ) {
     await rx.waitForSpans(rx.spans.length + 1);
   }
   await sink.close();
   const texts = statements(rx.spans).map((s) => String(s.attributes['db.query.text']));
   assert.deepEqual(texts.slice(0, 300), before, 'durable records arrive, in order');
-  assert.ok(texts.slice(300).every((t, i) => t === `SELECT after_${i}`), 'what survived after them is a gap-free prefix');
+  assert.ok(
+    texts.slice(300).every((t, i) => t === `SELECT after_${i}`),
+    'what survived after them is a gap-free prefix',
+  );
   assertNoDuplicates(rx.spans);
   await rx.close();
 });
@@ -333,7 +440,11 @@ test('onFailure=drop-oldest: the oldest are dropped and counted, the newest arri
   await sink.close();
   const got = statements(rx.spans).map((s) => Number(String(s.attributes['db.query.text']).split(' ')[1]));
   assert.equal(got.length, total - dropped, 'every record is either delivered or counted as dropped');
-  assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => total - got.length + i), 'the newest, in order');
+  assert.deepEqual(
+    got,
+    Array.from({ length: got.length }, (_, i) => total - got.length + i),
+    'the newest, in order',
+  );
   await rx.close();
 });
 
@@ -353,7 +464,10 @@ test('reconfigure: a new endpoint gets what the old one never acknowledged; onFa
   // drop-oldest now: a full spool keeps accepting (block would have stopped).
   next.mode = 'unavailable';
   let n = 30;
-  for (; n < 200; n++) { sink.statement(statement(SID, n, { queryText: `SELECT ${'x'.repeat(900)}` })); assert.equal(sink.accepting(), true); }
+  for (; n < 200; n++) {
+    sink.statement(statement(SID, n, { queryText: `SELECT ${'x'.repeat(900)}` }));
+    assert.equal(sink.accepting(), true);
+  }
   await sink.flush();
   assert.ok(sink.metrics().airlock_audit_dropped_total > 0);
   await sink.close();

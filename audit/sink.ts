@@ -159,14 +159,17 @@ export class SpoolingAuditSink implements AuditExporter {
     if (this.#lean !== null) spool.onRelease = (frames) => this.#lean!.recycle(frames);
     this.tracer = tracer;
     this.#exportTimeoutMs = opts.exportTimeoutMs ?? 10_000;
-    this.#transport = opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.#exportTimeoutMs);
+    this.#transport =
+      opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.#exportTimeoutMs);
     this.#endpoint = opts.endpoint;
     this.#timer = setInterval(() => this.#tick(), opts.flushIntervalMs ?? 200);
-    this.#timer.unref();          // the proxy's sockets keep the process alive, not the audit timer
+    this.#timer.unref(); // the proxy's sockets keep the process alive, not the audit timer
   }
 
   #used(): number {
-    return this.#spool.bytes + this.#unwrittenBytes + this.#encodingBytes + this.#pendingBytes + (this.#lean?.bytes ?? 0);
+    return (
+      this.#spool.bytes + this.#unwrittenBytes + this.#encodingBytes + this.#pendingBytes + (this.#lean?.bytes ?? 0)
+    );
   }
 
   // ---- AuditSink: called by sessions -----------------------------------------------------------------------
@@ -177,7 +180,11 @@ export class SpoolingAuditSink implements AuditExporter {
     if (this.#lean !== null) {
       // Only a defect throws here (a value of the wrong type); its statements are then audited as of an
       // unannounced session.
-      try { this.#lean.sessionStarted(s); } catch (err) { this.#log(`Failed to encode audit session error="${(err as Error).message}"`); }
+      try {
+        this.#lean.sessionStarted(s);
+      } catch (err) {
+        this.#log(`Failed to encode audit session error="${(err as Error).message}"`);
+      }
       return;
     }
     this.#pending.push({ start: s });
@@ -189,7 +196,7 @@ export class SpoolingAuditSink implements AuditExporter {
     const size = RECORD_OVERHEAD_BYTES + r.queryText.length;
     if (this.#used() + size > this.#maxBytes) {
       if (this.#block) {
-        this.#dropped++;          // the reserve is exhausted too: the record cannot be kept
+        this.#dropped++; // the reserve is exhausted too: the record cannot be kept
         return false;
       }
       // drop-oldest: room on disk is made when the batch is written; here only the in-memory part is bounded
@@ -218,13 +225,18 @@ export class SpoolingAuditSink implements AuditExporter {
   sessionEnded(sessionId: string, endTimeMs: number): void {
     if (this.#closed) return;
     this.#open.delete(sessionId);
-    if (this.#lean !== null) { this.#leanSessionEnded(sessionId, endTimeMs); return; }
+    if (this.#lean !== null) {
+      this.#leanSessionEnded(sessionId, endTimeMs);
+      return;
+    }
     this.#pending.push({ stop: sessionId, endTimeMs });
     this.#pendingBytes += RECORD_OVERHEAD_BYTES;
   }
 
   #leanSessionEnded(sessionId: string, endTimeMs: number): void {
-    try { this.#lean!.sessionEnded(sessionId, endTimeMs); } catch (err) {
+    try {
+      this.#lean!.sessionEnded(sessionId, endTimeMs);
+    } catch (err) {
       this.#dropped++;
       this.#log(`Failed to encode audit spans records=1 error="${(err as Error).message}"`);
     }
@@ -236,10 +248,16 @@ export class SpoolingAuditSink implements AuditExporter {
    * same way, and counted as dropped when there is no room.
    */
   spanEnded(span: ReadableSpan): void {
-    if (this.#closed) { this.#dropped++; return; }
+    if (this.#closed) {
+      this.#dropped++;
+      return;
+    }
     const size = RECORD_OVERHEAD_BYTES;
     if (this.#used() + size > this.#maxBytes) {
-      if (this.#block || this.#pendingBytes + size > this.#maxBytes) { this.#dropped++; return; }
+      if (this.#block || this.#pendingBytes + size > this.#maxBytes) {
+        this.#dropped++;
+        return;
+      }
     }
     this.#pending.push(span);
     this.#pendingBytes += size;
@@ -264,7 +282,10 @@ export class SpoolingAuditSink implements AuditExporter {
     let i = 0;
     while (i < this.#pending.length && this.#pendingBytes + need > this.#maxBytes) {
       const p = this.#pending[i++]!;
-      if ('start' in p || 'stop' in p) { this.#pendingBytes -= RECORD_OVERHEAD_BYTES; continue; }
+      if ('start' in p || 'stop' in p) {
+        this.#pendingBytes -= RECORD_OVERHEAD_BYTES;
+        continue;
+      }
       this.#pendingBytes -= RECORD_OVERHEAD_BYTES + ('queryText' in p ? p.queryText.length : 0);
       this.#dropped++;
     }
@@ -281,7 +302,9 @@ export class SpoolingAuditSink implements AuditExporter {
     this.#exportDue = true;
     if (this.#pending.length > 0 || this.#unwritten.length > 0 || (this.#lean?.count ?? 0) > 0) this.#queueFlush();
     else if (this.#transport !== null && this.#pumping === null) void this.#startPump();
-    void this.#spool.persistAck().catch((err: Error) => this.#log(`Failed to write audit spool ack file error="${err.message}"`));
+    void this.#spool
+      .persistAck()
+      .catch((err: Error) => this.#log(`Failed to write audit spool ack file error="${err.message}"`));
   }
 
   #queueFlush(): void {
@@ -357,7 +380,8 @@ export class SpoolingAuditSink implements AuditExporter {
       } catch (err) {
         // Kept in memory and retried next tick; in block mode the bound then stops new statements.
         const msg = (err as Error).message;
-        if (msg !== this.#lastWriteError) this.#log(`Failed to write audit spool dir=${this.#spool.dir} error="${msg}"`);
+        if (msg !== this.#lastWriteError)
+          this.#log(`Failed to write audit spool dir=${this.#spool.dir} error="${msg}"`);
         this.#lastWriteError = msg;
         return;
       }
@@ -386,7 +410,9 @@ export class SpoolingAuditSink implements AuditExporter {
 
   #startPump(): Promise<void> {
     if (this.#pumping !== null) return this.#pumping;
-    this.#pumping = this.#pump().finally(() => { this.#pumping = null; });
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = null;
+    });
     return this.#pumping;
   }
 
@@ -412,12 +438,12 @@ export class SpoolingAuditSink implements AuditExporter {
   }
 
   async #pump(): Promise<void> {
-    let envelope: RequestEnvelope | null = null;     // asked for only once there is something to send
+    let envelope: RequestEnvelope | null = null; // asked for only once there is something to send
     let attempt = 0;
     while (!this.#stopping) {
       if (this.#holdExport()) return;
       const transport = this.#transport;
-      if (transport === null) return;                                  // reconfigured to no endpoint
+      if (transport === null) return; // reconfigured to no endpoint
       let batch: Batch | null;
       try {
         batch = await this.#spool.readBatch(this.#sendBatchSize, MAX_REQUEST_BYTES);
@@ -425,10 +451,14 @@ export class SpoolingAuditSink implements AuditExporter {
         this.#log(`Failed to read audit spool error="${(err as Error).message}"`);
         return;
       }
-      if (batch === null) { this.#unexported = 0; this.#exportDue = false; return; }
+      if (batch === null) {
+        this.#unexported = 0;
+        this.#exportDue = false;
+        return;
+      }
       if (envelope === null) {
         try {
-          envelope = this.#lean?.envelope ?? await this.#host!.envelope();
+          envelope = this.#lean?.envelope ?? (await this.#host!.envelope());
         } catch (err) {
           this.#log(`Failed to start the audit encoder error="${(err as Error).message}"`);
           return;
@@ -454,7 +484,7 @@ export class SpoolingAuditSink implements AuditExporter {
         continue;
       }
       if (res.tooLarge && batch.payloads.length > 1) {
-        this.#sendBatchSize = Math.max(1, Math.floor(batch.payloads.length / 2));   // same records, smaller requests
+        this.#sendBatchSize = Math.max(1, Math.floor(batch.payloads.length / 2)); // same records, smaller requests
         continue;
       }
       if (res.kind === 'reject') {
@@ -466,22 +496,32 @@ export class SpoolingAuditSink implements AuditExporter {
       }
       this.#failures++;
       attempt++;
-      if (attempt === 1 || attempt % 20 === 0) this.#log(`Failed to export audit spans attempt=${attempt} error="${res.message}"`);
+      if (attempt === 1 || attempt % 20 === 0)
+        this.#log(`Failed to export audit spans attempt=${attempt} error="${res.message}"`);
       await this.#sleep(this.#backoffMs(attempt, res.retryAfterMs));
     }
   }
 
   /** Exponential backoff with "equal jitter": half the step fixed, half random, so retries of many sidecars spread out. */
   #backoffMs(attempt: number, retryAfterMs: number | null): number {
-    const jittered = cappedBackoffMs({ initialMs: this.#initialBackoffMs, maxMs: this.#maxBackoffMs, jitter: [0.5, 1] }, attempt);
+    const jittered = cappedBackoffMs(
+      { initialMs: this.#initialBackoffMs, maxMs: this.#maxBackoffMs, jitter: [0.5, 1] },
+      attempt,
+    );
     return retryAfterMs === null ? jittered : Math.min(this.#maxBackoffMs, Math.max(retryAfterMs, jittered));
   }
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
-      function done(): void { clearTimeout(t); resolve(); }
-      this.#wake = () => { this.#wake = null; done(); };
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
     });
   }
 

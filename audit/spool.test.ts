@@ -33,9 +33,16 @@ test('records come back in order, batches respect the record limit, acks delete 
   const first = await s.readBatch(2, 1 << 20);
   assert.deepEqual(first!.payloads.map(String), ['record-0', 'record-1']);
   await s.ack(first!);
-  assert.deepEqual(await drain(s), Array.from({ length: 18 }, (_, i) => `record-${i + 2}`));
+  assert.deepEqual(
+    await drain(s),
+    Array.from({ length: 18 }, (_, i) => `record-${i + 2}`),
+  );
   await s.close();
-  assert.deepEqual(readdirSync(d).filter((n) => n.endsWith('.seg')), [], 'every acknowledged segment is gone');
+  assert.deepEqual(
+    readdirSync(d).filter((n) => n.endsWith('.seg')),
+    [],
+    'every acknowledged segment is gone',
+  );
 });
 
 test('after a restart only unacknowledged records are read again', async () => {
@@ -57,11 +64,14 @@ test('a torn tail is detected by length and CRC and truncated; the records befor
     ['half a header', (f: string) => appendFileSync(f, Buffer.from([9, 0, 0]))],
     ['half a payload', (f: string) => appendFileSync(f, frames('torn-record').subarray(0, 12))],
     ['zeros (extended file)', (f: string) => appendFileSync(f, Buffer.alloc(64))],
-    ['CRC mismatch', (f: string) => {
-      const bad = frames('flipped');
-      bad[bad.length - 1]! ^= 0xff;
-      appendFileSync(f, bad);
-    }],
+    [
+      'CRC mismatch',
+      (f: string) => {
+        const bad = frames('flipped');
+        bad[bad.length - 1]! ^= 0xff;
+        appendFileSync(f, bad);
+      },
+    ],
     ['cut inside the last record', (f: string) => truncateSync(f, statSync(f).size - 3)],
   ] as const) {
     const d = dir();
@@ -98,9 +108,9 @@ test('an unreadable ack file or one off a frame boundary re-sends rather than sk
 test('makeRoom drops whole oldest segments and counts their unacknowledged records', async () => {
   const d = dir();
   const s = await Spool.open({ dir: d, maxBytes: 200, segmentBytes: 60 });
-  for (let i = 0; i < 6; i++) await s.append(frames(`r${i}-`.padEnd(20, '.')));   // 28 bytes per frame
+  for (let i = 0; i < 6; i++) await s.append(frames(`r${i}-`.padEnd(20, '.'))); // 28 bytes per frame
   const acked = await s.readBatch(1, 1 << 20);
-  await s.ack(acked!);                                         // r0 acknowledged
+  await s.ack(acked!); // r0 acknowledged
   const dropped = await s.makeRoom(100);
   assert.ok(s.bytes + 100 <= 200);
   const left = await drain(s);
@@ -115,7 +125,12 @@ test('readRecentPayloads returns the newest frames across segments, oldest first
   for (let i = 0; i < 10; i++) await s.append(frames(`p${i}`));
   await s.close();
   assert.deepEqual(readRecentPayloads(d, 3).map(String), ['p7', 'p8', 'p9']);
-  assert.deepEqual(parseFrames(readFileSync(join(d, segmentName(1))), 0).payloads.map(String).slice(0, 1), ['p0']);
+  assert.deepEqual(
+    parseFrames(readFileSync(join(d, segmentName(1))), 0)
+      .payloads.map(String)
+      .slice(0, 1),
+    ['p0'],
+  );
 });
 
 test('frames this process appended are exported from memory until acknowledged, then released; a restart reads the file', async () => {
@@ -149,9 +164,12 @@ test('a backlog larger than the in-memory window is read back from the file, in 
   const d = dir();
   const s = await Spool.open({ dir: d, maxBytes: 64 << 20 });
   const big = 'x'.repeat(200 * 1024);
-  for (let i = 0; i < 30; i++) await s.append(frames(`${i}:${big}`));      // ~6 MiB unacknowledged: over the 4 MiB window
+  for (let i = 0; i < 30; i++) await s.append(frames(`${i}:${big}`)); // ~6 MiB unacknowledged: over the 4 MiB window
   const got = (await drain(s)).map((p) => p.slice(0, p.indexOf(':')));
-  assert.deepEqual(got, Array.from({ length: 30 }, (_, i) => String(i)));
+  assert.deepEqual(
+    got,
+    Array.from({ length: 30 }, (_, i) => String(i)),
+  );
   await s.close();
 });
 
@@ -160,7 +178,7 @@ test('a batch read from the file ends short of maxRecords when its frames are la
   const s = await Spool.open({ dir: d, maxBytes: 64 << 20 });
   await s.append(frames('a'.repeat(40_000), 'b'.repeat(40_000), 'c'.repeat(100_000), 'd'));
   await s.close();
-  const r = await Spool.open({ dir: d, maxBytes: 64 << 20 });     // nothing in memory: file reads
+  const r = await Spool.open({ dir: d, maxBytes: 64 << 20 }); // nothing in memory: file reads
   const sizes: number[][] = [];
   for (let b = await r.readBatch(2, 1 << 20); b !== null; b = await r.readBatch(2, 1 << 20)) {
     sizes.push(b.payloads.map((p) => p.length));

@@ -36,8 +36,8 @@ export interface SpoolOptions {
 interface Segment {
   readonly no: number;
   readonly path: string;
-  size: number;          // durable bytes (synced, or validated at open)
-  ackedOffset: number;   // frames before this offset were acknowledged
+  size: number; // durable bytes (synced, or validated at open)
+  ackedOffset: number; // frames before this offset were acknowledged
   deleted: boolean;
 }
 
@@ -61,7 +61,7 @@ export function parseFrames(buf: Buffer, at: number, maxCount = Infinity): { pay
   const payloads: Buffer[] = [];
   while (payloads.length < maxCount && buf.length - at >= FRAME_HEADER_BYTES) {
     const len = buf.readUInt32LE(at);
-    if (len === 0 || len > MAX_FRAME_BYTES) break;                 // zeros after a crash read as length 0
+    if (len === 0 || len > MAX_FRAME_BYTES) break; // zeros after a crash read as length 0
     const end = at + FRAME_HEADER_BYTES + len;
     if (end > buf.length) break;
     const payload = buf.subarray(at + FRAME_HEADER_BYTES, end);
@@ -91,14 +91,20 @@ function listSegments(dir: string): number[] {
  * Read-only view for `airlock audit tail`: the payloads of the newest `limit` valid frames that `keep` accepts,
  * oldest first, acknowledged or not. It never truncates (a running proxy may be mid-append).
  */
-export function readRecentPayloads(dir: string, limit: number, keep: (payload: Buffer) => boolean = () => true): Buffer[] {
+export function readRecentPayloads(
+  dir: string,
+  limit: number,
+  keep: (payload: Buffer) => boolean = () => true,
+): Buffer[] {
   const out: Buffer[][] = [];
   let n = 0;
   const nos = listSegments(dir);
   for (let i = nos.length - 1; i >= 0 && n < limit; i--) {
     let buf: Buffer;
-    try { buf = readFileSync(join(dir, segmentName(nos[i]!))); } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;     // acknowledged and deleted meanwhile
+    try {
+      buf = readFileSync(join(dir, segmentName(nos[i]!)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // acknowledged and deleted meanwhile
       throw err;
     }
     const payloads = parseFrames(buf, 0).payloads.filter(keep);
@@ -132,7 +138,7 @@ export class Spool {
   /** Opens (creating) the spool, truncates a torn tail, and positions the read side at the ack pointer. */
   static async open(opts: SpoolOptions): Promise<Spool> {
     const s = new Spool(opts);
-    await mkdir(s.dir, { recursive: true, mode: 0o700 });    // spans name subjects and tables: owner only
+    await mkdir(s.dir, { recursive: true, mode: 0o700 }); // spans name subjects and tables: owner only
     await s.#recover();
     return s;
   }
@@ -147,15 +153,29 @@ export class Spool {
         const buf = await readFile(path);
         size = parseFrames(buf, 0).end;
         if (size < buf.length) {
-          this.#log(`Truncated torn audit spool tail segment=${segmentName(no)} validBytes=${size} fileBytes=${buf.length}`);
+          this.#log(
+            `Truncated torn audit spool tail segment=${segmentName(no)} validBytes=${size} fileBytes=${buf.length}`,
+          );
           const fh = await open(path, 'r+');
-          try { await fh.truncate(size); await fh.datasync(); } finally { await fh.close(); }
+          try {
+            await fh.truncate(size);
+            await fh.datasync();
+          } finally {
+            await fh.close();
+          }
         }
       } else {
         const fh = await open(path, 'r');
-        try { size = (await fh.stat()).size; } finally { await fh.close(); }
+        try {
+          size = (await fh.stat()).size;
+        } finally {
+          await fh.close();
+        }
       }
-      if (size === 0) { await unlink(path); continue; }
+      if (size === 0) {
+        await unlink(path);
+        continue;
+      }
       this.#segments.push({ no, path, size, ackedOffset: 0, deleted: false });
       this.bytes += size;
     }
@@ -164,7 +184,11 @@ export class Spool {
 
   async #loadAck(): Promise<void> {
     let text: string;
-    try { text = await readFile(join(this.dir, 'ack'), 'utf8'); } catch { return; }   // none yet: nothing acked
+    try {
+      text = await readFile(join(this.dir, 'ack'), 'utf8');
+    } catch {
+      return;
+    } // none yet: nothing acked
     const m = /^airlock-audit-ack 1 (\d+) (\d+)\n$/.exec(text);
     const first = this.#segments[0];
     if (m === null || first === undefined) {
@@ -173,16 +197,20 @@ export class Spool {
     }
     const segNo = Number(m[1]);
     const offset = Number(m[2]);
-    if (segNo < first.no) return;                      // its segment was deleted: everything left is unacked
+    if (segNo < first.no) return; // its segment was deleted: everything left is unacked
     const seg = this.#segments.find((x) => x.no === segNo);
     if (seg === undefined || offset > seg.size) {
-      this.#log(`Ignored audit spool ack pointer past the data segment=${segNo} offset=${offset}, re-sending the whole spool`);
+      this.#log(
+        `Ignored audit spool ack pointer past the data segment=${segNo} offset=${offset}, re-sending the whole spool`,
+      );
       return;
     }
     // The pointer must sit on a frame boundary, or reads from it would see garbage: check by walking to it.
     const { end } = parseFrames((await readFile(seg.path)).subarray(0, offset), 0);
     if (end !== offset) {
-      this.#log(`Ignored audit spool ack pointer off a frame boundary segment=${segNo} offset=${offset}, re-sending the whole spool`);
+      this.#log(
+        `Ignored audit spool ack pointer off a frame boundary segment=${segNo} offset=${offset}, re-sending the whole spool`,
+      );
       return;
     }
     for (const x of this.#segments) {
@@ -212,7 +240,8 @@ export class Spool {
     const seg = this.#writeSeg!;
     // Positional write at the durable end: a failed or partial write (ENOSPC) is simply overwritten next time.
     const { bytesWritten } = await this.#fh!.write(frames, 0, frames.length, seg.size);
-    if (bytesWritten !== frames.length) throw new Error(`short write to the audit spool: ${bytesWritten} of ${frames.length} bytes`);
+    if (bytesWritten !== frames.length)
+      throw new Error(`short write to the audit spool: ${bytesWritten} of ${frames.length} bytes`);
     await this.#fh!.datasync();
     this.#recent.push({ seg, start: seg.size, end: seg.size + frames.length, buf: frames });
     this.#recentBytes += frames.length;
@@ -249,14 +278,19 @@ export class Spool {
     let i = this.#recent.findIndex((e) => e.seg === seg && from >= e.start && from < e.end);
     if (i < 0) return null;
     const payloads: Buffer[] = [];
-    let pos = from;                                  // file offset of the next frame
+    let pos = from; // file offset of the next frame
     // Consecutive appends to the same segment are contiguous in the file: a batch may take frames of several.
-    for (let e = this.#recent[i]; e !== undefined && e.seg === seg && e.start === (payloads.length === 0 ? e.start : pos); e = this.#recent[++i]) {
+    for (
+      let e = this.#recent[i];
+      e !== undefined && e.seg === seg && e.start === (payloads.length === 0 ? e.start : pos);
+      e = this.#recent[++i]
+    ) {
       const buf = e.buf;
       let at = pos - e.start;
       while (at < buf.length && payloads.length < maxRecords) {
         const next = at + FRAME_HEADER_BYTES + buf.readUInt32LE(at);
-        if (payloads.length > 0 && e.start + next - from > maxBytes) return { segment: seg, start: from, end: e.start + at, payloads };
+        if (payloads.length > 0 && e.start + next - from > maxBytes)
+          return { segment: seg, start: from, end: e.start + at, payloads };
         payloads.push(buf.subarray(at + FRAME_HEADER_BYTES, next));
         at = next;
       }
@@ -274,7 +308,11 @@ export class Spool {
     // The new directory entry must survive a power loss too, or the synced frames in it would be unreachable.
     // Off the event loop: a directory fsync on a busy disk takes milliseconds, and the proxy relays meanwhile.
     const d = await open(this.dir, 'r');
-    try { await d.sync(); } finally { await d.close(); }
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
     const seg: Segment = { no, path, size: 0, ackedOffset: 0, deleted: false };
     this.#segments.push(seg);
     this.#writeSeg = seg;
@@ -298,7 +336,7 @@ export class Spool {
     while (this.bytes + need > this.maxBytes && this.#segments.length > 0) {
       const oldest = this.#segments[0]!;
       if (oldest === this.#writeSeg) await this.#roll();
-      if (this.#segments[0] !== oldest) continue;             // roll() deleted it (it was fully acked)
+      if (this.#segments[0] !== oldest) continue; // roll() deleted it (it was fully acked)
       const buf = await readFile(oldest.path);
       dropped += parseFrames(buf, oldest.ackedOffset).payloads.length;
       await this.#remove(oldest);
@@ -312,7 +350,8 @@ export class Spool {
   #readBuf: Buffer = Buffer.alloc(0);
 
   #readBuffer(len: number): Buffer {
-    if (this.#readBuf.length < len) this.#readBuf = Buffer.allocUnsafe(Math.max(len, Math.min(2 * this.#readBuf.length, MAX_FRAME_BYTES)));
+    if (this.#readBuf.length < len)
+      this.#readBuf = Buffer.allocUnsafe(Math.max(len, Math.min(2 * this.#readBuf.length, MAX_FRAME_BYTES)));
     return this.#readBuf;
   }
 
@@ -336,7 +375,8 @@ export class Spool {
         let { payloads, end } = parseFrames(buf.subarray(0, len), 0, maxRecords);
         if (payloads.length === 0 && len >= FRAME_HEADER_BYTES) {
           const frameLen = FRAME_HEADER_BYTES + buf.readUInt32LE(0);
-          if (frameLen > len && frameLen <= seg.size - start) {   // one frame larger than what was read: send it alone
+          if (frameLen > len && frameLen <= seg.size - start) {
+            // one frame larger than what was read: send it alone
             len = frameLen;
             buf = this.#readBuffer(len);
             await fh.read(buf, 0, len, start);
@@ -346,7 +386,9 @@ export class Spool {
         if (payloads.length === 0) {
           // Durable bytes that no longer verify: the disk changed under us. Skip the rest of this segment
           // rather than stall every later record behind it.
-          this.#log(`Skipped unreadable audit spool data segment=${segmentName(seg.no)} offset=${start} bytes=${seg.size - start}`);
+          this.#log(
+            `Skipped unreadable audit spool data segment=${segmentName(seg.no)} offset=${start} bytes=${seg.size - start}`,
+          );
           seg.ackedOffset = seg.size;
           this.#ackDirty = true;
           await this.#deleteAcked();
@@ -363,7 +405,7 @@ export class Spool {
   /** Marks a batch acknowledged; acks arrive in read order (one batch in flight), so the pointer only moves forward. */
   async ack(batch: Batch): Promise<void> {
     const seg = batch.segment;
-    if (seg.deleted || batch.start !== seg.ackedOffset) return;   // dropped meanwhile (drop-oldest)
+    if (seg.deleted || batch.start !== seg.ackedOffset) return; // dropped meanwhile (drop-oldest)
     seg.ackedOffset = batch.end;
     this.#ackDirty = true;
     await this.#deleteAcked();
@@ -383,7 +425,9 @@ export class Spool {
     s.deleted = true;
     this.bytes -= s.size;
     this.#ackDirty = true;
-    try { await unlink(s.path); } catch (err) {
+    try {
+      await unlink(s.path);
+    } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }

@@ -38,7 +38,7 @@ export function auditTail(opts: AuditTailOptions): string[] {
         const span = decodeSpan(p.subarray(1));
         return [{ timeNs: span.startTimeUnixNano, attrs: span.attributes }];
       } catch {
-        return [];          // a frame that passed its CRC but is not a span of ours: nothing to show
+        return []; // a frame that passed its CRC but is not a span of ours: nothing to show
       }
     });
   } else {
@@ -61,8 +61,12 @@ function rowsFromOtlpJson(text: string, source: string): Row[] {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!.trim();
       if (line === '') continue;
-      try { docs.push(JSON.parse(line)); } catch {
-        throw new Error(`audit tail: ${source}:${i + 1}: not OTLP JSON (expected one ExportTraceServiceRequest per line)`);
+      try {
+        docs.push(JSON.parse(line));
+      } catch {
+        throw new Error(
+          `audit tail: ${source}:${i + 1}: not OTLP JSON (expected one ExportTraceServiceRequest per line)`,
+        );
       }
     }
   }
@@ -77,9 +81,13 @@ function rowsFromOtlpJson(text: string, source: string): Row[] {
             const { key, value } = obj(kv);
             if (typeof key === 'string') attrs.set(key, jsonValue(value));
           }
-          if (!attrs.has(sc.ATTR_AIRLOCK_DECISION)) continue;      // session spans and foreign spans
+          if (!attrs.has(sc.ATTR_AIRLOCK_DECISION)) continue; // session spans and foreign spans
           let timeNs = 0n;
-          try { timeNs = BigInt(String(s.startTimeUnixNano ?? '0')); } catch { /* unreadable time shows as 1970 */ }
+          try {
+            timeNs = BigInt(String(s.startTimeUnixNano ?? '0'));
+          } catch {
+            /* unreadable time shows as 1970 */
+          }
           rows.push({ timeNs, attrs });
         }
       }
@@ -111,7 +119,10 @@ function jsonValue(v: unknown): AttrValue {
  * so control characters (ANSI escapes) and bidi overrides are replaced, whitespace runs become one space.
  */
 function clean(s: string, max: number): string {
-  const flat = s.replace(/\s+/g, ' ').replace(/[\p{Cc}\p{Cf}]/gu, '?').trim();
+  const flat = s
+    .replace(/\s+/g, ' ')
+    .replace(/[\p{Cc}\p{Cf}]/gu, '?')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
@@ -138,6 +149,9 @@ function render(rows: Row[]): string[] {
   });
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...table.map(line)];
 }

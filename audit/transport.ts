@@ -13,7 +13,12 @@ import { decodePartialSuccess } from './otlp.ts';
 export type SendResult =
   | { readonly kind: 'ok'; readonly rejectedSpans: number; readonly message: string }
   /** worth retrying later; tooLarge: the request exceeded the receiver's size limit (send fewer spans) */
-  | { readonly kind: 'retry'; readonly message: string; readonly retryAfterMs: number | null; readonly tooLarge: boolean }
+  | {
+      readonly kind: 'retry';
+      readonly message: string;
+      readonly retryAfterMs: number | null;
+      readonly tooLarge: boolean;
+    }
   /** the receiver refuses this data for good */
   | { readonly kind: 'reject'; readonly message: string; readonly tooLarge: boolean };
 
@@ -30,11 +35,15 @@ const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export
 export function parseEndpoint(endpoint: string): URL {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
   let url: URL;
-  try { url = new URL(withScheme); } catch {
+  try {
+    url = new URL(withScheme);
+  } catch {
     throw new Error(`audit: invalid OTLP endpoint "${endpoint}"; expected http://host:port or https://host:port`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`audit: unsupported OTLP endpoint scheme "${url.protocol}" in "${endpoint}"; expected http or https`);
+    throw new Error(
+      `audit: unsupported OTLP endpoint scheme "${url.protocol}" in "${endpoint}"; expected http or https`,
+    );
   }
   return url;
 }
@@ -66,27 +75,48 @@ function grpcTransport(url: URL, timeoutMs: number): Transport {
         let call: Grpc.ClientUnaryCall;
         // A closed channel (the sink was reconfigured to another endpoint mid-export) throws here: retry,
         // which the sink then does on its new transport.
-        try { call = client.makeUnaryRequest(EXPORT_PATH, identity, identity, body, new grpc.Metadata(),
-          { deadline: Date.now() + timeoutMs }, (err, response) => {
-            signal.removeEventListener('abort', cancel);
-            if (err === null || err === undefined) {
-              const ps = response === undefined ? { rejectedSpans: 0, errorMessage: '' } : safePartial(response);
-              resolve({ kind: 'ok', rejectedSpans: ps.rejectedSpans, message: ps.errorMessage });
-              return;
-            }
-            const message = `gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`;
-            if (err.code === grpc.status.INVALID_ARGUMENT) resolve({ kind: 'reject', message, tooLarge: false });
-            else resolve({ kind: 'retry', message, retryAfterMs: null, tooLarge: err.code === grpc.status.RESOURCE_EXHAUSTED });
-          });
+        try {
+          call = client.makeUnaryRequest(
+            EXPORT_PATH,
+            identity,
+            identity,
+            body,
+            new grpc.Metadata(),
+            { deadline: Date.now() + timeoutMs },
+            (err, response) => {
+              signal.removeEventListener('abort', cancel);
+              if (err === null || err === undefined) {
+                const ps = response === undefined ? { rejectedSpans: 0, errorMessage: '' } : safePartial(response);
+                resolve({ kind: 'ok', rejectedSpans: ps.rejectedSpans, message: ps.errorMessage });
+                return;
+              }
+              const message = `gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`;
+              if (err.code === grpc.status.INVALID_ARGUMENT) resolve({ kind: 'reject', message, tooLarge: false });
+              else
+                resolve({
+                  kind: 'retry',
+                  message,
+                  retryAfterMs: null,
+                  tooLarge: err.code === grpc.status.RESOURCE_EXHAUSTED,
+                });
+            },
+          );
         } catch (e) {
-          resolve({ kind: 'retry', message: `gRPC channel: ${(e as Error).message}`, retryAfterMs: null, tooLarge: false });
+          resolve({
+            kind: 'retry',
+            message: `gRPC channel: ${(e as Error).message}`,
+            retryAfterMs: null,
+            tooLarge: false,
+          });
           return;
         }
         const cancel = (): void => call.cancel();
         signal.addEventListener('abort', cancel, { once: true });
       });
     },
-    close() { client.close(); },
+    close() {
+      client.close();
+    },
   };
 }
 
@@ -121,40 +151,61 @@ function httpTransport(url: URL, timeoutMs: number): Transport {
           signal.removeEventListener('abort', onAbort);
           resolve(r);
         };
-        const failed = (err: Error): void => finish({ kind: 'retry', message: `HTTP request failed: ${err.message}`, retryAfterMs: null, tooLarge: false });
-        const req = request(target, {
-          method: 'POST', agent,
-          headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length },
-        }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', failed);
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) {
-              const ps = (res.headers['content-type'] ?? '').includes('protobuf') ? safePartial(Buffer.concat(chunks))
-                : { rejectedSpans: 0, errorMessage: '' };
-              finish({ kind: 'ok', rejectedSpans: ps.rejectedSpans, message: ps.errorMessage });
-              return;
-            }
-            const message = `HTTP ${status} from ${href}`;
-            if (status === 400) finish({ kind: 'reject', message, tooLarge: false });
-            else if (status === 413) finish({ kind: 'reject', message, tooLarge: true });
-            else {
-              const ra = res.headers['retry-after'];
-              finish({ kind: 'retry', message, retryAfterMs: retryAfter(typeof ra === 'string' ? ra : null), tooLarge: false });
-            }
+        const failed = (err: Error): void =>
+          finish({
+            kind: 'retry',
+            message: `HTTP request failed: ${err.message}`,
+            retryAfterMs: null,
+            tooLarge: false,
           });
-        });
+        const req = request(
+          target,
+          {
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/x-protobuf', 'content-length': body.length },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('error', failed);
+            res.on('end', () => {
+              const status = res.statusCode ?? 0;
+              if (status >= 200 && status < 300) {
+                const ps = (res.headers['content-type'] ?? '').includes('protobuf')
+                  ? safePartial(Buffer.concat(chunks))
+                  : { rejectedSpans: 0, errorMessage: '' };
+                finish({ kind: 'ok', rejectedSpans: ps.rejectedSpans, message: ps.errorMessage });
+                return;
+              }
+              const message = `HTTP ${status} from ${href}`;
+              if (status === 400) finish({ kind: 'reject', message, tooLarge: false });
+              else if (status === 413) finish({ kind: 'reject', message, tooLarge: true });
+              else {
+                const ra = res.headers['retry-after'];
+                finish({
+                  kind: 'retry',
+                  message,
+                  retryAfterMs: retryAfter(typeof ra === 'string' ? ra : null),
+                  tooLarge: false,
+                });
+              }
+            });
+          },
+        );
         const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        const onAbort = (): void => { req.destroy(new Error('aborted')); };
+        const onAbort = (): void => {
+          req.destroy(new Error('aborted'));
+        };
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
         req.on('error', failed);
         req.end(body);
       });
     },
-    close() { agent.destroy(); },
+    close() {
+      agent.destroy();
+    },
   };
 }
 

@@ -5,11 +5,11 @@
 export type AuditDecision = 'allow' | 'deny' | 'approve' | 'warn';
 
 export interface SessionRecord {
-  readonly sessionId: string;           // 16 hex chars, unique per proxy process
-  readonly subject: string;             // Kubernetes user name of the identity
-  readonly database: string;            // db.namespace
-  readonly binding: string;             // DatabaseBinding name
-  readonly serverAddress: string;       // upstream host
+  readonly sessionId: string; // 16 hex chars, unique per proxy process
+  readonly subject: string; // Kubernetes user name of the identity
+  readonly database: string; // db.namespace
+  readonly binding: string; // DatabaseBinding name
+  readonly serverAddress: string; // upstream host
   readonly serverPort: number;
   readonly clientAddress: string;
   readonly startTimeMs: number;
@@ -17,20 +17,20 @@ export interface SessionRecord {
 
 export interface StatementRecord {
   readonly sessionId: string;
-  readonly startTimeMs: number;         // epoch ms (performance.timeOrigin + now())
+  readonly startTimeMs: number; // epoch ms (performance.timeOrigin + now())
   readonly durationMs: number;
-  readonly operation: string;           // db.operation.name, e.g. SELECT
-  readonly collection: string | null;   // db.collection.name: first relation touched, "schema.table"
-  readonly queryText: string;           // db.query.text: normalized, literals → $n; never raw literals
-  readonly statusCode: string | null;   // db.response.status_code: SQLSTATE of an error, null on success
+  readonly operation: string; // db.operation.name, e.g. SELECT
+  readonly collection: string | null; // db.collection.name: first relation touched, "schema.table"
+  readonly queryText: string; // db.query.text: normalized, literals → $n; never raw literals
+  readonly statusCode: string | null; // db.response.status_code: SQLSTATE of an error, null on success
   readonly decision: AuditDecision;
   readonly policy: string | null;
   readonly rule: string | null;
-  readonly reason: string | null;       // for deny/warn: why
+  readonly reason: string | null; // for deny/warn: why
   readonly maskedColumns: readonly string[];
-  readonly rows: number | null;         // rows returned or affected
+  readonly rows: number | null; // rows returned or affected
   readonly accessRequest: string | null;
-  readonly rolledBack: boolean;         // a guardrail rolled the statement back
+  readonly rolledBack: boolean; // a guardrail rolled the statement back
 }
 
 export interface AuditSink {
@@ -45,5 +45,13 @@ export interface AuditSink {
 
 /** Used where audit is off (tests of other parts, `--audit none`). */
 export const NULL_AUDIT: AuditSink = {
-  sessionStarted() {}, statement() { return true; }, sessionEnded() {}, accepting() { return true; }, async close() {},
+  sessionStarted() {},
+  statement() {
+    return true;
+  },
+  sessionEnded() {},
+  accepting() {
+    return true;
+  },
+  async close() {},
 };

@@ -13,10 +13,10 @@ export function hrTime(ms: number): HrTime {
 
 /** `text` cut to at most maxBytes of UTF-8, at a character boundary; null when it fits as it is. */
 export function truncateUtf8(text: string, maxBytes: number): string | null {
-  if (text.length * 3 <= maxBytes) return null;          // a UTF-16 unit is at most 3 UTF-8 bytes: fits
+  if (text.length * 3 <= maxBytes) return null; // a UTF-16 unit is at most 3 UTF-8 bytes: fits
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return null;
   let end = maxBytes;
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;   // back off a continuation byte to a character start
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back off a continuation byte to a character start
   return bytes.toString('utf8', 0, end);
 }

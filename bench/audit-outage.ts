@@ -78,31 +78,55 @@ spec:
 `;
 }
 
-interface Running { readonly port: number; readonly child: ChildProcess; readonly exited: Promise<number | null> }
+interface Running {
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+}
 
 async function startProxy(configFile: string, spool: string): Promise<Running> {
   const port = await freePort();
-  const child = spawn('sh', [join(root, 'scripts/node24.sh'), join(root, 'bin/airlock.ts'), 'proxy', '--config', configFile,
-    '--identity', 'system:serviceaccount:bench:outage', '--listen', `127.0.0.1:${port}`, '--audit-spool', spool],
-  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'sh',
+    [
+      join(root, 'scripts/node24.sh'),
+      join(root, 'bin/airlock.ts'),
+      'proxy',
+      '--config',
+      configFile,
+      '--identity',
+      'system:serviceaccount:bench:outage',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--audit-spool',
+      spool,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((ready, fail) => {
     const timer = setTimeout(() => fail(new Error(`the proxy did not start within 20 s:\n${out}`)), 20_000);
     const on = (d: Buffer): void => {
       out = (out + d.toString()).slice(-8192);
-      if (/^airlock: listening on /m.test(out)) { clearTimeout(timer); ready(); }
+      if (/^airlock: listening on /m.test(out)) {
+        clearTimeout(timer);
+        ready();
+      }
     };
     child.stdout!.on('data', on);
     child.stderr!.on('data', on);
-    void exited.then((code) => { clearTimeout(timer); fail(new Error(`the proxy exited ${code}:\n${out}`)); });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      fail(new Error(`the proxy exited ${code}:\n${out}`));
+    });
   });
   return { port, child, exited };
 }
 
 async function stopProxy(p: Running): Promise<void> {
   if (p.child.exitCode !== null) return;
-  p.child.kill('SIGTERM');                 // graceful: sessions end, the spool is flushed to disk
+  p.child.kill('SIGTERM'); // graceful: sessions end, the spool is flushed to disk
   const timer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
   await p.exited;
   clearTimeout(timer);
@@ -112,7 +136,8 @@ const probes = (spans: readonly ReceivedSpan[], tag: string): ReceivedSpan[] =>
   spans.filter((s) => s.kind === 3 && String(s.attributes['db.query.text'] ?? '').includes(`${MARK}_${tag}`));
 
 /** Spans counted once each (a re-sent span keeps its trace and span id). */
-const distinctSpans = (spans: readonly ReceivedSpan[]): number => new Set(spans.map((s) => `${s.traceId}/${s.spanId}`)).size;
+const distinctSpans = (spans: readonly ReceivedSpan[]): number =>
+  new Set(spans.map((s) => `${s.traceId}/${s.spanId}`)).size;
 
 /** N statements over C clients; returns how many failed. Each names the run's own table, so runs are told apart. */
 async function runStatements(port: number, tag: string): Promise<{ ok: number; failed: number; first: string | null }> {
@@ -120,24 +145,26 @@ async function runStatements(port: number, tag: string): Promise<{ ok: number; f
   let ok = 0;
   let failed = 0;
   let first: string | null = null;
-  await Promise.all(Array.from({ length: C }, async () => {
-    const c = new pg.Client({ host: '127.0.0.1', port, user: USER, password: 'any', database: DB });
-    await c.connect();
-    try {
-      while (next < N) {
-        const i = next++;
-        try {
-          await c.query(`SELECT id FROM public.${MARK}_${tag} WHERE id = ${i % 100}`);
-          ok++;
-        } catch (e) {
-          failed++;
-          first ??= (e as Error).message;
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      const c = new pg.Client({ host: '127.0.0.1', port, user: USER, password: 'any', database: DB });
+      await c.connect();
+      try {
+        while (next < N) {
+          const i = next++;
+          try {
+            await c.query(`SELECT id FROM public.${MARK}_${tag} WHERE id = ${i % 100}`);
+            ok++;
+          } catch (e) {
+            failed++;
+            first ??= (e as Error).message;
+          }
         }
+      } finally {
+        await c.end();
       }
-    } finally {
-      await c.end();
-    }
-  }));
+    }),
+  );
   return { ok, failed, first };
 }
 
@@ -191,9 +218,10 @@ async function main(): Promise<void> {
       }
       const drainS = (performance.now() - back) / 1000;
       const distinct = distinctSpans(received);
-      const line = `${variant}: sent during outage: ${run.ok} (${(run.ok / runS).toFixed(0)}/s, ${run.failed} failed), ` +
-        `received after: ${distinct}, lost: ${run.ok - distinct}, duplicates: ${received.length - distinct}, ` +
-        `drain time: ${drainS.toFixed(2)} s${distinct < run.ok ? ` (gave up after --drain-timeout ${drainTimeoutMs / 1000} s)` : ''}`;
+      const line =
+        `${variant}: sent during outage: ${run.ok} (${(run.ok / runS).toFixed(0)}/s, ${run.failed} failed), `
+        + `received after: ${distinct}, lost: ${run.ok - distinct}, duplicates: ${received.length - distinct}, `
+        + `drain time: ${drainS.toFixed(2)} s${distinct < run.ok ? ` (gave up after --drain-timeout ${drainTimeoutMs / 1000} s)` : ''}`;
       log(line);
       results.push(line);
       await stopProxy(proxy);

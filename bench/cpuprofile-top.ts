@@ -17,12 +17,21 @@ interface ProfileNode {
   readonly children?: readonly number[];
 }
 interface Profile {
-  readonly nodes: readonly ProfileNode[]; readonly samples: readonly number[]; readonly timeDeltas: readonly number[];
+  readonly nodes: readonly ProfileNode[];
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
   readonly startTime?: number;
 }
 
-export interface Row { readonly name: string; readonly where: string; readonly selfUs: number }
-export interface Window { readonly fromUs?: number; readonly toUs?: number }
+export interface Row {
+  readonly name: string;
+  readonly where: string;
+  readonly selfUs: number;
+}
+export interface Window {
+  readonly fromUs?: number;
+  readonly toUs?: number;
+}
 
 function keyOf(n: ProfileNode): { key: string; name: string; where: string } {
   const f = n.callFrame;
@@ -36,7 +45,7 @@ function* samplesIn(p: Profile, w: Window): Generator<[number, number]> {
   let t = 0;
   for (let i = 0; i < p.samples.length; i++) {
     t += p.timeDeltas[i] ?? 0;
-    const dt = p.timeDeltas[i + 1] ?? 0;   // a sample's time runs until the next sample
+    const dt = p.timeDeltas[i + 1] ?? 0; // a sample's time runs until the next sample
     if (w.fromUs !== undefined && t < w.fromUs) continue;
     if (w.toUs !== undefined && t >= w.toUs) continue;
     yield [p.samples[i]!, dt];
@@ -53,7 +62,10 @@ export function selfTimes(p: Profile, w: Window = {}): { rows: Row[]; busyUs: nu
   for (const [id, dt] of samplesIn(p, w)) {
     const n = byId.get(id);
     if (n === undefined) continue;
-    if (n.callFrame.functionName === '(idle)') { idleUs += dt; continue; }
+    if (n.callFrame.functionName === '(idle)') {
+      idleUs += dt;
+      continue;
+    }
     busyUs += dt;
     const { key, name, where } = keyOf(n);
     const row = self.get(key);
@@ -87,11 +99,18 @@ export function totalTimes(p: Profile, w: Window = {}): Row[] {
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
-    options: { top: { type: 'string', default: '30' }, from: { type: 'string' }, to: { type: 'string' }, total: { type: 'boolean' } },
+    options: {
+      top: { type: 'string', default: '30' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      total: { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   if (positionals.length !== 1) {
-    process.stderr.write('usage: sh scripts/node24.sh bench/cpuprofile-top.ts FILE.cpuprofile [--top 30] [--from S] [--to S] [--total]\n');
+    process.stderr.write(
+      'usage: sh scripts/node24.sh bench/cpuprofile-top.ts FILE.cpuprofile [--top 30] [--from S] [--to S] [--total]\n',
+    );
     process.exit(2);
   }
   const w: Window = {
@@ -100,16 +119,21 @@ if (import.meta.main) {
   };
   const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as Profile;
   const { rows, busyUs, idleUs } = selfTimes(profile, w);
-  const span = values.from === undefined && values.to === undefined ? '' : ` in ${values.from ?? 0}..${values.to ?? 'end'} s`;
+  const span =
+    values.from === undefined && values.to === undefined ? '' : ` in ${values.from ?? 0}..${values.to ?? 'end'} s`;
   console.log(`busy ${(busyUs / 1e6).toFixed(2)} s, idle ${(idleUs / 1e6).toFixed(2)} s${span}`);
   console.log('self %  self ms  function  (where)');
   for (const r of rows.slice(0, Number(values.top))) {
-    console.log(`${((100 * r.selfUs) / busyUs).toFixed(1).padStart(6)}  ${(r.selfUs / 1000).toFixed(0).padStart(7)}  ${r.name}  ${r.where}`);
+    console.log(
+      `${((100 * r.selfUs) / busyUs).toFixed(1).padStart(6)}  ${(r.selfUs / 1000).toFixed(0).padStart(7)}  ${r.name}  ${r.where}`,
+    );
   }
   if (values.total === true) {
     console.log('\ntotal %  total ms  function  (where)');
     for (const r of totalTimes(profile, w).slice(0, Number(values.top))) {
-      console.log(`${((100 * r.selfUs) / busyUs).toFixed(1).padStart(7)}  ${(r.selfUs / 1000).toFixed(0).padStart(8)}  ${r.name}  ${r.where}`);
+      console.log(
+        `${((100 * r.selfUs) / busyUs).toFixed(1).padStart(7)}  ${(r.selfUs / 1000).toFixed(0).padStart(8)}  ${r.name}  ${r.where}`,
+      );
     }
   }
 }

@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,35000,400000,850000' }, child: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { sizes: { type: 'string', default: '1000,35000,400000,850000' }, child: { type: 'string' } },
+});
 
 /** A SELECT of about `bytes` bytes: a long target list and a long IN list, the shapes ORMs and batch jobs send. */
 function statement(bytes: number): string {
@@ -18,17 +20,25 @@ function statement(bytes: number): string {
 }
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
-function rss(): number { return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024; }
+function rss(): number {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+}
 
 if (values.child !== undefined) {
   const { loadAnalyzer } = await import('../proxy/enforce/analyzer.ts');
-  const { replacementSettled, recycleCount, lastReplacementTimes } = await import('../proxy/enforce/parser-instance.ts');
+  const { replacementSettled, recycleCount, lastReplacementTimes } = await import(
+    '../proxy/enforce/parser-instance.ts'
+  );
   const analyzer = await loadAnalyzer();
   analyzer.analyze('SELECT 1');
   const sql = statement(Number(values.child));
   const gc = (globalThis as { gc?: () => void }).gc!;
   const before = { rss: rss(), ext: process.memoryUsage().external };
-  try { analyzer.analyze(sql); } catch { /* a refusal still parsed it */ }
+  try {
+    analyzer.analyze(sql);
+  } catch {
+    /* a refusal still parsed it */
+  }
   // As it was before parser-instance.ts: the grown instance still in use (its replacement waits QUIET_MS).
   gc();
   await new Promise((r) => setTimeout(r, 300));
@@ -36,19 +46,41 @@ if (values.child !== undefined) {
   await replacementSettled();
   gc();
   await new Promise((r) => setTimeout(r, 300));
-  process.stdout.write(JSON.stringify({
-    bytes: sql.length, rssBefore: before.rss, extBefore: before.ext, rssKept: kept.rss, extKept: kept.ext,
-    rssAfter: rss(), extAfter: process.memoryUsage().external, replaced: recycleCount(), times: lastReplacementTimes() ?? null,
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      bytes: sql.length,
+      rssBefore: before.rss,
+      extBefore: before.ext,
+      rssKept: kept.rss,
+      extKept: kept.ext,
+      rssAfter: rss(),
+      extAfter: process.memoryUsage().external,
+      replaced: recycleCount(),
+      times: lastReplacementTimes() ?? null,
+    }) + '\n',
+  );
 } else {
-  process.stdout.write('statement bytes | RSS before → with the grown instance → after its replacement (MiB) | WASM memory + external, same (MiB) | replacement: until swapped / GC (ms)\n');
+  process.stdout.write(
+    'statement bytes | RSS before → with the grown instance → after its replacement (MiB) | WASM memory + external, same (MiB) | replacement: until swapped / GC (ms)\n',
+  );
   for (const size of values.sizes.split(',').map(Number)) {
-    const out = execFileSync(process.execPath, ['--expose-gc', import.meta.filename, '--child', String(size)], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--expose-gc', import.meta.filename, '--child', String(size)], {
+      encoding: 'utf8',
+    });
     const r = JSON.parse(out.trim().split('\n').at(-1)!) as {
-      bytes: number; rssBefore: number; extBefore: number; rssKept: number; extKept: number; rssAfter: number; extAfter: number;
-      replaced: number; times: { ms: number; gcMs: number } | null;
+      bytes: number;
+      rssBefore: number;
+      extBefore: number;
+      rssKept: number;
+      extKept: number;
+      rssAfter: number;
+      extAfter: number;
+      replaced: number;
+      times: { ms: number; gcMs: number } | null;
     };
     const times = r.times === null ? 'not replaced' : `${r.times.ms.toFixed(0)} / ${r.times.gcMs.toFixed(0)}`;
-    process.stdout.write(`${String(r.bytes).padStart(15)} | ${mib(r.rssBefore)} → ${mib(r.rssKept)} → ${mib(r.rssAfter)} | ${mib(r.extBefore)} → ${mib(r.extKept)} → ${mib(r.extAfter)} | ${times}\n`);
+    process.stdout.write(
+      `${String(r.bytes).padStart(15)} | ${mib(r.rssBefore)} → ${mib(r.rssKept)} → ${mib(r.rssAfter)} | ${mib(r.extBefore)} → ${mib(r.extKept)} → ${mib(r.extAfter)} | ${times}\n`,
+    );
   }
 }

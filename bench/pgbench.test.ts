@@ -19,8 +19,16 @@ tps = 91812.942985 (without initial connection time)
 `;
 
 test('parsePgbenchOutput reads tps, transactions, failures and average latency', () => {
-  assert.deepEqual(parsePgbenchOutput(OUTPUT), { tps: 91812.942985, transactions: 183619, failed: 0, latencyAvgMs: 0.022 });
-  assert.equal(parsePgbenchOutput(OUTPUT.replace('failed transactions: 0 (0.000%)', 'failed transactions: 7 (0.004%)')).failed, 7);
+  assert.deepEqual(parsePgbenchOutput(OUTPUT), {
+    tps: 91812.942985,
+    transactions: 183619,
+    failed: 0,
+    latencyAvgMs: 0.022,
+  });
+  assert.equal(
+    parsePgbenchOutput(OUTPUT.replace('failed transactions: 0 (0.000%)', 'failed transactions: 7 (0.004%)')).failed,
+    7,
+  );
 });
 
 test('parsePgbenchOutput refuses output without a result', () => {
@@ -36,7 +44,7 @@ test('parseLatencyLog takes column 3 (µs) of every complete line', () => {
 });
 
 test('percentile is nearest-rank', () => {
-  const sorted = Float64Array.from({ length: 100 }, (_, i) => i + 1);   // 1..100
+  const sorted = Float64Array.from({ length: 100 }, (_, i) => i + 1); // 1..100
   assert.equal(percentile(sorted, 0.5), 50);
   assert.equal(percentile(sorted, 0.99), 99);
   assert.equal(percentile(sorted, 1), 100);

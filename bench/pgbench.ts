@@ -22,7 +22,12 @@ export function parsePgbenchOutput(out: string): PgbenchSummary {
   const tps = num(/^tps = ([\d.]+) \(without initial connection time\)$/m) ?? num(/^tps = ([\d.]+)/m);
   const transactions = num(/^number of transactions actually processed: (\d+)/m);
   if (tps === null || transactions === null) throw new Error('pgbench printed no tps / transaction count');
-  return { tps, transactions, failed: num(/^number of failed transactions: (\d+)/m) ?? 0, latencyAvgMs: num(/^latency average = ([\d.]+) ms$/m) };
+  return {
+    tps,
+    transactions,
+    failed: num(/^number of failed transactions: (\d+)/m) ?? 0,
+    latencyAvgMs: num(/^latency average = ([\d.]+) ms$/m),
+  };
 }
 
 /** Append the latencies (µs, column 3) of a pgbench per-transaction log to `into`. */
@@ -56,7 +61,7 @@ export interface PgbenchRun extends PgbenchSummary {
 }
 
 export interface PgbenchOptions {
-  readonly pgbench: string;            // path to the binary
+  readonly pgbench: string; // path to the binary
   readonly host: string;
   readonly port: number;
   readonly user: string;
@@ -74,18 +79,40 @@ export async function runPgbench(o: PgbenchOptions): Promise<PgbenchRun> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-pgbench-'));
   try {
     const args = [
-      '-h', o.host, '-p', String(o.port), '-U', o.user,
-      '-S',                      // builtin select-only: SELECT abalance FROM pgbench_accounts WHERE aid = :aid
-      '-n',                      // no VACUUM before the run (a SELECT-only policy would deny it)
-      '-M', o.mode, '-c', String(o.clients), '-j', String(o.threads), '-T', String(o.durationS),
-      '-l', `--sampling-rate=${o.samplingRate}`, `--log-prefix=${join(dir, 'tx')}`,
+      '-h',
+      o.host,
+      '-p',
+      String(o.port),
+      '-U',
+      o.user,
+      '-S', // builtin select-only: SELECT abalance FROM pgbench_accounts WHERE aid = :aid
+      '-n', // no VACUUM before the run (a SELECT-only policy would deny it)
+      '-M',
+      o.mode,
+      '-c',
+      String(o.clients),
+      '-j',
+      String(o.threads),
+      '-T',
+      String(o.durationS),
+      '-l',
+      `--sampling-rate=${o.samplingRate}`,
+      `--log-prefix=${join(dir, 'tx')}`,
       o.database,
     ];
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(o.pgbench, args, {
-        env: { ...process.env, PGPASSWORD: o.password, PGSSLMODE: 'disable', PGAPPNAME: 'airlock-bench' },
-        timeout: (o.durationS + 60) * 1000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8',
-      }, (err, so, se) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout: so, stderr: se }));
+      execFile(
+        o.pgbench,
+        args,
+        {
+          env: { ...process.env, PGPASSWORD: o.password, PGSSLMODE: 'disable', PGAPPNAME: 'airlock-bench' },
+          timeout: (o.durationS + 60) * 1000,
+          maxBuffer: 16 * 1024 * 1024,
+          encoding: 'utf8',
+        },
+        (err, so, se) =>
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout: so, stderr: se }),
+      );
     });
     if (code !== 0) throw new Error(`pgbench exited ${code}: ${tail(`${stdout}\n${stderr}`)}`);
     const summary = parsePgbenchOutput(stdout);

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { childPids, commOf, cpuSeconds, parseCpuTicks, parseCpuTickSplit, rssBytes, userCpuSeconds } from './procstat.ts';
+import {
+  childPids,
+  commOf,
+  cpuSeconds,
+  parseCpuTicks,
+  parseCpuTickSplit,
+  rssBytes,
+  userCpuSeconds,
+} from './procstat.ts';
 
 test('parseCpuTicks adds utime and stime, whatever the command name holds', () => {
   // fields: pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
@@ -14,12 +22,12 @@ test('reads this process: CPU grows with work, RSS and comm are sane', () => {
   const before = cpuSeconds(process.pid);
   let x = 0;
   const until = Date.now() + 150;
-  while (Date.now() < until) x += Math.sqrt(x + 1);   // burn > one 10 ms clock tick
+  while (Date.now() < until) x += Math.sqrt(x + 1); // burn > one 10 ms clock tick
   assert.ok(x > 0);
   assert.ok(cpuSeconds(process.pid) > before);
   assert.ok(userCpuSeconds(process.pid) > 0 && userCpuSeconds(process.pid) <= cpuSeconds(process.pid));
   assert.ok(rssBytes(process.pid) > 1024 * 1024);
-  assert.match(commOf(process.pid) ?? '', /^\S/);   // Node 24 names its main thread MainThread
-  assert.equal(commOf(2 ** 22 + 1), null);   // above pid_max's maximum: never a process
+  assert.match(commOf(process.pid) ?? '', /^\S/); // Node 24 names its main thread MainThread
+  assert.equal(commOf(2 ** 22 + 1), null); // above pid_max's maximum: never a process
   assert.ok(Array.isArray(childPids(process.pid)));
 });

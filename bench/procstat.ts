@@ -27,7 +27,8 @@ export function parseCpuTickSplit(stat: string): { utime: number; stime: number 
   // rest[0] is field 3 (state): utime is field 14 → rest[11], stime field 15 → rest[12].
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read CPU times from "${stat.slice(0, 80)}"`);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime))
+    throw new Error(`cannot read CPU times from "${stat.slice(0, 80)}"`);
   return { utime, stime };
 }
 
@@ -57,7 +58,11 @@ export function peakRssBytes(pid: number): number {
 /** Direct children of a process (needs CONFIG_PROC_CHILDREN, on in Debian kernels). */
 export function childPids(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
   } catch {
     return [];
   }

@@ -70,7 +70,19 @@ const ratio = (a: number | null | undefined, b: number | null | undefined): numb
 
 /** The pgbench table: one line per (mode, clients, target). */
 export function pgbenchTable(cells: readonly Cell[]): string {
-  const head = ['mode', 'clients', 'target', 'TPS', 'x direct', 'x bouncer', 'p50 us', 'p99 us', '+p50 us', 'CPU us/tx', 'user us/tx'];
+  const head = [
+    'mode',
+    'clients',
+    'target',
+    'TPS',
+    'x direct',
+    'x bouncer',
+    'p50 us',
+    'p99 us',
+    '+p50 us',
+    'CPU us/tx',
+    'user us/tx',
+  ];
   const rows: string[][] = [];
   for (const c of cells) {
     const direct = find(cells, c.mode, c.clients, 'direct')?.run ?? null;
@@ -80,10 +92,14 @@ export function pgbenchTable(cells: readonly Cell[]): string {
       continue;
     }
     rows.push([
-      c.mode, String(c.clients), c.target, fmt(c.run.tps),
+      c.mode,
+      String(c.clients),
+      c.target,
+      fmt(c.run.tps),
       c.target === 'direct' ? '' : fmt(ratio(c.run.tps, direct?.tps), 2),
       c.target.startsWith('airlock') ? fmt(ratio(c.run.tps, bouncer?.tps), 2) : '',
-      fmt(c.run.p50Us), fmt(c.run.p99Us),
+      fmt(c.run.p50Us),
+      fmt(c.run.p99Us),
       c.target === 'direct' || direct === null ? '' : fmt(c.run.p50Us - direct.p50Us),
       c.target === 'direct' ? '' : fmt(cpuUsPerTx(c), 1),
       c.target === 'direct' ? '' : fmt(userUsPerTx(c), 1),
@@ -98,7 +114,14 @@ export function bulkTable(bulk: readonly BulkRead[]): string {
     const rps = rowsPerSecond(b);
     return b.seconds === null
       ? [b.kind, b.target, `not run: ${firstLine(b.error)}`]
-      : [b.kind, b.target, String(b.rows), fmt(b.seconds, 2), fmt(rps), b.target === 'direct' ? '' : fmt(ratio(rps, direct === undefined ? null : rowsPerSecond(direct)), 2)];
+      : [
+          b.kind,
+          b.target,
+          String(b.rows),
+          fmt(b.seconds, 2),
+          fmt(rps),
+          b.target === 'direct' ? '' : fmt(ratio(rps, direct === undefined ? null : rowsPerSecond(direct)), 2),
+        ];
   });
   return table(['read', 'target', 'rows', 'seconds', 'rows/s', 'x direct'], rows);
 }
@@ -111,18 +134,30 @@ export function rowsPerSecond(b: BulkRead): number | null {
  * design.md "Targets". The latency and CPU targets compare with PgBouncer in simple query mode:
  * PgBouncer's transaction mode has no protocol-level prepared statements before 1.21.
  */
-export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], startup: Startup | null, clients: readonly number[]): TargetCheck[] {
+export function checkTargets(
+  cells: readonly Cell[],
+  bulk: readonly BulkRead[],
+  startup: Startup | null,
+  clients: readonly number[],
+): TargetCheck[] {
   const high = clients.includes(8) ? 8 : Math.max(...clients);
   const low = clients.includes(1) ? 1 : Math.min(...clients);
   const n = (c: number) => `${c} client${c === 1 ? '' : 's'}`;
   const checks: TargetCheck[] = [];
   const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
-    const verdict = got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
+    const verdict =
+      got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
     checks.push({ name, want, got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`, verdict });
   };
   for (const mode of ['simple', 'prepared'] as const) {
     const a = find(cells, mode, high, 'airlock')?.run;
-    check(`TPS ${mode}, ${n(high)}, vs direct`, '>= 0.60x', ratio(a?.tps, find(cells, mode, high, 'direct')?.run?.tps), 0.6, false);
+    check(
+      `TPS ${mode}, ${n(high)}, vs direct`,
+      '>= 0.60x',
+      ratio(a?.tps, find(cells, mode, high, 'direct')?.run?.tps),
+      0.6,
+      false,
+    );
   }
   const a8 = find(cells, 'simple', high, 'airlock');
   const b8 = find(cells, 'simple', high, 'pgbouncer');
@@ -133,19 +168,41 @@ export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], 
   const added = (r: PgbenchRun | undefined | null) => (r == null || d1 == null ? null : r.p50Us - d1.p50Us);
   const aAdded = added(a1);
   const bAdded = added(b1);
-  check(`added p50 latency, ${n(low)}, vs PgBouncer's (${fmt(aAdded)} us vs ${fmt(bAdded)} us)`, '<= 1.50x',
-    bAdded !== null && bAdded > 0 ? ratio(aAdded, bAdded) : null, 1.5, true);
+  check(
+    `added p50 latency, ${n(low)}, vs PgBouncer's (${fmt(aAdded)} us vs ${fmt(bAdded)} us)`,
+    '<= 1.50x',
+    bAdded !== null && bAdded > 0 ? ratio(aAdded, bAdded) : null,
+    1.5,
+    true,
+  );
   // design.md's audit budget: spans spooled and exported cost at most 10 % of the TPS.
   const off8 = find(cells, 'simple', high, 'airlock-audit-off');
-  check(`audit cost: TPS simple, ${n(high)}, audit on / audit off`, '>= 0.90x', ratio(a8?.run?.tps, off8?.run?.tps), 0.9, false);
+  check(
+    `audit cost: TPS simple, ${n(high)}, audit on / audit off`,
+    '>= 0.90x',
+    ratio(a8?.run?.tps, off8?.run?.tps),
+    0.9,
+    false,
+  );
   const aCpu = a8 === undefined ? null : cpuUsPerTx(a8);
   const bCpu = b8 === undefined ? null : cpuUsPerTx(b8);
-  check(`CPU per transaction, ${n(high)}, vs PgBouncer's (${fmt(aCpu, 1)} us vs ${fmt(bCpu, 1)} us)`, '<= 1.50x', ratio(aCpu, bCpu), 1.5, true);
+  check(
+    `CPU per transaction, ${n(high)}, vs PgBouncer's (${fmt(aCpu, 1)} us vs ${fmt(bCpu, 1)} us)`,
+    '<= 1.50x',
+    ratio(aCpu, bCpu),
+    1.5,
+    true,
+  );
   for (const kind of ['select', 'copy'] as const) {
     const d = bulk.find((b) => b.kind === kind && b.target === 'direct');
     const x = bulk.find((b) => b.kind === kind && b.target === 'airlock');
-    check(`masked bulk read (${kind}) vs direct`, '>= 0.50x',
-      ratio(x === undefined ? null : rowsPerSecond(x), d === undefined ? null : rowsPerSecond(d)), 0.5, false);
+    check(
+      `masked bulk read (${kind}) vs direct`,
+      '>= 0.50x',
+      ratio(x === undefined ? null : rowsPerSecond(x), d === undefined ? null : rowsPerSecond(d)),
+      0.5,
+      false,
+    );
   }
   check('sidecar RSS idle', '<= 80 MiB', startup === null ? null : startup.rssIdleBytes / 2 ** 20, 80, true, ' MiB');
   check('start to ready', '<= 1000 ms', startup === null ? null : startup.readyMs, 1000, true, ' ms');
@@ -155,7 +212,10 @@ export function checkTargets(cells: readonly Cell[], bulk: readonly BulkRead[], 
 }
 
 /** Airlock's peak RSS (VmHWM) after the pgbench cells (8 clients, audit on) and after the masked bulk read. */
-export interface Peaks { readonly afterLoadBytes: number | null; readonly afterBulkBytes: number | null }
+export interface Peaks {
+  readonly afterLoadBytes: number | null;
+  readonly afterBulkBytes: number | null;
+}
 
 /**
  * Issue 16's targets beyond design.md's (checkTargets): prepared mode against PgBouncer, the audit's CPU per
@@ -168,16 +228,29 @@ export function issueTargets(cells: readonly Cell[], peaks: Peaks, clients: read
   const n = `${high} client${high === 1 ? '' : 's'}`;
   const checks: TargetCheck[] = [];
   const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
-    const verdict = got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
+    const verdict =
+      got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
     checks.push({ name, want, got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`, verdict });
   };
-  check(`TPS prepared, ${n}, vs PgBouncer`, '>= 0.90x',
-    ratio(find(cells, 'prepared', high, 'airlock')?.run?.tps, find(cells, 'prepared', high, 'pgbouncer')?.run?.tps), 0.9, false);
+  check(
+    `TPS prepared, ${n}, vs PgBouncer`,
+    '>= 0.90x',
+    ratio(find(cells, 'prepared', high, 'airlock')?.run?.tps, find(cells, 'prepared', high, 'pgbouncer')?.run?.tps),
+    0.9,
+    false,
+  );
   const on = find(cells, 'simple', high, 'airlock');
   const off = find(cells, 'simple', high, 'airlock-audit-off');
   const onCpu = on === undefined ? null : cpuUsPerTx(on);
   const offCpu = off === undefined ? null : cpuUsPerTx(off);
-  check(`audit CPU per span, simple, ${n} (on - off)`, '<= 3.0 us', onCpu === null || offCpu === null ? null : onCpu - offCpu, 3, true, ' us');
+  check(
+    `audit CPU per span, simple, ${n} (on - off)`,
+    '<= 3.0 us',
+    onCpu === null || offCpu === null ? null : onCpu - offCpu,
+    3,
+    true,
+    ' us',
+  );
   const mib = (b: number | null) => (b === null ? null : b / 2 ** 20);
   check(`peak RSS after pgbench, ${n}, audit on`, '<= 150 MiB', mib(peaks.afterLoadBytes), 150, true, ' MiB');
   check('peak RSS after the masked bulk read', '<= 150 MiB', mib(peaks.afterBulkBytes), 150, true, ' MiB');
@@ -185,7 +258,10 @@ export function issueTargets(cells: readonly Cell[], peaks: Peaks, clients: read
 }
 
 export function targetsTable(checks: readonly TargetCheck[]): string {
-  return table(['target', 'want', 'got', ''], checks.map((c) => [c.name, c.want, c.got, c.verdict]));
+  return table(
+    ['target', 'want', 'got', ''],
+    checks.map((c) => [c.name, c.want, c.got, c.verdict]),
+  );
 }
 
 function firstLine(s: string | null): string {
@@ -193,10 +269,12 @@ function firstLine(s: string | null): string {
 }
 
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r.length === head.length ? (r[i] ?? '').length : 0))));
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r.length === head.length ? (r[i] ?? '').length : 0))),
+  );
   const line = (r: readonly string[]) =>
     r.length === head.length
       ? r.map((v, i) => (i >= 3 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ')
-      : [...r.slice(0, -1).map((v, i) => v.padEnd(widths[i]!)), r[r.length - 1] ?? ''].join('  ');  // a "not run" line
+      : [...r.slice(0, -1).map((v, i) => v.padEnd(widths[i]!)), r[r.length - 1] ?? ''].join('  '); // a "not run" line
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

@@ -13,25 +13,53 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const { values, positionals } = parseArgs({ options: { against: { type: 'string', default: 'airlock-baseline-audit-off' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { against: { type: 'string', default: 'airlock-baseline-audit-off' } },
+  allowPositionals: true,
+});
 if (positionals.length !== 1) {
   process.stderr.write('usage: sh scripts/node24.sh bench/rounds.ts RESULTS.json [--against TARGET]\n');
   process.exit(2);
 }
-const cells = (JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { cells: Cell[] }).cells.filter((c) => c.run !== null);
+const cells = (JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { cells: Cell[] }).cells.filter(
+  (c) => c.run !== null,
+);
 const groups = new Map<string, Cell[]>();
 for (const c of cells) {
   const k = `${c.mode}\t${c.clients}\t${c.target}`;
   groups.set(k, [...(groups.get(k) ?? []), c]);
 }
 const fmt = (n: number | null, d = 1) => (n === null || !Number.isFinite(n) ? '-' : n.toFixed(d));
-console.log(['mode', 'clients', 'target', 'rounds', 'TPS (median)', 'CPU us/tx per round', 'median', 'user us/tx median', `CPU / ${values.against} (median of rounds)`].join('\t'));
+console.log(
+  [
+    'mode',
+    'clients',
+    'target',
+    'rounds',
+    'TPS (median)',
+    'CPU us/tx per round',
+    'median',
+    'user us/tx median',
+    `CPU / ${values.against} (median of rounds)`,
+  ].join('\t'),
+);
 for (const [k, cs] of groups) {
   const [mode, clients] = k.split('\t');
   const ref = groups.get(`${mode}\t${clients}\t${values.against}`) ?? [];
   const cpu = cs.map((c) => cpuUsPerTx(c) ?? NaN);
   const user = cs.map((c) => userUsPerTx(c) ?? NaN).filter(Number.isFinite);
-  const ratios = cs.map((c, i) => (ref[i] === undefined ? NaN : (cpuUsPerTx(c) ?? NaN) / (cpuUsPerTx(ref[i]!) ?? NaN))).filter(Number.isFinite);
-  console.log([k, cs.length, fmt(median(cs.map((c) => c.run!.tps)), 0), cpu.map((x) => fmt(x)).join(' '),
-    fmt(median(cpu.filter(Number.isFinite))), user.length === 0 ? '-' : fmt(median(user)), ratios.length === 0 ? '-' : fmt(median(ratios), 3)].join('\t'));
+  const ratios = cs
+    .map((c, i) => (ref[i] === undefined ? NaN : (cpuUsPerTx(c) ?? NaN) / (cpuUsPerTx(ref[i]!) ?? NaN)))
+    .filter(Number.isFinite);
+  console.log(
+    [
+      k,
+      cs.length,
+      fmt(median(cs.map((c) => c.run!.tps)), 0),
+      cpu.map((x) => fmt(x)).join(' '),
+      fmt(median(cpu.filter(Number.isFinite))),
+      user.length === 0 ? '-' : fmt(median(user)),
+      ratios.length === 0 ? '-' : fmt(median(ratios), 3),
+    ].join('\t'),
+  );
 }

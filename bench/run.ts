@@ -14,14 +14,33 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { asServerUser, createRole, giveToServerUser, quoteIdent, startPostgres, withAdmin, type PgServer } from '../test/support/pg.ts';
+import {
+  asServerUser,
+  createRole,
+  giveToServerUser,
+  quoteIdent,
+  startPostgres,
+  withAdmin,
+  type PgServer,
+} from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
 import { runPgbench, tail } from './pgbench.ts';
 import { SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes, userCpuSeconds } from './procstat.ts';
 import {
-  bulkTable, checkTargets, DEFAULT_TARGETS, issueTargets, pgbenchTable, targetsTable, TARGETS,
-  type BulkRead, type Peaks, type Cell, type QueryMode, type Startup, type Target,
+  bulkTable,
+  checkTargets,
+  DEFAULT_TARGETS,
+  issueTargets,
+  pgbenchTable,
+  targetsTable,
+  TARGETS,
+  type BulkRead,
+  type Peaks,
+  type Cell,
+  type QueryMode,
+  type Startup,
+  type Target,
 } from './report.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -92,7 +111,8 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
 
 function positive(name: string, raw: string, integer = true): number {
   const n = Number(raw);
-  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+  if (!(n > 0) || (integer && !Number.isInteger(n)))
+    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
   return n;
 }
 const durationS = positive('duration', opt.duration);
@@ -103,18 +123,21 @@ const modes = opt.modes.split(',').map((m) => {
 });
 const scale = positive('scale', opt.scale);
 const airlockNodeOptions = opt['airlock-node-options'] ?? SIDECAR_NODE_OPTIONS;
-if (opt['image-tree'] === true && process.argv.some((a) => a === '--airlock-bin' || a.startsWith('--airlock-bin='))) throw new Error('--image-tree and --airlock-bin exclude each other');
+if (opt['image-tree'] === true && process.argv.some((a) => a === '--airlock-bin' || a.startsWith('--airlock-bin=')))
+  throw new Error('--image-tree and --airlock-bin exclude each other');
 /** The entry point measured: --airlock-bin, or the image tree's once --image-tree built it (main). */
 let airlockBin = opt['airlock-bin'];
 const rounds = positive('rounds', opt.rounds);
-const bulkRows = Number(opt['bulk-rows']);   // 0 skips the bulk read
+const bulkRows = Number(opt['bulk-rows']); // 0 skips the bulk read
 if (!Number.isInteger(bulkRows) || bulkRows < 0) throw new Error('--bulk-rows must be an integer >= 0');
 const samplingRate = positive('sampling-rate', opt['sampling-rate'], false);
 const targets = opt.targets.split(',').map((t) => {
-  if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
+  if (!(TARGETS as readonly string[]).includes(t))
+    throw new Error(`--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
   return t as Target;
 });
-if (opt['baseline-bin'] !== undefined && !targets.includes('airlock-baseline-audit-off')) targets.push('airlock-baseline-audit-off');
+if (opt['baseline-bin'] !== undefined && !targets.includes('airlock-baseline-audit-off'))
+  targets.push('airlock-baseline-audit-off');
 if (targets.includes('airlock-baseline-audit-off') && opt['baseline-bin'] === undefined) {
   throw new Error('--targets airlock-baseline-audit-off needs --baseline-bin FILE');
 }
@@ -129,7 +152,14 @@ function pgbenchBin(server: PgServer): string {
 }
 
 async function queryAs(port: number, password: string, sql: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: BENCH_USER, password, database: BENCH_DB, connectionTimeoutMillis: 10_000 });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: BENCH_USER,
+    password,
+    database: BENCH_DB,
+    connectionTimeoutMillis: 10_000,
+  });
   await c.connect();
   try {
     return await c.query(sql);
@@ -151,7 +181,9 @@ async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
 /** Keeps the last lines a child wrote, for error messages. */
 function captureTail(child: ChildProcess): () => string {
   let buf = '';
-  const add = (d: Buffer) => { buf = (buf + d.toString('utf8')).slice(-8192); };
+  const add = (d: Buffer) => {
+    buf = (buf + d.toString('utf8')).slice(-8192);
+  };
   child.stdout?.on('data', add);
   child.stderr?.on('data', add);
   return () => tail(buf, 20);
@@ -161,18 +193,25 @@ function captureTail(child: ChildProcess): () => string {
 // OTLP sink: a stand-in collector so Airlock's audit export has somewhere to go. It accepts
 // OTLP/HTTP (POST /v1/traces, protobuf or JSON) and answers success with an empty response.
 
-interface Sink { readonly server: Server; readonly port: number; requests: number; bytes: number }
+interface Sink {
+  readonly server: Server;
+  readonly port: number;
+  requests: number;
+  bytes: number;
+}
 
 async function startSink(): Promise<Sink> {
   const port = await freePort();
   const sink: Sink = { server: createServer(), port, requests: 0, bytes: 0 };
   sink.server.on('request', (req, res) => {
-    req.on('data', (d: Buffer) => { sink.bytes += d.length; });
+    req.on('data', (d: Buffer) => {
+      sink.bytes += d.length;
+    });
     req.on('end', () => {
       sink.requests++;
       const json = (req.headers['content-type'] ?? '').includes('json');
       res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' });
-      res.end(json ? '{}' : undefined);   // an empty ExportTraceServiceResponse
+      res.end(json ? '{}' : undefined); // an empty ExportTraceServiceResponse
     });
   });
   await new Promise<void>((r) => sink.server.listen(port, '127.0.0.1', r));
@@ -182,7 +221,13 @@ async function startSink(): Promise<Sink> {
 // ---------------------------------------------------------------------------------------------
 // PgBouncer (Debian package), transaction pooling, SCRAM auth from an auth_file.
 
-interface Bouncer { readonly port: number; readonly pid: number; readonly version: string; readonly prepared: boolean; stop(): Promise<void> }
+interface Bouncer {
+  readonly port: number;
+  readonly pid: number;
+  readonly version: string;
+  readonly prepared: boolean;
+  stop(): Promise<void>;
+}
 
 function bouncerVersion(): string | null {
   const r = spawnSync('pgbouncer', ['--version'], { encoding: 'utf8' });
@@ -191,7 +236,10 @@ function bouncerVersion(): string | null {
 }
 
 async function startBouncer(server: PgServer, password: string): Promise<Bouncer> {
-  const install = spawnSync('sh', [join(root, 'scripts/ensure-postgres.sh'), 'pgbouncer'], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  const install = spawnSync('sh', [join(root, 'scripts/ensure-postgres.sh'), 'pgbouncer'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+  });
   if (install.status !== 0) throw new Error(`PgBouncer could not be installed: ${tail(install.stderr ?? '')}`);
   const version = bouncerVersion();
   if (version === null) throw new Error('pgbouncer --version failed');
@@ -203,17 +251,27 @@ async function startBouncer(server: PgServer, password: string): Promise<Bouncer
   const port = await freePort();
   const ini = join(dir, 'pgbouncer.ini');
   writeFileSync(join(dir, 'userlist.txt'), `"${BENCH_USER}" "${password}"\n`, { mode: 0o600 });
-  writeFileSync(ini, [
-    '[databases]',
-    `${BENCH_DB} = host=127.0.0.1 port=${server.port} dbname=${BENCH_DB}`,
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
-    'auth_type = scram-sha-256', `auth_file = ${join(dir, 'userlist.txt')}`,
-    'pool_mode = transaction', 'max_client_conn = 200', 'default_pool_size = 16',
-    ...(prepared ? ['max_prepared_statements = 200'] : []),
-    `logfile = ${join(dir, 'pgbouncer.log')}`, `pidfile = ${join(dir, 'pgbouncer.pid')}`,
-    'log_connections = 0', 'log_disconnections = 0',
-  ].join('\n') + '\n');
+  writeFileSync(
+    ini,
+    [
+      '[databases]',
+      `${BENCH_DB} = host=127.0.0.1 port=${server.port} dbname=${BENCH_DB}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = scram-sha-256',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      'max_client_conn = 200',
+      'default_pool_size = 16',
+      ...(prepared ? ['max_prepared_statements = 200'] : []),
+      `logfile = ${join(dir, 'pgbouncer.log')}`,
+      `pidfile = ${join(dir, 'pgbouncer.pid')}`,
+      'log_connections = 0',
+      'log_disconnections = 0',
+    ].join('\n') + '\n',
+  );
   giveToServerUser(join(dir, 'userlist.txt'));
   giveToServerUser(ini);
   // PgBouncer refuses to run as root; asServerUser runs it as `postgres` (via runuser, a parent process).
@@ -237,7 +295,8 @@ async function startBouncer(server: PgServer, password: string): Promise<Bouncer
       }
     }
     // The process to charge CPU to is pgbouncer itself, not runuser.
-    const pid = commOf(child.pid!) === 'pgbouncer' ? child.pid! : childPids(child.pid!).find((p) => commOf(p) === 'pgbouncer');
+    const pid =
+      commOf(child.pid!) === 'pgbouncer' ? child.pid! : childPids(child.pid!).find((p) => commOf(p) === 'pgbouncer');
     if (pid === undefined) throw new Error('cannot find the pgbouncer process');
     return { port, pid, version, prepared, stop };
   } catch (err) {
@@ -249,7 +308,13 @@ async function startBouncer(server: PgServer, password: string): Promise<Bouncer
 // ---------------------------------------------------------------------------------------------
 // Airlock local mode
 
-interface Airlock { readonly port: number; readonly pid: number; readonly startup: Startup; readonly maskingVerified: boolean; stop(): Promise<void> }
+interface Airlock {
+  readonly port: number;
+  readonly pid: number;
+  readonly startup: Startup;
+  readonly maskingVerified: boolean;
+  stop(): Promise<void>;
+}
 
 /**
  * `sink` null: no audit endpoint, so audit is off (proxy/run.ts openAudit); everything else is the same. The
@@ -304,12 +369,19 @@ function countWarnings(child: ChildProcess): void {
     stream?.on('data', (d: Buffer) => {
       const lines = (partial + d.toString('utf8')).split('\n');
       partial = lines.pop()!;
-      for (const line of lines) if (line.includes('Audited a statement of an unannounced session')) proxyLog.unannouncedSession++;
+      for (const line of lines)
+        if (line.includes('Audited a statement of an unannounced session')) proxyLog.unannouncedSession++;
     });
   }
 }
 
-async function startAirlock(server: PgServer, password: string, sink: Sink | null, dir: string, entry = airlockBin): Promise<Airlock> {
+async function startAirlock(
+  server: PgServer,
+  password: string,
+  sink: Sink | null,
+  dir: string,
+  entry = airlockBin,
+): Promise<Airlock> {
   const bin = resolve(root, entry);
   if (!existsSync(bin)) throw new Error(`${entry} does not exist yet`);
   const config = join(dir, sink === null ? 'airlock-bench-audit-off.yaml' : 'airlock-bench.yaml');
@@ -317,20 +389,39 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
   const port = await freePort();
   const t0 = performance.now();
   // node24.sh execs node, so this pid is the proxy's own.
-  const prof = [...opt['node-option'], ...(opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])])];
-  const child = spawn('sh', [join(root, 'scripts/node24.sh'), ...prof, bin, 'proxy', '--config', config, '--identity', IDENTITY,
-    '--listen', `127.0.0.1:${port}`,
-    // A spool of its own: the default (<tmpdir>/airlock-audit-<ns>-<binding>) is shared by every bench run on the
-    // machine, so a run would export (and pay for) the spans earlier runs left unsent.
-    ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)])],
-  // The V8 settings the webhook gives an injected sidecar, so that the memory targets measure what runs in a pod.
-  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: airlockNodeOptions } });
+  const prof = [
+    ...opt['node-option'],
+    ...(opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])]),
+  ];
+  const child = spawn(
+    'sh',
+    [
+      join(root, 'scripts/node24.sh'),
+      ...prof,
+      bin,
+      'proxy',
+      '--config',
+      config,
+      '--identity',
+      IDENTITY,
+      '--listen',
+      `127.0.0.1:${port}`,
+      // A spool of its own: the default (<tmpdir>/airlock-audit-<ns>-<binding>) is shared by every bench run on the
+      // machine, so a run would export (and pay for) the spans earlier runs left unsent.
+      ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)]),
+    ],
+    // The V8 settings the webhook gives an injected sidecar, so that the memory targets measure what runs in a pod.
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: airlockNodeOptions } },
+  );
   const lastOutput = captureTail(child);
   countWarnings(child);
   try {
     const readyMs = await new Promise<number>((resolveReady, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`no "airlock: listening on" line within 20 s\n${lastOutput()}`)), 20_000);
+      const timer = setTimeout(
+        () => reject(new Error(`no "airlock: listening on" line within 20 s\n${lastOutput()}`)),
+        20_000,
+      );
       const onData = (d: Buffer) => {
         out += d.toString('utf8');
         if (/^airlock: listening on \S+/m.test(out)) {
@@ -342,17 +433,23 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
       };
       child.stdout?.on('data', onData);
       child.stderr?.on('data', onData);
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock exited ${code}: ${lastOutput()}`)); });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`airlock exited ${code}: ${lastOutput()}`));
+      });
     });
-    await new Promise((r) => setTimeout(r, 1000));   // idle: nothing connected yet
+    await new Promise((r) => setTimeout(r, 1000)); // idle: nothing connected yet
     const cpu0 = cpuSeconds(child.pid!);
     await new Promise((r) => setTimeout(r, 2000));
-    const idleCpuMsPerS = (cpuSeconds(child.pid!) - cpu0) * 1000 / 2;
+    const idleCpuMsPerS = ((cpuSeconds(child.pid!) - cpu0) * 1000) / 2;
     const rssIdleBytes = rssBytes(child.pid!);
     const r = await queryAs(port, 'any-password', 'SELECT abalance FROM pgbench_accounts WHERE aid = 1');
     if (r.rowCount !== 1) throw new Error(`sanity query through Airlock returned ${r.rowCount} rows`);
     // The masking rule must really apply, or the numbers measure a proxy that does less than it should.
-    const probes = ['SELECT filler AS v FROM pgbench_accounts WHERE aid = 1', ...(bulkRows > 0 ? ['SELECT email AS v FROM bulk_customers WHERE id = 1'] : [])];
+    const probes = [
+      'SELECT filler AS v FROM pgbench_accounts WHERE aid = 1',
+      ...(bulkRows > 0 ? ['SELECT email AS v FROM bulk_customers WHERE id = 1'] : []),
+    ];
     let maskingVerified = true;
     for (const sql of probes) {
       const raw: unknown = (await queryAs(server.port, password, sql)).rows[0]?.v;
@@ -375,7 +472,9 @@ async function startAirlock(server: PgServer, password: string, sink: Sink | nul
  */
 function startPerf(pid: number, out: string): ChildProcess {
   mkdirSync(join(out, '..'), { recursive: true });
-  const child = spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', out], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   child.on('error', (err) => log(`perf: ${err.message}`));
   return child;
 }
@@ -387,12 +486,35 @@ async function timePsql(server: PgServer, port: number, password: string, sql: s
   const psql = existsSync(join(server.bin, 'psql')) ? join(server.bin, 'psql') : 'psql';
   const t0 = performance.now();
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done) => {
-    const child = spawn(psql, ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port),
-      '-U', BENCH_USER, '-d', BENCH_DB, '-c', sql], {
-      env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      psql,
+      [
+        '-X',
+        '-q',
+        '-A',
+        '-t',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-U',
+        BENCH_USER,
+        '-d',
+        BENCH_DB,
+        '-c',
+        sql,
+      ],
+      {
+        env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4096); });
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-4096);
+    });
     child.on('exit', (c) => done({ code: c, stderr: err }));
   });
   const seconds = (performance.now() - t0) / 1000;
@@ -409,7 +531,9 @@ function gitCommit(): string | null {
     const ref = head.slice(5);
     const loose = join(root, '.git', ref);
     if (existsSync(loose)) return readFileSync(loose, 'utf8').trim();
-    const packed = readFileSync(join(root, '.git/packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    const packed = readFileSync(join(root, '.git/packed-refs'), 'utf8')
+      .split('\n')
+      .find((l) => l.endsWith(` ${ref}`));
     return packed?.split(' ')[0] ?? null;
   } catch {
     return null;
@@ -424,12 +548,20 @@ async function main(): Promise<void> {
     const tree = join(work, 'image-tree');
     log(`building the image tree into ${tree}`);
     // The script needs Node 24 as `node` on the PATH: the one running this benchmark.
-    const r = spawnSync('sh', [join(root, 'scripts/build-image-tree.sh'), tree],
-      { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` } });
+    const r = spawnSync('sh', [join(root, 'scripts/build-image-tree.sh'), tree], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` },
+    });
     if (r.status !== 0) throw new Error(`scripts/build-image-tree.sh failed (${r.status ?? r.signal})`);
     airlockBin = join(tree, 'bin/airlock.js');
   }
-  const available: Record<Target, string | null> = { direct: null, pgbouncer: null, airlock: null, 'airlock-audit-off': null, 'airlock-baseline-audit-off': null };   // null = available
+  const available: Record<Target, string | null> = {
+    direct: null,
+    pgbouncer: null,
+    airlock: null,
+    'airlock-audit-off': null,
+    'airlock-baseline-audit-off': null,
+  }; // null = available
   for (const t of TARGETS) if (!targets.includes(t)) available[t] = 'not selected (--targets)';
   const cells: Cell[] = [];
   const bulk: BulkRead[] = [];
@@ -438,12 +570,26 @@ async function main(): Promise<void> {
   let bouncerInfo: { version: string; prepared: boolean } | null = null;
   let sink: Sink | null = null;
   let pgVersion = '';
-  const peaks: { afterLoadBytes: number | null; afterBulkBytes: number | null } = { afterLoadBytes: null, afterBulkBytes: null };
-  const peakOf = (pid: number): number | null => { try { return pid === 0 ? null : peakRssBytes(pid); } catch { return null; } };
+  const peaks: { afterLoadBytes: number | null; afterBulkBytes: number | null } = {
+    afterLoadBytes: null,
+    afterBulkBytes: null,
+  };
+  const peakOf = (pid: number): number | null => {
+    try {
+      return pid === 0 ? null : peakRssBytes(pid);
+    } catch {
+      return null;
+    }
+  };
   let airlockPid = 0;
 
-  const stopAll = async () => { for (const c of cleanups.splice(0).reverse()) await c().catch(() => {}); };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void stopAll().finally(() => process.exit(130)); });
+  const stopAll = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      void stopAll().finally(() => process.exit(130));
+    });
 
   try {
     log(`starting PostgreSQL, pgbench -i -s ${scale}`);
@@ -455,25 +601,45 @@ async function main(): Promise<void> {
       await c.query(`CREATE DATABASE ${quoteIdent(BENCH_DB)} OWNER ${quoteIdent(BENCH_USER)}`);
       pgVersion = (await c.query('SHOW server_version')).rows[0].server_version;
     });
-    const init = spawnSync(pgbenchBin(server), ['-i', '-s', String(scale), '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', BENCH_USER, BENCH_DB],
-      { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, encoding: 'utf8' });
+    const init = spawnSync(
+      pgbenchBin(server),
+      ['-i', '-s', String(scale), '-q', '-h', '127.0.0.1', '-p', String(server.port), '-U', BENCH_USER, BENCH_DB],
+      { env: { ...process.env, PGPASSWORD: password, PGSSLMODE: 'disable' }, encoding: 'utf8' },
+    );
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${tail(`${init.stdout}\n${init.stderr}`)}`);
     if (bulkRows > 0) {
       log(`creating bulk_customers (${bulkRows} rows)`);
-      await queryAs(server.port, password, `CREATE TABLE bulk_customers AS
+      await queryAs(
+        server.port,
+        password,
+        `CREATE TABLE bulk_customers AS
         SELECT g AS id, 'Customer ' || g AS name, 'user' || g || '@example.com' AS email, md5(g::text) AS note
-        FROM generate_series(1, ${bulkRows}) AS g`);
+        FROM generate_series(1, ${bulkRows}) AS g`,
+      );
       await queryAs(server.port, password, 'ALTER TABLE bulk_customers ADD PRIMARY KEY (id)');
-      await queryAs(server.port, password, 'VACUUM ANALYZE bulk_customers');   // not in a transaction block
+      await queryAs(server.port, password, 'VACUUM ANALYZE bulk_customers'); // not in a transaction block
     }
 
-    const ports: Record<Target, number> = { direct: server.port, pgbouncer: 0, airlock: 0, 'airlock-audit-off': 0, 'airlock-baseline-audit-off': 0 };
-    const pids: Record<Target, number> = { direct: 0, pgbouncer: 0, airlock: 0, 'airlock-audit-off': 0, 'airlock-baseline-audit-off': 0 };
+    const ports: Record<Target, number> = {
+      direct: server.port,
+      pgbouncer: 0,
+      airlock: 0,
+      'airlock-audit-off': 0,
+      'airlock-baseline-audit-off': 0,
+    };
+    const pids: Record<Target, number> = {
+      direct: 0,
+      pgbouncer: 0,
+      airlock: 0,
+      'airlock-audit-off': 0,
+      'airlock-baseline-audit-off': 0,
+    };
     if (targets.includes('pgbouncer')) {
       try {
         const b = await startBouncer(server, password);
         cleanups.push(b.stop);
-        ports.pgbouncer = b.port; pids.pgbouncer = b.pid;
+        ports.pgbouncer = b.port;
+        pids.pgbouncer = b.pid;
         bouncerInfo = { version: b.version, prepared: b.prepared };
         log(`PgBouncer ${b.version} on 127.0.0.1:${b.port} (transaction pooling)`);
       } catch (err) {
@@ -488,12 +654,16 @@ async function main(): Promise<void> {
         cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
         const a = await startAirlock(server, password, s, work);
         cleanups.push(a.stop);
-        ports.airlock = a.port; pids.airlock = a.pid; airlockPid = a.pid;
+        ports.airlock = a.port;
+        pids.airlock = a.pid;
+        airlockPid = a.pid;
         startup = a.startup;
         maskingVerified = a.maskingVerified;
-        log(`Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, ` +
-          `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB` +
-          (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'));
+        log(
+          `Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, `
+            + `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`
+            + (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'),
+        );
       } catch (err) {
         available.airlock = (err as Error).message;
         log(`Airlock not available: ${available.airlock.split('\n')[0]}`);
@@ -504,7 +674,8 @@ async function main(): Promise<void> {
       try {
         const a = await startAirlock(server, password, null, work);
         cleanups.push(a.stop);
-        ports['airlock-audit-off'] = a.port; pids['airlock-audit-off'] = a.pid;
+        ports['airlock-audit-off'] = a.port;
+        pids['airlock-audit-off'] = a.pid;
         log(`Airlock with audit off on 127.0.0.1:${a.port}`);
       } catch (err) {
         available['airlock-audit-off'] = (err as Error).message;
@@ -515,7 +686,8 @@ async function main(): Promise<void> {
       try {
         const a = await startAirlock(server, password, null, work, opt['baseline-bin']);
         cleanups.push(a.stop);
-        ports['airlock-baseline-audit-off'] = a.port; pids['airlock-baseline-audit-off'] = a.pid;
+        ports['airlock-baseline-audit-off'] = a.port;
+        pids['airlock-baseline-audit-off'] = a.pid;
         log(`Airlock baseline (${opt['baseline-bin']}, audit off) on 127.0.0.1:${a.port}`);
       } catch (err) {
         available['airlock-baseline-audit-off'] = (err as Error).message;
@@ -524,53 +696,73 @@ async function main(): Promise<void> {
     }
 
     const threads = (clients: number) => Math.max(1, Math.min(clients, cpus().length));
-    const pgbenchFor = (target: Target, mode: QueryMode, clients: number, seconds: number) => runPgbench({
-      pgbench: pgbenchBin(server), host: '127.0.0.1', port: ports[target], user: BENCH_USER,
-      password: target.startsWith('airlock') ? 'any-password' : password, database: BENCH_DB,
-      mode, clients, threads: threads(clients), durationS: seconds, samplingRate,
-    });
+    const pgbenchFor = (target: Target, mode: QueryMode, clients: number, seconds: number) =>
+      runPgbench({
+        pgbench: pgbenchBin(server),
+        host: '127.0.0.1',
+        port: ports[target],
+        user: BENCH_USER,
+        password: target.startsWith('airlock') ? 'any-password' : password,
+        database: BENCH_DB,
+        mode,
+        clients,
+        threads: threads(clients),
+        durationS: seconds,
+        samplingRate,
+      });
 
     // Warm caches (shared buffers, the proxies' decision caches, JIT) so the first measured target is not penalised.
     for (const target of targets) {
       if (available[target] !== null) continue;
-      await pgbenchFor(target, 'simple', 1, 2).catch((err: Error) => log(`warm-up on ${target} failed: ${err.message.split('\n')[0]}`));
+      await pgbenchFor(target, 'simple', 1, 2).catch((err: Error) =>
+        log(`warm-up on ${target} failed: ${err.message.split('\n')[0]}`),
+      );
     }
 
     // Interleave targets per (mode, clients) so slow drift of the machine hits all of them alike.
-    for (let round = 0; round < rounds; round++) for (const mode of modes) {
-      for (const clients of clientCounts) {
-        for (const target of targets) {
-          let error = available[target];
-          if (error === null && target === 'pgbouncer' && mode === 'prepared' && bouncerInfo?.prepared === false) {
-            error = `PgBouncer ${bouncerInfo.version} has no prepared statements in transaction mode (1.21+)`;
-          }
-          if (error !== null) {
-            cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null });
-            continue;
-          }
-          log(`pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
-          const pid = pids[target];
-          const cpu0 = pid === 0 ? 0 : cpuSeconds(pid);
-          const user0 = pid === 0 ? 0 : userCpuSeconds(pid);
-          const perf = opt.perf !== undefined && target.startsWith('airlock') ? startPerf(pid, join(resolve(opt.perf), `perf-${target}-${mode}-c${clients}.data`)) : null;
-          try {
-            const run = await pgbenchFor(target, mode, clients, durationS);
-            const proxyCpuSeconds = pid === 0 ? null : cpuSeconds(pid) - cpu0;
-            const proxyUserSeconds = pid === 0 ? null : userCpuSeconds(pid) - user0;
-            cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds, proxyUserSeconds });
-          } catch (err) {
-            cells.push({ mode, clients, target, run: null, error: (err as Error).message, proxyCpuSeconds: null });
-            log(`  failed: ${(err as Error).message.split('\n')[0]}`);
-          } finally {
-            if (perf !== null) await stopChild(perf, 30_000);
+    for (let round = 0; round < rounds; round++)
+      for (const mode of modes) {
+        for (const clients of clientCounts) {
+          for (const target of targets) {
+            let error = available[target];
+            if (error === null && target === 'pgbouncer' && mode === 'prepared' && bouncerInfo?.prepared === false) {
+              error = `PgBouncer ${bouncerInfo.version} has no prepared statements in transaction mode (1.21+)`;
+            }
+            if (error !== null) {
+              cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null });
+              continue;
+            }
+            log(
+              `pgbench -S -M ${mode} -c ${clients} -T ${durationS} → ${target}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`,
+            );
+            const pid = pids[target];
+            const cpu0 = pid === 0 ? 0 : cpuSeconds(pid);
+            const user0 = pid === 0 ? 0 : userCpuSeconds(pid);
+            const perf =
+              opt.perf !== undefined && target.startsWith('airlock')
+                ? startPerf(pid, join(resolve(opt.perf), `perf-${target}-${mode}-c${clients}.data`))
+                : null;
+            try {
+              const run = await pgbenchFor(target, mode, clients, durationS);
+              const proxyCpuSeconds = pid === 0 ? null : cpuSeconds(pid) - cpu0;
+              const proxyUserSeconds = pid === 0 ? null : userCpuSeconds(pid) - user0;
+              cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds, proxyUserSeconds });
+            } catch (err) {
+              cells.push({ mode, clients, target, run: null, error: (err as Error).message, proxyCpuSeconds: null });
+              log(`  failed: ${(err as Error).message.split('\n')[0]}`);
+            } finally {
+              if (perf !== null) await stopChild(perf, 30_000);
+            }
           }
         }
       }
-    }
 
     peaks.afterLoadBytes = peakOf(airlockPid);
     if (bulkRows > 0) {
-      const reads = { select: 'SELECT id, name, email, note FROM bulk_customers', copy: 'COPY (SELECT id, name, email, note FROM bulk_customers) TO STDOUT' } as const;
+      const reads = {
+        select: 'SELECT id, name, email, note FROM bulk_customers',
+        copy: 'COPY (SELECT id, name, email, note FROM bulk_customers) TO STDOUT',
+      } as const;
       for (const kind of ['select', 'copy'] as const) {
         for (const target of ['direct', 'airlock'] as const) {
           if (available[target] !== null) {
@@ -598,13 +790,26 @@ async function main(): Promise<void> {
 
   // A bulk read that was not masked measures something else than the target: report it as such.
   const checks = [
-    ...checkTargets(cells, maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk, startup, clientCounts),
-    ...issueTargets(cells, maskingVerified === false ? { ...peaks, afterBulkBytes: null } : peaks as Peaks, clientCounts),
+    ...checkTargets(
+      cells,
+      maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk,
+      startup,
+      clientCounts,
+    ),
+    ...issueTargets(
+      cells,
+      maskingVerified === false ? { ...peaks, afterBulkBytes: null } : (peaks as Peaks),
+      clientCounts,
+    ),
   ];
-  console.log(`\npgbench -S, ${durationS}s per cell, scale ${scale}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`);
+  console.log(
+    `\npgbench -S, ${durationS}s per cell, scale ${scale}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`,
+  );
   console.log(pgbenchTable(cells));
   if (bulk.length > 0) console.log(`\nmasked bulk read (psql, best of 2)\n${bulkTable(bulk)}`);
-  console.log(`\ndesign.md and issue 16 targets${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`);
+  console.log(
+    `\ndesign.md and issue 16 targets${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`,
+  );
   if (targets.includes('airlock') && startup !== null && (sink?.requests ?? 0) === 0) {
     console.log('\nWARNING: the audit sink received no export request: the audit-on numbers do not include exporting.');
   }
@@ -612,32 +817,71 @@ async function main(): Promise<void> {
     console.log(`\nproxy log: "Audited a statement of an unannounced session" ${proxyLog.unannouncedSession} times`);
   }
   if (startup !== null && airlockBin.endsWith('.ts')) {
-    console.log(`\nNOTE: idle RSS and start to ready are those of the TypeScript source (${airlockBin}, type-stripped at start); ` +
-      'a pod runs the image\'s precompiled tree: measure that with --image-tree.');
+    console.log(
+      `\nNOTE: idle RSS and start to ready are those of the TypeScript source (${airlockBin}, type-stripped at start); `
+        + "a pod runs the image's precompiled tree: measure that with --image-tree.",
+    );
   }
   if (maskingVerified === false) {
-    console.log('\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, ' +
-      'and the masked bulk read targets are reported as N/A.');
+    console.log(
+      '\nWARNING: a masked column came back unmasked through Airlock: its numbers do not include masking, '
+        + 'and the masked bulk read targets are reported as N/A.',
+    );
   }
 
   const resultsDir = join(root, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${startedAt.toISOString().replaceAll(':', '-').replace(/\.\d+Z$/, 'Z')}.json`);
-  writeFileSync(file, JSON.stringify({
-    startedAt: startedAt.toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryBytes: totalmem(), kernel: release(), node: process.version },
-    versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
-    settings: {
-      durationS, rounds, clients: clientCounts, modes, scale, bulkRows, samplingRate, identity: IDENTITY,
-      airlockBin: opt['image-tree'] === true ? 'image tree (--image-tree)' : airlockBin, airlockNodeOptions,
-      ...(opt['baseline-bin'] === undefined ? {} : { baselineBin: opt['baseline-bin'] }),
-      ...(opt['node-option'].length === 0 ? {} : { nodeOptions: opt['node-option'] }),
-    },
-    unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
-    airlock: { startup, peaks, maskingVerified, auditExportRequests: sink?.requests ?? 0, auditExportBytes: sink?.bytes ?? 0,
-      unannouncedSessionWarnings: proxyLog.unannouncedSession },
-    cells, bulk, targets: checks,
-  }, null, 2) + '\n');
+  const file = join(
+    resultsDir,
+    `${startedAt
+      .toISOString()
+      .replaceAll(':', '-')
+      .replace(/\.\d+Z$/, 'Z')}.json`,
+  );
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        machine: {
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model ?? null,
+          memoryBytes: totalmem(),
+          kernel: release(),
+          node: process.version,
+        },
+        versions: { postgres: pgVersion, pgbouncer: bouncerInfo?.version ?? null, airlockCommit: gitCommit() },
+        settings: {
+          durationS,
+          rounds,
+          clients: clientCounts,
+          modes,
+          scale,
+          bulkRows,
+          samplingRate,
+          identity: IDENTITY,
+          airlockBin: opt['image-tree'] === true ? 'image tree (--image-tree)' : airlockBin,
+          airlockNodeOptions,
+          ...(opt['baseline-bin'] === undefined ? {} : { baselineBin: opt['baseline-bin'] }),
+          ...(opt['node-option'].length === 0 ? {} : { nodeOptions: opt['node-option'] }),
+        },
+        unavailable: Object.fromEntries(Object.entries(available).filter(([, v]) => v !== null)),
+        airlock: {
+          startup,
+          peaks,
+          maskingVerified,
+          auditExportRequests: sink?.requests ?? 0,
+          auditExportBytes: sink?.bytes ?? 0,
+          unannouncedSessionWarnings: proxyLog.unannouncedSession,
+        },
+        cells,
+        bulk,
+        targets: checks,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`\nresults: ${file}`);
 }
 

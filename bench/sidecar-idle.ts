@@ -22,12 +22,17 @@ import { cpuSeconds } from './procstat.ts';
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const { values: opt } = parseArgs({
   options: {
-    'airlock-bin': { type: 'string', default: 'bin/airlock.ts' }, 'node-options': { type: 'string' },
-    rounds: { type: 'string', default: '3' }, idle: { type: 'string', default: '5' }, help: { type: 'boolean', short: 'h' },
+    'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+    'node-options': { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    idle: { type: 'string', default: '5' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
 if (opt.help === true) {
-  process.stdout.write('usage: sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]\n');
+  process.stdout.write(
+    'usage: sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]\n',
+  );
   process.exit(0);
 }
 const nodeOptions = opt['node-options'] ?? SIDECAR_NODE_OPTIONS;
@@ -39,9 +44,12 @@ const SUBJECT = 'system:serviceaccount:bench:app';
 const TOKEN = jwt({ sub: SUBJECT });
 
 const policy = {
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'app', namespace: 'bench' },
+  apiVersion: 'airlock.dev/v1alpha1',
+  kind: 'AccessPolicy',
+  metadata: { name: 'app', namespace: 'bench' },
   spec: {
-    subjects: [{ kind: 'ServiceAccount', name: 'app' }], databases: ['orders'],
+    subjects: [{ kind: 'ServiceAccount', name: 'app' }],
+    databases: ['orders'],
     rules: [{ name: 'read', effect: 'allow', operations: ['SELECT', 'COPY_TO'], tables: ['public.*'] }],
     masking: [{ columns: ['public.customers.email'], strategy: 'partial' }],
   },
@@ -57,34 +65,77 @@ function status(pid: number): Record<string, number> {
   return out;
 }
 
-const readyz = (port: number): Promise<number> => new Promise((res) => {
-  http.get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => { r.resume(); res(r.statusCode ?? 0); }).on('error', () => res(0));
-});
+const readyz = (port: number): Promise<number> =>
+  new Promise((res) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      })
+      .on('error', () => res(0));
+  });
 
 async function freePort(): Promise<number> {
   const net = await import('node:net');
   return new Promise((res, rej) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); }).on('error', rej);
+    const s = net
+      .createServer()
+      .listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      })
+      .on('error', rej);
   });
 }
 
-interface Round { readyMs: number; rssMiB: number; hwmMiB: number; anonMiB: number; fileMiB: number; threads: number; idleCpuMs: number }
+interface Round {
+  readyMs: number;
+  rssMiB: number;
+  hwmMiB: number;
+  anonMiB: number;
+  fileMiB: number;
+  threads: number;
+  idleCpuMs: number;
+}
 
 async function round(grpcPort: number, dir: string): Promise<Round> {
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, TOKEN);
   const [listen, health] = [await freePort(), await freePort()];
   const t0 = performance.now();
-  const child = spawn('sh', [join(root, 'scripts/node24.sh'), resolve(root, opt['airlock-bin']!), 'proxy',
-    '--operator', `127.0.0.1:${grpcPort}`, '--binding', 'bench/orders', '--token-file', tokenFile,
-    '--listen', `127.0.0.1:${listen}`, '--health-listen', `127.0.0.1:${health}`, '--spool-dir', join(dir, `spool-${listen}`)],
-  { env: { ...process.env, NODE_OPTIONS: nodeOptions, AIRLOCK_OPERATOR_CA: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    'sh',
+    [
+      join(root, 'scripts/node24.sh'),
+      resolve(root, opt['airlock-bin']!),
+      'proxy',
+      '--operator',
+      `127.0.0.1:${grpcPort}`,
+      '--binding',
+      'bench/orders',
+      '--token-file',
+      tokenFile,
+      '--listen',
+      `127.0.0.1:${listen}`,
+      '--health-listen',
+      `127.0.0.1:${health}`,
+      '--spool-dir',
+      join(dir, `spool-${listen}`),
+    ],
+    {
+      env: { ...process.env, NODE_OPTIONS: nodeOptions, AIRLOCK_OPERATOR_CA: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   try {
     const deadline = Date.now() + 30_000;
     while ((await readyz(health)) !== 200) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sidecar not ready (exit ${child.exitCode}): ${err}`);
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`sidecar not ready (exit ${child.exitCode}): ${err}`);
       await new Promise((r) => setTimeout(r, 5));
     }
     const readyMs = performance.now() - t0;
@@ -93,33 +144,66 @@ async function round(grpcPort: number, dir: string): Promise<Round> {
     await new Promise((r) => setTimeout(r, idleS * 1000));
     const idleCpuMs = (cpuSeconds(child.pid!) - c0) * 1000;
     const s = status(child.pid!);
-    return { readyMs, rssMiB: s['VmRSS']! / 1024, hwmMiB: s['VmHWM']! / 1024, anonMiB: s['RssAnon']! / 1024, fileMiB: s['RssFile']! / 1024, threads: s['Threads']!, idleCpuMs };
+    return {
+      readyMs,
+      rssMiB: s['VmRSS']! / 1024,
+      hwmMiB: s['VmHWM']! / 1024,
+      anonMiB: s['RssAnon']! / 1024,
+      fileMiB: s['RssFile']! / 1024,
+      threads: s['Threads']!,
+      idleCpuMs,
+    };
   } finally {
     child.kill('SIGTERM');
-    await new Promise((r) => child.exitCode !== null ? r(null) : child.once('exit', r));
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
   }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-idle-'));
-const server = new DistributionServer({ reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed(SUBJECT)]])), authorize: () => ({ ok: true }) });
+const server = new DistributionServer({
+  reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed(SUBJECT)]])),
+  authorize: () => ({ ok: true }),
+});
 try {
   const grpcPort = await server.listen('127.0.0.1:0');
   // The endpoint is never dialled: nothing connects to the sidecar while it idles.
-  server.publish({ namespace: 'bench', name: 'orders' }, {
-    policySet: compile([policy], 1),
-    binding: { namespace: 'bench', name: 'orders', generation: 1, spec: { engine: 'postgres', endpoint: { host: '127.0.0.1', database: 'orders' }, credentialsSecretRef: { name: 's' } } as DatabaseBinding['spec'] },
-    endpoint: { host: '127.0.0.1', port: 5432, database: 'orders', tlsMode: 'disable', caPem: null },
-    credentials: { username: 'app', password: 'x' }, grants: [], revoked: [], shutdown: null,
-  });
+  server.publish(
+    { namespace: 'bench', name: 'orders' },
+    {
+      policySet: compile([policy], 1),
+      binding: {
+        namespace: 'bench',
+        name: 'orders',
+        generation: 1,
+        spec: {
+          engine: 'postgres',
+          endpoint: { host: '127.0.0.1', database: 'orders' },
+          credentialsSecretRef: { name: 's' },
+        } as DatabaseBinding['spec'],
+      },
+      endpoint: { host: '127.0.0.1', port: 5432, database: 'orders', tlsMode: 'disable', caPem: null },
+      credentials: { username: 'app', password: 'x' },
+      grants: [],
+      revoked: [],
+      shutdown: null,
+    },
+  );
   process.stdout.write(`sidecar: ${opt['airlock-bin']}, NODE_OPTIONS=${JSON.stringify(nodeOptions)}\n`);
   const all: Round[] = [];
   for (let i = 0; i < rounds; i++) {
     const r = await round(grpcPort, dir);
     all.push(r);
-    process.stdout.write(`ready ${r.readyMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)}), VmHWM ${r.hwmMiB.toFixed(1)} MiB, ${r.threads} threads, idle CPU ${r.idleCpuMs.toFixed(0)} ms in ${idleS} s\n`);
+    process.stdout.write(
+      `ready ${r.readyMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)}), VmHWM ${r.hwmMiB.toFixed(1)} MiB, ${r.threads} threads, idle CPU ${r.idleCpuMs.toFixed(0)} ms in ${idleS} s\n`,
+    );
   }
-  const med = (f: (r: Round) => number): string => { const v = all.map(f).sort((a, b) => a - b); return v[Math.floor(v.length / 2)]!.toFixed(1); };
-  process.stdout.write(`median: ready ${med((r) => r.readyMs)} ms, idle RSS ${med((r) => r.rssMiB)} MiB, VmHWM ${med((r) => r.hwmMiB)} MiB, idle CPU ${med((r) => r.idleCpuMs)} ms in ${idleS} s\n`);
+  const med = (f: (r: Round) => number): string => {
+    const v = all.map(f).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!.toFixed(1);
+  };
+  process.stdout.write(
+    `median: ready ${med((r) => r.readyMs)} ms, idle RSS ${med((r) => r.rssMiB)} MiB, VmHWM ${med((r) => r.hwmMiB)} MiB, idle CPU ${med((r) => r.idleCpuMs)} ms in ${idleS} s\n`,
+  );
 } finally {
   await server.close();
   rmSync(dir, { recursive: true, force: true });

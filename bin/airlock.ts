@@ -84,8 +84,15 @@ collection, rows, policy/rule, query text).
 
 async function auditCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
-    options: { spool: { type: 'string' }, file: { type: 'string' }, n: { type: 'string', short: 'n' }, help: { type: 'boolean' } },
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      spool: { type: 'string' },
+      file: { type: 'string' },
+      n: { type: 'string', short: 'n' },
+      help: { type: 'boolean' },
+    },
   });
   if (values.help === true || positionals.length === 0) {
     (values.help === true ? process.stdout : process.stderr).write(AUDIT_HELP);
@@ -107,7 +114,11 @@ async function auditCommand(args: string[]): Promise<number> {
   let lines: string[];
   try {
     const { auditTail } = await import('../audit/tail.ts');
-    lines = auditTail({ ...(values.spool === undefined ? {} : { spoolDir: values.spool }), ...(values.file === undefined ? {} : { file: values.file }), limit });
+    lines = auditTail({
+      ...(values.spool === undefined ? {} : { spoolDir: values.spool }),
+      ...(values.file === undefined ? {} : { file: values.file }),
+      limit,
+    });
   } catch (e) {
     process.stderr.write(`airlock ${(e as Error).message}\n`);
     return 1;
@@ -123,21 +134,41 @@ function version(): string {
 
 async function proxyCommand(args: string[]): Promise<number> {
   // --operator selects sidecar mode (bin/sidecar.ts): its flags are those the webhook injects.
-  if (args.some((a) => a === '--operator' || a.startsWith('--operator='))) return (await import('./sidecar.ts')).sidecarCommand(args);
+  if (args.some((a) => a === '--operator' || a.startsWith('--operator=')))
+    return (await import('./sidecar.ts')).sidecarCommand(args);
   const { values } = parseArgs({
-    args, allowPositionals: false, strict: true,
+    args,
+    allowPositionals: false,
+    strict: true,
     options: {
-      config: { type: 'string' }, identity: { type: 'string' }, group: { type: 'string', multiple: true },
-      listen: { type: 'string' }, upstream: { type: 'string' }, binding: { type: 'string' },
-      'audit-endpoint': { type: 'string' }, 'audit-spool': { type: 'string' },
-      'max-statement-bytes': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-      'metrics-listen': { type: 'string' }, ...LIMIT_FLAGS,
+      config: { type: 'string' },
+      identity: { type: 'string' },
+      group: { type: 'string', multiple: true },
+      listen: { type: 'string' },
+      upstream: { type: 'string' },
+      binding: { type: 'string' },
+      'audit-endpoint': { type: 'string' },
+      'audit-spool': { type: 'string' },
+      'max-statement-bytes': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'metrics-listen': { type: 'string' },
+      ...LIMIT_FLAGS,
       help: { type: 'boolean' },
     },
   });
-  if (values.help === true) { process.stdout.write(PROXY_HELP); return 0; }
-  const missing = [values.config === undefined ? '--config FILE' : null, values.identity === undefined ? '--identity SUBJECT' : null].filter((x) => x !== null);
-  if (missing.length > 0) { process.stderr.write(`airlock proxy: missing ${missing.join(' and ')}\n\n${PROXY_HELP}`); return 2; }
+  if (values.help === true) {
+    process.stdout.write(PROXY_HELP);
+    return 0;
+  }
+  const missing = [
+    values.config === undefined ? '--config FILE' : null,
+    values.identity === undefined ? '--identity SUBJECT' : null,
+  ].filter((x) => x !== null);
+  if (missing.length > 0) {
+    process.stderr.write(`airlock proxy: missing ${missing.join(' and ')}\n\n${PROXY_HELP}`);
+    return 2;
+  }
   let maxStatementBytes: number | undefined;
   if (values['max-statement-bytes'] !== undefined) {
     maxStatementBytes = Number(values['max-statement-bytes']);
@@ -147,10 +178,17 @@ async function proxyCommand(args: string[]): Promise<number> {
     }
   }
   let limits;
-  try { limits = parseLimitFlags(values); } catch (e) { process.stderr.write(`airlock proxy: ${(e as Error).message}\n`); return 2; }
+  try {
+    limits = parseLimitFlags(values);
+  } catch (e) {
+    process.stderr.write(`airlock proxy: ${(e as Error).message}\n`);
+    return 2;
+  }
   const opts: LocalOptions = {
     ...limits,
-    config: values.config!, identity: values.identity!, groups: values.group ?? [],
+    config: values.config!,
+    identity: values.identity!,
+    groups: values.group ?? [],
     ...(values.listen === undefined ? {} : { listen: values.listen }),
     ...(values.upstream === undefined ? {} : { upstream: values.upstream }),
     ...(values.binding === undefined ? {} : { binding: values.binding }),
@@ -165,10 +203,15 @@ async function proxyCommand(args: string[]): Promise<number> {
 }
 
 async function serve(opts: LocalOptions, after?: (address: { host: string; port: number }) => void): Promise<number> {
-  const log = (m: string): void => { process.stderr.write(`${m}\n`); };
+  const log = (m: string): void => {
+    process.stderr.write(`${m}\n`);
+  };
   let running;
   try {
-    const [{ loadAnalyzer }, { runLocalProxy }] = await Promise.all([import('../proxy/enforce/analyzer.ts'), import('../proxy/local.ts')]);
+    const [{ loadAnalyzer }, { runLocalProxy }] = await Promise.all([
+      import('../proxy/enforce/analyzer.ts'),
+      import('../proxy/local.ts'),
+    ]);
     running = await runLocalProxy(opts, await loadAnalyzer(), log);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
@@ -178,7 +221,9 @@ async function serve(opts: LocalOptions, after?: (address: { host: string; port:
   process.stdout.write(`airlock: listening on ${host.includes(':') ? `[${host}]` : host}:${port}\n`);
   after?.({ host, port });
   await new Promise<void>((resolve) => {
-    const stop = (): void => { void running.stop().then(resolve, resolve); };
+    const stop = (): void => {
+      void running.stop().then(resolve, resolve);
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
@@ -187,19 +232,27 @@ async function serve(opts: LocalOptions, after?: (address: { host: string; port:
 
 async function demoCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, allowPositionals: false, strict: true,
+    args,
+    allowPositionals: false,
+    strict: true,
     options: { listen: { type: 'string' }, identity: { type: 'string' }, help: { type: 'boolean' } },
   });
-  if (values.help === true) { process.stdout.write(DEMO_HELP); return 0; }
+  if (values.help === true) {
+    process.stdout.write(DEMO_HELP);
+    return 0;
+  }
   const { startDemoDatabase } = await import('../proxy/demo-db.ts');
   const db = await startDemoDatabase();
   const config = fileURLToPath(new URL('../examples/orders.yaml', import.meta.url));
-  const code = await serve({
-    config, identity: values.identity ?? 'system:serviceaccount:ml:trainer',
-    listen: values.listen ?? '127.0.0.1:6432',
-    upstream: `postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.database}`,
-  }, ({ host, port }) => {
-    process.stdout.write(`
+  const code = await serve(
+    {
+      config,
+      identity: values.identity ?? 'system:serviceaccount:ml:trainer',
+      listen: values.listen ?? '127.0.0.1:6432',
+      upstream: `postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.database}`,
+    },
+    ({ host, port }) => {
+      process.stdout.write(`
 Connect:   psql "host=${host} port=${port} dbname=orders user=trainer"
            (any user name and password; the proxy logs in upstream with the binding's Secret)
 Try:
@@ -209,47 +262,80 @@ Try:
                                UPDATE orders SET status = 'cancelled';
 Edit examples/orders.yaml while connected: the policy reloads on save.
 `);
-  });
+    },
+  );
   await db.stop();
   return code;
 }
 
 async function validateCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { manifests: { type: 'boolean' }, help: { type: 'boolean' } } });
-  if (values.help === true) { process.stdout.write(VALIDATE_HELP); return 0; }
-  if (positionals.length === 0) { process.stderr.write(`airlock validate: no FILE given\n\n${VALIDATE_HELP}`); return 2; }
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { manifests: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+  if (values.help === true) {
+    process.stdout.write(VALIDATE_HELP);
+    return 0;
+  }
+  if (positionals.length === 0) {
+    process.stderr.write(`airlock validate: no FILE given\n\n${VALIDATE_HELP}`);
+    return 2;
+  }
   const { parseConfig, parseManifests } = await import('../policy/config.ts');
   if (values.manifests === true) return validateManifests(positionals, parseManifests);
   let problems = 0;
   for (const file of positionals) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
       process.stdout.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).message}\n`);
       problems++;
       continue;
     }
     const r = parseConfig(text, file);
-    if (r.ok) { process.stdout.write(`${file}: ok (${r.bindings.length} DatabaseBinding, ${r.policies.length} AccessPolicy, ${r.secrets.length} Secret)\n`); continue; }
+    if (r.ok) {
+      process.stdout.write(
+        `${file}: ok (${r.bindings.length} DatabaseBinding, ${r.policies.length} AccessPolicy, ${r.secrets.length} Secret)\n`,
+      );
+      continue;
+    }
     for (const e of r.errors) process.stdout.write(`${e}\n`);
     problems += r.errors.length;
   }
   return problems > 0 ? 1 : 0;
 }
 
-function validateManifests(paths: readonly string[], parseManifests: typeof import('../policy/config.ts').parseManifests): number {
+function validateManifests(
+  paths: readonly string[],
+  parseManifests: typeof import('../policy/config.ts').parseManifests,
+): number {
   const files: { text: string; source: string }[] = [];
   const walk = (p: string): void => {
     if (statSync(p).isDirectory()) {
-      for (const e of readdirSync(p).sort()) if (!e.startsWith('.')) { const q = join(p, e); if (statSync(q).isDirectory() || /\.ya?ml$/.test(e)) walk(q); }
+      for (const e of readdirSync(p).sort())
+        if (!e.startsWith('.')) {
+          const q = join(p, e);
+          if (statSync(q).isDirectory() || /\.ya?ml$/.test(e)) walk(q);
+        }
     } else files.push({ source: p, text: readFileSync(p, 'utf8') });
   };
-  try { for (const p of paths) walk(p); } catch (e) {
+  try {
+    for (const p of paths) walk(p);
+  } catch (e) {
     process.stdout.write(`${(e as Error).message}\n`);
     return 1;
   }
   const r = parseManifests(files);
-  if (!r.ok) { for (const e of r.errors) process.stdout.write(`${e}\n`); return 1; }
-  process.stdout.write(`${files.length} file(s): ok (${r.bindings.length} DatabaseBinding, ${r.policies.length} AccessPolicy, ${r.requests.length} AccessRequest; ${r.others.length} other document(s) skipped)\n`);
+  if (!r.ok) {
+    for (const e of r.errors) process.stdout.write(`${e}\n`);
+    return 1;
+  }
+  process.stdout.write(
+    `${files.length} file(s): ok (${r.bindings.length} DatabaseBinding, ${r.policies.length} AccessPolicy, ${r.requests.length} AccessRequest; ${r.others.length} other document(s) skipped)\n`,
+  );
   return 0;
 }
 
@@ -278,10 +364,20 @@ Cluster commands use your kubeconfig as kubectl does (KUBECONFIG, or --kubeconfi
 function pluginArgs(argv: string[]): string[] | null {
   const [cmd, ...rest] = argv;
   switch (cmd) {
-    case undefined: case '--help': case '-h': case 'help': return null;
-    case 'approve': case 'deny': case 'revoke': return ['request', cmd, ...rest];
-    case 'explain': case 'test': return ['policy', cmd, ...rest];
-    default: return argv;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      return null;
+    case 'approve':
+    case 'deny':
+    case 'revoke':
+      return ['request', cmd, ...rest];
+    case 'explain':
+    case 'test':
+      return ['policy', cmd, ...rest];
+    default:
+      return argv;
   }
 }
 
@@ -297,17 +393,27 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
-      case 'proxy': return await proxyCommand(rest);
-      case 'demo': return await demoCommand(rest);
-      case 'operator': return await (await import('./operator.ts')).operatorCommand(rest);
-      case 'request': return await (await import('./request.ts')).requestCommand(rest);
-      case 'validate': return await validateCommand(rest);
-      case 'policy': return await (await import('./policy.ts')).policyCommand(rest);
-      case 'audit': return await auditCommand(rest);
-      case 'version': case '--version':
+      case 'proxy':
+        return await proxyCommand(rest);
+      case 'demo':
+        return await demoCommand(rest);
+      case 'operator':
+        return await (await import('./operator.ts')).operatorCommand(rest);
+      case 'request':
+        return await (await import('./request.ts')).requestCommand(rest);
+      case 'validate':
+        return await validateCommand(rest);
+      case 'policy':
+        return await (await import('./policy.ts')).policyCommand(rest);
+      case 'audit':
+        return await auditCommand(rest);
+      case 'version':
+      case '--version':
         process.stdout.write(`airlock ${version()}\n`);
         return 0;
-      case '--help': case '-h': case 'help':
+      case '--help':
+      case '-h':
+      case 'help':
         process.stdout.write(USAGE);
         return 0;
       default:

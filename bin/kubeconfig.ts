@@ -7,10 +7,16 @@ export function kubeConfig(file: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   const path = file ?? process.env['KUBECONFIG'];
   if (path !== undefined && path !== '') {
-    try { kc.loadFromFile(path); } catch (e) { throw new Error(`cannot load kubeconfig ${path}: ${(e as Error).message}`); }
-  }
-  else if (process.env['KUBERNETES_SERVICE_HOST'] !== undefined) kc.loadFromCluster();
-  else throw new Error('no Kubernetes configuration: not in a pod (KUBERNETES_SERVICE_HOST unset) and neither --kubeconfig nor KUBECONFIG given');
+    try {
+      kc.loadFromFile(path);
+    } catch (e) {
+      throw new Error(`cannot load kubeconfig ${path}: ${(e as Error).message}`);
+    }
+  } else if (process.env['KUBERNETES_SERVICE_HOST'] !== undefined) kc.loadFromCluster();
+  else
+    throw new Error(
+      'no Kubernetes configuration: not in a pod (KUBERNETES_SERVICE_HOST unset) and neither --kubeconfig nor KUBECONFIG given',
+    );
   return kc;
 }
 

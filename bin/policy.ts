@@ -79,7 +79,11 @@ function listFiles(paths: readonly string[]): string[] {
   return out;
 }
 
-interface Loaded { readonly policies: AccessPolicy[]; readonly bindings: DatabaseBinding[]; readonly set: CompiledPolicySet }
+interface Loaded {
+  readonly policies: AccessPolicy[];
+  readonly bindings: DatabaseBinding[];
+  readonly set: CompiledPolicySet;
+}
 
 function load(paths: readonly string[], cmd: string): Loaded | null {
   let files: { text: string; source: string }[];
@@ -108,11 +112,22 @@ function pickDatabase(l: Loaded, given: string | null): { name: string } | { err
   const names = new Set(l.bindings.map((b) => b.metadata.name));
   if (names.size === 0) for (const p of l.policies) for (const d of p.spec.databases) if (d !== '*') names.add(d);
   if (names.size === 1) return { name: [...names][0] as string };
-  return { error: names.size === 0 ? 'no DatabaseBinding in the files and no policy names one: give --database NAME (or database: in the case)'
-    : `the files hold several databases (${[...names].sort().join(', ')}): give --database NAME (or database: in the case)` };
+  return {
+    error:
+      names.size === 0
+        ? 'no DatabaseBinding in the files and no policy names one: give --database NAME (or database: in the case)'
+        : `the files hold several databases (${[...names].sort().join(', ')}): give --database NAME (or database: in the case)`,
+  };
 }
 
-function decideOffline(l: Loaded, user: string, groups: readonly string[], database: string, searchPath: readonly string[], sql: string): Explanation {
+function decideOffline(
+  l: Loaded,
+  user: string,
+  groups: readonly string[],
+  database: string,
+  searchPath: readonly string[],
+  sql: string,
+): Explanation {
   const identity = makeIdentity(user, groups);
   const ctx = offlineContext(identity, database, searchPath);
   return explainWith(selectFor(l.set, identity, database), ctx, analyze(sql));
@@ -132,23 +147,40 @@ export async function policyCommand(args: string[]): Promise<number> {
 
 async function explainCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+    args,
+    allowPositionals: true,
+    strict: true,
     options: {
-      identity: { type: 'string' }, group: { type: 'string', multiple: true }, database: { type: 'string' },
-      'search-path': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+      identity: { type: 'string' },
+      group: { type: 'string', multiple: true },
+      database: { type: 'string' },
+      'search-path': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
     },
   });
-  if (values.help === true) { process.stdout.write(EXPLAIN_HELP); return 0; }
+  if (values.help === true) {
+    process.stdout.write(EXPLAIN_HELP);
+    return 0;
+  }
   if (values.identity === undefined || positionals.length < 2) {
-    process.stderr.write(`airlock policy explain: give policy FILE(s), --identity SUBJECT and the SQL (last argument)\n\n${EXPLAIN_HELP}`);
+    process.stderr.write(
+      `airlock policy explain: give policy FILE(s), --identity SUBJECT and the SQL (last argument)\n\n${EXPLAIN_HELP}`,
+    );
     return 2;
   }
   const sql = positionals[positionals.length - 1] as string;
   const l = load(positionals.slice(0, -1), 'explain');
   if (l === null) return 2;
   const db = pickDatabase(l, values.database ?? null);
-  if ('error' in db) { process.stderr.write(`airlock policy explain: ${db.error}\n`); return 2; }
-  const searchPath = values['search-path']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? ['public'];
+  if ('error' in db) {
+    process.stderr.write(`airlock policy explain: ${db.error}\n`);
+    return 2;
+  }
+  const searchPath = values['search-path']
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '') ?? ['public'];
   await loadParser();
   const x = decideOffline(l, values.identity, values.group ?? [], db.name, searchPath, sql);
   process.stdout.write(values.json === true ? `${JSON.stringify(x, null, 2)}\n` : renderExplanation(x, sql));
@@ -160,49 +192,79 @@ export function renderExplanation(x: Explanation, sql: string): string {
   const extra = x.identity.groups.filter((g) => !g.startsWith('system:'));
   out.push(`identity:  ${x.identity.user}${extra.length > 0 ? ` (groups: ${extra.join(', ')})` : ''}`);
   out.push(`database:  ${x.database}`);
-  out.push(`policies:  ${x.policies.length === 0 ? '(none applies: every statement is denied)' : x.policies.join(', ')}`);
+  out.push(
+    `policies:  ${x.policies.length === 0 ? '(none applies: every statement is denied)' : x.policies.join(', ')}`,
+  );
   out.push(`statement: ${sql}`);
   if (x.error !== null) out.push(`  not understood: ${x.error}`);
   x.statements.forEach((s, i) => {
     out.push('');
-    out.push(`${i + 1}. ${s.command || 'statement'}: ${s.decision.verdict}${s.decision.policy === null ? '' : ` by ${s.decision.policy}`}${s.decision.rule === null ? '' : ` rule "${s.decision.rule}"`}`);
+    out.push(
+      `${i + 1}. ${s.command || 'statement'}: ${s.decision.verdict}${s.decision.policy === null ? '' : ` by ${s.decision.policy}`}${s.decision.rule === null ? '' : ` rule "${s.decision.rule}"`}`,
+    );
     if (s.decision.verdict === 'deny') out.push(`   reason: ${s.decision.reason}`);
     if (s.pairs.length === 0) out.push('   pairs: none (needs no rule)');
     for (const p of s.pairs) {
       for (const c of p.candidates) {
         const via = c.object === p.written ? c.object : `${p.written} → ${c.object}`;
         out.push(`   ${p.operation} ${p.kind === 'function' ? 'function ' : ''}${via}`);
-        out.push(`     matched: ${c.matches.length === 0 ? '(no rule)' : c.matches.map((m) => `${m.effect} ${m.policy} "${m.rule}"${m.mode === 'enforce' ? '' : ` [${m.mode}]`}`).join(', ')}`);
-        out.push(`     outcome: ${c.outcome}${c.by === null ? '' : ` by ${c.by.policy} "${c.by.rule}"`}${c.reason === null ? '' : ` (${c.reason})`}`);
+        out.push(
+          `     matched: ${c.matches.length === 0 ? '(no rule)' : c.matches.map((m) => `${m.effect} ${m.policy} "${m.rule}"${m.mode === 'enforce' ? '' : ` [${m.mode}]`}`).join(', ')}`,
+        );
+        out.push(
+          `     outcome: ${c.outcome}${c.by === null ? '' : ` by ${c.by.policy} "${c.by.rule}"`}${c.reason === null ? '' : ` (${c.reason})`}`,
+        );
       }
     }
     if (s.outputs.length > 0) {
       out.push('   masking:');
       for (const o of s.outputs) {
-        const cols = o.columns.length === 0 ? '' : ` [${o.columns.map((c) => `${c.column}: ${c.strategy}`).join(', ')}]`;
-        out.push(`     output ${o.position}: ${o.source} → ${o.strategy ?? (o.columns.length > 0 ? 'per column' : 'unmasked')}${cols}`);
+        const cols =
+          o.columns.length === 0 ? '' : ` [${o.columns.map((c) => `${c.column}: ${c.strategy}`).join(', ')}]`;
+        out.push(
+          `     output ${o.position}: ${o.source} → ${o.strategy ?? (o.columns.length > 0 ? 'per column' : 'unmasked')}${cols}`,
+        );
       }
     }
     if (s.refuse !== null) out.push(`   refused: ${s.refuse}`);
   });
   out.push('');
   const v = x.verdict;
-  out.push(`verdict: ${v.decision}${v.policy === null ? '' : ` by ${v.policy}`}${v.rule === null ? '' : ` rule "${v.rule}"`}${v.reason === null ? '' : ` (${v.reason})`}`);
+  out.push(
+    `verdict: ${v.decision}${v.policy === null ? '' : ` by ${v.policy}`}${v.rule === null ? '' : ` rule "${v.rule}"`}${v.reason === null ? '' : ` (${v.reason})`}`,
+  );
   const masked = Object.entries(x.masked);
   out.push(`masked:  ${masked.length === 0 ? 'nothing' : masked.map(([c, s]) => `${c}: ${s}`).join(', ')}`);
   return `${out.join('\n')}\n`;
 }
 
-interface CaseResult { readonly c: PolicyCase; readonly problems: readonly string[]; readonly x: Explanation | null }
+interface CaseResult {
+  readonly c: PolicyCase;
+  readonly problems: readonly string[];
+  readonly x: Explanation | null;
+}
 
 async function testCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
-    options: { cases: { type: 'string', multiple: true }, format: { type: 'string' }, output: { type: 'string' }, help: { type: 'boolean' } },
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      cases: { type: 'string', multiple: true },
+      format: { type: 'string' },
+      output: { type: 'string' },
+      help: { type: 'boolean' },
+    },
   });
-  if (values.help === true) { process.stdout.write(TEST_HELP); return 0; }
+  if (values.help === true) {
+    process.stdout.write(TEST_HELP);
+    return 0;
+  }
   const format = values.format ?? 'tap';
-  if (format !== 'tap' && format !== 'junit') { process.stderr.write(`airlock policy test: --format must be tap or junit, got ${JSON.stringify(format)}\n`); return 2; }
+  if (format !== 'tap' && format !== 'junit') {
+    process.stderr.write(`airlock policy test: --format must be tap or junit, got ${JSON.stringify(format)}\n`);
+    return 2;
+  }
   if (positionals.length === 0 || values.cases === undefined) {
     process.stderr.write(`airlock policy test: give policy FILE(s) and --cases CASES.yaml\n\n${TEST_HELP}`);
     return 2;
@@ -213,9 +275,19 @@ async function testCommand(args: string[]): Promise<number> {
   let bad = false;
   for (const file of values.cases) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch (e) { process.stderr.write(`airlock policy test: ${(e as Error).message}\n`); bad = true; continue; }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      process.stderr.write(`airlock policy test: ${(e as Error).message}\n`);
+      bad = true;
+      continue;
+    }
     const r = parseCases(text, file);
-    if (!r.ok) { for (const e of r.errors) process.stderr.write(`${e}\n`); bad = true; continue; }
+    if (!r.ok) {
+      for (const e of r.errors) process.stderr.write(`${e}\n`);
+      bad = true;
+      continue;
+    }
     cases.push(...r.cases);
   }
   if (bad) return 2;
@@ -230,7 +302,9 @@ async function testCommand(args: string[]): Promise<number> {
   const report = format === 'tap' ? tap(results) : junit(results, positionals.join(' '));
   if (values.output !== undefined) writeFileSync(values.output, report);
   else process.stdout.write(report);
-  process.stderr.write(`airlock policy test: ${results.length} cases, ${results.length - failed} passed, ${failed} failed\n`);
+  process.stderr.write(
+    `airlock policy test: ${results.length} cases, ${results.length - failed} passed, ${failed} failed\n`,
+  );
   return failed > 0 ? 1 : 0;
 }
 
@@ -238,7 +312,10 @@ function tap(results: readonly CaseResult[]): string {
   const out = ['TAP version 13', `1..${results.length}`];
   results.forEach((r, i) => {
     const desc = r.c.name.replace(/#/g, '\\#');
-    if (r.problems.length === 0) { out.push(`ok ${i + 1} - ${desc}`); return; }
+    if (r.problems.length === 0) {
+      out.push(`ok ${i + 1} - ${desc}`);
+      return;
+    }
     out.push(`not ok ${i + 1} - ${desc}`);
     out.push('  ---');
     out.push(`  at: ${JSON.stringify(r.c.at)}`);
@@ -253,20 +330,26 @@ function tap(results: readonly CaseResult[]): string {
   return `${out.join('\n')}\n`;
 }
 
-const xml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] as string)
-  // Control characters other than tab/newline are not allowed in XML 1.0.
-  .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+const xml = (s: string): string =>
+  s
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] as string)
+    // Control characters other than tab/newline are not allowed in XML 1.0.
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 
 function junit(results: readonly CaseResult[], suite: string): string {
   const failed = results.filter((r) => r.problems.length > 0).length;
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>',
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="airlock policy test" tests="${results.length}" failures="${failed}">`,
-    `  <testsuite name="${xml(suite)}" tests="${results.length}" failures="${failed}" errors="0" skipped="0">`];
+    `  <testsuite name="${xml(suite)}" tests="${results.length}" failures="${failed}" errors="0" skipped="0">`,
+  ];
   for (const r of results) {
     const file = r.c.at.replace(/:\d+:\d+$/, '');
     out.push(`    <testcase classname="${xml(file)}" name="${xml(r.c.name)}" file="${xml(file)}">`);
     if (r.problems.length > 0) {
-      out.push(`      <failure message="${xml(r.problems[0] as string)}" type="PolicyMismatch">${xml(`${r.c.at}\nidentity: ${r.c.identity}\nsql: ${r.c.sql}\n${r.problems.join('\n')}`)}</failure>`);
+      out.push(
+        `      <failure message="${xml(r.problems[0] as string)}" type="PolicyMismatch">${xml(`${r.c.at}\nidentity: ${r.c.identity}\nsql: ${r.c.sql}\n${r.problems.join('\n')}`)}</failure>`,
+      );
     }
     out.push('    </testcase>');
   }

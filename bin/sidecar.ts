@@ -31,34 +31,65 @@ Exits 0 when the operator says so (binding deleted, or the pod's application con
 
 export async function sidecarCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, allowPositionals: false, strict: true,
+    args,
+    allowPositionals: false,
+    strict: true,
     options: {
-      operator: { type: 'string' }, binding: { type: 'string' }, 'token-file': { type: 'string' },
-      listen: { type: 'string' }, 'health-listen': { type: 'string' },
-      'spool-dir': { type: 'string' }, 'audit-spool': { type: 'string' }, 'audit-endpoint': { type: 'string' },
-      'max-statement-bytes': { type: 'string' }, metrics: { type: 'boolean' }, help: { type: 'boolean' }, ...LIMIT_FLAGS,
+      operator: { type: 'string' },
+      binding: { type: 'string' },
+      'token-file': { type: 'string' },
+      listen: { type: 'string' },
+      'health-listen': { type: 'string' },
+      'spool-dir': { type: 'string' },
+      'audit-spool': { type: 'string' },
+      'audit-endpoint': { type: 'string' },
+      'max-statement-bytes': { type: 'string' },
+      metrics: { type: 'boolean' },
+      help: { type: 'boolean' },
+      ...LIMIT_FLAGS,
     },
   });
-  if (values.help === true) { process.stdout.write(SIDECAR_HELP); return 0; }
-  const missing = [values.operator === undefined ? '--operator HOST:PORT' : null, values.binding === undefined ? '--binding NS/NAME' : null,
-    values['token-file'] === undefined ? '--token-file FILE' : null].filter((x) => x !== null);
-  if (missing.length > 0) { process.stderr.write(`airlock proxy: missing ${missing.join(', ')}\n\n${SIDECAR_HELP}`); return 2; }
+  if (values.help === true) {
+    process.stdout.write(SIDECAR_HELP);
+    return 0;
+  }
+  const missing = [
+    values.operator === undefined ? '--operator HOST:PORT' : null,
+    values.binding === undefined ? '--binding NS/NAME' : null,
+    values['token-file'] === undefined ? '--token-file FILE' : null,
+  ].filter((x) => x !== null);
+  if (missing.length > 0) {
+    process.stderr.write(`airlock proxy: missing ${missing.join(', ')}\n\n${SIDECAR_HELP}`);
+    return 2;
+  }
   if (values.metrics === true && values['health-listen'] === undefined) {
-    process.stderr.write('airlock proxy: --metrics serves /metrics on the health listener: give --health-listen HOST:PORT too\n');
+    process.stderr.write(
+      'airlock proxy: --metrics serves /metrics on the health listener: give --health-listen HOST:PORT too\n',
+    );
     return 2;
   }
   let maxStatementBytes: number | undefined;
   if (values['max-statement-bytes'] !== undefined) {
     maxStatementBytes = Number(values['max-statement-bytes']);
-    if (!Number.isInteger(maxStatementBytes) || maxStatementBytes < 1) { process.stderr.write('airlock proxy: --max-statement-bytes must be a positive integer\n'); return 2; }
+    if (!Number.isInteger(maxStatementBytes) || maxStatementBytes < 1) {
+      process.stderr.write('airlock proxy: --max-statement-bytes must be a positive integer\n');
+      return 2;
+    }
   }
   const spool = values['spool-dir'] ?? values['audit-spool'];
   const ca = process.env['AIRLOCK_OPERATOR_CA'];
   let limits;
-  try { limits = parseLimitFlags(values); } catch (e) { process.stderr.write(`airlock proxy: ${(e as Error).message}\n`); return 2; }
+  try {
+    limits = parseLimitFlags(values);
+  } catch (e) {
+    process.stderr.write(`airlock proxy: ${(e as Error).message}\n`);
+    return 2;
+  }
   const opts: SidecarOptions = {
     ...limits,
-    operator: values.operator!, binding: values.binding!, tokenFile: values['token-file']!,
+    operator: values.operator!,
+    binding: values.binding!,
+    tokenFile: values['token-file']!,
     ...(values.listen === undefined ? {} : { listen: values.listen }),
     ...(values['health-listen'] === undefined ? {} : { healthListen: values['health-listen'] }),
     ...(values.metrics === true ? { metrics: true } : {}),
@@ -67,8 +98,11 @@ export async function sidecarCommand(args: string[]): Promise<number> {
     ...(maxStatementBytes === undefined ? {} : { maxStatementBytes }),
     ...(ca === undefined || ca === '' ? {} : { operatorCaPem: ca }),
   };
-  const log = (m: string): void => { process.stderr.write(`${m}\n`); };
-  if (opts.operatorCaPem === undefined) log('airlock: AIRLOCK_OPERATOR_CA is not set: talking to the operator WITHOUT TLS (tests and local runs only)');
+  const log = (m: string): void => {
+    process.stderr.write(`${m}\n`);
+  };
+  if (opts.operatorCaPem === undefined)
+    log('airlock: AIRLOCK_OPERATOR_CA is not set: talking to the operator WITHOUT TLS (tests and local runs only)');
   let running;
   try {
     running = await runSidecarProxy(opts, await loadAnalyzer(), log);
@@ -76,11 +110,25 @@ export async function sidecarCommand(args: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 1;
   }
-  if (running.health !== null) log(`airlock: health on ${running.health.host}:${running.health.port}${opts.metrics === true ? ' (/readyz, /healthz, /metrics)' : ''}`);
+  if (running.health !== null)
+    log(
+      `airlock: health on ${running.health.host}:${running.health.port}${opts.metrics === true ? ' (/readyz, /healthz, /metrics)' : ''}`,
+    );
   const signalled = new Promise<number>((resolve) => {
-    const stop = (): void => { void running.stop().then(() => resolve(0), () => resolve(0)); };
+    const stop = (): void => {
+      void running.stop().then(
+        () => resolve(0),
+        () => resolve(0),
+      );
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  return Promise.race([signalled, running.done.then((d) => { log(`airlock: exiting: ${d.reason}`); return d.code; })]);
+  return Promise.race([
+    signalled,
+    running.done.then((d) => {
+      log(`airlock: exiting: ${d.reason}`);
+      return d.code;
+    }),
+  ]);
 }

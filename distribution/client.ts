@@ -50,15 +50,24 @@ export const DEFAULT_INITIAL_BACKOFF_MS = 200;
 export const DEFAULT_MAX_BACKOFF_MS = 10_000;
 
 export function watchPolicy(
-  address: string, binding: BindingRef, tokenPath: string,
-  onUpdate: (p: DistributedPolicy) => void, onState: (s: WatchState) => void = () => {}, opts: WatchOptions = {},
+  address: string,
+  binding: BindingRef,
+  tokenPath: string,
+  onUpdate: (p: DistributedPolicy) => void,
+  onState: (s: WatchState) => void = () => {},
+  opts: WatchOptions = {},
 ): PolicyWatch {
-  const creds = opts.caPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(opts.caPem));
+  const creds =
+    opts.caPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(opts.caPem));
   const client = new PolicyDistributionClient(address, creds, {
-    'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 30_000, 'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 10_000, 'grpc.keepalive_permit_without_calls': 1,
+    'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? 30_000,
+    'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
   });
   const backoff = new Backoff({
-    initialMs: opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS, maxMs: opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS, jitter: [0.8, 1.2],
+    initialMs: opts.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS,
+    maxMs: opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
+    jitter: [0.8, 1.2],
   });
   let closed = false;
   let last: DistributedPolicy | null = null;
@@ -71,7 +80,10 @@ export function watchPolicy(
     if (closed) return;
     const delayMs = backoff.next();
     onState({ state: 'backoff', delayMs, code, message });
-    timer = setTimeout(() => { timer = null; void connect(); }, delayMs);
+    timer = setTimeout(() => {
+      timer = null;
+      void connect();
+    }, delayMs);
   };
 
   const connect = async (): Promise<void> => {
@@ -86,10 +98,16 @@ export function watchPolicy(
     if (closed) return;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${token}`);
-    const c = (client as unknown as { watch: (r: object, m: grpc.Metadata) => unknown }).watch({ namespace: binding.namespace, binding: binding.name }, md) as grpc.ClientReadableStream<PolicyUpdateMessage>;
+    const c = (client as unknown as { watch: (r: object, m: grpc.Metadata) => unknown }).watch(
+      { namespace: binding.namespace, binding: binding.name },
+      md,
+    ) as grpc.ClientReadableStream<PolicyUpdateMessage>;
     call = c;
     let ended = false;
-    c.on('metadata', () => { backoff.reset(); onState({ state: 'connected' }); });
+    c.on('metadata', () => {
+      backoff.reset();
+      onState({ state: 'connected' });
+    });
     c.on('data', (m: PolicyUpdateMessage) => {
       backoff.reset();
       let p: DistributedPolicy;
@@ -97,9 +115,12 @@ export function watchPolicy(
         p = fromMessage(m);
       } catch (e) {
         onState({ state: 'invalid-update', message: (e as Error).message });
-        return;                                   // keep the last good one
+        return; // keep the last good one
       }
-      if (m.policySetJson !== lastSetJson) { generation++; lastSetJson = m.policySetJson; }
+      if (m.policySetJson !== lastSetJson) {
+        generation++;
+        lastSetJson = m.policySetJson;
+      }
       last = { ...p, policySet: { ...p.policySet, generation } };
       onUpdate(last);
     });
@@ -116,13 +137,29 @@ export function watchPolicy(
   void connect();
   return {
     last: () => last,
-    call: async <Res>(method: 'reportViolations' | 'requestAccess', request: object, timeoutMs: number): Promise<Res> => {
+    call: async <Res>(
+      method: 'reportViolations' | 'requestAccess',
+      request: object,
+      timeoutMs: number,
+    ): Promise<Res> => {
       if (closed) throw new Error('policy watch is closed');
       const md = new grpc.Metadata();
       md.set('authorization', `Bearer ${(await readFile(tokenPath, 'utf8')).trim()}`);
       return await new Promise<Res>((resolve, reject) => {
-        const fn = (client as unknown as Record<string, (r: object, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: Res) => void) => void>)[method]!;
-        fn.call(client, request, md, { deadline: Date.now() + timeoutMs }, (e, v) => (e === null ? resolve(v) : reject(e)));
+        const fn = (
+          client as unknown as Record<
+            string,
+            (
+              r: object,
+              m: grpc.Metadata,
+              o: grpc.CallOptions,
+              cb: (e: grpc.ServiceError | null, v: Res) => void,
+            ) => void
+          >
+        )[method]!;
+        fn.call(client, request, md, { deadline: Date.now() + timeoutMs }, (e, v) =>
+          e === null ? resolve(v) : reject(e),
+        );
       });
     },
     close: () => {

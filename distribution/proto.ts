@@ -8,7 +8,13 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 /** Message options: camelCase names (applied by gen-proto.ts), 64-bit integers and enums as strings, defaults filled in. */
-export const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true };
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
 
 const descriptor = JSON.parse(readFileSync(join(import.meta.dirname, 'proto/airlock/v1/distribution.json'), 'utf8'));
 const def = protoLoader.fromJSON(descriptor, LOADER_OPTIONS);

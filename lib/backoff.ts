@@ -22,9 +22,12 @@ export interface BackoffPolicy {
 export function backoffMs(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
   const { initialMs, maxMs, factor = 2, jitter = [1, 1] } = policy;
   if (!(initialMs >= 0) || !(maxMs >= 0) || !(factor >= 1)) {
-    throw new RangeError(`backoff: initialMs and maxMs must be ≥ 0 and factor ≥ 1 (got ${initialMs}, ${maxMs}, ${factor})`);
+    throw new RangeError(
+      `backoff: initialMs and maxMs must be ≥ 0 and factor ≥ 1 (got ${initialMs}, ${maxMs}, ${factor})`,
+    );
   }
-  if (!Number.isInteger(attempt) || attempt < 1) throw new RangeError(`backoff: attempt must be an integer ≥ 1 (got ${attempt})`);
+  if (!Number.isInteger(attempt) || attempt < 1)
+    throw new RangeError(`backoff: attempt must be an integer ≥ 1 (got ${attempt})`);
   // The exponent stops growing long after any cap is reached, so the product never overflows to Infinity
   // (0 × Infinity would be NaN for a zero first delay).
   const step = Math.min(maxMs, initialMs * factor ** Math.min(attempt - 1, 64));
@@ -39,13 +42,15 @@ export class Backoff {
   #failures = 0;
 
   constructor(policy: BackoffPolicy, random: () => number = Math.random) {
-    backoffMs(policy, 1, () => 0);                       // a bad policy fails here, not at the first failure
+    backoffMs(policy, 1, () => 0); // a bad policy fails here, not at the first failure
     this.#policy = policy;
     this.#random = random;
   }
 
   /** Failures counted since the last reset (0 before the first next()). */
-  get failures(): number { return this.#failures; }
+  get failures(): number {
+    return this.#failures;
+  }
 
   /** Count one more failure and return how long to wait before trying again. */
   next(): number {
@@ -53,5 +58,7 @@ export class Backoff {
     return backoffMs(this.#policy, this.#failures, this.#random);
   }
 
-  reset(): void { this.#failures = 0; }
+  reset(): void {
+    this.#failures = 0;
+  }
 }

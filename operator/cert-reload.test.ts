@@ -13,7 +13,11 @@ test('servingFromSecret takes a matching tls.crt/tls.key and refuses anything el
   const cases: [string, { data?: Record<string, string> } | undefined, RegExp][] = [
     ['no Secret', undefined, /^Secret ns\/s not found$/],
     ['no keys', { data: {} }, /has no tls\.crt and tls\.key/],
-    ['a key of another certificate (half-written renewal)', { data: { 'tls.crt': b64(a.certPem), 'tls.key': b64(b.keyPem) } }, /tls\.key is not the key of tls\.crt/],
+    [
+      'a key of another certificate (half-written renewal)',
+      { data: { 'tls.crt': b64(a.certPem), 'tls.key': b64(b.keyPem) } },
+      /tls\.key is not the key of tls\.crt/,
+    ],
     ['not PEM', { data: { 'tls.crt': b64('garbage'), 'tls.key': b64(a.keyPem) } }, /does not parse/],
   ];
   for (const [name, secret, want] of cases) {
@@ -27,7 +31,9 @@ test('ServingIdentityProvider tells a new listener asynchronously, and every lis
   const pair = { certPem: 'c1', keyPem: 'k1' };
   const p = new ServingIdentityProvider(pair);
   const seen: string[] = [];
-  const l = (u: { certificate: Buffer; privateKey: Buffer } | null): void => { seen.push(u === null ? 'null' : u.certificate.toString()); };
+  const l = (u: { certificate: Buffer; privateKey: Buffer } | null): void => {
+    seen.push(u === null ? 'null' : u.certificate.toString());
+  };
   p.addIdentityCertificateListener(l);
   assert.deepEqual(seen, [], 'not synchronously: grpc-js registers its watcher only after this call returns');
   await Promise.resolve();

@@ -6,22 +6,30 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { experimental } from '@grpc/grpc-js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
-export interface ServingPair { readonly certPem: string; readonly keyPem: string }
+export interface ServingPair {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
 
 /**
  * tls.crt/tls.key of a kubernetes.io/tls Secret, checked: both present, the chain's first certificate
  * parses and the key is its key. A string is the problem; the caller keeps serving what it has (a
  * half-written or wrong Secret must not take TLS down).
  */
-export function servingFromSecret(secret: { data?: Record<string, string> } | undefined, where: string): ServingPair | string {
+export function servingFromSecret(
+  secret: { data?: Record<string, string> } | undefined,
+  where: string,
+): ServingPair | string {
   if (secret === undefined) return `Secret ${where} not found`;
   const cert = secret.data?.['tls.crt'];
   const key = secret.data?.['tls.key'];
-  if (cert === undefined || key === undefined || cert === '' || key === '') return `Secret ${where} has no tls.crt and tls.key`;
+  if (cert === undefined || key === undefined || cert === '' || key === '')
+    return `Secret ${where} has no tls.crt and tls.key`;
   const certPem = Buffer.from(cert, 'base64').toString('utf8');
   const keyPem = Buffer.from(key, 'base64').toString('utf8');
   try {
-    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) return `Secret ${where}: tls.key is not the key of tls.crt`;
+    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem)))
+      return `Secret ${where}: tls.key is not the key of tls.crt`;
   } catch (e) {
     return `Secret ${where}: tls.crt or tls.key does not parse: ${(e as Error).message}`;
   }
@@ -39,7 +47,9 @@ type IdentityListener = Parameters<experimental.CertificateProvider['addIdentity
 export class ServingIdentityProvider implements experimental.CertificateProvider {
   #pair: ServingPair;
   readonly #listeners = new Set<IdentityListener>();
-  constructor(pair: ServingPair) { this.#pair = pair; }
+  constructor(pair: ServingPair) {
+    this.#pair = pair;
+  }
   set(pair: ServingPair): void {
     this.#pair = pair;
     for (const l of this.#listeners) l(this.#update());
@@ -49,9 +59,13 @@ export class ServingIdentityProvider implements experimental.CertificateProvider
   }
   addIdentityCertificateListener(l: IdentityListener): void {
     this.#listeners.add(l);
-    queueMicrotask(() => { if (this.#listeners.has(l)) l(this.#update()); });
+    queueMicrotask(() => {
+      if (this.#listeners.has(l)) l(this.#update());
+    });
   }
-  removeIdentityCertificateListener(l: IdentityListener): void { this.#listeners.delete(l); }
+  removeIdentityCertificateListener(l: IdentityListener): void {
+    this.#listeners.delete(l);
+  }
   // No client certificates: sidecars authenticate with their ServiceAccount token, not mTLS.
   addCaCertificateListener(): void {}
   removeCaCertificateListener(): void {}

@@ -22,7 +22,9 @@ function clientFor(port: number): KubeClient {
 async function timeToFail(kube: KubeClient, timeoutMs: number): Promise<{ ms: number; error: Error }> {
   const t0 = performance.now();
   const error = await kube.call('GET', '/api/v1/namespaces/ml/secrets', undefined, 'application/json', timeoutMs).then(
-    () => assert.fail('the call answered'), (e: Error) => e);
+    () => assert.fail('the call answered'),
+    (e: Error) => e,
+  );
   return { ms: performance.now() - t0, error };
 }
 
@@ -31,7 +33,10 @@ test('a connection accepted but never answered (TLS handshake stalls) fails afte
   // agent's and the request's timeouts on a TLS socket still connecting): a LIST into a cut relay took
   // 20 s to fail instead of 10.
   const held: net.Socket[] = [];
-  const server = net.createServer((s) => { held.push(s); s.on('error', () => {}); });
+  const server = net.createServer((s) => {
+    held.push(s);
+    s.on('error', () => {});
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   try {
     const { ms, error } = await timeToFail(clientFor((server.address() as net.AddressInfo).port), 1000);
@@ -49,5 +54,7 @@ test('a connect that never completes (SYNs dropped) fails after the timeout', as
     const { ms, error } = await timeToFail(clientFor(hole.port), 400);
     assert.match(error.message, /no answer in 400 ms/);
     assert.ok(ms < 1500, `failed after ${ms} ms`);
-  } finally { hole.close(); }
+  } finally {
+    hole.close();
+  }
 });

@@ -53,14 +53,22 @@ export function recordOf(spec: unknown): LeaseRecord {
   const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   return {
-    holderIdentity: str(s['holderIdentity']) ?? '', leaseDurationSeconds: num(s['leaseDurationSeconds']),
-    acquireTime: str(s['acquireTime']), renewTime: str(s['renewTime']), leaseTransitions: num(s['leaseTransitions']),
+    holderIdentity: str(s['holderIdentity']) ?? '',
+    leaseDurationSeconds: num(s['leaseDurationSeconds']),
+    acquireTime: str(s['acquireTime']),
+    renewTime: str(s['renewTime']),
+    leaseTransitions: num(s['leaseTransitions']),
   };
 }
 
 function sameRecord(a: LeaseRecord, b: LeaseRecord): boolean {
-  return a.holderIdentity === b.holderIdentity && a.leaseDurationSeconds === b.leaseDurationSeconds && a.acquireTime === b.acquireTime
-    && a.renewTime === b.renewTime && a.leaseTransitions === b.leaseTransitions;
+  return (
+    a.holderIdentity === b.holderIdentity
+    && a.leaseDurationSeconds === b.leaseDurationSeconds
+    && a.acquireTime === b.acquireTime
+    && a.renewTime === b.renewTime
+    && a.leaseTransitions === b.leaseTransitions
+  );
 }
 
 /**
@@ -84,9 +92,12 @@ export function decide(obs: Observation, id: string, nowMs: number, leaseDuratio
   if (held !== '' && !mine && expiresInMs > 0) return { kind: 'wait', holder: held, expiresInMs };
   const now = microTime(wallNow);
   return {
-    kind: 'write', acquiring: !mine,
+    kind: 'write',
+    acquiring: !mine,
     record: {
-      holderIdentity: id, leaseDurationSeconds, renewTime: now,
+      holderIdentity: id,
+      leaseDurationSeconds,
+      renewTime: now,
       acquireTime: mine ? obs.record.acquireTime : now,
       leaseTransitions: mine ? obs.record.leaseTransitions : obs.record.leaseTransitions + 1,
     },
@@ -102,16 +113,27 @@ export function firstRecord(id: string, leaseDurationSeconds: number, wallNow: D
 /** The release written on stop (client-go release()): free at once for whoever reads it next. */
 export function releaseRecord(current: LeaseRecord, wallNow: Date): LeaseRecord {
   const now = microTime(wallNow);
-  return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: current.leaseTransitions };
+  return {
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: now,
+    renewTime: now,
+    leaseTransitions: current.leaseTransitions,
+  };
 }
 
 /** Checks the timing options as client-go's NewLeaderElector does; returns the problems, each a sentence. */
 export function timingProblems(leaseDurationMs: number, renewDeadlineMs: number, retryPeriodMs: number): string[] {
   const out: string[] = [];
-  if (!Number.isInteger(leaseDurationMs / 1000) || leaseDurationMs < 1000) out.push(`leaseDuration must be a whole number of seconds (the Lease stores seconds), got ${leaseDurationMs} ms`);
-  if (!(renewDeadlineMs < leaseDurationMs)) out.push(`renewDeadline (${renewDeadlineMs} ms) must be less than leaseDuration (${leaseDurationMs} ms), or two replicas could both lead`);
+  if (!Number.isInteger(leaseDurationMs / 1000) || leaseDurationMs < 1000)
+    out.push(`leaseDuration must be a whole number of seconds (the Lease stores seconds), got ${leaseDurationMs} ms`);
+  if (!(renewDeadlineMs < leaseDurationMs))
+    out.push(
+      `renewDeadline (${renewDeadlineMs} ms) must be less than leaseDuration (${leaseDurationMs} ms), or two replicas could both lead`,
+    );
   if (!(retryPeriodMs > 0)) out.push(`retryPeriod must be positive, got ${retryPeriodMs} ms`);
-  else if (!(renewDeadlineMs > JITTER_FACTOR * retryPeriodMs)) out.push(`renewDeadline (${renewDeadlineMs} ms) must exceed ${JITTER_FACTOR} × retryPeriod (${retryPeriodMs} ms)`);
+  else if (!(renewDeadlineMs > JITTER_FACTOR * retryPeriodMs))
+    out.push(`renewDeadline (${renewDeadlineMs} ms) must exceed ${JITTER_FACTOR} × retryPeriod (${retryPeriodMs} ms)`);
   return out;
 }
 
@@ -182,7 +204,9 @@ export class LeaderElector {
   }
 
   /** Called with true on acquiring and false on stepping down or stopping; synchronously, in order. */
-  onChange(cb: (leader: boolean) => void): void { this.#listeners.push(cb); }
+  onChange(cb: (leader: boolean) => void): void {
+    this.#listeners.push(cb);
+  }
 
   start(): void {
     if (this.#running !== null || this.#stopped) return;
@@ -198,7 +222,7 @@ export class LeaderElector {
     this.#stopped = true;
     this.#wake?.();
     if (this.#deadline !== null) clearTimeout(this.#deadline);
-    await this.#running;                       // an in-flight write finishes first: release must carry its resourceVersion
+    await this.#running; // an in-flight write finishes first: release must carry its resourceVersion
     const held = this.#observed?.record.holderIdentity === this.identity;
     this.#setLeading(false, 'Stopped leader election');
     if (held && (opts.release ?? this.#o.releaseOnCancel ?? true)) await this.#release();
@@ -215,12 +239,21 @@ export class LeaderElector {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.#wake = null; resolve(); }, ms);
-      this.#wake = () => { clearTimeout(t); this.#wake = null; resolve(); };
+      const t = setTimeout(() => {
+        this.#wake = null;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        this.#wake = null;
+        resolve();
+      };
     });
   }
 
-  #path(): string { return `/apis/${LEASES}/namespaces/${this.namespace}/leases/${this.leaseName}`; }
+  #path(): string {
+    return `/apis/${LEASES}/namespaces/${this.namespace}/leases/${this.leaseName}`;
+  }
 
   async #tryAcquireOrRenew(): Promise<void> {
     const sentAt = this.#now();
@@ -230,10 +263,22 @@ export class LeaderElector {
       const got = await this.#o.kube.call('GET', this.#path(), undefined, undefined, timeout);
       if (got.status === 404) {
         const record = firstRecord(this.identity, this.#leaseMs / 1000, wall);
-        const body = { apiVersion: LEASES, kind: 'Lease', metadata: { name: this.leaseName, namespace: this.namespace }, spec: record };
-        const r = await this.#o.kube.call('POST', `/apis/${LEASES}/namespaces/${this.namespace}/leases`, body, undefined, timeout);
+        const body = {
+          apiVersion: LEASES,
+          kind: 'Lease',
+          metadata: { name: this.leaseName, namespace: this.namespace },
+          spec: record,
+        };
+        const r = await this.#o.kube.call(
+          'POST',
+          `/apis/${LEASES}/namespaces/${this.namespace}/leases`,
+          body,
+          undefined,
+          timeout,
+        );
         if (r.status === 409) return this.#lost('Lost lease: another replica created it first');
-        if (r.status !== 201 && r.status !== 200) return this.#failed(`creating Lease ${this.namespace}/${this.leaseName}`, r);
+        if (r.status !== 201 && r.status !== 200)
+          return this.#failed(`creating Lease ${this.namespace}/${this.leaseName}`, r);
         this.#wrote(r.body, record, sentAt, true);
         return;
       }
@@ -246,8 +291,14 @@ export class LeaderElector {
         if (this.#leading) this.#setLeading(false, 'Lost lease to another holder', { holder: step.holder });
         return;
       }
-      const r = await this.#o.kube.call('PUT', this.#path(), { ...got.body, spec: { ...got.body.spec, ...step.record } }, undefined, timeout);
-      if (r.status === 409) return this.#lost('Lost lease: it was written since it was read');  // decide again next round
+      const r = await this.#o.kube.call(
+        'PUT',
+        this.#path(),
+        { ...got.body, spec: { ...got.body.spec, ...step.record } },
+        undefined,
+        timeout,
+      );
+      if (r.status === 409) return this.#lost('Lost lease: it was written since it was read'); // decide again next round
       if (r.status !== 200) return this.#failed(`updating Lease ${this.namespace}/${this.leaseName}`, r);
       this.#wrote(r.body, step.record, sentAt, step.acquiring);
     } catch (e) {
@@ -263,9 +314,18 @@ export class LeaderElector {
     if (this.#stopped) return;
     if (this.#deadline !== null) clearTimeout(this.#deadline);
     const left = this.#deadlineMs - (this.#now() - sentAt);
-    this.#deadline = setTimeout(() => this.#setLeading(false, 'Failed to renew lease within the renew deadline', { renewDeadlineMs: this.#deadlineMs }), Math.max(0, left));
+    this.#deadline = setTimeout(
+      () =>
+        this.#setLeading(false, 'Failed to renew lease within the renew deadline', {
+          renewDeadlineMs: this.#deadlineMs,
+        }),
+      Math.max(0, left),
+    );
     this.#deadline.unref();
-    if (!this.#leading) this.#setLeading(true, acquiring ? 'Acquired lease' : 'Renewed lease after stepping down', { transitions: record.leaseTransitions });
+    if (!this.#leading)
+      this.#setLeading(true, acquiring ? 'Acquired lease' : 'Renewed lease after stepping down', {
+        transitions: record.leaseTransitions,
+      });
   }
 
   /**
@@ -279,20 +339,37 @@ export class LeaderElector {
 
   #failed(what: string, r: { status: number; body: any }): void {
     const msg = `${what}: ${r.status === 0 ? '' : `HTTP ${r.status}: `}${r.body?.message ?? ''}`;
-    if (msg === this.#lastError) return;                                  // once per distinct error, not every retryPeriod
+    if (msg === this.#lastError) return; // once per distinct error, not every retryPeriod
     this.#lastError = msg;
     this.#o.log.error('Failed to acquire or renew lease', {
-      error: msg, ...(r.status === 403 ? { hint: `grant get/update on leases "${this.leaseName}" and create on leases in namespace ${this.namespace} (operator/rbac.yaml)` } : {}),
+      error: msg,
+      ...(r.status === 403
+        ? {
+            hint: `grant get/update on leases "${this.leaseName}" and create on leases in namespace ${this.namespace} (operator/rbac.yaml)`,
+          }
+        : {}),
     });
   }
 
   #setLeading(leading: boolean, msg: string, kv: Record<string, unknown> = {}): void {
     if (this.#leading === leading) return;
     this.#leading = leading;
-    if (!leading && this.#deadline !== null) { clearTimeout(this.#deadline); this.#deadline = null; }
-    this.#o.log.info(msg, { kind: 'Lease', lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, ...kv });
+    if (!leading && this.#deadline !== null) {
+      clearTimeout(this.#deadline);
+      this.#deadline = null;
+    }
+    this.#o.log.info(msg, {
+      kind: 'Lease',
+      lease: `${this.namespace}/${this.leaseName}`,
+      identity: this.identity,
+      ...kv,
+    });
     for (const cb of this.#listeners) {
-      try { cb(leading); } catch (e) { this.#o.log.error('Failed to handle leadership change', { error: (e as Error).message }); }
+      try {
+        cb(leading);
+      } catch (e) {
+        this.#o.log.error('Failed to handle leadership change', { error: (e as Error).message });
+      }
     }
   }
 
@@ -301,11 +378,30 @@ export class LeaderElector {
     const obs = this.#observed;
     if (lease === null || obs === null) return;
     try {
-      const r = await this.#o.kube.call('PUT', this.#path(), { ...lease, spec: { ...lease['spec'], ...releaseRecord(obs.record, new Date()) } }, undefined, this.#deadlineMs);
-      if (r.status === 200) this.#o.log.info('Released lease', { kind: 'Lease', lease: `${this.namespace}/${this.leaseName}`, identity: this.identity });
-      else this.#o.log.warn('Failed to release lease; it expires on its own', { lease: `${this.namespace}/${this.leaseName}`, status: r.status, error: r.body?.message ?? '' });
+      const r = await this.#o.kube.call(
+        'PUT',
+        this.#path(),
+        { ...lease, spec: { ...lease['spec'], ...releaseRecord(obs.record, new Date()) } },
+        undefined,
+        this.#deadlineMs,
+      );
+      if (r.status === 200)
+        this.#o.log.info('Released lease', {
+          kind: 'Lease',
+          lease: `${this.namespace}/${this.leaseName}`,
+          identity: this.identity,
+        });
+      else
+        this.#o.log.warn('Failed to release lease; it expires on its own', {
+          lease: `${this.namespace}/${this.leaseName}`,
+          status: r.status,
+          error: r.body?.message ?? '',
+        });
     } catch (e) {
-      this.#o.log.warn('Failed to release lease; it expires on its own', { lease: `${this.namespace}/${this.leaseName}`, error: (e as Error).message });
+      this.#o.log.warn('Failed to release lease; it expires on its own', {
+        lease: `${this.namespace}/${this.leaseName}`,
+        error: (e as Error).message,
+      });
     }
   }
 }

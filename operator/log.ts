@@ -10,7 +10,11 @@ export function jsonLogger(out: (line: string) => void = (l) => process.stderr.w
   const emit = (level: string, msg: string, kv?: Record<string, unknown>): void => {
     out(`${JSON.stringify({ ts: new Date().toISOString(), level, msg, ...kv })}\n`);
   };
-  return { info: (m, kv) => emit('info', m, kv), warn: (m, kv) => emit('warn', m, kv), error: (m, kv) => emit('error', m, kv) };
+  return {
+    info: (m, kv) => emit('info', m, kv),
+    warn: (m, kv) => emit('warn', m, kv),
+    error: (m, kv) => emit('error', m, kv),
+  };
 }
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

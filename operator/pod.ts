@@ -18,8 +18,15 @@ export const LABEL_SIDECAR_SELECTOR = `${LABEL_SIDECAR}=true`;
 export const TOKEN_AUDIENCE = 'airlock';
 
 // Only the parts of a Pod this code reads or writes are typed; everything else passes through untouched.
-export interface ResourceRequirements { requests?: Record<string, string>; limits?: Record<string, string> }
-export interface EnvVar { name: string; value?: string; valueFrom?: unknown }
+export interface ResourceRequirements {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
 export interface Container {
   name: string;
   image?: string;
@@ -28,7 +35,10 @@ export interface Container {
   restartPolicy?: string;
   [k: string]: unknown;
 }
-export interface Volume { name: string; [k: string]: unknown }
+export interface Volume {
+  name: string;
+  [k: string]: unknown;
+}
 export interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
@@ -39,8 +49,11 @@ export interface Pod {
   apiVersion?: string;
   kind?: string;
   metadata?: {
-    name?: string; generateName?: string; namespace?: string;
-    labels?: Record<string, string>; annotations?: Record<string, string>;
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
     [k: string]: unknown;
   };
   spec?: PodSpec;
@@ -50,7 +63,10 @@ export interface Pod {
 // 32-bit FNV-1a, hex: a short, stable suffix for names that would not fit a DNS label.
 function fnv1a(s: string): string {
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
   return h.toString(16).padStart(8, '0');
 }
 
@@ -59,7 +75,9 @@ export function labelName(prefix: string, binding: string): string {
   const s = `${prefix}${binding.replace(/\./g, '-')}`;
   return s.length <= 63 ? s : `${s.slice(0, 54).replace(/-+$/, '')}-${fnv1a(binding)}`;
 }
-export function sidecarName(binding: string): string { return labelName('airlock-proxy-', binding); }
+export function sidecarName(binding: string): string {
+  return labelName('airlock-proxy-', binding);
+}
 
 /** Which bindings select this pod: same namespace, workloadSelector matches its labels; sorted by name. */
 export function matchingBindings(pod: Pod, bindings: readonly DatabaseBinding[]): DatabaseBinding[] {

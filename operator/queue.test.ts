@@ -22,7 +22,8 @@ function controlled() {
     const f = finish.get(key)?.shift();
     assert.ok(f !== undefined, `${key} is not running`);
     f(err);
-    await tick(); await tick();
+    await tick();
+    await tick();
   };
   return { started, work, done };
 }
@@ -31,14 +32,17 @@ describe('WorkQueue', () => {
   it('runs different keys at once, up to the concurrency, in the order they were added', async () => {
     const c = controlled();
     const q = new WorkQueue(c.work, { log: quiet, concurrency: 2 });
-    q.add('a'); q.add('b'); q.add('c');
+    q.add('a');
+    q.add('b');
+    q.add('c');
     await tick();
     assert.deepEqual(c.started, ['a', 'b']);
     assert.equal(q.running, 2);
     assert.equal(q.depth, 1);
     await c.done('b');
     assert.deepEqual(c.started, ['a', 'b', 'c']);
-    await c.done('a'); await c.done('c');
+    await c.done('a');
+    await c.done('c');
     assert.equal(q.running, 0);
     assert.equal(q.depth, 0);
     q.stop();
@@ -49,13 +53,16 @@ describe('WorkQueue', () => {
     const q = new WorkQueue(c.work, { log: quiet, concurrency: 4 });
     q.add('a');
     await tick();
-    q.add('a'); q.add('a'); q.add('b');
+    q.add('a');
+    q.add('a');
+    q.add('b');
     await tick();
     assert.deepEqual(c.started, ['a', 'b'], 'the second a waits for the first, b does not');
     assert.equal(q.depth, 1, 'the two adds of a while it ran are one');
     await c.done('a');
     assert.deepEqual(c.started, ['a', 'b', 'a']);
-    await c.done('a'); await c.done('b');
+    await c.done('a');
+    await c.done('b');
     await tick();
     assert.deepEqual(c.started, ['a', 'b', 'a'], 'no third run of a');
     q.stop();
@@ -64,10 +71,14 @@ describe('WorkQueue', () => {
   it('adds a key once however often it is added before it runs', async () => {
     const c = controlled();
     const q = new WorkQueue(c.work, { log: quiet, concurrency: 1 });
-    q.add('a'); q.add('b'); q.add('a'); q.add('b');
+    q.add('a');
+    q.add('b');
+    q.add('a');
+    q.add('b');
     assert.equal(q.depth, 2);
     await tick();
-    await c.done('a'); await c.done('b');
+    await c.done('a');
+    await c.done('b');
     assert.deepEqual(c.started, ['a', 'b']);
     q.stop();
   });
@@ -75,7 +86,12 @@ describe('WorkQueue', () => {
   it('retries a failed key after its backoff, and logs the delay', async () => {
     const c = controlled();
     const warned: Array<Record<string, unknown>> = [];
-    const log = { ...quiet, warn: (_m: string, f: Record<string, unknown>) => { warned.push(f); } } as unknown as Logger;
+    const log = {
+      ...quiet,
+      warn: (_m: string, f: Record<string, unknown>) => {
+        warned.push(f);
+      },
+    } as unknown as Logger;
     const q = new WorkQueue(c.work, { log, retry: { initialMs: 20, maxMs: 40 } });
     q.add('a');
     await tick();
@@ -87,7 +103,7 @@ describe('WorkQueue', () => {
     await c.done('a', new Error('conflict'));
     assert.equal(warned[1]?.retryInMs, 40, 'doubled for the second consecutive failure');
     await new Promise((r) => setTimeout(r, 80));
-    await c.done('a');                                    // a success forgets the failures
+    await c.done('a'); // a success forgets the failures
     q.add('a');
     await tick();
     await c.done('a', new Error('again'));
@@ -98,14 +114,15 @@ describe('WorkQueue', () => {
   it('starts nothing after stop, and cancels pending retries', async () => {
     const c = controlled();
     const q = new WorkQueue(c.work, { log: quiet, concurrency: 1, retry: { initialMs: 10, maxMs: 10 } });
-    q.add('a'); q.add('b');
+    q.add('a');
+    q.add('b');
     await tick();
-    q.add('a');                                            // dirty while it runs
-    await c.done('a', new Error('x'));                    // its retry timer is armed, and it is queued behind b
+    q.add('a'); // dirty while it runs
+    await c.done('a', new Error('x')); // its retry timer is armed, and it is queued behind b
     assert.deepEqual(c.started, ['a', 'b']);
     q.stop();
-    await c.done('b');                                     // a running reconcile finishes; a does not start
-    await new Promise((r) => setTimeout(r, 30));          // nor does its retry
+    await c.done('b'); // a running reconcile finishes; a does not start
+    await new Promise((r) => setTimeout(r, 30)); // nor does its retry
     q.add('c');
     await tick();
     assert.deepEqual(c.started, ['a', 'b']);

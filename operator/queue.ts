@@ -42,7 +42,8 @@ export class WorkQueue {
 
   constructor(work: (key: string) => Promise<void>, opts: WorkQueueOptions) {
     const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`work queue: concurrency must be an integer ≥ 1, got ${concurrency}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RangeError(`work queue: concurrency must be an integer ≥ 1, got ${concurrency}`);
     this.#work = work;
     this.#log = opts.log;
     this.#concurrency = concurrency;
@@ -51,18 +52,28 @@ export class WorkQueue {
   }
 
   /** Keys waiting for a reconcile (queued, or added again while running). */
-  get depth(): number { return this.#dirty.size; }
+  get depth(): number {
+    return this.#dirty.size;
+  }
   /** Keys being reconciled now. */
-  get running(): number { return this.#processing.size; }
+  get running(): number {
+    return this.#processing.size;
+  }
 
   add(key: string): void {
     if (this.#stopped || this.#dirty.has(key)) return;
     this.#dirty.add(key);
-    if (this.#processing.has(key)) return;               // its worker queues it again when done
+    if (this.#processing.has(key)) return; // its worker queues it again when done
     this.#queued.add(key);
     // Start workers on the next turn, not inside the caller: a burst of adds (an informer's initial list)
     // is all queued before the first reconcile starts, as before this queue ran keys concurrently.
-    if (!this.#pumpScheduled) { this.#pumpScheduled = true; setImmediate(() => { this.#pumpScheduled = false; this.#pump(); }); }
+    if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      setImmediate(() => {
+        this.#pumpScheduled = false;
+        this.#pump();
+      });
+    }
   }
 
   /** Drop everything waiting; reconciles running now finish, and start nothing after. */
@@ -97,7 +108,10 @@ export class WorkQueue {
       const delay = backoffMs(this.#retry, n);
       this.#log.warn('Failed to reconcile', { key, error: (e as Error).message, retryInMs: delay });
       if (!this.#stopped) {
-        const t = setTimeout(() => { this.#retryTimers.delete(t); this.add(key); }, delay);
+        const t = setTimeout(() => {
+          this.#retryTimers.delete(t);
+          this.add(key);
+        }, delay);
         t.unref();
         this.#retryTimers.add(t);
       }

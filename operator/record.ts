@@ -26,15 +26,32 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer } from '@openteleme
 import { hrTime } from '../audit/attributes.ts';
 import { openAuditSink } from '../audit/sink.ts';
 
-export type OperatorAction = 'PolicyCompiled' | 'PolicyRejected' | 'PolicyPushed' | 'PodInjected'
-  | 'AccessRequested' | 'AccessGranted' | 'AccessDenied' | 'AccessRevoked' | 'AccessExpired';
-export interface Regarding { apiVersion: string; kind: string; namespace: string; name: string; uid?: string }
+export type OperatorAction =
+  | 'PolicyCompiled'
+  | 'PolicyRejected'
+  | 'PolicyPushed'
+  | 'PodInjected'
+  | 'AccessRequested'
+  | 'AccessGranted'
+  | 'AccessDenied'
+  | 'AccessRevoked'
+  | 'AccessExpired';
+export interface Regarding {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+}
 export interface ActionRecord {
-  action: OperatorAction; regarding: Regarding; type: 'Normal' | 'Warning'; note: string;
+  action: OperatorAction;
+  regarding: Regarding;
+  type: 'Normal' | 'Warning';
+  note: string;
   attributes?: Record<string, string | number | boolean>;
 }
 export interface Recorder {
-  action(a: ActionRecord): void;   // never throws, never blocks
+  action(a: ActionRecord): void; // never throws, never blocks
   close(): Promise<void>;
 }
 
@@ -58,17 +75,29 @@ export const ATTR_OBJECT_KIND = 'airlock.object.kind';
 export const ATTR_OBJECT_NAME = 'airlock.object.name';
 export const ATTR_NOTE = 'airlock.note';
 
-export interface EventSeries { count: number; lastObservedTime: string }
+export interface EventSeries {
+  count: number;
+  lastObservedTime: string;
+}
 /** An events.k8s.io/v1 Event as created. */
 export interface EventBody {
-  apiVersion: 'events.k8s.io/v1'; kind: 'Event';
+  apiVersion: 'events.k8s.io/v1';
+  kind: 'Event';
   metadata: { name: string; namespace: string };
-  eventTime: string; reportingController: string; reportingInstance: string;
-  action: string; reason: string; type: 'Normal' | 'Warning'; note: string;
+  eventTime: string;
+  reportingController: string;
+  reportingInstance: string;
+  action: string;
+  reason: string;
+  type: 'Normal' | 'Warning';
+  note: string;
   regarding: Regarding;
   series?: EventSeries;
 }
-export interface SinkResult { readonly status: number; readonly message: string }
+export interface SinkResult {
+  readonly status: number;
+  readonly message: string;
+}
 /** Where Events are written: the apiserver (kubeEventSink), or a fake in unit tests. May reject on transport errors. */
 export interface EventSink {
   create(namespace: string, event: EventBody): Promise<SinkResult>;
@@ -82,12 +111,16 @@ export interface SpanSink {
 
 export function kubeEventSink(kube: KubeClient): EventSink {
   const path = (ns: string): string => `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/events`;
-  const result = (r: { status: number; body: any }): SinkResult =>
-    ({ status: r.status, message: typeof r.body?.message === 'string' ? r.body.message : '' });
+  const result = (r: { status: number; body: any }): SinkResult => ({
+    status: r.status,
+    message: typeof r.body?.message === 'string' ? r.body.message : '',
+  });
   return {
     create: async (ns, event) => result(await kube.call('POST', path(ns), event)),
     patchSeries: async (ns, name, series) =>
-      result(await kube.call('PATCH', `${path(ns)}/${encodeURIComponent(name)}`, { series }, 'application/merge-patch+json')),
+      result(
+        await kube.call('PATCH', `${path(ns)}/${encodeURIComponent(name)}`, { series }, 'application/merge-patch+json'),
+      ),
   };
 }
 
@@ -100,8 +133,8 @@ export function microTime(ms: number): string {
 export function boundNote(note: string): string {
   const b = Buffer.from(note, 'utf8');
   if (b.length <= NOTE_MAX_BYTES) return note;
-  let end = NOTE_MAX_BYTES - 3;                              // room for "..."
-  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--;       // back off a continuation byte
+  let end = NOTE_MAX_BYTES - 3; // room for "..."
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--; // back off a continuation byte
   return `${b.subarray(0, end).toString('utf8')}...`;
 }
 
@@ -174,14 +207,23 @@ export class EventRecorder implements Recorder {
 
   #span(a: ActionRecord, nowMs: number): void {
     const at = hrTime(nowMs);
-    const span = this.#opts.spans!.tracer.startSpan(`airlock.operator ${a.action}`, {
-      kind: SpanKind.INTERNAL, startTime: at,
-      // The fixed attributes last: a caller's attribute cannot pass itself off as one of them.
-      attributes: {
-        ...a.attributes, [ATTR_NOTE]: a.note, [ATTR_ACTION]: a.action, [ATTR_K8S_NAMESPACE_NAME]: a.regarding.namespace,
-        [ATTR_OBJECT_KIND]: a.regarding.kind, [ATTR_OBJECT_NAME]: a.regarding.name,
+    const span = this.#opts.spans!.tracer.startSpan(
+      `airlock.operator ${a.action}`,
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: at,
+        // The fixed attributes last: a caller's attribute cannot pass itself off as one of them.
+        attributes: {
+          ...a.attributes,
+          [ATTR_NOTE]: a.note,
+          [ATTR_ACTION]: a.action,
+          [ATTR_K8S_NAMESPACE_NAME]: a.regarding.namespace,
+          [ATTR_OBJECT_KIND]: a.regarding.kind,
+          [ATTR_OBJECT_NAME]: a.regarding.name,
+        },
       },
-    }, ROOT_CONTEXT);
+      ROOT_CONTEXT,
+    );
     if (a.type === 'Warning') span.setStatus({ code: SpanStatusCode.ERROR, message: a.note });
     span.end(at);
   }
@@ -196,18 +238,36 @@ export class EventRecorder implements Recorder {
       s.count++;
       s.lastObservedMs = nowMs;
       if (this.#patchDue(s, nowMs)) this.#enqueue(s);
-      return;                     // not yet created: the create still queued carries the count
+      return; // not yet created: the create still queued carries the count
     }
     if (s !== undefined) this.#series.delete(key);
     const max = this.#opts.maxSeries ?? MAX_SERIES;
     while (this.#series.size >= max) this.#series.delete(this.#series.keys().next().value as string);
     const fresh: Series = {
-      key, name: eventName(r.name), count: 1, lastObservedMs: nowMs, written: 0, lastWriteMs: 0, queued: false,
+      key,
+      name: eventName(r.name),
+      count: 1,
+      lastObservedMs: nowMs,
+      written: 0,
+      lastWriteMs: 0,
+      queued: false,
       base: {
-        apiVersion: 'events.k8s.io/v1', kind: 'Event', eventTime: microTime(nowMs),
-        reportingController: REPORTING_CONTROLLER, reportingInstance: this.#instance,
-        action: a.action, reason: a.action, type: a.type, note,
-        regarding: { apiVersion: r.apiVersion, kind: r.kind, namespace: r.namespace, name: r.name, ...(r.uid ? { uid: r.uid } : {}) },
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
+        eventTime: microTime(nowMs),
+        reportingController: REPORTING_CONTROLLER,
+        reportingInstance: this.#instance,
+        action: a.action,
+        reason: a.action,
+        type: a.type,
+        note,
+        regarding: {
+          apiVersion: r.apiVersion,
+          kind: r.kind,
+          namespace: r.namespace,
+          name: r.name,
+          ...(r.uid ? { uid: r.uid } : {}),
+        },
       },
     };
     this.#series.set(key, fresh);
@@ -233,7 +293,9 @@ export class EventRecorder implements Recorder {
     }
     s.queued = true;
     this.#queue.push(s);
-    this.#working ??= this.#work().finally(() => { this.#working = null; });
+    this.#working ??= this.#work().finally(() => {
+      this.#working = null;
+    });
   }
 
   async #work(): Promise<void> {
@@ -253,7 +315,11 @@ export class EventRecorder implements Recorder {
     const ns = s.base.regarding.namespace;
     const series: EventSeries = { count, lastObservedTime: microTime(s.lastObservedMs) };
     if (s.written === 0) {
-      const r = await events.create(ns, { ...s.base, metadata: { name: s.name, namespace: ns }, ...(count >= 2 ? { series } : {}) });
+      const r = await events.create(ns, {
+        ...s.base,
+        metadata: { name: s.name, namespace: ns },
+        ...(count >= 2 ? { series } : {}),
+      });
       if (r.status < 200 || r.status >= 300) return this.#failed(s, r.status, r.message);
     } else {
       if (count <= s.written) return;
@@ -272,8 +338,10 @@ export class EventRecorder implements Recorder {
 
   #failed(s: Series, status: number, message: string): void {
     this.#opts.log.warn('Failed to write Event', {
-      reason: s.base.reason, regarding: `${s.base.regarding.kind} ${s.base.regarding.namespace}/${s.base.regarding.name}`,
-      status, error: message,
+      reason: s.base.reason,
+      regarding: `${s.base.regarding.kind} ${s.base.regarding.namespace}/${s.base.regarding.name}`,
+      status,
+      error: message,
     });
     // Never created: forget it, so the next occurrence tries a create of its own.
     if (s.written === 0 && this.#series.get(s.key) === s) this.#series.delete(s.key);
@@ -285,8 +353,13 @@ export class EventRecorder implements Recorder {
     const window = this.#opts.seriesWindowMs ?? SERIES_WINDOW_MS;
     for (const s of [...this.#series.values()]) {
       const ended = nowMs - s.lastObservedMs >= window;
-      if (!s.queued && s.written > 0 && s.count > s.written
-        && (ended || nowMs - s.lastWriteMs >= (this.#opts.seriesPatchIntervalMs ?? SERIES_PATCH_INTERVAL_MS))) this.#enqueue(s);
+      if (
+        !s.queued
+        && s.written > 0
+        && s.count > s.written
+        && (ended || nowMs - s.lastWriteMs >= (this.#opts.seriesPatchIntervalMs ?? SERIES_PATCH_INTERVAL_MS))
+      )
+        this.#enqueue(s);
       else if (ended && !s.queued) this.#series.delete(s.key);
     }
   }
@@ -303,7 +376,12 @@ export class EventRecorder implements Recorder {
     // Series counts not yet written go out now, however recent their last write.
     for (const s of this.#series.values()) if (!s.queued && s.written > 0 && s.count > s.written) this.#enqueue(s);
     let timeout: NodeJS.Timeout | undefined;
-    await Promise.race([this.idle(), new Promise<void>((r) => { timeout = setTimeout(r, this.#opts.closeTimeoutMs ?? 5000); })]);
+    await Promise.race([
+      this.idle(),
+      new Promise<void>((r) => {
+        timeout = setTimeout(r, this.#opts.closeTimeoutMs ?? 5000);
+      }),
+    ]);
     clearTimeout(timeout);
     await this.#opts.spans?.close();
   }
@@ -328,13 +406,21 @@ export interface OtlpOptions {
  * operator must never stop reconciling because a collector is down), a small spool.
  */
 export async function openSpanSink(o: OtlpOptions, log: Logger): Promise<SpanSink> {
-  const protocol = process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] === 'http/protobuf' || /^https?:\/\/[^/]+\/v1\/traces/.test(o.endpoint)
-    ? 'http/protobuf' : 'grpc';
+  const protocol =
+    process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] === 'http/protobuf' || /^https?:\/\/[^/]+\/v1\/traces/.test(o.endpoint)
+      ? 'http/protobuf'
+      : 'grpc';
   const temp = o.spoolDir === undefined ? await mkdtemp(join(tmpdir(), 'airlock-operator-spool-')) : null;
   const sink = await openAuditSink({
-    endpoint: o.endpoint, protocol, spoolDir: o.spoolDir ?? temp!, onFailure: 'drop-oldest',
-    maxSpoolBytes: o.maxSpoolBytes ?? 16 * 1024 * 1024, serviceName: SERVICE_NAME, scopeName: REPORTING_CONTROLLER,
-    encoder: 'inline', log: (m) => log.warn(m, { component: 'otlp' }),
+    endpoint: o.endpoint,
+    protocol,
+    spoolDir: o.spoolDir ?? temp!,
+    onFailure: 'drop-oldest',
+    maxSpoolBytes: o.maxSpoolBytes ?? 16 * 1024 * 1024,
+    serviceName: SERVICE_NAME,
+    scopeName: REPORTING_CONTROLLER,
+    encoder: 'inline',
+    log: (m) => log.warn(m, { component: 'otlp' }),
   });
   const tracer = sink.tracer;
   if (tracer === null) throw new Error('the operator span sink needs an inline encoder');
@@ -359,8 +445,11 @@ export interface CreateRecorderOptions {
 export async function createRecorder(o: CreateRecorderOptions): Promise<Recorder> {
   const spans = o.otlp ? await openSpanSink(o.otlp, o.log) : null;
   return new EventRecorder({
-    events: kubeEventSink(o.kube), log: o.log, spans,
-    ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.reportingInstance ? { reportingInstance: o.reportingInstance } : {}),
+    events: kubeEventSink(o.kube),
+    log: o.log,
+    spans,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
+    ...(o.reportingInstance ? { reportingInstance: o.reportingInstance } : {}),
   });
 }
 

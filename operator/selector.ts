@@ -16,12 +16,17 @@ function requirementMatches(req: unknown, labels: Readonly<Record<string, string
   if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) return false;
   const has = Object.hasOwn(labels, r.key);
   switch (r.operator) {
-    case 'In': return values.length > 0 && has && values.includes(labels[r.key] as string);
+    case 'In':
+      return values.length > 0 && has && values.includes(labels[r.key] as string);
     // NotIn matches a pod without the label too (selector.go: `!ls.Has(r.key) || !r.values.Has(...)`).
-    case 'NotIn': return values.length > 0 && (!has || !values.includes(labels[r.key] as string));
-    case 'Exists': return values.length === 0 && has;
-    case 'DoesNotExist': return values.length === 0 && !has;
-    default: return false;
+    case 'NotIn':
+      return values.length > 0 && (!has || !values.includes(labels[r.key] as string));
+    case 'Exists':
+      return values.length === 0 && has;
+    case 'DoesNotExist':
+      return values.length === 0 && !has;
+    default:
+      return false;
   }
 }
 
@@ -30,7 +35,10 @@ function requirementMatches(req: unknown, labels: Readonly<Record<string, string
  * workloadSelector injects into no pod — injecting into a whole namespace must be asked for, with `{}`);
  * `{}` selects everything, as a Kubernetes LabelSelector does.
  */
-export function selectorMatches(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(
+  selector: LabelSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   if (selector === undefined || selector === null) return false;
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
     if (!Object.hasOwn(labels, k) || labels[k] !== v) return false;

@@ -21,7 +21,10 @@
 export const ENTRY_OVERHEAD_BYTES = 256;
 export const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 
-interface Entry<V> { readonly value: V; readonly bytes: number }
+interface Entry<V> {
+  readonly value: V;
+  readonly bytes: number;
+}
 
 export class DecisionCache<V> {
   readonly maxBytes: number;
@@ -43,19 +46,31 @@ export class DecisionCache<V> {
   }
 
   /** Approximate bytes held (JS strings are UTF-16: 2 bytes per code unit). */
-  get bytes(): number { return this.#bytes; }
-  get size(): number { return this.#exact.size + this.#shape.size; }
+  get bytes(): number {
+    return this.#bytes;
+  }
+  get size(): number {
+    return this.#exact.size + this.#shape.size;
+  }
 
   getExact(text: string): V | undefined {
     const e = this.#exact.get(text);
     if (e === undefined) return undefined;
-    if (e !== this.#newestExact) { this.#exact.delete(text); this.#exact.set(text, e); this.#newestExact = e; }
+    if (e !== this.#newestExact) {
+      this.#exact.delete(text);
+      this.#exact.set(text, e);
+      this.#newestExact = e;
+    }
     return e.value;
   }
   getShape(normalized: string): V | undefined {
     const e = this.#shape.get(normalized);
     if (e === undefined) return undefined;
-    if (e !== this.#newestShape) { this.#shape.delete(normalized); this.#shape.set(normalized, e); this.#newestShape = e; }
+    if (e !== this.#newestShape) {
+      this.#shape.delete(normalized);
+      this.#shape.set(normalized, e);
+      this.#newestShape = e;
+    }
     return e.value;
   }
 
@@ -70,18 +85,26 @@ export class DecisionCache<V> {
   }
 
   clear(): void {
-    this.#exact.clear(); this.#shape.clear(); this.#bytes = 0; this.#exactBytes = 0;
-    this.#newestExact = null; this.#newestShape = null;
+    this.#exact.clear();
+    this.#shape.clear();
+    this.#bytes = 0;
+    this.#exactBytes = 0;
+    this.#newestExact = null;
+    this.#newestShape = null;
   }
 
   #put(map: Map<string, Entry<V>>, key: string, value: V, extra: number, exact: boolean): void {
     const bytes = key.length * 2 + ENTRY_OVERHEAD_BYTES + extra;
     const old = map.get(key);
-    if (old !== undefined) { map.delete(key); this.#account(-old.bytes, exact); }
-    if (bytes > this.maxBytes) return;           // would evict everything and still not fit
+    if (old !== undefined) {
+      map.delete(key);
+      this.#account(-old.bytes, exact);
+    }
+    if (bytes > this.maxBytes) return; // would evict everything and still not fit
     const entry = { value, bytes };
     map.set(key, entry);
-    if (exact) this.#newestExact = entry; else this.#newestShape = entry;
+    if (exact) this.#newestExact = entry;
+    else this.#newestShape = entry;
     this.#account(bytes, exact);
     while (this.#bytes > this.maxBytes) {
       const fromExact = this.#exactBytes * 2 >= this.#bytes ? this.#exact.size > 0 : this.#shape.size === 0;

@@ -8,15 +8,26 @@ import { parseDuration } from './duration.ts';
 import { parseColumnName } from './glob.ts';
 import { CONCRETE_OPERATIONS, DEFAULT_HOLD_TIMEOUT_MS, DEFAULT_MAX_DURATION_MS, stricter } from './select.ts';
 import type {
-  AccessPolicy, CompiledPolicy, CompiledPolicySet, CompiledRule, MaskStrategy, Rule, Subject,
+  AccessPolicy,
+  CompiledPolicy,
+  CompiledPolicySet,
+  CompiledRule,
+  MaskStrategy,
+  Rule,
+  Subject,
 } from './types.ts';
 import { formatIssues, validate } from './validate.ts';
 
 export {
-  CONCRETE_OPERATIONS, DEFAULT_HOLD_TIMEOUT_MS, DEFAULT_MAX_DURATION_MS, matchersOf, policyApplies, selectFor, stricter,
+  CONCRETE_OPERATIONS,
+  DEFAULT_HOLD_TIMEOUT_MS,
+  DEFAULT_MAX_DURATION_MS,
+  matchersOf,
+  policyApplies,
+  selectFor,
+  stricter,
 } from './select.ts';
 export type { MaskIndex, OpRules, RuleRef, Selected, View } from './select.ts';
-
 
 export class PolicyCompileError extends Error {
   readonly issues: readonly string[];
@@ -29,7 +40,9 @@ export class PolicyCompileError extends Error {
 
 /** `namespace/name` when the policy has a namespace (cluster mode), else `name`. */
 export function policyName(policy: { metadata: { name: string; namespace?: string } }): string {
-  return policy.metadata.namespace === undefined ? policy.metadata.name : `${policy.metadata.namespace}/${policy.metadata.name}`;
+  return policy.metadata.namespace === undefined
+    ? policy.metadata.name
+    : `${policy.metadata.namespace}/${policy.metadata.name}`;
 }
 
 export function compileRule(rule: Rule): CompiledRule {
@@ -45,14 +58,32 @@ export function compileRule(rule: Rule): CompiledRule {
     name: rule.name,
     effect: rule.effect,
     operations: ops,
-    tables: rule.tables !== undefined ? [...rule.tables] : rule.functions !== undefined || rule.channels !== undefined ? [] : null,
-    functions: rule.functions !== undefined ? [...rule.functions] : rule.tables !== undefined ? [...rule.tables] : rule.channels !== undefined ? [] : null,
-    channels: rule.channels !== undefined ? [...rule.channels] : rule.tables !== undefined || rule.functions !== undefined ? [] : null,
+    tables:
+      rule.tables !== undefined
+        ? [...rule.tables]
+        : rule.functions !== undefined || rule.channels !== undefined
+          ? []
+          : null,
+    functions:
+      rule.functions !== undefined
+        ? [...rule.functions]
+        : rule.tables !== undefined
+          ? [...rule.tables]
+          : rule.channels !== undefined
+            ? []
+            : null,
+    channels:
+      rule.channels !== undefined
+        ? [...rule.channels]
+        : rule.tables !== undefined || rule.functions !== undefined
+          ? []
+          : null,
   };
 }
 
 function withNamespace(subject: Subject, namespace: string | undefined): Subject {
-  if (subject.kind !== 'ServiceAccount' || subject.namespace !== undefined || namespace === undefined) return { ...subject };
+  if (subject.kind !== 'ServiceAccount' || subject.namespace !== undefined || namespace === undefined)
+    return { ...subject };
   return { ...subject, namespace };
 }
 
@@ -84,12 +115,21 @@ export function compile(policies: readonly AccessPolicy[], generation: number): 
       masking,
       blockUnfilteredWrites: spec.guardrails?.blockUnfilteredWrites ?? false,
       maxAffectedRows: spec.guardrails?.maxAffectedRows ?? null,
-      approval: approval === undefined ? null : {
-        approvers: approval.approvers.map((subject) => withNamespace(subject, ns)),
-        minApprovals: approval.minApprovals ?? 1,
-        maxDurationMs: approval.maxDuration === undefined ? DEFAULT_MAX_DURATION_MS : (parseDuration(approval.maxDuration) as number),
-        holdTimeoutMs: approval.holdTimeout === undefined ? DEFAULT_HOLD_TIMEOUT_MS : (parseDuration(approval.holdTimeout) as number),
-      },
+      approval:
+        approval === undefined
+          ? null
+          : {
+              approvers: approval.approvers.map((subject) => withNamespace(subject, ns)),
+              minApprovals: approval.minApprovals ?? 1,
+              maxDurationMs:
+                approval.maxDuration === undefined
+                  ? DEFAULT_MAX_DURATION_MS
+                  : (parseDuration(approval.maxDuration) as number),
+              holdTimeoutMs:
+                approval.holdTimeout === undefined
+                  ? DEFAULT_HOLD_TIMEOUT_MS
+                  : (parseDuration(approval.holdTimeout) as number),
+            },
     };
   });
   return { generation, policies: out };

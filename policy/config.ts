@@ -9,8 +9,13 @@ import type { AccessPolicy, AccessRequest, DatabaseBinding, Secret, ValidationIs
 import { describeDoc, formatIssues, isBase64, KNOWN_KINDS, validate } from './validate.ts';
 
 export type ConfigResult =
-  | { readonly ok: true; readonly bindings: DatabaseBinding[]; readonly policies: AccessPolicy[];
-      readonly requests: AccessRequest[]; readonly secrets: Secret[] }
+  | {
+      readonly ok: true;
+      readonly bindings: DatabaseBinding[];
+      readonly policies: AccessPolicy[];
+      readonly requests: AccessRequest[];
+      readonly secrets: Secret[];
+    }
   | { readonly ok: false; readonly errors: string[] };
 
 type Obj = Record<string, unknown>;
@@ -35,14 +40,18 @@ export function parseConfig(text: string, source: string): ConfigResult {
     const secretKey = describeDoc({ kind: 'Secret', metadata: { name: ref, namespace: ns } });
     if (invalid.has(secretKey)) continue;
     if (secret === undefined) {
-      errors.push(`${head}: no Secret ${JSON.stringify(ref)}${ns === undefined ? '' : ` in namespace ${ns}`} in this file; add one with keys username and password`);
+      errors.push(
+        `${head}: no Secret ${JSON.stringify(ref)}${ns === undefined ? '' : ` in namespace ${ns}`} in this file; add one with keys username and password`,
+      );
     } else {
       const r = resolveCredentials(b, secrets);
       if (!r.ok) errors.push(`${head}: ${r.error}`);
     }
     const ca = b.spec.tls?.caSecretRef?.name;
     if (ca !== undefined && !secrets.some((s) => s.metadata.name === ca && s.metadata.namespace === ns)) {
-      errors.push(`${c.at(b, 'spec.tls.caSecretRef.name')}: ${describeDoc(b)}: spec.tls.caSecretRef.name: no Secret ${JSON.stringify(ca)} in this file`);
+      errors.push(
+        `${c.at(b, 'spec.tls.caSecretRef.name')}: ${describeDoc(b)}: spec.tls.caSecretRef.name: no Secret ${JSON.stringify(ca)} in this file`,
+      );
     }
   }
   errors.push(...unknownDatabases(c, bindings, 'in this file'));
@@ -51,10 +60,15 @@ export function parseConfig(text: string, source: string): ConfigResult {
 }
 
 export type ManifestsResult =
-  | { readonly ok: true; readonly bindings: DatabaseBinding[]; readonly policies: AccessPolicy[];
-      readonly requests: AccessRequest[]; readonly secrets: Secret[];
+  | {
+      readonly ok: true;
+      readonly bindings: DatabaseBinding[];
+      readonly policies: AccessPolicy[];
+      readonly requests: AccessRequest[];
+      readonly secrets: Secret[];
       /** Documents of other kinds (Namespace, Job, a SealedSecret, …), as `apiVersion Kind ns/name`: left alone. */
-      readonly others: string[] }
+      readonly others: string[];
+    }
   | { readonly ok: false; readonly errors: string[] };
 
 /**
@@ -80,8 +94,12 @@ export function parseManifests(files: readonly { readonly text: string; readonly
   }
   if (errors.length > 0) return { ok: false, errors };
   return {
-    ok: true, bindings, policies: all.flatMap((c) => c.policies), requests: all.flatMap((c) => c.requests),
-    secrets: all.flatMap((c) => c.secrets), others: all.flatMap((c) => c.others),
+    ok: true,
+    bindings,
+    policies: all.flatMap((c) => c.policies),
+    requests: all.flatMap((c) => c.requests),
+    secrets: all.flatMap((c) => c.secrets),
+    others: all.flatMap((c) => c.others),
   };
 }
 
@@ -102,11 +120,21 @@ interface Collected {
 function collect(text: string, source: string, skipOthers: boolean): Collected {
   const errors: string[] = [];
   const c: Collected = {
-    source, errors, bindings: [], policies: [], requests: [], secrets: [], others: [], invalid: new Set(),
-    at: (doc, path) => { const d = docs.get(doc); return d === undefined ? source : position(d, path); },
+    source,
+    errors,
+    bindings: [],
+    policies: [],
+    requests: [],
+    secrets: [],
+    others: [],
+    invalid: new Set(),
+    at: (doc, path) => {
+      const d = docs.get(doc);
+      return d === undefined ? source : position(d, path);
+    },
   };
   const docs = new Map<object, { doc: YamlDocument; lines: LineCounter }>();
-  const seen = new Map<string, number>();           // "Kind ns/name" → document number
+  const seen = new Map<string, number>(); // "Kind ns/name" → document number
   const lines = new LineCounter();
   const position = (d: { doc: YamlDocument }, path: string): string => {
     const off = offsetOf(d.doc, path);
@@ -128,34 +156,55 @@ function collect(text: string, source: string, skipOthers: boolean): Collected {
       return;
     }
     const value: unknown = d.toJS({ maxAliasCount: 100 });
-    if (value === null || value === undefined) return;          // empty document (a trailing ---)
+    if (value === null || value === undefined) return; // empty document (a trailing ---)
     const here = { doc: d };
     const at = position(here, '');
-    if (!isObj(value)) { errors.push(`${at}: document ${n} is not a Kubernetes object (got ${Array.isArray(value) ? 'a list' : typeof value})`); return; }
+    if (!isObj(value)) {
+      errors.push(
+        `${at}: document ${n} is not a Kubernetes object (got ${Array.isArray(value) ? 'a list' : typeof value})`,
+      );
+      return;
+    }
     const kind = value.kind;
     if (typeof kind !== 'string' || !(KNOWN_KINDS as readonly string[]).includes(kind)) {
-      const group = typeof value.apiVersion === 'string' && value.apiVersion.includes('/') ? value.apiVersion.slice(0, value.apiVersion.indexOf('/')) : '';
+      const group =
+        typeof value.apiVersion === 'string' && value.apiVersion.includes('/')
+          ? value.apiVersion.slice(0, value.apiVersion.indexOf('/'))
+          : '';
       if (skipOthers && typeof kind === 'string' && kind !== '' && group !== API_GROUP) {
         c.others.push(`${String(value.apiVersion)} ${describeDoc(value)}`);
         return;
       }
       // Neither kind nor apiVersion: not a Kubernetes object at all (policy test cases, Helm values).
-      if (skipOthers && kind === undefined && value.apiVersion === undefined) { c.others.push(`(not a Kubernetes object) ${at}`); return; }
-      errors.push(`${position(here, 'kind')}: document ${n}: unknown kind ${JSON.stringify(kind)}; expected one of ${KNOWN_KINDS.join(', ')}${skipOthers ? ' (documents of other API groups are skipped)' : ''}`);
+      if (skipOthers && kind === undefined && value.apiVersion === undefined) {
+        c.others.push(`(not a Kubernetes object) ${at}`);
+        return;
+      }
+      errors.push(
+        `${position(here, 'kind')}: document ${n}: unknown kind ${JSON.stringify(kind)}; expected one of ${KNOWN_KINDS.join(', ')}${skipOthers ? ' (documents of other API groups are skipped)' : ''}`,
+      );
       return;
     }
     const issues = validate(value);
     if (issues.length > 0) {
       const head = describeDoc(value);
-      for (const [i, line] of formatIssues('', value, issues).entries()) errors.push(`${position(here, (issues[i] as ValidationIssue).path)}: ${line}`);
-      c.invalid.add(head);       // reported once; references to it are not reported again
+      for (const [i, line] of formatIssues('', value, issues).entries())
+        errors.push(`${position(here, (issues[i] as ValidationIssue).path)}: ${line}`);
+      c.invalid.add(head); // reported once; references to it are not reported again
       return;
     }
     const key = describeDoc(value);
     const first = seen.get(key);
-    if (first !== undefined) { errors.push(`${at}: ${key}: defined twice (documents ${first} and ${n})`); return; }
+    if (first !== undefined) {
+      errors.push(`${at}: ${key}: defined twice (documents ${first} and ${n})`);
+      return;
+    }
     seen.set(key, n);
-    if (kind === 'Secret') { c.secrets.push(value as unknown as Secret); docs.set(value, { doc: d, lines }); return; }
+    if (kind === 'Secret') {
+      c.secrets.push(value as unknown as Secret);
+      docs.set(value, { doc: d, lines });
+      return;
+    }
     const withDefaults = { ...value, spec: applyDefaults(KINDS[kind as keyof typeof KINDS].spec, value.spec) };
     docs.set(withDefaults, { doc: d, lines });
     if (kind === 'DatabaseBinding') c.bindings.push(withDefaults as unknown as DatabaseBinding);
@@ -169,8 +218,13 @@ function unknownDatabases(c: Collected, bindings: readonly DatabaseBinding[], wh
   const out: string[] = [];
   for (const p of c.policies) {
     for (const [i, db] of p.spec.databases.entries()) {
-      if (db !== '*' && !bindings.some((b) => b.metadata.name === db && b.metadata.namespace === p.metadata.namespace)) {
-        out.push(`${c.at(p, `spec.databases[${i}]`)}: ${describeDoc(p)}: spec.databases[${i}]: no DatabaseBinding ${JSON.stringify(db)}${p.metadata.namespace === undefined ? '' : ` in namespace ${p.metadata.namespace}`} ${where}`);
+      if (
+        db !== '*'
+        && !bindings.some((b) => b.metadata.name === db && b.metadata.namespace === p.metadata.namespace)
+      ) {
+        out.push(
+          `${c.at(p, `spec.databases[${i}]`)}: ${describeDoc(p)}: spec.databases[${i}]: no DatabaseBinding ${JSON.stringify(db)}${p.metadata.namespace === undefined ? '' : ` in namespace ${p.metadata.namespace}`} ${where}`,
+        );
       }
     }
   }
@@ -222,12 +276,15 @@ function secretValue(s: Secret, key: string): { value: string } | { error: strin
 }
 
 /** The upstream login a binding uses: its credentialsSecretRef's username and password. */
-export function resolveCredentials(binding: DatabaseBinding, secrets: readonly Secret[]):
-    { ok: true; username: string; password: string } | { ok: false; error: string } {
+export function resolveCredentials(
+  binding: DatabaseBinding,
+  secrets: readonly Secret[],
+): { ok: true; username: string; password: string } | { ok: false; error: string } {
   const ref = binding.spec.credentialsSecretRef.name;
   const ns = binding.metadata.namespace;
   const s = secrets.find((x) => x.kind === 'Secret' && x.metadata.name === ref && x.metadata.namespace === ns);
-  if (s === undefined) return { ok: false, error: `no Secret ${JSON.stringify(ref)}${ns === undefined ? '' : ` in namespace ${ns}`}` };
+  if (s === undefined)
+    return { ok: false, error: `no Secret ${JSON.stringify(ref)}${ns === undefined ? '' : ` in namespace ${ns}`}` };
   const missing: string[] = [];
   const got: Record<string, string> = {};
   for (const key of ['username', 'password']) {
@@ -237,7 +294,10 @@ export function resolveCredentials(binding: DatabaseBinding, secrets: readonly S
     else got[key] = v.value;
   }
   if (missing.length > 0) {
-    return { ok: false, error: `Secret ${JSON.stringify(ref)} has no ${missing.join(' or ')} key (under data, base64, or stringData, plain)` };
+    return {
+      ok: false,
+      error: `Secret ${JSON.stringify(ref)} has no ${missing.join(' or ')} key (under data, base64, or stringData, plain)`,
+    };
   }
   if (got.username === '') return { ok: false, error: `Secret ${JSON.stringify(ref)} has an empty username` };
   return { ok: true, username: got.username as string, password: got.password as string };

@@ -16,13 +16,26 @@ const nullPlans: MaskPlan[] = [];
 function passThrough(n: number): MaskPlan {
   let p = nullPlans[n];
   if (p === undefined) {
-    p = Object.freeze({ columns: Object.freeze({}), outputs: Object.freeze(new Array<MaskStrategy | null>(n).fill(null)), needsRowDescription: false, hasStar: false, refuse: null, touched: NO_COLUMNS });
+    p = Object.freeze({
+      columns: Object.freeze({}),
+      outputs: Object.freeze(new Array<MaskStrategy | null>(n).fill(null)),
+      needsRowDescription: false,
+      hasStar: false,
+      refuse: null,
+      touched: NO_COLUMNS,
+    });
     if (n < 256) nullPlans[n] = p;
   }
   return p;
 }
 
-function columnStrategy(sel: Selected, ctx: SessionContext, rel: RelName, column: string | null, depth = 0): MaskStrategy | null {
+function columnStrategy(
+  sel: Selected,
+  ctx: SessionContext,
+  rel: RelName,
+  column: string | null,
+  depth = 0,
+): MaskStrategy | null {
   let s: MaskStrategy | null = null;
   const derived = ctx.derived;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
@@ -54,16 +67,23 @@ const readsMemo = new WeakMap<Selected, WeakMap<SessionContext, Map<DerivedObjec
 
 function readsMasked(sel: Selected, ctx: SessionContext, d: DerivedObject, depth: number): boolean {
   let bySel = readsMemo.get(sel);
-  if (bySel === undefined) readsMemo.set(sel, bySel = new WeakMap());
+  if (bySel === undefined) readsMemo.set(sel, (bySel = new WeakMap()));
   let memo = bySel.get(ctx);
-  if (memo === undefined) bySel.set(ctx, memo = new Map());
+  if (memo === undefined) bySel.set(ctx, (memo = new Map()));
   const known = memo.get(d);
   if (known !== undefined) return known;
-  if (d.unknownReads || depth >= MAX_DERIVED_DEPTH) { memo.set(d, true); return true; }
-  memo.set(d, true);   // in progress: a cycle (recursive SQL functions) counts as reading masked (fail closed)
+  if (d.unknownReads || depth >= MAX_DERIVED_DEPTH) {
+    memo.set(d, true);
+    return true;
+  }
+  memo.set(d, true); // in progress: a cycle (recursive SQL functions) counts as reading masked (fail closed)
   let masked = false;
   for (const a of d.reads) {
-    if (a.kind === 'relation' ? relationMasked(sel, ctx, a.relation, depth + 1) : a.kind === 'function' && functionMasked(sel, ctx, a.relation, depth + 1)) {
+    if (
+      a.kind === 'relation'
+        ? relationMasked(sel, ctx, a.relation, depth + 1)
+        : a.kind === 'function' && functionMasked(sel, ctx, a.relation, depth + 1)
+    ) {
       masked = true;
       break;
     }
@@ -76,9 +96,15 @@ function readsMasked(sel: Selected, ctx: SessionContext, d: DerivedObject, depth
 function relationMasked(sel: Selected, ctx: SessionContext, rel: RelName, depth: number): boolean {
   let masked = false;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
-    if (sel.masks.get(schema)?.has(name) === true) { masked = true; return false; }
+    if (sel.masks.get(schema)?.has(name) === true) {
+      masked = true;
+      return false;
+    }
     const d = ctx.derived?.relations.get(derivedKey(schema, name));
-    if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
+    if (d !== undefined && readsMasked(sel, ctx, d, depth)) {
+      masked = true;
+      return false;
+    }
     return true;
   });
   return masked;
@@ -91,7 +117,10 @@ function functionMasked(sel: Selected, ctx: SessionContext, fn: RelName, depth: 
   let masked = false;
   eachCandidate(fn, 'function', ctx, (schema, name) => {
     const d = fns.get(derivedKey(schema, name));
-    if (d !== undefined && readsMasked(sel, ctx, d, depth)) { masked = true; return false; }
+    if (d !== undefined && readsMasked(sel, ctx, d, depth)) {
+      masked = true;
+      return false;
+    }
     return true;
   });
   return masked;
@@ -104,13 +133,22 @@ function rewritesMasked(sel: Selected, ctx: SessionContext, rel: RelName): boole
   let masked = false;
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
     const d = rels.get(derivedKey(schema, name));
-    if (d !== undefined && d.kind === 'rule' && readsMasked(sel, ctx, d, 0)) { masked = true; return false; }
+    if (d !== undefined && d.kind === 'rule' && readsMasked(sel, ctx, d, 0)) {
+      masked = true;
+      return false;
+    }
     return true;
   });
   return masked;
 }
 
-function viewStrategy(sel: Selected, ctx: SessionContext, d: DerivedObject, column: string | null, depth: number): MaskStrategy | null {
+function viewStrategy(
+  sel: Selected,
+  ctx: SessionContext,
+  d: DerivedObject,
+  column: string | null,
+  depth: number,
+): MaskStrategy | null {
   if (depth >= MAX_DERIVED_DEPTH) return 'redact';
   if (!readsMasked(sel, ctx, d, depth)) return null;
   const sources = d.sources;
@@ -140,7 +178,7 @@ function maskColumnsWithViews(sel: Selected, ctx: SessionContext): Readonly<Reco
   const derived = ctx.derived;
   if (derived === undefined || derived.relations.size === 0) return sel.maskColumns;
   let bySel = viewColumnsMemo.get(sel);
-  if (bySel === undefined) viewColumnsMemo.set(sel, bySel = new WeakMap());
+  if (bySel === undefined) viewColumnsMemo.set(sel, (bySel = new WeakMap()));
   let cols = bySel.get(ctx);
   if (cols === undefined) {
     const out: Record<string, MaskStrategy> = { ...sel.maskColumns };
@@ -152,15 +190,17 @@ function maskColumnsWithViews(sel: Selected, ctx: SessionContext): Readonly<Reco
         if (st !== null) out[`${qualified}.${c}`] = stricter(out[`${qualified}.${c}`] ?? null, st) as MaskStrategy;
       }
     }
-    bySel.set(ctx, cols = Object.freeze(out));
+    bySel.set(ctx, (cols = Object.freeze(out)));
   }
   return cols;
 }
 
 function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource, depth = 0): MaskStrategy | null {
   switch (src.kind) {
-    case 'column': return columnStrategy(sel, ctx, src.relation, src.column, depth);
-    case 'row': return columnStrategy(sel, ctx, src.relation, null, depth);
+    case 'column':
+      return columnStrategy(sel, ctx, src.relation, src.column, depth);
+    case 'row':
+      return columnStrategy(sel, ctx, src.relation, null, depth);
     case 'derived': {
       let s: MaskStrategy | null = null;
       for (const f of src.from) s = stricter(s, sourceStrategy(sel, ctx, f, depth));
@@ -169,9 +209,12 @@ function sourceStrategy(sel: Selected, ctx: SessionContext, src: ColumnSource, d
       // reveal the end of the local part, encode(…, 'hex') raw bytes. Computed values get at least redact.
       return s === 'partial' ? 'redact' : s;
     }
-    case 'star': return null;        // resolved per RowDescription field by the proxy
-    case 'opaque': return null;      // decided by the caller, which knows whether masked relations are touched
-    default: return 'null';          // unknown source kind: never pass a value we cannot classify
+    case 'star':
+      return null; // resolved per RowDescription field by the proxy
+    case 'opaque':
+      return null; // decided by the caller, which knows whether masked relations are touched
+    default:
+      return 'null'; // unknown source kind: never pass a value we cannot classify
   }
 }
 
@@ -206,7 +249,10 @@ function touchedColumns(sel: Selected, ctx: SessionContext, stmt: StatementFacts
   let viaDerived = false;
   for (const a of stmt.accesses) {
     if (VALUELESS_OPERATIONS.has(a.operation)) continue;
-    if (a.kind === 'function') { if (!viaDerived && functionMasked(sel, ctx, a.relation, 0)) viaDerived = true; continue; }
+    if (a.kind === 'function') {
+      if (!viaDerived && functionMasked(sel, ctx, a.relation, 0)) viaDerived = true;
+      continue;
+    }
     if (a.kind !== 'relation') continue;
     eachCandidate(a.relation, 'relation', ctx, (schema, name) => {
       const cols = sel.masks.get(schema)?.get(name);
@@ -260,7 +306,12 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
   // get the strictest strategy (resolveRowMask's fallback).
   if (ctx.derived !== undefined && ctx.derived.relations.size > 0) {
     for (const a of stmt.accesses) {
-      if (a.kind === 'relation' && rewritesMasked(sel, ctx, a.relation)) { needsRowDescription = true; hasStar = true; anyMasked = true; break; }
+      if (a.kind === 'relation' && rewritesMasked(sel, ctx, a.relation)) {
+        needsRowDescription = true;
+        hasStar = true;
+        anyMasked = true;
+        break;
+      }
     }
   }
   let refuse: string | null = null;
@@ -272,7 +323,8 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
     for (let i = 0; i < stmt.outputs.length; i++) {
       const src = stmt.outputs[i] as ColumnSource;
       if (outputs[i] !== null && src.kind !== 'column') {
-        refuse = 'a cursor over values computed from masked columns cannot be masked when its rows are fetched; select them directly, or declare the cursor over the columns themselves';
+        refuse =
+          'a cursor over values computed from masked columns cannot be masked when its rows are fetched; select them directly, or declare the cursor over the columns themselves';
         break;
       }
     }
@@ -283,9 +335,12 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
   // masker follows (HEADER, DELIMITER, QUOTE, ESCAPE, NULL, FORCE_QUOTE: copyTo.textOptions) are fine; any
   // other option changes a layout it cannot parse, so it is refused.
   const copy = stmt.copyTo;
-  const optionsOk = copy === null || copy.optionsDefault || (copy.textOptions !== undefined && copy.format !== 'binary');
+  const optionsOk =
+    copy === null || copy.optionsDefault || (copy.textOptions !== undefined && copy.format !== 'binary');
   if (copy !== null && ((copy.format === 'binary' && copy.relation !== null) || !optionsOk)) {
-    const how = optionsOk ? 'in binary format' : 'with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE';
+    const how = optionsOk
+      ? 'in binary format'
+      : 'with options other than FORMAT, HEADER, DELIMITER, QUOTE, ESCAPE, NULL and FORCE_QUOTE';
     if (copy.relation !== null) {
       const masked = maskedColumnsOf(sel, ctx, copy.relation, copy.columns);
       if (masked.length > 0) {
@@ -297,8 +352,13 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
       refuse = `COPY (query) ${how} cannot be masked because its result includes masked columns; use only those options (none with FORMAT binary)`;
     }
   }
-  if (copy !== null && copy.relation === null && copy.query === undefined && refuse === null
-      && (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt)))) {
+  if (
+    copy !== null
+    && copy.relation === null
+    && copy.query === undefined
+    && refuse === null
+    && (anyMasked || needsRowDescription || (hasStar && touchesMasked(sel, ctx, stmt)))
+  ) {
     refuse = 'COPY (query) whose query text could not be isolated cannot be masked';
   }
   let echoed = touchedColumns(sel, ctx, stmt);
@@ -313,32 +373,59 @@ export function maskPlan(sel: Selected, ctx: SessionContext, stmt: StatementFact
  * note = ssn, CREATE TABLE/VIEW AS …): reads of the copy carry no trace of the masked source. Describes the
  * first masked source among the values the statement stores, or null.
  */
-export function storedMaskedValue(sel: Selected, ctx: SessionContext, stmt: StatementFacts, written: readonly ColumnSource[] | undefined): string | null {
+export function storedMaskedValue(
+  sel: Selected,
+  ctx: SessionContext,
+  stmt: StatementFacts,
+  written: readonly ColumnSource[] | undefined,
+): string | null {
   if (written === undefined || written.length === 0 || sel.masks.size === 0) return null;
   let touched: boolean | null = null;
   const first = (src: ColumnSource): string | null => {
     switch (src.kind) {
-      case 'column': return columnStrategy(sel, ctx, src.relation, src.column) !== null ? `values of masked column ${relText(src.relation)}.${src.column}` : null;
-      case 'row': return columnStrategy(sel, ctx, src.relation, null) !== null ? `whole rows of ${relText(src.relation)}, which has masked columns` : null;
+      case 'column':
+        return columnStrategy(sel, ctx, src.relation, src.column) !== null
+          ? `values of masked column ${relText(src.relation)}.${src.column}`
+          : null;
+      case 'row':
+        return columnStrategy(sel, ctx, src.relation, null) !== null
+          ? `whole rows of ${relText(src.relation)}, which has masked columns`
+          : null;
       case 'star':
-        for (const r of src.relations) if (columnStrategy(sel, ctx, r, null) !== null) return `all columns of ${relText(r)}, which has masked columns`;
+        for (const r of src.relations)
+          if (columnStrategy(sel, ctx, r, null) !== null)
+            return `all columns of ${relText(r)}, which has masked columns`;
         return null;
       case 'derived':
-        for (const f of src.from) { const m = first(f); if (m !== null) return m.replace(/^values of/, 'values derived from'); }
+        for (const f of src.from) {
+          const m = first(f);
+          if (m !== null) return m.replace(/^values of/, 'values derived from');
+        }
         return null;
       case 'opaque':
         touched ??= touchesMasked(sel, ctx, stmt);
         return touched ? 'values the proxy cannot trace, in a statement that reads masked columns' : null;
-      default: return 'values of an unknown source';
+      default:
+        return 'values of an unknown source';
     }
   };
-  for (const src of written) { const m = first(src); if (m !== null) return m; }
+  for (const src of written) {
+    const m = first(src);
+    if (m !== null) return m;
+  }
   return null;
 }
 
-function relText(r: RelName): string { return r.schema === null ? r.name : `${r.schema}.${r.name}`; }
+function relText(r: RelName): string {
+  return r.schema === null ? r.name : `${r.schema}.${r.name}`;
+}
 
-function maskedColumnsOf(sel: Selected, ctx: SessionContext, rel: RelName, columns: readonly string[] | null): string[] {
+function maskedColumnsOf(
+  sel: Selected,
+  ctx: SessionContext,
+  rel: RelName,
+  columns: readonly string[] | null,
+): string[] {
   const out: string[] = [];
   eachCandidate(rel, 'relation', ctx, (schema, name) => {
     const cols = sel.masks.get(schema)?.get(name);
@@ -349,4 +436,3 @@ function maskedColumnsOf(sel: Selected, ctx: SessionContext, rel: RelName, colum
   });
   return out;
 }
-

@@ -14,7 +14,11 @@ export function pairText(op: string, kind: Access['kind'], schema: string | null
 /** A pair named as PostgreSQL would resolve it: an unqualified name gets its first candidate schema. */
 export function resolvedPair(a: Access, ctx: SessionContext): string {
   let schema: string | null = a.relation.schema;
-  if (schema === null) eachCandidate(a.relation, a.kind, ctx, (s) => { schema = s; return false; });
+  if (schema === null)
+    eachCandidate(a.relation, a.kind, ctx, (s) => {
+      schema = s;
+      return false;
+    });
   return pairText(a.operation, a.kind, schema, a.relation.name);
 }
 
@@ -24,15 +28,27 @@ export function resolvedPair(a: Access, ctx: SessionContext): string {
 // otherwise it may be in any schema of the search_path, and every candidate must be allowed.
 // Unqualified functions likewise, against catalogFunctions.
 
-type Visit = (schema: string, name: string) => boolean;   // false = stop
+type Visit = (schema: string, name: string) => boolean; // false = stop
 type Kind = Access['kind'];
 export function eachCandidate(rel: RelName, kind: Kind, ctx: SessionContext, visit: Visit): number {
   // A notification channel is one name, not in any schema: matched as (schema '', channel).
-  if (kind === 'channel') { visit('', rel.name); return 1; }
-  if (rel.schema !== null) { visit(rel.schema, rel.name); return 1; }
+  if (kind === 'channel') {
+    visit('', rel.name);
+    return 1;
+  }
+  if (rel.schema !== null) {
+    visit(rel.schema, rel.name);
+    return 1;
+  }
   const catalog = kind === 'relation' ? ctx.catalogRelations : ctx.catalogFunctions;
-  if (catalog.has(rel.name)) { visit('pg_catalog', rel.name); return 1; }
+  if (catalog.has(rel.name)) {
+    visit('pg_catalog', rel.name);
+    return 1;
+  }
   let n = 0;
-  for (const s of ctx.searchPath) { n++; if (!visit(s, rel.name)) break; }
+  for (const s of ctx.searchPath) {
+    n++;
+    if (!visit(s, rel.name)) break;
+  }
   return n;
 }

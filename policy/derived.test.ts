@@ -11,22 +11,59 @@ import { decide } from './decide.ts';
 import { makeIdentity } from './identity.ts';
 import type { AccessPolicy, Decision, SessionContext } from './types.ts';
 
-before(async () => { await initAnalyzer(); });
+before(async () => {
+  await initAnalyzer();
+});
 
-const r = (name: string, relkind: string, definition: string | null, columns: string[], reads: [string, string, string][] | null, oid = 100): DerivedRow => ({
-  kind: 'r', oid, schema: 'public', name, relkind, definition, columns: columns.map((c, i) => [i + 1, c] as const), reads,
+const r = (
+  name: string,
+  relkind: string,
+  definition: string | null,
+  columns: string[],
+  reads: [string, string, string][] | null,
+  oid = 100,
+): DerivedRow => ({
+  kind: 'r',
+  oid,
+  schema: 'public',
+  name,
+  relkind,
+  definition,
+  columns: columns.map((c, i) => [i + 1, c] as const),
+  reads,
 });
 const f = (name: string, definition: string, reads: [string, string, string][] | null = null): DerivedRow => ({
-  kind: 'f', oid: 900, schema: 'public', name, relkind: null, definition, columns: null, reads,
+  kind: 'f',
+  oid: 900,
+  schema: 'public',
+  name,
+  relkind: null,
+  definition,
+  columns: null,
+  reads,
 });
 const CUSTOMERS: [string, string, string] = ['r', 'public', 'customers'];
 
 // Definitions exactly as pg_get_viewdef prints them.
 const ROWS: DerivedRow[] = [
-  r('v', 'v', ' SELECT customers.id,\n    customers.ssn AS s,\n    lower(customers.email) AS e,\n    customers.email\n   FROM customers;', ['id', 's', 'e', 'email'], [CUSTOMERS], 101),
+  r(
+    'v',
+    'v',
+    ' SELECT customers.id,\n    customers.ssn AS s,\n    lower(customers.email) AS e,\n    customers.email\n   FROM customers;',
+    ['id', 's', 'e', 'email'],
+    [CUSTOMERS],
+    101,
+  ),
   r('v2', 'v', ' SELECT v.id,\n    v.s,\n    v.e\n   FROM v;', ['id', 's', 'e'], [['r', 'public', 'v']], 102),
   r('mv', 'm', ' SELECT customers.id,\n    customers.ssn\n   FROM customers;', ['id', 'ssn'], [CUSTOMERS], 103),
-  r('vf', 'v', ' SELECT f.id,\n    f.ssn\n   FROM f() f(id, name, email, ssn);', ['id', 'ssn'], [['f', 'public', 'f'], CUSTOMERS], 104),
+  r(
+    'vf',
+    'v',
+    ' SELECT f.id,\n    f.ssn\n   FROM f() f(id, name, email, ssn);',
+    ['id', 'ssn'],
+    [['f', 'public', 'f'], CUSTOMERS],
+    104,
+  ),
   r('vbad', 'v', 'this is not sql', ['a'], [CUSTOMERS], 105),
   r('log', 'r', null, ['x'], [CUSTOMERS], 106),
   r('vsafe', 'v', ' SELECT orders.id FROM orders;', ['id'], [['f', 'public', 'plain']], 107),
@@ -37,18 +74,29 @@ const ROWS: DerivedRow[] = [
 ];
 
 const POLICY: AccessPolicy = {
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'p', namespace: 'ml' },
+  apiVersion: 'airlock.dev/v1alpha1',
+  kind: 'AccessPolicy',
+  metadata: { name: 'p', namespace: 'ml' },
   spec: {
-    subjects: [{ kind: 'User', name: 'u' }], databases: ['db'],
+    subjects: [{ kind: 'User', name: 'u' }],
+    databases: ['db'],
     rules: [{ name: 'all', effect: 'allow', operations: ['ALL'] }],
-    masking: [{ columns: ['public.customers.email'], strategy: 'partial' }, { columns: ['public.customers.ssn'], strategy: 'null' }],
+    masking: [
+      { columns: ['public.customers.email'], strategy: 'partial' },
+      { columns: ['public.customers.ssn'], strategy: 'null' },
+    ],
   },
 };
 
 function run(sql: string, rows = ROWS): Decision {
   const identity = makeIdentity('u', []);
   const ctx: SessionContext = {
-    identity, database: 'db', searchPath: ['public'], catalogRelations: new Set(), catalogFunctions: new Set(['lower']), grants: [],
+    identity,
+    database: 'db',
+    searchPath: ['public'],
+    catalogRelations: new Set(),
+    catalogFunctions: new Set(['lower']),
+    grants: [],
     derived: buildDerivedCatalog(rows, analyze),
   };
   const facts = analyze(sql).statements[0]!;
@@ -60,7 +108,7 @@ function outputs(sql: string, rows = ROWS): unknown {
   return d.masks.outputs;
 }
 
-test('a view column is masked as the column it passes through, with that column\'s strategy', () => {
+test("a view column is masked as the column it passes through, with that column's strategy", () => {
   assert.deepEqual(outputs('SELECT id, s, email FROM v'), [null, 'null', 'partial']);
 });
 test('a computed view column is redacted (partial never applies to a computation)', () => {
@@ -72,7 +120,7 @@ test('views over views, materialized views', () => {
 });
 test('expressions, whole rows and stars over a view', () => {
   assert.deepEqual(outputs('SELECT upper(email) FROM v'), ['redact']);
-  assert.deepEqual(outputs('SELECT x FROM v x'), ['null']);   // a whole row: the strictest of its columns
+  assert.deepEqual(outputs('SELECT x FROM v x'), ['null']); // a whole row: the strictest of its columns
   const d = run('SELECT * FROM v2');
   assert.ok(d.verdict === 'allow');
   assert.equal(d.masks.needsRowDescription, true);
@@ -107,7 +155,11 @@ test('a statement on a table whose rules read masked columns is resolved field b
   assert.equal(d.masks.hasStar, true);
 });
 test('copying a masked value out of a view or SQL function is refused', () => {
-  for (const sql of ['INSERT INTO t SELECT s FROM v2', 'INSERT INTO t SELECT g()', 'CREATE TABLE t2 AS SELECT * FROM mv']) {
+  for (const sql of [
+    'INSERT INTO t SELECT s FROM v2',
+    'INSERT INTO t SELECT g()',
+    'CREATE TABLE t2 AS SELECT * FROM mv',
+  ]) {
     const d = run(sql);
     assert.equal(d.verdict, 'deny', sql);
   }
@@ -116,6 +168,12 @@ test('without the catalog rows the view would leak: the lineage is what masks it
   assert.deepEqual(outputs('SELECT id, s FROM v', []), [null, null]);
 });
 test('the catalog id changes with the definitions and not otherwise', () => {
-  assert.equal(buildDerivedCatalog(ROWS, analyze).id, buildDerivedCatalog(ROWS.map((x) => ({ ...x })), analyze).id);
+  assert.equal(
+    buildDerivedCatalog(ROWS, analyze).id,
+    buildDerivedCatalog(
+      ROWS.map((x) => ({ ...x })),
+      analyze,
+    ).id,
+  );
   assert.notEqual(buildDerivedCatalog(ROWS, analyze).id, buildDerivedCatalog(ROWS.slice(1), analyze).id);
 });

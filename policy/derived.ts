@@ -52,20 +52,27 @@ export interface DerivedCatalog {
 }
 
 export const EMPTY_DERIVED: DerivedCatalog = Object.freeze({
-  id: '', relations: new Map(), functions: new Map(), columnsByOid: new Map(),
+  id: '',
+  relations: new Map(),
+  functions: new Map(),
+  columnsByOid: new Map(),
 });
 
 const rel = (schema: string, name: string): RelName => ({ schema, name });
 
 /** The key of DerivedCatalog's maps: names may hold dots, so not "schema.name". */
-export function derivedKey(schema: string, name: string): string { return `${schema}\u0000${name}`; }
+export function derivedKey(schema: string, name: string): string {
+  return `${schema}\u0000${name}`;
+}
 
 function dependencyReads(row: DerivedRow): Access[] {
   const out: Access[] = [];
   for (const [k, schema, name] of row.reads ?? []) {
-    out.push(k === 'f'
-      ? { operation: 'CALL', relation: rel(schema, name), kind: 'function' }
-      : { operation: 'SELECT', relation: rel(schema, name), kind: 'relation' });
+    out.push(
+      k === 'f'
+        ? { operation: 'CALL', relation: rel(schema, name), kind: 'function' }
+        : { operation: 'SELECT', relation: rel(schema, name), kind: 'relation' },
+    );
   }
   return out;
 }
@@ -74,7 +81,8 @@ function dependencyReads(row: DerivedRow): Access[] {
 function analysedReads(a: Analysis): Access[] {
   const out: Access[] = [];
   for (const s of a.statements) {
-    for (const x of s.accesses) if (x.kind === 'function' || (x.kind === 'relation' && x.operation === 'SELECT')) out.push(x);
+    for (const x of s.accesses)
+      if (x.kind === 'function' || (x.kind === 'relation' && x.operation === 'SELECT')) out.push(x);
   }
   return out;
 }
@@ -112,7 +120,9 @@ export function buildDerivedCatalog(rows: readonly DerivedRow[], analyze: (sql: 
       } else if (row.reads === null && row.definition === null) unknownReads = true;
       const prev = functions.get(key);
       functions.set(key, {
-        kind: 'function', columns: [], sources: null,
+        kind: 'function',
+        columns: [],
+        sources: null,
         reads: prev === undefined ? reads : [...prev.reads, ...reads],
         unknownReads: unknownReads || (prev?.unknownReads ?? false),
       });

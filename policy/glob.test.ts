@@ -11,10 +11,10 @@ test('glob matching, one row per case', () => {
     ['*.orders', 'sales', 'orders', true],
     ['*.orders', 'sales', 'orders_2024', false],
     ['public.orders', 'public', 'orders', true],
-    ['PUBLIC.Orders', 'public', 'orders', true],                 // unquoted glob parts fold to lower case
-    ['"Sales"."Orders"', 'Sales', 'Orders', true],               // quoted parts keep their case
+    ['PUBLIC.Orders', 'public', 'orders', true], // unquoted glob parts fold to lower case
+    ['"Sales"."Orders"', 'Sales', 'Orders', true], // quoted parts keep their case
     ['"Sales"."Orders"', 'sales', 'orders', false],
-    ['"a*b".x', 'a*b', 'x', true],                                // no wildcard inside quotes
+    ['"a*b".x', 'a*b', 'x', true], // no wildcard inside quotes
     ['"a*b".x', 'axb', 'x', false],
     ['public.orders_*', 'public', 'orders_2024', true],
     ['public.orders_*', 'public', 'orders', false],
@@ -57,7 +57,7 @@ test('dangerous function list', () => {
     ['pg_create_logical_replication_slot', 'a replication function'],
     ['query_to_xml_and_xmlschema', 'a function that runs SQL given as a string'],
     ['pg_sleep_for', 'a sleep function'],
-    ['set_config', null],      // decided as SET name (issue 12)
+    ['set_config', null], // decided as SET name (issue 12)
     ['current_setting', null],
     ['now', null],
     ['pg_ls', null],

@@ -14,7 +14,10 @@ export interface PartMatcher {
   /** True when the part contains at least one `*`. */
   readonly wild: boolean;
 }
-export interface NameMatcher { readonly schema: PartMatcher; readonly name: PartMatcher }
+export interface NameMatcher {
+  readonly schema: PartMatcher;
+  readonly name: PartMatcher;
+}
 
 /**
  * Split `text` into `count` dotted parts, honouring double quotes; lower-case unquoted parts.
@@ -29,27 +32,33 @@ export function splitName(text: string, count: number): { parts: string[]; quote
       let part = '';
       i++;
       for (;;) {
-        if (i >= text.length) return null;                       // unterminated quote
+        if (i >= text.length) return null; // unterminated quote
         if (text[i] === '"') {
-          if (text[i + 1] === '"') { part += '"'; i += 2; continue; }
+          if (text[i + 1] === '"') {
+            part += '"';
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
         part += text[i++];
       }
       if (part === '' || (i < text.length && text[i] !== '.')) return null;
-      parts.push(part); quoted.push(true);
+      parts.push(part);
+      quoted.push(true);
     } else {
       let end = text.indexOf('.', i);
       if (end === -1) end = text.length;
       const part = text.slice(i, end);
       if (part === '' || part.includes('"') || /\s/.test(part)) return null;
-      parts.push(part.toLowerCase()); quoted.push(false);
+      parts.push(part.toLowerCase());
+      quoted.push(false);
       i = end;
     }
     if (i >= text.length) break;
-    i++;                                                         // the dot
-    if (i === text.length) return null;                          // trailing dot
+    i++; // the dot
+    if (i === text.length) return null; // trailing dot
   }
   return parts.length === count ? { parts, quoted } : null;
 }
@@ -65,8 +74,10 @@ export function compileGlob(glob: string): NameMatcher | null {
   if (glob === '*') return { schema: STAR, name: STAR };
   const s = splitName(glob, 2);
   if (s === null) return null;
-  return { schema: compilePart(s.parts[0] as string, s.quoted[0] as boolean),
-    name: compilePart(s.parts[1] as string, s.quoted[1] as boolean) };
+  return {
+    schema: compilePart(s.parts[0] as string, s.quoted[0] as boolean),
+    name: compilePart(s.parts[1] as string, s.quoted[1] as boolean),
+  };
 }
 const STAR: PartMatcher = Object.freeze({ pieces: Object.freeze(['', '']), wild: true });
 
@@ -103,10 +114,14 @@ export function nameMatches(m: NameMatcher, schema: string, name: string): boole
 }
 
 /** True when the glob has no wildcard: it names one object exactly (dangerous functions need this). */
-export function isExact(m: NameMatcher): boolean { return !m.schema.wild && !m.name.wild; }
+export function isExact(m: NameMatcher): boolean {
+  return !m.schema.wild && !m.name.wild;
+}
 
 /** Canonical `schema.name` of an exact matcher (for exact-name sets). */
-export function exactKey(m: NameMatcher): string { return `${m.schema.pieces[0]}.${m.name.pieces[0]}`; }
+export function exactKey(m: NameMatcher): string {
+  return `${m.schema.pieces[0]}.${m.name.pieces[0]}`;
+}
 
 /** A `schema.table.column` name → its three folded parts, or null when malformed or wildcarded. */
 export function parseColumnName(text: string): [string, string, string] | null {

@@ -17,20 +17,29 @@ test('parseServiceAccount', () => {
 });
 
 test('a ServiceAccount identity carries the Kubernetes implicit groups', () => {
-  assert.deepStrictEqual(makeIdentity('system:serviceaccount:ml:trainer', ['extra']).groups,
-    ['extra', 'system:serviceaccounts', 'system:serviceaccounts:ml', 'system:authenticated']);
+  assert.deepStrictEqual(makeIdentity('system:serviceaccount:ml:trainer', ['extra']).groups, [
+    'extra',
+    'system:serviceaccounts',
+    'system:serviceaccounts:ml',
+    'system:authenticated',
+  ]);
   assert.deepStrictEqual(makeIdentity('alice@example.com', ['dba']).groups, ['dba', 'system:authenticated']);
 });
 
 test('subjectMatches', () => {
-  const sa: Identity = { user: 'system:serviceaccount:ml:trainer', groups: [] };   // built by hand: implicit groups still count
+  const sa: Identity = { user: 'system:serviceaccount:ml:trainer', groups: [] }; // built by hand: implicit groups still count
   const alice = makeIdentity('alice@example.com', ['data-oncall']);
   const rows: [string, Parameters<typeof subjectMatches>[0], typeof sa, boolean, string?][] = [
     ['SA by namespace and name', { kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' }, sa, true],
     ['SA other namespace', { kind: 'ServiceAccount', name: 'trainer', namespace: 'prod' }, sa, false],
     ['SA without namespace takes the policy namespace', { kind: 'ServiceAccount', name: 'trainer' }, sa, true, 'ml'],
     ['SA without any namespace never matches', { kind: 'ServiceAccount', name: 'trainer' }, sa, false],
-    ['SA subject does not match a User', { kind: 'ServiceAccount', name: 'alice@example.com', namespace: 'ml' }, alice, false],
+    [
+      'SA subject does not match a User',
+      { kind: 'ServiceAccount', name: 'alice@example.com', namespace: 'ml' },
+      alice,
+      false,
+    ],
     ['User exact', { kind: 'User', name: 'alice@example.com' }, alice, true],
     ['User is not a prefix match', { kind: 'User', name: 'alice' }, alice, false],
     ['User naming the SA user string', { kind: 'User', name: 'system:serviceaccount:ml:trainer' }, sa, true],

@@ -49,11 +49,13 @@ export function subjectMatches(subject: Subject, identity: Identity, defaultName
       if (identity.groups.includes(subject.name)) return true;
       const sa = parseServiceAccount(identity.user);
       if (subject.name === 'system:authenticated') return true;
-      return sa !== null && (subject.name === 'system:serviceaccounts'
-        || subject.name === `system:serviceaccounts:${sa.namespace}`);
+      return (
+        sa !== null
+        && (subject.name === 'system:serviceaccounts' || subject.name === `system:serviceaccounts:${sa.namespace}`)
+      );
     }
     default:
-      return false;   // unknown kind: never matches (fail closed)
+      return false; // unknown kind: never matches (fail closed)
   }
 }
 
@@ -73,5 +75,7 @@ export function kubeTime(d: Date | number): string {
 
 /** For messages: `ServiceAccount ml/trainer`, `User alice@example.com`, `Group dba`. */
 export function describeSubject(s: Subject): string {
-  return s.kind === 'ServiceAccount' && s.namespace !== undefined ? `${s.kind} ${s.namespace}/${s.name}` : `${s.kind} ${s.name}`;
+  return s.kind === 'ServiceAccount' && s.namespace !== undefined
+    ? `${s.kind} ${s.namespace}/${s.name}`
+    : `${s.kind} ${s.name}`;
 }

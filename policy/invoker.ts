@@ -38,9 +38,16 @@ export const NO_INVOKER_VIEWS: InvokerViews = Object.freeze({ id: '', reads: new
  * them on a view) imply nothing.
  */
 const IMPLIED: Partial<Readonly<Record<ConcreteOperation, ConcreteOperation>>> = {
-  SELECT: 'SELECT', COPY_TO: 'SELECT', INSERT: 'INSERT', UPDATE: 'UPDATE', DELETE: 'DELETE', MERGE: 'MERGE',
+  SELECT: 'SELECT',
+  COPY_TO: 'SELECT',
+  INSERT: 'INSERT',
+  UPDATE: 'UPDATE',
+  DELETE: 'DELETE',
+  MERGE: 'MERGE',
 };
-export function impliedOperation(op: ConcreteOperation): ConcreteOperation | undefined { return IMPLIED[op]; }
+export function impliedOperation(op: ConcreteOperation): ConcreteOperation | undefined {
+  return IMPLIED[op];
+}
 
 /** FNV-1a, as policy/derived.ts: the same views give the same id, so sessions share decision caches. */
 function fingerprint(text: string): string {
@@ -63,7 +70,7 @@ export function buildInvokerViews(rows: readonly InvokerRow[]): InvokerViews {
     const walk = (list: readonly (readonly [string, string])[]): void => {
       for (const [schema, name] of list) {
         const k = derivedKey(schema, name);
-        if (seen.has(k)) continue;         // a view cannot read itself; a relation read twice counts once
+        if (seen.has(k)) continue; // a view cannot read itself; a relation read twice counts once
         seen.add(k);
         out.push({ schema, name });
         const nested = direct.get(k);
@@ -81,9 +88,12 @@ export function buildInvokerViews(rows: readonly InvokerRow[]): InvokerViews {
  * unqualified name), the implied pairs on what the view reads. `via` names the view each added pair came
  * from, for the denial's reason. Returns `accesses` itself when nothing is added.
  */
-export function invokerAccesses(accesses: readonly Access[], views: InvokerViews,
+export function invokerAccesses(
+  accesses: readonly Access[],
+  views: InvokerViews,
   candidates: (a: Access, visit: (schema: string, name: string) => boolean) => void,
-  via: Map<Access, string>): readonly Access[] {
+  via: Map<Access, string>,
+): readonly Access[] {
   if (views.reads.size === 0) return accesses;
   let out: Access[] | null = null;
   for (const a of accesses) {

@@ -8,11 +8,19 @@ import type { NameMatcher } from './glob.ts';
 import { subjectMatches } from './identity.ts';
 import { OPERATIONS } from './types.ts';
 import type {
-  CompiledPolicy, CompiledPolicySet, CompiledRule, ConcreteOperation, Effect, Identity, MaskStrategy, Mode,
+  CompiledPolicy,
+  CompiledPolicySet,
+  CompiledRule,
+  ConcreteOperation,
+  Effect,
+  Identity,
+  MaskStrategy,
+  Mode,
 } from './types.ts';
 
-export const CONCRETE_OPERATIONS: readonly ConcreteOperation[] =
-  OPERATIONS.filter((o): o is ConcreteOperation => o !== 'ALL');
+export const CONCRETE_OPERATIONS: readonly ConcreteOperation[] = OPERATIONS.filter(
+  (o): o is ConcreteOperation => o !== 'ALL',
+);
 
 /** Documented defaults (schema.ts carries the ones the apiserver applies). */
 export const DEFAULT_HOLD_TIMEOUT_MS = 60_000;
@@ -52,7 +60,11 @@ export interface RuleRef {
   readonly exactTables: ReadonlySet<string>;
   readonly holdTimeoutMs: number;
 }
-export interface OpRules { readonly deny: readonly RuleRef[]; readonly approve: readonly RuleRef[]; readonly allow: readonly RuleRef[] }
+export interface OpRules {
+  readonly deny: readonly RuleRef[];
+  readonly approve: readonly RuleRef[];
+  readonly allow: readonly RuleRef[];
+}
 
 /** schema → table → column → strategy: nested maps, so a lookup builds no key string. */
 export type MaskIndex = ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string, MaskStrategy>>>;
@@ -86,7 +98,16 @@ export interface Selected {
   readonly maskColumns: Readonly<Record<string, MaskStrategy>>;
 }
 
-const ruleRefCache = new WeakMap<CompiledRule, { tables: NameMatcher[] | null; functions: NameMatcher[] | null; channels: NameMatcher[] | null; exactFunctions: Set<string>; exactTables: Set<string> }>();
+const ruleRefCache = new WeakMap<
+  CompiledRule,
+  {
+    tables: NameMatcher[] | null;
+    functions: NameMatcher[] | null;
+    channels: NameMatcher[] | null;
+    exactFunctions: Set<string>;
+    exactTables: Set<string>;
+  }
+>();
 
 /** Compiled matchers of a rule (memoized per rule object; grants reuse it). Bad globs match nothing. */
 export function matchersOf(rule: CompiledRule) {
@@ -94,19 +115,28 @@ export function matchersOf(rule: CompiledRule) {
   if (matchers === undefined) {
     // A glob that does not compile (only possible in a hand-made or corrupted set: compile()
     // validates) fails closed: it matches everything in a deny rule and nothing elsewhere.
-    const compileAll = (globs: readonly string[] | null) => globs === null ? null
-      : globs.map((g) => compileGlob(g) ?? (rule.effect === 'deny' ? compileGlob('*') : null))
-        .filter((g): g is NameMatcher => g !== null);
+    const compileAll = (globs: readonly string[] | null) =>
+      globs === null
+        ? null
+        : globs
+            .map((g) => compileGlob(g) ?? (rule.effect === 'deny' ? compileGlob('*') : null))
+            .filter((g): g is NameMatcher => g !== null);
     const tables = compileAll(rule.tables);
     const functions = compileAll(rule.functions);
     // A set from an operator that predates channels has no `channels`: such a rule reaches channels only
     // when it names no objects at all (it could not have meant a NOTIFY pair otherwise).
-    const chans = rule.channels !== undefined ? rule.channels : rule.tables === null && rule.functions === null ? null : [];
-    const channels = chans === null ? null
-      : chans.map((glob) => compileChannelGlob(glob) ?? (rule.effect === 'deny' ? compileChannelGlob('*') : null))
-        .filter((glob): glob is NameMatcher => glob !== null);
+    const chans =
+      rule.channels !== undefined ? rule.channels : rule.tables === null && rule.functions === null ? null : [];
+    const channels =
+      chans === null
+        ? null
+        : chans
+            .map((glob) => compileChannelGlob(glob) ?? (rule.effect === 'deny' ? compileChannelGlob('*') : null))
+            .filter((glob): glob is NameMatcher => glob !== null);
     matchers = {
-      tables, functions, channels,
+      tables,
+      functions,
+      channels,
       exactFunctions: new Set((functions ?? []).filter(isExact).map(exactKey)),
       exactTables: new Set((tables ?? []).filter(isExact).map(exactKey)),
     };
@@ -125,7 +155,14 @@ function buildView(policies: readonly CompiledPolicy[]): View {
     const hold = policy.approval?.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS;
     for (const rule of policy.rules) {
       const matchers = matchersOf(rule);
-      const ref: RuleRef = { policy: policy.name, mode: policy.mode, rule: rule.name, effect: rule.effect, ...matchers, holdTimeoutMs: hold };
+      const ref: RuleRef = {
+        policy: policy.name,
+        mode: policy.mode,
+        rule: rule.name,
+        effect: rule.effect,
+        ...matchers,
+        holdTimeoutMs: hold,
+      };
       for (const op of rule.operations) byOp[op]?.[rule.effect].push(ref);
     }
     if (policy.blockUnfilteredWrites && block === null) block = policy.name;
@@ -134,13 +171,21 @@ function buildView(policies: readonly CompiledPolicy[]): View {
       maxRowsPolicy = policy.name;
     }
   }
-  return { policies, byOp, blockUnfilteredWrites: block, maxAffectedRows: maxRows, maxAffectedRowsPolicy: maxRowsPolicy };
+  return {
+    policies,
+    byOp,
+    blockUnfilteredWrites: block,
+    maxAffectedRows: maxRows,
+    maxAffectedRowsPolicy: maxRowsPolicy,
+  };
 }
 
 /** Does a compiled policy apply to this identity on this database? */
 export function policyApplies(policy: CompiledPolicy, identity: Identity, database: string): boolean {
-  return (policy.databases.includes('*') || policy.databases.includes(database))
-    && policy.subjects.some((subject) => subjectMatches(subject, identity));
+  return (
+    (policy.databases.includes('*') || policy.databases.includes(database))
+    && policy.subjects.some((subject) => subjectMatches(subject, identity))
+  );
 }
 
 export function selectFor(set: CompiledPolicySet, identity: Identity, database: string): Selected {
@@ -150,13 +195,18 @@ export function selectFor(set: CompiledPolicySet, identity: Identity, database: 
   const maskColumns: Record<string, MaskStrategy> = {};
   for (const policy of enforcing) {
     for (const [col, strategy] of Object.entries(policy.masking)) {
-      const parts = parseColumnName(col.split('.').map((part) => `"${part.replaceAll('"', '""')}"`).join('.'));
+      const parts = parseColumnName(
+        col
+          .split('.')
+          .map((part) => `"${part.replaceAll('"', '""')}"`)
+          .join('.'),
+      );
       if (parts === null) continue;
       const [schema, table, column] = parts;
       let tables = masks.get(schema);
-      if (tables === undefined) masks.set(schema, tables = new Map());
+      if (tables === undefined) masks.set(schema, (tables = new Map()));
       let columns = tables.get(table);
-      if (columns === undefined) tables.set(table, columns = new Map());
+      if (columns === undefined) tables.set(table, (columns = new Map()));
       const strictest = stricter(columns.get(column), strategy);
       columns.set(column, strictest);
       maskColumns[`${schema}.${table}.${column}`] = strictest;

@@ -6,7 +6,10 @@ import { scrubParseError, scrubSqlMessage } from './sql-message.ts';
 import { analyze } from './analyze/analyze.ts';
 import { initAnalyzer } from './analyze/testing-parser.ts';
 
-before(async () => { await loadModule(); await initAnalyzer(); });
+before(async () => {
+  await loadModule();
+  await initAnalyzer();
+});
 
 test('scrubSqlMessage: the token after "at or near" goes, what went wrong and where stay', () => {
   const cases: [string, number | null, string][] = [
@@ -24,7 +27,7 @@ test('scrubSqlMessage: the token after "at or near" goes, what went wrong and wh
 
 test('scrubSqlMessage: a message that still quotes a value is replaced whole', () => {
   assert.equal(scrubSqlMessage('invalid input syntax for type integer: "secret"'), 'the statement does not parse');
-  assert.equal(scrubSqlMessage('unrecognized option \'secret\'', 4), 'the statement does not parse at character 4');
+  assert.equal(scrubSqlMessage("unrecognized option 'secret'", 4), 'the statement does not parse at character 4');
   assert.equal(scrubSqlMessage(`bad ${'x'.repeat(300)}`), 'the statement does not parse');
   assert.equal(scrubSqlMessage('line\nbreak'), 'the statement does not parse');
   // Positions that are not positions are left out rather than printed.
@@ -32,9 +35,13 @@ test('scrubSqlMessage: a message that still quotes a value is replaced whole', (
   assert.equal(scrubSqlMessage('syntax error at end of input', 1.5), 'syntax error at end of input');
 });
 
-test('scrubParseError reads libpg-query\'s SqlError (message and cursorPosition)', () => {
+test("scrubParseError reads libpg-query's SqlError (message and cursorPosition)", () => {
   let err: unknown;
-  try { parseSync("SELECT id FROM orders WHERE id = 1 'secret'"); } catch (e) { err = e; }
+  try {
+    parseSync("SELECT id FROM orders WHERE id = 1 'secret'");
+  } catch (e) {
+    err = e;
+  }
   // The literal starts at the 36th character, counted from 1 as PostgreSQL's P field is.
   assert.equal(scrubParseError(err), 'syntax error at character 36');
   assert.equal(scrubParseError('not an error'), 'the statement does not parse');
@@ -62,11 +69,14 @@ test('no analysis reason quotes a literal of the statement', () => {
   const safe = fc.stringMatching(/^[A-Za-z0-9 _.,@-]{0,12}$/);
   // The literal starts with the mark: `SELECT 1 Zq…` would make it an identifier (an alias), which the
   // normalized text rightly keeps.
-  fc.assert(fc.property(fc.integer({ min: 0, max: TEMPLATES.length - 1 }), safe, (i, post) => {
-    const lit = `${MARK}${post}`;
-    const a = analyze(TEMPLATES[i]!(lit));
-    const reasons = a.error !== null ? [a.error] : a.statements.flatMap((s) => [...s.unsupported]);
-    for (const r of reasons) assert.ok(!r.includes(MARK), `reason quotes the literal: ${r}`);
-    assert.ok(!a.normalized.includes(MARK), `normalized quotes the literal: ${a.normalized}`);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: TEMPLATES.length - 1 }), safe, (i, post) => {
+      const lit = `${MARK}${post}`;
+      const a = analyze(TEMPLATES[i]!(lit));
+      const reasons = a.error !== null ? [a.error] : a.statements.flatMap((s) => [...s.unsupported]);
+      for (const r of reasons) assert.ok(!r.includes(MARK), `reason quotes the literal: ${r}`);
+      assert.ok(!a.normalized.includes(MARK), `normalized quotes the literal: ${a.normalized}`);
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -24,7 +24,8 @@ export function scrubSqlMessage(message: string, position?: number | null): stri
   const near = message.indexOf(NEAR);
   let head = near >= 0 ? message.slice(0, near) : message;
   if (head.length > MAX_KEPT || /["'`$\\]|[\u0000-\u001f\u007f]/.test(head)) head = 'the statement does not parse';
-  const at = typeof position === 'number' && Number.isInteger(position) && position > 0 ? ` at character ${position}` : '';
+  const at =
+    typeof position === 'number' && Number.isInteger(position) && position > 0 ? ` at character ${position}` : '';
   return head + at;
 }
 

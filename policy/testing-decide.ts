@@ -6,17 +6,36 @@ import { decide } from './decide.ts';
 import { makeIdentity } from './identity.ts';
 import type { InvokerViews } from './invoker.ts';
 import type {
-  Access, AccessPolicy, AccessPolicySpec, ColumnSource, ConcreteOperation, Decision, Grant, RelName,
-  SessionContext, SessionEffect, StatementFacts,
+  Access,
+  AccessPolicy,
+  AccessPolicySpec,
+  ColumnSource,
+  ConcreteOperation,
+  Decision,
+  Grant,
+  RelName,
+  SessionContext,
+  SessionEffect,
+  StatementFacts,
 } from './types.ts';
 
 export const policy = (name: string, spec: Partial<AccessPolicySpec>, ns = 'ml'): AccessPolicy => ({
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: ns },
-  spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' }], databases: ['orders'], rules: [], ...spec },
+  apiVersion: 'airlock.dev/v1alpha1',
+  kind: 'AccessPolicy',
+  metadata: { name, namespace: ns },
+  spec: {
+    subjects: [{ kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' }],
+    databases: ['orders'],
+    rules: [],
+    ...spec,
+  },
 });
 
 export const TRAINER = policy('trainer', {
-  subjects: [{ kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' }, { kind: 'User', name: 'alice@example.com' }],
+  subjects: [
+    { kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' },
+    { kind: 'User', name: 'alice@example.com' },
+  ],
   rules: [
     { name: 'read-app-tables', effect: 'allow', operations: ['SELECT', 'COPY_TO'], tables: ['public.*'] },
     { name: 'write-orders', effect: 'allow', operations: ['INSERT', 'UPDATE'], tables: ['public.orders'] },
@@ -39,7 +58,11 @@ export const rel = (q: string): RelName => {
   const i = q.indexOf('.');
   return i === -1 ? { schema: null, name: q } : { schema: q.slice(0, i), name: q.slice(i + 1) };
 };
-export const acc = (operation: ConcreteOperation, q: string, kind: Access['kind'] = 'relation'): Access => ({ operation, relation: rel(q), kind });
+export const acc = (operation: ConcreteOperation, q: string, kind: Access['kind'] = 'relation'): Access => ({
+  operation,
+  relation: rel(q),
+  kind,
+});
 export const col = (q: string): ColumnSource => {
   const i = q.lastIndexOf('.');
   return { kind: 'column', relation: rel(q.slice(0, i)), column: q.slice(i + 1) };
@@ -47,8 +70,19 @@ export const col = (q: string): ColumnSource => {
 
 export function facts(f: Partial<StatementFacts>): StatementFacts {
   return {
-    tag: 'SelectStmt', command: 'SELECT', accesses: [], unsupported: [], effects: [], unfilteredWrite: false,
-    writes: false, outputs: [], copyTo: null, transaction: false, executes: null, prepares: null, ...f,
+    tag: 'SelectStmt',
+    command: 'SELECT',
+    accesses: [],
+    unsupported: [],
+    effects: [],
+    unfilteredWrite: false,
+    writes: false,
+    outputs: [],
+    copyTo: null,
+    transaction: false,
+    executes: null,
+    prepares: null,
+    ...f,
   };
 }
 export const select = (...tables: string[]) => facts({ accesses: tables.map((t) => acc('SELECT', t)) });
@@ -70,7 +104,9 @@ export function run(stmt: StatementFacts, o: Opts = {}): Decision {
   const identity = makeIdentity(o.user ?? SA, o.groups ?? []);
   const database = o.database ?? 'orders';
   const ctx: SessionContext = {
-    identity, database, searchPath: o.searchPath ?? ['public'],
+    identity,
+    database,
+    searchPath: o.searchPath ?? ['public'],
     catalogRelations: new Set(['pg_class', 'pg_type', 'pg_stats']),
     catalogFunctions: new Set(['now', 'lower', 'pg_read_file', 'set_config', 'pg_sleep']),
     grants: o.grants ?? [],
@@ -80,10 +116,24 @@ export function run(stmt: StatementFacts, o: Opts = {}): Decision {
 }
 
 export type Want = Partial<Record<'verdict' | 'policy' | 'rule' | 'reason' | 'holdTimeoutMs', unknown>> & {
-  wouldDeny?: unknown; outputs?: unknown; needsRowDescription?: boolean; refuse?: unknown; maxAffectedRows?: unknown; grant?: unknown;
+  wouldDeny?: unknown;
+  outputs?: unknown;
+  needsRowDescription?: boolean;
+  refuse?: unknown;
+  maxAffectedRows?: unknown;
+  grant?: unknown;
 };
-export const allow = (rule: string, policyName = 'ml/trainer'): Want => ({ verdict: 'allow', policy: policyName, rule });
-export const denyBy = (policyName: string | null, rule: string | null, reason: string): Want => ({ verdict: 'deny', policy: policyName, rule, reason });
+export const allow = (rule: string, policyName = 'ml/trainer'): Want => ({
+  verdict: 'allow',
+  policy: policyName,
+  rule,
+});
+export const denyBy = (policyName: string | null, rule: string | null, reason: string): Want => ({
+  verdict: 'deny',
+  policy: policyName,
+  rule,
+  reason,
+});
 export const noRule = (reason: string): Want => denyBy(null, null, reason);
 
 function pick(d: Decision): Want {
@@ -110,6 +160,8 @@ export function check(d: Decision, want: Want): void {
 /** A decision table row: name, the statement's facts, the fields wanted, and who runs it where. */
 export type Case = [string, StatementFacts, Want, Opts?];
 
-export const WARN_ONLY_CUSTOMERS = policy('new', { mode: 'warn',
+export const WARN_ONLY_CUSTOMERS = policy('new', {
+  mode: 'warn',
   rules: [{ name: 'read-customers', effect: 'allow', operations: ['SELECT'], tables: ['public.customers'] }],
-  masking: [{ columns: ['public.customers.name'], strategy: 'null' }] });
+  masking: [{ columns: ['public.customers.name'], strategy: 'null' }],
+});

@@ -11,8 +11,20 @@ export const API_GROUP = 'airlock.dev';
 export const API_VERSION = 'airlock.dev/v1alpha1';
 
 export const OPERATIONS = [
-  'SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE', 'COPY_TO', 'COPY_FROM',
-  'DDL', 'DROP', 'GRANT', 'CALL', 'NOTIFY', 'ALL',
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'MERGE',
+  'TRUNCATE',
+  'COPY_TO',
+  'COPY_FROM',
+  'DDL',
+  'DROP',
+  'GRANT',
+  'CALL',
+  'NOTIFY',
+  'ALL',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 /** An operation a statement actually performs: every Operation except the wildcard ALL. */
@@ -39,7 +51,11 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
-export interface Subject { kind: SubjectKind; name: string; namespace?: string }
+export interface Subject {
+  kind: SubjectKind;
+  name: string;
+  namespace?: string;
+}
 
 export interface Rule {
   name: string;
@@ -53,20 +69,23 @@ export interface Rule {
   channels?: string[];
 }
 
-export interface MaskingRule { columns: string[]; strategy: MaskStrategy }
+export interface MaskingRule {
+  columns: string[];
+  strategy: MaskStrategy;
+}
 
 export interface AccessPolicySpec {
-  mode?: Mode;                       // default enforce
+  mode?: Mode; // default enforce
   subjects: Subject[];
-  databases: string[];               // DatabaseBinding names in the same namespace; "*" = all
+  databases: string[]; // DatabaseBinding names in the same namespace; "*" = all
   rules: Rule[];
   masking?: MaskingRule[];
   guardrails?: { blockUnfilteredWrites?: boolean; maxAffectedRows?: number };
   approval?: {
     approvers: Subject[];
     minApprovals?: number;
-    maxDuration?: string;            // Go-style duration, e.g. 4h
-    holdTimeout?: string;            // e.g. 60s
+    maxDuration?: string; // Go-style duration, e.g. 4h
+    holdTimeout?: string; // e.g. 60s
   };
 }
 
@@ -100,7 +119,7 @@ export const APPROVAL_DECISIONS = ['Approve', 'Deny', 'Revoke'] as const;
  * An entry still carrying it was never stamped (webhook not installed): it never counts.
  */
 export const UNSTAMPED_APPROVER = '(not stamped by the Airlock webhook)';
-export type ApprovalDecision = typeof APPROVAL_DECISIONS[number];
+export type ApprovalDecision = (typeof APPROVAL_DECISIONS)[number];
 /** One approver's action, appended to status.approvals through the status subresource. */
 export interface AccessRequestApproval {
   /** Kubernetes user name; stamped by the admission webhook from the authenticated user. */
@@ -136,23 +155,32 @@ export interface Secret {
   apiVersion: 'v1';
   kind: 'Secret';
   metadata: ObjectMeta;
-  data?: Record<string, string>;        // base64
+  data?: Record<string, string>; // base64
   stringData?: Record<string, string>;
 }
 
 /** One validation problem, with the path into the document and a sentence that says what to fix. */
-export interface ValidationIssue { path: string; message: string }
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Identity: who the session is. `user` is a Kubernetes user name, e.g.
 // `system:serviceaccount:ml:trainer` or `alice@example.com`.
-export interface Identity { readonly user: string; readonly groups: readonly string[] }
+export interface Identity {
+  readonly user: string;
+  readonly groups: readonly string[];
+}
 
 // ---------------------------------------------------------------------------------------------
 // Statement analysis (policy/analyze): what a SQL string does, decided from libpg-query's tree.
 
 /** A relation name as written; schema null = unqualified, resolved later against search_path. */
-export interface RelName { readonly schema: string | null; readonly name: string }
+export interface RelName {
+  readonly schema: string | null;
+  readonly name: string;
+}
 
 export interface Access {
   readonly operation: ConcreteOperation;
@@ -178,8 +206,8 @@ export type ColumnSource =
 export type SessionEffect =
   /** SET name / set_config; `value` is the literal value when it is one (null for DEFAULT or an expression). */
   | { readonly kind: 'set'; readonly name: string; readonly local: boolean; readonly value?: string | null }
-  | { readonly kind: 'reset'; readonly name: string | null }                   // RESET name | RESET ALL
-  | { readonly kind: 'role' }                                                   // SET ROLE / SESSION AUTHORIZATION
+  | { readonly kind: 'reset'; readonly name: string | null } // RESET name | RESET ALL
+  | { readonly kind: 'role' } // SET ROLE / SESSION AUTHORIZATION
   | { readonly kind: 'discard'; readonly target?: 'all' | 'plans' | 'sequences' | 'temp' }
   | { readonly kind: 'prepare'; readonly name: string }
   | { readonly kind: 'deallocate'; readonly name: string | null }
@@ -223,14 +251,19 @@ export interface StatementFacts {
   /** Output columns in order for the statement's result (SELECT, RETURNING, COPY (query) TO). */
   readonly outputs: readonly ColumnSource[];
   /** COPY … TO: the relation (table form) or null (query form: use outputs). */
-  readonly copyTo: { readonly relation: RelName | null; readonly columns: readonly string[] | null; readonly format: 'text' | 'csv' | 'binary'; readonly optionsDefault: boolean;
+  readonly copyTo: {
+    readonly relation: RelName | null;
+    readonly columns: readonly string[] | null;
+    readonly format: 'text' | 'csv' | 'binary';
+    readonly optionsDefault: boolean;
     /**
      * Query form: the query's text as written, cut out by PostgreSQL's own lexer (absent when it could not be):
      * the proxy describes it to learn each output column's source and type before the COPY runs.
      */
     readonly query?: string;
     /** Text and CSV options besides FORMAT, when every one is one the masker follows (absent otherwise). */
-    readonly textOptions?: CopyTextOptions } | null;
+    readonly textOptions?: CopyTextOptions;
+  } | null;
   /** Transaction control: BEGIN/COMMIT/ROLLBACK/SAVEPOINT… (never denied, never cached by shape). */
   readonly transaction: boolean;
   /** EXECUTE name: the prepared statement whose facts apply. */
@@ -258,13 +291,13 @@ export interface CompiledRule {
   readonly name: string;
   readonly effect: Effect;
   readonly operations: readonly ConcreteOperation[];
-  readonly tables: readonly string[] | null;      // null = any
-  readonly functions: readonly string[] | null;   // null = any non-dangerous function
+  readonly tables: readonly string[] | null; // null = any
+  readonly functions: readonly string[] | null; // null = any non-dangerous function
   /** NOTIFY channel globs; null = any channel. Absent (a set from an older operator) = none, unless tables and functions are both null. */
   readonly channels?: readonly string[] | null;
 }
 export interface CompiledPolicy {
-  readonly name: string;            // namespace/name in cluster mode, name in local mode
+  readonly name: string; // namespace/name in cluster mode, name in local mode
   readonly mode: Mode;
   readonly subjects: readonly Subject[];
   readonly databases: readonly string[];
@@ -273,7 +306,12 @@ export interface CompiledPolicy {
   readonly masking: Readonly<Record<string, MaskStrategy>>;
   readonly blockUnfilteredWrites: boolean;
   readonly maxAffectedRows: number | null;
-  readonly approval: { readonly approvers: readonly Subject[]; readonly minApprovals: number; readonly maxDurationMs: number; readonly holdTimeoutMs: number } | null;
+  readonly approval: {
+    readonly approvers: readonly Subject[];
+    readonly minApprovals: number;
+    readonly maxDurationMs: number;
+    readonly holdTimeoutMs: number;
+  } | null;
 }
 export interface CompiledPolicySet {
   /** Monotonic; part of every decision-cache key. */
@@ -305,7 +343,12 @@ export interface SessionContext {
    */
   readonly invoker?: InvokerViews;
 }
-export interface Grant { readonly request: string; readonly rules: readonly CompiledRule[] | null; readonly statement: string | null; readonly expiresAtMs: number }
+export interface Grant {
+  readonly request: string;
+  readonly rules: readonly CompiledRule[] | null;
+  readonly statement: string | null;
+  readonly expiresAtMs: number;
+}
 
 /** Masking for one statement's result: per qualified column, and per output position. */
 export interface MaskPlan {
@@ -336,21 +379,39 @@ export interface MaskPlan {
  * itself (no `*`, nothing touched), none is left to its fail-closed default. The proxy's one empty plan.
  */
 export const NO_MASKS: MaskPlan = Object.freeze({
-  columns: Object.freeze({}), outputs: Object.freeze([]), needsRowDescription: false, hasStar: false, refuse: null,
+  columns: Object.freeze({}),
+  outputs: Object.freeze([]),
+  needsRowDescription: false,
+  hasStar: false,
+  refuse: null,
   touched: Object.freeze([]),
 });
 
 export type Decision =
-  | { readonly verdict: 'allow' | 'warn'; readonly policy: string; readonly rule: string; readonly masks: MaskPlan;
+  | {
+      readonly verdict: 'allow' | 'warn';
+      readonly policy: string;
+      readonly rule: string;
+      readonly masks: MaskPlan;
       /** in warn/observe, what enforcement would have denied (per policy/rule), for status counters */
       readonly wouldDeny: readonly { readonly policy: string; readonly rule: string | null; readonly reason: string }[];
       readonly guardrails: { readonly maxAffectedRows: number | null; readonly policy: string | null };
       /** The AccessRequest whose grant allowed a pair an `approve` rule governs (audit: airlock.access_request). */
-      readonly grant?: string }
-  | { readonly verdict: 'approve'; readonly policy: string; readonly rule: string; readonly holdTimeoutMs: number;
+      readonly grant?: string;
+    }
+  | {
+      readonly verdict: 'approve';
+      readonly policy: string;
+      readonly rule: string;
+      readonly holdTimeoutMs: number;
       /** The pair that needs the approval, as the client's error names it (`UPDATE on public.orders`). */
-      readonly what?: string }
-  | { readonly verdict: 'deny'; readonly policy: string | null; readonly rule: string | null; readonly reason: string;
+      readonly what?: string;
+    }
+  | {
+      readonly verdict: 'deny';
+      readonly policy: string | null;
+      readonly rule: string | null;
+      readonly reason: string;
       /**
        * What was denied, for the client's error headline: the (operation, object) pair with the relation
        * qualified as it was resolved (`SELECT on public.customers`, `CALL of function pg_catalog.pg_sleep`), or the
@@ -364,6 +425,7 @@ export type Decision =
        * has no approved AccessRequest, an approval hold the client cancelled, or a guardrail the proxy enforces
        * on the result (maxAffectedRows). The client's error is built from it (proxy/enforce/denial.ts).
        */
-      readonly kind?: DenialKind };
+      readonly kind?: DenialKind;
+    };
 
 export type DenialKind = 'approval' | 'cancelled' | 'guardrail';

@@ -17,7 +17,11 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const TYPE_NAMES: Record<string, string> = {
-  object: 'an object', array: 'a list', string: 'a string', integer: 'an integer', number: 'a number',
+  object: 'an object',
+  array: 'a list',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
   boolean: 'a boolean',
 };
 function typeOf(v: unknown): string {
@@ -38,40 +42,66 @@ function child(path: string, key: string): string {
 export function checkSchema(s: SchemaNode, value: unknown, path: string, out: ValidationIssue[]): void {
   switch (s.type) {
     case 'object': {
-      if (!isObj(value)) { out.push({ path, message: `expected ${TYPE_NAMES.object}, got ${typeOf(value)}` }); return; }
+      if (!isObj(value)) {
+        out.push({ path, message: `expected ${TYPE_NAMES.object}, got ${typeOf(value)}` });
+        return;
+      }
       const props = s.properties ?? {};
       for (const r of s.required ?? []) {
         if (value[r] === undefined) {
           const d = props[r]?.description;
-          out.push({ path: child(path, r), message: `required field is missing${d ? ` (${d.replace(/\.$/, '')})` : ''}` });
+          out.push({
+            path: child(path, r),
+            message: `required field is missing${d ? ` (${d.replace(/\.$/, '')})` : ''}`,
+          });
         }
       }
       for (const [k, v] of Object.entries(value)) {
         const p = props[k];
-        if (p !== undefined) { if (v !== undefined) checkSchema(p, v, child(path, k), out); continue; }
+        if (p !== undefined) {
+          if (v !== undefined) checkSchema(p, v, child(path, k), out);
+          continue;
+        }
         if (isObj(s.additionalProperties)) checkSchema(s.additionalProperties, v, child(path, k), out);
         else if (s.additionalProperties === false) {
-          out.push({ path: child(path, k), message: `unknown field ${quote(k)}; expected one of ${Object.keys(props).join(', ')}` });
+          out.push({
+            path: child(path, k),
+            message: `unknown field ${quote(k)}; expected one of ${Object.keys(props).join(', ')}`,
+          });
         }
       }
       return;
     }
     case 'array': {
-      if (!Array.isArray(value)) { out.push({ path, message: `expected ${TYPE_NAMES.array}, got ${typeOf(value)}` }); return; }
+      if (!Array.isArray(value)) {
+        out.push({ path, message: `expected ${TYPE_NAMES.array}, got ${typeOf(value)}` });
+        return;
+      }
       if (s.minItems !== undefined && value.length < s.minItems) {
         out.push({ path, message: `must list at least ${s.minItems} ${s.minItems === 1 ? 'entry' : 'entries'}` });
       }
-      if (s.items !== undefined) for (let i = 0; i < value.length; i++) checkSchema(s.items, value[i], `${path}[${i}]`, out);
+      if (s.items !== undefined)
+        for (let i = 0; i < value.length; i++) checkSchema(s.items, value[i], `${path}[${i}]`, out);
       return;
     }
     case 'string': {
-      if (typeof value !== 'string') { out.push({ path, message: `expected ${TYPE_NAMES.string}, got ${typeOf(value)}` }); return; }
+      if (typeof value !== 'string') {
+        out.push({ path, message: `expected ${TYPE_NAMES.string}, got ${typeOf(value)}` });
+        return;
+      }
       if (s.enum !== undefined) {
-        if (!s.enum.includes(value)) out.push({ path, message: `unknown ${s.noun ?? 'value'} ${quote(value)}; expected one of ${s.enum.join(', ')}` });
+        if (!s.enum.includes(value))
+          out.push({
+            path,
+            message: `unknown ${s.noun ?? 'value'} ${quote(value)}; expected one of ${s.enum.join(', ')}`,
+          });
         return;
       }
       if (s.minLength !== undefined && value.length < s.minLength) {
-        out.push({ path, message: s.minLength === 1 ? 'must not be empty' : `must be at least ${s.minLength} characters` });
+        out.push({
+          path,
+          message: s.minLength === 1 ? 'must not be empty' : `must be at least ${s.minLength} characters`,
+        });
         return;
       }
       if (s.maxLength !== undefined && value.length > s.maxLength) {
@@ -79,7 +109,10 @@ export function checkSchema(s: SchemaNode, value: unknown, path: string, out: Va
         return;
       }
       if (s.pattern !== undefined && !new RegExp(s.pattern).test(value)) {
-        out.push({ path, message: `${quote(value)} is not allowed here; ${s.patternMessage ?? `it must match ${s.pattern}`}` });
+        out.push({
+          path,
+          message: `${quote(value)} is not allowed here; ${s.patternMessage ?? `it must match ${s.pattern}`}`,
+        });
       }
       if (s.format === 'date-time' && !RFC3339.test(value)) {
         out.push({ path, message: `${quote(value)} is not an RFC 3339 date-time` });
@@ -89,14 +122,18 @@ export function checkSchema(s: SchemaNode, value: unknown, path: string, out: Va
     case 'integer':
     case 'number': {
       if (typeof value !== 'number' || (s.type === 'integer' && !Number.isInteger(value))) {
-        out.push({ path, message: `expected ${TYPE_NAMES[s.type]}, got ${typeOf(value)}` }); return;
+        out.push({ path, message: `expected ${TYPE_NAMES[s.type]}, got ${typeOf(value)}` });
+        return;
       }
-      if (s.minimum !== undefined && value < s.minimum) out.push({ path, message: `must be at least ${s.minimum}, got ${value}` });
-      if (s.maximum !== undefined && value > s.maximum) out.push({ path, message: `must be at most ${s.maximum}, got ${value}` });
+      if (s.minimum !== undefined && value < s.minimum)
+        out.push({ path, message: `must be at least ${s.minimum}, got ${value}` });
+      if (s.maximum !== undefined && value > s.maximum)
+        out.push({ path, message: `must be at most ${s.maximum}, got ${value}` });
       return;
     }
     case 'boolean':
-      if (typeof value !== 'boolean') out.push({ path, message: `expected ${TYPE_NAMES.boolean}, got ${typeOf(value)}` });
+      if (typeof value !== 'boolean')
+        out.push({ path, message: `expected ${TYPE_NAMES.boolean}, got ${typeOf(value)}` });
       return;
     default:
       return;
@@ -108,19 +145,31 @@ export const KNOWN_KINDS = ['DatabaseBinding', 'AccessPolicy', 'AccessRequest', 
 /** Validate one document of any kind we know. Never throws; returns every issue found. */
 export function validate(doc: unknown): ValidationIssue[] {
   const out: ValidationIssue[] = [];
-  if (!isObj(doc)) { out.push({ path: '', message: `expected a Kubernetes object, got ${typeOf(doc)}` }); return out; }
+  if (!isObj(doc)) {
+    out.push({ path: '', message: `expected a Kubernetes object, got ${typeOf(doc)}` });
+    return out;
+  }
   const kind = doc.kind;
-  if (kind === 'Secret') { checkSecret(doc, out); return out; }
+  if (kind === 'Secret') {
+    checkSecret(doc, out);
+    return out;
+  }
   if (typeof kind !== 'string' || !(kind in KINDS)) {
     out.push({ path: 'kind', message: `unknown kind ${quote(kind)}; expected one of ${KNOWN_KINDS.join(', ')}` });
     return out;
   }
   if (doc.apiVersion !== API_VERSION) {
-    out.push({ path: 'apiVersion', message: `unknown apiVersion ${quote(doc.apiVersion)} for ${kind}; expected ${API_VERSION}` });
+    out.push({
+      path: 'apiVersion',
+      message: `unknown apiVersion ${quote(doc.apiVersion)} for ${kind}; expected ${API_VERSION}`,
+    });
   }
   for (const k of Object.keys(doc)) {
     if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(k)) {
-      out.push({ path: k, message: `unknown field ${quote(k)}; expected one of apiVersion, kind, metadata, spec, status` });
+      out.push({
+        path: k,
+        message: `unknown field ${quote(k)}; expected one of apiVersion, kind, metadata, spec, status`,
+      });
     }
   }
   checkMetadata(doc, out);
@@ -137,20 +186,29 @@ export function validate(doc: unknown): ValidationIssue[] {
 }
 
 function checkMetadata(doc: Obj, out: ValidationIssue[]): void {
-  if (doc.metadata === undefined) { out.push({ path: 'metadata', message: 'required field is missing' }); return; }
+  if (doc.metadata === undefined) {
+    out.push({ path: 'metadata', message: 'required field is missing' });
+    return;
+  }
   checkSchema(node(MetadataSchema), doc.metadata, 'metadata', out);
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-export function isBase64(s: string): boolean { return BASE64.test(s.replace(/\s+/g, '')); }
+export function isBase64(s: string): boolean {
+  return BASE64.test(s.replace(/\s+/g, ''));
+}
 
 function checkSecret(doc: Obj, out: ValidationIssue[]): void {
-  if (doc.apiVersion !== 'v1') out.push({ path: 'apiVersion', message: `unknown apiVersion ${quote(doc.apiVersion)} for Secret; expected v1` });
+  if (doc.apiVersion !== 'v1')
+    out.push({ path: 'apiVersion', message: `unknown apiVersion ${quote(doc.apiVersion)} for Secret; expected v1` });
   checkMetadata(doc, out);
   for (const field of ['data', 'stringData'] as const) {
     const m = doc[field];
     if (m === undefined) continue;
-    if (!isObj(m)) { out.push({ path: field, message: `expected an object of key: value, got ${typeOf(m)}` }); continue; }
+    if (!isObj(m)) {
+      out.push({ path: field, message: `expected an object of key: value, got ${typeOf(m)}` });
+      continue;
+    }
     for (const [k, v] of Object.entries(m)) {
       if (typeof v !== 'string') out.push({ path: child(field, k), message: `expected a string, got ${typeOf(v)}` });
       else if (field === 'data' && !isBase64(v)) {
@@ -168,7 +226,8 @@ function checkRules(rules: unknown, base: string, out: ValidationIssue[]): void 
     const path = `${base}[${i}]`;
     if (typeof r.name === 'string') {
       const first = seen.get(r.name);
-      if (first !== undefined) out.push({ path: `${path}.name`, message: `duplicate rule name ${quote(r.name)} (also ${base}[${first}])` });
+      if (first !== undefined)
+        out.push({ path: `${path}.name`, message: `duplicate rule name ${quote(r.name)} (also ${base}[${first}])` });
       else seen.set(r.name, i);
     }
     for (const field of ['tables', 'functions'] as const) {
@@ -177,21 +236,43 @@ function checkRules(rules: unknown, base: string, out: ValidationIssue[]): void 
       globs.forEach((g, j) => {
         if (typeof g === 'string' && g !== '' && compileGlob(g) === null) {
           const what = field === 'tables' ? 'schema.table' : 'schema.function';
-          out.push({ path: `${path}.${field}[${j}]`, message: `${quote(g)} is not a ${what} glob; ${globHint(field === 'tables' ? 'table' : 'function')}` });
+          out.push({
+            path: `${path}.${field}[${j}]`,
+            message: `${quote(g)} is not a ${what} glob; ${globHint(field === 'tables' ? 'table' : 'function')}`,
+          });
         }
       });
     }
-    if (Array.isArray(r.functions) && Array.isArray(r.operations)
-        && !r.operations.includes('CALL') && !r.operations.includes('ALL')) {
+    if (
+      Array.isArray(r.functions)
+      && Array.isArray(r.operations)
+      && !r.operations.includes('CALL')
+      && !r.operations.includes('ALL')
+    ) {
       out.push({ path: `${path}.functions`, message: 'functions applies only to CALL; add CALL or ALL to operations' });
     }
-    if (Array.isArray(r.channels) && Array.isArray(r.operations)
-        && !r.operations.includes('NOTIFY') && !r.operations.includes('ALL')) {
-      out.push({ path: `${path}.channels`, message: 'channels applies only to NOTIFY; add NOTIFY or ALL to operations' });
+    if (
+      Array.isArray(r.channels)
+      && Array.isArray(r.operations)
+      && !r.operations.includes('NOTIFY')
+      && !r.operations.includes('ALL')
+    ) {
+      out.push({
+        path: `${path}.channels`,
+        message: 'channels applies only to NOTIFY; add NOTIFY or ALL to operations',
+      });
     }
-    if (Array.isArray(r.operations) && r.operations.includes('NOTIFY') && r.channels === undefined
-        && (r.tables !== undefined || r.functions !== undefined)) {
-      out.push({ path: `${path}.operations`, message: 'NOTIFY pairs are matched by channels, and a rule that lists tables or functions reaches no channel; add channels (["*"] for any channel) or move NOTIFY to a rule of its own' });
+    if (
+      Array.isArray(r.operations)
+      && r.operations.includes('NOTIFY')
+      && r.channels === undefined
+      && (r.tables !== undefined || r.functions !== undefined)
+    ) {
+      out.push({
+        path: `${path}.operations`,
+        message:
+          'NOTIFY pairs are matched by channels, and a rule that lists tables or functions reaches no channel; add channels (["*"] for any channel) or move NOTIFY to a rule of its own',
+      });
     }
   });
 }
@@ -204,12 +285,22 @@ function checkSubjects(subjects: unknown, base: string, ns: string | undefined, 
     const path = `${base}[${i}]`;
     const namespace = typeof s.namespace === 'string' ? s.namespace : undefined;
     if (s.kind === 'ServiceAccount' && namespace === undefined && ns === undefined) {
-      out.push({ path: `${path}.namespace`, message: 'required for a ServiceAccount subject when the object has no metadata.namespace' });
+      out.push({
+        path: `${path}.namespace`,
+        message: 'required for a ServiceAccount subject when the object has no metadata.namespace',
+      });
     }
     if ((s.kind === 'User' || s.kind === 'Group') && namespace !== undefined) {
-      out.push({ path: `${path}.namespace`, message: `applies only to ServiceAccount subjects; a ${s.kind} is cluster-wide` });
+      out.push({
+        path: `${path}.namespace`,
+        message: `applies only to ServiceAccount subjects; a ${s.kind} is cluster-wide`,
+      });
     }
-    const subj = { kind: s.kind, name: s.name, namespace: s.kind === 'ServiceAccount' ? (namespace ?? ns) : undefined } as Parameters<typeof describeSubject>[0];
+    const subj = {
+      kind: s.kind,
+      name: s.name,
+      namespace: s.kind === 'ServiceAccount' ? (namespace ?? ns) : undefined,
+    } as Parameters<typeof describeSubject>[0];
     const key = describeSubject(subj);
     const first = seen.get(key);
     if (first !== undefined) out.push({ path, message: `duplicate subject ${key} (also ${base}[${first}])` });
@@ -232,7 +323,10 @@ function checkPolicy(spec: Obj, ns: string | undefined, out: ValidationIssue[]):
   if (Array.isArray(spec.databases)) {
     spec.databases.forEach((d, i) => {
       if (typeof d === 'string' && d !== '' && d !== '*' && !DNS_SUBDOMAIN_RE.test(d)) {
-        out.push({ path: `spec.databases[${i}]`, message: `${quote(d)} is not a DatabaseBinding name; use the binding's metadata.name or "*" for all` });
+        out.push({
+          path: `spec.databases[${i}]`,
+          message: `${quote(d)} is not a DatabaseBinding name; use the binding's metadata.name or "*" for all`,
+        });
       }
     });
   }
@@ -245,11 +339,17 @@ function checkPolicy(spec: Obj, ns: string | undefined, out: ValidationIssue[]):
         const path = `spec.masking[${i}].columns[${j}]`;
         const parts = parseColumnName(c);
         if (parts === null) {
-          out.push({ path, message: `${quote(c)} is not a schema.table.column name (no wildcards); e.g. public.customers.email` });
+          out.push({
+            path,
+            message: `${quote(c)} is not a schema.table.column name (no wildcards); e.g. public.customers.email`,
+          });
           return;
         }
         if (parts.some((x) => x.includes('.'))) {
-          out.push({ path, message: `${quote(c)}: a name containing "." cannot be masked by name; rename the object or mask a view over it` });
+          out.push({
+            path,
+            message: `${quote(c)}: a name containing "." cannot be masked by name; rename the object or mask a view over it`,
+          });
           return;
         }
         const key = parts.join('.');
@@ -269,16 +369,25 @@ function checkPolicy(spec: Obj, ns: string | undefined, out: ValidationIssue[]):
 function checkBinding(spec: Obj, out: ValidationIssue[]): void {
   if (isObj(spec.tls)) {
     if (spec.tls.mode === 'verify-full' && spec.tls.caSecretRef === undefined) {
-      out.push({ path: 'spec.tls.caSecretRef', message: 'required when tls.mode is verify-full (the Secret with the CA bundle to verify the server against)' });
+      out.push({
+        path: 'spec.tls.caSecretRef',
+        message: 'required when tls.mode is verify-full (the Secret with the CA bundle to verify the server against)',
+      });
     }
     if (spec.tls.caSecretRef !== undefined && spec.tls.mode !== 'verify-full') {
-      out.push({ path: 'spec.tls.caSecretRef', message: `is used only with tls.mode verify-full; mode ${quote(spec.tls.mode ?? 'require')} does not verify the server certificate` });
+      out.push({
+        path: 'spec.tls.caSecretRef',
+        message: `is used only with tls.mode verify-full; mode ${quote(spec.tls.mode ?? 'require')} does not verify the server certificate`,
+      });
     }
   }
   if (isObj(spec.audit) && typeof spec.audit.otlpEndpoint === 'string' && spec.audit.otlpEndpoint !== '') {
     const u = URL.parse(spec.audit.otlpEndpoint);
     if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
-      out.push({ path: 'spec.audit.otlpEndpoint', message: `${quote(spec.audit.otlpEndpoint)} is not an http:// or https:// URL; e.g. http://otel-collector.observability:4317` });
+      out.push({
+        path: 'spec.audit.otlpEndpoint',
+        message: `${quote(spec.audit.otlpEndpoint)} is not an http:// or https:// URL; e.g. http://otel-collector.observability:4317`,
+      });
     }
   }
   const exprs = isObj(spec.workloadSelector) ? spec.workloadSelector.matchExpressions : undefined;
@@ -287,8 +396,10 @@ function checkBinding(spec: Obj, out: ValidationIssue[]): void {
       if (!isObj(e)) return;
       const n = Array.isArray(e.values) ? e.values.length : 0;
       const path = `spec.workloadSelector.matchExpressions[${i}].values`;
-      if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) out.push({ path, message: `must not be empty when operator is ${e.operator}` });
-      if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) out.push({ path, message: `must be empty when operator is ${e.operator}` });
+      if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0)
+        out.push({ path, message: `must not be empty when operator is ${e.operator}` });
+      if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0)
+        out.push({ path, message: `must be empty when operator is ${e.operator}` });
     });
   }
 }
@@ -296,10 +407,15 @@ function checkBinding(spec: Obj, out: ValidationIssue[]): void {
 function checkRequest(spec: Obj, ns: string | undefined, out: ValidationIssue[]): void {
   checkSubjects(spec.subject === undefined ? undefined : [spec.subject], 'spec.subject', ns, out);
   // checkSubjects indexes its paths; a single subject has none.
-  for (const issue of out) if (issue.path.startsWith('spec.subject[0]')) issue.path = `spec.subject${issue.path.slice('spec.subject[0]'.length)}`;
+  for (const issue of out)
+    if (issue.path.startsWith('spec.subject[0]'))
+      issue.path = `spec.subject${issue.path.slice('spec.subject[0]'.length)}`;
   checkRules(spec.rules, 'spec.rules', out);
   if ((spec.rules === undefined) === (spec.statement === undefined)) {
-    out.push({ path: 'spec', message: 'set exactly one of rules (access to grant) or statement (one statement to allow)' });
+    out.push({
+      path: 'spec',
+      message: 'set exactly one of rules (access to grant) or statement (one statement to allow)',
+    });
   }
   checkDuration(spec.duration, 'spec.duration', out);
 }
@@ -310,7 +426,9 @@ export function describeDoc(doc: unknown): string {
   const kind = typeof doc.kind === 'string' && doc.kind !== '' ? doc.kind : 'document';
   const md = isObj(doc.metadata) ? doc.metadata : {};
   const name = typeof md.name === 'string' && md.name !== '' ? md.name : '(unnamed)';
-  return typeof md.namespace === 'string' && md.namespace !== '' ? `${kind} ${md.namespace}/${name}` : `${kind} ${name}`;
+  return typeof md.namespace === 'string' && md.namespace !== ''
+    ? `${kind} ${md.namespace}/${name}`
+    : `${kind} ${name}`;
 }
 
 /**

@@ -6,13 +6,21 @@ import { analyze } from '../policy/analyze/analyze.ts';
 import { initAnalyzer } from '../policy/analyze/testing-parser.ts';
 import { knownObjectsOf, ownCreatedKeys, unknownObject } from './catalog.ts';
 
-before(async () => { await initAnalyzer(); });
+before(async () => {
+  await initAnalyzer();
+});
 
 const ROWS: (string | null)[][] = [
   ['o', null, '24576'],
-  ['r', 'public', 'customers'], ['r', 'public', 'orders'], ['r', 'reports', 'v_far'], ['r', 'reports', 'orders'],
-  ['r', 'pg_catalog', 'pg_class'], ['r', 'information_schema', 'tables'], ['r', 'pg_temp_3', 'scratch'],
-  ['f', 'public', 'f_ssn'], ['f', 'reports', 'f_total'],
+  ['r', 'public', 'customers'],
+  ['r', 'public', 'orders'],
+  ['r', 'reports', 'v_far'],
+  ['r', 'reports', 'orders'],
+  ['r', 'pg_catalog', 'pg_class'],
+  ['r', 'information_schema', 'tables'],
+  ['r', 'pg_temp_3', 'scratch'],
+  ['f', 'public', 'f_ssn'],
+  ['f', 'reports', 'f_total'],
 ];
 const CATALOG_FUNCTIONS = new Set(['lower', 'count', 'pg_notify', 'now']);
 const known = knownObjectsOf(ROWS);
@@ -44,9 +52,10 @@ test('relations and functions that existed are known, resolved as PostgreSQL wou
     'SELECT public.f_ssn(1), reports.f_total()',
     'WITH fresh AS (SELECT 1 AS x) SELECT * FROM fresh',
     "SELECT pg_notify('c', 'x')",
-    'CREATE VIEW public.v_brand_new AS SELECT id FROM customers',   // what DDL creates is not asked about
+    'CREATE VIEW public.v_brand_new AS SELECT id FROM customers', // what DDL creates is not asked about
     'DROP TABLE public.gone',
-  ]) assert.equal(unknown(sql), null, sql);
+  ])
+    assert.equal(unknown(sql), null, sql);
 });
 
 test('a relation or function created since the fetch is named', () => {
@@ -68,7 +77,8 @@ test('a relation or function created since the fetch is named', () => {
 
 test('what the session itself created since the fetch counts as known', () => {
   const own = new Set<string>();
-  for (const sql of ['CREATE TEMP TABLE scratch2 (x int)', 'CREATE VIEW reports.v_mine AS SELECT 1 AS n']) ownCreatedKeys(analyze(sql).statements[0]!, own);
+  for (const sql of ['CREATE TEMP TABLE scratch2 (x int)', 'CREATE VIEW reports.v_mine AS SELECT 1 AS n'])
+    ownCreatedKeys(analyze(sql).statements[0]!, own);
   const check = (sql: string) => unknownObject(known, analyze(sql).statements, ['public'], CATALOG_FUNCTIONS, own);
   assert.equal(check('SELECT * FROM scratch2'), null);
   assert.equal(check('SELECT * FROM reports.v_mine'), null);

@@ -64,18 +64,22 @@ function splitQualified(col: string): [string, string, string] | null {
 }
 
 function pairsOf(tables: readonly string[]): string {
-  return tables.map((t) => {
-    const dot = t.indexOf('.');
-    return `(${lit(t.slice(0, dot))}, ${lit(t.slice(dot + 1))})`;
-  }).join(', ');
+  return tables
+    .map((t) => {
+      const dot = t.indexOf('.');
+      return `(${lit(t.slice(0, dot))}, ${lit(t.slice(dot + 1))})`;
+    })
+    .join(', ');
 }
 
 function maskColumnsSql(tables: readonly string[]): string | null {
   if (tables.length === 0) return null;
   const pairs = pairsOf(tables);
-  return 'SELECT n.nspname, c.relname, c.oid, a.attnum, a.attname FROM pg_catalog.pg_attribute a ' +
-    'JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ' +
-    `WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${pairs}) ORDER BY 1, 2, 4`;
+  return (
+    'SELECT n.nspname, c.relname, c.oid, a.attnum, a.attname FROM pg_catalog.pg_attribute a '
+    + 'JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace '
+    + `WHERE a.attnum > 0 AND NOT a.attisdropped AND (n.nspname, c.relname) IN (${pairs}) ORDER BY 1, 2, 4`
+  );
 }
 
 // Views, materialized views, tables with rewrite rules and SQL functions whose values may come from a
@@ -87,15 +91,18 @@ function maskColumnsSql(tables: readonly string[]): string | null {
 const REL = "'pg_catalog.pg_class'::pg_catalog.regclass";
 const PROC = "'pg_catalog.pg_proc'::pg_catalog.regclass";
 const RW = "'pg_catalog.pg_rewrite'::pg_catalog.regclass";
-const READ_OF = `pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(CASE WHEN d.refclassid = ${REL} THEN 'r' ELSE 'f' END,`
+const READ_OF =
+  `pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(CASE WHEN d.refclassid = ${REL} THEN 'r' ELSE 'f' END,`
   + ' COALESCE(rn.nspname, pn.nspname), COALESCE(rc.relname, pp.proname)))';
-const READ_JOINS = ` LEFT JOIN pg_catalog.pg_class rc ON d.refclassid = ${REL} AND rc.oid = d.refobjid`
+const READ_JOINS =
+  ` LEFT JOIN pg_catalog.pg_class rc ON d.refclassid = ${REL} AND rc.oid = d.refobjid`
   + ' LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace'
   + ` LEFT JOIN pg_catalog.pg_proc pp ON d.refclassid = ${PROC} AND pp.oid = d.refobjid`
   + ' LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pp.pronamespace';
 
 function derivedSql(pairs: string): string {
-  return `WITH RECURSIVE seed(classid, objid) AS (SELECT ${REL}, c.oid FROM pg_catalog.pg_class c`
+  return (
+    `WITH RECURSIVE seed(classid, objid) AS (SELECT ${REL}, c.oid FROM pg_catalog.pg_class c`
     + ` JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE (n.nspname, c.relname) IN (${pairs})`
     + ` UNION ALL SELECT ${PROC}, p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang`
     + " WHERE l.lanname = 'sql' AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace"
@@ -116,17 +123,22 @@ function derivedSql(pairs: string): string {
     + ` (SELECT ${READ_OF} FROM pg_catalog.pg_depend d${READ_JOINS} WHERE d.classid = ${PROC} AND d.objid = p.oid AND d.deptype = 'n'`
     + ' AND (rc.oid IS NOT NULL OR pp.oid IS NOT NULL))::pg_catalog.text'
     + ` FROM (SELECT DISTINCT objid FROM dep WHERE classid = ${PROC}) x JOIN pg_catalog.pg_proc p ON p.oid = x.objid`
-    + ' JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace ORDER BY 1, 3, 4, 2';
+    + ' JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace ORDER BY 1, 3, 4, 2'
+  );
 }
 
 function derivedRows(rows: (string | null)[][]): DerivedRow[] {
   const out: DerivedRow[] = [];
   for (const [k, oid, schema, name, relkind, definition, columns, reads] of rows) {
     out.push({
-      kind: k === 'f' ? 'f' : 'r', oid: Number(oid), schema: schema ?? '', name: name ?? '', relkind: relkind ?? null,
+      kind: k === 'f' ? 'f' : 'r',
+      oid: Number(oid),
+      schema: schema ?? '',
+      name: name ?? '',
+      relkind: relkind ?? null,
       definition: definition ?? null,
-      columns: columns == null ? null : JSON.parse(columns) as [number, string][],
-      reads: reads == null ? null : JSON.parse(reads) as [string, string, string][],
+      columns: columns == null ? null : (JSON.parse(columns) as [number, string][]),
+      reads: reads == null ? null : (JSON.parse(reads) as [string, string, string][]),
     });
   }
   return out;
@@ -175,7 +187,8 @@ export interface KnownObjects {
 
 // Relations every statement may name (indexes, TOAST and composite types cannot be), functions outside
 // pg_catalog, and the OID bound, in one statement: 'o' row first.
-const KNOWN_SQL = "SELECT 'o', NULL, COALESCE(pg_catalog.max(oid), 0)::pg_catalog.text FROM pg_catalog.pg_class"
+const KNOWN_SQL =
+  "SELECT 'o', NULL, COALESCE(pg_catalog.max(oid), 0)::pg_catalog.text FROM pg_catalog.pg_class"
   + " UNION ALL (SELECT 'r', n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
   + " WHERE c.relkind NOT IN ('i', 'I', 't', 'c') AND (n.nspname !~ '^pg_(toast_)?temp_' OR n.oid = pg_catalog.pg_my_temp_schema())"
   + " AND n.nspname <> 'pg_toast'"
@@ -192,7 +205,10 @@ export function knownObjectsOf(rows: readonly (readonly (string | null)[])[]): K
   const relations = new Map<string, string[]>();
   const functions = new Map<string, string[]>();
   for (const [k, schema, name] of rows) {
-    if (k === 'o') { oidBound = Number(name); continue; }
+    if (k === 'o') {
+      oidBound = Number(name);
+      continue;
+    }
     const m = k === 'r' ? relations : functions;
     const list = m.get(name!);
     if (list === undefined) m.set(name!, [schema!]);
@@ -203,7 +219,16 @@ export function knownObjectsOf(rows: readonly (readonly (string | null)[])[]): K
   return known;
 }
 
-const NEEDS_LINEAGE: ReadonlySet<string> = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY_TO', 'COPY_FROM', 'CALL']);
+const NEEDS_LINEAGE: ReadonlySet<string> = new Set([
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'MERGE',
+  'COPY_TO',
+  'COPY_FROM',
+  'CALL',
+]);
 
 /**
  * The first relation or function a statement reads, writes or calls that did not exist when `known` was
@@ -212,8 +237,13 @@ const NEEDS_LINEAGE: ReadonlySet<string> = new Set(['SELECT', 'INSERT', 'UPDATE'
  * statement creates or drops are not asked about, nor those in `ownCreated` (ownCreatedKeys of the session's
  * own DDL since the fetch: the proxy decided their definitions, so they copy no masked value).
  */
-export function unknownObject(known: KnownObjects, statements: readonly StatementFacts[], searchPath: readonly string[], catalogFunctions: ReadonlySet<string>,
-  ownCreated: ReadonlySet<string> | null = null): string | null {
+export function unknownObject(
+  known: KnownObjects,
+  statements: readonly StatementFacts[],
+  searchPath: readonly string[],
+  catalogFunctions: ReadonlySet<string>,
+  ownCreated: ReadonlySet<string> | null = null,
+): string | null {
   for (const f of statements) {
     for (const a of f.accesses) {
       if (a.kind === 'channel' || !NEEDS_LINEAGE.has(a.operation)) continue;
@@ -221,7 +251,8 @@ export function unknownObject(known: KnownObjects, statements: readonly Statemen
       const fn = a.kind === 'function';
       if (fn && (schema === null || schema === 'pg_catalog') && catalogFunctions.has(name)) continue;
       if (ownCreated !== null && ownCreated.has(schema === null ? `\u0000${name}` : `${schema}\u0000${name}`)) continue;
-      if (!existed((fn ? known.functions : known.relations).get(name), schema, searchPath)) return schema === null ? name : `${schema}.${name}`;
+      if (!existed((fn ? known.functions : known.relations).get(name), schema, searchPath))
+        return schema === null ? name : `${schema}.${name}`;
     }
   }
   return null;
@@ -237,11 +268,19 @@ export function ownCreatedKeys(f: StatementFacts, into: Set<string>): void {
 }
 
 /** One of `schemas` is where PostgreSQL finds `schema`.name (or an unqualified name). Per statement: no closures. */
-function existed(schemas: readonly string[] | undefined, schema: string | null, searchPath: readonly string[]): boolean {
+function existed(
+  schemas: readonly string[] | undefined,
+  schema: string | null,
+  searchPath: readonly string[],
+): boolean {
   if (schemas === undefined) return false;
   for (const s of schemas) {
-    if (schema !== null ? s === schema || (schema === 'pg_temp' && s.startsWith('pg_temp_'))
-      : s === 'pg_catalog' || s.startsWith('pg_temp_') || searchPath.includes(s)) return true;
+    if (
+      schema !== null
+        ? s === schema || (schema === 'pg_temp' && s.startsWith('pg_temp_'))
+        : s === 'pg_catalog' || s.startsWith('pg_temp_') || searchPath.includes(s)
+    )
+      return true;
   }
   return false;
 }
@@ -250,7 +289,8 @@ function existed(schemas: readonly string[] | undefined, schema: string | null, 
 // tables its rewrite rule depends on. The option's value is whatever the DDL said (`on`, `1`, `true`, …):
 // boolin accepts exactly what the server's reloption parser did. Fetched whatever the policy masks: it is
 // about privileges.
-const INVOKER_SQL = 'SELECT n.nspname, c.relname, (SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(rn.nspname, rc.relname))'
+const INVOKER_SQL =
+  'SELECT n.nspname, c.relname, (SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(rn.nspname, rc.relname))'
   + ` FROM pg_catalog.pg_rewrite w JOIN pg_catalog.pg_depend d ON d.classid = ${RW} AND d.objid = w.oid AND d.deptype = 'n'`
   + ` AND d.refclassid = ${REL} JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid AND rc.oid <> c.oid`
   + " AND rc.relkind IN ('r', 'p', 'v', 'm', 'f') JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace"
@@ -261,23 +301,37 @@ const INVOKER_SQL = 'SELECT n.nspname, c.relname, (SELECT pg_catalog.jsonb_agg(D
 
 function invokerViewsOf(rows: (string | null)[][]): InvokerViews {
   if (rows.length === 0) return NO_INVOKER_VIEWS;
-  return buildInvokerViews(rows.map(([schema, name, reads]) => ({
-    schema: schema ?? '', name: name ?? '', reads: reads == null ? [] : JSON.parse(reads) as [string, string][],
-  })));
+  return buildInvokerViews(
+    rows.map(([schema, name, reads]) => ({
+      schema: schema ?? '',
+      name: name ?? '',
+      reads: reads == null ? [] : (JSON.parse(reads) as [string, string][]),
+    })),
+  );
 }
 
 /** What to ask in the setup round trip; `parse` turns the answers into the pieces. */
 export interface SetupPlan {
   readonly sql: string;
-  parse(r: QueryResults): { searchPath: string[]; names: CatalogNames | null; maskCatalog: MaskCatalog | null; derived: DerivedCatalog | null;
-    known: KnownObjects | null; invoker: InvokerViews };
+  parse(r: QueryResults): {
+    searchPath: string[];
+    names: CatalogNames | null;
+    maskCatalog: MaskCatalog | null;
+    derived: DerivedCatalog | null;
+    known: KnownObjects | null;
+    invoker: InvokerViews;
+  };
 }
 
 /**
  * `analyze` (the statement analyzer) reads view definitions and SQL function bodies; with masked tables the
  * plan also fetches the derived catalog, and the mask catalog then maps view columns too.
  */
-export function setupPlan(opts: { needNames: boolean; maskTables: readonly string[] | null; analyze?: (sql: string) => Analysis }): SetupPlan {
+export function setupPlan(opts: {
+  needNames: boolean;
+  maskTables: readonly string[] | null;
+  analyze?: (sql: string) => Analysis;
+}): SetupPlan {
   const parts = [SEARCH_PATH_SQL];
   if (opts.needNames) parts.push(CATALOG_RELATIONS_SQL, CATALOG_FUNCTIONS_SQL);
   const maskSql = opts.maskTables === null ? null : maskColumnsSql(opts.maskTables);
@@ -288,7 +342,10 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
   return {
     sql: parts.join('; '),
     parse(r) {
-      if (r.error !== null) throw new Error(`catalog query failed: ${r.error.get('M') ?? 'unknown error'} (SQLSTATE ${r.error.get('C') ?? '?'})`);
+      if (r.error !== null)
+        throw new Error(
+          `catalog query failed: ${r.error.get('M') ?? 'unknown error'} (SQLSTATE ${r.error.get('C') ?? '?'})`,
+        );
       let i = 0;
       const col0 = (rows: (string | null)[][] | undefined) => (rows ?? []).map((row) => row[0] ?? '');
       const searchPath = col0(r.statements[i++]);
@@ -300,7 +357,7 @@ export function setupPlan(opts: { needNames: boolean; maskTables: readonly strin
       let derived: DerivedCatalog | null = null;
       let known: KnownObjects | null = null;
       if (opts.maskTables !== null) {
-        maskCatalog = buildMaskCatalog(maskSql === null ? [] : r.statements[i++] ?? [], opts.maskTables);
+        maskCatalog = buildMaskCatalog(maskSql === null ? [] : (r.statements[i++] ?? []), opts.maskTables);
         derived = derivedQuery === null ? EMPTY_DERIVED : derivedCatalogOf(r.statements[i++] ?? [], opts.analyze!);
         if (derivedQuery !== null) known = knownObjectsOf(r.statements[i++] ?? []);
         if (derived.columnsByOid.size > 0) {
@@ -322,10 +379,10 @@ function buildMaskCatalog(rows: (string | null)[][], _tables: readonly string[])
   for (const [nsp, rel, oid, attnum, attname] of rows) {
     const table = `${nsp}.${rel}`;
     let cols = columnsOf.get(table);
-    if (cols === undefined) columnsOf.set(table, cols = []);
+    if (cols === undefined) columnsOf.set(table, (cols = []));
     cols.push(attname!);
     let m = byOid.get(Number(oid));
-    if (m === undefined) byOid.set(Number(oid), m = new Map());
+    if (m === undefined) byOid.set(Number(oid), (m = new Map()));
     // Every column of a table with masked columns is mapped; resolveRowMask asks plan.columns whether
     // the qualified name is masked for this identity.
     m.set(Number(attnum), `${table}.${attname}`);
@@ -349,14 +406,18 @@ export class ResultCollector implements QueryResults {
       case 0x54: // RowDescription
         this.#current = [];
         return false;
-      case 0x44: { // DataRow
+      case 0x44: {
+        // DataRow
         const row: (string | null)[] = [];
         const n = buf.readInt16BE(start + 5);
         let at = start + 7;
         for (let i = 0; i < n; i++) {
           const len = buf.readInt32BE(at);
           at += 4;
-          if (len < 0) { row.push(null); continue; }
+          if (len < 0) {
+            row.push(null);
+            continue;
+          }
           if (at + len > end) throw new Error('DataRow value runs past the message end');
           row.push(buf.toString('utf8', at, at + len));
           at += len;
@@ -369,7 +430,8 @@ export class ResultCollector implements QueryResults {
         this.statements.push(this.#current ?? []);
         this.#current = null;
         return false;
-      case 0x45: { // ErrorResponse
+      case 0x45: {
+        // ErrorResponse
         const f = new Map<string, string>();
         let at = start + 5;
         while (at < end && buf[at] !== 0) {

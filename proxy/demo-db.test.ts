@@ -7,16 +7,31 @@ import { startDemoDatabase } from './demo-db.ts';
 function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
 
 test('demo database serves the seeded schema over TCP to a real client, and stops', async () => {
   const demo = await startDemoDatabase();
-  const a = new pg.Client({ host: demo.host, port: demo.port, user: demo.user, password: demo.password, database: demo.database });
+  const a = new pg.Client({
+    host: demo.host,
+    port: demo.port,
+    user: demo.user,
+    password: demo.password,
+    database: demo.database,
+  });
   // PGlite does no authentication: any name and password get in (docs/local-mode.md says so).
-  const b = new pg.Client({ host: demo.host, port: demo.port, user: 'anyone', password: 'anything', database: 'whatever' });
+  const b = new pg.Client({
+    host: demo.host,
+    port: demo.port,
+    user: 'anyone',
+    password: 'anything',
+    database: 'whatever',
+  });
   try {
     await a.connect();
     await b.connect();
@@ -26,15 +41,23 @@ test('demo database serves the seeded schema over TCP to a real client, and stop
       { table_name: 'customers', cols: 'id,name,email,ssn,created_at' },
       { table_name: 'orders', cols: 'id,customer_id,amount,status,created_at' },
     ]);
-    const counts = await b.query('SELECT (SELECT count(*) FROM public.customers)::int AS c, (SELECT count(*) FROM public.orders)::int AS o');
-    assert.ok(counts.rows[0].c >= 24 && counts.rows[0].o >= 24, `a few dozen rows each, got ${JSON.stringify(counts.rows[0])}`);
+    const counts = await b.query(
+      'SELECT (SELECT count(*) FROM public.customers)::int AS c, (SELECT count(*) FROM public.orders)::int AS o',
+    );
+    assert.ok(
+      counts.rows[0].c >= 24 && counts.rows[0].o >= 24,
+      `a few dozen rows each, got ${JSON.stringify(counts.rows[0])}`,
+    );
     // Extended protocol with parameters, as drivers use it.
     const one = await a.query('SELECT email, ssn FROM public.customers WHERE id = $1', [1]);
     assert.match(one.rows[0].email, /^[a-z]+\.[a-z]+@example\.(com|org|net)$/);
     assert.match(one.rows[0].ssn, /^9\d\d-\d\d-\d{4}$/);
     // The seed's UNIQUE email makes PostgreSQL echo the value in DETAIL: the case masking must cover.
-    await assert.rejects(b.query(`INSERT INTO public.customers (name, email, ssn) VALUES ('X', $1, '900-00-0000')`, [one.rows[0].email]),
-      (err: { code?: string; detail?: string }) => err.code === '23505' && (err.detail ?? '').includes(one.rows[0].email));
+    await assert.rejects(
+      b.query(`INSERT INTO public.customers (name, email, ssn) VALUES ('X', $1, '900-00-0000')`, [one.rows[0].email]),
+      (err: { code?: string; detail?: string }) =>
+        err.code === '23505' && (err.detail ?? '').includes(one.rows[0].email),
+    );
   } finally {
     await a.end().catch(() => {});
     await b.end().catch(() => {});

@@ -47,10 +47,11 @@ export const DEMO_SEED_FILE = new URL('../examples/demo-seed.sql', import.meta.u
 export async function startDemoDatabase(opts: DemoDatabaseOptions = {}): Promise<DemoDatabase> {
   // Imported here so the `airlock proxy` path never loads the WASM PostgreSQL.
   const [{ PGlite: PGliteClass }, { PGLiteSocketServer: ServerClass }] = await Promise.all([
-    import('@electric-sql/pglite'), import('@electric-sql/pglite-socket'),
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-socket'),
   ]);
   const seed = await readFile(opts.seedFile ?? DEMO_SEED_FILE, 'utf8');
-  const db: PGlite = await PGliteClass.create();   // in memory: every start begins from the seed
+  const db: PGlite = await PGliteClass.create(); // in memory: every start begins from the seed
   let server: PGLiteSocketServer | undefined;
   try {
     await db.exec(seed);
@@ -61,7 +62,11 @@ export async function startDemoDatabase(opts: DemoDatabaseOptions = {}): Promise
     const running = server;
     let stopping: Promise<void> | undefined;
     return {
-      host, port, user: 'postgres', password: 'postgres', database: 'postgres',
+      host,
+      port,
+      user: 'postgres',
+      password: 'postgres',
+      database: 'postgres',
       stop() {
         stopping ??= (async () => {
           await running.stop();

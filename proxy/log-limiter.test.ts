@@ -13,7 +13,10 @@ test('LogLimiter: the first event of a kind at once, repeats as one summary per 
   assert.deepEqual(lines, ['first', 'other kind']);
   await sleep(180);
   assert.equal(lines.length, 3);
-  assert.match(lines[2]!, /^airlock: 4 more upstream_failed event\(s\) in 0\.1 s, first \S+Z, last \S+Z \(5 since start\); the last: n5$/);
+  assert.match(
+    lines[2]!,
+    /^airlock: 4 more upstream_failed event\(s\) in 0\.1 s, first \S+Z, last \S+Z \(5 since start\); the last: n5$/,
+  );
   // A storm that goes on: one more summary in the next window, none once it is quiet.
   l.event('upstream_failed', 'n6');
   await sleep(250);

@@ -34,7 +34,7 @@ export class LogLimiter {
   /** Record an event of `kind` (a short snake_case name); `message` is its full log line. */
   event(kind: string, message: string): void {
     let c = this.#totals.get(kind);
-    if (c === undefined) this.#totals.set(kind, c = { total: 0 });
+    if (c === undefined) this.#totals.set(kind, (c = { total: 0 }));
     c.total++;
     const w = this.#open.get(kind);
     const now = Date.now();
@@ -50,7 +50,13 @@ export class LogLimiter {
   }
 
   #openWindow(kind: string): void {
-    const w: Window = { suppressed: 0, firstMs: 0, lastMs: 0, lastMessage: '', timer: setTimeout(() => this.#close(kind, w), this.#windowMs) };
+    const w: Window = {
+      suppressed: 0,
+      firstMs: 0,
+      lastMs: 0,
+      lastMessage: '',
+      timer: setTimeout(() => this.#close(kind, w), this.#windowMs),
+    };
     w.timer.unref();
     this.#open.set(kind, w);
   }
@@ -58,9 +64,11 @@ export class LogLimiter {
   #close(kind: string, w: Window): void {
     this.#open.delete(kind);
     if (w.suppressed === 0) return;
-    this.#log(`airlock: ${w.suppressed} more ${kind} event(s) in ${this.#windowMs / 1000} s, first ${new Date(w.firstMs).toISOString()}, ` +
-      `last ${new Date(w.lastMs).toISOString()} (${this.#totals.get(kind)!.total} since start); the last: ${w.lastMessage}`);
-    this.#openWindow(kind);   // a storm that goes on: one summary per window
+    this.#log(
+      `airlock: ${w.suppressed} more ${kind} event(s) in ${this.#windowMs / 1000} s, first ${new Date(w.firstMs).toISOString()}, `
+        + `last ${new Date(w.lastMs).toISOString()} (${this.#totals.get(kind)!.total} since start); the last: ${w.lastMessage}`,
+    );
+    this.#openWindow(kind); // a storm that goes on: one summary per window
   }
 
   /** Totals by kind, for metrics. */
@@ -74,7 +82,10 @@ export class LogLimiter {
       clearTimeout(w.timer);
       this.#close(kind, w);
       const again = this.#open.get(kind);
-      if (again !== undefined) { clearTimeout(again.timer); this.#open.delete(kind); }
+      if (again !== undefined) {
+        clearTimeout(again.timer);
+        this.#open.delete(kind);
+      }
     }
   }
 }

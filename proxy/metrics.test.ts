@@ -54,8 +54,12 @@ test('airlock_analysis_seconds observes a decision-cache miss once and a hit not
   const m = createProxyMetrics();
   const state = policyState(compile([], 1), m.wrapAnalyzer(await loadAnalyzer()));
   const ctx: SessionContext = {
-    identity: makeIdentity('system:serviceaccount:team:trainer'), database: 'shop', searchPath: ['public'],
-    catalogRelations: new Set(), catalogFunctions: new Set(), grants: [],
+    identity: makeIdentity('system:serviceaccount:team:trainer'),
+    database: 'shop',
+    searchPath: ['public'],
+    catalogRelations: new Set(),
+    catalogFunctions: new Set(),
+    grants: [],
   };
   const gate = new Gate(state, ctx);
   const count = async () => sample(await m.registry.metrics(), 'airlock_analysis_seconds_count');

@@ -36,40 +36,66 @@ function hasMetrics(s: AuditSink): s is AuditSink & { metrics(): AuditMetrics } 
 export function createProxyMetrics(): ProxyMetrics {
   const registry = new Registry();
   const statements = new Counter({
-    name: 'airlock_statements_total', help: 'Statements that reached the proxy, by audit decision.',
-    labelNames: ['decision'] as const, registers: [registry],
+    name: 'airlock_statements_total',
+    help: 'Statements that reached the proxy, by audit decision.',
+    labelNames: ['decision'] as const,
+    registers: [registry],
   });
   // Children resolved once: the per-statement path indexes this table by the record's decision string.
   const byDecision: Record<string, { inc(): void }> = {};
   for (const d of DECISIONS) byDecision[d] = statements.labels(d);
   const analysis = new Histogram({
-    name: 'airlock_analysis_seconds', help: 'Statement analysis time (parse + facts), statement-cache misses only.',
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05], registers: [registry],
+    name: 'airlock_analysis_seconds',
+    help: 'Statement analysis time (parse + facts), statement-cache misses only.',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    registers: [registry],
   });
   const upstream = new Histogram({
-    name: 'airlock_upstream_seconds', help: 'Time from a statement reaching the proxy to its completion.',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry],
+    name: 'airlock_upstream_seconds',
+    help: 'Time from a statement reaching the proxy to its completion.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
   });
   const connections = new Gauge({ name: 'airlock_connections', help: 'Client sessions open.', registers: [registry] });
-  const generation = new Gauge({ name: 'airlock_policy_generation', help: 'Generation of the policy in force.', registers: [registry] });
+  const generation = new Gauge({
+    name: 'airlock_policy_generation',
+    help: 'Generation of the policy in force.',
+    registers: [registry],
+  });
   let sink: (AuditSink & { metrics(): AuditMetrics }) | null = null;
   // Audit spool figures are read from the sink at scrape time (collect), not pushed per record.
   new Gauge({
-    name: 'airlock_audit_spool_bytes', help: 'Audit spool bytes on disk plus records not yet written.', registers: [registry],
-    collect() { this.set(sink === null ? 0 : sink.metrics().airlock_audit_spool_bytes); },
+    name: 'airlock_audit_spool_bytes',
+    help: 'Audit spool bytes on disk plus records not yet written.',
+    registers: [registry],
+    collect() {
+      this.set(sink === null ? 0 : sink.metrics().airlock_audit_spool_bytes);
+    },
   });
   new Counter({
-    name: 'airlock_audit_dropped_total', help: 'Audit records dropped (spool full).', registers: [registry],
-    collect() { this.reset(); this.inc(sink === null ? 0 : sink.metrics().airlock_audit_dropped_total); },
+    name: 'airlock_audit_dropped_total',
+    help: 'Audit records dropped (spool full).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sink === null ? 0 : sink.metrics().airlock_audit_dropped_total);
+    },
   });
   new Counter({
-    name: 'airlock_audit_export_failures_total', help: 'Failed OTLP export attempts.', registers: [registry],
-    collect() { this.reset(); this.inc(sink === null ? 0 : sink.metrics().airlock_audit_export_failures_total); },
+    name: 'airlock_audit_export_failures_total',
+    help: 'Failed OTLP export attempts.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sink === null ? 0 : sink.metrics().airlock_audit_export_failures_total);
+    },
   });
 
   let events: LogLimiter | null = null;
   new Counter({
-    name: 'airlock_errors_total', labelNames: ['kind'] as const, registers: [registry],
+    name: 'airlock_errors_total',
+    labelNames: ['kind'] as const,
+    registers: [registry],
     help: 'Errors by kind (upstream_failed, upstream_timeout, upstream_login_refused, too_many_clients, startup_timeout, startup_evicted); the log shows one line per kind every 10 s.',
     collect() {
       this.reset();
@@ -79,27 +105,41 @@ export function createProxyMetrics(): ProxyMetrics {
 
   return {
     registry,
-    watchErrors(e) { events = e; },
+    watchErrors(e) {
+      events = e;
+    },
     wrapAudit(inner) {
       if (hasMetrics(inner)) sink = inner;
       return {
-        sessionStarted(s: SessionRecord) { connections.inc(); inner.sessionStarted(s); },
+        sessionStarted(s: SessionRecord) {
+          connections.inc();
+          inner.sessionStarted(s);
+        },
         statement(r: StatementRecord) {
           byDecision[r.decision]?.inc();
           upstream.observe(r.durationMs > 0 ? r.durationMs / 1000 : 0);
           return inner.statement(r);
         },
-        sessionEnded(id: string, endTimeMs: number) { connections.dec(); inner.sessionEnded(id, endTimeMs); },
+        sessionEnded(id: string, endTimeMs: number) {
+          connections.dec();
+          inner.sessionEnded(id, endTimeMs);
+        },
         accepting: () => inner.accepting(),
         close: () => inner.close(),
       };
     },
-    observeAnalysis(seconds) { analysis.observe(seconds); },
+    observeAnalysis(seconds) {
+      analysis.observe(seconds);
+    },
     wrapAnalyzer(inner) {
       const wrapped: Analyzer = {
         analyze(sql, normalized) {
           const t0 = performance.now();
-          try { return inner.analyze(sql, normalized); } finally { analysis.observe((performance.now() - t0) / 1000); }
+          try {
+            return inner.analyze(sql, normalized);
+          } finally {
+            analysis.observe((performance.now() - t0) / 1000);
+          }
         },
       };
       // normalize is the shape-cache lookup key, part of the hit path: passed through untimed.
@@ -107,7 +147,9 @@ export function createProxyMetrics(): ProxyMetrics {
       if (normalize !== undefined) wrapped.normalize = (sql) => normalize.call(inner, sql);
       return wrapped;
     },
-    setPolicyGeneration(g) { generation.set(g); },
+    setPolicyGeneration(g) {
+      generation.set(g);
+    },
   };
 }
 
@@ -118,21 +160,28 @@ export function createProxyMetrics(): ProxyMetrics {
  */
 export function handleMetrics(m: ProxyMetrics, req: IncomingMessage, res: ServerResponse): boolean {
   if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') return false;
-  m.registry.metrics().then((text) => {
-    res.writeHead(200, { 'content-type': m.registry.contentType }).end(text);
-  }, (e: unknown) => {
-    res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${(e as Error).message}\n`);
-  });
+  m.registry.metrics().then(
+    (text) => {
+      res.writeHead(200, { 'content-type': m.registry.contentType }).end(text);
+    },
+    (e: unknown) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${(e as Error).message}\n`);
+    },
+  );
   return true;
 }
 
 export async function serveMetrics(m: ProxyMetrics, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
-    if (!handleMetrics(m, req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+    if (!handleMetrics(m, req, res))
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return server;
 }

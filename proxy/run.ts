@@ -20,10 +20,15 @@ export interface AuditOptions {
 }
 
 /** The binding's part the audit sink needs (a sidecar has only the spec and its name from the operator). */
-export type AuditBinding = Pick<DatabaseBinding, 'spec'> & { readonly metadata: { readonly name: string; readonly namespace?: string } };
+export type AuditBinding = Pick<DatabaseBinding, 'spec'> & {
+  readonly metadata: { readonly name: string; readonly namespace?: string };
+};
 
 /** Where and how audit records go for this binding: --audit-endpoint overrides spec.audit.otlpEndpoint. */
-export function auditSettings(opts: AuditOptions, binding: AuditBinding): { endpoint: string | null; protocol: 'grpc' | 'http/protobuf'; onFailure: 'block' | 'drop-oldest' } {
+export function auditSettings(
+  opts: AuditOptions,
+  binding: AuditBinding,
+): { endpoint: string | null; protocol: 'grpc' | 'http/protobuf'; onFailure: 'block' | 'drop-oldest' } {
   const endpoint = opts.auditEndpoint ?? binding.spec.audit?.otlpEndpoint ?? null;
   return {
     endpoint,
@@ -32,7 +37,11 @@ export function auditSettings(opts: AuditOptions, binding: AuditBinding): { endp
   };
 }
 
-export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: (m: string) => void): Promise<AuditSink> {
+export async function openAudit(
+  opts: AuditOptions,
+  binding: AuditBinding,
+  log: (m: string) => void,
+): Promise<AuditSink> {
   // The binding's audit.otlpEndpoint turns audit on, as it does for a sidecar; --audit-endpoint overrides it.
   // With neither an endpoint nor --audit-spool there is nowhere to send records: audit is off (local
   // experiments), rather than filling a spool that onFailure=block would then stop the proxy on.
@@ -42,8 +51,11 @@ export async function openAudit(opts: AuditOptions, binding: AuditBinding, log: 
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   return createAuditSink({
-    endpoint, protocol,
-    spoolDir: opts.auditSpool ?? join(tmpdir(), `airlock-audit-${binding.metadata.namespace ?? 'default'}-${binding.metadata.name}`),
+    endpoint,
+    protocol,
+    spoolDir:
+      opts.auditSpool
+      ?? join(tmpdir(), `airlock-audit-${binding.metadata.namespace ?? 'default'}-${binding.metadata.name}`),
     onFailure,
     log,
   });
@@ -62,8 +74,10 @@ export interface ConnectionLimits {
 }
 
 export const LIMIT_FLAGS = {
-  'upstream-connect-timeout': { type: 'string' }, 'authentication-timeout': { type: 'string' },
-  'max-client-connections': { type: 'string' }, 'drain-timeout': { type: 'string' },
+  'upstream-connect-timeout': { type: 'string' },
+  'authentication-timeout': { type: 'string' },
+  'max-client-connections': { type: 'string' },
+  'drain-timeout': { type: 'string' },
 } as const;
 
 export const LIMIT_HELP = `  --upstream-connect-timeout SECONDS
@@ -80,19 +94,25 @@ export const LIMIT_HELP = `  --upstream-connect-timeout SECONDS
 `;
 
 function seconds(flag: string, v: string, min: number): number {
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min) throw new Error(`--${flag} must be a number of seconds${min > 0 ? ' greater than 0' : ''}, got ${JSON.stringify(v)}`);
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min)
+    throw new Error(
+      `--${flag} must be a number of seconds${min > 0 ? ' greater than 0' : ''}, got ${JSON.stringify(v)}`,
+    );
   return Math.round(Number(v) * 1000);
 }
 
 /** The LIMIT_FLAGS values parseArgs returned, checked; throws with the flag's name on a bad value. */
 export function parseLimitFlags(values: { readonly [k in keyof typeof LIMIT_FLAGS]?: string }): ConnectionLimits {
   const out: { -readonly [k in keyof ConnectionLimits]: ConnectionLimits[k] } = {};
-  if (values['upstream-connect-timeout'] !== undefined) out.upstreamConnectTimeoutMs = seconds('upstream-connect-timeout', values['upstream-connect-timeout'], 0.001);
-  if (values['authentication-timeout'] !== undefined) out.authenticationTimeoutMs = seconds('authentication-timeout', values['authentication-timeout'], 0.001);
+  if (values['upstream-connect-timeout'] !== undefined)
+    out.upstreamConnectTimeoutMs = seconds('upstream-connect-timeout', values['upstream-connect-timeout'], 0.001);
+  if (values['authentication-timeout'] !== undefined)
+    out.authenticationTimeoutMs = seconds('authentication-timeout', values['authentication-timeout'], 0.001);
   if (values['drain-timeout'] !== undefined) out.drainTimeoutMs = seconds('drain-timeout', values['drain-timeout'], 0);
   const max = values['max-client-connections'];
   if (max !== undefined) {
-    if (!/^[1-9]\d{0,6}$/.test(max)) throw new Error(`--max-client-connections must be a positive integer, got ${JSON.stringify(max)}`);
+    if (!/^[1-9]\d{0,6}$/.test(max))
+      throw new Error(`--max-client-connections must be a positive integer, got ${JSON.stringify(max)}`);
     out.maxClientConnections = Number(max);
   }
   return out;

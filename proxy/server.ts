@@ -14,7 +14,10 @@ import type { ViolationCounter } from './violations.ts';
 import { LogLimiter } from './log-limiter.ts';
 import { Session } from './session/session.ts';
 import {
-  AUTHENTICATION_TIMEOUT_MS_DEFAULT, MAX_CLIENT_CONNECTIONS_DEFAULT, MAX_STATEMENT_BYTES_DEFAULT, UPSTREAM_CONNECT_TIMEOUT_MS_DEFAULT,
+  AUTHENTICATION_TIMEOUT_MS_DEFAULT,
+  MAX_CLIENT_CONNECTIONS_DEFAULT,
+  MAX_STATEMENT_BYTES_DEFAULT,
+  UPSTREAM_CONNECT_TIMEOUT_MS_DEFAULT,
 } from './session/shared.ts';
 import type { Approvals, Limits, ProxyShared, UpstreamTarget } from './session/shared.ts';
 
@@ -68,7 +71,9 @@ const CANCEL_SETTLE_MS = 1000;
  * restarts) and secret (derived from the upstream password, which the application never sees).
  */
 export function hashKeyFor(target: UpstreamTarget): Buffer {
-  return createHash('sha256').update(`airlock mask hash key\u0000${target.binding}\u0000${target.user}\u0000${target.password}`).digest();
+  return createHash('sha256')
+    .update(`airlock mask hash key\u0000${target.binding}\u0000${target.user}\u0000${target.password}`)
+    .digest();
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
@@ -106,7 +111,11 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     // maxClientConnections of them, the oldest goes. A real client finishes its startup packet in one round
     // trip, so it is never the oldest; the timeout (authenticationTimeoutMs) closes the rest.
     if (shared.sessions.size - shared.established >= shared.limits.maxClientConnections) {
-      for (const s of shared.sessions) if (s.inStartup) { s.evict(); break; }
+      for (const s of shared.sessions)
+        if (s.inStartup) {
+          s.evict();
+          break;
+        }
     }
     try {
       new Session(sock, shared);
@@ -117,7 +126,10 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: listen.host, port: listen.port }, () => { server.off('error', reject); resolve(); });
+    server.listen({ host: listen.host, port: listen.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const addr = server.address() as net.AddressInfo;
   let closed: Promise<void> | null = null;
@@ -133,14 +145,24 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       for (const s of [...shared.sessions]) {
         if (!s.ready) continue;
         if (!hasAccess(state, shared.identity, shared.target.binding)) {
-          s.terminate('42501', `access revoked: no AccessPolicy gives ${shared.identity.user} access to "${shared.target.binding}" any more`);
+          s.terminate(
+            '42501',
+            `access revoked: no AccessPolicy gives ${shared.identity.user} access to "${shared.target.binding}" any more`,
+          );
           continue;
         }
         let gone: string | null = null;
-        for (const g of s.grantsUsed) if (!granted.has(g)) { gone = g; break; }
+        for (const g of s.grantsUsed)
+          if (!granted.has(g)) {
+            gone = g;
+            break;
+          }
         if (gone !== null) {
           const why = ended?.get(gone);
-          s.terminate('42501', `access revoked: AccessRequest ${gone} ${why === 'Revoked' ? 'was revoked' : why === 'Expired' ? 'expired' : 'is no longer granted'}; this session ran statements it granted`);
+          s.terminate(
+            '42501',
+            `access revoked: AccessRequest ${gone} ${why === 'Revoked' ? 'was revoked' : why === 'Expired' ? 'expired' : 'is no longer granted'}; this session ran statements it granted`,
+          );
           continue;
         }
         s.policyChanged();
@@ -156,14 +178,27 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         // Each busy session ends as soon as it is idle: its statement answered, its transaction over.
         let left = busy.length;
         let allIdle: () => void = () => {};
-        const idle = new Promise<void>((resolve) => { allIdle = resolve; if (left === 0) resolve(); });
-        for (const s of busy) s.whenIdle(() => { s.terminate('57P01', SHUTDOWN); if (--left === 0) allIdle(); });
-        const within = (ms: number): Promise<void> => new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, ms);
-          void idle.then(() => { clearTimeout(timer); resolve(); });
+        const idle = new Promise<void>((resolve) => {
+          allIdle = resolve;
+          if (left === 0) resolve();
         });
+        for (const s of busy)
+          s.whenIdle(() => {
+            s.terminate('57P01', SHUTDOWN);
+            if (--left === 0) allIdle();
+          });
+        const within = (ms: number): Promise<void> =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ms);
+            void idle.then(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
         if (busy.length > 0 && drainMs > 0) {
-          log(`airlock: draining: ${busy.length} session(s) with a statement or transaction in flight, up to ${drainMs} ms`);
+          log(
+            `airlock: draining: ${busy.length} session(s) with a statement or transaction in flight, up to ${drainMs} ms`,
+          );
           await within(drainMs);
         }
         const cut = busy.filter((s) => !s.closing);
@@ -171,12 +206,21 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
           // PostgreSQL would keep running a statement whose client went away until it next writes to it: cancel
           // it (the CancelRequest travels on a new connection), give the client the statement's own 57014 error,
           // then end the session.
-          log(`airlock: drain ${drainMs > 0 ? `timeout (${drainMs} ms)` : 'skipped'}: cancelling ${cut.length} statement(s) still in flight`);
+          log(
+            `airlock: drain ${drainMs > 0 ? `timeout (${drainMs} ms)` : 'skipped'}: cancelling ${cut.length} statement(s) still in flight`,
+          );
           await Promise.all(cut.map((s) => s.cancelUpstream()));
           await within(CANCEL_SETTLE_MS);
-          for (const s of cut) s.terminate('57P01', `${SHUTDOWN}: its drain timeout (${drainMs} ms) ended before this session's statement or transaction did`);
+          for (const s of cut)
+            s.terminate(
+              '57P01',
+              `${SHUTDOWN}: its drain timeout (${drainMs} ms) ended before this session's statement or transaction did`,
+            );
         }
-        if (busy.length > 0) log(`airlock: drained in ${Date.now() - t0} ms (${busy.length - cut.length} finished, ${cut.length} cancelled)`);
+        if (busy.length > 0)
+          log(
+            `airlock: drained in ${Date.now() - t0} ms (${busy.length - cut.length} finished, ${cut.length} cancelled)`,
+          );
         await listenerClosed;
         shared.events.flush();
         await shared.audit.close();

@@ -86,9 +86,15 @@ export function parseBindingRef(s: string): { namespace: string; name: string } 
 export function identityFromToken(token: string): Identity {
   const payload = token.trim().split('.')[1];
   let sub: unknown;
-  try { sub = (JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as { sub?: unknown }).sub; } catch { sub = undefined; }
+  try {
+    sub = (JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as { sub?: unknown }).sub;
+  } catch {
+    sub = undefined;
+  }
   if (typeof sub !== 'string' || parseServiceAccount(sub) === null) {
-    throw new Error('the token file does not hold a ServiceAccount token (no "sub: system:serviceaccount:NS:NAME" claim)');
+    throw new Error(
+      'the token file does not hold a ServiceAccount token (no "sub: system:serviceaccount:NS:NAME" claim)',
+    );
   }
   return makeIdentity(sub);
 }
@@ -98,21 +104,36 @@ const TLS_MODES = new Set(['disable', 'require', 'verify-full']);
 /** The upstream a snapshot names; throws (the update is then ignored, the last good one stays) when unusable. */
 export function targetOf(p: DistributedPolicy): UpstreamTarget {
   if (p.credentials === null) throw new Error('the snapshot carries no database credentials');
-  if (!TLS_MODES.has(p.endpoint.tlsMode)) throw new Error(`unknown endpoint tls mode ${JSON.stringify(p.endpoint.tlsMode)}`);
+  if (!TLS_MODES.has(p.endpoint.tlsMode))
+    throw new Error(`unknown endpoint tls mode ${JSON.stringify(p.endpoint.tlsMode)}`);
   return {
-    binding: p.binding.name, database: p.endpoint.database, host: p.endpoint.host, port: p.endpoint.port,
-    tlsMode: p.endpoint.tlsMode as UpstreamTarget['tlsMode'], user: p.credentials.username, password: p.credentials.password,
+    binding: p.binding.name,
+    database: p.endpoint.database,
+    host: p.endpoint.host,
+    port: p.endpoint.port,
+    tlsMode: p.endpoint.tlsMode as UpstreamTarget['tlsMode'],
+    user: p.credentials.username,
+    password: p.credentials.password,
     ...(p.endpoint.caPem === null ? {} : { ca: p.endpoint.caPem }),
   };
 }
 
-export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, log: (m: string) => void): Promise<SidecarProxy> {
+export async function runSidecarProxy(
+  opts: SidecarOptions,
+  analyzer: Analyzer,
+  log: (m: string) => void,
+): Promise<SidecarProxy> {
   const ref = parseBindingRef(opts.binding);
   const listen = parseListen(opts.listen ?? '127.0.0.1:6432');
   const healthAt = opts.healthListen === undefined ? null : parseListen(opts.healthListen, '--health-listen');
-  if (opts.metrics === true && healthAt === null) throw new Error('airlock: --metrics serves /metrics on the health listener: give --health-listen HOST:PORT too');
+  if (opts.metrics === true && healthAt === null)
+    throw new Error('airlock: --metrics serves /metrics on the health listener: give --health-listen HOST:PORT too');
   let token: string;
-  try { token = readFileSync(opts.tokenFile, 'utf8'); } catch (e) { throw new Error(`airlock: cannot read --token-file ${opts.tokenFile}: ${(e as Error).message}`); }
+  try {
+    token = readFileSync(opts.tokenFile, 'utf8');
+  } catch (e) {
+    throw new Error(`airlock: cannot read --token-file ${opts.tokenFile}: ${(e as Error).message}`);
+  }
   const identity = identityFromToken(token);
   // Wired as local mode wires it (proxy/local.ts): the analyzer timed on cache misses, the audit sink
   // counted, the generation set on every policy swap. Dynamic import: no prom-client without --metrics.
@@ -128,7 +149,9 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
   let pending: DistributedPolicy | null = null;
   let stopped = false;
   let finish!: (r: { code: number; reason: string }) => void;
-  const done = new Promise<{ code: number; reason: string }>((r) => { finish = r; });
+  const done = new Promise<{ code: number; reason: string }>((r) => {
+    finish = r;
+  });
 
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -136,41 +159,70 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     if (expiryTimer !== null) clearTimeout(expiryTimer);
     log('airlock: stopping the sidecar proxy');
     await starting?.catch(() => {});
-    await reporter?.stop();                      // the last counts, before the channel closes
+    await reporter?.stop(); // the last counts, before the channel closes
     watch?.close();
-    if (health !== null) await new Promise<void>((r) => { health!.closeAllConnections(); health!.close(() => r()); });
+    if (health !== null)
+      await new Promise<void>((r) => {
+        health!.closeAllConnections();
+        health!.close(() => r());
+      });
     await proxy?.close(opts.drainTimeoutMs ?? DRAIN_TIMEOUT_MS_DEFAULT);
   };
 
   // Grants (approved AccessRequests) are named "namespace/name" here, as audit spans and messages show them.
-  const stateOf = (p: DistributedPolicy): PolicyState => policyState(p.policySet, analyzer, undefined,
-    p.grants.map((g) => ({ request: `${p.binding.namespace}/${g.request}`, subject: g.subject, rules: g.rules, statement: g.statement, expiresAtMs: g.expiresAtMs })));
-  const endedOf = (p: DistributedPolicy): Map<string, string> => new Map(p.revoked.map((r) => [`${p.binding.namespace}/${r.request}`, r.reason]));
+  const stateOf = (p: DistributedPolicy): PolicyState =>
+    policyState(
+      p.policySet,
+      analyzer,
+      undefined,
+      p.grants.map((g) => ({
+        request: `${p.binding.namespace}/${g.request}`,
+        subject: g.subject,
+        rules: g.rules,
+        statement: g.statement,
+        expiresAtMs: g.expiresAtMs,
+      })),
+    );
+  const endedOf = (p: DistributedPolicy): Map<string, string> =>
+    new Map(p.revoked.map((r) => [`${p.binding.namespace}/${r.request}`, r.reason]));
   // A grant expires on the sidecar's own clock too, not only when the operator says so: at the earliest
   // expiry the state is rebuilt without it (and sessions that used it end).
   let expiryTimer: NodeJS.Timeout | null = null;
   const armGrantExpiry = (p: DistributedPolicy, target: UpstreamTarget): void => {
-    if (expiryTimer !== null) { clearTimeout(expiryTimer); expiryTimer = null; }
+    if (expiryTimer !== null) {
+      clearTimeout(expiryTimer);
+      expiryTimer = null;
+    }
     const now = Date.now();
     const next = Math.min(...p.grants.map((g) => g.expiresAtMs).filter((t) => t > now));
     if (!Number.isFinite(next)) return;
-    expiryTimer = setTimeout(() => {
-      expiryTimer = null;
-      if (stopped || proxy === null || watch.last() !== p) return;   // a newer update re-armed it
-      const ended = endedOf(p);
-      for (const g of p.grants) if (g.expiresAtMs <= Date.now()) ended.set(`${p.binding.namespace}/${g.request}`, 'Expired');
-      proxy.reload(stateOf(p), target, ended);
-      armGrantExpiry(p, target);
-    }, Math.min(next - now + 5, 2 ** 31 - 1));
+    expiryTimer = setTimeout(
+      () => {
+        expiryTimer = null;
+        if (stopped || proxy === null || watch.last() !== p) return; // a newer update re-armed it
+        const ended = endedOf(p);
+        for (const g of p.grants)
+          if (g.expiresAtMs <= Date.now()) ended.set(`${p.binding.namespace}/${g.request}`, 'Expired');
+        proxy.reload(stateOf(p), target, ended);
+        armGrantExpiry(p, target);
+      },
+      Math.min(next - now + 5, 2 ** 31 - 1),
+    );
     expiryTimer.unref();
   };
   const approvals: Approvals = {
     request: async (intent) => {
       try {
-        const r = await watch.call<{ namespace: string; name: string }>('requestAccess', { namespace: ref.namespace, binding: ref.name, ...intent }, APPROVAL_REQUEST_TIMEOUT_MS);
+        const r = await watch.call<{ namespace: string; name: string }>(
+          'requestAccess',
+          { namespace: ref.namespace, binding: ref.name, ...intent },
+          APPROVAL_REQUEST_TIMEOUT_MS,
+        );
         return { namespace: r.namespace, name: r.name };
       } catch (e) {
-        throw new Error(`the operator refused the AccessRequest: ${(e as { details?: string }).details || (e as Error).message}`);
+        throw new Error(
+          `the operator refused the AccessRequest: ${(e as { details?: string }).details || (e as Error).message}`,
+        );
       }
     },
   };
@@ -185,7 +237,9 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     auditKey = key;
     const sink = auditSink as Partial<AuditExporter>;
     if (typeof sink.reconfigure !== 'function') {
-      log('airlock: the binding\'s audit settings changed, but this sidecar runs without an audit spool; they apply after a restart');
+      log(
+        "airlock: the binding's audit settings changed, but this sidecar runs without an audit spool; they apply after a restart",
+      );
       return;
     }
     sink.reconfigure(a.endpoint, a.protocol, a.onFailure);
@@ -204,12 +258,18 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
       return;
     }
     let target: UpstreamTarget;
-    try { target = targetOf(p); } catch (e) {
-      log(`airlock: ignoring policy update ${p.version} from the operator, keeping the last good one: ${(e as Error).message}`);
+    try {
+      target = targetOf(p);
+    } catch (e) {
+      log(
+        `airlock: ignoring policy update ${p.version} from the operator, keeping the last good one: ${(e as Error).message}`,
+      );
       return;
     }
     if (p.binding.namespace !== ref.namespace || p.binding.name !== ref.name) {
-      log(`airlock: ignoring policy update for ${p.binding.namespace}/${p.binding.name}: this sidecar serves ${opts.binding}`);
+      log(
+        `airlock: ignoring policy update for ${p.binding.namespace}/${p.binding.name}: this sidecar serves ${opts.binding}`,
+      );
       return;
     }
     const state = stateOf(p);
@@ -223,27 +283,64 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
     }
     // First snapshot: open the audit sink (its settings are in the binding) and start listening. Later
     // updates that race the start are kept in `pending` and applied once it is up.
-    if (starting !== null) { pending = p; return; }
+    if (starting !== null) {
+      pending = p;
+      return;
+    }
     starting = (async () => {
-      const audit = await openAudit(opts, { metadata: { namespace: ref.namespace, name: ref.name }, spec: p.binding.spec }, log);
+      const audit = await openAudit(
+        opts,
+        { metadata: { namespace: ref.namespace, name: ref.name }, spec: p.binding.spec },
+        log,
+      );
       auditSink = audit;
       auditKey = JSON.stringify(auditSettings(opts, { metadata: ref, spec: p.binding.spec }));
       // The raw sink stays in auditSink: applyAudit reconfigures it; the wrapper only counts and forwards.
       const started = await startProxy({
-        listen, target, identity, state, audit: metrics === null ? audit : metrics.wrapAudit(audit), log, violations, approvals,
+        listen,
+        target,
+        identity,
+        state,
+        audit: metrics === null ? audit : metrics.wrapAudit(audit),
+        log,
+        violations,
+        approvals,
         limits: proxyLimits(opts, opts.maxStatementBytes),
       });
-      if (stopped) { await started.close(); return; }
+      if (stopped) {
+        await started.close();
+        return;
+      }
       proxy = started;
       metrics?.watchErrors(started.events);
       metrics?.setPolicyGeneration(p.policySet.generation);
       armGrantExpiry(p, target);
-      reporter = startViolationReporter(violations, (deltas) => watch.call('reportViolations', {
-        namespace: ref.namespace, binding: ref.name,
-        violations: deltas.map((d) => ({ policy: d.policy, rule: d.rule, count: d.count, lastStatement: d.lastStatement, lastSeenMs: d.lastSeenMs })),
-      }, VIOLATION_REPORT_TIMEOUT_MS).then(() => {}), log);
+      reporter = startViolationReporter(
+        violations,
+        (deltas) =>
+          watch
+            .call(
+              'reportViolations',
+              {
+                namespace: ref.namespace,
+                binding: ref.name,
+                violations: deltas.map((d) => ({
+                  policy: d.policy,
+                  rule: d.rule,
+                  count: d.count,
+                  lastStatement: d.lastStatement,
+                  lastSeenMs: d.lastSeenMs,
+                })),
+              },
+              VIOLATION_REPORT_TIMEOUT_MS,
+            )
+            .then(() => {}),
+        log,
+      );
       const { host, port } = started.address;
-      log(`airlock: policy generation ${p.policySet.generation} from the operator; listening on ${host.includes(':') ? `[${host}]` : host}:${port} as ${identity.user}`);
+      log(
+        `airlock: policy generation ${p.policySet.generation} from the operator; listening on ${host.includes(':') ? `[${host}]` : host}:${port} as ${identity.user}`,
+      );
       const next = pending;
       pending = null;
       if (next !== null) apply(next);
@@ -256,27 +353,41 @@ export async function runSidecarProxy(opts: SidecarOptions, analyzer: Analyzer, 
   };
 
   const onState = (s: WatchState): void => {
-    if (s.state === 'backoff') log(`airlock: policy stream from ${opts.operator} ended (${s.code ?? '-'}: ${s.message}); retrying in ${s.delayMs} ms${proxy === null ? '' : ', keeping the last good policy'}`);
-    else if (s.state === 'invalid-update') log(`airlock: ignoring an update the operator sent, keeping the last good one: ${s.message}`);
+    if (s.state === 'backoff')
+      log(
+        `airlock: policy stream from ${opts.operator} ended (${s.code ?? '-'}: ${s.message}); retrying in ${s.delayMs} ms${proxy === null ? '' : ', keeping the last good policy'}`,
+      );
+    else if (s.state === 'invalid-update')
+      log(`airlock: ignoring an update the operator sent, keeping the last good one: ${s.message}`);
     else if (s.state === 'connected') log(`airlock: connected to the operator at ${opts.operator}`);
   };
 
-  const health = healthAt === null ? null : http.createServer((req, res) => {
-    if (metrics !== null && metricsModule!.handleMetrics(metrics, req, res)) return;
-    // Ready = listening and holding a policy (DESIGN.md "Probes"); live = the process answers. Anything
-    // else (/metrics without --metrics too) is 404, so a scrape of a sidecar without metrics says so.
-    const ok = req.url === '/healthz' || (req.url === '/readyz' && proxy !== null && !stopped);
-    res.writeHead(ok ? 200 : req.url === '/readyz' ? 503 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : req.url === '/readyz' ? 'no policy received from the operator yet\n' : 'not found\n');
-  });
+  const health =
+    healthAt === null
+      ? null
+      : http.createServer((req, res) => {
+          if (metrics !== null && metricsModule!.handleMetrics(metrics, req, res)) return;
+          // Ready = listening and holding a policy (DESIGN.md "Probes"); live = the process answers. Anything
+          // else (/metrics without --metrics too) is 404, so a scrape of a sidecar without metrics says so.
+          const ok = req.url === '/healthz' || (req.url === '/readyz' && proxy !== null && !stopped);
+          res
+            .writeHead(ok ? 200 : req.url === '/readyz' ? 503 : 404, { 'content-type': 'text/plain' })
+            .end(ok ? 'ok\n' : req.url === '/readyz' ? 'no policy received from the operator yet\n' : 'not found\n');
+        });
   let healthAddr: { host: string; port: number } | null = null;
   if (health !== null && healthAt !== null) {
-    await new Promise<void>((resolve, reject) => { health.once('error', reject); health.listen(healthAt.port, healthAt.host, () => resolve()); });
+    await new Promise<void>((resolve, reject) => {
+      health.once('error', reject);
+      health.listen(healthAt.port, healthAt.host, () => resolve());
+    });
     const a = health.address() as { address: string; port: number };
     healthAddr = { host: a.address, port: a.port };
   }
 
-  const watch: PolicyWatch = watchPolicy(opts.operator, ref, opts.tokenFile, apply, onState,
-    { ...opts.watch, ...(opts.operatorCaPem === undefined ? {} : { caPem: opts.operatorCaPem }) });
+  const watch: PolicyWatch = watchPolicy(opts.operator, ref, opts.tokenFile, apply, onState, {
+    ...opts.watch,
+    ...(opts.operatorCaPem === undefined ? {} : { caPem: opts.operatorCaPem }),
+  });
 
   return { proxy: () => proxy, identity, health: healthAddr, done, stop };
 }

@@ -11,9 +11,27 @@ test('counts per (policy, rule), keeps the newest example, and starts from zero 
   c.add([W('ml/trainer', 'no-items')], 'SELECT name FROM items WHERE id = $1', 2000);
   c.add([W('ml/trainer', null), W('ml/staged', null)], 'DELETE FROM t WHERE id = $1', 1500);
   assert.deepEqual(c.take(), [
-    { policy: 'ml/trainer', rule: 'no-items', count: 2, lastStatement: 'SELECT name FROM items WHERE id = $1', lastSeenMs: 2000 },
-    { policy: 'ml/trainer', rule: '(default deny)', count: 1, lastStatement: 'DELETE FROM t WHERE id = $1', lastSeenMs: 1500 },
-    { policy: 'ml/staged', rule: '(default deny)', count: 1, lastStatement: 'DELETE FROM t WHERE id = $1', lastSeenMs: 1500 },
+    {
+      policy: 'ml/trainer',
+      rule: 'no-items',
+      count: 2,
+      lastStatement: 'SELECT name FROM items WHERE id = $1',
+      lastSeenMs: 2000,
+    },
+    {
+      policy: 'ml/trainer',
+      rule: '(default deny)',
+      count: 1,
+      lastStatement: 'DELETE FROM t WHERE id = $1',
+      lastSeenMs: 1500,
+    },
+    {
+      policy: 'ml/staged',
+      rule: '(default deny)',
+      count: 1,
+      lastStatement: 'DELETE FROM t WHERE id = $1',
+      lastSeenMs: 1500,
+    },
   ]);
   assert.deepEqual(c.take(), []);
   assert.equal(c.size, 0);
@@ -36,7 +54,13 @@ test('distinct pairs are capped; the overflow is dropped and counted, existing p
   c.add([W('a', 'z'), W('b', 'x')], 's', 1);
   c.add([W('a', 'x')], 's', 2);
   assert.equal(c.dropped, 2);
-  assert.deepEqual(c.take().map((d) => [d.rule, d.count]), [['x', 2], ['y', 1]]);
+  assert.deepEqual(
+    c.take().map((d) => [d.rule, d.count]),
+    [
+      ['x', 2],
+      ['y', 1],
+    ],
+  );
 });
 
 test('texts are bounded and free of control characters', () => {
@@ -51,14 +75,19 @@ test('the reporter sends deltas, keeps them when a send fails, and sends the mer
   const sent: ViolationDelta[][] = [];
   const logs: string[] = [];
   let fail = true;
-  const r = startViolationReporter(c, async (d) => {
-    if (fail) throw new Error('UNAVAILABLE');
-    sent.push([...d]);
-  }, (m) => logs.push(m), 60_000);
-  await r.flush();                                        // nothing pending: nothing sent
+  const r = startViolationReporter(
+    c,
+    async (d) => {
+      if (fail) throw new Error('UNAVAILABLE');
+      sent.push([...d]);
+    },
+    (m) => logs.push(m),
+    60_000,
+  );
+  await r.flush(); // nothing pending: nothing sent
   c.add([W('ml/p', 'r')], 'q $1', 10);
   await r.flush();
-  await r.flush();                                        // still failing: logged once
+  await r.flush(); // still failing: logged once
   assert.equal(sent.length, 0);
   assert.equal(logs.filter((l) => l.includes('could not report')).length, 1);
   c.add([W('ml/p', 'r')], 'q $1', 20);
@@ -67,7 +96,7 @@ test('the reporter sends deltas, keeps them when a send fails, and sends the mer
   assert.deepEqual(sent, [[{ policy: 'ml/p', rule: 'r', count: 2, lastStatement: 'q $1', lastSeenMs: 20 }]]);
   assert.ok(logs.some((l) => l.includes('reach the operator again')));
   c.add([W('ml/p', 'r')], 'q $1', 30);
-  await r.stop();                                         // the last counts go out on stop
+  await r.stop(); // the last counts go out on stop
   assert.equal(sent.length, 2);
   assert.equal(sent[1]![0]!.count, 1);
 });

@@ -26,7 +26,11 @@ export interface ViolationDelta {
   readonly lastSeenMs: number;
 }
 
-interface Entry { count: number; lastStatement: string; lastSeenMs: number }
+interface Entry {
+  count: number;
+  lastStatement: string;
+  lastSeenMs: number;
+}
 
 export class ViolationCounter {
   #byPolicy = new Map<string, Map<string, Entry>>();
@@ -39,7 +43,9 @@ export class ViolationCounter {
    */
   dropped = 0;
 
-  constructor(maxKeys = MAX_VIOLATION_KEYS) { this.#maxKeys = maxKeys; }
+  constructor(maxKeys = MAX_VIOLATION_KEYS) {
+    this.#maxKeys = maxKeys;
+  }
 
   /** One statement that enforcement would have denied. `normalized` must be normalized text, never raw SQL. */
   add(wouldDeny: readonly WouldDeny[], normalized: string, atMs: number): void {
@@ -49,28 +55,46 @@ export class ViolationCounter {
   #merge(policy: string, rule: string, count: number, statement: string, atMs: number): void {
     let rules = this.#byPolicy.get(policy);
     if (rules === undefined) {
-      if (this.#keys >= this.#maxKeys) { this.dropped += count; return; }
-      this.#byPolicy.set(policy, rules = new Map());
+      if (this.#keys >= this.#maxKeys) {
+        this.dropped += count;
+        return;
+      }
+      this.#byPolicy.set(policy, (rules = new Map()));
     }
     const e = rules.get(rule);
     if (e !== undefined) {
       e.count += count;
-      if (atMs >= e.lastSeenMs) { e.lastSeenMs = atMs; e.lastStatement = statement; }
+      if (atMs >= e.lastSeenMs) {
+        e.lastSeenMs = atMs;
+        e.lastStatement = statement;
+      }
       return;
     }
-    if (this.#keys >= this.#maxKeys) { this.dropped += count; return; }
+    if (this.#keys >= this.#maxKeys) {
+      this.dropped += count;
+      return;
+    }
     rules.set(rule, { count, lastStatement: statement, lastSeenMs: atMs });
     this.#keys++;
   }
 
-  get size(): number { return this.#keys; }
+  get size(): number {
+    return this.#keys;
+  }
 
   /** Everything counted since the last take(), and start again from zero. */
   take(): ViolationDelta[] {
     if (this.#keys === 0) return [];
     const out: ViolationDelta[] = [];
     for (const [policy, rules] of this.#byPolicy) {
-      for (const [rule, e] of rules) out.push({ policy, rule, count: e.count, lastStatement: boundedText(e.lastStatement), lastSeenMs: e.lastSeenMs });
+      for (const [rule, e] of rules)
+        out.push({
+          policy,
+          rule,
+          count: e.count,
+          lastStatement: boundedText(e.lastStatement),
+          lastSeenMs: e.lastSeenMs,
+        });
     }
     this.#byPolicy = new Map();
     this.#keys = 0;
@@ -104,8 +128,10 @@ export interface ViolationReporter {
  * they end, not every second.
  */
 export function startViolationReporter(
-  counter: ViolationCounter, send: (deltas: readonly ViolationDelta[]) => Promise<void>,
-  log: (m: string) => void, intervalMs = 1000,
+  counter: ViolationCounter,
+  send: (deltas: readonly ViolationDelta[]) => Promise<void>,
+  log: (m: string) => void,
+  intervalMs = 1000,
 ): ViolationReporter {
   let inFlight: Promise<void> | null = null;
   let failing = false;
@@ -113,22 +139,36 @@ export function startViolationReporter(
   const flush = (): Promise<void> => {
     if (inFlight !== null) return inFlight;
     if (counter.dropped > droppedLogged) {
-      log(`airlock: dropped ${counter.dropped - droppedLogged} violation counts: more than ${MAX_VIOLATION_KEYS} policy rules were waiting to be reported`);
+      log(
+        `airlock: dropped ${counter.dropped - droppedLogged} violation counts: more than ${MAX_VIOLATION_KEYS} policy rules were waiting to be reported`,
+      );
       droppedLogged = counter.dropped;
     }
     const deltas = counter.take();
     if (deltas.length === 0) return Promise.resolve();
-    inFlight = send(deltas).then(() => {
-      if (failing) log('airlock: violation reports reach the operator again');
-      failing = false;
-    }, (e: unknown) => {
-      counter.restore(deltas);
-      if (!failing) log(`airlock: could not report violation counts to the operator, keeping them for the next report: ${(e as Error).message}`);
-      failing = true;
-    }).finally(() => { inFlight = null; });
+    inFlight = send(deltas)
+      .then(
+        () => {
+          if (failing) log('airlock: violation reports reach the operator again');
+          failing = false;
+        },
+        (e: unknown) => {
+          counter.restore(deltas);
+          if (!failing)
+            log(
+              `airlock: could not report violation counts to the operator, keeping them for the next report: ${(e as Error).message}`,
+            );
+          failing = true;
+        },
+      )
+      .finally(() => {
+        inFlight = null;
+      });
     return inFlight;
   };
-  const timer = setInterval(() => { void flush(); }, intervalMs);
+  const timer = setInterval(() => {
+    void flush();
+  }, intervalMs);
   timer.unref();
   return {
     flush,

@@ -42,76 +42,139 @@ export interface Layer {
   readonly pure?: boolean;
 }
 
-
 export const LAYERS: readonly Layer[] = [
   {
-    folder: 'policy/', what: 'pure core: resource types and schemas, validation, config parsing, compiler, statement analysis (`policy/analyze/`), evaluator, decision cache',
-    code: [], packages: ['@sinclair/typebox', 'yaml', 'libpg-query'], builtins: 'none', pure: true,
+    folder: 'policy/',
+    what: 'pure core: resource types and schemas, validation, config parsing, compiler, statement analysis (`policy/analyze/`), evaluator, decision cache',
+    code: [],
+    packages: ['@sinclair/typebox', 'yaml', 'libpg-query'],
+    builtins: 'none',
+    pure: true,
     // loadModule reads and instantiates libpg-query's WASM: I/O, and module state in the pure core.
     forbiddenNames: { 'libpg-query': ['loadModule'] },
   },
   {
-    folder: 'lib/', what: 'small helpers any folder may use, importing nothing: retry backoff (`backoff.ts`)',
-    code: [], packages: [], builtins: 'none',
+    folder: 'lib/',
+    what: 'small helpers any folder may use, importing nothing: retry backoff (`backoff.ts`)',
+    code: [],
+    packages: [],
+    builtins: 'none',
   },
   {
-    folder: 'distribution/', what: 'the PolicyDistribution contract both sides speak: `proto/airlock/v1/distribution.proto`, its loader (`proto.ts`), message ↔ `DistributedPolicy` (`types.ts`), the sidecar\'s watch client (`client.ts`)',
-    code: ['policy/', 'lib/'], packages: ['@grpc/grpc-js', '@grpc/proto-loader'], builtins: 'all',
+    folder: 'distribution/',
+    what: "the PolicyDistribution contract both sides speak: `proto/airlock/v1/distribution.proto`, its loader (`proto.ts`), message ↔ `DistributedPolicy` (`types.ts`), the sidecar's watch client (`client.ts`)",
+    code: ['policy/', 'lib/'],
+    packages: ['@grpc/grpc-js', '@grpc/proto-loader'],
+    builtins: 'all',
   },
   {
-    folder: 'audit/', what: 'audit spans, spooled to disk and exported over OTLP: the proxy\'s statements and the operator\'s actions',
-    code: ['lib/'], packages: ['@opentelemetry/*', '@grpc/grpc-js'], builtins: 'all',
+    folder: 'audit/',
+    what: "audit spans, spooled to disk and exported over OTLP: the proxy's statements and the operator's actions",
+    code: ['lib/'],
+    packages: ['@opentelemetry/*', '@grpc/grpc-js'],
+    builtins: 'all',
   },
   {
-    folder: 'proxy/', what: 'PostgreSQL wire proxy: `server.ts`, `local.ts` (config file), `sidecar.ts` (policy from the operator), `run.ts` (what both share), `catalog.ts`, metrics',
-    code: ['proxy/', 'policy/', 'distribution/', 'audit/', 'lib/'], packages: ['*'], builtins: 'all',
+    folder: 'proxy/',
+    what: 'PostgreSQL wire proxy: `server.ts`, `local.ts` (config file), `sidecar.ts` (policy from the operator), `run.ts` (what both share), `catalog.ts`, metrics',
+    code: ['proxy/', 'policy/', 'distribution/', 'audit/', 'lib/'],
+    packages: ['*'],
+    builtins: 'all',
   },
   {
-    folder: 'proxy/wire/', what: 'the PostgreSQL v3 protocol codec, upstream login and TLS',
-    code: [], packages: [], builtins: 'all',
+    folder: 'proxy/wire/',
+    what: 'the PostgreSQL v3 protocol codec, upstream login and TLS',
+    code: [],
+    packages: [],
+    builtins: 'all',
   },
   {
-    folder: 'proxy/mask/', what: 'masking values in protocol messages',
-    code: ['proxy/wire/', 'policy/'], packages: [], builtins: ['node:buffer', 'node:crypto'], pure: true,
+    folder: 'proxy/mask/',
+    what: 'masking values in protocol messages',
+    code: ['proxy/wire/', 'policy/'],
+    packages: [],
+    builtins: ['node:buffer', 'node:crypto'],
+    pure: true,
   },
   {
-    folder: 'proxy/enforce/', what: 'the statement gate: analysis with its limits, decisions, denials; loading the parser\'s WebAssembly (`analyzer.ts`)',
-    code: ['proxy/wire/', 'policy/'], packages: ['libpg-query'], builtins: 'all',
+    folder: 'proxy/enforce/',
+    what: "the statement gate: analysis with its limits, decisions, denials; loading the parser's WebAssembly (`analyzer.ts`)",
+    code: ['proxy/wire/', 'policy/'],
+    packages: ['libpg-query'],
+    builtins: 'all',
   },
   {
-    folder: 'proxy/session/', what: 'one state machine per client connection: `session.ts` (the connection core) and its collaborators (`login`, `frontend`, `backend`, `guard`, `approval`, `context`, `statements`, …; docs/architecture.md)',
-    code: ['proxy/', 'policy/', 'audit/', 'lib/'], packages: [], builtins: 'all',
+    folder: 'proxy/session/',
+    what: 'one state machine per client connection: `session.ts` (the connection core) and its collaborators (`login`, `frontend`, `backend`, `guard`, `approval`, `context`, `statements`, …; docs/architecture.md)',
+    code: ['proxy/', 'policy/', 'audit/', 'lib/'],
+    packages: [],
+    builtins: 'all',
   },
   {
-    folder: 'operator/', what: 'the operator: `operator.ts` wires it; `pod.ts` the pod contract the parts share; leader election, Events and spans, metrics',
-    code: ['operator/', 'policy/', 'distribution/', 'audit/', 'lib/'], packages: ['*'], builtins: 'all',
+    folder: 'operator/',
+    what: 'the operator: `operator.ts` wires it; `pod.ts` the pod contract the parts share; leader election, Events and spans, metrics',
+    code: ['operator/', 'policy/', 'distribution/', 'audit/', 'lib/'],
+    packages: ['*'],
+    builtins: 'all',
   },
   {
-    folder: 'operator/webhook/', what: 'admission webhook: sidecar injection, AccessRequest stamping, certificates',
-    code: ['operator/*', 'policy/', 'lib/'], packages: ['*'], builtins: 'all',
+    folder: 'operator/webhook/',
+    what: 'admission webhook: sidecar injection, AccessRequest stamping, certificates',
+    code: ['operator/*', 'policy/', 'lib/'],
+    packages: ['*'],
+    builtins: 'all',
   },
   {
-    folder: 'operator/controllers/', what: 'informers, reconcilers, snapshots',
-    code: ['operator/*', 'operator/distribution/', 'policy/', 'distribution/', 'lib/'], packages: ['*'], builtins: 'all',
+    folder: 'operator/controllers/',
+    what: 'informers, reconcilers, snapshots',
+    code: ['operator/*', 'operator/distribution/', 'policy/', 'distribution/', 'lib/'],
+    packages: ['*'],
+    builtins: 'all',
   },
   {
-    folder: 'operator/distribution/', what: 'the PolicyDistribution gRPC server and who may watch what',
-    code: ['operator/*', 'policy/', 'distribution/', 'lib/'], packages: ['*'], builtins: 'all',
+    folder: 'operator/distribution/',
+    what: 'the PolicyDistribution gRPC server and who may watch what',
+    code: ['operator/*', 'policy/', 'distribution/', 'lib/'],
+    packages: ['*'],
+    builtins: 'all',
   },
-  { folder: 'bin/', what: 'the `airlock` CLI', code: ['policy/', 'proxy/', 'audit/', 'operator/', 'distribution/', 'lib/'], packages: ['*'], builtins: 'all' },
-  { folder: 'bench/', what: 'benchmarks (ratios against direct PostgreSQL and PgBouncer in one run)', code: ['*'], packages: ['*'], builtins: 'all' },
-  { folder: 'test/', what: 'end-to-end tests and shared fixtures; unit tests sit beside their code as `x.test.ts`', code: ['*'], packages: ['*'], builtins: 'all' },
+  {
+    folder: 'bin/',
+    what: 'the `airlock` CLI',
+    code: ['policy/', 'proxy/', 'audit/', 'operator/', 'distribution/', 'lib/'],
+    packages: ['*'],
+    builtins: 'all',
+  },
+  {
+    folder: 'bench/',
+    what: 'benchmarks (ratios against direct PostgreSQL and PgBouncer in one run)',
+    code: ['*'],
+    packages: ['*'],
+    builtins: 'all',
+  },
+  {
+    folder: 'test/',
+    what: 'end-to-end tests and shared fixtures; unit tests sit beside their code as `x.test.ts`',
+    code: ['*'],
+    packages: ['*'],
+    builtins: 'all',
+  },
   { folder: 'scripts/', what: 'build, generation and test scripts', code: ['*'], packages: ['*'], builtins: 'all' },
 ];
 
 /** Known violations, each with the issue that removes it. Keep this list short and shrinking. */
-export interface Exception { readonly file: string; readonly specifier: string; readonly name?: string; readonly why: string }
+export interface Exception {
+  readonly file: string;
+  readonly specifier: string;
+  readonly name?: string;
+  readonly why: string;
+}
 export const EXCEPTIONS: readonly Exception[] = [];
 
 const SOURCES = ['ts', 'mts', 'cts', 'js', 'mjs'];
 
 export interface Import {
-  readonly from: string;          // repository path of the importing file
+  readonly from: string; // repository path of the importing file
   readonly line: number;
   readonly specifier: string;
   readonly target: string | null; // repository path for a relative specifier, else null
@@ -120,12 +183,26 @@ export interface Import {
 }
 
 function isTest(file: string): boolean {
-  return /\.test\.[cm]?[jt]s$/.test(file) || /(^|\/)testdata\//.test(file) || /(^|\/)(bench|testing-[\w-]+)\.ts$/.test(file);
+  return (
+    /\.test\.[cm]?[jt]s$/.test(file) || /(^|\/)testdata\//.test(file) || /(^|\/)(bench|testing-[\w-]+)\.ts$/.test(file)
+  );
 }
 
-const IMPURE_GLOBALS = new Set(['performance', 'process', 'crypto', 'fetch', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask']);
+const IMPURE_GLOBALS = new Set([
+  'performance',
+  'process',
+  'crypto',
+  'fetch',
+  'setTimeout',
+  'setInterval',
+  'setImmediate',
+  'queueMicrotask',
+]);
 
-export interface Scan { readonly imports: readonly Import[]; readonly impure: readonly { readonly line: number; readonly what: string }[] }
+export interface Scan {
+  readonly imports: readonly Import[];
+  readonly impure: readonly { readonly line: number; readonly what: string }[];
+}
 
 /** Every import of one file, in order, and its uses of the clock, randomness, timers and process globals. */
 export function scan(root: string, file: string): Scan {
@@ -137,31 +214,54 @@ export function scan(root: string, file: string): Scan {
   const add = (spec: ts.Node, names: string[], typeOnly = false) => {
     if (!ts.isStringLiteralLike(spec)) return;
     const s = spec.text;
-    const target = s.startsWith('./') || s.startsWith('../')
-      ? relative(root, resolve(root, dirname(file), s)).split('\\').join('/') : null;
-    out.push({ from: file, line: sf.getLineAndCharacterOfPosition(spec.getStart(sf)).line + 1, specifier: s, target, names, typeOnly });
+    const target =
+      s.startsWith('./') || s.startsWith('../')
+        ? relative(root, resolve(root, dirname(file), s))
+            .split('\\')
+            .join('/')
+        : null;
+    out.push({
+      from: file,
+      line: sf.getLineAndCharacterOfPosition(spec.getStart(sf)).line + 1,
+      specifier: s,
+      target,
+      names,
+      typeOnly,
+    });
   };
   const visit = (n: ts.Node): void => {
     if (ts.isImportDeclaration(n)) {
       const c = n.importClause;
       const b = c?.namedBindings;
       const named = b !== undefined && ts.isNamedImports(b) ? b.elements : undefined;
-      const typeOnly = c !== undefined && (c.isTypeOnly
-        || (c.name === undefined && named !== undefined && named.length > 0 && named.every((e) => e.isTypeOnly)));
+      const typeOnly =
+        c !== undefined
+        && (c.isTypeOnly
+          || (c.name === undefined && named !== undefined && named.length > 0 && named.every((e) => e.isTypeOnly)));
       add(n.moduleSpecifier, named === undefined ? [] : named.map((e) => (e.propertyName ?? e.name).text), typeOnly);
     } else if (ts.isExportDeclaration(n) && n.moduleSpecifier !== undefined) {
       const c = n.exportClause;
       const named = c !== undefined && ts.isNamedExports(c) ? c.elements : undefined;
       const typeOnly = n.isTypeOnly || (named !== undefined && named.length > 0 && named.every((e) => e.isTypeOnly));
       add(n.moduleSpecifier, named === undefined ? [] : named.map((e) => (e.propertyName ?? e.name).text), typeOnly);
-    } else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword && n.arguments[0] !== undefined) {
+    } else if (
+      ts.isCallExpression(n)
+      && n.expression.kind === ts.SyntaxKind.ImportKeyword
+      && n.arguments[0] !== undefined
+    ) {
       add(n.arguments[0], []);
     } else if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument)) {
       add(n.argument.literal, [], true);
     } else if (ts.isPropertyAccessExpression(n) && ts.isIdentifier(n.expression)) {
       const what = `${n.expression.text}.${n.name.text}`;
-      if (what === 'Date.now' || what === 'Math.random' || IMPURE_GLOBALS.has(n.expression.text)) impure.push({ line: lineOf(n), what });
-    } else if (ts.isNewExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'Date' && (n.arguments?.length ?? 0) === 0) {
+      if (what === 'Date.now' || what === 'Math.random' || IMPURE_GLOBALS.has(n.expression.text))
+        impure.push({ line: lineOf(n), what });
+    } else if (
+      ts.isNewExpression(n)
+      && ts.isIdentifier(n.expression)
+      && n.expression.text === 'Date'
+      && (n.arguments?.length ?? 0) === 0
+    ) {
       impure.push({ line: lineOf(n), what: 'new Date()' });
     } else if (ts.isCallExpression(n) && ts.isIdentifier(n.expression) && IMPURE_GLOBALS.has(n.expression.text)) {
       impure.push({ line: lineOf(n), what: `${n.expression.text}()` });
@@ -174,18 +274,20 @@ export function scan(root: string, file: string): Scan {
 
 function layerOf(file: string, layers: readonly Layer[]): Layer | undefined {
   let best: Layer | undefined;
-  for (const l of layers) if (file.startsWith(l.folder) && (best === undefined || l.folder.length > best.folder.length)) best = l;
+  for (const l of layers)
+    if (file.startsWith(l.folder) && (best === undefined || l.folder.length > best.folder.length)) best = l;
   return best;
 }
 
 function codeAllowed(target: string, entries: readonly string[]): boolean {
-  return entries.some((e) => e === '*'
-    || (e.endsWith('/*') ? posix.dirname(target) + '/' === e.slice(0, -1) : target.startsWith(e)));
+  return entries.some(
+    (e) => e === '*' || (e.endsWith('/*') ? posix.dirname(target) + '/' === e.slice(0, -1) : target.startsWith(e)),
+  );
 }
 
 function packageName(spec: string): string {
   const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0] as string;
+  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
 }
 
 function packageAllowed(name: string, allowed: readonly string[]): boolean {
@@ -227,7 +329,12 @@ function judge(imp: Import, layers: readonly Layer[], exceptions: readonly Excep
   return null;
 }
 
-export interface Violation { readonly file: string; readonly line: number; readonly specifier: string; readonly why: string }
+export interface Violation {
+  readonly file: string;
+  readonly line: number;
+  readonly specifier: string;
+  readonly why: string;
+}
 
 export interface Report {
   readonly files: number;
@@ -243,7 +350,10 @@ function sourceFiles(root: string): string[] {
   return globSync(`**/*.{${SOURCES.join(',')}}`, {
     cwd: root,
     exclude: (p: string) => /(^|\/)(node_modules|\.git|\.tmp)$/.test(p),
-  }).map((p) => p.split('\\').join('/')).filter((p) => p.includes('/') && !p.endsWith('.d.ts')).sort();
+  })
+    .map((p) => p.split('\\').join('/'))
+    .filter((p) => p.includes('/') && !p.endsWith('.d.ts'))
+    .sort();
 }
 
 /** Import cycles between non-test files (Tarjan's strongly connected components of more than one file). */
@@ -255,17 +365,26 @@ function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   const onStack = new Set<string>();
   const out: string[][] = [];
   const connect = (v: string): void => {
-    index.set(v, next); low.set(v, next); next++;
-    stack.push(v); onStack.add(v);
+    index.set(v, next);
+    low.set(v, next);
+    next++;
+    stack.push(v);
+    onStack.add(v);
     for (const w of graph.get(v) ?? []) {
       if (!graph.has(w)) continue;
-      if (!index.has(w)) { connect(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); }
-      else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      if (!index.has(w)) {
+        connect(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
     }
     if (low.get(v) === index.get(v)) {
       const scc: string[] = [];
       let w: string;
-      do { w = stack.pop()!; onStack.delete(w); scc.push(w); } while (w !== v);
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
       if (scc.length > 1) out.push(scc.sort());
     }
   };
@@ -273,7 +392,11 @@ function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   return out;
 }
 
-export function checkLayers(root: string, layers: readonly Layer[] = LAYERS, exceptions: readonly Exception[] = EXCEPTIONS): Report {
+export function checkLayers(
+  root: string,
+  layers: readonly Layer[] = LAYERS,
+  exceptions: readonly Exception[] = EXCEPTIONS,
+): Report {
   const files = sourceFiles(root);
   const violations: Violation[] = [];
   const graph = new Map<string, string[]>();
@@ -282,11 +405,22 @@ export function checkLayers(root: string, layers: readonly Layer[] = LAYERS, exc
     const { imports, impure } = scan(root, file);
     const layer = layerOf(file, layers);
     if (layer === undefined) {
-      violations.push({ file, line: 1, specifier: '', why: 'in no folder of LAYERS (scripts/check-layers.ts): add a row' });
+      violations.push({
+        file,
+        line: 1,
+        specifier: '',
+        why: 'in no folder of LAYERS (scripts/check-layers.ts): add a row',
+      });
       continue;
     }
     if (layer.pure === true && !isTest(file)) {
-      for (const u of impure) violations.push({ file, line: u.line, specifier: '', why: `uses ${u.what}: ${layer.folder} is pure (time is an argument)` });
+      for (const u of impure)
+        violations.push({
+          file,
+          line: u.line,
+          specifier: '',
+          why: `uses ${u.what}: ${layer.folder} is pure (time is an argument)`,
+        });
     }
     for (const imp of imports) {
       const why = judge(imp, layers, exceptions);
@@ -294,7 +428,10 @@ export function checkLayers(root: string, layers: readonly Layer[] = LAYERS, exc
     }
     if (isTest(file)) continue;
     const code = imports.filter((i) => i.target !== null && !isTest(i.target));
-    graph.set(file, code.flatMap((i) => (i.typeOnly ? [] : [i.target as string])));
+    graph.set(
+      file,
+      code.flatMap((i) => (i.typeOnly ? [] : [i.target as string])),
+    );
     const from = layerOf(file, layers)!.folder;
     const edges = folders.get(from) ?? folders.set(from, new Set()).get(from)!;
     for (const i of code) {
@@ -313,16 +450,35 @@ const END = '<!-- layers:end -->';
 
 /** The layout table DEVELOPERS.md shows, made from LAYERS. */
 export function layoutTable(layers: readonly Layer[] = LAYERS): string {
-  const code = (l: Layer) => (l.code.includes('*') ? 'anything' : l.code.length === 0 ? 'nothing outside it' : l.code.map((c) => `\`${c}\``).join(', '));
-  const pk = (l: Layer) => (l.packages.includes('*') ? 'any' : l.packages.length === 0 ? 'none' : l.packages.map((p) => `\`${p}\``).join(', '));
-  const bi = (l: Layer) => (l.builtins === 'all' ? 'all' : l.builtins === 'none' ? 'none' : l.builtins.map((b) => `\`${b}\``).join(', '));
-  const not = (l: Layer) => Object.entries(l.forbiddenNames ?? {}).map(([p, ns]) => `; not ${ns.map((n) => `\`${n}\``).join(', ')} from \`${p}\``).join('');
-  const what = (l: Layer) => (l.pure === true ? `${l.what}; pure: no clock, randomness, timers or \`process\`` : l.what);
+  const code = (l: Layer) =>
+    l.code.includes('*')
+      ? 'anything'
+      : l.code.length === 0
+        ? 'nothing outside it'
+        : l.code.map((c) => `\`${c}\``).join(', ');
+  const pk = (l: Layer) =>
+    l.packages.includes('*') ? 'any' : l.packages.length === 0 ? 'none' : l.packages.map((p) => `\`${p}\``).join(', ');
+  const bi = (l: Layer) =>
+    l.builtins === 'all' ? 'all' : l.builtins === 'none' ? 'none' : l.builtins.map((b) => `\`${b}\``).join(', ');
+  const not = (l: Layer) =>
+    Object.entries(l.forbiddenNames ?? {})
+      .map(([p, ns]) => `; not ${ns.map((n) => `\`${n}\``).join(', ')} from \`${p}\``)
+      .join('');
+  const what = (l: Layer) =>
+    l.pure === true ? `${l.what}; pure: no clock, randomness, timers or \`process\`` : l.what;
   const rows = layers.map((l) => `| \`${l.folder}\` | ${what(l)} | ${code(l)} | ${pk(l)}${not(l)} | ${bi(l)} |`);
-  return [BEGIN, '| folder | what | may import code from | packages | Node built-ins |', '|---|---|---|---|---|', ...rows, END].join('\n');
+  return [
+    BEGIN,
+    '| folder | what | may import code from | packages | Node built-ins |',
+    '|---|---|---|---|---|',
+    ...rows,
+    END,
+  ].join('\n');
 }
 
-function developersPath(root: string): string { return join(root, 'DEVELOPERS.md'); }
+function developersPath(root: string): string {
+  return join(root, 'DEVELOPERS.md');
+}
 
 function withTable(doc: string, table: string): string | null {
   const a = doc.indexOf(BEGIN.slice(0, BEGIN.indexOf(' ')));
@@ -335,20 +491,32 @@ function main(argv: readonly string[]): number {
   const root = resolve(import.meta.dirname, '..');
   const doc = readFileSync(developersPath(root), 'utf8');
   const updated = withTable(doc, layoutTable());
-  if (updated === null) { console.error(`check-layers: DEVELOPERS.md has no ${BEGIN.slice(0, 18)} … ${END} block`); return 1; }
+  if (updated === null) {
+    console.error(`check-layers: DEVELOPERS.md has no ${BEGIN.slice(0, 18)} … ${END} block`);
+    return 1;
+  }
   if (argv.includes('--write')) {
     writeFileSync(developersPath(root), updated);
     return 0;
   }
   const report = checkLayers(root);
-  for (const v of report.violations) console.error(v.specifier === '' ? `${v.file}:${v.line}: ${v.why}` : `${v.file}:${v.line}: imports '${v.specifier}': ${v.why}`);
+  for (const v of report.violations)
+    console.error(
+      v.specifier === '' ? `${v.file}:${v.line}: ${v.why}` : `${v.file}:${v.line}: imports '${v.specifier}': ${v.why}`,
+    );
   for (const c of report.fileCycles) console.error(`import cycle among files: ${c.join(', ')}`);
   for (const c of report.folderCycles) console.error(`import cycle among folders: ${c.join(', ')}`);
   const stale = updated !== doc;
-  if (stale) console.error('check-layers: the layout table in DEVELOPERS.md differs from LAYERS; run sh scripts/node24.sh scripts/check-layers.ts --write');
+  if (stale)
+    console.error(
+      'check-layers: the layout table in DEVELOPERS.md differs from LAYERS; run sh scripts/node24.sh scripts/check-layers.ts --write',
+    );
   const bad = report.violations.length + report.fileCycles.length + report.folderCycles.length;
-  console.log(`check-layers: ${report.files} files, ${bad} problem${bad === 1 ? '' : 's'}${stale ? ', DEVELOPERS.md stale' : ''}`);
+  console.log(
+    `check-layers: ${report.files} files, ${bad} problem${bad === 1 ? '' : 's'}${stale ? ', DEVELOPERS.md stale' : ''}`,
+  );
   return bad > 0 || stale ? 1 : 0;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exit(main(process.argv.slice(2)));
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  process.exit(main(process.argv.slice(2)));

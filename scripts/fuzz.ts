@@ -21,22 +21,38 @@ equals a fresh one).
 
 let args;
 try {
-  args = parseArgs({ options: { runs: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
+  args = parseArgs({
+    options: { runs: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  }).values;
 } catch (e) {
   console.error(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
   process.exit(2);
 }
-if (args.help === true) { console.log(HELP); process.exit(0); }
+if (args.help === true) {
+  console.log(HELP);
+  process.exit(0);
+}
 const runs = Number(args.runs ?? '20');
-if (!Number.isInteger(runs) || runs < 1) { console.error(`--runs must be a positive integer, got "${args.runs}"`); process.exit(2); }
-if (args.seed !== undefined && !/^-?\d+$/.test(args.seed)) { console.error(`--seed must be an integer, got "${args.seed}"`); process.exit(2); }
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error(`--runs must be a positive integer, got "${args.runs}"`);
+  process.exit(2);
+}
+if (args.seed !== undefined && !/^-?\d+$/.test(args.seed)) {
+  console.error(`--seed must be an integer, got "${args.seed}"`);
+  process.exit(2);
+}
 
 const root = resolve(import.meta.dirname, '..');
 const env: NodeJS.ProcessEnv = {
-  ...process.env, AIRLOCK_FUZZ_RUNS: String(runs),
+  ...process.env,
+  AIRLOCK_FUZZ_RUNS: String(runs),
   // Each property's time grows with the budget; keep the per-test timeout ahead of it.
   AIRLOCK_TEST_TIMEOUT_MS: String(Math.max(180_000, runs * 60_000)),
 };
 if (args.seed !== undefined) env.AIRLOCK_FUZZ_SEED = args.seed;
-const child = spawn(process.execPath, ['scripts/run-tests.ts', 'test/proxy/fuzz.test.ts', 'test/fuzz/analyzer.test.ts'], { cwd: root, stdio: 'inherit', env });
+const child = spawn(
+  process.execPath,
+  ['scripts/run-tests.ts', 'test/proxy/fuzz.test.ts', 'test/fuzz/analyzer.test.ts'],
+  { cwd: root, stdio: 'inherit', env },
+);
 child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)));

@@ -10,20 +10,40 @@ import { API_GROUP } from '../policy/types.ts';
 
 // JSONSchemaProps fields apiextensions.k8s.io/v1 accepts that we use; anything else (schema.ts's
 // `noun`, `patternMessage`) is ours and is dropped.
-const KEEP = new Set(['type', 'properties', 'required', 'items', 'enum', 'pattern', 'minLength', 'maxLength',
-  'minimum', 'maximum', 'minItems', 'maxItems', 'default', 'description', 'format', 'additionalProperties', 'nullable']);
+const KEEP = new Set([
+  'type',
+  'properties',
+  'required',
+  'items',
+  'enum',
+  'pattern',
+  'minLength',
+  'maxLength',
+  'minimum',
+  'maximum',
+  'minItems',
+  'maxItems',
+  'default',
+  'description',
+  'format',
+  'additionalProperties',
+  'nullable',
+]);
 
 function toCrdSchema(s: SchemaNode): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s)) {
     if (!KEEP.has(k) && !k.startsWith('x-kubernetes-')) continue;
     if (k === 'properties') {
-      out.properties = Object.fromEntries(Object.entries(v as Record<string, SchemaNode>).map(([p, ps]) => [p, toCrdSchema(ps)]));
+      out.properties = Object.fromEntries(
+        Object.entries(v as Record<string, SchemaNode>).map(([p, ps]) => [p, toCrdSchema(ps)]),
+      );
     } else if (k === 'items') out.items = toCrdSchema(v as SchemaNode);
     else if (k === 'additionalProperties') {
       // Structural schemas forbid additionalProperties beside properties; unknown fields are pruned
       // by the apiserver and rejected by our webhook (validate.ts) instead.
-      if (typeof v === 'object' && v !== null && s.properties === undefined) out.additionalProperties = toCrdSchema(v as SchemaNode);
+      if (typeof v === 'object' && v !== null && s.properties === undefined)
+        out.additionalProperties = toCrdSchema(v as SchemaNode);
     } else out[k] = structuredClone(v);
   }
   return out;
@@ -32,15 +52,26 @@ function toCrdSchema(s: SchemaNode): Record<string, unknown> {
 const READY = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' };
 const AGE = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 const COLUMNS: Record<AirlockKind, unknown[]> = {
-  AccessPolicy: [READY, { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
-    { name: 'Rules', type: 'integer', jsonPath: '.status.compiledRules' }, AGE],
-  DatabaseBinding: [READY, { name: 'Database', type: 'string', jsonPath: '.spec.endpoint.database' },
+  AccessPolicy: [
+    READY,
+    { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+    { name: 'Rules', type: 'integer', jsonPath: '.status.compiledRules' },
+    AGE,
+  ],
+  DatabaseBinding: [
+    READY,
+    { name: 'Database', type: 'string', jsonPath: '.spec.endpoint.database' },
     { name: 'TLS', type: 'string', jsonPath: '.spec.tls.mode' },
-    { name: 'Pods', type: 'integer', jsonPath: '.status.injectedPods' }, AGE],
-  AccessRequest: [{ name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Pods', type: 'integer', jsonPath: '.status.injectedPods' },
+    AGE,
+  ],
+  AccessRequest: [
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
     { name: 'Subject', type: 'string', jsonPath: '.spec.subject.name' },
     { name: 'Database', type: 'string', jsonPath: '.spec.database' },
-    { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' }, AGE],
+    { name: 'Expires', type: 'string', jsonPath: '.status.expiresAt' },
+    AGE,
+  ],
 };
 const DESCRIPTIONS: Record<AirlockKind, string> = {
   AccessPolicy: 'Who may do what on which databases through Airlock, and how results are masked.',
@@ -56,28 +87,45 @@ export function crdFor(kind: AirlockKind): string {
     metadata: { name: `${k.plural}.${API_GROUP}` },
     spec: {
       group: API_GROUP,
-      names: { kind, listKind: `${kind}List`, plural: k.plural, singular: k.singular, shortNames: [...k.shortNames], categories: ['airlock'] },
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural: k.plural,
+        singular: k.singular,
+        shortNames: [...k.shortNames],
+        categories: ['airlock'],
+      },
       scope: 'Namespaced',
-      versions: [{
-        name: 'v1alpha1', served: true, storage: true,
-        subresources: { status: {} },
-        additionalPrinterColumns: COLUMNS[kind],
-        schema: {
-          openAPIV3Schema: {
-            type: 'object', description: DESCRIPTIONS[kind],
-            properties: {
-              apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' },
-              spec: toCrdSchema(node(k.spec)), status: toCrdSchema(node(k.status)),
+      versions: [
+        {
+          name: 'v1alpha1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: COLUMNS[kind],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: DESCRIPTIONS[kind],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: toCrdSchema(node(k.spec)),
+                status: toCrdSchema(node(k.status)),
+              },
+              required: ['spec'],
             },
-            required: ['spec'],
           },
         },
-      }],
+      ],
     },
   };
-  return '# Generated by scripts/gen-crds.ts from policy/schema.ts. Do not edit: change the schema and run\n'
+  return (
+    '# Generated by scripts/gen-crds.ts from policy/schema.ts. Do not edit: change the schema and run\n'
     + '#   sh scripts/node24.sh scripts/gen-crds.ts\n'
-    + stringify(crd, { lineWidth: 0 });
+    + stringify(crd, { lineWidth: 0 })
+  );
 }
 
 export function crdPath(kind: AirlockKind): string {
@@ -96,10 +144,19 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
     const want = crdFor(kind);
     for (const path of [crdPath(kind), chartCrdPath(kind)]) {
       let have: string | null = null;
-      try { have = readFileSync(path, 'utf8'); } catch { have = null; }
+      try {
+        have = readFileSync(path, 'utf8');
+      } catch {
+        have = null;
+      }
       if (have === want) continue;
-      if (check) { console.error(`gen-crds: ${path} is out of date; run sh scripts/node24.sh scripts/gen-crds.ts`); stale++; }
-      else { writeFileSync(path, want); console.log(`gen-crds: wrote ${path}`); }
+      if (check) {
+        console.error(`gen-crds: ${path} is out of date; run sh scripts/node24.sh scripts/gen-crds.ts`);
+        stale++;
+      } else {
+        writeFileSync(path, want);
+        console.log(`gen-crds: wrote ${path}`);
+      }
     }
   }
   process.exitCode = stale > 0 ? 1 : 0;

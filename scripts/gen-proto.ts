@@ -28,7 +28,11 @@ export function protoJson(): string {
 if (process.argv[1]?.endsWith('gen-proto.ts')) {
   const want = protoJson();
   let have: string | null = null;
-  try { have = readFileSync(JSON_PATH, 'utf8'); } catch { have = null; }
+  try {
+    have = readFileSync(JSON_PATH, 'utf8');
+  } catch {
+    have = null;
+  }
   if (have === want) process.exitCode = 0;
   else if (process.argv.includes('--check')) {
     console.error(`gen-proto: ${JSON_PATH} is out of date; run sh scripts/node24.sh scripts/gen-proto.ts`);

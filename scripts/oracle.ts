@@ -21,20 +21,32 @@ client. Known classes are tagged [known: …]. Exit status 1 when a finding of a
 function positive(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) { console.error(`--${name} must be a non-negative integer, got "${raw}"`); process.exit(2); }
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} must be a non-negative integer, got "${raw}"`);
+    process.exit(2);
+  }
   return n;
 }
 
 let args;
 try {
-  args = parseArgs({ options: {
-    policies: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-  } }).values;
+  args = parseArgs({
+    options: {
+      policies: { type: 'string' },
+      runs: { type: 'string' },
+      seed: { type: 'string' },
+      all: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
 } catch (e) {
   console.error(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
   process.exit(2);
 }
-if (args.help === true) { console.log(HELP); process.exit(0); }
+if (args.help === true) {
+  console.log(HELP);
+  process.exit(0);
+}
 const budget = {
   policies: positive('policies', args.policies, 20),
   statements: positive('runs', args.runs, 500),
@@ -47,14 +59,22 @@ let code = 0;
 try {
   let last = 0;
   const s = await runBudget(o, budget, (done, total) => {
-    if (Date.now() - last > 10_000) { last = Date.now(); console.log(`oracle: ${done}/${total}`); }
+    if (Date.now() - last > 10_000) {
+      last = Date.now();
+      console.log(`oracle: ${done}/${total}`);
+    }
   });
   console.log(report(s));
   if (args.all === true) {
-    for (const f of s.findings) console.log(`${f.verdict}${f.known === null ? '' : ` [${f.known}]`}: ${f.sql.replace(/\n/g, '\\n')} → ${f.direct.code} ${f.direct.message}`);
+    for (const f of s.findings)
+      console.log(
+        `${f.verdict}${f.known === null ? '' : ` [${f.known}]`}: ${f.sql.replace(/\n/g, '\\n')} → ${f.direct.code} ${f.direct.message}`,
+      );
   }
   const unknown = s.findings.filter((f) => f.known === null);
-  console.log(`oracle: ${unknown.length} findings of unknown classes, ${s.findings.length - unknown.length} of known ones; ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  console.log(
+    `oracle: ${unknown.length} findings of unknown classes, ${s.findings.length - unknown.length} of known ones; ${((Date.now() - started) / 1000).toFixed(1)}s`,
+  );
   if (unknown.length > 0) code = 1;
 } finally {
   await o.stop();

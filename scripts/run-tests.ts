@@ -48,21 +48,30 @@ async function main(): Promise<number> {
   // As /tmp is (sticky, everyone may create): as root, tests run initdb and PostgreSQL as `postgres`.
   chmodSync(runTmp, 0o1777);
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= server.stop().finally(() => {
-    if (process.env.AIRLOCK_KEEP_TMP !== '1') rmSync(runTmp, { recursive: true, force: true });
-  }));
-  process.once('exit', () => server.stopSync());   // last resort; a no-op once stop() has run
-  console.log(`run-tests: PostgreSQL on ${server.host}:${server.port} (${server.dir}); ${files.length} test files, ` +
-    `${concurrency} at a time, ${timeoutMs / 1000}s per test; TMPDIR ${runTmp}`);
+  const stop = () =>
+    (stopping ??= server.stop().finally(() => {
+      if (process.env.AIRLOCK_KEEP_TMP !== '1') rmSync(runTmp, { recursive: true, force: true });
+    }));
+  process.once('exit', () => server.stopSync()); // last resort; a no-op once stop() has run
+  console.log(
+    `run-tests: PostgreSQL on ${server.host}:${server.port} (${server.dir}); ${files.length} test files, `
+      + `${concurrency} at a time, ${timeoutMs / 1000}s per test; TMPDIR ${runTmp}`,
+  );
 
-  const child = spawn(process.execPath, [
-    '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`,
-    // No --test-force-exit: with it, node ends a file once the tests it knows of are done, and tests a
-    // file registers after a top-level await (table-driven ones after initAnalyzer()) silently never ran:
-    // 277 of 355 in policy/. A file that leaves a handle open is a bug to fix, caught by the timeout.
-    '--test-reporter=spec',
-    ...files,
-  ], { cwd: root, stdio: 'inherit', env: { ...process.env, AIRLOCK_TEST_PG: serverInfo(server), TMPDIR: runTmp } });
+  const child = spawn(
+    process.execPath,
+    [
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      `--test-timeout=${timeoutMs}`,
+      // No --test-force-exit: with it, node ends a file once the tests it knows of are done, and tests a
+      // file registers after a top-level await (table-driven ones after initAnalyzer()) silently never ran:
+      // 277 of 355 in policy/. A file that leaves a handle open is a bug to fix, caught by the timeout.
+      '--test-reporter=spec',
+      ...files,
+    ],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, AIRLOCK_TEST_PG: serverInfo(server), TMPDIR: runTmp } },
+  );
 
   // Ctrl-C reaches the whole foreground process group (the test runner too); a plain SIGTERM reaches
   // only us, so pass it on. Either way the server is stopped before we exit.
@@ -74,14 +83,20 @@ async function main(): Promise<number> {
   }
 
   const code = await new Promise<number>((done) => {
-    child.on('error', (err) => { console.error(`run-tests: could not start node --test: ${err.message}`); done(1); });
+    child.on('error', (err) => {
+      console.error(`run-tests: could not start node --test: ${err.message}`);
+      done(1);
+    });
     child.on('exit', (c, signal) => done(c ?? (signal === null ? 1 : 128)));
   });
   await stop();
   return code;
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  console.error(`run-tests: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`run-tests: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -5,12 +5,20 @@ import { session, statement } from './records.ts';
 
 const [spoolDir, countArg] = process.argv.slice(2);
 const count = Number(countArg);
-const sink = await createAuditSink({ endpoint: null, protocol: 'grpc', spoolDir: spoolDir!, onFailure: 'drop-oldest', flushIntervalMs: 1 });
+const sink = await createAuditSink({
+  endpoint: null,
+  protocol: 'grpc',
+  spoolDir: spoolDir!,
+  onFailure: 'drop-oldest',
+  flushIntervalMs: 1,
+});
 sink.sessionStarted(session('00000000000000c1'));
-for (let i = 0; i < count; i++) sink.statement(statement('00000000000000c1', i, { queryText: `SELECT before_crash_${i}` }));
+for (let i = 0; i < count; i++)
+  sink.statement(statement('00000000000000c1', i, { queryText: `SELECT before_crash_${i}` }));
 await sink.flush();
 process.stdout.write('durable\n');
 let n = 0;
 setInterval(() => {
-  for (let i = 0; i < 50; i++) sink.statement(statement('00000000000000c1', count + n, { queryText: `SELECT after_${n++}` }));
+  for (let i = 0; i < 50; i++)
+    sink.statement(statement('00000000000000c1', count + n, { queryText: `SELECT after_${n++}` }));
 }, 1);

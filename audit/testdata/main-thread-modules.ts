@@ -16,7 +16,13 @@ registerHooks({
 });
 const { createAuditSink } = await import('../index.ts');
 const { session, statement } = await import('./records.ts');
-const sink = await createAuditSink({ endpoint: null, protocol: 'grpc', spoolDir: mkdtempSync(join(tmpdir(), 'airlock-mt-')), onFailure: 'block', log: () => {} });
+const sink = await createAuditSink({
+  endpoint: null,
+  protocol: 'grpc',
+  spoolDir: mkdtempSync(join(tmpdir(), 'airlock-mt-')),
+  onFailure: 'block',
+  log: () => {},
+});
 sink.sessionStarted(session('0123456789abcdef'));
 for (let i = 0; i < 10; i++) sink.statement(statement('0123456789abcdef', i));
 await sink.flush();

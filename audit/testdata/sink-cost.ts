@@ -14,31 +14,58 @@ import { openAuditSink } from '../sink.ts';
 import { NULL_AUDIT, type AuditSink, type StatementRecord } from '../types.ts';
 import { session } from './records.ts';
 
-const { values: opt } = parseArgs({ options: {
-  spans: { type: 'string', default: '200000' }, rate: { type: 'string', default: '20000' },
-  encoder: { type: 'string', default: 'lean' },
-  'no-export': { type: 'boolean', default: false },
-  batch: { type: 'string', default: String(PROXY_BATCH_SIZE) },       // the proxy's
-} });
+const { values: opt } = parseArgs({
+  options: {
+    spans: { type: 'string', default: '200000' },
+    rate: { type: 'string', default: '20000' },
+    encoder: { type: 'string', default: 'lean' },
+    'no-export': { type: 'boolean', default: false },
+    batch: { type: 'string', default: String(PROXY_BATCH_SIZE) }, // the proxy's
+  },
+});
 const N = Number(opt.spans);
 const RATE = Number(opt.rate);
 
-const rx = spawn(process.execPath, ['-e', `
+const rx = spawn(
+  process.execPath,
+  [
+    '-e',
+    `
   const http = require('node:http');
   let n = 0;
   const s = http.createServer((q, r) => { q.resume(); q.on('end', () => { n++; if (n % 10 === 0) process.stdout.write('requests ' + n + ';'); r.writeHead(200, { 'content-type': 'application/x-protobuf' }); r.end(); }); });
   s.listen(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<string>((resolve) => rx.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+`,
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const port = await new Promise<string>((resolve) =>
+  rx.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+);
 let requests = 0;
-rx.stdout.on('data', (d: Buffer) => { const m = /requests (\d+);$/.exec(d.toString()); if (m !== null) requests = Number(m[1]); });
+rx.stdout.on('data', (d: Buffer) => {
+  const m = /requests (\d+);$/.exec(d.toString());
+  if (m !== null) requests = Number(m[1]);
+});
 
 const SID = '0123456789abcdef';
 function record(i: number): StatementRecord {
   return {
-    sessionId: SID, startTimeMs: Date.now(), durationMs: 0.2, operation: 'SELECT', collection: 'public.pgbench_accounts',
-    queryText: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1', statusCode: null, decision: 'allow', policy: 'bench',
-    rule: 'read', reason: null, maskedColumns: [], rows: 1 + (i & 1), accessRequest: null, rolledBack: false,
+    sessionId: SID,
+    startTimeMs: Date.now(),
+    durationMs: 0.2,
+    operation: 'SELECT',
+    collection: 'public.pgbench_accounts',
+    queryText: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1',
+    statusCode: null,
+    decision: 'allow',
+    policy: 'bench',
+    rule: 'read',
+    reason: null,
+    maskedColumns: [],
+    rows: 1 + (i & 1),
+    accessRequest: null,
+    rolledBack: false,
   };
 }
 
@@ -47,7 +74,11 @@ function threads(): Map<string, number> {
   const m = new Map<string, number>();
   for (const t of readdirSync('/proc/self/task')) {
     let st: string;
-    try { st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8'); } catch { continue; }
+    try {
+      st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
     const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
     const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
     m.set(comm, (m.get(comm) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
@@ -61,7 +92,7 @@ async function drive(sink: AuditSink): Promise<number> {
   const t0 = performance.now();
   let i = 0;
   while (i < N) {
-    const due = Math.min(N, Math.floor((performance.now() - t0) * RATE / 1000));
+    const due = Math.min(N, Math.floor(((performance.now() - t0) * RATE) / 1000));
     for (; i < due; i++) sink.statement(record(i));
     await new Promise((r) => setTimeout(r, 1));
   }
@@ -72,8 +103,13 @@ async function drive(sink: AuditSink): Promise<number> {
 const off = await drive(NULL_AUDIT);
 const dir = mkdtempSync(join(tmpdir(), 'airlock-sink-cost-'));
 const sink = await openAuditSink({
-  endpoint: opt['no-export'] ? null : `http://127.0.0.1:${port}/v1/traces`, protocol: 'http/protobuf', spoolDir: dir, onFailure: 'block',
-  encoder: opt.encoder as 'lean' | 'worker', batchSize: Number(opt.batch), log: (m) => process.stderr.write(`${m}\n`),
+  endpoint: opt['no-export'] ? null : `http://127.0.0.1:${port}/v1/traces`,
+  protocol: 'http/protobuf',
+  spoolDir: dir,
+  onFailure: 'block',
+  encoder: opt.encoder as 'lean' | 'worker',
+  batchSize: Number(opt.batch),
+  log: (m) => process.stderr.write(`${m}\n`),
 });
 sink.sessionStarted(session(SID));
 const th0 = threads();
@@ -86,7 +122,9 @@ const total = (c.user + c.system) / N;
 const th1 = threads();
 console.log(`audit on, CPU by thread: ${[...th1].map(([k, v]) => `${k} ${v - (th0.get(k) ?? 0)} ms`).join(', ')}`);
 console.log(`audit on: user ${(c.user / N).toFixed(2)} µs, system ${(c.system / N).toFixed(2)} µs per span`);
-console.log(`encoder ${opt.encoder}: ${N} spans at ${RATE}/s; CPU per span: audit off ${off.toFixed(2)} µs, audit on ${on.toFixed(2)} µs while recording, ${total.toFixed(2)} µs until all exported; audit cost ≈ ${(total - off).toFixed(2)} µs/span`);
+console.log(
+  `encoder ${opt.encoder}: ${N} spans at ${RATE}/s; CPU per span: audit off ${off.toFixed(2)} µs, audit on ${on.toFixed(2)} µs while recording, ${total.toFixed(2)} µs until all exported; audit cost ≈ ${(total - off).toFixed(2)} µs/span`,
+);
 await sink.close();
 console.log(`export requests: ~${requests}`);
 rx.kill();

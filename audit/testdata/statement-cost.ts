@@ -9,8 +9,12 @@ import { session, statement } from './records.ts';
 
 const N = 200_000;
 const sink = await createAuditSink({
-  endpoint: null, protocol: 'grpc', spoolDir: mkdtempSync(join(tmpdir(), 'airlock-cost-')), onFailure: 'drop-oldest',
-  flushIntervalMs: 1_000_000, batchSize: N * 2,     // no flush during the hot-path loop
+  endpoint: null,
+  protocol: 'grpc',
+  spoolDir: mkdtempSync(join(tmpdir(), 'airlock-cost-')),
+  onFailure: 'drop-oldest',
+  flushIntervalMs: 1_000_000,
+  batchSize: N * 2, // no flush during the hot-path loop
 });
 sink.sessionStarted(session('0123456789abcdef'));
 const records = Array.from({ length: 1000 }, (_, i) => statement('0123456789abcdef', i));
@@ -23,6 +27,8 @@ for (let round = 0; round < 3; round++) {
   await sink.flush();
   const flushNs = Number(process.hrtime.bigint() - t) / N;
   const c = process.cpuUsage(cpu);
-  console.log(`round ${round}: statement() ${hot.toFixed(0)} ns/call; flush (encode + write + fdatasync) ${flushNs.toFixed(0)} ns/record wall, ${((c.user + c.system) * 1000 / N).toFixed(0)} ns/record CPU`);
+  console.log(
+    `round ${round}: statement() ${hot.toFixed(0)} ns/call; flush (encode + write + fdatasync) ${flushNs.toFixed(0)} ns/record wall, ${(((c.user + c.system) * 1000) / N).toFixed(0)} ns/record CPU`,
+  );
 }
 await sink.close();

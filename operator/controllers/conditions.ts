@@ -11,13 +11,19 @@ export interface Condition {
   observedGeneration?: number;
 }
 
-export function setCondition(conditions: readonly Condition[], c: Omit<Condition, 'lastTransitionTime'>, now: Date): Condition[] {
+export function setCondition(
+  conditions: readonly Condition[],
+  c: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
   const old = conditions.find((x) => x.type === c.type);
   const next: Condition = {
     ...c,
     lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : kubeTime(now),
   };
-  return [...conditions.filter((x) => x.type !== c.type), next].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  return [...conditions.filter((x) => x.type !== c.type), next].sort((a, b) =>
+    a.type < b.type ? -1 : a.type > b.type ? 1 : 0,
+  );
 }
 
 /** Messages go to status where `kubectl describe` shows them: bound them (a long issue list stays readable). */
@@ -44,7 +50,11 @@ export const WAITING_REASONS: ReadonlySet<string> = new Set(['SecretNotFound']);
  * and "Stalled"): present only while they are True, as that convention asks, so a healthy object carries
  * Ready alone. Each mirrors Ready's reason, message and observedGeneration.
  */
-export function setReady(conditions: readonly Condition[], ready: Omit<Condition, 'lastTransitionTime' | 'type'>, now: Date): Condition[] {
+export function setReady(
+  conditions: readonly Condition[],
+  ready: Omit<Condition, 'lastTransitionTime' | 'type'>,
+  now: Date,
+): Condition[] {
   let next = setCondition(conditions, { ...ready, type: 'Ready' }, now);
   const progress = ready.status === 'True' ? null : WAITING_REASONS.has(ready.reason) ? 'Reconciling' : 'Stalled';
   for (const type of ['Reconciling', 'Stalled']) {

@@ -73,14 +73,30 @@ class LiveWatch extends Watch {
   readonly #alive: () => void;
   readonly #silent: (silentMs: number) => void;
 
-  constructor(config: KubeConfig, o: { quietMs: number; checkMs: number; timeoutSeconds: number; alive: () => void; silent: (silentMs: number) => void }) {
+  constructor(
+    config: KubeConfig,
+    o: {
+      quietMs: number;
+      checkMs: number;
+      timeoutSeconds: number;
+      alive: () => void;
+      silent: (silentMs: number) => void;
+    },
+  ) {
     super(config);
-    this.#quietMs = o.quietMs; this.#checkMs = o.checkMs; this.#timeoutSeconds = o.timeoutSeconds;
-    this.#alive = o.alive; this.#silent = o.silent;
+    this.#quietMs = o.quietMs;
+    this.#checkMs = o.checkMs;
+    this.#timeoutSeconds = o.timeoutSeconds;
+    this.#alive = o.alive;
+    this.#silent = o.silent;
   }
 
-  override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    done: (err: any) => void,
+  ): Promise<AbortController> {
     const controller = new AbortController();
     const opts: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
     try {
@@ -91,7 +107,12 @@ class LiveWatch extends Watch {
       url.searchParams.set('allowWatchBookmarks', 'true');
       url.searchParams.set('timeoutSeconds', String(this.#timeoutSeconds));
       for (const [k, v] of Object.entries(queryParams ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-      Object.assign(opts, { protocol: url.protocol, hostname: url.hostname, port: url.port, path: url.pathname + url.search });
+      Object.assign(opts, {
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+      });
       await this.config.applyToHTTPSOptions(opts);
     } catch (e) {
       // ListWatch awaits this from its done handler, where a rejection would go unhandled: report it
@@ -125,7 +146,10 @@ class LiveWatch extends Watch {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8').slice(0, 300);
-          finish(Object.assign(new Error(`watch ${path}: HTTP ${res.statusCode}: ${text}`), { statusCode: res.statusCode }), true);
+          finish(
+            Object.assign(new Error(`watch ${path}: HTTP ${res.statusCode}: ${text}`), { statusCode: res.statusCode }),
+            true,
+          );
         });
         res.on('error', (e) => finish(e, true));
         return;
@@ -137,10 +161,15 @@ class LiveWatch extends Watch {
       lines.on('error', (e) => finish(e, true));
       lines.on('line', (line) => {
         let ev: { type?: unknown; object?: unknown };
-        try { ev = JSON.parse(line); } catch { return; }
+        try {
+          ev = JSON.parse(line);
+        } catch {
+          return;
+        }
         last = Date.now();
         this.#alive();
-        if (typeof ev.type === 'string' && typeof ev.object === 'object' && ev.object !== null) callback(ev.type, ev.object, ev);
+        if (typeof ev.type === 'string' && typeof ev.object === 'object' && ev.object !== null)
+          callback(ev.type, ev.object, ev);
       });
     });
     req.on('error', (e) => finish(e, true));
@@ -163,7 +192,10 @@ export interface Watched<T> {
  * (`metadata.name=…`, also what lets RBAC's resourceNames authorize a list/watch). Applied to the LIST
  * and to the WATCH alike, so the cache never holds an object outside the selection.
  */
-export interface Selectors { readonly labelSelector?: string; readonly fieldSelector?: string }
+export interface Selectors {
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+}
 
 function withSelectors(path: string, sel: Selectors): string {
   const q = new URLSearchParams();
@@ -173,8 +205,15 @@ function withSelectors(path: string, sel: Selectors): string {
   return qs === '' ? path : `${path}?${qs}`;
 }
 
-export function watch<T extends KubernetesObject>(kube: KubeClient, path: string, onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string,
-  sel: Selectors = {}, wo: WatchOptions = {}): Watched<T> {
+export function watch<T extends KubernetesObject>(
+  kube: KubeClient,
+  path: string,
+  onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void,
+  log: Logger,
+  kind: string,
+  sel: Selectors = {},
+  wo: WatchOptions = {},
+): Watched<T> {
   // Items of a LIST carry no kind/apiVersion (watch events do); code that checks `kind` (resolveCredentials)
   // would miss every object that existed before the operator started. Stamp them as the list names them.
   // (ListWatch rather than makeInformer: the latter passes no field selector to the watch.)
@@ -184,28 +223,62 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
   const restarts = new Backoff(RESTART_BACKOFF);
   const quietMs = wo.quietMs ?? WATCH_QUIET_MS;
   const live = new LiveWatch(kube.config, {
-    quietMs, checkMs: wo.checkMs ?? WATCH_CHECK_MS, timeoutSeconds: wo.timeoutSeconds ?? WATCH_TIMEOUT_SECONDS,
-    alive: () => { last = Date.now(); restarts.reset(); },
+    quietMs,
+    checkMs: wo.checkMs ?? WATCH_CHECK_MS,
+    timeoutSeconds: wo.timeoutSeconds ?? WATCH_TIMEOUT_SECONDS,
+    alive: () => {
+      last = Date.now();
+      restarts.reset();
+    },
     silent: (silentMs) => {
       log.warn('Restarting silent watch', { kind, path, silentMs, quietMs });
       wo.onRestart?.(kind, 'silent');
     },
   });
-  const inf = new ListWatch<T>(path, live, async () => {
-    const l = await kube.must('GET', listPath);
-    const items = (Array.isArray(l?.items) ? l.items : []) as { kind?: string; apiVersion?: string }[];
-    for (const i of items) { i.kind ??= kind; if (typeof l.apiVersion === 'string') i.apiVersion ??= l.apiVersion; }
-    return l;
-  }, false, sel.labelSelector, sel.fieldSelector);
+  const inf = new ListWatch<T>(
+    path,
+    live,
+    async () => {
+      const l = await kube.must('GET', listPath);
+      const items = (Array.isArray(l?.items) ? l.items : []) as { kind?: string; apiVersion?: string }[];
+      for (const i of items) {
+        i.kind ??= kind;
+        if (typeof l.apiVersion === 'string') i.apiVersion ??= l.apiVersion;
+      }
+      return l;
+    },
+    false,
+    sel.labelSelector,
+    sel.fieldSelector,
+  );
   let resolveSynced!: () => void;
-  const synced = new Promise<void>((r) => { resolveSynced = r; });
-  const touch = (): void => { last = Date.now(); restarts.reset(); };
-  inf.on('add', (o) => { touch(); onChange(o, 'add'); });
-  inf.on('update', (o) => { touch(); onChange(o, 'update'); });
-  inf.on('delete', (o) => { touch(); onChange(o, 'delete'); });
+  const synced = new Promise<void>((r) => {
+    resolveSynced = r;
+  });
+  const touch = (): void => {
+    last = Date.now();
+    restarts.reset();
+  };
+  inf.on('add', (o) => {
+    touch();
+    onChange(o, 'add');
+  });
+  inf.on('update', (o) => {
+    touch();
+    onChange(o, 'update');
+  });
+  inf.on('delete', (o) => {
+    touch();
+    onChange(o, 'delete');
+  });
   // 'connect' fires before the list; start() resolves after it whether or not it failed (errors go to
   // the ERROR callbacks): a resourceVersion is what says the list arrived and the cache is filled.
-  const started = (): void => { if (inf.latestResourceVersion() !== '') { touch(); resolveSynced(); } };
+  const started = (): void => {
+    if (inf.latestResourceVersion() !== '') {
+      touch();
+      resolveSynced();
+    }
+  };
   let pending = false;
   const restart = (err: unknown): void => {
     if (stopped || pending) return;
@@ -225,7 +298,10 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
     get: (name, ns) => inf.get(name, ns),
     synced,
     lastEventMs: () => last,
-    stop: async () => { stopped = true; await inf.stop(); },
+    stop: async () => {
+      stopped = true;
+      await inf.stop();
+    },
   };
 }
 
@@ -234,18 +310,28 @@ export function watch<T extends KubernetesObject>(kube: KubeClient, path: string
  * operator.watchNamespaces: Roles in those namespaces, no cluster-wide list), one cluster-wide watch when
  * null; read as one cache either way. `pathIn(ns)` is the collection path in a namespace (null: all).
  */
-export function watchIn<T extends KubernetesObject>(kube: KubeClient, namespaces: readonly string[] | null, pathIn: (ns: string | null) => string,
-  onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void, log: Logger, kind: string, sel: Selectors = {}, wo: WatchOptions = {}): Watched<T> {
+export function watchIn<T extends KubernetesObject>(
+  kube: KubeClient,
+  namespaces: readonly string[] | null,
+  pathIn: (ns: string | null) => string,
+  onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void,
+  log: Logger,
+  kind: string,
+  sel: Selectors = {},
+  wo: WatchOptions = {},
+): Watched<T> {
   if (namespaces === null) return watch(kube, pathIn(null), onChange, log, kind, sel, wo);
   const by = new Map<string, Watched<T>>();
   for (const ns of namespaces) if (!by.has(ns)) by.set(ns, watch(kube, pathIn(ns), onChange, log, kind, sel, wo));
   const all = [...by.values()];
   return {
-    list: (ns) => (ns === undefined ? all.flatMap((w) => w.list()) : by.get(ns)?.list(ns) ?? []),
+    list: (ns) => (ns === undefined ? all.flatMap((w) => w.list()) : (by.get(ns)?.list(ns) ?? [])),
     get: (name, ns) => (ns === undefined ? undefined : by.get(ns)?.get(name, ns)),
     synced: Promise.all(all.map((w) => w.synced)).then(() => undefined),
     // Readiness asks whether the caches are alive: the quietest watch decides.
     lastEventMs: () => all.reduce((m, w) => Math.min(m, w.lastEventMs()), Number.POSITIVE_INFINITY),
-    stop: async () => { await Promise.all(all.map((w) => w.stop())); },
+    stop: async () => {
+      await Promise.all(all.map((w) => w.stop()));
+    },
   };
 }

@@ -22,7 +22,10 @@ import type { Watched, WatchOptions } from './informers.ts';
 /** How long a binding's reconcile waits for a new Secret watch's first LIST before it is retried. */
 export const SECRET_SYNC_TIMEOUT_MS = 10_000;
 
-interface Entry { readonly watched: Watched<Secret>; readonly owners: Set<string> }
+interface Entry {
+  readonly watched: Watched<Secret>;
+  readonly owners: Set<string>;
+}
 
 export class SecretCache implements Watched<Secret> {
   readonly #kube: KubeClient;
@@ -35,7 +38,12 @@ export class SecretCache implements Watched<Secret> {
   readonly #watchOptions: WatchOptions;
   #stopped = false;
 
-  constructor(kube: KubeClient, log: Logger, onChange: (s: Secret, verb: 'add' | 'update' | 'delete') => void, watchOptions: WatchOptions = {}) {
+  constructor(
+    kube: KubeClient,
+    log: Logger,
+    onChange: (s: Secret, verb: 'add' | 'update' | 'delete') => void,
+    watchOptions: WatchOptions = {},
+  ) {
     this.#kube = kube;
     this.#log = log;
     this.#onChange = onChange;
@@ -60,18 +68,30 @@ export class SecretCache implements Watched<Secret> {
         const name = k.slice(ns.length + 1);
         // (policy/types.ts's Secret keeps metadata as YAML has it; the informer's KubernetesObject types
         // creationTimestamp as a Date: the cast is about that field only, which nothing here reads.)
-        const w = watch<KubernetesObject>(this.#kube, `/api/v1/namespaces/${ns}/secrets`, this.#onChange as (o: KubernetesObject, v: 'add' | 'update' | 'delete') => void,
-          this.#log, 'Secret', { fieldSelector: `metadata.name=${name}` }, this.#watchOptions);
+        const w = watch<KubernetesObject>(
+          this.#kube,
+          `/api/v1/namespaces/${ns}/secrets`,
+          this.#onChange as (o: KubernetesObject, v: 'add' | 'update' | 'delete') => void,
+          this.#log,
+          'Secret',
+          { fieldSelector: `metadata.name=${name}` },
+          this.#watchOptions,
+        );
         e = { watched: w as unknown as Watched<Secret>, owners: new Set() };
         this.#entries.set(k, e);
       }
       e.owners.add(owner);
       waits.push(e.watched.synced);
     }
-    if (want.size === 0) this.#byOwner.delete(owner); else this.#byOwner.set(owner, want);
+    if (want.size === 0) this.#byOwner.delete(owner);
+    else this.#byOwner.set(owner, want);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Secret watch in namespace ${ns} did not list within ${SECRET_SYNC_TIMEOUT_MS / 1000} s`)), SECRET_SYNC_TIMEOUT_MS);
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Secret watch in namespace ${ns} did not list within ${SECRET_SYNC_TIMEOUT_MS / 1000} s`)),
+        SECRET_SYNC_TIMEOUT_MS,
+      );
       timer.unref();
     });
     try {
@@ -97,7 +117,9 @@ export class SecretCache implements Watched<Secret> {
   }
 
   /** Secrets held now ("ns/name" keys), for tests and debugging. */
-  keys(): string[] { return [...this.#entries.keys()].sort(); }
+  keys(): string[] {
+    return [...this.#entries.keys()].sort();
+  }
 
   get(name: string, namespace?: string): Secret | undefined {
     if (namespace === undefined) return undefined;

@@ -9,7 +9,11 @@ import type { Snapshot } from '../../distribution/types.ts';
 import { requestSubjectUser } from './requests.ts';
 import { forValidation, policyProblems } from './validity.ts';
 
-export interface Problem { readonly reason: string; readonly message: string; readonly lines: readonly string[] }
+export interface Problem {
+  readonly reason: string;
+  readonly message: string;
+  readonly lines: readonly string[];
+}
 
 /** Ended requests stay in `revoked` this long, so a sidecar that missed the moment still ends their sessions. */
 export const REVOKED_RETENTION_MS = 10 * 60_000;
@@ -40,7 +44,9 @@ export function computeSnapshot(i: SnapshotInputs): { snapshot: Snapshot } | { p
   if (b.spec.tls?.mode === 'verify-full') {
     const ref = b.spec.tls.caSecretRef?.name ?? '';
     const s = i.secrets.find((x) => x.metadata.name === ref);
-    const v = s?.stringData?.['ca.crt'] ?? (s?.data?.['ca.crt'] === undefined ? undefined : Buffer.from(s.data['ca.crt'], 'base64').toString('utf8'));
+    const v =
+      s?.stringData?.['ca.crt']
+      ?? (s?.data?.['ca.crt'] === undefined ? undefined : Buffer.from(s.data['ca.crt'], 'base64').toString('utf8'));
     if (v === undefined || v === '') {
       const m = `tls.caSecretRef: Secret "${ref}" in namespace ${ns} has no key ca.crt`;
       return { problem: { reason: s === undefined ? 'SecretNotFound' : 'SecretInvalid', message: m, lines: [m] } };
@@ -52,32 +58,67 @@ export function computeSnapshot(i: SnapshotInputs): { snapshot: Snapshot } | { p
   // widen access; sidecars keep their last good set meanwhile (design.md).
   const bad = mine.flatMap(policyProblems);
   if (bad.length > 0) {
-    return { problem: { reason: 'PolicyInvalid', message: `sidecars keep their last good policy set: ${bad.join('; ')}`, lines: bad } };
+    return {
+      problem: {
+        reason: 'PolicyInvalid',
+        message: `sidecars keep their last good policy set: ${bad.join('; ')}`,
+        lines: bad,
+      },
+    };
   }
-  const sorted = [...mine].sort((a, c) => (a.metadata.name < c.metadata.name ? -1 : a.metadata.name > c.metadata.name ? 1 : 0));
+  const sorted = [...mine].sort((a, c) =>
+    a.metadata.name < c.metadata.name ? -1 : a.metadata.name > c.metadata.name ? 1 : 0,
+  );
   // generation 0: the sidecar's client numbers generations (distribution/client.ts).
   const policySet = compile(sorted, 0);
   const forThis = i.requests.filter((r) => r.metadata.namespace === ns && r.spec.database === b.metadata.name);
   const grants = forThis
-    .filter((r) => r.status?.phase === 'Approved' && r.status.expiresAt !== undefined && Date.parse(r.status.expiresAt) > i.nowMs)
-    .map((r) => ({ request: r.metadata.name, subject: requestSubjectUser(r), rules: r.spec.rules === undefined ? null : r.spec.rules.map(compileRule), statement: r.spec.statement ?? null, expiresAtMs: Date.parse(r.status?.expiresAt as string) }));
+    .filter(
+      (r) =>
+        r.status?.phase === 'Approved' && r.status.expiresAt !== undefined && Date.parse(r.status.expiresAt) > i.nowMs,
+    )
+    .map((r) => ({
+      request: r.metadata.name,
+      subject: requestSubjectUser(r),
+      rules: r.spec.rules === undefined ? null : r.spec.rules.map(compileRule),
+      statement: r.spec.statement ?? null,
+      expiresAtMs: Date.parse(r.status?.expiresAt as string),
+    }));
   // When a request ended: its Revoke entry, else its expiry; unknown (e.g. denied while pending) = not listed.
   const endedAt = (r: AccessRequest): number => {
     const rv = r.status?.approvals?.find((a) => a.decision === 'Revoke');
     return Date.parse(rv?.at ?? r.status?.expiresAt ?? '');
   };
   const revoked = forThis
-    .filter((r) => (r.status?.phase === 'Revoked' || r.status?.phase === 'Expired'
-      || (r.status?.phase === 'Approved' && r.status.expiresAt !== undefined && Date.parse(r.status.expiresAt) <= i.nowMs))
-      && endedAt(r) > i.nowMs - REVOKED_RETENTION_MS)
-    .map((r) => ({ request: r.metadata.name, subject: requestSubjectUser(r), reason: r.status?.phase === 'Revoked' ? 'Revoked' : 'Expired' }));
+    .filter(
+      (r) =>
+        (r.status?.phase === 'Revoked'
+          || r.status?.phase === 'Expired'
+          || (r.status?.phase === 'Approved'
+            && r.status.expiresAt !== undefined
+            && Date.parse(r.status.expiresAt) <= i.nowMs))
+        && endedAt(r) > i.nowMs - REVOKED_RETENTION_MS,
+    )
+    .map((r) => ({
+      request: r.metadata.name,
+      subject: requestSubjectUser(r),
+      reason: r.status?.phase === 'Revoked' ? 'Revoked' : 'Expired',
+    }));
   return {
     snapshot: {
       policySet,
       binding: { namespace: ns, name: b.metadata.name, generation: b.metadata.generation ?? 0, spec: b.spec },
-      endpoint: { host: b.spec.endpoint.host, port: b.spec.endpoint.port ?? 5432, database: b.spec.endpoint.database, tlsMode: b.spec.tls?.mode ?? 'require', caPem },
+      endpoint: {
+        host: b.spec.endpoint.host,
+        port: b.spec.endpoint.port ?? 5432,
+        database: b.spec.endpoint.database,
+        tlsMode: b.spec.tls?.mode ?? 'require',
+        caPem,
+      },
       credentials: { username: creds.username, password: creds.password },
-      grants, revoked, shutdown: null,
+      grants,
+      revoked,
+      shutdown: null,
     },
   };
 }

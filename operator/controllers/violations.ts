@@ -38,7 +38,11 @@ export interface StatusViolation {
   readonly lastSeen?: string;
 }
 
-export interface PendingDelta { count: number; lastStatement: string; lastSeenMs: number }
+export interface PendingDelta {
+  count: number;
+  lastStatement: string;
+  lastSeenMs: number;
+}
 
 /** Rule names a report may count for this policy: its rules, the default deny, and its guardrail. */
 export function acceptedRules(p: Pick<AccessPolicy, 'spec'>): Set<string> {
@@ -53,14 +57,19 @@ export function acceptedRules(p: Pick<AccessPolicy, 'spec'>): Set<string> {
  * are left out and named in `ignored`. Entries come out sorted by rule, so equal inputs give equal status.
  */
 export function mergeViolations(
-  existing: readonly StatusViolation[] | undefined, deltas: ReadonlyMap<string, PendingDelta>, accepted: ReadonlySet<string>,
+  existing: readonly StatusViolation[] | undefined,
+  deltas: ReadonlyMap<string, PendingDelta>,
+  accepted: ReadonlySet<string>,
 ): { violations: StatusViolation[]; ignored: string[]; changed: boolean } {
   const byRule = new Map<string, StatusViolation>();
   for (const v of existing ?? []) byRule.set(v.rule, v);
   const ignored: string[] = [];
   let changed = false;
   for (const [rule, d] of deltas) {
-    if (!accepted.has(rule)) { ignored.push(rule); continue; }
+    if (!accepted.has(rule)) {
+      ignored.push(rule);
+      continue;
+    }
     if (d.count <= 0) continue;
     changed = true;
     const old = byRule.get(rule);
@@ -69,8 +78,12 @@ export function mergeViolations(
     byRule.set(rule, {
       rule,
       count: Math.min(Number.MAX_SAFE_INTEGER, (old?.count ?? 0) + d.count),
-      ...(newer ? { lastStatement: d.lastStatement, lastSeen: new Date(d.lastSeenMs).toISOString() }
-        : { ...(old?.lastStatement === undefined ? {} : { lastStatement: old.lastStatement }), ...(old?.lastSeen === undefined ? {} : { lastSeen: old.lastSeen }) }),
+      ...(newer
+        ? { lastStatement: d.lastStatement, lastSeen: new Date(d.lastSeenMs).toISOString() }
+        : {
+            ...(old?.lastStatement === undefined ? {} : { lastStatement: old.lastStatement }),
+            ...(old?.lastSeen === undefined ? {} : { lastSeen: old.lastSeen }),
+          }),
     });
   }
   const violations = [...byRule.values()].sort((a, b) => (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0));
@@ -89,20 +102,27 @@ export function boundedStatement(s: string): string {
  * namespace (a sidecar counts for the policies it was sent, which all live there). The rest is returned
  * as `refused` for the log.
  */
-export function parseReport(ref: BindingRef, msg: ViolationReportMessage, nowMs: number): { byPolicy: Map<string, Map<string, PendingDelta>>; refused: string[] } {
+export function parseReport(
+  ref: BindingRef,
+  msg: ViolationReportMessage,
+  nowMs: number,
+): { byPolicy: Map<string, Map<string, PendingDelta>>; refused: string[] } {
   const byPolicy = new Map<string, Map<string, PendingDelta>>();
   const refused: string[] = [];
   for (const v of msg.violations ?? []) {
     const slash = v.policy.indexOf('/');
     const ns = slash < 0 ? '' : v.policy.slice(0, slash);
     const name = slash < 0 ? '' : v.policy.slice(slash + 1);
-    if (ns !== ref.namespace || name === '' || name.includes('/')) { refused.push(v.policy); continue; }
+    if (ns !== ref.namespace || name === '' || name.includes('/')) {
+      refused.push(v.policy);
+      continue;
+    }
     const count = Number(v.count);
     if (!Number.isSafeInteger(count) || count <= 0 || v.rule === '') continue;
     let seen = Number(v.lastSeenMs);
     if (!Number.isFinite(seen) || seen <= 0 || seen > nowMs + MAX_CLOCK_SKEW_MS) seen = nowMs;
     let rules = byPolicy.get(name);
-    if (rules === undefined) byPolicy.set(name, rules = new Map());
+    if (rules === undefined) byPolicy.set(name, (rules = new Map()));
     addDelta(rules, v.rule, { count, lastStatement: boundedStatement(v.lastStatement ?? ''), lastSeenMs: seen });
   }
   return { byPolicy, refused };
@@ -116,7 +136,10 @@ function addDelta(rules: Map<string, PendingDelta>, rule: string, d: PendingDelt
     return true;
   }
   e.count = Math.min(Number.MAX_SAFE_INTEGER, e.count + d.count);
-  if (d.lastSeenMs >= e.lastSeenMs) { e.lastSeenMs = d.lastSeenMs; e.lastStatement = d.lastStatement; }
+  if (d.lastSeenMs >= e.lastSeenMs) {
+    e.lastSeenMs = d.lastSeenMs;
+    e.lastStatement = d.lastStatement;
+  }
   return true;
 }
 
@@ -127,51 +150,75 @@ export interface ViolationDeps {
   readonly writeIntervalMs?: number;
 }
 
-type PolicyObject = AccessPolicy & { metadata: { resourceVersion?: string; generation?: number }; status?: { observedGeneration?: number; violations?: StatusViolation[] } };
+type PolicyObject = AccessPolicy & {
+  metadata: { resourceVersion?: string; generation?: number };
+  status?: { observedGeneration?: number; violations?: StatusViolation[] };
+};
 
 const GROUP_PATH = '/apis/airlock.dev/v1alpha1';
 
 /** Receives reports (any replica) and writes the sums into each policy's status, batched per policy. */
 export class ViolationRecorder {
   readonly #deps: ViolationDeps;
-  readonly #pending = new Map<string, Map<string, PendingDelta>>();   // "ns/name" → rule → delta
+  readonly #pending = new Map<string, Map<string, PendingDelta>>(); // "ns/name" → rule → delta
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #lastWrite = new Map<string, number>();
   readonly #failures = new Map<string, number>();
   readonly #writing = new Set<Promise<void>>();
   #stopped = false;
 
-  constructor(deps: ViolationDeps) { this.#deps = deps; }
+  constructor(deps: ViolationDeps) {
+    this.#deps = deps;
+  }
 
-  #now(): number { return this.#deps.nowMs?.() ?? Date.now(); }
-  get #interval(): number { return this.#deps.writeIntervalMs ?? WRITE_INTERVAL_MS; }
+  #now(): number {
+    return this.#deps.nowMs?.() ?? Date.now();
+  }
+  get #interval(): number {
+    return this.#deps.writeIntervalMs ?? WRITE_INTERVAL_MS;
+  }
 
   /** The ReportViolations handler's work: validate, merge into memory, schedule the write. */
   report(ref: BindingRef, msg: ViolationReportMessage): void {
     if (this.#stopped) return;
     const { byPolicy, refused } = parseReport(ref, msg, this.#now());
     if (refused.length > 0) {
-      this.#deps.log.warn('Ignored violation counts for AccessPolicies outside the binding\'s namespace', { binding: `${ref.namespace}/${ref.name}`, policies: refused.slice(0, 10) });
+      this.#deps.log.warn("Ignored violation counts for AccessPolicies outside the binding's namespace", {
+        binding: `${ref.namespace}/${ref.name}`,
+        policies: refused.slice(0, 10),
+      });
     }
     let dropped = 0;
     for (const [name, rules] of byPolicy) {
       const key = `${ref.namespace}/${name}`;
       let into = this.#pending.get(key);
       if (into === undefined) {
-        if (this.#pending.size >= MAX_PENDING_POLICIES) { dropped += rules.size; continue; }
-        this.#pending.set(key, into = new Map());
+        if (this.#pending.size >= MAX_PENDING_POLICIES) {
+          dropped += rules.size;
+          continue;
+        }
+        this.#pending.set(key, (into = new Map()));
       }
       for (const [rule, d] of rules) if (!addDelta(into, rule, d)) dropped++;
       this.#schedule(key);
     }
-    if (dropped > 0) this.#deps.log.warn('Dropped violation counts', { binding: `${ref.namespace}/${ref.name}`, entries: dropped, reason: 'too many pending AccessPolicy rules' });
+    if (dropped > 0)
+      this.#deps.log.warn('Dropped violation counts', {
+        binding: `${ref.namespace}/${ref.name}`,
+        entries: dropped,
+        reason: 'too many pending AccessPolicy rules',
+      });
   }
 
   #schedule(key: string, delayMs?: number): void {
     if (this.#stopped || this.#timers.has(key)) return;
     const wait = delayMs ?? Math.max(0, (this.#lastWrite.get(key) ?? -Infinity) + this.#interval - this.#now());
     const t = setTimeout(() => {
-      const p = this.#write(key).finally(() => { this.#writing.delete(p); this.#timers.delete(key); if (this.#pending.has(key)) this.#schedule(key, this.#retryDelay(key)); });
+      const p = this.#write(key).finally(() => {
+        this.#writing.delete(p);
+        this.#timers.delete(key);
+        if (this.#pending.has(key)) this.#schedule(key, this.#retryDelay(key));
+      });
       this.#writing.add(p);
     }, wait);
     t.unref();
@@ -192,14 +239,21 @@ export class ViolationRecorder {
     const path = `${GROUP_PATH}/namespaces/${ns}/accesspolicies/${name}/status`;
     const putBack = (): void => {
       const into = this.#pending.get(key);
-      if (into === undefined) { this.#pending.set(key, deltas); return; }
+      if (into === undefined) {
+        this.#pending.set(key, deltas);
+        return;
+      }
       for (const [rule, d] of deltas) addDelta(into, rule, d);
     };
     try {
       for (let attempt = 0; ; attempt++) {
         const r = await this.#deps.kube.call('GET', path);
-        if (r.status === 404) { this.#failures.delete(key); return; }          // deleted: nothing to count for
-        if (r.status !== 200) throw new Error(`GET AccessPolicy ${key} status: HTTP ${r.status}: ${r.body?.message ?? ''}`);
+        if (r.status === 404) {
+          this.#failures.delete(key);
+          return;
+        } // deleted: nothing to count for
+        if (r.status !== 200)
+          throw new Error(`GET AccessPolicy ${key} status: HTTP ${r.status}: ${r.body?.message ?? ''}`);
         const p = r.body as PolicyObject;
         if (p.metadata.generation !== p.status?.observedGeneration) {
           // The new version is not observed yet: its write will reset the counts (see the header).
@@ -208,12 +262,23 @@ export class ViolationRecorder {
           return;
         }
         const { violations, ignored, changed } = mergeViolations(p.status?.violations, deltas, acceptedRules(p));
-        if (ignored.length > 0) this.#deps.log.warn('Ignored violation counts for rules the AccessPolicy does not have', { policy: key, rules: ignored.slice(0, 10) });
-        if (!changed) { this.#failures.delete(key); return; }
+        if (ignored.length > 0)
+          this.#deps.log.warn('Ignored violation counts for rules the AccessPolicy does not have', {
+            policy: key,
+            rules: ignored.slice(0, 10),
+          });
+        if (!changed) {
+          this.#failures.delete(key);
+          return;
+        }
         const put = await this.#deps.kube.call('PUT', path, { ...p, status: { ...p.status, violations } });
-        if (put.status === 409 && attempt < CONFLICT_RETRIES) continue;        // written meanwhile: re-read, re-add
-        if (put.status === 404) { this.#failures.delete(key); return; }
-        if (put.status < 200 || put.status >= 300) throw new Error(`PUT AccessPolicy ${key} status: HTTP ${put.status}: ${put.body?.message ?? ''}`);
+        if (put.status === 409 && attempt < CONFLICT_RETRIES) continue; // written meanwhile: re-read, re-add
+        if (put.status === 404) {
+          this.#failures.delete(key);
+          return;
+        }
+        if (put.status < 200 || put.status >= 300)
+          throw new Error(`PUT AccessPolicy ${key} status: HTTP ${put.status}: ${put.body?.message ?? ''}`);
         this.#failures.delete(key);
         this.#lastWrite.set(key, this.#now());
         return;
@@ -223,7 +288,11 @@ export class ViolationRecorder {
       const n = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, n);
       this.#lastWrite.set(key, this.#now());
-      this.#deps.log.warn('Failed to write AccessPolicy violation counts', { policy: key, error: (e as Error).message, attempt: n });
+      this.#deps.log.warn('Failed to write AccessPolicy violation counts', {
+        policy: key,
+        error: (e as Error).message,
+        attempt: n,
+      });
     }
   }
 

@@ -7,10 +7,21 @@ const pod = (restartPolicy: string, states: Record<string, number | null>, nativ
   metadata: { name: 'p', namespace: 'ml' },
   spec: {
     restartPolicy,
-    containers: [{ name: 'train', image: 'a' }, { name: 'eval', image: 'b' }, ...(native ? [] : [{ name: 'airlock-proxy-orders', image: 'airlock' }])],
-    ...(native ? { initContainers: [{ name: 'airlock-proxy-orders', image: 'airlock', restartPolicy: 'Always' }] } : {}),
+    containers: [
+      { name: 'train', image: 'a' },
+      { name: 'eval', image: 'b' },
+      ...(native ? [] : [{ name: 'airlock-proxy-orders', image: 'airlock' }]),
+    ],
+    ...(native
+      ? { initContainers: [{ name: 'airlock-proxy-orders', image: 'airlock', restartPolicy: 'Always' }] }
+      : {}),
   },
-  status: { containerStatuses: Object.entries(states).map(([name, code]) => ({ name, state: code === null ? { running: {} } : { terminated: { exitCode: code } } })) },
+  status: {
+    containerStatuses: Object.entries(states).map(([name, code]) => ({
+      name,
+      state: code === null ? { running: {} } : { terminated: { exitCode: code } },
+    })),
+  },
 });
 
 const rows: [string, Pod, boolean][] = [

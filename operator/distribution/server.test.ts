@@ -24,23 +24,51 @@ function tokenFile(token: string): string {
 }
 
 const ORDERS: BindingRef = { namespace: 'ml', name: 'orders' };
-const bindings: DatabaseBinding[] = [{
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name: 'orders', namespace: 'ml', generation: 1 },
-  spec: { engine: 'postgres', endpoint: { host: 'pg', database: 'orders' }, credentialsSecretRef: { name: 's' }, workloadSelector: { matchLabels: { app: 'trainer' } } },
-}];
-const reviewer = new StaticTokenReviewer(new Map([
-  ['trainer-token', reviewed('system:serviceaccount:ml:trainer')],
-  ['shop-token', reviewed('system:serviceaccount:shop:web')],
-  ['alice-token', reviewed('alice@example.com')],
-]));
+const bindings: DatabaseBinding[] = [
+  {
+    apiVersion: 'airlock.dev/v1alpha1',
+    kind: 'DatabaseBinding',
+    metadata: { name: 'orders', namespace: 'ml', generation: 1 },
+    spec: {
+      engine: 'postgres',
+      endpoint: { host: 'pg', database: 'orders' },
+      credentialsSecretRef: { name: 's' },
+      workloadSelector: { matchLabels: { app: 'trainer' } },
+    },
+  },
+];
+const reviewer = new StaticTokenReviewer(
+  new Map([
+    ['trainer-token', reviewed('system:serviceaccount:ml:trainer')],
+    ['shop-token', reviewed('system:serviceaccount:shop:web')],
+    ['alice-token', reviewed('alice@example.com')],
+  ]),
+);
 
 function snapshot(n: number, pad = 0): Snapshot {
   return {
-    policySet: { generation: n, policies: [{ name: `ml/p${n}`, mode: 'enforce', subjects: [], databases: ['orders'], rules: [{ name: 'r', effect: 'allow', operations: ['SELECT'], tables: ['x'.repeat(pad)], functions: null }], masking: {}, blockUnfilteredWrites: false, maxAffectedRows: null, approval: null }] },
+    policySet: {
+      generation: n,
+      policies: [
+        {
+          name: `ml/p${n}`,
+          mode: 'enforce',
+          subjects: [],
+          databases: ['orders'],
+          rules: [{ name: 'r', effect: 'allow', operations: ['SELECT'], tables: ['x'.repeat(pad)], functions: null }],
+          masking: {},
+          blockUnfilteredWrites: false,
+          maxAffectedRows: null,
+          approval: null,
+        },
+      ],
+    },
     binding: { namespace: 'ml', name: 'orders', generation: 1, spec: bindings[0]!.spec },
     endpoint: { host: 'pg', port: 5432, database: 'orders', tlsMode: 'require', caPem: null },
     credentials: { username: 'app', password: 'secret' },
-    grants: [], revoked: [], shutdown: null,
+    grants: [],
+    revoked: [],
+    shutdown: null,
   };
 }
 
@@ -50,7 +78,8 @@ function nextEvent<T>(arr: T[], pred: (t: T) => boolean, timeoutMs = 5000): Prom
     const tick = (): void => {
       const hit = arr.find(pred);
       if (hit !== undefined) return resolve(hit);
-      if (Date.now() - start > timeoutMs) return reject(new Error(`timed out; saw ${JSON.stringify(arr).slice(0, 500)}`));
+      if (Date.now() - start > timeoutMs)
+        return reject(new Error(`timed out; saw ${JSON.stringify(arr).slice(0, 500)}`));
       setTimeout(tick, 5);
     };
     tick();
@@ -62,11 +91,16 @@ describe('PolicyDistribution', () => {
   let port = 0;
   let addr = '';
   before(async () => {
-    server = new DistributionServer({ reviewer, authorize: (who, ref) => authorizeWatch(who, ref, bindings, null, 'img') });
+    server = new DistributionServer({
+      reviewer,
+      authorize: (who, ref) => authorizeWatch(who, ref, bindings, null, 'img'),
+    });
     port = await server.listen('127.0.0.1:0');
     addr = `127.0.0.1:${port}`;
   });
-  after(async () => { await server.close(); });
+  after(async () => {
+    await server.close();
+  });
 
   test('pushes the current snapshot on connect and every new one after', async () => {
     server.publish(ORDERS, snapshot(1));
@@ -84,7 +118,9 @@ describe('PolicyDistribution', () => {
       const third = await nextEvent(got, (p) => p.credentials?.password === 'rotated');
       assert.equal(third.policySet.generation, 2);
       assert.equal(w.last(), third);
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   });
 
   test('a slow reader gets one merged, newest update instead of a queue', async () => {
@@ -92,10 +128,18 @@ describe('PolicyDistribution', () => {
     const md = new grpc.Metadata();
     md.set('authorization', 'Bearer trainer-token');
     const client = new PolicyDistributionClient(addr, grpc.credentials.createInsecure());
-    const call = (client as any).watch({ namespace: 'ml', binding: 'orders' }, md) as grpc.ClientReadableStream<PolicyUpdateMessage>;
+    const call = (client as any).watch(
+      { namespace: 'ml', binding: 'orders' },
+      md,
+    ) as grpc.ClientReadableStream<PolicyUpdateMessage>;
     const seen: PolicyUpdateMessage[] = [];
-    await new Promise<void>((resolve) => call.once('data', (m: PolicyUpdateMessage) => { seen.push(m); resolve(); }));
-    call.pause();                                // stop reading: HTTP/2 flow control stalls the server's writes
+    await new Promise<void>((resolve) =>
+      call.once('data', (m: PolicyUpdateMessage) => {
+        seen.push(m);
+        resolve();
+      }),
+    );
+    call.pause(); // stop reading: HTTP/2 flow control stalls the server's writes
     const before = server.stats();
     const N = 300;
     for (let i = 1; i <= N; i++) server.publish(ORDERS, snapshot(100 + i, 20_000)); // ~20 kB each
@@ -106,61 +150,105 @@ describe('PolicyDistribution', () => {
     await nextEvent(seen, (m) => (JSON.parse(m.policySetJson) as { generation: number }).generation === 100 + N);
     const gens = seen.map((m) => (JSON.parse(m.policySetJson) as { generation: number }).generation);
     assert.ok(gens.length < N / 2, `the reader got ${gens.length} messages for ${N} publishes`);
-    assert.deepEqual([...gens].sort((a, b) => a - b), gens, 'in order');
-    call.on('error', () => {});                  // the CANCELLED status our own cancel() causes
+    assert.deepEqual(
+      [...gens].sort((a, b) => a - b),
+      gens,
+      'in order',
+    );
+    call.on('error', () => {}); // the CANCELLED status our own cancel() causes
     call.cancel();
     client.close();
   });
 
   test('reconnects after the operator restarts and keeps the last good update meanwhile', async () => {
-    const s1 = new DistributionServer({ reviewer, authorize: (who, ref) => authorizeWatch(who, ref, bindings, null, 'img') });
+    const s1 = new DistributionServer({
+      reviewer,
+      authorize: (who, ref) => authorizeWatch(who, ref, bindings, null, 'img'),
+    });
     const p = await s1.listen('127.0.0.1:0');
     s1.publish(ORDERS, snapshot(7));
     const got: DistributedPolicy[] = [];
     const states: WatchState[] = [];
-    const w = watchPolicy(`127.0.0.1:${p}`, ORDERS, tokenFile('trainer-token'), (x) => got.push(x), (s) => states.push(s), { initialBackoffMs: 20, maxBackoffMs: 100 });
+    const w = watchPolicy(
+      `127.0.0.1:${p}`,
+      ORDERS,
+      tokenFile('trainer-token'),
+      (x) => got.push(x),
+      (s) => states.push(s),
+      { initialBackoffMs: 20, maxBackoffMs: 100 },
+    );
     try {
       await nextEvent(got, (x) => x.policySet.policies[0]?.name === 'ml/p7');
       await s1.close();
       await nextEvent(states, (s) => s.state === 'backoff');
       assert.equal(w.last()?.policySet.policies[0]?.name, 'ml/p7', 'last good kept while disconnected');
-      const s2 = new DistributionServer({ reviewer, authorize: (who, ref) => authorizeWatch(who, ref, bindings, null, 'img') });
+      const s2 = new DistributionServer({
+        reviewer,
+        authorize: (who, ref) => authorizeWatch(who, ref, bindings, null, 'img'),
+      });
       await s2.listen(`127.0.0.1:${p}`);
       s2.publish(ORDERS, snapshot(8));
       try {
         const x = await nextEvent(got, (y) => y.policySet.policies[0]?.name === 'ml/p8');
         assert.equal(x.policySet.generation, 2);
-      } finally { await s2.close(); }
-    } finally { w.close(); }
+      } finally {
+        await s2.close();
+      }
+    } finally {
+      w.close();
+    }
   });
 
   test('a malformed update is reported and the last good one kept', async () => {
     server.publish(ORDERS, snapshot(20));
     const got: DistributedPolicy[] = [];
     const states: WatchState[] = [];
-    const w = watchPolicy(addr, ORDERS, tokenFile('trainer-token'), (x) => got.push(x), (s) => states.push(s));
+    const w = watchPolicy(
+      addr,
+      ORDERS,
+      tokenFile('trainer-token'),
+      (x) => got.push(x),
+      (s) => states.push(s),
+    );
     try {
       await nextEvent(got, (x) => x.policySet.policies[0]?.name === 'ml/p20');
       server.publish(ORDERS, { ...snapshot(21), policySet: { generation: 'nope', policies: null } as never });
       const bad = await nextEvent(states, (s) => s.state === 'invalid-update');
       assert.match((bad as { message: string }).message, /not a CompiledPolicySet/);
       assert.equal(w.last()?.policySet.policies[0]?.name, 'ml/p20');
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   });
 
   const refusals: [string, string | null, BindingRef, number, RegExp][] = [
     ['unknown token', 'stolen-token', ORDERS, grpc.status.UNAUTHENTICATED, /TokenReview/],
     ['no token at all', null, ORDERS, grpc.status.UNAUTHENTICATED, /authorization/],
-    ['another namespace', 'shop-token', ORDERS, grpc.status.PERMISSION_DENIED, /only watch DatabaseBindings in namespace shop, not ml/],
+    [
+      'another namespace',
+      'shop-token',
+      ORDERS,
+      grpc.status.PERMISSION_DENIED,
+      /only watch DatabaseBindings in namespace shop, not ml/,
+    ],
     ['a user, not a ServiceAccount', 'alice-token', ORDERS, grpc.status.PERMISSION_DENIED, /not a ServiceAccount/],
-    ['a binding that does not exist', 'trainer-token', { namespace: 'ml', name: 'nope' }, grpc.status.NOT_FOUND, /does not exist/],
+    [
+      'a binding that does not exist',
+      'trainer-token',
+      { namespace: 'ml', name: 'nope' },
+      grpc.status.NOT_FOUND,
+      /does not exist/,
+    ],
   ];
   for (const [name, token, ref, code, message] of refusals) {
     test(`refuses ${name}`, async () => {
       const md = new grpc.Metadata();
       if (token !== null) md.set('authorization', `Bearer ${token}`);
       const client = new PolicyDistributionClient(addr, grpc.credentials.createInsecure());
-      const call = (client as any).watch({ namespace: ref.namespace, binding: ref.name }, md) as grpc.ClientReadableStream<PolicyUpdateMessage>;
+      const call = (client as any).watch(
+        { namespace: ref.namespace, binding: ref.name },
+        md,
+      ) as grpc.ClientReadableStream<PolicyUpdateMessage>;
       const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
         call.on('data', () => reject(new Error('got an update')));
         call.on('error', resolve);
@@ -173,13 +261,22 @@ describe('PolicyDistribution', () => {
 
   test('the client reports refusals and keeps retrying', async () => {
     const states: WatchState[] = [];
-    const w = watchPolicy(addr, ORDERS, tokenFile('shop-token'), () => assert.fail('no update expected'), (s) => states.push(s), { initialBackoffMs: 10, maxBackoffMs: 20 });
+    const w = watchPolicy(
+      addr,
+      ORDERS,
+      tokenFile('shop-token'),
+      () => assert.fail('no update expected'),
+      (s) => states.push(s),
+      { initialBackoffMs: 10, maxBackoffMs: 20 },
+    );
     try {
       await nextEvent(states, (s) => s.state === 'connecting' && s.attempt >= 2);
       const b = states.find((s) => s.state === 'backoff') as { code: number };
       assert.equal(b.code, grpc.status.PERMISSION_DENIED);
       assert.equal(w.last(), null, 'nothing to serve: the proxy denies everything');
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   });
 
   test('a deleted binding sends deny-all with a shutdown reason and ends the stream', async () => {
@@ -187,7 +284,14 @@ describe('PolicyDistribution', () => {
     server.publish(ref, snapshot(30));
     const got: DistributedPolicy[] = [];
     const states: WatchState[] = [];
-    const w = watchPolicy(addr, ref, tokenFile('trainer-token'), (x) => got.push(x), (s) => states.push(s), { initialBackoffMs: 1000 });
+    const w = watchPolicy(
+      addr,
+      ref,
+      tokenFile('trainer-token'),
+      (x) => got.push(x),
+      (s) => states.push(s),
+      { initialBackoffMs: 1000 },
+    );
     try {
       await nextEvent(got, (x) => x.policySet.policies[0]?.name === 'ml/p30');
       server.remove(ref, 'DatabaseBinding ml/orders was deleted');
@@ -196,7 +300,10 @@ describe('PolicyDistribution', () => {
       assert.equal(last.credentials, null);
       const b = await nextEvent(states, (s) => s.state === 'backoff');
       assert.equal((b as { code: number }).code, grpc.status.NOT_FOUND);
-    } finally { w.close(); server.publish(ORDERS, snapshot(31)); }
+    } finally {
+      w.close();
+      server.publish(ORDERS, snapshot(31));
+    }
   });
 
   test('a new version reaches 50 connected sidecars (latency reported, not asserted)', async () => {
@@ -210,9 +317,14 @@ describe('PolicyDistribution', () => {
       const t0 = performance.now();
       const arrived: number[] = [];
       server.publish(ORDERS, snapshot(999));
-      for (const { got } of ws) { await nextEvent(got, (x) => x.policySet.policies[0]?.name === 'ml/p999', 5000); arrived.push(performance.now() - t0); }
+      for (const { got } of ws) {
+        await nextEvent(got, (x) => x.policySet.policies[0]?.name === 'ml/p999', 5000);
+        arrived.push(performance.now() - t0);
+      }
       const max = Math.max(...arrived);
       process.stdout.write(`# push to 50 sidecars: all received within ${max.toFixed(1)} ms\n`);
-    } finally { for (const { w } of ws) w.close(); }
+    } finally {
+      for (const { w } of ws) w.close();
+    }
   });
 });

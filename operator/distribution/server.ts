@@ -20,21 +20,39 @@ export interface DistributionServerOptions {
   /** ReportViolations: deltas from an authenticated, authorized sidecar. Absent = UNIMPLEMENTED. */
   readonly onViolations?: (who: ReviewedToken, ref: BindingRef, report: ViolationReportMessage) => Promise<void>;
   /** RequestAccess: create or find the AccessRequest for an authenticated, authorized sidecar. Absent = UNIMPLEMENTED. */
-  readonly onRequestAccess?: (who: ReviewedToken, ref: BindingRef, intent: AccessIntentMessage) => Promise<AccessRequestRefMessage>;
+  readonly onRequestAccess?: (
+    who: ReviewedToken,
+    ref: BindingRef,
+    intent: AccessIntentMessage,
+  ) => Promise<AccessRequestRefMessage>;
 }
 
 /** Wire shapes of the unary calls (proto-loader: camelCase, longs as strings). */
 export interface ViolationReportMessage {
-  namespace: string; binding: string;
+  namespace: string;
+  binding: string;
   violations: { policy: string; rule: string; count: string; lastStatement: string; lastSeenMs: string }[];
 }
-export interface AccessIntentMessage { namespace: string; binding: string; statement: string; policy: string; rule: string }
-export interface AccessRequestRefMessage { namespace: string; name: string; phase: string }
+export interface AccessIntentMessage {
+  namespace: string;
+  binding: string;
+  statement: string;
+  policy: string;
+  rule: string;
+}
+export interface AccessRequestRefMessage {
+  namespace: string;
+  name: string;
+  phase: string;
+}
 
 /** A unary handler's failure with a gRPC status. */
 export class RpcError extends Error {
   readonly code: grpc.status;
-  constructor(code: grpc.status, message: string) { super(message); this.code = code; }
+  constructor(code: grpc.status, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 interface Stream {
@@ -55,9 +73,17 @@ const key = (r: BindingRef): string => `${r.namespace}/${r.name}`;
 export function denyAll(ref: BindingRef, reason: string, previous: Snapshot | undefined): Snapshot {
   return {
     policySet: { generation: 0, policies: [] },
-    binding: previous?.binding ?? { namespace: ref.namespace, name: ref.name, generation: 0, spec: { engine: 'postgres', endpoint: { host: '', database: '' }, credentialsSecretRef: { name: '' } } },
+    binding: previous?.binding ?? {
+      namespace: ref.namespace,
+      name: ref.name,
+      generation: 0,
+      spec: { engine: 'postgres', endpoint: { host: '', database: '' }, credentialsSecretRef: { name: '' } },
+    },
     endpoint: previous?.endpoint ?? { host: '', port: 0, database: '', tlsMode: 'require', caPem: null },
-    credentials: null, grants: [], revoked: previous?.revoked ?? [], shutdown: reason,
+    credentials: null,
+    grants: [],
+    revoked: previous?.revoked ?? [],
+    shutdown: reason,
   };
 }
 
@@ -66,8 +92,10 @@ export class DistributionServer {
   readonly #log: Logger;
   readonly #server = new grpc.Server({
     // Find dead sidecars (a node gone without FIN) within a minute; allow their client pings.
-    'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000,
-    'grpc.keepalive_permit_without_calls': 1, 'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
   });
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #streams = new Map<string, Set<Stream>>();
@@ -79,32 +107,54 @@ export class DistributionServer {
     this.#opts = opts;
     this.#log = opts.log ?? silentLogger;
     this.#server.addService(PolicyDistributionService, {
-      watch: (call: Stream['call']) => { void this.#watch(call); },
-      reportViolations: this.#unary('ReportViolations', opts.onViolations === undefined ? undefined
-        : async (who, ref, r: ViolationReportMessage) => { await opts.onViolations!(who, ref, r); return {}; }),
+      watch: (call: Stream['call']) => {
+        void this.#watch(call);
+      },
+      reportViolations: this.#unary(
+        'ReportViolations',
+        opts.onViolations === undefined
+          ? undefined
+          : async (who, ref, r: ViolationReportMessage) => {
+              await opts.onViolations!(who, ref, r);
+              return {};
+            },
+      ),
       requestAccess: this.#unary('RequestAccess', opts.onRequestAccess),
     });
   }
 
   /** Binds and starts; returns the port (0 picks a free one). */
-  listen(address: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  listen(
+    address: string,
+    credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  ): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
   }
 
   async close(): Promise<void> {
-    for (const set of this.#streams.values()) for (const s of set) this.#end(s, grpc.status.UNAVAILABLE, 'operator shutting down');
+    for (const set of this.#streams.values())
+      for (const s of set) this.#end(s, grpc.status.UNAVAILABLE, 'operator shutting down');
     await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
   }
 
   /** Number of open streams (readiness, metrics, tests). */
-  get connections(): number { let n = 0; for (const s of this.#streams.values()) n += s.size; return n; }
+  get connections(): number {
+    let n = 0;
+    for (const s of this.#streams.values()) n += s.size;
+    return n;
+  }
 
   /** Sum of per-stream counters, for tests and metrics. */
   stats(): { sent: number; merged: number } {
-    let sent = 0; let merged = 0;
-    for (const set of this.#streams.values()) for (const s of set) { sent += s.sent; merged += s.merged; }
+    let sent = 0;
+    let merged = 0;
+    for (const set of this.#streams.values())
+      for (const s of set) {
+        sent += s.sent;
+        merged += s.merged;
+      }
     return { sent, merged };
   }
 
@@ -119,7 +169,10 @@ export class DistributionServer {
     for (const s of this.#streams.get(key(ref)) ?? []) {
       // Selector or pod changes can take a sidecar's right away: check again on every push.
       const v = this.#opts.authorize(s.who, s.ref);
-      if (!v.ok) { this.#revoke(s, v.message); continue; }
+      if (!v.ok) {
+        this.#revoke(s, v.message);
+        continue;
+      }
       this.#send(s, msg);
       streams++;
     }
@@ -131,7 +184,10 @@ export class DistributionServer {
     const prev = this.#snapshots.get(key(ref));
     this.#snapshots.delete(key(ref));
     const msg = toMessage(denyAll(ref, reason, prev), ++this.#version);
-    for (const s of this.#streams.get(key(ref)) ?? []) { this.#send(s, msg); this.#end(s, grpc.status.NOT_FOUND, reason, true); }
+    for (const s of this.#streams.get(key(ref)) ?? []) {
+      this.#send(s, msg);
+      this.#end(s, grpc.status.NOT_FOUND, reason, true);
+    }
   }
 
   /**
@@ -156,10 +212,15 @@ export class DistributionServer {
    * Who is calling and for which binding, checked exactly as for Watch (TokenReview, then authorize from
    * the caches); throws RpcError with the status to answer.
    */
-  async #authenticate(metadata: grpc.Metadata, request: { namespace?: unknown; binding?: unknown } | undefined, what: string): Promise<{ who: ReviewedToken; ref: BindingRef }> {
+  async #authenticate(
+    metadata: grpc.Metadata,
+    request: { namespace?: unknown; binding?: unknown } | undefined,
+    what: string,
+  ): Promise<{ who: ReviewedToken; ref: BindingRef }> {
     const auth = metadata.get('authorization')[0];
     const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice('Bearer '.length).trim() : '';
-    if (token === '') throw new RpcError(grpc.status.UNAUTHENTICATED, 'missing authorization: Bearer <ServiceAccount token> metadata');
+    if (token === '')
+      throw new RpcError(grpc.status.UNAUTHENTICATED, 'missing authorization: Bearer <ServiceAccount token> metadata');
     let who: ReviewedToken | null;
     try {
       who = await this.#opts.reviewer.review(token);
@@ -167,8 +228,17 @@ export class DistributionServer {
       this.#log.error('Failed to review sidecar token', { error: (e as Error).message });
       throw new RpcError(grpc.status.UNAVAILABLE, 'could not verify the token now; retry');
     }
-    if (who === null) throw new RpcError(grpc.status.UNAUTHENTICATED, 'token rejected by TokenReview (expired, revoked, or not for audience airlock)');
-    if (typeof request?.namespace !== 'string' || request.namespace === '' || typeof request.binding !== 'string' || request.binding === '') {
+    if (who === null)
+      throw new RpcError(
+        grpc.status.UNAUTHENTICATED,
+        'token rejected by TokenReview (expired, revoked, or not for audience airlock)',
+      );
+    if (
+      typeof request?.namespace !== 'string'
+      || request.namespace === ''
+      || typeof request.binding !== 'string'
+      || request.binding === ''
+    ) {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `${what} needs namespace and binding`);
     }
     const ref: BindingRef = { namespace: request.namespace, name: request.binding };
@@ -181,21 +251,35 @@ export class DistributionServer {
   }
 
   /** A unary method: authenticate, then the handler; UNIMPLEMENTED when there is none. */
-  #unary<Req extends { namespace?: unknown; binding?: unknown }, Res>(name: string, handler: ((who: ReviewedToken, ref: BindingRef, r: Req) => Promise<Res>) | undefined): grpc.handleUnaryCall<Req, Res> {
+  #unary<Req extends { namespace?: unknown; binding?: unknown }, Res>(
+    name: string,
+    handler: ((who: ReviewedToken, ref: BindingRef, r: Req) => Promise<Res>) | undefined,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      if (handler === undefined) { callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not served by this operator` }); return; }
+      if (handler === undefined) {
+        callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} is not served by this operator` });
+        return;
+      }
       this.#authenticate(call.metadata, call.request, name)
         .then(({ who, ref }) => handler(who, ref, call.request))
-        .then((res) => callback(null, res), (e: unknown) => {
-          if (e instanceof RpcError) { callback({ code: e.code, details: e.message }); return; }
-          this.#log.error(`Failed ${name}`, { error: (e as Error).message });
-          callback({ code: grpc.status.INTERNAL, details: `${name} failed: ${(e as Error).message}` });
-        });
+        .then(
+          (res) => callback(null, res),
+          (e: unknown) => {
+            if (e instanceof RpcError) {
+              callback({ code: e.code, details: e.message });
+              return;
+            }
+            this.#log.error(`Failed ${name}`, { error: (e as Error).message });
+            callback({ code: grpc.status.INTERNAL, details: `${name} failed: ${(e as Error).message}` });
+          },
+        );
     };
   }
 
   async #watch(call: Stream['call']): Promise<void> {
-    const fail = (code: grpc.status, details: string): void => { call.emit('error', { code, details, metadata: new grpc.Metadata() }); };
+    const fail = (code: grpc.status, details: string): void => {
+      call.emit('error', { code, details, metadata: new grpc.Metadata() });
+    };
     let who: ReviewedToken;
     let ref: BindingRef;
     try {
@@ -209,7 +293,11 @@ export class DistributionServer {
     let set = this.#streams.get(key(ref));
     if (set === undefined) this.#streams.set(key(ref), (set = new Set()));
     set.add(s);
-    const drop = (): void => { s.closed = true; set.delete(s); if (set.size === 0 && this.#streams.get(key(ref)) === set) this.#streams.delete(key(ref)); };
+    const drop = (): void => {
+      s.closed = true;
+      set.delete(s);
+      if (set.size === 0 && this.#streams.get(key(ref)) === set) this.#streams.delete(key(ref));
+    };
     call.on('cancelled', drop);
     call.on('close', drop);
     call.on('error', drop);
@@ -244,11 +332,22 @@ export class DistributionServer {
   /** Ends a stream with a status; `afterFlush` waits for queued messages so the last word arrives first. */
   #end(s: Stream, code: grpc.status, details: string, afterFlush = false): void {
     if (s.closed) return;
-    const finish = (): void => { if (!s.closed) { s.closed = true; s.call.emit('error', { code, details, metadata: new grpc.Metadata() }); } };
-    if (!afterFlush || (!s.inFlight && s.pending === null)) { finish(); return; }
+    const finish = (): void => {
+      if (!s.closed) {
+        s.closed = true;
+        s.call.emit('error', { code, details, metadata: new grpc.Metadata() });
+      }
+    };
+    if (!afterFlush || (!s.inFlight && s.pending === null)) {
+      finish();
+      return;
+    }
     // A sidecar that stopped reading never flushes: give it 5 s, then end regardless.
     const deadline = Date.now() + 5_000;
-    const poll = (): void => { if ((!s.inFlight && s.pending === null) || Date.now() > deadline) finish(); else setTimeout(poll, 5).unref(); };
+    const poll = (): void => {
+      if ((!s.inFlight && s.pending === null) || Date.now() > deadline) finish();
+      else setTimeout(poll, 5).unref();
+    };
     poll();
   }
 }

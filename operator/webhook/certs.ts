@@ -57,37 +57,60 @@ function validity(days: number): { notBefore: Date; notAfter: Date } {
 /** A new EC P-256 CA. */
 export async function makeCA(commonName: string, days = CA_DAYS): Promise<{ certPem: string; keyPem: string }> {
   const keys = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serialNumber(), name: [{ CN: [commonName] }], ...validity(days), keys, signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    ],
-  }, crypto);
-  return { certPem: cert.toString('pem') + '\n', keyPem: await pkcs8Pem(keys.privateKey) + '\n' };
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: serialNumber(),
+      name: [{ CN: [commonName] }],
+      ...validity(days),
+      keys,
+      signingAlgorithm: SIGNING,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  return { certPem: cert.toString('pem') + '\n', keyPem: (await pkcs8Pem(keys.privateKey)) + '\n' };
 }
 
 /** A serving certificate for `dnsNames` (and IP addresses written as such) signed by the CA. */
-export async function issueServing(ca: { certPem: string; keyPem: string }, names: readonly string[], days = SERVING_DAYS): Promise<{ certPem: string; keyPem: string }> {
+export async function issueServing(
+  ca: { certPem: string; keyPem: string },
+  names: readonly string[],
+  days = SERVING_DAYS,
+): Promise<{ certPem: string; keyPem: string }> {
   if (names.length === 0) throw new Error('a serving certificate needs at least one DNS name or IP address');
   const caCert = new x509.X509Certificate(ca.certPem);
   // Through node:crypto, so any PEM form of the CA key reads (PKCS#8 or SEC1 "EC PRIVATE KEY").
   const caKey = createPrivateKey(ca.keyPem).toCryptoKey(EC_P256, false, ['sign']);
   const keys = await crypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serialNumber(), subject: [{ CN: [names[0]!] }], issuer: caCert.subject, ...validity(days),
-    publicKey: keys.publicKey, signingKey: caKey, signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.SubjectAlternativeNameExtension(names.map((n) => (/^[0-9.]+$|:/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }))),
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
-    ],
-  }, crypto);
-  return { certPem: cert.toString('pem') + '\n', keyPem: await pkcs8Pem(keys.privateKey) + '\n' };
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: serialNumber(),
+      subject: [{ CN: [names[0]!] }],
+      issuer: caCert.subject,
+      ...validity(days),
+      publicKey: keys.publicKey,
+      signingKey: caKey,
+      signingAlgorithm: SIGNING,
+      extensions: [
+        new x509.SubjectAlternativeNameExtension(
+          names.map((n) =>
+            /^[0-9.]+$|:/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
+          ),
+        ),
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
+        await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
+      ],
+    },
+    crypto,
+  );
+  return { certPem: cert.toString('pem') + '\n', keyPem: (await pkcs8Pem(keys.privateKey)) + '\n' };
 }
 
 export type CertAction = 'keep' | 'renew-serving' | 'renew-all';
@@ -95,11 +118,18 @@ export type CertAction = 'keep' | 'renew-serving' | 'renew-all';
 /** What to do with the stored bundle at `nowMs`. Pure: the thresholds above, in one place. */
 export function certAction(stored: CertBundle | null, names: readonly string[], nowMs: number): CertAction {
   if (stored === null) return 'renew-all';
-  let ca: X509Certificate; let cert: X509Certificate;
-  try { ca = new X509Certificate(stored.caPem); cert = new X509Certificate(stored.certPem); } catch { return 'renew-all'; }
+  let ca: X509Certificate;
+  let cert: X509Certificate;
+  try {
+    ca = new X509Certificate(stored.caPem);
+    cert = new X509Certificate(stored.certPem);
+  } catch {
+    return 'renew-all';
+  }
   if (Date.parse(ca.validTo) - nowMs < CA_RENEW_BEFORE_DAYS * DAY_MS) return 'renew-all';
   if (!cert.verify(ca.publicKey)) return 'renew-serving';
-  const from = Date.parse(cert.validFrom); const to = Date.parse(cert.validTo);
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
   if (to - nowMs < (to - from) * SERVING_RENEW_FRACTION) return 'renew-serving';
   const san = cert.subjectAltName ?? '';
   const have = new Set(san.split(', ').map((s) => s.replace(/^(DNS|IP Address):/, '')));
@@ -107,14 +137,22 @@ export function certAction(stored: CertBundle | null, names: readonly string[], 
   return 'keep';
 }
 
-function b64(s: string): string { return Buffer.from(s, 'utf8').toString('base64'); }
-function unb64(s: unknown): string { return typeof s === 'string' ? Buffer.from(s, 'base64').toString('utf8') : ''; }
+function b64(s: string): string {
+  return Buffer.from(s, 'utf8').toString('base64');
+}
+function unb64(s: unknown): string {
+  return typeof s === 'string' ? Buffer.from(s, 'base64').toString('utf8') : '';
+}
 
 /** Keeps only the certificates of a PEM bundle that are still valid at `nowMs`. */
 function validCAs(pem: string, nowMs: number): string[] {
   const out: string[] = [];
   for (const m of pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g)) {
-    try { if (Date.parse(new X509Certificate(m[0]).validTo) > nowMs) out.push(m[0].endsWith('\n') ? m[0] : `${m[0]}\n`); } catch { /* drop */ }
+    try {
+      if (Date.parse(new X509Certificate(m[0]).validTo) > nowMs) out.push(m[0].endsWith('\n') ? m[0] : `${m[0]}\n`);
+    } catch {
+      /* drop */
+    }
   }
   return out;
 }
@@ -136,27 +174,60 @@ export interface EnsureCertOptions {
 export async function ensureWebhookCert(kube: KubeClient, o: EnsureCertOptions): Promise<CertBundle> {
   const path = `/api/v1/namespaces/${o.namespace}/secrets/${o.secretName}`;
   const got = await kube.call('GET', path);
-  if (got.status !== 200 && got.status !== 404) throw new Error(`GET Secret ${o.namespace}/${o.secretName}: HTTP ${got.status}`);
-  const d = got.status === 200 ? got.body.data ?? {} : null;
-  const stored: CertBundle | null = d === null ? null : {
-    caPem: unb64(d['ca.crt']), caKeyPem: unb64(d['ca.key']), certPem: unb64(d['tls.crt']), keyPem: unb64(d['tls.key']),
-    caBundlePem: unb64(d['ca-bundle.crt']) || unb64(d['ca.crt']),
-  };
+  if (got.status !== 200 && got.status !== 404)
+    throw new Error(`GET Secret ${o.namespace}/${o.secretName}: HTTP ${got.status}`);
+  const d = got.status === 200 ? (got.body.data ?? {}) : null;
+  const stored: CertBundle | null =
+    d === null
+      ? null
+      : {
+          caPem: unb64(d['ca.crt']),
+          caKeyPem: unb64(d['ca.key']),
+          certPem: unb64(d['tls.crt']),
+          keyPem: unb64(d['tls.key']),
+          caBundlePem: unb64(d['ca-bundle.crt']) || unb64(d['ca.crt']),
+        };
   const action = certAction(stored, o.names, o.nowMs);
   let bundle = stored as CertBundle;
   if (action !== 'keep') {
-    const ca = action === 'renew-all' || stored === null ? await makeCA('airlock-webhook-ca') : { certPem: stored.caPem, keyPem: stored.caKeyPem };
+    const ca =
+      action === 'renew-all' || stored === null
+        ? await makeCA('airlock-webhook-ca')
+        : { certPem: stored.caPem, keyPem: stored.caKeyPem };
     const serving = await issueServing(ca, o.names);
-    const previous = stored === null ? [] : validCAs(stored.caBundlePem, o.nowMs).filter((p) => p.trim() !== ca.certPem.trim());
-    bundle = { caPem: ca.certPem, caKeyPem: ca.keyPem, certPem: serving.certPem, keyPem: serving.keyPem, caBundlePem: [ca.certPem, ...previous].join('') };
-    const secret = {
-      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
-      metadata: { name: o.secretName, namespace: o.namespace, ...(got.status === 200 ? { resourceVersion: got.body.metadata.resourceVersion } : {}) },
-      data: { 'tls.crt': b64(bundle.certPem), 'tls.key': b64(bundle.keyPem), 'ca.crt': b64(bundle.caPem), 'ca.key': b64(bundle.caKeyPem), 'ca-bundle.crt': b64(bundle.caBundlePem) },
+    const previous =
+      stored === null ? [] : validCAs(stored.caBundlePem, o.nowMs).filter((p) => p.trim() !== ca.certPem.trim());
+    bundle = {
+      caPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      certPem: serving.certPem,
+      keyPem: serving.keyPem,
+      caBundlePem: [ca.certPem, ...previous].join(''),
     };
-    const w = got.status === 200 ? await kube.call('PUT', path, secret) : await kube.call('POST', `/api/v1/namespaces/${o.namespace}/secrets`, secret);
-    if (w.status === 409) return ensureWebhookCert(kube, o);      // another replica wrote first: use theirs
-    if (w.status < 200 || w.status >= 300) throw new Error(`writing Secret ${o.namespace}/${o.secretName}: HTTP ${w.status}: ${w.body?.message ?? ''}`);
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: {
+        name: o.secretName,
+        namespace: o.namespace,
+        ...(got.status === 200 ? { resourceVersion: got.body.metadata.resourceVersion } : {}),
+      },
+      data: {
+        'tls.crt': b64(bundle.certPem),
+        'tls.key': b64(bundle.keyPem),
+        'ca.crt': b64(bundle.caPem),
+        'ca.key': b64(bundle.caKeyPem),
+        'ca-bundle.crt': b64(bundle.caBundlePem),
+      },
+    };
+    const w =
+      got.status === 200
+        ? await kube.call('PUT', path, secret)
+        : await kube.call('POST', `/api/v1/namespaces/${o.namespace}/secrets`, secret);
+    if (w.status === 409) return ensureWebhookCert(kube, o); // another replica wrote first: use theirs
+    if (w.status < 200 || w.status >= 300)
+      throw new Error(`writing Secret ${o.namespace}/${o.secretName}: HTTP ${w.status}: ${w.body?.message ?? ''}`);
   }
   await patchCABundle(kube, o.webhookConfigName, bundle.caBundlePem);
   return bundle;
@@ -167,8 +238,15 @@ async function patchCABundle(kube: KubeClient, name: string, caBundlePem: string
   const cfg = await kube.must('GET', path);
   const want = b64(caBundlePem);
   const hooks = (cfg.webhooks ?? []) as { clientConfig?: { caBundle?: string } }[];
-  const ops = hooks.flatMap((h, i) => (h.clientConfig?.caBundle === want ? [] : [{ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want }]));
+  const ops = hooks.flatMap((h, i) =>
+    h.clientConfig?.caBundle === want ? [] : [{ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: want }],
+  );
   if (ops.length === 0) return;
   // The resourceVersion test makes a concurrent edit fail (and be retried next hour) instead of being overwritten.
-  await kube.must('PATCH', path, [{ op: 'test', path: '/metadata/resourceVersion', value: cfg.metadata.resourceVersion }, ...ops], 'application/json-patch+json');
+  await kube.must(
+    'PATCH',
+    path,
+    [{ op: 'test', path: '/metadata/resourceVersion', value: cfg.metadata.resourceVersion }, ...ops],
+    'application/json-patch+json',
+  );
 }

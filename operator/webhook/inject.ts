@@ -5,8 +5,19 @@
 // operator/DESIGN.md.
 import type { DatabaseBinding } from '../../policy/types.ts';
 import {
-  LABEL_SIDECAR, SIDECAR_NODE_OPTIONS, TOKEN_AUDIENCE, ANNOTATION_INJECTED, labelName, matchingBindings, sidecarName,
-  type Container, type EnvVar, type Pod, type PodSpec, type ResourceRequirements, type Volume,
+  LABEL_SIDECAR,
+  SIDECAR_NODE_OPTIONS,
+  TOKEN_AUDIENCE,
+  ANNOTATION_INJECTED,
+  labelName,
+  matchingBindings,
+  sidecarName,
+  type Container,
+  type EnvVar,
+  type Pod,
+  type PodSpec,
+  type ResourceRequirements,
+  type Volume,
 } from '../pod.ts';
 
 /** Which env vars injection added, per container, so a re-injection can take exactly those back. */
@@ -47,14 +58,15 @@ export const DRAIN_MARGIN_SECONDS = 5;
 
 /** The sidecar's --drain-timeout for this pod: its grace period less the margin (25 s by default). */
 export function drainSecondsFor(spec: PodSpec): number {
-  const grace = typeof spec.terminationGracePeriodSeconds === 'number' && spec.terminationGracePeriodSeconds >= 0
-    ? spec.terminationGracePeriodSeconds : DEFAULT_TERMINATION_GRACE_SECONDS;
+  const grace =
+    typeof spec.terminationGracePeriodSeconds === 'number' && spec.terminationGracePeriodSeconds >= 0
+      ? spec.terminationGracePeriodSeconds
+      : DEFAULT_TERMINATION_GRACE_SECONDS;
   return Math.max(0, Math.floor(grace) - DRAIN_MARGIN_SECONDS);
 }
 
 /** Sidecar UID: distroless `nonroot`; numeric so the kubelet can verify runAsNonRoot without reading the image. */
 export const SIDECAR_UID = 65532;
-
 
 export interface InjectOptions {
   /** The sidecar image: the `airlock` binary, whose entrypoint takes the `proxy` subcommand. */
@@ -93,15 +105,24 @@ export function injectedValue(bindings: readonly DatabaseBinding[]): string {
 
 /** Bindings named in an `airlock.dev/injected` value (generations dropped). */
 function injectedNames(value: string): string[] {
-  return value.split(',').map((x) => x.slice(0, x.lastIndexOf('@') < 0 ? x.length : x.lastIndexOf('@'))).filter((x) => x !== '');
+  return value
+    .split(',')
+    .map((x) => x.slice(0, x.lastIndexOf('@') < 0 ? x.length : x.lastIndexOf('@')))
+    .filter((x) => x !== '');
 }
 
-function spoolVolumeName(binding: string): string { return labelName('airlock-spool-', binding); }
+function spoolVolumeName(binding: string): string {
+  return labelName('airlock-spool-', binding);
+}
 
 /** `orders-db.v2` → `ORDERS_DB_V2`, for DATABASE_URL_<NAME>. */
-function envSuffix(name: string): string { return name.toUpperCase().replace(/[^A-Z0-9]/g, '_'); }
+function envSuffix(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
 
-function sidecarPort(b: DatabaseBinding): number { return b.spec.sidecar?.port ?? 5432; }
+function sidecarPort(b: DatabaseBinding): number {
+  return b.spec.sidecar?.port ?? 5432;
+}
 
 function databaseUrl(port: number, database: string): string {
   // No user, no password: the sidecar logs in upstream with the binding's Secret; the app may send anything.
@@ -128,7 +149,7 @@ export function inject(pod: Pod, bindings: readonly DatabaseBinding[], opts: Inj
   const out = structuredClone(pod) as Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec };
   out.metadata ??= {};
   if (have !== undefined) strip(out);
-  if (matched.length === 0) return out;          // an earlier injection no binding asks for any more
+  if (matched.length === 0) return out; // an earlier injection no binding asks for any more
   add(out, matched, opts);
   return out;
 }
@@ -176,7 +197,11 @@ function strip(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpe
   if (Object.keys(ann).length === 0) delete pod.metadata.annotations;
 }
 
-function add(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec }, matched: readonly DatabaseBinding[], opts: InjectOptions): void {
+function add(
+  pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec },
+  matched: readonly DatabaseBinding[],
+  opts: InjectOptions,
+): void {
   const spec = pod.spec;
   const native = opts.kubernetesMinor >= NATIVE_SIDECAR_MINOR;
   const healthBase = opts.healthPortBase ?? DEFAULT_HEALTH_PORT_BASE;
@@ -189,8 +214,10 @@ function add(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec 
   const claim = (port: number, who: string): void => {
     const other = taken.get(port);
     if (other !== undefined) {
-      throw new InjectError(`${who} needs port ${port}, which ${other} already uses; ` +
-        `set a different spec.sidecar.port on the DatabaseBinding or opt the pod out with label ${LABEL_INJECT}: "false"`);
+      throw new InjectError(
+        `${who} needs port ${port}, which ${other} already uses; `
+          + `set a different spec.sidecar.port on the DatabaseBinding or opt the pod out with label ${LABEL_INJECT}: "false"`,
+      );
     }
     taken.set(port, who);
   };
@@ -210,7 +237,11 @@ function add(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec 
     // Last, so `kubectl logs`/`exec` keep defaulting to the application's first container.
     spec.containers = [...spec.containers, ...sidecars];
   }
-  spec.volumes = [...(spec.volumes ?? []), tokenVolume(), ...matched.map((b) => ({ name: spoolVolumeName(b.metadata.name), emptyDir: { sizeLimit: SPOOL_SIZE_LIMIT } }))];
+  spec.volumes = [
+    ...(spec.volumes ?? []),
+    tokenVolume(),
+    ...matched.map((b) => ({ name: spoolVolumeName(b.metadata.name), emptyDir: { sizeLimit: SPOOL_SIZE_LIMIT } })),
+  ];
 
   // Environment for the application: PG* and DATABASE_URL name the first binding (by name); with more
   // than one binding each also gets DATABASE_URL_<NAME>. Explicit `env` entries win (never clobbered).
@@ -222,11 +253,17 @@ function add(pod: Pod & { metadata: NonNullable<Pod['metadata']>; spec: PodSpec 
     { name: 'DATABASE_URL', value: databaseUrl(sidecarPort(first), first.spec.endpoint.database) },
   ];
   if (matched.length > 1) {
-    for (const b of matched) vars.push({ name: `DATABASE_URL_${envSuffix(b.metadata.name)}`, value: databaseUrl(sidecarPort(b), b.spec.endpoint.database) });
+    for (const b of matched)
+      vars.push({
+        name: `DATABASE_URL_${envSuffix(b.metadata.name)}`,
+        value: databaseUrl(sidecarPort(b), b.spec.endpoint.database),
+      });
   }
   const sidecarNames = new Set(sidecars.map((c) => c.name));
   // Init containers reach the proxy only when it is a native sidecar started before them.
-  const apps = [...(native ? spec.initContainers ?? [] : []), ...spec.containers].filter((c) => !sidecarNames.has(c.name));
+  const apps = [...(native ? (spec.initContainers ?? []) : []), ...spec.containers].filter(
+    (c) => !sidecarNames.has(c.name),
+  );
   const record: string[] = [];
   for (const c of apps) {
     const set = new Set((c.env ?? []).map((e) => e.name));
@@ -246,27 +283,47 @@ function tokenVolume(): Volume {
   // operator's TokenReview asks for exactly this audience. The kubelet rotates it at 80% of its life.
   return {
     name: TOKEN_VOLUME,
-    projected: { sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: TOKEN_EXPIRATION_SECONDS, path: 'token' } }] },
+    projected: {
+      sources: [
+        {
+          serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: TOKEN_EXPIRATION_SECONDS, path: 'token' },
+        },
+      ],
+    },
   };
 }
 
-function sidecar(b: DatabaseBinding, port: number, health: number, native: boolean, opts: InjectOptions, drainSeconds: number): Container {
+function sidecar(
+  b: DatabaseBinding,
+  port: number,
+  health: number,
+  native: boolean,
+  opts: InjectOptions,
+  drainSeconds: number,
+): Container {
   const c: Container = {
     name: sidecarName(b.metadata.name),
     image: opts.image,
     ...(opts.imagePullPolicy === undefined ? {} : { imagePullPolicy: opts.imagePullPolicy }),
     args: [
       'proxy',
-      '--operator', opts.operatorAddress,
-      '--binding', `${b.metadata.namespace}/${b.metadata.name}`,
-      '--listen', `127.0.0.1:${port}`,
+      '--operator',
+      opts.operatorAddress,
+      '--binding',
+      `${b.metadata.namespace}/${b.metadata.name}`,
+      '--listen',
+      `127.0.0.1:${port}`,
       // Probes come from the kubelet over the pod IP, which a loopback-only listener never sees; the
       // database port itself stays on loopback so no other pod can borrow this pod's identity.
-      '--health-listen', `0.0.0.0:${health}`,
-      '--token-file', `${TOKEN_DIR}/token`,
-      '--spool-dir', SPOOL_DIR,
+      '--health-listen',
+      `0.0.0.0:${health}`,
+      '--token-file',
+      `${TOKEN_DIR}/token`,
+      '--spool-dir',
+      SPOOL_DIR,
       // SIGTERM: in-flight statements get the pod's grace period less a margin (drainSecondsFor).
-      '--drain-timeout', String(drainSeconds),
+      '--drain-timeout',
+      String(drainSeconds),
       ...(opts.sidecarMetrics === true ? ['--metrics'] : []),
     ],
     // No credentials, ever: the sidecar gets them from the operator over the authenticated gRPC stream

@@ -28,7 +28,8 @@ export function diff(before: unknown, after: unknown): JsonPatchOp[] {
 function walk(a: unknown, b: unknown, path: string, out: JsonPatchOp[]): void {
   if (isDeepStrictEqual(a, b)) return;
   if (isObject(a) && isObject(b)) {
-    for (const k of Object.keys(a)) if (!Object.hasOwn(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointer(k)}` });
+    for (const k of Object.keys(a))
+      if (!Object.hasOwn(b, k)) out.push({ op: 'remove', path: `${path}/${escapePointer(k)}` });
     for (const k of Object.keys(b)) {
       const p = `${path}/${escapePointer(k)}`;
       if (Object.hasOwn(a, k)) walk(a[k], b[k], p, out);
@@ -43,7 +44,12 @@ function walk(a: unknown, b: unknown, path: string, out: JsonPatchOp[]): void {
     let head = 0;
     while (head < a.length && head < b.length && isDeepStrictEqual(a[head], b[head])) head++;
     let tail = 0;
-    while (tail < a.length - head && tail < b.length - head && isDeepStrictEqual(a[a.length - 1 - tail], b[b.length - 1 - tail])) tail++;
+    while (
+      tail < a.length - head
+      && tail < b.length - head
+      && isDeepStrictEqual(a[a.length - 1 - tail], b[b.length - 1 - tail])
+    )
+      tail++;
     const am = a.length - head - tail;
     const bm = b.length - head - tail;
     if (am === bm) {
@@ -61,7 +67,10 @@ function walk(a: unknown, b: unknown, path: string, out: JsonPatchOp[]): void {
 function parsePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new Error(`JSON pointer "${path}" does not start with /`);
-  return path.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** Applies add/remove/replace to a copy of `doc` (RFC 6902 §4.1–4.3); for tests and the integration check. */
@@ -78,7 +87,8 @@ export function applyPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
     }
     if (Array.isArray(parent)) {
       const i = last === '-' ? parent.length : Number(last);
-      if (!Number.isInteger(i) || i < 0 || i > parent.length || (op.op !== 'add' && i >= parent.length)) throw new Error(`index ${last} out of range at ${op.path}`);
+      if (!Number.isInteger(i) || i < 0 || i > parent.length || (op.op !== 'add' && i >= parent.length))
+        throw new Error(`index ${last} out of range at ${op.path}`);
       if (op.op === 'add') parent.splice(i, 0, structuredClone(op.value));
       else if (op.op === 'remove') parent.splice(i, 1);
       else parent[i] = structuredClone(op.value);
@@ -86,7 +96,13 @@ export function applyPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
       if (op.op !== 'add' && !Object.hasOwn(parent, last)) throw new Error(`path ${op.path} does not exist`);
       if (op.op === 'remove') delete parent[last];
       // defineProperty, not assignment: a key named `__proto__` is data in JSON, never a prototype.
-      else Object.defineProperty(parent, last, { value: structuredClone(op.value), writable: true, enumerable: true, configurable: true });
+      else
+        Object.defineProperty(parent, last, {
+          value: structuredClone(op.value),
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
     }
   }
   return root as T;

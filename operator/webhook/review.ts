@@ -8,9 +8,15 @@ export class BadReview extends Error {}
 /** Parses the body and checks the envelope; returns `request` (with a non-empty uid). */
 export function parseEnvelope(text: string): any {
   let review: any;
-  try { review = JSON.parse(text); } catch (e) { throw new BadReview(`body is not JSON: ${(e as Error).message}`); }
+  try {
+    review = JSON.parse(text);
+  } catch (e) {
+    throw new BadReview(`body is not JSON: ${(e as Error).message}`);
+  }
   if (review?.apiVersion !== 'admission.k8s.io/v1' || review?.kind !== 'AdmissionReview') {
-    throw new BadReview(`expected apiVersion admission.k8s.io/v1, kind AdmissionReview; got ${String(review?.apiVersion)}, ${String(review?.kind)}`);
+    throw new BadReview(
+      `expected apiVersion admission.k8s.io/v1, kind AdmissionReview; got ${String(review?.apiVersion)}, ${String(review?.kind)}`,
+    );
   }
   const req = review.request;
   if (typeof req?.uid !== 'string' || req.uid === '') throw new BadReview('request.uid is missing');

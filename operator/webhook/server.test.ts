@@ -11,15 +11,37 @@ import type { JsonPatchOp } from './patch.ts';
 import { WEBHOOK_PATH, createWebhookServer } from './server.ts';
 
 const binding = (name: string, port?: number): DatabaseBinding => ({
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name, namespace: 'ml', generation: 1 },
-  spec: { engine: 'postgres', endpoint: { host: 'pg', database: name }, credentialsSecretRef: { name: 's' }, workloadSelector: { matchLabels: { app: 'trainer' } }, ...(port ? { sidecar: { port } } : {}) },
+  apiVersion: 'airlock.dev/v1alpha1',
+  kind: 'DatabaseBinding',
+  metadata: { name, namespace: 'ml', generation: 1 },
+  spec: {
+    engine: 'postgres',
+    endpoint: { host: 'pg', database: name },
+    credentialsSecretRef: { name: 's' },
+    workloadSelector: { matchLabels: { app: 'trainer' } },
+    ...(port ? { sidecar: { port } } : {}),
+  },
 });
 let bindings: DatabaseBinding[] = [binding('orders')];
-const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'trainer-', labels: { app: 'trainer' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
-const reviewOf = (p: unknown, ns = 'ml'): string => JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
-  request: { uid: 'abc-123', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: ns, operation: 'CREATE', object: p },
-});
+const pod: Pod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { generateName: 'trainer-', labels: { app: 'trainer' } },
+  spec: { containers: [{ name: 'app', image: 'app:1' }] },
+};
+const reviewOf = (p: unknown, ns = 'ml'): string =>
+  JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'abc-123',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: ns,
+      operation: 'CREATE',
+      object: p,
+    },
+  });
 
 describe('webhook server', () => {
   let ca = '';
@@ -31,7 +53,12 @@ describe('webhook server', () => {
     ca = c.certPem;
     server = createWebhookServer(s, {
       bindingsIn: (ns) => bindings.filter((b) => b.metadata.namespace === ns),
-      inject: { image: 'airlock:1', operatorAddress: 'op:9090', operatorNamespace: 'airlock-system', kubernetesMinor: 31 },
+      inject: {
+        image: 'airlock:1',
+        operatorAddress: 'op:9090',
+        operatorNamespace: 'airlock-system',
+        kubernetesMinor: 31,
+      },
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
@@ -40,11 +67,14 @@ describe('webhook server', () => {
 
   function post(body: string, path = WEBHOOK_PATH): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = request(
+        { host: '127.0.0.1', port, path, method: 'POST', ca, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -75,14 +105,31 @@ describe('webhook server', () => {
       const resp = JSON.parse((await post(reviewOf(pod))).text).response;
       assert.equal(resp.allowed, false);
       assert.equal(resp.status.code, 403);
-      assert.match(resp.status.message, /^airlock: DatabaseBinding "orders" needs port 5432, which DatabaseBinding "crm" already uses/);
-    } finally { bindings = [binding('orders')]; }
+      assert.match(
+        resp.status.message,
+        /^airlock: DatabaseBinding "orders" needs port 5432, which DatabaseBinding "crm" already uses/,
+      );
+    } finally {
+      bindings = [binding('orders')];
+    }
   });
 
   const malformed: [string, string, RegExp][] = [
     ['not JSON', '{', /body is not JSON/],
-    ['a v1beta1 review', JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }), /expected apiVersion admission\.k8s\.io\/v1/],
-    ['no uid', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { kind: { group: '', kind: 'Pod' } } }), /request\.uid is missing/],
+    [
+      'a v1beta1 review',
+      JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }),
+      /expected apiVersion admission\.k8s\.io\/v1/,
+    ],
+    [
+      'no uid',
+      JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { kind: { group: '', kind: 'Pod' } },
+      }),
+      /request\.uid is missing/,
+    ],
     ['a Deployment', reviewOf(pod).replace('"kind":"Pod"}', '"kind":"Deployment"}'), /mutates core\/v1 Pods only/],
     ['a pod without containers', reviewOf({ metadata: {}, spec: {} }), /not a Pod with spec\.containers/],
   ];
@@ -96,6 +143,9 @@ describe('webhook server', () => {
 
   test('other paths are 404, oversized bodies 413', async () => {
     assert.equal((await post('{}', '/other')).status, 404);
-    assert.equal((await post(reviewOf({ ...pod, metadata: { annotations: { big: 'x'.repeat(4 * 1024 * 1024) } } }))).status, 413);
+    assert.equal(
+      (await post(reviewOf({ ...pod, metadata: { annotations: { big: 'x'.repeat(4 * 1024 * 1024) } } }))).status,
+      413,
+    );
   });
 });

@@ -37,15 +37,17 @@ export interface WebhookDeps {
 }
 
 export interface ReviewResult {
-  readonly status: number; readonly body: string; readonly contentType: string;
+  readonly status: number;
+  readonly body: string;
+  readonly contentType: string;
   /** For airlock_operator_webhook_admissions_total{result}. */
   readonly result?: AdmissionResult;
 }
 
-
 function parseReview(text: string): { uid: string; namespace: string; pod: Pod; dryRun: boolean } {
   const req = parseEnvelope(text);
-  if (req.kind?.kind !== 'Pod' || req.kind?.group !== '') throw new BadReview(`request.kind is ${JSON.stringify(req.kind)}; this webhook mutates core/v1 Pods only`);
+  if (req.kind?.kind !== 'Pod' || req.kind?.group !== '')
+    throw new BadReview(`request.kind is ${JSON.stringify(req.kind)}; this webhook mutates core/v1 Pods only`);
   const pod = req.object;
   if (typeof pod !== 'object' || pod === null || typeof pod.spec !== 'object' || !Array.isArray(pod.spec?.containers)) {
     throw new BadReview('request.object is not a Pod with spec.containers');
@@ -61,7 +63,13 @@ export function review(text: string, deps: WebhookDeps): ReviewResult {
   try {
     parsed = parseReview(text);
   } catch (e) {
-    if (e instanceof BadReview) return { status: 400, contentType: 'text/plain; charset=utf-8', body: `malformed AdmissionReview: ${e.message}\n`, result: 'malformed' };
+    if (e instanceof BadReview)
+      return {
+        status: 400,
+        contentType: 'text/plain; charset=utf-8',
+        body: `malformed AdmissionReview: ${e.message}\n`,
+        result: 'malformed',
+      };
     throw e;
   }
   const { uid, namespace } = parsed;
@@ -74,16 +82,33 @@ export function review(text: string, deps: WebhookDeps): ReviewResult {
     if (out === undefined) response = { uid, allowed: true };
     else {
       const patch = diff(pod, out);
-      response = patch.length === 0 ? { uid, allowed: true }
-        : { uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') };
+      response =
+        patch.length === 0
+          ? { uid, allowed: true }
+          : {
+              uid,
+              allowed: true,
+              patchType: 'JSONPatch',
+              patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+            };
     }
   } catch (e) {
     if (!(e instanceof InjectError)) throw e;
-    (deps.log ?? silentLogger).warn('Refused pod', { namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName, reason: e.message });
+    (deps.log ?? silentLogger).warn('Refused pod', {
+      namespace,
+      pod: pod.metadata?.name ?? pod.metadata?.generateName,
+      reason: e.message,
+    });
     response = { uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: `airlock: ${e.message}` } };
   }
-  const result: AdmissionResult = response['allowed'] === false ? 'refused' : response['patch'] === undefined ? 'unchanged' : 'patched';
-  return { status: 200, contentType: 'application/json', body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }), result };
+  const result: AdmissionResult =
+    response['allowed'] === false ? 'refused' : response['patch'] === undefined ? 'unchanged' : 'patched';
+  return {
+    status: 200,
+    contentType: 'application/json',
+    body: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }),
+    result,
+  };
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): void {
@@ -94,7 +119,8 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): v
   if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) return send(200, 'ok\n');
   const path = req.url?.split('?')[0];
   const ar = path === ACCESS_REQUEST_WEBHOOK_PATH ? deps.accessRequests : undefined;
-  if (path !== WEBHOOK_PATH && ar === undefined) return send(404, `not found; admission reviews go to POST ${WEBHOOK_PATH}\n`);
+  if (path !== WEBHOOK_PATH && ar === undefined)
+    return send(404, `not found; admission reviews go to POST ${WEBHOOK_PATH}\n`);
   if (req.method !== 'POST') return send(405, 'POST only\n');
   const t0 = performance.now();
   const observe = (result: AdmissionResult): void => {
@@ -104,7 +130,10 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): v
   let size = 0;
   req.on('data', (c: Buffer) => {
     size += c.length;
-    if (size <= MAX_BODY_BYTES) { chunks.push(c); return; }
+    if (size <= MAX_BODY_BYTES) {
+      chunks.push(c);
+      return;
+    }
     if (!res.headersSent) {
       // Answer at once and discard the rest (destroying the socket could lose the answer in a reset).
       chunks.length = 0;
@@ -117,10 +146,13 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): v
     if (size > MAX_BODY_BYTES) return;
     if (ar !== undefined) {
       // Async (it asks the apiserver for a SubjectAccessReview); the pod path below stays synchronous.
-      reviewAccessRequest(Buffer.concat(chunks).toString('utf8'), ar).then((r) => send(r.status, r.body, r.contentType), (e: unknown) => {
-        (deps.log ?? silentLogger).error('Failed to review AccessRequest', { error: (e as Error).message });
-        send(500, 'internal error reviewing the AccessRequest\n');
-      });
+      reviewAccessRequest(Buffer.concat(chunks).toString('utf8'), ar).then(
+        (r) => send(r.status, r.body, r.contentType),
+        (e: unknown) => {
+          (deps.log ?? silentLogger).error('Failed to review AccessRequest', { error: (e as Error).message });
+          send(500, 'internal error reviewing the AccessRequest\n');
+        },
+      );
       return;
     }
     try {
@@ -138,5 +170,7 @@ function handle(req: IncomingMessage, res: ServerResponse, deps: WebhookDeps): v
 
 /** An HTTPS server for the webhook; call `setSecureContext` on it when the certificate is renewed. */
 export function createWebhookServer(tls: { certPem: string; keyPem: string }, deps: WebhookDeps): Server {
-  return createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, (req, res) => handle(req, res, deps));
+  return createServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' }, (req, res) =>
+    handle(req, res, deps),
+  );
 }

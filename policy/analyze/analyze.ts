@@ -59,7 +59,10 @@ export function analyze(sql: string, normalized?: string): Analysis {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
   let type = '';
-  for (const key in node) { type = key; break; }
+  for (const key in node) {
+    type = key;
+    break;
+  }
   const body = node?.[type];
   const st = newState();
   let outputs = null;
@@ -98,7 +101,13 @@ function statement(node: any): { facts: StatementFacts; cacheable: boolean } {
  */
 export function copyQueryText(stmt: string): string | null {
   let tokens;
-  try { tokens = scanSync(stmt).tokens.filter((token) => token.tokenName !== 'C_COMMENT' && token.tokenName !== 'SQL_COMMENT'); } catch { return null; }
+  try {
+    tokens = scanSync(stmt).tokens.filter(
+      (token) => token.tokenName !== 'C_COMMENT' && token.tokenName !== 'SQL_COMMENT',
+    );
+  } catch {
+    return null;
+  }
   if (tokens.length < 3 || tokens[0]!.text.toUpperCase() !== 'COPY' || tokens[1]!.text !== '(') return null;
   let depth = 0;
   for (let i = 1; i < tokens.length; i++) {
@@ -113,69 +122,160 @@ export function copyQueryText(stmt: string): string | null {
 }
 
 const TRANSACTION_TAGS: Readonly<Record<string, string>> = {
-  TRANS_STMT_BEGIN: 'BEGIN', TRANS_STMT_START: 'START TRANSACTION', TRANS_STMT_COMMIT: 'COMMIT',
-  TRANS_STMT_ROLLBACK: 'ROLLBACK', TRANS_STMT_SAVEPOINT: 'SAVEPOINT', TRANS_STMT_RELEASE: 'RELEASE',
-  TRANS_STMT_ROLLBACK_TO: 'ROLLBACK', TRANS_STMT_PREPARE: 'PREPARE TRANSACTION',
-  TRANS_STMT_COMMIT_PREPARED: 'COMMIT PREPARED', TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
+  TRANS_STMT_BEGIN: 'BEGIN',
+  TRANS_STMT_START: 'START TRANSACTION',
+  TRANS_STMT_COMMIT: 'COMMIT',
+  TRANS_STMT_ROLLBACK: 'ROLLBACK',
+  TRANS_STMT_SAVEPOINT: 'SAVEPOINT',
+  TRANS_STMT_RELEASE: 'RELEASE',
+  TRANS_STMT_ROLLBACK_TO: 'ROLLBACK',
+  TRANS_STMT_PREPARE: 'PREPARE TRANSACTION',
+  TRANS_STMT_COMMIT_PREPARED: 'COMMIT PREPARED',
+  TRANS_STMT_ROLLBACK_PREPARED: 'ROLLBACK PREPARED',
 };
 
 const FIXED_TAGS: Readonly<Record<string, string>> = {
-  SelectStmt: 'SELECT', InsertStmt: 'INSERT', UpdateStmt: 'UPDATE', DeleteStmt: 'DELETE', MergeStmt: 'MERGE',
-  CopyStmt: 'COPY', ExplainStmt: 'EXPLAIN', PrepareStmt: 'PREPARE', ExecuteStmt: 'EXECUTE', DoStmt: 'DO',
-  CallStmt: 'CALL', VariableShowStmt: 'SHOW', ListenStmt: 'LISTEN', UnlistenStmt: 'UNLISTEN', NotifyStmt: 'NOTIFY',
-  DeclareCursorStmt: 'DECLARE CURSOR', ConstraintsSetStmt: 'SET CONSTRAINTS', CreateStmt: 'CREATE TABLE',
-  ViewStmt: 'CREATE VIEW', IndexStmt: 'CREATE INDEX', CreateSeqStmt: 'CREATE SEQUENCE', AlterSeqStmt: 'ALTER SEQUENCE',
-  CreateSchemaStmt: 'CREATE SCHEMA', CreateExtensionStmt: 'CREATE EXTENSION', AlterExtensionStmt: 'ALTER EXTENSION',
-  AlterExtensionContentsStmt: 'ALTER EXTENSION', CreateTrigStmt: 'CREATE TRIGGER', RuleStmt: 'CREATE RULE',
-  CreatePolicyStmt: 'CREATE POLICY', AlterPolicyStmt: 'ALTER POLICY', CreateDomainStmt: 'CREATE DOMAIN',
-  CompositeTypeStmt: 'CREATE TYPE', CreateEnumStmt: 'CREATE TYPE', CreateRangeStmt: 'CREATE TYPE',
-  AlterEnumStmt: 'ALTER TYPE', AlterTypeStmt: 'ALTER TYPE', AlterDomainStmt: 'ALTER DOMAIN', CommentStmt: 'COMMENT',
-  TruncateStmt: 'TRUNCATE TABLE', RefreshMatViewStmt: 'REFRESH MATERIALIZED VIEW', ClusterStmt: 'CLUSTER',
-  ReindexStmt: 'REINDEX', LockStmt: 'LOCK TABLE', AlterDefaultPrivilegesStmt: 'ALTER DEFAULT PRIVILEGES',
-  CreateRoleStmt: 'CREATE ROLE', AlterRoleStmt: 'ALTER ROLE', AlterRoleSetStmt: 'ALTER ROLE', DropRoleStmt: 'DROP ROLE',
-  DropOwnedStmt: 'DROP OWNED', ReassignOwnedStmt: 'REASSIGN OWNED', CreateStatsStmt: 'CREATE STATISTICS',
-  AlterStatsStmt: 'ALTER STATISTICS', AlterCollationStmt: 'ALTER COLLATION', CreateOpClassStmt: 'CREATE OPERATOR CLASS',
-  CreateOpFamilyStmt: 'CREATE OPERATOR FAMILY', AlterOpFamilyStmt: 'ALTER OPERATOR FAMILY',
-  AlterOperatorStmt: 'ALTER OPERATOR', AlterTSDictionaryStmt: 'ALTER TEXT SEARCH DICTIONARY',
-  AlterTSConfigurationStmt: 'ALTER TEXT SEARCH CONFIGURATION', LoadStmt: 'LOAD', AlterSystemStmt: 'ALTER SYSTEM',
-  CreatedbStmt: 'CREATE DATABASE', DropdbStmt: 'DROP DATABASE', AlterDatabaseStmt: 'ALTER DATABASE',
-  AlterDatabaseSetStmt: 'ALTER DATABASE', AlterDatabaseRefreshCollStmt: 'ALTER DATABASE', CheckPointStmt: 'CHECKPOINT',
-  SecLabelStmt: 'SECURITY LABEL', ImportForeignSchemaStmt: 'IMPORT FOREIGN SCHEMA', CreateForeignServerStmt: 'CREATE SERVER',
-  CreateForeignTableStmt: 'CREATE FOREIGN TABLE', CreateUserMappingStmt: 'CREATE USER MAPPING',
-  CreateEventTrigStmt: 'CREATE EVENT TRIGGER', CreatePublicationStmt: 'CREATE PUBLICATION',
-  CreateSubscriptionStmt: 'CREATE SUBSCRIPTION', CreateAmStmt: 'CREATE ACCESS METHOD', CreatePLangStmt: 'CREATE LANGUAGE',
-  CreateCastStmt: 'CREATE CAST', CreateTransformStmt: 'CREATE TRANSFORM', CreateConversionStmt: 'CREATE CONVERSION',
-  CreateTableSpaceStmt: 'CREATE TABLESPACE', DropTableSpaceStmt: 'DROP TABLESPACE',
+  SelectStmt: 'SELECT',
+  InsertStmt: 'INSERT',
+  UpdateStmt: 'UPDATE',
+  DeleteStmt: 'DELETE',
+  MergeStmt: 'MERGE',
+  CopyStmt: 'COPY',
+  ExplainStmt: 'EXPLAIN',
+  PrepareStmt: 'PREPARE',
+  ExecuteStmt: 'EXECUTE',
+  DoStmt: 'DO',
+  CallStmt: 'CALL',
+  VariableShowStmt: 'SHOW',
+  ListenStmt: 'LISTEN',
+  UnlistenStmt: 'UNLISTEN',
+  NotifyStmt: 'NOTIFY',
+  DeclareCursorStmt: 'DECLARE CURSOR',
+  ConstraintsSetStmt: 'SET CONSTRAINTS',
+  CreateStmt: 'CREATE TABLE',
+  ViewStmt: 'CREATE VIEW',
+  IndexStmt: 'CREATE INDEX',
+  CreateSeqStmt: 'CREATE SEQUENCE',
+  AlterSeqStmt: 'ALTER SEQUENCE',
+  CreateSchemaStmt: 'CREATE SCHEMA',
+  CreateExtensionStmt: 'CREATE EXTENSION',
+  AlterExtensionStmt: 'ALTER EXTENSION',
+  AlterExtensionContentsStmt: 'ALTER EXTENSION',
+  CreateTrigStmt: 'CREATE TRIGGER',
+  RuleStmt: 'CREATE RULE',
+  CreatePolicyStmt: 'CREATE POLICY',
+  AlterPolicyStmt: 'ALTER POLICY',
+  CreateDomainStmt: 'CREATE DOMAIN',
+  CompositeTypeStmt: 'CREATE TYPE',
+  CreateEnumStmt: 'CREATE TYPE',
+  CreateRangeStmt: 'CREATE TYPE',
+  AlterEnumStmt: 'ALTER TYPE',
+  AlterTypeStmt: 'ALTER TYPE',
+  AlterDomainStmt: 'ALTER DOMAIN',
+  CommentStmt: 'COMMENT',
+  TruncateStmt: 'TRUNCATE TABLE',
+  RefreshMatViewStmt: 'REFRESH MATERIALIZED VIEW',
+  ClusterStmt: 'CLUSTER',
+  ReindexStmt: 'REINDEX',
+  LockStmt: 'LOCK TABLE',
+  AlterDefaultPrivilegesStmt: 'ALTER DEFAULT PRIVILEGES',
+  CreateRoleStmt: 'CREATE ROLE',
+  AlterRoleStmt: 'ALTER ROLE',
+  AlterRoleSetStmt: 'ALTER ROLE',
+  DropRoleStmt: 'DROP ROLE',
+  DropOwnedStmt: 'DROP OWNED',
+  ReassignOwnedStmt: 'REASSIGN OWNED',
+  CreateStatsStmt: 'CREATE STATISTICS',
+  AlterStatsStmt: 'ALTER STATISTICS',
+  AlterCollationStmt: 'ALTER COLLATION',
+  CreateOpClassStmt: 'CREATE OPERATOR CLASS',
+  CreateOpFamilyStmt: 'CREATE OPERATOR FAMILY',
+  AlterOpFamilyStmt: 'ALTER OPERATOR FAMILY',
+  AlterOperatorStmt: 'ALTER OPERATOR',
+  AlterTSDictionaryStmt: 'ALTER TEXT SEARCH DICTIONARY',
+  AlterTSConfigurationStmt: 'ALTER TEXT SEARCH CONFIGURATION',
+  LoadStmt: 'LOAD',
+  AlterSystemStmt: 'ALTER SYSTEM',
+  CreatedbStmt: 'CREATE DATABASE',
+  DropdbStmt: 'DROP DATABASE',
+  AlterDatabaseStmt: 'ALTER DATABASE',
+  AlterDatabaseSetStmt: 'ALTER DATABASE',
+  AlterDatabaseRefreshCollStmt: 'ALTER DATABASE',
+  CheckPointStmt: 'CHECKPOINT',
+  SecLabelStmt: 'SECURITY LABEL',
+  ImportForeignSchemaStmt: 'IMPORT FOREIGN SCHEMA',
+  CreateForeignServerStmt: 'CREATE SERVER',
+  CreateForeignTableStmt: 'CREATE FOREIGN TABLE',
+  CreateUserMappingStmt: 'CREATE USER MAPPING',
+  CreateEventTrigStmt: 'CREATE EVENT TRIGGER',
+  CreatePublicationStmt: 'CREATE PUBLICATION',
+  CreateSubscriptionStmt: 'CREATE SUBSCRIPTION',
+  CreateAmStmt: 'CREATE ACCESS METHOD',
+  CreatePLangStmt: 'CREATE LANGUAGE',
+  CreateCastStmt: 'CREATE CAST',
+  CreateTransformStmt: 'CREATE TRANSFORM',
+  CreateConversionStmt: 'CREATE CONVERSION',
+  CreateTableSpaceStmt: 'CREATE TABLESPACE',
+  DropTableSpaceStmt: 'DROP TABLESPACE',
 };
 
 /** The command tag PostgreSQL reports in CommandComplete (without row counts). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function commandOf(type: string, body: any): string {
   switch (type) {
-    case 'SelectStmt': return 'SELECT';
+    case 'SelectStmt':
+      return 'SELECT';
     case 'CreateTableAsStmt':
-      return body?.objtype === 'OBJECT_MATVIEW' ? 'CREATE MATERIALIZED VIEW' : body?.is_select_into === true ? 'SELECT' : 'CREATE TABLE AS';
-    case 'CreateFunctionStmt': return body?.is_procedure === true ? 'CREATE PROCEDURE' : 'CREATE FUNCTION';
-    case 'AlterFunctionStmt': return `ALTER ${noun(body?.objtype ?? 'OBJECT_FUNCTION')}`;
-    case 'DefineStmt': return `CREATE ${noun(body?.kind ?? '')}`;
-    case 'DropStmt': return `DROP ${noun(body?.removeType ?? '')}`;
-    case 'AlterTableStmt': return `ALTER ${noun(body?.objtype ?? 'OBJECT_TABLE')}`;
+      return body?.objtype === 'OBJECT_MATVIEW'
+        ? 'CREATE MATERIALIZED VIEW'
+        : body?.is_select_into === true
+          ? 'SELECT'
+          : 'CREATE TABLE AS';
+    case 'CreateFunctionStmt':
+      return body?.is_procedure === true ? 'CREATE PROCEDURE' : 'CREATE FUNCTION';
+    case 'AlterFunctionStmt':
+      return `ALTER ${noun(body?.objtype ?? 'OBJECT_FUNCTION')}`;
+    case 'DefineStmt':
+      return `CREATE ${noun(body?.kind ?? '')}`;
+    case 'DropStmt':
+      return `DROP ${noun(body?.removeType ?? '')}`;
+    case 'AlterTableStmt':
+      return `ALTER ${noun(body?.objtype ?? 'OBJECT_TABLE')}`;
     case 'RenameStmt': {
       const renameType: string = body?.renameType ?? '';
-      const onRelation = renameType === 'OBJECT_COLUMN' || renameType === 'OBJECT_TABCONSTRAINT' || renameType === 'OBJECT_ATTRIBUTE';
+      const onRelation =
+        renameType === 'OBJECT_COLUMN' || renameType === 'OBJECT_TABCONSTRAINT' || renameType === 'OBJECT_ATTRIBUTE';
       return `ALTER ${noun(onRelation ? (body?.relationType ?? 'OBJECT_TABLE') : renameType)}`;
     }
-    case 'AlterObjectSchemaStmt': case 'AlterOwnerStmt': case 'AlterObjectDependsStmt':
+    case 'AlterObjectSchemaStmt':
+    case 'AlterOwnerStmt':
+    case 'AlterObjectDependsStmt':
       return `ALTER ${noun(body?.objectType ?? '')}`;
-    case 'GrantStmt': case 'GrantRoleStmt': return body?.is_grant === true ? 'GRANT' : 'REVOKE';
-    case 'VariableSetStmt': return body?.kind === 'VAR_RESET' || body?.kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET';
-    case 'DiscardStmt': return `DISCARD ${String(body?.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`;
-    case 'TransactionStmt': return TRANSACTION_TAGS[body?.kind ?? ''] ?? 'BEGIN';
-    case 'ClosePortalStmt': return body?.portalname === undefined ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR';
-    case 'FetchStmt': return body?.ismove === true ? 'MOVE' : 'FETCH';
-    case 'DeallocateStmt': return body?.isall === true ? 'DEALLOCATE ALL' : 'DEALLOCATE';
-    case 'VacuumStmt': return body?.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
-    default: return FIXED_TAGS[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+    case 'GrantStmt':
+    case 'GrantRoleStmt':
+      return body?.is_grant === true ? 'GRANT' : 'REVOKE';
+    case 'VariableSetStmt':
+      return body?.kind === 'VAR_RESET' || body?.kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET';
+    case 'DiscardStmt':
+      return `DISCARD ${String(body?.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`;
+    case 'TransactionStmt':
+      return TRANSACTION_TAGS[body?.kind ?? ''] ?? 'BEGIN';
+    case 'ClosePortalStmt':
+      return body?.portalname === undefined ? 'CLOSE CURSOR ALL' : 'CLOSE CURSOR';
+    case 'FetchStmt':
+      return body?.ismove === true ? 'MOVE' : 'FETCH';
+    case 'DeallocateStmt':
+      return body?.isall === true ? 'DEALLOCATE ALL' : 'DEALLOCATE';
+    case 'VacuumStmt':
+      return body?.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
+    default:
+      return (
+        FIXED_TAGS[type]
+        ?? type
+          .replace(/Stmt$/, '')
+          .replace(/([a-z])([A-Z])/g, '$1 $2')
+          .toUpperCase()
+      );
   }
 }
 

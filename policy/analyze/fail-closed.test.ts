@@ -7,12 +7,17 @@ import { analyze } from './analyze.ts';
 import { initAnalyzer } from './testing-parser.ts';
 import { newState, walkTop } from './walk.ts';
 
-before(async () => { await initAnalyzer(); });
+before(async () => {
+  await initAnalyzer();
+});
 
 // A parser upgrade may add node types or fields; the walker must refuse them, not skip them.
 test('fail closed: an unknown expression node is refused', () => {
   const st = newState();
-  walkTop(st, 'SelectStmt', { targetList: [{ ResTarget: { val: { FutureExpr: { subselect: {} } } } }], op: 'SETOP_NONE' });
+  walkTop(st, 'SelectStmt', {
+    targetList: [{ ResTarget: { val: { FutureExpr: { subselect: {} } } } }],
+    op: 'SETOP_NONE',
+  });
   assert.deepEqual(st.unsupported, ['FutureExpr is not supported in this position']);
 });
 
@@ -22,7 +27,9 @@ test('fail closed: an unknown field of a known node is refused', () => {
   walkTop(st, 'SelectStmt', { fromClause: [{ RangeVar: { relname: 'a' } }], futureClause: sub, op: 'SETOP_NONE' });
   assert.deepEqual(st.unsupported, ['unexpected field SelectStmt.futureClause']);
   const st2 = newState();
-  walkTop(st2, 'SelectStmt', { targetList: [{ ResTarget: { val: { A_Expr: { kind: 'AEXPR_OP', lexpr: { A_Const: {} }, extra: sub } } } }] });
+  walkTop(st2, 'SelectStmt', {
+    targetList: [{ ResTarget: { val: { A_Expr: { kind: 'AEXPR_OP', lexpr: { A_Const: {} }, extra: sub } } } }],
+  });
   assert.deepEqual(st2.unsupported, ['unexpected field A_Expr.extra']);
 });
 
@@ -47,8 +54,14 @@ test('deep nesting is refused, not a crash', () => {
 
 test('settings only superusers may read are refused (SHOW, SHOW ALL, current_setting)', () => {
   // Found by the privilege oracle: PostgreSQL answers 42501 to anyone else; the binding may be a superuser.
-  for (const sql of ['SHOW data_directory', 'SHOW Primary_Conninfo', 'SHOW ALL', "SELECT current_setting('hba_file')",
-    "SELECT pg_catalog.current_setting('ssl_passphrase_command', true)", 'SELECT current_setting(name) FROM t']) {
+  for (const sql of [
+    'SHOW data_directory',
+    'SHOW Primary_Conninfo',
+    'SHOW ALL',
+    "SELECT current_setting('hba_file')",
+    "SELECT pg_catalog.current_setting('ssl_passphrase_command', true)",
+    'SELECT current_setting(name) FROM t',
+  ]) {
     const s = analyze(sql).statements[0]!;
     assert.ok(s.unsupported.length > 0, sql);
   }
@@ -59,8 +72,11 @@ test('settings only superusers may read are refused (SHOW, SHOW ALL, current_set
 
 test('runs of operator characters the lexer scans in quadratic time are refused unparsed, at once', () => {
   // Before: 40 kB of either took 3–13 s inside libpg-query (parse + normalize), blocking the proxy's event loop.
-  for (const sql of [`SELECT 1 ${'+'.repeat(500_000)} 1`, `SELECT ${'/*'.repeat(250_000)}${'*/'.repeat(250_000)} 1`,
-    `SELECT query_to_xml('SELECT 1 ${'-+'.repeat(5_000)} 1', true, false, '')`]) {
+  for (const sql of [
+    `SELECT 1 ${'+'.repeat(500_000)} 1`,
+    `SELECT ${'/*'.repeat(250_000)}${'*/'.repeat(250_000)} 1`,
+    `SELECT query_to_xml('SELECT 1 ${'-+'.repeat(5_000)} 1', true, false, '')`,
+  ]) {
     const t0 = performance.now();
     const a = analyze(sql);
     assert.ok(performance.now() - t0 < 1000, 'refused without lexing');
@@ -73,19 +89,53 @@ test('runs of operator characters the lexer scans in quadratic time are refused 
 });
 
 test('property: arbitrary strings never make analyze throw', () => {
-  fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => {
-    const a = analyze(s);
-    assert.ok(a.error !== null || Array.isArray(a.statements));
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), (s) => {
+      const a = analyze(s);
+      assert.ok(a.error !== null || Array.isArray(a.statements));
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('property: SQL-ish token soup never makes analyze throw', () => {
-  const tok = fc.constantFrom('SELECT', 'FROM', 'WHERE', 'WITH', 'AS', '(', ')', ',', ';', '*', 'x', 't', 'DELETE', 'INSERT',
-    'INTO', 'VALUES', '1', "'s'", '::regclass', 'JOIN', 'ON', 'UNION', 'RETURNING', 'UPDATE', 'SET', '=', 'LATERAL', 'f(x)');
-  fc.assert(fc.property(fc.array(tok, { maxLength: 30 }), (ts) => {
-    const a = analyze(ts.join(' '));
-    assert.ok(a.error !== null || Array.isArray(a.statements));
-  }), { numRuns: 1000 });
+  const tok = fc.constantFrom(
+    'SELECT',
+    'FROM',
+    'WHERE',
+    'WITH',
+    'AS',
+    '(',
+    ')',
+    ',',
+    ';',
+    '*',
+    'x',
+    't',
+    'DELETE',
+    'INSERT',
+    'INTO',
+    'VALUES',
+    '1',
+    "'s'",
+    '::regclass',
+    'JOIN',
+    'ON',
+    'UNION',
+    'RETURNING',
+    'UPDATE',
+    'SET',
+    '=',
+    'LATERAL',
+    'f(x)',
+  );
+  fc.assert(
+    fc.property(fc.array(tok, { maxLength: 30 }), (ts) => {
+      const a = analyze(ts.join(' '));
+      assert.ok(a.error !== null || Array.isArray(a.statements));
+    }),
+    { numRuns: 1000 },
+  );
 });
 
 test('property: every table in combined known-good fragments is reported', () => {
@@ -93,12 +143,18 @@ test('property: every table in combined known-good fragments is reported', () =>
   // Each fragment builder takes table names and yields a statement that reads or writes all of them.
   const fragment = fc.oneof(
     fc.tuple(name).map(([a]) => ({ sql: `SELECT * FROM ${a}`, tables: [a] })),
-    fc.tuple(name, name).map(([a, b]) => ({ sql: `SELECT x FROM ${a} JOIN ${b} ON ${a}.id = ${b}.id`, tables: [a, b] })),
+    fc
+      .tuple(name, name)
+      .map(([a, b]) => ({ sql: `SELECT x FROM ${a} JOIN ${b} ON ${a}.id = ${b}.id`, tables: [a, b] })),
     fc.tuple(name, name).map(([a, b]) => ({ sql: `SELECT (SELECT max(y) FROM ${b}) FROM ${a}`, tables: [a, b] })),
     fc.tuple(name, name).map(([a, b]) => ({ sql: `INSERT INTO ${a} SELECT * FROM ${b}`, tables: [a, b] })),
-    fc.tuple(name, name).map(([a, b]) => ({ sql: `UPDATE ${a} SET x = 1 FROM ${b} WHERE ${a}.id = ${b}.id`, tables: [a, b] })),
+    fc
+      .tuple(name, name)
+      .map(([a, b]) => ({ sql: `UPDATE ${a} SET x = 1 FROM ${b} WHERE ${a}.id = ${b}.id`, tables: [a, b] })),
     fc.tuple(name, name).map(([a, b]) => ({ sql: `DELETE FROM ${a} USING ${b} WHERE true`, tables: [a, b] })),
-    fc.tuple(name, name).map(([a, b]) => ({ sql: `SELECT * FROM ${a} WHERE id IN (SELECT id FROM ${b})`, tables: [a, b] })),
+    fc
+      .tuple(name, name)
+      .map(([a, b]) => ({ sql: `SELECT * FROM ${a} WHERE id IN (SELECT id FROM ${b})`, tables: [a, b] })),
   );
   const wrap = fc.constantFrom(
     (s: string) => s,
@@ -108,29 +164,129 @@ test('property: every table in combined known-good fragments is reported', () =>
     (s: string) => (s.startsWith('SELECT') ? `SELECT * FROM (${s}) sub` : s),
     (s: string) => (s.startsWith('SELECT') ? `COPY (${s}) TO STDOUT` : s),
   );
-  fc.assert(fc.property(fc.array(fc.tuple(fragment, wrap), { minLength: 1, maxLength: 4 }), (parts) => {
-    const sql = parts.map(([f, w]) => w(f.sql)).join('; ');
-    const a = analyze(sql);
-    assert.equal(a.error, null, sql);
-    const reported = new Set(a.statements.flatMap((s) => s.accesses.filter((x) => x.kind === 'relation').map((x) => x.relation.name)));
-    for (const [f] of parts) {
-      for (const tbl of f.tables) {
-        // a table named like the CTE `w` is shadowed only inside that CTE's scope
-        if (tbl === 'w') continue;
-        assert.ok(reported.has(tbl), `${tbl} missing from ${sql}: ${JSON.stringify([...reported])}`);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fragment, wrap), { minLength: 1, maxLength: 4 }), (parts) => {
+      const sql = parts.map(([f, w]) => w(f.sql)).join('; ');
+      const a = analyze(sql);
+      assert.equal(a.error, null, sql);
+      const reported = new Set(
+        a.statements.flatMap((s) => s.accesses.filter((x) => x.kind === 'relation').map((x) => x.relation.name)),
+      );
+      for (const [f] of parts) {
+        for (const tbl of f.tables) {
+          // a table named like the CTE `w` is shadowed only inside that CTE's scope
+          if (tbl === 'w') continue;
+          assert.ok(reported.has(tbl), `${tbl} missing from ${sql}: ${JSON.stringify([...reported])}`);
+        }
       }
-    }
-  }), { numRuns: 400 });
+    }),
+    { numRuns: 400 },
+  );
 });
 
 const RESERVED = new Set([
-  'all', 'analyse', 'analyze', 'and', 'any', 'array', 'as', 'asc', 'asymmetric', 'both', 'case', 'cast', 'check', 'collate',
-  'column', 'constraint', 'create', 'current_catalog', 'current_date', 'current_role', 'current_time', 'current_timestamp',
-  'current_user', 'default', 'deferrable', 'desc', 'distinct', 'do', 'else', 'end', 'except', 'false', 'fetch', 'for',
-  'foreign', 'from', 'grant', 'group', 'having', 'in', 'initially', 'intersect', 'into', 'lateral', 'leading', 'limit',
-  'localtime', 'localtimestamp', 'not', 'null', 'offset', 'on', 'only', 'or', 'order', 'placing', 'primary', 'references',
-  'returning', 'select', 'session_user', 'some', 'symmetric', 'system_user', 'table', 'then', 'to', 'trailing', 'true',
-  'union', 'unique', 'user', 'using', 'variadic', 'when', 'where', 'window', 'with', 'authorization', 'binary', 'collation',
-  'concurrently', 'cross', 'current_schema', 'freeze', 'full', 'ilike', 'inner', 'is', 'isnull', 'join', 'left', 'like',
-  'natural', 'notnull', 'outer', 'overlaps', 'right', 'similar', 'tablesample', 'verbose', 'id', 'x', 'y',
+  'all',
+  'analyse',
+  'analyze',
+  'and',
+  'any',
+  'array',
+  'as',
+  'asc',
+  'asymmetric',
+  'both',
+  'case',
+  'cast',
+  'check',
+  'collate',
+  'column',
+  'constraint',
+  'create',
+  'current_catalog',
+  'current_date',
+  'current_role',
+  'current_time',
+  'current_timestamp',
+  'current_user',
+  'default',
+  'deferrable',
+  'desc',
+  'distinct',
+  'do',
+  'else',
+  'end',
+  'except',
+  'false',
+  'fetch',
+  'for',
+  'foreign',
+  'from',
+  'grant',
+  'group',
+  'having',
+  'in',
+  'initially',
+  'intersect',
+  'into',
+  'lateral',
+  'leading',
+  'limit',
+  'localtime',
+  'localtimestamp',
+  'not',
+  'null',
+  'offset',
+  'on',
+  'only',
+  'or',
+  'order',
+  'placing',
+  'primary',
+  'references',
+  'returning',
+  'select',
+  'session_user',
+  'some',
+  'symmetric',
+  'system_user',
+  'table',
+  'then',
+  'to',
+  'trailing',
+  'true',
+  'union',
+  'unique',
+  'user',
+  'using',
+  'variadic',
+  'when',
+  'where',
+  'window',
+  'with',
+  'authorization',
+  'binary',
+  'collation',
+  'concurrently',
+  'cross',
+  'current_schema',
+  'freeze',
+  'full',
+  'ilike',
+  'inner',
+  'is',
+  'isnull',
+  'join',
+  'left',
+  'like',
+  'natural',
+  'notnull',
+  'outer',
+  'overlaps',
+  'right',
+  'similar',
+  'tablesample',
+  'verbose',
+  'id',
+  'x',
+  'y',
 ]);

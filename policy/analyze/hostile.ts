@@ -23,7 +23,10 @@ export function lexerHostile(sql: string): string | null {
   let longest = 0;
   for (let i = 0; i <= sql.length; i++) {
     const c = i < sql.length ? sql.charCodeAt(i) : 0;
-    if (c < 128 && OP_CHAR[c] === 1) { run++; continue; }
+    if (c < 128 && OP_CHAR[c] === 1) {
+      run++;
+      continue;
+    }
     if (run > 1) {
       cost += run * run;
       if (run > longest) longest = run;

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { analyze } from './analyze.ts';
 import { initAnalyzer } from './testing-parser.ts';
 
-before(async () => { await initAnalyzer(); });
+before(async () => {
+  await initAnalyzer();
+});
 
 // Real-world statements across the grammar: none may be refused (fail closed must not mean "fail often").
 const LEGITIMATE = `GRANT USAGE ON SEQUENCE s TO bob
@@ -113,13 +115,19 @@ EXPLAIN (FORMAT JSON) SELECT 1
 CREATE TABLE IF NOT EXISTS x AS EXECUTE p
 SELECT * FROM unnest(ARRAY[1,2]) WITH ORDINALITY AS u(x, n)
 SELECT * FROM t TABLESAMPLE BERNOULLI (5) REPEATABLE (1)
-SELECT * FROM XMLTABLE(XMLNAMESPACES('http://x' AS x), '/r' PASSING '<r/>' COLUMNS a text PATH 'a' DEFAULT 'd', o FOR ORDINALITY)`.split('\n');
+SELECT * FROM XMLTABLE(XMLNAMESPACES('http://x' AS x), '/r' PASSING '<r/>' COLUMNS a text PATH 'a' DEFAULT 'd', o FOR ORDINALITY)`.split(
+  '\n',
+);
 
 test('legitimate statements across the grammar are analysed, not refused', () => {
   for (const sql of LEGITIMATE) {
     const a = analyze(sql);
     assert.equal(a.error, null, sql);
-    assert.deepEqual(a.statements.flatMap((s) => s.unsupported), [], sql);
+    assert.deepEqual(
+      a.statements.flatMap((s) => s.unsupported),
+      [],
+      sql,
+    );
   }
   assert.ok(LEGITIMATE.length >= 100);
 });

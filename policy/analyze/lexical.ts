@@ -39,21 +39,31 @@ function refusedWord(sql: string, s: number, len: number): boolean {
   return false;
 }
 
-function isWordStart(c: number): boolean { return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95; }
-function isDigit(c: number): boolean { return c >= 48 && c <= 57; }
-function isWordChar(c: number): boolean { return isWordStart(c) || isDigit(c); }
-function isSpace(c: number): boolean { return c === 32 || c === 9 || c === 10 || c === 13; }
-function isOpChar(c: number): boolean { return c === 42 || c === 60 || c === 61 || c === 62 || c === 33; }   // * < = > !
+function isWordStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95;
+}
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+function isWordChar(c: number): boolean {
+  return isWordStart(c) || isDigit(c);
+}
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+function isOpChar(c: number): boolean {
+  return c === 42 || c === 60 || c === 61 || c === 62 || c === 33;
+} // * < = > !
 
 /** libpg-query's normalized text of `sql` when it is in the subset above, else null. Never throws. */
 export function lexicalNormalize(sql: string): string | null {
   const n = sql.length;
   let out = '';
-  let copied = 0;        // sql[copied..) not yet appended to out
+  let copied = 0; // sql[copied..) not yet appended to out
   let param = 0;
-  let prev: number = enum_.OTHER;   // the kind of the previous token
+  let prev: number = enum_.OTHER; // the kind of the previous token
   let first = true;
-  let ended = false;     // a `;` was seen: only spaces may follow
+  let ended = false; // a `;` was seen: only spaces may follow
   // Paren stack as a bit string: bit 1 = the paren was opened by `IN (`; depth bounded by 30.
   let parens = 0;
   let depth = 0;
@@ -61,12 +71,15 @@ export function lexicalNormalize(sql: string): string | null {
   let i = 0;
   while (i < n) {
     const c = sql.charCodeAt(i);
-    if (isSpace(c)) { i++; continue; }
+    if (isSpace(c)) {
+      i++;
+      continue;
+    }
     if (ended) return null;
     if (isWordStart(c)) {
       const s = i;
       while (i < n && isWordChar(sql.charCodeAt(i))) i++;
-      if (i < n && sql.charCodeAt(i) === 39) return null;      // E'…', B'…', X'…', N'…'
+      if (i < n && sql.charCodeAt(i) === 39) return null; // E'…', B'…', X'…', N'…'
       const len = i - s;
       if (first) {
         if (!wordIs(sql, s, len, 'select')) return null;
@@ -82,7 +95,8 @@ export function lexicalNormalize(sql: string): string | null {
     const wasIn = prevWordIn;
     prevWordIn = false;
     if (isDigit(c) || c === 39) {
-      const inList = (prev === enum_.LIST_OPEN || prev === enum_.COMMA) && depth > 0 && (parens & (1 << (depth - 1))) !== 0;
+      const inList =
+        (prev === enum_.LIST_OPEN || prev === enum_.COMMA) && depth > 0 && (parens & (1 << (depth - 1))) !== 0;
       if (prev !== enum_.COMPARE && !inList) return null;
       const s = i;
       if (c === 39) {
@@ -90,9 +104,12 @@ export function lexicalNormalize(sql: string): string | null {
         for (;;) {
           if (i >= n) return null;
           const d = sql.charCodeAt(i);
-          if (d === 92) return null;                           // backslash: refuse, whatever the settings
+          if (d === 92) return null; // backslash: refuse, whatever the settings
           if (d === 39) {
-            if (i + 1 < n && sql.charCodeAt(i + 1) === 39) { i += 2; continue; }
+            if (i + 1 < n && sql.charCodeAt(i + 1) === 39) {
+              i += 2;
+              continue;
+            }
             i++;
             break;
           }
@@ -103,7 +120,7 @@ export function lexicalNormalize(sql: string): string | null {
         while (i < n && isDigit(sql.charCodeAt(i))) i++;
         if (i < n) {
           const d = sql.charCodeAt(i);
-          if (isWordChar(d) || d === 46) return null;           // 1e5, 0x1F, 1_000, 5.0, 5.
+          if (isWordChar(d) || d === 46) return null; // 1e5, 0x1F, 1_000, 5.0, 5.
         }
       }
       if (i < n) {
@@ -121,43 +138,55 @@ export function lexicalNormalize(sql: string): string | null {
       const len = i - s;
       const a = sql.charCodeAt(s);
       if (len === 1) {
-        if (a === 42) { prev = enum_.STAR; continue; }
-        if (a === 33) return null;                              // a lone `!` is not a comparison
-        prev = enum_.COMPARE; continue;                         // = < >
+        if (a === 42) {
+          prev = enum_.STAR;
+          continue;
+        }
+        if (a === 33) return null; // a lone `!` is not a comparison
+        prev = enum_.COMPARE;
+        continue; // = < >
       }
       if (len === 2) {
         const b = sql.charCodeAt(s + 1);
-        if (b === 61 && (a === 60 || a === 62 || a === 33)) { prev = enum_.COMPARE; continue; }   // <= >= !=
-        if (a === 60 && b === 62) { prev = enum_.COMPARE; continue; }                              // <>
+        if (b === 61 && (a === 60 || a === 62 || a === 33)) {
+          prev = enum_.COMPARE;
+          continue;
+        } // <= >= !=
+        if (a === 60 && b === 62) {
+          prev = enum_.COMPARE;
+          continue;
+        } // <>
       }
       return null;
     }
     switch (c) {
-      case 40:   // (
+      case 40: // (
         if (depth >= 30) return null;
-        if (wasIn) parens |= 1 << depth; else parens &= ~(1 << depth);
+        if (wasIn) parens |= 1 << depth;
+        else parens &= ~(1 << depth);
         depth++;
         prev = wasIn ? enum_.LIST_OPEN : enum_.OTHER;
         i++;
         continue;
-      case 41:   // )
+      case 41: // )
         if (depth === 0) return null;
         depth--;
         prev = enum_.OTHER;
         i++;
         continue;
-      case 44:   // ,
+      case 44: // ,
         prev = enum_.COMMA;
         i++;
         continue;
-      case 46: { // . between words only: t.col, s.t.col
+      case 46: {
+        // . between words only: t.col, s.t.col
         const d = i + 1 < n ? sql.charCodeAt(i + 1) : 0;
         if (prev !== enum_.WORD || !(isWordStart(d) || d === 42)) return null;
         prev = enum_.OTHER;
         i++;
         continue;
       }
-      case 59:   // ;
+      case 59: // ;
         if (depth !== 0) return null;
         ended = true;
         i++;

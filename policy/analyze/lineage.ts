@@ -8,10 +8,16 @@
 import type { ColumnSource, RelName } from '../types.ts';
 
 /** One output column of a query level: its name when known (for outer references) and its source. */
-export interface Out { readonly name: string | null; readonly src: ColumnSource }
+export interface Out {
+  readonly name: string | null;
+  readonly src: ColumnSource;
+}
 
 export const OPAQUE: ColumnSource = Object.freeze({ kind: 'opaque' });
-export const CONSTANT: ColumnSource = Object.freeze({ kind: 'derived', from: Object.freeze([]) as readonly ColumnSource[] });
+export const CONSTANT: ColumnSource = Object.freeze({
+  kind: 'derived',
+  from: Object.freeze([]) as readonly ColumnSource[],
+});
 
 function sameRel(a: RelName, b: RelName): boolean {
   return a.name === b.name && a.schema === b.schema;
@@ -31,9 +37,14 @@ function pushLeaf(acc: ColumnSource[], leaf: ColumnSource): void {
 /** Append the leaves of `src` to `acc` (flattening derived, turning star into rows). */
 export function addLeaves(acc: ColumnSource[], src: ColumnSource): void {
   switch (src.kind) {
-    case 'derived': for (const s of src.from) addLeaves(acc, s); return;
-    case 'star': for (const r of src.relations) pushLeaf(acc, { kind: 'row', relation: r }); return;
-    default: pushLeaf(acc, src);
+    case 'derived':
+      for (const s of src.from) addLeaves(acc, s);
+      return;
+    case 'star':
+      for (const r of src.relations) pushLeaf(acc, { kind: 'row', relation: r });
+      return;
+    default:
+      pushLeaf(acc, src);
   }
 }
 

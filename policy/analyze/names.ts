@@ -54,7 +54,11 @@ export function parseLiteralName(text: string): LiteralName {
         if (i >= n) return INVALID; // unterminated quote
         const c = text.charCodeAt(i);
         if (c === 34) {
-          if (text.charCodeAt(i + 1) === 34) { part += '"'; i += 2; continue; }
+          if (text.charCodeAt(i + 1) === 34) {
+            part += '"';
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }

@@ -31,7 +31,11 @@ export function testCorpus(cases: readonly Row[]): void {
       if (want === UNSUPPORTED) {
         const reasons = reasonsOf(a);
         assert.ok(reasons.length > 0, `expected a refusal for ${sql}, got ${JSON.stringify(a)}`);
-        if (extra?.reason !== undefined) assert.ok(reasons.some((r) => r.includes(extra.reason!)), `reasons ${JSON.stringify(reasons)}`);
+        if (extra?.reason !== undefined)
+          assert.ok(
+            reasons.some((r) => r.includes(extra.reason!)),
+            `reasons ${JSON.stringify(reasons)}`,
+          );
         return;
       }
       assert.equal(a.error, null, `parse error: ${a.error}`);
@@ -41,7 +45,12 @@ export function testCorpus(cases: readonly Row[]): void {
       if (extra === undefined) return;
       if (extra.statements !== undefined) assert.equal(a.statements.length, extra.statements);
       if (extra.command !== undefined) assert.equal(s.command, extra.command);
-      if (extra.unfilteredWrite !== undefined) assert.equal(a.statements.some((x) => x.unfilteredWrite), extra.unfilteredWrite, 'unfilteredWrite');
+      if (extra.unfilteredWrite !== undefined)
+        assert.equal(
+          a.statements.some((x) => x.unfilteredWrite),
+          extra.unfilteredWrite,
+          'unfilteredWrite',
+        );
       if (extra.writes !== undefined) assert.equal(s.writes, extra.writes, 'writes');
       if (extra.cacheable !== undefined) assert.equal(a.shapeCacheable, extra.cacheable, 'shapeCacheable');
       if (extra.effects !== undefined) assert.deepEqual(s.effects, extra.effects);

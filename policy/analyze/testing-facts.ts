@@ -10,10 +10,20 @@ export function reasonsOf(a: Analysis): string[] {
   return a.error !== null ? [a.error] : a.statements.flatMap((s) => [...s.unsupported]);
 }
 
-export const t = (name: string, schema: string | null = null): { schema: string | null; name: string } => ({ schema, name });
-export const col = (rel: string, column: string, schema: string | null = null): ColumnSource => ({ kind: 'column', relation: t(rel, schema), column });
+export const t = (name: string, schema: string | null = null): { schema: string | null; name: string } => ({
+  schema,
+  name,
+});
+export const col = (rel: string, column: string, schema: string | null = null): ColumnSource => ({
+  kind: 'column',
+  relation: t(rel, schema),
+  column,
+});
 export const der = (...from: ColumnSource[]): ColumnSource => ({ kind: 'derived', from });
-export const row = (rel: string, schema: string | null = null): ColumnSource => ({ kind: 'row', relation: t(rel, schema) });
+export const row = (rel: string, schema: string | null = null): ColumnSource => ({
+  kind: 'row',
+  relation: t(rel, schema),
+});
 export const star = (...rels: string[]): ColumnSource => ({ kind: 'star', relations: rels.map((r) => t(r)) });
 export const OPAQUE: ColumnSource = { kind: 'opaque' };
 export const CONST = der();

@@ -63,7 +63,7 @@ function normalize(sql: string): string | null {
   try {
     return normalizeSync(sql);
   } catch {
-    return null;   // not SQL: analyze() reports it
+    return null; // not SQL: analyze() reports it
   } finally {
     afterParse(sql.length);
   }
@@ -79,10 +79,12 @@ const analyzeThenRecycle: Analyzer['analyze'] = (sql, normalized) => {
 };
 
 export function loadAnalyzer(): Promise<Analyzer> {
-  loading ??= Promise.all([loadParser().then(() => parser!), import('../../policy/analyze/analyze.ts')]).then(([pgQuery, analyzeModule]) => {
-    normalizeSync = pgQuery.normalizeSync;
-    analyze = analyzeModule.analyze;
-    return { analyze: analyzeThenRecycle, normalize };
-  });
+  loading ??= Promise.all([loadParser().then(() => parser!), import('../../policy/analyze/analyze.ts')]).then(
+    ([pgQuery, analyzeModule]) => {
+      normalizeSync = pgQuery.normalizeSync;
+      analyze = analyzeModule.analyze;
+      return { analyze: analyzeThenRecycle, normalize };
+    },
+  );
   return loading;
 }

@@ -20,10 +20,16 @@ export const POISON_QUERY = queryMessage(POISON_SQL);
 export const POISON_PARSE = parseMessage('airlock_denied', POISON_SQL);
 
 export function denialFields(d: DenyDecision, what: string): PgErrorFields {
-  const by = d.policy === null ? `no AccessPolicy allows it (${d.reason})` : `AccessPolicy "${d.policy}", rule "${d.rule}"`;
+  const by =
+    d.policy === null ? `no AccessPolicy allows it (${d.reason})` : `AccessPolicy "${d.policy}", rule "${d.rule}"`;
   // An approve rule's denial says what to do next: the AccessRequest to approve, or why there is none.
   if (d.kind === 'approval' && d.policy !== null) {
-    return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by} requires an approved AccessRequest`, detail: d.reason };
+    return {
+      severity: 'ERROR',
+      code: '42501',
+      message: `permission denied for ${what}: ${by} requires an approved AccessRequest`,
+      detail: d.reason,
+    };
   }
   return { severity: 'ERROR', code: '42501', message: `permission denied for ${what}: ${by}` };
 }
@@ -52,7 +58,9 @@ export function deniedWhat(d: DenyDecision, facts: StatementFacts | null, ctx: S
 
 /** A client's CancelRequest ended an approval hold: PostgreSQL's own error for a cancelled statement (57014). */
 export function heldFields(d: DenyDecision, what: string): PgErrorFields {
-  return d.kind === 'cancelled' ? proxyRefusal('57014', 'canceling statement due to user request') : denialFields(d, what);
+  return d.kind === 'cancelled'
+    ? proxyRefusal('57014', 'canceling statement due to user request')
+    : denialFields(d, what);
 }
 
 /** A denial the proxy makes on its own (not from policy): a limit, the audit spool, the protocol. */

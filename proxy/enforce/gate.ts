@@ -2,7 +2,14 @@
 // statement out, through the decision cache. The session calls check() for every Query and Parse; the
 // result is exactly what a fresh analysis would give (docs/adr/0002-decision-cache-keys.md).
 import type {
-  Analysis, ColumnSource, CompiledPolicySet, Decision, Grant, Identity, SessionContext, StatementFacts,
+  Analysis,
+  ColumnSource,
+  CompiledPolicySet,
+  Decision,
+  Grant,
+  Identity,
+  SessionContext,
+  StatementFacts,
 } from '../../policy/types.ts';
 import { selectFor } from '../../policy/select.ts';
 import type { Selected } from '../../policy/select.ts';
@@ -37,19 +44,34 @@ export interface PolicyState {
 }
 
 /** A grant and whom it is for: a Kubernetes user name, or `group:<name>` for a Group subject. */
-export interface SubjectGrant extends Grant { readonly subject: string }
+export interface SubjectGrant extends Grant {
+  readonly subject: string;
+}
 
-interface Selection { readonly sel: Selected; readonly grants: readonly Grant[]; readonly caches: Map<string, DecisionCache<Checked>> }
+interface Selection {
+  readonly sel: Selected;
+  readonly grants: readonly Grant[];
+  readonly caches: Map<string, DecisionCache<Checked>>;
+}
 
-export function policyState(set: CompiledPolicySet, analyzer: Analyzer, cacheBytes = 8 * 1024 * 1024, grants: readonly SubjectGrant[] = []): PolicyState {
+export function policyState(
+  set: CompiledPolicySet,
+  analyzer: Analyzer,
+  cacheBytes = 8 * 1024 * 1024,
+  grants: readonly SubjectGrant[] = [],
+): PolicyState {
   return { set, analyzer, selections: new Map(), cacheBytes, grants };
 }
 
 /** The grants of `who` (expired ones are left out: the owner swaps in a new state when one expires). */
 export function grantsFor(grants: readonly SubjectGrant[], who: Identity, nowMs: number): readonly Grant[] {
   if (grants.length === 0) return NO_GRANTS;
-  return grants.filter((g) => g.expiresAtMs > nowMs
-    && (g.subject === who.user || (g.subject.startsWith('group:') && who.groups.includes(g.subject.slice('group:'.length)))));
+  return grants.filter(
+    (g) =>
+      g.expiresAtMs > nowMs
+      && (g.subject === who.user
+        || (g.subject.startsWith('group:') && who.groups.includes(g.subject.slice('group:'.length)))),
+  );
 }
 const NO_GRANTS: readonly Grant[] = Object.freeze([]);
 
@@ -60,7 +82,15 @@ function identityKey(who: Identity, database: string): string {
 function selection(state: PolicyState, who: Identity, database: string): Selection {
   const key = identityKey(who, database);
   let s = state.selections.get(key);
-  if (s === undefined) state.selections.set(key, s = { sel: selectFor(state.set, who, database), grants: grantsFor(state.grants, who, Date.now()), caches: new Map() });
+  if (s === undefined)
+    state.selections.set(
+      key,
+      (s = {
+        sel: selectFor(state.set, who, database),
+        grants: grantsFor(state.grants, who, Date.now()),
+        caches: new Map(),
+      }),
+    );
   return s;
 }
 
@@ -101,7 +131,13 @@ const denyOf = (reason: string): DenyDecision => ({ verdict: 'deny', policy: nul
  */
 function asEnforced(d: Decision): Decision {
   if (d.verdict !== 'approve') return d;
-  return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest; prepare it again to ask for one', kind: 'approval' };
+  return {
+    verdict: 'deny',
+    policy: d.policy,
+    rule: d.rule,
+    reason: 'it needs an approved AccessRequest; prepare it again to ask for one',
+    kind: 'approval',
+  };
 }
 
 /**
@@ -128,11 +164,19 @@ export class Gate {
     const s = selection(state, ctx.identity, ctx.database);
     this.sel = s.sel;
     this.#dctx = s.grants.length === 0 && ctx.grants.length === 0 ? ctx : { ...ctx, grants: s.grants };
-    this.catalogId = ctx.invoker === undefined || ctx.invoker.id === '' ? ctx.derived?.id ?? '' : `${ctx.derived?.id ?? ''}\u0003${ctx.invoker.id}`;
+    this.catalogId =
+      ctx.invoker === undefined || ctx.invoker.id === ''
+        ? (ctx.derived?.id ?? '')
+        : `${ctx.derived?.id ?? ''}\u0003${ctx.invoker.id}`;
     this.cache = Gate.#cacheFor(state, s.caches, ctx, this.catalogId);
   }
 
-  static #cacheFor(state: PolicyState, caches: Map<string, DecisionCache<Checked>>, ctx: SessionContext, catalogId: string): DecisionCache<Checked> {
+  static #cacheFor(
+    state: PolicyState,
+    caches: Map<string, DecisionCache<Checked>>,
+    ctx: SessionContext,
+    catalogId: string,
+  ): DecisionCache<Checked> {
     // Decisions depend on the search_path and on the catalog's views and SQL functions (policy/derived.ts)
     // and security_invoker views (policy/invoker.ts).
     const key = `${ctx.searchPath.join('\u0001')}\u0002${catalogId}`;
@@ -140,7 +184,7 @@ export class Gate {
     if (c === undefined) {
       // Every DDL that changes a view makes a new catalog: keep the few most recent caches, not all of them.
       if (caches.size >= MAX_CACHES_PER_SELECTION) caches.delete(caches.keys().next().value!);
-      caches.set(key, c = new DecisionCache<Checked>(state.cacheBytes));
+      caches.set(key, (c = new DecisionCache<Checked>(state.cacheBytes)));
     }
     return c;
   }
@@ -151,7 +195,9 @@ export class Gate {
     this.#bind(state, ctx);
   }
 
-  get generation(): number { return this.state.set.generation; }
+  get generation(): number {
+    return this.state.set.generation;
+  }
 
   /**
    * Analyse and decide a statement string. `prepared` resolves EXECUTE name to the facts stored when
@@ -177,10 +223,22 @@ export class Gate {
     } catch (e) {
       // The analyzer failing is "not understood": deny (design.md: anything not understood is denied).
       const reason = `the statement could not be analysed: ${(e as Error).message}`;
-      return { analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false }, decisions: [], facts: NO_FACTS, denied: { decision: denyOf(reason), what: 'statement' }, approval: null };
+      return {
+        analysis: { statements: [], error: reason, normalized: '', shapeCacheable: false },
+        decisions: [],
+        facts: NO_FACTS,
+        denied: { decision: denyOf(reason), what: 'statement' },
+        approval: null,
+      };
     }
     if (analysis.error !== null) {
-      const checked: Checked = { analysis, decisions: [], facts: NO_FACTS, denied: { decision: denyOf(analysis.error), what: 'statement' }, approval: null };
+      const checked: Checked = {
+        analysis,
+        decisions: [],
+        facts: NO_FACTS,
+        denied: { decision: denyOf(analysis.error), what: 'statement' },
+        approval: null,
+      };
       this.cache.set(sql, checked, null, sql.length * 2);
       return checked;
     }
@@ -201,7 +259,9 @@ export class Gate {
         cacheable = false;
         const stored = prepared.get(facts.executes);
         if (stored === undefined) {
-          const d = denyOf(`EXECUTE of prepared statement "${facts.executes}", which was not prepared through this proxy session`);
+          const d = denyOf(
+            `EXECUTE of prepared statement "${facts.executes}", which was not prepared through this proxy session`,
+          );
           decisions.push(d);
           denied ??= { decision: d, what: `EXECUTE ${facts.executes}` };
           merged.push(facts);
@@ -225,12 +285,23 @@ export class Gate {
       // decided with the current context: refuse the mix rather than decide on a stale one.
       for (let i = 0; i < analysis.statements.length - 1; i++) {
         if (changesResolution(analysis.statements[i]!)) {
-          denied = { decision: denyOf('a statement that changes session settings used for name resolution must be sent on its own'), what: describeStatement(analysis.statements[i]!, this.ctx) };
+          denied = {
+            decision: denyOf(
+              'a statement that changes session settings used for name resolution must be sent on its own',
+            ),
+            what: describeStatement(analysis.statements[i]!, this.ctx),
+          };
           break;
         }
       }
     }
-    const checked: Checked = { analysis, decisions, facts: merged ?? statements, denied, approval: denied === null ? approval : null };
+    const checked: Checked = {
+      analysis,
+      decisions,
+      facts: merged ?? statements,
+      denied,
+      approval: denied === null ? approval : null,
+    };
     if (cacheable) {
       const extra = analysis.normalized.length * 2 + 512 * analysis.statements.length;
       this.cache.set(sql, checked, shapeCacheable ? analysis.normalized : null, extra);
@@ -259,7 +330,8 @@ const MAX_CACHES_PER_SELECTION = 4;
  * trace: those outputs become opaque, which decide() masks when a masked relation is read.
  */
 export function withExecuted(outer: StatementFacts, stored: StatementFacts): StatementFacts {
-  if (outer.accesses.length === 0 && outer.unsupported.length === 0 && outer.effects.length === 0 && !outer.writes) return stored;
+  if (outer.accesses.length === 0 && outer.unsupported.length === 0 && outer.effects.length === 0 && !outer.writes)
+    return stored;
   const plain = outer.tag === 'ExecuteStmt';
   const argsRead = outer.accesses.length > 0;
   return {
@@ -269,8 +341,14 @@ export function withExecuted(outer: StatementFacts, stored: StatementFacts): Sta
     effects: [...outer.effects, ...stored.effects],
     unfilteredWrite: outer.unfilteredWrite || stored.unfilteredWrite,
     // Parameters may be stored or sent anywhere in p: values read by the arguments make those untraceable too.
-    written: [...(outer.written ?? []), ...(argsRead ? (stored.written ?? []).map(() => OPAQUE) : stored.written ?? [])],
-    notified: [...(outer.notified ?? []), ...(argsRead ? (stored.notified ?? []).map(() => OPAQUE) : stored.notified ?? [])],
+    written: [
+      ...(outer.written ?? []),
+      ...(argsRead ? (stored.written ?? []).map(() => OPAQUE) : (stored.written ?? [])),
+    ],
+    notified: [
+      ...(outer.notified ?? []),
+      ...(argsRead ? (stored.notified ?? []).map(() => OPAQUE) : (stored.notified ?? [])),
+    ],
     writes: outer.writes || stored.writes,
     outputs: plain ? (argsRead ? stored.outputs.map(() => OPAQUE) : stored.outputs) : outer.outputs,
     executes: null,

@@ -15,7 +15,7 @@ export const MAX_AFFECTED_ROWS_RULE = 'guardrails.maxAffectedRows';
 export interface Guard {
   readonly limit: number;
   readonly policy: string | null;
-  readonly inBlock: boolean;       // SAVEPOINT inside a transaction block, else BEGIN … COMMIT/ROLLBACK
+  readonly inBlock: boolean; // SAVEPOINT inside a transaction block, else BEGIN … COMMIT/ROLLBACK
   readonly what: string;
   held: Buffer[];
   heldRows: number;
@@ -31,7 +31,19 @@ export interface Guard {
 }
 
 export function guard(limit: number, policy: string | null, inBlock: boolean, what: string): Guard {
-  return { limit, policy, inBlock, what, held: [], heldRows: 0, count: null, before: null, tagCount: null, streaming: false, failed: false };
+  return {
+    limit,
+    policy,
+    inBlock,
+    what,
+    held: [],
+    heldRows: 0,
+    count: null,
+    before: null,
+    tagCount: null,
+    streaming: false,
+    failed: false,
+  };
 }
 
 /**
@@ -43,14 +55,23 @@ export function guard(limit: number, policy: string | null, inBlock: boolean, wh
  * is pg_catalog. A row moved between partitions counts twice (a delete and an insert). With track_counts off
  * the counters stay at zero: the query answers -1 and the guard fails closed.
  */
-export const CHANGED_ROWS_SQL = "SELECT CASE WHEN pg_catalog.current_setting('track_counts')::pg_catalog.bool THEN"
+export const CHANGED_ROWS_SQL =
+  "SELECT CASE WHEN pg_catalog.current_setting('track_counts')::pg_catalog.bool THEN"
   + ' COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)'
   + ' + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)), 0) ELSE -1 END::pg_catalog.int8'
   + " FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'm', 'p') AND c.relnamespace <> 'pg_catalog'::pg_catalog.regnamespace";
 
 /** The decision limits the rows this statement may change: it writes, or runs user code that may (runsUserCode). */
-export function isGuarded(d: Decision, f: StatementFacts, ctx: SessionContext): d is Extract<Decision, { verdict: 'allow' | 'warn' }> {
-  return (d.verdict === 'allow' || d.verdict === 'warn') && d.guardrails.maxAffectedRows !== null && (f.writes || runsUserCode(f, ctx));
+export function isGuarded(
+  d: Decision,
+  f: StatementFacts,
+  ctx: SessionContext,
+): d is Extract<Decision, { verdict: 'allow' | 'warn' }> {
+  return (
+    (d.verdict === 'allow' || d.verdict === 'warn')
+    && d.guardrails.maxAffectedRows !== null
+    && (f.writes || runsUserCode(f, ctx))
+  );
 }
 
 /**
@@ -69,27 +90,55 @@ export function runsUserCode(f: StatementFacts, ctx: SessionContext): boolean {
 }
 
 /** A guarded statement and its guard, for a session about to run it. */
-export function guardFor(d: Extract<Decision, { verdict: 'allow' | 'warn' }>, f: StatementFacts, ctx: SessionContext, inBlock: boolean): Guard {
+export function guardFor(
+  d: Extract<Decision, { verdict: 'allow' | 'warn' }>,
+  f: StatementFacts,
+  ctx: SessionContext,
+  inBlock: boolean,
+): Guard {
   return guard(d.guardrails.maxAffectedRows!, d.guardrails.policy, inBlock, describeStatement(f, ctx));
 }
 
 /** A denial of a guarded statement the proxy cannot count on its own, with the client's error built from it. */
-export interface GuardRefusal { readonly decision: DenyDecision; readonly fields: PgErrorFields }
+export interface GuardRefusal {
+  readonly decision: DenyDecision;
+  readonly fields: PgErrorFields;
+}
 
-function refusal(d: Extract<Decision, { verdict: 'allow' | 'warn' }>, f: StatementFacts, ctx: SessionContext, reason: string, must: string): GuardRefusal {
-  const decision: DenyDecision = { verdict: 'deny', policy: d.guardrails.policy, rule: MAX_AFFECTED_ROWS_RULE, reason, kind: 'guardrail' };
+function refusal(
+  d: Extract<Decision, { verdict: 'allow' | 'warn' }>,
+  f: StatementFacts,
+  ctx: SessionContext,
+  reason: string,
+  must: string,
+): GuardRefusal {
+  const decision: DenyDecision = {
+    verdict: 'deny',
+    policy: d.guardrails.policy,
+    rule: MAX_AFFECTED_ROWS_RULE,
+    reason,
+    kind: 'guardrail',
+  };
   const fields = denialFields(decision, describeStatement(f, ctx));
   fields.message += `: a write limited by maxAffectedRows must be ${must}`;
   return { decision, fields };
 }
 
 /** A guarded write among other statements of one Query: its count could not be told from theirs. */
-export function guardedInMultiStatement(d: Extract<Decision, { verdict: 'allow' | 'warn' }>, f: StatementFacts, ctx: SessionContext): GuardRefusal {
+export function guardedInMultiStatement(
+  d: Extract<Decision, { verdict: 'allow' | 'warn' }>,
+  f: StatementFacts,
+  ctx: SessionContext,
+): GuardRefusal {
   return refusal(d, f, ctx, 'guarded write in a multi-statement string', 'sent as a statement on its own');
 }
 
 /** A guarded write executed with a row limit: the portal could be resumed after the count was read. */
-export function guardedInParts(d: Extract<Decision, { verdict: 'allow' | 'warn' }>, f: StatementFacts, ctx: SessionContext): GuardRefusal {
+export function guardedInParts(
+  d: Extract<Decision, { verdict: 'allow' | 'warn' }>,
+  f: StatementFacts,
+  ctx: SessionContext,
+): GuardRefusal {
   return refusal(d, f, ctx, 'guarded write fetched in parts', 'executed in one Execute (row limit 0)');
 }
 
@@ -97,12 +146,21 @@ export function guardedInParts(d: Extract<Decision, { verdict: 'allow' | 'warn' 
 export const UNCOUNTABLE = -1;
 
 /** Statements whose CommandComplete row count counts rows they changed: a lower bound of the real count. */
-const TAG_COUNTS_CHANGES: ReadonlySet<string> = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CopyStmt']);
+const TAG_COUNTS_CHANGES: ReadonlySet<string> = new Set([
+  'InsertStmt',
+  'UpdateStmt',
+  'DeleteStmt',
+  'MergeStmt',
+  'CopyStmt',
+]);
 
 /** The count from the counters before and after (CHANGED_ROWS_SQL), never below what the tag says. */
 export function settleCount(g: Guard, facts: StatementFacts | null, after: number): void {
-  if (g.before === null || g.before < 0 || after < 0) { g.count = UNCOUNTABLE; return; }
-  const tag = facts !== null && TAG_COUNTS_CHANGES.has(facts.tag) ? g.tagCount ?? 0 : 0;
+  if (g.before === null || g.before < 0 || after < 0) {
+    g.count = UNCOUNTABLE;
+    return;
+  }
+  const tag = facts !== null && TAG_COUNTS_CHANGES.has(facts.tag) ? (g.tagCount ?? 0) : 0;
   g.count = Math.max(tag, after - g.before);
 }
 
@@ -120,9 +178,16 @@ function guardReason(g: Guard): string {
 /** A statement rolled back by maxAffectedRows: its denial and the error the client gets (42501; ADR 0001). */
 export function guardRollback(g: Guard): GuardRefusal {
   const reason = guardReason(g);
-  const decision: DenyDecision = { verdict: 'deny', policy: g.policy, rule: MAX_AFFECTED_ROWS_RULE, reason, kind: 'guardrail' };
+  const decision: DenyDecision = {
+    verdict: 'deny',
+    policy: g.policy,
+    rule: MAX_AFFECTED_ROWS_RULE,
+    reason,
+    kind: 'guardrail',
+  };
   const fields: PgErrorFields = {
-    severity: 'ERROR', code: '42501',
+    severity: 'ERROR',
+    code: '42501',
     message: `permission denied for ${g.what}: ${reason.replace(/^affected/, 'it affected')} of AccessPolicy "${g.policy}"; rolled back`,
   };
   return { decision, fields };

@@ -6,7 +6,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadAnalyzer } from './analyzer.ts';
-import { QUIET_MS, RECYCLE_STATEMENT_LENGTH, lastReplacementTimes, recyclable, recycleCount, replacementSettled, wasmMemoryBytes } from './parser-instance.ts';
+import {
+  QUIET_MS,
+  RECYCLE_STATEMENT_LENGTH,
+  lastReplacementTimes,
+  recyclable,
+  recycleCount,
+  replacementSettled,
+  wasmMemoryBytes,
+} from './parser-instance.ts';
 
 const CORPUS = [
   'SELECT 1',
@@ -18,11 +26,11 @@ const CORPUS = [
   'DELETE FROM public.customers WHERE id = 3',
   'DROP TABLE public.orders',
   'BEGIN; SELECT 1; COMMIT',
-  "COPY public.orders TO STDOUT",
-  "SET search_path = app, public",
+  'COPY public.orders TO STDOUT',
+  'SET search_path = app, public',
   'SELEC 1 FROM nowhere',
   "SELECT 'unterminated",
-  `SELECT id FROM public.orders WHERE id IN (${Array.from({ length: 4000 }, (_, k) => k).join(', ')})`,   // ~24 KB
+  `SELECT id FROM public.orders WHERE id IN (${Array.from({ length: 4000 }, (_, k) => k).join(', ')})`, // ~24 KB
 ];
 
 function hwmMiB(): number {
@@ -31,7 +39,10 @@ function hwmMiB(): number {
 
 test('issue 16: ordinary statements never replace the parser instance; a long one does, and analyses stay identical', async (t) => {
   const analyzer = await loadAnalyzer();
-  assert.ok(recyclable(), 'parser-instance.ts must be evaluated before libpg-query loads (a static import of it elsewhere?)');
+  assert.ok(
+    recyclable(),
+    'parser-instance.ts must be evaluated before libpg-query loads (a static import of it elsewhere?)',
+  );
   const initial = wasmMemoryBytes();
   assert.ok(initial > 0);
   const run = (): string[] => CORPUS.map((sql) => JSON.stringify([analyzer.normalize!(sql), analyzer.analyze(sql)]));
@@ -52,7 +63,9 @@ test('issue 16: ordinary statements never replace the parser instance; a long on
   assert.equal(recycleCount(), 1);
   assert.equal(wasmMemoryBytes(), initial);
   const times = lastReplacementTimes()!;
-  t.diagnostic(`replacement: ${times.ms.toFixed(1)} ms until swapped (mostly off the main thread), then a collection of ${times.gcMs.toFixed(1)} ms`);
+  t.diagnostic(
+    `replacement: ${times.ms.toFixed(1)} ms until swapped (mostly off the main thread), then a collection of ${times.gcMs.toFixed(1)} ms`,
+  );
 
   assert.deepEqual(run(), before, 'a statement is analysed differently on the new instance');
   assert.equal(JSON.stringify(analyzer.analyze(long, analyzer.normalize!(long) ?? undefined)), longAnalysis);
@@ -61,8 +74,14 @@ test('issue 16: ordinary statements never replace the parser instance; a long on
   // would take ~600 MB): many varied parses do not raise the process's peak.
   await replacementSettled();
   const hwm = hwmMiB();
-  for (let i = 0; i < 3000; i++) analyzer.analyze(`SELECT a${i % 97}, b FROM t${i % 13} WHERE c = ${i} AND d IN (${i}, ${i + 1}) ORDER BY ${1 + (i % 2)}`);
-  await new Promise((r) => setTimeout(r, 1500));   // a tier-up compile runs in the background
+  for (let i = 0; i < 3000; i++)
+    analyzer.analyze(
+      `SELECT a${i % 97}, b FROM t${i % 13} WHERE c = ${i} AND d IN (${i}, ${i + 1}) ORDER BY ${1 + (i % 2)}`,
+    );
+  await new Promise((r) => setTimeout(r, 1500)); // a tier-up compile runs in the background
   t.diagnostic(`VmHWM ${hwm.toFixed(0)} → ${hwmMiB().toFixed(0)} MiB over 3,000 parses on the new instance`);
-  assert.ok(hwmMiB() < hwm + 100, `VmHWM rose from ${hwm.toFixed(0)} to ${hwmMiB().toFixed(0)} MiB: is the new instance tiering up?`);
+  assert.ok(
+    hwmMiB() < hwm + 100,
+    `VmHWM rose from ${hwm.toFixed(0)} to ${hwmMiB().toFixed(0)} MiB: is the new instance tiering up?`,
+  );
 });

@@ -89,7 +89,7 @@ export function afterParse(length: number): void {
   if (shared === undefined) return;
   if (length < RECYCLE_STATEMENT_LENGTH && shared.HEAPU8.buffer.byteLength <= initialBytes) return;
   if (timer !== null) timer.refresh();
-  else timer = setTimeout(replace, QUIET_MS).unref();   // unref: a CLI that analysed a statement still exits
+  else timer = setTimeout(replace, QUIET_MS).unref(); // unref: a CLI that analysed a statement still exits
 }
 
 /** Quiet time after the last large statement before the instance is replaced. */
@@ -100,27 +100,31 @@ const waiting: (() => void)[] = [];
 
 function replace(): void {
   timer = null;
-  if (replacing !== null) {   // one under way (a large statement came while it was made): again after it
+  if (replacing !== null) {
+    // one under way (a large statement came while it was made): again after it
     timer = setTimeout(replace, QUIET_MS);
     if (waiting.length === 0) timer.unref();
     return;
   }
   const target = shared!;
   const started = performance.now();
-  replacing = factory().then((fresh) => {
-    // Every property the factory sets (exports, HEAP views, runtime helpers) — so index.cjs's next call finds
-    // only the new instance's, and nothing of this module holds the old one.
-    Object.assign(target, fresh);
-    recycled += 1;
-    const collecting = performance.now();
-    collectGarbage();
-    lastReplacement = { ms: performance.now() - started, gcMs: performance.now() - collecting };
-  }).catch(() => {
-    // Could not make one (out of memory?): keep serving from the old instance, which is still whole.
-  }).finally(() => {
-    replacing = null;
-    if (timer === null) for (const resolve of waiting.splice(0)) resolve();
-  });
+  replacing = factory()
+    .then((fresh) => {
+      // Every property the factory sets (exports, HEAP views, runtime helpers) — so index.cjs's next call finds
+      // only the new instance's, and nothing of this module holds the old one.
+      Object.assign(target, fresh);
+      recycled += 1;
+      const collecting = performance.now();
+      collectGarbage();
+      lastReplacement = { ms: performance.now() - started, gcMs: performance.now() - collecting };
+    })
+    .catch(() => {
+      // Could not make one (out of memory?): keep serving from the old instance, which is still whole.
+    })
+    .finally(() => {
+      replacing = null;
+      if (timer === null) for (const resolve of waiting.splice(0)) resolve();
+    });
 }
 
 let gc: (() => void) | undefined;
@@ -156,6 +160,8 @@ export function lastReplacementTimes(): { ms: number; gcMs: number } | undefined
 /** Resolves when no replacement is scheduled or under way (tests, the benchmark). */
 export function replacementSettled(): Promise<void> {
   if (timer === null && replacing === null) return Promise.resolve();
-  timer?.ref();   // someone waits for it now
-  return new Promise((resolve) => { waiting.push(resolve); });
+  timer?.ref(); // someone waits for it now
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+  });
 }

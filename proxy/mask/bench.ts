@@ -6,7 +6,15 @@ import { maskDataRow } from './datarow.ts';
 import { span } from './slab.ts';
 import { dataRow } from '../wire/messages.ts';
 
-const f = (typeOid: number): FieldInfo => ({ name: 'c', tableOid: 16400, attnum: 1, typeOid, typeLen: -1, typeMod: -1, format: 0 });
+const f = (typeOid: number): FieldInfo => ({
+  name: 'c',
+  tableOid: 16400,
+  attnum: 1,
+  typeOid,
+  typeLen: -1,
+  typeMod: -1,
+  format: 0,
+});
 const fields = [f(23), f(25), f(25), f(1700), f(1184)];
 const msg = dataRow(['12345', 'alice.smith@example.com', 'Alice Smith', '1234.50', '2024-05-01 12:34:56.789+00']);
 const settings = { hashKey: Buffer.alloc(32, 1) };
@@ -20,5 +28,7 @@ for (const s of ['redact', 'partial', 'hash', 'null'] as MaskStrategy[]) {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < N; i++) sink += maskDataRow(msg, 0, msg.length, mask, fields, settings, out).end;
   const ns = Number(process.hrtime.bigint() - t0) / N;
-  console.log(`${s.padEnd(8)} ${ns.toFixed(0).padStart(5)} ns per masked DataRow (5 columns, 1 masked, ${msg.length} bytes)${sink === 0 ? '!' : ''}`);
+  console.log(
+    `${s.padEnd(8)} ${ns.toFixed(0).padStart(5)} ns per masked DataRow (5 columns, 1 masked, ${msg.length} bytes)${sink === 0 ? '!' : ''}`,
+  );
 }

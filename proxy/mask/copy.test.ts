@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MASK_STRATEGIES, type MaskStrategy } from '../../policy/types.ts';
 import { partialText } from './strategies.ts';
-import { maskCopyData as maskCopyDataSpan, decodeText, encodeText, copyBinaryMaskUnsupported, binaryCopyState, maskCopyBinary as maskCopyBinarySpan, type CopyOptions, type BinaryCopyState } from './copy.ts';
+import {
+  maskCopyData as maskCopyDataSpan,
+  decodeText,
+  encodeText,
+  copyBinaryMaskUnsupported,
+  binaryCopyState,
+  maskCopyBinary as maskCopyBinarySpan,
+  type CopyOptions,
+  type BinaryCopyState,
+} from './copy.ts';
 import { span, type Span } from './slab.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from './mask-error.ts';
@@ -12,7 +21,14 @@ const settings = { hashKey: Buffer.alloc(32, 5) };
 
 // The message's bytes, copied: what the session would write (it passes the span before the next call).
 const bytesOf = (m: Span): Buffer => Buffer.from(m.buf.subarray(m.start, m.end));
-function maskCopyData(buf: Buffer, start: number, end: number, mask: (MaskStrategy | null)[], opts: CopyOptions, s: typeof settings): Buffer {
+function maskCopyData(
+  buf: Buffer,
+  start: number,
+  end: number,
+  mask: (MaskStrategy | null)[],
+  opts: CopyOptions,
+  s: typeof settings,
+): Buffer {
   return bytesOf(maskCopyDataSpan(buf, start, end, mask, opts, s, span()));
 }
 function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, s: typeof settings): Buffer {
@@ -41,8 +57,11 @@ test('text: masked columns replaced, others byte for byte, escapes intact', () =
   // As PostgreSQL writes 1 | 'a\tb\nc\\d' | NULL | '' | 'alice@example.com'
   const row = '1\ta\\tb\\nc\\\\d\t\\N\t\talice@example.com\n';
   assert.equal(masked(row, [null, null, null, null, 'partial'], TEXT), '1\ta\\tb\\nc\\\\d\t\\N\t\ta***@example.com\n');
-  assert.equal(masked(row, ['redact', 'redact', 'redact', 'redact', null], TEXT), '***\t***\t\\N\t***\talice@example.com\n',
-    'NULL stays \\N, the empty string is masked');
+  assert.equal(
+    masked(row, ['redact', 'redact', 'redact', 'redact', null], TEXT),
+    '***\t***\t\\N\t***\talice@example.com\n',
+    'NULL stays \\N, the empty string is masked',
+  );
   assert.equal(masked(row, [null, 'null', null, 'null', null], TEXT), '1\t\\N\t\\N\t\\N\talice@example.com\n');
 });
 
@@ -54,8 +73,8 @@ test('text: a partial view that keeps tabs, newlines and backslashes is re-escap
 
 test('text: hash works on the decoded value', () => {
   const a = masked('a\\tb12345\n', ['hash'], TEXT);
-  const b = masked('a\\x09b12345\n', ['hash'], TEXT);   // same value, written with a hex escape
-  const c = masked('a\\011b12345\n', ['hash'], TEXT);   // and with an octal one
+  const b = masked('a\\x09b12345\n', ['hash'], TEXT); // same value, written with a hex escape
+  const c = masked('a\\011b12345\n', ['hash'], TEXT); // and with an octal one
   assert.match(a, /^[0-9a-f]{16}\n$/);
   assert.equal(a, b);
   assert.equal(a, c);
@@ -87,19 +106,35 @@ test('decodeText and encodeText invert each other', () => {
 test('csv: quoting, NULL versus empty, doubled quotes, embedded newlines', () => {
   // As PostgreSQL writes 1 | 'a,b' | NULL | '' | 'say "hi"\nbye' | 'alice@example.com'
   const row = '1,"a,b",,"","say ""hi""\nbye",alice@example.com\n';
-  assert.equal(masked(row, [null, null, null, null, null, 'partial'], CSV), '1,"a,b",,"","say ""hi""\nbye",a***@example.com\n');
-  assert.equal(masked(row, ['redact', 'redact', 'redact', 'redact', 'redact', null], CSV), '***,"***",,"***","***",alice@example.com\n',
-    'quoted stays quoted, NULL stays NULL');
-  assert.equal(masked(row, [null, 'null', 'null', 'null', null, null], CSV), '1,,,,"say ""hi""\nbye",alice@example.com\n');
+  assert.equal(
+    masked(row, [null, null, null, null, null, 'partial'], CSV),
+    '1,"a,b",,"","say ""hi""\nbye",a***@example.com\n',
+  );
+  assert.equal(
+    masked(row, ['redact', 'redact', 'redact', 'redact', 'redact', null], CSV),
+    '***,"***",,"***","***",alice@example.com\n',
+    'quoted stays quoted, NULL stays NULL',
+  );
+  assert.equal(
+    masked(row, [null, 'null', 'null', 'null', null, null], CSV),
+    '1,,,,"say ""hi""\nbye",alice@example.com\n',
+  );
   // partial of 'say "hi"\nbye' (12 code points) keeps '\nbye': still quoted
-  assert.equal(masked(row, [null, null, null, null, 'partial', null], CSV), '1,"a,b",,"","********\nbye",alice@example.com\n');
+  assert.equal(
+    masked(row, [null, null, null, null, 'partial', null], CSV),
+    '1,"a,b",,"","********\nbye",alice@example.com\n',
+  );
   // partial keeping a quote: 'x,1234567"8' (11 code points) keeps '7"8'
   assert.equal(masked('"x,1234567""8"\n', ['partial'], CSV), '"********7""8"\n');
 });
 
 test('csv: an unquoted masked value gains quotes when it needs them', () => {
   assert.equal(masked('abcdefgh\n', ['null'], { format: 'csv', null: 'NULL' }), 'NULL\n');
-  assert.equal(masked('NUL\n', ['partial'], { format: 'csv', null: '***' }), '"***"\n', 'a mask equal to the null string is quoted');
+  assert.equal(
+    masked('NUL\n', ['partial'], { format: 'csv', null: '***' }),
+    '"***"\n',
+    'a mask equal to the null string is quoted',
+  );
 });
 
 test('csv: custom quote, escape and delimiter', () => {
@@ -112,14 +147,14 @@ test('csv: custom quote, escape and delimiter', () => {
 test('malformed messages and rows that do not end at a row boundary throw MaskError', () => {
   const bad = (payload: string, mask: (MaskStrategy | null)[], opts: CopyOptions): void =>
     assert.throws(() => masked(payload, mask, opts), MaskError, JSON.stringify(payload));
-  bad('1\tabc', [null, 'redact'], TEXT);          // no newline: the row continues in the next message
-  bad('1\tab\\', [null, 'redact'], TEXT);         // ends inside an escape
-  bad('1\tab\n2', [null, 'redact'], TEXT);        // second row incomplete
-  bad('1\n', [null, 'redact'], TEXT);             // too few columns
-  bad('1\t2\t3\n', [null, 'redact'], TEXT);       // too many
-  bad('1,"abc\n', [null, 'redact'], CSV);         // open quote: newline inside the value
-  bad('1,"abc"x\n', [null, 'redact'], CSV);       // text after a closing quote
-  bad('1,ab"c\n', [null, 'redact'], CSV);         // a quote PostgreSQL would have quoted
+  bad('1\tabc', [null, 'redact'], TEXT); // no newline: the row continues in the next message
+  bad('1\tab\\', [null, 'redact'], TEXT); // ends inside an escape
+  bad('1\tab\n2', [null, 'redact'], TEXT); // second row incomplete
+  bad('1\n', [null, 'redact'], TEXT); // too few columns
+  bad('1\t2\t3\n', [null, 'redact'], TEXT); // too many
+  bad('1,"abc\n', [null, 'redact'], CSV); // open quote: newline inside the value
+  bad('1,"abc"x\n', [null, 'redact'], CSV); // text after a closing quote
+  bad('1,ab"c\n', [null, 'redact'], CSV); // a quote PostgreSQL would have quoted
   assert.throws(() => masked('x\n', ['redact'], { format: 'text', delimiter: '||' }), MaskError);
   assert.throws(() => masked('x\n', ['redact'], { format: 'binary' } as unknown as CopyOptions), MaskError);
   const msg = copyData('x\n');
@@ -165,15 +200,36 @@ test('binary COPY has a refusal reason for the session', () => {
 // ---- property: random rows through an independent encoder/decoder pair -----------------------
 // Written from the sql-copy docs, sharing nothing with copy.ts.
 function pgText(rows: (string | null)[][]): string {
-  const esc: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f', '\v': '\\v' };
-  return rows.map((r) => r.map((v) => v === null ? '\\N' : v.replace(/[\\\n\r\t\b\f\v]/g, (c) => esc[c]!)).join('\t') + '\n').join('');
+  const esc: Record<string, string> = {
+    '\\': '\\\\',
+    '\n': '\\n',
+    '\r': '\\r',
+    '\t': '\\t',
+    '\b': '\\b',
+    '\f': '\\f',
+    '\v': '\\v',
+  };
+  return rows
+    .map((r) => r.map((v) => (v === null ? '\\N' : v.replace(/[\\\n\r\t\b\f\v]/g, (c) => esc[c]!))).join('\t') + '\n')
+    .join('');
 }
 function parseText(s: string): (string | null)[][] {
   const un: Record<string, string> = { n: '\n', r: '\r', t: '\t', b: '\b', f: '\f', v: '\v' };
-  return s.slice(0, -1).split('\n').map((line) => line.split('\t').map((f) => f === '\\N' ? null : f.replace(/\\(.)/g, (_, c: string) => un[c] ?? c)));
+  return s
+    .slice(0, -1)
+    .split('\n')
+    .map((line) =>
+      line.split('\t').map((f) => (f === '\\N' ? null : f.replace(/\\(.)/g, (_, c: string) => un[c] ?? c))),
+    );
 }
 function pgCsv(rows: (string | null)[][]): string {
-  return rows.map((r) => r.map((v) => v === null ? '' : (v === '' || /[,"\r\n]/.test(v)) ? `"${v.replace(/"/g, '""')}"` : v).join(',') + '\n').join('');
+  return rows
+    .map(
+      (r) =>
+        r.map((v) => (v === null ? '' : v === '' || /[,"\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(',')
+        + '\n',
+    )
+    .join('');
 }
 function parseCsv(s: string): (string | null)[][] {
   const rows: (string | null)[][] = [];
@@ -182,49 +238,93 @@ function parseCsv(s: string): (string | null)[][] {
   while (i < s.length) {
     let v: string | null;
     if (s[i] === '"') {
-      let j = i + 1; v = '';
-      for (;;) { if (s[j] === '"' && s[j + 1] === '"') { v += '"'; j += 2; } else if (s[j] === '"') { j++; break; } else v += s[j++]; }
+      let j = i + 1;
+      v = '';
+      for (;;) {
+        if (s[j] === '"' && s[j + 1] === '"') {
+          v += '"';
+          j += 2;
+        } else if (s[j] === '"') {
+          j++;
+          break;
+        } else v += s[j++];
+      }
       i = j;
     } else {
-      let j = i; while (s[j] !== ',' && s[j] !== '\n') j++;
-      v = j === i ? null : s.slice(i, j); i = j;
+      let j = i;
+      while (s[j] !== ',' && s[j] !== '\n') j++;
+      v = j === i ? null : s.slice(i, j);
+      i = j;
     }
     row.push(v);
-    if (s[i++] === '\n') { rows.push(row); row = []; }
+    if (s[i++] === '\n') {
+      rows.push(row);
+      row = [];
+    }
   }
   return rows;
 }
 
-const value = fc.option(fc.string({ unit: fc.constantFrom(...'ab@.é😀\t\n\r\\",|N* 0'), maxLength: 16 }), { nil: null, freq: 5 });
+const value = fc.option(fc.string({ unit: fc.constantFrom(...'ab@.é😀\t\n\r\\",|N* 0'), maxLength: 16 }), {
+  nil: null,
+  freq: 5,
+});
 test('property: text and CSV rows survive masking; unmasked values identical, masked ones as the strategy says', () => {
-  fc.assert(fc.property(fc.integer({ min: 1, max: 5 }).chain((n) => fc.record({
-    mask: fc.array(fc.option(fc.constantFrom(...MASK_STRATEGIES), { nil: null }), { minLength: n, maxLength: n }),
-    rows: fc.array(fc.array(value, { minLength: n, maxLength: n }), { minLength: 1, maxLength: 3 }),
-  })), ({ mask, rows }) => {
-    for (const [encode, parse, opts] of [[pgText, parseText, TEXT], [pgCsv, parseCsv, CSV]] as const) {
-      const out = parse(masked(encode(rows), mask, opts));
-      assert.equal(out.length, rows.length);
-      rows.forEach((r, i) => {
-        r.forEach((v, j) => {
-          const got = out[i]![j];
-          const s = mask[j];
-          if (s == null || v === null) assert.equal(got, v);
-          else if (s === 'null') assert.equal(got, null);
-          else if (s === 'redact') assert.equal(got, '***');
-          else if (s === 'partial') assert.equal(got, partialText(v));
-          else assert.match(got!, /^[0-9a-f]{16}$/);
-        });
-      });
-    }
-  }), { numRuns: 1000 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 5 }).chain((n) =>
+        fc.record({
+          mask: fc.array(fc.option(fc.constantFrom(...MASK_STRATEGIES), { nil: null }), { minLength: n, maxLength: n }),
+          rows: fc.array(fc.array(value, { minLength: n, maxLength: n }), { minLength: 1, maxLength: 3 }),
+        }),
+      ),
+      ({ mask, rows }) => {
+        for (const [encode, parse, opts] of [
+          [pgText, parseText, TEXT],
+          [pgCsv, parseCsv, CSV],
+        ] as const) {
+          const out = parse(masked(encode(rows), mask, opts));
+          assert.equal(out.length, rows.length);
+          rows.forEach((r, i) => {
+            r.forEach((v, j) => {
+              const got = out[i]![j];
+              const s = mask[j];
+              if (s == null || v === null) assert.equal(got, v);
+              else if (s === 'null') assert.equal(got, null);
+              else if (s === 'redact') assert.equal(got, '***');
+              else if (s === 'partial') assert.equal(got, partialText(v));
+              else assert.match(got!, /^[0-9a-f]{16}$/);
+            });
+          });
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });
 
 // ---- binary format (issue 12: COPY (query) TO … (FORMAT binary) of a masked column) ---------------
 
 const SIG = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-const field = (typeOid: number): FieldInfo => ({ name: 'f', tableOid: 0, attnum: 0, typeOid, typeLen: -1, typeMod: -1, format: 1 });
-const int4 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(n, 0); return b; };
-const int2 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeInt16BE(n, 0); return b; };
+const field = (typeOid: number): FieldInfo => ({
+  name: 'f',
+  tableOid: 0,
+  attnum: 0,
+  typeOid,
+  typeLen: -1,
+  typeMod: -1,
+  format: 1,
+});
+const int4 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n, 0);
+  return b;
+};
+const int2 = (n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n, 0);
+  return b;
+};
 const lenValue = (v: Buffer | null): Buffer => (v === null ? int4(-1) : Buffer.concat([int4(v.length), v]));
 const tuple = (...vs: (Buffer | null)[]): Buffer => Buffer.concat([int2(vs.length), ...vs.map(lenValue)]);
 const HEADER = Buffer.concat([SIG, int4(0), int4(0)]);
@@ -235,11 +335,16 @@ test('binary: the header, unmasked fields and NULLs pass byte for byte; masked v
   const first = Buffer.concat([HEADER, tuple(int4(7), Buffer.from('alice@example.com'), int4(42), null)]);
   const out = maskCopyBinary(copyData(first), 0, first.length + 5, st, settings);
   assert.equal(out.readInt32BE(1), out.length - 1);
-  assert.deepEqual(out.subarray(5), Buffer.concat([HEADER, tuple(int4(7), Buffer.from('a***@example.com'), null, null)]),
-    'int4 under redact becomes NULL (a *** would not decode); NULL stays NULL');
+  assert.deepEqual(
+    out.subarray(5),
+    Buffer.concat([HEADER, tuple(int4(7), Buffer.from('a***@example.com'), null, null)]),
+    'int4 under redact becomes NULL (a *** would not decode); NULL stays NULL',
+  );
   const second = tuple(int4(8), Buffer.from('bob@example.net'), null, Buffer.from('x@y.zz'));
-  assert.deepEqual(maskCopyBinary(copyData(second), 0, second.length + 5, st, settings).subarray(5),
-    tuple(int4(8), Buffer.from('b***@example.net'), null, Buffer.from('x***@y.zz')));
+  assert.deepEqual(
+    maskCopyBinary(copyData(second), 0, second.length + 5, st, settings).subarray(5),
+    tuple(int4(8), Buffer.from('b***@example.net'), null, Buffer.from('x***@y.zz')),
+  );
   const end = maskCopyBinary(copyData(TRAILER), 0, 7, st, settings);
   assert.deepEqual(end.subarray(5), TRAILER);
   assert.equal(st.ended, true);
@@ -253,29 +358,44 @@ test('binary: no rows (header and trailer in one message), and a header extensio
 
 test('binary: malformed or unexpected streams throw MaskError (the session closes, nothing leaks)', () => {
   const bad = (mask: (MaskStrategy | null)[], payload: Buffer, header = false): void => {
-    const st = binaryCopyState(mask, mask.map(() => field(25)));
+    const st = binaryCopyState(
+      mask,
+      mask.map(() => field(25)),
+    );
     st.header = header;
     assert.throws(() => maskCopyBinary(copyData(payload), 0, payload.length + 5, st, settings), MaskError);
   };
   bad(['redact'], Buffer.from('not a copy stream at all'));
-  bad(['redact'], Buffer.concat([SIG, int4(0x10000), int4(0)]));                        // WITH OIDS flag
-  bad(['redact'], tuple(Buffer.from('a'), Buffer.from('b')), true);                     // wrong field count
-  bad(['redact'], Buffer.concat([int2(1), int4(50), Buffer.from('short')]), true);      // value runs past the end
-  bad(['redact'], Buffer.concat([int2(1), int4(1)]), true);                              // tuple split across messages
-  bad(['redact'], Buffer.concat([TRAILER, tuple(Buffer.from('a'))]), true);             // data after the trailer
+  bad(['redact'], Buffer.concat([SIG, int4(0x10000), int4(0)])); // WITH OIDS flag
+  bad(['redact'], tuple(Buffer.from('a'), Buffer.from('b')), true); // wrong field count
+  bad(['redact'], Buffer.concat([int2(1), int4(50), Buffer.from('short')]), true); // value runs past the end
+  bad(['redact'], Buffer.concat([int2(1), int4(1)]), true); // tuple split across messages
+  bad(['redact'], Buffer.concat([TRAILER, tuple(Buffer.from('a'))]), true); // data after the trailer
   assert.throws(() => binaryCopyState(['redact'], []), MaskError);
 });
 
 test('binary: property — a random tuple stream round-trips with no mask and never leaks a masked text value', () => {
-  fc.assert(fc.property(fc.array(fc.tuple(fc.option(fc.string(), { nil: null }), fc.option(fc.string({ minLength: 1 }), { nil: null })), { maxLength: 5 }), (rows) => {
-    const msgs = rows.map(([a, b]) => tuple(a === null ? null : Buffer.from(a), b === null ? null : Buffer.from(`secret-${b}`)));
-    const plain = binaryCopyState([null, null], [field(25), field(25)]);
-    const hidden = binaryCopyState([null, 'redact'], [field(25), field(25)]);
-    msgs.forEach((m, i) => {
-      const payload = i === 0 ? Buffer.concat([HEADER, m]) : m;
-      assert.deepEqual(maskCopyBinary(copyData(payload), 0, payload.length + 5, plain, settings).subarray(5), payload);
-      const out = maskCopyBinary(copyData(payload), 0, payload.length + 5, hidden, settings);
-      assert.ok(!out.includes('secret-'));
-    });
-  }));
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.option(fc.string(), { nil: null }), fc.option(fc.string({ minLength: 1 }), { nil: null })), {
+        maxLength: 5,
+      }),
+      (rows) => {
+        const msgs = rows.map(([a, b]) =>
+          tuple(a === null ? null : Buffer.from(a), b === null ? null : Buffer.from(`secret-${b}`)),
+        );
+        const plain = binaryCopyState([null, null], [field(25), field(25)]);
+        const hidden = binaryCopyState([null, 'redact'], [field(25), field(25)]);
+        msgs.forEach((m, i) => {
+          const payload = i === 0 ? Buffer.concat([HEADER, m]) : m;
+          assert.deepEqual(
+            maskCopyBinary(copyData(payload), 0, payload.length + 5, plain, settings).subarray(5),
+            payload,
+          );
+          const out = maskCopyBinary(copyData(payload), 0, payload.length + 5, hidden, settings);
+          assert.ok(!out.includes('secret-'));
+        });
+      },
+    ),
+  );
 });

@@ -53,7 +53,11 @@ const BACKSLASH = 0x5c;
 const MAX_MESSAGE_LEN = 0x7fffffff;
 
 interface Resolved {
-  csv: boolean; delim: number; quote: number; escape: number; nul: Buffer;
+  csv: boolean;
+  delim: number;
+  quote: number;
+  escape: number;
+  nul: Buffer;
   /** Text format: 1 for the bytes that end or escape a field (delimiter, newline, backslash), 0 for the rest. */
   special: Uint8Array;
 }
@@ -70,7 +74,7 @@ let lastOpts: CopyOptions | null = null;
 let lastResolved: Resolved | null = null;
 
 function resolve(opts: CopyOptions): Resolved {
-  if (opts === lastOpts) return lastResolved!;   // a bulk COPY: every message has the same options
+  if (opts === lastOpts) return lastResolved!; // a bulk COPY: every message has the same options
   let r = resolvedCache.get(opts);
   if (r === undefined) r = resolveNew(opts);
   lastOpts = opts;
@@ -112,7 +116,7 @@ let recorded = 0;
 const EMPTY = Buffer.alloc(0);
 
 function clearRecorded(): void {
-  for (let k = 0; k < recorded; k++) replacement[k] = EMPTY;   // no masked value outlives the call
+  for (let k = 0; k < recorded; k++) replacement[k] = EMPTY; // no masked value outlives the call
   recorded = 0;
 }
 
@@ -123,15 +127,23 @@ function checkCopyData(buf: Buffer, start: number, end: number): void {
   }
   if (buf[start] !== COPY_DATA) throw new MaskError(`CopyData: type byte 0x${buf[start]!.toString(16)} is not 'd'`);
   const len = buf.readInt32BE(start + 1);
-  if (len !== end - start - 1) throw new MaskError(`CopyData: length field ${len} does not match message size ${end - start - 1}`);
+  if (len !== end - start - 1)
+    throw new MaskError(`CopyData: length field ${len} does not match message size ${end - start - 1}`);
 }
 
 /**
  * The CopyData message buf[start, end) with the masked columns of every row in it replaced, into `out` (and
  * returned): the input itself when nothing in it changed, else a copy in the output slab.
  */
-export function maskCopyData(buf: Buffer, start: number, end: number, columnMask: RowMask,
-                             opts: CopyOptions, settings: MaskSettings, out: Span): Span {
+export function maskCopyData(
+  buf: Buffer,
+  start: number,
+  end: number,
+  columnMask: RowMask,
+  opts: CopyOptions,
+  settings: MaskSettings,
+  out: Span,
+): Span {
   checkCopyData(buf, start, end);
   const o = resolve(opts);
   try {
@@ -184,10 +196,10 @@ function textRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolv
   const ncols = mask.length;
   let col = 0;
   let fs = pos;
-  let escaped = false;   // the field holds a backslash: its value must be decoded before masking
+  let escaped = false; // the field holds a backslash: its value must be decoded before masking
   const special = o.special;
   for (;;) {
-    while (pos < end && special[buf[pos]!] === 0) pos++;   // most bytes: one table load
+    while (pos < end && special[buf[pos]!] === 0) pos++; // most bytes: one table load
     if (pos >= end) throw new MaskError('CopyData: message does not end at a row boundary');
     const c = buf[pos]!;
     if (c === BACKSLASH) {
@@ -218,19 +230,26 @@ function textRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolv
 function isNullField(buf: Buffer, fs: number, fe: number, nul: Buffer): boolean {
   const n = nul.length;
   if (fe - fs !== n) return false;
-  for (let i = 0; i < n; i++) if (buf[fs + i] !== nul[i]) return false;   // a byte or two: no native call
+  for (let i = 0; i < n; i++) if (buf[fs + i] !== nul[i]) return false; // a byte or two: no native call
   return true;
 }
 
-function maskTextField(buf: Buffer, fs: number, fe: number, escaped: boolean, strategy: NonNullable<RowMask[number]>,
-                       o: Resolved, settings: MaskSettings): void {
+function maskTextField(
+  buf: Buffer,
+  fs: number,
+  fe: number,
+  escaped: boolean,
+  strategy: NonNullable<RowMask[number]>,
+  o: Resolved,
+  settings: MaskSettings,
+): void {
   if (isNullField(buf, fs, fe, o.nul)) return; // NULL stays NULL
   let v: Buffer | null;
   if (escaped) {
     const value = decodeText(buf, fs, fe);
     v = maskValue(strategy, value, 0, value.length, 'text', settings);
   } else {
-    v = maskValue(strategy, buf, fs, fe, 'text', settings);   // no escape: the bytes are the value
+    v = maskValue(strategy, buf, fs, fe, 'text', settings); // no escape: the bytes are the value
   }
   record(fs, fe, v === null ? o.nul : encodeText(v, o.delim));
 }
@@ -250,34 +269,60 @@ export function decodeText(buf: Buffer, fs: number, fe: number): Buffer {
   if (first === fe) return buf.subarray(fs, fe);
   const out = Buffer.allocUnsafe(fe - fs);
   let w = 0;
-  for (let p = fs; p < fe;) {
+  for (let p = fs; p < fe; ) {
     const c = buf[p++]!;
-    if (c !== BACKSLASH || p >= fe) { out[w++] = c; continue; }
+    if (c !== BACKSLASH || p >= fe) {
+      out[w++] = c;
+      continue;
+    }
     const e = buf[p++]!;
     switch (e) {
-      case 0x62: out[w++] = 0x08; break; // \b
-      case 0x66: out[w++] = 0x0c; break; // \f
-      case 0x6e: out[w++] = LF; break;   // \n
-      case 0x72: out[w++] = CR; break;   // \r
-      case 0x74: out[w++] = 0x09; break; // \t
-      case 0x76: out[w++] = 0x0b; break; // \v
-      case 0x78: {                       // \xh or \xhh; a bare \x is an x
+      case 0x62:
+        out[w++] = 0x08;
+        break; // \b
+      case 0x66:
+        out[w++] = 0x0c;
+        break; // \f
+      case 0x6e:
+        out[w++] = LF;
+        break; // \n
+      case 0x72:
+        out[w++] = CR;
+        break; // \r
+      case 0x74:
+        out[w++] = 0x09;
+        break; // \t
+      case 0x76:
+        out[w++] = 0x0b;
+        break; // \v
+      case 0x78: {
+        // \xh or \xhh; a bare \x is an x
         const h1 = p < fe ? hexVal(buf[p]!) : -1;
-        if (h1 < 0) { out[w++] = e; break; }
+        if (h1 < 0) {
+          out[w++] = e;
+          break;
+        }
         p++;
         const h2 = p < fe ? hexVal(buf[p]!) : -1;
-        if (h2 < 0) { out[w++] = h1; break; }
+        if (h2 < 0) {
+          out[w++] = h1;
+          break;
+        }
         p++;
         out[w++] = (h1 << 4) | h2;
         break;
       }
       default:
-        if (OCTAL(e)) {                  // \d, \dd or \ddd octal
+        if (OCTAL(e)) {
+          // \d, \dd or \ddd octal
           let v = e - 0x30;
-          if (p < fe && OCTAL(buf[p]!)) { v = (v << 3) + buf[p++]! - 0x30; if (p < fe && OCTAL(buf[p]!)) v = (v << 3) + buf[p++]! - 0x30; }
+          if (p < fe && OCTAL(buf[p]!)) {
+            v = (v << 3) + buf[p++]! - 0x30;
+            if (p < fe && OCTAL(buf[p]!)) v = (v << 3) + buf[p++]! - 0x30;
+          }
           out[w++] = v & 0xff;
         } else {
-          out[w++] = e;                  // any other character stands for itself
+          out[w++] = e; // any other character stands for itself
         }
     }
   }
@@ -294,7 +339,10 @@ export function encodeText(v: Buffer, delim: number): Buffer {
   for (let i = 0; i < v.length; i++) {
     const c = v[i]!;
     const e = textEscape(c, delim);
-    if (e !== 0) { out[w++] = BACKSLASH; out[w++] = e; } else out[w++] = c;
+    if (e !== 0) {
+      out[w++] = BACKSLASH;
+      out[w++] = e;
+    } else out[w++] = c;
   }
   return out;
 }
@@ -302,14 +350,22 @@ export function encodeText(v: Buffer, delim: number): Buffer {
 /** The character after the backslash for c, or 0 when c goes out as itself. */
 function textEscape(c: number, delim: number): number {
   switch (c) {
-    case 0x08: return 0x62;
-    case 0x0c: return 0x66;
-    case LF: return 0x6e;
-    case CR: return 0x72;
-    case 0x09: return 0x74;
-    case 0x0b: return 0x76;
-    case BACKSLASH: return BACKSLASH;
-    default: return c === delim ? c : 0;
+    case 0x08:
+      return 0x62;
+    case 0x0c:
+      return 0x66;
+    case LF:
+      return 0x6e;
+    case CR:
+      return 0x72;
+    case 0x09:
+      return 0x74;
+    case 0x0b:
+      return 0x76;
+    case BACKSLASH:
+      return BACKSLASH;
+    default:
+      return c === delim ? c : 0;
   }
 }
 
@@ -327,9 +383,20 @@ function csvRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolve
       for (;;) {
         if (pos >= end) throw new MaskError('CopyData: message does not end at a row boundary (open quote)');
         const c = buf[pos]!;
-        if (c === o.escape && o.escape !== o.quote && pos + 1 < end && (buf[pos + 1] === o.quote || buf[pos + 1] === o.escape)) { pos += 2; continue; }
+        if (
+          c === o.escape
+          && o.escape !== o.quote
+          && pos + 1 < end
+          && (buf[pos + 1] === o.quote || buf[pos + 1] === o.escape)
+        ) {
+          pos += 2;
+          continue;
+        }
         if (c === o.quote) {
-          if (o.escape === o.quote && pos + 1 < end && buf[pos + 1] === o.quote) { pos += 2; continue; }
+          if (o.escape === o.quote && pos + 1 < end && buf[pos + 1] === o.quote) {
+            pos += 2;
+            continue;
+          }
           pos++;
           break;
         }
@@ -338,7 +405,8 @@ function csvRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolve
     } else {
       while (pos < end && buf[pos] !== o.delim && buf[pos] !== LF) {
         // PostgreSQL quotes any value holding a quote or CR; meeting one here means we misread the row.
-        if (buf[pos] === o.quote || buf[pos] === CR) throw new MaskError('CopyData: unexpected quote or CR in an unquoted CSV value');
+        if (buf[pos] === o.quote || buf[pos] === CR)
+          throw new MaskError('CopyData: unexpected quote or CR in an unquoted CSV value');
         pos++;
       }
     }
@@ -361,8 +429,15 @@ function csvRow(buf: Buffer, pos: number, end: number, mask: RowMask, o: Resolve
   }
 }
 
-function maskCsvField(buf: Buffer, fs: number, fe: number, quoted: boolean, strategy: NonNullable<RowMask[number]>,
-                      o: Resolved, settings: MaskSettings): void {
+function maskCsvField(
+  buf: Buffer,
+  fs: number,
+  fe: number,
+  quoted: boolean,
+  strategy: NonNullable<RowMask[number]>,
+  o: Resolved,
+  settings: MaskSettings,
+): void {
   if (!quoted && isNullField(buf, fs, fe, o.nul)) return; // NULL stays NULL
   const value = quoted ? decodeCsvQuoted(buf, fs + 1, fe - 1, o) : buf.subarray(fs, fe);
   const v = maskValue(strategy, value, 0, value.length, 'text', settings);
@@ -382,7 +457,11 @@ function decodeCsvQuoted(buf: Buffer, fs: number, fe: number, o: Resolved): Buff
 }
 
 /** Quote like copyto.c CopyAttributeOutCSV: when needed, or when the original value was quoted (FORCE_QUOTE). */
-export function encodeCsv(v: Buffer, o: { delim: number; quote: number; escape: number; nul: Buffer }, forceQuote: boolean): Buffer {
+export function encodeCsv(
+  v: Buffer,
+  o: { delim: number; quote: number; escape: number; nul: Buffer },
+  forceQuote: boolean,
+): Buffer {
   let quote = forceQuote || v.equals(o.nul) || (v.length === 2 && v[0] === BACKSLASH && v[1] === 0x2e); // \. would end COPY FROM
   let extra = 0;
   for (let i = 0; i < v.length; i++) {
@@ -425,26 +504,38 @@ export interface BinaryCopyState {
 }
 
 export function binaryCopyState(mask: RowMask, fields: readonly FieldInfo[]): BinaryCopyState {
-  if (mask.length !== fields.length) throw new MaskError(`COPY: mask has ${mask.length} entries for ${fields.length} columns`);
+  if (mask.length !== fields.length)
+    throw new MaskError(`COPY: mask has ${mask.length} entries for ${fields.length} columns`);
   return { mask, fields, header: false, ended: false };
 }
 
 /** As maskCopyData, for the binary format: the masked fields of every tuple in buf[start, end) replaced, into `out`. */
-export function maskCopyBinary(buf: Buffer, start: number, end: number, st: BinaryCopyState, settings: MaskSettings,
-                               out: Span): Span {
+export function maskCopyBinary(
+  buf: Buffer,
+  start: number,
+  end: number,
+  st: BinaryCopyState,
+  settings: MaskSettings,
+  out: Span,
+): Span {
   checkCopyData(buf, start, end);
   let pos = start + 5;
   try {
     if (!st.header) {
-      if (end - pos < SIGNATURE.length + 8 || buf.compare(SIGNATURE, 0, SIGNATURE.length, pos, pos + SIGNATURE.length) !== 0) {
+      if (
+        end - pos < SIGNATURE.length + 8
+        || buf.compare(SIGNATURE, 0, SIGNATURE.length, pos, pos + SIGNATURE.length) !== 0
+      ) {
         throw new MaskError('binary COPY: the stream does not start with the PGCOPY signature');
       }
       pos += SIGNATURE.length;
       const flags = buf.readUInt32BE(pos);
-      if ((flags & CRITICAL_FLAGS) !== 0) throw new MaskError(`binary COPY: header flags 0x${flags.toString(16)} are not understood`);
+      if ((flags & CRITICAL_FLAGS) !== 0)
+        throw new MaskError(`binary COPY: header flags 0x${flags.toString(16)} are not understood`);
       const ext = buf.readInt32BE(pos + 4);
       pos += 8;
-      if (ext < 0 || ext > end - pos) throw new MaskError(`binary COPY: header extension length ${ext} runs past the message end`);
+      if (ext < 0 || ext > end - pos)
+        throw new MaskError(`binary COPY: header extension length ${ext} runs past the message end`);
       pos += ext;
       st.header = true;
     }
@@ -454,14 +545,18 @@ export function maskCopyBinary(buf: Buffer, start: number, end: number, st: Bina
       if (end - pos < 2) throw new MaskError('binary COPY: message does not end at a tuple boundary');
       const count = buf.readInt16BE(pos);
       pos += 2;
-      if (count === -1) { st.ended = true; continue; }
+      if (count === -1) {
+        st.ended = true;
+        continue;
+      }
       if (count !== ncols) throw new MaskError(`binary COPY: tuple has ${count} fields, expected ${ncols}`);
       for (let i = 0; i < count; i++) {
         if (end - pos < 4) throw new MaskError('binary COPY: message does not end at a tuple boundary');
         const n = buf.readInt32BE(pos);
         pos += 4;
-        if (n === -1) continue;                                    // NULL stays NULL
-        if (n < 0 || n > end - pos) throw new MaskError(`binary COPY: field ${i + 1} length ${n} runs past the message end`);
+        if (n === -1) continue; // NULL stays NULL
+        if (n < 0 || n > end - pos)
+          throw new MaskError(`binary COPY: field ${i + 1} length ${n} runs past the message end`);
         const strategy = st.mask[i];
         if (strategy != null) {
           const v = maskValue(strategy, buf, pos, pos + n, fieldKind(st.fields[i]!), settings);

@@ -9,7 +9,9 @@ import { MaskError } from './mask-error.ts';
 import { partialText, valueKind } from './strategies.ts';
 
 // The masked row's bytes, as the session passes them.
-function maskDataRow(...a: [Buffer, number, number, readonly (MaskStrategy | null)[], FieldInfo[], { hashKey: Buffer }]): Buffer {
+function maskDataRow(
+  ...a: [Buffer, number, number, readonly (MaskStrategy | null)[], FieldInfo[], { hashKey: Buffer }]
+): Buffer {
   const m = maskDataRowSpan(...a, span());
   return m.buf.subarray(m.start, m.end);
 }
@@ -41,7 +43,10 @@ function decodeRow(msg: Buffer): (Buffer | null)[] {
   for (let i = 0; i < count; i++) {
     const n = msg.readInt32BE(p);
     p += 4;
-    if (n === -1) { out.push(null); continue; }
+    if (n === -1) {
+      out.push(null);
+      continue;
+    }
     out.push(msg.subarray(p, p + n));
     p += n;
   }
@@ -49,8 +54,15 @@ function decodeRow(msg: Buffer): (Buffer | null)[] {
   return out;
 }
 
-const field = (typeOid: number, format: 0 | 1 = 0): FieldInfo =>
-  ({ name: 'c', tableOid: 0, attnum: 0, typeOid, typeLen: -1, typeMod: -1, format });
+const field = (typeOid: number, format: 0 | 1 = 0): FieldInfo => ({
+  name: 'c',
+  tableOid: 0,
+  attnum: 0,
+  typeOid,
+  typeLen: -1,
+  typeMod: -1,
+  format,
+});
 const TEXT = field(25);
 const INT4 = field(23);
 const INT4_BIN = field(23, 1);
@@ -66,9 +78,11 @@ function run(values: (Buffer | null)[], mask: (MaskStrategy | null)[], fields: F
 
 test('masks the masked columns and copies the others byte for byte', () => {
   const int = Buffer.from([0, 0, 0, 42]);
-  const out = run([b('1'), b('alice@example.com'), null, int, b('Zürich 8001')],
-                  [null, 'partial', 'redact', 'redact', null],
-                  [INT4, TEXT, TEXT, INT4_BIN, TEXT]);
+  const out = run(
+    [b('1'), b('alice@example.com'), null, int, b('Zürich 8001')],
+    [null, 'partial', 'redact', 'redact', null],
+    [INT4, TEXT, TEXT, INT4_BIN, TEXT],
+  );
   assert.deepEqual(out, [b('1'), b('a***@example.com'), null, null, b('Zürich 8001')]);
 });
 
@@ -111,29 +125,55 @@ test('malformed rows throw MaskError', () => {
   const good = encodeRow([b('abc'), null]);
   const f2 = [TEXT, TEXT];
   const m2 = ['redact', null] as const;
-  const bad = (buf: Buffer, fields: FieldInfo[] = f2, mask: readonly (MaskStrategy | null)[] = m2, start = 0, end = buf.length) =>
-    assert.throws(() => maskDataRow(buf, start, end, mask, fields, settings), MaskError);
-  const mutate = (fn: (c: Buffer) => void): Buffer => { const c = Buffer.from(good); fn(c); return c; };
-  bad(good, [TEXT]);                                              // count does not match the fields
-  bad(good, f2, ['redact']);                                       // mask does not match the fields
-  bad(mutate((c) => { c[0] = 0x54; }));                            // not 'D'
-  bad(mutate((c) => c.writeInt32BE(c.length, 1)));                 // length field off by one
-  bad(mutate((c) => c.writeInt16BE(3, 5)), [TEXT, TEXT, TEXT], ['redact', null, null]); // third column missing
-  bad(mutate((c) => c.writeInt32BE(100, 7)));                      // length past the end
-  bad(mutate((c) => c.writeInt32BE(-2, 7)));                       // negative, not -1
-  bad(mutate((c) => c.writeInt32BE(-2147483648, 14)));             // very negative in an unmasked column
-  bad(mutate((c) => c.writeInt32BE(2, 7)));                        // shorter value leaves trailing bytes
+  const bad = (
+    buf: Buffer,
+    fields: FieldInfo[] = f2,
+    mask: readonly (MaskStrategy | null)[] = m2,
+    start = 0,
+    end = buf.length,
+  ) => assert.throws(() => maskDataRow(buf, start, end, mask, fields, settings), MaskError);
+  const mutate = (fn: (c: Buffer) => void): Buffer => {
+    const c = Buffer.from(good);
+    fn(c);
+    return c;
+  };
+  bad(good, [TEXT]); // count does not match the fields
+  bad(good, f2, ['redact']); // mask does not match the fields
+  bad(
+    mutate((c) => {
+      c[0] = 0x54;
+    }),
+  ); // not 'D'
+  bad(mutate((c) => c.writeInt32BE(c.length, 1))); // length field off by one
+  bad(
+    mutate((c) => c.writeInt16BE(3, 5)),
+    [TEXT, TEXT, TEXT],
+    ['redact', null, null],
+  ); // third column missing
+  bad(mutate((c) => c.writeInt32BE(100, 7))); // length past the end
+  bad(mutate((c) => c.writeInt32BE(-2, 7))); // negative, not -1
+  bad(mutate((c) => c.writeInt32BE(-2147483648, 14))); // very negative in an unmasked column
+  bad(mutate((c) => c.writeInt32BE(2, 7))); // shorter value leaves trailing bytes
   const trailing = Buffer.concat([good, b('x')]);
   trailing.writeInt32BE(trailing.length - 1, 1);
-  bad(trailing);                                                   // bytes after the last column
-  bad(good, f2, m2, 0, good.length + 1);                           // end past the buffer
-  bad(good.subarray(0, 6));                                        // shorter than a header
-  bad(mutate((c) => c.writeInt16BE(-1, 5)), [], []);               // negative count
+  bad(trailing); // bytes after the last column
+  bad(good, f2, m2, 0, good.length + 1); // end past the buffer
+  bad(good.subarray(0, 6)); // shorter than a header
+  bad(
+    mutate((c) => c.writeInt16BE(-1, 5)),
+    [],
+    [],
+  ); // negative count
 });
 
 // A value with a non-hex character and no '*' cannot appear inside ***, a partial view, a hex
 // digest or a shorter string, so "the output never contains the original" is a sharp claim.
-const secret = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz@.é東😀\t\n"\\ 0123456789'), minLength: 5, maxLength: 40 })
+const secret = fc
+  .string({
+    unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz@.é東😀\t\n"\\ 0123456789'),
+    minLength: 5,
+    maxLength: 40,
+  })
   .filter((s) => /[^0-9a-f]/.test(s));
 const strategy = fc.option(fc.constantFrom(...MASK_STRATEGIES), { nil: null });
 const typeOid = fc.constantFrom(25, 1043, 19, 1042, 114, 23, 20, 1700, 16, 17, 16384 + 5);
@@ -145,24 +185,42 @@ const column = fc.record({
 });
 
 test('property: unmasked columns keep their bytes, masked ones never contain the original', () => {
-  fc.assert(fc.property(fc.array(column, { maxLength: 12 }), (cols) => {
-    const fields = cols.map((c) => field(c.typeOid, c.format));
-    // jsonb binary values carry a version byte; json values are quoted JSON strings.
-    const values = cols.map((c) => c.value === null ? null
-      : c.typeOid === 114 ? b(JSON.stringify(c.value)) : b(c.value));
-    const out = run(values, cols.map((c) => c.strategy), fields);
-    assert.equal(out.length, cols.length);
-    cols.forEach((c, i) => {
-      if (c.strategy === null || values[i] === null) { assert.deepEqual(out[i], values[i]); return; }
-      const o = out[i];
-      if (valueKind(c.typeOid, c.format) === 'other' || c.strategy === 'null') { assert.equal(o, null); return; }
-      assert.ok(o != null, `text-like column ${i} masked as NULL`);
-      const text = o.toString('utf8');
-      assert.ok(!text.includes(c.value!), `column ${i} (${c.strategy}, oid ${c.typeOid}) leaked ${JSON.stringify(c.value)} as ${JSON.stringify(text)}`);
-      if (c.typeOid === 114) JSON.parse(text);
-      if (c.strategy === 'partial' && c.typeOid !== 114 && c.typeOid !== 1042) assert.equal(text, partialText(c.value!));
-    });
-  }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.array(column, { maxLength: 12 }), (cols) => {
+      const fields = cols.map((c) => field(c.typeOid, c.format));
+      // jsonb binary values carry a version byte; json values are quoted JSON strings.
+      const values = cols.map((c) =>
+        c.value === null ? null : c.typeOid === 114 ? b(JSON.stringify(c.value)) : b(c.value),
+      );
+      const out = run(
+        values,
+        cols.map((c) => c.strategy),
+        fields,
+      );
+      assert.equal(out.length, cols.length);
+      cols.forEach((c, i) => {
+        if (c.strategy === null || values[i] === null) {
+          assert.deepEqual(out[i], values[i]);
+          return;
+        }
+        const o = out[i];
+        if (valueKind(c.typeOid, c.format) === 'other' || c.strategy === 'null') {
+          assert.equal(o, null);
+          return;
+        }
+        assert.ok(o != null, `text-like column ${i} masked as NULL`);
+        const text = o.toString('utf8');
+        assert.ok(
+          !text.includes(c.value!),
+          `column ${i} (${c.strategy}, oid ${c.typeOid}) leaked ${JSON.stringify(c.value)} as ${JSON.stringify(text)}`,
+        );
+        if (c.typeOid === 114) JSON.parse(text);
+        if (c.strategy === 'partial' && c.typeOid !== 114 && c.typeOid !== 1042)
+          assert.equal(text, partialText(c.value!));
+      });
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('a masked row is written into the output slab and stays as written while later rows are masked', () => {
@@ -174,7 +232,8 @@ test('a masked row is written into the output slab and stays as written while la
     const input = encodeRow([b(String(i)), b(`user${i}@example.com`)]);
     const m = maskDataRowSpan(input, 0, input.length, [null, 'partial'], fields, settings, span());
     assert.notEqual(m.buf, input, 'never a view of the input: the read buffer is reused');
-    if (i % 997 === 0) kept.push({ row: m.buf.subarray(m.start, m.end), want: [b(String(i)), b(partialText(`user${i}@example.com`))] });
+    if (i % 997 === 0)
+      kept.push({ row: m.buf.subarray(m.start, m.end), want: [b(String(i)), b(partialText(`user${i}@example.com`))] });
   }
   assert.ok(new Set(kept.map((k) => k.row.buffer)).size > 1, 'the test spans more than one slab');
   for (const k of kept) assert.deepEqual(decodeRow(k.row), k.want);

@@ -23,14 +23,22 @@ const MAX_MESSAGE_LEN = 0x7fffffff;
 const scratch: (Buffer | null)[] = [];
 
 /** The DataRow buf[start, end) with its masked columns replaced, written into the output slab: `out`, returned. */
-export function maskDataRow(buf: Buffer, start: number, end: number, mask: RowMask,
-                            fields: readonly FieldInfo[], settings: MaskSettings, out: Span): Span {
+export function maskDataRow(
+  buf: Buffer,
+  start: number,
+  end: number,
+  mask: RowMask,
+  fields: readonly FieldInfo[],
+  settings: MaskSettings,
+  out: Span,
+): Span {
   if (!(start >= 0 && end <= buf.length && end - start >= HEADER_BYTES)) {
     throw new MaskError(`DataRow: bounds ${start}..${end} invalid for a ${buf.length}-byte buffer`);
   }
   if (buf[start] !== DATA_ROW) throw new MaskError(`DataRow: type byte 0x${buf[start]!.toString(16)} is not 'D'`);
   const len = buf.readInt32BE(start + 1);
-  if (len !== end - start - 1) throw new MaskError(`DataRow: length field ${len} does not match message size ${end - start - 1}`);
+  if (len !== end - start - 1)
+    throw new MaskError(`DataRow: length field ${len} does not match message size ${end - start - 1}`);
   const count = buf.readInt16BE(start + 5);
   if (count !== fields.length) throw new MaskError(`DataRow: ${count} columns, RowDescription has ${fields.length}`);
   if (mask.length !== count) throw new MaskError(`DataRow: mask has ${mask.length} entries for ${count} columns`);
@@ -43,7 +51,10 @@ export function maskDataRow(buf: Buffer, start: number, end: number, mask: RowMa
       if (end - pos < 4) throw new MaskError(`DataRow: column ${i + 1} length runs past the message end`);
       const n = buf.readInt32BE(pos);
       pos += 4;
-      if (n === -1) { size += 4; continue; } // NULL stays NULL whatever the strategy: nothing to leak
+      if (n === -1) {
+        size += 4;
+        continue;
+      } // NULL stays NULL whatever the strategy: nothing to leak
       if (n < 0) throw new MaskError(`DataRow: column ${i + 1} has negative length ${n}`);
       if (n > end - pos) throw new MaskError(`DataRow: column ${i + 1} length ${n} runs past the message end`);
       const strategy = mask[i];
@@ -76,7 +87,10 @@ export function maskDataRow(buf: Buffer, start: number, end: number, mask: RowMa
   for (let i = 0; i < count; i++) {
     const n = buf.readInt32BE(pos);
     const valueEnd = pos + 4 + (n < 0 ? 0 : n);
-    if (mask[i] == null || n === -1) { pos = valueEnd; continue; }
+    if (mask[i] == null || n === -1) {
+      pos = valueEnd;
+      continue;
+    }
     w += copyBytes(buf, runStart, pos, dst, w);
     const v = scratch[i]!;
     scratch[i] = null;

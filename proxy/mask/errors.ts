@@ -44,21 +44,21 @@
 // encoding (all server encodings keep ASCII `"`, `(`, `)` and `,` as single bytes).
 import { MaskError } from './mask-error.ts';
 
-const ERROR_RESPONSE = 0x45;  // 'E'
+const ERROR_RESPONSE = 0x45; // 'E'
 const NOTICE_RESPONSE = 0x4e; // 'N'
 
 const KEEP: ReadonlySet<number> = new Set([
-  0x53 /* S */, 0x56 /* V */, 0x43 /* C */, 0x73 /* s */, 0x74 /* t */, 0x63 /* c */, 0x64 /* d */,
-  0x6e /* n */, 0x50 /* P */, 0x46 /* F */, 0x4c /* L */, 0x52 /* R */,
+  0x53 /* S */, 0x56 /* V */, 0x43 /* C */, 0x73 /* s */, 0x74 /* t */, 0x63 /* c */, 0x64 /* d */, 0x6e /* n */,
+  0x50 /* P */, 0x46 /* F */, 0x4c /* L */, 0x52 /* R */,
 ]);
-const MESSAGE = 0x4d;        // M
-const HINT = 0x48;           // H
-const DETAIL = 0x44;         // D
-const CONTEXT = 0x57;        // W
+const MESSAGE = 0x4d; // M
+const HINT = 0x48; // H
+const DETAIL = 0x44; // D
+const CONTEXT = 0x57; // W
 const INTERNAL_QUERY = 0x71; // q
-const POSITION = 0x50;       // P
-const SCHEMA = 0x73;         // s
-const TABLE = 0x74;          // t
+const POSITION = 0x50; // P
+const SCHEMA = 0x73; // s
+const TABLE = 0x74; // t
 /** Fields whose values are names PostgreSQL reports about the error, not data. */
 const NAME_FIELDS: ReadonlySet<number> = new Set([0x73, 0x74, 0x63, 0x64, 0x6e]);
 
@@ -69,7 +69,7 @@ const HEX_BYTE = /0x[0-9a-f]{2}/i;
 // imperfection: C extensions and other procedural languages can do the same under their own
 // routine names; only the message rules below apply to them.
 const SQLSTATE = 0x43; // C
-const ROUTINE = 0x52;  // R
+const ROUTINE = 0x52; // R
 const RAISE_EXCEPTION = 'P0001';
 const USER_TEXT_ROUTINES: ReadonlySet<string> = new Set(['exec_stmt_raise', 'PLy_output', 'PLy_exception_set']);
 const USER_TEXT_HIDDEN = 'message hidden by Airlock: it may contain values of masked columns';
@@ -89,7 +89,8 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
     throw new MaskError(`ErrorResponse: type byte 0x${type.toString(16)} is neither 'E' nor 'N'`);
   }
   const len = buf.readInt32BE(start + 1);
-  if (len !== end - start - 1) throw new MaskError(`ErrorResponse: length field ${len} does not match message size ${end - start - 1}`);
+  if (len !== end - start - 1)
+    throw new MaskError(`ErrorResponse: length field ${len} does not match message size ${end - start - 1}`);
   if (buf[end - 1] !== 0) throw new MaskError('ErrorResponse: not terminated by a zero byte');
 
   // Parse every field (strictly, even when we end up changing nothing).
@@ -99,7 +100,8 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
     const code = buf[pos]!;
     const from = pos + 1;
     const to = buf.indexOf(0, from);
-    if (to === -1 || to >= end - 1) throw new MaskError(`ErrorResponse: field '${String.fromCharCode(code)}' is not terminated`);
+    if (to === -1 || to >= end - 1)
+      throw new MaskError(`ErrorResponse: field '${String.fromCharCode(code)}' is not terminated`);
     fields.push({ code, from, to });
     pos = to + 1;
   }
@@ -124,8 +126,7 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
       sqlstate = c;
       userText ||= c === RAISE_EXCEPTION;
       analysis = c.startsWith('42');
-    }
-    else if (f.code === ROUTINE) userText ||= USER_TEXT_ROUTINES.has(buf.toString('latin1', f.from, f.to));
+    } else if (f.code === ROUTINE) userText ||= USER_TEXT_ROUTINES.has(buf.toString('latin1', f.from, f.to));
     else if (f.code === POSITION) position = true;
     else if (f.code === CONTEXT || f.code === INTERNAL_QUERY) context = true;
   }
@@ -139,15 +140,30 @@ export function scrubErrorFields(buf: Buffer, start: number, end: number, touche
   for (const f of fields) {
     const raw = buf.subarray(f.from, f.to);
     let out: FieldOut;
-    if (KEEP.has(f.code)) { kept.push({ code: f.code, text: raw }); continue; }
-    switch (f.code) {
-      case MESSAGE: out = userText ? USER_TEXT_HIDDEN : scrubMessage(raw.toString('latin1'), names, sqlstate) ?? KEEP_AS_IS; break;
-      case DETAIL: out = userText ? null : scrubDetail(raw.toString('latin1'), allMasked, masked.anyInTable); break;
-      case CONTEXT: out = scrubContext(raw.toString('latin1')); break;
-      case HINT: out = !userText && quietHint(raw.toString('latin1')) ? KEEP_AS_IS : null; break;
-      default: out = null;     // q, p, a field code we do not know
+    if (KEEP.has(f.code)) {
+      kept.push({ code: f.code, text: raw });
+      continue;
     }
-    if (out === KEEP_AS_IS) { kept.push({ code: f.code, text: raw }); continue; }
+    switch (f.code) {
+      case MESSAGE:
+        out = userText ? USER_TEXT_HIDDEN : (scrubMessage(raw.toString('latin1'), names, sqlstate) ?? KEEP_AS_IS);
+        break;
+      case DETAIL:
+        out = userText ? null : scrubDetail(raw.toString('latin1'), allMasked, masked.anyInTable);
+        break;
+      case CONTEXT:
+        out = scrubContext(raw.toString('latin1'));
+        break;
+      case HINT:
+        out = !userText && quietHint(raw.toString('latin1')) ? KEEP_AS_IS : null;
+        break;
+      default:
+        out = null; // q, p, a field code we do not know
+    }
+    if (out === KEEP_AS_IS) {
+      kept.push({ code: f.code, text: raw });
+      continue;
+    }
     changed = true;
     if (out !== null) kept.push({ code: f.code, text: Buffer.from(out, 'latin1') });
   }
@@ -177,7 +193,11 @@ type FieldOut = typeof KEEP_AS_IS | string | null;
  * when the message names no table. In the latin1 form the message is read in (UTF-8 bytes one char each), so
  * a name with non-ASCII characters compares equal to the bytes PostgreSQL sent.
  */
-function maskedOf(touched: readonly string[], schema: string | null, table: string | null): { readonly names: ReadonlySet<string>; readonly anyInTable: boolean } {
+function maskedOf(
+  touched: readonly string[],
+  schema: string | null,
+  table: string | null,
+): { readonly names: ReadonlySet<string>; readonly anyInTable: boolean } {
   const names = new Set<string>();
   const prefix = schema !== null && table !== null ? `${schema}.${table}.` : null;
   for (const t of touched) {
@@ -191,8 +211,10 @@ function maskedOf(touched: readonly string[], schema: string | null, table: stri
 // `Key (cols)=(values) already exists.` (unique), `… is duplicated.` (CREATE UNIQUE INDEX), `… conflicts with
 // existing key (cols)=(values).` (exclusion), `… is not present in table "t".` / `… is still referenced from
 // table "t".` (foreign key): ri_triggers.c ri_ReportViolation, nbtinsert.c, execIndexing.c.
-const KEY_DETAIL = /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) (already exists|is duplicated|is not present in table "[^"]*"|is still referenced from table "[^"]*")\.$/s;
-const CONFLICT_DETAIL = /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) conflicts with existing key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\)\.$/s;
+const KEY_DETAIL =
+  /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) (already exists|is duplicated|is not present in table "[^"]*"|is still referenced from table "[^"]*")\.$/s;
+const CONFLICT_DETAIL =
+  /^Key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\) conflicts with existing key \(([^"()]*(?:\([^"()]*\)[^"()]*)*)\)=\((.*)\)\.$/s;
 const FAILING_ROW = /^Failing row contains \(/;
 /**
  * The key's column text contains a masked column's name. A substring test: `email` also hides the values of
@@ -214,7 +236,8 @@ function scrubDetail(d: string, masked: ReadonlySet<string>, tableHasMasked: boo
   const c = CONFLICT_DETAIL.exec(d);
   if (c !== null) {
     return mentionsMasked(c[1]!, masked) || mentionsMasked(c[3]!, masked)
-      ? `Key (${c[1]})=(***) conflicts with existing key (${c[3]})=(***).` : KEEP_AS_IS;
+      ? `Key (${c[1]})=(***) conflicts with existing key (${c[3]})=(***).`
+      : KEEP_AS_IS;
   }
   if (FAILING_ROW.test(d)) return tableHasMasked ? 'Failing row contains (***).' : KEEP_AS_IS;
   return null;
@@ -288,10 +311,16 @@ function scrubQuoted(m: string, names: ReadonlySet<string>): string | null {
     if (i < m.length && m.charCodeAt(i) !== 0x22) continue;
     const part = m.slice(q, i);
     if (inQuote) {
-      if (i === m.length || !names.has(part)) { cut = q - 1; break; } // unterminated or not a name
+      if (i === m.length || !names.has(part)) {
+        cut = q - 1;
+        break;
+      } // unterminated or not a name
     } else {
       const h = part.search(HEX_BYTE);
-      if (h !== -1) { cut = q + h; break; }
+      if (h !== -1) {
+        cut = q + h;
+        break;
+      }
     }
     inQuote = !inQuote;
     q = i + 1;

@@ -14,7 +14,7 @@ function notification(pid: number, channel: string, payload: string): Buffer {
 }
 
 test('the payload is dropped; PID and channel stay; lengths are right', () => {
-  const pre = Buffer.from('xyz');   // the message sits inside a larger read buffer
+  const pre = Buffer.from('xyz'); // the message sits inside a larger read buffer
   const msg = notification(4242, 'cache_orders', '919-56-7042');
   const buf = Buffer.concat([pre, msg, pre]);
   assert.deepEqual(notificationWithoutPayload(buf, 3, 3 + msg.length), notification(4242, 'cache_orders', ''));

@@ -18,10 +18,11 @@ import { WireError } from '../wire/frames.ts';
 export function notificationWithoutPayload(buf: Buffer, start: number, end: number): Buffer {
   const channelAt = start + 9;
   const z = buf.indexOf(0, channelAt);
-  if (end - start < 11 || z < 0 || z >= end - 1) throw new WireError('NotificationResponse without a channel and payload');
+  if (end - start < 11 || z < 0 || z >= end - 1)
+    throw new WireError('NotificationResponse without a channel and payload');
   if (buf[end - 1] !== 0) throw new WireError('NotificationResponse payload is not terminated');
   const channelLen = z - channelAt;
-  const out = Buffer.allocUnsafe(1 + 4 + 4 + channelLen + 1 + 1);   // every byte written below
+  const out = Buffer.allocUnsafe(1 + 4 + 4 + channelLen + 1 + 1); // every byte written below
   out[0] = Backend.NotificationResponse;
   out.writeInt32BE(out.length - 1, 1);
   out.writeInt32BE(buf.readInt32BE(start + 5), 5);

@@ -29,7 +29,9 @@ before(async () => {
   port = server.port;
 });
 
-after(async () => { await server?.stop(); });
+after(async () => {
+  await server?.stop();
+});
 
 // ---- a minimal protocol client that keeps every message's exact bytes ------------------------
 class Wire {
@@ -50,12 +52,21 @@ class Wire {
       }
       this.#wake?.();
     });
-    sock.on('error', (e) => { this.#failure = e; this.#wake?.(); });
-    sock.on('close', () => { this.#failure ??= new Error('connection closed'); this.#wake?.(); });
+    sock.on('error', (e) => {
+      this.#failure = e;
+      this.#wake?.();
+    });
+    sock.on('close', () => {
+      this.#failure ??= new Error('connection closed');
+      this.#wake?.();
+    });
   }
   static async open(p: number): Promise<Wire> {
     const sock = connect({ host: '127.0.0.1', port: p });
-    await new Promise<void>((res, rej) => { sock.once('connect', res); sock.once('error', rej); });
+    await new Promise<void>((res, rej) => {
+      sock.once('connect', res);
+      sock.once('error', rej);
+    });
     const w = new Wire(sock);
     const params = Buffer.from('user\0postgres\0database\0postgres\0\0');
     const startup = Buffer.alloc(8);
@@ -72,7 +83,9 @@ class Wire {
       const m = this.#queue.shift();
       if (m !== undefined) return m;
       if (this.#failure) throw this.#failure;
-      await new Promise<void>((r) => { this.#wake = r; });
+      await new Promise<void>((r) => {
+        this.#wake = r;
+      });
       this.#wake = null;
     }
   }
@@ -105,10 +118,16 @@ class Wire {
     this.send('S');
     return this.until('Z');
   }
-  close(): void { this.#sock.end(); }
+  close(): void {
+    this.#sock.end();
+  }
 }
 const cstr = (s: string): Buffer => Buffer.concat([Buffer.from(s), Buffer.from([0])]);
-const int16 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
+const int16 = (n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n);
+  return b;
+};
 const ofType = (msgs: Buffer[], t: string): Buffer[] => msgs.filter((m) => m[0] === t.charCodeAt(0));
 
 // Independent decoders for what the server sends and what we produce.
@@ -120,8 +139,15 @@ function rowDescription(msg: Buffer): FieldInfo[] {
     const z = msg.indexOf(0, p);
     const name = msg.toString('utf8', p, z);
     p = z + 1;
-    out.push({ name, tableOid: msg.readUInt32BE(p), attnum: msg.readInt16BE(p + 4), typeOid: msg.readUInt32BE(p + 6),
-      typeLen: msg.readInt16BE(p + 10), typeMod: msg.readInt32BE(p + 12), format: msg.readInt16BE(p + 16) as 0 | 1 });
+    out.push({
+      name,
+      tableOid: msg.readUInt32BE(p),
+      attnum: msg.readInt16BE(p + 4),
+      typeOid: msg.readUInt32BE(p + 6),
+      typeLen: msg.readInt16BE(p + 10),
+      typeMod: msg.readInt32BE(p + 12),
+      format: msg.readInt16BE(p + 16) as 0 | 1,
+    });
     p += 18;
   }
   return out;
@@ -142,18 +168,40 @@ function dataRow(msg: Buffer): (Buffer | null)[] {
 const errorFields = (msg: Buffer): Map<string, string> => {
   const out = new Map<string, string>();
   let p = 5;
-  while (msg[p] !== 0) { const z = msg.indexOf(0, p + 1); out.set(String.fromCharCode(msg[p]!), msg.toString('utf8', p + 1, z)); p = z + 1; }
+  while (msg[p] !== 0) {
+    const z = msg.indexOf(0, p + 1);
+    out.set(String.fromCharCode(msg[p]!), msg.toString('utf8', p + 1, z));
+    p = z + 1;
+  }
   return out;
 };
 
 // ---- fixtures ---------------------------------------------------------------------------------
 const TRICKY = [
-  'alice@example.com', 'tab\there', 'new\nline', 'back\\slash', 'quote"d', 'comma,separated', '\\N', '', 'cr\rhere',
-  'semi;colon', 'pipe|bar', '日本語のテキスト', '😀 emoji 😀', 'ends with backslash\\', '"', ',', '\\.', ' padded ',
+  'alice@example.com',
+  'tab\there',
+  'new\nline',
+  'back\\slash',
+  'quote"d',
+  'comma,separated',
+  '\\N',
+  '',
+  'cr\rhere',
+  'semi;colon',
+  'pipe|bar',
+  '日本語のテキスト',
+  '😀 emoji 😀',
+  'ends with backslash\\',
+  '"',
+  ',',
+  '\\.',
+  ' padded ',
 ];
 
 async function setup(w: Wire): Promise<MaskCatalog> {
-  const values = TRICKY.map((v, i) => `(${i + 1}, ${lit(v)}, ${lit(`${i}-secret-${v}`)}, ${i * 10}, ${i % 3 === 0 ? 'NULL' : lit(v)})`).join(',\n');
+  const values = TRICKY.map(
+    (v, i) => `(${i + 1}, ${lit(v)}, ${lit(`${i}-secret-${v}`)}, ${i * 10}, ${i % 3 === 0 ? 'NULL' : lit(v)})`,
+  ).join(',\n');
   const r = await w.query(`
     DROP TABLE IF EXISTS customers, sink;
     CREATE TABLE customers (id int PRIMARY KEY, email text UNIQUE, note varchar(200), score int, maybe text,
@@ -162,10 +210,22 @@ async function setup(w: Wire): Promise<MaskCatalog> {
     CREATE TABLE sink (id int, email text, note varchar(200), score text, maybe text);`);
   assert.equal(ofType(r, 'E').length, 0, 'fixture SQL failed');
   const oid = await scalar(w, "SELECT 'public.customers'::regclass::oid");
-  return { byOid: new Map([[Number(oid), new Map([[2, 'public.customers.email'], [3, 'public.customers.note'], [4, 'public.customers.score']])]]),
-    columnsOf: new Map([['public.customers', ['id', 'email', 'note', 'score', 'maybe']]]) };
+  return {
+    byOid: new Map([
+      [
+        Number(oid),
+        new Map([
+          [2, 'public.customers.email'],
+          [3, 'public.customers.note'],
+          [4, 'public.customers.score'],
+        ]),
+      ],
+    ]),
+    columnsOf: new Map([['public.customers', ['id', 'email', 'note', 'score', 'maybe']]]),
+  };
 }
-const lit = (s: string): string => `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}'`;
+const lit = (s: string): string =>
+  `E'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}'`;
 async function scalar(w: Wire, sql: string): Promise<string | null> {
   const [row] = ofType(await w.query(sql), 'D');
   const v = dataRow(row!)[0];
@@ -174,7 +234,9 @@ async function scalar(w: Wire, sql: string): Promise<string | null> {
 
 const plan = (outputs: (MaskStrategy | null)[], needsRowDescription = false): MaskPlan => ({
   columns: { 'public.customers.email': 'partial', 'public.customers.note': 'hash', 'public.customers.score': 'redact' },
-  outputs, needsRowDescription, refuse: null,
+  outputs,
+  needsRowDescription,
+  refuse: null,
 });
 
 // ---- tests ------------------------------------------------------------------------------------
@@ -183,13 +245,18 @@ test('real DataRows, text and binary: provenance through aliases and subqueries,
   try {
     const catalog = await setup(w);
     // SELECT * through a subquery and an alias: the analyzer would set needsRowDescription.
-    const sql = 'SELECT s.*, upper(s.mail) AS shout FROM (SELECT id, email AS mail, note, score, maybe FROM customers) s ORDER BY id';
+    const sql =
+      'SELECT s.*, upper(s.mail) AS shout FROM (SELECT id, email AS mail, note, score, maybe FROM customers) s ORDER BY id';
     for (const binary of [false, true]) {
       const msgs = binary ? await w.queryBinary(sql) : await w.query(sql);
       const fields = rowDescription(ofType(msgs, 'T')[0]!);
       assert.equal(fields[1]!.attnum, 2, 'the server reports the source column of an alias');
       const mask = resolveRowMask(plan([null, null], true), fields, catalog);
-      assert.deepEqual(mask, [null, 'partial', 'hash', 'redact', null, 'redact'], 'the expression gets the strictest strategy in the plan');
+      assert.deepEqual(
+        mask,
+        [null, 'partial', 'hash', 'redact', null, 'redact'],
+        'the expression gets the strictest strategy in the plan',
+      );
       const rows = ofType(msgs, 'D');
       assert.equal(rows.length, TRICKY.length);
       rows.forEach((row, i) => {
@@ -207,12 +274,20 @@ test('real DataRows, text and binary: provenance through aliases and subqueries,
         void i;
       });
     }
-  } finally { w.close(); }
+  } finally {
+    w.close();
+  }
 });
 
 async function copyOut(w: Wire, sql: string): Promise<Buffer[]> {
   const msgs = await w.query(sql);
-  assert.equal(ofType(msgs, 'E').length, 0, `COPY failed: ${ofType(msgs, 'E').map((e) => errorFields(e).get('M')).join()}`);
+  assert.equal(
+    ofType(msgs, 'E').length,
+    0,
+    `COPY failed: ${ofType(msgs, 'E')
+      .map((e) => errorFields(e).get('M'))
+      .join()}`,
+  );
   assert.equal(ofType(msgs, 'H').length, 1, 'CopyOutResponse');
   return ofType(msgs, 'd');
 }
@@ -231,8 +306,11 @@ const copyCases: [string, string, CopyOptions][] = [
   ['text', '', { format: 'text' }],
   ['text, pipe delimiter, NULL null', "DELIMITER '|', NULL 'NULL'", { format: 'text', delimiter: '|', null: 'NULL' }],
   ['csv', 'FORMAT csv', { format: 'csv' }],
-  ['csv, force quote, custom escape and null', "FORMAT csv, DELIMITER ';', QUOTE '''', ESCAPE '\\', NULL 'NUL', FORCE_QUOTE *",
-    { format: 'csv', delimiter: ';', quote: "'", escape: '\\', null: 'NUL' }],
+  [
+    'csv, force quote, custom escape and null',
+    "FORMAT csv, DELIMITER ';', QUOTE '''', ESCAPE '\\', NULL 'NUL', FORCE_QUOTE *",
+    { format: 'csv', delimiter: ';', quote: "'", escape: '\\', null: 'NUL' },
+  ],
 ];
 for (const [name, options, opts] of copyCases) {
   test(`COPY TO STDOUT ${name}: masked output loads back through the server's own COPY parser`, async () => {
@@ -240,10 +318,16 @@ for (const [name, options, opts] of copyCases) {
     try {
       await setup(w);
       const withOpts = options === '' ? '' : ` WITH (${options})`;
-      const data = await copyOut(w, `COPY (SELECT id, email, note, score::text, maybe FROM customers ORDER BY id) TO STDOUT${withOpts}`);
+      const data = await copyOut(
+        w,
+        `COPY (SELECT id, email, note, score::text, maybe FROM customers ORDER BY id) TO STDOUT${withOpts}`,
+      );
       assert.equal(data.length, TRICKY.length, 'one row per CopyData');
       const mask: (MaskStrategy | null)[] = [null, 'partial', 'hash', 'null', null];
-      const out = data.map((d) => { const m = maskCopyData(d, 0, d.length, mask, opts, settings, span()); return m.buf.subarray(m.start, m.end); });
+      const out = data.map((d) => {
+        const m = maskCopyData(d, 0, d.length, mask, opts, settings, span());
+        return m.buf.subarray(m.start, m.end);
+      });
       await w.query('TRUNCATE sink');
       await copyIn(w, `COPY sink FROM STDIN${withOpts.replace(/, FORCE_QUOTE \*/, '')}`, out);
       const check = await w.query(`SELECT c.id, s.email, c.email, s.note, s.score, s.maybe IS NOT DISTINCT FROM c.maybe
@@ -258,9 +342,14 @@ for (const [name, options, opts] of copyCases) {
         assert.equal(r[5]!.toString(), 't', 'unmasked column identical, NULL versus empty preserved');
       }
       // The same value always hashes the same, in COPY as in rows: keyed HMAC of the decoded bytes.
-      const again = data.map((d) => { const m = maskCopyData(d, 0, d.length, mask, opts, settings, span()); return m.buf.subarray(m.start, m.end); });
+      const again = data.map((d) => {
+        const m = maskCopyData(d, 0, d.length, mask, opts, settings, span());
+        return m.buf.subarray(m.start, m.end);
+      });
       assert.deepEqual(again, out);
-    } finally { w.close(); }
+    } finally {
+      w.close();
+    }
   });
 }
 
@@ -271,14 +360,18 @@ test('real ErrorResponses: values PostgreSQL echoes are scrubbed, SQLSTATE and n
     const cases: [string, string, string][] = [
       ["INSERT INTO customers VALUES (999, 'alice@example.com', 'n', 1, NULL)", '23505', 'alice@example.com'],
       ["UPDATE customers SET score = 5000 WHERE email = 'alice@example.com'", '23514', 'alice@example.com'],
-      ["SELECT email::int FROM customers WHERE id = 1", '22P02', 'alice@example.com'],
-      ["SELECT email::jsonb FROM customers WHERE id = 1", '22P02', 'alice'],
+      ['SELECT email::int FROM customers WHERE id = 1', '22P02', 'alice@example.com'],
+      ['SELECT email::jsonb FROM customers WHERE id = 1', '22P02', 'alice'],
       // reg* inputs print the name list unquoted (issue 11 oracle): improper relation name, cross-database, operator
       ["SELECT (email || '.x.y')::regclass FROM customers WHERE id = 1", '42601', 'alice@example'],
       ["SELECT (email || '.x')::regproc FROM customers WHERE id = 1", '0A000', 'alice@example'],
       ["SELECT replace(email, '.', '_')::regoper FROM customers WHERE id = 1", '42883', 'alice@example'],
       ["SELECT (note || '99999999999')::bigint FROM customers WHERE id = 1", '22P02', 'secret'],
-      ["SELECT length(email)::text || '00000000000' FROM customers WHERE id = 1 AND (length(email)::text || '00000000000')::int > 0", '22003', '1700000000000'],
+      [
+        "SELECT length(email)::text || '00000000000' FROM customers WHERE id = 1 AND (length(email)::text || '00000000000')::int > 0",
+        '22003',
+        '1700000000000',
+      ],
     ];
     const r = await w.query(`CREATE OR REPLACE FUNCTION leak(i int) RETURNS int LANGUAGE plpgsql AS $$
       DECLARE e text; BEGIN
@@ -296,14 +389,22 @@ test('real ErrorResponses: values PostgreSQL echoes are scrubbed, SQLSTATE and n
         notices++;
         assert.ok(errorFields(n).get('M')!.includes(value), 'the notice echoes the value');
         const out = scrubErrorFields(n, 0, n.length, ['public.customers.email']);
-        for (const v of errorFields(out!).values()) assert.ok(!v.includes(value), `notice leaked in ${JSON.stringify(v)}`);
+        for (const v of errorFields(out!).values())
+          assert.ok(!v.includes(value), `notice leaked in ${JSON.stringify(v)}`);
       }
       const err = ofType(msgs, 'E')[0];
       assert.ok(err, sql);
       const before = errorFields(err);
       assert.equal(before.get('C'), code, `${sql}: ${before.get('M')}`);
-      assert.ok([...before.values()].some((v) => v.includes(value)), `PostgreSQL echoes the value for: ${sql}`);
-      const out = scrubErrorFields(err, 0, err.length, ['public.customers.email', 'public.customers.note', 'public.customers.score']);
+      assert.ok(
+        [...before.values()].some((v) => v.includes(value)),
+        `PostgreSQL echoes the value for: ${sql}`,
+      );
+      const out = scrubErrorFields(err, 0, err.length, [
+        'public.customers.email',
+        'public.customers.note',
+        'public.customers.score',
+      ]);
       assert.ok(out !== null, sql);
       const after = errorFields(out);
       assert.equal(after.get('C'), code);
@@ -315,5 +416,7 @@ test('real ErrorResponses: values PostgreSQL echoes are scrubbed, SQLSTATE and n
       if (after.has('D')) assert.match(after.get('D')!, /\*\*\*/);
     }
     assert.equal(notices, 1, 'the RAISE NOTICE arrived');
-  } finally { w.close(); }
+  } finally {
+    w.close();
+  }
 });

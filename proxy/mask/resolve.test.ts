@@ -10,30 +10,64 @@ const CUSTOMERS = 16401;
 const ORDERS = 16410;
 const catalog: MaskCatalog = {
   byOid: new Map([
-    [CUSTOMERS, new Map([[2, 'public.customers.email'], [3, 'public.customers.phone'], [4, 'public.customers.ssn']])],
+    [
+      CUSTOMERS,
+      new Map([
+        [2, 'public.customers.email'],
+        [3, 'public.customers.phone'],
+        [4, 'public.customers.ssn'],
+      ]),
+    ],
   ]),
   columnsOf: new Map([['public.customers', ['id', 'email', 'phone', 'ssn', 'city']]]),
 };
 const columns: Record<string, MaskStrategy> = {
-  'public.customers.email': 'partial', 'public.customers.phone': 'hash', 'public.customers.ssn': 'null',
+  'public.customers.email': 'partial',
+  'public.customers.phone': 'hash',
+  'public.customers.ssn': 'null',
 };
-const plan = (outputs: (MaskStrategy | null)[], needsRowDescription = false): MaskPlan =>
-  ({ columns, outputs, needsRowDescription, hasStar: needsRowDescription, refuse: null });
-const col = (tableOid: number, attnum: number, name = 'c'): FieldInfo =>
-  ({ name, tableOid, attnum, typeOid: 25, typeLen: -1, typeMod: -1, format: 0 });
+const plan = (outputs: (MaskStrategy | null)[], needsRowDescription = false): MaskPlan => ({
+  columns,
+  outputs,
+  needsRowDescription,
+  hasStar: needsRowDescription,
+  refuse: null,
+});
+const col = (tableOid: number, attnum: number, name = 'c'): FieldInfo => ({
+  name,
+  tableOid,
+  attnum,
+  typeOid: 25,
+  typeLen: -1,
+  typeMod: -1,
+  format: 0,
+});
 const expr = (name = '?column?'): FieldInfo => col(0, 0, name);
 
 const cases: [string, MaskPlan, FieldInfo[], (MaskStrategy | null)[] | null][] = [
   ['plain columns, catalog only', plan([null, null]), [col(CUSTOMERS, 1), col(CUSTOMERS, 2)], [null, 'partial']],
   ['alias through a subquery keeps provenance', plan([null]), [col(CUSTOMERS, 3, 'p')], ['hash']],
   ['nothing masked: fast path', plan([null, null]), [col(CUSTOMERS, 1), col(ORDERS, 2)], null],
-  ['aligned outputs mask an expression', plan([null, 'partial']), [col(CUSTOMERS, 1), expr('lower')], [null, 'partial']],
+  [
+    'aligned outputs mask an expression',
+    plan([null, 'partial']),
+    [col(CUSTOMERS, 1), expr('lower')],
+    [null, 'partial'],
+  ],
   ['strictest of catalog and outputs', plan(['redact']), [col(CUSTOMERS, 2)], ['redact']],
   ['catalog stricter than outputs', plan(['partial']), [col(CUSTOMERS, 4)], ['null']],
-  ['star: expression gets the strictest in the plan', plan([null, 'partial'], true),
-    [col(CUSTOMERS, 1), col(CUSTOMERS, 2), col(CUSTOMERS, 5), expr()], [null, 'partial', null, 'null']],
-  ['misaligned count: expression fails closed to strictest output', plan([null, 'hash', 'partial']),
-    [col(ORDERS, 1), col(ORDERS, 2), expr(), expr()], [null, null, 'hash', 'hash']],
+  [
+    'star: expression gets the strictest in the plan',
+    plan([null, 'partial'], true),
+    [col(CUSTOMERS, 1), col(CUSTOMERS, 2), col(CUSTOMERS, 5), expr()],
+    [null, 'partial', null, 'null'],
+  ],
+  [
+    'misaligned count: expression fails closed to strictest output',
+    plan([null, 'hash', 'partial']),
+    [col(ORDERS, 1), col(ORDERS, 2), expr(), expr()],
+    [null, null, 'hash', 'hash'],
+  ],
   ['misaligned, no masked output, no star: nothing masked', plan([null]), [col(ORDERS, 1), expr()], null],
   ['unknown attnum of a masked table passes', plan([null]), [col(CUSTOMERS, 9)], null],
   ['zero fields', plan([]), [], null],
@@ -43,7 +77,18 @@ for (const [name, p, fields, want] of cases) {
 }
 
 test('catalog names that are not in plan.columns, or are Object.prototype keys, are not masked', () => {
-  const cat: MaskCatalog = { byOid: new Map([[1, new Map([[1, 'constructor'], [2, 'public.x.y']])]]), columnsOf: new Map() };
+  const cat: MaskCatalog = {
+    byOid: new Map([
+      [
+        1,
+        new Map([
+          [1, 'constructor'],
+          [2, 'public.x.y'],
+        ]),
+      ],
+    ]),
+    columnsOf: new Map(),
+  };
   assert.equal(resolveRowMask(plan([null, null]), [col(1, 1), col(1, 2)], cat), null);
 });
 

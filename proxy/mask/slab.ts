@@ -12,7 +12,11 @@
 // sessions that share a slab occupy disjoint ranges.
 
 /** A message's bytes: buf[start, end). */
-export interface Span { buf: Buffer; start: number; end: number }
+export interface Span {
+  buf: Buffer;
+  start: number;
+  end: number;
+}
 
 export function span(): Span {
   return { buf: EMPTY, start: 0, end: 0 };

@@ -19,12 +19,31 @@ const hex16 = (key: Buffer, v: string): string => createHmac('sha256', key).upda
 
 test('valueKind: text-like built-ins in both formats, other built-ins never, unknown OIDs text only in text format', () => {
   const rows: [number, 0 | 1, ValueKind][] = [
-    [25, 0, 'text'], [25, 1, 'text'], [1043, 0, 'text'], [1043, 1, 'text'], [19, 1, 'text'], [705, 0, 'text'],
-    [1042, 0, 'bpchar'], [1042, 1, 'bpchar'],
-    [114, 0, 'json'], [114, 1, 'json'], [3802, 0, 'json'], [3802, 1, 'jsonb-binary'],
-    [23, 0, 'other'], [23, 1, 'other'], [20, 0, 'other'], [1700, 0, 'other'], [1082, 0, 'other'], [2950, 0, 'other'],
-    [17, 0, 'other'], [16, 0, 'other'], [1009, 0, 'other'], [18, 0, 'other'], [142, 0, 'other'],
-    [16385, 0, 'text'], [16385, 1, 'other'],
+    [25, 0, 'text'],
+    [25, 1, 'text'],
+    [1043, 0, 'text'],
+    [1043, 1, 'text'],
+    [19, 1, 'text'],
+    [705, 0, 'text'],
+    [1042, 0, 'bpchar'],
+    [1042, 1, 'bpchar'],
+    [114, 0, 'json'],
+    [114, 1, 'json'],
+    [3802, 0, 'json'],
+    [3802, 1, 'jsonb-binary'],
+    [23, 0, 'other'],
+    [23, 1, 'other'],
+    [20, 0, 'other'],
+    [1700, 0, 'other'],
+    [1082, 0, 'other'],
+    [2950, 0, 'other'],
+    [17, 0, 'other'],
+    [16, 0, 'other'],
+    [1009, 0, 'other'],
+    [18, 0, 'other'],
+    [142, 0, 'other'],
+    [16385, 0, 'text'],
+    [16385, 1, 'other'],
   ];
   for (const [oid, format, want] of rows) assert.equal(valueKind(oid, format), want, `oid ${oid} format ${format}`);
 });
@@ -37,12 +56,18 @@ test('partial: emails keep the first character and the domain', () => {
 
 test('partial: non-emails keep at most the last 4 code points and at most a third', () => {
   const rows: [string, string][] = [
-    ['', ''], ['a', '*'], ['abcd', '****'],                     // shorter than 5: nothing shown
-    ['abcde', '****e'], ['abcdef', '****ef'],                  // a third, rounded down
-    ['4111111111111111', '************1111'],                   // capped at 4
-    ['a@b', '***'], ['x@@y.io', '*****io'], ['a b@c.io', '******io'], ['a@localhost', '********ost'], // not emails
-    ['日本語のテキスト', '******スト'],                            // code points, not bytes
-    ['😀😀😀😀😀😀', '****😀😀'],                                  // never half a surrogate pair
+    ['', ''],
+    ['a', '*'],
+    ['abcd', '****'], // shorter than 5: nothing shown
+    ['abcde', '****e'],
+    ['abcdef', '****ef'], // a third, rounded down
+    ['4111111111111111', '************1111'], // capped at 4
+    ['a@b', '***'],
+    ['x@@y.io', '*****io'],
+    ['a b@c.io', '******io'],
+    ['a@localhost', '********ost'], // not emails
+    ['日本語のテキスト', '******スト'], // code points, not bytes
+    ['😀😀😀😀😀😀', '****😀😀'], // never half a surrogate pair
   ];
   for (const [v, want] of rows) assert.equal(partialText(v), want, v);
   for (const v of ['hello world', 'x'.repeat(100), '12345']) {
@@ -103,7 +128,8 @@ test('json and jsonb stay valid JSON', () => {
     for (const s of ['redact', 'hash', 'partial'] as const) JSON.parse(mask(s, '{"a": [1, "bb"]}', kind)!);
   }
   const jsonb = (t: string): Buffer => Buffer.concat([Buffer.from([1]), Buffer.from(t)]);
-  const bin = (s: MaskStrategy, t: string): Buffer | null => maskValue(s, jsonb(t), 0, jsonb(t).length, 'jsonb-binary', settings);
+  const bin = (s: MaskStrategy, t: string): Buffer | null =>
+    maskValue(s, jsonb(t), 0, jsonb(t).length, 'jsonb-binary', settings);
   assert.deepEqual(bin('redact', '{"a": 1}'), jsonb('"***"'));
   assert.deepEqual(bin('partial', '"alice@example.com"'), jsonb('"a***@example.com"'));
   assert.deepEqual(bin('hash', '"x"'), jsonb(`"${hex16(settings.hashKey, '"x"')}"`), 'same digest as the text form');
@@ -116,13 +142,34 @@ test('json and jsonb stay valid JSON', () => {
 // string (the definition) for every ASCII value, emails and near-emails included, text and char(n).
 test('partial: the ASCII byte path gives exactly partialText', async () => {
   const fc = (await import('fast-check')).default;
-  const ascii = fc.string({ unit: fc.constantFrom(...'ab@.@. \t\n\rx\u000b\u000c\u007f\u0000Z9'.split('')), maxLength: 24 });
-  const fixed = ['a@b.c', '@b.c', 'a@.c', 'a@b.', 'a@bc', 'a@b@c.d', 'ab c@d.e', 'alice@example.com  ', 'abcd', 'abcde', 'x'.repeat(40), '   '];
+  const ascii = fc.string({
+    unit: fc.constantFrom(...'ab@.@. \t\n\rx\u000b\u000c\u007f\u0000Z9'.split('')),
+    maxLength: 24,
+  });
+  const fixed = [
+    'a@b.c',
+    '@b.c',
+    'a@.c',
+    'a@b.',
+    'a@bc',
+    'a@b@c.d',
+    'ab c@d.e',
+    'alice@example.com  ',
+    'abcd',
+    'abcde',
+    'x'.repeat(40),
+    '   ',
+  ];
   const check = (v: string): void => {
     assert.equal(mask('partial', v, 'text'), partialText(v), JSON.stringify(v));
     const trimmed = v.replace(/ +$/, '');
     assert.equal(mask('partial', v, 'bpchar'), v === '' ? '' : partialText(trimmed), JSON.stringify(v));
   };
   for (const v of fixed) check(v);
-  fc.assert(fc.property(fc.oneof(ascii, fc.string({ maxLength: 30 })), (v) => { check(v); }), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.oneof(ascii, fc.string({ maxLength: 30 })), (v) => {
+      check(v);
+    }),
+    { numRuns: 2000 },
+  );
 });

@@ -32,10 +32,10 @@ export type ValueKind = 'text' | 'bpchar' | 'json' | 'jsonb-binary' | 'other';
 
 // pg_type.dat OIDs (PostgreSQL 15; stable across versions).
 const TEXT_OIDS: ReadonlySet<number> = new Set([
-  25,   // text
+  25, // text
   1043, // varchar
-  19,   // name
-  705,  // unknown (an untyped literal: SELECT 'x')
+  19, // name
+  705, // unknown (an untyped literal: SELECT 'x')
 ]);
 const BPCHAR_OID = 1042;
 const JSON_OID = 114;
@@ -46,7 +46,7 @@ const FIRST_NORMAL_OID = 16384;
 export function valueKind(typeOid: number, format: 0 | 1): ValueKind {
   if (TEXT_OIDS.has(typeOid)) return 'text';
   if (typeOid === BPCHAR_OID) return 'bpchar';
-  if (typeOid === JSON_OID) return 'json';         // json_send is the text, in both formats
+  if (typeOid === JSON_OID) return 'json'; // json_send is the text, in both formats
   if (typeOid === JSONB_OID) return format === 0 ? 'json' : 'jsonb-binary';
   if (typeOid >= FIRST_NORMAL_OID && format === 0) return 'text';
   return 'other';
@@ -123,23 +123,29 @@ export function partialText(s: string): string {
  * For ASCII, /\s/ is exactly \t \n \v \f \r and space.
  */
 function partialAscii(buf: Buffer, start: number, end: number, bpchar: boolean): Buffer | null {
-  if (bpchar) while (end > start && buf[end - 1] === 0x20) end--;   // char(n) padding is not part of the value
+  if (bpchar) while (end > start && buf[end - 1] === 0x20) end--; // char(n) padding is not part of the value
   let at = -1;
   let ats = 0;
   let space = false;
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
     if (c >= 0x80) return null;
-    if (c === 0x40) { if (at < 0) at = i; ats++; }
-    else if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) space = true;
+    if (c === 0x40) {
+      if (at < 0) at = i;
+      ats++;
+    } else if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) space = true;
   }
   const n = end - start;
   if (at > start && ats === 1 && !space) {
     // isEmailDomain: the first '.' after the '@' has a byte before it and after it; no trailing '.'.
     let dot = -1;
-    for (let i = at + 1; i < end; i++) if (buf[i] === 0x2e) { dot = i; break; }
+    for (let i = at + 1; i < end; i++)
+      if (buf[i] === 0x2e) {
+        dot = i;
+        break;
+      }
     if (dot > at + 1 && dot < end - 1 && buf[end - 1] !== 0x2e) {
-      const out = Buffer.allocUnsafe(4 + end - at);  // first byte, '***', then '@' and the domain
+      const out = Buffer.allocUnsafe(4 + end - at); // first byte, '***', then '@' and the domain
       out[0] = buf[start]!;
       out[1] = out[2] = out[3] = 0x2a;
       buf.copy(out, 4, at, end);
@@ -166,8 +172,14 @@ function isEmailDomain(s: string, from: number): boolean {
  * Mask buf[start..end) (a non-NULL value) of the given kind. Returns the replacement bytes, or null
  * for SQL NULL. The result may be a shared constant: copy it, never write into it.
  */
-export function maskValue(strategy: MaskStrategy, buf: Buffer, start: number, end: number,
-                          kind: ValueKind, settings: MaskSettings): Buffer | null {
+export function maskValue(
+  strategy: MaskStrategy,
+  buf: Buffer,
+  start: number,
+  end: number,
+  kind: ValueKind,
+  settings: MaskSettings,
+): Buffer | null {
   if (strategy === 'null' || kind === 'other') return null;
   switch (kind) {
     case 'text':
@@ -188,8 +200,14 @@ export function maskValue(strategy: MaskStrategy, buf: Buffer, start: number, en
   }
 }
 
-function maskText(strategy: Exclude<MaskStrategy, 'null'>, buf: Buffer, start: number, end: number,
-                  bpchar: boolean, settings: MaskSettings): Buffer {
+function maskText(
+  strategy: Exclude<MaskStrategy, 'null'>,
+  buf: Buffer,
+  start: number,
+  end: number,
+  bpchar: boolean,
+  settings: MaskSettings,
+): Buffer {
   switch (strategy) {
     case 'redact':
       return REDACTED;
@@ -207,8 +225,13 @@ function maskText(strategy: Exclude<MaskStrategy, 'null'>, buf: Buffer, start: n
   }
 }
 
-function maskJson(strategy: Exclude<MaskStrategy, 'null'>, buf: Buffer, start: number, end: number,
-                  settings: MaskSettings): Buffer {
+function maskJson(
+  strategy: Exclude<MaskStrategy, 'null'>,
+  buf: Buffer,
+  start: number,
+  end: number,
+  settings: MaskSettings,
+): Buffer {
   switch (strategy) {
     case 'redact':
       return REDACTED_JSON;

@@ -6,7 +6,9 @@ import type { MaskStrategy } from '../../policy/types.ts';
 export type RowMask = readonly (MaskStrategy | null)[];
 
 /** Settings every strategy needs. `hashKey` keys the HMAC of the `hash` strategy (per binding). */
-export interface MaskSettings { readonly hashKey: Buffer }
+export interface MaskSettings {
+  readonly hashKey: Buffer;
+}
 
 /** Where a masked column sits in the upstream catalog: (table OID, attnum) → "schema.table.column". */
 export interface MaskCatalog {

@@ -36,7 +36,9 @@ export class ApprovalHolds {
   }
 
   /** The client is held for a statement's approval now. */
-  get waiting(): boolean { return this.#hold?.waiting === true; }
+  get waiting(): boolean {
+    return this.#hold?.waiting === true;
+  }
 
   /**
    * A statement needs approval and no grant covers it. Sidecar mode: ask the operator for the AccessRequest
@@ -45,30 +47,69 @@ export class ApprovalHolds {
   check(text: string, d: ApproveDecision): DenyDecision | null {
     const approvals = this.#approvals;
     if (approvals === null) {
-      return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'it needs an approved AccessRequest, and this proxy runs without the operator (local mode), so none can be requested', kind: 'approval' };
+      return {
+        verdict: 'deny',
+        policy: d.policy,
+        rule: d.rule,
+        reason:
+          'it needs an approved AccessRequest, and this proxy runs without the operator (local mode), so none can be requested',
+        kind: 'approval',
+      };
     }
     let h = this.#hold;
-    if (h !== null && h.text !== text) { this.release(); h = null; }
+    if (h !== null && h.text !== text) {
+      this.release();
+      h = null;
+    }
     if (h === null) {
-      const hold: Hold = { text, deadlineMs: Date.now() + d.holdTimeoutMs, request: null, error: null, waiting: false, timer: null, cancelled: false };
+      const hold: Hold = {
+        text,
+        deadlineMs: Date.now() + d.holdTimeoutMs,
+        request: null,
+        error: null,
+        waiting: false,
+        timer: null,
+        cancelled: false,
+      };
       this.#hold = h = hold;
       approvals.request({ statement: text, policy: d.policy, rule: d.rule }).then(
-        (r) => { hold.request = `${r.namespace}/${r.name}`; },
-        (e: unknown) => { hold.error = (e as Error).message; if (this.#hold === hold) this.release(); });
+        (r) => {
+          hold.request = `${r.namespace}/${r.name}`;
+        },
+        (e: unknown) => {
+          hold.error = (e as Error).message;
+          if (this.#hold === hold) this.release();
+        },
+      );
     }
     if (h.cancelled) {
       this.#hold = null;
-      return { verdict: 'deny', policy: d.policy, rule: d.rule, reason: 'cancelled by the client while waiting for approval', kind: 'cancelled', ...(h.request === null ? {} : { accessRequest: h.request }) };
+      return {
+        verdict: 'deny',
+        policy: d.policy,
+        rule: d.rule,
+        reason: 'cancelled by the client while waiting for approval',
+        kind: 'cancelled',
+        ...(h.request === null ? {} : { accessRequest: h.request }),
+      };
     }
     if (h.error !== null || Date.now() >= h.deadlineMs) {
-      this.#hold = null;                     // not waiting: release() already cleared its timer
+      this.#hold = null; // not waiting: release() already cleared its timer
       const secs = Math.round(d.holdTimeoutMs / 1000);
       let reason: string;
       if (h.request !== null) {
         const [ns, name] = h.request.split('/') as [string, string];
         reason = `it needs an approved AccessRequest; ${h.request} was not approved within ${secs} s (holdTimeout). An approver runs \`airlock request approve ${name} -n ${ns}\`; then send the statement again`;
-      } else reason = `it needs an approved AccessRequest, and none could be requested: ${h.error ?? `the operator did not answer within ${secs} s`}`;
-      return { verdict: 'deny', policy: d.policy, rule: d.rule, reason, kind: 'approval', ...(h.request === null ? {} : { accessRequest: h.request }) };
+      } else
+        reason = `it needs an approved AccessRequest, and none could be requested: ${h.error ?? `the operator did not answer within ${secs} s`}`;
+      return {
+        verdict: 'deny',
+        policy: d.policy,
+        rule: d.rule,
+        reason,
+        kind: 'approval',
+        ...(h.request === null ? {} : { accessRequest: h.request }),
+      };
     }
     if (!h.waiting) {
       h.waiting = true;
@@ -97,7 +138,10 @@ export class ApprovalHolds {
     const h = this.#hold;
     if (h === null || !h.waiting) return;
     h.waiting = false;
-    if (h.timer !== null) { clearTimeout(h.timer); h.timer = null; }
+    if (h.timer !== null) {
+      clearTimeout(h.timer);
+      h.timer = null;
+    }
     this.#holds.release(HOLD_APPROVAL);
     this.#released();
   }

@@ -8,11 +8,27 @@ import { run } from './requests.ts';
 import { statementRecord } from './audit-record.ts';
 
 const facts: StatementFacts = {
-  tag: 'UpdateStmt', command: 'UPDATE', accesses: [{ operation: 'UPDATE', relation: { schema: null, name: 'orders' }, kind: 'relation' }],
-  unsupported: [], effects: [], unfilteredWrite: false, writes: true, outputs: [], copyTo: null, transaction: false, executes: null, prepares: null,
+  tag: 'UpdateStmt',
+  command: 'UPDATE',
+  accesses: [{ operation: 'UPDATE', relation: { schema: null, name: 'orders' }, kind: 'relation' }],
+  unsupported: [],
+  effects: [],
+  unfilteredWrite: false,
+  writes: true,
+  outputs: [],
+  copyTo: null,
+  transaction: false,
+  executes: null,
+  prepares: null,
 };
 const allow = (o: Partial<Extract<Decision, { verdict: 'allow' | 'warn' }>> = {}): Decision => ({
-  verdict: 'allow', policy: 'ops', rule: 'writes', masks: NO_MASKS, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null }, ...o,
+  verdict: 'allow',
+  policy: 'ops',
+  rule: 'writes',
+  masks: NO_MASKS,
+  wouldDeny: [],
+  guardrails: { maxAffectedRows: null, policy: null },
+  ...o,
 });
 
 test('an allowed statement: operation, resolved collection, rows, no reason', () => {
@@ -21,9 +37,21 @@ test('an allowed statement: operation, resolved collection, rows, no reason', ()
   rn.maskedColumns = ['public.orders.total'];
   const r = statementRecord('s1', rn, rn.decision, null, 1012.5, 'public');
   assert.deepEqual(r, {
-    sessionId: 's1', startTimeMs: 1000, durationMs: 12.5, operation: 'UPDATE', collection: 'public.orders',
-    queryText: 'UPDATE orders SET total = $1', statusCode: null, decision: 'allow', policy: 'ops', rule: 'writes', reason: null,
-    maskedColumns: ['public.orders.total'], rows: 3, accessRequest: null, rolledBack: false,
+    sessionId: 's1',
+    startTimeMs: 1000,
+    durationMs: 12.5,
+    operation: 'UPDATE',
+    collection: 'public.orders',
+    queryText: 'UPDATE orders SET total = $1',
+    statusCode: null,
+    decision: 'allow',
+    policy: 'ops',
+    rule: 'writes',
+    reason: null,
+    maskedColumns: ['public.orders.total'],
+    rows: 3,
+    accessRequest: null,
+    rolledBack: false,
   });
 });
 
@@ -37,13 +65,23 @@ test('a denial carries its reason and SQLSTATE; empty policy and rule names are 
   assert.equal(r.operation, 'UNKNOWN');
   assert.equal(r.collection, null);
   assert.deepEqual(r.maskedColumns, []);
-  const empty = statementRecord('s1', run(null, allow({ policy: '', rule: '' }), 5, ''), allow({ policy: '', rule: '' }), null, 6, undefined);
+  const empty = statementRecord(
+    's1',
+    run(null, allow({ policy: '', rule: '' }), 5, ''),
+    allow({ policy: '', rule: '' }),
+    null,
+    6,
+    undefined,
+  );
   assert.equal(empty.policy, null);
   assert.equal(empty.rule, null);
 });
 
 test('warn names what enforcement would have denied', () => {
-  const d = allow({ verdict: 'warn', wouldDeny: [{ policy: 'staged', rule: null, reason: 'no rule allows UPDATE on public.orders' }] });
+  const d = allow({
+    verdict: 'warn',
+    wouldDeny: [{ policy: 'staged', rule: null, reason: 'no rule allows UPDATE on public.orders' }],
+  });
   const r = statementRecord('s1', run(facts, d, 0, 'q'), d, null, 1, 'public');
   assert.equal(r.decision, 'warn');
   assert.equal(r.reason, 'no rule allows UPDATE on public.orders');
@@ -54,7 +92,14 @@ test('a statement allowed by a grant, or denied after an approval hold, names it
   const a = statementRecord('s1', run(facts, granted, 0, 'q'), granted, null, 1, 'public');
   assert.equal(a.decision, 'approve');
   assert.equal(a.accessRequest, 'team/req-1');
-  const held: Decision = { verdict: 'deny', policy: 'ops', rule: 'big', reason: 'it needs an approved AccessRequest; …', kind: 'approval', accessRequest: 'team/req-2' };
+  const held: Decision = {
+    verdict: 'deny',
+    policy: 'ops',
+    rule: 'big',
+    reason: 'it needs an approved AccessRequest; …',
+    kind: 'approval',
+    accessRequest: 'team/req-2',
+  };
   const d = statementRecord('s1', run(facts, held, 0, 'q'), held, '42501', 1, 'public');
   assert.equal(d.decision, 'deny');
   assert.equal(d.accessRequest, 'team/req-2');
@@ -64,7 +109,13 @@ test('a guardrail rollback is audited with the denial that replaced the decision
   const rn = run(facts, allow(), 0, 'q');
   rn.rolledBack = true;
   rn.rows = 500;
-  const over: Decision = { verdict: 'deny', policy: 'ops', rule: 'guardrails.maxAffectedRows', reason: 'affected 500 rows, more than maxAffectedRows 100', kind: 'guardrail' };
+  const over: Decision = {
+    verdict: 'deny',
+    policy: 'ops',
+    rule: 'guardrails.maxAffectedRows',
+    reason: 'affected 500 rows, more than maxAffectedRows 100',
+    kind: 'guardrail',
+  };
   const r = statementRecord('s1', rn, over, '42501', 1, 'public');
   assert.equal(r.decision, 'deny');
   assert.equal(r.rule, 'guardrails.maxAffectedRows');
@@ -73,6 +124,9 @@ test('a guardrail rollback is audited with the denial that replaced the decision
 });
 
 test('an unqualified function is named as written (only relations resolve through the search_path)', () => {
-  const f: StatementFacts = { ...facts, accesses: [{ operation: 'CALL', relation: { schema: null, name: 'refresh' }, kind: 'function' }] };
+  const f: StatementFacts = {
+    ...facts,
+    accesses: [{ operation: 'CALL', relation: { schema: null, name: 'refresh' }, kind: 'function' }],
+  };
   assert.equal(statementRecord('s1', run(f, allow(), 0, 'q'), allow(), null, 1, 'public').collection, 'refresh');
 });

@@ -7,7 +7,12 @@ import { Backend, TxStatus } from '../wire/codes.ts';
 import { WireError } from '../wire/frames.ts';
 import { errorResponse } from '../wire/messages.ts';
 import {
-  readCopyResponse, readErrorFields, readParameterStatus, readReadyForQuery, readRowDescription, resultFormatFor,
+  readCopyResponse,
+  readErrorFields,
+  readParameterStatus,
+  readReadyForQuery,
+  readRowDescription,
+  resultFormatFor,
 } from '../wire/read.ts';
 import type { FieldInfo } from '../wire/read.ts';
 import { MaskError } from '../mask/mask-error.ts';
@@ -25,7 +30,17 @@ import { tagCount } from './guard.ts';
 import { HOLD_GUARD, HOLD_IDLE } from './holds.ts';
 import { PHASE_READY } from './phase.ts';
 import {
-  K_BIND, K_CLOSE, K_COPY_DESCRIBE, K_COUNT, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_INTERNAL, K_PARSE, K_QUERY, K_SYNC,
+  K_BIND,
+  K_CLOSE,
+  K_COPY_DESCRIBE,
+  K_COUNT,
+  K_DESCRIBE,
+  K_DESCRIBE_INTERNAL,
+  K_EXECUTE,
+  K_INTERNAL,
+  K_PARSE,
+  K_QUERY,
+  K_SYNC,
 } from './requests.ts';
 import type { Portal, Req, Run } from './requests.ts';
 import { copyOutMask, maskedColumnNames, planMasks } from './result-mask.ts';
@@ -57,9 +72,15 @@ export class BackendMessages {
       if (type === Backend.NoticeResponse || type === Backend.NotificationResponse) return;
     }
     switch (type) {
-      case Backend.NoticeResponse: this.#notice(buf, start, end); return;
-      case Backend.NotificationResponse: this.#notification(buf, start, end); return;
-      case Backend.ParameterStatus: this.#parameterStatus(buf, start, end); return;
+      case Backend.NoticeResponse:
+        this.#notice(buf, start, end);
+        return;
+      case Backend.NotificationResponse:
+        this.#notification(buf, start, end);
+        return;
+      case Backend.ParameterStatus:
+        this.#parameterStatus(buf, start, end);
+        return;
     }
     const r = s.queue[0];
     if (r === undefined) {
@@ -72,22 +93,44 @@ export class BackendMessages {
       throw new WireError(`unexpected message 0x${type.toString(16)} from the server with no request outstanding`);
     }
     switch (r.kind) {
-      case K_QUERY: case K_EXECUTE: this.#result(r, buf, type, start, end); return;
-      case K_INTERNAL: this.#internalResponse(r, buf, type, start, end); return;
-      case K_COUNT: s.guards.countResponse(r, buf, type, start, end); return;
+      case K_QUERY:
+      case K_EXECUTE:
+        this.#result(r, buf, type, start, end);
+        return;
+      case K_INTERNAL:
+        this.#internalResponse(r, buf, type, start, end);
+        return;
+      case K_COUNT:
+        s.guards.countResponse(r, buf, type, start, end);
+        return;
       case K_PARSE:
-        if (type === Backend.ParseComplete) { s.queue.shift(); s.passClient(buf, start, end); return; }
+        if (type === Backend.ParseComplete) {
+          s.queue.shift();
+          s.passClient(buf, start, end);
+          return;
+        }
         break;
       case K_BIND:
-        if (type === Backend.BindComplete) { s.queue.shift(); s.passClient(buf, start, end); return; }
+        if (type === Backend.BindComplete) {
+          s.queue.shift();
+          s.passClient(buf, start, end);
+          return;
+        }
         break;
       case K_CLOSE:
-        if (type === Backend.CloseComplete) { s.queue.shift(); s.passClient(buf, start, end); return; }
+        if (type === Backend.CloseComplete) {
+          s.queue.shift();
+          s.passClient(buf, start, end);
+          return;
+        }
         break;
       case K_DESCRIBE:
       case K_DESCRIBE_INTERNAL: {
         const internal = r.kind === K_DESCRIBE_INTERNAL;
-        if (type === Backend.ParameterDescription && !internal) { s.passClient(buf, start, end); return; }
+        if (type === Backend.ParameterDescription && !internal) {
+          s.passClient(buf, start, end);
+          return;
+        }
         if (type === Backend.RowDescription) {
           const fields = readRowDescription(buf, start, end);
           if (r.portal !== null) r.portal.fields = fields;
@@ -96,22 +139,36 @@ export class BackendMessages {
           if (!internal) s.passClient(buf, start, end);
           return;
         }
-        if (type === Backend.NoData) { s.queue.shift(); if (!internal) s.passClient(buf, start, end); return; }
+        if (type === Backend.NoData) {
+          s.queue.shift();
+          if (!internal) s.passClient(buf, start, end);
+          return;
+        }
         break;
       }
-      case K_COPY_DESCRIBE: s.copyDescribes.response(r, buf, type, start, end); return;
+      case K_COPY_DESCRIBE:
+        s.copyDescribes.response(r, buf, type, start, end);
+        return;
       case K_SYNC:
         if (type === Backend.ReadyForQuery) {
           s.queue.shift();
           this.#readyForQuery(buf, start, end);
           s.passClient(buf, start, end);
-          if (s.context.refreshAfterSync) { s.context.refreshAfterSync = false; s.flushClient(); s.context.refresh(); s.flushUp(); }
+          if (s.context.refreshAfterSync) {
+            s.context.refreshAfterSync = false;
+            s.flushClient();
+            s.context.refresh();
+            s.flushUp();
+          }
           this.#afterReady();
           return;
         }
         break;
     }
-    if (type === Backend.ErrorResponse) { this.extendedError(r, buf, start, end); return; }
+    if (type === Backend.ErrorResponse) {
+      this.extendedError(r, buf, start, end);
+      return;
+    }
     throw new WireError(`unexpected message 0x${type.toString(16)} from the server`);
   }
 
@@ -125,12 +182,16 @@ export class BackendMessages {
     switch (type) {
       case Backend.DataRow:
         // An Execute's rows are described by its portal (Describe P, or Describe S with Bind's formats).
-        if (r.kind === K_EXECUTE && rn !== null && rn.fields === null && r.portal !== null) this.#portalFields(rn, r.portal);
+        if (r.kind === K_EXECUTE && rn !== null && rn.fields === null && r.portal !== null)
+          this.#portalFields(rn, r.portal);
         if (g !== null) s.guards.row(g, rn, buf, start, end);
         else this.dataRow(rn, buf, start, end);
         return;
       case Backend.CopyInResponse:
-        if (g !== null) { s.guards.copyIn(r, buf, start, end); return; }
+        if (g !== null) {
+          s.guards.copyIn(r, buf, start, end);
+          return;
+        }
         this.enterCopyIn(r);
         s.passClient(buf, start, end);
         return;
@@ -165,7 +226,11 @@ export class BackendMessages {
         s.passClient(buf, start, end);
         return;
       case Backend.CommandComplete:
-        if (rn !== null) { rn.rows = tagCount(buf, start, end); this.auditRun(rn, null); r.runIndex++; }
+        if (rn !== null) {
+          rn.rows = tagCount(buf, start, end);
+          this.auditRun(rn, null);
+          r.runIndex++;
+        }
         s.passClient(buf, start, end);
         return;
       case Backend.EmptyQueryResponse:
@@ -182,7 +247,7 @@ export class BackendMessages {
           this.forwardError(rn, buf, start, end, r);
           if (rn !== null) this.auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         }
-        r.runIndex = r.runs!.length;   // the rest of the string is not run
+        r.runIndex = r.runs!.length; // the rest of the string is not run
         return;
       }
       case Backend.ReadyForQuery:
@@ -204,7 +269,10 @@ export class BackendMessages {
     switch (type) {
       case Backend.CommandComplete:
         s.queue.shift();
-        if (rn !== null) { rn.rows = tagCount(buf, start, end); this.auditRun(rn, null); }
+        if (rn !== null) {
+          rn.rows = tagCount(buf, start, end);
+          this.auditRun(rn, null);
+        }
         s.passClient(buf, start, end);
         return;
       case Backend.EmptyQueryResponse:
@@ -224,7 +292,7 @@ export class BackendMessages {
   dataRow(rn: Run | null, buf: Buffer, start: number, end: number): void {
     if (rn !== null && rn.rowMask !== null) {
       const m = maskDataRow(buf, start, end, rn.rowMask, rn.fields!, this.#s.shared.maskSettings, masked);
-      this.#s.passClient(m.buf, m.start, m.end);   // in the output slab: the rows of one read extend one run
+      this.#s.passClient(m.buf, m.start, m.end); // in the output slab: the rows of one read extend one run
     } else {
       this.#s.passClient(buf, start, end);
     }
@@ -269,14 +337,25 @@ export class BackendMessages {
   /** One CopyData of COPY … TO STDOUT: masked when the COPY's columns need it, else forwarded as it came. */
   #copyData(rn: Run | null, buf: Buffer, start: number, end: number): void {
     const s = this.#s;
-    if (rn === null) { s.passClient(buf, start, end); return; }
+    if (rn === null) {
+      s.passClient(buf, start, end);
+      return;
+    }
     // A masked message comes back as bytes the session may pass like any other (copy.ts: the input, or a slab
     // never rewritten), so the masked rows of one read extend one run: one socket write, not one per row.
     let m: Span;
     if (rn.copyBinary !== null) m = maskCopyBinary(buf, start, end, rn.copyBinary, s.shared.maskSettings, masked);
-    else if (rn.copyHeader) { rn.copyHeader = false; s.passClient(buf, start, end); return; }   // column names (copyto.c sends them alone)
-    else if (rn.copyMask !== null) m = maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, s.shared.maskSettings, masked);
-    else { s.passClient(buf, start, end); return; }
+    else if (rn.copyHeader) {
+      rn.copyHeader = false;
+      s.passClient(buf, start, end);
+      return;
+    } // column names (copyto.c sends them alone)
+    else if (rn.copyMask !== null)
+      m = maskCopyData(buf, start, end, rn.copyMask, rn.copyOptions!, s.shared.maskSettings, masked);
+    else {
+      s.passClient(buf, start, end);
+      return;
+    }
     s.passClient(m.buf, m.start, m.end);
   }
 
@@ -284,13 +363,21 @@ export class BackendMessages {
   #copyOut(rn: Run, format: 0 | 1, columns: number): void {
     const context = this.#s.context;
     const m = copyOutMask({
-      decision: rn.decision, copyTo: rn.facts?.copyTo ?? null, copyFields: rn.copyFields, format, columns,
-      catalog: context.maskCatalog, searchPath: context.ctx!.searchPath,
+      decision: rn.decision,
+      copyTo: rn.facts?.copyTo ?? null,
+      copyFields: rn.copyFields,
+      format,
+      columns,
+      catalog: context.maskCatalog,
+      searchPath: context.ctx!.searchPath,
       redactUnknown: context.redactsUnknown ? (f, mask) => context.redactUnknown(f, mask) : null,
     });
     if (m === null) return;
     rn.maskedColumns = m.maskedColumns;
-    if (m.kind === 'binary') { rn.copyBinary = m.state; return; }
+    if (m.kind === 'binary') {
+      rn.copyBinary = m.state;
+      return;
+    }
     rn.copyMask = m.mask;
     rn.copyOptions = m.options;
     rn.copyHeader = m.header;
@@ -357,7 +444,10 @@ export class BackendMessages {
     let released = false;
     while (s.queue.length > 0 && s.queue[0]!.kind !== K_SYNC) {
       const q = s.queue.shift()!;
-      if (q !== r && q.kind === K_EXECUTE && q.guard !== null) { s.holds.release(HOLD_GUARD); released = true; }
+      if (q !== r && q.kind === K_EXECUTE && q.guard !== null) {
+        s.holds.release(HOLD_GUARD);
+        released = true;
+      }
     }
     if (released) s.resumeClient();
     if (s.queue.length === 0) s.skipping = true;
@@ -376,7 +466,10 @@ export class BackendMessages {
     const touched = this.#echoable(rn, r);
     if (touched.length > 0) {
       const scrubbed = scrubErrorFields(buf, start, end, touched);
-      if (scrubbed !== null) { this.#s.writeClient(scrubbed); return; }
+      if (scrubbed !== null) {
+        this.#s.writeClient(scrubbed);
+        return;
+      }
     }
     this.#s.passClient(buf, start, end);
   }
@@ -388,7 +481,12 @@ export class BackendMessages {
    * statement (COMMIT does the same), every masked column of this identity.
    */
   #echoable(rn: Run | null, r: Req | undefined): readonly string[] {
-    if (rn === null && r !== undefined && (r.kind === K_PARSE || r.kind === K_BIND || r.kind === K_DESCRIBE || r.kind === K_CLOSE)) return NO_COLUMNS;
+    if (
+      rn === null
+      && r !== undefined
+      && (r.kind === K_PARSE || r.kind === K_BIND || r.kind === K_DESCRIBE || r.kind === K_CLOSE)
+    )
+      return NO_COLUMNS;
     if (rn === null || rn.facts === null || rn.facts.transaction) return this.#s.context.allMasked();
     const runs = r?.kind === K_QUERY ? r.runs : null;
     if (runs !== null && runs.length > 1) {
@@ -414,7 +512,8 @@ export class BackendMessages {
   #notification(buf: Buffer, start: number, end: number): void {
     const shared = this.#s.shared;
     // The current state, not the gate's: a policy that starts masking applies before the next statement.
-    if (masksAnything(shared.state, shared.identity, shared.target.binding)) this.#s.writeClient(notificationWithoutPayload(buf, start, end));
+    if (masksAnything(shared.state, shared.identity, shared.target.binding))
+      this.#s.writeClient(notificationWithoutPayload(buf, start, end));
     else this.#s.passClient(buf, start, end);
   }
 
@@ -434,7 +533,7 @@ export class BackendMessages {
 
   #internalResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
     if (type === Backend.CopyInResponse || type === Backend.CopyOutResponse || type === Backend.CopyBothResponse) {
-      throw new WireError('COPY in response to the proxy\'s own query');
+      throw new WireError("COPY in response to the proxy's own query");
     }
     const done = r.collector === null ? type === Backend.ReadyForQuery : r.collector.feed(buf, type, start, end);
     if (type === Backend.ErrorResponse && r.collector === null) {
@@ -460,7 +559,8 @@ export class BackendMessages {
     const grant = grantOf(d);
     if (grant !== undefined && d.verdict !== 'deny') s.grantsUsed.add(grant);
     // Staging counters: a verdict compare for every statement; only a would-be denial does more.
-    if ((d.verdict === 'allow' || d.verdict === 'warn') && d.wouldDeny.length > 0) s.shared.violations?.add(d.wouldDeny, rn.normalized, rn.startMs);
+    if ((d.verdict === 'allow' || d.verdict === 'warn') && d.wouldDeny.length > 0)
+      s.shared.violations?.add(d.wouldDeny, rn.normalized, rn.startMs);
     s.shared.audit.statement(statementRecord(s.id, rn, d, code, nowMs(), s.context.ctx?.searchPath[0]));
   }
 }

@@ -17,16 +17,24 @@ export function cancelKey(pid: number, secret: Buffer): string {
 export function sendCancel(t: UpstreamTarget, pid: number, secret: Buffer, done?: () => void): Promise<void> {
   const msg = cancelRequest(pid, secret);
   const sock = net.connect({ host: t.host, port: t.port });
-  const closed = new Promise<void>((resolve) => sock.once('close', () => { done?.(); resolve(); }));
+  const closed = new Promise<void>((resolve) =>
+    sock.once('close', () => {
+      done?.();
+      resolve();
+    }),
+  );
   sock.on('error', () => sock.destroy());
   sock.setTimeout(10_000, () => sock.destroy());
   sock.once('connect', () => {
-    upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then((s) => {
-      s.on('error', () => s.destroy());
-      // The server closes the connection once it has signalled the backend (half-closed until then).
-      s.on('data', () => {});
-      s.end(msg);
-    }, () => sock.destroy());
+    upgradeUpstreamTls(sock, t.tlsMode, t.host, t.ca).then(
+      (s) => {
+        s.on('error', () => s.destroy());
+        // The server closes the connection once it has signalled the backend (half-closed until then).
+        s.on('data', () => {});
+        s.end(msg);
+      },
+      () => sock.destroy(),
+    );
   });
   return closed;
 }

@@ -7,7 +7,14 @@ import { TxStatus } from '../wire/codes.ts';
 import { query as queryMessage } from '../wire/messages.ts';
 import { Gate, changesCatalog, changesResolution, masksAnything } from '../enforce/gate.ts';
 import type { Checked, PolicyState } from '../enforce/gate.ts';
-import { ResultCollector, setupPlan, maskedTables, unknownObject, ownCreatedKeys, EMPTY_MASK_CATALOG } from '../catalog.ts';
+import {
+  ResultCollector,
+  setupPlan,
+  maskedTables,
+  unknownObject,
+  ownCreatedKeys,
+  EMPTY_MASK_CATALOG,
+} from '../catalog.ts';
 import type { KnownObjects } from '../catalog.ts';
 import type { MaskCatalog, RowMask } from '../mask/types.ts';
 import type { FieldInfo } from '../wire/read.ts';
@@ -21,7 +28,9 @@ const CATALOG_MAX_AGE_MS = 10_000;
 
 export const NO_COLUMNS: readonly string[] = Object.freeze([]);
 
-export function nowMs(): number { return performance.timeOrigin + performance.now(); }
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** What the setup round trip read (catalog.ts SetupPlan.parse), for Context.start. */
 export interface SetupRead {
@@ -73,19 +82,37 @@ export class Context {
   }
 
   /** The setup round trip is in: the first context, and the gate that decides with it. */
-  start(state: PolicyState, read: SetupRead, catalogRelations: ReadonlySet<string>, catalogFunctions: ReadonlySet<string>, epoch: number): void {
+  start(
+    state: PolicyState,
+    read: SetupRead,
+    catalogRelations: ReadonlySet<string>,
+    catalogFunctions: ReadonlySet<string>,
+    epoch: number,
+  ): void {
     const s = this.#s;
     const t = s.shared.target;
     this.#catalogAtMs = nowMs();
     this.#catalogEpoch = epoch;
     this.#known = read.known;
-    s.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: read.maskCatalog, derived: read.derived, known: read.known, atMs: this.#catalogAtMs, epoch });
+    s.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, {
+      generation: state.set.generation,
+      catalog: read.maskCatalog,
+      derived: read.derived,
+      known: read.known,
+      atMs: this.#catalogAtMs,
+      epoch,
+    });
     this.maskCatalog = read.maskCatalog;
     this.#maskGeneration = state.set.generation;
     this.#maskTables = maskedTables(state.set).join(',');
     this.ctx = {
-      identity: s.shared.identity, database: t.binding, searchPath: read.searchPath,
-      catalogRelations, catalogFunctions, grants: [], derived: read.derived,
+      identity: s.shared.identity,
+      database: t.binding,
+      searchPath: read.searchPath,
+      catalogRelations,
+      catalogFunctions,
+      grants: [],
+      derived: read.derived,
       invoker: read.invoker,
     };
     this.gate = new Gate(state, this.ctx);
@@ -114,7 +141,10 @@ export class Context {
    */
   #maskCatalogFor(set: CompiledPolicySet): void {
     const tables = maskedTables(set).join(',');
-    if (tables === this.#maskTables) { this.#maskGeneration = set.generation; return; }
+    if (tables === this.#maskTables) {
+      this.#maskGeneration = set.generation;
+      return;
+    }
     const s = this.#s;
     const t = s.shared.target;
     const cached = s.shared.maskCatalogs.get(`${t.host}:${t.port}/${t.database}`);
@@ -129,7 +159,10 @@ export class Context {
       this.gate!.rebind(s.shared.state, this.ctx);
       return;
     }
-    if (s.frontend.inBatch) { this.refreshAfterSync = true; return; }
+    if (s.frontend.inBatch) {
+      this.refreshAfterSync = true;
+      return;
+    }
     this.refresh();
   }
 
@@ -138,8 +171,11 @@ export class Context {
    * masked tables refetches them once they are older than CATALOG_MAX_AGE_MS, before the next statement.
    */
   tooOld(t0: number): boolean {
-    return this.#maskTables !== '' && (t0 - this.#catalogAtMs > CATALOG_MAX_AGE_MS || this.#catalogEpoch !== this.#s.shared.catalogEpoch)
-      && this.#s.tx !== TxStatus.Failed;
+    return (
+      this.#maskTables !== ''
+      && (t0 - this.#catalogAtMs > CATALOG_MAX_AGE_MS || this.#catalogEpoch !== this.#s.shared.catalogEpoch)
+      && this.#s.tx !== TxStatus.Failed
+    );
   }
 
   /**
@@ -148,13 +184,21 @@ export class Context {
    * server's to refuse). Only for an identity with masking in force.
    */
   namesUnknownObject(checked: Checked): boolean {
-    if (this.lineageRefetched) { this.lineageRefetched = false; return false; }
-    if (this.#known === null || checked.denied !== null || this.#s.tx === TxStatus.Failed || !this.masksNow()) return false;
+    if (this.lineageRefetched) {
+      this.lineageRefetched = false;
+      return false;
+    }
+    if (this.#known === null || checked.denied !== null || this.#s.tx === TxStatus.Failed || !this.masksNow())
+      return false;
     // A statement decided from the gate's cache is the same Analysis: asked once per catalog read (every
     // read, like every search_path change, makes a new context).
     const ctx = this.ctx!;
     if (this.#allKnown.get(checked.analysis) === ctx) return false;
-    if (unknownObject(this.#known, checked.analysis.statements, ctx.searchPath, ctx.catalogFunctions, this.#ownDdl) !== null) return true;
+    if (
+      unknownObject(this.#known, checked.analysis.statements, ctx.searchPath, ctx.catalogFunctions, this.#ownDdl)
+      !== null
+    )
+      return true;
     if (this.#ownDdl === null) this.#allKnown.set(checked.analysis, ctx);
     return false;
   }
@@ -182,7 +226,7 @@ export class Context {
    */
   redactUnknown(fields: readonly FieldInfo[], mask: RowMask | null): RowMask | null {
     const bound = this.#known!.oidBound;
-    let out: (RowMask[number])[] | null = null;
+    let out: RowMask[number][] | null = null;
     for (let i = 0; i < fields.length; i++) {
       if (fields[i]!.tableOid <= bound) continue;
       out ??= mask === null ? new Array<RowMask[number]>(fields.length).fill(null) : [...mask];
@@ -198,7 +242,7 @@ export class Context {
     if (changesResolution(f) || changesCatalog(f) || (f.transaction && this.#localSet)) this.needsRefresh = true;
     if (changesCatalog(f)) {
       this.#ddlUncommitted = true;
-      ownCreatedKeys(f, this.#ownDdl ??= new Set());
+      ownCreatedKeys(f, (this.#ownDdl ??= new Set()));
     }
     for (const e of f.effects) if (e.kind === 'set' && e.local) this.#localSet = true;
   }
@@ -240,7 +284,12 @@ export class Context {
       s.holds.release(HOLD_REFRESH);
       try {
         const got = plan.parse(r.collector!);
-        this.ctx = { ...this.ctx!, searchPath: got.searchPath, ...(got.derived === null ? {} : { derived: got.derived }), invoker: got.invoker };
+        this.ctx = {
+          ...this.ctx!,
+          searchPath: got.searchPath,
+          ...(got.derived === null ? {} : { derived: got.derived }),
+          invoker: got.invoker,
+        };
         if (got.maskCatalog !== null) {
           this.maskCatalog = got.maskCatalog;
           this.#maskGeneration = state.set.generation;
@@ -251,7 +300,14 @@ export class Context {
           this.#catalogEpoch = Math.max(this.#catalogEpoch, epoch);
           this.#known = got.known;
           this.#ownDdl = null;
-          s.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, { generation: state.set.generation, catalog: got.maskCatalog, derived: got.derived!, known: got.known, atMs: this.#catalogAtMs, epoch });
+          s.shared.maskCatalogs.set(`${t.host}:${t.port}/${t.database}`, {
+            generation: state.set.generation,
+            catalog: got.maskCatalog,
+            derived: got.derived!,
+            known: got.known,
+            atMs: this.#catalogAtMs,
+            epoch,
+          });
         }
         this.gate!.rebind(s.shared.state, this.ctx);
         this.#localSet = false;

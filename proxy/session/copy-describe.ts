@@ -25,7 +25,7 @@ export class CopyDescribes {
   simple(r: Req, query: string, msg: Buffer): void {
     const s = this.#s;
     const pr = req(K_COPY_DESCRIBE);
-    pr.runs = r.runs;   // notices and the error are the COPY's
+    pr.runs = r.runs; // notices and the error are the COPY's
     pr.copy = { extended: false, fields: null, error: null, query: msg, resume: r, stmt: null };
     s.writeUp(Buffer.concat([parseMessage('', query), describeMessage('S', ''), SYNC]));
     s.enqueue(pr);
@@ -37,7 +37,13 @@ export class CopyDescribes {
     const s = this.#s;
     const pr = req(K_COPY_DESCRIBE);
     pr.copy = { extended: true, fields: null, error: null, query: null, resume: null, stmt };
-    s.writeUp(Buffer.concat([parseMessage(COPY_DESCRIBE_NAME, query), describeMessage('S', COPY_DESCRIBE_NAME), closeMessage('S', COPY_DESCRIBE_NAME)]));
+    s.writeUp(
+      Buffer.concat([
+        parseMessage(COPY_DESCRIBE_NAME, query),
+        describeMessage('S', COPY_DESCRIBE_NAME),
+        closeMessage('S', COPY_DESCRIBE_NAME),
+      ]),
+    );
     s.enqueue(pr);
   }
 
@@ -62,7 +68,10 @@ export class CopyDescribes {
         return;
       case Backend.ErrorResponse:
         // Extended: the batch's error (the server now skips to the client's Sync), reported as any other.
-        if (c.extended) { s.backend.extendedError(r, buf, start, end); return; }
+        if (c.extended) {
+          s.backend.extendedError(r, buf, start, end);
+          return;
+        }
         c.error = Buffer.from(buf.subarray(start, end));
         return;
       case Backend.ReadyForQuery: {
@@ -88,7 +97,9 @@ export class CopyDescribes {
         return;
       }
     }
-    throw new WireError(`unexpected message 0x${type.toString(16)} in response to the proxy's Describe of a COPY query`);
+    throw new WireError(
+      `unexpected message 0x${type.toString(16)} in response to the proxy's Describe of a COPY query`,
+    );
   }
 }
 

@@ -8,7 +8,15 @@ import { Frontend, TxStatus } from '../wire/codes.ts';
 import { WireError } from '../wire/frames.ts';
 import { FLUSH, describe as describeMessage } from '../wire/messages.ts';
 import type { PgErrorFields } from '../wire/messages.ts';
-import { InvalidTextError, readBind, readClose, readDescribe, readExecute, readParse, readQuery } from '../wire/read.ts';
+import {
+  InvalidTextError,
+  readBind,
+  readClose,
+  readDescribe,
+  readExecute,
+  readParse,
+  readQuery,
+} from '../wire/read.ts';
 import { POISON_PARSE, POISON_QUERY, deniedWhat, denialFields, heldFields, proxyRefusal } from '../enforce/denial.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
 import type { Checked } from '../enforce/gate.ts';
@@ -17,7 +25,16 @@ import { nowMs } from './context.ts';
 import { copyQueryToDescribe } from './copy-describe.ts';
 import { HOLD_IDLE } from './holds.ts';
 import {
-  K_BIND, K_CLOSE, K_DESCRIBE, K_DESCRIBE_INTERNAL, K_EXECUTE, K_PARSE, K_QUERY, K_SYNC, req, run,
+  K_BIND,
+  K_CLOSE,
+  K_DESCRIBE,
+  K_DESCRIBE_INTERNAL,
+  K_EXECUTE,
+  K_PARSE,
+  K_QUERY,
+  K_SYNC,
+  req,
+  run,
 } from './requests.ts';
 import type { Portal, Prepared } from './requests.ts';
 import { planMasks } from './result-mask.ts';
@@ -35,11 +52,14 @@ export class FrontendMessages {
   /** Returns false to leave the message unread (the client is held). */
   message(buf: Buffer, type: number, start: number, end: number): boolean {
     const s = this.#s;
-    if (s.holds.count > 0 && !(s.copyFlows && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))
-        // libpq sends Sync right behind an extended-protocol COPY FROM, before its data. Held (a guarded
-        // Execute), that Sync would stop the data behind it. It may go: in copy-in mode the server ignores
-        // it (Req.duringCopy); had the COPY failed first, there is nothing left for it to commit.
-        && !(s.copyInAhead > 0 && (type === Frontend.Sync || type === Frontend.Flush))) {
+    if (
+      s.holds.count > 0
+      && !(s.copyFlows && (type === Frontend.CopyData || type === Frontend.CopyDone || type === Frontend.CopyFail))
+      // libpq sends Sync right behind an extended-protocol COPY FROM, before its data. Held (a guarded
+      // Execute), that Sync would stop the data behind it. It may go: in copy-in mode the server ignores
+      // it (Req.duringCopy); had the COPY failed first, there is nothing left for it to commit.
+      && !(s.copyInAhead > 0 && (type === Frontend.Sync || type === Frontend.Flush))
+    ) {
       return false;
     }
     try {
@@ -55,11 +75,18 @@ export class FrontendMessages {
   #messageOf(buf: Buffer, type: number, start: number, end: number): boolean {
     const s = this.#s;
     switch (type) {
-      case Frontend.Query: return this.#query(buf, start, end);
-      case Frontend.Parse: return this.#parse(buf, start, end);
-      case Frontend.Bind: return this.#bind(buf, start, end);
-      case Frontend.Describe: this.#describe(buf, start, end); return true;
-      case Frontend.Execute: this.#execute(buf, start, end); return true;
+      case Frontend.Query:
+        return this.#query(buf, start, end);
+      case Frontend.Parse:
+        return this.#parse(buf, start, end);
+      case Frontend.Bind:
+        return this.#bind(buf, start, end);
+      case Frontend.Describe:
+        this.#describe(buf, start, end);
+        return true;
+      case Frontend.Execute:
+        this.#execute(buf, start, end);
+        return true;
       case Frontend.Close: {
         const c = readClose(buf, start, end);
         this.inBatch = true;
@@ -97,7 +124,12 @@ export class FrontendMessages {
         return true;
       case Frontend.FunctionCall: {
         // The function call protocol runs a function by OID with no SQL to parse (style.md §3): deny.
-        const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'the function call protocol is not allowed through Airlock' };
+        const d: DenyDecision = {
+          verdict: 'deny',
+          policy: null,
+          rule: null,
+          reason: 'the function call protocol is not allowed through Airlock',
+        };
         this.#poisonQuery(denialFields(d, 'FunctionCall'), null, d, 'FUNCTION CALL');
         return true;
       }
@@ -115,9 +147,22 @@ export class FrontendMessages {
    * error fails the batch up to Sync, as it does in PostgreSQL. The audit names no bytes of it.
    */
   #invalidText(type: number, e: InvalidTextError): void {
-    const f: PgErrorFields = { severity: 'ERROR', code: '22021', message: 'invalid byte sequence for encoding "UTF8"', detail: `${e.message}; Airlock did not run it.` };
-    const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'invalid byte sequence for encoding "UTF8"' };
-    if (type === Frontend.Query) { this.#poisonQuery(f, null, d, ''); return; }
+    const f: PgErrorFields = {
+      severity: 'ERROR',
+      code: '22021',
+      message: 'invalid byte sequence for encoding "UTF8"',
+      detail: `${e.message}; Airlock did not run it.`,
+    };
+    const d: DenyDecision = {
+      verdict: 'deny',
+      policy: null,
+      rule: null,
+      reason: 'invalid byte sequence for encoding "UTF8"',
+    };
+    if (type === Frontend.Query) {
+      this.#poisonQuery(f, null, d, '');
+      return;
+    }
     this.inBatch = true;
     this.#poisonParse(f, d, null, '');
   }
@@ -162,13 +207,19 @@ export class FrontendMessages {
     const normalized = checked.analysis.normalized;
     if (checked.approval !== null) {
       const held = s.approvals.check(sql, checked.approval.decision);
-      if (held === null) return false;             // left unread until the request is decided or times out
+      if (held === null) return false; // left unread until the request is decided or times out
       this.#poisonQuery(heldFields(held, checked.approval.what), stmts[0] ?? null, held, normalized, t0);
       return true;
     }
     s.approvals.clear();
     if (checked.denied !== null) {
-      this.#poisonQuery(denialFields(checked.denied.decision, checked.denied.what), stmts[0] ?? null, checked.denied.decision, normalized, t0);
+      this.#poisonQuery(
+        denialFields(checked.denied.decision, checked.denied.what),
+        stmts[0] ?? null,
+        checked.denied.decision,
+        normalized,
+        t0,
+      );
       return true;
     }
     const facts = checked.facts;
@@ -177,7 +228,13 @@ export class FrontendMessages {
       const q = copyQueryToDescribe(facts[i]!, checked.decisions[i]!);
       if (q === null) continue;
       if (facts.length > 1 || this.inBatch || s.skipping) {
-        const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'a COPY (query) that reads masked columns must be sent as a statement on its own, outside an extended-protocol batch' };
+        const d: DenyDecision = {
+          verdict: 'deny',
+          policy: null,
+          rule: null,
+          reason:
+            'a COPY (query) that reads masked columns must be sent as a statement on its own, outside an extended-protocol batch',
+        };
         this.#poisonQuery(denialFields(d, 'COPY statement'), stmts[i]!, d, normalized, t0);
         return true;
       }
@@ -209,15 +266,26 @@ export class FrontendMessages {
       this.#noteEffects(stmts[i]!);
     }
     if (facts.length === 0) r.runs.push(run(null, EMPTY_ALLOW, t0, ''));
-    if (copyQuery !== null) { s.copyDescribes.simple(r, copyQuery, Buffer.from(buf.subarray(start, end))); return true; }
+    if (copyQuery !== null) {
+      s.copyDescribes.simple(r, copyQuery, Buffer.from(buf.subarray(start, end)));
+      return true;
+    }
     if (guarded >= 0) {
-      const g = guardFor(checked.decisions[guarded] as GuardedDecision, facts[guarded]!, ctx, s.tx === TxStatus.InTransaction);
+      const g = guardFor(
+        checked.decisions[guarded] as GuardedDecision,
+        facts[guarded]!,
+        ctx,
+        s.tx === TxStatus.InTransaction,
+      );
       r.guard = g;
       s.guards.begin(g);
     }
     s.passUp(buf, start, end);
     s.enqueue(r);
-    if (s.context.needsRefresh) { s.context.needsRefresh = false; s.context.refresh(); }
+    if (s.context.needsRefresh) {
+      s.context.needsRefresh = false;
+      s.context.refresh();
+    }
     return true;
   }
 
@@ -228,7 +296,13 @@ export class FrontendMessages {
   }
 
   /** Deny a simple Query (or FunctionCall): the poison goes upstream, its error is replaced by `f`. */
-  #poisonQuery(f: PgErrorFields, facts: StatementFacts | null, d: DenyDecision, normalized: string, t0 = nowMs()): void {
+  #poisonQuery(
+    f: PgErrorFields,
+    facts: StatementFacts | null,
+    d: DenyDecision,
+    normalized: string,
+    t0 = nowMs(),
+  ): void {
     const r = req(K_QUERY);
     r.denial = f;
     const rn = run(facts, d, t0, normalized);
@@ -275,7 +349,10 @@ export class FrontendMessages {
     if (!this.inBatch && this.#refreshFirst(t0)) return false;
     const first = !this.inBatch;
     this.inBatch = true;
-    if (s.context.stale) { this.#policyChangedMidBatch(); return true; }
+    if (s.context.stale) {
+      this.#policyChangedMidBatch();
+      return true;
+    }
     const checked: Checked = gate.check(p.query, s.statements.facts);
     const facts = checked.analysis.statements[0] ?? null;
     const normalized = checked.analysis.normalized;
@@ -286,9 +363,22 @@ export class FrontendMessages {
       }
       // No simple Query may be injected mid-batch: refuse, refetch after Sync (fail closed).
       s.context.refreshAfterSync = true;
-      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'names an object created since the catalog was read' };
-      this.#poisonParse(proxyRefusal('55000', 'this statement names a relation or function created after Airlock last read the catalog; run it again',
-        'Airlock reads the catalog again at the next Sync. Inside one batch, a relation must exist before the batch starts.'), d, facts, normalized);
+      const d: DenyDecision = {
+        verdict: 'deny',
+        policy: null,
+        rule: null,
+        reason: 'names an object created since the catalog was read',
+      };
+      this.#poisonParse(
+        proxyRefusal(
+          '55000',
+          'this statement names a relation or function created after Airlock last read the catalog; run it again',
+          'Airlock reads the catalog again at the next Sync. Inside one batch, a relation must exist before the batch starts.',
+        ),
+        d,
+        facts,
+        normalized,
+      );
       return true;
     }
     if (checked.approval !== null) {
@@ -299,20 +389,37 @@ export class FrontendMessages {
     }
     s.approvals.clear();
     if (checked.denied !== null) {
-      this.#poisonParse(denialFields(checked.denied.decision, checked.denied.what), checked.denied.decision, facts, normalized);
+      this.#poisonParse(
+        denialFields(checked.denied.decision, checked.denied.what),
+        checked.denied.decision,
+        facts,
+        normalized,
+      );
       return true;
     }
     if (checked.analysis.statements.length > 1) {
       // PostgreSQL refuses this too (42601 "cannot insert multiple commands into a prepared statement").
       const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'multiple statements in one Parse' };
-      this.#poisonParse(proxyRefusal('42601', 'cannot insert multiple commands into a prepared statement'), d, facts, normalized);
+      this.#poisonParse(
+        proxyRefusal('42601', 'cannot insert multiple commands into a prepared statement'),
+        d,
+        facts,
+        normalized,
+      );
       return true;
     }
     const decision = checked.decisions[0] ?? EMPTY_ALLOW;
     const effFacts = checked.facts[0] ?? null;
     const stmt: Prepared = {
-      name: p.name, text: p.query, facts: effFacts ?? EMPTY_FACTS, decision, generation: gate.generation, catalog: gate.catalogId,
-      normalized, fields: null, describeSent: false,
+      name: p.name,
+      text: p.query,
+      facts: effFacts ?? EMPTY_FACTS,
+      decision,
+      generation: gate.generation,
+      catalog: gate.catalogId,
+      normalized,
+      fields: null,
+      describeSent: false,
     };
     s.statements.parsed(stmt, effFacts);
     if (effFacts !== null) this.#noteEffects(effFacts);
@@ -322,15 +429,26 @@ export class FrontendMessages {
     r.stmt = stmt;
     s.passUp(buf, start, end);
     s.enqueue(r);
-    if (s.context.needsRefresh) { s.context.needsRefresh = false; s.context.refreshAfterSync = true; }
+    if (s.context.needsRefresh) {
+      s.context.needsRefresh = false;
+      s.context.refreshAfterSync = true;
+    }
     return true;
   }
 
   /** The masked tables changed mid-batch: the catalog to mask with arrives after Sync; fail this batch. */
   #policyChangedMidBatch(): void {
     const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: 'policy changed' };
-    this.#poisonParse(proxyRefusal('40001', 'the access policy changed during this batch of statements; run it again',
-      'Airlock reloads which columns are masked at the next Sync.'), d, null, '');
+    this.#poisonParse(
+      proxyRefusal(
+        '40001',
+        'the access policy changed during this batch of statements; run it again',
+        'Airlock reloads which columns are masked at the next Sync.',
+      ),
+      d,
+      null,
+      '',
+    );
   }
 
   /** Returns false to leave the Bind unread (the catalog is refetched first). */
@@ -344,11 +462,19 @@ export class FrontendMessages {
     const stmt = s.statements.get(b.statement);
     if (stmt === undefined) {
       // Unknown to us (its Parse failed, or it never existed): the server would refuse it too; fail closed.
-      const d: DenyDecision = { verdict: 'deny', policy: null, rule: null, reason: `prepared statement "${b.statement}" is not known to the proxy` };
+      const d: DenyDecision = {
+        verdict: 'deny',
+        policy: null,
+        rule: null,
+        reason: `prepared statement "${b.statement}" is not known to the proxy`,
+      };
       this.#poisonParse(proxyRefusal('26000', `prepared statement "${b.statement}" does not exist`), d, null, '');
       return true;
     }
-    if (s.context.stale) { this.#policyChangedMidBatch(); return true; }
+    if (s.context.stale) {
+      this.#policyChangedMidBatch();
+      return true;
+    }
     const catalog = gate.catalogId;
     if (stmt.generation !== gate.generation || stmt.catalog !== catalog) {
       // A policy change (or new views) since Parse: decide the kept facts again (the statement text is unchanged).
@@ -357,7 +483,12 @@ export class FrontendMessages {
       stmt.catalog = catalog;
     }
     if (stmt.decision.verdict === 'deny') {
-      this.#poisonParse(denialFields(stmt.decision, deniedWhat(stmt.decision, stmt.facts, s.context.ctx)), stmt.decision, stmt.facts, stmt.normalized);
+      this.#poisonParse(
+        denialFields(stmt.decision, deniedWhat(stmt.decision, stmt.facts, s.context.ctx)),
+        stmt.decision,
+        stmt.facts,
+        stmt.normalized,
+      );
       return true;
     }
     const portal: Portal = { name: b.portal, stmt, resultFormats: b.resultFormats, fields: null, describeSent: false };
@@ -413,8 +544,13 @@ export class FrontendMessages {
         // aborts and nothing commits (docs/adr/0001-denial-by-poison-statement.md).
         r.guard = guardFor(d, stmt.facts, s.context.ctx!, false);
       }
-      if ((d.verdict === 'allow' || d.verdict === 'warn') && planMasks(d.masks) && portal.fields === null
-          && !portal.describeSent && !stmt.describeSent) {
+      if (
+        (d.verdict === 'allow' || d.verdict === 'warn')
+        && planMasks(d.masks)
+        && portal.fields === null
+        && !portal.describeSent
+        && !stmt.describeSent
+      ) {
         // We must know the result's fields (and formats) to mask its rows: ask, and keep the answer to ourselves.
         const ir = req(K_DESCRIBE_INTERNAL);
         ir.portal = portal;
@@ -439,9 +575,15 @@ export class FrontendMessages {
 type GuardedDecision = Extract<Decision, { verdict: 'allow' | 'warn' }>;
 
 function tooLarge(bytes: number, max: number): PgErrorFields {
-  return proxyRefusal('54000', `statement of ${bytes} bytes exceeds the proxy's --max-statement-bytes ${max}; it was not run`);
+  return proxyRefusal(
+    '54000',
+    `statement of ${bytes} bytes exceeds the proxy's --max-statement-bytes ${max}; it was not run`,
+  );
 }
-const AUDIT_FULL = proxyRefusal('53400', 'the audit spool is full and the binding\'s audit.onFailure is block: statement refused, not run');
+const AUDIT_FULL = proxyRefusal(
+  '53400',
+  "the audit spool is full and the binding's audit.onFailure is block: statement refused, not run",
+);
 
 /** A COPY … FROM STDIN: the client sends its rows after the statement. */
 function isCopyFrom(f: StatementFacts | null): boolean {
@@ -452,9 +594,24 @@ function isCopyFrom(f: StatementFacts | null): boolean {
 
 /** The decision of an empty string (`;`): nothing to decide, nothing to mask. */
 const EMPTY_ALLOW: Decision = Object.freeze({
-  verdict: 'allow', policy: '', rule: '', masks: NO_MASKS, wouldDeny: Object.freeze([]), guardrails: Object.freeze({ maxAffectedRows: null, policy: null }),
+  verdict: 'allow',
+  policy: '',
+  rule: '',
+  masks: NO_MASKS,
+  wouldDeny: Object.freeze([]),
+  guardrails: Object.freeze({ maxAffectedRows: null, policy: null }),
 });
 const EMPTY_FACTS: StatementFacts = Object.freeze({
-  tag: '', command: '', accesses: [], unsupported: [], effects: [], unfilteredWrite: false, writes: false, outputs: [],
-  copyTo: null, transaction: false, executes: null, prepares: null,
+  tag: '',
+  command: '',
+  accesses: [],
+  unsupported: [],
+  effects: [],
+  unfilteredWrite: false,
+  writes: false,
+  outputs: [],
+  copyTo: null,
+  transaction: false,
+  executes: null,
+  prepares: null,
 });

@@ -9,7 +9,13 @@
 import { Backend, TxStatus } from '../wire/codes.ts';
 import { WireError } from '../wire/frames.ts';
 import {
-  FLUSH, errorResponse, parse as parseMessage, query as queryMessage, bind as bindMessage, close as closeMessage, execute as executeMessage,
+  FLUSH,
+  errorResponse,
+  parse as parseMessage,
+  query as queryMessage,
+  bind as bindMessage,
+  close as closeMessage,
+  execute as executeMessage,
 } from '../wire/messages.ts';
 import { readErrorFields, readReadyForQuery, readRowDescription } from '../wire/read.ts';
 import { maskDataRow } from '../mask/datarow.ts';
@@ -36,10 +42,12 @@ export class GuardedWrites {
     const s = this.#s;
     const pre = req(K_INTERNAL);
     pre.collector = new ResultCollector();
-    pre.onDone = () => { g.before = changedRows(pre.collector!, 1); };
+    pre.onDone = () => {
+      g.before = changedRows(pre.collector!, 1);
+    };
     s.writeUp(queryMessage(`${g.inBlock ? 'SAVEPOINT airlock_guard' : 'BEGIN'}; ${CHANGED_ROWS_SQL}`));
     s.enqueue(pre);
-    s.holds.add(HOLD_GUARD);   // released when the guard has finished (COMMIT/ROLLBACK answered)
+    s.holds.add(HOLD_GUARD); // released when the guard has finished (COMMIT/ROLLBACK answered)
   }
 
   /**
@@ -48,7 +56,11 @@ export class GuardedWrites {
    * The caller forwards the Execute, then calls executeSent.
    */
   beforeExecute(g: Guard): void {
-    this.#s.enqueue(this.countChanges((n) => { g.before = n; }));
+    this.#s.enqueue(
+      this.countChanges((n) => {
+        g.before = n;
+      }),
+    );
   }
 
   /** The guarded Execute is forwarded: ask for its result now (Flush) and hold the client until it is counted. */
@@ -72,19 +84,25 @@ export class GuardedWrites {
   /** The responses to a K_COUNT read. */
   countResponse(r: Req, buf: Buffer, type: number, start: number, end: number): void {
     switch (type) {
-      case Backend.ParseComplete: case Backend.BindComplete: case Backend.CommandComplete: return;
+      case Backend.ParseComplete:
+      case Backend.BindComplete:
+      case Backend.CommandComplete:
+        return;
       case Backend.DataRow:
         r.counted = Number(readFirstValue(buf, start, end));
         return;
       case Backend.CloseComplete:
         if (++r.closes < 2) return;
         this.#s.queue.shift();
-        if (r.counted === null || !Number.isSafeInteger(r.counted)) throw new Error('the changed-rows count could not be read');
+        if (r.counted === null || !Number.isSafeInteger(r.counted))
+          throw new Error('the changed-rows count could not be read');
         r.onCount!(r.counted);
         return;
     }
     // An error here means the transaction is not what the guard expects: nothing of it can be trusted.
-    throw new Error(`the proxy's changed-rows count failed: ${type === Backend.ErrorResponse ? readErrorFields(buf, start, end).get('M') ?? '?' : `message 0x${type.toString(16)}`}`);
+    throw new Error(
+      `the proxy's changed-rows count failed: ${type === Backend.ErrorResponse ? (readErrorFields(buf, start, end).get('M') ?? '?') : `message 0x${type.toString(16)}`}`,
+    );
   }
 
   /**
@@ -95,10 +113,17 @@ export class GuardedWrites {
    */
   row(g: Guard, rn: Run | null, buf: Buffer, start: number, end: number): void {
     const s = this.#s;
-    if (g.streaming) { s.backend.dataRow(rn, buf, start, end); return; }
+    if (g.streaming) {
+      s.backend.dataRow(rn, buf, start, end);
+      return;
+    }
     if (g.heldRows < g.limit) {
       g.heldRows++;
-      g.held.push(rn !== null && rn.rowMask !== null ? heldMasked(maskDataRow(buf, start, end, rn.rowMask, rn.fields!, s.shared.maskSettings, span())) : Buffer.from(buf.subarray(start, end)));
+      g.held.push(
+        rn !== null && rn.rowMask !== null
+          ? heldMasked(maskDataRow(buf, start, end, rn.rowMask, rn.fields!, s.shared.maskSettings, span()))
+          : Buffer.from(buf.subarray(start, end)),
+      );
       return;
     }
     g.streaming = true;
@@ -138,7 +163,8 @@ export class GuardedWrites {
         s.backend.forwardError(rn, buf, start, end, r);
         if (rn !== null) s.backend.auditRun(rn, readErrorFields(buf, start, end).get('C') ?? null);
         return;
-      case Backend.CopyOutResponse: case Backend.CopyBothResponse:
+      case Backend.CopyOutResponse:
+      case Backend.CopyBothResponse:
         throw new WireError('COPY TO in a guarded statement');
       case Backend.EmptyQueryResponse:
         g.held.push(Buffer.from(buf.subarray(start, end)));
@@ -146,7 +172,10 @@ export class GuardedWrites {
       case Backend.ReadyForQuery: {
         s.queue.shift();
         const status = readReadyForQuery(buf, start, end);
-        if (g.failed || status === TxStatus.Failed) { this.#finish(g, rn, status, Buffer.from(buf.subarray(start, end))); return; }
+        if (g.failed || status === TxStatus.Failed) {
+          this.#finish(g, rn, status, Buffer.from(buf.subarray(start, end)));
+          return;
+        }
         // What did it change? The counters after it, in the same transaction, before COMMIT or RELEASE.
         const rfq = Buffer.from(buf.subarray(start, end));
         const cr = req(K_INTERNAL);
@@ -172,8 +201,12 @@ export class GuardedWrites {
     if (g.inBlock) {
       // In a failed block the savepoint stays (the client must ROLLBACK anyway); over the limit, undo to
       // it and fail the transaction as a failing statement would (the poison).
-      finish = g.failed || status === TxStatus.Failed ? null
-        : over ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}` : 'RELEASE SAVEPOINT airlock_guard';
+      finish =
+        g.failed || status === TxStatus.Failed
+          ? null
+          : over
+            ? `ROLLBACK TO SAVEPOINT airlock_guard; RELEASE SAVEPOINT airlock_guard; ${POISON_SQL}`
+            : 'RELEASE SAVEPOINT airlock_guard';
     } else {
       finish = g.failed || over || status === TxStatus.Failed ? 'ROLLBACK' : 'COMMIT';
     }
@@ -198,11 +231,20 @@ export class GuardedWrites {
     if (over) {
       const refusal = guardRollback(g);
       s.writeClient(errorResponse(refusal.fields));
-      if (rn !== null) { rn.rolledBack = true; s.backend.auditRun(rn, '42501', refusal.decision); }
+      if (rn !== null) {
+        rn.rolledBack = true;
+        s.backend.auditRun(rn, '42501', refusal.decision);
+      }
     } else if (!g.failed) {
       if (c.error !== null && !g.inBlock) {
         // COMMIT failed (a deferred constraint): the statement's effects are gone; tell the client why.
-        s.writeClient(errorResponse({ severity: 'ERROR', code: c.error.get('C') ?? 'XX000', message: c.error.get('M') ?? 'COMMIT failed' }));
+        s.writeClient(
+          errorResponse({
+            severity: 'ERROR',
+            code: c.error.get('C') ?? 'XX000',
+            message: c.error.get('M') ?? 'COMMIT failed',
+          }),
+        );
         if (rn !== null) s.backend.auditRun(rn, c.error.get('C') ?? 'XX000');
       } else {
         for (const b of g.held) s.writeClient(b);
@@ -231,10 +273,12 @@ export class GuardedWrites {
         g.held.push(Buffer.from(buf.subarray(start, end)));
         // Count now. Nothing the client sent after the Execute has gone upstream (it is held), so this read is
         // the next thing the server answers, ahead of the client's Sync: nothing has committed yet.
-        s.queue.unshift(this.countChanges((n) => {
-          settleCount(g, rn?.facts ?? null, n);
-          this.#executeCounted(g, rn);
-        }));
+        s.queue.unshift(
+          this.countChanges((n) => {
+            settleCount(g, rn?.facts ?? null, n);
+            this.#executeCounted(g, rn);
+          }),
+        );
         s.writeUp(FLUSH);
         s.flushUp();
         return;
@@ -257,7 +301,12 @@ export class GuardedWrites {
       const refusal = guardRollback(g);
       const pr = req(K_PARSE);
       pr.denial = refusal.fields;
-      if (rn !== null) { rn.rolledBack = true; const prn = { ...rn, decision: refusal.decision, code: '42501', done: false }; pr.runs = [prn]; rn.done = true; }
+      if (rn !== null) {
+        rn.rolledBack = true;
+        const prn = { ...rn, decision: refusal.decision, code: '42501', done: false };
+        pr.runs = [prn];
+        rn.done = true;
+      }
       // Ahead of everything the client sent after the Execute (held): the Sync cannot commit first.
       s.queue.unshift(pr);
       s.writeUp(POISON_PARSE);
@@ -294,13 +343,19 @@ export function tagCount(buf: Buffer, start: number, end: number): number | null
  */
 const COUNT_NAME = 'airlock_guard_count';
 const COUNT_MESSAGES = Buffer.concat([
-  closeMessage('S', COUNT_NAME), parseMessage(COUNT_NAME, CHANGED_ROWS_SQL), bindMessage({ portal: COUNT_NAME, statement: COUNT_NAME }),
-  executeMessage(COUNT_NAME, 0), closeMessage('P', COUNT_NAME),
+  closeMessage('S', COUNT_NAME),
+  parseMessage(COUNT_NAME, CHANGED_ROWS_SQL),
+  bindMessage({ portal: COUNT_NAME, statement: COUNT_NAME }),
+  executeMessage(COUNT_NAME, 0),
+  closeMessage('P', COUNT_NAME),
 ]);
 
 /** The changed-rows count from statement `i` of an internal simple Query (CHANGED_ROWS_SQL). */
 function changedRows(c: ResultCollector, i: number): number {
-  if (c.error !== null) throw new Error(`the proxy's changed-rows count failed: ${c.error.get('M') ?? '?'} (SQLSTATE ${c.error.get('C') ?? '?'})`);
+  if (c.error !== null)
+    throw new Error(
+      `the proxy's changed-rows count failed: ${c.error.get('M') ?? '?'} (SQLSTATE ${c.error.get('C') ?? '?'})`,
+    );
   const n = Number(c.statements[i]?.[0]?.[0]);
   if (!Number.isSafeInteger(n)) throw new Error('the changed-rows count could not be read');
   return n;

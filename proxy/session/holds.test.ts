@@ -8,7 +8,7 @@ test('the client is read only when every hold of every reason is released', () =
   assert.equal(h.count, 0);
   h.add(HOLD_GUARD);
   h.add(HOLD_REFRESH);
-  h.add(HOLD_REFRESH);     // a refresh behind a statement and one after a Sync may overlap
+  h.add(HOLD_REFRESH); // a refresh behind a statement and one after a Sync may overlap
   assert.equal(h.count, 3);
   assert.equal(h.toString(), 'guarded write, context refresh');
   h.release(HOLD_REFRESH);

@@ -31,14 +31,20 @@ export class UpstreamLogin {
 
   /** The session is ready or closed: the connect deadline no longer applies. */
   clearDeadline(): void {
-    if (this.#deadline !== null) { clearTimeout(this.#deadline); this.#deadline = null; }
+    if (this.#deadline !== null) {
+      clearTimeout(this.#deadline);
+      this.#deadline = null;
+    }
   }
 
   /** Connect, log in and read the first context; on success the session becomes ready, else it ends with a FATAL. */
   async open(params: Map<string, string>): Promise<void> {
     const s = this.#s;
     const p = startupParams(params, s.shared.target);
-    if ('severity' in p) { s.fatal(p.code, p.message, p.hint); return; }
+    if ('severity' in p) {
+      s.fatal(p.code, p.message, p.hint);
+      return;
+    }
     const t = s.shared.target;
     const timeoutMs = s.shared.limits.upstreamConnectTimeoutMs;
     // One deadline for connect, TLS, login and the setup query: destroying the upstream socket fails
@@ -56,9 +62,10 @@ export class UpstreamLogin {
       // TLS: the TLSSocket reads the raw handle itself. The buffer is reused only while the client socket has
       // nothing queued: a pass-through write is a view of the buffer, and Node keeps the view, not a copy,
       // until the write completes (Writable's length counts it until then).
-      const reusing = t.tlsMode === 'disable'
-        ? connectReusingReads({ host: t.host, port: t.port, reuse: () => s.client.writableLength === 0 })
-        : null;
+      const reusing =
+        t.tlsMode === 'disable'
+          ? connectReusingReads({ host: t.host, port: t.port, reuse: () => s.client.writableLength === 0 })
+          : null;
       const raw = reusing?.socket ?? net.connect({ host: t.host, port: t.port });
       raw.setNoDelay(true);
       s.up = raw;
@@ -72,13 +79,26 @@ export class UpstreamLogin {
       raw.on('error', () => {});
       sock = await upgradeUpstreamTls(raw, t.tlsMode, t.host, t.ca);
       s.up = sock;
-      if (s.phase === PHASE_CLOSED) { sock.destroy(); return; }
+      if (s.phase === PHASE_CLOSED) {
+        sock.destroy();
+        return;
+      }
       // The login's own timer is a backstop behind the deadline above, which reports the timeout.
-      const login = await loginUpstream(sock, { user: t.user, password: t.password, database: t.database, params: p, timeoutMs: timeoutMs + 1000 });
-      if (s.phase === PHASE_CLOSED) { sock.destroy(); return; }
+      const login = await loginUpstream(sock, {
+        user: t.user,
+        password: t.password,
+        database: t.database,
+        params: p,
+        timeoutMs: timeoutMs + 1000,
+      });
+      if (s.phase === PHASE_CLOSED) {
+        sock.destroy();
+        return;
+      }
       // Our parser assumes both (docs/adr/0002): a backslash or a byte must mean to us what it means upstream.
       const scs = login.parameters.get('standard_conforming_strings');
-      if (scs !== 'on') throw new Error(`upstream server has standard_conforming_strings=${scs ?? 'unset'}; Airlock requires on`);
+      if (scs !== 'on')
+        throw new Error(`upstream server has standard_conforming_strings=${scs ?? 'unset'}; Airlock requires on`);
       const enc = login.parameters.get('server_encoding');
       if (enc !== 'UTF8') throw new Error(`upstream server_encoding is ${enc ?? 'unset'}; Airlock requires UTF8`);
       this.pid = login.processId;
@@ -104,13 +124,28 @@ export class UpstreamLogin {
     // Every session fetches the mask catalog and the views over masked tables itself, in this round trip: a
     // view created since another session's fetch must not be read through a stale one (issue 11). The
     // shared copy serves policy changes of live sessions (context.ts).
-    const plan = setupPlan({ needNames: names === null, maskTables: maskedTables(state.set), analyze: (q) => state.analyzer.analyze(q) });
+    const plan = setupPlan({
+      needNames: names === null,
+      maskTables: maskedTables(state.set),
+      analyze: (q) => state.analyzer.analyze(q),
+    });
     const epoch = s.shared.catalogEpoch;
     const got = plan.parse(await this.#internalQuery(plan.sql));
     const catalogNames = names ?? got.names!;
     if (names === null) s.shared.catalogNames.set(where, catalogNames);
-    s.context.start(state, { searchPath: got.searchPath, maskCatalog: got.maskCatalog!, derived: got.derived!, known: got.known, invoker: got.invoker },
-      catalogNames.relations, catalogNames.functions, epoch);
+    s.context.start(
+      state,
+      {
+        searchPath: got.searchPath,
+        maskCatalog: got.maskCatalog!,
+        derived: got.derived!,
+        known: got.known,
+        invoker: got.invoker,
+      },
+      catalogNames.relations,
+      catalogNames.functions,
+      epoch,
+    );
     if (!hasAccess(state, s.shared.identity, t.binding)) {
       s.fatal('42501', `access denied: no AccessPolicy gives ${s.shared.identity.user} access to "${t.binding}"`);
       return;

@@ -59,14 +59,14 @@ export interface Run {
   done: boolean;
 }
 
-export const K_QUERY = 1;      // simple Query (client's, or a poison in its place): ends at ReadyForQuery
+export const K_QUERY = 1; // simple Query (client's, or a poison in its place): ends at ReadyForQuery
 export const K_PARSE = 2;
 export const K_BIND = 3;
 export const K_DESCRIBE = 4;
 export const K_EXECUTE = 5;
 export const K_CLOSE = 6;
 export const K_SYNC = 7;
-export const K_INTERNAL = 8;   // the proxy's own simple Query: every response swallowed
+export const K_INTERNAL = 8; // the proxy's own simple Query: every response swallowed
 export const K_DESCRIBE_INTERNAL = 9; // injected Describe P: response swallowed, fields kept on the portal
 /** Injected Close S / Parse / Bind / Execute / Close P of CHANGED_ROWS_SQL (a guarded Execute): responses swallowed. */
 export const K_COUNT = 10;
@@ -122,12 +122,41 @@ export interface CopyDescribe {
 }
 
 export function req(kind: number): Req {
-  return { kind, denial: null, runs: null, runIndex: 0, portal: null, stmt: null, collector: null, onDone: null, counted: null, closes: 0, onCount: null, guard: null, duringCopy: false, copy: null };
+  return {
+    kind,
+    denial: null,
+    runs: null,
+    runIndex: 0,
+    portal: null,
+    stmt: null,
+    collector: null,
+    onDone: null,
+    counted: null,
+    closes: 0,
+    onCount: null,
+    guard: null,
+    duringCopy: false,
+    copy: null,
+  };
 }
 
 export function run(facts: StatementFacts | null, decision: Decision, startMs: number, normalized: string): Run {
   return {
-    facts, decision, startMs, normalized, rowMask: null, fields: null, copyMask: null, copyOptions: null, copyFields: null, copyBinary: null, copyHeader: false,
-    maskedColumns: null, rows: null, code: null, rolledBack: false, done: false,
+    facts,
+    decision,
+    startMs,
+    normalized,
+    rowMask: null,
+    fields: null,
+    copyMask: null,
+    copyOptions: null,
+    copyFields: null,
+    copyBinary: null,
+    copyHeader: false,
+    maskedColumns: null,
+    rows: null,
+    code: null,
+    rolledBack: false,
+    done: false,
   };
 }

@@ -11,16 +11,62 @@ import { copyOutMask, planMasks } from './result-mask.ts';
 import type { CopyOutInput } from './result-mask.ts';
 
 const catalog: MaskCatalog = {
-  byOid: new Map([[16400, new Map([[1, 'public.customers.id'], [2, 'public.customers.email'], [3, 'public.customers.ssn']])]]),
-  columnsOf: new Map([['public.customers', ['id', 'email', 'ssn']], ['public.orders', ['id', 'total']]]),
+  byOid: new Map([
+    [
+      16400,
+      new Map([
+        [1, 'public.customers.id'],
+        [2, 'public.customers.email'],
+        [3, 'public.customers.ssn'],
+      ]),
+    ],
+  ]),
+  columnsOf: new Map([
+    ['public.customers', ['id', 'email', 'ssn']],
+    ['public.orders', ['id', 'total']],
+  ]),
 };
-const plan: MaskPlan = { columns: { 'public.customers.email': 'hash', 'public.customers.ssn': 'redact' }, outputs: [], needsRowDescription: false, refuse: null };
-const allow = (masks: MaskPlan): Decision => ({ verdict: 'allow', policy: 'p', rule: 'r', masks, wouldDeny: [], guardrails: { maxAffectedRows: null, policy: null } });
+const plan: MaskPlan = {
+  columns: { 'public.customers.email': 'hash', 'public.customers.ssn': 'redact' },
+  outputs: [],
+  needsRowDescription: false,
+  refuse: null,
+};
+const allow = (masks: MaskPlan): Decision => ({
+  verdict: 'allow',
+  policy: 'p',
+  rule: 'r',
+  masks,
+  wouldDeny: [],
+  guardrails: { maxAffectedRows: null, policy: null },
+});
 type CopyTo = NonNullable<StatementFacts['copyTo']>;
-const table = (o: Partial<CopyTo> = {}): CopyTo => ({ relation: { schema: null, name: 'customers' }, columns: null, format: 'text', optionsDefault: true, ...o });
-const field = (name: string, attnum: number, tableOid = 16400): FieldInfo => ({ name, tableOid, attnum, typeOid: 25, typeLen: -1, typeMod: -1, format: 0 });
+const table = (o: Partial<CopyTo> = {}): CopyTo => ({
+  relation: { schema: null, name: 'customers' },
+  columns: null,
+  format: 'text',
+  optionsDefault: true,
+  ...o,
+});
+const field = (name: string, attnum: number, tableOid = 16400): FieldInfo => ({
+  name,
+  tableOid,
+  attnum,
+  typeOid: 25,
+  typeLen: -1,
+  typeMod: -1,
+  format: 0,
+});
 const input = (o: Partial<CopyOutInput>): CopyOutInput => ({
-  decision: allow(plan), copyTo: table(), copyFields: null, format: 0, columns: 3, catalog, searchPath: ['public'], redactUnknown: null, ...o,
+  decision: allow(plan),
+  copyTo: table(),
+  copyFields: null,
+  format: 0,
+  columns: 3,
+  catalog,
+  searchPath: ['public'],
+  redactUnknown: null,
+  ...o,
 });
 
 test('nothing to mask: no plan masks, or a denial', () => {
@@ -29,7 +75,7 @@ test('nothing to mask: no plan masks, or a denial', () => {
   assert.equal(copyOutMask(input({ decision: { verdict: 'deny', policy: null, rule: null, reason: 'no' } })), null);
 });
 
-test('the table form maps the table\'s columns, found through the search_path', () => {
+test("the table form maps the table's columns, found through the search_path", () => {
   const m = copyOutMask(input({}));
   assert.ok(m !== null && m.kind === 'text');
   assert.deepEqual(m.mask, [null, 'hash', 'redact']);
@@ -39,7 +85,17 @@ test('the table form maps the table\'s columns, found through the search_path', 
 });
 
 test('a column list picks those columns; CSV with HEADER keeps its options', () => {
-  const m = copyOutMask(input({ columns: 2, copyTo: table({ columns: ['ssn', 'id'], format: 'csv', optionsDefault: false, textOptions: { header: true, delimiter: ';' } }) }));
+  const m = copyOutMask(
+    input({
+      columns: 2,
+      copyTo: table({
+        columns: ['ssn', 'id'],
+        format: 'csv',
+        optionsDefault: false,
+        textOptions: { header: true, delimiter: ';' },
+      }),
+    }),
+  );
   assert.ok(m !== null && m.kind === 'text');
   assert.deepEqual(m.mask, ['redact', null]);
   assert.deepEqual(m.options, { format: 'csv', delimiter: ';', quote: undefined, escape: undefined, null: undefined });
@@ -47,7 +103,10 @@ test('a column list picks those columns; CSV with HEADER keeps its options', () 
 });
 
 test('a table with no masked columns in catalog or policy is not masked', () => {
-  assert.equal(copyOutMask(input({ copyTo: table({ relation: { schema: 'public', name: 'orders' } }), columns: 2 })), null);
+  assert.equal(
+    copyOutMask(input({ copyTo: table({ relation: { schema: 'public', name: 'orders' } }), columns: 2 })),
+    null,
+  );
 });
 
 test('the query form masks the fields its query was described with, by name in the audit', () => {
@@ -60,24 +119,50 @@ test('the query form masks the fields its query was described with, by name in t
 
 test('the query form redacts fields of relations created since the catalog was read, when told to', () => {
   const fields = [field('id', 1), field('fresh', 1, 99999)];
-  const m = copyOutMask(input({
-    copyTo: table({ relation: null }), copyFields: fields, columns: 2,
-    redactUnknown: (f, mask) => f.map((x, i) => (x.tableOid > 50000 ? 'redact' : mask?.[i] ?? null)),
-  }));
+  const m = copyOutMask(
+    input({
+      copyTo: table({ relation: null }),
+      copyFields: fields,
+      columns: 2,
+      redactUnknown: (f, mask) => f.map((x, i) => (x.tableOid > 50000 ? 'redact' : (mask?.[i] ?? null))),
+    }),
+  );
   assert.ok(m !== null && m.kind === 'text');
   assert.deepEqual(m.mask, [null, 'redact']);
 });
 
 test('a binary COPY of a described query gets the binary stream state', () => {
-  const m = copyOutMask(input({ copyTo: table({ relation: null, format: 'binary' }), copyFields: [field('ssn', 3)], columns: 1, format: 1 }));
+  const m = copyOutMask(
+    input({
+      copyTo: table({ relation: null, format: 'binary' }),
+      copyFields: [field('ssn', 3)],
+      columns: 1,
+      format: 1,
+    }),
+  );
   assert.ok(m !== null && m.kind === 'binary');
   assert.deepEqual(m.maskedColumns, ['public.customers.ssn']);
 });
 
 test('what cannot be matched or masked is refused (fail closed)', () => {
-  assert.throws(() => copyOutMask(input({ copyTo: table({ relation: null }), copyFields: [field('id', 1)], columns: 2 })), MaskError);
+  assert.throws(
+    () => copyOutMask(input({ copyTo: table({ relation: null }), copyFields: [field('id', 1)], columns: 2 })),
+    MaskError,
+  );
   assert.throws(() => copyOutMask(input({ copyTo: table({ format: 'binary' }), format: 1 })), MaskError);
-  assert.throws(() => copyOutMask(input({ copyTo: table({ optionsDefault: false }) })), /only supported with default options/);
+  assert.throws(
+    () => copyOutMask(input({ copyTo: table({ optionsDefault: false }) })),
+    /only supported with default options/,
+  );
   // Unknown table in the catalog, masked by the policy: nothing to map its columns with.
-  assert.throws(() => copyOutMask(input({ copyTo: table({ relation: { schema: 'public', name: 'customers' } }), catalog: { byOid: new Map(), columnsOf: new Map() } })), MaskError);
+  assert.throws(
+    () =>
+      copyOutMask(
+        input({
+          copyTo: table({ relation: { schema: 'public', name: 'customers' } }),
+          catalog: { byOid: new Map(), columnsOf: new Map() },
+        }),
+      ),
+    MaskError,
+  );
 });

@@ -31,7 +31,13 @@ export function maskedColumnNames(mask: RowMask, fields: readonly FieldInfo[], c
 /** How the CopyData of one COPY … TO STDOUT are masked. */
 export type CopyOutMask =
   | { readonly kind: 'binary'; readonly state: BinaryCopyState; readonly maskedColumns: string[] }
-  | { readonly kind: 'text'; readonly mask: RowMask; readonly options: CopyOptions; readonly header: boolean; readonly maskedColumns: string[] };
+  | {
+      readonly kind: 'text';
+      readonly mask: RowMask;
+      readonly options: CopyOptions;
+      readonly header: boolean;
+      readonly maskedColumns: string[];
+    };
 
 export interface CopyOutInput {
   readonly decision: Decision;
@@ -57,7 +63,7 @@ export function copyOutMask(x: CopyOutInput): CopyOutMask | null {
   if ((d.verdict !== 'allow' && d.verdict !== 'warn') || !planMasks(d.masks)) return null;
   const { format, columns, catalog } = x;
   const ct = x.copyTo;
-  let mask: (typeof d.masks.outputs[number])[] | null = null;
+  let mask: (typeof d.masks.outputs)[number][] | null = null;
   let maskedColumns: string[] | null = null;
   if (ct !== null && ct.relation !== null) {
     const rel = ct.relation;
@@ -74,7 +80,8 @@ export function copyOutMask(x: CopyOutInput): CopyOutMask | null {
     }
   } else if (x.copyFields !== null) {
     const fields = x.copyFields.map((f) => (f.format === format ? f : { ...f, format }));
-    if (fields.length !== columns) throw new MaskError(`COPY output has ${columns} columns, its query was described with ${fields.length}`);
+    if (fields.length !== columns)
+      throw new MaskError(`COPY output has ${columns} columns, its query was described with ${fields.length}`);
     let m = resolveRowMask(d.masks, fields, catalog);
     // As for a RowDescription: a field of a relation created since the catalog was read is redacted.
     if (x.redactUnknown !== null) m = x.redactUnknown(fields, m);
@@ -83,19 +90,26 @@ export function copyOutMask(x: CopyOutInput): CopyOutMask | null {
     if (format === 1) return { kind: 'binary', state: binaryCopyState(m, fields), maskedColumns };
     mask = [...m];
   } else if (d.masks.touched !== undefined && d.masks.touched.length === 0) {
-    return null;   // reads no relation with masked columns: nothing in it is masked (not described: no need)
+    return null; // reads no relation with masked columns: nothing in it is masked (not described: no need)
   } else if (!d.masks.needsRowDescription && d.masks.hasStar === false && d.masks.outputs.length === columns) {
     mask = [...d.masks.outputs];
   }
-  if (mask === null || mask.length !== columns) throw new MaskError('COPY output could not be matched to its masked columns');
+  if (mask === null || mask.length !== columns)
+    throw new MaskError('COPY output could not be matched to its masked columns');
   if (!mask.some((m) => m !== null)) return null;
   const t = ct?.textOptions;
   if (format === 1 || ct === null || ct.format === 'binary' || (!ct.optionsDefault && t === undefined)) {
-    throw new MaskError(ct !== null && ct.format === 'binary' ? copyBinaryMaskUnsupported : 'COPY with masked columns is only supported with default options');
+    throw new MaskError(
+      ct !== null && ct.format === 'binary'
+        ? copyBinaryMaskUnsupported
+        : 'COPY with masked columns is only supported with default options',
+    );
   }
   const how: 'csv' | 'text' = ct.format === 'csv' ? 'csv' : 'text';
-  const options: CopyOptions = t === undefined ? { format: how }
-    : { format: how, delimiter: t.delimiter, quote: t.quote, escape: t.escape, null: t.null };
+  const options: CopyOptions =
+    t === undefined
+      ? { format: how }
+      : { format: how, delimiter: t.delimiter, quote: t.quote, escape: t.escape, null: t.null };
   maskedColumns ??= mask.map((m, i) => (m === null ? null : String(i))).filter((x): x is string => x !== null);
   return { kind: 'text', mask, options, header: t?.header === true, maskedColumns };
 }

@@ -105,7 +105,10 @@ export class Session {
   };
   /** The one client message that arrived while the session was held, not yet decided. */
   #stashed: Buffer | null = null;
-  readonly #onServerFrame = (buf: Buffer, type: number, start: number, end: number): boolean => { this.backend.message(buf, type, start, end); return true; };
+  readonly #onServerFrame = (buf: Buffer, type: number, start: number, end: number): boolean => {
+    this.backend.message(buf, type, start, end);
+    return true;
+  };
 
   constructor(client: net.Socket, shared: ProxyShared) {
     this.id = `${process.pid.toString(16).padStart(6, '0').slice(-6)}${(++sessionCounter).toString(16).padStart(10, '0')}`;
@@ -135,24 +138,36 @@ export class Session {
     if (this.phase !== PHASE_STARTUP) return;
     // As PostgreSQL does for an incomplete startup packet: no message (the client has not spoken the protocol
     // yet, and may not be a client at all), just the close.
-    this.shared.events.event('startup_timeout', `airlock: closed a client connection that sent no complete startup packet within ${this.shared.limits.authenticationTimeoutMs} ms`);
+    this.shared.events.event(
+      'startup_timeout',
+      `airlock: closed a client connection that sent no complete startup packet within ${this.shared.limits.authenticationTimeoutMs} ms`,
+    );
     this.client.destroy();
     this.close();
   };
 
   /** Still sending its startup packet (server.ts may evict it under a flood of such connections). */
-  get inStartup(): boolean { return this.phase === PHASE_STARTUP; }
+  get inStartup(): boolean {
+    return this.phase === PHASE_STARTUP;
+  }
 
   /** Closed by the server before startup completed: too many connections were still in startup. */
   evict(): void {
     if (this.phase !== PHASE_STARTUP) return;
-    this.shared.events.event('startup_evicted', `airlock: closed the oldest client connection still sending its startup packet: ${this.shared.limits.maxClientConnections} were`);
+    this.shared.events.event(
+      'startup_evicted',
+      `airlock: closed the oldest client connection still sending its startup packet: ${this.shared.limits.maxClientConnections} were`,
+    );
     this.client.destroy();
     this.close();
   }
 
-  get identity(): Identity { return this.shared.identity; }
-  get ready(): boolean { return this.phase === PHASE_READY; }
+  get identity(): Identity {
+    return this.shared.identity;
+  }
+  get ready(): boolean {
+    return this.phase === PHASE_READY;
+  }
 
   // -------------------------------------------------------------------------------------------
   // Startup
@@ -169,8 +184,12 @@ export class Session {
         switch (pkt.kind) {
           case 'ssl':
             // Bytes after SSLRequest before the handshake would be read as if encrypted (CVE-2021-23214).
-            if (this.#startBuf.length > 0) throw new WireError('data received after SSLRequest before the TLS handshake');
-            if (this.shared.clientTls !== null) { this.#startTls(); return; }
+            if (this.#startBuf.length > 0)
+              throw new WireError('data received after SSLRequest before the TLS handshake');
+            if (this.shared.clientTls !== null) {
+              this.#startTls();
+              return;
+            }
             this.client.write('N');
             continue;
           case 'gssenc':
@@ -181,13 +200,22 @@ export class Session {
             // PostgreSQL closes a cancel connection only after it has signalled the backend, and clients
             // (libpq, pgJDBC) wait for that close before they go on: close ours once the upstream's closed.
             this.client.pause();
-            this.#cancelFor(pkt.processId, pkt.secretKey, () => { this.client.destroy(); this.close(); });
+            this.#cancelFor(pkt.processId, pkt.secretKey, () => {
+              this.client.destroy();
+              this.close();
+            });
             return;
           case 'startup': {
-            if (this.#startupTimer !== null) { clearTimeout(this.#startupTimer); this.#startupTimer = null; }
+            if (this.#startupTimer !== null) {
+              clearTimeout(this.#startupTimer);
+              this.#startupTimer = null;
+            }
             if (this.shared.established >= this.shared.limits.maxClientConnections) {
               // PostgreSQL's own words and code (postmaster.c, canAcceptConnections): pools retry on 53300.
-              this.shared.events.event('too_many_clients', `airlock: refused a client connection: ${this.shared.established} of --max-client-connections ${this.shared.limits.maxClientConnections} in use`);
+              this.shared.events.event(
+                'too_many_clients',
+                `airlock: refused a client connection: ${this.shared.established} of --max-client-connections ${this.shared.limits.maxClientConnections} in use`,
+              );
               this.fatal('53300', 'sorry, too many clients already');
               return;
             }
@@ -220,15 +248,24 @@ export class Session {
   #cancelFor(pid: number, secret: Buffer, done: () => void): void {
     const target = this.shared.cancelKeys.get(cancelKey(pid, secret));
     // Unknown key: nothing, as PostgreSQL (it never says whether a key was valid).
-    if (target === undefined) { done(); return; }
-    if (target.approvals.cancel()) { done(); return; }
-    void target.cancelUpstream(done);   // never rejects: failures end in done()
+    if (target === undefined) {
+      done();
+      return;
+    }
+    if (target.approvals.cancel()) {
+      done();
+      return;
+    }
+    void target.cancelUpstream(done); // never rejects: failures end in done()
   }
 
   /** Cancel what runs upstream (cancel.ts); `done` once that connection is closed or gave up. */
   cancelUpstream(done?: () => void): Promise<void> {
     const secret = this.login.secret;
-    if (secret === null) { done?.(); return Promise.resolve(); }
+    if (secret === null) {
+      done?.();
+      return Promise.resolve();
+    }
     return sendCancel(this.shared.target, this.login.pid, secret, done);
   }
 
@@ -237,8 +274,14 @@ export class Session {
    * False also for a session not ready yet: it has nothing in flight to finish.
    */
   get busy(): boolean {
-    return this.phase === PHASE_READY && (this.queue.length > 0 || this.tx !== TxStatus.Idle || this.copyIn ||
-      this.holds.count > 0 || this.#stashed !== null);
+    return (
+      this.phase === PHASE_READY
+      && (this.queue.length > 0
+        || this.tx !== TxStatus.Idle
+        || this.copyIn
+        || this.holds.count > 0
+        || this.#stashed !== null)
+    );
   }
 
   /** Set by a drain: called (once, on a fresh stack) when the session is no longer busy. */
@@ -265,7 +308,9 @@ export class Session {
     else sock.on('data', this.#onUpstreamData);
     sock.on('close', () => this.#upstreamGone());
     sock.on('end', () => this.#upstreamGone());
-    sock.on('drain', () => { if (this.holds.count === 0) this.client.resume(); });
+    sock.on('drain', () => {
+      if (this.holds.count === 0) this.client.resume();
+    });
     if (leftover.length > 0) this.#upReader.push(leftover);
   }
 
@@ -285,15 +330,24 @@ export class Session {
     this.shared.cancelKeys.set(this.#cancelKey, this);
     this.setupParameters = null;
     if (parameters.get('standard_conforming_strings') !== 'on' || parameters.get('client_encoding') !== 'UTF8') {
-      this.fatal('08006', 'the upstream server changed standard_conforming_strings or client_encoding during setup; Airlock requires on and UTF8');
+      this.fatal(
+        '08006',
+        'the upstream server changed standard_conforming_strings or client_encoding during setup; Airlock requires on and UTF8',
+      );
       return;
     }
     const out: Buffer[] = [AUTH_OK];
     for (const [k, v] of parameters) out.push(parameterStatus(k, v));
     out.push(backendKeyData(pid, secret), RFQ_IDLE);
     this.shared.audit.sessionStarted({
-      sessionId: this.id, subject: this.shared.identity.user, database: t.database, binding: t.binding,
-      serverAddress: t.host, serverPort: t.port, clientAddress: this.client.remoteAddress ?? '', startTimeMs: Date.now(),
+      sessionId: this.id,
+      subject: this.shared.identity.user,
+      database: t.database,
+      binding: t.binding,
+      serverAddress: t.host,
+      serverPort: t.port,
+      clientAddress: this.client.remoteAddress ?? '',
+      startTimeMs: Date.now(),
     });
     this.phase = PHASE_READY;
     this.login.clearDeadline();
@@ -332,7 +386,8 @@ export class Session {
         this.#onClientFrame(st, st[0]!, 0, st.length);
       }
       // COPY FROM STDIN data flows even while a guarded COPY holds everything else.
-      if (this.#stashed === null && (this.holds.count === 0 || this.copyFlows)) this.#clientReader.drain(this.#onClientFrame);
+      if (this.#stashed === null && (this.holds.count === 0 || this.copyFlows))
+        this.#clientReader.drain(this.#onClientFrame);
       this.flushUp();
     } catch (e) {
       this.flushUp();
@@ -347,7 +402,9 @@ export class Session {
   }
 
   /** Client COPY input may reach the server (in copy-in mode, or about to be). */
-  get copyFlows(): boolean { return this.copyIn || this.copyInAhead > 0; }
+  get copyFlows(): boolean {
+    return this.copyIn || this.copyInAhead > 0;
+  }
 
   /** Forward [start, end) of a client chunk as it came (extends the current run). */
   passUp(buf: Buffer, start: number, end: number): void {
@@ -401,8 +458,12 @@ export class Session {
     } catch (e) {
       this.flushClient();
       client.uncork();
-      if (this.login.onFailure !== null && this.phase !== PHASE_READY) { this.login.onFailure(e as Error); return; }
-      if (e instanceof WireError || e instanceof MaskError) this.fatal('08P01', `invalid message from the upstream server: ${(e as Error).message}`);
+      if (this.login.onFailure !== null && this.phase !== PHASE_READY) {
+        this.login.onFailure(e as Error);
+        return;
+      }
+      if (e instanceof WireError || e instanceof MaskError)
+        this.fatal('08P01', `invalid message from the upstream server: ${(e as Error).message}`);
       else this.#internalError(e as Error);
       return;
     }
@@ -444,7 +505,9 @@ export class Session {
   // Ending
 
   fatal(code: string, message: string, hint?: string): void {
-    this.fatalFields(hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint });
+    this.fatalFields(
+      hint === undefined ? { severity: 'FATAL', code, message } : { severity: 'FATAL', code, message, hint },
+    );
   }
 
   fatalFields(f: PgErrorFields): void {
@@ -452,7 +515,9 @@ export class Session {
     try {
       this.flushClient();
       if (!this.client.destroyed) this.client.end(errorResponse(f));
-    } catch { /* the client is gone */ }
+    } catch {
+      /* the client is gone */
+    }
     this.close();
   }
 
@@ -463,7 +528,11 @@ export class Session {
 
   #upstreamGone(): void {
     if (this.phase === PHASE_CLOSED) return;
-    if (this.backend.serverEnded) { this.flushClient(); this.close(); return; }
+    if (this.backend.serverEnded) {
+      this.flushClient();
+      this.close();
+      return;
+    }
     if (this.login.onFailure !== null && this.phase !== PHASE_READY) {
       this.login.onFailure(new Error('the upstream server closed the connection during setup'));
       return;
@@ -476,7 +545,10 @@ export class Session {
     if (this.phase === PHASE_CLOSED) return;
     this.approvals.close();
     this.login.clearDeadline();
-    if (this.#startupTimer !== null) { clearTimeout(this.#startupTimer); this.#startupTimer = null; }
+    if (this.#startupTimer !== null) {
+      clearTimeout(this.#startupTimer);
+      this.#startupTimer = null;
+    }
     if (this.phase !== PHASE_STARTUP) this.shared.established--;
     const wasReady = this.phase === PHASE_READY;
     this.phase = PHASE_CLOSED;
@@ -485,7 +557,11 @@ export class Session {
     this.shared.sessions.delete(this);
     const up = this.up;
     if (up !== null && !up.destroyed) {
-      try { up.end(TERMINATE); } catch { /* gone */ }
+      try {
+        up.end(TERMINATE);
+      } catch {
+        /* gone */
+      }
       setTimeout(() => up.destroy(), 1000).unref();
     }
     if (!this.client.destroyed) {
@@ -501,5 +577,7 @@ export class Session {
     this.fatal(code, message);
   }
 
-  get closing(): boolean { return this.#closing; }
+  get closing(): boolean {
+    return this.#closing;
+  }
 }

@@ -72,7 +72,17 @@ export interface ProxyShared {
   /** pg_catalog names by upstream "host:port/db" (they change only with a major upgrade). */
   readonly catalogNames: Map<string, CatalogNames>;
   /** Mask catalogs (and the views and SQL functions over masked tables) by upstream "host:port/db", for one policy generation. */
-  readonly maskCatalogs: Map<string, { generation: number; catalog: MaskCatalog; derived: DerivedCatalog; known: KnownObjects | null; atMs: number; epoch: number }>;
+  readonly maskCatalogs: Map<
+    string,
+    {
+      generation: number;
+      catalog: MaskCatalog;
+      derived: DerivedCatalog;
+      known: KnownObjects | null;
+      atMs: number;
+      epoch: number;
+    }
+  >;
   /**
    * Bumped when DDL run by any session of this process has committed: every session refetches its views and
    * SQL functions over masked tables before its next statement (a view replaced in place keeps its OID).

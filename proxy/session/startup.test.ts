@@ -8,29 +8,54 @@ import { startupParams, upstreamFailure } from './startup.ts';
 import type { UpstreamTarget } from './shared.ts';
 
 const target: UpstreamTarget = {
-  binding: 'orders-ro', database: 'orders', host: 'db.internal', port: 5432, tlsMode: 'disable', user: 'airlock', password: 'x',
+  binding: 'orders-ro',
+  database: 'orders',
+  host: 'db.internal',
+  port: 5432,
+  tlsMode: 'disable',
+  user: 'airlock',
+  password: 'x',
 };
 const params = (o: Record<string, string>) => new Map(Object.entries(o));
 
 test('only the listed parameters pass, and client_encoding is pinned to UTF8', () => {
-  const p = startupParams(params({
-    user: 'alice', database: 'orders', application_name: 'psql', DateStyle: 'ISO', TimeZone: 'UTC', client_encoding: 'LATIN1',
-    search_path: 'evil', work_mem: '1GB',
-  }), target);
+  const p = startupParams(
+    params({
+      user: 'alice',
+      database: 'orders',
+      application_name: 'psql',
+      DateStyle: 'ISO',
+      TimeZone: 'UTC',
+      client_encoding: 'LATIN1',
+      search_path: 'evil',
+      work_mem: '1GB',
+    }),
+    target,
+  );
   assert.deepEqual(p, { application_name: 'psql', DateStyle: 'ISO', TimeZone: 'UTC', client_encoding: 'UTF8' });
 });
 
 test('fallback_application_name is used only without application_name', () => {
-  assert.deepEqual(startupParams(params({ fallback_application_name: 'pgbench' }), target), { application_name: 'pgbench', client_encoding: 'UTF8' });
-  assert.deepEqual(startupParams(params({ application_name: 'a', fallback_application_name: 'b' }), target), { application_name: 'a', client_encoding: 'UTF8' });
+  assert.deepEqual(startupParams(params({ fallback_application_name: 'pgbench' }), target), {
+    application_name: 'pgbench',
+    client_encoding: 'UTF8',
+  });
+  assert.deepEqual(startupParams(params({ application_name: 'a', fallback_application_name: 'b' }), target), {
+    application_name: 'a',
+    client_encoding: 'UTF8',
+  });
 });
 
 test('the database may be named as the binding, the upstream database, or not at all', () => {
-  for (const database of ['orders-ro', 'orders', '']) assert.ok(!('severity' in startupParams(params({ database }), target)), database);
+  for (const database of ['orders-ro', 'orders', ''])
+    assert.ok(!('severity' in startupParams(params({ database }), target)), database);
   const f = startupParams(params({ database: 'payroll' }), target);
   assert.ok('severity' in f);
   assert.equal(f.code, '3D000');
-  assert.equal(f.message, 'database "payroll" is not served here: this Airlock proxy serves "orders-ro" (database "orders")');
+  assert.equal(
+    f.message,
+    'database "payroll" is not served here: this Airlock proxy serves "orders-ro" (database "orders")',
+  );
 });
 
 test('options and replication are refused before anything reaches the server', () => {
@@ -52,12 +77,21 @@ test('a connect deadline is reported as such, whatever failed underneath', () =>
   assert.match(f.fields.hint ?? '', /--upstream-connect-timeout/);
 });
 
-test('the server\'s own refusal keeps its SQLSTATE and message, and says whose login it was', () => {
-  const err = new PgError('login', new Map([['S', 'FATAL'], ['C', '53300'], ['M', 'sorry, too many clients already']]));
+test("the server's own refusal keeps its SQLSTATE and message, and says whose login it was", () => {
+  const err = new PgError(
+    'login',
+    new Map([
+      ['S', 'FATAL'],
+      ['C', '53300'],
+      ['M', 'sorry, too many clients already'],
+    ]),
+  );
   const f = upstreamFailure(err, target, null);
   assert.equal(f.event, 'upstream_login_refused');
   assert.deepEqual(f.fields, {
-    severity: 'FATAL', code: '53300', message: 'sorry, too many clients already',
+    severity: 'FATAL',
+    code: '53300',
+    message: 'sorry, too many clients already',
     detail: 'Airlock\'s login to the upstream server db.internal:5432 for "orders-ro" was refused.',
   });
 });
@@ -65,5 +99,9 @@ test('the server\'s own refusal keeps its SQLSTATE and message, and says whose l
 test('any other failure is 08006 with its message', () => {
   const f = upstreamFailure(new Error('connect ECONNREFUSED'), target, null);
   assert.equal(f.event, 'upstream_failed');
-  assert.deepEqual(f.fields, { severity: 'FATAL', code: '08006', message: 'Airlock could not open the upstream connection for "orders-ro": connect ECONNREFUSED' });
+  assert.deepEqual(f.fields, {
+    severity: 'FATAL',
+    code: '08006',
+    message: 'Airlock could not open the upstream connection for "orders-ro": connect ECONNREFUSED',
+  });
 });

@@ -10,8 +10,12 @@ export class Statements {
   readonly facts = new Map<string, StatementFacts>();
   readonly #portals = new Map<string, Portal>();
 
-  get(name: string): Prepared | undefined { return this.#prepared.get(name); }
-  portal(name: string): Portal | undefined { return this.#portals.get(name); }
+  get(name: string): Prepared | undefined {
+    return this.#prepared.get(name);
+  }
+  portal(name: string): Portal | undefined {
+    return this.#portals.get(name);
+  }
 
   /**
    * A Parse the session forwards. A named statement that already exists makes the server fail this Parse
@@ -37,7 +41,10 @@ export class Statements {
 
   /** Close S or Close P. */
   close(kind: 'S' | 'P', name: string): void {
-    if (kind === 'S') { this.#prepared.delete(name); this.facts.delete(name); } else this.#portals.delete(name);
+    if (kind === 'S') {
+      this.#prepared.delete(name);
+      this.facts.delete(name);
+    } else this.#portals.delete(name);
   }
 
   /** PREPARE, DEALLOCATE and DISCARD ALL in SQL. */
@@ -45,7 +52,13 @@ export class Statements {
     if (f.prepares !== null) this.facts.set(f.prepares, f);
     for (const e of f.effects) {
       if (e.kind === 'deallocate') {
-        if (e.name === null) { this.facts.clear(); this.#prepared.clear(); } else { this.facts.delete(e.name); this.#prepared.delete(e.name); }
+        if (e.name === null) {
+          this.facts.clear();
+          this.#prepared.clear();
+        } else {
+          this.facts.delete(e.name);
+          this.#prepared.delete(e.name);
+        }
       } else if (e.kind === 'discard') {
         this.facts.clear();
         this.#prepared.clear();

@@ -7,7 +7,13 @@ import type { Duplex } from 'node:stream';
 import { Backend } from './codes.ts';
 import { FrameReader } from './frames.ts';
 import { passwordMessage, saslInitialResponse } from './messages.ts';
-import { readAuthentication, readBackendKeyData, readErrorFields, readParameterStatus, readReadyForQuery } from './read.ts';
+import {
+  readAuthentication,
+  readBackendKeyData,
+  readErrorFields,
+  readParameterStatus,
+  readReadyForQuery,
+} from './read.ts';
 import { startupMessage } from './startup.ts';
 
 /** md5 password response: "md5" + md5hex(md5hex(password + user) + salt) (protocol-flow: AuthenticationMD5Password). */
@@ -78,9 +84,9 @@ export class ScramClient {
   #serverSignature: Buffer | null = null;
 
   constructor(user: string, password: string) {
-    void user;   // deliberately unused: PostgreSQL takes the user from the startup packet (see above)
+    void user; // deliberately unused: PostgreSQL takes the user from the startup packet (see above)
     this.#password = Buffer.from(password, 'utf8');
-    this.#clientNonce = randomBytes(18).toString('base64');   // libpq's SCRAM_RAW_NONCE_LEN
+    this.#clientNonce = randomBytes(18).toString('base64'); // libpq's SCRAM_RAW_NONCE_LEN
     this.#clientFirstBare = `n=,r=${this.#clientNonce}`;
   }
 
@@ -110,10 +116,12 @@ export class ScramClient {
     if (!/^[\x21-\x2b\x2d-\x7e]+$/.test(nonce)) throw new Error('SCRAM server nonce has invalid characters');
     if (saltB64.length === 0 || !BASE64.test(saltB64)) throw new Error('SCRAM salt is not valid base64');
     if (!/^[1-9][0-9]{0,9}$/.test(iterText) || Number(iterText) > MAX_SCRAM_ITERATIONS) {
-      throw new Error(`SCRAM iteration count ${JSON.stringify(iterText.slice(0, 20))} is not in 1..${MAX_SCRAM_ITERATIONS}`);
+      throw new Error(
+        `SCRAM iteration count ${JSON.stringify(iterText.slice(0, 20))} is not in 1..${MAX_SCRAM_ITERATIONS}`,
+      );
     }
     const salted = saltedPassword(this.#password, Buffer.from(saltB64, 'base64'), Number(iterText));
-    const clientFinalWithoutProof = `c=biws,r=${nonce}`;   // biws = base64("n,,"), the GS2 header we sent
+    const clientFinalWithoutProof = `c=biws,r=${nonce}`; // biws = base64("n,,"), the GS2 header we sent
     const authMessage = `${this.#clientFirstBare},${serverFirstText},${clientFinalWithoutProof}`;
     const clientKey = hmac(salted, 'Client Key');
     const storedKey = createHash('sha256').update(clientKey).digest();
@@ -135,7 +143,8 @@ export class ScramClient {
     const e = a.get('e');
     if (e !== undefined) throw new Error(`SCRAM authentication failed on the server: ${e}`);
     const v = a.get('v');
-    if (v === undefined || !BASE64.test(v)) throw new Error('SCRAM server-final-message lacks a valid server signature');
+    if (v === undefined || !BASE64.test(v))
+      throw new Error('SCRAM server-final-message lacks a valid server signature');
     const got = Buffer.from(v, 'base64');
     if (got.length !== 32 || !timingSafeEqual(got, this.#serverSignature!)) {
       throw new Error('SCRAM server signature does not match: the server does not know the password verifier');
@@ -144,7 +153,9 @@ export class ScramClient {
   }
 
   /** True once finish() has verified the server. */
-  get verified(): boolean { return this.#state === 'done'; }
+  get verified(): boolean {
+    return this.#state === 'done';
+  }
 }
 
 /** An ErrorResponse from the server, as an Error: `code` is the SQLSTATE (e.g. 28P01 for a wrong password). */
@@ -191,9 +202,16 @@ export interface UpstreamLogin {
  * Fails closed: a server that says AuthenticationOk before SCRAM has verified it, asks for something we do not
  * support, or sends anything out of order is refused.
  */
-export function loginUpstream(sock: Duplex, opts: {
-  user: string; password: string; database: string; params?: Record<string, string>; timeoutMs?: number;
-}): Promise<UpstreamLogin> {
+export function loginUpstream(
+  sock: Duplex,
+  opts: {
+    user: string;
+    password: string;
+    database: string;
+    params?: Record<string, string>;
+    timeoutMs?: number;
+  },
+): Promise<UpstreamLogin> {
   return new Promise<UpstreamLogin>((resolve, reject) => {
     const reader = new FrameReader(LOGIN_MAX_MESSAGE_BYTES);
     const parameters = new Map<string, string>();
@@ -221,8 +239,10 @@ export function loginUpstream(sock: Duplex, opts: {
     const as = `upstream login as "${opts.user}" to database "${opts.database}"`;
     const onError = (err: Error): void => fail(new Error(`${as} failed: ${err.message}`, { cause: err }));
     const onClose = (): void => fail(new Error(`${as} failed: the server closed the connection`));
-    const timer = setTimeout(() => fail(new Error(`${as} timed out after ${opts.timeoutMs ?? LOGIN_TIMEOUT_MS_DEFAULT} ms`)),
-      opts.timeoutMs ?? LOGIN_TIMEOUT_MS_DEFAULT);
+    const timer = setTimeout(
+      () => fail(new Error(`${as} timed out after ${opts.timeoutMs ?? LOGIN_TIMEOUT_MS_DEFAULT} ms`)),
+      opts.timeoutMs ?? LOGIN_TIMEOUT_MS_DEFAULT,
+    );
 
     const onData = (chunk: Buffer): void => {
       try {
@@ -237,7 +257,8 @@ export function loginUpstream(sock: Duplex, opts: {
                 case 'ok':
                   // libpq (fe-auth.c) refuses the same shortcut: a server (or a man in the middle) skipping the
                   // SCRAM exchange must not be taken as authenticated.
-                  if (scram !== null && !scram.verified) throw new Error(`${as} failed: server sent AuthenticationOk before completing SCRAM`);
+                  if (scram !== null && !scram.verified)
+                    throw new Error(`${as} failed: server sent AuthenticationOk before completing SCRAM`);
                   authenticated = true;
                   break;
                 case 'cleartext':
@@ -251,7 +272,9 @@ export function loginUpstream(sock: Duplex, opts: {
                 case 'sasl':
                   if (scram !== null) throw new Error(`${as} failed: server restarted SASL`);
                   if (!req.mechanisms.includes('SCRAM-SHA-256')) {
-                    throw new Error(`${as} failed: server offers SASL mechanisms ${req.mechanisms.join(', ')}; the proxy supports SCRAM-SHA-256`);
+                    throw new Error(
+                      `${as} failed: server offers SASL mechanisms ${req.mechanisms.join(', ')}; the proxy supports SCRAM-SHA-256`,
+                    );
                   }
                   scram = new ScramClient(opts.user, opts.password);
                   sock.write(scram.initialResponse());
@@ -265,15 +288,17 @@ export function loginUpstream(sock: Duplex, opts: {
                   scram.finish(req.data);
                   break;
                 case 'other':
-                  throw new Error(`${as} failed: server asks for authentication method ${req.code} (GSSAPI/SSPI/Kerberos); ` +
-                    'the proxy supports password, md5 and scram-sha-256');
+                  throw new Error(
+                    `${as} failed: server asks for authentication method ${req.code} (GSSAPI/SSPI/Kerberos); `
+                      + 'the proxy supports password, md5 and scram-sha-256',
+                  );
               }
               break;
             }
             case Backend.ErrorResponse:
               throw new PgError(`${as} failed`, readErrorFields(buf, start, end));
             case Backend.NoticeResponse:
-              break;   // e.g. a warning about a password about to expire; nothing to do
+              break; // e.g. a warning about a password about to expire; nothing to do
             case Backend.ParameterStatus: {
               if (!authenticated) throw new Error(`${as} failed: ParameterStatus before AuthenticationOk`);
               const p = readParameterStatus(buf, start, end);
@@ -291,7 +316,7 @@ export function loginUpstream(sock: Duplex, opts: {
               if (!authenticated) throw new Error(`${as} failed: ReadyForQuery before AuthenticationOk`);
               readReadyForQuery(buf, start, end);
               if (secretKey === null) throw new Error(`${as} failed: server sent no BackendKeyData`);
-              const leftover = Buffer.from(reader.takeRemaining());   // a copy: the chunk is not ours to keep
+              const leftover = Buffer.from(reader.takeRemaining()); // a copy: the chunk is not ours to keep
               cleanup();
               resolve({ processId, secretKey, parameters, leftover });
               return;
@@ -303,7 +328,9 @@ export function loginUpstream(sock: Duplex, opts: {
         }
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
-        fail(e instanceof PgError || e.message.startsWith(as) ? e : new Error(`${as} failed: ${e.message}`, { cause: e }));
+        fail(
+          e instanceof PgError || e.message.startsWith(as) ? e : new Error(`${as} failed: ${e.message}`, { cause: e }),
+        );
       }
     };
 

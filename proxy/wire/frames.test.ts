@@ -3,24 +3,50 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { eachFrame, FrameReader, MAX_MESSAGE_BYTES_DEFAULT, WireError } from './frames.ts';
 import {
-  AUTH_OK, backendKeyData, bind, commandComplete, dataRow, describe as describeMsg, errorResponse, execute,
-  noticeResponse, parameterStatus, parse, query, RFQ_IDLE, RFQ_IN_TX, rowDescription, SYNC,
+  AUTH_OK,
+  backendKeyData,
+  bind,
+  commandComplete,
+  dataRow,
+  describe as describeMsg,
+  errorResponse,
+  execute,
+  noticeResponse,
+  parameterStatus,
+  parse,
+  query,
+  RFQ_IDLE,
+  RFQ_IN_TX,
+  rowDescription,
+  SYNC,
 } from './messages.ts';
 
 /** A realistic server stream: startup tail, a simple query with rows (one of them large), an error. */
 const SERVER_STREAM = Buffer.concat([
-  AUTH_OK, parameterStatus('server_version', '15.8'), parameterStatus('client_encoding', 'UTF8'),
-  backendKeyData(4242, Buffer.from([1, 2, 3, 4])), RFQ_IDLE,
-  rowDescription([{ name: 'id', tableOid: 16384, attnum: 1, typeOid: 23, typeLen: 4, typeMod: -1, format: 0 },
-                  { name: 'email', tableOid: 16384, attnum: 2, typeOid: 25, typeLen: -1, typeMod: -1, format: 0 }]),
-  dataRow(['1', 'a@example.com']), dataRow(['2', null]), dataRow(['3', 'x'.repeat(300)]),
-  commandComplete('SELECT 3'), noticeResponse({ severity: 'NOTICE', code: '00000', message: 'hi' }),
-  errorResponse({ severity: 'ERROR', code: '42501', message: 'permission denied', detail: 'd', hint: 'h' }), RFQ_IN_TX,
+  AUTH_OK,
+  parameterStatus('server_version', '15.8'),
+  parameterStatus('client_encoding', 'UTF8'),
+  backendKeyData(4242, Buffer.from([1, 2, 3, 4])),
+  RFQ_IDLE,
+  rowDescription([
+    { name: 'id', tableOid: 16384, attnum: 1, typeOid: 23, typeLen: 4, typeMod: -1, format: 0 },
+    { name: 'email', tableOid: 16384, attnum: 2, typeOid: 25, typeLen: -1, typeMod: -1, format: 0 },
+  ]),
+  dataRow(['1', 'a@example.com']),
+  dataRow(['2', null]),
+  dataRow(['3', 'x'.repeat(300)]),
+  commandComplete('SELECT 3'),
+  noticeResponse({ severity: 'NOTICE', code: '00000', message: 'hi' }),
+  errorResponse({ severity: 'ERROR', code: '42501', message: 'permission denied', detail: 'd', hint: 'h' }),
+  RFQ_IN_TX,
 ]);
 /** A pipelined extended-protocol client stream. */
 const CLIENT_STREAM = Buffer.concat([
   parse('', 'SELECT abalance FROM pgbench_accounts WHERE aid = $1', [23]),
-  bind({ params: [Buffer.from('12345')], resultFormats: [1] }), describeMsg('P'), execute(), SYNC,
+  bind({ params: [Buffer.from('12345')], resultFormats: [1] }),
+  describeMsg('P'),
+  execute(),
+  SYNC,
   query('SELECT 1; SELECT 2'),
 ]);
 
@@ -38,12 +64,19 @@ function viaNext(chunks: Buffer[], max = MAX_MESSAGE_BYTES_DEFAULT): Seen {
 function viaDrain(chunks: Buffer[], max = MAX_MESSAGE_BYTES_DEFAULT): Seen {
   const r = new FrameReader(max);
   const out: Seen = [];
-  for (const c of chunks) { r.push(c); r.drain((buf, type, s, e) => { out.push([type, buf.toString('hex', s, e)]); }); }
+  for (const c of chunks) {
+    r.push(c);
+    r.drain((buf, type, s, e) => {
+      out.push([type, buf.toString('hex', s, e)]);
+    });
+  }
   return out;
 }
 function viaEachFrame(whole: Buffer, max = MAX_MESSAGE_BYTES_DEFAULT): Seen {
   const out: Seen = [];
-  const rest = eachFrame(whole, 0, max, (type, s, e) => { out.push([type, whole.toString('hex', s, e)]); });
+  const rest = eachFrame(whole, 0, max, (type, s, e) => {
+    out.push([type, whole.toString('hex', s, e)]);
+  });
   assert.equal(rest, whole.length);
   return out;
 }
@@ -55,31 +88,55 @@ describe('eachFrame', () => {
     assert.equal(Buffer.concat(seen.map(([, h]) => Buffer.from(h, 'hex'))).equals(SERVER_STREAM), true);
     const cut = SERVER_STREAM.length - 3;
     let last = -1;
-    const rest = eachFrame(SERVER_STREAM.subarray(0, cut), 0, MAX_MESSAGE_BYTES_DEFAULT, (_t, _s, e) => { last = e; });
+    const rest = eachFrame(SERVER_STREAM.subarray(0, cut), 0, MAX_MESSAGE_BYTES_DEFAULT, (_t, _s, e) => {
+      last = e;
+    });
     assert.equal(rest, last);
     assert.equal(rest, SERVER_STREAM.length - RFQ_IN_TX.length);
   });
   test('starts at `at` and returns `at` when fewer than 5 bytes remain', () => {
-    assert.equal(eachFrame(SYNC, 1, 100, () => assert.fail('visited')), 1);
-    assert.equal(eachFrame(Buffer.alloc(0), 0, 100, () => assert.fail('visited')), 0);
+    assert.equal(
+      eachFrame(SYNC, 1, 100, () => assert.fail('visited')),
+      1,
+    );
+    assert.equal(
+      eachFrame(Buffer.alloc(0), 0, 100, () => assert.fail('visited')),
+      0,
+    );
   });
-  for (const [name, len] of [['0', 0], ['3', 3], ['negative (-1)', -1], ['2^31 (reads negative)', 0x80000000], ['max + 1', 101]] as const) {
+  for (const [name, len] of [
+    ['0', 0],
+    ['3', 3],
+    ['negative (-1)', -1],
+    ['2^31 (reads negative)', 0x80000000],
+    ['max + 1', 101],
+  ] as const) {
     test(`length ${name} throws WireError`, () => {
       const b = Buffer.from([0x51, 0, 0, 0, 0, 0, 0, 0, 0]);
       b.writeUInt32BE(len >>> 0, 1);
-      assert.throws(() => eachFrame(b, 0, 100, () => {}), (e: unknown) => e instanceof WireError && /outside the allowed 4\.\.100/.test(e.message));
+      assert.throws(
+        () => eachFrame(b, 0, 100, () => {}),
+        (e: unknown) => e instanceof WireError && /outside the allowed 4\.\.100/.test(e.message),
+      );
     });
   }
   test('length == max is accepted', () => {
-    const b = Buffer.alloc(101); b[0] = 0x64; b.writeInt32BE(100, 1);
+    const b = Buffer.alloc(101);
+    b[0] = 0x64;
+    b.writeInt32BE(100, 1);
     let n = 0;
-    eachFrame(b, 0, 100, () => { n++; });
+    eachFrame(b, 0, 100, () => {
+      n++;
+    });
     assert.equal(n, 1);
   });
 });
 
 describe('FrameReader', () => {
-  for (const [name, wire] of [['server stream', SERVER_STREAM], ['client stream', CLIENT_STREAM]] as const) {
+  for (const [name, wire] of [
+    ['server stream', SERVER_STREAM],
+    ['client stream', CLIENT_STREAM],
+  ] as const) {
     const want = viaEachFrame(wire);
     test(`${name}: frames survive every split point (next and drain)`, () => {
       for (let cut = 0; cut <= wire.length; cut++) {
@@ -143,40 +200,51 @@ describe('FrameReader', () => {
     const r = new FrameReader(1000);
     r.push(Buffer.concat([SYNC, RFQ_IDLE, SYNC]));
     const types: number[] = [];
-    r.drain((_b, t) => { types.push(t); return false; });
+    r.drain((_b, t) => {
+      types.push(t);
+      return false;
+    });
     assert.deepEqual(types, [0x53]);
     assert.equal(r.pendingBytes, RFQ_IDLE.length + SYNC.length);
-    r.drain((_b, t) => { types.push(t); });
+    r.drain((_b, t) => {
+      types.push(t);
+    });
     assert.deepEqual(types, [0x53, 0x5a, 0x53]);
   });
 
   test('release(): reading every chunk into one reused buffer gives the same frames, stopped drains included', () => {
     const whole = Buffer.concat([SERVER_STREAM, CLIENT_STREAM]);
     const want = viaEachFrame(whole);
-    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 60 }),
-      (sizes, stops) => {
-        const r = new FrameReader(1000);
-        const reused = Buffer.alloc(256);
-        const seen: Seen = [];
-        let stop = 0;
-        const visit = (buf: Buffer, type: number, st: number, e: number): boolean => {
-          seen.push([type, buf.toString('hex', st, e)]);
-          return !(stops[stop++ % Math.max(1, stops.length)] ?? false);   // sometimes stop early, leaving a rest
-        };
-        let at = 0;
-        for (let k = 0; at < whole.length; k++) {
-          const n = Math.min(sizes[k % sizes.length]!, whole.length - at);
-          whole.copy(reused, 0, at, at + n);
-          at += n;
-          r.push(reused.subarray(0, n));
-          r.drain(visit);
-          r.release();
-          reused.fill(0xee);   // the next read overwrites it: nothing kept may still point into it
-        }
-        for (let guard = 0; r.pendingBytes > 0 && guard < 1000; guard++) r.drain(visit);
-        assert.deepEqual(seen, want);
-        assert.equal(r.pendingBytes, 0);
-      }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.boolean(), { maxLength: 60 }),
+        (sizes, stops) => {
+          const r = new FrameReader(1000);
+          const reused = Buffer.alloc(256);
+          const seen: Seen = [];
+          let stop = 0;
+          const visit = (buf: Buffer, type: number, st: number, e: number): boolean => {
+            seen.push([type, buf.toString('hex', st, e)]);
+            return !(stops[stop++ % Math.max(1, stops.length)] ?? false); // sometimes stop early, leaving a rest
+          };
+          let at = 0;
+          for (let k = 0; at < whole.length; k++) {
+            const n = Math.min(sizes[k % sizes.length]!, whole.length - at);
+            whole.copy(reused, 0, at, at + n);
+            at += n;
+            r.push(reused.subarray(0, n));
+            r.drain(visit);
+            r.release();
+            reused.fill(0xee); // the next read overwrites it: nothing kept may still point into it
+          }
+          for (let guard = 0; r.pendingBytes > 0 && guard < 1000; guard++) r.drain(visit);
+          assert.deepEqual(seen, want);
+          assert.equal(r.pendingBytes, 0);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test('takeRemaining hands over the unread bytes exactly and empties the reader', () => {
@@ -184,7 +252,8 @@ describe('FrameReader', () => {
       const r = new FrameReader(1000);
       r.push(SERVER_STREAM.subarray(0, cut));
       let consumed = 0;
-      while (consumed < 30) {   // take a few frames, leave the rest (whole, cut, or cut inside a header)
+      while (consumed < 30) {
+        // take a few frames, leave the rest (whole, cut, or cut inside a header)
         const f = r.next();
         if (f === null) break;
         consumed += f.end - f.start;
@@ -198,13 +267,17 @@ describe('FrameReader', () => {
   });
 
   for (const [name, header] of [
-    ['oversize', [0x44, 0x00, 0x00, 0x04, 0x01]], ['negative', [0x44, 0xff, 0xff, 0xff, 0xfe]], ['too small', [0x44, 0, 0, 0, 3]],
+    ['oversize', [0x44, 0x00, 0x00, 0x04, 0x01]],
+    ['negative', [0x44, 0xff, 0xff, 0xff, 0xfe]],
+    ['too small', [0x44, 0, 0, 0, 3]],
   ] as const) {
     test(`${name} length throws WireError whole or with the header split, and poisons the reader`, () => {
       for (let cut = 0; cut <= 5; cut++) {
         const r = new FrameReader(1024);
         const b = Buffer.concat([SYNC, Buffer.from(header)]);
-        assert.throws(() => { viaReader(r, [b.subarray(0, SYNC.length + cut), b.subarray(SYNC.length + cut)]); }, WireError);
+        assert.throws(() => {
+          viaReader(r, [b.subarray(0, SYNC.length + cut), b.subarray(SYNC.length + cut)]);
+        }, WireError);
         assert.throws(() => r.next(), WireError);
         assert.throws(() => r.push(SYNC), WireError);
       }
@@ -212,34 +285,53 @@ describe('FrameReader', () => {
   }
 
   test('random bytes in random chunks: the same frames as eachFrame, or WireError, never anything else', () => {
-    fc.assert(fc.property(
-      fc.uint8Array({ maxLength: 600 }), fc.array(fc.nat(600), { maxLength: 6 }), fc.integer({ min: 4, max: 300 }),
-      (bytes, cutsRaw, max) => {
-        const wire = Buffer.from(bytes);
-        const cuts = [...new Set(cutsRaw.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let prev = 0;
-        for (const c of cuts) { chunks.push(wire.subarray(prev, c)); prev = c; }
-        chunks.push(wire.subarray(prev));
-        let want: Seen = []; let wantErr = false; let wantEnd = 0;
-        try {
-          wantEnd = eachFrame(wire, 0, max, (t, s, e) => { assert.ok(e <= wire.length); want.push([t, wire.toString('hex', s, e)]); });
-        } catch (e) { if (!(e instanceof WireError)) throw e; wantErr = true; want = []; }
-        const got: Seen = [];
-        try {
-          const r = new FrameReader(max);
-          for (const c of chunks) {
-            r.push(c);
-            for (let f = r.next(); f !== null; f = r.next()) got.push([f.type, f.buf.toString('hex', f.start, f.end)]);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 600 }),
+        fc.array(fc.nat(600), { maxLength: 6 }),
+        fc.integer({ min: 4, max: 300 }),
+        (bytes, cutsRaw, max) => {
+          const wire = Buffer.from(bytes);
+          const cuts = [...new Set(cutsRaw.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
+          const chunks: Buffer[] = [];
+          let prev = 0;
+          for (const c of cuts) {
+            chunks.push(wire.subarray(prev, c));
+            prev = c;
           }
-          assert.equal(wantErr, false, 'FrameReader accepted what eachFrame refused');
-          assert.deepEqual(got, want);
-          assert.equal(r.pendingBytes, wire.length - wantEnd);
-        } catch (e) {
-          if (!(e instanceof WireError)) throw e;
-          assert.equal(wantErr, true, 'FrameReader refused what eachFrame accepted');
-        }
-      }), { numRuns: 3000 });
+          chunks.push(wire.subarray(prev));
+          let want: Seen = [];
+          let wantErr = false;
+          let wantEnd = 0;
+          try {
+            wantEnd = eachFrame(wire, 0, max, (t, s, e) => {
+              assert.ok(e <= wire.length);
+              want.push([t, wire.toString('hex', s, e)]);
+            });
+          } catch (e) {
+            if (!(e instanceof WireError)) throw e;
+            wantErr = true;
+            want = [];
+          }
+          const got: Seen = [];
+          try {
+            const r = new FrameReader(max);
+            for (const c of chunks) {
+              r.push(c);
+              for (let f = r.next(); f !== null; f = r.next())
+                got.push([f.type, f.buf.toString('hex', f.start, f.end)]);
+            }
+            assert.equal(wantErr, false, 'FrameReader accepted what eachFrame refused');
+            assert.deepEqual(got, want);
+            assert.equal(r.pendingBytes, wire.length - wantEnd);
+          } catch (e) {
+            if (!(e instanceof WireError)) throw e;
+            assert.equal(wantErr, true, 'FrameReader refused what eachFrame accepted');
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
   });
 
   test('constructor refuses a bound outside 4..2^31-1', () => {
@@ -249,5 +341,8 @@ describe('FrameReader', () => {
 });
 
 function viaReader(r: FrameReader, chunks: Buffer[]): void {
-  for (const c of chunks) { r.push(c); while (r.next() !== null); }
+  for (const c of chunks) {
+    r.push(c);
+    while (r.next() !== null);
+  }
 }

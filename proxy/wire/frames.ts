@@ -21,8 +21,12 @@ export const MAX_MESSAGE_BYTES_DEFAULT = 64 * 1024 * 1024;
  * byte, `end` one past the last byte. Returns where the first unfinished message starts (buf.length when none).
  * Throws WireError on a length outside 4..max; nothing is visited from that message on.
  */
-export function eachFrame(buf: Buffer, at: number, max: number,
-                          visit: (type: number, start: number, end: number) => void): number {
+export function eachFrame(
+  buf: Buffer,
+  at: number,
+  max: number,
+  visit: (type: number, start: number, end: number) => void,
+): number {
   while (buf.length - at >= 5) {
     // readInt32BE: a length >= 2^31 reads negative and fails `len < 4` below instead of wrapping an offset.
     const len = buf.readInt32BE(at + 1);
@@ -30,8 +34,8 @@ export function eachFrame(buf: Buffer, at: number, max: number,
     // rejects it the same way). > max: bounds what one peer can make us buffer.
     if (len < 4 || len > max) throw new WireError(lengthProblem(buf[at]!, len, max));
     const end = at + 1 + len;
-    if (end > buf.length) break;   // the rest arrives with a later chunk
-    visit(buf[at]!, at, end);      // offsets, not copies: nothing allocated per message
+    if (end > buf.length) break; // the rest arrives with a later chunk
+    visit(buf[at]!, at, end); // offsets, not copies: nothing allocated per message
     at = end;
   }
   return at;
@@ -43,7 +47,12 @@ function lengthProblem(type: number, len: number, max: number): string {
 }
 
 /** One whole message: bytes [start, end) of buf, type byte at start. */
-export interface Frame { buf: Buffer; type: number; start: number; end: number }
+export interface Frame {
+  buf: Buffer;
+  type: number;
+  start: number;
+  end: number;
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -114,7 +123,7 @@ export class FrameReader {
           return { buf, type: buf[at]!, start: at, end };
         }
         // Cut by the chunk boundary: assemble it into a buffer of its exact size, copying this part once.
-        const msg = Buffer.allocUnsafe(1 + len);   // every byte is overwritten before it is returned
+        const msg = Buffer.allocUnsafe(1 + len); // every byte is overwritten before it is returned
         buf.copy(msg, 0, at, buf.length);
         this.#msg = msg;
         this.#msgFill = avail;
@@ -170,7 +179,10 @@ export class FrameReader {
         // Walk the chunk in place; same checks as eachFrame, kept inline so a stop leaves #at exact.
         while (buf.length - at >= 5) {
           const len = buf.readInt32BE(at + 1);
-          if (len < 4 || len > max) { this.#at = at; this.#fail(buf[at]!, len); }
+          if (len < 4 || len > max) {
+            this.#at = at;
+            this.#fail(buf[at]!, len);
+          }
           const end = at + 1 + len;
           if (end > buf.length) break;
           this.#at = end;
@@ -178,7 +190,7 @@ export class FrameReader {
           at = end;
         }
       }
-      const f = this.next();   // assembles a cut message, or records the unfinished tail
+      const f = this.next(); // assembles a cut message, or records the unfinished tail
       if (f === null) return;
       if (visit(f.buf, f.type, f.start, f.end) === false) return;
     }

@@ -38,7 +38,12 @@ function putStr(out: Buffer, at: number, s: string): number {
 
 function fieldsMessage(type: number, f: PgErrorFields): Buffer {
   // S (localized severity) and V (never localized, since 9.6) carry the same word: the proxy does not localize.
-  const fields: [number, string][] = [[0x53, f.severity], [0x56, f.severity], [0x43, f.code], [0x4d, f.message]];
+  const fields: [number, string][] = [
+    [0x53, f.severity],
+    [0x56, f.severity],
+    [0x43, f.code],
+    [0x4d, f.message],
+  ];
   if (f.detail !== undefined) fields.push([0x44, f.detail]);
   if (f.hint !== undefined) fields.push([0x48, f.hint]);
   let size = 1;
@@ -48,39 +53,61 @@ function fieldsMessage(type: number, f: PgErrorFields): Buffer {
   }
   const out = typed(type, size);
   let at = 5;
-  for (const [k, v] of fields) { out[at++] = k; at = putStr(out, at, v); }
+  for (const [k, v] of fields) {
+    out[at++] = k;
+    at = putStr(out, at, v);
+  }
   out[at] = 0;
   return out;
 }
 
 /** ErrorResponse ('E'): fields S, V, C, M, then D and H when given. */
-export function errorResponse(f: PgErrorFields): Buffer { return fieldsMessage(Backend.ErrorResponse, f); }
+export function errorResponse(f: PgErrorFields): Buffer {
+  return fieldsMessage(Backend.ErrorResponse, f);
+}
 /** NoticeResponse ('N'): same fields as errorResponse. */
-export function noticeResponse(f: PgErrorFields): Buffer { return fieldsMessage(Backend.NoticeResponse, f); }
+export function noticeResponse(f: PgErrorFields): Buffer {
+  return fieldsMessage(Backend.NoticeResponse, f);
+}
 
-function rfq(status: number): Buffer { const b = typed(Backend.ReadyForQuery, 1); b[5] = status; return b; }
+function rfq(status: number): Buffer {
+  const b = typed(Backend.ReadyForQuery, 1);
+  b[5] = status;
+  return b;
+}
 export const RFQ_IDLE: Buffer = rfq(TxStatus.Idle);
 export const RFQ_IN_TX: Buffer = rfq(TxStatus.InTransaction);
 export const RFQ_FAILED: Buffer = rfq(TxStatus.Failed);
 /** ReadyForQuery ('Z') with transaction status I, T or E: one of the constants above, not a new buffer. */
 export function readyForQuery(status: 0x49 | 0x54 | 0x45): Buffer {
   switch (status) {
-    case TxStatus.Idle: return RFQ_IDLE;
-    case TxStatus.InTransaction: return RFQ_IN_TX;
-    case TxStatus.Failed: return RFQ_FAILED;
+    case TxStatus.Idle:
+      return RFQ_IDLE;
+    case TxStatus.InTransaction:
+      return RFQ_IN_TX;
+    case TxStatus.Failed:
+      return RFQ_FAILED;
   }
   throw new RangeError(`invalid ReadyForQuery status ${status}`);
 }
 
-function auth(code: number, extra = 0): Buffer { const b = typed(Backend.Authentication, 4 + extra); b.writeInt32BE(code, 5); return b; }
+function auth(code: number, extra = 0): Buffer {
+  const b = typed(Backend.Authentication, 4 + extra);
+  b.writeInt32BE(code, 5);
+  return b;
+}
 export const AUTH_OK: Buffer = auth(0);
 export const AUTH_CLEARTEXT: Buffer = auth(3);
 /** AuthenticationCleartextPassword: the constant AUTH_CLEARTEXT. */
-export function authenticationCleartextPassword(): Buffer { return AUTH_CLEARTEXT; }
+export function authenticationCleartextPassword(): Buffer {
+  return AUTH_CLEARTEXT;
+}
 /** AuthenticationMD5Password with its 4-byte salt. */
 export function authenticationMD5Password(salt: Buffer): Buffer {
   if (salt.length !== 4) throw new RangeError(`MD5 salt must be 4 bytes, got ${salt.length}`);
-  const b = auth(5, 4); salt.copy(b, 9); return b;
+  const b = auth(5, 4);
+  salt.copy(b, 9);
+  return b;
 }
 /** AuthenticationSASL: the mechanisms offered, e.g. ['SCRAM-SHA-256']. */
 export function authenticationSASL(mechanisms: readonly string[]): Buffer {
@@ -94,12 +121,16 @@ export function authenticationSASL(mechanisms: readonly string[]): Buffer {
 }
 /** AuthenticationSASLContinue (11) / AuthenticationSASLFinal (12) with their data. */
 export function authenticationSASLData(code: 11 | 12, data: Buffer): Buffer {
-  const b = auth(code, data.length); data.copy(b, 9); return b;
+  const b = auth(code, data.length);
+  data.copy(b, 9);
+  return b;
 }
 
 export function parameterStatus(name: string, value: string): Buffer {
-  const out = typed(Backend.ParameterStatus,
-    Buffer.byteLength(cstr(name, 'parameter name')) + 1 + Buffer.byteLength(cstr(value, 'parameter value')) + 1);
+  const out = typed(
+    Backend.ParameterStatus,
+    Buffer.byteLength(cstr(name, 'parameter name')) + 1 + Buffer.byteLength(cstr(value, 'parameter value')) + 1,
+  );
   putStr(out, putStr(out, 5, name), value);
   return out;
 }
@@ -118,7 +149,9 @@ export function commandComplete(tag: string): Buffer {
   return out;
 }
 
-function empty(type: number): Buffer { return typed(type, 0); }
+function empty(type: number): Buffer {
+  return typed(type, 0);
+}
 export const EMPTY_QUERY_RESPONSE: Buffer = empty(Backend.EmptyQueryResponse);
 export const PARSE_COMPLETE: Buffer = empty(Backend.ParseComplete);
 export const BIND_COMPLETE: Buffer = empty(Backend.BindComplete);
@@ -150,7 +183,10 @@ export function copyResponse(type: 0x47 | 0x48 | 0x57, format: 0 | 1, columnForm
   out[5] = format;
   out.writeUInt16BE(columnFormats.length, 6);
   let at = 8;
-  for (const f of columnFormats) { out.writeInt16BE(f, at); at += 2; }
+  for (const f of columnFormats) {
+    out.writeInt16BE(f, at);
+    at += 2;
+  }
   return out;
 }
 
@@ -178,7 +214,10 @@ export function passwordMessage(payload: Buffer | string): Buffer {
 
 /** SASLInitialResponse ('p'): mechanism, then the client-first-message with its int32 length. */
 export function saslInitialResponse(mechanism: string, data: Buffer): Buffer {
-  const out = typed(Frontend.PasswordMessage, Buffer.byteLength(cstr(mechanism, 'SASL mechanism')) + 1 + 4 + data.length);
+  const out = typed(
+    Frontend.PasswordMessage,
+    Buffer.byteLength(cstr(mechanism, 'SASL mechanism')) + 1 + 4 + data.length,
+  );
   const at = putStr(out, 5, mechanism);
   out.writeInt32BE(data.length, at);
   data.copy(out, at + 4);
@@ -187,8 +226,15 @@ export function saslInitialResponse(mechanism: string, data: Buffer): Buffer {
 
 /** Parse ('P'). */
 export function parse(name: string, sql: string, paramTypes: readonly number[] = []): Buffer {
-  const out = typed(Frontend.Parse, Buffer.byteLength(cstr(name, 'statement name')) + 1
-    + Buffer.byteLength(cstr(sql, 'query text')) + 1 + 2 + 4 * paramTypes.length);
+  const out = typed(
+    Frontend.Parse,
+    Buffer.byteLength(cstr(name, 'statement name'))
+      + 1
+      + Buffer.byteLength(cstr(sql, 'query text'))
+      + 1
+      + 2
+      + 4 * paramTypes.length,
+  );
   let at = putStr(out, putStr(out, 5, name), sql);
   at = out.writeUInt16BE(paramTypes.length, at);
   for (const t of paramTypes) at = out.writeUInt32BE(t, at);
@@ -196,14 +242,20 @@ export function parse(name: string, sql: string, paramTypes: readonly number[] =
 }
 
 /** Bind ('B'). Parameters are raw values (text or binary per their format code), null for SQL NULL. */
-export function bind(m: { portal?: string; statement?: string; paramFormats?: readonly number[];
-                          params?: readonly (Buffer | null)[]; resultFormats?: readonly number[] }): Buffer {
+export function bind(m: {
+  portal?: string;
+  statement?: string;
+  paramFormats?: readonly number[];
+  params?: readonly (Buffer | null)[];
+  resultFormats?: readonly number[];
+}): Buffer {
   const portal = cstr(m.portal ?? '', 'portal name');
   const statement = cstr(m.statement ?? '', 'statement name');
   const pf = m.paramFormats ?? [];
   const params = m.params ?? [];
   const rf = m.resultFormats ?? [];
-  let size = Buffer.byteLength(portal) + 1 + Buffer.byteLength(statement) + 1 + 2 + 2 * pf.length + 2 + 2 + 2 * rf.length;
+  let size =
+    Buffer.byteLength(portal) + 1 + Buffer.byteLength(statement) + 1 + 2 + 2 * pf.length + 2 + 2 + 2 * rf.length;
   for (const p of params) size += 4 + (p === null ? 0 : p.length);
   const out = typed(Frontend.Bind, size);
   let at = putStr(out, putStr(out, 5, portal), statement);
@@ -211,7 +263,10 @@ export function bind(m: { portal?: string; statement?: string; paramFormats?: re
   for (const f of pf) at = out.writeInt16BE(f, at);
   at = out.writeUInt16BE(params.length, at);
   for (const p of params) {
-    if (p === null) { at = out.writeInt32BE(-1, at); continue; }
+    if (p === null) {
+      at = out.writeInt32BE(-1, at);
+      continue;
+    }
     at = out.writeInt32BE(p.length, at);
     at += p.copy(out, at);
   }
@@ -227,9 +282,13 @@ function kindName(type: number, kind: 'S' | 'P', name: string): Buffer {
   return out;
 }
 /** Describe ('D') a prepared statement ('S') or portal ('P'). */
-export function describe(kind: 'S' | 'P', name = ''): Buffer { return kindName(Frontend.Describe, kind, name); }
+export function describe(kind: 'S' | 'P', name = ''): Buffer {
+  return kindName(Frontend.Describe, kind, name);
+}
 /** Close ('C') a prepared statement ('S') or portal ('P'). */
-export function close(kind: 'S' | 'P', name = ''): Buffer { return kindName(Frontend.Close, kind, name); }
+export function close(kind: 'S' | 'P', name = ''): Buffer {
+  return kindName(Frontend.Close, kind, name);
+}
 
 /** Execute ('E'); maxRows 0 = no limit. */
 export function execute(portal = '', maxRows = 0): Buffer {
@@ -239,8 +298,12 @@ export function execute(portal = '', maxRows = 0): Buffer {
 }
 
 /** FunctionCall ('F'). */
-export function functionCall(functionOid: number, argFormats: readonly number[], args: readonly (Buffer | null)[],
-                             resultFormat: 0 | 1): Buffer {
+export function functionCall(
+  functionOid: number,
+  argFormats: readonly number[],
+  args: readonly (Buffer | null)[],
+  resultFormat: 0 | 1,
+): Buffer {
   let size = 4 + 2 + 2 * argFormats.length + 2 + 2;
   for (const a of args) size += 4 + (a === null ? 0 : a.length);
   const out = typed(Frontend.FunctionCall, size);
@@ -249,7 +312,10 @@ export function functionCall(functionOid: number, argFormats: readonly number[],
   for (const f of argFormats) at = out.writeInt16BE(f, at);
   at = out.writeUInt16BE(args.length, at);
   for (const a of args) {
-    if (a === null) { at = out.writeInt32BE(-1, at); continue; }
+    if (a === null) {
+      at = out.writeInt32BE(-1, at);
+      continue;
+    }
     at = out.writeInt32BE(a.length, at);
     at += a.copy(out, at);
   }
@@ -282,7 +348,10 @@ export function dataRow(values: readonly (Buffer | string | null)[]): Buffer {
   const out = typed(Backend.DataRow, size);
   let at = out.writeUInt16BE(values.length, 5);
   for (const v of values) {
-    if (v === null) { at = out.writeInt32BE(-1, at); continue; }
+    if (v === null) {
+      at = out.writeInt32BE(-1, at);
+      continue;
+    }
     if (typeof v === 'string') {
       const n = out.write(v, at + 4, 'utf8');
       out.writeInt32BE(n, at);

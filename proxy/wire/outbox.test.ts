@@ -11,9 +11,17 @@ function recorder(): OutboxTarget & { writes: { bytes: Buffer; corked: boolean }
   const r = {
     writes: [] as { bytes: Buffer; corked: boolean }[],
     corks: 0,
-    write(b: Buffer) { r.writes.push({ bytes: Buffer.from(b), corked: corked > 0 }); return true; },
-    cork() { corked++; r.corks++; },
-    uncork() { corked--; },
+    write(b: Buffer) {
+      r.writes.push({ bytes: Buffer.from(b), corked: corked > 0 });
+      return true;
+    },
+    cork() {
+      corked++;
+      r.corks++;
+    },
+    uncork() {
+      corked--;
+    },
   };
   return r;
 }
@@ -27,9 +35,12 @@ test('one run of consecutive messages is one write of a view, without cork', () 
   out.pass(chunk, 6, 9);
   assert.equal(out.pendingBytes, 9);
   out.flush();
-  assert.deepEqual(to.writes.map((w) => w.bytes.toString()), ['aaabbbccc']);
+  assert.deepEqual(
+    to.writes.map((w) => w.bytes.toString()),
+    ['aaabbbccc'],
+  );
   assert.equal(to.corks, 0);
-  out.flush();   // nothing queued: no write
+  out.flush(); // nothing queued: no write
   assert.equal(to.writes.length, 1);
   assert.equal(out.pendingBytes, 0);
 });
@@ -41,10 +52,13 @@ test('runs broken by a built message, or by a gap, keep their order in one joine
   out.pass(chunk, 0, 2);
   out.push(Buffer.from('X'));
   out.pass(chunk, 2, 4);
-  out.pass(chunk, 6, 8);      // a gap: a new run
-  out.pass(Buffer.from('45'), 0, 2);   // another buffer: a new run
+  out.pass(chunk, 6, 8); // a gap: a new run
+  out.pass(Buffer.from('45'), 0, 2); // another buffer: a new run
   out.flush();
-  assert.deepEqual(to.writes.map((w) => w.bytes.toString()), ['01X236745']);
+  assert.deepEqual(
+    to.writes.map((w) => w.bytes.toString()),
+    ['01X236745'],
+  );
   assert.equal(to.corks, 0);
 });
 
@@ -56,7 +70,13 @@ test('large batches are written under one cork, without a copy', () => {
   out.push(Buffer.from([2]));
   out.flush();
   assert.equal(to.corks, 1);
-  assert.deepEqual(to.writes.map((w) => [w.bytes.length, w.corked]), [[OUTBOX_JOIN_MAX_BYTES, true], [1, true]]);
+  assert.deepEqual(
+    to.writes.map((w) => [w.bytes.length, w.corked]),
+    [
+      [OUTBOX_JOIN_MAX_BYTES, true],
+      [1, true],
+    ],
+  );
 });
 
 test('fast-check: whatever the pieces, the bytes written are the pieces in order, in one flush', () => {
@@ -66,21 +86,33 @@ test('fast-check: whatever the pieces, the bytes written are the pieces in order
     fc.record({ kind: fc.constant('big' as const), len: fc.integer({ min: 1, max: 3 * OUTBOX_JOIN_MAX_BYTES }) }),
   );
   const chunk = Buffer.from(Array.from({ length: 41 }, (_, i) => i));
-  fc.assert(fc.property(fc.array(piece, { maxLength: 12 }), (ps) => {
-    const to = recorder();
-    const out = new Outbox(to);
-    const want: Buffer[] = [];
-    for (const p of ps) {
-      if (p.kind === 'push') { out.push(Buffer.from(p.bytes)); want.push(Buffer.from(p.bytes)); }
-      else if (p.kind === 'big') { const b = Buffer.alloc(p.len, 7); out.push(b); want.push(b); }
-      else { out.pass(chunk, p.from, p.from + p.len); want.push(chunk.subarray(p.from, p.from + p.len)); }
-    }
-    out.flush();
-    assert.deepEqual(Buffer.concat(to.writes.map((w) => w.bytes)), Buffer.concat(want));
-    const total = Buffer.concat(want).length;
-    // One write, or (large) several under one cork.
-    if (to.writes.length > 1) assert.ok(to.corks === 1 && to.writes.every((w) => w.corked) && total > OUTBOX_JOIN_MAX_BYTES);
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 12 }), (ps) => {
+      const to = recorder();
+      const out = new Outbox(to);
+      const want: Buffer[] = [];
+      for (const p of ps) {
+        if (p.kind === 'push') {
+          out.push(Buffer.from(p.bytes));
+          want.push(Buffer.from(p.bytes));
+        } else if (p.kind === 'big') {
+          const b = Buffer.alloc(p.len, 7);
+          out.push(b);
+          want.push(b);
+        } else {
+          out.pass(chunk, p.from, p.from + p.len);
+          want.push(chunk.subarray(p.from, p.from + p.len));
+        }
+      }
+      out.flush();
+      assert.deepEqual(Buffer.concat(to.writes.map((w) => w.bytes)), Buffer.concat(want));
+      const total = Buffer.concat(want).length;
+      // One write, or (large) several under one cork.
+      if (to.writes.length > 1)
+        assert.ok(to.corks === 1 && to.writes.every((w) => w.corked) && total > OUTBOX_JOIN_MAX_BYTES);
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('through a real socket: the peer receives exactly the bytes, in order', async () => {

@@ -14,12 +14,12 @@ import { WireError } from './frames.ts';
 /** One field of a RowDescription, as PostgreSQL sent it (protocol-message-formats: RowDescription). */
 export interface FieldInfo {
   readonly name: string;
-  readonly tableOid: number;     // 0 when the column is not a simple reference to a table column
-  readonly attnum: number;       // 0 likewise
+  readonly tableOid: number; // 0 when the column is not a simple reference to a table column
+  readonly attnum: number; // 0 likewise
   readonly typeOid: number;
   readonly typeLen: number;
   readonly typeMod: number;
-  readonly format: 0 | 1;        // 0 text, 1 binary
+  readonly format: 0 | 1; // 0 text, 1 binary
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -42,7 +42,8 @@ class Body {
       throw new WireError(`${what}: not a whole message (offsets ${start}..${end} of ${buf.length})`);
     }
     const len = buf.readInt32BE(start + 1);
-    if (len !== end - start - 1) throw new WireError(`${what}: length word ${len} does not match the framed ${end - start - 1} bytes`);
+    if (len !== end - start - 1)
+      throw new WireError(`${what}: length word ${len} does not match the framed ${end - start - 1} bytes`);
     this.buf = buf;
     this.what = what;
     this.at = start + 5;
@@ -53,11 +54,34 @@ class Body {
   need(n: number, field: string): void {
     if (this.end - this.at < n) throw new WireError(`${this.what}: message ends inside ${field}`);
   }
-  u8(field: string): number { this.need(1, field); return this.buf[this.at++]!; }
-  i16(field: string): number { this.need(2, field); const v = this.buf.readInt16BE(this.at); this.at += 2; return v; }
-  u16(field: string): number { this.need(2, field); const v = this.buf.readUInt16BE(this.at); this.at += 2; return v; }
-  i32(field: string): number { this.need(4, field); const v = this.buf.readInt32BE(this.at); this.at += 4; return v; }
-  u32(field: string): number { this.need(4, field); const v = this.buf.readUInt32BE(this.at); this.at += 4; return v; }
+  u8(field: string): number {
+    this.need(1, field);
+    return this.buf[this.at++]!;
+  }
+  i16(field: string): number {
+    this.need(2, field);
+    const v = this.buf.readInt16BE(this.at);
+    this.at += 2;
+    return v;
+  }
+  u16(field: string): number {
+    this.need(2, field);
+    const v = this.buf.readUInt16BE(this.at);
+    this.at += 2;
+    return v;
+  }
+  i32(field: string): number {
+    this.need(4, field);
+    const v = this.buf.readInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
+  u32(field: string): number {
+    this.need(4, field);
+    const v = this.buf.readUInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
   /**
    * A NUL-terminated string inside the message. Names and short statements (pgbench's unnamed portal, "P0_1",
    * a column name) are scanned in JavaScript: the empty string costs no call into the runtime and an ASCII one
@@ -101,9 +125,14 @@ class Body {
     this.need(n, field);
     this.at += n;
   }
-  rest(): Buffer { const v = this.buf.subarray(this.at, this.end); this.at = this.end; return v; }
+  rest(): Buffer {
+    const v = this.buf.subarray(this.at, this.end);
+    this.at = this.end;
+    return v;
+  }
   done(): void {
-    if (this.at !== this.end) throw new WireError(`${this.what}: ${this.end - this.at} unexpected bytes at the end of the message`);
+    if (this.at !== this.end)
+      throw new WireError(`${this.what}: ${this.end - this.at} unexpected bytes at the end of the message`);
   }
   /** A format code; only text (0) and binary (1) exist. */
   format(field: string): 0 | 1 {
@@ -147,11 +176,15 @@ export function readQuery(buf: Buffer, start: number, end: number): string {
 }
 
 /** Parse ('P'). */
-export function readParse(buf: Buffer, start: number, end: number): { name: string; query: string; paramTypes: number[] } {
+export function readParse(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { name: string; query: string; paramTypes: number[] } {
   const m = open(buf, start, end, Frontend.Parse, 'Parse');
   const name = m.str('statement name');
   const q = m.str('query text');
-  const n = m.u16('parameter type count');   // PostgreSQL reads it unsigned (pq_getmsgint(…, 2))
+  const n = m.u16('parameter type count'); // PostgreSQL reads it unsigned (pq_getmsgint(…, 2))
   m.need(4 * n, 'parameter types');
   const paramTypes = new Array<number>(n);
   for (let i = 0; i < n; i++) paramTypes[i] = m.u32('parameter type');
@@ -160,8 +193,16 @@ export function readParse(buf: Buffer, start: number, end: number): { name: stri
 }
 
 /** Bind ('B'). `params` are views into the message: copy what outlives it. */
-export function readBind(buf: Buffer, start: number, end: number): {
-  portal: string; statement: string; paramFormats: number[]; params: (Buffer | null)[]; resultFormats: number[];
+export function readBind(
+  buf: Buffer,
+  start: number,
+  end: number,
+): {
+  portal: string;
+  statement: string;
+  paramFormats: number[];
+  params: (Buffer | null)[];
+  resultFormats: number[];
 } {
   const m = open(buf, start, end, Frontend.Bind, 'Bind');
   const portal = m.str('portal name');
@@ -176,7 +217,10 @@ export function readBind(buf: Buffer, start: number, end: number): {
   const params = new Array<Buffer | null>(np);
   for (let i = 0; i < np; i++) {
     const len = m.i32('parameter length');
-    if (len === -1) { params[i] = null; continue; }
+    if (len === -1) {
+      params[i] = null;
+      continue;
+    }
     if (len < 0) throw new WireError(`Bind: parameter ${i + 1} has invalid length ${len}`);
     params[i] = m.bytes(len, 'parameter value');
   }
@@ -196,7 +240,11 @@ const NO_FORMATS: readonly number[] = Object.freeze([]);
  * without a Buffer view per parameter or the format arrays (one Bind per transaction in pgbench -M prepared;
  * each view is a typed-array allocation). `resultFormats` is a shared frozen empty array when there are none.
  */
-export function readBindTarget(buf: Buffer, start: number, end: number): { portal: string; statement: string; resultFormats: readonly number[] } {
+export function readBindTarget(
+  buf: Buffer,
+  start: number,
+  end: number,
+): { portal: string; statement: string; resultFormats: readonly number[] } {
   const m = open(buf, start, end, Frontend.Bind, 'Bind');
   const portal = m.str('portal name');
   const statement = m.str('statement name');
@@ -223,10 +271,17 @@ export function readBindTarget(buf: Buffer, start: number, end: number): { porta
   return { portal, statement, resultFormats };
 }
 
-function readKindName(buf: Buffer, start: number, end: number, type: number, what: string): { kind: 'S' | 'P'; name: string } {
+function readKindName(
+  buf: Buffer,
+  start: number,
+  end: number,
+  type: number,
+  what: string,
+): { kind: 'S' | 'P'; name: string } {
   const m = open(buf, start, end, type, what);
   const k = m.u8('target kind');
-  if (k !== 0x53 && k !== 0x50) throw new WireError(`${what}: invalid target kind 0x${k.toString(16)}; expected 'S' or 'P'`);
+  if (k !== 0x53 && k !== 0x50)
+    throw new WireError(`${what}: invalid target kind 0x${k.toString(16)}; expected 'S' or 'P'`);
   const name = m.str('name');
   m.done();
   return { kind: k === 0x53 ? 'S' : 'P', name };
@@ -312,7 +367,7 @@ export function readRowDescription(buf: Buffer, start: number, end: number): Fie
 function decodeRowDescription(buf: Buffer, start: number, end: number): FieldInfo[] {
   const m = open(buf, start, end, Backend.RowDescription, 'RowDescription');
   const n = m.u16('field count');
-  m.need(19 * n, 'fields');   // each field is at least an empty name + 18 bytes: rejects a huge count early
+  m.need(19 * n, 'fields'); // each field is at least an empty name + 18 bytes: rejects a huge count early
   const fields = new Array<FieldInfo>(n);
   for (let i = 0; i < n; i++) {
     const name = m.str('field name');
@@ -340,7 +395,8 @@ export function readCommandComplete(buf: Buffer, start: number, end: number): st
 export function readReadyForQuery(buf: Buffer, start: number, end: number): number {
   const m = open(buf, start, end, Backend.ReadyForQuery, 'ReadyForQuery');
   const s = m.u8('transaction status');
-  if (s !== 0x49 && s !== 0x54 && s !== 0x45) throw new WireError(`ReadyForQuery: invalid transaction status 0x${s.toString(16)}`);
+  if (s !== 0x49 && s !== 0x54 && s !== 0x45)
+    throw new WireError(`ReadyForQuery: invalid transaction status 0x${s.toString(16)}`);
   m.done();
   return s;
 }
@@ -361,17 +417,30 @@ export function readErrorFields(buf: Buffer, start: number, end: number): Map<st
 }
 
 export type AuthenticationRequest =
-  | { type: 'ok' } | { type: 'cleartext' } | { type: 'md5'; salt: Buffer } | { type: 'sasl'; mechanisms: string[] }
-  | { type: 'sasl-continue'; data: Buffer } | { type: 'sasl-final'; data: Buffer } | { type: 'other'; code: number };
+  | { type: 'ok' }
+  | { type: 'cleartext' }
+  | { type: 'md5'; salt: Buffer }
+  | { type: 'sasl'; mechanisms: string[] }
+  | { type: 'sasl-continue'; data: Buffer }
+  | { type: 'sasl-final'; data: Buffer }
+  | { type: 'other'; code: number };
 
 /** Authentication ('R'). `salt` and `data` are views into the message. */
 export function readAuthentication(buf: Buffer, start: number, end: number): AuthenticationRequest {
   const m = open(buf, start, end, Backend.Authentication, 'Authentication');
   const code = m.i32('authentication code');
   switch (code) {
-    case AuthCode.Ok: m.done(); return { type: 'ok' };
-    case AuthCode.CleartextPassword: m.done(); return { type: 'cleartext' };
-    case AuthCode.MD5Password: { const salt = m.bytes(4, 'MD5 salt'); m.done(); return { type: 'md5', salt }; }
+    case AuthCode.Ok:
+      m.done();
+      return { type: 'ok' };
+    case AuthCode.CleartextPassword:
+      m.done();
+      return { type: 'cleartext' };
+    case AuthCode.MD5Password: {
+      const salt = m.bytes(4, 'MD5 salt');
+      m.done();
+      return { type: 'md5', salt };
+    }
     case AuthCode.SASL: {
       const mechanisms: string[] = [];
       for (;;) {
@@ -382,9 +451,13 @@ export function readAuthentication(buf: Buffer, start: number, end: number): Aut
       m.done();
       return { type: 'sasl', mechanisms };
     }
-    case AuthCode.SASLContinue: return { type: 'sasl-continue', data: m.rest() };
-    case AuthCode.SASLFinal: return { type: 'sasl-final', data: m.rest() };
-    default: m.rest(); return { type: 'other', code };
+    case AuthCode.SASLContinue:
+      return { type: 'sasl-continue', data: m.rest() };
+    case AuthCode.SASLFinal:
+      return { type: 'sasl-final', data: m.rest() };
+    default:
+      m.rest();
+      return { type: 'other', code };
   }
 }
 

@@ -23,37 +23,55 @@ test('before relay(): reads arrive as copies in data events, each intact althoug
   const { socket } = connectReusingReads({ host: '127.0.0.1', port: srv.port, bufferBytes: 16, reuse: () => true });
   const peer = await srv.next;
   const got: Buffer[] = [];
-  socket.on('data', (d: Buffer) => got.push(d));   // kept, not copied: they must be copies already
+  socket.on('data', (d: Buffer) => got.push(d)); // kept, not copied: they must be copies already
   for (const part of ['first message', 'second, longer than the 16-byte buffer', 'third']) {
     peer.write(part);
     const before = Buffer.concat(got).length;
     await until(() => Buffer.concat(got).length >= before + Buffer.byteLength(part));
   }
   assert.equal(Buffer.concat(got).toString(), 'first messagesecond, longer than the 16-byte bufferthird');
-  socket.destroy(); peer.destroy(); srv.close();
+  socket.destroy();
+  peer.destroy();
+  srv.close();
 });
 
 test('after relay(): views into one buffer while reuse() allows it, fresh buffers while it does not', async () => {
   const srv = await server();
   let allow = true;
-  const { socket, relay } = connectReusingReads({ host: '127.0.0.1', port: srv.port, bufferBytes: 64, reuse: () => allow });
+  const { socket, relay } = connectReusingReads({
+    host: '127.0.0.1',
+    port: srv.port,
+    bufferBytes: 64,
+    reuse: () => allow,
+  });
   const peer = await srv.next;
   await once(socket, 'connect');
   const seen: { text: string; buffer: ArrayBufferLike; view: Buffer }[] = [];
-  relay((view) => { seen.push({ text: view.toString(), buffer: view.buffer, view }); });
+  relay((view) => {
+    seen.push({ text: view.toString(), buffer: view.buffer, view });
+  });
   socket.on('data', () => assert.fail('no data events after relay()'));
-  const send = async (s: string) => { const n = seen.length; peer.write(s); await until(() => seen.length > n); };
+  const send = async (s: string) => {
+    const n = seen.length;
+    peer.write(s);
+    await until(() => seen.length > n);
+  };
   await send('a');
   await send('b');
   assert.equal(seen[0]!.buffer, seen[1]!.buffer, 'the same buffer, reused');
   assert.equal(seen[0]!.view.toString(), 'b', 'and so the first view now shows the second read');
-  allow = false;   // the caller says a view may still be queued somewhere
-  await send('c');   // read into the reused buffer (chosen before reuse() said no)…
-  await send('d');   // …but this one into a fresh buffer
+  allow = false; // the caller says a view may still be queued somewhere
+  await send('c'); // read into the reused buffer (chosen before reuse() said no)…
+  await send('d'); // …but this one into a fresh buffer
   assert.notEqual(seen[3]!.buffer, seen[2]!.buffer);
   assert.equal(seen[2]!.view.toString(), 'c', 'the view handed out before reuse() said no is left alone');
-  assert.deepEqual(seen.map((s) => s.text), ['a', 'b', 'c', 'd']);
-  socket.destroy(); peer.destroy(); srv.close();
+  assert.deepEqual(
+    seen.map((s) => s.text),
+    ['a', 'b', 'c', 'd'],
+  );
+  socket.destroy();
+  peer.destroy();
+  srv.close();
 });
 
 test('pause() stops reading and resume() goes on; end arrives as usual', async () => {
@@ -62,7 +80,9 @@ test('pause() stops reading and resume() goes on; end arrives as usual', async (
   const peer = await srv.next;
   await once(socket, 'connect');
   let text = '';
-  relay((view) => { text += view.toString(); });
+  relay((view) => {
+    text += view.toString();
+  });
   socket.pause();
   peer.write('held');
   await new Promise((r) => setTimeout(r, 50));
@@ -73,5 +93,6 @@ test('pause() stops reading and resume() goes on; end arrives as usual', async (
   peer.end('!');
   await ended;
   assert.equal(text, 'held!');
-  socket.destroy(); srv.close();
+  socket.destroy();
+  srv.close();
 });

@@ -38,11 +38,12 @@ export interface ReusedReadsSocket {
 export function connectReusingReads(opts: ReusedReadsOptions): ReusedReadsSocket {
   const size = opts.bufferBytes ?? REUSED_READ_BUFFER_BYTES;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`bufferBytes must be a positive integer, got ${size}`);
-  const reused = Buffer.allocUnsafeSlow(size);   // its own memory, not a slice of the shared pool
+  const reused = Buffer.allocUnsafeSlow(size); // its own memory, not a slice of the shared pool
   let onRead: ((view: Buffer) => void) | null = null;
-  let handedOut = false;   // the last read went to the relay as a view
+  let handedOut = false; // the last read went to the relay as a view
   const socket = net.connect({
-    host: opts.host, port: opts.port,
+    host: opts.host,
+    port: opts.port,
     onread: {
       // Called once when reading starts and after every read: the buffer for the next one.
       buffer: () => {
@@ -54,7 +55,7 @@ export function connectReusingReads(opts: ReusedReadsOptions): ReusedReadsSocket
       callback: (n: number, buf: Uint8Array): boolean => {
         const view = Buffer.from(buf.buffer, buf.byteOffset, n);
         if (onRead === null) {
-          socket.emit('data', Buffer.from(view));   // a copy: stream consumers may keep it
+          socket.emit('data', Buffer.from(view)); // a copy: stream consumers may keep it
           return true;
         }
         handedOut = true;
@@ -65,6 +66,8 @@ export function connectReusingReads(opts: ReusedReadsOptions): ReusedReadsSocket
   });
   return {
     socket,
-    relay(fn) { onRead = fn; },
+    relay(fn) {
+      onRead = fn;
+    },
   };
 }

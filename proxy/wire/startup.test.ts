@@ -4,8 +4,17 @@ import fc from 'fast-check';
 import { RequestCode } from './codes.ts';
 import { WireError } from './frames.ts';
 import {
-  cancelRequest, GSSENC_REQUEST, MAX_STARTUP_PACKET_LENGTH, negotiateProtocolVersion, negotiateProtocolVersionFor,
-  parseStartup, readStartupLength, SSL_NO, SSL_REQUEST, SSL_YES, startupMessage,
+  cancelRequest,
+  GSSENC_REQUEST,
+  MAX_STARTUP_PACKET_LENGTH,
+  negotiateProtocolVersion,
+  negotiateProtocolVersionFor,
+  parseStartup,
+  readStartupLength,
+  SSL_NO,
+  SSL_REQUEST,
+  SSL_YES,
+  startupMessage,
 } from './startup.ts';
 
 const whole = (b: Buffer) => parseStartup(b, 0, b.length);
@@ -27,7 +36,15 @@ describe('startup packets', () => {
     assert.equal(p.kind, 'startup');
     if (p.kind !== 'startup') return;
     assert.equal(p.protocol, RequestCode.Protocol30);
-    assert.deepEqual([...p.params], [['user', 'alice'], ['database', 'orders'], ['application_name', 'psql ✓'], ['options', '-c x=1']]);
+    assert.deepEqual(
+      [...p.params],
+      [
+        ['user', 'alice'],
+        ['database', 'orders'],
+        ['application_name', 'psql ✓'],
+        ['options', '-c x=1'],
+      ],
+    );
     assert.equal(negotiateProtocolVersionFor(p), null);
   });
 
@@ -68,7 +85,10 @@ describe('startup packets', () => {
     if (p.kind !== 'startup') return;
     const v = negotiateProtocolVersionFor(p)!;
     assert.deepEqual(v, negotiateProtocolVersion(0, ['_pq_.compression']));
-    assert.equal(v.toString('hex'), '76' + '0000001d' + '00000000' + '00000001' + Buffer.from('_pq_.compression\0').toString('hex'));
+    assert.equal(
+      v.toString('hex'),
+      '76' + '0000001d' + '00000000' + '00000001' + Buffer.from('_pq_.compression\0').toString('hex'),
+    );
     const plain32 = startupMessage({ user: 'u' });
     plain32.writeUInt32BE(RequestCode.Protocol32, 4);
     const q = whole(plain32);
@@ -79,18 +99,37 @@ describe('startup packets', () => {
     ['protocol 2.0', packet(0x20000, Buffer.from([0])), /unsupported frontend protocol 2\.0/],
     ['an unknown 1234.x request', packet(80877105), /unsupported frontend protocol 1234\.5681/],
     ['an SSLRequest with a body', packet(RequestCode.SSLRequest, Buffer.from([0])), /SSLRequest must be 8 bytes/],
-    ['a GSSENCRequest with a body', packet(RequestCode.GSSENCRequest, Buffer.from([0, 0, 0, 0])), /GSSENCRequest must be 8 bytes/],
+    [
+      'a GSSENCRequest with a body',
+      packet(RequestCode.GSSENCRequest, Buffer.from([0, 0, 0, 0])),
+      /GSSENCRequest must be 8 bytes/,
+    ],
     ['a CancelRequest with a 3-byte key', packet(RequestCode.CancelRequest, Buffer.alloc(7)), /3-byte key/],
     ['a CancelRequest with a 257-byte key', packet(RequestCode.CancelRequest, Buffer.alloc(261)), /257-byte key/],
     ['no terminator', packet(RequestCode.Protocol30), /expected terminator as last byte/],
     ['an unterminated name', packet(RequestCode.Protocol30, Buffer.from('user')), /unterminated parameter name/],
     ['an unterminated value', packet(RequestCode.Protocol30, Buffer.from('user\0bob')), /unterminated parameter value/],
-    ['a name without value before the end', packet(RequestCode.Protocol30, Buffer.from('user\0')), /unterminated parameter value/],
-    ['bytes after the terminator', packet(RequestCode.Protocol30, Buffer.from('user\0a\0\0x')), /terminator as last byte/],
-    ['invalid UTF-8 in a value', packet(RequestCode.Protocol30, Buffer.from([0x75, 0, 0xc3, 0x28, 0, 0])), /not valid UTF-8/],
+    [
+      'a name without value before the end',
+      packet(RequestCode.Protocol30, Buffer.from('user\0')),
+      /unterminated parameter value/,
+    ],
+    [
+      'bytes after the terminator',
+      packet(RequestCode.Protocol30, Buffer.from('user\0a\0\0x')),
+      /terminator as last byte/,
+    ],
+    [
+      'invalid UTF-8 in a value',
+      packet(RequestCode.Protocol30, Buffer.from([0x75, 0, 0xc3, 0x28, 0, 0])),
+      /not valid UTF-8/,
+    ],
   ] as const) {
     test(`${name} is refused with WireError`, () => {
-      assert.throws(() => whole(b), (e: unknown) => e instanceof WireError && msg.test(e.message));
+      assert.throws(
+        () => whole(b),
+        (e: unknown) => e instanceof WireError && msg.test(e.message),
+      );
     });
   }
 
@@ -99,7 +138,8 @@ describe('startup packets', () => {
     assert.equal(readStartupLength(Buffer.from([9, 0, 0, 0, 8]), 1), 8);
     assert.equal(readStartupLength(Buffer.from([0, 0, 0x27, 0x10]), 0), MAX_STARTUP_PACKET_LENGTH);
     for (const len of [0, 7, MAX_STARTUP_PACKET_LENGTH + 1, -8, 0x7fffffff]) {
-      const b = Buffer.alloc(4); b.writeInt32BE(len, 0);
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(len, 0);
       assert.throws(() => readStartupLength(b, 0), WireError, String(len));
     }
   });
@@ -115,21 +155,48 @@ describe('startup packets', () => {
   });
 
   test('random bytes: a packet or WireError, never another exception, never reading past end', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ maxLength: 8 }), fc.boolean(),
-      (body, suffix, realHeader) => {
-        const raw = Buffer.from(body);
-        if (realHeader && raw.length >= 8) raw.writeInt32BE(raw.length, 0);
-        const run = (tail: Buffer): unknown => {
-          const b = Buffer.concat([raw, tail]);
-          try { return parseStartup(b, 0, raw.length); } catch (e) { if (e instanceof WireError) return 'WireError'; throw e; }
-        };
-        // The bytes after `end` must not matter: compare against a different suffix.
-        assert.deepEqual(run(Buffer.from(suffix)), run(Buffer.alloc(suffix.length, 0)));
-      }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 80 }),
+        fc.uint8Array({ maxLength: 8 }),
+        fc.boolean(),
+        (body, suffix, realHeader) => {
+          const raw = Buffer.from(body);
+          if (realHeader && raw.length >= 8) raw.writeInt32BE(raw.length, 0);
+          const run = (tail: Buffer): unknown => {
+            const b = Buffer.concat([raw, tail]);
+            try {
+              return parseStartup(b, 0, raw.length);
+            } catch (e) {
+              if (e instanceof WireError) return 'WireError';
+              throw e;
+            }
+          };
+          // The bytes after `end` must not matter: compare against a different suffix.
+          assert.deepEqual(run(Buffer.from(suffix)), run(Buffer.alloc(suffix.length, 0)));
+        },
+      ),
+      { numRuns: 5000 },
+    );
     // And with well-formed headers and codes, random bodies.
-    fc.assert(fc.property(fc.constantFrom(RequestCode.Protocol30, RequestCode.Protocol32, RequestCode.CancelRequest, RequestCode.SSLRequest),
-      fc.uint8Array({ maxLength: 60 }), (code, body) => {
-        try { whole(packet(code, Buffer.from(body))); } catch (e) { if (!(e instanceof WireError)) throw e; }
-      }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(
+          RequestCode.Protocol30,
+          RequestCode.Protocol32,
+          RequestCode.CancelRequest,
+          RequestCode.SSLRequest,
+        ),
+        fc.uint8Array({ maxLength: 60 }),
+        (code, body) => {
+          try {
+            whole(packet(code, Buffer.from(body)));
+          } catch (e) {
+            if (!(e instanceof WireError)) throw e;
+          }
+        },
+      ),
+      { numRuns: 5000 },
+    );
   });
 });

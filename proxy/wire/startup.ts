@@ -21,7 +21,8 @@ export const MAX_CANCEL_KEY_LENGTH = 256;
 
 export type StartupPacket =
   | { kind: 'startup'; protocol: number; params: Map<string, string> }
-  | { kind: 'ssl' } | { kind: 'gssenc' }
+  | { kind: 'ssl' }
+  | { kind: 'gssenc' }
   | { kind: 'cancel'; processId: number; secretKey: Buffer /* 4 bytes in v3.0 */ };
 
 /**
@@ -32,7 +33,7 @@ export type StartupPacket =
  */
 export function readStartupLength(buf: Buffer, at: number): number | null {
   if (buf.length - at < 4) return null;
-  const len = buf.readInt32BE(at);   // signed: a huge length reads negative and fails the bound
+  const len = buf.readInt32BE(at); // signed: a huge length reads negative and fails the bound
   if (len < 8 || len > MAX_STARTUP_PACKET_LENGTH) {
     throw new WireError(`invalid startup packet length ${len}: must be 8..${MAX_STARTUP_PACKET_LENGTH}`);
   }
@@ -60,13 +61,19 @@ export function parseStartup(buf: Buffer, start: number, end: number): StartupPa
         throw new WireError(`CancelRequest carries a ${keyLen}-byte key; expected 4..${MAX_CANCEL_KEY_LENGTH}`);
       }
       // Copied: the key outlives the chunk (it is looked up in the session table after this returns).
-      return { kind: 'cancel', processId: buf.readInt32BE(start + 8), secretKey: Buffer.from(buf.subarray(start + 12, end)) };
+      return {
+        kind: 'cancel',
+        processId: buf.readInt32BE(start + 8),
+        secretKey: Buffer.from(buf.subarray(start + 12, end)),
+      };
     }
   }
   const major = code >>> 16;
   if (major !== 3) {
     // 1234.x codes we do not know (a future request type) and protocol 2.0 alike: refuse, as PostgreSQL does.
-    throw new WireError(`unsupported frontend protocol ${major}.${code & 0xffff}: the proxy supports 3.0 (3.x is negotiated down)`);
+    throw new WireError(
+      `unsupported frontend protocol ${major}.${code & 0xffff}: the proxy supports 3.0 (3.x is negotiated down)`,
+    );
   }
   // Body: name\0value\0 … \0. PostgreSQL (ProcessStartupPacket) stops at an empty name and requires that to be
   // the last byte ("invalid startup packet layout: expected terminator as last byte").
@@ -79,9 +86,11 @@ export function parseStartup(buf: Buffer, start: number, end: number): StartupPa
       break;
     }
     const nameEnd = buf.indexOf(0, at);
-    if (nameEnd < 0 || nameEnd >= end) throw new WireError('invalid startup packet layout: unterminated parameter name');
+    if (nameEnd < 0 || nameEnd >= end)
+      throw new WireError('invalid startup packet layout: unterminated parameter name');
     const valueEnd = nameEnd + 1 < end ? buf.indexOf(0, nameEnd + 1) : -1;
-    if (valueEnd < 0 || valueEnd >= end) throw new WireError('invalid startup packet layout: unterminated parameter value');
+    if (valueEnd < 0 || valueEnd >= end)
+      throw new WireError('invalid startup packet layout: unterminated parameter value');
     // A later duplicate overrides an earlier one, as in PostgreSQL.
     params.set(utf8(buf, at, nameEnd, 'parameter name'), utf8(buf, nameEnd + 1, valueEnd, 'parameter value'));
     at = valueEnd + 1;
@@ -121,7 +130,10 @@ export function negotiateProtocolVersion(newestMinor: number, unsupportedOptions
   out.writeInt32BE(newestMinor, 5);
   out.writeInt32BE(unsupportedOptions.length, 9);
   let at = 13;
-  for (const o of unsupportedOptions) { at += out.write(o, at, 'utf8'); out[at++] = 0; }
+  for (const o of unsupportedOptions) {
+    at += out.write(o, at, 'utf8');
+    out[at++] = 0;
+  }
   return out;
 }
 
@@ -130,17 +142,21 @@ export function startupMessage(params: Record<string, string>): Buffer {
   let size = 4 + 4 + 1;
   for (const [k, v] of Object.entries(params)) {
     if (k.length === 0) throw new RangeError('startup parameter name must not be empty');
-    if (k.includes('\0') || v.includes('\0')) throw new RangeError(`startup parameter ${JSON.stringify(k)} contains NUL`);
+    if (k.includes('\0') || v.includes('\0'))
+      throw new RangeError(`startup parameter ${JSON.stringify(k)} contains NUL`);
     size += Buffer.byteLength(k) + 1 + Buffer.byteLength(v) + 1;
   }
-  if (size > MAX_STARTUP_PACKET_LENGTH) throw new RangeError(`startup packet of ${size} bytes exceeds ${MAX_STARTUP_PACKET_LENGTH}`);
+  if (size > MAX_STARTUP_PACKET_LENGTH)
+    throw new RangeError(`startup packet of ${size} bytes exceeds ${MAX_STARTUP_PACKET_LENGTH}`);
   const out = Buffer.allocUnsafe(size);
   out.writeInt32BE(size, 0);
   out.writeInt32BE(RequestCode.Protocol30, 4);
   let at = 8;
   for (const [k, v] of Object.entries(params)) {
-    at += out.write(k, at, 'utf8'); out[at++] = 0;
-    at += out.write(v, at, 'utf8'); out[at++] = 0;
+    at += out.write(k, at, 'utf8');
+    out[at++] = 0;
+    at += out.write(v, at, 'utf8');
+    out[at++] = 0;
   }
   out[at] = 0;
   return out;

@@ -19,10 +19,16 @@ export type TlsMode = 'disable' | 'require' | 'verify-full';
 /** Bound on the SSLRequest answer and the handshake together. */
 export const TLS_HANDSHAKE_TIMEOUT_MS_DEFAULT = 10_000;
 
-export function upgradeUpstreamTls(sock: net.Socket, mode: TlsMode, host: string, ca?: string,
-                                   timeoutMs: number = TLS_HANDSHAKE_TIMEOUT_MS_DEFAULT): Promise<net.Socket | tls.TLSSocket> {
+export function upgradeUpstreamTls(
+  sock: net.Socket,
+  mode: TlsMode,
+  host: string,
+  ca?: string,
+  timeoutMs: number = TLS_HANDSHAKE_TIMEOUT_MS_DEFAULT,
+): Promise<net.Socket | tls.TLSSocket> {
   if (mode === 'disable') return Promise.resolve(sock);
-  if (mode !== 'require' && mode !== 'verify-full') return Promise.reject(new Error(`unknown TLS mode ${JSON.stringify(mode)}`));
+  if (mode !== 'require' && mode !== 'verify-full')
+    return Promise.reject(new Error(`unknown TLS mode ${JSON.stringify(mode)}`));
   return new Promise((resolve, reject) => {
     let settled = false;
     const what = `TLS to ${host} (mode ${mode})`;
@@ -62,14 +68,15 @@ export function upgradeUpstreamTls(sock: net.Socket, mode: TlsMode, host: string
       }
       const secure = tls.connect({
         socket: sock,
-        host,   // checkServerIdentity uses it; with `socket` given it would otherwise default to localhost
-        servername: net.isIP(host) === 0 ? host : undefined,   // SNI must not carry an address (RFC 6066 §3)
+        host, // checkServerIdentity uses it; with `socket` given it would otherwise default to localhost
+        servername: net.isIP(host) === 0 ? host : undefined, // SNI must not carry an address (RFC 6066 §3)
         rejectUnauthorized: mode === 'verify-full',
         ...(ca !== undefined ? { ca } : {}),
         // PostgreSQL 17+ checks ALPN when the client sends it and requires "postgresql"; older servers ignore it.
         ALPNProtocols: ['postgresql'],
       });
-      const onTlsError = (err: Error): void => fail(new Error(`${what} failed: ${err.message}`, { cause: err }), secure);
+      const onTlsError = (err: Error): void =>
+        fail(new Error(`${what} failed: ${err.message}`, { cause: err }), secure);
       secure.once('error', onTlsError);
       secure.once('secureConnect', () => {
         if (settled) return;

@@ -17,18 +17,38 @@ function airlock(args: string[]): Promise<{ code: number; out: string; err: stri
   const child = spawn('sh', ['scripts/node24.sh', 'bin/airlock.ts', ...args], { cwd: ROOT });
   let out = '';
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, out, err })));
 }
 
 async function spool(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-tail-'));
-  const sink = await createAuditSink({ endpoint: null, protocol: 'grpc', spoolDir: dir, onFailure: 'block', log: () => {} });
+  const sink = await createAuditSink({
+    endpoint: null,
+    protocol: 'grpc',
+    spoolDir: dir,
+    onFailure: 'block',
+    log: () => {},
+  });
   sink.sessionStarted(session(SID));
   for (let i = 0; i < 4; i++) sink.statement(statement(SID, i, { queryText: `SELECT ${i}` }));
-  sink.statement(statement(SID, 4, { decision: 'deny', operation: 'DROP', policy: 'trainer', rule: 'no-destructive',
-    reason: 'permission denied for DROP on orders', statusCode: '42501', rows: null, queryText: 'DROP TABLE orders' }));
+  sink.statement(
+    statement(SID, 4, {
+      decision: 'deny',
+      operation: 'DROP',
+      policy: 'trainer',
+      rule: 'no-destructive',
+      reason: 'permission denied for DROP on orders',
+      statusCode: '42501',
+      rows: null,
+      queryText: 'DROP TABLE orders',
+    }),
+  );
   sink.sessionEnded(SID, 1_700_000_010_000);
   await sink.close();
   return dir;
@@ -41,7 +61,10 @@ test('audit tail --spool prints the newest statements, oldest first; -n bounds t
   const lines = r.out.trimEnd().split('\n');
   assert.equal(lines.length, 3, r.out);
   assert.match(lines[0]!, /^TIME\s+SUBJECT\s+DECISION\s+OPERATION/);
-  assert.match(lines[1]!, /system:serviceaccount:ml:trainer\s+allow\s+SELECT\s+public\.orders\s+1\s+trainer\/read-app-tables\s+SELECT 3$/);
+  assert.match(
+    lines[1]!,
+    /system:serviceaccount:ml:trainer\s+allow\s+SELECT\s+public\.orders\s+1\s+trainer\/read-app-tables\s+SELECT 3$/,
+  );
   assert.match(lines[2]!, /\sdeny\s+DROP\s+public\.orders\s.*trainer\/no-destructive\s+DROP TABLE orders$/);
 
   const all = await airlock(['audit', 'tail', '--spool', dir]);

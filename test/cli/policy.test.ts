@@ -19,7 +19,11 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const EXAMPLES: [string, string[], string][] = [
   ['quick start', [ex('quickstart')], ex('quickstart', 'tests', 'cases.yaml')],
   ['ML training', [ex('ml-training', 'policy.yaml')], ex('ml-training', 'tests', 'cases.yaml')],
-  ['break-glass', [ex('quickstart', 'binding.yaml'), ex('break-glass', 'policy.yaml')], ex('break-glass', 'tests', 'cases.yaml')],
+  [
+    'break-glass',
+    [ex('quickstart', 'binding.yaml'), ex('break-glass', 'policy.yaml')],
+    ex('break-glass', 'tests', 'cases.yaml'),
+  ],
 ];
 for (const [name, files, cases] of EXAMPLES) {
   test(`policy test: the ${name} example's cases all pass (TAP)`, async () => {
@@ -37,10 +41,20 @@ test('policy test: a bad change to a policy fails its cases, naming what changed
   cpSync(ex('quickstart'), dir, { recursive: true });
   const file = join(dir, 'policy-readonly.yaml');
   // The change a reviewer might miss: e-mail masking dropped, and writes slipped into the read rule.
-  writeFileSync(file, readFileSync(file, 'utf8')
-    .replace(/^ {4}- \{ columns: \["public\.customers\.email"\].*\n/m, '')
-    .replace('operations: [SELECT, COPY_TO]', 'operations: [SELECT, COPY_TO, UPDATE]'));
-  const r = await run(process.execPath, [join(repo, 'bin', 'airlock.ts'), 'policy', 'test', dir, '--cases', join(dir, 'tests', 'cases.yaml')]);
+  writeFileSync(
+    file,
+    readFileSync(file, 'utf8')
+      .replace(/^ {4}- \{ columns: \["public\.customers\.email"\].*\n/m, '')
+      .replace('operations: [SELECT, COPY_TO]', 'operations: [SELECT, COPY_TO, UPDATE]'),
+  );
+  const r = await run(process.execPath, [
+    join(repo, 'bin', 'airlock.ts'),
+    'policy',
+    'test',
+    dir,
+    '--cases',
+    join(dir, 'tests', 'cases.yaml'),
+  ]);
   assert.equal(r.code, 1, r.out + r.err);
   assert.match(r.out, /^not ok 1 - the trainer reads customers, e-mail partially masked and SSN redacted$/m);
   assert.match(r.out, /"masked: expected public\.customers\.email masked with partial, but it is not masked"/);
@@ -54,16 +68,35 @@ test('policy test --format junit: one testcase per case, failures with their rea
   const dir = join(tmp, 'junit');
   cpSync(ex('quickstart'), dir, { recursive: true });
   const file = join(dir, 'policy-guardrails.yaml');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('operations: [DROP, TRUNCATE, GRANT]', 'operations: [TRUNCATE, GRANT]'));
+  writeFileSync(
+    file,
+    readFileSync(file, 'utf8').replace('operations: [DROP, TRUNCATE, GRANT]', 'operations: [TRUNCATE, GRANT]'),
+  );
   const out = join(tmp, 'report.xml');
-  const r = await airlock('policy', 'test', dir, '--cases', join(dir, 'tests', 'cases.yaml'), '--format', 'junit', '--output', out);
+  const r = await airlock(
+    'policy',
+    'test',
+    dir,
+    '--cases',
+    join(dir, 'tests', 'cases.yaml'),
+    '--format',
+    'junit',
+    '--output',
+    out,
+  );
   assert.equal(r.code, 1);
   assert.equal(r.out, '', 'the report went to --output');
   const xml = readFileSync(out, 'utf8');
-  assert.match(xml, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="airlock policy test" tests="9" failures="1">/);
+  assert.match(
+    xml,
+    /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="airlock policy test" tests="9" failures="1">/,
+  );
   assert.equal(xml.match(/<testcase /g)?.length, 9);
   // DROP is still denied (no rule allows it) but no longer by the guardrail policy's rule: the case says so.
-  assert.match(xml, /<testcase classname="[^"]*cases\.yaml" name="DROP is blocked by the guardrail policy" file="[^"]*cases\.yaml">\n\s+<failure message="policy: expected ml\/guardrails, got \(none\)" type="PolicyMismatch">[^<]*cases\.yaml:\d+:\d+\nidentity: system:serviceaccount:ml:trainer\nsql: DROP TABLE orders\npolicy: expected ml\/guardrails, got \(none\)\nrule: expected &quot;no-destructive&quot;, got \(none\)<\/failure>/);
+  assert.match(
+    xml,
+    /<testcase classname="[^"]*cases\.yaml" name="DROP is blocked by the guardrail policy" file="[^"]*cases\.yaml">\n\s+<failure message="policy: expected ml\/guardrails, got \(none\)" type="PolicyMismatch">[^<]*cases\.yaml:\d+:\d+\nidentity: system:serviceaccount:ml:trainer\nsql: DROP TABLE orders\npolicy: expected ml\/guardrails, got \(none\)\nrule: expected &quot;no-destructive&quot;, got \(none\)<\/failure>/,
+  );
   // Every opened element is closed: a CI parser reads it.
   assert.equal(xml.match(/<testcase /g)?.length, xml.match(/<\/testcase>/g)?.length);
   assert.equal(xml.match(/<failure /g)?.length, xml.match(/<\/failure>/g)?.length);
@@ -71,21 +104,39 @@ test('policy test --format junit: one testcase per case, failures with their rea
 
 test('policy test: a malformed cases file is exit 2 with every problem at its line and column', async () => {
   const cases = join(tmp, 'bad-cases.yaml');
-  writeFileSync(cases, 'cases:\n  - name: a\n    sql: SELECT 1\n    expect: { decision: allowed }\n  - name: b\n    identity: x\n    expect: { decision: deny, masked: { public.t.c: scramble } }\n');
+  writeFileSync(
+    cases,
+    'cases:\n  - name: a\n    sql: SELECT 1\n    expect: { decision: allowed }\n  - name: b\n    identity: x\n    expect: { decision: deny, masked: { public.t.c: scramble } }\n',
+  );
   const r = await airlock('policy', 'test', ex('quickstart'), '--cases', cases);
   assert.equal(r.code, 2);
   assert.match(r.err, /bad-cases\.yaml:2:5: cases\[0\]\.identity: required/);
-  assert.match(r.err, /bad-cases\.yaml:4:25: cases\[0\]\.expect\.decision: expected one of allow, warn, approve, deny, got "allowed"/);
+  assert.match(
+    r.err,
+    /bad-cases\.yaml:4:25: cases\[0\]\.expect\.decision: expected one of allow, warn, approve, deny, got "allowed"/,
+  );
   assert.match(r.err, /bad-cases\.yaml:\d+:\d+: cases\[1\]\.sql: required/);
-  assert.match(r.err, /cases\[1\]\.expect\.masked: public\.t\.c: expected one of redact, partial, hash, null, got "scramble"/);
+  assert.match(
+    r.err,
+    /cases\[1\]\.expect\.masked: public\.t\.c: expected one of redact, partial, hash, null, got "scramble"/,
+  );
 });
 
 test('policy explain: pairs, the rules that matched each, the masking plan and the verdict', async () => {
-  const r = await airlock('policy', 'explain', ex('quickstart'), '--identity', 'system:serviceaccount:ml:trainer',
-    'SELECT c.name, c.email, upper(c.ssn) FROM customers c JOIN orders o ON o.customer_id = c.id');
+  const r = await airlock(
+    'policy',
+    'explain',
+    ex('quickstart'),
+    '--identity',
+    'system:serviceaccount:ml:trainer',
+    'SELECT c.name, c.email, upper(c.ssn) FROM customers c JOIN orders o ON o.customer_id = c.id',
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^policies: {2}ml\/guardrails, ml\/analysts-read$/m);
-  assert.match(r.out, /^ {3}SELECT customers → public\.customers\n {5}matched: allow ml\/analysts-read "read-app-tables"\n {5}outcome: allow by ml\/analysts-read "read-app-tables"$/m);
+  assert.match(
+    r.out,
+    /^ {3}SELECT customers → public\.customers\n {5}matched: allow ml\/analysts-read "read-app-tables"\n {5}outcome: allow by ml\/analysts-read "read-app-tables"$/m,
+  );
   assert.match(r.out, /^ {3}SELECT orders → public\.orders$/m);
   assert.match(r.out, /^ {5}output 1: customers\.name → unmasked$/m);
   assert.match(r.out, /^ {5}output 2: customers\.email → partial$/m);
@@ -93,11 +144,26 @@ test('policy explain: pairs, the rules that matched each, the masking plan and t
   assert.match(r.out, /^verdict: allow by ml\/analysts-read rule "read-app-tables"$/m);
   assert.match(r.out, /^masked: {2}public\.customers\.email: partial, public\.customers\.ssn: redact$/m);
 
-  const d = await airlock('policy', 'explain', ex('quickstart'), '--identity', 'system:serviceaccount:ml:trainer', '--json', 'TRUNCATE orders');
+  const d = await airlock(
+    'policy',
+    'explain',
+    ex('quickstart'),
+    '--identity',
+    'system:serviceaccount:ml:trainer',
+    '--json',
+    'TRUNCATE orders',
+  );
   assert.equal(d.code, 0, d.err);
   const x = JSON.parse(d.out);
-  assert.deepEqual(x.verdict, { decision: 'deny', policy: 'ml/guardrails', rule: 'no-destructive', reason: 'TRUNCATE on orders (as public.orders via search_path) is denied by rule "no-destructive"' });
-  assert.deepEqual(x.statements[0].pairs[0].candidates[0].matches, [{ policy: 'ml/guardrails', rule: 'no-destructive', effect: 'deny', mode: 'enforce' }]);
+  assert.deepEqual(x.verdict, {
+    decision: 'deny',
+    policy: 'ml/guardrails',
+    rule: 'no-destructive',
+    reason: 'TRUNCATE on orders (as public.orders via search_path) is denied by rule "no-destructive"',
+  });
+  assert.deepEqual(x.statements[0].pairs[0].candidates[0].matches, [
+    { policy: 'ml/guardrails', rule: 'no-destructive', effect: 'deny', mode: 'enforce' },
+  ]);
 
   const none = await airlock('policy', 'explain', ex('quickstart'), '--identity', 'mallory@example.com', 'SELEC 1');
   assert.equal(none.code, 0);
@@ -106,7 +172,12 @@ test('policy explain: pairs, the rules that matched each, the masking plan and t
 });
 
 test('policy explain and test need their arguments: exit 2 with usage', async () => {
-  for (const args of [['policy'], ['policy', 'explain', ex('quickstart'), 'SELECT 1'], ['policy', 'test', ex('quickstart')], ['policy', 'frobnicate']]) {
+  for (const args of [
+    ['policy'],
+    ['policy', 'explain', ex('quickstart'), 'SELECT 1'],
+    ['policy', 'test', ex('quickstart')],
+    ['policy', 'frobnicate'],
+  ]) {
     const r = await airlock(...args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.err, /usage: airlock policy/);
@@ -133,19 +204,37 @@ test('validate --manifests: a GitOps directory (other kinds skipped, no Secret n
   assert.match(ok.out, /ok \(1 DatabaseBinding, 1 AccessPolicy, 0 AccessRequest; \d+ other document\(s\) skipped\)/);
   const local = await airlock('validate', ex('ml-training', 'policy.yaml'));
   assert.equal(local.code, 1, 'as a local-mode file it lacks its Secret');
-  assert.match(local.out, /policy\.yaml:11:27: DatabaseBinding ml\/features: spec\.credentialsSecretRef\.name: no Secret "features-airlock"/);
+  assert.match(
+    local.out,
+    /policy\.yaml:11:27: DatabaseBinding ml\/features: spec\.credentialsSecretRef\.name: no Secret "features-airlock"/,
+  );
   const dir = join(tmp, 'manifests');
   cpSync(ex('quickstart'), dir, { recursive: true });
-  writeFileSync(join(dir, 'policy-readonly.yaml'), readFileSync(join(dir, 'policy-readonly.yaml'), 'utf8').replace('databases: [orders]', 'databases: [ordres]'));
+  writeFileSync(
+    join(dir, 'policy-readonly.yaml'),
+    readFileSync(join(dir, 'policy-readonly.yaml'), 'utf8').replace('databases: [orders]', 'databases: [ordres]'),
+  );
   const r = await airlock('validate', '--manifests', dir);
   assert.equal(r.code, 1);
-  assert.match(r.out, /policy-readonly\.yaml:12:15: AccessPolicy ml\/analysts-read: spec\.databases\[0\]: no DatabaseBinding "ordres" in namespace ml in the files given/);
+  assert.match(
+    r.out,
+    /policy-readonly\.yaml:12:15: AccessPolicy ml\/analysts-read: spec\.databases\[0\]: no DatabaseBinding "ordres" in namespace ml in the files given/,
+  );
 });
 
 const HELP: string[][] = [
-  ['--help'], ['proxy', '--help'], ['proxy', '--operator', 'x:1', '--help'], ['operator', '--help'], ['demo', '--help'],
-  ['validate', '--help'], ['policy', '--help'], ['policy', 'test', '--help'], ['policy', 'explain', '--help'],
-  ['audit', '--help'], ['request', '--help'], ...['create', 'list', 'get', 'approve', 'deny', 'revoke'].map((c) => ['request', c, '--help']),
+  ['--help'],
+  ['proxy', '--help'],
+  ['proxy', '--operator', 'x:1', '--help'],
+  ['operator', '--help'],
+  ['demo', '--help'],
+  ['validate', '--help'],
+  ['policy', '--help'],
+  ['policy', 'test', '--help'],
+  ['policy', 'explain', '--help'],
+  ['audit', '--help'],
+  ['request', '--help'],
+  ...['create', 'list', 'get', 'approve', 'deny', 'revoke'].map((c) => ['request', c, '--help']),
 ];
 test('--help on every command and subcommand: exit 0, a usage line on stdout', async () => {
   for (const args of HELP) {
@@ -180,7 +269,11 @@ test('kubectl airlock: kubectl finds the plugin on the PATH; validate, explain, 
 function ciCommands(file: string): string[] {
   const doc = parseYaml(readFileSync(file, 'utf8')) as Record<string, any>;
   const lines: string[] = [];
-  if (doc.jobs !== undefined) for (const job of Object.values(doc.jobs) as any[]) for (const s of job.steps) { if (typeof s.run === 'string') lines.push(s.run); }
+  if (doc.jobs !== undefined)
+    for (const job of Object.values(doc.jobs) as any[])
+      for (const s of job.steps) {
+        if (typeof s.run === 'string') lines.push(s.run);
+      }
   else for (const job of Object.values(doc) as any[]) lines.push(...(job.script as string[]));
   return lines.filter((l) => l.startsWith('node /app/bin/airlock.js '));
 }
@@ -197,20 +290,28 @@ for (const snippet of ['github-actions.yaml', 'gitlab-ci.yaml']) {
       const out: { code: number; out: string; err: string }[] = [];
       for (const c of cmds) {
         const args = c.slice('node /app/bin/airlock.js '.length).split(' ');
-        out.push(await run(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...args], { ...process.env }, 60_000, work));
+        out.push(
+          await run(process.execPath, [join(repo, 'bin', 'airlock.ts'), ...args], { ...process.env }, 60_000, work),
+        );
       }
       return out;
     };
     const [validate, tests] = await runAll();
     assert.equal(validate!.code, 0, validate!.out);
     assert.equal(tests!.code, 0, tests!.out + tests!.err);
-    assert.match(readFileSync(join(work, 'airlock-policy-tests.xml'), 'utf8'), /<testsuites name="airlock policy test" tests="9" failures="0">/);
+    assert.match(
+      readFileSync(join(work, 'airlock-policy-tests.xml'), 'utf8'),
+      /<testsuites name="airlock policy test" tests="9" failures="0">/,
+    );
     // The bad change: a reviewer misses that the SSN mask went.
     const file = join(work, 'policies', 'ml', 'policy-readonly.yaml');
     writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {4}- \{ columns: \["public\.customers\.ssn"\].*\n/m, ''));
     const [v2, t2] = await runAll();
     assert.equal(v2!.code, 0, 'still valid YAML and a valid policy: only the tests know it is wrong');
     assert.equal(t2!.code, 1);
-    assert.match(readFileSync(join(work, 'airlock-policy-tests.xml'), 'utf8'), /failure message="masked: expected public\.customers\.ssn masked with redact, but it is not masked"/);
+    assert.match(
+      readFileSync(join(work, 'airlock-policy-tests.xml'), 'utf8'),
+      /failure message="masked: expected public\.customers\.ssn masked with redact, but it is not masked"/,
+    );
   });
 }

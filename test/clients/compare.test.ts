@@ -14,13 +14,24 @@ test('identical transcripts have no differences and nothing masked', () => {
 test('every other difference is reported with its path: value, type, length, missing key', () => {
   const { differences } = compareTranscripts(
     { a: [1, 2, 3], b: 'x', c: { d: 1 }, e: 1, 'odd key': 1 },
-    { a: [1, 5], b: null, c: {}, f: 1, 'odd key': 2 }, M);
-  assert.deepEqual(differences.map((d) => d.path), ['$.a.length', '$.a[1]', '$.b', '$.c.d', '$.e', '$.f', '$["odd key"]']);
+    { a: [1, 5], b: null, c: {}, f: 1, 'odd key': 2 },
+    M,
+  );
+  assert.deepEqual(
+    differences.map((d) => d.path),
+    ['$.a.length', '$.a[1]', '$.b', '$.c.d', '$.e', '$.f', '$["odd key"]'],
+  );
 });
 
 test('a masked value may differ only as the partial strategy says, inside a longer string too', () => {
   assert.ok(maskedAsStrategySays('ava.costa@example.org', 'a***@example.org', M));
-  assert.ok(maskedAsStrategySays('1\tava.costa@example.org\n2\tliam.johansson@example.net\n', '1\ta***@example.org\n2\tl***@example.net\n', M));
+  assert.ok(
+    maskedAsStrategySays(
+      '1\tava.costa@example.org\n2\tliam.johansson@example.net\n',
+      '1\ta***@example.org\n2\tl***@example.net\n',
+      M,
+    ),
+  );
   assert.ok(!maskedAsStrategySays('ava.costa@example.org', 'ava.costa@example.org', M), 'unmasked is not masked');
   assert.ok(!maskedAsStrategySays('ava.costa@example.org', '', M));
   assert.ok(!maskedAsStrategySays('ava.costa@example.org', 'a***@example.com', M), 'wrong domain');
@@ -42,6 +53,8 @@ test('hex of masked bytes (a file written by \\copy) follows the same rule', () 
 test('masked differences are counted, not reported; rawValuesIn finds leaks anywhere', () => {
   const r = compareTranscripts({ rows: [[1, 'ava.costa@example.org']] }, { rows: [[1, 'a***@example.org']] }, M);
   assert.deepEqual(r, { differences: [], masked: 1 });
-  assert.deepEqual(rawValuesIn({ deep: ['x', { y: 'is sofia.haddad@example.com here' }] }, M), ['sofia.haddad@example.com']);
+  assert.deepEqual(rawValuesIn({ deep: ['x', { y: 'is sofia.haddad@example.com here' }] }, M), [
+    'sofia.haddad@example.com',
+  ]);
   assert.deepEqual(rawValuesIn({ rows: [[1, 'a***@example.org']] }, M), []);
 });

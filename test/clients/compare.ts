@@ -34,13 +34,24 @@ function kind(v: unknown): string {
   return typeof v;
 }
 
-function walk(d: unknown, p: unknown, path: string, masks: ReadonlyMap<string, string>, out: { differences: Difference[]; masked: number }): void {
+function walk(
+  d: unknown,
+  p: unknown,
+  path: string,
+  masks: ReadonlyMap<string, string>,
+  out: { differences: Difference[]; masked: number },
+): void {
   const kd = kind(d);
-  if (kd !== kind(p)) { out.differences.push({ path, direct: d, proxy: p }); return; }
+  if (kd !== kind(p)) {
+    out.differences.push({ path, direct: d, proxy: p });
+    return;
+  }
   if (kd === 'array') {
     const a = d as unknown[];
     const b = p as unknown[];
-    if (a.length !== b.length) { out.differences.push({ path: `${path}.length`, direct: a.length, proxy: b.length }); }
+    if (a.length !== b.length) {
+      out.differences.push({ path: `${path}.length`, direct: a.length, proxy: b.length });
+    }
     for (let i = 0; i < Math.min(a.length, b.length); i++) walk(a[i], b[i], `${path}[${i}]`, masks, out);
     return;
   }
@@ -57,7 +68,10 @@ function walk(d: unknown, p: unknown, path: string, masks: ReadonlyMap<string, s
     return;
   }
   if (d === p) return;
-  if (kd === 'string' && maskedAsStrategySays(d as string, p as string, masks)) { out.masked++; return; }
+  if (kd === 'string' && maskedAsStrategySays(d as string, p as string, masks)) {
+    out.masked++;
+    return;
+  }
   out.differences.push({ path, direct: d, proxy: p });
 }
 
@@ -73,7 +87,8 @@ export function maskedAsStrategySays(direct: string, proxy: string, masks: Reado
   for (const [raw, masked] of masks) want = want.replaceAll(raw, masked);
   if (want !== direct) return want === proxy;
   // The same in hex, for bytes a program printed as hex (a file psql's \copy wrote).
-  for (const [raw, masked] of masks) want = want.replaceAll(Buffer.from(raw).toString('hex'), Buffer.from(masked).toString('hex'));
+  for (const [raw, masked] of masks)
+    want = want.replaceAll(Buffer.from(raw).toString('hex'), Buffer.from(masked).toString('hex'));
   return want !== direct && want === proxy;
 }
 
@@ -89,7 +104,9 @@ export function describe(diffs: readonly Difference[], max = 20): string {
     const s = v === undefined ? '(absent)' : JSON.stringify(v);
     return s.length > 300 ? `${s.slice(0, 300)}…` : s;
   };
-  const lines = diffs.slice(0, max).map((d) => `  ${d.path}\n    direct: ${cut(d.direct)}\n    proxy:  ${cut(d.proxy)}`);
+  const lines = diffs
+    .slice(0, max)
+    .map((d) => `  ${d.path}\n    direct: ${cut(d.direct)}\n    proxy:  ${cut(d.proxy)}`);
   if (diffs.length > max) lines.push(`  … and ${diffs.length - max} more`);
   return lines.join('\n');
 }

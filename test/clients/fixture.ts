@@ -73,6 +73,9 @@ spec:
 
 export const IDENTITY = 'system:serviceaccount:team:app';
 
-export function configYaml(db: { host: string; port: number; database: string }, role: { user: string; password: string }): string {
+export function configYaml(
+  db: { host: string; port: number; database: string },
+  role: { user: string; password: string },
+): string {
   return localConfigYaml({ endpoint: db, role, policy: POLICY });
 }

@@ -26,8 +26,23 @@ export const CLIENTS_DIR = fileURLToPath(new URL('./', import.meta.url));
 
 /** Every scenario the harness knows; a client lists the ones it runs (docs/compatibility.md says why one is not). */
 export const SCENARIOS = [
-  'startup', 'types_text', 'types_binary', 'prepared', 'pipeline', 'transactions', 'errors_notices',
-  'listen_notify', 'backend_key', 'cancel_timeout', 'copy', 'copy_in', 'large_cursor', 'pool_reconnect', 'pool_reset', 'masking', 'masked_copy_query',
+  'startup',
+  'types_text',
+  'types_binary',
+  'prepared',
+  'pipeline',
+  'transactions',
+  'errors_notices',
+  'listen_notify',
+  'backend_key',
+  'cancel_timeout',
+  'copy',
+  'copy_in',
+  'large_cursor',
+  'pool_reconnect',
+  'pool_reset',
+  'masking',
+  'masked_copy_query',
   'masked_errors',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -38,12 +53,36 @@ export interface Transcript {
   readonly scenarios: Record<string, unknown>;
 }
 
-export interface ProgramRun { readonly code: number; readonly out: string; readonly err: string }
+export interface ProgramRun {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
 
-function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs: number; cwd?: string }): Promise<ProgramRun> {
+function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs: number; cwd?: string },
+): Promise<ProgramRun> {
   return new Promise((resolve) => {
-    execFile(cmd, [...args], { timeout: opts.timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 64 << 20, env: opts.env, cwd: opts.cwd },
-      (e, out, err) => resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1, out, err: e !== null && e.killed ? `${err}\n(killed after ${opts.timeoutMs} ms)` : err }));
+    execFile(
+      cmd,
+      [...args],
+      {
+        timeout: opts.timeoutMs,
+        killSignal: 'SIGKILL',
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+        env: opts.env,
+        cwd: opts.cwd,
+      },
+      (e, out, err) =>
+        resolve({
+          code: e === null ? 0 : typeof e.code === 'number' ? e.code : 1,
+          out,
+          err: e !== null && e.killed ? `${err}\n(killed after ${opts.timeoutMs} ms)` : err,
+        }),
+    );
   });
 }
 
@@ -80,19 +119,43 @@ export interface Differential {
 
 /** Start `airlock proxy` on a free port; resolves once it printed its listening line. */
 async function startAirlock(config: string): Promise<{ port: number; child: ChildProcess; log: () => string }> {
-  const child = spawn('sh', ['scripts/node24.sh', 'bin/airlock.ts', 'proxy', '--config', config, '--identity', IDENTITY, '--listen', '127.0.0.1:0'],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'sh',
+    [
+      'scripts/node24.sh',
+      'bin/airlock.ts',
+      'proxy',
+      '--config',
+      config,
+      '--identity',
+      IDENTITY,
+      '--listen',
+      '127.0.0.1:0',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`airlock proxy printed no listening line in 60 s:\n${err}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`airlock proxy printed no listening line in 60 s:\n${err}`)),
+      60_000,
+    );
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       const m = /airlock: listening on 127\.0\.0\.1:(\d+)\n/.exec(out);
-      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])); }
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock proxy exited ${code}:\n${err}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`airlock proxy exited ${code}:\n${err}`));
+    });
   });
   return { port, child, log: () => err };
 }
@@ -103,14 +166,16 @@ async function recreate(db: TestDatabase, name: string, template: string): Promi
 }
 
 function parseTranscript(where: string, r: ProgramRun): Transcript {
-  if (r.code !== 0) throw new Error(`the ${where} run failed (exit ${r.code}):\n${r.err.slice(-4000)}\n${r.out.slice(-2000)}`);
+  if (r.code !== 0)
+    throw new Error(`the ${where} run failed (exit ${r.code}):\n${r.err.slice(-4000)}\n${r.out.slice(-2000)}`);
   let t: Transcript;
   try {
     t = JSON.parse(r.out) as Transcript;
   } catch {
     throw new Error(`the ${where} run printed no JSON transcript:\n${r.out.slice(0, 2000)}\n${r.err.slice(-4000)}`);
   }
-  if (typeof t.scenarios !== 'object' || t.scenarios === null) throw new Error(`the ${where} transcript has no scenarios`);
+  if (typeof t.scenarios !== 'object' || t.scenarios === null)
+    throw new Error(`the ${where} transcript has no scenarios`);
   return t;
 }
 
@@ -118,31 +183,58 @@ function parseTranscript(where: string, r: ProgramRun): Transcript {
  * Run `program` directly and through the proxy, each from a fresh copy of the fixture database.
  * `program` gets the target in PG* variables; it must exit 0 and print its transcript.
  */
-export async function differential(name: string, program: (paths: Record<string, string>) => Program, timeoutMs = 150_000): Promise<Differential> {
+export async function differential(
+  name: string,
+  program: (paths: Record<string, string>) => Program,
+  timeoutMs = 150_000,
+): Promise<Differential> {
   const paths = await installedClients();
   const prog = program(paths);
   const template = await testDatabase(`clients_${name}`);
   const role = await createRole(uniqueName('client'), uniqueName('pw'));
   const user = quoteIdent(role.user);
-  await withDb(template, `GRANT CREATE, USAGE ON SCHEMA public TO ${user}; SET ROLE ${user};\n${FIXTURE_SQL}\nRESET ROLE;`);
+  await withDb(
+    template,
+    `GRANT CREATE, USAGE ON SCHEMA public TO ${user}; SET ROLE ${user};\n${FIXTURE_SQL}\nRESET ROLE;`,
+  );
   const runDb = `${template.database}_run`;
   const dir = mkdtempSync(join(tmpdir(), 'airlock-clients-'));
   const config = join(dir, 'airlock.yaml');
   writeFileSync(config, configYaml({ host: template.host, port: template.port, database: runDb }, role));
   const airlock = await startAirlock(config);
   try {
-    const base: NodeJS.ProcessEnv = { ...process.env, PGHOST: '127.0.0.1', PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10', ...prog.env };
+    const base: NodeJS.ProcessEnv = {
+      ...process.env,
+      PGHOST: '127.0.0.1',
+      PGSSLMODE: 'disable',
+      PGCONNECT_TIMEOUT: '10',
+      ...prog.env,
+    };
     for (const k of ['PGAPPNAME', 'PGOPTIONS', 'PGSERVICE', 'PGTZ', 'PGDATESTYLE']) delete base[k];
     await recreate(template, runDb, template.database);
-    const direct = parseTranscript('direct', await run(prog.cmd, prog.args, {
-      timeoutMs, cwd: CLIENTS_DIR,
-      env: { ...base, PGPORT: String(template.port), PGUSER: role.user, PGPASSWORD: role.password, PGDATABASE: runDb },
-    }));
+    const direct = parseTranscript(
+      'direct',
+      await run(prog.cmd, prog.args, {
+        timeoutMs,
+        cwd: CLIENTS_DIR,
+        env: {
+          ...base,
+          PGPORT: String(template.port),
+          PGUSER: role.user,
+          PGPASSWORD: role.password,
+          PGDATABASE: runDb,
+        },
+      }),
+    );
     await recreate(template, runDb, template.database);
-    const proxy = parseTranscript('proxy', await run(prog.cmd, prog.args, {
-      timeoutMs, cwd: CLIENTS_DIR,
-      env: { ...base, PGPORT: String(airlock.port), PGUSER: 'whoever', PGPASSWORD: 'anything', PGDATABASE: 'shop' },
-    }));
+    const proxy = parseTranscript(
+      'proxy',
+      await run(prog.cmd, prog.args, {
+        timeoutMs,
+        cwd: CLIENTS_DIR,
+        env: { ...base, PGPORT: String(airlock.port), PGUSER: 'whoever', PGPASSWORD: 'anything', PGDATABASE: 'shop' },
+      }),
+    );
     const dump = process.env.AIRLOCK_CLIENTS_DUMP;
     if (dump !== undefined && dump !== '') {
       // For a person comparing by hand: AIRLOCK_CLIENTS_DUMP=DIR writes both transcripts there.
@@ -153,7 +245,10 @@ export async function differential(name: string, program: (paths: Record<string,
     return { direct, proxy, proxyLog: airlock.log() };
   } finally {
     airlock.child.kill('SIGTERM');
-    await new Promise((r) => { if (airlock.child.exitCode !== null) r(null); else airlock.child.once('exit', r); });
+    await new Promise((r) => {
+      if (airlock.child.exitCode !== null) r(null);
+      else airlock.child.once('exit', r);
+    });
     await adminQuery(template.server, `DROP DATABASE IF EXISTS ${quoteIdent(runDb)} WITH (FORCE)`).catch(() => {});
     await template.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -163,5 +258,9 @@ export async function differential(name: string, program: (paths: Record<string,
 async function withDb(db: TestDatabase, sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
-  try { await c.query(sql); } finally { await c.end(); }
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
 }

@@ -7,7 +7,20 @@ clientSuite({
   client: 'node-postgres',
   version: '8.23.1',
   // pg has no pipelining and no COPY of its own (that is pg-copy-streams); the rest is covered.
-  scenarios: ['startup', 'types_text', 'types_binary', 'prepared', 'transactions', 'errors_notices', 'listen_notify',
-    'backend_key', 'cancel_timeout', 'large_cursor', 'pool_reconnect', 'masking', 'masked_errors'],
+  scenarios: [
+    'startup',
+    'types_text',
+    'types_binary',
+    'prepared',
+    'transactions',
+    'errors_notices',
+    'listen_notify',
+    'backend_key',
+    'cancel_timeout',
+    'large_cursor',
+    'pool_reconnect',
+    'masking',
+    'masked_errors',
+  ],
   program: () => ({ cmd: 'sh', args: [`${ROOT}scripts/node24.sh`, `${CLIENTS_DIR}node/pg-scenarios.ts`] }),
 });

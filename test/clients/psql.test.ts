@@ -9,7 +9,20 @@ clientSuite({
   // Debian bookworm's package; the pin is the distribution's (apt installs its current 15.x).
   version: /^psql \(PostgreSQL\) 15\.\d+/,
   // psql reads only text results and has no pipeline (before 18) and no pool; the rest is covered.
-  scenarios: ['startup', 'types_text', 'prepared', 'transactions', 'errors_notices', 'listen_notify', 'cancel_timeout',
-    'copy', 'large_cursor', 'pool_reconnect', 'masking', 'masked_copy_query', 'masked_errors'],
+  scenarios: [
+    'startup',
+    'types_text',
+    'prepared',
+    'transactions',
+    'errors_notices',
+    'listen_notify',
+    'cancel_timeout',
+    'copy',
+    'large_cursor',
+    'pool_reconnect',
+    'masking',
+    'masked_copy_query',
+    'masked_errors',
+  ],
   program: () => ({ cmd: 'sh', args: [`${ROOT}scripts/node24.sh`, `${CLIENTS_DIR}psql/scenarios.ts`] }),
 });

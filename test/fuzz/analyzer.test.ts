@@ -27,25 +27,66 @@ const runs = (n: number) => Math.round(n * SCALE);
 
 // A policy with reads, writes and masking, so verdicts differ between statements.
 const POLICY = policyYaml({
-  tables: { customers: ['SELECT'], orders: ['SELECT', 'INSERT', 'UPDATE'], notes: ['SELECT', 'DELETE'], v_orders: ['SELECT'], secrets: [], v_secrets: [], s: ['SELECT'] },
+  tables: {
+    customers: ['SELECT'],
+    orders: ['SELECT', 'INSERT', 'UPDATE'],
+    notes: ['SELECT', 'DELETE'],
+    v_orders: ['SELECT'],
+    secrets: [],
+    v_secrets: [],
+    s: ['SELECT'],
+  },
   callAdd: true,
 });
 const IDENTITY = makeIdentity('system:serviceaccount:oracle:app');
-const CATALOG = { restrictedCalls: ['pg_catalog.pg_read_file(NULL::text)', 'pg_catalog.pg_hba_file_rules()'], restrictedRelations: ['pg_catalog.pg_authid'],
-  superuserSettings: ['session_replication_role', 'log_statement'], hiddenSettings: ['data_directory'] };
+const CATALOG = {
+  restrictedCalls: ['pg_catalog.pg_read_file(NULL::text)', 'pg_catalog.pg_hba_file_rules()'],
+  restrictedRelations: ['pg_catalog.pg_authid'],
+  superuserSettings: ['session_replication_role', 'log_statement'],
+  hiddenSettings: ['data_directory'],
+};
 
 let analyzer: Analyzer;
 let state: PolicyState;
 const ctx: SessionContext = {
-  identity: IDENTITY, database: 'shop', searchPath: ['public'],
+  identity: IDENTITY,
+  database: 'shop',
+  searchPath: ['public'],
   catalogRelations: new Set(['pg_class', 'pg_type', 'pg_proc', 'pg_authid', 'pg_stats', 'pg_stat_activity']),
-  catalogFunctions: new Set(['now', 'lower', 'length', 'coalesce', 'row_to_json', 'string_agg', 'pg_read_file', 'set_config', 'nextval', 'currval', 'setval', 'generate_series', 'unnest', 'array_to_string', 'to_regclass', 'query_to_xml', 'table_to_xml', 'xpath', 'count', 'percentile_disc', 'row_number']),
+  catalogFunctions: new Set([
+    'now',
+    'lower',
+    'length',
+    'coalesce',
+    'row_to_json',
+    'string_agg',
+    'pg_read_file',
+    'set_config',
+    'nextval',
+    'currval',
+    'setval',
+    'generate_series',
+    'unnest',
+    'array_to_string',
+    'to_regclass',
+    'query_to_xml',
+    'table_to_xml',
+    'xpath',
+    'count',
+    'percentile_disc',
+    'row_number',
+  ]),
   grants: [],
 };
 
 before(async () => {
   analyzer = await loadAnalyzer();
-  const loaded = loadLocalConfig(configYaml({ host: '127.0.0.1', port: 5432, database: 'shop' }, { user: 'u', password: 'p' }, POLICY), 'fuzz.yaml', {}, 1);
+  const loaded = loadLocalConfig(
+    configYaml({ host: '127.0.0.1', port: 5432, database: 'shop' }, { user: 'u', password: 'p' }, POLICY),
+    'fuzz.yaml',
+    {},
+    1,
+  );
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   state = policyState(loaded.config.set, analyzer);
 });
@@ -57,9 +98,20 @@ const gate = () => new Gate(policyState(state.set, analyzer), ctx);
 function verdicts(c: Checked): unknown {
   return {
     denied: c.denied === null ? null : c.denied.decision.verdict,
-    decisions: c.decisions.map((d) => d.verdict === 'deny' || d.verdict === 'approve'
-      ? { v: d.verdict, policy: d.policy, rule: d.rule }
-      : { v: d.verdict, policy: d.policy, rule: d.rule, outputs: d.masks.outputs, star: d.masks.hasStar, rd: d.masks.needsRowDescription, refuse: d.masks.refuse, guard: d.guardrails }),
+    decisions: c.decisions.map((d) =>
+      d.verdict === 'deny' || d.verdict === 'approve'
+        ? { v: d.verdict, policy: d.policy, rule: d.rule }
+        : {
+            v: d.verdict,
+            policy: d.policy,
+            rule: d.rule,
+            outputs: d.masks.outputs,
+            star: d.masks.hasStar,
+            rd: d.masks.needsRowDescription,
+            refuse: d.masks.refuse,
+            guard: d.guardrails,
+          },
+    ),
   };
 }
 
@@ -73,26 +125,125 @@ function assertUndecidedDenied(sql: string, c: Checked): void {
 
 // SQL-ish token soup: keywords, names of the fixture, punctuation, literals, comments, quoting forms.
 const TOKENS = [
-  'SELECT', 'FROM', 'WHERE', 'WITH', 'RECURSIVE', 'AS', 'INSERT', 'INTO', 'VALUES', 'UPDATE', 'SET', 'DELETE', 'MERGE',
-  'USING', 'ON', 'WHEN', 'MATCHED', 'THEN', 'RETURNING', 'COPY', 'TO', 'STDOUT', 'EXPLAIN', 'ANALYZE', 'PREPARE', 'EXECUTE',
-  'DECLARE', 'CURSOR', 'FOR', 'FETCH', 'TABLE', 'ONLY', 'LATERAL', 'JOIN', 'UNION', 'ALL', 'ORDER', 'BY', 'GROUP', 'LIMIT',
-  'DO', 'NOTIFY', 'LISTEN', 'CALL', 'CREATE', 'TEMP', 'VIEW', 'DROP', 'TRUNCATE', 'LOCK', 'NOT', 'NULL', 'EXISTS', 'IN',
-  'ARRAY', 'ROW', 'CASE', 'END', 'AND', 'OR', 'secrets', 'customers', 'orders', 'public', 'pg_catalog', 'ssn', 'email', 'v',
-  'public.secrets', '"secrets"', 'U&"\\0073ecrets"', 'pg_read_file', 'set_config', 'f_add', 'row_to_json', 'count(*)',
-  '(', ')', ',', ';', '.', '*', '=', '::', '::regclass', '[', ']', '$1', "'x'", "'secrets'", 'E\'\\x41\'', '$$body$$',
-  '$q$ ; $q$', '1', '0x1F', '1e9', '/* c */', '/* /* n */ */', '-- c\n', '\n', '"', "'", '$', '\\',
+  'SELECT',
+  'FROM',
+  'WHERE',
+  'WITH',
+  'RECURSIVE',
+  'AS',
+  'INSERT',
+  'INTO',
+  'VALUES',
+  'UPDATE',
+  'SET',
+  'DELETE',
+  'MERGE',
+  'USING',
+  'ON',
+  'WHEN',
+  'MATCHED',
+  'THEN',
+  'RETURNING',
+  'COPY',
+  'TO',
+  'STDOUT',
+  'EXPLAIN',
+  'ANALYZE',
+  'PREPARE',
+  'EXECUTE',
+  'DECLARE',
+  'CURSOR',
+  'FOR',
+  'FETCH',
+  'TABLE',
+  'ONLY',
+  'LATERAL',
+  'JOIN',
+  'UNION',
+  'ALL',
+  'ORDER',
+  'BY',
+  'GROUP',
+  'LIMIT',
+  'DO',
+  'NOTIFY',
+  'LISTEN',
+  'CALL',
+  'CREATE',
+  'TEMP',
+  'VIEW',
+  'DROP',
+  'TRUNCATE',
+  'LOCK',
+  'NOT',
+  'NULL',
+  'EXISTS',
+  'IN',
+  'ARRAY',
+  'ROW',
+  'CASE',
+  'END',
+  'AND',
+  'OR',
+  'secrets',
+  'customers',
+  'orders',
+  'public',
+  'pg_catalog',
+  'ssn',
+  'email',
+  'v',
+  'public.secrets',
+  '"secrets"',
+  'U&"\\0073ecrets"',
+  'pg_read_file',
+  'set_config',
+  'f_add',
+  'row_to_json',
+  'count(*)',
+  '(',
+  ')',
+  ',',
+  ';',
+  '.',
+  '*',
+  '=',
+  '::',
+  '::regclass',
+  '[',
+  ']',
+  '$1',
+  "'x'",
+  "'secrets'",
+  "E'\\x41'",
+  '$$body$$',
+  '$q$ ; $q$',
+  '1',
+  '0x1F',
+  '1e9',
+  '/* c */',
+  '/* /* n */ */',
+  '-- c\n',
+  '\n',
+  '"',
+  "'",
+  '$',
+  '\\',
 ];
 const soup = fc.array(fc.constantFrom(...TOKENS), { minLength: 1, maxLength: 30 }).map((ts) => ts.join(' '));
 
 test('the analyzer and gate never throw, and deny whatever they do not understand (token soup, any string)', () => {
   const g = gate();
-  fc.assert(fc.property(fc.oneof(soup, fc.string({ unit: 'binary', maxLength: 200 }), statement(CATALOG)), (sql) => {
-    const c = g.check(sql, new Map());
-    assertUndecidedDenied(sql, c);
-    // Deterministic: the same text decided again (now a cache hit, and freshly) gives the same answer.
-    assert.deepEqual(verdicts(g.check(sql, new Map())), verdicts(c));
-    assert.deepEqual(verdicts(gate().check(sql, new Map())), verdicts(c));
-  }), { numRuns: runs(1500) });
+  fc.assert(
+    fc.property(fc.oneof(soup, fc.string({ unit: 'binary', maxLength: 200 }), statement(CATALOG)), (sql) => {
+      const c = g.check(sql, new Map());
+      assertUndecidedDenied(sql, c);
+      // Deterministic: the same text decided again (now a cache hit, and freshly) gives the same answer.
+      assert.deepEqual(verdicts(g.check(sql, new Map())), verdicts(c));
+      assert.deepEqual(verdicts(gate().check(sql, new Map())), verdicts(c));
+    }),
+    { numRuns: runs(1500) },
+  );
 });
 
 /** Replace numeric and string literals by others (names inside quotes are code: the gate must not share a verdict then). */
@@ -104,16 +255,23 @@ function otherLiterals(sql: string, seed: number): string {
 }
 
 test('a decision served from the shape cache is exactly what a fresh analysis decides', () => {
-  fc.assert(fc.property(statement(CATALOG), fc.nat(1000), (sql, seed) => {
-    const variant = otherLiterals(sql, seed);
-    if (variant === sql) return;
-    const warm = gate();
-    warm.check(sql, new Map());                  // may store sql's verdict under its shape
-    const cached = warm.check(variant, new Map());
-    const fresh = gate().check(variant, new Map());
-    assert.deepEqual(verdicts(cached), verdicts(fresh), `shape cache: ${JSON.stringify(sql)} then ${JSON.stringify(variant)}`);
-    assertUndecidedDenied(variant, fresh);
-  }), { numRuns: runs(600) });
+  fc.assert(
+    fc.property(statement(CATALOG), fc.nat(1000), (sql, seed) => {
+      const variant = otherLiterals(sql, seed);
+      if (variant === sql) return;
+      const warm = gate();
+      warm.check(sql, new Map()); // may store sql's verdict under its shape
+      const cached = warm.check(variant, new Map());
+      const fresh = gate().check(variant, new Map());
+      assert.deepEqual(
+        verdicts(cached),
+        verdicts(fresh),
+        `shape cache: ${JSON.stringify(sql)} then ${JSON.stringify(variant)}`,
+      );
+      assertUndecidedDenied(variant, fresh);
+    }),
+    { numRuns: runs(600) },
+  );
 });
 
 // Hostile sizes and counts, each at most the proxy's maxStatementBytes (1 MiB): the answer comes back,
@@ -122,9 +280,18 @@ const HOSTILE: readonly [string, (n: number) => string, number][] = [
   ['nested parentheses', (n) => `SELECT ${'('.repeat(n)}1${')'.repeat(n)}`, 200_000],
   ['nested scalar sub-queries', (n) => `SELECT ${'(SELECT '.repeat(n)}ssn FROM customers${')'.repeat(n)}`, 50_000],
   ['nested FROM sub-queries', (n) => `SELECT * FROM ${'(SELECT * FROM '.repeat(n)}customers${') s'.repeat(n)}`, 40_000],
-  ['a chain of CTEs', (n) => `WITH ${Array.from({ length: n }, (_, i) => `c${i} AS (SELECT * FROM ${i === 0 ? 'customers' : `c${i - 1}`})`).join(', ')} SELECT * FROM c${n - 1}`, 20_000],
+  [
+    'a chain of CTEs',
+    (n) =>
+      `WITH ${Array.from({ length: n }, (_, i) => `c${i} AS (SELECT * FROM ${i === 0 ? 'customers' : `c${i - 1}`})`).join(', ')} SELECT * FROM c${n - 1}`,
+    20_000,
+  ],
   ['UNION arms', (n) => Array.from({ length: n }, () => 'SELECT ssn FROM customers').join(' UNION ALL '), 30_000],
-  ['an IN list', (n) => `SELECT 1 FROM orders WHERE id IN (${Array.from({ length: n }, (_, i) => i).join(',')})`, 150_000],
+  [
+    'an IN list',
+    (n) => `SELECT 1 FROM orders WHERE id IN (${Array.from({ length: n }, (_, i) => i).join(',')})`,
+    150_000,
+  ],
   ['statements in one string', (n) => 'SELECT 1;'.repeat(n), 100_000],
   ['a long identifier', (n) => `SELECT * FROM "${'s'.repeat(n)}"`, 1_000_000],
   ['a long string', (n) => `SELECT '${'x'.repeat(n)}'`, 1_000_000],
@@ -154,7 +321,10 @@ for (const [what, make, max] of HOSTILE) {
       if (c.denied === null && /ssn/.test(sql)) {
         for (const d of c.decisions) {
           if (d.verdict === 'deny' || d.verdict === 'approve') continue;
-          assert.ok(d.masks.outputs.some((m) => m !== null) || d.masks.needsRowDescription, `${what} at n=${n}: ssn read but nothing masked`);
+          assert.ok(
+            d.masks.outputs.some((m) => m !== null) || d.masks.needsRowDescription,
+            `${what} at n=${n}: ssn read but nothing masked`,
+          );
         }
       }
     }

@@ -13,8 +13,21 @@ import { connect } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, OPERATOR_NS as NS, TRAINER_POD, accessPolicy as policy, credentialsSecret, databaseBinding, eventuallyWithin, installCrds,
-  kubeApi, operatorOptions, operatorServiceAccount, podBoundToken, registerWebhooks } from '../support/operator.ts';
+import {
+  G,
+  OPERATOR_NS as NS,
+  TRAINER_POD,
+  accessPolicy as policy,
+  credentialsSecret,
+  databaseBinding,
+  eventuallyWithin,
+  installCrds,
+  kubeApi,
+  operatorOptions,
+  operatorServiceAccount,
+  podBoundToken,
+  registerWebhooks,
+} from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { KubeClient } from '../../operator/kube.ts';
 import type { KubeResult } from '../../operator/kube.ts';
@@ -35,9 +48,19 @@ class RecordingKube extends KubeClient {
   readonly leaseUpdates: number[] = [];
   /** Runs once, right before this replica's next Lease update is sent (to make it lose a race). */
   beforeLeaseUpdate: (() => Promise<void>) | null = null;
-  override async call(method: string, path: string, body?: unknown, contentType?: string, timeoutMs?: number): Promise<KubeResult> {
+  override async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+    timeoutMs?: number,
+  ): Promise<KubeResult> {
     const lease = method === 'PUT' && path.includes('/leases/');
-    if (lease && this.beforeLeaseUpdate !== null) { const f = this.beforeLeaseUpdate; this.beforeLeaseUpdate = null; await f(); }
+    if (lease && this.beforeLeaseUpdate !== null) {
+      const f = this.beforeLeaseUpdate;
+      this.beforeLeaseUpdate = null;
+      await f();
+    }
     const r = await super.call(method, path, body, contentType, timeoutMs);
     if (method === 'PATCH' && path.endsWith('/status') && r.status === 200) this.statusWrites.push(path);
     if (lease) this.leaseUpdates.push(r.status);
@@ -45,7 +68,13 @@ class RecordingKube extends KubeClient {
   }
 }
 
-interface Replica { readonly name: string; readonly op: Operator; readonly kube: RecordingKube; readonly webhookPort: number; readonly grpcPort: number }
+interface Replica {
+  readonly name: string;
+  readonly op: Operator;
+  readonly kube: RecordingKube;
+  readonly webhookPort: number;
+  readonly grpcPort: number;
+}
 
 describe('leader election on a real apiserver', () => {
   let kube: Kube;
@@ -71,11 +100,22 @@ describe('leader election on a real apiserver', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
     const rk = new RecordingKube(kc);
-    const op = new Operator(operatorOptions(rk, webhookPort, {
-      leaderElection: { id: 'airlock-operator', identity: name, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 300 },
-    }));
+    const op = new Operator(
+      operatorOptions(rk, webhookPort, {
+        leaderElection: {
+          id: 'airlock-operator',
+          identity: name,
+          leaseDurationMs: 3000,
+          renewDeadlineMs: 2000,
+          retryPeriodMs: 300,
+        },
+      }),
+    );
     op.leader!.onChange(() => checkOverlap(`${name} changed`));
-    const started = await op.start().catch(async (e: unknown) => { await op.stop(); throw e; });
+    const started = await op.start().catch(async (e: unknown) => {
+      await op.stop();
+      throw e;
+    });
     caPem = started.caBundlePem ?? '';
     const r = { name, op, kube: rk, webhookPort, grpcPort: started.grpcPort };
     live.push(r);
@@ -83,10 +123,14 @@ describe('leader election on a real apiserver', () => {
   }
   async function stop(r: Replica, how: 'release' | 'crash'): Promise<void> {
     live.splice(live.indexOf(r), 1);
-    if (how === 'crash') await r.op.leader!.stop({ release: false });  // renewals end, the Lease is left as it was
+    if (how === 'crash') await r.op.leader!.stop({ release: false }); // renewals end, the Lease is left as it was
     await r.op.stop();
   }
-  const lease = async (): Promise<{ holderIdentity?: string; leaseTransitions?: number; leaseDurationSeconds?: number }> => (await must('GET', LEASE)).spec;
+  const lease = async (): Promise<{
+    holderIdentity?: string;
+    leaseTransitions?: number;
+    leaseDurationSeconds?: number;
+  }> => (await must('GET', LEASE)).spec;
 
   before(async () => {
     kube = await startKube();
@@ -126,20 +170,34 @@ describe('leader election on a real apiserver', () => {
   let tokenFile = '';
   test('every replica serves gRPC snapshots, leader or not', async () => {
     const first = live[0]!;
-    await eventually('binding in the webhook replica\'s cache', () => first.op.caches.bindings.get('orders', 'ml'));
+    await eventually("binding in the webhook replica's cache", () => first.op.caches.bindings.get('orders', 'ml'));
     const pod = await must('POST', '/api/v1/namespaces/ml/pods', TRAINER_POD);
     assert.equal(pod.metadata.annotations['airlock.dev/injected'], 'orders@1');
-    await eventually('pod in every cache', () => (live.every((r) => r.op.caches.pods.get(pod.metadata.name, 'ml')) ? true : undefined));
+    await eventually('pod in every cache', () =>
+      live.every((r) => r.op.caches.pods.get(pod.metadata.name, 'ml')) ? true : undefined,
+    );
     tokenFile = join(tmp, 'pod-token');
     writeFileSync(tokenFile, await podBoundToken(kube, pod));
     for (const r of live) {
       const got: DistributedPolicy[] = [];
-      const w = watchPolicy(`127.0.0.1:${r.grpcPort}`, { namespace: 'ml', name: 'orders' }, tokenFile, (p) => got.push(p), () => {}, { caPem });
+      const w = watchPolicy(
+        `127.0.0.1:${r.grpcPort}`,
+        { namespace: 'ml', name: 'orders' },
+        tokenFile,
+        (p) => got.push(p),
+        () => {},
+        { caPem },
+      );
       try {
         const p = await eventually(`snapshot from ${r.name}`, () => got[0]);
         assert.deepEqual(p.credentials, { username: 'airlock_app', password: 's3cret' });
-        assert.deepEqual(p.policySet.policies.map((x) => x.name), ['ml/trainer']);
-      } finally { w.close(); }
+        assert.deepEqual(
+          p.policySet.policies.map((x) => x.name),
+          ['ml/trainer'],
+        );
+      } finally {
+        w.close();
+      }
     }
   });
 
@@ -151,21 +209,40 @@ describe('leader election on a real apiserver', () => {
     s.data['tls.key'] = Buffer.from(renewed.keyPem).toString('base64');
     await must('PUT', `/api/v1/namespaces/${NS}/secrets/airlock-webhook-tls`, s);
     const want = new X509Certificate(renewed.certPem).fingerprint256;
-    const served = (port: number, alpn?: string): Promise<string> => new Promise((resolve, reject) => {
-      const c = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(alpn ? { ALPNProtocols: [alpn] } : {}) }, () => {
-        const f = c.getPeerCertificate().fingerprint256;
-        c.destroy();
-        resolve(f);
+    const served = (port: number, alpn?: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = connect(
+          { host: '127.0.0.1', port, rejectUnauthorized: false, ...(alpn ? { ALPNProtocols: [alpn] } : {}) },
+          () => {
+            const f = c.getPeerCertificate().fingerprint256;
+            c.destroy();
+            resolve(f);
+          },
+        );
+        c.on('error', reject);
       });
-      c.on('error', reject);
-    });
     for (const r of live) {
-      await eventually(`${r.name} webhook serving the renewed certificate`, async () => ((await served(r.webhookPort)) === want ? true : undefined));
-      await eventually(`${r.name} gRPC serving the renewed certificate`, async () => ((await served(r.grpcPort, 'h2')) === want ? true : undefined));
+      await eventually(`${r.name} webhook serving the renewed certificate`, async () =>
+        (await served(r.webhookPort)) === want ? true : undefined,
+      );
+      await eventually(`${r.name} gRPC serving the renewed certificate`, async () =>
+        (await served(r.grpcPort, 'h2')) === want ? true : undefined,
+      );
       // and a sidecar still verifies it with the CA it was given
       const got: DistributedPolicy[] = [];
-      const w = watchPolicy(`127.0.0.1:${r.grpcPort}`, { namespace: 'ml', name: 'orders' }, tokenFile, (p) => got.push(p), () => {}, { caPem });
-      try { await eventually(`snapshot from ${r.name} over the renewed certificate`, () => got[0]); } finally { w.close(); }
+      const w = watchPolicy(
+        `127.0.0.1:${r.grpcPort}`,
+        { namespace: 'ml', name: 'orders' },
+        tokenFile,
+        (p) => got.push(p),
+        () => {},
+        { caPem },
+      );
+      try {
+        await eventually(`snapshot from ${r.name} over the renewed certificate`, () => got[0]);
+      } finally {
+        w.close();
+      }
     }
   });
 
@@ -176,10 +253,16 @@ describe('leader election on a real apiserver', () => {
     const t0 = performance.now();
     await stop(old, 'release');
     await eventually('the other replica leading', () => (next.op.isLeader() ? true : undefined));
-    process.stdout.write(`# takeover after release: ${(performance.now() - t0).toFixed(0)} ms (lease 3000 ms, retry 300 ms)\n`);
+    process.stdout.write(
+      `# takeover after release: ${(performance.now() - t0).toFixed(0)} ms (lease 3000 ms, retry 300 ms)\n`,
+    );
     const now = await lease();
     assert.equal(now.holderIdentity, next.name);
-    assert.equal(now.leaseTransitions, (before.leaseTransitions ?? 0) + 1, 'one change of holder (a release is not one)');
+    assert.equal(
+      now.leaseTransitions,
+      (before.leaseTransitions ?? 0) + 1,
+      'one change of holder (a release is not one)',
+    );
     await must('POST', `${G}/namespaces/ml/accesspolicies`, policy('after-release'));
     await eventually('new policy Ready', () => ready(`${G}/namespaces/ml/accesspolicies/after-release`));
     assert.ok(next.kube.statusWrites.some((p) => p.endsWith('/accesspolicies/after-release/status')));
@@ -208,14 +291,19 @@ describe('leader election on a real apiserver', () => {
     let writtenBy = '';
     leader.kube.beforeLeaseUpdate = async () => {
       const l = await must('GET', LEASE);
-      l.spec = { ...l.spec, holderIdentity: 'intruder', leaseDurationSeconds: 2, renewTime: new Date().toISOString().replace(/Z$/, '000Z') };
+      l.spec = {
+        ...l.spec,
+        holderIdentity: 'intruder',
+        leaseDurationSeconds: 2,
+        renewTime: new Date().toISOString().replace(/Z$/, '000Z'),
+      };
       writtenBy = (await must('PUT', LEASE, l)).spec.holderIdentity;
     };
     const seen = leader.kube.leaseUpdates.length;
     await eventually('a conflict', () => (leader.kube.leaseUpdates.slice(seen).includes(409) ? true : undefined));
     assert.equal(writtenBy, 'intruder');
     await eventually('the old leader stepping down', () => (leader.op.isLeader() ? undefined : true));
-    assert.equal(fourth.op.isLeader(), false, 'nobody leads while the intruder\'s lease is valid');
+    assert.equal(fourth.op.isLeader(), false, "nobody leads while the intruder's lease is valid");
     assert.equal((await lease()).holderIdentity, 'intruder');
     // The intruder never renews: after its 2 s one replica — exactly one — takes over.
     const next = await eventually('a new leader', () => leaders()[0]);

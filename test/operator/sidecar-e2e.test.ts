@@ -14,8 +14,18 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, MERGE_PATCH, READ_ALL, accessPolicy, eventuallyWithin, kubeApi,
-  operatorOptions, registerWebhooks, seedOrdersScenario, startInjectedSidecar } from '../support/operator.ts';
+import {
+  G,
+  MERGE_PATCH,
+  READ_ALL,
+  accessPolicy,
+  eventuallyWithin,
+  kubeApi,
+  operatorOptions,
+  registerWebhooks,
+  seedOrdersScenario,
+  startInjectedSidecar,
+} from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
@@ -39,36 +49,71 @@ describe('sidecar mode end to end', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'airlock-sidecar-'));
 
   const { must } = kubeApi(() => kube);
-  const readyz = (): Promise<number> => new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: healthPort, path: '/readyz' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
-  });
+  const readyz = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: healthPort, path: '/readyz' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject);
+    });
 
   before(async () => {
     [kube, db] = await Promise.all([startKube(), testDatabase('sidecar')]);
-    await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY, name text); INSERT INTO public.items VALUES (1, \'one\'), (2, \'two\')', db.database);
+    await adminQuery(
+      db.server,
+      "CREATE TABLE public.items (id int PRIMARY KEY, name text); INSERT INTO public.items VALUES (1, 'one'), (2, 'two')",
+      db.database,
+    );
     const role = await createRole(uniqueName('airlock_app'), 'app-secret');
-    await adminQuery(db.server, 'CREATE TABLE public.notes (id int PRIMARY KEY, body text); INSERT INTO public.notes VALUES (1, \'draft\')', db.database);
-    await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}; GRANT SELECT, UPDATE ON public.notes TO ${quoteIdent(role.user)}`, db.database);
+    await adminQuery(
+      db.server,
+      "CREATE TABLE public.notes (id int PRIMARY KEY, body text); INSERT INTO public.notes VALUES (1, 'draft')",
+      db.database,
+    );
+    await adminQuery(
+      db.server,
+      `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}; GRANT SELECT, UPDATE ON public.notes TO ${quoteIdent(role.user)}`,
+      db.database,
+    );
 
     await seedOrdersScenario(kube, db, role, accessPolicy('trainer'));
 
     webhookPort = await freePort();
     await registerWebhooks(kube, webhookPort, { pods: true });
-    op = new Operator(operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
-      sidecar: { image: 'ghcr.io/airlock-dev/airlock:e2e', operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
-    }));
+    op = new Operator(
+      operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
+        sidecar: {
+          image: 'ghcr.io/airlock-dev/airlock:e2e',
+          operatorAddress: 'airlock-operator.airlock-system.svc:9090',
+        },
+      }),
+    );
     const started = await op.start();
     grpcPort = started.grpcPort;
 
     // The pod, through the real webhook: it gets the sidecar, its args and AIRLOCK_OPERATOR_CA.
-    const sidecar = await startInjectedSidecar(kube, { grpcPort: started.grpcPort, dir: tmp, onOutput: (t) => { proxyLog += t; } });
+    const sidecar = await startInjectedSidecar(kube, {
+      grpcPort: started.grpcPort,
+      dir: tmp,
+      onOutput: (t) => {
+        proxyLog += t;
+      },
+    });
     ({ child: proxy, exited: proxyExit, listenPort, healthPort } = sidecar);
-    assert.deepEqual(sidecar.args.filter((a) => a.startsWith('--')), ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir', '--drain-timeout']);
+    assert.deepEqual(
+      sidecar.args.filter((a) => a.startsWith('--')),
+      ['--operator', '--binding', '--listen', '--health-listen', '--token-file', '--spool-dir', '--drain-timeout'],
+    );
     assert.ok(sidecar.ca, 'the webhook passes the operator CA');
   });
 
   after(async () => {
-    if (proxy !== undefined && proxy.exitCode === null) { proxy.kill('SIGTERM'); await proxyExit; }
+    if (proxy !== undefined && proxy.exitCode === null) {
+      proxy.kill('SIGTERM');
+      await proxyExit;
+    }
     await op?.stop();
     await kube?.stop();
     await db?.drop();
@@ -76,38 +121,69 @@ describe('sidecar mode end to end', () => {
   });
 
   const client = async (): Promise<pg.Client> => {
-    const c = new pg.Client({ host: '127.0.0.1', port: listenPort, database: 'orders', user: 'app', password: 'anything' });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: listenPort,
+      database: 'orders',
+      user: 'app',
+      password: 'anything',
+    });
     await c.connect();
     return c;
   };
 
   let session: pg.Client;
   let sessionEnded: Promise<number>;
-  const noteBody = async (): Promise<string> => (await adminQuery(db.server, 'SELECT body FROM public.notes WHERE id = 1', db.database)).rows[0].body;
+  const noteBody = async (): Promise<string> =>
+    (await adminQuery(db.server, 'SELECT body FROM public.notes WHERE id = 1', db.database)).rows[0].body;
 
-  test('the sidecar becomes ready with the operator\'s policy; a SELECT works through it', async () => {
-    await eventually('sidecar /readyz', async () => (await readyz()) === 200 ? true : undefined).catch(async (e: Error) => {
-      const b = (await kube.request('GET', `${G}/namespaces/ml/databasebindings/orders`)).body as { status?: unknown };
-      throw new Error(`${e.message}\nbinding status: ${JSON.stringify(b.status)}\n${proxyLog}`);
-    });
+  test("the sidecar becomes ready with the operator's policy; a SELECT works through it", async () => {
+    await eventually('sidecar /readyz', async () => ((await readyz()) === 200 ? true : undefined)).catch(
+      async (e: Error) => {
+        const b = (await kube.request('GET', `${G}/namespaces/ml/databasebindings/orders`)).body as {
+          status?: unknown;
+        };
+        throw new Error(`${e.message}\nbinding status: ${JSON.stringify(b.status)}\n${proxyLog}`);
+      },
+    );
     session = await client();
     sessionEnded = new Promise((resolve) => {
       session.on('error', () => {});
       session.once('end', () => resolve(Date.now()));
     });
     const r = await session.query('SELECT id, name FROM public.items ORDER BY id');
-    assert.deepEqual(r.rows, [{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+    assert.deepEqual(r.rows, [
+      { id: 1, name: 'one' },
+      { id: 2, name: 'two' },
+    ]);
     assert.match(proxyLog, /listening on 127\.0\.0\.1:\d+ as system:serviceaccount:ml:trainer/);
   });
 
   test('a policy edit that denies the SELECT reaches the live session', async () => {
     const t0 = Date.now();
-    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
-      spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }] },
-    }, { contentType: MERGE_PATCH });
-    const err = await eventually('42501 on the same session', async () => {
-      try { await session.query('SELECT id FROM public.items'); return undefined; } catch (e) { return e as { code?: string; message: string }; }
-    }, 20_000, 10);
+    await must(
+      'PATCH',
+      `${G}/namespaces/ml/accesspolicies/trainer`,
+      {
+        spec: {
+          rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }],
+        },
+      },
+      { contentType: MERGE_PATCH },
+    );
+    const err = await eventually(
+      '42501 on the same session',
+      async () => {
+        try {
+          await session.query('SELECT id FROM public.items');
+          return undefined;
+        } catch (e) {
+          return e as { code?: string; message: string };
+        }
+      },
+      20_000,
+      10,
+    );
     const ms = Date.now() - t0;
     assert.equal(err.code, '42501', err.message);
     process.stdout.write(`# policy edit → 42501 on the live session: ${ms} ms\n`);
@@ -123,26 +199,64 @@ describe('sidecar mode end to end', () => {
     assert.deepEqual((await session.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
     assert.equal(await readyz(), 200, 'still ready: it holds a policy');
     // An edit while no operator runs: items readable again.
-    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { rules: [READ_ALL] } }, { contentType: MERGE_PATCH });
+    await must(
+      'PATCH',
+      `${G}/namespaces/ml/accesspolicies/trainer`,
+      { spec: { rules: [READ_ALL] } },
+      { contentType: MERGE_PATCH },
+    );
     const t0 = Date.now();
-    op = new Operator(operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
-      sidecar: { image: 'ghcr.io/airlock-dev/airlock:e2e', operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
-      grpc: { host: '127.0.0.1', port: grpcPort },
-    }));
+    op = new Operator(
+      operatorOptions(KubeClient.fromFile(kube.kubeconfigPath), webhookPort, {
+        sidecar: {
+          image: 'ghcr.io/airlock-dev/airlock:e2e',
+          operatorAddress: 'airlock-operator.airlock-system.svc:9090',
+        },
+        grpc: { host: '127.0.0.1', port: grpcPort },
+      }),
+    );
     await op.start();
-    const rows = await eventually('the edit made while the operator was down on the same session', async () => {
-      try { return (await session.query('SELECT id FROM public.items ORDER BY id')).rows; } catch { return undefined; }
-    }, 30_000, 20);
+    const rows = await eventually(
+      'the edit made while the operator was down on the same session',
+      async () => {
+        try {
+          return (await session.query('SELECT id FROM public.items ORDER BY id')).rows;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+      20,
+    );
     assert.deepEqual(rows, [{ id: 1 }, { id: 2 }]);
-    process.stdout.write(`# operator restart → the live session on the new policy: ${Date.now() - t0} ms after the new operator started\n`);
+    process.stdout.write(
+      `# operator restart → the live session on the new policy: ${Date.now() - t0} ms after the new operator started\n`,
+    );
     assert.match(proxyLog, /policy stream from .* ended .*keeping the last good policy/);
     // Back to the state the next tests start from.
-    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
-      spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }] },
-    }, { contentType: MERGE_PATCH });
-    await eventually('the deny again', async () => {
-      try { await session.query('SELECT id FROM public.items'); return undefined; } catch (e) { return (e as { code?: string }).code === '42501' ? true : undefined; }
-    }, 20_000, 10);
+    await must(
+      'PATCH',
+      `${G}/namespaces/ml/accesspolicies/trainer`,
+      {
+        spec: {
+          rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }],
+        },
+      },
+      { contentType: MERGE_PATCH },
+    );
+    await eventually(
+      'the deny again',
+      async () => {
+        try {
+          await session.query('SELECT id FROM public.items');
+          return undefined;
+        } catch (e) {
+          return (e as { code?: string }).code === '42501' ? true : undefined;
+        }
+      },
+      20_000,
+      10,
+    );
   });
 
   // Just-in-time access: the statement an approve rule governs is held, the operator creates the
@@ -153,20 +267,39 @@ describe('sidecar mode end to end', () => {
   test('a statement hitting an approve rule waits for its AccessRequest, and runs once it is approved', async () => {
     const updates = (): number => proxyLog.split('policy generation').length;
     const before = updates();
-    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, {
-      spec: { rules: [READ_ALL, { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] }, FIX_NOTES],
-        approval: { approvers: [{ kind: 'Group', name: 'dba' }], holdTimeout: '30s', maxDuration: '1h' } },
-    }, { contentType: MERGE_PATCH });
+    await must(
+      'PATCH',
+      `${G}/namespaces/ml/accesspolicies/trainer`,
+      {
+        spec: {
+          rules: [
+            READ_ALL,
+            { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] },
+            FIX_NOTES,
+          ],
+          approval: { approvers: [{ kind: 'Group', name: 'dba' }], holdTimeout: '30s', maxDuration: '1h' },
+        },
+      },
+      { contentType: MERGE_PATCH },
+    );
     await eventually('the sidecar to get the approve rule', async () => (updates() > before ? true : undefined));
     const jit = await client();
     jit.on('error', () => {});
     const jitEnded = new Promise<void>((resolve) => jit.once('end', () => resolve()));
     const sql = "UPDATE public.notes SET body = 'approved-4821' WHERE id = 1";
     const running: Promise<pg.QueryResult> = jit.query(sql);
-    const req = await eventually('an AccessRequest created for the held statement', async () => {
-      const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
-      return (l.items as any[]).find((r) => r.spec.statement === sql);
-    }, 20_000, 50).catch(async (e: Error) => { await running.catch(() => {}); throw e; });
+    const req = await eventually(
+      'an AccessRequest created for the held statement',
+      async () => {
+        const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
+        return (l.items as any[]).find((r) => r.spec.statement === sql);
+      },
+      20_000,
+      50,
+    ).catch(async (e: Error) => {
+      await running.catch(() => {});
+      throw e;
+    });
     requestName = req.metadata.name;
     assert.deepEqual(req.spec.subject, { kind: 'ServiceAccount', name: 'trainer', namespace: 'ml' });
     assert.equal(req.spec.requestedBy, 'system:serviceaccount:ml:trainer');
@@ -176,32 +309,54 @@ describe('sidecar mode end to end', () => {
       return r.status?.phase === 'Pending' ? r : undefined;
     });
     assert.match(pending.status.message, /waiting for 1 more approval from Group dba/);
-    assert.equal((await noteBody()), 'draft', 'nothing ran while held');
+    assert.equal(await noteBody(), 'draft', 'nothing ran while held');
     // An approver's entry (the admission webhook that stamps it is tested in accessrequest.test.ts).
     const t0 = Date.now();
-    pending.status.approvals = [{ approver: 'bob@example.com', groups: ['dba'], decision: 'Approve', at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }];
+    pending.status.approvals = [
+      {
+        approver: 'bob@example.com',
+        groups: ['dba'],
+        decision: 'Approve',
+        at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    ];
     await must('PUT', `${G}/namespaces/ml/accessrequests/${requestName}/status`, pending);
     const r = await running;
     process.stdout.write(`# approval written → held statement ran: ${Date.now() - t0} ms\n`);
     assert.equal(r.rowCount, 1);
-    assert.equal((await noteBody()), 'approved-4821');
+    assert.equal(await noteBody(), 'approved-4821');
     const approved = await must('GET', `${G}/namespaces/ml/accessrequests/${requestName}`);
     assert.equal(approved.status.phase, 'Approved');
-    assert.ok(Date.parse(approved.status.expiresAt) > Date.now() + 50 * 60_000, 'expires after the requested maxDuration');
+    assert.ok(
+      Date.parse(approved.status.expiresAt) > Date.now() + 50 * 60_000,
+      'expires after the requested maxDuration',
+    );
     // Another literal is another statement: not covered by this request.
-    const sneaky = jit.query("UPDATE public.notes SET body = 'sneaky-1175' WHERE id = 1").then(() => 'ran', () => 'refused');
+    const sneaky = jit.query("UPDATE public.notes SET body = 'sneaky-1175' WHERE id = 1").then(
+      () => 'ran',
+      () => 'refused',
+    );
     await eventually('a second AccessRequest for the other statement', async () => {
       const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
       return (l.items as any[]).find((x) => x.spec.statement?.includes('sneaky-1175'));
     });
     // Revoking the approved request ends the session that used it.
     const t1 = Date.now();
-    approved.status.approvals.push({ approver: 'system:serviceaccount:ml:trainer', decision: 'Revoke', at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') });
+    approved.status.approvals.push({
+      approver: 'system:serviceaccount:ml:trainer',
+      decision: 'Revoke',
+      at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
     await must('PUT', `${G}/namespaces/ml/accessrequests/${requestName}/status`, approved);
-    await Promise.race([jitEnded, new Promise((_, rej) => setTimeout(() => rej(new Error(`the session that used the grant was not ended\n${proxyLog}`)), 20_000).unref())]);
+    await Promise.race([
+      jitEnded,
+      new Promise((_, rej) =>
+        setTimeout(() => rej(new Error(`the session that used the grant was not ended\n${proxyLog}`)), 20_000).unref(),
+      ),
+    ]);
     process.stdout.write(`# revoke written → session that used the grant closed: ${Date.now() - t1} ms\n`);
     assert.equal(await sneaky, 'refused');
-    assert.equal((await noteBody()), 'approved-4821');
+    assert.equal(await noteBody(), 'approved-4821');
     const revoked = await eventually('phase Revoked', async () => {
       const x = await must('GET', `${G}/namespaces/ml/accessrequests/${requestName}`);
       return x.status?.phase === 'Revoked' ? x : undefined;
@@ -214,10 +369,17 @@ describe('sidecar mode end to end', () => {
   test('an approval expires: the session that used it ends when its time is up', async () => {
     const updates = (): number => proxyLog.split('policy generation').length;
     const before = updates();
-    await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { approval: { maxDuration: '2s', holdTimeout: '30s' } } }, { contentType: MERGE_PATCH });
+    await must(
+      'PATCH',
+      `${G}/namespaces/ml/accesspolicies/trainer`,
+      { spec: { approval: { maxDuration: '2s', holdTimeout: '30s' } } },
+      { contentType: MERGE_PATCH },
+    );
     await eventually('the sidecar to get the new maxDuration', async () => (updates() > before ? true : undefined));
     const jit = await client();
-    jit.on('error', (e) => { jitError += `${e.message}\n`; });
+    jit.on('error', (e) => {
+      jitError += `${e.message}\n`;
+    });
     let jitError = '';
     const ended = new Promise<number>((resolve) => jit.once('end', () => resolve(Date.now())));
     const sql = "UPDATE public.notes SET body = 'briefly-3310' WHERE id = 1";
@@ -226,7 +388,14 @@ describe('sidecar mode end to end', () => {
       const l = await must('GET', `${G}/namespaces/ml/accessrequests`);
       return (l.items as any[]).find((r) => r.spec.statement === sql && r.status?.phase === 'Pending');
     });
-    req.status.approvals = [{ approver: 'bob@example.com', groups: ['dba'], decision: 'Approve', at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }];
+    req.status.approvals = [
+      {
+        approver: 'bob@example.com',
+        groups: ['dba'],
+        decision: 'Approve',
+        at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    ];
     await must('PUT', `${G}/namespaces/ml/accessrequests/${req.metadata.name}/status`, req);
     assert.equal((await running).rowCount, 1);
     const approved = await must('GET', `${G}/namespaces/ml/accessrequests/${req.metadata.name}`);
@@ -245,7 +414,10 @@ describe('sidecar mode end to end', () => {
   test('deleting the policy ends the idle session (revocation)', async () => {
     const t0 = Date.now();
     await must('DELETE', `${G}/namespaces/ml/accesspolicies/trainer`);
-    const ended = await Promise.race([sessionEnded, new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref())]);
+    const ended = await Promise.race([
+      sessionEnded,
+      new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref()),
+    ]);
     assert.ok(ended !== null, `the idle session was not closed\n${proxyLog}`);
     process.stdout.write(`# policy delete → idle session closed: ${ended - t0} ms\n`);
     // A new session is refused now: nothing gives the pod's ServiceAccount access.
@@ -254,7 +426,10 @@ describe('sidecar mode end to end', () => {
 
   test('deleting the binding makes the sidecar exit 0 (shutdown from the operator)', async () => {
     await must('DELETE', `${G}/namespaces/ml/databasebindings/orders`);
-    const code = await Promise.race([proxyExit, new Promise<string>((r) => setTimeout(() => r('still running'), 20_000).unref())]);
+    const code = await Promise.race([
+      proxyExit,
+      new Promise<string>((r) => setTimeout(() => r('still running'), 20_000).unref()),
+    ]);
     assert.equal(code, 0, proxyLog);
     assert.match(proxyLog, /the operator says stop/);
   });

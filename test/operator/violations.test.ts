@@ -13,8 +13,19 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, MERGE_PATCH, READ_ALL, accessPolicy, eventuallyWithin, kubeApi,
-  operatorOptions, operatorServiceAccount, registerWebhooks, seedOrdersScenario, startInjectedSidecar } from '../support/operator.ts';
+import {
+  G,
+  MERGE_PATCH,
+  READ_ALL,
+  accessPolicy,
+  eventuallyWithin,
+  kubeApi,
+  operatorOptions,
+  operatorServiceAccount,
+  registerWebhooks,
+  seedOrdersScenario,
+  startInjectedSidecar,
+} from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
@@ -25,8 +36,16 @@ const POLICY = `${G}/namespaces/ml/accesspolicies/staged`;
 // Counts reach status through the sidecar's report and a status write: waits get 30 s, polled every 100 ms.
 const eventually = eventuallyWithin(30_000, 100);
 
-interface Violation { rule: string; count: number; lastStatement?: string; lastSeen?: string }
-interface PolicyObject { metadata: { generation: number }; status?: { observedGeneration?: number; violations?: Violation[] } }
+interface Violation {
+  rule: string;
+  count: number;
+  lastStatement?: string;
+  lastSeen?: string;
+}
+interface PolicyObject {
+  metadata: { generation: number };
+  status?: { observedGeneration?: number; violations?: Violation[] };
+}
 
 const NO_ITEMS = { name: 'no-items', effect: 'deny', operations: ['SELECT'], tables: ['public.items'] };
 
@@ -41,11 +60,15 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'airlock-violations-'));
 
   const { must } = kubeApi(() => kube);
-  const policy = async (): Promise<PolicyObject> => await must('GET', POLICY) as PolicyObject;
+  const policy = async (): Promise<PolicyObject> => (await must('GET', POLICY)) as PolicyObject;
 
   before(async () => {
     [kube, db] = await Promise.all([startKube(), testDatabase('violations')]);
-    await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY, name text); INSERT INTO public.items VALUES (1, \'one\'), (4242, \'secret-ish\')', db.database);
+    await adminQuery(
+      db.server,
+      "CREATE TABLE public.items (id int PRIMARY KEY, name text); INSERT INTO public.items VALUES (1, 'one'), (4242, 'secret-ish')",
+      db.database,
+    );
     await adminQuery(db.server, 'CREATE TABLE public.other (id int PRIMARY KEY)', db.database);
     const role = await createRole(uniqueName('airlock_app'), 'app-secret');
     await adminQuery(db.server, `GRANT SELECT ON public.items, public.other TO ${quoteIdent(role.user)}`, db.database);
@@ -57,19 +80,39 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
 
     const webhookPort = await freePort();
     await registerWebhooks(kube, webhookPort, { pods: true });
-    op = new Operator(operatorOptions(KubeClient.fromFile(kubeconfigPath), webhookPort, {
-      sidecar: { image: 'ghcr.io/airlock-dev/airlock:e2e', operatorAddress: 'airlock-operator.airlock-system.svc:9090' },
-    }));
+    op = new Operator(
+      operatorOptions(KubeClient.fromFile(kubeconfigPath), webhookPort, {
+        sidecar: {
+          image: 'ghcr.io/airlock-dev/airlock:e2e',
+          operatorAddress: 'airlock-operator.airlock-system.svc:9090',
+        },
+      }),
+    );
     const started = await op.start();
 
-    ({ child: proxy, exited: proxyExit, listenPort } = await startInjectedSidecar(kube, { grpcPort: started.grpcPort, dir: tmp, onOutput: (t) => { proxyLog += t; } }));
-    await eventually('the sidecar listening', async () => (/listening on/.test(proxyLog) ? true : undefined)).catch((e: Error) => {
-      throw new Error(`${e.message}\n${proxyLog}`);
-    });
+    ({
+      child: proxy,
+      exited: proxyExit,
+      listenPort,
+    } = await startInjectedSidecar(kube, {
+      grpcPort: started.grpcPort,
+      dir: tmp,
+      onOutput: (t) => {
+        proxyLog += t;
+      },
+    }));
+    await eventually('the sidecar listening', async () => (/listening on/.test(proxyLog) ? true : undefined)).catch(
+      (e: Error) => {
+        throw new Error(`${e.message}\n${proxyLog}`);
+      },
+    );
   });
 
   after(async () => {
-    if (proxy !== undefined && proxy.exitCode === null) { proxy.kill('SIGTERM'); await proxyExit; }
+    if (proxy !== undefined && proxy.exitCode === null) {
+      proxy.kill('SIGTERM');
+      await proxyExit;
+    }
     await op?.stop();
     await kube?.stop();
     await db?.drop();
@@ -77,7 +120,13 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
   });
 
   const client = async (): Promise<pg.Client> => {
-    const c = new pg.Client({ host: '127.0.0.1', port: listenPort, database: 'orders', user: 'app', password: 'anything' });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: listenPort,
+      database: 'orders',
+      user: 'app',
+      password: 'anything',
+    });
     await c.connect();
     return c;
   };
@@ -89,14 +138,16 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
         const r = await c.query(`SELECT name FROM public.items WHERE id = ${id}`);
         assert.equal(r.rowCount, 1, 'observe mode lets the statement run');
       }
-      await c.query('SELECT id FROM public.other');            // allowed by "read": not a violation
+      await c.query('SELECT id FROM public.other'); // allowed by "read": not a violation
     } finally {
       await c.end();
     }
     const p = await eventually('status.violations with count 3', async () => {
       const got = await policy();
       return got.status?.violations?.[0]?.count === 3 ? got : undefined;
-    }).catch((e: Error) => { throw new Error(`${e.message}\n${proxyLog}`); });
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}\n${proxyLog}`);
+    });
     const v = p.status!.violations!;
     assert.equal(v.length, 1, JSON.stringify(v));
     assert.equal(v[0]!.rule, 'no-items');
@@ -111,12 +162,16 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
     await must('PATCH', POLICY, { spec: { mode: 'warn' } }, { contentType: MERGE_PATCH });
     const cleared = await eventually('the new generation observed, counts reset', async () => {
       const got = await policy();
-      return got.metadata.generation === 2 && got.status?.observedGeneration === 2 && (got.status.violations ?? []).length === 0 ? got : undefined;
+      return got.metadata.generation === 2
+        && got.status?.observedGeneration === 2
+        && (got.status.violations ?? []).length === 0
+        ? got
+        : undefined;
     });
     assert.equal(cleared.status?.violations, undefined);
     const c = await client();
     try {
-      await c.query('SELECT id FROM public.items WHERE id = 1');   // warn: runs, counted against generation 2
+      await c.query('SELECT id FROM public.items WHERE id = 1'); // warn: runs, counted against generation 2
     } finally {
       await c.end();
     }
@@ -124,6 +179,9 @@ describe('warn/observe violation counters in AccessPolicy status', () => {
       const got = await policy();
       return (got.status?.violations ?? []).length > 0 ? got : undefined;
     });
-    assert.deepEqual(p.status!.violations!.map((x) => [x.rule, x.count, x.lastStatement]), [['no-items', 1, 'SELECT id FROM public.items WHERE id = $1']]);
+    assert.deepEqual(
+      p.status!.violations!.map((x) => [x.rule, x.count, x.lastStatement]),
+      [['no-items', 1, 'SELECT id FROM public.items WHERE id = $1']],
+    );
   });
 });

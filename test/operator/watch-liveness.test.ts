@@ -10,8 +10,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startKube } from '../support/kube.ts';
 import type { Kube } from '../support/kube.ts';
-import { G, MERGE_PATCH, READ_ALL, accessPolicy, eventually, installCrds, kubeApi, operatorOptions, operatorServiceAccount,
-  registerWebhooks } from '../support/operator.ts';
+import {
+  G,
+  MERGE_PATCH,
+  READ_ALL,
+  accessPolicy,
+  eventually,
+  installCrds,
+  kubeApi,
+  operatorOptions,
+  operatorServiceAccount,
+  registerWebhooks,
+} from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
 import { startRelay } from '../support/relay.ts';
 import type { Relay } from '../support/relay.ts';
@@ -46,19 +56,31 @@ describe('operator watches that die silently', () => {
     await must('POST', `${G}/namespaces/ml/accesspolicies`, accessPolicy('trainer'));
     kubeconfigPath = account.kubeconfigPath;
   });
-  after(async () => { await kube?.stop(); });
+  after(async () => {
+    await kube?.stop();
+  });
 
   /** An Operator whose every apiserver connection goes through a relay of its own. */
-  async function operatorBehindRelay(watch: OperatorOptions['watch']): Promise<{ op: Operator; relay: Relay; metrics: OperatorMetrics; warnings: string[] }> {
+  async function operatorBehindRelay(
+    watch: OperatorOptions['watch'],
+  ): Promise<{ op: Operator; relay: Relay; metrics: OperatorMetrics; warnings: string[] }> {
     const relay = await startRelay({ host: '127.0.0.1', port: Number(new URL(kube.server).port) });
     const cfg = JSON.parse(readFileSync(kubeconfigPath, 'utf8'));
     cfg.clusters[0].cluster.server = `https://127.0.0.1:${relay.port}`;
     const path = join(kube.dir, `operator-relay-${relay.port}.kubeconfig`);
     writeFileSync(path, JSON.stringify(cfg), { mode: 0o600 });
     const warnings: string[] = [];
-    const log: Logger = { info() {}, error() {}, warn: (msg, kv) => { warnings.push(`${msg} ${JSON.stringify(kv)}`); } };
+    const log: Logger = {
+      info() {},
+      error() {},
+      warn: (msg, kv) => {
+        warnings.push(`${msg} ${JSON.stringify(kv)}`);
+      },
+    };
     const metrics = createOperatorMetrics({ defaultMetrics: false });
-    const op = new Operator(operatorOptions(KubeClient.fromFile(path), webhookPort, { log, metrics, ...(watch ? { watch } : {}) }));
+    const op = new Operator(
+      operatorOptions(KubeClient.fromFile(path), webhookPort, { log, metrics, ...(watch ? { watch } : {}) }),
+    );
     await op.start();
     return { op, relay, metrics, warnings };
   }
@@ -70,8 +92,12 @@ describe('operator watches that die silently', () => {
 
   /** Changes the policy's rules (a new generation); returns that generation. */
   async function changePolicy(rules: number): Promise<number> {
-    const p = await must('PATCH', `${G}/namespaces/ml/accesspolicies/trainer`, { spec: { rules: Array.from({ length: rules }, (_, i) => ({ ...READ_ALL, name: `read-${i}` })) } },
-      { contentType: MERGE_PATCH });
+    const p = await must(
+      'PATCH',
+      `${G}/namespaces/ml/accesspolicies/trainer`,
+      { spec: { rules: Array.from({ length: rules }, (_, i) => ({ ...READ_ALL, name: `read-${i}` })) } },
+      { contentType: MERGE_PATCH },
+    );
     return p.metadata.generation;
   }
   const observed = async (gen: number): Promise<boolean> => {
@@ -96,7 +122,11 @@ describe('operator watches that die silently', () => {
         assert.equal(await observed(gen), false, 'the change arrived although the watch was black-holed');
         await new Promise((r) => setTimeout(r, 500));
       }
-      assert.equal(op.caches.policies.get('trainer', 'ml')?.metadata.generation, 1, 'the cache still holds the old generation');
+      assert.equal(
+        op.caches.policies.get('trainer', 'ml')?.metadata.generation,
+        1,
+        'the cache still holds the old generation',
+      );
       assert.equal(await restarts(metrics, 'AccessPolicy', 'silent'), 0);
     } finally {
       await op.stop();
@@ -109,23 +139,46 @@ describe('operator watches that die silently', () => {
     try {
       // The previous test left generation 2 unobserved; this operator lists it at start.
       const p = await must('GET', `${G}/namespaces/ml/accesspolicies/trainer`);
-      await eventually('policy status caught up', () => observed(p.metadata.generation).then((ok) => (ok ? true : undefined)), 30_000);
+      await eventually(
+        'policy status caught up',
+        () => observed(p.metadata.generation).then((ok) => (ok ? true : undefined)),
+        30_000,
+      );
       // Quiet for three thresholds: the server ends each watch every second and it resumes, so nothing is
       // taken for dead.
       await new Promise((r) => setTimeout(r, 3 * FAST.quietMs));
-      assert.equal(await restarts(metrics, 'AccessPolicy', 'silent'), 0, `no silent restart while healthy: ${warnings.join('\n')}`);
+      assert.equal(
+        await restarts(metrics, 'AccessPolicy', 'silent'),
+        0,
+        `no silent restart while healthy: ${warnings.join('\n')}`,
+      );
 
       await cutAndRestore(relay);
       const t0 = Date.now();
       const gen = await changePolicy(3);
       // The watch's part: the cache holds the new generation; then the reconcile writes the status.
-      await eventually('the change reached the cache', () => (op.caches.policies.get('trainer', 'ml')?.metadata.generation === gen ? true : undefined), ARRIVE_WITHIN_MS, 100);
+      await eventually(
+        'the change reached the cache',
+        () => (op.caches.policies.get('trainer', 'ml')?.metadata.generation === gen ? true : undefined),
+        ARRIVE_WITHIN_MS,
+        100,
+      );
       const cachedMs = Date.now() - t0;
-      await eventually('the change reached the status', () => observed(gen).then((ok) => (ok ? true : undefined)), ARRIVE_WITHIN_MS, 200);
+      await eventually(
+        'the change reached the status',
+        () => observed(gen).then((ok) => (ok ? true : undefined)),
+        ARRIVE_WITHIN_MS,
+        200,
+      );
       const tookMs = Date.now() - t0;
-      assert.ok(await restarts(metrics, 'AccessPolicy', 'silent') >= 1, 'the silent restart is counted');
-      assert.ok(warnings.some((w) => w.startsWith('Restarting silent watch') && w.includes('"kind":"AccessPolicy"')), `logged: ${warnings.join('\n')}`);
-      process.stdout.write(`# after the restore, the change reached the cache in ${cachedMs} ms, the status in ${tookMs} ms\n`);
+      assert.ok((await restarts(metrics, 'AccessPolicy', 'silent')) >= 1, 'the silent restart is counted');
+      assert.ok(
+        warnings.some((w) => w.startsWith('Restarting silent watch') && w.includes('"kind":"AccessPolicy"')),
+        `logged: ${warnings.join('\n')}`,
+      );
+      process.stdout.write(
+        `# after the restore, the change reached the cache in ${cachedMs} ms, the status in ${tookMs} ms\n`,
+      );
     } finally {
       await op.stop();
       await relay.close();

@@ -61,9 +61,24 @@ SELECT nextval('public.s');
 
 /** Raw values of the masked columns, and forms a client could trivially decode them from. */
 export const MASKED_VALUES: readonly string[] = (() => {
-  const raw = ['SSN-7f3a9-0001', 'SSN-7f3a9-0002', 'SSN-7f3a9-0003', 'ava.costa.k7q@example.org', 'liam.j.x2v@example.net', 'sofia.h.p9w@example.com'];
-  return raw.flatMap((v) => [v, v.toLowerCase(), v.toUpperCase(), [...v].reverse().join(''), Buffer.from(v).toString('hex'),
-    Buffer.from(v).toString('base64').replace(/=+$/, '')]).filter((v, i, all) => all.indexOf(v) === i);
+  const raw = [
+    'SSN-7f3a9-0001',
+    'SSN-7f3a9-0002',
+    'SSN-7f3a9-0003',
+    'ava.costa.k7q@example.org',
+    'liam.j.x2v@example.net',
+    'sofia.h.p9w@example.com',
+  ];
+  return raw
+    .flatMap((v) => [
+      v,
+      v.toLowerCase(),
+      v.toUpperCase(),
+      [...v].reverse().join(''),
+      Buffer.from(v).toString('hex'),
+      Buffer.from(v).toString('base64').replace(/=+$/, ''),
+    ])
+    .filter((v, i, all) => all.indexOf(v) === i);
 })();
 
 export const MASKING = `
@@ -75,11 +90,15 @@ export const MASKING = `
 export function policyYaml(p: OraclePolicy): string {
   const rules: string[] = [];
   for (const [t, ops] of Object.entries(p.tables)) {
-    if (ops.length > 0) rules.push(`    - { name: ${t.replaceAll('_', '-')}, effect: allow, operations: [${ops.join(', ')}], tables: ["public.${t}"] }`);
+    if (ops.length > 0)
+      rules.push(
+        `    - { name: ${t.replaceAll('_', '-')}, effect: allow, operations: [${ops.join(', ')}], tables: ["public.${t}"] }`,
+      );
   }
   if (p.callAdd) rules.push('    - { name: call-add, effect: allow, operations: [CALL], functions: ["public.f_add"] }');
   // A policy needs a rule; this one allows nothing that exists.
-  if (rules.length === 0) rules.push('    - { name: nothing, effect: allow, operations: [SELECT], tables: ["public.nothing_here"] }');
+  if (rules.length === 0)
+    rules.push('    - { name: nothing, effect: allow, operations: [SELECT], tables: ["public.nothing_here"] }');
   return `
 apiVersion: airlock.dev/v1alpha1
 kind: AccessPolicy
@@ -92,8 +111,14 @@ spec:
 }
 
 const PG_PRIV: Readonly<Record<string, string | null>> = {
-  SELECT: 'SELECT', COPY_TO: 'SELECT', INSERT: 'INSERT', COPY_FROM: 'INSERT', UPDATE: 'UPDATE', DELETE: 'DELETE',
-  TRUNCATE: 'TRUNCATE', MERGE: null,
+  SELECT: 'SELECT',
+  COPY_TO: 'SELECT',
+  INSERT: 'INSERT',
+  COPY_FROM: 'INSERT',
+  UPDATE: 'UPDATE',
+  DELETE: 'DELETE',
+  TRUNCATE: 'TRUNCATE',
+  MERGE: null,
 };
 
 /** The GRANTs equivalent to the policy (`plus` adds SELECT wherever the policy lets the session write). */
@@ -106,18 +131,31 @@ export function grantsFor(p: OraclePolicy, role: string, plus: boolean): string 
       if (priv !== null && priv !== undefined) privs.add(priv);
       if (plus && ['UPDATE', 'DELETE', 'MERGE', 'INSERT'].includes(op)) privs.add('SELECT');
     }
-    if (t === 's') { privs.delete('INSERT'); privs.delete('DELETE'); privs.delete('TRUNCATE'); }
-    if (privs.size > 0) out.push(`GRANT ${[...privs].join(', ')} ON ${t === 's' ? 'SEQUENCE' : 'TABLE'} public.${t} TO ${quoteIdent(role)};`);
+    if (t === 's') {
+      privs.delete('INSERT');
+      privs.delete('DELETE');
+      privs.delete('TRUNCATE');
+    }
+    if (privs.size > 0)
+      out.push(
+        `GRANT ${[...privs].join(', ')} ON ${t === 's' ? 'SEQUENCE' : 'TABLE'} public.${t} TO ${quoteIdent(role)};`,
+      );
   }
   if (p.callAdd) out.push(`GRANT EXECUTE ON FUNCTION public.f_add(int, int) TO ${quoteIdent(role)};`);
   return out.join('\n');
 }
 
-export interface Result { readonly code: string | null; readonly message: string }
+export interface Result {
+  readonly code: string | null;
+  readonly message: string;
+}
 
 export type Verdict =
-  | 'both-allow' | 'both-refuse' | 'airlock-stricter'   // fine
-  | 'bypass' | 'leak';                                   // findings
+  | 'both-allow'
+  | 'both-refuse'
+  | 'airlock-stricter' // fine
+  | 'bypass'
+  | 'leak'; // findings
 export interface Outcome {
   readonly sql: string;
   readonly extended: boolean;
@@ -142,20 +180,28 @@ class Conn {
   broken = false;
   constructor(cfg: pg.ClientConfig) {
     this.client = new pg.Client(cfg);
-    this.client.on('error', () => { this.broken = true; });
+    this.client.on('error', () => {
+      this.broken = true;
+    });
   }
   async connect(): Promise<void> {
     await this.client.connect();
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const stream = (this.client as any).connection.stream as NodeJS.EventEmitter;
-    stream.on('data', (b: Buffer) => { this.bytes.push(b); });
-    stream.on('close', () => { this.broken = true; });
+    stream.on('data', (b: Buffer) => {
+      this.bytes.push(b);
+    });
+    stream.on('close', () => {
+      this.broken = true;
+    });
   }
   async q(sql: string, extended = false): Promise<Result> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const run = this.client.query(extended ? { text: sql, queryMode: 'extended' } as pg.QueryConfig : sql);
-      const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Object.assign(new Error('oracle timeout'), { code: 'timeout' })), TIMEOUT_MS); });
+      const run = this.client.query(extended ? ({ text: sql, queryMode: 'extended' } as pg.QueryConfig) : sql);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error('oracle timeout'), { code: 'timeout' })), TIMEOUT_MS);
+      });
       await Promise.race([run, timeout]);
       return { code: null, message: '' };
     } catch (e) {
@@ -166,7 +212,9 @@ class Conn {
       clearTimeout(timer);
     }
   }
-  async end(): Promise<void> { await this.client.end().catch(() => {}); }
+  async end(): Promise<void> {
+    await this.client.end().catch(() => {});
+  }
 }
 
 export interface OracleRun {
@@ -183,23 +231,33 @@ export async function startOracle(): Promise<OracleRun> {
   const admin = async (sql: string, params?: unknown[]) => {
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
-    try { return await c.query(sql, params); } finally { await c.end(); }
+    try {
+      return await c.query(sql, params);
+    } finally {
+      await c.end();
+    }
   };
   await admin(FIXTURE);
   // What the catalog restricts for any unprivileged role (the probe has no grants at all).
   const probe = await createRole(uniqueName('oracle_probe'), uniqueName('pw'));
-  const fns = await admin(`SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args,
+  const fns = await admin(
+    `SELECT p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid) AS args,
       ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t) AS types
     FROM pg_catalog.pg_proc p
     WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind = 'f' AND p.proname <> 'pg_promote'
-      AND NOT has_function_privilege($1, p.oid, 'EXECUTE') ORDER BY 1, 2`, [probe.user]);
+      AND NOT has_function_privilege($1, p.oid, 'EXECUTE') ORDER BY 1, 2`,
+    [probe.user],
+  );
   const restrictedCalls = (fns.rows as { proname: string; types: string[] }[])
     .filter((r) => !r.types.some((t) => t.startsWith('any') || t === 'internal'))
     .map((r) => `pg_catalog.${r.proname}(${r.types.map((t) => `NULL::${t}`).join(', ')})`);
-  const rels = await admin(`SELECT n.nspname || '.' || c.relname AS q FROM pg_catalog.pg_class c
+  const rels = await admin(
+    `SELECT n.nspname || '.' || c.relname AS q FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname IN ('pg_catalog', 'information_schema') AND c.relkind IN ('r', 'v', 'm', 'p')
-      AND NOT has_table_privilege($1, c.oid, 'SELECT') ORDER BY 1`, [probe.user]);
+      AND NOT has_table_privilege($1, c.oid, 'SELECT') ORDER BY 1`,
+    [probe.user],
+  );
   const restrictedRelations = (rels.rows as { q: string }[]).map((r) => r.q);
   // Settings only a superuser may change, and settings only a superuser may read (pg_settings hides them
   // from others).
@@ -213,7 +271,9 @@ export async function startOracle(): Promise<OracleRun> {
       const r = await c.query('SELECT name FROM pg_catalog.pg_settings');
       await c.query('ROLLBACK');
       return new Set((r.rows as { name: string }[]).map((x) => x.name));
-    } finally { await c.end(); }
+    } finally {
+      await c.end();
+    }
   })();
   const all = await admin('SELECT name FROM pg_catalog.pg_settings ORDER BY 1');
   const superuserSettings = (suset.rows as { name: string }[]).map((r) => r.name);
@@ -221,15 +281,22 @@ export async function startOracle(): Promise<OracleRun> {
   await admin(`DROP ROLE ${quoteIdent(probe.user)}`);
 
   const analyzer: Analyzer = await loadAnalyzer();
-  const yaml = (p: OraclePolicy) => configYaml({ host: db.host, port: db.port, database: db.database },
-    { user: db.superuser, password: db.password }, policyYaml(p));
+  const yaml = (p: OraclePolicy) =>
+    configYaml(
+      { host: db.host, port: db.port, database: db.database },
+      { user: db.superuser, password: db.password },
+      policyYaml(p),
+    );
   const first = { tables: Object.fromEntries(RELATIONS.map((t) => [t, []])), callAdd: false };
   let generation = 1;
   const loaded = loadLocalConfig(yaml(first), 'oracle.yaml', {}, generation);
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const proxy: Proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 }, target: loaded.config.target, identity: makeIdentity(IDENTITY),
-    state: policyState(loaded.config.set, analyzer), log: () => {},
+    listen: { host: '127.0.0.1', port: 0 },
+    target: loaded.config.target,
+    identity: makeIdentity(IDENTITY),
+    state: policyState(loaded.config.set, analyzer),
+    log: () => {},
   });
 
   const roles: string[] = [];
@@ -238,7 +305,13 @@ export async function startOracle(): Promise<OracleRun> {
   let plus: Conn | null = null;
   let strictCfg: pg.ClientConfig | null = null;
   let plusCfg: pg.ClientConfig | null = null;
-  const proxyCfg: pg.ClientConfig = { host: '127.0.0.1', port: proxy.address.port, user: 'oracle', password: 'x', database: 'shop' };
+  const proxyCfg: pg.ClientConfig = {
+    host: '127.0.0.1',
+    port: proxy.address.port,
+    user: 'oracle',
+    password: 'x',
+    database: 'shop',
+  };
 
   async function open(cfg: pg.ClientConfig): Promise<Conn> {
     const c = new Conn(cfg);
@@ -290,14 +363,20 @@ export async function startOracle(): Promise<OracleRun> {
       const dr = await once(strict, sql, extended);
       const airlockAllowed = pr.code !== '42501';
       const pgAllowed = dr.code !== '42501';
-      let verdict: Verdict = airlockAllowed ? (pgAllowed ? 'both-allow' : 'bypass') : (pgAllowed ? 'airlock-stricter' : 'both-refuse');
+      let verdict: Verdict = airlockAllowed
+        ? pgAllowed
+          ? 'both-allow'
+          : 'bypass'
+        : pgAllowed
+          ? 'airlock-stricter'
+          : 'both-refuse';
       let known: string | null = null;
       if (leaked.length > 0) verdict = 'leak';
       if (verdict === 'bypass' || verdict === 'leak') {
         if (verdict === 'bypass' && WRITES.test(sql)) {
           plus = await fresh(plus, plusCfg);
           const xr = await once(plus, sql, extended);
-          if (xr.code !== '42501') known = 'filter-read (documented: a write\'s WHERE/SET/ON does not need SELECT)';
+          if (xr.code !== '42501') known = "filter-read (documented: a write's WHERE/SET/ON does not need SELECT)";
         }
       }
       return { sql, extended, proxy: pr, direct: dr, verdict, known, leaked };
@@ -313,12 +392,22 @@ export async function startOracle(): Promise<OracleRun> {
 
 /** A class key for grouping findings: PostgreSQL's refusal with the object kind kept, and the command. */
 export function classOf(o: Outcome): string {
-  if (o.verdict === 'leak') return `leak: ${o.leaked.some((v) => v.startsWith('SSN')) ? 'ssn' : 'masked value'}${o.known === null ? '' : ` [known: ${o.known}]`}`;
-  const first = o.sql.replace(/\/\*.*?\*\//g, '').trim().split(/\s+/)[0]?.toUpperCase() ?? '';
+  if (o.verdict === 'leak')
+    return `leak: ${o.leaked.some((v) => v.startsWith('SSN')) ? 'ssn' : 'masked value'}${o.known === null ? '' : ` [known: ${o.known}]`}`;
+  const first =
+    o.sql
+      .replace(/\/\*.*?\*\//g, '')
+      .trim()
+      .split(/\s+/)[0]
+      ?.toUpperCase() ?? '';
   return `${first}: ${o.direct.message}${o.known === null ? '' : ` [known: ${o.known}]`}`;
 }
 
-export interface Budget { readonly policies: number; readonly statements: number; readonly seed: number }
+export interface Budget {
+  readonly policies: number;
+  readonly statements: number;
+  readonly seed: number;
+}
 export interface Summary {
   readonly statements: number;
   readonly counts: Readonly<Record<Verdict, number>>;
@@ -359,12 +448,21 @@ const RUNTIME_CHECKED = [
 ];
 
 export const ALLOW_ALL: OraclePolicy = {
-  tables: { ...Object.fromEntries(RELATIONS.map((t) => [t, ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'COPY_TO', 'COPY_FROM', 'MERGE']])), s: ['SELECT', 'UPDATE'] },
+  tables: {
+    ...Object.fromEntries(
+      RELATIONS.map((t) => [t, ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'COPY_TO', 'COPY_FROM', 'MERGE']]),
+    ),
+    s: ['SELECT', 'UPDATE'],
+  },
   callAdd: true,
 };
 
 /** Run a budget: the catalog sweep, then `policies` random policies × `statements` generated statements. */
-export async function runBudget(o: OracleRun, b: Budget, progress?: (done: number, total: number) => void): Promise<Summary> {
+export async function runBudget(
+  o: OracleRun,
+  b: Budget,
+  progress?: (done: number, total: number) => void,
+): Promise<Summary> {
   const outcomes: Outcome[] = [];
   await o.use(ALLOW_ALL);
   for (const sql of catalogStatements(o.catalog)) outcomes.push(await o.check(sql));
@@ -379,7 +477,13 @@ export async function runBudget(o: OracleRun, b: Budget, progress?: (done: numbe
       progress?.(outcomes.length, total);
     }
   }
-  const counts: Record<Verdict, number> = { 'both-allow': 0, 'both-refuse': 0, 'airlock-stricter': 0, bypass: 0, leak: 0 };
+  const counts: Record<Verdict, number> = {
+    'both-allow': 0,
+    'both-refuse': 0,
+    'airlock-stricter': 0,
+    bypass: 0,
+    leak: 0,
+  };
   const classes = new Map<string, { count: number; example: Outcome }>();
   const findings: Outcome[] = [];
   for (const x of outcomes) {
@@ -397,10 +501,17 @@ export async function runBudget(o: OracleRun, b: Budget, progress?: (done: numbe
 
 /** Human-readable summary lines. */
 export function report(s: Summary): string {
-  const lines = [`${s.statements} statements: ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`];
+  const lines = [
+    `${s.statements} statements: ${Object.entries(s.counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  ];
   for (const [k, c] of [...s.classes].sort((a, b) => b[1].count - a[1].count)) {
-    lines.push(`  ${c.count}× ${k}`, `      e.g. ${c.example.extended ? '(extended) ' : ''}${c.example.sql.replace(/\n/g, '\\n')}`,
-      `      through Airlock: ${c.example.proxy.code ?? 'ok'}; directly: ${c.example.direct.code ?? 'ok'} ${c.example.direct.message}`);
+    lines.push(
+      `  ${c.count}× ${k}`,
+      `      e.g. ${c.example.extended ? '(extended) ' : ''}${c.example.sql.replace(/\n/g, '\\n')}`,
+      `      through Airlock: ${c.example.proxy.code ?? 'ok'}; directly: ${c.example.direct.code ?? 'ok'} ${c.example.direct.message}`,
+    );
   }
   return lines.join('\n');
 }

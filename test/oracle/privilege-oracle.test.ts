@@ -10,12 +10,19 @@ import { report, runBudget, startOracle } from './oracle.ts';
 import type { OracleRun } from './oracle.ts';
 
 let o: OracleRun;
-before(async () => { o = await startOracle(); });
-after(async () => { await o?.stop(); });
+before(async () => {
+  o = await startOracle();
+});
+after(async () => {
+  await o?.stop();
+});
 
 test('the oracle sees what it must: the catalog lists restricted objects, a bypass is flagged, a security_invoker view is refused', async () => {
   // Without these the sweep below would pass vacuously.
-  assert.ok(o.catalog.restrictedCalls.some((c) => c.startsWith('pg_catalog.pg_read_file(')), 'pg_read_file is restricted');
+  assert.ok(
+    o.catalog.restrictedCalls.some((c) => c.startsWith('pg_catalog.pg_read_file(')),
+    'pg_read_file is restricted',
+  );
   assert.ok(o.catalog.restrictedRelations.includes('pg_catalog.pg_authid'));
   assert.ok(o.catalog.superuserSettings.includes('session_replication_role'));
   assert.ok(o.catalog.hiddenSettings.includes('data_directory'));
@@ -45,7 +52,13 @@ test('no statement Airlock allows is refused by PostgreSQL for privileges, and n
   const s = await runBudget(o, { policies: 5, statements: 100, seed: 20261207 });
   const unknown = s.findings.filter((f) => f.known === null);
   console.log(report(s));
-  assert.deepEqual(unknown.map((f) => `${f.verdict}: ${f.sql} → ${f.direct.code ?? 'ok'} ${f.direct.message}${f.leaked.length > 0 ? ` leaked ${f.leaked.join(',')}` : ''}`), []);
+  assert.deepEqual(
+    unknown.map(
+      (f) =>
+        `${f.verdict}: ${f.sql} → ${f.direct.code ?? 'ok'} ${f.direct.message}${f.leaked.length > 0 ? ` leaked ${f.leaked.join(',')}` : ''}`,
+    ),
+    [],
+  );
   // The budget did reach both sides: some statements ran, some were refused by both.
   assert.ok(s.counts['both-allow'] > 20 && s.counts['both-refuse'] > 20, JSON.stringify(s.counts));
 });

@@ -16,22 +16,43 @@ import type { SubjectGrant } from '../../proxy/enforce/gate.ts';
 import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
 import { IDENTITY } from './harness.ts';
 
-const APPROVE = `${POLICY.replace('    - { name: no-deletes, effect: deny, operations: [DELETE], tables: ["public.customers"] }',
+const APPROVE = `${POLICY.replace(
+  '    - { name: no-deletes, effect: deny, operations: [DELETE], tables: ["public.customers"] }',
   `    - { name: no-deletes, effect: deny, operations: [DELETE], tables: ["public.customers"] }
-    - { name: fix-secrets, effect: approve, operations: [UPDATE, SELECT], tables: ["public.secrets"] }`).trimEnd()}
+    - { name: fix-secrets, effect: approve, operations: [UPDATE, SELECT], tables: ["public.secrets"] }`,
+).trimEnd()}
   approval: { approvers: [{ kind: Group, name: dba }], holdTimeout: 1500ms }
 `;
 
 const intents: { statement: string; policy: string; rule: string }[] = [];
-let answer: (() => Promise<{ namespace: string; name: string }>) = async () => ({ namespace: 'team', name: 'ar-1' });
+let answer: () => Promise<{ namespace: string; name: string }> = async () => ({ namespace: 'team', name: 'ar-1' });
 let h: Harness;
 before(async () => {
-  h = await startHarness({ policy: APPROVE, proxy: { approvals: { request: async (i) => { intents.push(i); return answer(); } } } });
+  h = await startHarness({
+    policy: APPROVE,
+    proxy: {
+      approvals: {
+        request: async (i) => {
+          intents.push(i);
+          return answer();
+        },
+      },
+    },
+  });
 });
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 async function grant(g: Partial<SubjectGrant>, ended?: Map<string, string>): Promise<void> {
-  const full: SubjectGrant = { request: 'team/ar-1', subject: IDENTITY, rules: null, statement: null, expiresAtMs: Date.now() + 60_000, ...g };
+  const full: SubjectGrant = {
+    request: 'team/ar-1',
+    subject: IDENTITY,
+    rules: null,
+    statement: null,
+    expiresAtMs: Date.now() + 60_000,
+    ...g,
+  };
   h.proxy.reload(policyState(h.config.set, await loadAnalyzer(), undefined, [full]), undefined, ended);
 }
 async function noGrants(ended?: Map<string, string>): Promise<void> {
@@ -67,7 +88,10 @@ test('hold times out: 42501 naming the AccessRequest and how to approve it; the 
   const e = await failure(c.query("UPDATE public.secrets SET v = 'late-9912' WHERE id = 1"));
   assert.equal(e.code, '42501');
   assert.match(e.message, /AccessPolicy "team\/trainer", rule "fix-secrets" requires an approved AccessRequest/);
-  assert.match(e.detail ?? '', /team\/ar-slow was not approved within 2 s \(holdTimeout\)\. An approver runs `airlock request approve ar-slow -n team`/);
+  assert.match(
+    e.detail ?? '',
+    /team\/ar-slow was not approved within 2 s \(holdTimeout\)\. An approver runs `airlock request approve ar-slow -n team`/,
+  );
   assert.equal(h.logged('late-9912').length, 0);
   assert.equal((await c.query('SELECT count(*)::int AS n FROM public.orders')).rows[0].n, 20);
   assert.equal(h.audit.records.at(-2)!.accessRequest, 'team/ar-slow');
@@ -94,7 +118,9 @@ test('a CancelRequest while held answers 57014 at once, and the statement never 
 });
 
 test('the operator refusing the request denies at once with its reason', async () => {
-  answer = async () => { throw new Error('the operator refused the AccessRequest: 20 pending'); };
+  answer = async () => {
+    throw new Error('the operator refused the AccessRequest: 20 pending');
+  };
   const c = await h.client();
   const t0 = Date.now();
   const e = await failure(c.query("UPDATE public.secrets SET v = 'x' WHERE id = 1"));
@@ -109,7 +135,10 @@ test('extended protocol: a held Parse runs after the grant', async () => {
   const sql = 'SELECT v FROM public.secrets WHERE id = 1';
   c.send(parse('', sql), bind({}), execute(), SYNC);
   await eventually(() => intents.some((i) => i.statement === sql), 3000, 'the intent');
-  await grant({ request: 'team/ar-2', rules: [{ name: 'jit', effect: 'allow', operations: ['SELECT'], tables: ['public.secrets'], functions: null }] });
+  await grant({
+    request: 'team/ar-2',
+    rules: [{ name: 'jit', effect: 'allow', operations: ['SELECT'], tables: ['public.secrets'], functions: null }],
+  });
   const ms = await c.readies(1);
   assert.equal(ms.map((m) => m.type).join(''), '12DCZ');
   c.close();
@@ -120,7 +149,10 @@ test('revoking a grant ends the sessions that used it, and only those', async ()
   answer = async () => ({ namespace: 'team', name: 'ar-3' });
   const used = await RawClient.connect(h.port);
   const other = await RawClient.connect(h.port);
-  await grant({ request: 'team/ar-3', rules: [{ name: 'jit', effect: 'allow', operations: ['SELECT'], tables: ['public.secrets'], functions: null }] });
+  await grant({
+    request: 'team/ar-3',
+    rules: [{ name: 'jit', effect: 'allow', operations: ['SELECT'], tables: ['public.secrets'], functions: null }],
+  });
   used.send(parse('', 'SELECT v FROM public.secrets'), bind({}), execute(), SYNC);
   assert.equal((await used.readies(1)).map((m) => m.type).join(''), '12DCZ');
   await noGrants(new Map([['team/ar-3', 'Revoked']]));
@@ -139,5 +171,7 @@ test('local mode (no operator): denied at once, saying approvals need the operat
     const e = await failure(c.query("UPDATE public.secrets SET v = 'y' WHERE id = 1"));
     assert.equal(e.code, '42501');
     assert.match(e.detail ?? '', /runs without the operator \(local mode\)/);
-  } finally { await local.stop(); }
+  } finally {
+    await local.stop();
+  }
 });

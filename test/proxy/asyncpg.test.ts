@@ -28,7 +28,8 @@ function run(cmd: string, args: string[], timeoutMs = 180_000): Promise<{ code: 
 
 async function ensureAsyncpg(): Promise<void> {
   const want = ASYNCPG.split('==')[1];
-  if (existsSync(PY) && (await run(PY, ['-c', 'import asyncpg; print(asyncpg.__version__)'])).out.trim() === want) return;
+  if (existsSync(PY) && (await run(PY, ['-c', 'import asyncpg; print(asyncpg.__version__)'])).out.trim() === want)
+    return;
   process.stderr.write(`asyncpg.test: installing ${ASYNCPG} into ${VENV} (once)\n`);
   mkdirSync(dirname(VENV), { recursive: true });
   if (!existsSync(PY)) {
@@ -42,24 +43,29 @@ async function ensureAsyncpg(): Promise<void> {
 let h: Harness;
 let got: Record<string, unknown>;
 
-before(async () => {
-  await ensureAsyncpg();
-  h = await startHarness({ policy: OPEN_POLICY });
-  await h.admin(`CREATE TYPE public.mood AS ENUM ('a', 'b'); CREATE TYPE public.pair AS (n int, s text)`);
-  const r = await run(PY, [SCRIPT, `postgresql://whoever:x@127.0.0.1:${h.port}/shop?sslmode=disable`], 150_000);
-  if (r.code !== 0) throw new Error(`asyncpg_check.py failed (exit ${r.code}):\n${r.out}${r.err}`);
-  got = JSON.parse(r.out) as Record<string, unknown>;
-}, { timeout: 300_000 });
+before(
+  async () => {
+    await ensureAsyncpg();
+    h = await startHarness({ policy: OPEN_POLICY });
+    await h.admin(`CREATE TYPE public.mood AS ENUM ('a', 'b'); CREATE TYPE public.pair AS (n int, s text)`);
+    const r = await run(PY, [SCRIPT, `postgresql://whoever:x@127.0.0.1:${h.port}/shop?sslmode=disable`], 150_000);
+    if (r.code !== 0) throw new Error(`asyncpg_check.py failed (exit ${r.code}):\n${r.out}${r.err}`);
+    got = JSON.parse(r.out) as Record<string, unknown>;
+  },
+  { timeout: 300_000 },
+);
 
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 test('the installed client is the pinned asyncpg', () => {
   assert.equal(got.version, ASYNCPG.split('==')[1]);
 });
 
-test('type introspection works: an enum and a composite decode (set_config(\'jit\', …) is allowed)', () => {
+test("type introspection works: an enum and a composite decode (set_config('jit', …) is allowed)", () => {
   assert.deepEqual(got.introspect, ['b', [1, 'x']]);
-  assert.equal(got.jit_after, 'on', 'asyncpg restored jit with set_config(\'jit\', $1, false)');
+  assert.equal(got.jit_after, 'on', "asyncpg restored jit with set_config('jit', $1, false)");
 });
 
 test('copy_records_to_table completes and the rows are there', () => {
@@ -69,8 +75,14 @@ test('copy_records_to_table completes and the rows are there', () => {
 
 test('copy_from_query of a table with a masked column: masked in text, CSV and binary; the connection stays', () => {
   const raw = /ava\.costa@|liam\.johansson@|sofia\.haddad@/;
-  assert.equal(got.copy_out_text, '1\tAva Costa\ta***@example.org\t919-56-7042\n2\tLiam Johansson\tl***@example.net\t915-16-7669\n3\tSofia Haddad\ts***@example.com\t915-13-4325\n');
-  assert.equal(got.copy_out_csv, '1,Ava Costa,a***@example.org,919-56-7042\n2,Liam Johansson,l***@example.net,915-16-7669\n3,Sofia Haddad,s***@example.com,915-13-4325\n');
+  assert.equal(
+    got.copy_out_text,
+    '1\tAva Costa\ta***@example.org\t919-56-7042\n2\tLiam Johansson\tl***@example.net\t915-16-7669\n3\tSofia Haddad\ts***@example.com\t915-13-4325\n',
+  );
+  assert.equal(
+    got.copy_out_csv,
+    '1,Ava Costa,a***@example.org,919-56-7042\n2,Liam Johansson,l***@example.net,915-16-7669\n3,Sofia Haddad,s***@example.com,915-13-4325\n',
+  );
   const bin = got.copy_out_binary as string;
   assert.ok(bin.startsWith('PGCOPY\n\u00ff\r\n\u0000'), JSON.stringify(bin).slice(0, 200));
   assert.match(bin, /a\*\*\*@example\.org/);

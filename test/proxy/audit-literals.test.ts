@@ -24,15 +24,23 @@ before(async () => {
   receiver = await startGrpcReceiver();
   spool = mkdtempSync(join(tmpdir(), 'airlock-audit-literals-'));
   const audit = await createAuditSink({
-    endpoint: receiver.endpoint, protocol: 'grpc', onFailure: 'block', flushIntervalMs: 50,
-    spoolDir: spool, log: (m) => logs.push(m),
+    endpoint: receiver.endpoint,
+    protocol: 'grpc',
+    onFailure: 'block',
+    flushIntervalMs: 50,
+    spoolDir: spool,
+    log: (m) => logs.push(m),
   });
   h = await startHarness({ proxy: { audit, log: (m: string) => logs.push(m) } });
 });
-after(async () => { await h?.stop(); await receiver?.close(); if (spool !== '') rmSync(spool, { recursive: true, force: true }); });
+after(async () => {
+  await h?.stop();
+  await receiver?.close();
+  if (spool !== '') rmSync(spool, { recursive: true, force: true });
+});
 
 function statementSpans(): ReceivedSpan[] {
-  return receiver.spans.filter((s) => s.kind === 3);   // SPAN_KIND_CLIENT: one per statement
+  return receiver.spans.filter((s) => s.kind === 3); // SPAN_KIND_CLIENT: one per statement
 }
 const asText = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
 
@@ -41,15 +49,47 @@ test('statements failing at a literal are audited without it, in the simple and 
   const writes = await h.writes();
   const cases: { what: string; run: () => Promise<unknown>; code: string }[] = [
     // The parser's error quotes the literal (simple, then extended: Parse).
-    { what: 'syntax error at a literal (Query)', run: () => c.query(`SELECT id FROM orders WHERE id = 1 '${MARK}'`), code: '42501' },
-    { what: 'syntax error at a literal (Parse)', run: () => c.query({ text: `SELECT id FROM orders WHERE id = $1 '${MARK}'`, values: [1] }), code: '42501' },
-    { what: 'unterminated literal', run: () => c.query(`SELECT id FROM orders WHERE status = '${MARK}`), code: '42501' },
-    { what: 'unterminated dollar quote (Parse)', run: () => c.query({ text: `SELECT $x$${MARK}`, values: [] }), code: '42501' },
-    { what: 'parse error inside a query string', run: () => c.query(`SELECT query_to_xml('SELECT 1 ''${MARK}''', true, true, '')`), code: '42501' },
-    { what: 'a setting value the policy refuses', run: () => c.query(`SET client_encoding = '${MARK}'`), code: '42501' },
+    {
+      what: 'syntax error at a literal (Query)',
+      run: () => c.query(`SELECT id FROM orders WHERE id = 1 '${MARK}'`),
+      code: '42501',
+    },
+    {
+      what: 'syntax error at a literal (Parse)',
+      run: () => c.query({ text: `SELECT id FROM orders WHERE id = $1 '${MARK}'`, values: [1] }),
+      code: '42501',
+    },
+    {
+      what: 'unterminated literal',
+      run: () => c.query(`SELECT id FROM orders WHERE status = '${MARK}`),
+      code: '42501',
+    },
+    {
+      what: 'unterminated dollar quote (Parse)',
+      run: () => c.query({ text: `SELECT $x$${MARK}`, values: [] }),
+      code: '42501',
+    },
+    {
+      what: 'parse error inside a query string',
+      run: () => c.query(`SELECT query_to_xml('SELECT 1 ''${MARK}''', true, true, '')`),
+      code: '42501',
+    },
+    {
+      what: 'a setting value the policy refuses',
+      run: () => c.query(`SET client_encoding = '${MARK}'`),
+      code: '42501',
+    },
     // Allowed statements PostgreSQL refuses, quoting the literal in its error (simple, then a Bind value).
-    { what: 'server error quoting a literal (Query)', run: () => c.query(`SELECT id FROM orders WHERE id = '${MARK}'`), code: '22P02' },
-    { what: 'server error quoting a parameter (Bind)', run: () => c.query({ text: 'SELECT id FROM orders WHERE id = $1', values: [MARK] }), code: '22P02' },
+    {
+      what: 'server error quoting a literal (Query)',
+      run: () => c.query(`SELECT id FROM orders WHERE id = '${MARK}'`),
+      code: '22P02',
+    },
+    {
+      what: 'server error quoting a parameter (Bind)',
+      run: () => c.query({ text: 'SELECT id FROM orders WHERE id = $1', values: [MARK] }),
+      code: '22P02',
+    },
   ];
   for (const k of cases) {
     const e = await failure(k.run());
@@ -59,7 +99,11 @@ test('statements failing at a literal are audited without it, in the simple and 
   assert.equal((await c.query('SELECT count(*)::int AS n FROM orders')).rows[0].n, 20);
   assert.equal(await h.writes(), writes);
 
-  await eventually(() => statementSpans().length >= cases.length + 1, 20_000, 'the statement spans').catch((e) => { throw new Error(`${(e as Error).message}: ${receiver.spans.length} spans, ${asText(receiver.spans.map((s) => [s.name, s.attributes['db.query.text'], s.attributes['airlock.reason'], s.status.message]))}, logs ${logs.join(' / ')}`); });
+  await eventually(() => statementSpans().length >= cases.length + 1, 20_000, 'the statement spans').catch((e) => {
+    throw new Error(
+      `${(e as Error).message}: ${receiver.spans.length} spans, ${asText(receiver.spans.map((s) => [s.name, s.attributes['db.query.text'], s.attributes['airlock.reason'], s.status.message]))}, logs ${logs.join(' / ')}`,
+    );
+  });
   const spans = statementSpans();
   for (const s of spans) assert.ok(!asText(s).includes(MARK), `a span holds the literal: ${asText(s)}`);
   assert.ok(!asText(receiver.spans).includes(MARK));

@@ -6,12 +6,16 @@ import type { Harness } from './harness.ts';
 import { RawClient } from './raw-client.ts';
 
 const started: Harness[] = [];
-after(async () => { for (const h of started) await h.stop(); });
+after(async () => {
+  for (const h of started) await h.stop();
+});
 
 test('SCRAM-SHA-256 upstream role', async () => {
   const h = await startHarness();
   started.push(h);
-  const r = await h.admin("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = $1", [h.role.user]);
+  const r = await h.admin("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = $1", [
+    h.role.user,
+  ]);
   assert.equal(r.rows[0].scram, true);
   const c = await h.client({ user: 'someone-else', password: 'wrong-on-purpose' });
   const who = await c.query('SELECT current_user AS u');
@@ -33,17 +37,23 @@ test('psql -c and psql -f with a script that mixes allowed and denied statements
   const c = await psql(h, ['-A', '-t', '-c', 'SELECT count(*) FROM public.orders']);
   assert.equal(c.code, 0, c.err);
   assert.equal(c.out.trim(), '20');
-  const script = tempFile('script.sql', [
-    'SELECT id, status FROM public.orders WHERE id = 1;',
-    'BEGIN;',
-    "UPDATE public.orders SET status = 'paid' WHERE id = 2;",
-    'COMMIT;',
-    'DROP TABLE public.orders;',
-    "SELECT 'not reached';",
-  ].join('\n'));
+  const script = tempFile(
+    'script.sql',
+    [
+      'SELECT id, status FROM public.orders WHERE id = 1;',
+      'BEGIN;',
+      "UPDATE public.orders SET status = 'paid' WHERE id = 2;",
+      'COMMIT;',
+      'DROP TABLE public.orders;',
+      "SELECT 'not reached';",
+    ].join('\n'),
+  );
   const f = await psql(h, ['-f', script]);
   assert.equal(f.code, 3, 'psql stops at the denied statement (ON_ERROR_STOP)');
-  assert.match(f.err, /permission denied for DROP on public\.orders: AccessPolicy "team\/trainer", rule "no-destructive"/);
+  assert.match(
+    f.err,
+    /permission denied for DROP on public\.orders: AccessPolicy "team\/trainer", rule "no-destructive"/,
+  );
   assert.doesNotMatch(f.out, /not reached/);
   assert.equal((await h.admin('SELECT status FROM public.orders WHERE id = 2')).rows[0].status, 'paid');
 });
@@ -74,9 +84,15 @@ test('startup: options and replication are refused, a foreign database name is r
 async function psqlEnv(h: Harness, env: Record<string, string>, db = 'shop') {
   const { spawn } = await import('node:child_process');
   return new Promise<{ code: number; err: string }>((resolve) => {
-    const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(h.port), '-U', 'u', '-d', db, '-c', 'SELECT 1'], { env: { ...process.env, PGPASSWORD: 'x', ...env } });
+    const child = spawn(
+      'psql',
+      ['-X', '-h', '127.0.0.1', '-p', String(h.port), '-U', 'u', '-d', db, '-c', 'SELECT 1'],
+      { env: { ...process.env, PGPASSWORD: 'x', ...env } },
+    );
     let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
     child.on('close', (code) => resolve({ code: code ?? -1, err }));
   });
 }

@@ -5,13 +5,20 @@ import { startHarness, failure } from './harness.ts';
 import type { Harness } from './harness.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
 test('an allowed SELECT returns the rows PostgreSQL returns', async () => {
   const c = await h.client();
   const r = await c.query('SELECT id, amount FROM public.orders ORDER BY id LIMIT 3');
-  assert.deepEqual(r.rows.map((x) => x.id), [1, 2, 3]);
+  assert.deepEqual(
+    r.rows.map((x) => x.id),
+    [1, 2, 3],
+  );
   assert.equal(r.rows[0].amount, '10.00');
 });
 

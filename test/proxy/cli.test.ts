@@ -16,22 +16,54 @@ function airlock(args: string[], opts: { untilLine?: RegExp } = {}) {
   const child = spawn('sh', ['scripts/node24.sh', 'bin/airlock.ts', ...args], { cwd: ROOT });
   let out = '';
   let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  const done = new Promise<{ code: number; out: string; err: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, out, err })));
-  const line = opts.untilLine === undefined ? null : new Promise<string>((resolve, reject) => {
-    const check = () => { const m = opts.untilLine!.exec(out); if (m) resolve(m[0]); };
-    child.stdout.on('data', check);
-    void done.then((r) => reject(new Error(`exited ${r.code} before printing the line: ${r.err}`)));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
   });
-  return { child, done, line, get out() { return out; }, get err() { return err; } };
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
+  const done = new Promise<{ code: number; out: string; err: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code: code ?? -1, out, err })),
+  );
+  const line =
+    opts.untilLine === undefined
+      ? null
+      : new Promise<string>((resolve, reject) => {
+          const check = () => {
+            const m = opts.untilLine!.exec(out);
+            if (m) resolve(m[0]);
+          };
+          child.stdout.on('data', check);
+          void done.then((r) => reject(new Error(`exited ${r.code} before printing the line: ${r.err}`)));
+        });
+  return {
+    child,
+    done,
+    line,
+    get out() {
+      return out;
+    },
+    get err() {
+      return err;
+    },
+  };
 }
 
 const children: ReturnType<typeof spawn>[] = [];
-after(() => { for (const c of children) c.kill('SIGTERM'); });
+after(() => {
+  for (const c of children) c.kill('SIGTERM');
+});
 
 test('a bad config at start: exit 1 and every problem printed', async () => {
-  const r = await airlock(['proxy', '--config', BAD, '--identity', 'system:serviceaccount:ml:trainer', '--listen', '127.0.0.1:0']).done;
+  const r = await airlock([
+    'proxy',
+    '--config',
+    BAD,
+    '--identity',
+    'system:serviceaccount:ml:trainer',
+    '--listen',
+    '127.0.0.1:0',
+  ]).done;
   assert.equal(r.code, 1);
   assert.match(r.err, /DELTE/);
   assert.match(r.err, /permit/);
@@ -63,11 +95,16 @@ test('proxy: prints exactly one listening line, serves, and reloads FILE when it
   const role = await createRole(uniqueName('app'), uniqueName('pw'));
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
-  await admin.query(`CREATE TABLE public.orders (id int); INSERT INTO public.orders VALUES (1); GRANT SELECT ON public.orders TO "${role.user}"`);
+  await admin.query(
+    `CREATE TABLE public.orders (id int); INSERT INTO public.orders VALUES (1); GRANT SELECT ON public.orders TO "${role.user}"`,
+  );
   await admin.end();
   const file = tempFile('airlock.yaml', configYaml({ host: db.host, port: db.port, database: db.database }, role));
   const port = await freePort();
-  const p = airlock(['proxy', '--config', file, '--identity', 'system:serviceaccount:team:trainer', '--listen', `127.0.0.1:${port}`], { untilLine: /airlock: listening on [^\n]+\n/ });
+  const p = airlock(
+    ['proxy', '--config', file, '--identity', 'system:serviceaccount:team:trainer', '--listen', `127.0.0.1:${port}`],
+    { untilLine: /airlock: listening on [^\n]+\n/ },
+  );
   children.push(p.child);
   assert.equal(await p.line, `airlock: listening on 127.0.0.1:${port}\n`);
   const c = new pg.Client({ host: '127.0.0.1', port, user: 'any', password: 'any', database: 'shop' });
@@ -78,11 +115,26 @@ test('proxy: prints exactly one listening line, serves, and reloads FILE when it
   await eventually(() => /not valid; keeping the last good policy/.test(p.err), 5000, 'the bad reload to be logged');
   assert.equal((await c.query('SELECT count(*)::int AS n FROM public.orders')).rows[0].n, 1);
   // A good edit that removes the read rule applies to the live session.
-  writeFileSync(file, configYaml({ host: db.host, port: db.port, database: db.database }, role,
-    POLICY.replace('tables: ["public.customers", "public.orders", "public.big"]', 'tables: ["public.customers"]')));
-  await eventually(async () => {
-    try { await c.query('SELECT count(*) FROM public.orders'); return false; } catch (e) { return (e as { code: string }).code === '42501'; }
-  }, 5000, 'the reloaded policy to deny');
+  writeFileSync(
+    file,
+    configYaml(
+      { host: db.host, port: db.port, database: db.database },
+      role,
+      POLICY.replace('tables: ["public.customers", "public.orders", "public.big"]', 'tables: ["public.customers"]'),
+    ),
+  );
+  await eventually(
+    async () => {
+      try {
+        await c.query('SELECT count(*) FROM public.orders');
+        return false;
+      } catch (e) {
+        return (e as { code: string }).code === '42501';
+      }
+    },
+    5000,
+    'the reloaded policy to deny',
+  );
   await c.end();
   p.child.kill('SIGTERM');
   const r = await p.done;

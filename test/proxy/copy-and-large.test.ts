@@ -6,8 +6,12 @@ import type { Harness } from './harness.ts';
 
 let h: Harness;
 // No maxAffectedRows here: bulk loads are the point (guardrails.test.ts covers COPY under the limit).
-before(async () => { h = await startHarness({ policy: POLICY.replace('maxAffectedRows: 5', 'maxAffectedRows: 1000000') }); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness({ policy: POLICY.replace('maxAffectedRows: 5', 'maxAffectedRows: 1000000') });
+});
+after(async () => {
+  await h?.stop();
+});
 
 test('COPY FROM STDIN loads rows (psql)', async () => {
   const rows = Array.from({ length: 2000 }, (_, i) => `${100000 + i}\tvalue ${i}`).join('\n');
@@ -48,7 +52,7 @@ test('a 10 MB value round-trips through the proxy both ways', async () => {
   const r = await c.query('SELECT v FROM public.big WHERE id = 1');
   assert.equal(r.rows[0].v.length, big.length);
   assert.equal(r.rows[0].v.slice(-3), 'end');
-  const simple = await c.query("SELECT length(v) AS n, v FROM public.big WHERE id = 1");
+  const simple = await c.query('SELECT length(v) AS n, v FROM public.big WHERE id = 1');
   assert.equal(simple.rows[0].v, big);
 });
 

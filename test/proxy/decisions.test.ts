@@ -18,7 +18,11 @@ const UNFILTERED = `${P}, rule "guardrails.blockUnfilteredWrites"`;
 const cases: readonly (readonly [string, string, string | null])[] = [
   ['plain DELETE on a protected table', 'DELETE FROM public.customers WHERE id = 1', NO_DELETES],
   ['DELETE hidden in a CTE', 'WITH d AS (DELETE FROM public.customers WHERE id = 1 RETURNING 1) SELECT * FROM d', null],
-  ['UPDATE hidden in a CTE', "WITH u AS (UPDATE public.customers SET name = 'x' WHERE id = 1 RETURNING 1) SELECT 1", null],
+  [
+    'UPDATE hidden in a CTE',
+    "WITH u AS (UPDATE public.customers SET name = 'x' WHERE id = 1 RETURNING 1) SELECT 1",
+    null,
+  ],
   ['INSERT hidden in a CTE', "WITH i AS (INSERT INTO public.secrets VALUES (9, 'x') RETURNING 1) SELECT 1", null],
   ['EXPLAIN ANALYZE runs the DELETE', 'EXPLAIN ANALYZE DELETE FROM public.customers WHERE id = 1', null],
   ['EXPLAIN (ANALYZE) of an UPDATE', "EXPLAIN (ANALYZE, BUFFERS) UPDATE public.secrets SET v = 'x' WHERE id = 1", null],
@@ -38,7 +42,11 @@ const cases: readonly (readonly [string, string, string | null])[] = [
   ['secrets in a scalar subquery', 'SELECT (SELECT v FROM public.secrets LIMIT 1)', null],
   ['secrets in EXISTS', 'SELECT 1 FROM public.orders WHERE EXISTS (SELECT 1 FROM public.secrets)', null],
   ['secrets in a UNION', 'SELECT status FROM public.orders UNION SELECT v FROM public.secrets', null],
-  ['INSERT … SELECT from a forbidden table', 'INSERT INTO public.orders (customer_id, amount, status) SELECT id, 0, v FROM public.secrets', null],
+  [
+    'INSERT … SELECT from a forbidden table',
+    'INSERT INTO public.orders (customer_id, amount, status) SELECT id, 0, v FROM public.secrets',
+    null,
+  ],
   ['INSERT into a table without a write rule', "INSERT INTO public.secrets VALUES (2, 'x')", null],
   ['UPDATE of a table without a write rule', "UPDATE public.customers SET email = 'x' WHERE id = 1", null],
   ['server file read', "SELECT pg_read_file('/etc/hostname')", null],
@@ -58,25 +66,42 @@ const cases: readonly (readonly [string, string, string | null])[] = [
   ['TRUNCATE', 'TRUNCATE public.orders', NO_DESTRUCTIVE],
   ['ALTER TABLE', 'ALTER TABLE public.orders ADD COLUMN x int', null],
   ['CREATE TABLE', 'CREATE TABLE public.evil (id int)', null],
-  ['CREATE FUNCTION with a DELETE body', "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'DELETE FROM public.customers RETURNING 1'", null],
+  [
+    'CREATE FUNCTION with a DELETE body',
+    "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'DELETE FROM public.customers RETURNING 1'",
+    null,
+  ],
   ['GRANT', 'GRANT SELECT ON public.secrets TO PUBLIC', null],
   ['DO block', 'DO $$ BEGIN DELETE FROM public.customers; END $$', null],
   ['unfiltered UPDATE', "UPDATE public.orders SET status = 'x'", UNFILTERED],
   ['unfiltered DELETE', 'DELETE FROM public.orders', UNFILTERED],
   ['DELETE inside BEGIN … COMMIT in one string', 'BEGIN; DELETE FROM public.customers WHERE id = 1; COMMIT', null],
   ['whole-row read of a forbidden table', 'SELECT s FROM public.secrets s', null],
-  ['query_to_xml runs a query in a string', "SELECT query_to_xml('select * from public.secrets', true, true, '')", null],
+  [
+    'query_to_xml runs a query in a string',
+    "SELECT query_to_xml('select * from public.secrets', true, true, '')",
+    null,
+  ],
   ['dblink', "SELECT dblink_exec('dbname=postgres', 'DROP TABLE x')", null],
   ['CREATE EXTENSION', 'CREATE EXTENSION IF NOT EXISTS dblink', null],
   ['ALTER SYSTEM', "ALTER SYSTEM SET log_statement = 'none'", null],
-  ['MERGE into a protected table', "MERGE INTO public.customers c USING (SELECT 1 AS id) s ON c.id = s.id WHEN MATCHED THEN DELETE", null],
+  [
+    'MERGE into a protected table',
+    'MERGE INTO public.customers c USING (SELECT 1 AS id) s ON c.id = s.id WHEN MATCHED THEN DELETE',
+    null,
+  ],
   ['not SQL at all', 'SELEC 1', null],
 ];
 
 let h: Harness;
 let c: pg.Client;
-before(async () => { h = await startHarness(); c = await h.client(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+  c = await h.client();
+});
+after(async () => {
+  await h?.stop();
+});
 
 for (const [name, sql, want] of cases) {
   test(`denied: ${name}`, async () => {
@@ -94,7 +119,9 @@ for (const [name, sql, want] of cases) {
   });
 }
 
-test('the table has at least 40 disguises', () => { assert.ok(cases.length >= 40); });
+test('the table has at least 40 disguises', () => {
+  assert.ok(cases.length >= 40);
+});
 
 test('the marker method sees statements that do reach PostgreSQL', async () => {
   const marker = `airlock_probe_${randomBytes(6).toString('hex')}`;
@@ -121,10 +148,22 @@ test('CREATE TABLE … AS EXECUTE is decided as DDL plus the prepared statement'
 // Masking must not launder: a masked value stored into a writable, unmasked column would read back in
 // clear (found by probing the demo with INSERT … SELECT length(ssn)). Each must be refused before it runs.
 const launder: readonly (readonly [string, string])[] = [
-  ['INSERT … SELECT of a masked column', "INSERT INTO public.orders (customer_id, amount, status) SELECT id, 0, email FROM public.customers"],
-  ['a value derived from a masked column', "INSERT INTO public.orders (customer_id, amount, status) SELECT id, length(ssn), 'x' FROM public.customers"],
-  ['UPDATE SET from a masked column', "UPDATE public.orders SET status = (SELECT ssn FROM public.customers c WHERE c.id = 1) WHERE id = 1"],
-  ['VALUES with a masked subquery', "INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 0, (SELECT email FROM public.customers LIMIT 1))"],
+  [
+    'INSERT … SELECT of a masked column',
+    'INSERT INTO public.orders (customer_id, amount, status) SELECT id, 0, email FROM public.customers',
+  ],
+  [
+    'a value derived from a masked column',
+    "INSERT INTO public.orders (customer_id, amount, status) SELECT id, length(ssn), 'x' FROM public.customers",
+  ],
+  [
+    'UPDATE SET from a masked column',
+    'UPDATE public.orders SET status = (SELECT ssn FROM public.customers c WHERE c.id = 1) WHERE id = 1',
+  ],
+  [
+    'VALUES with a masked subquery',
+    'INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 0, (SELECT email FROM public.customers LIMIT 1))',
+  ],
 ];
 for (const [name, sql] of launder) {
   test(`not laundered: ${name}`, async () => {
@@ -139,6 +178,8 @@ for (const [name, sql] of launder) {
 }
 
 test('storing unmasked columns of a masked table is still allowed', async () => {
-  const r = await c.query("INSERT INTO public.orders (customer_id, amount, status) SELECT id, 1, 'copied' FROM public.customers WHERE id = 1");
+  const r = await c.query(
+    "INSERT INTO public.orders (customer_id, amount, status) SELECT id, 1, 'copied' FROM public.customers WHERE id = 1",
+  );
   assert.equal(r.rowCount, 1);
 });

@@ -14,7 +14,9 @@ import { testDatabase, createRole, uniqueName, quoteIdent } from '../support/pg.
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const children: ReturnType<typeof spawn>[] = [];
-after(() => { for (const c of children) c.kill('SIGKILL'); });
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 test('issue 15: SIGTERM stops accepting, lets in-flight statements finish up to --drain-timeout, cancels the rest upstream, then exits', async (t) => {
   const db = await testDatabase('drain');
@@ -24,13 +26,32 @@ test('issue 15: SIGTERM stops accepting, lets in-flight statements finish up to 
   const clients: pg.Client[] = [];
   try {
     await admin.query(SCHEMA);
-    await admin.query(`GRANT USAGE ON SCHEMA public TO ${quoteIdent(role.user)}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${quoteIdent(role.user)}`);
+    await admin.query(
+      `GRANT USAGE ON SCHEMA public TO ${quoteIdent(role.user)}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${quoteIdent(role.user)}`,
+    );
     const file = tempFile('airlock.yaml', configYaml({ host: db.host, port: db.port, database: db.database }, role));
-    const child = spawn('sh', ['scripts/node24.sh', 'bin/airlock.ts', 'proxy', '--config', file, '--identity', 'system:serviceaccount:team:trainer',
-      '--listen', '127.0.0.1:0', '--drain-timeout', '2'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'sh',
+      [
+        'scripts/node24.sh',
+        'bin/airlock.ts',
+        'proxy',
+        '--config',
+        file,
+        '--identity',
+        'system:serviceaccount:team:trainer',
+        '--listen',
+        '127.0.0.1:0',
+        '--drain-timeout',
+        '2',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(child);
     let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const port = await new Promise<number>((resolve, reject) => {
       let out = '';
@@ -43,11 +64,22 @@ test('issue 15: SIGTERM stops accepting, lets in-flight statements finish up to 
     });
 
     const connect = async (name: string) => {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: 'app', password: 'x', database: 'shop', application_name: name });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: 'app',
+        password: 'x',
+        database: 'shop',
+        application_name: name,
+      });
       const fatal: string[] = [];
-      c.on('error', (e: Error & { code?: string }) => { fatal.push(e.code ?? e.message); });
+      c.on('error', (e: Error & { code?: string }) => {
+        fatal.push(e.code ?? e.message);
+      });
       let ended = false;
-      c.on('end', () => { ended = true; });
+      c.on('end', () => {
+        ended = true;
+      });
       clients.push(c);
       await c.connect();
       return { c, fatal, ended: () => ended };
@@ -55,18 +87,45 @@ test('issue 15: SIGTERM stops accepting, lets in-flight statements finish up to 
     const idle = await connect('idle');
     const short = await connect('short');
     const long = await connect('long');
-    const shortQuery = short.c.query('SELECT pg_sleep(1) AS slept').then((r) => r.rows.length, (e: { code?: string }) => `error ${e.code}`);
-    const longQuery = long.c.query('SELECT pg_sleep(60) AS slept').then(() => 'finished', (e: { code?: string }) => e.code);
-    await eventually(async () => Number((await admin.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep(%' AND state = 'active'`, [db.database])).rows[0].n) === 2,
-      5000, 'both statements to run upstream');
+    const shortQuery = short.c.query('SELECT pg_sleep(1) AS slept').then(
+      (r) => r.rows.length,
+      (e: { code?: string }) => `error ${e.code}`,
+    );
+    const longQuery = long.c.query('SELECT pg_sleep(60) AS slept').then(
+      () => 'finished',
+      (e: { code?: string }) => e.code,
+    );
+    await eventually(
+      async () =>
+        Number(
+          (
+            await admin.query(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep(%' AND state = 'active'`,
+              [db.database],
+            )
+          ).rows[0].n,
+        ) === 2,
+      5000,
+      'both statements to run upstream',
+    );
 
     const t0 = Date.now();
     child.kill('SIGTERM');
     // The listener closes at once: a new connection is refused.
-    await eventually(async () => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      return new Promise<boolean>((r) => { s.once('error', () => r(true)); s.once('connect', () => { s.destroy(); r(false); }); });
-    }, 1000, 'the listener to close');
+    await eventually(
+      async () => {
+        const s = net.connect({ host: '127.0.0.1', port });
+        return new Promise<boolean>((r) => {
+          s.once('error', () => r(true));
+          s.once('connect', () => {
+            s.destroy();
+            r(false);
+          });
+        });
+      },
+      1000,
+      'the listener to close',
+    );
     // The idle session ends at once, with 57P01.
     await eventually(() => idle.ended(), 1000, 'the idle session to end');
     assert.equal(idle.fatal[0], '57P01');
@@ -83,7 +142,17 @@ test('issue 15: SIGTERM stops accepting, lets in-flight statements finish up to 
     assert.ok(drainMs >= 1900 && drainMs < 6000, `drain took ${drainMs} ms`);
     assert.equal(long.fatal[0], '57P01');
     // Nothing keeps running upstream: the cancelled backend stopped (before, it ran on for the full 60 s).
-    assert.equal(Number((await admin.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep(%' AND state = 'active'`, [db.database])).rows[0].n), 0);
+    assert.equal(
+      Number(
+        (
+          await admin.query(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep(%' AND state = 'active'`,
+            [db.database],
+          )
+        ).rows[0].n,
+      ),
+      0,
+    );
     assert.match(err, /drain timeout \(2000 ms\): cancelling 1 statement/);
   } finally {
     for (const c of children) c.kill('SIGKILL');

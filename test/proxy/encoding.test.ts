@@ -10,11 +10,15 @@ import type { Harness } from './harness.ts';
 import { RawClient } from './raw-client.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
 const types = (ms: { type: string }[]) => ms.map((m) => m.type).join('');
-const INVALID = Buffer.from([0xc3, 0x28, 0xff]);   // a lead byte without its continuation, then 0xff
+const INVALID = Buffer.from([0xc3, 0x28, 0xff]); // a lead byte without its continuation, then 0xff
 
 function message(type: string, ...parts: Buffer[]): Buffer {
   const body = Buffer.concat(parts);
@@ -30,7 +34,15 @@ const rawParse = (name: string | Buffer, sql: Buffer) => message('P', cstr(name)
 test('a Query with invalid UTF-8 gets 22021, is not forwarded, and the session goes on', async () => {
   const marker = `enc_${process.pid}_q`;
   const c = await RawClient.connect(h.port);
-  c.send(rawQuery(Buffer.concat([Buffer.from(`INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 1, '${marker}`), INVALID, Buffer.from("')")])));
+  c.send(
+    rawQuery(
+      Buffer.concat([
+        Buffer.from(`INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 1, '${marker}`),
+        INVALID,
+        Buffer.from("')"),
+      ]),
+    ),
+  );
   const ms = await c.until((m) => m.type === 'Z');
   assert.equal(types(ms), 'EZ');
   assert.equal(ms[0]!.code, '22021');
@@ -42,7 +54,10 @@ test('a Query with invalid UTF-8 gets 22021, is not forwarded, and the session g
   assert.equal(types(next), 'TDCZ');
   assert.deepEqual(next[1]!.values, ['1']);
   assert.deepEqual(h.logged(marker), []);
-  assert.equal((await h.admin(`SELECT count(*)::int AS n FROM public.orders WHERE status LIKE '${marker}%'`)).rows[0].n, 0);
+  assert.equal(
+    (await h.admin(`SELECT count(*)::int AS n FROM public.orders WHERE status LIKE '${marker}%'`)).rows[0].n,
+    0,
+  );
   // The audit says what happened, with no byte of the statement.
   const rec = h.audit.records.at(-2)!;
   assert.equal(rec.decision, 'deny');
@@ -54,7 +69,13 @@ test('a Query with invalid UTF-8 gets 22021, is not forwarded, and the session g
 
 test('inside a transaction block the Query fails the transaction, as PostgreSQL does', async () => {
   const c = await RawClient.connect(h.port);
-  c.send(query('BEGIN'), rawQuery(Buffer.concat([Buffer.from('SELECT '), INVALID])), query('SELECT 1'), query('ROLLBACK'), query('SELECT 2 AS two'));
+  c.send(
+    query('BEGIN'),
+    rawQuery(Buffer.concat([Buffer.from('SELECT '), INVALID])),
+    query('SELECT 1'),
+    query('ROLLBACK'),
+    query('SELECT 2 AS two'),
+  );
   const ms = await c.readies(5);
   assert.equal(types(ms), 'CZ' + 'EZ' + 'EZ' + 'CZ' + 'TDCZ');
   assert.equal(ms[2]!.code, '22021');
@@ -72,9 +93,17 @@ test('a Parse with invalid UTF-8 fails its batch up to Sync; the next batch runs
   const before = await h.writes();
   c.send(
     // Allowed and executed first: rolled back with the batch, since the batch fails before Sync.
-    parse('', `INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 1, '${marker}')`), bind({}), execute(),
-    rawParse('s1', Buffer.concat([Buffer.from(`SELECT 'bad_${marker}`), INVALID, Buffer.from("'")])), bind({ statement: 's1' }), execute(), SYNC,
-    parse('', 'SELECT 2 AS two'), bind({}), execute(), SYNC,
+    parse('', `INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 1, '${marker}')`),
+    bind({}),
+    execute(),
+    rawParse('s1', Buffer.concat([Buffer.from(`SELECT 'bad_${marker}`), INVALID, Buffer.from("'")])),
+    bind({ statement: 's1' }),
+    execute(),
+    SYNC,
+    parse('', 'SELECT 2 AS two'),
+    bind({}),
+    execute(),
+    SYNC,
   );
   const ms = await c.readies(2);
   assert.equal(types(ms), '12C' + 'EZ' + '12DCZ');
@@ -104,8 +133,13 @@ test('a statement or portal name with invalid UTF-8 is refused the same way', as
 
 test('a guarded Execute the server skips (its Parse failed) does not hang the session', async () => {
   const c = await RawClient.connect(h.port);
-  c.send(parse('', "INSERT INTO public.orders (customer_id, amount, status) VALUES ('not a number', 1, 'x')"), bind({}), execute(), SYNC,
-    query('SELECT 4 AS four'));
+  c.send(
+    parse('', "INSERT INTO public.orders (customer_id, amount, status) VALUES ('not a number', 1, 'x')"),
+    bind({}),
+    execute(),
+    SYNC,
+    query('SELECT 4 AS four'),
+  );
   const ms = await c.readies(2);
   assert.equal(types(ms), 'EZ' + 'TDCZ');
   assert.equal(ms[0]!.code, '22P02');

@@ -9,8 +9,12 @@ import type { Harness } from './harness.ts';
 import { RawClient } from './raw-client.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
 const types = (ms: { type: string }[]) => ms.map((m) => m.type).join('');
 
@@ -18,9 +22,18 @@ test('three pipelined batches, the middle one denied: each gets its own answer, 
   const c = await RawClient.connect(h.port);
   const before = await h.writes();
   c.send(
-    parse('', 'SELECT id FROM public.orders WHERE id = $1'), bind({ params: [Buffer.from('3')] }), execute(), SYNC,
-    parse('', 'DELETE FROM public.customers WHERE id = 1'), bind({}), execute(), SYNC,
-    parse('', 'SELECT 2 AS two'), bind({}), execute(), SYNC,
+    parse('', 'SELECT id FROM public.orders WHERE id = $1'),
+    bind({ params: [Buffer.from('3')] }),
+    execute(),
+    SYNC,
+    parse('', 'DELETE FROM public.customers WHERE id = 1'),
+    bind({}),
+    execute(),
+    SYNC,
+    parse('', 'SELECT 2 AS two'),
+    bind({}),
+    execute(),
+    SYNC,
   );
   const ms = await c.readies(3);
   assert.equal(types(ms), '12DCZ' + 'EZ' + '12DCZ');
@@ -36,9 +49,16 @@ test('three pipelined batches, the middle one denied: each gets its own answer, 
 test('a denial inside one batch: earlier results arrive, the rest of the batch is skipped until Sync', async () => {
   const c = await RawClient.connect(h.port);
   c.send(
-    parse('', 'SELECT 1 AS a'), bind({}), execute(),
-    parse('', 'TRUNCATE public.orders'), bind({}), execute(),
-    parse('', 'SELECT 3 AS c'), bind({}), execute(), SYNC,
+    parse('', 'SELECT 1 AS a'),
+    bind({}),
+    execute(),
+    parse('', 'TRUNCATE public.orders'),
+    bind({}),
+    execute(),
+    parse('', 'SELECT 3 AS c'),
+    bind({}),
+    execute(),
+    SYNC,
     query('SELECT 4 AS d'),
   );
   const ms = await c.readies(2);
@@ -50,9 +70,19 @@ test('a denial inside one batch: earlier results arrive, the rest of the batch i
 test('a server error mid-pipeline, then a denial in the next batch, then success', async () => {
   const c = await RawClient.connect(h.port);
   c.send(
-    parse('', 'SELECT 1/0'), bind({}), execute(), SYNC,
-    parse('', 'DROP TABLE public.orders'), bind({}), execute(), SYNC,
-    parse('', 'SELECT 5 AS e'), bind({}), describe('P'), execute(), SYNC,
+    parse('', 'SELECT 1/0'),
+    bind({}),
+    execute(),
+    SYNC,
+    parse('', 'DROP TABLE public.orders'),
+    bind({}),
+    execute(),
+    SYNC,
+    parse('', 'SELECT 5 AS e'),
+    bind({}),
+    describe('P'),
+    execute(),
+    SYNC,
   );
   const ms = await c.readies(3);
   assert.equal(types(ms), '1EZ' + 'EZ' + '12TDCZ');
@@ -110,7 +140,11 @@ test('masking through pg with parameters: text results', async () => {
 
 test('masking through pg with binary results', async () => {
   const c = await h.client();
-  const config = { text: 'SELECT id, email, ssn FROM public.customers WHERE id = $1', values: [3], binary: true } as unknown as pg.QueryConfig;
+  const config = {
+    text: 'SELECT id, email, ssn FROM public.customers WHERE id = $1',
+    values: [3],
+    binary: true,
+  } as unknown as pg.QueryConfig;
   const r = await c.query(config);
   const row = r.rows[0] as Record<string, unknown>;
   const text = JSON.stringify(row, (_k, v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));

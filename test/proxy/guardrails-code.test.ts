@@ -6,8 +6,10 @@ import { startHarness, failure, POLICY } from './harness.ts';
 import type { Harness } from './harness.ts';
 import { quoteIdent } from '../support/pg.ts';
 
-const CODE_POLICY = POLICY.replace('    - { name: sleep,',
-  '    - { name: code, effect: allow, operations: [CALL], functions: ["public.purge*", "public.stamp", "pg_catalog.do"] }\n    - { name: sleep,');
+const CODE_POLICY = POLICY.replace(
+  '    - { name: sleep,',
+  '    - { name: code, effect: allow, operations: [CALL], functions: ["public.purge*", "public.stamp", "pg_catalog.do"] }\n    - { name: sleep,',
+);
 
 let h: Harness;
 before(async () => {
@@ -21,14 +23,21 @@ before(async () => {
     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ${quoteIdent(h.role.user)};
     GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA public TO ${quoteIdent(h.role.user)};`);
 });
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
-const purged = async () => Number((await h.admin("SELECT count(*) AS n FROM public.orders WHERE status = 'purged'")).rows[0].n);
+const purged = async () =>
+  Number((await h.admin("SELECT count(*) AS n FROM public.orders WHERE status = 'purged'")).rows[0].n);
 
 test('a function that changes more rows than the limit is rolled back, whatever its volatility label', async () => {
   const c = await h.client();
-  for (const sql of ['SELECT public.purge(10)', 'SELECT public.purge_stable(10)', 'CALL public.purge_proc(10)',
-    "DO $$ BEGIN PERFORM public.purge(10); END $$"]) {
+  for (const sql of [
+    'SELECT public.purge(10)',
+    'SELECT public.purge_stable(10)',
+    'CALL public.purge_proc(10)',
+    'DO $$ BEGIN PERFORM public.purge(10); END $$',
+  ]) {
     const e = await failure(c.query(sql));
     assert.equal(e.code, '42501', sql);
     assert.match(e.message, /more than maxAffectedRows 5 .*rolled back/, sql);

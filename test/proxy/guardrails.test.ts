@@ -6,10 +6,15 @@ import { startHarness, failure, psql } from './harness.ts';
 import type { Harness } from './harness.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
-const pending = async () => Number((await h.admin("SELECT count(*) AS n FROM public.orders WHERE status = 'pending'")).rows[0].n);
+const pending = async () =>
+  Number((await h.admin("SELECT count(*) AS n FROM public.orders WHERE status = 'pending'")).rows[0].n);
 
 test('over the limit outside a transaction: 42501, rolled back, session idle', async () => {
   const c = await h.client();
@@ -19,7 +24,7 @@ test('over the limit outside a transaction: 42501, rolled back, session idle', a
   // 10 updated rows + the row the probe's statement trigger writes: what a statement changed counts its triggers
   assert.match(e.message, /affected 11 rows, more than maxAffectedRows 5 .*rolled back/);
   assert.equal(await pending(), before);
-  await c.query('BEGIN');   // would warn/fail if the proxy had left a transaction open
+  await c.query('BEGIN'); // would warn/fail if the proxy had left a transaction open
   await c.query('COMMIT');
 });
 
@@ -38,7 +43,7 @@ test('over the limit inside a transaction block: the block is failed, earlier wo
   await c.query('BEGIN');
   await c.query("INSERT INTO public.orders (customer_id, amount, status) VALUES (1, 1, 'guard-tx')");
   await c.query('SAVEPOINT mine');
-  const e = await failure(c.query("UPDATE public.orders SET amount = amount + 1 WHERE id <= 10"));
+  const e = await failure(c.query('UPDATE public.orders SET amount = amount + 1 WHERE id <= 10'));
   assert.equal(e.code, '42501');
   const next = await failure(c.query('SELECT 1'));
   assert.equal(next.code, '25P02');
@@ -56,13 +61,13 @@ test('under the limit inside a transaction block: the transaction continues', as
   const r = await c.query("UPDATE public.orders SET status = 'shipped' WHERE id = 13");
   assert.equal(r.rowCount, 1);
   await c.query('ROLLBACK');
-  const n = await h.admin("SELECT status FROM public.orders WHERE id = 13");
+  const n = await h.admin('SELECT status FROM public.orders WHERE id = 13');
   assert.equal(n.rows[0].status, 'pending');
 });
 
 test('a guarded write that fails on its own passes the error through and leaves no transaction open', async () => {
   const c = await h.client();
-  const e = await failure(c.query("UPDATE public.orders SET amount = -1 WHERE id = 1 AND 1/0 = 1"));
+  const e = await failure(c.query('UPDATE public.orders SET amount = -1 WHERE id = 1 AND 1/0 = 1'));
   assert.equal(e.code, '22012');
   const r = await c.query('SELECT 1 AS one');
   assert.equal(r.rows[0].one, 1);
@@ -111,7 +116,8 @@ test('COPY FROM STDIN over the limit is rolled back; under the limit it loads', 
 // Issue 11, class 3: the CommandComplete tag counts only the top-level statement's rows. What a statement
 // really changed is counted from the transaction's tuple counters, for every shape.
 const orderCount = async () => Number((await h.admin('SELECT count(*) AS n FROM public.orders')).rows[0].n);
-const statusCount = async (s: string) => Number((await h.admin('SELECT count(*) AS n FROM public.orders WHERE status = $1', [s])).rows[0].n);
+const statusCount = async (s: string) =>
+  Number((await h.admin('SELECT count(*) AS n FROM public.orders WHERE status = $1', [s])).rows[0].n);
 
 test('DML inside WITH is counted: a DELETE under a SELECT is rolled back over the limit', async () => {
   const c = await h.client();
@@ -127,7 +133,9 @@ test('DML inside WITH is counted: a DELETE under a SELECT is rolled back over th
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
   }
   // extended protocol: the same shape, counted before the Sync commits
-  const e = await failure(c.query('WITH d AS (DELETE FROM public.orders WHERE id <= $1 RETURNING *) SELECT count(*) FROM d', [10]));
+  const e = await failure(
+    c.query('WITH d AS (DELETE FROM public.orders WHERE id <= $1 RETURNING *) SELECT count(*) FROM d', [10]),
+  );
   assert.equal(e.code, '42501');
   assert.equal(await orderCount(), before);
   assert.equal((await c.query('SELECT $1::int AS n', [3])).rows[0].n, 3);
@@ -135,18 +143,21 @@ test('DML inside WITH is counted: a DELETE under a SELECT is rolled back over th
 
 test('two data-modifying CTEs, each under the limit, together over it: rolled back', async () => {
   const c = await h.client();
-  const sql = "WITH a AS (UPDATE public.orders SET status = 'cte-a' WHERE id BETWEEN 1 AND 4 RETURNING 1),"
+  const sql =
+    "WITH a AS (UPDATE public.orders SET status = 'cte-a' WHERE id BETWEEN 1 AND 4 RETURNING 1),"
     + " b AS (UPDATE public.orders SET status = 'cte-b' WHERE id BETWEEN 5 AND 8 RETURNING 1)"
     + ' SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) AS n';
   const e = await failure(c.query(sql));
   assert.equal(e.code, '42501');
   assert.match(e.message, /affected \d+ rows, more than maxAffectedRows 5/);
-  assert.equal(await statusCount('cte-a') + await statusCount('cte-b'), 0);
+  assert.equal((await statusCount('cte-a')) + (await statusCount('cte-b')), 0);
   const p = await failure(c.query(sql.replace("'cte-a'", '$1'), ['cte-a']));
   assert.equal(p.code, '42501');
-  assert.equal(await statusCount('cte-a') + await statusCount('cte-b'), 0);
+  assert.equal((await statusCount('cte-a')) + (await statusCount('cte-b')), 0);
   // under the limit, the same shape commits and its result arrives
-  const ok = await c.query("WITH a AS (UPDATE public.orders SET status = 'cte-ok' WHERE id = 1 RETURNING 1) SELECT count(*)::int AS n FROM a");
+  const ok = await c.query(
+    "WITH a AS (UPDATE public.orders SET status = 'cte-ok' WHERE id = 1 RETURNING 1) SELECT count(*)::int AS n FROM a",
+  );
   assert.deepEqual(ok.rows, [{ n: 1 }]);
   assert.equal(await statusCount('cte-ok'), 1);
 });
@@ -164,16 +175,23 @@ test('EXPLAIN ANALYZE of a write is counted: rolled back over the limit', async 
     assert.equal(await statusCount('explained'), before, sql);
   }
   // under the limit: the whole plan arrives, even when it has more lines than the limit has rows
-  const r = await c.query("EXPLAIN (ANALYZE, VERBOSE, BUFFERS) UPDATE public.orders SET status = 'explained' WHERE id = 2");
+  const r = await c.query(
+    "EXPLAIN (ANALYZE, VERBOSE, BUFFERS) UPDATE public.orders SET status = 'explained' WHERE id = 2",
+  );
   assert.ok(r.rows.length > 5, `${r.rows.length} plan lines`);
   assert.equal(await statusCount('explained'), before + 1);
 });
 
 test('a SELECT over a small data-modifying CTE returns every row, however many', async () => {
   const c = await h.client();
-  const r = await c.query("WITH u AS (UPDATE public.orders SET status = 'touched' WHERE id = 3 RETURNING id) SELECT g FROM generate_series(1, 50) g, u");
+  const r = await c.query(
+    "WITH u AS (UPDATE public.orders SET status = 'touched' WHERE id = 3 RETURNING id) SELECT g FROM generate_series(1, 50) g, u",
+  );
   assert.equal(r.rows.length, 50);
-  const p = await c.query('WITH u AS (UPDATE public.orders SET status = $1 WHERE id = 3 RETURNING id) SELECT g FROM generate_series(1, 50) g, u', ['touched']);
+  const p = await c.query(
+    'WITH u AS (UPDATE public.orders SET status = $1 WHERE id = 3 RETURNING id) SELECT g FROM generate_series(1, 50) g, u',
+    ['touched'],
+  );
   assert.equal(p.rows.length, 50);
 });
 

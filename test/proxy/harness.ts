@@ -65,7 +65,11 @@ spec:
   guardrails: { blockUnfilteredWrites: true, maxAffectedRows: 5 }
 `;
 
-export function configYaml(db: { host: string; port: number; database: string }, role: { user: string; password: string }, policy = POLICY): string {
+export function configYaml(
+  db: { host: string; port: number; database: string },
+  role: { user: string; password: string },
+  policy = POLICY,
+): string {
   return localConfigYaml({ endpoint: db, role, policy });
 }
 
@@ -74,9 +78,14 @@ export class MemoryAudit implements AuditSink {
   readonly records: StatementRecord[] = [];
   accept = true;
   sessionStarted(): void {}
-  statement(r: StatementRecord): boolean { this.records.push(r); return this.accept; }
+  statement(r: StatementRecord): boolean {
+    this.records.push(r);
+    return this.accept;
+  }
   sessionEnded(): void {}
-  accepting(): boolean { return this.accept; }
+  accepting(): boolean {
+    return this.accept;
+  }
   async close(): Promise<void> {}
 }
 
@@ -102,7 +111,9 @@ export interface Harness {
 
 let generation = 1;
 
-export async function startHarness(opts: { policy?: string; md5?: boolean; proxy?: Partial<ProxyOptions> } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { policy?: string; md5?: boolean; proxy?: Partial<ProxyOptions> } = {},
+): Promise<Harness> {
   const db = await testDatabase('proxy');
   const role = await createRole(uniqueName('app'), uniqueName('pw'), { md5: opts.md5 === true });
   const admin = (sql: string, params?: unknown[]) => withDb(db, sql, params);
@@ -119,26 +130,47 @@ export async function startHarness(opts: { policy?: string; md5?: boolean; proxy
   const analyzer = await loadAnalyzer();
   const audit = new MemoryAudit();
   const proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 }, target: loaded.config.target, identity: makeIdentity(IDENTITY),
-    state: policyState(loaded.config.set, analyzer), audit, log: () => {}, ...opts.proxy,
+    listen: { host: '127.0.0.1', port: 0 },
+    target: loaded.config.target,
+    identity: makeIdentity(IDENTITY),
+    state: policyState(loaded.config.set, analyzer),
+    audit,
+    log: () => {},
+    ...opts.proxy,
   });
   const clients: pg.Client[] = [];
   let reloads = 0;
   const h: Harness = {
-    db, role, proxy, port: proxy.address.port, audit, config: loaded.config,
+    db,
+    role,
+    proxy,
+    port: proxy.address.port,
+    audit,
+    config: loaded.config,
     async client(extra = {}) {
-      const c = new pg.Client({ host: '127.0.0.1', port: proxy.address.port, user: 'whoever', password: 'anything', database: 'shop', ...extra });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port: proxy.address.port,
+        user: 'whoever',
+        password: 'anything',
+        database: 'shop',
+        ...extra,
+      });
       c.on('error', () => {});
       await c.connect();
       clients.push(c);
       return c;
     },
     admin,
-    async writes() { return Number((await admin('SELECT count(*) AS n FROM probe.writes')).rows[0].n); },
+    async writes() {
+      return Number((await admin('SELECT count(*) AS n FROM probe.writes')).rows[0].n);
+    },
     logged(marker) {
       const file = join(db.server.dir, 'postgres.log');
       if (!existsSync(file)) throw new Error(`server log ${file} not found`);
-      return readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(marker));
+      return readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(marker));
     },
     reload(policy) {
       const next = loadLocalConfig(yaml(policy), 'test.yaml', {}, gen * 1000 + ++reloads);
@@ -158,7 +190,11 @@ export async function startHarness(opts: { policy?: string; md5?: boolean; proxy
 async function withDb(db: TestDatabase, sql: string, params?: unknown[]): Promise<pg.QueryResult> {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
-  try { return await c.query(sql, params); } finally { await c.end(); }
+  try {
+    return await c.query(sql, params);
+  } finally {
+    await c.end();
+  }
 }
 
 /**
@@ -173,14 +209,22 @@ export function psql(h: Harness, args: string[], input?: string): Promise<{ code
 export function runPsql(args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn('psql', ['-X', '-v', 'ON_ERROR_STOP=1', ...args], {
-      env: { ...process.env, PGPASSWORD: 'x', PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PGPASSWORD: 'x', PGCONNECT_TIMEOUT: '10' },
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, out, err }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out, err });
+    });
     child.stdin.end(input ?? '');
   });
 }
@@ -193,7 +237,11 @@ export function tempFile(name: string, content: string): string {
 }
 
 /** Wait until `check` is true (polling), or throw after `ms`. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
     if (await check()) return;

@@ -8,8 +8,10 @@ import type { Harness } from './harness.ts';
 import { quoteIdent } from '../support/pg.ts';
 
 // Reads on public.v_* allowed; public.secrets is in no rule.
-const INVOKER_POLICY = POLICY.replace('tables: ["public.customers", "public.orders", "public.big"] }',
-  'tables: ["public.customers", "public.orders", "public.big", "public.v_*"] }');
+const INVOKER_POLICY = POLICY.replace(
+  'tables: ["public.customers", "public.orders", "public.big"] }',
+  'tables: ["public.customers", "public.orders", "public.big", "public.v_*"] }',
+);
 
 const DEFINITIONS = `
 CREATE VIEW public.v_inv WITH (security_invoker) AS SELECT id, v FROM public.secrets;
@@ -27,12 +29,14 @@ before(async () => {
   await h.admin(DEFINITIONS);
   await h.admin(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${quoteIdent(h.role.user)}`);
 });
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 const refused: readonly (readonly [string, string])[] = [
   ['a security_invoker view over a table no rule allows', 'SELECT * FROM public.v_inv'],
   ['unqualified, through the search_path', 'SELECT v FROM v_inv'],
-  ['the base table read only in the view\'s WHERE', 'SELECT * FROM public.v_inv_on'],
+  ["the base table read only in the view's WHERE", 'SELECT * FROM public.v_inv_on'],
   ['nested security_invoker views', 'SELECT * FROM public.v_inv_outer'],
   ['inside a sub-query', 'SELECT (SELECT count(*) FROM public.v_inv) AS n'],
   ['in a CTE', 'WITH w AS (SELECT * FROM public.v_inv) SELECT * FROM w'],

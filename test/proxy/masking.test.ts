@@ -9,8 +9,12 @@ import type { Harness } from './harness.ts';
 const RAW = /ava\.costa@example\.org|liam\.johansson|sofia\.haddad|919-56-7042|915-16-7669|915-13-4325/;
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
 const reads: readonly (readonly [string, string])[] = [
   ['star', 'SELECT * FROM public.customers'],
@@ -64,7 +68,9 @@ test('unmasked columns pass through byte for byte', async () => {
 
 test('a unique violation does not echo the masked value in DETAIL or message', async () => {
   const c = await h.client();
-  const e = await failure(c.query("INSERT INTO public.customers VALUES (10, 'Dup', 'ava.costa@example.org', '900-00-0000')"));
+  const e = await failure(
+    c.query("INSERT INTO public.customers VALUES (10, 'Dup', 'ava.costa@example.org', '900-00-0000')"),
+  );
   assert.equal(e.code, '23505');
   assert.doesNotMatch(`${e.message} ${e.detail ?? ''}`, RAW);
 });
@@ -117,7 +123,9 @@ test('masked: a masked column passed as an EXECUTE argument', async () => {
 // computation (the end of the local part here), so computed values are redacted.
 test('partial masking is not applied to computed values', async () => {
   const c = await h.client();
-  const r = await c.query("SELECT split_part(email, '@', 1) AS local, email::varchar AS cast FROM public.customers WHERE id = 1");
+  const r = await c.query(
+    "SELECT split_part(email, '@', 1) AS local, email::varchar AS cast FROM public.customers WHERE id = 1",
+  );
   assert.equal(r.rows[0].local, '***');
   assert.equal(r.rows[0].cast, 'a***@example.org');
   await c.end();

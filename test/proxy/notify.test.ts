@@ -33,15 +33,23 @@ after(async () => {
 async function settle(): Promise<void> {
   const n = heard.length;
   await h.admin("NOTIFY jobs, 'settle'");
-  await eventually(() => heard.length > n && heard[heard.length - 1]!.payload === 'settle', 5000, 'the settle notification');
+  await eventually(
+    () => heard.length > n && heard[heard.length - 1]!.payload === 'settle',
+    5000,
+    'the settle notification',
+  );
   heard.length = 0;
 }
 
 test('NOTIFY on a channel no rule names: 42501, nothing sent, session usable', async () => {
   await settle();
   const c = await h.client();
-  for (const sql of ["NOTIFY jobs, 'forged-marker-1'", "SELECT pg_notify('jobs', 'forged-marker-2')",
-    "SELECT pg_notify('jobs', status) FROM public.orders", "SELECT * FROM pg_catalog.pg_notify('jobs', 'forged-marker-3')"]) {
+  for (const sql of [
+    "NOTIFY jobs, 'forged-marker-1'",
+    "SELECT pg_notify('jobs', 'forged-marker-2')",
+    "SELECT pg_notify('jobs', status) FROM public.orders",
+    "SELECT * FROM pg_catalog.pg_notify('jobs', 'forged-marker-3')",
+  ]) {
     const e = await failure(c.query(sql));
     assert.equal(e.code, '42501', sql);
     assert.match(e.message, /no rule allows NOTIFY on channel "jobs"/);
@@ -49,8 +57,9 @@ test('NOTIFY on a channel no rule names: 42501, nothing sent, session usable', a
   const e = await failure(c.query('SELECT pg_notify($1, $2)', ['jobs', 'forged-marker-4']));
   assert.equal(e.code, '42501');
   assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
-  await settle();   // nothing but the settle message arrived
-  for (const m of ['forged-marker-1', 'forged-marker-2', 'forged-marker-3', 'forged-marker-4']) assert.deepEqual(h.logged(m), [], m);
+  await settle(); // nothing but the settle message arrived
+  for (const m of ['forged-marker-1', 'forged-marker-2', 'forged-marker-3', 'forged-marker-4'])
+    assert.deepEqual(h.logged(m), [], m);
 });
 
 test('NOTIFY on a channel a rule names reaches listeners', async () => {
@@ -58,7 +67,10 @@ test('NOTIFY on a channel a rule names reaches listeners', async () => {
   await c.query("NOTIFY cache_orders, 'order 7'");
   await c.query("SELECT pg_notify('cache_orders', id::text) FROM public.orders WHERE id = 3");
   await eventually(() => heard.filter((m) => m.channel === 'cache_orders').length === 2, 5000, 'two notifications');
-  assert.deepEqual(heard.filter((m) => m.channel === 'cache_orders').map((m) => m.payload), ['order 7', '3']);
+  assert.deepEqual(
+    heard.filter((m) => m.channel === 'cache_orders').map((m) => m.payload),
+    ['order 7', '3'],
+  );
   heard.length = 0;
 });
 
@@ -68,10 +80,12 @@ test('a value derived from a masked column may not flow into a payload', async (
   await c.query('LISTEN cache_x');
   const got: string[] = [];
   c.on('notification', (m) => got.push(m.payload ?? ''));
-  for (const sql of ["SELECT pg_notify('cache_x', ssn) FROM public.customers",
+  for (const sql of [
+    "SELECT pg_notify('cache_x', ssn) FROM public.customers",
     "SELECT pg_notify('cache_x', lower(email) || '') FROM public.customers",
     "SELECT id FROM public.customers WHERE pg_notify('cache_x', ssn) IS NULL",
-    "SELECT pg_notify('cache_x', c::text) FROM public.customers c"]) {
+    "SELECT pg_notify('cache_x', c::text) FROM public.customers c",
+  ]) {
     const e = await failure(c.query(sql));
     assert.equal(e.code, '42501', sql);
     assert.match(e.message, /notification payload/, sql);

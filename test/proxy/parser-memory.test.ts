@@ -26,7 +26,9 @@ function rssMiB(pid: number): number {
 }
 
 const children: ReturnType<typeof spawn>[] = [];
-after(() => { for (const c of children) c.kill('SIGKILL'); });
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 test('issue 16: the memory one ~800 KB statement takes in `airlock proxy` comes back, and statements after it are decided as before', async (t) => {
   const db = await testDatabase('parsermem');
@@ -39,11 +41,26 @@ test('issue 16: the memory one ~800 KB statement takes in `airlock proxy` comes 
   await admin.end();
   const file = tempFile('airlock.yaml', configYaml({ host: db.host, port: db.port, database: db.database }, role));
 
-  const child = spawn('sh', ['scripts/node24.sh', 'bin/airlock.ts', 'proxy', '--config', file, '--identity', 'system:serviceaccount:team:trainer',
-    '--listen', '127.0.0.1:0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'sh',
+    [
+      'scripts/node24.sh',
+      'bin/airlock.ts',
+      'proxy',
+      '--config',
+      file,
+      '--identity',
+      'system:serviceaccount:team:trainer',
+      '--listen',
+      '127.0.0.1:0',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -53,7 +70,7 @@ test('issue 16: the memory one ~800 KB statement takes in `airlock proxy` comes 
     });
     child.on('exit', (code) => reject(new Error(`airlock proxy exited ${code} before listening: ${err}`)));
   });
-  const pid = child.pid!;   // scripts/node24.sh ends in `exec`: the child's pid is the proxy's
+  const pid = child.pid!; // scripts/node24.sh ends in `exec`: the child's pid is the proxy's
 
   const c = new pg.Client({ host: '127.0.0.1', port, user: 'app', password: 'x', database: 'shop' });
   await c.connect();
@@ -74,7 +91,9 @@ test('issue 16: the memory one ~800 KB statement takes in `airlock proxy` comes 
     const big = `SELECT id, amount FROM public.orders WHERE id IN (${items.join(',')}) ORDER BY id`;
     assert.ok(big.length > 780_000 && big.length < 1_048_576, `statement of ${big.length} bytes`);
     let grown = before;
-    const sampler = setInterval(() => { grown = Math.max(grown, rssMiB(pid)); }, 10);
+    const sampler = setInterval(() => {
+      grown = Math.max(grown, rssMiB(pid));
+    }, 10);
     try {
       const r = await c.query(big);
       assert.equal(r.rowCount, 20);
@@ -92,9 +111,17 @@ test('issue 16: the memory one ~800 KB statement takes in `airlock proxy` comes 
       if (now <= before + LEFT_BEHIND_MIB) break;
       await new Promise((res) => setTimeout(res, 200));
     }
-    t.diagnostic(`RSS before ${before.toFixed(0)} MiB, peak during the ${big.length}-byte statement ${grown.toFixed(0)} MiB, then ${now.toFixed(0)} MiB`);
-    assert.ok(grown > before + LEFT_BEHIND_MIB, `the statement should have grown RSS past the bound (${grown.toFixed(0)} vs ${before.toFixed(0)} MiB): the test measures nothing otherwise`);
-    assert.ok(now <= before + LEFT_BEHIND_MIB, `RSS stayed at ${now.toFixed(0)} MiB, ${(now - before).toFixed(0)} MiB above the ${before.toFixed(0)} MiB before the statement`);
+    t.diagnostic(
+      `RSS before ${before.toFixed(0)} MiB, peak during the ${big.length}-byte statement ${grown.toFixed(0)} MiB, then ${now.toFixed(0)} MiB`,
+    );
+    assert.ok(
+      grown > before + LEFT_BEHIND_MIB,
+      `the statement should have grown RSS past the bound (${grown.toFixed(0)} vs ${before.toFixed(0)} MiB): the test measures nothing otherwise`,
+    );
+    assert.ok(
+      now <= before + LEFT_BEHIND_MIB,
+      `RSS stayed at ${now.toFixed(0)} MiB, ${(now - before).toFixed(0)} MiB above the ${before.toFixed(0)} MiB before the statement`,
+    );
     await decided();
   } finally {
     await c.end().catch(() => {});

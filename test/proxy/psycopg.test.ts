@@ -27,7 +27,8 @@ function run(cmd: string, args: string[], timeoutMs = 180_000): Promise<{ code: 
 
 async function ensurePsycopg(): Promise<void> {
   const want = PSYCOPG.split('==')[1];
-  if (existsSync(PY) && (await run(PY, ['-c', 'import psycopg; print(psycopg.__version__)'])).out.trim() === want) return;
+  if (existsSync(PY) && (await run(PY, ['-c', 'import psycopg; print(psycopg.__version__)'])).out.trim() === want)
+    return;
   process.stderr.write(`psycopg.test: installing ${PSYCOPG} into ${VENV} (once, ~30 s)\n`);
   mkdirSync(dirname(VENV), { recursive: true });
   if (!existsSync(PY)) {
@@ -41,17 +42,26 @@ async function ensurePsycopg(): Promise<void> {
 let h: Harness;
 let got: Record<string, unknown>;
 
-before(async () => {
-  await ensurePsycopg();
-  h = await startHarness();
-  const before = await h.writes();
-  const r = await run(PY, [SCRIPT, `host=127.0.0.1 port=${h.port} user=whoever password=x dbname=shop sslmode=disable`], 60_000);
-  if (r.code !== 0) throw new Error(`psycopg_check.py failed (exit ${r.code}):\n${r.out}${r.err}`);
-  got = JSON.parse(r.out) as Record<string, unknown>;
-  got.writes = (await h.writes()) - before;
-}, { timeout: 300_000 });
+before(
+  async () => {
+    await ensurePsycopg();
+    h = await startHarness();
+    const before = await h.writes();
+    const r = await run(
+      PY,
+      [SCRIPT, `host=127.0.0.1 port=${h.port} user=whoever password=x dbname=shop sslmode=disable`],
+      60_000,
+    );
+    if (r.code !== 0) throw new Error(`psycopg_check.py failed (exit ${r.code}):\n${r.out}${r.err}`);
+    got = JSON.parse(r.out) as Record<string, unknown>;
+    got.writes = (await h.writes()) - before;
+  },
+  { timeout: 300_000 },
+);
 
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 test('the installed client is the pinned psycopg', () => {
   assert.equal(got.version, PSYCOPG.split('==')[1]);
@@ -59,7 +69,10 @@ test('the installed client is the pinned psycopg', () => {
 
 test('a SELECT returns masked email and ssn, unmasked name', () => {
   const rows = got.masked as [number, string, string, string][];
-  assert.deepEqual(rows.map((r) => r[0]), [1, 2, 3]);
+  assert.deepEqual(
+    rows.map((r) => r[0]),
+    [1, 2, 3],
+  );
   const [, name, email, ssn] = rows[0]!;
   assert.equal(name, 'Ava Costa');
   assert.notEqual(email, 'ava.costa@example.org');
@@ -69,11 +82,17 @@ test('a SELECT returns masked email and ssn, unmasked name', () => {
 
 test('server-side prepared statements (prepare_threshold=0) run, reuse the statement and stay masked', () => {
   const rows = got.prepared as [string, string][];
-  assert.deepEqual(rows.map((r) => r[0]), ['Ava Costa', 'Liam Johansson', 'Sofia Haddad', 'Ava Costa']);
+  assert.deepEqual(
+    rows.map((r) => r[0]),
+    ['Ava Costa', 'Liam Johansson', 'Sofia Haddad', 'Ava Costa'],
+  );
   assert.doesNotMatch(JSON.stringify(rows), /919-56-7042|915-16-7669|915-13-4325/);
   // log_statement=all logs a named prepared statement's runs as "execute _pg3_N": it really was prepared.
   const executes = h.logged('psycopg-prepared').filter((l) => /execute _pg3_\d+/.test(l));
-  assert.ok(executes.length >= 4, `expected 4 executions of a named statement, log has:\n${h.logged('psycopg-prepared').join('\n')}`);
+  assert.ok(
+    executes.length >= 4,
+    `expected 4 executions of a named statement, log has:\n${h.logged('psycopg-prepared').join('\n')}`,
+  );
 });
 
 test('a denied statement raises InsufficientPrivilege naming the policy, and the connection stays usable', () => {

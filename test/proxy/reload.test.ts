@@ -8,10 +8,17 @@ import { RawClient } from './raw-client.ts';
 import { parse, bind, execute, SYNC } from '../../proxy/wire/messages.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
-const NO_ORDERS = POLICY.replace('tables: ["public.customers", "public.orders", "public.big"]', 'tables: ["public.customers", "public.big"]');
+const NO_ORDERS = POLICY.replace(
+  'tables: ["public.customers", "public.orders", "public.big"]',
+  'tables: ["public.customers", "public.big"]',
+);
 
 test('allow → deny on a live session at its next statement; deny → allow back', async () => {
   const c = await h.client();
@@ -41,7 +48,12 @@ test('a named prepared statement is re-decided at its next Bind after a policy c
 test('masking added by a reload applies to the next result', async () => {
   const c = await h.client();
   assert.equal((await c.query('SELECT name FROM public.customers WHERE id = 1')).rows[0].name, 'Ava Costa');
-  h.reload(POLICY.replace('- { columns: ["public.customers.ssn"], strategy: redact }', '- { columns: ["public.customers.ssn", "public.customers.name"], strategy: redact }'));
+  h.reload(
+    POLICY.replace(
+      '- { columns: ["public.customers.ssn"], strategy: redact }',
+      '- { columns: ["public.customers.ssn", "public.customers.name"], strategy: redact }',
+    ),
+  );
   assert.notEqual((await c.query('SELECT name FROM public.customers WHERE id = 1')).rows[0].name, 'Ava Costa');
   h.reload(POLICY);
 });

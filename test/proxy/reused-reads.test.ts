@@ -13,25 +13,32 @@ import { RawClient } from './raw-client.ts';
 import type { Msg } from './raw-client.ts';
 import { query } from '../../proxy/wire/messages.ts';
 
-const N = 2000;   // rows of public.big; each value is unique, so a row from another read cannot pass for it
-const K = 40;     // × K: an 80,000-row pass-through result (~14 MB on the wire), more than the socket buffers hold
+const N = 2000; // rows of public.big; each value is unique, so a row from another read cannot pass for it
+const K = 40; // × K: an 80,000-row pass-through result (~14 MB on the wire), more than the socket buffers hold
 const value = (id: number): string => createHash('md5').update(String(id)).digest('hex').repeat(4);
 
 // The test policy, with public.big.w masked: rows that name it are rebuilt, the rest pass through as views.
-const policy = POLICY.replace('    - { columns: ["public.customers.ssn"], strategy: redact }',
-  '    - { columns: ["public.customers.ssn"], strategy: redact }\n    - { columns: ["public.big.w"], strategy: redact }');
+const policy = POLICY.replace(
+  '    - { columns: ["public.customers.ssn"], strategy: redact }',
+  '    - { columns: ["public.customers.ssn"], strategy: redact }\n    - { columns: ["public.big.w"], strategy: redact }',
+);
 
 let h: Harness;
 before(async () => {
   assert.notEqual(policy, POLICY, 'the masking rule was added');
   h = await startHarness({ policy });
   await h.admin('ALTER TABLE public.big ADD COLUMN w text');
-  await h.admin(`INSERT INTO public.big SELECT g, repeat(md5(g::text), 4), 'secret-' || g FROM generate_series(1, ${N}) g`);
+  await h.admin(
+    `INSERT INTO public.big SELECT g, repeat(md5(g::text), 4), 'secret-' || g FROM generate_series(1, ${N}) g`,
+  );
 });
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 /** A status value per order and run, long enough to span much of a read if it were overwritten. */
-const status = (run: number, id: number): string => `run-${run}-order-${id}-`.padEnd(200, String.fromCharCode(97 + (id % 26)));
+const status = (run: number, id: number): string =>
+  `run-${run}-order-${id}-`.padEnd(200, String.fromCharCode(97 + (id % 26)));
 
 /** The statements of one pipelined round; `check` asserts on the messages up to its last ReadyForQuery. */
 function round(run: number): { sql: string[]; check(msgs: Msg[]): void } {
@@ -64,9 +71,15 @@ function round(run: number): { sql: string[]; check(msgs: Msg[]): void } {
         seen[i]!++;
       }
       assert.equal(rows(0).length, N * K);
-      assert.ok(seen.every((n) => n === 1), 'every (id, k) exactly once');
+      assert.ok(
+        seen.every((n) => n === 1),
+        'every (id, k) exactly once',
+      );
 
-      assert.deepEqual(results[1]!.map((m) => m.tag ?? m.type), ['RESET']);
+      assert.deepEqual(
+        results[1]!.map((m) => m.tag ?? m.type),
+        ['RESET'],
+      );
 
       const masked = rows(2);
       assert.equal(masked.length, N);
@@ -76,8 +89,12 @@ function round(run: number): { sql: string[]; check(msgs: Msg[]): void } {
       }
       assert.equal(new Set(masked.map((r) => r[2])).size, 1, 'redacted alike');
 
-      assert.deepEqual(rows(3).map(([id, st]) => [Number(id), st]).sort((a, b) => Number(a[0]) - Number(b[0])),
-        [1, 2, 3].map((i) => [i, status(run, i)]));
+      assert.deepEqual(
+        rows(3)
+          .map(([id, st]) => [Number(id), st])
+          .sort((a, b) => Number(a[0]) - Number(b[0])),
+        [1, 2, 3].map((i) => [i, status(run, i)]),
+      );
       assert.equal(results[3]!.at(-1)!.tag, 'UPDATE 3');
 
       const tail = rows(4);
@@ -92,7 +109,9 @@ function round(run: number): { sql: string[]; check(msgs: Msg[]): void } {
  * backend (the log is shared by every test database of the run): one per setup or refresh.
  */
 async function refreshes(): Promise<number> {
-  const pids = (await h.admin('SELECT pid FROM pg_stat_activity WHERE usename = $1', [h.role.user])).rows.map((r) => r.pid as number);
+  const pids = (await h.admin('SELECT pid FROM pg_stat_activity WHERE usename = $1', [h.role.user])).rows.map(
+    (r) => r.pid as number,
+  );
   assert.equal(pids.length, 1, 'one upstream session');
   return h.logged('pg_catalog.current_schemas(false)').filter((l) => l.includes(` [${pids[0]}] `)).length;
 }
@@ -111,7 +130,8 @@ test('a client that reads in bursts gets every row intact: queued writes are not
   let reading = true;
   const t = setInterval(() => {
     reading = !reading;
-    if (reading) c.sock.resume(); else c.sock.pause();
+    if (reading) c.sock.resume();
+    else c.sock.pause();
   }, 4);
   try {
     for (let i = 1; i <= 2; i++) await run(c, round(i));

@@ -30,18 +30,37 @@ const HOOK = `data:text/javascript,${encodeURIComponent(`import { registerHooks 
 registerHooks({ resolve(s, c, next) { if (s === 'prom-client') process.stderr.write(${JSON.stringify(`${LOADED}\n`)}); return next(s, c); } });`)}`;
 
 const policy: AccessPolicy = {
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'trainer', namespace: 'ml' },
-  spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }] },
+  apiVersion: 'airlock.dev/v1alpha1',
+  kind: 'AccessPolicy',
+  metadata: { name: 'trainer', namespace: 'ml' },
+  spec: {
+    subjects: [{ kind: 'ServiceAccount', name: 'trainer' }],
+    databases: ['orders'],
+    rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }],
+  },
 } as unknown as AccessPolicy;
 
-interface Sidecar { readonly child: ChildProcess; readonly exited: Promise<number | null>; output: string; readonly listenPort: number; readonly healthPort: number }
+interface Sidecar {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  output: string;
+  readonly listenPort: number;
+  readonly healthPort: number;
+}
 
 function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((done, reject) => {
-    http.get({ host: '127.0.0.1', port, path }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => done({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path }, (res) => {
+        let body = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => {
+            body += c;
+          })
+          .on('end', () => done({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -62,16 +81,30 @@ describe('sidecar metrics', () => {
 
   const snapshot = (generation: number): Snapshot => ({
     policySet: compile([policy], generation),
-    binding: { namespace: 'ml', name: 'orders', generation: 1, spec: { engine: 'postgres', endpoint: { host: db.host, database: db.database }, credentialsSecretRef: { name: 's' } } as DatabaseBinding['spec'] },
+    binding: {
+      namespace: 'ml',
+      name: 'orders',
+      generation: 1,
+      spec: {
+        engine: 'postgres',
+        endpoint: { host: db.host, database: db.database },
+        credentialsSecretRef: { name: 's' },
+      } as DatabaseBinding['spec'],
+    },
     endpoint: { host: db.host, port: db.port, database: db.database, tlsMode: 'disable', caPem: null },
     credentials: { username: role.user, password: role.password },
-    grants: [], revoked: [], shutdown: null,
+    grants: [],
+    revoked: [],
+    shutdown: null,
   });
 
   const until = async (what: string, f: () => Promise<boolean> | boolean): Promise<void> => {
     const end = Date.now() + 15_000;
     while (!(await f())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; sidecar output:\n${running.map((s) => s.output).join('\n---\n')}`);
+      if (Date.now() > end)
+        throw new Error(
+          `timed out waiting for ${what}; sidecar output:\n${running.map((s) => s.output).join('\n---\n')}`,
+        );
       await new Promise((r) => setTimeout(r, 25));
     }
   };
@@ -81,16 +114,50 @@ describe('sidecar metrics', () => {
     const [listenPort, healthPort] = await Promise.all([freePort(), freePort()]);
     const spool = join(dir, `spool-${listenPort}`);
     mkdirSync(spool);
-    const child = spawn(process.execPath, ['--import', HOOK, join(root, 'bin', 'airlock.ts'), 'proxy',
-      '--operator', `127.0.0.1:${grpcPort}`, '--binding', 'ml/orders', '--listen', `127.0.0.1:${listenPort}`,
-      '--health-listen', `127.0.0.1:${healthPort}`, '--token-file', tokenFile, '--spool-dir', spool, ...extra], {
-      env: { ...process.env, AIRLOCK_OPERATOR_CA: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        HOOK,
+        join(root, 'bin', 'airlock.ts'),
+        'proxy',
+        '--operator',
+        `127.0.0.1:${grpcPort}`,
+        '--binding',
+        'ml/orders',
+        '--listen',
+        `127.0.0.1:${listenPort}`,
+        '--health-listen',
+        `127.0.0.1:${healthPort}`,
+        '--token-file',
+        tokenFile,
+        '--spool-dir',
+        spool,
+        ...extra,
+      ],
+      {
+        env: { ...process.env, AIRLOCK_OPERATOR_CA: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const s: Sidecar = {
+      child,
+      exited: new Promise((r) => child.once('exit', (code) => r(code))),
+      output: '',
+      listenPort,
+      healthPort,
+    };
+    child.stdout!.on('data', (c: Buffer) => {
+      s.output += c.toString();
     });
-    const s: Sidecar = { child, exited: new Promise((r) => child.once('exit', (code) => r(code))), output: '', listenPort, healthPort };
-    child.stdout!.on('data', (c: Buffer) => { s.output += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { s.output += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => {
+      s.output += c.toString();
+    });
     running.push(s);
-    await until('the sidecar to be ready', async () => (await get(healthPort, '/readyz').catch(() => ({ status: 0 }))).status === 200);
+    await until(
+      'the sidecar to be ready',
+      async () => (await get(healthPort, '/readyz').catch(() => ({ status: 0 }))).status === 200,
+    );
     return s;
   }
 
@@ -103,22 +170,32 @@ describe('sidecar metrics', () => {
 
   before(async () => {
     db = await testDatabase('sidecar_metrics');
-    await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)', db.database);
+    await adminQuery(
+      db.server,
+      'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)',
+      db.database,
+    );
     role = await createRole(uniqueName('airlock_app'), 'pw-1');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
-    server = new DistributionServer({ reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])), authorize: () => ({ ok: true }) });
+    server = new DistributionServer({
+      reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
+      authorize: () => ({ ok: true }),
+    });
     grpcPort = await server.listen('127.0.0.1:0');
     writeFileSync(tokenFile, TOKEN);
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(7));
   });
   after(async () => {
-    for (const s of running) { if (s.child.exitCode === null) s.child.kill('SIGTERM'); await s.exited; }
+    for (const s of running) {
+      if (s.child.exitCode === null) s.child.kill('SIGTERM');
+      await s.exited;
+    }
     await server?.close();
     await db?.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('with --metrics: GET /metrics on the health port counts the sidecar\'s statements and shows its policy generation', async () => {
+  test("with --metrics: GET /metrics on the health port counts the sidecar's statements and shows its policy generation", async () => {
     const s = await startSidecar(['--metrics']);
     const c = await connect(s);
     try {
@@ -139,11 +216,19 @@ describe('sidecar metrics', () => {
       // Read from the real audit spool sink (--spool-dir), not a stand-in.
       assert.notEqual(sample(m.body, 'airlock_audit_spool_bytes'), undefined, m.body);
       assert.equal(sample(m.body, 'airlock_audit_dropped_total'), 0, m.body);
-    } finally { await c.end(); }
-    await until('the session to be counted as closed', async () => sample((await get(s.healthPort, '/metrics')).body, 'airlock_connections') === 0);
+    } finally {
+      await c.end();
+    }
+    await until(
+      'the session to be counted as closed',
+      async () => sample((await get(s.healthPort, '/metrics')).body, 'airlock_connections') === 0,
+    );
     // A policy update from the operator moves the generation gauge.
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(8));
-    await until('generation 2 on /metrics', async () => sample((await get(s.healthPort, '/metrics')).body, 'airlock_policy_generation') === 2);
+    await until(
+      'generation 2 on /metrics',
+      async () => sample((await get(s.healthPort, '/metrics')).body, 'airlock_policy_generation') === 2,
+    );
     assert.equal((await get(s.healthPort, '/readyz')).status, 200);
     assert.ok(s.output.includes(LOADED), 'prom-client is loaded with --metrics');
   });
@@ -151,7 +236,11 @@ describe('sidecar metrics', () => {
   test('without --metrics: /metrics is 404 and prom-client is never imported', async () => {
     const s = await startSidecar([]);
     const c = await connect(s);
-    try { assert.deepEqual((await c.query('SELECT id FROM public.items')).rows, [{ id: 1 }]); } finally { await c.end(); }
+    try {
+      assert.deepEqual((await c.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
+    } finally {
+      await c.end();
+    }
     const m = await get(s.healthPort, '/metrics');
     assert.equal(m.status, 404, m.body);
     assert.equal((await get(s.healthPort, '/healthz')).status, 200);
@@ -159,10 +248,25 @@ describe('sidecar metrics', () => {
   });
 
   test('--metrics without --health-listen is refused with a usage error', async () => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'airlock.ts'), 'proxy', '--operator', `127.0.0.1:${grpcPort}`,
-      '--binding', 'ml/orders', '--token-file', tokenFile, '--metrics'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, 'bin', 'airlock.ts'),
+        'proxy',
+        '--operator',
+        `127.0.0.1:${grpcPort}`,
+        '--binding',
+        'ml/orders',
+        '--token-file',
+        tokenFile,
+        '--metrics',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     assert.equal(code, 2, stderr);
     assert.match(stderr, /--metrics serves \/metrics on the health listener: give --health-listen HOST:PORT too/);

@@ -26,10 +26,13 @@ import type { TestDatabase } from '../support/pg.ts';
 
 const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const TOKEN = jwt({ sub: 'system:serviceaccount:ml:trainer' });
-const policy = (rules: object[]): AccessPolicy => ({
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'trainer', namespace: 'ml' },
-  spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
-} as unknown as AccessPolicy);
+const policy = (rules: object[]): AccessPolicy =>
+  ({
+    apiVersion: 'airlock.dev/v1alpha1',
+    kind: 'AccessPolicy',
+    metadata: { name: 'trainer', namespace: 'ml' },
+    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
+  }) as unknown as AccessPolicy;
 const READ_ITEMS = { name: 'read-items', effect: 'allow', operations: ['SELECT'], tables: ['public.items'] };
 const READ_OTHER = { name: 'read-other', effect: 'allow', operations: ['SELECT'], tables: ['public.other'] };
 
@@ -44,10 +47,21 @@ let listenPort = 0;
 
 const snapshot = (generation: number, rules: object[]): Snapshot => ({
   policySet: compile([policy(rules)], generation),
-  binding: { namespace: 'ml', name: 'orders', generation: 1, spec: { engine: 'postgres', endpoint: { host: db.host, database: db.database }, credentialsSecretRef: { name: 's' } } as DatabaseBinding['spec'] },
+  binding: {
+    namespace: 'ml',
+    name: 'orders',
+    generation: 1,
+    spec: {
+      engine: 'postgres',
+      endpoint: { host: db.host, database: db.database },
+      credentialsSecretRef: { name: 's' },
+    } as DatabaseBinding['spec'],
+  },
   endpoint: { host: db.host, port: db.port, database: db.database, tlsMode: 'disable', caPem: null },
   credentials: { username: role.user, password: role.password },
-  grants: [], revoked: [], shutdown: null,
+  grants: [],
+  revoked: [],
+  shutdown: null,
 });
 const until = async (what: string, f: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> => {
   const end = Date.now() + ms;
@@ -59,19 +73,33 @@ const until = async (what: string, f: () => Promise<boolean> | boolean, ms = 15_
 
 before(async () => {
   db = await testDatabase('sidecar_cut');
-  await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1); CREATE TABLE public.other (id int)', db.database);
+  await adminQuery(
+    db.server,
+    'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1); CREATE TABLE public.other (id int)',
+    db.database,
+  );
   role = await createRole(uniqueName('airlock_app'), 'pw-1');
   await adminQuery(db.server, `GRANT SELECT ON public.items, public.other TO ${quoteIdent(role.user)}`, db.database);
-  server = new DistributionServer({ reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])), authorize: () => ({ ok: true }) });
+  server = new DistributionServer({
+    reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
+    authorize: () => ({ ok: true }),
+  });
   const grpcPort = await server.listen('127.0.0.1:0');
   relay = await startRelay({ host: '127.0.0.1', port: grpcPort });
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, TOKEN);
   listenPort = await freePort();
-  sidecar = await runSidecarProxy({
-    operator: `127.0.0.1:${relay.port}`, binding: 'ml/orders', tokenFile, listen: `127.0.0.1:${listenPort}`,
-    watch: { initialBackoffMs: 50, maxBackoffMs: 500, keepaliveTimeMs: 1000, keepaliveTimeoutMs: 1000 },
-  }, await loadAnalyzer(), (m) => logs.push(m));
+  sidecar = await runSidecarProxy(
+    {
+      operator: `127.0.0.1:${relay.port}`,
+      binding: 'ml/orders',
+      tokenFile,
+      listen: `127.0.0.1:${listenPort}`,
+      watch: { initialBackoffMs: 50, maxBackoffMs: 500, keepaliveTimeMs: 1000, keepaliveTimeoutMs: 1000 },
+    },
+    await loadAnalyzer(),
+    (m) => logs.push(m),
+  );
 });
 after(async () => {
   await sidecar?.stop();
@@ -92,13 +120,21 @@ test('issue 15: a silent network cut to the operator keeps the last good policy 
 
     relay.cut();
     const cutAt = Date.now();
-    await until('the sidecar to notice the dead stream', () => logs.some((l) => /policy stream .* ended .*keeping the last good policy/.test(l)));
+    await until('the sidecar to notice the dead stream', () =>
+      logs.some((l) => /policy stream .* ended .*keeping the last good policy/.test(l)),
+    );
     const detectedMs = Date.now() - cutAt;
     // Meanwhile the operator publishes a change the sidecar cannot receive yet: items no longer readable.
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(2, [READ_OTHER]));
     // The live session and new ones run on the last good policy.
     assert.deepEqual((await live.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
-    const fresh = new pg.Client({ host: '127.0.0.1', port: listenPort, database: 'orders', user: 'app', password: 'x' });
+    const fresh = new pg.Client({
+      host: '127.0.0.1',
+      port: listenPort,
+      database: 'orders',
+      user: 'app',
+      password: 'x',
+    });
     fresh.on('error', () => {});
     await fresh.connect();
     assert.deepEqual((await fresh.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
@@ -106,7 +142,9 @@ test('issue 15: a silent network cut to the operator keeps the last good policy 
 
     relay.restore();
     const restoredAt = Date.now();
-    await until('the stream to resume with the newer policy', () => logs.some((l) => /policy generation 2 from the operator/.test(l)));
+    await until('the stream to resume with the newer policy', () =>
+      logs.some((l) => /policy generation 2 from the operator/.test(l)),
+    );
     const resumedMs = Date.now() - restoredAt;
     // The same live session, never dropped, is now decided by the new policy.
     await assert.rejects(live.query('SELECT id FROM public.items'), (e: { code?: string }) => e.code === '42501');

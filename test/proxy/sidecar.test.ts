@@ -33,13 +33,17 @@ test('identityFromToken: the ServiceAccount of the token, with its implicit grou
 
 test('parseBindingRef: NAMESPACE/NAME only', () => {
   assert.deepEqual(parseBindingRef('ml/orders'), { namespace: 'ml', name: 'orders' });
-  for (const bad of ['orders', 'ml/', '/orders', 'ml/orders/x', 'ML/orders']) assert.throws(() => parseBindingRef(bad), /NAMESPACE\/NAME/, bad);
+  for (const bad of ['orders', 'ml/', '/orders', 'ml/orders/x', 'ML/orders'])
+    assert.throws(() => parseBindingRef(bad), /NAMESPACE\/NAME/, bad);
 });
 
-const policy = (rules: object[]): AccessPolicy => ({
-  apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'trainer', namespace: 'ml' },
-  spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
-} as unknown as AccessPolicy);
+const policy = (rules: object[]): AccessPolicy =>
+  ({
+    apiVersion: 'airlock.dev/v1alpha1',
+    kind: 'AccessPolicy',
+    metadata: { name: 'trainer', namespace: 'ml' },
+    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
+  }) as unknown as AccessPolicy;
 const READ_ALL = { name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] };
 
 describe('sidecar proxy', () => {
@@ -54,14 +58,32 @@ describe('sidecar proxy', () => {
 
   const snapshot = (generation: number, rules: object[], over: Partial<Snapshot> = {}): Snapshot => ({
     policySet: compile([policy(rules)], generation),
-    binding: { namespace: 'ml', name: 'orders', generation: 1, spec: { engine: 'postgres', endpoint: { host: db.host, database: db.database }, credentialsSecretRef: { name: 's' } } as DatabaseBinding['spec'] },
+    binding: {
+      namespace: 'ml',
+      name: 'orders',
+      generation: 1,
+      spec: {
+        engine: 'postgres',
+        endpoint: { host: db.host, database: db.database },
+        credentialsSecretRef: { name: 's' },
+      } as DatabaseBinding['spec'],
+    },
     endpoint: { host: db.host, port: db.port, database: db.database, tlsMode: 'disable', caPem: null },
     credentials: { username: role.user, password: role.password },
-    grants: [], revoked: [], shutdown: null, ...over,
+    grants: [],
+    revoked: [],
+    shutdown: null,
+    ...over,
   });
-  const readyz = (port: number): Promise<number> => new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/readyz' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
-  });
+  const readyz = (port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/readyz' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject);
+    });
   const until = async (what: string, f: () => Promise<boolean> | boolean): Promise<void> => {
     const end = Date.now() + 10_000;
     while (!(await f())) {
@@ -78,18 +100,33 @@ describe('sidecar proxy', () => {
 
   before(async () => {
     db = await testDatabase('sidecar_unit');
-    await adminQuery(db.server, 'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)', db.database);
+    await adminQuery(
+      db.server,
+      'CREATE TABLE public.items (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)',
+      db.database,
+    );
     role = await createRole(uniqueName('airlock_app'), 'pw-1');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
-    server = new DistributionServer({ reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])), authorize: () => ({ ok: true }) });
+    server = new DistributionServer({
+      reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
+      authorize: () => ({ ok: true }),
+    });
     grpcPort = await server.listen('127.0.0.1:0');
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, TOKEN);
     listenPort = await freePort();
-    sidecar = await runSidecarProxy({
-      operator: `127.0.0.1:${grpcPort}`, binding: 'ml/orders', tokenFile, listen: `127.0.0.1:${listenPort}`, healthListen: '127.0.0.1:0',
-      watch: { initialBackoffMs: 20, maxBackoffMs: 100 },
-    }, await loadAnalyzer(), (m) => logs.push(m));
+    sidecar = await runSidecarProxy(
+      {
+        operator: `127.0.0.1:${grpcPort}`,
+        binding: 'ml/orders',
+        tokenFile,
+        listen: `127.0.0.1:${listenPort}`,
+        healthListen: '127.0.0.1:0',
+        watch: { initialBackoffMs: 20, maxBackoffMs: 100 },
+      },
+      await loadAnalyzer(),
+      (m) => logs.push(m),
+    );
   });
   after(async () => {
     await sidecar?.stop();
@@ -104,32 +141,48 @@ describe('sidecar proxy', () => {
     await assert.rejects(connect(), (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED');
   });
 
-  test('the first snapshot: ready, listening, statements run with the operator\'s credentials', async () => {
+  test("the first snapshot: ready, listening, statements run with the operator's credentials", async () => {
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(1, [READ_ALL]));
     await until('ready', async () => (await readyz(sidecar.health!.port)) === 200);
     const c = await connect();
     try {
       assert.deepEqual((await c.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
       assert.deepEqual((await c.query('SELECT current_user AS u')).rows, [{ u: role.user }]);
-    } finally { await c.end(); }
+    } finally {
+      await c.end();
+    }
   });
 
   test('an update it cannot use (no credentials) is ignored; the last good policy stays', async () => {
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(2, [READ_ALL], { credentials: null }));
-    await until('the update to be logged', () => logs.some((l) => /ignoring policy update .*no database credentials/.test(l)));
+    await until('the update to be logged', () =>
+      logs.some((l) => /ignoring policy update .*no database credentials/.test(l)),
+    );
     const c = await connect();
-    try { assert.deepEqual((await c.query('SELECT id FROM public.items')).rows, [{ id: 1 }]); } finally { await c.end(); }
+    try {
+      assert.deepEqual((await c.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
+    } finally {
+      await c.end();
+    }
   });
 
   test('the operator going away keeps the last good policy; live and new sessions keep working', async () => {
     const live = await connect();
     await server.close();
-    await until('the stream to end', () => logs.some((l) => /keeping the last good policy/.test(l) && /stream .* ended/.test(l)));
+    await until('the stream to end', () =>
+      logs.some((l) => /keeping the last good policy/.test(l) && /stream .* ended/.test(l)),
+    );
     try {
       assert.deepEqual((await live.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
       const fresh = await connect();
-      try { assert.deepEqual((await fresh.query('SELECT id FROM public.items')).rows, [{ id: 1 }]); } finally { await fresh.end(); }
+      try {
+        assert.deepEqual((await fresh.query('SELECT id FROM public.items')).rows, [{ id: 1 }]);
+      } finally {
+        await fresh.end();
+      }
       assert.equal(await readyz(sidecar.health!.port), 200);
-    } finally { await live.end(); }
+    } finally {
+      await live.end();
+    }
   });
 });

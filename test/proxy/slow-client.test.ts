@@ -11,13 +11,15 @@ import type { Harness } from './harness.ts';
 import { RawClient } from './raw-client.ts';
 import { query } from '../../proxy/wire/messages.ts';
 
-const ROWS = 1000;   // public.big × public.big: 1,000,000 rows of ~150 bytes on the wire
+const ROWS = 1000; // public.big × public.big: 1,000,000 rows of ~150 bytes on the wire
 let h: Harness;
 before(async () => {
   h = await startHarness();
   await h.admin(`INSERT INTO public.big SELECT g, repeat('x', 128) FROM generate_series(1, ${ROWS}) g`);
 });
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 const rssMiB = (): number => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
 const buffersMiB = (): number => process.memoryUsage().arrayBuffers / 2 ** 20;
@@ -29,7 +31,9 @@ test('a client that stops reading pauses the upstream read: the proxy does not b
   let bytes = 0;
   let tail = Buffer.alloc(0);
   let done: () => void = () => {};
-  const finished = new Promise<void>((resolve) => { done = resolve; });
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
   c.sock.on('data', (d: Buffer) => {
     bytes += d.length;
     tail = Buffer.concat([tail, d]).subarray(-6);
@@ -48,8 +52,14 @@ test('a client that stops reading pauses the upstream read: the proxy does not b
   assert.equal(bytes, 0, 'the paused client read nothing');
   // Socket buffers in the kernel are not in RSS; what the proxy may hold is one read chunk and a socket's
   // write queue past its high-water mark, i.e. well under a MiB. The result is ~150 MiB.
-  assert.ok(peak.buffers - before.buffers < 16, `array buffers grew by ${(peak.buffers - before.buffers).toFixed(1)} MiB while the client did not read`);
-  assert.ok(peak.rss - before.rss < 48, `RSS grew by ${(peak.rss - before.rss).toFixed(1)} MiB while the client did not read`);
+  assert.ok(
+    peak.buffers - before.buffers < 16,
+    `array buffers grew by ${(peak.buffers - before.buffers).toFixed(1)} MiB while the client did not read`,
+  );
+  assert.ok(
+    peak.rss - before.rss < 48,
+    `RSS grew by ${(peak.rss - before.rss).toFixed(1)} MiB while the client did not read`,
+  );
   c.sock.resume();
   await finished;
   assert.ok(bytes > ROWS * ROWS * 140, `the whole result arrived (${bytes} bytes)`);

@@ -31,11 +31,66 @@ function openssl(args: string[]): void {
 
 /** A CA and a server certificate it signs for 127.0.0.1 (IP SAN: what verify-full checks), plus an unrelated CA. */
 function makeCerts(): void {
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=airlock test CA']);
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=unrelated CA']);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=airlock test CA',
+  ]);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'other-ca.key',
+    '-out',
+    'other-ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=unrelated CA',
+  ]);
+  openssl([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
   writeFileSync(join(certDir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  ]);
   // PostgreSQL refuses a key readable by others, and runs as its own OS user.
   chmodSync(join(certDir, 'server.key'), 0o600);
   giveToServerUser(certDir);
@@ -58,7 +113,13 @@ spec:
 `;
 
 function bindingYaml(server: PgServerInfo, role: { user: string; password: string }, tls: string, extra = ''): string {
-  return localConfigYaml({ endpoint: { host: server.host, port: server.port, database: 'postgres' }, role, policy: POLICY, tls, extra });
+  return localConfigYaml({
+    endpoint: { host: server.host, port: server.port, database: 'postgres' },
+    role,
+    policy: POLICY,
+    tls,
+    extra,
+  });
 }
 
 let generation = 1;
@@ -68,15 +129,25 @@ async function proxyFor(yaml: string): Promise<Proxy> {
   const loaded = loadLocalConfig(yaml, 'tls-test.yaml', {}, generation++);
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const proxy = await startProxy({
-    listen: { host: '127.0.0.1', port: 0 }, target: loaded.config.target, identity: makeIdentity(IDENTITY),
-    state: policyState(loaded.config.set, await loadAnalyzer()), audit: new MemoryAudit(), log: () => {},
+    listen: { host: '127.0.0.1', port: 0 },
+    target: loaded.config.target,
+    identity: makeIdentity(IDENTITY),
+    state: policyState(loaded.config.set, await loadAnalyzer()),
+    audit: new MemoryAudit(),
+    log: () => {},
   });
   proxies.push(proxy);
   return proxy;
 }
 
 async function connect(proxy: Proxy): Promise<pg.Client> {
-  const c = new pg.Client({ host: '127.0.0.1', port: proxy.address.port, user: 'whoever', password: 'x', database: 'shop' });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: proxy.address.port,
+    user: 'whoever',
+    password: 'x',
+    database: 'shop',
+  });
   c.on('error', () => {});
   await c.connect();
   return c;
@@ -90,8 +161,12 @@ let plainServer: PgServerInfo;
 
 before(async () => {
   makeCerts();
-  h = await startHarness({ proxy: { tls: { cert: readFileSync(join(certDir, 'server.crt')), key: readFileSync(join(certDir, 'server.key')) } } });
-  sslServer = await startPostgres({ settings: { ssl: true, ssl_cert_file: join(certDir, 'server.crt'), ssl_key_file: join(certDir, 'server.key') } });
+  h = await startHarness({
+    proxy: { tls: { cert: readFileSync(join(certDir, 'server.crt')), key: readFileSync(join(certDir, 'server.key')) } },
+  });
+  sslServer = await startPostgres({
+    settings: { ssl: true, ssl_cert_file: join(certDir, 'server.crt'), ssl_key_file: join(certDir, 'server.key') },
+  });
   sslRole = await createRole(uniqueName('tls'), uniqueName('pw'), { server: sslServer });
   plainServer = await sharedPostgres();
   plainRole = await createRole(uniqueName('tls'), uniqueName('pw'));
@@ -147,7 +222,9 @@ test('tls.mode require: the upstream session is encrypted (pg_stat_ssl, as Postg
   try {
     const r = await c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     assert.deepEqual(r.rows, [{ ssl: true }]);
-  } finally { await c.end(); }
+  } finally {
+    await c.end();
+  }
 });
 
 test('tls.mode disable against the same ssl=on server: the upstream session is plain text', async () => {
@@ -156,29 +233,55 @@ test('tls.mode disable against the same ssl=on server: the upstream session is p
   try {
     const r = await c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     assert.deepEqual(r.rows, [{ ssl: false }]);
-  } finally { await c.end(); }
+  } finally {
+    await c.end();
+  }
 });
 
 test('tls.mode verify-full with caSecretRef naming the signing CA: verified and encrypted', async () => {
   const pem = readFileSync(join(certDir, 'ca.crt'), 'utf8');
-  const proxy = await proxyFor(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: shop-ca } }', caSecretYaml('shop-ca', pem)));
+  const proxy = await proxyFor(
+    bindingYaml(
+      sslServer,
+      sslRole,
+      '{ mode: verify-full, caSecretRef: { name: shop-ca } }',
+      caSecretYaml('shop-ca', pem),
+    ),
+  );
   const c = await connect(proxy);
   try {
     const r = await c.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     assert.deepEqual(r.rows, [{ ssl: true }]);
-  } finally { await c.end(); }
+  } finally {
+    await c.end();
+  }
 });
 
 test('tls.mode verify-full with an unrelated CA: the client is refused with 08006, nothing in plain text', async () => {
   const pem = readFileSync(join(certDir, 'other-ca.crt'), 'utf8');
-  const proxy = await proxyFor(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: shop-ca } }', caSecretYaml('shop-ca', pem)));
+  const proxy = await proxyFor(
+    bindingYaml(
+      sslServer,
+      sslRole,
+      '{ mode: verify-full, caSecretRef: { name: shop-ca } }',
+      caSecretYaml('shop-ca', pem),
+    ),
+  );
   const e = await failure(connect(proxy));
   assert.equal(e.code, '08006');
-  assert.match(e.message, /Airlock could not open the upstream connection for "shop": TLS to 127\.0\.0\.1 \(mode verify-full\) failed: .*certificate/i);
+  assert.match(
+    e.message,
+    /Airlock could not open the upstream connection for "shop": TLS to 127\.0\.0\.1 \(mode verify-full\) failed: .*certificate/i,
+  );
 });
 
 test('tls.mode verify-full with a caSecretRef to a missing Secret is a config error', () => {
-  const loaded = loadLocalConfig(bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: nope } }'), 'x.yaml', {}, generation++);
+  const loaded = loadLocalConfig(
+    bindingYaml(sslServer, sslRole, '{ mode: verify-full, caSecretRef: { name: nope } }'),
+    'x.yaml',
+    {},
+    generation++,
+  );
   assert.equal(loaded.ok, false);
   if (!loaded.ok) assert.match(loaded.errors.join('\n'), /spec\.tls\.caSecretRef\.name: no Secret "nope"/);
 });
@@ -187,5 +290,8 @@ test('tls.mode require against a server with ssl=off: the client gets 08006 "ser
   const proxy = await proxyFor(bindingYaml(plainServer, plainRole, '{ mode: require }'));
   const e = await failure(connect(proxy));
   assert.equal(e.code, '08006');
-  assert.match(e.message, /Airlock could not open the upstream connection for "shop": TLS to 127\.0\.0\.1 \(mode require\) failed: server does not support TLS/);
+  assert.match(
+    e.message,
+    /Airlock could not open the upstream connection for "shop": TLS to 127\.0\.0\.1 \(mode require\) failed: server does not support TLS/,
+  );
 });

@@ -6,8 +6,12 @@ import { startHarness, failure } from './harness.ts';
 import type { Harness } from './harness.ts';
 
 let h: Harness;
-before(async () => { h = await startHarness(); });
-after(async () => { await h?.stop(); });
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h?.stop();
+});
 
 test('a denial fails the transaction; the next statement gets 25P02; ROLLBACK recovers', async () => {
   const c = await h.client();

@@ -11,12 +11,14 @@ import { quoteIdent } from '../support/pg.ts';
 const RAW = /ava\.costa@example\.org|liam\.johansson|sofia\.haddad|919-56-7042|915-16-7669|915-13-4325/;
 
 // Reads on the views and functions below, writes to the rule table and to orders; masking unchanged.
-const VIEWS_POLICY = POLICY
-  .replace('tables: ["public.customers", "public.orders", "public.big"] }',
-    'tables: ["public.customers", "public.orders", "public.big", "public.v_*", "public.mv_*", "public.rule_log", "reports.*"] }')
-  .replace('    - { name: add-customers,',
-    '    - { name: log, effect: allow, operations: [INSERT], tables: ["public.rule_log"] }\n'
-    + '    - { name: report-fns, effect: allow, operations: [CALL], functions: ["public.f_*"] }\n    - { name: add-customers,');
+const VIEWS_POLICY = POLICY.replace(
+  'tables: ["public.customers", "public.orders", "public.big"] }',
+  'tables: ["public.customers", "public.orders", "public.big", "public.v_*", "public.mv_*", "public.rule_log", "reports.*"] }',
+).replace(
+  '    - { name: add-customers,',
+  '    - { name: log, effect: allow, operations: [INSERT], tables: ["public.rule_log"] }\n'
+    + '    - { name: report-fns, effect: allow, operations: [CALL], functions: ["public.f_*"] }\n    - { name: add-customers,',
+);
 
 const DEFINITIONS = `
 CREATE VIEW public.v_contacts AS SELECT id, name, email, ssn FROM public.customers;
@@ -44,7 +46,9 @@ before(async () => {
     GRANT SELECT ON ALL TABLES IN SCHEMA public, reports TO ${quoteIdent(h.role.user)};
     GRANT INSERT ON public.rule_log TO ${quoteIdent(h.role.user)};`);
 });
-after(async () => { await h?.stop(); });
+after(async () => {
+  await h?.stop();
+});
 
 const reads: readonly (readonly [string, string])[] = [
   ['star over a view', 'SELECT * FROM public.v_contacts'],
@@ -72,7 +76,7 @@ for (const [name, sql] of reads) {
     try {
       rows = (await c.query(sql, sql.includes('$1') ? [0] : undefined)).rows;
     } catch (e) {
-      assert.equal((e as { code: string }).code, '42501', (e as Error).message);   // refusing is safe too
+      assert.equal((e as { code: string }).code, '42501', (e as Error).message); // refusing is safe too
       return;
     }
     assert.ok(rows.length > 0, sql);
@@ -87,7 +91,7 @@ test('masking follows the column through the view with its own strategy', async 
   const n = await c.query('SELECT * FROM public.v_nested WHERE cid = 1');
   assert.deepEqual(n.rows, [{ cid: 1, c2: 'a***@example.org', tax_id: '***' }]);
   const e = await c.query('SELECT e, name FROM public.v_computed WHERE id = 1');
-  assert.deepEqual(e.rows, [{ e: '***', name: 'Ava Costa' }]);   // computed from email: redact, not partial
+  assert.deepEqual(e.rows, [{ e: '***', name: 'Ava Costa' }]); // computed from email: redact, not partial
 });
 
 test('an error read through a view hides the masked value it quotes, and keeps the names', async () => {
@@ -128,7 +132,7 @@ test('copying a masked value out of a view is refused', async () => {
   const c = await h.client();
   for (const sql of [
     'INSERT INTO public.orders (customer_id, amount, status) SELECT cid, 1, tax_id FROM public.v_renamed WHERE cid = 1',
-    "UPDATE public.orders SET status = (SELECT ssn FROM public.mv_contacts WHERE id = 1) WHERE id = 1",
+    'UPDATE public.orders SET status = (SELECT ssn FROM public.mv_contacts WHERE id = 1) WHERE id = 1',
     'INSERT INTO public.orders (customer_id, amount, status) SELECT 1, 1, public.f_ssn(1)',
   ]) {
     const e = await failure(c.query(sql));
@@ -137,7 +141,7 @@ test('copying a masked value out of a view is refused', async () => {
   assert.equal((await h.admin("SELECT count(*)::int AS n FROM public.orders WHERE status LIKE '9%'")).rows[0].n, 0);
 });
 
-test('rules decide on the view name: a view needs its own rule, the base table\'s does not open it', async () => {
+test("rules decide on the view name: a view needs its own rule, the base table's does not open it", async () => {
   const c = await h.client();
   await h.admin(`CREATE VIEW public.secret_view AS SELECT v FROM public.secrets;
     GRANT SELECT ON public.secret_view TO ${quoteIdent(h.role.user)}`);

@@ -34,7 +34,8 @@ export function luaInterpreter(): string {
 function luaString(s: string): string {
   let out = '"';
   for (const b of Buffer.from(s, 'utf8')) {
-    out += b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${String(b).padStart(3, '0')}`;
+    out +=
+      b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${String(b).padStart(3, '0')}`;
   }
   return `${out}"`;
 }
@@ -43,14 +44,22 @@ function luaString(s: string): string {
 export function toLua(v: unknown): string {
   if (v === null || v === undefined) return 'nil';
   if (typeof v === 'string') return luaString(v);
-  if (typeof v === 'number') { if (!Number.isFinite(v)) throw new Error(`not a JSON number: ${v}`); return String(v); }
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`not a JSON number: ${v}`);
+    return String(v);
+  }
   if (typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return `{${v.map(toLua).join(', ')}}`;
-  return `{${Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== null && x !== undefined)
-    .map(([k, x]) => `[${luaString(k)}] = ${toLua(x)}`).join(', ')}}`;
+  return `{${Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== null && x !== undefined)
+    .map(([k, x]) => `[${luaString(k)}] = ${toLua(x)}`)
+    .join(', ')}}`;
 }
 
-export interface Health { readonly status: string; readonly message: string }
+export interface Health {
+  readonly status: string;
+  readonly message: string;
+}
 
 /** Evaluate the health script for `kind` ('airlock.dev_AccessPolicy') on `obj`, as Argo CD would. */
 export async function health(script: string, obj: unknown): Promise<Health> {
@@ -58,12 +67,16 @@ export async function health(script: string, obj: unknown): Promise<Health> {
   try {
     const file = join(dir, 'check.lua');
     // The script runs as a function body: Argo CD wraps it likewise and reads what it returns.
-    writeFileSync(file, `obj = ${toLua(obj)}\nlocal check = function()\n${script}\nend\nlocal hs = check()\n`
-      + 'if type(hs) ~= "table" then error("health script returned " .. type(hs)) end\n'
-      + 'io.write(tostring(hs.status), "\\n", tostring(hs.message or ""), "\\n")\n');
+    writeFileSync(
+      file,
+      `obj = ${toLua(obj)}\nlocal check = function()\n${script}\nend\nlocal hs = check()\n`
+        + 'if type(hs) ~= "table" then error("health script returned " .. type(hs)) end\n'
+        + 'io.write(tostring(hs.status), "\\n", tostring(hs.message or ""), "\\n")\n',
+    );
     const out = await new Promise<string>((res, rej) => {
       execFile(luaInterpreter(), [file], { encoding: 'utf8', timeout: 10_000 }, (e, stdout, stderr) => {
-        if (e !== null) rej(new Error(`lua5.1 failed: ${stderr || e.message}`)); else res(stdout);
+        if (e !== null) rej(new Error(`lua5.1 failed: ${stderr || e.message}`));
+        else res(stdout);
       });
     });
     const i = out.indexOf('\n');

@@ -34,19 +34,27 @@ export async function startBlackhole(): Promise<Blackhole> {
     const s = net.connect({ host: '127.0.0.1', port });
     s.on('error', () => {});
     fillers.push(s);
-    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
   }
   // Prove it: one more connect must still be pending after a while.
   const probe = net.connect({ host: '127.0.0.1', port });
   probe.on('error', () => {});
   const connected = await new Promise<boolean>((resolve) => {
     const t = setTimeout(() => resolve(false), 300);
-    probe.once('connect', () => { clearTimeout(t); resolve(true); });
+    probe.once('connect', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
   });
   probe.destroy();
   if (connected) {
     child.kill('SIGKILL');
-    throw new Error('blackhole: a connect completed although the accept queue was full; SYNs are not being dropped here');
+    throw new Error(
+      'blackhole: a connect completed although the accept queue was full; SYNs are not being dropped here',
+    );
   }
   return {
     port,

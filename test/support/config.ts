@@ -41,7 +41,11 @@ kind: Secret
 metadata: { name: ${name}, namespace: team }
 stringData:
   ca.crt: |
-${pem.trim().split('\n').map((l) => `    ${l}`).join('\n')}
+${pem
+  .trim()
+  .split('\n')
+  .map((l) => `    ${l}`)
+  .join('\n')}
 ---
 `;
 }

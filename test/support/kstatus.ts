@@ -8,11 +8,20 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let built: string | null = null;
 export function kstatusBinary(): string {
-  built ??= execFileSync('sh', [join(repo, 'scripts', 'build-kstatus.sh')], { encoding: 'utf8', timeout: 300_000 }).trim();
+  built ??= execFileSync('sh', [join(repo, 'scripts', 'build-kstatus.sh')], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  }).trim();
   return built;
 }
 
-export interface KstatusResult { kind: string; name: string; status: string; message: string; error?: string }
+export interface KstatusResult {
+  kind: string;
+  name: string;
+  status: string;
+  message: string;
+  error?: string;
+}
 
 /** One result per object, in order: kstatus's Current | InProgress | Failed | … (or Valid | Invalid with -flux). */
 export function kstatus(objects: unknown[], flags: string[] = []): Promise<KstatusResult[]> {
@@ -20,7 +29,14 @@ export function kstatus(objects: unknown[], flags: string[] = []): Promise<Kstat
   return new Promise((res, rej) => {
     const p = execFile(bin, flags, { encoding: 'utf8', timeout: 30_000 }, (e, out, err) => {
       if (e !== null) rej(new Error(`kstatus-check: ${err || e.message}`));
-      else res(out.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as KstatusResult));
+      else
+        res(
+          out
+            .trim()
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l) as KstatusResult),
+        );
     });
     p.stdin?.end(JSON.stringify({ kind: 'List', items: objects }));
   });

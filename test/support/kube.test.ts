@@ -12,8 +12,12 @@ import type { Kube } from './kube.ts';
 
 describe('startKube', () => {
   let kube: Kube;
-  before(async () => { kube = await startKube(); });
-  after(async () => { await kube?.stop(); });
+  before(async () => {
+    kube = await startKube();
+  });
+  after(async () => {
+    await kube?.stop();
+  });
 
   it('serves the pinned Kubernetes version over TLS signed by its CA', async () => {
     const r = await kube.request('GET', '/version');
@@ -54,7 +58,9 @@ describe('startKube', () => {
   it('refuses an unknown token (401) and an unprivileged user (403)', async () => {
     const stranger = await kube.request('GET', '/api/v1/namespaces/default/secrets', { token: 'not-a-token' });
     assert.equal(stranger.status, 401);
-    const mallory = await kube.request('GET', '/api/v1/namespaces/default/secrets', { token: kube.tokenFor('mallory@example.com') });
+    const mallory = await kube.request('GET', '/api/v1/namespaces/default/secrets', {
+      token: kube.tokenFor('mallory@example.com'),
+    });
     assert.equal(mallory.status, 403);
     assert.equal(mallory.body.reason, 'Forbidden');
     assert.match(mallory.body.message, /User "mallory@example.com" cannot list resource "secrets"/);
@@ -63,18 +69,30 @@ describe('startKube', () => {
   it('enforces RoleBindings to users and to groups from the token file', async () => {
     await kube.createNamespace('smoke-rbac');
     const role = await kube.request('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/smoke-rbac/roles', {
-      body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'cm-reader' },
-        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] },
+      body: {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'cm-reader' },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }],
+      },
     });
     assert.equal(role.status, 201, JSON.stringify(role.body));
-    const binding = await kube.request('POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/smoke-rbac/rolebindings', {
-      body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'cm-reader' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-reader' },
-        subjects: [
-          { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice@example.com' },
-          { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dba' },
-        ] },
-    });
+    const binding = await kube.request(
+      'POST',
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/smoke-rbac/rolebindings',
+      {
+        body: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: 'cm-reader' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-reader' },
+          subjects: [
+            { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice@example.com' },
+            { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dba' },
+          ],
+        },
+      },
+    );
     assert.equal(binding.status, 201, JSON.stringify(binding.body));
     // RBAC reads bindings from an informer: the grant takes effect within moments, not synchronously.
     const listAs = (user: string, what: string) =>
@@ -85,16 +103,20 @@ describe('startKube', () => {
       alice = await listAs('alice@example.com', 'configmaps');
     }
     assert.equal(alice.status, 200);
-    assert.equal((await listAs('bob@example.com', 'configmaps')).status, 200);          // via group dba
-    assert.equal((await listAs('alice@example.com', 'secrets')).status, 403);           // not granted
-    assert.equal((await listAs('mallory@example.com', 'configmaps')).status, 403);      // not bound
+    assert.equal((await listAs('bob@example.com', 'configmaps')).status, 200); // via group dba
+    assert.equal((await listAs('alice@example.com', 'secrets')).status, 403); // not granted
+    assert.equal((await listAs('mallory@example.com', 'configmaps')).status, 403); // not bound
   });
 
   it('issues ServiceAccount tokens the apiserver authenticates, and admits pods with a mounted token', async () => {
     await kube.createNamespace('smoke-sa');
     const token = await kube.serviceAccountToken('smoke-sa', 'default');
     const review = await kube.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [SERVICE_ACCOUNT_ISSUER] } },
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, audiences: [SERVICE_ACCOUNT_ISSUER] },
+      },
     });
     assert.equal(review.status, 201, JSON.stringify(review.body));
     assert.equal(review.body.status.authenticated, true);
@@ -103,13 +125,19 @@ describe('startKube', () => {
     // The ServiceAccount admission plugin is on: it needs the `default` ServiceAccount createNamespace
     // made, and mounts the projected token as in a real cluster.
     const pod = await kube.request('POST', '/api/v1/namespaces/smoke-sa/pods', {
-      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'app' },
-        spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
+      body: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'app' },
+        spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] },
+      },
     });
     assert.equal(pod.status, 201, JSON.stringify(pod.body));
     assert.equal(pod.body.spec.serviceAccountName, 'default');
-    assert.ok(pod.body.spec.volumes.some((v: { name: string }) => v.name.startsWith('kube-api-access-')),
-      `no token volume in ${JSON.stringify(pod.body.spec.volumes)}`);
+    assert.ok(
+      pod.body.spec.volumes.some((v: { name: string }) => v.name.startsWith('kube-api-access-')),
+      `no token volume in ${JSON.stringify(pod.body.spec.volumes)}`,
+    );
   });
 
   it('writes a kubeconfig per user', () => {
@@ -118,7 +146,10 @@ describe('startKube', () => {
       const config = JSON.parse(readFileSync(path, 'utf8'));
       assert.equal(config['current-context'], user);
       assert.equal(config.clusters[0].cluster.server, kube.server);
-      assert.equal(Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), kube.caPem);
+      assert.equal(
+        Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64').toString(),
+        kube.caPem,
+      );
       assert.equal(config.users[0].user.token, kube.tokenFor(user));
     }
     assert.equal(kube.tokenFor(ADMIN_USER), kube.adminToken);
@@ -142,11 +173,16 @@ describe('startKube lifecycle', () => {
     process.env.AIRLOCK_CACHE = empty;
     try {
       delete process.env.CI;
-      await assert.rejects(startKube(), /are not built: .*kube-apiserver does not exist.*Run scripts\/build-kube\.sh.*never skip/);
+      await assert.rejects(
+        startKube(),
+        /are not built: .*kube-apiserver does not exist.*Run scripts\/build-kube\.sh.*never skip/,
+      );
       process.env.CI = 'true';
       await assert.rejects(startKube(), /Run scripts\/build-kube\.sh.*CI must build them before the tests run/);
     } finally {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
       await rm(empty, { recursive: true, force: true });
     }
   });

@@ -108,18 +108,25 @@ export function kubeBinaries(): { readonly dir: string; readonly version: string
   }
   if (problem === null) {
     let built = '';
-    try { built = readFileSync(join(dir, '.stamp'), 'utf8').trim(); } catch { /* reported below */ }
+    try {
+      built = readFileSync(join(dir, '.stamp'), 'utf8').trim();
+    } catch {
+      /* reported below */
+    }
     if (built !== stamp) problem = `the binaries in ${dir} were not built from the current test/kube/go.mod and go.sum`;
   }
   return { dir, version, problem };
 }
 
 function missingBinariesMessage(version: string, problem: string): string {
-  const why = process.env.CI === 'true'
-    ? 'CI must build them before the tests run (the test suite never skips a real part)'
-    : 'the tests need a real kube-apiserver and never skip it';
-  return `kube-apiserver ${version} and etcd are not built: ${problem}. Run scripts/build-kube.sh ` +
-    `(the first build takes ~4-6 minutes on 2 cores); ${why}.`;
+  const why =
+    process.env.CI === 'true'
+      ? 'CI must build them before the tests run (the test suite never skips a real part)'
+      : 'the tests need a real kube-apiserver and never skip it';
+  return (
+    `kube-apiserver ${version} and etcd are not built: ${problem}. Run scripts/build-kube.sh `
+    + `(the first build takes ~4-6 minutes on 2 cores); ${why}.`
+  );
 }
 
 // Children still running when this process exits are killed here. 'exit' does not run on a signal or
@@ -157,8 +164,13 @@ interface Proc {
   kill(): Promise<void>;
 }
 
-async function startProcess(name: string, bin: string, args: readonly string[], log: string,
-                            removeOnKill?: string): Promise<Proc> {
+async function startProcess(
+  name: string,
+  bin: string,
+  args: readonly string[],
+  log: string,
+  removeOnKill?: string,
+): Promise<Proc> {
   const logFile = await open(log, 'a');
   let shell: ChildProcess;
   try {
@@ -169,7 +181,10 @@ async function startProcess(name: string, bin: string, args: readonly string[], 
   }
   let done = false;
   const exited = new Promise<number | null>((resolveExit) => {
-    shell.once('exit', (code) => { done = true; resolveExit(code); });
+    shell.once('exit', (code) => {
+      done = true;
+      resolveExit(code);
+    });
   });
   const pidLine = await new Promise<string>((resolvePid, reject) => {
     let text = '';
@@ -188,14 +203,22 @@ async function startProcess(name: string, bin: string, args: readonly string[], 
   (shell.stdin as unknown as Socket).unref();
   shell.unref();
   const pid = Number(pidLine);
-  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`${name}: watchdog printed ${JSON.stringify(pidLine)}, not a pid`);
+  if (!Number.isInteger(pid) || pid <= 0)
+    throw new Error(`${name}: watchdog printed ${JSON.stringify(pidLine)}, not a pid`);
   const killSync = (): void => {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   };
   live.add(killSync);
   void exited.then(() => live.delete(killSync));
   return {
-    name, pid, log, exited,
+    name,
+    pid,
+    log,
+    exited,
     hasExited: () => done,
     // SIGKILL, not SIGTERM: the data is thrown away, and the apiserver's graceful shutdown takes seconds.
     kill: async () => {
@@ -239,66 +262,153 @@ async function openssl(args: readonly string[], cwd: string): Promise<void> {
 
 /** CA, serving certificate for 127.0.0.1/localhost/kubernetes.default.svc, and the ServiceAccount signing key. */
 async function makeCertificates(dir: string): Promise<void> {
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt',
-    '-days', '2', '-subj', '/CN=airlock-test-ca', '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr',
-    '-subj', '/CN=kube-apiserver'], dir);
-  await writeFile(join(dir, 'apiserver.ext'), [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    // In-cluster names too, so a client configured as if inside the cluster verifies the same certificate.
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,' +
-      'DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1',
-    '',
-  ].join('\n'));
-  await openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', 'apiserver.crt', '-days', '2', '-extfile', 'apiserver.ext'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=airlock-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'apiserver.key',
+      '-out',
+      'apiserver.csr',
+      '-subj',
+      '/CN=kube-apiserver',
+    ],
+    dir,
+  );
+  await writeFile(
+    join(dir, 'apiserver.ext'),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      // In-cluster names too, so a client configured as if inside the cluster verifies the same certificate.
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,'
+        + 'DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1',
+      '',
+    ].join('\n'),
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'apiserver.crt',
+      '-days',
+      '2',
+      '-extfile',
+      'apiserver.ext',
+    ],
+    dir,
+  );
   await openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   await openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
 
 function kubeconfig(server: string, caPem: string, user: string, token: string): string {
   // JSON is YAML, and kubectl and @kubernetes/client-node both read it.
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'airlock-test', cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
-    users: [{ name: user, user: { token } }],
-    contexts: [{ name: user, context: { cluster: 'airlock-test', user } }],
-    'current-context': user,
-  }, null, 2) + '\n';
+  return (
+    JSON.stringify(
+      {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'airlock-test',
+            cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') },
+          },
+        ],
+        users: [{ name: user, user: { token } }],
+        contexts: [{ name: user, context: { cluster: 'airlock-test', user } }],
+        'current-context': user,
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
-function call(port: number, caPem: string, method: string, path: string, token: string,
-              options: KubeRequestOptions): Promise<KubeResponse> {
-  const body = options.body === undefined ? undefined
-    : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+function call(
+  port: number,
+  caPem: string,
+  method: string,
+  path: string,
+  token: string,
+  options: KubeRequestOptions,
+): Promise<KubeResponse> {
+  const body =
+    options.body === undefined
+      ? undefined
+      : typeof options.body === 'string'
+        ? options.body
+        : JSON.stringify(options.body);
   return new Promise((resolveCall, reject) => {
-    const req = httpsRequest({
-      host: '127.0.0.1', port, method, path, ca: caPem,
-      headers: {
-        Accept: 'application/json',
-        Authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : {
-          'Content-Type': options.contentType ?? 'application/json',
-          'Content-Length': Buffer.byteLength(body),
-        }),
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        ca: caPem,
+        headers: {
+          Accept: 'application/json',
+          Authorization: `Bearer ${token}`,
+          ...(body === undefined
+            ? {}
+            : {
+                'Content-Type': options.contentType ?? 'application/json',
+                'Content-Length': Buffer.byteLength(body),
+              }),
+        },
       },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        if ((res.headers['content-type'] ?? '').startsWith('application/json')) {
-          try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-        }
-        resolveCall({ status: res.statusCode ?? 0, body: parsed });
-      });
-      res.on('error', reject);
-    });
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          if ((res.headers['content-type'] ?? '').startsWith('application/json')) {
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              /* keep the text */
+            }
+          }
+          resolveCall({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -309,11 +419,16 @@ async function etcdHealthy(port: number): Promise<boolean> {
     const req = httpRequest({ host: '127.0.0.1', port, path: '/health', timeout: 2000 }, (res) => {
       let text = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { text += c; });
+      res.on('data', (c: string) => {
+        text += c;
+      });
       res.on('end', () => resolveHealth(res.statusCode === 200 && text.includes('"health":"true"')));
     });
     req.on('error', () => resolveHealth(false));
-    req.on('timeout', () => { req.destroy(); resolveHealth(false); });
+    req.on('timeout', () => {
+      req.destroy();
+      resolveHealth(false);
+    });
     req.end();
   });
 }
@@ -325,13 +440,16 @@ async function waitFor(proc: Proc, what: string, timeoutMs: number, ready: () =>
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.hasExited()) {
-      throw new StartError(`${proc.name} exited (code ${await proc.exited}) before ${what}; last lines of ${proc.log}:\n` +
-        await tail(proc.log));
+      throw new StartError(
+        `${proc.name} exited (code ${await proc.exited}) before ${what}; last lines of ${proc.log}:\n`
+          + (await tail(proc.log)),
+      );
     }
     if (await ready()) return;
     if (Date.now() > deadline) {
-      throw new StartError(`${proc.name} not ${what} after ${timeoutMs / 1000}s; last lines of ${proc.log}:\n` +
-        await tail(proc.log));
+      throw new StartError(
+        `${proc.name} not ${what} after ${timeoutMs / 1000}s; last lines of ${proc.log}:\n` + (await tail(proc.log)),
+      );
     }
     await sleep(200);
   }
@@ -389,54 +507,65 @@ async function startOnce(binDir: string, version: string): Promise<Kube> {
 
     const etcdClient = await freePort();
     const etcdPeer = await freePort();
-    const etcd = await startProcess('etcd', join(binDir, 'etcd'), [
-      '--name=airlock-test',
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=airlock-test=http://127.0.0.1:${etcdPeer}`,
-      // Throwaway data: skip fsync, which would otherwise dominate on a shared disk.
-      '--unsafe-no-fsync',
-      '--log-level=warn',
-    ], join(dir, 'etcd.log'), dir);
+    const etcd = await startProcess(
+      'etcd',
+      join(binDir, 'etcd'),
+      [
+        '--name=airlock-test',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=airlock-test=http://127.0.0.1:${etcdPeer}`,
+        // Throwaway data: skip fsync, which would otherwise dominate on a shared disk.
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+      join(dir, 'etcd.log'),
+      dir,
+    );
     procs.push(etcd);
     await waitFor(etcd, 'healthy', ETCD_READY_TIMEOUT_MS, () => etcdHealthy(etcdClient));
 
     const port = await freePort();
     const server = `https://127.0.0.1:${port}`;
-    const apiserver = await startProcess('kube-apiserver', join(binDir, 'kube-apiserver'), [
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      // The endpoint reconciler publishes the advertise address as the `kubernetes` Service's endpoint
-      // and refuses a loopback one; with no pods running, nothing here needs that endpoint.
-      '--endpoint-reconciler-type=none',
-      `--secure-port=${port}`,
-      `--cert-dir=${dir}`,
-      `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
-      `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
-      `--client-ca-file=${join(dir, 'ca.crt')}`,
-      `--token-auth-file=${join(dir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
-      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
-      `--service-account-key-file=${join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-      `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
-      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-      // Explicit rather than the release's defaults, so the admission chain our webhook sits in does
-      // not change under us with a version bump.
-      '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,Priority,' +
-        'RuntimeClass,PodSecurity,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,' +
-        'ValidatingAdmissionWebhook,ResourceQuota',
-      // On by default, but each adds a finalizer that only a controller we do not run removes
-      // (kubernetes.io/pvc-protection, kubernetes.io/pv-protection, the PodGroup one): objects would
-      // never finish deleting.
-      '--disable-admission-plugins=StorageObjectInUseProtection,PodGroupProtection',
-      '--allow-privileged=true',
-      '--profiling=false',
-    ], join(dir, 'apiserver.log'));
+    const apiserver = await startProcess(
+      'kube-apiserver',
+      join(binDir, 'kube-apiserver'),
+      [
+        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        // The endpoint reconciler publishes the advertise address as the `kubernetes` Service's endpoint
+        // and refuses a loopback one; with no pods running, nothing here needs that endpoint.
+        '--endpoint-reconciler-type=none',
+        `--secure-port=${port}`,
+        `--cert-dir=${dir}`,
+        `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
+        `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
+        `--client-ca-file=${join(dir, 'ca.crt')}`,
+        `--token-auth-file=${join(dir, 'tokens.csv')}`,
+        '--authorization-mode=RBAC',
+        `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+        `--service-account-key-file=${join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+        `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
+        `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+        // Explicit rather than the release's defaults, so the admission chain our webhook sits in does
+        // not change under us with a version bump.
+        '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,Priority,'
+          + 'RuntimeClass,PodSecurity,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,'
+          + 'ValidatingAdmissionWebhook,ResourceQuota',
+        // On by default, but each adds a finalizer that only a controller we do not run removes
+        // (kubernetes.io/pvc-protection, kubernetes.io/pv-protection, the PodGroup one): objects would
+        // never finish deleting.
+        '--disable-admission-plugins=StorageObjectInUseProtection,PodGroupProtection',
+        '--allow-privileged=true',
+        '--profiling=false',
+      ],
+      join(dir, 'apiserver.log'),
+    );
     procs.push(apiserver);
     await waitFor(apiserver, 'ready (/readyz)', APISERVER_READY_TIMEOUT_MS, async () => {
       try {
@@ -459,30 +588,49 @@ async function startOnce(binDir: string, version: string): Promise<Kube> {
     };
     const request = (method: string, path: string, options: KubeRequestOptions = {}): Promise<KubeResponse> =>
       call(port, caPem, method, path, options.token ?? adminToken, options);
-    const must = async (what: string, res: Promise<KubeResponse>, ok: (status: number) => boolean): Promise<KubeResponse> => {
+    const must = async (
+      what: string,
+      res: Promise<KubeResponse>,
+      ok: (status: number) => boolean,
+    ): Promise<KubeResponse> => {
       const r = await res;
       if (!ok(r.status)) throw new Error(`${what}: HTTP ${r.status}: ${JSON.stringify(r.body)}`);
       return r;
     };
     return {
-      server, caPem, adminToken, dir, version,
+      server,
+      caPem,
+      adminToken,
+      dir,
+      version,
       kubeconfigPath: known(kubeconfigs, ADMIN_USER),
       tokenFor: (user) => known(tokens, user),
       kubeconfigFor: (user) => known(kubeconfigs, user),
       request,
       createNamespace: async (name, labels = {}) => {
-        await must(`create namespace ${name}`, request('POST', '/api/v1/namespaces', {
-          body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } },
-        }), (s) => s === 201);
-        await must(`create serviceaccount ${name}/default`, request('POST', `/api/v1/namespaces/${name}/serviceaccounts`, {
-          body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } },
-        }), (s) => s === 201);
+        await must(
+          `create namespace ${name}`,
+          request('POST', '/api/v1/namespaces', {
+            body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } },
+          }),
+          (s) => s === 201,
+        );
+        await must(
+          `create serviceaccount ${name}/default`,
+          request('POST', `/api/v1/namespaces/${name}/serviceaccounts`, {
+            body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } },
+          }),
+          (s) => s === 201,
+        );
       },
       serviceAccountToken: async (namespace, name, audiences = [SERVICE_ACCOUNT_ISSUER]) => {
-        const r = await must(`token for serviceaccount ${namespace}/${name}`, request('POST',
-          `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+        const r = await must(
+          `token for serviceaccount ${namespace}/${name}`,
+          request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
             body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences } },
-          }), (s) => s === 201);
+          }),
+          (s) => s === 201,
+        );
         return r.body.status.token as string;
       },
       stop,

@@ -13,22 +13,42 @@ export interface LocalProxy {
 }
 
 /** Runs `node ENTRY proxy ARGS… --listen 127.0.0.1:0` and waits (up to 30 s) for the listening line. */
-export async function startLocalProxy(entry: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<LocalProxy> {
-  const child = spawn(process.execPath, [entry, 'proxy', ...args, '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startLocalProxy(
+  entry: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LocalProxy> {
+  const child = spawn(process.execPath, [entry, 'proxy', ...args, '--listen', '127.0.0.1:0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`airlock proxy did not get ready in 30 s:\n${out}${err}`)); }, 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`airlock proxy did not get ready in 30 s:\n${out}${err}`));
+    }, 30_000);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       const m = /airlock: listening on 127\.0\.0\.1:(\d+)\n/.exec(out);
-      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])); }
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
     });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`airlock proxy exited (${code}) before it was ready:\n${out}${err}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`airlock proxy exited (${code}) before it was ready:\n${out}${err}`));
+    });
   });
   return {
-    port, child, stderr: () => err,
+    port,
+    child,
+    stderr: () => err,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');

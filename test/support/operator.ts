@@ -28,12 +28,21 @@ export const MERGE_PATCH = 'application/merge-patch+json';
  * Polls `f` until it returns something other than undefined, and returns that. A throw counts as "not
  * yet"; on timeout the last error is part of the message, so a wait that never passes says why.
  */
-export async function eventually<T>(what: string, f: () => Promise<T | undefined> | T | undefined,
-                                    timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  f: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch (e) { last = e; }
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -44,7 +53,10 @@ export function eventuallyWithin(defaultTimeoutMs: number, defaultEveryMs = 50):
   return (what, f, timeoutMs = defaultTimeoutMs, everyMs = defaultEveryMs) => eventually(what, f, timeoutMs, everyMs);
 }
 
-export interface CallOptions { readonly token?: string; readonly contentType?: string }
+export interface CallOptions {
+  readonly token?: string;
+  readonly contentType?: string;
+}
 export interface KubeApi {
   /** One call as the admin (or `token`); the response whatever its status. */
   req(method: string, path: string, body?: unknown, options?: CallOptions): Promise<KubeResponse>;
@@ -58,12 +70,19 @@ export interface KubeApi {
  */
 export function kubeApi(kube: () => Kube): KubeApi {
   const req = (method: string, path: string, body?: unknown, options: CallOptions = {}) =>
-    kube().request(method, path, { body, ...(options.token ? { token: options.token } : {}), ...(options.contentType ? { contentType: options.contentType } : {}) });
+    kube().request(method, path, {
+      body,
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+    });
   return {
     req,
     async must(method, path, body, options) {
       const r = await req(method, path, body, options);
-      assert.ok(r.status >= 200 && r.status < 300, `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
+      assert.ok(
+        r.status >= 200 && r.status < 300,
+        `${method} ${path}: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`,
+      );
       return r.body;
     },
   };
@@ -71,10 +90,14 @@ export function kubeApi(kube: () => Kube): KubeApi {
 
 /** Every document of a YAML file in the repository, empty ones left out. */
 function repoDocuments<T>(...path: string[]): T[] {
-  return parseAllDocuments(readFileSync(join(root, ...path), 'utf8')).map((d) => d.toJS() as T | null).filter((x): x is T => x !== null && x !== undefined);
+  return parseAllDocuments(readFileSync(join(root, ...path), 'utf8'))
+    .map((d) => d.toJS() as T | null)
+    .filter((x): x is T => x !== null && x !== undefined);
 }
 
-interface Crd { spec: { group: string; names: { plural: string }; versions: { name: string; served: boolean }[] } }
+interface Crd {
+  spec: { group: string; names: { plural: string }; versions: { name: string; served: boolean }[] };
+}
 
 /**
  * Creates the CRDs in crds/ and waits until the apiserver serves each of them (Established takes a
@@ -82,15 +105,22 @@ interface Crd { spec: { group: string; names: { plural: string }; versions: { na
  */
 export async function installCrds(kube: Kube, timeoutMs = 30_000): Promise<void> {
   const { must, req } = kubeApi(() => kube);
-  const crds = readdirSync(join(root, 'crds')).filter((x) => x.endsWith('.yaml')).flatMap((f) => repoDocuments<Crd>('crds', f));
+  const crds = readdirSync(join(root, 'crds'))
+    .filter((x) => x.endsWith('.yaml'))
+    .flatMap((f) => repoDocuments<Crd>('crds', f));
   for (const crd of crds) await must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  await eventually('CRDs established', async () => {
-    for (const { spec } of crds) {
-      const version = spec.versions.find((v) => v.served)!.name;
-      if ((await req('GET', `/apis/${spec.group}/${version}/namespaces/default/${spec.names.plural}`)).status !== 200) return undefined;
-    }
-    return true;
-  }, timeoutMs);
+  await eventually(
+    'CRDs established',
+    async () => {
+      for (const { spec } of crds) {
+        const version = spec.versions.find((v) => v.served)!.name;
+        if ((await req('GET', `/apis/${spec.group}/${version}/namespaces/default/${spec.names.plural}`)).status !== 200)
+          return undefined;
+      }
+      return true;
+    },
+    timeoutMs,
+  );
 }
 
 /**
@@ -103,16 +133,33 @@ export async function operatorServiceAccount(kube: Kube): Promise<{ token: strin
   await must('POST', `/api/v1/namespaces/${OPERATOR_NS}/serviceaccounts`, { metadata: { name: 'airlock-operator' } });
   for (const o of repoDocuments<{ kind: string; metadata: { namespace?: string } }>('operator', 'rbac.yaml')) {
     const plural = `${o.kind.toLowerCase()}s`;
-    await must('POST', o.metadata.namespace ? `/apis/rbac.authorization.k8s.io/v1/namespaces/${o.metadata.namespace}/${plural}` : `/apis/rbac.authorization.k8s.io/v1/${plural}`, o);
+    await must(
+      'POST',
+      o.metadata.namespace
+        ? `/apis/rbac.authorization.k8s.io/v1/namespaces/${o.metadata.namespace}/${plural}`
+        : `/apis/rbac.authorization.k8s.io/v1/${plural}`,
+      o,
+    );
   }
   const token = await kube.serviceAccountToken(OPERATOR_NS, 'airlock-operator');
   const kubeconfigPath = join(kube.dir, 'operator.kubeconfig');
-  writeFileSync(kubeconfigPath, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'op',
-    clusters: [{ name: 'k', cluster: { server: kube.server, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') } }],
-    users: [{ name: 'op', user: { token } }],
-    contexts: [{ name: 'op', context: { cluster: 'k', user: 'op' } }],
-  }), { mode: 0o600 });
+  writeFileSync(
+    kubeconfigPath,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'op',
+      clusters: [
+        {
+          name: 'k',
+          cluster: { server: kube.server, 'certificate-authority-data': Buffer.from(kube.caPem).toString('base64') },
+        },
+      ],
+      users: [{ name: 'op', user: { token } }],
+      contexts: [{ name: 'op', context: { cluster: 'k', user: 'op' } }],
+    }),
+    { mode: 0o600 },
+  );
   return { token, kubeconfigPath };
 }
 
@@ -132,12 +179,25 @@ export function chartAccessRequestWebhook(): Record<string, any> {
 function chartPodWebhook(url: string): object {
   const optOut = { key: 'airlock.dev/inject', operator: 'NotIn', values: ['false'] };
   return {
-    name: 'sidecar-injector.airlock.dev', admissionReviewVersions: ['v1'], sideEffects: 'None',
-    failurePolicy: 'Fail', timeoutSeconds: 5, reinvocationPolicy: 'IfNeeded', matchPolicy: 'Equivalent',
+    name: 'sidecar-injector.airlock.dev',
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Fail',
+    timeoutSeconds: 5,
+    reinvocationPolicy: 'IfNeeded',
+    matchPolicy: 'Equivalent',
     clientConfig: { url },
     rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-    namespaceSelector: { matchExpressions: [
-      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [OPERATOR_NS, 'kube-system', 'kube-node-lease'] }, optOut] },
+    namespaceSelector: {
+      matchExpressions: [
+        {
+          key: 'kubernetes.io/metadata.name',
+          operator: 'NotIn',
+          values: [OPERATOR_NS, 'kube-system', 'kube-node-lease'],
+        },
+        optOut,
+      ],
+    },
     objectSelector: { matchExpressions: [optOut] },
   };
 }
@@ -147,7 +207,11 @@ function chartPodWebhook(url: string): object {
  * webhook server) instead of its Service, and without a caBundle: the operator's certificate code
  * patches that in at start.
  */
-export async function registerWebhooks(kube: Kube, port: number, which: { pods?: boolean; accessRequests?: boolean }): Promise<void> {
+export async function registerWebhooks(
+  kube: Kube,
+  port: number,
+  which: { pods?: boolean; accessRequests?: boolean },
+): Promise<void> {
   const url = `https://127.0.0.1:${port}`;
   const webhooks: object[] = [];
   if (which.pods) webhooks.push(chartPodWebhook(`${url}/mutate-pods`));
@@ -156,17 +220,33 @@ export async function registerWebhooks(kube: Kube, port: number, which: { pods?:
     webhooks.push({ ...hook, clientConfig: { url: `${url}/mutate-accessrequests` } });
   }
   assert.ok(webhooks.length > 0, 'registerWebhooks: name at least one of pods, accessRequests');
-  await kubeApi(() => kube).must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', { metadata: { name: WEBHOOK_CONFIG }, webhooks });
+  await kubeApi(() => kube).must('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+    metadata: { name: WEBHOOK_CONFIG },
+    webhooks,
+  });
 }
 
 /**
  * The Operator options the tests share: namespace OPERATOR_NS, webhook on 127.0.0.1:`webhookPort` with
  * a certificate it manages itself, gRPC on an ephemeral port, no logs. `extra` replaces whole fields.
  */
-export function operatorOptions(kube: KubeClient, webhookPort: number, extra: Partial<OperatorOptions> = {}): OperatorOptions {
+export function operatorOptions(
+  kube: KubeClient,
+  webhookPort: number,
+  extra: Partial<OperatorOptions> = {},
+): OperatorOptions {
   return {
-    kube, namespace: OPERATOR_NS, log: silentLogger,
-    webhook: { host: '127.0.0.1', port: webhookPort, configName: WEBHOOK_CONFIG, secretName: 'airlock-webhook-tls', names: ['127.0.0.1'], manageCert: true },
+    kube,
+    namespace: OPERATOR_NS,
+    log: silentLogger,
+    webhook: {
+      host: '127.0.0.1',
+      port: webhookPort,
+      configName: WEBHOOK_CONFIG,
+      secretName: 'airlock-webhook-tls',
+      names: ['127.0.0.1'],
+      manageCert: true,
+    },
     grpc: { host: '127.0.0.1', port: 0 },
     sidecar: { image: 'ghcr.io/airlock-dev/airlock:test', operatorAddress: 'operator:9090' },
     ...extra,
@@ -178,17 +258,36 @@ export function operatorOptions(kube: KubeClient, webhookPort: number, extra: Pa
  * selecting pods labelled app=trainer; `spec` replaces top-level spec fields.
  */
 export function databaseBinding(name: string, spec: Record<string, unknown> = {}): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'DatabaseBinding', metadata: { name, namespace: 'ml' },
-    spec: { engine: 'postgres', endpoint: { host: 'orders-pg.db.svc', database: 'orders' }, credentialsSecretRef: { name: 'orders-airlock' },
-      tls: { mode: 'disable' }, workloadSelector: { matchLabels: { app: 'trainer' } }, ...spec } };
+  return {
+    apiVersion: 'airlock.dev/v1alpha1',
+    kind: 'DatabaseBinding',
+    metadata: { name, namespace: 'ml' },
+    spec: {
+      engine: 'postgres',
+      endpoint: { host: 'orders-pg.db.svc', database: 'orders' },
+      credentialsSecretRef: { name: 'orders-airlock' },
+      tls: { mode: 'disable' },
+      workloadSelector: { matchLabels: { app: 'trainer' } },
+      ...spec,
+    },
+  };
 }
 
 export const READ_ALL = { name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] };
 
 /** AccessPolicy `name` in namespace ml: ServiceAccount trainer may SELECT public.* in orders; `spec` replaces top-level spec fields. */
 export function accessPolicy(name: string, spec: Record<string, unknown> = {}): object {
-  return { apiVersion: 'airlock.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name, namespace: 'ml' },
-    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules: [READ_ALL], ...spec } };
+  return {
+    apiVersion: 'airlock.dev/v1alpha1',
+    kind: 'AccessPolicy',
+    metadata: { name, namespace: 'ml' },
+    spec: {
+      subjects: [{ kind: 'ServiceAccount', name: 'trainer' }],
+      databases: ['orders'],
+      rules: [READ_ALL],
+      ...spec,
+    },
+  };
 }
 
 /** The Secret a binding's credentialsSecretRef names. */
@@ -201,15 +300,23 @@ export function credentialsSecret(username: string, password: string, name = 'or
  * ml/trainer, the credentials Secret for `role`, DatabaseBinding ml/orders pointing at `db`, and `policy`
  * (an AccessPolicy object, e.g. accessPolicy('trainer')).
  */
-export async function seedOrdersScenario(kube: Kube, db: { host: string; port: number; database: string },
-  role: { user: string; password: string }, policy: object): Promise<void> {
+export async function seedOrdersScenario(
+  kube: Kube,
+  db: { host: string; port: number; database: string },
+  role: { user: string; password: string },
+  policy: object,
+): Promise<void> {
   const { must } = kubeApi(() => kube);
   await installCrds(kube);
   await kube.createNamespace('airlock-system');
   await kube.createNamespace('ml');
   await must('POST', '/api/v1/namespaces/ml/serviceaccounts', { metadata: { name: 'trainer' } });
   await must('POST', '/api/v1/namespaces/ml/secrets', credentialsSecret(role.user, role.password));
-  await must('POST', `${G}/namespaces/ml/databasebindings`, databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }));
+  await must(
+    'POST',
+    `${G}/namespaces/ml/databasebindings`,
+    databaseBinding('orders', { endpoint: { host: db.host, port: db.port, database: db.database } }),
+  );
   await must('POST', `${G}/namespaces/ml/accesspolicies`, policy);
 }
 
@@ -217,10 +324,19 @@ export async function seedOrdersScenario(kube: Kube, db: { host: string; port: n
  * A token for ServiceAccount ml/trainer bound to `pod`, from the TokenRequest API: what the projected
  * volume of an injected pod holds (no kubelet runs here).
  */
-export async function podBoundToken(kube: Kube, pod: { metadata: { name: string; uid: string } }, audience = 'airlock'): Promise<string> {
+export async function podBoundToken(
+  kube: Kube,
+  pod: { metadata: { name: string; uid: string } },
+  audience = 'airlock',
+): Promise<string> {
   const r = await kubeApi(() => kube).must('POST', '/api/v1/namespaces/ml/serviceaccounts/trainer/token', {
-    apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-    spec: { audiences: [audience], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } },
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: {
+      audiences: [audience],
+      expirationSeconds: 3600,
+      boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+    },
   });
   return r.status.token;
 }
@@ -251,15 +367,28 @@ export interface InjectedSidecar {
  * binding "orders" as a process: with the very args the webhook wrote (the operator address, ports and
  * paths moved to this machine) and a token bound to the pod (no kubelet here). `onOutput` gets all it prints.
  */
-export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; dir: string; onOutput: (text: string) => void;
-  /** The CLI to run (default bin/airlock.ts; the image test passes its compiled tree's bin/airlock.js). */
-  entry?: string }): Promise<InjectedSidecar> {
+export async function startInjectedSidecar(
+  kube: Kube,
+  o: {
+    grpcPort: number;
+    dir: string;
+    onOutput: (text: string) => void;
+    /** The CLI to run (default bin/airlock.ts; the image test passes its compiled tree's bin/airlock.js). */
+    entry?: string;
+  },
+): Promise<InjectedSidecar> {
   // The webhook may not answer yet: the apiserver picks up the operator's caBundle through its informer.
-  const pod = await eventually('pod admitted by the webhook', async () => {
-    const r = await kube.request('POST', '/api/v1/namespaces/ml/pods', { body: TRAINER_POD });
-    return r.status === 201 ? r.body as any : undefined;
-  }, 30_000);
-  const sidecar = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c: { name: string }) => c.name === 'airlock-proxy-orders');
+  const pod = await eventually(
+    'pod admitted by the webhook',
+    async () => {
+      const r = await kube.request('POST', '/api/v1/namespaces/ml/pods', { body: TRAINER_POD });
+      return r.status === 201 ? (r.body as any) : undefined;
+    },
+    30_000,
+  );
+  const sidecar = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find(
+    (c: { name: string }) => c.name === 'airlock-proxy-orders',
+  );
   assert.ok(sidecar, 'the webhook injected the sidecar');
   const tokenFile = join(o.dir, 'token');
   writeFileSync(tokenFile, await podBoundToken(kube, pod));
@@ -267,8 +396,11 @@ export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; di
   mkdirSync(spool);
   const [listenPort, healthPort] = await Promise.all([freePort(), freePort()]);
   const moved: Record<string, string> = {
-    '--operator': `127.0.0.1:${o.grpcPort}`, '--listen': `127.0.0.1:${listenPort}`,
-    '--health-listen': `127.0.0.1:${healthPort}`, '--token-file': tokenFile, '--spool-dir': spool,
+    '--operator': `127.0.0.1:${o.grpcPort}`,
+    '--listen': `127.0.0.1:${listenPort}`,
+    '--health-listen': `127.0.0.1:${healthPort}`,
+    '--token-file': tokenFile,
+    '--spool-dir': spool,
   };
   const args = (sidecar.args as string[]).map((a, i, all) => moved[all[i - 1] ?? ''] ?? a);
   const env = sidecar.env as { name: string; value?: string }[];
@@ -276,11 +408,22 @@ export async function startInjectedSidecar(kube: Kube, o: { grpcPort: number; di
   // The V8 settings the webhook gives the sidecar (operator/pod.ts SIDECAR_NODE_OPTIONS): what a pod runs.
   const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value;
   const child = spawn(process.execPath, [o.entry ?? join(root, 'bin', 'airlock.ts'), ...args], {
-    env: { ...process.env, AIRLOCK_OPERATOR_CA: ca, POD_NAME: pod.metadata.name, POD_NAMESPACE: 'ml', ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }) },
+    env: {
+      ...process.env,
+      AIRLOCK_OPERATOR_CA: ca,
+      POD_NAME: pod.metadata.name,
+      POD_NAMESPACE: 'ml',
+      ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (c: Buffer) => o.onOutput(c.toString()));
   child.stderr!.on('data', (c: Buffer) => o.onOutput(c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, sig) => { o.onOutput(`[exited ${code} ${sig}]\n`); resolve(code); }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, sig) => {
+      o.onOutput(`[exited ${code} ${sig}]\n`);
+      resolve(code);
+    }),
+  );
   return { child, exited, pod, args, ca, listenPort, healthPort };
 }

@@ -52,7 +52,13 @@ let loaded: { deserialize: (b: Buffer) => Record<string, unknown> } | null = nul
 function requestDecoder(): (b: Buffer) => Record<string, unknown> {
   if (loaded === null) {
     const def = protoLoader.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', {
-      includeDirs: [PROTO_DIR], keepCase: false, longs: String, enums: Number, bytes: Buffer, defaults: true, oneofs: true,
+      includeDirs: [PROTO_DIR],
+      keepCase: false,
+      longs: String,
+      enums: Number,
+      bytes: Buffer,
+      defaults: true,
+      oneofs: true,
     });
     const svc = def[SERVICE] as grpc.ServiceDefinition;
     loaded = { deserialize: svc.Export!.requestDeserialize as (b: Buffer) => Record<string, unknown> };
@@ -64,12 +70,18 @@ type Obj = Record<string, unknown>;
 function anyValue(v: Obj | undefined): Value {
   if (v === undefined || v === null) return '';
   switch (v.value) {
-    case 'stringValue': return v.stringValue as string;
-    case 'boolValue': return v.boolValue as boolean;
-    case 'intValue': return Number(v.intValue);
-    case 'doubleValue': return v.doubleValue as number;
-    case 'arrayValue': return ((v.arrayValue as Obj).values as Obj[]).map(anyValue);
-    default: return '';
+    case 'stringValue':
+      return v.stringValue as string;
+    case 'boolValue':
+      return v.boolValue as boolean;
+    case 'intValue':
+      return Number(v.intValue);
+    case 'doubleValue':
+      return v.doubleValue as number;
+    case 'arrayValue':
+      return ((v.arrayValue as Obj).values as Obj[]).map(anyValue);
+    default:
+      return '';
   }
 }
 function attrs(list: unknown): Record<string, Value> {
@@ -135,7 +147,10 @@ abstract class BaseReceiver implements OtlpReceiver {
         reject(new Error(`OTLP receiver: ${this.spans.length} spans after ${timeoutMs} ms, wanted ${n}`));
       }, timeoutMs);
       const check = (): void => {
-        if (this.spans.length >= n) { clearTimeout(timer); resolve(this.spans); } else this.#waiters.push(check);
+        if (this.spans.length >= n) {
+          clearTimeout(timer);
+          resolve(this.spans);
+        } else this.#waiters.push(check);
       };
       check();
     });
@@ -143,7 +158,9 @@ abstract class BaseReceiver implements OtlpReceiver {
 
   abstract stop(): Promise<void>;
   abstract start(): Promise<void>;
-  close(): Promise<void> { return this.stop(); }
+  close(): Promise<void> {
+    return this.stop();
+  }
 }
 
 class GrpcReceiver extends BaseReceiver {
@@ -154,22 +171,30 @@ class GrpcReceiver extends BaseReceiver {
     const deserialize = requestDecoder();
     const definition: grpc.ServiceDefinition = {
       Export: {
-        path: `/${SERVICE}/Export`, requestStream: false, responseStream: false,
-        requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
-        responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b,
+        path: `/${SERVICE}/Export`,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
       },
     };
     server.addService(definition, {
       Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         this.requests++;
-        if (this.mode === 'unavailable') return callback({ code: grpc.status.UNAVAILABLE, details: 'test receiver refusing' });
-        if (this.mode === 'reject') return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'test receiver rejecting' });
+        if (this.mode === 'unavailable')
+          return callback({ code: grpc.status.UNAVAILABLE, details: 'test receiver refusing' });
+        if (this.mode === 'reject')
+          return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'test receiver rejecting' });
         this.record(deserialize(call.request));
         callback(null, this.mode === 'partial' ? partialResponse(this.partialRejected) : Buffer.alloc(0));
       },
     });
     this.port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
     });
     this.#server = server;
     this.endpoint = `http://127.0.0.1:${this.port}`;
@@ -192,10 +217,22 @@ class HttpReceiver extends BaseReceiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.requests++;
-        if (req.method !== 'POST' || req.url !== '/v1/traces') { res.writeHead(404).end(); return; }
-        if (req.headers['content-type'] !== 'application/x-protobuf') { res.writeHead(415).end(); return; }
-        if (this.mode === 'unavailable') { res.writeHead(503, { 'retry-after': '0' }).end(); return; }
-        if (this.mode === 'reject') { res.writeHead(400).end(); return; }
+        if (req.method !== 'POST' || req.url !== '/v1/traces') {
+          res.writeHead(404).end();
+          return;
+        }
+        if (req.headers['content-type'] !== 'application/x-protobuf') {
+          res.writeHead(415).end();
+          return;
+        }
+        if (this.mode === 'unavailable') {
+          res.writeHead(503, { 'retry-after': '0' }).end();
+          return;
+        }
+        if (this.mode === 'reject') {
+          res.writeHead(400).end();
+          return;
+        }
         this.record(deserialize(Buffer.concat(chunks)));
         const body = this.mode === 'partial' ? partialResponse(this.partialRejected) : Buffer.alloc(0);
         res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(body);

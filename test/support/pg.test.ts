@@ -19,7 +19,10 @@ async function queryOnce(url: string, sql: string): Promise<pg.QueryResult> {
 function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -28,13 +31,21 @@ test('startPostgres runs a server with the test settings; stop removes its direc
   const server = await startPostgres();
   try {
     assert.equal(server.host, '127.0.0.1');
-    const r = await queryOnce(server.url(), `SELECT current_user AS who, current_setting('fsync') AS fsync,
-      current_setting('synchronous_commit') AS sc, current_setting('full_page_writes') AS fpw, version() AS v`);
-    assert.deepEqual({ ...r.rows[0], v: undefined }, { who: 'postgres', fsync: 'off', sc: 'off', fpw: 'off', v: undefined });
+    const r = await queryOnce(
+      server.url(),
+      `SELECT current_user AS who, current_setting('fsync') AS fsync,
+      current_setting('synchronous_commit') AS sc, current_setting('full_page_writes') AS fpw, version() AS v`,
+    );
+    assert.deepEqual(
+      { ...r.rows[0], v: undefined },
+      { who: 'postgres', fsync: 'off', sc: 'off', fpw: 'off', v: undefined },
+    );
     assert.match(r.rows[0].v, /^PostgreSQL \d+/);
     assert.ok(readdirSync(server.socketDir).includes(`.s.PGSQL.${server.port}`), 'unix socket in socketDir');
-    await assert.rejects(queryOnce(server.url().replace(`:${server.password}@`, ':wrong@'), 'SELECT 1'),
-      (err: { code?: string }) => err.code === '28P01');
+    await assert.rejects(
+      queryOnce(server.url().replace(`:${server.password}@`, ':wrong@'), 'SELECT 1'),
+      (err: { code?: string }) => err.code === '28P01',
+    );
   } finally {
     await server.stop();
   }
@@ -48,7 +59,10 @@ test('startPostgres with tls and hba lines: TLS with the certificate it reports,
     assert.ok(server.certPem !== null);
     const cert = new X509Certificate(server.certPem);
     assert.ok(cert.checkIP('127.0.0.1') !== undefined && cert.checkHost('localhost') !== undefined);
-    const client = new pg.Client({ connectionString: server.url(), ssl: { ca: server.certPem, servername: 'localhost' } });
+    const client = new pg.Client({
+      connectionString: server.url(),
+      ssl: { ca: server.certPem, servername: 'localhost' },
+    });
     await client.connect();
     try {
       const r = await client.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
@@ -59,7 +73,11 @@ test('startPostgres with tls and hba lines: TLS with the certificate it reports,
     const blocked = await createRole('blocked', 'pw', { server });
     await assert.rejects(queryOnce(blocked.url('postgres'), 'SELECT 1'), /pg_hba\.conf rejects/);
     const other = await createRole('other', 'pw', { server });
-    assert.equal((await queryOnce(other.url('postgres'), 'SELECT 1 AS one')).rows[0].one, 1, 'initdb\'s lines still apply after them');
+    assert.equal(
+      (await queryOnce(other.url('postgres'), 'SELECT 1 AS one')).rows[0].one,
+      1,
+      "initdb's lines still apply after them",
+    );
   } finally {
     await server.stop();
   }
@@ -71,7 +89,10 @@ test('createRole stores MD5 or SCRAM passwords and both log in over TCP', async 
   const server = await sharedPostgres();
   const scram = await createRole(uniqueName('scram'), 'pw-scram');
   const md5 = await createRole(uniqueName('md5'), "pw'md5", { md5: true });
-  const stored = await adminQuery(server, `SELECT rolname, rolpassword FROM pg_authid WHERE rolname IN ('${scram.user}', '${md5.user}')`);
+  const stored = await adminQuery(
+    server,
+    `SELECT rolname, rolpassword FROM pg_authid WHERE rolname IN ('${scram.user}', '${md5.user}')`,
+  );
   const byName = new Map(stored.rows.map((r: { rolname: string; rolpassword: string }) => [r.rolname, r.rolpassword]));
   assert.match(byName.get(scram.user) ?? '', /^SCRAM-SHA-256\$/);
   assert.match(byName.get(md5.user) ?? '', /^md5[0-9a-f]{32}$/);
@@ -79,8 +100,10 @@ test('createRole stores MD5 or SCRAM passwords and both log in over TCP', async 
     const r = await queryOnce(role.url('postgres'), 'SELECT current_user AS who');
     assert.equal(r.rows[0].who, role.user);
   }
-  await assert.rejects(queryOnce(md5.url('postgres').replace(encodeURIComponent("pw'md5"), 'nope'), 'SELECT 1'),
-    (err: { code?: string }) => err.code === '28P01');
+  await assert.rejects(
+    queryOnce(md5.url('postgres').replace(encodeURIComponent("pw'md5"), 'nope'), 'SELECT 1'),
+    (err: { code?: string }) => err.code === '28P01',
+  );
   // Re-creating an existing role changes its password instead of failing.
   const again = await createRole(scram.user, 'pw-new');
   assert.equal((await queryOnce(again.url('postgres'), 'SELECT 1 AS one')).rows[0].one, 1);
@@ -97,10 +120,13 @@ test('testDatabase gives each caller an isolated database; drop removes it', asy
   // drop() works even while a session is still connected to the database.
   const open = new pg.Client({ connectionString: a.url });
   await open.connect();
-  open.on('error', () => {});   // the forced drop terminates this session
+  open.on('error', () => {}); // the forced drop terminates this session
   await a.drop();
   await b.drop();
   await open.end().catch(() => {});
-  const left = await adminQuery(a.server, `SELECT datname FROM pg_database WHERE datname IN ('${a.database}', '${b.database}')`);
+  const left = await adminQuery(
+    a.server,
+    `SELECT datname FROM pg_database WHERE datname IN ('${a.database}', '${b.database}')`,
+  );
   assert.equal(left.rowCount, 0);
 });

@@ -8,7 +8,17 @@
 // The server is tuned for tests, not durability: fsync, full_page_writes and synchronous_commit off.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -16,13 +26,13 @@ import { freePort } from './ports.ts';
 
 /** What a test process needs to reach a server; the JSON in AIRLOCK_TEST_PG. */
 export interface PgServerInfo {
-  readonly host: string;         // always 127.0.0.1
+  readonly host: string; // always 127.0.0.1
   readonly port: number;
-  readonly socketDir: string;    // unix socket directory (for psql -h <socketDir>)
+  readonly socketDir: string; // unix socket directory (for psql -h <socketDir>)
   readonly superuser: string;
   readonly password: string;
-  readonly dir: string;          // temp root: data/, postgres.log, socket
-  readonly bin: string;          // PostgreSQL bin directory the server runs from
+  readonly dir: string; // temp root: data/, postgres.log, socket
+  readonly bin: string; // PostgreSQL bin directory the server runs from
 }
 
 export interface PgServer extends PgServerInfo {
@@ -47,8 +57,8 @@ export type HostAuth = 'md5' | 'scram-sha-256' | 'password' | 'trust';
 
 export interface StartOptions {
   readonly hostAuth?: HostAuth;
-  readonly superuser?: string;                               // default postgres
-  readonly password?: string;                                // default random
+  readonly superuser?: string; // default postgres
+  readonly password?: string; // default random
   /** Extra postgresql.conf settings, e.g. { max_connections: 300 }. */
   readonly settings?: Readonly<Record<string, string | number | boolean>>;
   /**
@@ -72,19 +82,26 @@ export function pgBinDir(): string {
   }
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
-    ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   const newest = versions[0];
   if (newest === undefined) {
-    throw new Error('PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin: run `sh scripts/ensure-postgres.sh` ' +
-      '(npm test does this), or set AIRLOCK_PG_BIN to a directory holding initdb, pg_ctl and postgres');
+    throw new Error(
+      'PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin: run `sh scripts/ensure-postgres.sh` '
+        + '(npm test does this), or set AIRLOCK_PG_BIN to a directory holding initdb, pg_ctl and postgres',
+    );
   }
   return join(root, newest, 'bin');
 }
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
-interface OsUser { readonly uid: number; readonly gid: number }
+interface OsUser {
+  readonly uid: number;
+  readonly gid: number;
+}
 let postgresUser: OsUser | undefined;
 
 /**
@@ -95,8 +112,11 @@ function ensurePostgresUser(): OsUser {
   if (postgresUser !== undefined) return postgresUser;
   const lookup = () => spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   if (lookup().status !== 0) {
-    const made = spawnSync('useradd', ['-r', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', 'postgres'], { encoding: 'utf8' });
-    if (made.status !== 0 && lookup().status !== 0) throw new Error(`could not create the postgres system user: ${made.stderr.trim()}`);
+    const made = spawnSync('useradd', ['-r', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', 'postgres'], {
+      encoding: 'utf8',
+    });
+    if (made.status !== 0 && lookup().status !== 0)
+      throw new Error(`could not create the postgres system user: ${made.stderr.trim()}`);
   }
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -142,11 +162,33 @@ async function selfSignedCert(data: string): Promise<string> {
   const crt = join(data, 'server.crt');
   const key = join(data, 'server.key');
   await new Promise<void>((resolve, reject) => {
-    execFile('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', crt],
-    { timeout: 30_000 }, (err, _out, stderr) => (err === null ? resolve() : reject(new Error(`openssl req failed: ${stderr || err.message}`))));
+    execFile(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        crt,
+      ],
+      { timeout: 30_000 },
+      (err, _out, stderr) =>
+        err === null ? resolve() : reject(new Error(`openssl req failed: ${stderr || err.message}`)),
+    );
   });
-  chmodSync(key, 0o600);                           // the server refuses a key others can read
+  chmodSync(key, 0o600); // the server refuses a key others can read
   giveToServerUser(key);
   giveToServerUser(crt);
   return readFileSync(crt, 'utf8');
@@ -178,9 +220,19 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
     giveToServerUser(pwfile);
     const init = await run(join(bin, 'initdb'), [
-      '-D', data, '-U', superuser, `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions',
+      '-D',
+      data,
+      '-U',
+      superuser,
+      `--pwfile=${pwfile}`,
+      '-E',
+      'UTF8',
+      '--no-locale',
+      '--no-sync',
+      '--no-instructions',
       // unix socket: trust (the directory is private to the server user and root); TCP: password auth.
-      '--auth-local=trust', `--auth-host=${opts.hostAuth ?? 'md5'}`,
+      '--auth-local=trust',
+      `--auth-host=${opts.hostAuth ?? 'md5'}`,
     ]);
     rmSync(pwfile, { force: true });
     if (init.code !== 0) throw new Error(`initdb failed (exit ${init.code}):\n${init.out}`);
@@ -194,18 +246,37 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const settings: Record<string, string | number | boolean> = {
-        listen_addresses: '127.0.0.1', port, unix_socket_directories: dir,
-        fsync: false, full_page_writes: false, synchronous_commit: false,
-        max_connections: 200,  // parallel test files each hold a few connections; bench runs 8 clients × 3 targets
-        log_min_messages: 'warning', log_line_prefix: '%m [%p] ',
+        listen_addresses: '127.0.0.1',
+        port,
+        unix_socket_directories: dir,
+        fsync: false,
+        full_page_writes: false,
+        synchronous_commit: false,
+        max_connections: 200, // parallel test files each hold a few connections; bench runs 8 clients × 3 targets
+        log_min_messages: 'warning',
+        log_line_prefix: '%m [%p] ',
         ...(certPem === null ? {} : { ssl: true }),
         ...opts.settings,
       };
-      writeFileSync(join(data, 'postgresql.auto.conf'),
-        Object.entries(settings).map(([k, v]) => `${k} = ${confValue(v)}\n`).join(''));
+      writeFileSync(
+        join(data, 'postgresql.auto.conf'),
+        Object.entries(settings)
+          .map(([k, v]) => `${k} = ${confValue(v)}\n`)
+          .join(''),
+      );
       giveToServerUser(join(data, 'postgresql.auto.conf'));
       // pg_ctl -w waits until the postmaster accepts connections or exits; pg_isready then checks TCP.
-      const start = await run(join(bin, 'pg_ctl'), ['start', '-D', data, '-l', join(dir, 'postgres.log'), '-w', '-t', '60', '-s']);
+      const start = await run(join(bin, 'pg_ctl'), [
+        'start',
+        '-D',
+        data,
+        '-l',
+        join(dir, 'postgres.log'),
+        '-w',
+        '-t',
+        '60',
+        '-s',
+      ]);
       if (start.code === 0) {
         const ready = await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-t', '30']);
         if (ready.code !== 0) throw new Error(`pg_isready on 127.0.0.1:${port} failed: ${ready.out}`);
@@ -217,7 +288,9 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
         appendFileSync(join(dir, 'postgres.log'), `-- airlock: port ${port} was taken, retrying\n`);
         continue;
       }
-      throw new Error(`PostgreSQL did not start (pg_ctl exit ${start.code}): ${start.out}\n--- ${join(dir, 'postgres.log')} (tail) ---\n${log}`);
+      throw new Error(
+        `PostgreSQL did not start (pg_ctl exit ${start.code}): ${start.out}\n--- ${join(dir, 'postgres.log')} (tail) ---\n${log}`,
+      );
     }
   } finally {
     if (!started) rmSync(dir, { recursive: true, force: true });
@@ -259,15 +332,31 @@ export function serverInfo(s: PgServerInfo): string {
 
 function parseInfo(json: string): PgServerInfo {
   let v: unknown;
-  try { v = JSON.parse(json); } catch { throw new Error('AIRLOCK_TEST_PG is not JSON'); }
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new Error('AIRLOCK_TEST_PG is not JSON');
+  }
   const o = v as Partial<Record<keyof PgServerInfo, unknown>>;
-  if (typeof o !== 'object' || o === null || typeof o.host !== 'string' || typeof o.port !== 'number' ||
-      typeof o.superuser !== 'string' || typeof o.password !== 'string' || typeof o.socketDir !== 'string') {
+  if (
+    typeof o !== 'object'
+    || o === null
+    || typeof o.host !== 'string'
+    || typeof o.port !== 'number'
+    || typeof o.superuser !== 'string'
+    || typeof o.password !== 'string'
+    || typeof o.socketDir !== 'string'
+  ) {
     throw new Error('AIRLOCK_TEST_PG must hold {host, port, socketDir, superuser, password}');
   }
   return {
-    host: o.host, port: o.port, socketDir: o.socketDir, superuser: o.superuser, password: o.password,
-    dir: typeof o.dir === 'string' ? o.dir : o.socketDir, bin: typeof o.bin === 'string' ? o.bin : pgBinDir(),
+    host: o.host,
+    port: o.port,
+    socketDir: o.socketDir,
+    superuser: o.superuser,
+    password: o.password,
+    dir: typeof o.dir === 'string' ? o.dir : o.socketDir,
+    bin: typeof o.bin === 'string' ? o.bin : pgBinDir(),
   };
 }
 
@@ -289,7 +378,10 @@ export function sharedPostgres(): Promise<PgServer> {
     shared = startPostgres().then((server) => {
       process.once('exit', () => server.stopSync());
       for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-        process.once(sig, () => { server.stopSync(); process.exit(sig === 'SIGINT' ? 130 : 143); });
+        process.once(sig, () => {
+          server.stopSync();
+          process.exit(sig === 'SIGINT' ? 130 : 143);
+        });
       }
       return { ...server, async stop() {} };
     });
@@ -298,8 +390,18 @@ export function sharedPostgres(): Promise<PgServer> {
 }
 
 /** Run `fn` with a superuser client on a fresh connection, closed afterwards (no pooled client keeps the test process alive). */
-export async function withAdmin<T>(server: PgServerInfo, fn: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
-  const client = new pg.Client({ host: server.host, port: server.port, user: server.superuser, password: server.password, database });
+export async function withAdmin<T>(
+  server: PgServerInfo,
+  fn: (client: pg.Client) => Promise<T>,
+  database = 'postgres',
+): Promise<T> {
+  const client = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user: server.superuser,
+    password: server.password,
+    database,
+  });
   await client.connect();
   try {
     return await fn(client);
@@ -326,7 +428,10 @@ export function quoteLiteral(value: string): string {
 let counter = 0;
 /** A name unique across the run's parallel test processes: prefix_<pid>_<n>_<random>. */
 export function uniqueName(prefix = 't'): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30);
+  const clean = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 30);
   return `${clean}_${process.pid}_${++counter}_${randomBytes(3).toString('hex')}`;
 }
 
@@ -349,9 +454,16 @@ export async function testDatabase(name = 'test'): Promise<TestDatabase> {
   const database = uniqueName(name);
   await adminQuery(server, `CREATE DATABASE ${quoteIdent(database)}`);
   return {
-    database, url: server.url(database), host: server.host, port: server.port,
-    superuser: server.superuser, password: server.password, server,
-    async drop() { await adminQuery(server, `DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`); },
+    database,
+    url: server.url(database),
+    host: server.host,
+    port: server.port,
+    superuser: server.superuser,
+    password: server.password,
+    server,
+    async drop() {
+      await adminQuery(server, `DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`);
+    },
   };
 }
 
@@ -367,8 +479,12 @@ export interface RoleOptions {
  * A LOGIN role on the shared server (roles are cluster-wide: use uniqueName() in parallel tests).
  * An existing role of that name gets the new password and attributes.
  */
-export async function createRole(name: string, password: string, opts: RoleOptions = {}): Promise<{ user: string; password: string; url(database: string): string }> {
-  const server = opts.server ?? await sharedPostgres();
+export async function createRole(
+  name: string,
+  password: string,
+  opts: RoleOptions = {},
+): Promise<{ user: string; password: string; url(database: string): string }> {
+  const server = opts.server ?? (await sharedPostgres());
   const attrs = `LOGIN ${opts.superuser === true ? 'SUPERUSER' : 'NOSUPERUSER'} PASSWORD ${quoteLiteral(password)}`;
   const encryption = opts.md5 === true ? 'md5' : 'scram-sha-256';
   await withAdmin(server, async (client) => {
@@ -377,7 +493,9 @@ export async function createRole(name: string, password: string, opts: RoleOptio
     await client.query(`${exists.rowCount === 0 ? 'CREATE' : 'ALTER'} ROLE ${quoteIdent(name)} ${attrs}`);
   });
   return {
-    user: name, password,
-    url: (database: string) => `postgresql://${encodeURIComponent(name)}:${encodeURIComponent(password)}@${server.host}:${server.port}/${encodeURIComponent(database)}`,
+    user: name,
+    password,
+    url: (database: string) =>
+      `postgresql://${encodeURIComponent(name)}:${encodeURIComponent(password)}@${server.host}:${server.port}/${encodeURIComponent(database)}`,
   };
 }

@@ -20,10 +20,21 @@ export function pluginPath(): NodeJS.ProcessEnv {
   return env;
 }
 
-export function run(cmd: string, args: string[], e: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000, cwd?: string): Promise<{ code: number; out: string; err: string }> {
+export function run(
+  cmd: string,
+  args: string[],
+  e: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 60_000,
+  cwd?: string,
+): Promise<{ code: number; out: string; err: string }> {
   return new Promise((res) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs, env: e, maxBuffer: 16 << 20, ...(cwd === undefined ? {} : { cwd }) }, (error, out, err) => {
-      res({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, out, err });
-    });
+    execFile(
+      cmd,
+      args,
+      { encoding: 'utf8', timeout: timeoutMs, env: e, maxBuffer: 16 << 20, ...(cwd === undefined ? {} : { cwd }) },
+      (error, out, err) => {
+        res({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, out, err });
+      },
+    );
   });
 }

@@ -13,7 +13,11 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-interface Pair { a: net.Socket; b: net.Socket | null; dead: boolean }
+interface Pair {
+  a: net.Socket;
+  b: net.Socket | null;
+  dead: boolean;
+}
 
 export async function startRelay(target: { host: string; port: number }): Promise<Relay> {
   let isCut = false;
@@ -22,29 +26,52 @@ export async function startRelay(target: { host: string; port: number }): Promis
     a.on('error', () => {});
     const pair: Pair = { a, b: null, dead: false };
     pairs.add(pair);
-    a.once('close', () => { pairs.delete(pair); pair.b?.destroy(); });
-    if (isCut) { pair.dead = true; a.pause(); return; }
+    a.once('close', () => {
+      pairs.delete(pair);
+      pair.b?.destroy();
+    });
+    if (isCut) {
+      pair.dead = true;
+      a.pause();
+      return;
+    }
     const b = net.connect(target);
     pair.b = b;
     // The server ending a connection (a watch's timeout, say) is news that a cut path does not carry.
-    b.on('error', () => { if (!isCut && !pair.dead) a.destroy(); });
-    b.once('close', () => { if (!isCut && !pair.dead) a.destroy(); });
-    a.on('data', (d) => { if (!isCut && !pair.dead) b.write(d); });
-    b.on('data', (d) => { if (!isCut && !pair.dead) a.write(d); });
+    b.on('error', () => {
+      if (!isCut && !pair.dead) a.destroy();
+    });
+    b.once('close', () => {
+      if (!isCut && !pair.dead) a.destroy();
+    });
+    a.on('data', (d) => {
+      if (!isCut && !pair.dead) b.write(d);
+    });
+    b.on('data', (d) => {
+      if (!isCut && !pair.dead) a.write(d);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as net.AddressInfo).port,
-    cut() { isCut = true; },
+    cut() {
+      isCut = true;
+    },
     restore(opts = {}) {
       isCut = false;
       for (const p of [...pairs]) {
         if (opts.endCut === false) p.dead = true;
-        else { p.a.destroy(); p.b?.destroy(); }
+        else {
+          p.a.destroy();
+          p.b?.destroy();
+        }
       }
     },
     async close() {
-      for (const p of [...pairs]) { p.a.destroy(); p.b?.destroy(); }
+      for (const p of [...pairs]) {
+        p.a.destroy();
+        p.b?.destroy();
+      }
       await new Promise((r) => server.close(r));
     },
   };

@@ -16,7 +16,9 @@ import { applyPatch, diff } from '../../operator/webhook/patch.ts';
 
 const dir = import.meta.dirname;
 const update = process.env.UPDATE_GOLDEN === '1';
-const inputs = readdirSync(dir).filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml')).sort();
+const inputs = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml'))
+  .sort();
 
 const BASE: InjectOptions = {
   image: 'ghcr.io/airlock-dev/airlock:0.1.0',
@@ -35,7 +37,11 @@ function load(file: string): { pod: Pod; bindings: DatabaseBinding[]; opts: Inje
   if (pods.length !== 1) throw new Error(`${file}: needs exactly one Pod document, has ${pods.length}`);
   const extra = docs.find((d) => d.kind === 'TestOptions') as Partial<InjectOptions> | undefined;
   const { kind: _k, ...overrides } = (extra ?? {}) as Partial<InjectOptions> & { kind?: string };
-  return { pod: pods[0] as Pod, bindings: docs.filter((d) => d.kind === 'DatabaseBinding') as DatabaseBinding[], opts: { ...BASE, ...overrides } };
+  return {
+    pod: pods[0] as Pod,
+    bindings: docs.filter((d) => d.kind === 'DatabaseBinding') as DatabaseBinding[],
+    opts: { ...BASE, ...overrides },
+  };
 }
 
 test('there are at least 10 golden inputs', () => assert.ok(inputs.length >= 10, `only ${inputs.length}`));
@@ -44,7 +50,11 @@ for (const file of inputs) {
   const name = file.slice(0, -'.yaml'.length);
   test(`golden ${name}`, () => {
     const { pod, bindings, opts } = load(file);
-    const paths = { injected: join(dir, `${name}.injected.yaml`), skipped: join(dir, `${name}.skipped`), error: join(dir, `${name}.error`) };
+    const paths = {
+      injected: join(dir, `${name}.injected.yaml`),
+      skipped: join(dir, `${name}.skipped`),
+      error: join(dir, `${name}.error`),
+    };
     let got: { kind: 'injected'; pod: Pod } | { kind: 'skipped' } | { kind: 'error'; message: string };
     try {
       const out = inject(pod, bindings, opts);
@@ -59,8 +69,18 @@ for (const file of inputs) {
       else if (got.kind === 'error') writeFileSync(paths.error, `${got.message}\n`);
       else writeFileSync(paths.skipped, 'inject() returned undefined: no change to this pod\n');
     }
-    const want = existsSync(paths.injected) ? 'injected' : existsSync(paths.error) ? 'error' : existsSync(paths.skipped) ? 'skipped' : null;
-    assert.notEqual(want, null, `${name}: no expectation (${name}.injected.yaml, .skipped or .error); run with UPDATE_GOLDEN=1`);
+    const want = existsSync(paths.injected)
+      ? 'injected'
+      : existsSync(paths.error)
+        ? 'error'
+        : existsSync(paths.skipped)
+          ? 'skipped'
+          : null;
+    assert.notEqual(
+      want,
+      null,
+      `${name}: no expectation (${name}.injected.yaml, .skipped or .error); run with UPDATE_GOLDEN=1`,
+    );
     assert.equal(got.kind, want, `${name}: expected ${want}, got ${got.kind}`);
     if (got.kind === 'error') assert.equal(`${got.message}\n`, readFileSync(paths.error, 'utf8'));
     if (got.kind !== 'injected') return;

@@ -5,7 +5,20 @@
 import type { ColumnSource } from '../../types.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE, type Out } from '../lineage.ts';
 import {
-  type Raw, S, N, L, X, type Field, type Spec, spec, type Scope, type WalkState, bad, keyOf, checkFields, enter,
+  type Raw,
+  S,
+  N,
+  L,
+  X,
+  type Field,
+  type Spec,
+  spec,
+  type Scope,
+  type WalkState,
+  bad,
+  keyOf,
+  checkFields,
+  enter,
   type Handler,
 } from './state.ts';
 
@@ -26,24 +39,46 @@ export function expr(st: WalkState, node: Raw, scope: Scope | null, want: boolea
   }
 }
 
-export function walkStruct(st: WalkState, type: string, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
+export function walkStruct(
+  st: WalkState,
+  type: string,
+  body: Raw,
+  scope: Scope | null,
+  want: boolean,
+): ColumnSource | null {
   const handler = st.handlers.expressions.get(type);
-  if (handler === undefined) { bad(st, `${type} is not supported in this position`); return want ? OPAQUE : null; }
+  if (handler === undefined) {
+    bad(st, `${type} is not supported in this position`);
+    return want ? OPAQUE : null;
+  }
   return handler(st, body, scope, want);
 }
 
 /** Walk every N/L/struct field of `body` per `fields`, checking for unknown fields; collect leaves into acc. */
-export function walkFields(st: WalkState, type: string, body: Raw, fields: Spec, scope: Scope | null, acc: ColumnSource[] | null): void {
+export function walkFields(
+  st: WalkState,
+  type: string,
+  body: Raw,
+  fields: Spec,
+  scope: Scope | null,
+  acc: ColumnSource[] | null,
+): void {
   for (const fieldName in body) {
     const field = fields.get(fieldName);
-    if (field === undefined) { bad(st, `unexpected field ${type}.${fieldName}`); continue; }
+    if (field === undefined) {
+      bad(st, `unexpected field ${type}.${fieldName}`);
+      continue;
+    }
     if (field === S || field === X) continue;
     const value = body[fieldName];
     if (field === N) {
       const source = expr(st, value, scope, acc !== null);
       if (acc !== null && source !== null) addLeaves(acc, source);
     } else if (field === L) {
-      if (!Array.isArray(value)) { bad(st, `${type}.${fieldName} is not a list`); continue; }
+      if (!Array.isArray(value)) {
+        bad(st, `${type}.${fieldName} is not a list`);
+        continue;
+      }
       for (const child of value) {
         const source = expr(st, child, scope, acc !== null);
         if (acc !== null && source !== null) addLeaves(acc, source);
@@ -57,24 +92,36 @@ export function walkFields(st: WalkState, type: string, body: Raw, fields: Spec,
 
 /** Record a query's outputs as values the statement stores; unknown outputs are recorded as opaque. */
 export function writtenFrom(st: WalkState, outs: readonly Out[] | null): void {
-  if (outs === null) { st.written.push({ kind: 'opaque' }); return; }
+  if (outs === null) {
+    st.written.push({ kind: 'opaque' });
+    return;
+  }
   for (const output of outs) st.written.push(output.src);
 }
 
 /** A node whose value is computed from its children and which reads nothing itself. */
 export function pure(type: string, fieldList: Record<string, Field>): [string, Handler] {
   const fields = spec(fieldList);
-  return [type, (st, body, scope, want) => {
-    const acc = want ? [] as ColumnSource[] : null;
-    walkFields(st, type, body, fields, scope, acc);
-    return acc === null ? null : derivedOf(acc);
-  }];
+  return [
+    type,
+    (st, body, scope, want) => {
+      const acc = want ? ([] as ColumnSource[]) : null;
+      walkFields(st, type, body, fields, scope, acc);
+      return acc === null ? null : derivedOf(acc);
+    },
+  ];
 }
 
 /** A node that carries no value from any relation. */
 export function leaf(type: string, fieldList: Record<string, Field>): [string, Handler] {
   const fields = spec(fieldList);
-  return [type, (st, body, _sc, want) => { checkFields(st, type, body, fields); return want ? CONSTANT : null; }];
+  return [
+    type,
+    (st, body, _sc, want) => {
+      checkFields(st, type, body, fields);
+      return want ? CONSTANT : null;
+    },
+  ];
 }
 
 /** Walk a wrapped statement (sub-query, CTE body, EXPLAIN/PREPARE target…); return its outputs when wanted. */

@@ -4,8 +4,24 @@
 import type { ConcreteOperation } from '../../types.ts';
 import type { Out } from '../lineage.ts';
 import {
-  type Raw, S, N, L, X, spec, type Scope, type Item, type WalkState, bad, access, keyOf, checkFields, strings,
-  targetRel, newScope, item, aliasOf,
+  type Raw,
+  S,
+  N,
+  L,
+  X,
+  spec,
+  type Scope,
+  type Item,
+  type WalkState,
+  bad,
+  access,
+  keyOf,
+  checkFields,
+  strings,
+  targetRel,
+  newScope,
+  item,
+  aliasOf,
 } from './state.ts';
 import { expr, walkFields, writtenFrom, stmtAny } from './dispatch.ts';
 import { withScope, targetList } from './queries.ts';
@@ -46,7 +62,14 @@ const RETURNING = spec({ options: X, exprs: X });
 const RETURNING_OPTION = spec({ option: S, value: S, location: S });
 
 /** RETURNING reads the target (and FROM/USING items): a SELECT on the target, outputs like a SELECT list. */
-function returning(st: WalkState, rc: Raw, target: Item, extra: readonly Item[], base: Scope | null, want: boolean): Out[] | null {
+function returning(
+  st: WalkState,
+  rc: Raw,
+  target: Item,
+  extra: readonly Item[],
+  base: Scope | null,
+  want: boolean,
+): Out[] | null {
   if (rc === undefined) return want ? [] : null;
   checkFields(st, 'ReturningClause', rc, RETURNING);
   access(st, 'SELECT', target.rel!, 'relation');
@@ -58,9 +81,13 @@ function returning(st: WalkState, rc: Raw, target: Item, extra: readonly Item[],
   let newName = 'new';
   for (const option of Array.isArray(rc.options) ? rc.options : []) {
     const ro = option.ReturningOption;
-    if (ro === undefined) { bad(st, `${keyOf(option)} is not supported in RETURNING`); continue; }
+    if (ro === undefined) {
+      bad(st, `${keyOf(option)} is not supported in RETURNING`);
+      continue;
+    }
     checkFields(st, 'ReturningOption', ro, RETURNING_OPTION);
-    if (ro.option === 'RETURNING_OPTION_OLD') oldName = ro.value; else newName = ro.value;
+    if (ro.option === 'RETURNING_OPTION_OLD') oldName = ro.value;
+    else newName = ro.value;
   }
   versions.items.push(item({ alias: oldName, rel: target.rel }), item({ alias: newName, rel: target.rel }));
   return targetList(st, rc.exprs, scope, want);
@@ -73,7 +100,13 @@ function targetItem(st: WalkState, rv: Raw, op: ConcreteOperation): Item {
 }
 
 const INSERT = spec({
-  relation: X, cols: L, selectStmt: X, onConflictClause: X, returningClause: X, withClause: X, override: S,
+  relation: X,
+  cols: L,
+  selectStmt: X,
+  onConflictClause: X,
+  returningClause: X,
+  withClause: X,
+  override: S,
 });
 const ON_CONFLICT = spec({ action: S, infer: 'InferClause', targetList: L, whereClause: N, location: S });
 
@@ -106,7 +139,7 @@ export function updateStmt(st: WalkState, body: Raw, outer: Scope | null, want: 
   const scope = newScope(base);
   scope.items.push(target);
   for (const fromNode of Array.isArray(body.fromClause) ? body.fromClause : []) fromItem(st, fromNode, scope, want);
-  walkFields(st, 'UpdateStmt', body, UPDATE, scope, st.written);   // only targetList is walked here: the SET values
+  walkFields(st, 'UpdateStmt', body, UPDATE, scope, st.written); // only targetList is walked here: the SET values
   where(st, body.whereClause, scope, target);
   return returning(st, body.returningClause, target, scope.items.slice(1), base, want);
 }
@@ -126,16 +159,28 @@ export function deleteStmt(st: WalkState, body: Raw, outer: Scope | null, want: 
 }
 
 function where(st: WalkState, whereClause: Raw, scope: Scope, target: Item): void {
-  if (whereClause === undefined) { st.unfiltered = true; return; }
+  if (whereClause === undefined) {
+    st.unfiltered = true;
+    return;
+  }
   expr(st, whereClause, scope, false);
   if (!filters(whereClause, [target.alias ?? ''])) st.unfiltered = true;
 }
 
 const MERGE = spec({
-  relation: X, sourceRelation: X, joinCondition: X, mergeWhenClauses: X, returningClause: X, withClause: X,
+  relation: X,
+  sourceRelation: X,
+  joinCondition: X,
+  mergeWhenClauses: X,
+  returningClause: X,
+  withClause: X,
 });
 const MERGE_WHEN = spec({ matchKind: S, commandType: S, override: S, condition: N, targetList: L, values: L });
-const MERGE_OPS: Readonly<Record<string, ConcreteOperation>> = { CMD_INSERT: 'INSERT', CMD_UPDATE: 'UPDATE', CMD_DELETE: 'DELETE' };
+const MERGE_OPS: Readonly<Record<string, ConcreteOperation>> = {
+  CMD_INSERT: 'INSERT',
+  CMD_UPDATE: 'UPDATE',
+  CMD_DELETE: 'DELETE',
+};
 
 export function mergeStmt(st: WalkState, body: Raw, outer: Scope | null, want: boolean): Out[] | null {
   const base = body.withClause !== undefined ? withScope(st, body.withClause, outer) : outer;
@@ -149,7 +194,10 @@ export function mergeStmt(st: WalkState, body: Raw, outer: Scope | null, want: b
   const joinFilters = filters(body.joinCondition, [target.alias ?? '']);
   for (const clause of Array.isArray(body.mergeWhenClauses) ? body.mergeWhenClauses : []) {
     const when = clause.MergeWhenClause;
-    if (when === undefined) { bad(st, `${keyOf(clause)} is not supported in MERGE`); continue; }
+    if (when === undefined) {
+      bad(st, `${keyOf(clause)} is not supported in MERGE`);
+      continue;
+    }
     const op = MERGE_OPS[when.commandType as string];
     if (op !== undefined) access(st, op, target.rel!, 'relation');
     if ((op === 'UPDATE' || op === 'DELETE') && !joinFilters && when.condition === undefined) st.unfiltered = true;

@@ -9,10 +9,29 @@ import { addLeaves, CONSTANT, derivedOf, OPAQUE, type Out } from '../lineage.ts'
 import { parseLiteralName } from '../names.ts';
 import { scrubParseError } from '../../sql-message.ts';
 import {
-  BULK_READERS, hiddenSetting, PURE_BUILTINS, QUERY_RUNNERS, SEQUENCE_FUNCTIONS, SETTING_FUNCTIONS, TABLE_READERS,
+  BULK_READERS,
+  hiddenSetting,
+  PURE_BUILTINS,
+  QUERY_RUNNERS,
+  SEQUENCE_FUNCTIONS,
+  SETTING_FUNCTIONS,
+  TABLE_READERS,
 } from '../functions.ts';
 import {
-  type Raw, S, N, L, X, spec, type Scope, type WalkState, bad, access, effect, keyOf, checkFields, strings,
+  type Raw,
+  S,
+  N,
+  L,
+  X,
+  spec,
+  type Scope,
+  type WalkState,
+  bad,
+  access,
+  effect,
+  keyOf,
+  checkFields,
+  strings,
   targetRel,
 } from './state.ts';
 import { expr, walkStruct, walkFields, stmtAny } from './dispatch.ts';
@@ -35,14 +54,28 @@ function settingName(node: Raw): string | null {
   const typeName = names[names.length - 1];
   if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return null;
   // A type modifier would cut the text ('search_pathx'::varchar(11) is 'search_path').
-  if (cast.typeName?.arrayBounds !== undefined || cast.typeName?.typmods !== undefined || !TEXT_TYPES.has(typeName ?? '')) return null;
+  if (
+    cast.typeName?.arrayBounds !== undefined
+    || cast.typeName?.typmods !== undefined
+    || !TEXT_TYPES.has(typeName ?? '')
+  )
+    return null;
   return cast.arg.A_Const.sval.sval ?? '';
 }
 const TEXT_TYPES = new Set(['text', 'varchar', 'name']);
 
 const REG_TYPES = new Set([
-  'regclass', 'regproc', 'regprocedure', 'regoper', 'regoperator', 'regtype', 'regnamespace', 'regrole',
-  'regcollation', 'regconfig', 'regdictionary',
+  'regclass',
+  'regproc',
+  'regprocedure',
+  'regoper',
+  'regoperator',
+  'regtype',
+  'regnamespace',
+  'regrole',
+  'regcollation',
+  'regconfig',
+  'regdictionary',
 ]);
 
 export function typeCast(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
@@ -71,7 +104,7 @@ export function funcCall(st: WalkState, body: Raw, scope: Scope | null, want: bo
   const schema = names.length >= 2 ? names[names.length - 2]! : null;
   access(st, 'CALL', { schema, name }, 'function');
   const args: Raw[] = Array.isArray(body.args) ? body.args : [];
-  const acc = want ? [] as ColumnSource[] : null;
+  const acc = want ? ([] as ColumnSource[]) : null;
   let stringArg = false;
   const builtin = schema === null || schema === 'pg_catalog';
   // pg_notify(channel, payload) sends the payload to every listener: its lineage is always wanted.
@@ -113,7 +146,8 @@ export function funcCall(st: WalkState, body: Raw, scope: Scope | null, want: bo
       effect(st, { kind: 'notify' });
       st.cacheable = false;
       const channel = stringLiteral(args[0]);
-      if (channel === null || args.length !== 2) bad(st, 'pg_notify() with a channel that is not a constant cannot be checked');
+      if (channel === null || args.length !== 2)
+        bad(st, 'pg_notify() with a channel that is not a constant cannot be checked');
       else access(st, 'NOTIFY', { schema: null, name: channel }, 'channel');
     }
     if (TABLE_READERS.has(name)) {
@@ -149,12 +183,22 @@ export function funcCall(st: WalkState, body: Raw, scope: Scope | null, want: bo
         // the name must be a plain string constant. Anything else — a parameter, an expression, a named
         // argument, a cast through a type whose conversion to text could rewrite it — is denied.
         const setting = args.length === 3 ? settingName(args[0]) : null;
-        if (setting === null) bad(st, 'set_config() with a setting name that is not a string constant cannot be checked');
-        else effect(st, { kind: 'set', name: setting.toLowerCase(), local: args[2]?.A_Const?.boolval?.boolval === true, value: settingName(args[1]) });
+        if (setting === null)
+          bad(st, 'set_config() with a setting name that is not a string constant cannot be checked');
+        else
+          effect(st, {
+            kind: 'set',
+            name: setting.toLowerCase(),
+            local: args[2]?.A_Const?.boolval?.boolval === true,
+            value: settingName(args[1]),
+          });
       }
       if (name === 'current_setting') {
         const setting = stringLiteral(args[0]);
-        const hidden = setting === null ? 'current_setting() with a setting name that is not a constant cannot be checked' : hiddenSetting(setting);
+        const hidden =
+          setting === null
+            ? 'current_setting() with a setting name that is not a constant cannot be checked'
+            : hiddenSetting(setting);
         if (hidden !== null) bad(st, hidden);
       }
       return want ? CONSTANT : null;
@@ -167,16 +211,34 @@ export function funcCall(st: WalkState, body: Raw, scope: Scope | null, want: bo
   return want ? OPAQUE : null;
 }
 const FUNC_CALL = spec({
-  funcname: X, args: X, agg_order: L, agg_filter: N, over: 'WindowDef', agg_within_group: S, agg_star: S,
-  agg_distinct: S, func_variadic: S, funcformat: S, location: S,
+  funcname: X,
+  args: X,
+  agg_order: L,
+  agg_filter: N,
+  over: 'WindowDef',
+  agg_within_group: S,
+  agg_star: S,
+  agg_distinct: S,
+  func_variadic: S,
+  funcformat: S,
+  location: S,
 });
 
 function literalRelation(st: WalkState, arg: Raw, what: string): RelName | null {
   const text = stringLiteral(arg);
-  if (text === null) { bad(st, `${what} with a relation that is not a string constant cannot be checked`); return null; }
+  if (text === null) {
+    bad(st, `${what} with a relation that is not a string constant cannot be checked`);
+    return null;
+  }
   const parsed = parseLiteralName(text);
-  if (parsed.kind === 'oid') { bad(st, `${what} with a relation given by OID cannot be checked`); return null; }
-  if (parsed.kind === 'invalid') { bad(st, `${what} with an invalid relation name`); return null; }
+  if (parsed.kind === 'oid') {
+    bad(st, `${what} with a relation given by OID cannot be checked`);
+    return null;
+  }
+  if (parsed.kind === 'invalid') {
+    bad(st, `${what} with an invalid relation name`);
+    return null;
+  }
   return parsed.rel;
 }
 
@@ -184,17 +246,26 @@ function literalRelation(st: WalkState, arg: Raw, what: string): RelName | null 
 function nestedQuery(st: WalkState, text: string, fn: string): Out[] | null {
   let tree: Raw;
   const hostile = lexerHostile(text);
-  if (hostile !== null) { bad(st, `${fn}() query text: ${hostile}`); return null; }
+  if (hostile !== null) {
+    bad(st, `${fn}() query text: ${hostile}`);
+    return null;
+  }
   try {
     tree = parseSync(text);
   } catch (e) {
-    bad(st, `${fn}() query text does not parse: ${scrubParseError(e)}`);   // the text is a literal: never quote it
+    bad(st, `${fn}() query text does not parse: ${scrubParseError(e)}`); // the text is a literal: never quote it
     return null;
   }
   const stmts: Raw[] = tree.stmts ?? [];
-  if (stmts.length !== 1) { bad(st, `${fn}() query text must hold exactly one statement`); return null; }
+  if (stmts.length !== 1) {
+    bad(st, `${fn}() query text must hold exactly one statement`);
+    return null;
+  }
   const type = keyOf(stmts[0].stmt);
-  if (type === undefined || !QUERY_TYPES.has(type)) { bad(st, `${fn}() query text must be a query`); return null; }
+  if (type === undefined || !QUERY_TYPES.has(type)) {
+    bad(st, `${fn}() query text must be a query`);
+    return null;
+  }
   return stmtAny(st, stmts[0].stmt, null, true);
 }
 const QUERY_TYPES = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
@@ -212,7 +283,8 @@ export function indirection(st: WalkState, body: Raw, scope: Scope | null, want:
   }
   if (!want || src === null) return null;
   // (t).col: column col of t's relation
-  if (ind.length === 1 && field !== null && src.kind === 'row') return { kind: 'column', relation: src.relation, column: field };
+  if (ind.length === 1 && field !== null && src.kind === 'row')
+    return { kind: 'column', relation: src.relation, column: field };
   const acc: ColumnSource[] = [];
   addLeaves(acc, src);
   return derivedOf(acc);
@@ -244,7 +316,7 @@ const JSON_ARRAY_QUERY = spec({ query: X, output: 'JsonOutput', format: 'JsonFor
 
 export function collate(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
   checkFields(st, 'CollateClause', body, COLLATE);
-  return body.arg !== undefined ? expr(st, body.arg, scope, want) : (want ? CONSTANT : null);
+  return body.arg !== undefined ? expr(st, body.arg, scope, want) : want ? CONSTANT : null;
 }
 const COLLATE = spec({ arg: X, collname: S, location: S });
 

@@ -4,8 +4,24 @@
 import type { ColumnSource } from '../../types.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE } from '../lineage.ts';
 import {
-  type Raw, S, N, L, X, spec, type Scope, type WalkState, bad, access, keyOf, checkFields, strings, relOfRangeVar,
-  RANGE_VAR, alsoOnSearchPath, item, aliasOf,
+  type Raw,
+  S,
+  N,
+  L,
+  X,
+  spec,
+  type Scope,
+  type WalkState,
+  bad,
+  access,
+  keyOf,
+  checkFields,
+  strings,
+  relOfRangeVar,
+  RANGE_VAR,
+  alsoOnSearchPath,
+  item,
+  aliasOf,
 } from './state.ts';
 import { expr, walkStruct, walkFields, stmtAny } from './dispatch.ts';
 import { findCte, rename } from './scope.ts';
@@ -13,13 +29,27 @@ import { findCte, rename } from './scope.ts';
 const RANGE_SUBSELECT = spec({ lateral: S, subquery: X, alias: X });
 const RANGE_FUNCTION = spec({ lateral: S, ordinality: S, is_rowsfrom: S, functions: X, alias: X, coldeflist: L });
 const JOIN = spec({
-  jointype: S, isNatural: S, larg: X, rarg: X, usingClause: S, join_using_alias: X, quals: X, alias: X, rtindex: S,
+  jointype: S,
+  isNatural: S,
+  larg: X,
+  rarg: X,
+  usingClause: S,
+  join_using_alias: X,
+  quals: X,
+  alias: X,
+  rtindex: S,
 });
 const TABLE_SAMPLE = spec({ relation: X, method: S, args: L, repeatable: N, location: S });
 const TABLE_FUNC = spec({ lateral: S, docexpr: X, rowexpr: N, namespaces: L, columns: L, alias: X, location: S });
 const JSON_TABLE = spec({
-  context_item: X, pathspec: 'JsonTablePathSpec', passing: L, columns: L, on_error: 'JsonBehavior', alias: X,
-  lateral: S, location: S,
+  context_item: X,
+  pathspec: 'JsonTablePathSpec',
+  passing: L,
+  columns: L,
+  on_error: 'JsonBehavior',
+  alias: X,
+  lateral: S,
+  location: S,
 });
 
 export function fromItem(st: WalkState, node: Raw, scope: Scope, want: boolean): void {
@@ -34,9 +64,11 @@ export function fromItem(st: WalkState, node: Raw, scope: Scope, want: boolean):
         if (cte !== null) {
           // a CTE shadows a table of the same name; what the CTE reads was reported at WITH
           const renamed = alias.cols !== null && cte.outs !== null;
-          scope.items.push(renamed
-            ? item({ alias: alias.name ?? body.relname, outs: rename(cte.outs, body.alias.colnames) })
-            : item({ alias: alias.name ?? body.relname, cte }));
+          scope.items.push(
+            renamed
+              ? item({ alias: alias.name ?? body.relname, outs: rename(cte.outs, body.alias.colnames) })
+              : item({ alias: alias.name ?? body.relname, cte }),
+          );
           return;
         }
       }
@@ -61,14 +93,22 @@ export function fromItem(st: WalkState, node: Raw, scope: Scope, want: boolean):
       let name: string | null = null;
       for (const functionEntry of Array.isArray(body.functions) ? body.functions : []) {
         const parts: Raw[] = functionEntry.List?.items ?? [];
-        if (functionEntry.List === undefined || parts.length === 0) { bad(st, 'unexpected shape of a function in FROM'); continue; }
+        if (functionEntry.List === undefined || parts.length === 0) {
+          bad(st, 'unexpected shape of a function in FROM');
+          continue;
+        }
         // function calls in FROM may refer to earlier FROM items (implicitly LATERAL)
         const source = expr(st, parts[0], scope, want);
         if (want && source !== null) addLeaves(acc, source);
         if (parts[0].FuncCall !== undefined) name = strings(parts[0].FuncCall.funcname).pop() ?? null;
         for (let i = 1; i < parts.length; i++) expr(st, parts[i], scope, false);
       }
-      scope.items.push(item({ alias: alias.name ?? (body.functions?.length === 1 ? name : null), fn: want ? derivedOf(acc) : CONSTANT }));
+      scope.items.push(
+        item({
+          alias: alias.name ?? (body.functions?.length === 1 ? name : null),
+          fn: want ? derivedOf(acc) : CONSTANT,
+        }),
+      );
       return;
     }
     case 'JoinExpr': {
@@ -84,7 +124,8 @@ export function fromItem(st: WalkState, node: Raw, scope: Scope, want: boolean):
         const children = scope.items.splice(start);
         scope.items.push(item({ alias: alias.name, children }));
       }
-      if (usingAlias.name !== null) scope.items.push(item({ alias: usingAlias.name, children: scope.items.slice(start) }));
+      if (usingAlias.name !== null)
+        scope.items.push(item({ alias: usingAlias.name, children: scope.items.slice(start) }));
       return;
     }
     case 'RangeTableSample': {

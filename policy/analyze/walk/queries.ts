@@ -3,8 +3,24 @@
 import type { ColumnSource, RelName } from '../../types.ts';
 import { addLeaves, derivedOf, hasStar, OPAQUE, relationsOf, signature, type Out } from '../lineage.ts';
 import {
-  type Raw, S, N, L, X, spec, type CteEntry, type Scope, type Item, type WalkState, bad, access, keyOf, checkFields,
-  strings, targetRel, enter, newScope,
+  type Raw,
+  S,
+  N,
+  L,
+  X,
+  spec,
+  type CteEntry,
+  type Scope,
+  type Item,
+  type WalkState,
+  bad,
+  access,
+  keyOf,
+  checkFields,
+  strings,
+  targetRel,
+  enter,
+  newScope,
 } from './state.ts';
 import { expr, walkFields, writtenFrom, stmtAny } from './dispatch.ts';
 import { COLUMN_REF, findItem, rename } from './scope.ts';
@@ -15,9 +31,19 @@ const MAX_CTE_ROUNDS = 8;
 
 const WITH_CLAUSE = spec({ ctes: X, recursive: S, location: S });
 const CTE = spec({
-  ctename: S, aliascolnames: S, ctematerialized: S, ctequery: X, search_clause: 'CTESearchClause',
-  cycle_clause: 'CTECycleClause', location: S, cterecursive: S, cterefcount: S, ctecolnames: S, ctecoltypes: S,
-  ctecoltypmods: S, ctecolcollations: S,
+  ctename: S,
+  aliascolnames: S,
+  ctematerialized: S,
+  ctequery: X,
+  search_clause: 'CTESearchClause',
+  cycle_clause: 'CTECycleClause',
+  location: S,
+  cterecursive: S,
+  cterefcount: S,
+  ctecolnames: S,
+  ctecoltypes: S,
+  ctecoltypmods: S,
+  ctecolcollations: S,
 });
 
 /**
@@ -32,7 +58,10 @@ export function withScope(st: WalkState, withClause: Raw, outer: Scope | null): 
   const list: Raw[] = Array.isArray(withClause.ctes) ? withClause.ctes : [];
   const bodies: Raw[] = [];
   for (const entry of list) {
-    if (entry.CommonTableExpr === undefined) { bad(st, `${keyOf(entry)} is not supported in WITH`); continue; }
+    if (entry.CommonTableExpr === undefined) {
+      bad(st, `${keyOf(entry)} is not supported in WITH`);
+      continue;
+    }
     const cte = entry.CommonTableExpr;
     walkFields(st, 'CommonTableExpr', cte, CTE, scope, null);
     bodies.push(cte);
@@ -55,7 +84,10 @@ export function withScope(st: WalkState, withClause: Raw, outer: Scope | null): 
       entries[i]!.outs = rename(stmtAny(st, bodies[i].ctequery, scope, true), bodies[i].aliascolnames);
     }
     const sig = entries.map((entry) => signature(entry.outs)).join('\u0000');
-    if ((round === 0 && !st.unstable) || sig === prev) { converged = true; break; }
+    if ((round === 0 && !st.unstable) || sig === prev) {
+      converged = true;
+      break;
+    }
     prev = sig;
   }
   st.unstable = saved;
@@ -66,12 +98,36 @@ export function withScope(st: WalkState, withClause: Raw, outer: Scope | null): 
 }
 
 const SELECT = spec({
-  distinctClause: L, intoClause: X, targetList: X, fromClause: X, whereClause: N, groupClause: L, groupDistinct: S,
-  havingClause: N, windowClause: L, valuesLists: X, sortClause: L, limitOffset: N, limitCount: N, limitOption: S,
-  lockingClause: X, withClause: X, op: S, all: S, larg: X, rarg: X,
+  distinctClause: L,
+  intoClause: X,
+  targetList: X,
+  fromClause: X,
+  whereClause: N,
+  groupClause: L,
+  groupDistinct: S,
+  havingClause: N,
+  windowClause: L,
+  valuesLists: X,
+  sortClause: L,
+  limitOffset: N,
+  limitCount: N,
+  limitOption: S,
+  lockingClause: X,
+  withClause: X,
+  op: S,
+  all: S,
+  larg: X,
+  rarg: X,
 });
 export const INTO = spec({
-  rel: X, colNames: S, accessMethod: S, options: L, onCommit: S, tableSpaceName: S, viewQuery: S, skipData: S,
+  rel: X,
+  colNames: S,
+  accessMethod: S,
+  options: L,
+  onCommit: S,
+  tableSpaceName: S,
+  viewQuery: S,
+  skipData: S,
 });
 const LOCKING = spec({ lockedRels: X, strength: S, waitPolicy: S });
 
@@ -94,9 +150,14 @@ export function selectStmt(st: WalkState, body: Raw, outer: Scope | null, want: 
     // FOR UPDATE/SHARE locks rows: PostgreSQL requires UPDATE privilege for it (SELECT docs, "The Locking Clause").
     for (const lockingNode of body.lockingClause) {
       const left = lockingNode.LockingClause;
-      if (left === undefined) { bad(st, `${keyOf(lockingNode)} is not supported in a locking clause`); continue; }
+      if (left === undefined) {
+        bad(st, `${keyOf(lockingNode)} is not supported in a locking clause`);
+        continue;
+      }
       checkFields(st, 'LockingClause', left, LOCKING);
-      const named = Array.isArray(left.lockedRels) ? left.lockedRels.map((right: Raw) => right.RangeVar?.relname) : null;
+      const named = Array.isArray(left.lockedRels)
+        ? left.lockedRels.map((right: Raw) => right.RangeVar?.relname)
+        : null;
       lockItems(st, scope.items, named);
     }
   }
@@ -112,14 +173,20 @@ export function selectStmt(st: WalkState, body: Raw, outer: Scope | null, want: 
 
 function lockItems(st: WalkState, items: readonly Item[], named: readonly string[] | null): void {
   for (const it of items) {
-    if (it.children !== null) { lockItems(st, it.children, named); continue; }
+    if (it.children !== null) {
+      lockItems(st, it.children, named);
+      continue;
+    }
     if (it.rel === null) continue;
     if (named === null || (it.alias !== null && named.includes(it.alias))) access(st, 'UPDATE', it.rel, 'relation');
   }
 }
 
 function setArm(st: WalkState, arm: Raw, base: Scope | null, want: boolean): Out[] | null {
-  if (arm === undefined || arm === null) { bad(st, 'set operation without an operand'); return want ? [] : null; }
+  if (arm === undefined || arm === null) {
+    bad(st, 'set operation without an operand');
+    return want ? [] : null;
+  }
   if (!enter(st)) return want ? [{ name: null, src: OPAQUE }] : null;
   try {
     return selectStmt(st, arm, base, want);
@@ -137,7 +204,8 @@ function setOpOutputs(left: Out[], right: Out[]): Out[] {
     if (leftReads.opaque || rightReads.opaque) return [{ name: null, src: OPAQUE }];
     const relations = leftReads.relations.slice();
     for (const relation of rightReads.relations) {
-      if (!relations.some((known) => known.name === relation.name && known.schema === relation.schema)) relations.push(relation);
+      if (!relations.some((known) => known.name === relation.name && known.schema === relation.schema))
+        relations.push(relation);
     }
     return [{ name: null, src: { kind: 'star', relations } }];
   }
@@ -175,17 +243,29 @@ export function targetList(st: WalkState, list: Raw, scope: Scope, want: boolean
   const outs: Out[] | null = want ? [] : null;
   for (const entry of Array.isArray(list) ? list : []) {
     const rt = entry.ResTarget;
-    if (rt === undefined) { bad(st, `${keyOf(entry)} is not supported in a target list`); continue; }
+    if (rt === undefined) {
+      bad(st, `${keyOf(entry)} is not supported in a target list`);
+      continue;
+    }
     walkFields(st, 'ResTarget', rt, RES_TARGET, scope, null);
     const value = rt.val;
     const cr = value?.ColumnRef;
-    if (cr !== undefined && Array.isArray(cr.fields) && cr.fields.length > 0 && cr.fields[cr.fields.length - 1].A_Star !== undefined) {
+    if (
+      cr !== undefined
+      && Array.isArray(cr.fields)
+      && cr.fields.length > 0
+      && cr.fields[cr.fields.length - 1].A_Star !== undefined
+    ) {
       checkFields(st, 'ColumnRef', cr, COLUMN_REF);
       if (outs !== null) starOutputs(st, scope, strings(cr.fields), outs);
       continue;
     }
     const ind = value?.A_Indirection;
-    if (ind !== undefined && Array.isArray(ind.indirection) && ind.indirection[ind.indirection.length - 1]?.A_Star !== undefined) {
+    if (
+      ind !== undefined
+      && Array.isArray(ind.indirection)
+      && ind.indirection[ind.indirection.length - 1]?.A_Star !== undefined
+    ) {
       // (expr).* expands to several columns: a star over whatever the value reads
       const source = expr(st, value, scope, want);
       if (outs !== null && source !== null) {
@@ -207,23 +287,43 @@ function starOutputs(st: WalkState, scope: Scope, qual: string[], outs: Out[]): 
     items = scope.items;
   } else {
     const named = findItem(scope, qual);
-    if (named === null) { outs.push({ name: null, src: OPAQUE }); return; }
+    if (named === null) {
+      outs.push({ name: null, src: OPAQUE });
+      return;
+    }
     items = [named];
   }
   let pending: RelName[] | null = null;
-  const flush = (): void => { if (pending !== null) { outs.push({ name: null, src: { kind: 'star', relations: pending } }); pending = null; } };
+  const flush = (): void => {
+    if (pending !== null) {
+      outs.push({ name: null, src: { kind: 'star', relations: pending } });
+      pending = null;
+    }
+  };
   const visit = (it: Item): void => {
-    if (it.rel !== null) { (pending ??= []).push(it.rel); return; }
-    if (it.children !== null) { for (const child of it.children) visit(child); return; }
+    if (it.rel !== null) {
+      (pending ??= []).push(it.rel);
+      return;
+    }
+    if (it.children !== null) {
+      for (const child of it.children) visit(child);
+      return;
+    }
     flush();
     if (it.fn !== null) {
       const reads = relationsOf([{ name: null, src: it.fn }]);
       outs.push({ name: null, src: reads.opaque ? OPAQUE : { kind: 'star', relations: reads.relations } });
       return;
     }
-    if (it.cte !== null && it.cte.outs === null) { st.unstable = true; return; }
+    if (it.cte !== null && it.cte.outs === null) {
+      st.unstable = true;
+      return;
+    }
     const itemOutputs = it.cte !== null ? it.cte.outs! : (it.outs ?? []);
-    if (!hasStar(itemOutputs)) { for (const output of itemOutputs) outs.push(output); return; }
+    if (!hasStar(itemOutputs)) {
+      for (const output of itemOutputs) outs.push(output);
+      return;
+    }
     const reads = relationsOf(itemOutputs);
     outs.push({ name: null, src: reads.opaque ? OPAQUE : { kind: 'star', relations: reads.relations } });
   };
@@ -237,21 +337,36 @@ function figureName(value: Raw): string | null {
   if (type === undefined) return null;
   const body = value[type];
   switch (type) {
-    case 'ColumnRef': { const n = strings(body.fields); return n.length > 0 && body.fields[body.fields.length - 1].String ? n[n.length - 1]! : null; }
-    case 'FuncCall': { const n = strings(body.funcname); return n[n.length - 1] ?? null; }
-    case 'TypeCast': return figureName(body.arg) ?? strings(body.typeName?.names).pop() ?? null;
-    case 'CollateClause': return figureName(body.arg);
+    case 'ColumnRef': {
+      const n = strings(body.fields);
+      return n.length > 0 && body.fields[body.fields.length - 1].String ? n[n.length - 1]! : null;
+    }
+    case 'FuncCall': {
+      const n = strings(body.funcname);
+      return n[n.length - 1] ?? null;
+    }
+    case 'TypeCast':
+      return figureName(body.arg) ?? strings(body.typeName?.names).pop() ?? null;
+    case 'CollateClause':
+      return figureName(body.arg);
     case 'A_Indirection': {
       const ind: Raw[] = body.indirection ?? [];
       for (let i = ind.length - 1; i >= 0; i--) if (ind[i].String) return ind[i].String.sval;
       return figureName(body.arg);
     }
-    case 'CaseExpr': return 'case';
-    case 'CoalesceExpr': return 'coalesce';
-    case 'A_ArrayExpr': return 'array';
-    case 'RowExpr': return 'row';
-    case 'MinMaxExpr': return body.op === 'IS_GREATEST' ? 'greatest' : 'least';
-    case 'SubLink': return body.subLinkType === 'EXISTS_SUBLINK' ? 'exists' : body.subLinkType === 'ARRAY_SUBLINK' ? 'array' : null;
-    default: return '?column?';
+    case 'CaseExpr':
+      return 'case';
+    case 'CoalesceExpr':
+      return 'coalesce';
+    case 'A_ArrayExpr':
+      return 'array';
+    case 'RowExpr':
+      return 'row';
+    case 'MinMaxExpr':
+      return body.op === 'IS_GREATEST' ? 'greatest' : 'least';
+    case 'SubLink':
+      return body.subLinkType === 'EXISTS_SUBLINK' ? 'exists' : body.subLinkType === 'ARRAY_SUBLINK' ? 'array' : null;
+    default:
+      return '?column?';
   }
 }

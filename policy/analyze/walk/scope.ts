@@ -4,7 +4,15 @@
 import type { ColumnSource } from '../../types.ts';
 import { addLeaves, CONSTANT, derivedOf, OPAQUE, type Out } from '../lineage.ts';
 import {
-  type Raw, S, spec, type CteEntry, type Scope, type Item, type WalkState, checkFields, strings,
+  type Raw,
+  S,
+  spec,
+  type CteEntry,
+  type Scope,
+  type Item,
+  type WalkState,
+  checkFields,
+  strings,
 } from './state.ts';
 
 export function colRef(st: WalkState, body: Raw, scope: Scope | null, want: boolean): ColumnSource | null {
@@ -78,7 +86,11 @@ export function findItem(scope: Scope | null, qual: readonly string[]): Item | n
 }
 
 function matchItem(it: Item, name: string, schema: string | null): Item | null {
-  if (it.alias === name && (schema === null || (it.rel !== null && (it.rel.schema === null || it.rel.schema === schema)))) return it;
+  if (
+    it.alias === name
+    && (schema === null || (it.rel !== null && (it.rel.schema === null || it.rel.schema === schema)))
+  )
+    return it;
   return null;
 }
 
@@ -97,7 +109,10 @@ function itemColumn(st: WalkState, item: Item, name: string, acc: ColumnSource[]
     acc.push({ kind: 'column', relation: item.rel, column: name });
     return false;
   }
-  if (item.fn !== null) { addLeaves(acc, item.fn); return false; }
+  if (item.fn !== null) {
+    addLeaves(acc, item.fn);
+    return false;
+  }
   if (item.children !== null) {
     let definite = false;
     for (const child of item.children) if (itemColumn(st, child, name, acc)) definite = true;
@@ -106,11 +121,18 @@ function itemColumn(st: WalkState, item: Item, name: string, acc: ColumnSource[]
   let outs = item.outs;
   if (item.cte !== null) {
     outs = item.cte.outs;
-    if (outs === null) { st.unstable = true; acc.push(CONSTANT); return true; }
+    if (outs === null) {
+      st.unstable = true;
+      acc.push(CONSTANT);
+      return true;
+    }
   }
   if (outs === null) return false;
   for (const output of outs) {
-    if (output.name === name) { acc.push(output.src); return true; }
+    if (output.name === name) {
+      acc.push(output.src);
+      return true;
+    }
   }
   let found = false;
   for (const output of outs) {
@@ -180,7 +202,9 @@ export function rename(outs: Out[] | null, colnames: Raw): Out[] | null {
   for (let i = 0; i < outs.length; i++) {
     const o = outs[i]!;
     if (o.src.kind === 'star') starSeen = true;
-    res.push(!starSeen && i < names.length ? { name: names[i]!, src: o.src } : (starSeen ? { name: null, src: o.src } : o));
+    res.push(
+      !starSeen && i < names.length ? { name: names[i]!, src: o.src } : starSeen ? { name: null, src: o.src } : o,
+    );
   }
   return res;
 }

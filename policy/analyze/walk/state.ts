@@ -20,7 +20,10 @@ export const spec = (fieldList: Record<string, Field>): Spec => new Map(Object.e
 /** Deepest nesting walked; PostgreSQL's own limit is max_stack_depth, far below this in practice. */
 const MAX_DEPTH = 1000;
 
-export interface CteEntry { readonly name: string; outs: Out[] | null }
+export interface CteEntry {
+  readonly name: string;
+  outs: Out[] | null;
+}
 
 /** One query level: its FROM items (column resolution) and the CTEs its WITH declares. */
 export interface Scope {
@@ -85,9 +88,23 @@ export interface WalkState {
 
 export function newState(handlers: Handlers): WalkState {
   return {
-    handlers, accesses: [], seen: new Set(), unsupported: [], effects: [], unfiltered: false, writes: false,
-    cacheable: true, transaction: false, executes: null, prepares: null, copyTo: null,
-    defaultSchema: null, depth: 0, unstable: false, written: [], notified: [],
+    handlers,
+    accesses: [],
+    seen: new Set(),
+    unsupported: [],
+    effects: [],
+    unfiltered: false,
+    writes: false,
+    cacheable: true,
+    transaction: false,
+    executes: null,
+    prepares: null,
+    copyTo: null,
+    defaultSchema: null,
+    depth: 0,
+    unstable: false,
+    written: [],
+    notified: [],
   };
 }
 
@@ -129,7 +146,15 @@ export function relOfRangeVar(st: WalkState, rv: Raw): RelName {
   return { schema: rv.schemaname ?? st.defaultSchema, name: rv.relname ?? '' };
 }
 
-export const RANGE_VAR = spec({ catalogname: S, schemaname: S, relname: S, inh: S, relpersistence: S, alias: X, location: S });
+export const RANGE_VAR = spec({
+  catalogname: S,
+  schemaname: S,
+  relname: S,
+  inh: S,
+  relpersistence: S,
+  alias: X,
+  location: S,
+});
 const ALIAS = spec({ aliasname: S, colnames: S });
 
 /** A RangeVar that names a relation the statement acts on (never a CTE: DML targets ignore WITH). */
@@ -147,7 +172,8 @@ export function targetRel(st: WalkState, rv: Raw, op: ConcreteOperation): RelNam
  * further down the path: report the unqualified name as well.
  */
 export function alsoOnSearchPath(st: WalkState, rv: Raw, op: ConcreteOperation): void {
-  if (st.defaultSchema !== null && rv.schemaname === undefined) access(st, op, { schema: null, name: rv.relname ?? '' }, 'relation');
+  if (st.defaultSchema !== null && rv.schemaname === undefined)
+    access(st, op, { schema: null, name: rv.relname ?? '' }, 'relation');
 }
 
 /** The relation a CREATE makes: inside CREATE SCHEMA it is created in that schema, nowhere else. */
@@ -166,15 +192,19 @@ export function enter(st: WalkState): boolean {
   return true;
 }
 
-
 export function newScope(parent: Scope | null): Scope {
   return { parent, items: [], ctes: null };
 }
 
 export function item(partial: Partial<Item>): Item {
   return {
-    alias: partial.alias ?? null, rel: partial.rel ?? null, colAliases: partial.colAliases ?? null,
-    outs: partial.outs ?? null, cte: partial.cte ?? null, fn: partial.fn ?? null, children: partial.children ?? null,
+    alias: partial.alias ?? null,
+    rel: partial.rel ?? null,
+    colAliases: partial.colAliases ?? null,
+    outs: partial.outs ?? null,
+    cte: partial.cte ?? null,
+    fn: partial.fn ?? null,
+    children: partial.children ?? null,
   };
 }
 

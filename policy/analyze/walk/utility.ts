@@ -5,8 +5,23 @@ import type { ConcreteOperation, CopyTextOptions, RelName } from '../../types.ts
 import type { Out } from '../lineage.ts';
 import { relFromParts } from '../names.ts';
 import {
-  type Raw, S, L, X, type Field, spec, type Scope, type WalkState, bad, access, effect, keyOf, strings, targetRel,
-  type StmtHandler, newScope, item,
+  type Raw,
+  S,
+  L,
+  X,
+  type Field,
+  spec,
+  type Scope,
+  type WalkState,
+  bad,
+  access,
+  effect,
+  keyOf,
+  strings,
+  targetRel,
+  type StmtHandler,
+  newScope,
+  item,
 } from './state.ts';
 import { expr, walkFields, stmtAny } from './dispatch.ts';
 import { stringLiteral } from './expressions.ts';
@@ -14,16 +29,31 @@ import { stringLiteral } from './expressions.ts';
 export const COPY_FILE_MESSAGE = 'COPY to or from a server file or program is not allowed';
 
 /** The DDL-ish object a (objtype, object node) pair names, as the policy sees it; null = cannot name. */
-export function objectName(st: WalkState, objtype: string, node: Raw): { rel: RelName; kind: 'relation' | 'function' } | null {
+export function objectName(
+  st: WalkState,
+  objtype: string,
+  node: Raw,
+): { rel: RelName; kind: 'relation' | 'function' } | null {
   const type = keyOf(node);
   const body = type === undefined ? undefined : node[type];
-  const list = (): string[] => (type === 'List' ? strings(body.items) : type === 'String' ? [body.sval ?? ''] : type === 'TypeName' ? strings(body.names) : []);
+  const list = (): string[] =>
+    type === 'List'
+      ? strings(body.items)
+      : type === 'String'
+        ? [body.sval ?? '']
+        : type === 'TypeName'
+          ? strings(body.names)
+          : [];
   const rel = (parts: string[]): { rel: RelName; kind: 'relation' } | null => {
     const r = relFromParts(parts, st.defaultSchema);
     return r === null ? null : { rel: r, kind: 'relation' };
   };
   switch (objtype) {
-    case 'OBJECT_FUNCTION': case 'OBJECT_PROCEDURE': case 'OBJECT_ROUTINE': case 'OBJECT_AGGREGATE': case 'OBJECT_OPERATOR': {
+    case 'OBJECT_FUNCTION':
+    case 'OBJECT_PROCEDURE':
+    case 'OBJECT_ROUTINE':
+    case 'OBJECT_AGGREGATE':
+    case 'OBJECT_OPERATOR': {
       if (type !== 'ObjectWithArgs') return null;
       expr(st, node, null, false);
       const relation = relFromParts(strings(body.objname), null);
@@ -33,19 +63,35 @@ export function objectName(st: WalkState, objtype: string, node: Raw): { rel: Re
       return type === 'String' ? { rel: { schema: body.sval ?? '', name: '*' }, kind: 'relation' } : null;
     case 'OBJECT_EXTENSION':
       return type === 'String' ? { rel: { schema: null, name: body.sval ?? '' }, kind: 'relation' } : null;
-    case 'OBJECT_TABLE': case 'OBJECT_VIEW': case 'OBJECT_MATVIEW': case 'OBJECT_INDEX': case 'OBJECT_SEQUENCE':
-    case 'OBJECT_FOREIGN_TABLE': case 'OBJECT_TYPE': case 'OBJECT_DOMAIN': case 'OBJECT_COLLATION':
-    case 'OBJECT_CONVERSION': case 'OBJECT_TSCONFIGURATION': case 'OBJECT_TSDICTIONARY': case 'OBJECT_TSPARSER':
-    case 'OBJECT_TSTEMPLATE': case 'OBJECT_STATISTIC_EXT':
+    case 'OBJECT_TABLE':
+    case 'OBJECT_VIEW':
+    case 'OBJECT_MATVIEW':
+    case 'OBJECT_INDEX':
+    case 'OBJECT_SEQUENCE':
+    case 'OBJECT_FOREIGN_TABLE':
+    case 'OBJECT_TYPE':
+    case 'OBJECT_DOMAIN':
+    case 'OBJECT_COLLATION':
+    case 'OBJECT_CONVERSION':
+    case 'OBJECT_TSCONFIGURATION':
+    case 'OBJECT_TSDICTIONARY':
+    case 'OBJECT_TSPARSER':
+    case 'OBJECT_TSTEMPLATE':
+    case 'OBJECT_STATISTIC_EXT':
       return rel(list());
-    case 'OBJECT_COLUMN': case 'OBJECT_TRIGGER': case 'OBJECT_POLICY': case 'OBJECT_RULE': case 'OBJECT_TABCONSTRAINT':
+    case 'OBJECT_COLUMN':
+    case 'OBJECT_TRIGGER':
+    case 'OBJECT_POLICY':
+    case 'OBJECT_RULE':
+    case 'OBJECT_TABCONSTRAINT':
       // [schema.]table.name: the object lives on the table
       return rel(list().slice(0, -1));
     case 'OBJECT_DOMCONSTRAINT': {
-      const items: Raw[] = type === 'List' ? body.items ?? [] : [];
+      const items: Raw[] = type === 'List' ? (body.items ?? []) : [];
       return items[0]?.TypeName ? rel(strings(items[0].TypeName.names)) : null;
     }
-    case 'OBJECT_OPCLASS': case 'OBJECT_OPFAMILY':
+    case 'OBJECT_OPCLASS':
+    case 'OBJECT_OPFAMILY':
       return rel(list().slice(1)); // [access method, [schema,] name]
     default:
       return null;
@@ -54,25 +100,58 @@ export function objectName(st: WalkState, objtype: string, node: Raw): { rel: Re
 
 export function objectAccess(st: WalkState, op: ConcreteOperation, objtype: string, node: Raw, what: string): void {
   const named = objectName(st, objtype, node);
-  if (named === null) { bad(st, `${what} on ${noun(objtype).toLowerCase()} objects is not supported`); return; }
+  if (named === null) {
+    bad(st, `${what} on ${noun(objtype).toLowerCase()} objects is not supported`);
+    return;
+  }
   access(st, op, named.rel, named.kind);
 }
 
 const NOUNS: Readonly<Record<string, string>> = {
-  OBJECT_TABLE: 'TABLE', OBJECT_VIEW: 'VIEW', OBJECT_MATVIEW: 'MATERIALIZED VIEW', OBJECT_INDEX: 'INDEX',
-  OBJECT_SEQUENCE: 'SEQUENCE', OBJECT_FOREIGN_TABLE: 'FOREIGN TABLE', OBJECT_FUNCTION: 'FUNCTION',
-  OBJECT_PROCEDURE: 'PROCEDURE', OBJECT_ROUTINE: 'ROUTINE', OBJECT_AGGREGATE: 'AGGREGATE', OBJECT_SCHEMA: 'SCHEMA',
-  OBJECT_TYPE: 'TYPE', OBJECT_DOMAIN: 'DOMAIN', OBJECT_EXTENSION: 'EXTENSION', OBJECT_TRIGGER: 'TRIGGER',
-  OBJECT_POLICY: 'POLICY', OBJECT_RULE: 'RULE', OBJECT_ROLE: 'ROLE', OBJECT_DATABASE: 'DATABASE',
-  OBJECT_COLLATION: 'COLLATION', OBJECT_CONVERSION: 'CONVERSION', OBJECT_OPERATOR: 'OPERATOR',
-  OBJECT_OPCLASS: 'OPERATOR CLASS', OBJECT_OPFAMILY: 'OPERATOR FAMILY', OBJECT_LANGUAGE: 'LANGUAGE',
-  OBJECT_CAST: 'CAST', OBJECT_STATISTIC_EXT: 'STATISTICS', OBJECT_TSCONFIGURATION: 'TEXT SEARCH CONFIGURATION',
-  OBJECT_TSDICTIONARY: 'TEXT SEARCH DICTIONARY', OBJECT_TSPARSER: 'TEXT SEARCH PARSER',
-  OBJECT_TSTEMPLATE: 'TEXT SEARCH TEMPLATE', OBJECT_EVENT_TRIGGER: 'EVENT TRIGGER',
-  OBJECT_FDW: 'FOREIGN DATA WRAPPER', OBJECT_FOREIGN_SERVER: 'SERVER', OBJECT_PUBLICATION: 'PUBLICATION',
-  OBJECT_SUBSCRIPTION: 'SUBSCRIPTION', OBJECT_TABLESPACE: 'TABLESPACE', OBJECT_ACCESS_METHOD: 'ACCESS METHOD',
-  OBJECT_TRANSFORM: 'TRANSFORM', OBJECT_USER_MAPPING: 'USER MAPPING', OBJECT_COLUMN: 'COLUMN',
-  OBJECT_TABCONSTRAINT: 'CONSTRAINT', OBJECT_DOMCONSTRAINT: 'DOMAIN CONSTRAINT', OBJECT_LARGEOBJECT: 'LARGE OBJECT',
+  OBJECT_TABLE: 'TABLE',
+  OBJECT_VIEW: 'VIEW',
+  OBJECT_MATVIEW: 'MATERIALIZED VIEW',
+  OBJECT_INDEX: 'INDEX',
+  OBJECT_SEQUENCE: 'SEQUENCE',
+  OBJECT_FOREIGN_TABLE: 'FOREIGN TABLE',
+  OBJECT_FUNCTION: 'FUNCTION',
+  OBJECT_PROCEDURE: 'PROCEDURE',
+  OBJECT_ROUTINE: 'ROUTINE',
+  OBJECT_AGGREGATE: 'AGGREGATE',
+  OBJECT_SCHEMA: 'SCHEMA',
+  OBJECT_TYPE: 'TYPE',
+  OBJECT_DOMAIN: 'DOMAIN',
+  OBJECT_EXTENSION: 'EXTENSION',
+  OBJECT_TRIGGER: 'TRIGGER',
+  OBJECT_POLICY: 'POLICY',
+  OBJECT_RULE: 'RULE',
+  OBJECT_ROLE: 'ROLE',
+  OBJECT_DATABASE: 'DATABASE',
+  OBJECT_COLLATION: 'COLLATION',
+  OBJECT_CONVERSION: 'CONVERSION',
+  OBJECT_OPERATOR: 'OPERATOR',
+  OBJECT_OPCLASS: 'OPERATOR CLASS',
+  OBJECT_OPFAMILY: 'OPERATOR FAMILY',
+  OBJECT_LANGUAGE: 'LANGUAGE',
+  OBJECT_CAST: 'CAST',
+  OBJECT_STATISTIC_EXT: 'STATISTICS',
+  OBJECT_TSCONFIGURATION: 'TEXT SEARCH CONFIGURATION',
+  OBJECT_TSDICTIONARY: 'TEXT SEARCH DICTIONARY',
+  OBJECT_TSPARSER: 'TEXT SEARCH PARSER',
+  OBJECT_TSTEMPLATE: 'TEXT SEARCH TEMPLATE',
+  OBJECT_EVENT_TRIGGER: 'EVENT TRIGGER',
+  OBJECT_FDW: 'FOREIGN DATA WRAPPER',
+  OBJECT_FOREIGN_SERVER: 'SERVER',
+  OBJECT_PUBLICATION: 'PUBLICATION',
+  OBJECT_SUBSCRIPTION: 'SUBSCRIPTION',
+  OBJECT_TABLESPACE: 'TABLESPACE',
+  OBJECT_ACCESS_METHOD: 'ACCESS METHOD',
+  OBJECT_TRANSFORM: 'TRANSFORM',
+  OBJECT_USER_MAPPING: 'USER MAPPING',
+  OBJECT_COLUMN: 'COLUMN',
+  OBJECT_TABCONSTRAINT: 'CONSTRAINT',
+  OBJECT_DOMCONSTRAINT: 'DOMAIN CONSTRAINT',
+  OBJECT_LARGEOBJECT: 'LARGE OBJECT',
 };
 export function noun(objtype: string): string {
   return NOUNS[objtype] ?? objtype.replace(/^OBJECT_/, '').replace(/_/g, ' ');
@@ -83,17 +162,30 @@ export const ALL_RELATIONS: RelName = Object.freeze({ schema: '*', name: '*' });
 /** Role and privilege statements are GRANT on the catalog that holds the object (see README). */
 export const catalog = (name: string): RelName => ({ schema: 'pg_catalog', name });
 
-export function ddl(type: string, fieldList: Record<string, Field>, target: (st: WalkState, body: Raw) => void): [string, StmtHandler] {
+export function ddl(
+  type: string,
+  fieldList: Record<string, Field>,
+  target: (st: WalkState, body: Raw) => void,
+): [string, StmtHandler] {
   const fields = spec(fieldList);
-  return [type, (st, body) => {
-    target(st, body);
-    walkFields(st, type, body, fields, null, null);
-    return null;
-  }];
+  return [
+    type,
+    (st, body) => {
+      target(st, body);
+      walkFields(st, type, body, fields, null, null);
+      return null;
+    },
+  ];
 }
 
 export function unsupported(type: string, reason: string): [string, StmtHandler] {
-  return [type, (st) => { bad(st, reason); return null; }];
+  return [
+    type,
+    (st) => {
+      bad(st, reason);
+      return null;
+    },
+  ];
 }
 
 export function namesTarget(field: string, kind: 'relation' | 'function' = 'relation') {
@@ -107,13 +199,25 @@ export function namesTarget(field: string, kind: 'relation' | 'function' = 'rela
 export function rangeVarsTarget(field: string, op: ConcreteOperation) {
   return (st: WalkState, body: Raw): void => {
     for (const entry of Array.isArray(body[field]) ? body[field] : []) {
-      if (entry.RangeVar === undefined) { bad(st, `${keyOf(entry)} is not supported as a relation`); continue; }
+      if (entry.RangeVar === undefined) {
+        bad(st, `${keyOf(entry)} is not supported as a relation`);
+        continue;
+      }
       targetRel(st, entry.RangeVar, op);
     }
   };
 }
 
-const COPY = spec({ relation: X, query: X, attlist: S, is_from: S, is_program: S, filename: S, options: L, whereClause: X });
+const COPY = spec({
+  relation: X,
+  query: X,
+  attlist: S,
+  is_from: S,
+  is_program: S,
+  filename: S,
+  options: L,
+  whereClause: X,
+});
 
 export function copyStmt(st: WalkState, body: Raw, _outer: Scope | null, want: boolean): Out[] | null {
   walkFields(st, 'CopyStmt', body, COPY, null, null);
@@ -127,7 +231,7 @@ export function copyStmt(st: WalkState, body: Raw, _outer: Scope | null, want: b
     if (defElem?.defname === 'format') {
       const named = defElem.arg?.String?.sval;
       if (named === 'csv' || named === 'binary' || named === 'text') format = named;
-      else bad(st, 'COPY format must be text, csv or binary');   // not quoted: the option value is a literal
+      else bad(st, 'COPY format must be text, csv or binary'); // not quoted: the option value is a literal
     } else {
       optionsDefault = false;
     }
@@ -144,23 +248,28 @@ export function copyStmt(st: WalkState, body: Raw, _outer: Scope | null, want: b
       }
       return want ? [] : null;
     }
-    st.copyTo = text === null || optionsDefault
-      ? { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault }
-      : { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault, textOptions: text };
+    st.copyTo =
+      text === null || optionsDefault
+        ? { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault }
+        : { relation: rel, columns: columns.length > 0 ? columns : null, format, optionsDefault, textOptions: text };
     if (!want) return null;
     return columns.length > 0
       ? columns.map((column) => ({ name: column, src: { kind: 'column', relation: rel, column } }))
       : [{ name: null, src: { kind: 'star', relations: [rel] } }];
   }
-  if (body.query === undefined) { bad(st, 'COPY without a table or query'); return want ? [] : null; }
+  if (body.query === undefined) {
+    bad(st, 'COPY without a table or query');
+    return want ? [] : null;
+  }
   const mark = st.accesses.length;
   const outs = stmtAny(st, body.query, null, true);
   // COPY (query) TO bulk-exports what the query reads: COPY_TO on each of those relations too
   const reads = st.accesses.slice(mark).filter((found) => found.operation === 'SELECT' && found.kind === 'relation');
   for (const read of reads) access(st, 'COPY_TO', read.relation, 'relation');
-  st.copyTo = text === null || optionsDefault
-    ? { relation: null, columns: null, format, optionsDefault }
-    : { relation: null, columns: null, format, optionsDefault, textOptions: text };
+  st.copyTo =
+    text === null || optionsDefault
+      ? { relation: null, columns: null, format, optionsDefault }
+      : { relation: null, columns: null, format, optionsDefault, textOptions: text };
   return want ? outs : null;
 }
 
@@ -172,7 +281,9 @@ export function copyStmt(st: WalkState, body: Raw, _outer: Scope | null, want: b
  * unmasked on that word, so a doubt must not say true.
  */
 function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
-  const out: { header: boolean; delimiter?: string; quote?: string; escape?: string; null?: string } = { header: false };
+  const out: { header: boolean; delimiter?: string; quote?: string; escape?: string; null?: string } = {
+    header: false,
+  };
   const seen = new Set<string>();
   for (const option of options) {
     const defElem = option?.DefElem;
@@ -181,10 +292,17 @@ function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
     seen.add(name);
     const sval: unknown = defElem.arg?.String?.sval;
     switch (name) {
-      case 'format': break;
+      case 'format':
+        break;
       case 'header': {
-        if (defElem.arg === undefined) { out.header = true; break; }
-        if (defElem.arg.Boolean !== undefined) { out.header = defElem.arg.Boolean.boolval === true; break; }
+        if (defElem.arg === undefined) {
+          out.header = true;
+          break;
+        }
+        if (defElem.arg.Boolean !== undefined) {
+          out.header = defElem.arg.Boolean.boolval === true;
+          break;
+        }
         if (defElem.arg.Integer !== undefined) {
           const count = defElem.arg.Integer.ival ?? 0;
           if (count !== 0 && count !== 1) return null;
@@ -197,15 +315,20 @@ function copyTextOptions(options: readonly Raw[]): CopyTextOptions | null {
         else return null;
         break;
       }
-      case 'delimiter': case 'quote': case 'escape': case 'null':
+      case 'delimiter':
+      case 'quote':
+      case 'escape':
+      case 'null':
         if (typeof sval !== 'string') return null;
         out[name] = sval;
         break;
-      case 'force_quote': break;     // the masker keeps a quoted field quoted
+      case 'force_quote':
+        break; // the masker keeps a quoted field quoted
       case 'encoding':
         if (typeof sval !== 'string' || !['utf8', 'utf-8', 'unicode'].includes(sval.toLowerCase())) return null;
         break;
-      default: return null;
+      default:
+        return null;
     }
   }
   return out;
@@ -217,12 +340,22 @@ export function variableSet(st: WalkState, body: Raw): Out[] | null {
   walkFields(st, 'VariableSetStmt', body, SET_STMT, null, null);
   st.cacheable = false;
   const name = typeof body.name === 'string' ? body.name.toLowerCase() : null;
-  if (name === 'role' || name === 'session_authorization') { effect(st, { kind: 'role' }); return null; }
+  if (name === 'role' || name === 'session_authorization') {
+    effect(st, { kind: 'role' });
+    return null;
+  }
   switch (body.kind) {
-    case 'VAR_RESET_ALL': effect(st, { kind: 'reset', name: null }); break;
-    case 'VAR_RESET': effect(st, { kind: 'reset', name }); break;
-    case 'VAR_SET_MULTI': effect(st, { kind: 'set', name: name ?? '', local: body.is_local === true || name === 'transaction' }); break;
-    default: effect(st, { kind: 'set', name: name ?? '', local: body.is_local === true, value: setValue(body) });
+    case 'VAR_RESET_ALL':
+      effect(st, { kind: 'reset', name: null });
+      break;
+    case 'VAR_RESET':
+      effect(st, { kind: 'reset', name });
+      break;
+    case 'VAR_SET_MULTI':
+      effect(st, { kind: 'set', name: name ?? '', local: body.is_local === true || name === 'transaction' });
+      break;
+    default:
+      effect(st, { kind: 'set', name: name ?? '', local: body.is_local === true, value: setValue(body) });
   }
   return null;
 }
@@ -241,22 +374,46 @@ export function grantStmt(st: WalkState, body: Raw): void {
     return;
   }
   switch (body.objtype) {
-    case 'OBJECT_TABLE': case 'OBJECT_SEQUENCE': case 'OBJECT_FOREIGN_TABLE':
+    case 'OBJECT_TABLE':
+    case 'OBJECT_SEQUENCE':
+    case 'OBJECT_FOREIGN_TABLE':
       rangeVarsTarget('objects', 'GRANT')(st, body);
       return;
-    case 'OBJECT_DATABASE': access(st, 'GRANT', catalog('pg_database'), 'relation'); return;
-    case 'OBJECT_TABLESPACE': access(st, 'GRANT', catalog('pg_tablespace'), 'relation'); return;
-    case 'OBJECT_LANGUAGE': access(st, 'GRANT', catalog('pg_language'), 'relation'); return;
-    case 'OBJECT_FDW': access(st, 'GRANT', catalog('pg_foreign_data_wrapper'), 'relation'); return;
-    case 'OBJECT_FOREIGN_SERVER': access(st, 'GRANT', catalog('pg_foreign_server'), 'relation'); return;
-    case 'OBJECT_LARGEOBJECT': access(st, 'GRANT', catalog('pg_largeobject_metadata'), 'relation'); return;
-    case 'OBJECT_PARAMETER_ACL': access(st, 'GRANT', catalog('pg_parameter_acl'), 'relation'); return;
+    case 'OBJECT_DATABASE':
+      access(st, 'GRANT', catalog('pg_database'), 'relation');
+      return;
+    case 'OBJECT_TABLESPACE':
+      access(st, 'GRANT', catalog('pg_tablespace'), 'relation');
+      return;
+    case 'OBJECT_LANGUAGE':
+      access(st, 'GRANT', catalog('pg_language'), 'relation');
+      return;
+    case 'OBJECT_FDW':
+      access(st, 'GRANT', catalog('pg_foreign_data_wrapper'), 'relation');
+      return;
+    case 'OBJECT_FOREIGN_SERVER':
+      access(st, 'GRANT', catalog('pg_foreign_server'), 'relation');
+      return;
+    case 'OBJECT_LARGEOBJECT':
+      access(st, 'GRANT', catalog('pg_largeobject_metadata'), 'relation');
+      return;
+    case 'OBJECT_PARAMETER_ACL':
+      access(st, 'GRANT', catalog('pg_parameter_acl'), 'relation');
+      return;
     default:
       for (const object of objects) objectAccess(st, 'GRANT', body.objtype, object, 'GRANT');
   }
 }
 export const GRANT = spec({
-  is_grant: S, targtype: S, objtype: S, objects: X, privileges: L, grantees: L, grant_option: S, grantor: S, behavior: S,
+  is_grant: S,
+  targtype: S,
+  objtype: S,
+  objects: X,
+  privileges: L,
+  grantees: L,
+  grant_option: S,
+  grantor: S,
+  behavior: S,
 });
 
 /** Statements whose nested statements must not count as this statement's own writes (rule actions). */
@@ -271,5 +428,10 @@ export function sideways(st: WalkState, fn: () => void): void {
 }
 
 export const RELATION_TYPES = new Set([
-  'OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_INDEX', 'OBJECT_SEQUENCE', 'OBJECT_FOREIGN_TABLE',
+  'OBJECT_TABLE',
+  'OBJECT_VIEW',
+  'OBJECT_MATVIEW',
+  'OBJECT_INDEX',
+  'OBJECT_SEQUENCE',
+  'OBJECT_FOREIGN_TABLE',
 ]);

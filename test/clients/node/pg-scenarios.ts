@@ -21,8 +21,21 @@ function canon(v: unknown): Json {
   return `${typeof v}:${String(v)}`;
 }
 
-const ERROR_FIELDS = ['severity', 'code', 'message', 'detail', 'hint', 'position', 'where', 'schema', 'table', 'column',
-  'dataType', 'constraint', 'internalQuery'] as const;
+const ERROR_FIELDS = [
+  'severity',
+  'code',
+  'message',
+  'detail',
+  'hint',
+  'position',
+  'where',
+  'schema',
+  'table',
+  'column',
+  'dataType',
+  'constraint',
+  'internalQuery',
+] as const;
 function diag(e: unknown): Record<string, Json> {
   const o: Record<string, Json> = {};
   for (const f of ERROR_FIELDS) {
@@ -48,15 +61,21 @@ async function connect(extra: pg.ClientConfig = {}): Promise<pg.Client> {
 }
 async function withClient<T>(fn: (c: pg.Client) => Promise<T>, extra: pg.ClientConfig = {}): Promise<T> {
   const c = await connect(extra);
-  try { return await fn(c); } finally { await c.end().catch(() => {}); }
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
-const rows = async (c: pg.Client, sql: string, values?: unknown[]): Promise<Json> => canon((await c.query({ text: sql, values, rowMode: 'array' })).rows);
+const rows = async (c: pg.Client, sql: string, values?: unknown[]): Promise<Json> =>
+  canon((await c.query({ text: sql, values, rowMode: 'array' })).rows);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const TYPED = 'SELECT * FROM public.typed ORDER BY id';
-const LITERALS = "SELECT 1.50::numeric AS n, '2024-02-29 12:34:56.789+02'::timestamptz AS ts, '[1, {\"a\": null}, \"é\"]'::jsonb AS jb, " +
-  "'{\"k\": 1}'::json AS j, ARRAY[[1,2],[3,4]] AS m, ARRAY['x', NULL, 'a,b']::text[] AS ta, '\\xdeadbeef'::bytea AS b, " +
-  "'ok'::public.mood AS mood, ROW('a b', 1)::public.pair AS pair, 'infinity'::timestamptz AS inf, 12.5::float4 AS f4, NULL::int AS nul";
+const LITERALS =
+  'SELECT 1.50::numeric AS n, \'2024-02-29 12:34:56.789+02\'::timestamptz AS ts, \'[1, {"a": null}, "é"]\'::jsonb AS jb, '
+  + "'{\"k\": 1}'::json AS j, ARRAY[[1,2],[3,4]] AS m, ARRAY['x', NULL, 'a,b']::text[] AS ta, '\\xdeadbeef'::bytea AS b, "
+  + "'ok'::public.mood AS mood, ROW('a b', 1)::public.pair AS pair, 'infinity'::timestamptz AS inf, 12.5::float4 AS f4, NULL::int AS nul";
 const MASK_ROWS = 'SELECT id, name, email FROM public.customers ORDER BY id';
 /** pg's `binary: true` query option (results in binary format) is not in @types/pg's QueryConfig. */
 function binary(text: string, rowMode?: 'array'): pg.QueryConfig {
@@ -66,7 +85,12 @@ function binary(text: string, rowMode?: 'array'): pg.QueryConfig {
 const scenarios: Record<string, () => Promise<Json>> = {
   async startup() {
     return withClient(async (c) => {
-      return { session: await rows(c, "SELECT current_user = session_user, current_setting('search_path'), current_setting('server_version_num')") };
+      return {
+        session: await rows(
+          c,
+          "SELECT current_user = session_user, current_setting('search_path'), current_setting('server_version_num')",
+        ),
+      };
     });
   },
   async types_text() {
@@ -74,10 +98,18 @@ const scenarios: Record<string, () => Promise<Json>> = {
       const t = await c.query(TYPED);
       const l = await c.query(LITERALS);
       return {
-        typed: canon(t.rows), fields: t.fields.map((f) => [f.name, f.dataTypeID, f.format]),
-        literals: canon(l.rows), literal_fields: l.fields.map((f) => [f.name, f.dataTypeID]),
-        params: await rows(c, 'SELECT $1::numeric + 1, $2::jsonb, $3::int[], $4::bytea, $5::timestamptz, $6::text',
-          ['1.25', JSON.stringify({ x: [1, 'y'] }), [1, null, 3], Buffer.from([0, 1, 255]), '2020-01-01T00:00:00+05:00', "quote ' and \\"]),
+        typed: canon(t.rows),
+        fields: t.fields.map((f) => [f.name, f.dataTypeID, f.format]),
+        literals: canon(l.rows),
+        literal_fields: l.fields.map((f) => [f.name, f.dataTypeID]),
+        params: await rows(c, 'SELECT $1::numeric + 1, $2::jsonb, $3::int[], $4::bytea, $5::timestamptz, $6::text', [
+          '1.25',
+          JSON.stringify({ x: [1, 'y'] }),
+          [1, null, 3],
+          Buffer.from([0, 1, 255]),
+          '2020-01-01T00:00:00+05:00',
+          "quote ' and \\",
+        ]),
       };
     });
   },
@@ -92,7 +124,18 @@ const scenarios: Record<string, () => Promise<Json>> = {
     return withClient(async (c) => {
       const out: Record<string, Json> = {};
       const rep: Json[] = [];
-      for (const id of [1, 2, 1, 3, 2]) rep.push(canon((await c.query({ name: 'by-id', text: 'SELECT id, label, qty FROM public.items WHERE id = $1', values: [id] })).rows));
+      for (const id of [1, 2, 1, 3, 2])
+        rep.push(
+          canon(
+            (
+              await c.query({
+                name: 'by-id',
+                text: 'SELECT id, label, qty FROM public.items WHERE id = $1',
+                values: [id],
+              })
+            ).rows,
+          ),
+        );
       out.repeated = rep;
       out.server_statements = await rows(c, 'SELECT name, statement FROM pg_prepared_statements ORDER BY name');
       await c.query('PREPARE byqty(int) AS SELECT label FROM public.items WHERE qty > $1 ORDER BY id');
@@ -103,7 +146,10 @@ const scenarios: Record<string, () => Promise<Json>> = {
       await c.query('ALTER TABLE public.copied ADD COLUMN extra int');
       out.after_alter = await attempt(c.query(q));
       await c.query('ALTER TABLE public.copied DROP COLUMN extra');
-      out.unnamed = [await rows(c, 'SELECT count(*) FROM public.items WHERE qty >= $1', [5]), await rows(c, 'SELECT $1::text || $2::text', ['a', 'b'])];
+      out.unnamed = [
+        await rows(c, 'SELECT count(*) FROM public.items WHERE qty >= $1', [5]),
+        await rows(c, 'SELECT $1::text || $2::text', ['a', 'b']),
+      ];
       return out;
     });
   },
@@ -133,9 +179,18 @@ const scenarios: Record<string, () => Promise<Json>> = {
       const notices: Json[] = [];
       c.on('notice', (n) => notices.push(diag(n)));
       const out: Json[] = [];
-      for (const sql of ['SELECT 1 / 0', 'SELECT nope FROM public.items', "INSERT INTO public.items (label, qty) VALUES ('bolt', 1)",
-        "INSERT INTO public.items (label, qty) VALUES ('neg', -1)", "SELECT public.fail_with('P0001')", "SELECT public.fail_with('22023')",
-        "SELECT 'abc'::int", 'SELECT * FROM public.missing_table', 'SELECT public.noisy(21)', 'DROP TABLE IF EXISTS public.not_there']) {
+      for (const sql of [
+        'SELECT 1 / 0',
+        'SELECT nope FROM public.items',
+        "INSERT INTO public.items (label, qty) VALUES ('bolt', 1)",
+        "INSERT INTO public.items (label, qty) VALUES ('neg', -1)",
+        "SELECT public.fail_with('P0001')",
+        "SELECT public.fail_with('22023')",
+        "SELECT 'abc'::int",
+        'SELECT * FROM public.missing_table',
+        'SELECT public.noisy(21)',
+        'DROP TABLE IF EXISTS public.not_there',
+      ]) {
         notices.length = 0;
         const r = await attempt(c.query(sql));
         await sleep(20);
@@ -152,7 +207,14 @@ const scenarios: Record<string, () => Promise<Json>> = {
       const aPid = (await a.query('SELECT pg_backend_pid() AS p')).rows[0].p;
       const bPid = (await b.query('SELECT pg_backend_pid() AS p')).rows[0].p;
       const got: Json[] = [];
-      a.on('notification', (n) => got.push({ channel: n.channel, payload: n.payload ?? null, from_a: n.processId === aPid, from_b: n.processId === bPid }));
+      a.on('notification', (n) =>
+        got.push({
+          channel: n.channel,
+          payload: n.payload ?? null,
+          from_a: n.processId === aPid,
+          from_b: n.processId === bPid,
+        }),
+      );
       await a.query('LISTEN chan_a');
       await a.query('LISTEN "Chan B"');
       await b.query("NOTIFY chan_a, 'from b'");
@@ -174,7 +236,9 @@ const scenarios: Record<string, () => Promise<Json>> = {
     return withClient(async (c) => {
       const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
       let notified: number | null = null;
-      c.on('notification', (n) => { notified = n.processId; });
+      c.on('notification', (n) => {
+        notified = n.processId;
+      });
       await c.query('LISTEN self');
       await c.query('NOTIFY self');
       for (let i = 0; i < 40 && notified === null; i++) await sleep(50);
@@ -193,7 +257,10 @@ const scenarios: Record<string, () => Promise<Json>> = {
       // pg's own cancel: another Client sends a CancelRequest with c's BackendKeyData key, on a new connection.
       const canceller = new pg.Client();
       canceller.on('error', () => {});
-      (canceller as unknown as { cancel(client: pg.Client, q: unknown): void }).cancel(c, (c as unknown as { activeQuery: unknown }).activeQuery);
+      (canceller as unknown as { cancel(client: pg.Client, q: unknown): void }).cancel(
+        c,
+        (c as unknown as { activeQuery: unknown }).activeQuery,
+      );
       out.cancelled = await running;
       out.cancel_fast = Date.now() - t0 < 5000;
       out.usable = await rows(c, 'SELECT 1');
@@ -209,7 +276,12 @@ const scenarios: Record<string, () => Promise<Json>> = {
       const out: Record<string, Json> = {};
       const all = await c.query({ text: 'SELECT id, v, half FROM public.big ORDER BY id', rowMode: 'array' });
       const r = all.rows as [number, string, string][];
-      out.all = { count: r.length, first: canon(r[0]), last: canon(r[r.length - 1]), sum: r.reduce((s, x) => s + x[0], 0) };
+      out.all = {
+        count: r.length,
+        first: canon(r[0]),
+        last: canon(r[r.length - 1]),
+        sum: r.reduce((s, x) => s + x[0], 0),
+      };
       await c.query('BEGIN');
       await c.query('DECLARE cur SCROLL CURSOR FOR SELECT id FROM public.big ORDER BY id');
       out.fetch = await rows(c, 'FETCH 3 FROM cur');
@@ -251,10 +323,24 @@ const scenarios: Record<string, () => Promise<Json>> = {
     return withClient(async (c) => ({
       text: await rows(c, MASK_ROWS),
       binary: canon((await c.query(binary(MASK_ROWS, 'array'))).rows),
-      prepared: await Promise.all([1, 2, 1].map(async (id) => canon((await c.query({ name: 'email-by-id', text: 'SELECT email FROM public.customers WHERE id = $1', values: [id] })).rows))),
+      prepared: await Promise.all(
+        [1, 2, 1].map(async (id) =>
+          canon(
+            (
+              await c.query({
+                name: 'email-by-id',
+                text: 'SELECT email FROM public.customers WHERE id = $1',
+                values: [id],
+              })
+            ).rows,
+          ),
+        ),
+      ),
       star: await rows(c, 'SELECT * FROM public.customers ORDER BY id'),
       expression: await rows(c, "SELECT email || '' AS e FROM public.customers ORDER BY id"),
-      where_on_masked: await rows(c, 'SELECT id FROM public.customers WHERE email LIKE $1 ORDER BY id', ['%example.org']),
+      where_on_masked: await rows(c, 'SELECT id FROM public.customers WHERE email LIKE $1 ORDER BY id', [
+        '%example.org',
+      ]),
       usable: await rows(c, 'SELECT count(*) FROM public.customers'),
     }));
   },
@@ -263,8 +349,12 @@ const scenarios: Record<string, () => Promise<Json>> = {
       const notices: Json[] = [];
       c.on('notice', (n) => notices.push(diag(n)));
       const out: Json[] = [];
-      for (const sql of ["INSERT INTO public.customers VALUES (9, 'Dup', 'ava.costa@example.org')", 'SELECT email::int FROM public.customers WHERE id = 1',
-        'SELECT nope FROM public.customers', 'SELECT count(*) FROM public.customers WHERE public.noisy(id) > 2']) {
+      for (const sql of [
+        "INSERT INTO public.customers VALUES (9, 'Dup', 'ava.costa@example.org')",
+        'SELECT email::int FROM public.customers WHERE id = 1',
+        'SELECT nope FROM public.customers',
+        'SELECT count(*) FROM public.customers WHERE public.noisy(id) > 2',
+      ]) {
         notices.length = 0;
         const r = await attempt(c.query(sql));
         await sleep(20);
@@ -279,13 +369,22 @@ const out: Record<string, Json> = {};
 for (const [name, fn] of Object.entries(scenarios)) {
   const t0 = Date.now();
   try {
-    out[name] = await Promise.race([fn(), sleep(20_000).then(() => { throw new Error('hung for 20 s'); })]);
+    out[name] = await Promise.race([
+      fn(),
+      sleep(20_000).then(() => {
+        throw new Error('hung for 20 s');
+      }),
+    ]);
   } catch (e) {
     process.stderr.write(`${name}: ${(e as Error).stack}\n`);
     out[name] = { crash: `${(e as Error).constructor.name}: ${(e as Error).message}` };
   }
   if (process.env.CLIENT_TIMING) process.stderr.write(`${name}: ${Date.now() - t0} ms\n`);
 }
-const version = (JSON.parse(readFileSync(new URL('../../../node_modules/pg/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const version = (
+  JSON.parse(readFileSync(new URL('../../../node_modules/pg/package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 process.stdout.write(`${JSON.stringify({ client: 'node-postgres', version, scenarios: out })}\n`);
 process.exit(0);

@@ -9,19 +9,32 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-interface Run { code: number | null; out: string; err: string; files?: Record<string, string> }
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+  files?: Record<string, string>;
+}
 
 /** interrupt: SIGINT `ms` after `marker` appeared on stdout (so it never lands during the login). */
-function psql(script: string, opts: { interrupt?: { marker: string; ms: number }; args?: string[] } = {}): Promise<Run> {
+function psql(
+  script: string,
+  opts: { interrupt?: { marker: string; ms: number }; args?: string[] } = {},
+): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-psql-'));
   return new Promise((resolve) => {
     const child = spawn('psql', ['-X', '-P', 'pager=off', ...(opts.args ?? []), '-f', '-'], {
-      env: process.env, stdio: ['pipe', 'pipe', 'pipe'],
+      env: process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
     const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
     // psql sends a CancelRequest on SIGINT, as at the terminal with Ctrl-C.
     let interrupt: NodeJS.Timeout | null = null;
@@ -39,7 +52,12 @@ function psql(script: string, opts: { interrupt?: { marker: string; ms: number }
       const files: Record<string, string> = {};
       for (const f of readdirSync(dir).sort()) files[f] = readFileSync(join(dir, f)).toString('hex');
       rmSync(dir, { recursive: true, force: true });
-      resolve({ code, out: big(canon(out, dir)), err: big(canon(err, dir)), ...(Object.keys(files).length > 0 ? { files } : {}) });
+      resolve({
+        code,
+        out: big(canon(out, dir)),
+        err: big(canon(err, dir)),
+        ...(Object.keys(files).length > 0 ? { files } : {}),
+      });
     });
     // \copy takes the rest of its line verbatim (no :variables), so the scratch directory is put in here.
     child.stdin.end(script.replaceAll('$DIR', dir));
@@ -48,7 +66,8 @@ function psql(script: string, opts: { interrupt?: { marker: string; ms: number }
 
 /** What differs between any two runs, or between the direct and the proxied login by design. */
 function canon(s: string, dir: string): string {
-  return s.replaceAll(dir, '$DIR')
+  return s
+    .replaceAll(dir, '$DIR')
     .replace(/server process with PID \d+/g, 'server process with PID N')
     .replace(/connected to database "[^"]*" as user "[^"]*"/g, 'connected to database "$PGDATABASE" as user "$PGUSER"');
 }
@@ -78,13 +97,15 @@ SELECT count(*) FROM public.copied;
 `;
 
 const scenarios: Record<string, () => Promise<Run>> = {
-  startup: () => psql(`\\echo :SERVER_VERSION_NAME :ENCODING
+  startup: () =>
+    psql(`\\echo :SERVER_VERSION_NAME :ENCODING
 SELECT current_user = session_user AS same, current_setting('search_path') AS search_path;
 SHOW client_encoding;
 SHOW DateStyle;
 SHOW standard_conforming_strings;
 `),
-  types_text: () => psql(`SELECT * FROM public.typed ORDER BY id;
+  types_text: () =>
+    psql(`SELECT * FROM public.typed ORDER BY id;
 \\x on
 SELECT 1.50::numeric AS n, '2024-02-29 12:34:56.789+02'::timestamptz AS ts, '[1, {"a": null}]'::jsonb AS jb,
   ARRAY[[1,2],[3,4]] AS m, ARRAY['x', NULL, 'a,b']::text[] AS ta, '\\xdeadbeef'::bytea AS b, 'ok'::public.mood AS mood,
@@ -93,14 +114,16 @@ SELECT 1.50::numeric AS n, '2024-02-29 12:34:56.789+02'::timestamptz AS ts, '[1,
 \\pset format unaligned
 SELECT * FROM public.typed ORDER BY id;
 `),
-  prepared: () => psql(`PREPARE byqty(int) AS SELECT label FROM public.items WHERE qty > $1 ORDER BY id;
+  prepared: () =>
+    psql(`PREPARE byqty(int) AS SELECT label FROM public.items WHERE qty > $1 ORDER BY id;
 EXECUTE byqty(5);
 EXECUTE byqty(15);
 SELECT name, statement FROM pg_prepared_statements;
 DEALLOCATE byqty;
 SELECT id, label FROM public.items WHERE id = 1 \\gdesc
 `),
-  transactions: () => psql(`BEGIN;
+  transactions: () =>
+    psql(`BEGIN;
 INSERT INTO public.items (label, qty) VALUES ('t1', 1);
 SAVEPOINT s1;
 INSERT INTO public.items (label, qty) VALUES ('t2', 2);
@@ -125,7 +148,8 @@ SELECT 1 \\; INSERT INTO public.items (label, qty) VALUES ('t8', 8) \\; SELECT 1
 SELECT label FROM public.items WHERE label LIKE 't%' ORDER BY id;
 `),
   errors_notices: () => psql(ERRORS),
-  listen_notify: () => psql(`LISTEN chan_a;
+  listen_notify: () =>
+    psql(`LISTEN chan_a;
 LISTEN "Chan B";
 NOTIFY chan_a, 'from myself';
 SELECT pg_notify('Chan B', 'via pg_notify');
@@ -135,7 +159,9 @@ NOTIFY chan_a, 'after unlisten';
 SELECT 1;
 `),
   async cancel_timeout() {
-    const cancelled = await psql("SELECT 'sleeping' AS marker;\nSELECT pg_sleep(10);\nSELECT 1;\n", { interrupt: { marker: 'sleeping', ms: 1000 } });
+    const cancelled = await psql("SELECT 'sleeping' AS marker;\nSELECT pg_sleep(10);\nSELECT 1;\n", {
+      interrupt: { marker: 'sleeping', ms: 1000 },
+    });
     const timeout = await psql(`SET statement_timeout = '200ms';
 SELECT pg_sleep(3);
 RESET statement_timeout;
@@ -146,9 +172,14 @@ SELECT pg_sleep(2);
 ROLLBACK;
 SHOW statement_timeout;
 `);
-    return { code: cancelled.code, out: `${cancelled.out}\n--\n${timeout.out}`, err: `${cancelled.err}\n--\n${timeout.err}` };
+    return {
+      code: cancelled.code,
+      out: `${cancelled.out}\n--\n${timeout.out}`,
+      err: `${cancelled.err}\n--\n${timeout.err}`,
+    };
   },
-  copy: () => psql(`COPY public.copied (id, label, qty, note) FROM STDIN;
+  copy: () =>
+    psql(`COPY public.copied (id, label, qty, note) FROM STDIN;
 1\ta\t1\t\\N
 2\ttab\\there\\nnewline \\\\ back\t2\tx
 \\.
@@ -164,7 +195,8 @@ COPY (SELECT id, label, note FROM public.items ORDER BY id) TO STDOUT (FORMAT cs
 \\copy public.items TO '$DIR/items.bin' (FORMAT binary)
 \\copy public.items TO '$DIR/items.csv' (FORMAT csv, HEADER)
 `),
-  large_cursor: () => psql(`\\set FETCH_COUNT 1000
+  large_cursor: () =>
+    psql(`\\set FETCH_COUNT 1000
 SELECT id, v, half FROM public.big ORDER BY id;
 \\unset FETCH_COUNT
 SELECT count(*), sum(id) FROM public.big;
@@ -178,13 +210,15 @@ CLOSE cur;
 COMMIT;
 SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g;
 `),
-  pool_reconnect: () => psql(`SET idle_session_timeout = '300ms';
+  pool_reconnect: () =>
+    psql(`SET idle_session_timeout = '300ms';
 \\! sleep 1
 \\c
 SELECT count(*) FROM public.items;
 `),
   // Unaligned: aligned output pads a column to its widest value, and a masked value is shorter.
-  masking: () => psql(`\\pset format unaligned
+  masking: () =>
+    psql(`\\pset format unaligned
 SELECT id, name, email FROM public.customers ORDER BY id;
 \\x on
 SELECT * FROM public.customers WHERE id = 2;
@@ -195,7 +229,8 @@ COPY public.customers (id, email) TO STDOUT (FORMAT csv);
 \\copy public.customers TO '$DIR/customers.txt'
 SELECT count(*) FROM public.customers;
 `),
-  masked_copy_query: () => psql(`\\pset format unaligned
+  masked_copy_query: () =>
+    psql(`\\pset format unaligned
 COPY (SELECT id, email FROM public.customers ORDER BY id) TO STDOUT;
 COPY (SELECT * FROM public.customers ORDER BY id) TO STDOUT;
 SELECT count(*) FROM public.customers;
@@ -215,7 +250,9 @@ SELECT count(*) FROM public.customers WHERE public.noisy(id) > 2;
 const version = await new Promise<string>((resolve) => {
   const c = spawn('psql', ['--version']);
   let o = '';
-  c.stdout.setEncoding('utf8').on('data', (d: string) => { o += d; });
+  c.stdout.setEncoding('utf8').on('data', (d: string) => {
+    o += d;
+  });
   c.on('close', () => resolve(o.trim()));
 });
 const out: Record<string, unknown> = {};
