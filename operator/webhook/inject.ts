@@ -36,17 +36,16 @@ export const DEFAULT_HEALTH_PORT_BASE = 15400;
 /**
  * Defaults match charts/airlock/values.yaml `sidecar.resources`. No CPU limit: CFS throttling adds
  * latency to every statement on the hot path, and the request already reserves what the proxy needs idle.
- * The 128Mi request is what the sidecar uses once it has served statements (~92 MiB RSS at ready from the image,
- * more once the audit worker runs; docs/performance.md "Memory of the sidecar"), so the scheduler reserves what
- * it really takes. The 384Mi limit is measured, not guessed (test/proxy/memory.test.ts, README "Operations"):
- * peak RSS is ~170–220 MiB over 8 clients with audit on, which that test keeps under 60% of the limit, and one
- * statement near the 1 MiB statement limit leaves RSS at ~360 MiB for good (the parser's WASM memory never
- * shrinks: bench/parser-memory.ts), which the limit barely holds; before issue 15 the first statement alone
- * peaked at ~670 MiB.
+ * The 128Mi request is what the sidecar uses once it has served statements (~90 MiB RSS at ready from the image;
+ * docs/performance.md "Memory of the sidecar"), so the scheduler reserves what it really takes. The 512Mi limit
+ * is measured, not guessed (test/proxy/memory.test.ts, docs/operations.md "Memory"): peak RSS is ~115–190 MiB
+ * over 8 clients with audit on, which that test keeps under 230 MiB, and one statement near the 1 MiB statement
+ * limit peaks near 420 MiB while it is parsed (bench/parser-memory.ts; the parser's memory is given back about a
+ * second later, proxy/enforce/parser-instance.ts); before issue 15 the first statement alone peaked at ~670 MiB.
  */
 export const DEFAULT_RESOURCES: ResourceRequirements = {
   requests: { cpu: '50m', memory: '128Mi' },
-  limits: { memory: '384Mi' },
+  limits: { memory: '512Mi' },
 };
 /** Kubernetes' default terminationGracePeriodSeconds. */
 export const DEFAULT_TERMINATION_GRACE_SECONDS = 30;

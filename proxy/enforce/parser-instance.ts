@@ -3,7 +3,7 @@
 // A WebAssembly memory only grows: parsing an 800 KB statement grows the instance's linear memory from its
 // initial 128 MiB and touches ~250 MiB of it, and neither comes back when the parse is over (PostgreSQL's memory
 // contexts are freed into the instance's own malloc, never to the OS). A sidecar that once analysed a bulk
-// INSERT would keep that for the rest of its life, next to its 384Mi limit (docs/performance.md, "Memory of the
+// INSERT would keep that for the rest of its life, next to the sidecar's memory limit (docs/performance.md, "Memory of the
 // sidecar"). The only way to give it back is to drop the instance: after a long statement, or one that grew the
 // memory, a new instance is made in the background and swapped in; the old one's memory is then garbage.
 //

@@ -314,7 +314,7 @@ describe('chart: lint and render', () => {
     const resourcesFlag = args.find((a) => a.startsWith('--sidecar-resources='));
     assert.deepEqual(JSON.parse(resourcesFlag!.slice('--sidecar-resources='.length)), {
       requests: { cpu: '50m', memory: '128Mi' },
-      limits: { memory: '384Mi' },
+      limits: { memory: '512Mi' },
     });
 
     assert.equal(pod.metadata.labels['airlock.dev/inject'], 'false');

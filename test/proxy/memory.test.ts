@@ -18,8 +18,12 @@ import { testDatabase, createRole, uniqueName, quoteIdent } from '../support/pg.
 import { DEFAULT_RESOURCES } from '../../operator/webhook/inject.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** Peak RSS must stay below this share of the limit: the rest is for larger result sets and kernel accounting. */
-const MARGIN = 0.6;
+/**
+ * Peak RSS must stay below this share of the limit (230 MiB of 512Mi; it was 60% of the 384Mi limit before the
+ * limit was raised for one statement near --max-statement-bytes, which peaks near 420 MiB while it is parsed):
+ * the rest is for such a statement, larger result sets and kernel accounting.
+ */
+const MARGIN = 0.45;
 
 function mebibytes(quantity: string): number {
   const m = /^(\d+)(Mi|Gi)$/.exec(quantity);
