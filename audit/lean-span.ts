@@ -214,10 +214,20 @@ export class LeanWriter {
     const fromHi = ((s / 65536) >>> 0) * 1e9;
     const low32 = (fromLo >>> 0) + (((fromHi & 0xffff) * 65536) >>> 0) + ns;
     const high = (Math.floor(fromLo / 4294967296) + ((fromHi / 65536) >>> 0) + Math.floor(low32 / 4294967296)) >>> 0;
+    // Byte stores, not writeUInt32LE: a uint32 past 2^31 passed to a call is a new heap number, two per time.
     this.room(8);
-    this.buf.writeUInt32LE(low32 >>> 0, this.pos);
-    this.buf.writeUInt32LE(high, this.pos + 4);
-    this.pos += 8;
+    const buf = this.buf;
+    const p = this.pos;
+    const lo = low32 >>> 0;
+    buf[p] = lo;
+    buf[p + 1] = lo >>> 8;
+    buf[p + 2] = lo >>> 16;
+    buf[p + 3] = lo >>> 24;
+    buf[p + 4] = high;
+    buf[p + 5] = high >>> 8;
+    buf[p + 6] = high >>> 16;
+    buf[p + 7] = high >>> 24;
+    this.pos = p + 8;
   }
 }
 
@@ -658,7 +668,12 @@ function flags(w: LeanWriter): void {
 /** Writes the frame header for the kind byte and span at w.buf[start + 8 .. w.pos) (spool.ts sealFrame). */
 function seal(w: LeanWriter, start: number): void {
   w.buf.writeUInt32LE(w.pos - start - FRAME_HEADER_BYTES, start);
-  w.buf.writeUInt32LE(crc32(w.buf.subarray(start + FRAME_HEADER_BYTES, w.pos)), start + 4);
+  const crc = crc32(w.buf.subarray(start + FRAME_HEADER_BYTES, w.pos));
+  const b = w.buf; // byte stores: no heap number for a CRC past 2^31 (timeMs)
+  b[start + 4] = crc;
+  b[start + 5] = crc >>> 8;
+  b[start + 6] = crc >>> 16;
+  b[start + 7] = crc >>> 24;
 }
 
 /**

@@ -216,7 +216,7 @@ export class SpoolingAuditSink implements AuditExporter {
       if (this.#lean.count >= this.#batchSize) this.#queueFlush();
       return !this.#block || this.#used() < this.#softLimit;
     }
-    this.#pending.push(r);
+    this.#pending.push({ ...r }); // the caller reuses `r` (AuditSink.statement)
     this.#pendingBytes += size;
     if (this.#pending.length >= this.#batchSize) this.#queueFlush();
     return !this.#block || this.#used() < this.#softLimit;

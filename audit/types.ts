@@ -35,7 +35,11 @@ export interface StatementRecord {
 
 export interface AuditSink {
   sessionStarted(s: SessionRecord): void;
-  /** Must not throw and must not block the caller; returns false when onFailure=block refuses new statements. */
+  /**
+   * Must not throw and must not block the caller; returns false when onFailure=block refuses new statements.
+   * `r` is valid during the call only: the proxy refills one record for every statement (no object per
+   * statement), so a sink that keeps a record keeps a copy.
+   */
   statement(r: StatementRecord): boolean;
   sessionEnded(sessionId: string, endTimeMs: number): void;
   /** True while the spool has room (or onFailure is drop-oldest): the session checks it before running a statement. */

@@ -1,8 +1,9 @@
 // Process CPU the audit path adds per statement span, end to end (record → span → spool write + fdatasync →
 // OTLP/HTTP export to a receiver in another process), against the same loop with audit off. Run:
-//   sh scripts/node24.sh audit/testdata/sink-cost.ts [--spans 200000] [--rate 20000] [--encoder lean|worker] [--batch 2048] [--no-export]
-// Records are made the way a session makes them (a fresh object per statement) at a steady pace of `--rate`
-// per second, so records and batches age as they do under pgbench. Quiet machines only give stable numbers;
+//   sh scripts/node24.sh audit/testdata/sink-cost.ts [--spans 200000] [--rate 20000] [--encoder lean|worker] [--batch 2048] [--no-export] [--fresh-records]
+// Records are passed the way a session passes them (one record refilled for every statement; a fresh object
+// per statement with --fresh-records, as before) at a steady pace of `--rate` per second, so batches age as
+// they do under pgbench. Quiet machines only give stable numbers;
 // on a loaded one compare runs made back to back.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '20000' },
     encoder: { type: 'string', default: 'lean' },
     'no-export': { type: 'boolean', default: false },
+    'fresh-records': { type: 'boolean', default: false },
     batch: { type: 'string', default: String(PROXY_BATCH_SIZE) }, // the proxy's
   },
 });
@@ -69,6 +71,15 @@ function record(i: number): StatementRecord {
   };
 }
 
+/** The record refilled for every statement, as proxy/session/backend.ts auditRun does (AuditSink.statement). */
+const slot: { -readonly [K in keyof StatementRecord]: StatementRecord[K] } = { ...record(0) };
+function next(i: number): StatementRecord {
+  if (opt['fresh-records']) return record(i);
+  slot.startTimeMs = Date.now();
+  slot.rows = 1 + (i & 1);
+  return slot;
+}
+
 /** CPU ms per thread name (utime + stime from /proc, 100 Hz ticks): main thread, V8 GC helpers, libuv pool. */
 function threads(): Map<string, number> {
   const m = new Map<string, number>();
@@ -93,7 +104,7 @@ async function drive(sink: AuditSink): Promise<number> {
   let i = 0;
   while (i < N) {
     const due = Math.min(N, Math.floor(((performance.now() - t0) * RATE) / 1000));
-    for (; i < due; i++) sink.statement(record(i));
+    for (; i < due; i++) sink.statement(next(i));
     await new Promise((r) => setTimeout(r, 1));
   }
   const c = process.cpuUsage(c0);

@@ -24,7 +24,7 @@ import { scrubErrorFields } from '../mask/errors.ts';
 import { notificationWithoutPayload } from '../mask/notification.ts';
 import { masksAnything } from '../enforce/gate.ts';
 import type { DenyDecision } from '../enforce/denial.ts';
-import { grantOf, statementRecord } from './audit-record.ts';
+import { grantOf, newStatementRecord, statementRecord } from './audit-record.ts';
 import { NO_COLUMNS, nowMs } from './context.ts';
 import { tagCount } from './guard.ts';
 import { HOLD_GUARD, HOLD_IDLE } from './holds.ts';
@@ -561,9 +561,12 @@ export class BackendMessages {
     // Staging counters: a verdict compare for every statement; only a would-be denial does more.
     if ((d.verdict === 'allow' || d.verdict === 'warn') && d.wouldDeny.length > 0)
       s.shared.violations?.add(d.wouldDeny, rn.normalized, rn.startMs);
-    s.shared.audit.statement(statementRecord(s.id, rn, d, code, nowMs(), s.context.ctx?.searchPath[0]));
+    s.shared.audit.statement(statementRecord(s.id, rn, d, code, nowMs(), s.context.ctx?.searchPath[0], RECORD));
   }
 }
+
+/** The audit record every statement of the process is written into: the sink consumes it during statement(). */
+const RECORD = newStatementRecord();
 
 /** The masked columns a statement's messages could echo (MaskPlan.touched; all of the plan's when unknown). */
 function touchedBy(rn: Run): readonly string[] {

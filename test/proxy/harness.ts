@@ -79,7 +79,7 @@ export class MemoryAudit implements AuditSink {
   accept = true;
   sessionStarted(): void {}
   statement(r: StatementRecord): boolean {
-    this.records.push(r);
+    this.records.push({ ...r }); // the proxy reuses `r` (AuditSink.statement)
     return this.accept;
   }
   sessionEnded(): void {}
