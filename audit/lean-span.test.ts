@@ -77,6 +77,10 @@ test('lean spans: byte for byte what the SDK tracer and ProtobufTraceSerializer 
     statement(sid, 15, { rows: 2.5 }),
     statement(sid, 16, { rows: 2 ** 60 }),
     statement(sid, 17, { operation: 'SELECT\u00e9', collection: 'app.\ud800x' }), // non-ASCII name, a lone surrogate
+    statement(sid, 17, { queryText: `SELECT '${'y'.repeat(5000)}'` }), // longer than the encoder keeps bytes of
+    // More distinct texts than its cache of UTF-8 bytes holds: it is cleared midway, and the repeats after that
+    // are written from new entries.
+    ...Array.from({ length: 4500 }, (_, i) => statement(sid, 17, { queryText: `SELECT ${i % 4200} FROM t` })),
     statement('fedcba9876543210', 18), // an unannounced session
     {
       start: session('1111111111111111', {

@@ -251,6 +251,26 @@ function attrString(w: LeanWriter, key: Buffer, v: string): void {
   w.finish(kv);
 }
 
+/** attrString with the value's UTF-8 bytes at hand: lengths computed first, nothing moved afterwards. */
+function attrBytes(w: LeanWriter, key: Buffer, v: Buffer): void {
+  const n = v.length;
+  const any = 1 + varintBytes(n) + n;
+  const kv = key.length + varintBytes(any) + any;
+  w.room(6 + kv);
+  w.buf[w.pos++] = SPAN_ATTR;
+  w.varint(kv);
+  w.raw(key);
+  w.varint(any);
+  w.buf[w.pos++] = ANY_STRING;
+  w.varint(n);
+  w.raw(v);
+}
+
+/** Bytes of a varint of a non-negative length. */
+function varintBytes(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
 function attrBool(w: LeanWriter, key: Buffer, v: boolean): void {
   w.byte(SPAN_ATTR);
   const kv = w.begin();
@@ -343,6 +363,8 @@ interface LeanSession {
   readonly spanId: Buffer;
   /** The common attributes (sessionCommonAttributes) as encoded Span.attributes fields. */
   readonly common: Buffer;
+  /** The database name's UTF-8 bytes (statement span names). */
+  readonly db: Buffer;
   statements: number;
 }
 
@@ -351,6 +373,11 @@ const MAX_SPARES = 3;
 const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 /** A new frames buffer starts at most this large (a batch of large statements grows past it as before). */
 const MAX_FRESH_BYTES = 4 * 1024 * 1024;
+
+/** Bounds of LeanEncoder's cache of UTF-8 bytes: strings, bytes together, and the longest string kept. */
+const MAX_CACHED_STRINGS = 4096;
+const MAX_CACHED_BYTES = 1024 * 1024;
+const MAX_CACHED_CHARS = 4096;
 
 /** Ended sessions remembered for their late statements (a few hundred bytes each). */
 const MAX_ENDED_SESSIONS = 4096;
@@ -389,6 +416,14 @@ export class LeanEncoder {
    */
   readonly #ended = new Map<string, LeanSession>();
   readonly #scratch = new LeanWriter(1024);
+  /**
+   * UTF-8 bytes of the strings statement spans repeat (operations, relation names, normalized query texts,
+   * decisions, policy and rule names), keyed by the string. Written character by character they cost ~1 µs per
+   * span in the proxy: the strings reach the encoder in several V8 representations, which made the
+   * `charCodeAt` load megamorphic (docs/performance.md). Bounded, and cleared whole when full.
+   */
+  readonly #utf8 = new Map<string, Buffer>();
+  #utf8Bytes = 0;
 
   constructor(opts: LeanEncoderOptions) {
     this.#ids = new Ids(opts.idGenerator);
@@ -478,6 +513,7 @@ export class LeanEncoder {
       traceId,
       spanId,
       common: Buffer.from(c.buf.subarray(0, c.pos)),
+      db: Buffer.from(s.database, 'utf8'),
       statements: 0,
     };
     this.#sessions.set(s.sessionId, open);
@@ -517,9 +553,31 @@ export class LeanEncoder {
     this.count++;
   }
 
+  /** The UTF-8 bytes of a string spans repeat, from the cache (null: too long to keep; write it as a string). */
+  #bytesOf(s: string): Buffer | null {
+    let b = this.#utf8.get(s);
+    if (b !== undefined) return b;
+    if (s.length > MAX_CACHED_CHARS) return null;
+    b = Buffer.from(s, 'utf8'); // lone surrogates become U+FFFD, as TextEncoder makes them for the SDK
+    if (this.#utf8.size >= MAX_CACHED_STRINGS || this.#utf8Bytes + b.length > MAX_CACHED_BYTES) {
+      this.#utf8.clear();
+      this.#utf8Bytes = 0;
+    }
+    this.#utf8.set(s, b);
+    this.#utf8Bytes += b.length;
+    return b;
+  }
+
+  /** attrString, its value's bytes from the cache. */
+  #attr(key: Buffer, v: string): void {
+    const b = this.#bytesOf(v);
+    if (b === null) attrString(this.#w, key, v);
+    else attrBytes(this.#w, key, b);
+  }
+
   #statementSpan(r: StatementRecord, open: LeanSession): void {
     const w = this.#w;
-    const db = open.record.database;
+    const db = open.db;
     w.byte(SPAN_TRACE_ID);
     w.byte(16);
     w.raw(open.traceId);
@@ -530,21 +588,25 @@ export class LeanEncoder {
     w.byte(8);
     w.raw(open.spanId);
     // Name: `<operation> <db>.<table>` (attributes.ts statementSpanName), written in pieces.
+    const operation = this.#bytesOf(r.operation);
+    const collection = r.collection === null ? null : this.#bytesOf(r.collection);
     w.byte(SPAN_NAME);
     const name = w.begin();
-    w.chars(r.operation);
+    if (operation === null) w.chars(r.operation);
+    else w.raw(operation);
     if (r.collection === null) {
-      if (db !== '') {
+      if (db.length > 0) {
         w.byte(0x20);
-        w.chars(db);
+        w.raw(db);
       }
     } else {
       w.byte(0x20);
-      if (db !== '') {
-        w.chars(db);
+      if (db.length > 0) {
+        w.raw(db);
         w.byte(0x2e);
       }
-      w.chars(r.collection);
+      if (collection === null) w.chars(r.collection);
+      else w.raw(collection);
     }
     w.finish(name);
     w.byte(SPAN_KIND);
@@ -555,18 +617,24 @@ export class LeanEncoder {
     w.timeMs(r.startTimeMs + Math.max(0, r.durationMs));
     // Attributes, in attributes.ts statementAttributes' order.
     w.raw(open.common);
-    attrString(w, K.ATTR_DB_OPERATION_NAME, r.operation);
-    if (r.collection !== null) attrString(w, K.ATTR_DB_COLLECTION_NAME, r.collection);
-    const cut = truncateUtf8(r.queryText, this.#maxQueryTextBytes);
-    attrString(w, K.ATTR_DB_QUERY_TEXT, cut ?? r.queryText);
+    if (operation === null) attrString(w, K.ATTR_DB_OPERATION_NAME, r.operation);
+    else attrBytes(w, K.ATTR_DB_OPERATION_NAME, operation);
+    if (r.collection !== null) {
+      if (collection === null) attrString(w, K.ATTR_DB_COLLECTION_NAME, r.collection);
+      else attrBytes(w, K.ATTR_DB_COLLECTION_NAME, collection);
+    }
+    const text = r.queryText;
+    const cut = text.length * 3 <= this.#maxQueryTextBytes ? null : truncateUtf8(text, this.#maxQueryTextBytes);
+    if (cut === null) this.#attr(K.ATTR_DB_QUERY_TEXT, text);
+    else attrString(w, K.ATTR_DB_QUERY_TEXT, cut);
     if (cut !== null) attrBool(w, K.ATTR_AIRLOCK_QUERY_TEXT_TRUNCATED, true);
     if (r.statusCode !== null) {
-      attrString(w, K.ATTR_DB_RESPONSE_STATUS_CODE, r.statusCode);
-      attrString(w, K.ATTR_ERROR_TYPE, r.statusCode);
+      this.#attr(K.ATTR_DB_RESPONSE_STATUS_CODE, r.statusCode);
+      this.#attr(K.ATTR_ERROR_TYPE, r.statusCode);
     }
-    attrString(w, K.ATTR_AIRLOCK_DECISION, r.decision);
-    if (r.policy !== null) attrString(w, K.ATTR_AIRLOCK_POLICY, r.policy);
-    if (r.rule !== null) attrString(w, K.ATTR_AIRLOCK_RULE, r.rule);
+    this.#attr(K.ATTR_AIRLOCK_DECISION, r.decision);
+    if (r.policy !== null) this.#attr(K.ATTR_AIRLOCK_POLICY, r.policy);
+    if (r.rule !== null) this.#attr(K.ATTR_AIRLOCK_RULE, r.rule);
     if (r.reason !== null) attrString(w, K.ATTR_AIRLOCK_REASON, r.reason);
     attrStrings(w, K.ATTR_AIRLOCK_MASKED_COLUMNS, r.maskedColumns);
     if (r.rows !== null) attrNumber(w, K.ATTR_AIRLOCK_ROWS, r.rows);
