@@ -38,7 +38,7 @@ export interface DistributedPolicy {
   readonly shutdown: string | null;
 }
 
-/** The wire shape proto-loader produces (camelCase, longs as strings, defaults filled in). */
+/** The wire shape codec.ts produces, as proto-loader did (camelCase, longs as strings, defaults filled in). */
 export interface PolicyUpdateMessage {
   version: string;
   policySetJson: string;

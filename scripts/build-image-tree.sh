@@ -7,11 +7,11 @@
 # DEST gets:
 #   bin/ lib/ policy/ proxy/ audit/ operator/     JavaScript emitted by tsc (tsconfig.image.json): types
 #   distribution/                                 erased, relative `.ts` imports rewritten to `.js`, no tests
-#   distribution/proto/                           the gRPC contract: .proto and the JSON descriptor proto.ts loads
 #   examples/orders.yaml, examples/demo-seed.sql  what `airlock demo` reads
 #   package.json, package-lock.json, node_modules production dependencies only (`npm ci --omit=dev`),
 #                                                 no install scripts run (none is needed: protobufjs's
-#                                                 postinstall only checks for its optional CLI)
+#                                                 postinstall only checks for its optional CLI; it is still
+#                                                 installed, under @grpc/grpc-js's lazily loaded proto-loader)
 # Entry point: node DEST/bin/airlock.js (operator, proxy — local and sidecar mode —, demo, validate, …).
 set -eu
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,8 +35,7 @@ if grep -rEn "['\"\`]\.{1,2}/[^'\"\`]*\.ts['\"\`]" "$DEST" --include='*.js'; the
 fi
 if find "$DEST" -name '*.test.js' | grep -q .; then echo "build-image-tree: tests in the tree" >&2; exit 1; fi
 
-mkdir -p "$DEST/distribution" "$DEST/examples"
-cp -R "$ROOT/distribution/proto" "$DEST/distribution/proto"
+mkdir -p "$DEST/examples"
 cp "$ROOT/examples/orders.yaml" "$ROOT/examples/demo-seed.sql" "$DEST/examples/"
 cp "$ROOT/package.json" "$ROOT/package-lock.json" "$DEST/"
 (cd "$DEST" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --engine-strict=false --loglevel=error)

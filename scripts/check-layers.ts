@@ -62,9 +62,9 @@ export const LAYERS: readonly Layer[] = [
   },
   {
     folder: 'distribution/',
-    what: "the PolicyDistribution contract both sides speak: `proto/airlock/v1/distribution.proto`, its loader (`proto.ts`), message ↔ `DistributedPolicy` (`types.ts`), the sidecar's watch client (`client.ts`)",
+    what: "the PolicyDistribution contract both sides speak: `proto/airlock/v1/distribution.proto`, its messages and gRPC service built by hand (`proto.ts`, the proto3 codec `codec.ts`), message ↔ `DistributedPolicy` (`types.ts`), the sidecar's watch client (`client.ts`)",
     code: ['policy/', 'lib/'],
-    packages: ['@grpc/grpc-js', '@grpc/proto-loader'],
+    packages: ['@grpc/grpc-js'],
     builtins: 'all',
   },
   {

@@ -88,9 +88,6 @@ check "lint and format" lint
 if [ -f scripts/gen-crds.ts ]; then
   check "CRDs up to date" sh scripts/node24.sh scripts/gen-crds.ts --check
 fi
-if [ -f scripts/gen-proto.ts ]; then
-  check "gRPC descriptor up to date" sh scripts/node24.sh scripts/gen-proto.ts --check
-fi
 
 # Imports against DEVELOPERS.md's layout table (scripts/check-layers.ts is its source), and import cycles.
 check "layering" sh scripts/node24.sh scripts/check-layers.ts

@@ -27,7 +27,7 @@ export interface DistributionServerOptions {
   ) => Promise<AccessRequestRefMessage>;
 }
 
-/** Wire shapes of the unary calls (proto-loader: camelCase, longs as strings). */
+/** Wire shapes of the unary calls (distribution/codec.ts: camelCase, longs as strings). */
 export interface ViolationReportMessage {
   namespace: string;
   binding: string;

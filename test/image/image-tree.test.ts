@@ -133,12 +133,18 @@ test('the tree holds JavaScript and production dependencies only; its size is re
     'bin/sidecar.js',
     'bin/operator.js',
     'audit/encoder-worker.js',
-    'distribution/proto/airlock/v1/distribution.proto',
+    'distribution/codec.js',
     'examples/orders.yaml',
     'package.json',
   ]) {
     assert.ok(files.includes(f), `${f} is in the tree`);
   }
+  // The gRPC messages are encoded by distribution/codec.js: nothing reads the .proto at run time.
+  assert.deepEqual(
+    files.filter((f) => f.startsWith('distribution/proto/')),
+    [],
+    'no .proto in the tree',
+  );
   const pkg = JSON.parse(readFileSync(join(tree, 'package.json'), 'utf8'));
   assert.deepEqual(pkg.bin, { airlock: './bin/airlock.js' });
   assert.equal(pkg.type, 'module');

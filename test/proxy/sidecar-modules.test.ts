@@ -1,0 +1,146 @@
+// What the injected sidecar loads (issue 16, idle RSS): `airlock proxy --operator …` is started as a process,
+// fed one snapshot by an in-process PolicyDistribution server (the operator's own), and every module it has
+// loaded once ready and idle is checked. Packages it must not load, each with why:
+// - protobufjs and @grpc/proto-loader: the PolicyDistribution messages are encoded by distribution/codec.ts
+//   (proto-loader loads all of protobufjs, ~55 modules);
+// - yaml: only local mode reads a config file (bin/airlock.ts imports it there);
+// - @sinclair/typebox: the sidecar checks the operator's compiled set field by field
+//   (distribution/types.ts), never with the policy validator (policy/select.ts apart from compile.ts).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
+import { compile } from '../../policy/compile.ts';
+import { DistributionServer } from '../../operator/distribution/server.ts';
+import { reviewed, StaticTokenReviewer } from '../../operator/distribution/auth.ts';
+import { freePort } from '../support/ports.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+const SUBJECT = 'system:serviceaccount:ml:trainer';
+const TOKEN = jwt({ sub: SUBJECT });
+
+const FORBIDDEN = ['protobufjs', '@protobufjs/', '@grpc/proto-loader', 'yaml', '@sinclair/typebox'];
+
+const readyz = (port: number): Promise<number> =>
+  new Promise((res) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      })
+      .on('error', () => res(0));
+  });
+
+test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loader, YAML or TypeBox', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-modules-'));
+  const server = new DistributionServer({
+    reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed(SUBJECT)]])),
+    authorize: () => ({ ok: true }),
+  });
+  try {
+    const grpcPort = await server.listen('127.0.0.1:0');
+    const policy = {
+      apiVersion: 'airlock.dev/v1alpha1',
+      kind: 'AccessPolicy',
+      metadata: { name: 'trainer', namespace: 'ml' },
+      spec: {
+        subjects: [{ kind: 'ServiceAccount', name: 'trainer' }],
+        databases: ['orders'],
+        rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }],
+      },
+    } as unknown as AccessPolicy;
+    // The endpoint is never dialled: nothing connects to the sidecar.
+    server.publish(
+      { namespace: 'ml', name: 'orders' },
+      {
+        policySet: compile([policy], 1),
+        binding: {
+          namespace: 'ml',
+          name: 'orders',
+          generation: 1,
+          spec: {
+            engine: 'postgres',
+            endpoint: { host: '127.0.0.1', database: 'orders' },
+            credentialsSecretRef: { name: 's' },
+          } as DatabaseBinding['spec'],
+        },
+        endpoint: { host: '127.0.0.1', port: 5432, database: 'orders', tlsMode: 'disable', caPem: null },
+        credentials: { username: 'app', password: 'x' },
+        grants: [],
+        revoked: [],
+        shutdown: null,
+      },
+    );
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, TOKEN);
+    const modulesFile = join(dir, 'modules');
+    writeFileSync(modulesFile, '');
+    const [listen, health] = [await freePort(), await freePort()];
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(join(import.meta.dirname, 'record-modules.ts')).href,
+        join(root, 'bin', 'airlock.ts'),
+        'proxy',
+        '--operator',
+        `127.0.0.1:${grpcPort}`,
+        '--binding',
+        'ml/orders',
+        '--token-file',
+        tokenFile,
+        '--listen',
+        `127.0.0.1:${listen}`,
+        '--health-listen',
+        `127.0.0.1:${health}`,
+        '--spool-dir',
+        join(dir, 'spool'),
+      ],
+      {
+        env: { ...process.env, AIRLOCK_OPERATOR_CA: '', AIRLOCK_MODULES_OUT: modulesFile },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      const deadline = Date.now() + 60_000;
+      while ((await readyz(health)) !== 200) {
+        if (child.exitCode !== null || Date.now() > deadline)
+          assert.fail(`sidecar not ready (exit ${child.exitCode}): ${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Ready means it holds the policy; anything loaded lazily after that (the audit sink's timers) gets a moment.
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const urls = readFileSync(modulesFile, 'utf8').split('\n').filter(Boolean);
+    const packages = new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+    assert.ok(packages.has('@grpc/grpc-js'), 'the module list is recorded (grpc-js is loaded)');
+    for (const f of FORBIDDEN) {
+      const hits = urls.filter((u) => u.includes(`/node_modules/${f}`));
+      assert.deepEqual(hits.slice(0, 5), [], `the sidecar loaded ${f}`);
+    }
+    assert.ok(
+      urls.some((u) => u.endsWith('/distribution/codec.ts')),
+      'the codec is loaded',
+    );
+    process.stdout.write(
+      `# sidecar ready and idle: ${urls.length} modules loaded, packages: ${[...packages].sort().join(', ')}\n`,
+    );
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
