@@ -3,9 +3,16 @@
 import type { PgbenchRun } from './pgbench.ts';
 
 // `airlock-audit-off`: the same proxy, enforcement and masking with audit off, to price the audit export.
-// `airlock-baseline-audit-off`: another build of the proxy (`--baseline-bin`), audit off, measured in the same
-// run for a before/after comparison; never run by default.
-export const TARGETS = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off', 'airlock-baseline-audit-off'] as const;
+// `airlock-baseline-audit-off` / `airlock-baseline`: another build of the proxy (`--baseline-bin`), audit off /
+// on, measured in the same run for a before/after comparison; never run by default.
+export const TARGETS = [
+  'direct',
+  'pgbouncer',
+  'airlock',
+  'airlock-audit-off',
+  'airlock-baseline',
+  'airlock-baseline-audit-off',
+] as const;
 export type Target = (typeof TARGETS)[number];
 export const DEFAULT_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off'];
 export type QueryMode = 'simple' | 'prepared';

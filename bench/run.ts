@@ -97,8 +97,9 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
                         the sidecar runs in a pod; without it the source runs through Node's type stripping
   --airlock-node-options S
                         NODE_OPTIONS of the Airlock processes (default: the sidecar's, operator/pod.ts SIDECAR_NODE_OPTIONS)
-  --baseline-bin FILE   another entry point, run with audit off as target airlock-baseline-audit-off (before/after
-                        in one run: e.g. a checkout of the commit before a change); selects that target
+  --baseline-bin FILE   another entry point, for before/after in one run (e.g. a checkout of the commit before a
+                        change): target airlock-baseline-audit-off (selected by default) runs it with audit off,
+                        target airlock-baseline with audit on, to the same sink as airlock
   --node-option OPT     a Node option for every Airlock process (repeatable), e.g. --perf-basic-prof
   --perf DIR            perf record -g of the Airlock process during each of its cells, into DIR (root, perf installed)
   --rounds N            repeat all pgbench cells N times, interleaved (default 1); on a loaded machine compare
@@ -136,10 +137,15 @@ const targets = opt.targets.split(',').map((t) => {
     throw new Error(`--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
   return t as Target;
 });
-if (opt['baseline-bin'] !== undefined && !targets.includes('airlock-baseline-audit-off'))
+if (
+  opt['baseline-bin'] !== undefined
+  && !targets.includes('airlock-baseline-audit-off')
+  && !targets.includes('airlock-baseline')
+)
   targets.push('airlock-baseline-audit-off');
-if (targets.includes('airlock-baseline-audit-off') && opt['baseline-bin'] === undefined) {
-  throw new Error('--targets airlock-baseline-audit-off needs --baseline-bin FILE');
+for (const t of ['airlock-baseline', 'airlock-baseline-audit-off'] as const) {
+  if (targets.includes(t) && opt['baseline-bin'] === undefined)
+    throw new Error(`--targets ${t} needs --baseline-bin FILE`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,6 +566,7 @@ async function main(): Promise<void> {
     pgbouncer: null,
     airlock: null,
     'airlock-audit-off': null,
+    'airlock-baseline': null,
     'airlock-baseline-audit-off': null,
   }; // null = available
   for (const t of TARGETS) if (!targets.includes(t)) available[t] = 'not selected (--targets)';
@@ -625,6 +632,7 @@ async function main(): Promise<void> {
       pgbouncer: 0,
       airlock: 0,
       'airlock-audit-off': 0,
+      'airlock-baseline': 0,
       'airlock-baseline-audit-off': 0,
     };
     const pids: Record<Target, number> = {
@@ -632,6 +640,7 @@ async function main(): Promise<void> {
       pgbouncer: 0,
       airlock: 0,
       'airlock-audit-off': 0,
+      'airlock-baseline': 0,
       'airlock-baseline-audit-off': 0,
     };
     if (targets.includes('pgbouncer')) {
@@ -680,6 +689,24 @@ async function main(): Promise<void> {
       } catch (err) {
         available['airlock-audit-off'] = (err as Error).message;
         log(`Airlock (audit off) not available: ${available['airlock-audit-off'].split('\n')[0]}`);
+      }
+    }
+    if (targets.includes('airlock-baseline')) {
+      // The baseline entry point as production runs it: audit on, to the same sink.
+      try {
+        if (sink === null) {
+          const s = await startSink();
+          sink = s;
+          cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
+        }
+        const a = await startAirlock(server, password, sink, work, opt['baseline-bin']);
+        cleanups.push(a.stop);
+        ports['airlock-baseline'] = a.port;
+        pids['airlock-baseline'] = a.pid;
+        log(`Airlock baseline (${opt['baseline-bin']}, audit on) on 127.0.0.1:${a.port}`);
+      } catch (err) {
+        available['airlock-baseline'] = (err as Error).message;
+        log(`Airlock baseline not available: ${available['airlock-baseline'].split('\n')[0]}`);
       }
     }
     if (targets.includes('airlock-baseline-audit-off')) {
