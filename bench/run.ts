@@ -25,7 +25,7 @@ import {
 } from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
 import { runPgbench, tail } from './pgbench.ts';
-import { SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
+import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes, userCpuSeconds } from './procstat.ts';
 import {
   bulkTable,
@@ -416,8 +416,13 @@ async function startAirlock(
       // machine, so a run would export (and pay for) the spans earlier runs left unsent.
       ...(sink === null ? [] : ['--audit-spool', join(dir, `audit-spool-${port}`)]),
     ],
-    // The V8 settings the webhook gives an injected sidecar, so that the memory targets measure what runs in a pod.
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: airlockNodeOptions } },
+    // The V8 and malloc settings the webhook gives an injected sidecar, so that the memory targets measure what
+    // runs in a pod.
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: airlockNodeOptions, MALLOC_ARENA_MAX: SIDECAR_MALLOC_ARENA_MAX },
+    },
   );
   const lastOutput = captureTail(child);
   countWarnings(child);

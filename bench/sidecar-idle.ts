@@ -4,7 +4,8 @@
 //   sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]
 // --airlock-bin: the entry point to measure, e.g. the image tree's bin/airlock.js (scripts/build-image-tree.sh
 // DIR), which is what the image runs. --node-options: NODE_OPTIONS of the sidecar (default: the one the webhook
-// injects, operator/pod.ts SIDECAR_NODE_OPTIONS). Prints one line per round and the medians.
+// injects, operator/pod.ts SIDECAR_NODE_OPTIONS; MALLOC_ARENA_MAX is SIDECAR_MALLOC_ARENA_MAX). Prints one line per
+// round and the medians.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -16,7 +17,7 @@ import type { AccessPolicy, DatabaseBinding } from '../policy/types.ts';
 import { compile } from '../policy/compile.ts';
 import { DistributionServer } from '../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../operator/distribution/auth.ts';
-import { SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
+import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { cpuSeconds } from './procstat.ts';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -123,7 +124,12 @@ async function round(grpcPort: number, dir: string): Promise<Round> {
       join(dir, `spool-${listen}`),
     ],
     {
-      env: { ...process.env, NODE_OPTIONS: nodeOptions, AIRLOCK_OPERATOR_CA: '' },
+      env: {
+        ...process.env,
+        NODE_OPTIONS: nodeOptions,
+        MALLOC_ARENA_MAX: SIDECAR_MALLOC_ARENA_MAX,
+        AIRLOCK_OPERATOR_CA: '',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { DatabaseBinding } from '../../policy/types.ts';
 import { drainSecondsFor, inject } from './inject.ts';
 import type { InjectOptions } from './inject.ts';
-import { SIDECAR_NODE_OPTIONS, sidecarName } from '../pod.ts';
+import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS, sidecarName } from '../pod.ts';
 import type { Container, Pod } from '../pod.ts';
 
 const binding = (name: string, port: number): DatabaseBinding => ({
@@ -86,15 +86,18 @@ test("drainSecondsFor: the pod's terminationGracePeriodSeconds less 5 s (30 by d
   assert.equal(drainSecondsFor({ containers: [], terminationGracePeriodSeconds: 0 }), 0);
 });
 
-test('every injected sidecar carries the V8 heap settings in NODE_OPTIONS (the entry point is node itself: no room in args)', () => {
+test('every injected sidecar carries the V8 heap settings in NODE_OPTIONS (the entry point is node itself: no room in args) and MALLOC_ARENA_MAX', () => {
   assert.match(SIDECAR_NODE_OPTIONS, /--max-semi-space-size=\d+/);
   assert.match(SIDECAR_NODE_OPTIONS, /--max-old-space-size=\d+/);
   for (const kubernetesMinor of [28, 31]) {
     for (const c of sidecars(inject(POD, BINDINGS, { ...OPTS, kubernetesMinor }))) {
-      const env = (c.env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
+      const env = (c.env ?? []).filter((e) => e.name === 'NODE_OPTIONS' || e.name === 'MALLOC_ARENA_MAX');
       assert.deepEqual(
         env,
-        [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
+        [
+          { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
+          { name: 'MALLOC_ARENA_MAX', value: SIDECAR_MALLOC_ARENA_MAX },
+        ],
         `${c.name} on 1.${kubernetesMinor}`,
       );
     }

@@ -405,8 +405,9 @@ export async function startInjectedSidecar(
   const args = (sidecar.args as string[]).map((a, i, all) => moved[all[i - 1] ?? ''] ?? a);
   const env = sidecar.env as { name: string; value?: string }[];
   const ca = env.find((e) => e.name === 'AIRLOCK_OPERATOR_CA')?.value;
-  // The V8 settings the webhook gives the sidecar (operator/pod.ts SIDECAR_NODE_OPTIONS): what a pod runs.
+  // The V8 and malloc settings the webhook gives the sidecar (operator/pod.ts): what a pod runs.
   const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  const arenas = env.find((e) => e.name === 'MALLOC_ARENA_MAX')?.value;
   const child = spawn(process.execPath, [o.entry ?? join(root, 'bin', 'airlock.ts'), ...args], {
     env: {
       ...process.env,
@@ -414,6 +415,7 @@ export async function startInjectedSidecar(
       POD_NAME: pod.metadata.name,
       POD_NAMESPACE: 'ml',
       ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
+      ...(arenas === undefined ? {} : { MALLOC_ARENA_MAX: arenas }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
