@@ -98,16 +98,18 @@ export function matchingBindings(pod: Pod, bindings: readonly DatabaseBinding[])
  *   the machine (4 GiB on a 24 GiB node, whatever the pod's limit): peak RSS over 8 clients with audit on
  *   128-138 MiB against 169-217 MiB without it. The live heap is far below it (~18 MiB idle; analysing a 1 MiB
  *   statement fits under 64); the pod's memory limit, not this, is what a runaway would meet first.
+ * - `--expose-gc`: the proxy runs one full collection once it listens (proxy/run.ts collectStartupGarbage), which
+ *   returns what start-up left in the old generation: idle RSS -2 to -3 MiB. Nothing else calls it.
  * CPU per transaction: within the run-to-run noise (+-15 %) for both. bench/run.ts and bench/sidecar-idle.ts
  * run the proxy with these, so their memory figures are the pod's.
  */
-export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=1 --max-old-space-size=128';
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=1 --max-old-space-size=128 --expose-gc';
 
 /**
  * glibc malloc arenas for the sidecar (MALLOC_ARENA_MAX). By default glibc gives every thread that mallocs its
  * own arena (up to 8 per core): Node's libuv pool and V8's worker threads each touch ~1 MiB of one at start. The
  * proxy mallocs almost only on its main thread (the main arena), so two arenas cost no contention and save
- * 2-3 MiB of idle RSS (local mode, median of 4 alternating runs: 84.4 → 82.0 MiB; docs/performance.md). One
+ * 2-3 MiB of idle RSS (local mode, median of 4 alternating runs: 82.4 → 80.0 MiB; docs/performance.md). One
  * arena measured no better than two and once worse.
  */
 export const SIDECAR_MALLOC_ARENA_MAX = '2';

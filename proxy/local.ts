@@ -8,7 +8,7 @@ import { compile, PolicyCompileError } from '../policy/compile.ts';
 import { makeIdentity } from '../policy/identity.ts';
 import { policyState } from './enforce/gate.ts';
 import type { Analyzer } from './enforce/gate.ts';
-import { DRAIN_TIMEOUT_MS_DEFAULT, openAudit, parseListen, proxyLimits } from './run.ts';
+import { collectStartupGarbage, DRAIN_TIMEOUT_MS_DEFAULT, openAudit, parseListen, proxyLimits } from './run.ts';
 import type { ConnectionLimits } from './run.ts';
 import { startProxy } from './server.ts';
 import type { Proxy } from './server.ts';
@@ -229,6 +229,7 @@ export async function runLocalProxy(
   });
 
   metrics?.watchErrors(proxy.events);
+  collectStartupGarbage();
 
   let lastText = text;
   let timer: NodeJS.Timeout | null = null;

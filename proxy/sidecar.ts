@@ -18,7 +18,14 @@ import type { PolicyWatch, WatchOptions, WatchState } from '../distribution/clie
 import type { DistributedPolicy } from '../distribution/types.ts';
 import { policyState } from './enforce/gate.ts';
 import type { Analyzer, PolicyState } from './enforce/gate.ts';
-import { auditSettings, DRAIN_TIMEOUT_MS_DEFAULT, openAudit, parseListen, proxyLimits } from './run.ts';
+import {
+  auditSettings,
+  collectStartupGarbage,
+  DRAIN_TIMEOUT_MS_DEFAULT,
+  openAudit,
+  parseListen,
+  proxyLimits,
+} from './run.ts';
 import type { ConnectionLimits } from './run.ts';
 import type { AuditSink } from '../audit/types.ts';
 import type { AuditExporter } from '../audit/index.ts';
@@ -341,6 +348,7 @@ export async function runSidecarProxy(
       log(
         `airlock: policy generation ${p.policySet.generation} from the operator; listening on ${host.includes(':') ? `[${host}]` : host}:${port} as ${identity.user}`,
       );
+      collectStartupGarbage();
       const next = pending;
       pending = null;
       if (next !== null) apply(next);

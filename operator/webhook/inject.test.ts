@@ -89,6 +89,7 @@ test("drainSecondsFor: the pod's terminationGracePeriodSeconds less 5 s (30 by d
 test('every injected sidecar carries the V8 heap settings in NODE_OPTIONS (the entry point is node itself: no room in args) and MALLOC_ARENA_MAX', () => {
   assert.match(SIDECAR_NODE_OPTIONS, /--max-semi-space-size=\d+/);
   assert.match(SIDECAR_NODE_OPTIONS, /--max-old-space-size=\d+/);
+  assert.match(SIDECAR_NODE_OPTIONS, /--expose-gc/); // proxy/run.ts collectStartupGarbage
   for (const kubernetesMinor of [28, 31]) {
     for (const c of sidecars(inject(POD, BINDINGS, { ...OPTS, kubernetesMinor }))) {
       const env = (c.env ?? []).filter((e) => e.name === 'NODE_OPTIONS' || e.name === 'MALLOC_ARENA_MAX');

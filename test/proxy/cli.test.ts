@@ -8,12 +8,16 @@ import pg from 'pg';
 import { configYaml, POLICY, tempFile, eventually } from './harness.ts';
 import { testDatabase, createRole, uniqueName } from '../support/pg.ts';
 import { freePort } from '../support/ports.ts';
+import { SIDECAR_NODE_OPTIONS } from '../../operator/pod.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BAD = fileURLToPath(new URL('../fixtures/bad-policy.yaml', import.meta.url));
 
-function airlock(args: string[], opts: { untilLine?: RegExp } = {}) {
-  const child = spawn('sh', ['scripts/node24.sh', 'bin/airlock.ts', ...args], { cwd: ROOT });
+function airlock(args: string[], opts: { untilLine?: RegExp; nodeArgs?: string[]; env?: Record<string, string> } = {}) {
+  const child = spawn('sh', ['scripts/node24.sh', ...(opts.nodeArgs ?? []), 'bin/airlock.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+  });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -88,6 +92,32 @@ test('version, --help, unknown subcommand', async () => {
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /unknown command "frobnicate"/);
   assert.match(unknown.err, /usage: airlock/);
+});
+
+test("proxy: with the sidecar's NODE_OPTIONS it runs one full collection once it listens (start-up garbage)", async () => {
+  // No database needed: the proxy connects upstream per session.
+  const file = tempFile(
+    'gc.yaml',
+    configYaml({ host: '127.0.0.1', port: 1, database: 'shop' }, { user: 'u', password: 'p' }),
+  );
+  const port = await freePort();
+  const p = airlock(
+    ['proxy', '--config', file, '--identity', 'system:serviceaccount:team:trainer', '--listen', `127.0.0.1:${port}`],
+    {
+      untilLine: /airlock: listening on [^\n]+\n/,
+      nodeArgs: ['--trace-gc'], // not allowed in NODE_OPTIONS
+      env: { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
+    },
+  );
+  children.push(p.child);
+  await p.line;
+  // gc() is V8's "testing" collection: a full one, after the listening line.
+  const afterListening = () => p.out.slice(p.out.indexOf('airlock: listening'));
+  await eventually(() => /Mark-Compact[^\n]*testing/.test(afterListening()), 5000, 'a full collection').catch(() => {
+    assert.fail(`no full collection after the listening line:\n${afterListening()}`);
+  });
+  p.child.kill('SIGTERM');
+  await p.done;
 });
 
 test('proxy: prints exactly one listening line, serves, and reloads FILE when it changes', async () => {
