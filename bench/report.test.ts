@@ -5,6 +5,7 @@ import {
   cpuUsPerTx,
   issueTargets,
   pgbenchTable,
+  roundMedians,
   type BulkRead,
   type Cell,
   type Target,
@@ -122,4 +123,31 @@ test('issueTargets: prepared vs PgBouncer, audit CPU per span, peak RSS', () => 
   );
   const none = issueTargets([], { afterLoadBytes: null, afterBulkBytes: null }, [1, 8]);
   assert.ok(none.every((c) => c.verdict === 'N/A'));
+});
+
+test('roundMedians: each target reports its median round, as measured in that round', () => {
+  const check = (name: string, value: number | null, verdict: 'PASS' | 'MISS' | 'N/A') => ({
+    name,
+    want: '<= 1.50x',
+    got: value === null ? 'no data' : value.toFixed(2),
+    verdict,
+    value,
+  });
+  const rounds = [
+    [check('cpu (40 vs 20)', 2.0, 'MISS'), check('p50', 1.2, 'PASS'), check('bulk', null, 'N/A')],
+    [check('cpu (28 vs 20)', 1.4, 'PASS'), check('p50', 3.0, 'MISS'), check('bulk', null, 'N/A')],
+    [check('cpu (30 vs 20)', 1.5, 'PASS'), check('p50', 1.3, 'PASS'), check('bulk', null, 'N/A')],
+  ];
+  const m = roundMedians(rounds);
+  assert.deepEqual(
+    m.map((c) => [c.name, c.value, c.verdict]),
+    [
+      ['cpu (30 vs 20)', 1.5, 'PASS'], // the median round's own name and verdict: one noisy round decides nothing
+      ['p50', 1.3, 'PASS'],
+      ['bulk', null, 'N/A'], // no round measured it
+    ],
+  );
+  // Even count: the lower middle. One round: itself.
+  assert.equal(roundMedians(rounds.slice(0, 2))[0]!.value, 1.4);
+  assert.deepEqual(roundMedians([rounds[1]!]), rounds[1]);
 });

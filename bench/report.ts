@@ -28,6 +28,8 @@ export interface Cell {
   readonly proxyCpuSeconds: number | null;
   /** The user-space part of it (utime), where the proxy's own code runs; absent in older results. */
   readonly proxyUserSeconds?: number | null;
+  /** 0-based round of a `--rounds N` run; absent in older results (one round). */
+  readonly round?: number;
 }
 
 export interface BulkRead {
@@ -52,6 +54,25 @@ export interface TargetCheck {
   readonly want: string;
   readonly got: string;
   readonly verdict: 'PASS' | 'MISS' | 'N/A';
+  /** The measured figure `got` shows (null: no data); roundMedians orders rounds by it. */
+  readonly value?: number | null;
+}
+
+/**
+ * One check list per round (checkTargets/issueTargets on that round's cells) → one list: for each check, the
+ * round whose figure is the median (the lower middle for an even count), name, figure and verdict as measured in
+ * that round. A single noisy cell then decides nothing alone; a ratio stays one round's pair, never a mix.
+ */
+export function roundMedians(perRound: readonly (readonly TargetCheck[])[]): TargetCheck[] {
+  const first = perRound[0] ?? [];
+  return first.map((_, i) => {
+    const measured = perRound
+      .map((checks) => checks[i]!)
+      .filter((c) => c.value !== null && c.value !== undefined && Number.isFinite(c.value));
+    if (measured.length === 0) return first[i]!;
+    measured.sort((a, b) => a.value! - b.value!);
+    return measured[(measured.length - 1) >> 1]!;
+  });
 }
 
 /** CPU microseconds per transaction of the proxy in a cell, or null. */
@@ -154,7 +175,13 @@ export function checkTargets(
   const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
     const verdict =
       got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
-    checks.push({ name, want, got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`, verdict });
+    checks.push({
+      name,
+      want,
+      got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`,
+      verdict,
+      value: got,
+    });
   };
   for (const mode of ['simple', 'prepared'] as const) {
     const a = find(cells, mode, high, 'airlock')?.run;
@@ -237,7 +264,13 @@ export function issueTargets(cells: readonly Cell[], peaks: Peaks, clients: read
   const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
     const verdict =
       got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
-    checks.push({ name, want, got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`, verdict });
+    checks.push({
+      name,
+      want,
+      got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`,
+      verdict,
+      value: got,
+    });
   };
   check(
     `TPS prepared, ${n}, vs PgBouncer`,

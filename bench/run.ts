@@ -32,6 +32,7 @@ import {
   checkTargets,
   DEFAULT_TARGETS,
   issueTargets,
+  roundMedians,
   pgbenchTable,
   targetsTable,
   TARGETS,
@@ -103,7 +104,8 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
   --node-option OPT     a Node option for every Airlock process (repeatable), e.g. --perf-basic-prof
   --perf DIR            perf record -g of the Airlock process during each of its cells, into DIR (root, perf installed)
   --rounds N            repeat all pgbench cells N times, interleaved (default 1); on a loaded machine compare
-                        targets per round (the tables and targets use the first round)
+                        targets per round (the pgbench table shows every round; each target reports its median
+                        round, bench/report.ts roundMedians)
   --cpu-prof DIR        write a V8 CPU profile of each Airlock process to DIR (read it with bench/cpuprofile-top.ts)
   -h, --help            this text
 `);
@@ -761,7 +763,7 @@ async function main(): Promise<void> {
               error = `PgBouncer ${bouncerInfo.version} has no prepared statements in transaction mode (1.21+)`;
             }
             if (error !== null) {
-              cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null });
+              cells.push({ mode, clients, target, run: null, error, proxyCpuSeconds: null, round });
               continue;
             }
             log(
@@ -778,9 +780,17 @@ async function main(): Promise<void> {
               const run = await pgbenchFor(target, mode, clients, durationS);
               const proxyCpuSeconds = pid === 0 ? null : cpuSeconds(pid) - cpu0;
               const proxyUserSeconds = pid === 0 ? null : userCpuSeconds(pid) - user0;
-              cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds, proxyUserSeconds });
+              cells.push({ mode, clients, target, run, error: null, proxyCpuSeconds, proxyUserSeconds, round });
             } catch (err) {
-              cells.push({ mode, clients, target, run: null, error: (err as Error).message, proxyCpuSeconds: null });
+              cells.push({
+                mode,
+                clients,
+                target,
+                run: null,
+                error: (err as Error).message,
+                proxyCpuSeconds: null,
+                round,
+              });
               log(`  failed: ${(err as Error).message.split('\n')[0]}`);
             } finally {
               if (perf !== null) await stopChild(perf, 30_000);
@@ -820,27 +830,32 @@ async function main(): Promise<void> {
     await stopAll();
   }
 
-  // A bulk read that was not masked measures something else than the target: report it as such.
-  const checks = [
-    ...checkTargets(
-      cells,
-      maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk,
-      startup,
-      clientCounts,
-    ),
-    ...issueTargets(
-      cells,
-      maskingVerified === false ? { ...peaks, afterBulkBytes: null } : (peaks as Peaks),
-      clientCounts,
-    ),
-  ];
+  // A bulk read that was not masked measures something else than the target: report it as such. With rounds,
+  // every round is checked on its own cells and each target reports its median round (report.ts roundMedians).
+  const perRound = Array.from({ length: rounds }, (_, round) => {
+    const ofRound = cells.filter((c) => (c.round ?? 0) === round);
+    return [
+      ...checkTargets(
+        ofRound,
+        maskingVerified === false ? bulk.filter((b) => b.target !== 'airlock') : bulk,
+        startup,
+        clientCounts,
+      ),
+      ...issueTargets(
+        ofRound,
+        maskingVerified === false ? { ...peaks, afterBulkBytes: null } : (peaks as Peaks),
+        clientCounts,
+      ),
+    ];
+  });
+  const checks = roundMedians(perRound);
   console.log(
     `\npgbench -S, ${durationS}s per cell, scale ${scale}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`,
   );
   console.log(pgbenchTable(cells));
   if (bulk.length > 0) console.log(`\nmasked bulk read (psql, best of 2)\n${bulkTable(bulk)}`);
   console.log(
-    `\ndesign.md and issue 16 targets${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`,
+    `\ndesign.md and issue 16 targets${rounds > 1 ? ` (each: its median round of ${rounds})` : ''}${available.airlock === null ? '' : ' (Airlock not available: see above)'}\n${targetsTable(checks)}`,
   );
   if (targets.includes('airlock') && startup !== null && (sink?.requests ?? 0) === 0) {
     console.log('\nWARNING: the audit sink received no export request: the audit-on numbers do not include exporting.');
