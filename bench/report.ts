@@ -96,6 +96,24 @@ const fmt = (n: number | null | undefined, digits = 0): string =>
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
 
+/**
+ * Appends one target's verdict to `checks`: `got` against `limit` (at most, or at least), shown with `unit`
+ * (none: a ratio, two decimals).
+ */
+function checker(checks: TargetCheck[]) {
+  return (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = ''): void => {
+    const verdict =
+      got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
+    checks.push({
+      name,
+      want,
+      got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`,
+      verdict,
+      value: got,
+    });
+  };
+}
+
 /** The pgbench table: one line per (mode, clients, target). */
 export function pgbenchTable(cells: readonly Cell[]): string {
   const head = [
@@ -172,17 +190,7 @@ export function checkTargets(
   const low = clients.includes(1) ? 1 : Math.min(...clients);
   const n = (c: number) => `${c} client${c === 1 ? '' : 's'}`;
   const checks: TargetCheck[] = [];
-  const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
-    const verdict =
-      got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
-    checks.push({
-      name,
-      want,
-      got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`,
-      verdict,
-      value: got,
-    });
-  };
+  const check = checker(checks);
   for (const mode of ['simple', 'prepared'] as const) {
     const a = find(cells, mode, high, 'airlock')?.run;
     check(
@@ -261,17 +269,7 @@ export function issueTargets(cells: readonly Cell[], peaks: Peaks, clients: read
   const high = clients.includes(8) ? 8 : Math.max(...clients);
   const n = `${high} client${high === 1 ? '' : 's'}`;
   const checks: TargetCheck[] = [];
-  const check = (name: string, want: string, got: number | null, limit: number, atMost: boolean, unit = '') => {
-    const verdict =
-      got === null || !Number.isFinite(got) ? 'N/A' : (atMost ? got <= limit : got >= limit) ? 'PASS' : 'MISS';
-    checks.push({
-      name,
-      want,
-      got: got === null ? 'no data' : `${fmt(got, unit === '' ? 2 : 1)}${unit}`,
-      verdict,
-      value: got,
-    });
-  };
+  const check = checker(checks);
   check(
     `TPS prepared, ${n}, vs PgBouncer`,
     '>= 0.90x',
