@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import type { AccessPolicy, DatabaseBinding } from '../policy/types.ts';
-import { compile } from '../policy/compile.ts';
+import type { AccessPolicy } from '../policy/types.ts';
+import { jwt, ordersSnapshot } from '../test/support/sidecar.ts';
 import { DistributionServer } from '../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../operator/distribution/auth.ts';
 import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
@@ -40,7 +40,6 @@ const nodeOptions = opt['node-options'] ?? SIDECAR_NODE_OPTIONS;
 const rounds = Number(opt.rounds);
 const idleS = Number(opt.idle);
 
-const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const SUBJECT = 'system:serviceaccount:bench:app';
 const TOKEN = jwt({ sub: SUBJECT });
 
@@ -175,24 +174,12 @@ try {
   // The endpoint is never dialled: nothing connects to the sidecar while it idles.
   server.publish(
     { namespace: 'bench', name: 'orders' },
-    {
-      policySet: compile([policy], 1),
-      binding: {
-        namespace: 'bench',
-        name: 'orders',
-        generation: 1,
-        spec: {
-          engine: 'postgres',
-          endpoint: { host: '127.0.0.1', database: 'orders' },
-          credentialsSecretRef: { name: 's' },
-        } as DatabaseBinding['spec'],
-      },
-      endpoint: { host: '127.0.0.1', port: 5432, database: 'orders', tlsMode: 'disable', caPem: null },
+    ordersSnapshot({
+      endpoint: { host: '127.0.0.1', port: 5432, database: 'orders' },
       credentials: { username: 'app', password: 'x' },
-      grants: [],
-      revoked: [],
-      shutdown: null,
-    },
+      policies: [policy],
+      namespace: 'bench',
+    }),
   );
   process.stdout.write(`sidecar: ${opt['airlock-bin']}, NODE_OPTIONS=${JSON.stringify(nodeOptions)}\n`);
   const all: Round[] = [];

@@ -12,33 +12,19 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
-import { compile } from '../../policy/compile.ts';
 import type { Snapshot } from '../../distribution/types.ts';
 import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
 import { DistributionServer } from '../../operator/distribution/server.ts';
 import { freePort } from '../support/ports.ts';
+import { ordersSnapshot, TRAINER_TOKEN } from '../support/sidecar.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
-const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
-const TOKEN = jwt({ sub: 'system:serviceaccount:ml:trainer' });
 const LOADED = 'TEST-HOOK: prom-client imported';
 // Runs before the sidecar's own modules: prints LOADED if anything in the process resolves prom-client.
 const HOOK = `data:text/javascript,${encodeURIComponent(`import { registerHooks } from 'node:module';
 registerHooks({ resolve(s, c, next) { if (s === 'prom-client') process.stderr.write(${JSON.stringify(`${LOADED}\n`)}); return next(s, c); } });`)}`;
-
-const policy: AccessPolicy = {
-  apiVersion: 'airlock.dev/v1alpha1',
-  kind: 'AccessPolicy',
-  metadata: { name: 'trainer', namespace: 'ml' },
-  spec: {
-    subjects: [{ kind: 'ServiceAccount', name: 'trainer' }],
-    databases: ['orders'],
-    rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }],
-  },
-} as unknown as AccessPolicy;
 
 interface Sidecar {
   readonly child: ChildProcess;
@@ -79,24 +65,8 @@ describe('sidecar metrics', () => {
   const tokenFile = join(dir, 'token');
   const running: Sidecar[] = [];
 
-  const snapshot = (generation: number): Snapshot => ({
-    policySet: compile([policy], generation),
-    binding: {
-      namespace: 'ml',
-      name: 'orders',
-      generation: 1,
-      spec: {
-        engine: 'postgres',
-        endpoint: { host: db.host, database: db.database },
-        credentialsSecretRef: { name: 's' },
-      } as DatabaseBinding['spec'],
-    },
-    endpoint: { host: db.host, port: db.port, database: db.database, tlsMode: 'disable', caPem: null },
-    credentials: { username: role.user, password: role.password },
-    grants: [],
-    revoked: [],
-    shutdown: null,
-  });
+  const snapshot = (generation: number): Snapshot =>
+    ordersSnapshot({ endpoint: db, credentials: { username: role.user, password: role.password }, generation });
 
   const until = async (what: string, f: () => Promise<boolean> | boolean): Promise<void> => {
     const end = Date.now() + 15_000;
@@ -178,11 +148,11 @@ describe('sidecar metrics', () => {
     role = await createRole(uniqueName('airlock_app'), 'pw-1');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
     server = new DistributionServer({
-      reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
+      reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
       authorize: () => ({ ok: true }),
     });
     grpcPort = await server.listen('127.0.0.1:0');
-    writeFileSync(tokenFile, TOKEN);
+    writeFileSync(tokenFile, TRAINER_TOKEN);
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(7));
   });
   after(async () => {

@@ -14,16 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
-import { compile } from '../../policy/compile.ts';
 import { DistributionServer } from '../../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../../operator/distribution/auth.ts';
 import { freePort } from '../support/ports.ts';
+import { ordersSnapshot, TRAINER, TRAINER_TOKEN } from '../support/sidecar.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
-const SUBJECT = 'system:serviceaccount:ml:trainer';
-const TOKEN = jwt({ sub: SUBJECT });
 
 const FORBIDDEN = ['protobufjs', '@protobufjs/', '@grpc/proto-loader', 'yaml', '@sinclair/typebox'];
 
@@ -40,45 +36,21 @@ const readyz = (port: number): Promise<number> =>
 test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loader, YAML or TypeBox', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-modules-'));
   const server = new DistributionServer({
-    reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed(SUBJECT)]])),
+    reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed(TRAINER)]])),
     authorize: () => ({ ok: true }),
   });
   try {
     const grpcPort = await server.listen('127.0.0.1:0');
-    const policy = {
-      apiVersion: 'airlock.dev/v1alpha1',
-      kind: 'AccessPolicy',
-      metadata: { name: 'trainer', namespace: 'ml' },
-      spec: {
-        subjects: [{ kind: 'ServiceAccount', name: 'trainer' }],
-        databases: ['orders'],
-        rules: [{ name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] }],
-      },
-    } as unknown as AccessPolicy;
     // The endpoint is never dialled: nothing connects to the sidecar.
     server.publish(
       { namespace: 'ml', name: 'orders' },
-      {
-        policySet: compile([policy], 1),
-        binding: {
-          namespace: 'ml',
-          name: 'orders',
-          generation: 1,
-          spec: {
-            engine: 'postgres',
-            endpoint: { host: '127.0.0.1', database: 'orders' },
-            credentialsSecretRef: { name: 's' },
-          } as DatabaseBinding['spec'],
-        },
-        endpoint: { host: '127.0.0.1', port: 5432, database: 'orders', tlsMode: 'disable', caPem: null },
+      ordersSnapshot({
+        endpoint: { host: '127.0.0.1', port: 5432, database: 'orders' },
         credentials: { username: 'app', password: 'x' },
-        grants: [],
-        revoked: [],
-        shutdown: null,
-      },
+      }),
     );
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, TOKEN);
+    writeFileSync(tokenFile, TRAINER_TOKEN);
     const modulesFile = join(dir, 'modules');
     writeFileSync(modulesFile, '');
     const [listen, health] = [await freePort(), await freePort()];

@@ -10,8 +10,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
-import { compile } from '../../policy/compile.ts';
 import type { Snapshot } from '../../distribution/types.ts';
 import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
 import { DistributionServer } from '../../operator/distribution/server.ts';
@@ -19,20 +17,12 @@ import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
 import { runSidecarProxy } from '../../proxy/sidecar.ts';
 import type { SidecarProxy } from '../../proxy/sidecar.ts';
 import { freePort } from '../support/ports.ts';
+import { ordersSnapshot, TRAINER_TOKEN, trainerPolicy } from '../support/sidecar.ts';
 import { startRelay } from '../support/relay.ts';
 import type { Relay } from '../support/relay.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 
-const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
-const TOKEN = jwt({ sub: 'system:serviceaccount:ml:trainer' });
-const policy = (rules: object[]): AccessPolicy =>
-  ({
-    apiVersion: 'airlock.dev/v1alpha1',
-    kind: 'AccessPolicy',
-    metadata: { name: 'trainer', namespace: 'ml' },
-    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
-  }) as unknown as AccessPolicy;
 const READ_ITEMS = { name: 'read-items', effect: 'allow', operations: ['SELECT'], tables: ['public.items'] };
 const READ_OTHER = { name: 'read-other', effect: 'allow', operations: ['SELECT'], tables: ['public.other'] };
 
@@ -45,24 +35,13 @@ const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-cut-'));
 const logs: string[] = [];
 let listenPort = 0;
 
-const snapshot = (generation: number, rules: object[]): Snapshot => ({
-  policySet: compile([policy(rules)], generation),
-  binding: {
-    namespace: 'ml',
-    name: 'orders',
-    generation: 1,
-    spec: {
-      engine: 'postgres',
-      endpoint: { host: db.host, database: db.database },
-      credentialsSecretRef: { name: 's' },
-    } as DatabaseBinding['spec'],
-  },
-  endpoint: { host: db.host, port: db.port, database: db.database, tlsMode: 'disable', caPem: null },
-  credentials: { username: role.user, password: role.password },
-  grants: [],
-  revoked: [],
-  shutdown: null,
-});
+const snapshot = (generation: number, rules: object[]): Snapshot =>
+  ordersSnapshot({
+    endpoint: db,
+    credentials: { username: role.user, password: role.password },
+    policies: [trainerPolicy(rules)],
+    generation,
+  });
 const until = async (what: string, f: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> => {
   const end = Date.now() + ms;
   while (!(await f())) {
@@ -81,13 +60,13 @@ before(async () => {
   role = await createRole(uniqueName('airlock_app'), 'pw-1');
   await adminQuery(db.server, `GRANT SELECT ON public.items, public.other TO ${quoteIdent(role.user)}`, db.database);
   server = new DistributionServer({
-    reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
+    reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
     authorize: () => ({ ok: true }),
   });
   const grpcPort = await server.listen('127.0.0.1:0');
   relay = await startRelay({ host: '127.0.0.1', port: grpcPort });
   const tokenFile = join(dir, 'token');
-  writeFileSync(tokenFile, TOKEN);
+  writeFileSync(tokenFile, TRAINER_TOKEN);
   listenPort = await freePort();
   sidecar = await runSidecarProxy(
     {

@@ -8,8 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
-import { compile } from '../../policy/compile.ts';
 import type { Snapshot } from '../../distribution/types.ts';
 import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
 import { DistributionServer } from '../../operator/distribution/server.ts';
@@ -17,14 +15,12 @@ import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
 import { identityFromToken, parseBindingRef, runSidecarProxy } from '../../proxy/sidecar.ts';
 import type { SidecarProxy } from '../../proxy/sidecar.ts';
 import { freePort } from '../support/ports.ts';
+import { jwt, ordersSnapshot, READ_ALL, TRAINER_TOKEN, trainerPolicy } from '../support/sidecar.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 
-const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
-const TOKEN = jwt({ sub: 'system:serviceaccount:ml:trainer' });
-
 test('identityFromToken: the ServiceAccount of the token, with its implicit groups; anything else is refused', () => {
-  const id = identityFromToken(`${TOKEN}\n`);
+  const id = identityFromToken(`${TRAINER_TOKEN}\n`);
   assert.equal(id.user, 'system:serviceaccount:ml:trainer');
   assert.ok(id.groups.includes('system:serviceaccounts:ml'));
   assert.throws(() => identityFromToken(jwt({ sub: 'alice@example.com' })), /not hold a ServiceAccount token/);
@@ -37,15 +33,6 @@ test('parseBindingRef: NAMESPACE/NAME only', () => {
     assert.throws(() => parseBindingRef(bad), /NAMESPACE\/NAME/, bad);
 });
 
-const policy = (rules: object[]): AccessPolicy =>
-  ({
-    apiVersion: 'airlock.dev/v1alpha1',
-    kind: 'AccessPolicy',
-    metadata: { name: 'trainer', namespace: 'ml' },
-    spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
-  }) as unknown as AccessPolicy;
-const READ_ALL = { name: 'read', effect: 'allow', operations: ['SELECT'], tables: ['public.*'] };
-
 describe('sidecar proxy', () => {
   let db: TestDatabase;
   let role: { user: string; password: string };
@@ -57,22 +44,12 @@ describe('sidecar proxy', () => {
   const logs: string[] = [];
 
   const snapshot = (generation: number, rules: object[], over: Partial<Snapshot> = {}): Snapshot => ({
-    policySet: compile([policy(rules)], generation),
-    binding: {
-      namespace: 'ml',
-      name: 'orders',
-      generation: 1,
-      spec: {
-        engine: 'postgres',
-        endpoint: { host: db.host, database: db.database },
-        credentialsSecretRef: { name: 's' },
-      } as DatabaseBinding['spec'],
-    },
-    endpoint: { host: db.host, port: db.port, database: db.database, tlsMode: 'disable', caPem: null },
-    credentials: { username: role.user, password: role.password },
-    grants: [],
-    revoked: [],
-    shutdown: null,
+    ...ordersSnapshot({
+      endpoint: db,
+      credentials: { username: role.user, password: role.password },
+      policies: [trainerPolicy(rules)],
+      generation,
+    }),
     ...over,
   });
   const readyz = (port: number): Promise<number> =>
@@ -108,12 +85,12 @@ describe('sidecar proxy', () => {
     role = await createRole(uniqueName('airlock_app'), 'pw-1');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
     server = new DistributionServer({
-      reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
+      reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
       authorize: () => ({ ok: true }),
     });
     grpcPort = await server.listen('127.0.0.1:0');
     const tokenFile = join(dir, 'token');
-    writeFileSync(tokenFile, TOKEN);
+    writeFileSync(tokenFile, TRAINER_TOKEN);
     listenPort = await freePort();
     sidecar = await runSidecarProxy(
       {
