@@ -266,6 +266,12 @@ function attrBytes(w: LeanWriter, key: Buffer, v: Buffer): void {
   w.raw(v);
 }
 
+/** An attribute written from the value's cached bytes, or from the string when it has none (LeanEncoder.#bytesOf). */
+function attrCached(w: LeanWriter, key: Buffer, bytes: Buffer | null, v: string): void {
+  if (bytes === null) attrString(w, key, v);
+  else attrBytes(w, key, bytes);
+}
+
 /** Bytes of a varint of a non-negative length. */
 function varintBytes(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
@@ -570,9 +576,7 @@ export class LeanEncoder {
 
   /** attrString, its value's bytes from the cache. */
   #attr(key: Buffer, v: string): void {
-    const b = this.#bytesOf(v);
-    if (b === null) attrString(this.#w, key, v);
-    else attrBytes(this.#w, key, b);
+    attrCached(this.#w, key, this.#bytesOf(v), v);
   }
 
   #statementSpan(r: StatementRecord, open: LeanSession): void {
@@ -617,12 +621,8 @@ export class LeanEncoder {
     w.timeMs(r.startTimeMs + Math.max(0, r.durationMs));
     // Attributes, in attributes.ts statementAttributes' order.
     w.raw(open.common);
-    if (operation === null) attrString(w, K.ATTR_DB_OPERATION_NAME, r.operation);
-    else attrBytes(w, K.ATTR_DB_OPERATION_NAME, operation);
-    if (r.collection !== null) {
-      if (collection === null) attrString(w, K.ATTR_DB_COLLECTION_NAME, r.collection);
-      else attrBytes(w, K.ATTR_DB_COLLECTION_NAME, collection);
-    }
+    attrCached(w, K.ATTR_DB_OPERATION_NAME, operation, r.operation);
+    if (r.collection !== null) attrCached(w, K.ATTR_DB_COLLECTION_NAME, collection, r.collection);
     const text = r.queryText;
     const cut = text.length * 3 <= this.#maxQueryTextBytes ? null : truncateUtf8(text, this.#maxQueryTextBytes);
     if (cut === null) this.#attr(K.ATTR_DB_QUERY_TEXT, text);
