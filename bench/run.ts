@@ -582,7 +582,7 @@ async function main(): Promise<void> {
   let startup: Startup | null = null;
   let maskingVerified: boolean | null = null;
   let bouncerInfo: { version: string; prepared: boolean } | null = null;
-  let sink: Sink | null = null;
+  let sink = null as Sink | null; // set by sinkOnce(), which TypeScript does not follow
   let pgVersion = '';
   const peaks: { afterLoadBytes: number | null; afterBulkBytes: number | null } = {
     afterLoadBytes: null,
@@ -663,12 +663,17 @@ async function main(): Promise<void> {
         log(`PgBouncer not available: ${available.pgbouncer}`);
       }
     }
+    // The OTLP sink of the audit-on targets, started with the first of them.
+    const sinkOnce = async (): Promise<Sink> => {
+      if (sink !== null) return sink;
+      const s = await startSink();
+      sink = s;
+      cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
+      return s;
+    };
     if (targets.includes('airlock')) {
       try {
-        const s = await startSink();
-        sink = s;
-        cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
-        const a = await startAirlock(server, password, s, work);
+        const a = await startAirlock(server, password, await sinkOnce(), work);
         cleanups.push(a.stop);
         ports.airlock = a.port;
         pids.airlock = a.pid;
@@ -701,12 +706,7 @@ async function main(): Promise<void> {
     if (targets.includes('airlock-baseline')) {
       // The baseline entry point as production runs it: audit on, to the same sink.
       try {
-        if (sink === null) {
-          const s = await startSink();
-          sink = s;
-          cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
-        }
-        const a = await startAirlock(server, password, sink, work, opt['baseline-bin']);
+        const a = await startAirlock(server, password, await sinkOnce(), work, opt['baseline-bin']);
         cleanups.push(a.stop);
         ports['airlock-baseline'] = a.port;
         pids['airlock-baseline'] = a.pid;
