@@ -3,7 +3,6 @@
 // (one StatementRecord per completed statement, proxy/session/backend.ts auditRun): wrapping the AuditSink
 // costs the session one preallocated counter-child increment and one histogram observe per statement, with no
 // label lookup or allocation, and needs no change to the session.
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditDecision, AuditSink, SessionRecord, StatementRecord } from '../audit/types.ts';
@@ -26,6 +25,9 @@ export interface ProxyMetrics {
   /** airlock_errors_total{kind}: the proxy's rate-limited errors (proxy/log-limiter.ts), read at scrape time. */
   watchErrors(events: LogLimiter): void;
 }
+
+// Not an `import` of node:http: that loads undici (proxy/sidecar.ts says why).
+const { createServer } = process.getBuiltinModule('node:http');
 
 const DECISIONS: readonly AuditDecision[] = ['allow', 'deny', 'approve', 'warn'];
 

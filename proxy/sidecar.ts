@@ -10,7 +10,6 @@
 // not-ready until then, so a native sidecar's startup probe holds the app back anyway (Kubernetes ≥ 1.29).
 // After that, a disconnect keeps the last good policy (style.md §5); `shutdown` ends the process with 0.
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import type { Identity } from '../policy/types.ts';
 import { makeIdentity, parseServiceAccount } from '../policy/identity.ts';
 import { watchPolicy } from '../distribution/client.ts';
@@ -35,6 +34,11 @@ import type { Proxy } from './server.ts';
 import type { Approvals, UpstreamTarget } from './session/shared.ts';
 import { startViolationReporter, ViolationCounter } from './violations.ts';
 import type { ViolationReporter } from './violations.ts';
+
+// node:http through process.getBuiltinModule, not `import`: an ES import of a built-in reads every export to
+// build its namespace, and node:http's lazy WebSocket/CloseEvent/MessageEvent getters then load undici and web
+// streams, ~3 MiB of the idle sidecar (docs/performance.md, "Memory of the sidecar"; sidecar-modules.test.ts).
+const http = process.getBuiltinModule('node:http');
 
 /** A report that takes longer is abandoned and its counts merged into the next one. */
 const VIOLATION_REPORT_TIMEOUT_MS = 5000;

@@ -6,12 +6,15 @@
 // - yaml: only local mode reads a config file (bin/airlock.ts imports it there);
 // - @sinclair/typebox: the sidecar checks the operator's compiled set field by field
 //   (distribution/types.ts), never with the policy validator (policy/select.ts apart from compile.ts).
+// Nor Node's own undici (fetch, WebSocket) with web streams: ~3 MiB of idle RSS, loaded by any ES `import` of
+// node:http (building the module namespace runs its lazy WebSocket getter); the sidecar takes node:http with
+// process.getBuiltinModule (proxy/sidecar.ts, proxy/metrics.ts).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { DistributionServer } from '../../operator/distribution/server.ts';
@@ -22,6 +25,10 @@ import { ordersSnapshot, TRAINER, TRAINER_TOKEN } from '../support/sidecar.ts';
 const root = join(import.meta.dirname, '..', '..');
 
 const FORBIDDEN = ['protobufjs', '@protobufjs/', '@grpc/proto-loader', 'yaml', '@sinclair/typebox'];
+const FORBIDDEN_INTERNAL = [
+  'NativeModule internal/deps/undici/undici',
+  'NativeModule internal/webstreams/readablestream',
+];
 
 const readyz = (port: number): Promise<number> =>
   new Promise((res) => {
@@ -33,7 +40,11 @@ const readyz = (port: number): Promise<number> =>
       .on('error', () => res(0));
   });
 
-test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loader, YAML or TypeBox', async () => {
+/**
+ * Starts the sidecar with record-modules.ts preloaded (`env` picks how it records), waits until it is ready
+ * and idle, runs `whileReady` (still running), and stops it.
+ */
+async function readySidecar(env: Record<string, string>, whileReady: (child: ChildProcess) => Promise<void>) {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-modules-'));
   const server = new DistributionServer({
     reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed(TRAINER)]])),
@@ -51,8 +62,6 @@ test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loade
     );
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, TRAINER_TOKEN);
-    const modulesFile = join(dir, 'modules');
-    writeFileSync(modulesFile, '');
     const [listen, health] = [await freePort(), await freePort()];
     const child = spawn(
       process.execPath,
@@ -75,7 +84,7 @@ test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loade
         join(dir, 'spool'),
       ],
       {
-        env: { ...process.env, AIRLOCK_OPERATOR_CA: '', AIRLOCK_MODULES_OUT: modulesFile },
+        env: { ...process.env, AIRLOCK_OPERATOR_CA: '', ...env },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
@@ -93,10 +102,22 @@ test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loade
       }
       // Ready means it holds the policy; anything loaded lazily after that (the audit sink's timers) gets a moment.
       await new Promise((r) => setTimeout(r, 1000));
+      await whileReady(child);
     } finally {
       child.kill('SIGTERM');
       await exited;
     }
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loader, YAML or TypeBox', async () => {
+  const modulesFile = join(mkdtempSync(join(tmpdir(), 'airlock-modules-')), 'modules');
+  try {
+    writeFileSync(modulesFile, '');
+    await readySidecar({ AIRLOCK_MODULES_OUT: modulesFile }, async () => {});
     const urls = readFileSync(modulesFile, 'utf8').split('\n').filter(Boolean);
     const packages = new Set(urls.flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
     assert.ok(packages.has('@grpc/grpc-js'), 'the module list is recorded (grpc-js is loaded)');
@@ -112,7 +133,27 @@ test('the sidecar, ready and idle, has loaded neither protobufjs nor proto-loade
       `# sidecar ready and idle: ${urls.length} modules loaded, packages: ${[...packages].sort().join(', ')}\n`,
     );
   } finally {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dirname(modulesFile), { recursive: true, force: true });
+  }
+});
+
+test("the sidecar, ready and idle, has not loaded Node's undici or web streams", async () => {
+  const builtinsFile = join(mkdtempSync(join(tmpdir(), 'airlock-builtins-')), 'builtins');
+  try {
+    let list: string[] = [];
+    await readySidecar({ AIRLOCK_BUILTINS_OUT: builtinsFile }, async (child) => {
+      child.kill('SIGUSR2');
+      const deadline = Date.now() + 10_000;
+      while (!existsSync(builtinsFile) || !readFileSync(builtinsFile, 'utf8').endsWith('done\n')) {
+        if (child.exitCode !== null || Date.now() > deadline) assert.fail('no module list from the sidecar');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      list = readFileSync(builtinsFile, 'utf8').split('\n');
+    });
+    assert.ok(list.includes('NativeModule http2'), 'the list is recorded (grpc-js loaded http2)');
+    assert.ok(list.includes('NativeModule http'), 'node:http is loaded (health and metrics)');
+    for (const f of FORBIDDEN_INTERNAL) assert.ok(!list.includes(f), `the sidecar loaded ${f}`);
+  } finally {
+    rmSync(dirname(builtinsFile), { recursive: true, force: true });
   }
 });
