@@ -106,8 +106,25 @@ test('checkTargets says N/A, not PASS, when Airlock did not run', () => {
 
 test('pgbenchTable shows ratios and the reason a cell did not run', () => {
   const text = pgbenchTable(cells);
-  assert.match(text, /simple\s+8\s+airlock\s+26000\s+0\.52\s+0\.87\s+170\s+680\s+70\s+61\.5/);
+  // 61.5 µs/tx against PgBouncer's 33.3: 1.85× in the CPU column
+  assert.match(text, /simple\s+8\s+airlock\s+26000\s+0\.52\s+0\.87\s+170\s+680\s+70\s+61\.5\s+1\.85/);
   assert.match(text, /prepared\s+8\s+airlock\s+not run: pgbench exited 2: boom/);
+});
+
+test('pgbenchTable: the Node.js relay is compared with PgBouncer too, and each round with its own references', () => {
+  const withRounds: Cell[] = [
+    { ...cell('simple', 8, 'direct', 50000, 100, null), round: 0 },
+    { ...cell('simple', 8, 'pgbouncer', 30000, 150, 10), round: 0 }, // 33.3 µs/tx
+    { ...cell('simple', 8, 'node-relay', 27000, 160, 11.7), round: 0 }, // 43.3 µs/tx → 1.30×
+    { ...cell('simple', 8, 'direct', 40000, 100, null), round: 1 },
+    { ...cell('simple', 8, 'pgbouncer', 20000, 150, 8), round: 1 }, // 40 µs/tx
+    { ...cell('simple', 8, 'node-relay', 18000, 160, 10.8), round: 1 }, // 60 µs/tx → 1.50×
+  ];
+  const lines = pgbenchTable(withRounds).split('\n');
+  const relay = lines.filter((l) => /node-relay/.test(l));
+  assert.equal(relay.length, 2);
+  assert.match(relay[0]!, /node-relay\s+27000\s+0\.54\s+0\.90\s+.*43\.3\s+1\.30/);
+  assert.match(relay[1]!, /node-relay\s+18000\s+0\.45\s+0\.90\s+.*60\.0\s+1\.50/);
 });
 
 test('issueTargets: prepared vs PgBouncer, audit CPU per span, peak RSS', () => {

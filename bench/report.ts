@@ -2,19 +2,22 @@
 // Pure: no I/O, so the arithmetic is unit-tested (report.test.ts).
 import type { PgbenchRun } from './pgbench.ts';
 
+// `node-relay`: bench/node-relay.ts, a Node.js relay that only frames messages: the floor of Node's socket path,
+// measured in the same run.
 // `airlock-audit-off`: the same proxy, enforcement and masking with audit off, to price the audit export.
 // `airlock-baseline-audit-off` / `airlock-baseline`: another build of the proxy (`--baseline-bin`), audit off /
 // on, measured in the same run for a before/after comparison; never run by default.
 export const TARGETS = [
   'direct',
   'pgbouncer',
+  'node-relay',
   'airlock',
   'airlock-audit-off',
   'airlock-baseline',
   'airlock-baseline-audit-off',
 ] as const;
 export type Target = (typeof TARGETS)[number];
-export const DEFAULT_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'airlock', 'airlock-audit-off'];
+export const DEFAULT_TARGETS: readonly Target[] = ['direct', 'pgbouncer', 'node-relay', 'airlock', 'airlock-audit-off'];
 export type QueryMode = 'simple' | 'prepared';
 
 export interface Cell {
@@ -87,8 +90,21 @@ export function userUsPerTx(c: Cell): number | null {
   return (c.proxyUserSeconds * 1e6) / c.run.transactions;
 }
 
-function find(cells: readonly Cell[], mode: QueryMode, clients: number, target: Target): Cell | undefined {
-  return cells.find((c) => c.mode === mode && c.clients === clients && c.target === target);
+/** The cell of (mode, clients, target); with `round`, of that round (checks get one round's cells already). */
+function find(
+  cells: readonly Cell[],
+  mode: QueryMode,
+  clients: number,
+  target: Target,
+  round?: number,
+): Cell | undefined {
+  return cells.find(
+    (c) =>
+      c.mode === mode
+      && c.clients === clients
+      && c.target === target
+      && (round === undefined || (c.round ?? 0) === round),
+  );
 }
 
 const fmt = (n: number | null | undefined, digits = 0): string =>
@@ -127,12 +143,17 @@ export function pgbenchTable(cells: readonly Cell[]): string {
     'p99 us',
     '+p50 us',
     'CPU us/tx',
+    'CPU x bouncer',
     'user us/tx',
   ];
   const rows: string[][] = [];
   for (const c of cells) {
-    const direct = find(cells, c.mode, c.clients, 'direct')?.run ?? null;
-    const bouncer = find(cells, c.mode, c.clients, 'pgbouncer')?.run ?? null;
+    // The references of the same round: a ratio is one round's pair, never a mix.
+    const direct = find(cells, c.mode, c.clients, 'direct', c.round ?? 0)?.run ?? null;
+    const bouncerCell = find(cells, c.mode, c.clients, 'pgbouncer', c.round ?? 0);
+    const bouncer = bouncerCell?.run ?? null;
+    // Against PgBouncer: every middle process but PgBouncer itself.
+    const middle = c.target !== 'direct' && c.target !== 'pgbouncer';
     if (c.run === null) {
       rows.push([c.mode, String(c.clients), c.target, `not run: ${firstLine(c.error)}`]);
       continue;
@@ -143,11 +164,12 @@ export function pgbenchTable(cells: readonly Cell[]): string {
       c.target,
       fmt(c.run.tps),
       c.target === 'direct' ? '' : fmt(ratio(c.run.tps, direct?.tps), 2),
-      c.target.startsWith('airlock') ? fmt(ratio(c.run.tps, bouncer?.tps), 2) : '',
+      middle ? fmt(ratio(c.run.tps, bouncer?.tps), 2) : '',
       fmt(c.run.p50Us),
       fmt(c.run.p99Us),
       c.target === 'direct' || direct === null ? '' : fmt(c.run.p50Us - direct.p50Us),
       c.target === 'direct' ? '' : fmt(cpuUsPerTx(c), 1),
+      middle && bouncerCell !== undefined ? fmt(ratio(cpuUsPerTx(c), cpuUsPerTx(bouncerCell)), 2) : '',
       c.target === 'direct' ? '' : fmt(userUsPerTx(c), 1),
     ]);
   }

@@ -2,7 +2,7 @@
 // plus a 1M-row masked bulk read; checks design.md "Targets". See bench/README.md.
 //
 //   sh scripts/node24.sh bench/run.ts [--duration 20] [--clients 1,8] [--modes simple,prepared]
-//        [--scale 10] [--bulk-rows 1000000] [--sampling-rate 0.1] [--targets direct,pgbouncer,airlock,airlock-audit-off]
+//        [--scale 10] [--bulk-rows 1000000] [--sampling-rate 0.1] [--targets direct,pgbouncer,node-relay,airlock,airlock-audit-off]
 //
 // Prints the tables and PASS/MISS per target (a MISS does not fail the run) and writes the raw
 // results to bench/results/<time>.json.
@@ -314,6 +314,39 @@ async function startBouncer(server: PgServer, password: string): Promise<Bouncer
 }
 
 // ---------------------------------------------------------------------------------------------
+// The Node.js framing relay (the floor of Node's socket path)
+
+async function startRelay(server: PgServer): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(root, 'bench/node-relay.ts'), '--listen', String(port), '--upstream', String(server.port)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lastOutput = captureTail(child);
+  const stop = () => stopChild(child);
+  try {
+    await new Promise<void>((resolveReady, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node-relay not ready in 10 s: ${lastOutput()}`)), 10_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) {
+          clearTimeout(timer);
+          resolveReady();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`node-relay exited ${code}: ${lastOutput()}`));
+      });
+    });
+    return { port, pid: child.pid!, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Airlock local mode
 
 interface Airlock {
@@ -571,6 +604,7 @@ async function main(): Promise<void> {
   const available: Record<Target, string | null> = {
     direct: null,
     pgbouncer: null,
+    'node-relay': null,
     airlock: null,
     'airlock-audit-off': null,
     'airlock-baseline': null,
@@ -637,6 +671,7 @@ async function main(): Promise<void> {
     const ports: Record<Target, number> = {
       direct: server.port,
       pgbouncer: 0,
+      'node-relay': 0,
       airlock: 0,
       'airlock-audit-off': 0,
       'airlock-baseline': 0,
@@ -645,6 +680,7 @@ async function main(): Promise<void> {
     const pids: Record<Target, number> = {
       direct: 0,
       pgbouncer: 0,
+      'node-relay': 0,
       airlock: 0,
       'airlock-audit-off': 0,
       'airlock-baseline': 0,
@@ -661,6 +697,18 @@ async function main(): Promise<void> {
       } catch (err) {
         available.pgbouncer = (err as Error).message;
         log(`PgBouncer not available: ${available.pgbouncer}`);
+      }
+    }
+    if (targets.includes('node-relay')) {
+      try {
+        const r = await startRelay(server);
+        cleanups.push(r.stop);
+        ports['node-relay'] = r.port;
+        pids['node-relay'] = r.pid;
+        log(`Node.js framing relay (bench/node-relay.ts) on 127.0.0.1:${r.port}`);
+      } catch (err) {
+        available['node-relay'] = (err as Error).message;
+        log(`Node.js relay not available: ${available['node-relay']}`);
       }
     }
     // The OTLP sink of the audit-on targets, started with the first of them.
