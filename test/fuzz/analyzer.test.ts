@@ -330,3 +330,16 @@ for (const [what, make, max] of HOSTILE) {
     }
   });
 }
+
+test('a long run of operator characters inside a string literal of a cached shape is decided as that shape, unparsed', () => {
+  // The lexical key (policy/analyze/lexical.ts) tracks quoting, so it runs before the hostility scan, which does
+  // not (proxy/enforce/analyzer.ts normalize): inside a literal, PostgreSQL's lexer is not quadratic either.
+  const g = gate();
+  const plain = g.check("SELECT id FROM orders WHERE note = 'a'", new Map());
+  assert.equal(plain.denied, null, 'the shape is allowed');
+  const sql = `SELECT id FROM orders WHERE note = '${'+'.repeat(1_000_000)}'`;
+  assert.equal(g.check(sql, new Map()), plain, 'the cached shape decided it: the same object, no analysis');
+  // Uncached, it is refused unparsed, as before (analyze() scans for hostility itself).
+  const fresh = gate().check(sql, new Map());
+  assert.match(fresh.denied?.decision.reason ?? '', /quadratic time/);
+});
