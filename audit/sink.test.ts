@@ -472,3 +472,56 @@ test('reconfigure: a new endpoint gets what the old one never acknowledged; onFa
   assert.ok(sink.metrics().airlock_audit_dropped_total > 0);
   await sink.close();
 });
+
+test('an idle sink stops its timer, and the next record starts it again and is exported', async () => {
+  const rx = await startHttp();
+  const sink = await open(rx, { protocol: 'http/protobuf' });
+  const until = async (what: string, f: () => boolean) => {
+    const end = Date.now() + 10_000;
+    while (!f()) {
+      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  sink.sessionStarted(session(SID));
+  sink.statement(statement(SID, 0));
+  assert.equal(sink.ticking, true);
+  await rx.waitForSpans(1);
+  // Exported, acknowledged, the ack file written: nothing left to do, so no timer wakes the process.
+  await until('the sink to sleep', () => !sink.ticking);
+  const requests = rx.requests;
+  await new Promise((r) => setTimeout(r, 100)); // ten flush intervals
+  assert.equal(rx.requests, requests, 'no export while asleep');
+  assert.equal(sink.ticking, false);
+  // A statement wakes it: exported without any other nudge, and it sleeps again after.
+  sink.statement(statement(SID, 1));
+  assert.equal(sink.ticking, true);
+  const spans = await rx.waitForSpans(2);
+  assert.deepEqual(
+    statements(spans).map((s) => s.attributes['db.query.text']),
+    [statement(SID, 0).queryText, statement(SID, 1).queryText],
+  );
+  await until('the sink to sleep again', () => !sink.ticking);
+  // A session that ends while the sink sleeps wakes it too: its span is exported.
+  sink.sessionEnded(SID, 1_700_000_001_000);
+  await rx.waitForSpans(3);
+  assert.equal(rx.spans.filter((s) => s.kind === 2).length, 1, 'the session span');
+  await sink.close();
+  assert.equal(sink.ticking, false);
+  await rx.close();
+});
+
+test('a sink with records its collector has not taken keeps its timer, and exports them once it is back', async () => {
+  const rx = await startHttp();
+  const sink = await open(rx, { protocol: 'http/protobuf' });
+  rx.mode = 'unavailable';
+  sink.sessionStarted(session(SID));
+  sink.statement(statement(SID, 0));
+  while (rx.requests < 2) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(sink.ticking, true, 'unacknowledged records keep it awake');
+  rx.mode = 'ok';
+  await rx.waitForSpans(1);
+  await sink.close();
+  await rx.close();
+});

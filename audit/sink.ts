@@ -78,6 +78,8 @@ export interface AuditExporter extends AuditSink {
   flush(): Promise<void>;
   /** New endpoint / protocol / onFailure, keeping the spool (SpoolingAuditSink.reconfigure). */
   reconfigure(endpoint: string | null, protocol: OtlpProtocol, onFailure: 'block' | 'drop-oldest'): void;
+  /** Whether the flush/export timer runs: only while there is something to write, export or persist. */
+  readonly ticking: boolean;
 }
 
 /**
@@ -125,7 +127,11 @@ export class SpoolingAuditSink implements AuditExporter {
   #unwrittenBytes = 0;
   #flushChain: Promise<void> = Promise.resolve();
   #flushQueued = false;
-  readonly #timer: NodeJS.Timeout;
+  /** writePending is running (the SDK encoder's records are neither pending nor unwritten while it encodes). */
+  #writing = false;
+  /** The flush/export tick; null while the sink sleeps (nothing to write, export or persist: #tick). */
+  #timer: NodeJS.Timeout | null = null;
+  readonly #flushIntervalMs: number;
   #closed = false;
 
   #pumping: Promise<void> | null = null;
@@ -162,8 +168,37 @@ export class SpoolingAuditSink implements AuditExporter {
     this.#transport =
       opts.endpoint === null ? null : createTransport(opts.protocol, opts.endpoint, this.#exportTimeoutMs);
     this.#endpoint = opts.endpoint;
-    this.#timer = setInterval(() => this.#tick(), opts.flushIntervalMs ?? 200);
+    this.#flushIntervalMs = opts.flushIntervalMs ?? 200;
+    this.#arm();
+  }
+
+  get ticking(): boolean {
+    return this.#timer !== null;
+  }
+
+  /** Starts the tick if the sink sleeps: called wherever work arrives (records, spans, a new endpoint). */
+  #arm(): void {
+    if (this.#timer !== null || this.#closed) return;
+    this.#timer = setInterval(() => this.#tick(), this.#flushIntervalMs);
     this.#timer.unref(); // the proxy's sockets keep the process alive, not the audit timer
+  }
+
+  /**
+   * Nothing to do until a record arrives: nothing pending, unwritten or being written, nothing left to export
+   * (or nowhere to export it), and the ack file up to date. An idle proxy then has no timer waking it five times
+   * a second (docs/performance.md, "Idle wake-ups").
+   */
+  #quiet(): boolean {
+    return (
+      this.#pending.length === 0
+      && this.#unwritten.length === 0
+      && (this.#lean?.count ?? 0) === 0
+      && !this.#flushQueued
+      && !this.#writing
+      && this.#pumping === null
+      && (this.#transport === null || !this.#spool.hasUnacked())
+      && this.#spool.ackSettled
+    );
   }
 
   #used(): number {
@@ -176,6 +211,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   sessionStarted(s: SessionRecord): void {
     if (this.#closed) return;
+    if (this.#timer === null) this.#arm();
     this.#open.add(s.sessionId);
     if (this.#lean !== null) {
       // Only a defect throws here (a value of the wrong type); its statements are then audited as of an
@@ -193,6 +229,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   statement(r: StatementRecord): boolean {
     if (this.#closed) return false;
+    if (this.#timer === null) this.#arm();
     const size = RECORD_OVERHEAD_BYTES + r.queryText.length;
     if (this.#used() + size > this.#maxBytes) {
       if (this.#block) {
@@ -224,6 +261,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   sessionEnded(sessionId: string, endTimeMs: number): void {
     if (this.#closed) return;
+    if (this.#timer === null) this.#arm();
     this.#open.delete(sessionId);
     if (this.#lean !== null) {
       this.#leanSessionEnded(sessionId, endTimeMs);
@@ -252,6 +290,7 @@ export class SpoolingAuditSink implements AuditExporter {
       this.#dropped++;
       return;
     }
+    if (this.#timer === null) this.#arm();
     const size = RECORD_OVERHEAD_BYTES;
     if (this.#used() + size > this.#maxBytes) {
       if (this.#block || this.#pendingBytes + size > this.#maxBytes) {
@@ -299,6 +338,11 @@ export class SpoolingAuditSink implements AuditExporter {
   // ---- Writing: pending → spans → spool --------------------------------------------------------------------
 
   #tick(): void {
+    if (this.#quiet()) {
+      clearInterval(this.#timer!);
+      this.#timer = null;
+      return;
+    }
     this.#exportDue = true;
     if (this.#pending.length > 0 || this.#unwritten.length > 0 || (this.#lean?.count ?? 0) > 0) this.#queueFlush();
     else if (this.#transport !== null && this.#pumping === null) void this.#startPump();
@@ -312,7 +356,10 @@ export class SpoolingAuditSink implements AuditExporter {
     this.#flushQueued = true;
     this.#flushChain = this.#flushChain.then(() => {
       this.#flushQueued = false;
-      return this.#writePending();
+      this.#writing = true;
+      return this.#writePending().finally(() => {
+        this.#writing = false;
+      });
     });
   }
 
@@ -432,6 +479,7 @@ export class SpoolingAuditSink implements AuditExporter {
     this.#transport = endpoint === null ? null : createTransport(protocol, endpoint, this.#exportTimeoutMs);
     // An export in flight to the old collector fails (nothing is acked) and is retried to the new one.
     old?.close();
+    this.#arm();
     this.#exportDue = true;
     this.#wake?.();
     if (this.#transport !== null && this.#pumping === null && this.#spool.hasUnacked()) void this.#startPump();
@@ -527,7 +575,8 @@ export class SpoolingAuditSink implements AuditExporter {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearInterval(this.#timer);
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
     // Sessions still open get their span now, so their statements are not left without a parent.
     const now = performance.timeOrigin + performance.now();
     for (const id of this.#open) {

@@ -437,8 +437,22 @@ export class Spool {
    * Calls are serialized: two overlapping writers of ack.tmp could rename a half-written file.
    */
   persistAck(): Promise<void> {
-    this.#ackWrite = this.#ackWrite.catch(() => {}).then(() => this.#writeAck());
+    this.#ackWrites++;
+    this.#ackWrite = this.#ackWrite
+      .catch(() => {})
+      .then(() => this.#writeAck())
+      .finally(() => {
+        this.#ackWrites--;
+      });
     return this.#ackWrite;
+  }
+
+  /** persistAck calls not yet finished. */
+  #ackWrites = 0;
+
+  /** The ack file says what is acknowledged: nothing for persistAck to write, and no write of it in flight. */
+  get ackSettled(): boolean {
+    return !this.#ackDirty && this.#ackWrites === 0;
   }
 
   async #writeAck(): Promise<void> {

@@ -100,3 +100,44 @@ test('the reporter sends deltas, keeps them when a send fails, and sends the mer
   assert.equal(sent.length, 2);
   assert.equal(sent[1]![0]!.count, 1);
 });
+
+test('the reporter timer runs only while counts are pending: it stops when idle and starts at the next count', async () => {
+  const c = new ViolationCounter();
+  const sent: ViolationDelta[][] = [];
+  let fail = false;
+  const r = startViolationReporter(
+    c,
+    async (d) => {
+      if (fail) throw new Error('UNAVAILABLE');
+      sent.push([...d]);
+    },
+    () => {},
+    10,
+  );
+  const until = async (what: string, f: () => boolean) => {
+    const end = Date.now() + 5000;
+    while (!f()) {
+      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  };
+  try {
+    assert.equal(r.ticking, false, 'nothing pending at start: no timer');
+    c.add([W('ml/p', 'r')], 'q $1', 10);
+    assert.equal(r.ticking, true, 'the first count starts the timer');
+    await until('the report', () => sent.length === 1);
+    await until('the timer to stop', () => !r.ticking);
+    // A failed report keeps the timer running until the counts get through.
+    fail = true;
+    c.add([W('ml/p', 'r')], 'q $1', 20);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.equal(r.ticking, true, 'counts held back by a failed send keep the timer');
+    fail = false;
+    await until('the retried report', () => sent.length === 2);
+    assert.equal(sent[1]![0]!.count, 1);
+    await until('the timer to stop again', () => !r.ticking);
+  } finally {
+    await r.stop();
+  }
+  assert.equal(r.ticking, false);
+});

@@ -42,6 +42,8 @@ export class ViolationCounter {
    * rule: the operator keeps only rules the policy has, so an "(other)" entry would be dropped there.
    */
   dropped = 0;
+  /** Called when a pair is counted and none was pending (after take(), or at first): the reporter's timer starts. */
+  onPending: (() => void) | null = null;
 
   constructor(maxKeys = MAX_VIOLATION_KEYS) {
     this.#maxKeys = maxKeys;
@@ -75,7 +77,7 @@ export class ViolationCounter {
       return;
     }
     rules.set(rule, { count, lastStatement: statement, lastSeenMs: atMs });
-    this.#keys++;
+    if (this.#keys++ === 0) this.onPending?.();
   }
 
   get size(): number {
@@ -119,13 +121,16 @@ export interface ViolationReporter {
   flush(): Promise<void>;
   /** Stops the timer after one last attempt (bounded by the send's own timeout). */
   stop(): Promise<void>;
+  /** Whether the timer runs: only while counts are pending or a report is in flight. */
+  readonly ticking: boolean;
 }
 
 /**
  * Every `intervalMs` (default 1 s), when anything is pending: take the deltas and `send` them. A failed
  * send puts them back (merged into the next report) — counts are deltas, so nothing is counted twice as
  * long as a failure means "not applied". One send at a time. Failures are logged when they start and when
- * they end, not every second.
+ * they end, not every second. The timer runs only while there is something to report: a tick that finds
+ * nothing stops it, and the counter's first pending pair starts it again (an idle sidecar sleeps).
  */
 export function startViolationReporter(
   counter: ViolationCounter,
@@ -166,14 +171,33 @@ export function startViolationReporter(
       });
     return inFlight;
   };
-  const timer = setInterval(() => {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const tick = () => {
+    if (counter.size === 0 && inFlight === null && counter.dropped === droppedLogged) {
+      clearInterval(timer!);
+      timer = null;
+      return;
+    }
     void flush();
-  }, intervalMs);
-  timer.unref();
+  };
+  const arm = () => {
+    if (timer !== null || stopped) return;
+    timer = setInterval(tick, intervalMs);
+    timer.unref();
+  };
+  counter.onPending = arm;
+  if (counter.size > 0) arm();
   return {
     flush,
+    get ticking() {
+      return timer !== null;
+    },
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      counter.onPending = null;
+      if (timer !== null) clearInterval(timer);
+      timer = null;
       await inFlight;
       await flush();
     },
