@@ -37,7 +37,7 @@ import type { ViolationReporter } from './violations.ts';
 
 // node:http through process.getBuiltinModule, not `import`: an ES import of a built-in reads every export to
 // build its namespace, and node:http's lazy WebSocket/CloseEvent/MessageEvent getters then load undici and web
-// streams, ~3 MiB of the idle sidecar (docs/performance.md, "Memory of the sidecar"; sidecar-modules.test.ts).
+// streams, ~3 MiB of the idle sidecar (docs/performance.md, "Memory of the sidecar"; sidecar-at-rest.test.ts).
 const http = process.getBuiltinModule('node:http');
 
 /** A report that takes longer is abandoned and its counts merged into the next one. */

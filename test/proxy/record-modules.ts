@@ -1,4 +1,4 @@
-// Preload (`node --import`) for sidecar-modules.test.ts, one of two ways:
+// Preload (`node --import`) for sidecar-at-rest.test.ts, one of two ways:
 // - AIRLOCK_MODULES_OUT: appends the URL of every module the process loads — ES modules, CommonJS files required
 //   by packages, built-ins — to that file, one a line, as it is loaded (a synchronous hook, so a process killed
 //   later has written all it loaded);

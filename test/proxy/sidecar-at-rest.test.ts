@@ -1,6 +1,7 @@
-// What the injected sidecar loads (issue 16, idle RSS): `airlock proxy --operator …` is started as a process,
-// fed one snapshot by an in-process PolicyDistribution server (the operator's own), and every module it has
-// loaded once ready and idle is checked. Packages it must not load, each with why:
+// The injected sidecar at rest (issue 16: idle RSS, idle CPU): `airlock proxy --operator …` is started as a
+// process, fed one snapshot by an in-process PolicyDistribution server (the operator's own), and checked once
+// ready and idle: what wakes its main thread (nothing should: no timer runs without work), and every module it
+// has loaded. Packages it must not load, each with why:
 // - protobufjs and @grpc/proto-loader: the PolicyDistribution messages are encoded by distribution/codec.ts
 //   (proto-loader loads all of protobufjs, ~55 modules);
 // - yaml: only local mode reads a config file (bin/airlock.ts imports it there);
@@ -20,6 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { DistributionServer } from '../../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../../operator/distribution/auth.ts';
 import { freePort } from '../support/ports.ts';
+import { startHttpReceiver } from '../support/otlp-receiver.ts';
 import { ordersSnapshot, TRAINER, TRAINER_TOKEN } from '../support/sidecar.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -41,11 +43,15 @@ const readyz = (port: number): Promise<number> =>
   });
 
 /**
- * Starts the sidecar with record-modules.ts preloaded (`env` picks how it records), waits until it is ready
+ * Starts the sidecar with record-modules.ts preloaded (`env` picks how it records) and `extraArgs`, waits until it is ready
  * and idle, runs `whileReady` (still running), and stops it.
  */
-async function readySidecar(env: Record<string, string>, whileReady: (child: ChildProcess) => Promise<void>) {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-modules-'));
+async function readySidecar(
+  env: Record<string, string>,
+  whileReady: (child: ChildProcess) => Promise<void>,
+  extraArgs: readonly string[] = [],
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-at-rest-'));
   const server = new DistributionServer({
     reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed(TRAINER)]])),
     authorize: () => ({ ok: true }),
@@ -82,6 +88,7 @@ async function readySidecar(env: Record<string, string>, whileReady: (child: Chi
         `127.0.0.1:${health}`,
         '--spool-dir',
         join(dir, 'spool'),
+        ...extraArgs,
       ],
       {
         env: { ...process.env, AIRLOCK_OPERATOR_CA: '', ...env },
@@ -155,5 +162,35 @@ test("the sidecar, ready and idle, has not loaded Node's undici or web streams",
     for (const f of FORBIDDEN_INTERNAL) assert.ok(!list.includes(f), `the sidecar loaded ${f}`);
   } finally {
     rmSync(dirname(builtinsFile), { recursive: true, force: true });
+  }
+});
+
+/** Context switches of the process's main thread so far (proc(5): /proc/PID/task/PID/status). */
+function mainThreadSwitches(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  const count = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return count('voluntary_ctxt_switches') + count('nonvoluntary_ctxt_switches');
+}
+
+test('the sidecar, ready and idle with audit on, has no timer waking its main thread', async () => {
+  // The audit sink's flush tick (200 ms) and the violation reporter's (1 s) run only while they have work
+  // (audit/sink.ts #quiet, proxy/violations.ts); before, an idle sidecar woke six times a second for nothing.
+  const rx = await startHttpReceiver();
+  try {
+    let woken = Number.NaN;
+    await readySidecar(
+      { AIRLOCK_BUILTINS_OUT: join(tmpdir(), 'unused') },
+      async (child) => {
+        const before = mainThreadSwitches(child.pid!);
+        await new Promise((r) => setTimeout(r, 2000));
+        woken = mainThreadSwitches(child.pid!) - before;
+      },
+      ['--audit-endpoint', `${rx.endpoint}/v1/traces`],
+    );
+    // gRPC's keepalive to the operator is every 30 s; a stray wake-up or two is no timer.
+    process.stdout.write(`# sidecar idle with audit on: main thread woke ${woken} times in 2 s\n`);
+    assert.ok(woken <= 3, `the main thread woke ${woken} times in 2 s of idling`);
+  } finally {
+    await rx.close();
   }
 });
