@@ -186,7 +186,7 @@ export class SpoolingAuditSink implements AuditExporter {
   /**
    * Nothing to do until a record arrives: nothing pending, unwritten or being written, nothing left to export
    * (or nowhere to export it), and the ack file up to date. An idle proxy then has no timer waking it five times
-   * a second (docs/performance.md, "Idle wake-ups").
+   * a second (docs/performance.md, "Memory of the sidecar", "What is left": idle CPU).
    */
   #quiet(): boolean {
     return (
