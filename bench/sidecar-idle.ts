@@ -5,7 +5,7 @@
 // --airlock-bin: the entry point to measure, e.g. the image tree's bin/airlock.js (scripts/build-image-tree.sh
 // DIR), which is what the image runs. --node-options: NODE_OPTIONS of the sidecar (default: the one the webhook
 // injects, operator/pod.ts SIDECAR_NODE_OPTIONS; MALLOC_ARENA_MAX is SIDECAR_MALLOC_ARENA_MAX). Prints one line per
-// round and the medians.
+// round and the medians; "main-thread wake-ups" are the main thread's context switches in the idle window.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -96,6 +96,15 @@ interface Round {
   fileMiB: number;
   threads: number;
   idleCpuMs: number;
+  /** Context switches of the main thread in the idle window: how often something (a timer) woke it. */
+  wakeups: number;
+}
+
+/** Voluntary + involuntary context switches of the process's main thread so far (proc(5)). */
+function mainThreadSwitches(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? Number.NaN);
+  return n('voluntary_ctxt_switches') + n('nonvoluntary_ctxt_switches');
 }
 
 async function round(grpcPort: number, dir: string): Promise<Round> {
@@ -146,8 +155,10 @@ async function round(grpcPort: number, dir: string): Promise<Round> {
     const readyMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 2000));
     const c0 = cpuSeconds(child.pid!);
+    const w0 = mainThreadSwitches(child.pid!);
     await new Promise((r) => setTimeout(r, idleS * 1000));
     const idleCpuMs = (cpuSeconds(child.pid!) - c0) * 1000;
+    const wakeups = mainThreadSwitches(child.pid!) - w0;
     const s = status(child.pid!);
     return {
       readyMs,
@@ -157,6 +168,7 @@ async function round(grpcPort: number, dir: string): Promise<Round> {
       fileMiB: s['RssFile']! / 1024,
       threads: s['Threads']!,
       idleCpuMs,
+      wakeups,
     };
   } finally {
     child.kill('SIGTERM');
@@ -187,7 +199,7 @@ try {
     const r = await round(grpcPort, dir);
     all.push(r);
     process.stdout.write(
-      `ready ${r.readyMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)}), VmHWM ${r.hwmMiB.toFixed(1)} MiB, ${r.threads} threads, idle CPU ${r.idleCpuMs.toFixed(0)} ms in ${idleS} s\n`,
+      `ready ${r.readyMs.toFixed(0)} ms, idle RSS ${r.rssMiB.toFixed(1)} MiB (anon ${r.anonMiB.toFixed(1)}, file ${r.fileMiB.toFixed(1)}), VmHWM ${r.hwmMiB.toFixed(1)} MiB, ${r.threads} threads, idle CPU ${r.idleCpuMs.toFixed(0)} ms and ${r.wakeups} main-thread wake-ups in ${idleS} s\n`,
     );
   }
   const med = (f: (r: Round) => number): string => {
@@ -195,7 +207,7 @@ try {
     return v[Math.floor(v.length / 2)]!.toFixed(1);
   };
   process.stdout.write(
-    `median: ready ${med((r) => r.readyMs)} ms, idle RSS ${med((r) => r.rssMiB)} MiB, VmHWM ${med((r) => r.hwmMiB)} MiB, idle CPU ${med((r) => r.idleCpuMs)} ms in ${idleS} s\n`,
+    `median: ready ${med((r) => r.readyMs)} ms, idle RSS ${med((r) => r.rssMiB)} MiB, VmHWM ${med((r) => r.hwmMiB)} MiB, idle CPU ${med((r) => r.idleCpuMs)} ms and ${med((r) => r.wakeups)} main-thread wake-ups in ${idleS} s\n`,
   );
 } finally {
   await server.close();
