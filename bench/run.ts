@@ -686,31 +686,43 @@ async function main(): Promise<void> {
       'airlock-baseline': 0,
       'airlock-baseline-audit-off': 0,
     };
-    if (targets.includes('pgbouncer')) {
+    /**
+     * Starts target `t` if it was selected: its port and pid are recorded and its stop joins the cleanups. A
+     * failure marks it not available (its cells say why, with `name`) and the run goes on.
+     */
+    const startTarget = async <R extends { port: number; pid: number; stop(): Promise<void> }>(
+      t: Target,
+      name: string,
+      start: () => Promise<R>,
+      started: (r: R) => string,
+    ): Promise<R | null> => {
+      if (!targets.includes(t)) return null;
       try {
-        const b = await startBouncer(server, password);
-        cleanups.push(b.stop);
-        ports.pgbouncer = b.port;
-        pids.pgbouncer = b.pid;
-        bouncerInfo = { version: b.version, prepared: b.prepared };
-        log(`PgBouncer ${b.version} on 127.0.0.1:${b.port} (transaction pooling)`);
-      } catch (err) {
-        available.pgbouncer = (err as Error).message;
-        log(`PgBouncer not available: ${available.pgbouncer}`);
-      }
-    }
-    if (targets.includes('node-relay')) {
-      try {
-        const r = await startRelay(server);
+        const r = await start();
         cleanups.push(r.stop);
-        ports['node-relay'] = r.port;
-        pids['node-relay'] = r.pid;
-        log(`Node.js framing relay (bench/node-relay.ts) on 127.0.0.1:${r.port}`);
+        ports[t] = r.port;
+        pids[t] = r.pid;
+        log(started(r));
+        return r;
       } catch (err) {
-        available['node-relay'] = (err as Error).message;
-        log(`Node.js relay not available: ${available['node-relay']}`);
+        available[t] = (err as Error).message;
+        log(`${name} not available: ${available[t].split('\n')[0]}`);
+        return null;
       }
-    }
+    };
+    const bouncer = await startTarget(
+      'pgbouncer',
+      'PgBouncer',
+      () => startBouncer(server, password),
+      (b) => `PgBouncer ${b.version} on 127.0.0.1:${b.port} (transaction pooling)`,
+    );
+    if (bouncer !== null) bouncerInfo = { version: bouncer.version, prepared: bouncer.prepared };
+    await startTarget(
+      'node-relay',
+      'Node.js relay',
+      () => startRelay(server),
+      (r) => `Node.js framing relay (bench/node-relay.ts) on 127.0.0.1:${r.port}`,
+    );
     // The OTLP sink of the audit-on targets, started with the first of them.
     const sinkOnce = async (): Promise<Sink> => {
       if (sink !== null) return sink;
@@ -719,63 +731,40 @@ async function main(): Promise<void> {
       cleanups.push(() => new Promise<void>((r) => s.server.close(() => r())));
       return s;
     };
-    if (targets.includes('airlock')) {
-      try {
-        const a = await startAirlock(server, password, await sinkOnce(), work);
-        cleanups.push(a.stop);
-        ports.airlock = a.port;
-        pids.airlock = a.pid;
-        airlockPid = a.pid;
-        startup = a.startup;
-        maskingVerified = a.maskingVerified;
-        log(
-          `Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, `
-            + `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`
-            + (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'),
-        );
-      } catch (err) {
-        available.airlock = (err as Error).message;
-        log(`Airlock not available: ${available.airlock.split('\n')[0]}`);
-      }
+    const audited = await startTarget(
+      'airlock',
+      'Airlock',
+      async () => startAirlock(server, password, await sinkOnce(), work),
+      (a) =>
+        `Airlock on 127.0.0.1:${a.port}: ready in ${a.startup.readyMs.toFixed(0)} ms, idle RSS ${(a.startup.rssIdleBytes / 2 ** 20).toFixed(1)} MiB, `
+        + `idle CPU ${a.startup.idleCpuMsPerS?.toFixed(1)} ms/s, RSS after the first statements ${((a.startup.rssAfterFirstBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`
+        + (a.maskingVerified ? '' : '; WARNING: a masked column came back unmasked'),
+    );
+    if (audited !== null) {
+      airlockPid = audited.pid;
+      startup = audited.startup;
+      maskingVerified = audited.maskingVerified;
     }
-    if (targets.includes('airlock-audit-off')) {
-      // A second proxy process, idle while the others are measured: same policy and masking, no audit.
-      try {
-        const a = await startAirlock(server, password, null, work);
-        cleanups.push(a.stop);
-        ports['airlock-audit-off'] = a.port;
-        pids['airlock-audit-off'] = a.pid;
-        log(`Airlock with audit off on 127.0.0.1:${a.port}`);
-      } catch (err) {
-        available['airlock-audit-off'] = (err as Error).message;
-        log(`Airlock (audit off) not available: ${available['airlock-audit-off'].split('\n')[0]}`);
-      }
-    }
-    if (targets.includes('airlock-baseline')) {
-      // The baseline entry point as production runs it: audit on, to the same sink.
-      try {
-        const a = await startAirlock(server, password, await sinkOnce(), work, opt['baseline-bin']);
-        cleanups.push(a.stop);
-        ports['airlock-baseline'] = a.port;
-        pids['airlock-baseline'] = a.pid;
-        log(`Airlock baseline (${opt['baseline-bin']}, audit on) on 127.0.0.1:${a.port}`);
-      } catch (err) {
-        available['airlock-baseline'] = (err as Error).message;
-        log(`Airlock baseline not available: ${available['airlock-baseline'].split('\n')[0]}`);
-      }
-    }
-    if (targets.includes('airlock-baseline-audit-off')) {
-      try {
-        const a = await startAirlock(server, password, null, work, opt['baseline-bin']);
-        cleanups.push(a.stop);
-        ports['airlock-baseline-audit-off'] = a.port;
-        pids['airlock-baseline-audit-off'] = a.pid;
-        log(`Airlock baseline (${opt['baseline-bin']}, audit off) on 127.0.0.1:${a.port}`);
-      } catch (err) {
-        available['airlock-baseline-audit-off'] = (err as Error).message;
-        log(`Airlock baseline not available: ${available['airlock-baseline-audit-off'].split('\n')[0]}`);
-      }
-    }
+    // A second proxy process, idle while the others are measured: same policy and masking, no audit.
+    await startTarget(
+      'airlock-audit-off',
+      'Airlock (audit off)',
+      () => startAirlock(server, password, null, work),
+      (a) => `Airlock with audit off on 127.0.0.1:${a.port}`,
+    );
+    // The baseline entry point as production runs it: audit on, to the same sink; and with audit off.
+    await startTarget(
+      'airlock-baseline',
+      'Airlock baseline',
+      async () => startAirlock(server, password, await sinkOnce(), work, opt['baseline-bin']),
+      (a) => `Airlock baseline (${opt['baseline-bin']}, audit on) on 127.0.0.1:${a.port}`,
+    );
+    await startTarget(
+      'airlock-baseline-audit-off',
+      'Airlock baseline',
+      () => startAirlock(server, password, null, work, opt['baseline-bin']),
+      (a) => `Airlock baseline (${opt['baseline-bin']}, audit off) on 127.0.0.1:${a.port}`,
+    );
 
     const threads = (clients: number) => Math.max(1, Math.min(clients, cpus().length));
     const pgbenchFor = (target: Target, mode: QueryMode, clients: number, seconds: number) =>
