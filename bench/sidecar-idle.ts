@@ -8,13 +8,13 @@
 // round and the medians; "main-thread wake-ups" are the main thread's context switches in the idle window.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { AccessPolicy } from '../policy/types.ts';
-import { jwt, ordersSnapshot } from '../test/support/sidecar.ts';
+import { jwt, mainThreadSwitches, ordersSnapshot, readyz, sidecarArgs } from '../test/support/sidecar.ts';
+import { freePort } from '../test/support/ports.ts';
 import { DistributionServer } from '../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../operator/distribution/auth.ts';
 import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
@@ -65,29 +65,6 @@ function status(pid: number): Record<string, number> {
   return out;
 }
 
-const readyz = (port: number): Promise<number> =>
-  new Promise((res) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => {
-        r.resume();
-        res(r.statusCode ?? 0);
-      })
-      .on('error', () => res(0));
-  });
-
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((res, rej) => {
-    const s = net
-      .createServer()
-      .listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => res(p));
-      })
-      .on('error', rej);
-  });
-}
-
 interface Round {
   readyMs: number;
   rssMiB: number;
@@ -100,13 +77,6 @@ interface Round {
   wakeups: number;
 }
 
-/** Voluntary + involuntary context switches of the process's main thread so far (proc(5)). */
-function mainThreadSwitches(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
-  const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? Number.NaN);
-  return n('voluntary_ctxt_switches') + n('nonvoluntary_ctxt_switches');
-}
-
 async function round(grpcPort: number, dir: string): Promise<Round> {
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, TOKEN);
@@ -117,19 +87,14 @@ async function round(grpcPort: number, dir: string): Promise<Round> {
     [
       join(root, 'scripts/node24.sh'),
       resolve(root, opt['airlock-bin']!),
-      'proxy',
-      '--operator',
-      `127.0.0.1:${grpcPort}`,
-      '--binding',
-      'bench/orders',
-      '--token-file',
-      tokenFile,
-      '--listen',
-      `127.0.0.1:${listen}`,
-      '--health-listen',
-      `127.0.0.1:${health}`,
-      '--spool-dir',
-      join(dir, `spool-${listen}`),
+      ...sidecarArgs({
+        operatorPort: grpcPort,
+        binding: 'bench/orders',
+        tokenFile,
+        listenPort: listen,
+        healthPort: health,
+        spoolDir: join(dir, `spool-${listen}`),
+      }),
     ],
     {
       env: {

@@ -13,7 +13,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -22,7 +21,7 @@ import { DistributionServer } from '../../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../../operator/distribution/auth.ts';
 import { freePort } from '../support/ports.ts';
 import { startHttpReceiver } from '../support/otlp-receiver.ts';
-import { ordersSnapshot, TRAINER, TRAINER_TOKEN } from '../support/sidecar.ts';
+import { mainThreadSwitches, ordersSnapshot, readyz, sidecarArgs, TRAINER, TRAINER_TOKEN } from '../support/sidecar.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -31,16 +30,6 @@ const FORBIDDEN_INTERNAL = [
   'NativeModule internal/deps/undici/undici',
   'NativeModule internal/webstreams/readablestream',
 ];
-
-const readyz = (port: number): Promise<number> =>
-  new Promise((res) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => {
-        r.resume();
-        res(r.statusCode ?? 0);
-      })
-      .on('error', () => res(0));
-  });
 
 /**
  * Starts the sidecar with record-modules.ts preloaded (`env` picks how it records) and `extraArgs`, waits until it is ready
@@ -75,19 +64,13 @@ async function readySidecar(
         '--import',
         pathToFileURL(join(import.meta.dirname, 'record-modules.ts')).href,
         join(root, 'bin', 'airlock.ts'),
-        'proxy',
-        '--operator',
-        `127.0.0.1:${grpcPort}`,
-        '--binding',
-        'ml/orders',
-        '--token-file',
-        tokenFile,
-        '--listen',
-        `127.0.0.1:${listen}`,
-        '--health-listen',
-        `127.0.0.1:${health}`,
-        '--spool-dir',
-        join(dir, 'spool'),
+        ...sidecarArgs({
+          operatorPort: grpcPort,
+          tokenFile,
+          listenPort: listen,
+          healthPort: health,
+          spoolDir: join(dir, 'spool'),
+        }),
         ...extraArgs,
       ],
       {
@@ -164,13 +147,6 @@ test("the sidecar, ready and idle, has not loaded Node's undici or web streams",
     rmSync(dirname(builtinsFile), { recursive: true, force: true });
   }
 });
-
-/** Context switches of the process's main thread so far (proc(5): /proc/PID/task/PID/status). */
-function mainThreadSwitches(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
-  const count = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return count('voluntary_ctxt_switches') + count('nonvoluntary_ctxt_switches');
-}
 
 test('the sidecar, ready and idle with audit on, has no timer waking its main thread', async () => {
   // The audit sink's flush tick (200 ms) and the violation reporter's (1 s) run only while they have work

@@ -16,7 +16,7 @@ import type { Snapshot } from '../../distribution/types.ts';
 import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
 import { DistributionServer } from '../../operator/distribution/server.ts';
 import { freePort } from '../support/ports.ts';
-import { ordersSnapshot, TRAINER_TOKEN } from '../support/sidecar.ts';
+import { ordersSnapshot, sidecarArgs, TRAINER_TOKEN } from '../support/sidecar.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 
@@ -90,19 +90,7 @@ describe('sidecar metrics', () => {
         '--import',
         HOOK,
         join(root, 'bin', 'airlock.ts'),
-        'proxy',
-        '--operator',
-        `127.0.0.1:${grpcPort}`,
-        '--binding',
-        'ml/orders',
-        '--listen',
-        `127.0.0.1:${listenPort}`,
-        '--health-listen',
-        `127.0.0.1:${healthPort}`,
-        '--token-file',
-        tokenFile,
-        '--spool-dir',
-        spool,
+        ...sidecarArgs({ operatorPort: grpcPort, tokenFile, listenPort, healthPort, spoolDir: spool }),
         ...extra,
       ],
       {

@@ -1,6 +1,9 @@
 // What the sidecar tests (and bench/sidecar-idle.ts) hand an in-process PolicyDistribution server: a
 // ServiceAccount token the server's StaticTokenReviewer knows, the trainer's AccessPolicy, and the snapshot of
-// a DatabaseBinding named `orders`.
+// a DatabaseBinding named `orders`; and, for those that run the sidecar as a process, its arguments, its
+// readiness and its main thread's wake-ups.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import type { Snapshot } from '../../distribution/types.ts';
 import { compile } from '../../policy/compile.ts';
 import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
@@ -49,4 +52,55 @@ export function ordersSnapshot(o: {
     revoked: [],
     shutdown: null,
   };
+}
+
+/**
+ * `airlock proxy` in sidecar mode with the flags the webhook writes (operator/webhook/inject.ts), moved to this
+ * machine: the operator's PolicyDistribution on 127.0.0.1:`operatorPort`, everything else on loopback too.
+ * The caller puts Node, its preloads and the entry point (bin/airlock.ts or an image tree's bin/airlock.js) first.
+ */
+export function sidecarArgs(o: {
+  readonly operatorPort: number;
+  readonly binding?: string;
+  readonly tokenFile: string;
+  readonly listenPort: number;
+  readonly healthPort: number;
+  readonly spoolDir: string;
+}): string[] {
+  return [
+    'proxy',
+    '--operator',
+    `127.0.0.1:${o.operatorPort}`,
+    '--binding',
+    o.binding ?? 'ml/orders',
+    '--token-file',
+    o.tokenFile,
+    '--listen',
+    `127.0.0.1:${o.listenPort}`,
+    '--health-listen',
+    `127.0.0.1:${o.healthPort}`,
+    '--spool-dir',
+    o.spoolDir,
+  ];
+}
+
+/** The status of GET /readyz on a sidecar's health port; 0 while nothing answers there. */
+export const readyz = (port: number): Promise<number> =>
+  new Promise((res) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/readyz' }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      })
+      .on('error', () => res(0));
+  });
+
+/**
+ * Voluntary and involuntary context switches of a process's main thread so far (proc(5): /proc/PID/task/PID/
+ * status): how often something (a timer) woke it while idle.
+ */
+export function mainThreadSwitches(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  const count = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return count('voluntary_ctxt_switches') + count('nonvoluntary_ctxt_switches');
 }
