@@ -211,7 +211,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   sessionStarted(s: SessionRecord): void {
     if (this.#closed) return;
-    if (this.#timer === null) this.#arm();
+    this.#arm();
     this.#open.add(s.sessionId);
     if (this.#lean !== null) {
       // Only a defect throws here (a value of the wrong type); its statements are then audited as of an
@@ -229,7 +229,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   statement(r: StatementRecord): boolean {
     if (this.#closed) return false;
-    if (this.#timer === null) this.#arm();
+    this.#arm();
     const size = RECORD_OVERHEAD_BYTES + r.queryText.length;
     if (this.#used() + size > this.#maxBytes) {
       if (this.#block) {
@@ -261,7 +261,7 @@ export class SpoolingAuditSink implements AuditExporter {
 
   sessionEnded(sessionId: string, endTimeMs: number): void {
     if (this.#closed) return;
-    if (this.#timer === null) this.#arm();
+    this.#arm();
     this.#open.delete(sessionId);
     if (this.#lean !== null) {
       this.#leanSessionEnded(sessionId, endTimeMs);
@@ -290,7 +290,7 @@ export class SpoolingAuditSink implements AuditExporter {
       this.#dropped++;
       return;
     }
-    if (this.#timer === null) this.#arm();
+    this.#arm();
     const size = RECORD_OVERHEAD_BYTES;
     if (this.#used() + size > this.#maxBytes) {
       if (this.#block || this.#pendingBytes + size > this.#maxBytes) {
