@@ -15,36 +15,47 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createRole, quoteIdent, startPostgres, withAdmin, type PgServer } from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
 import { startGrpcReceiver, type OtlpReceiver, type ReceivedSpan } from '../test/support/otlp-receiver.ts';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const USER = 'outage';
 const DB = 'outage';
 const MARK = 'outage_probe';
 
-const { values: opt } = parseArgs({
+const USAGE = `usage: sh scripts/node24.sh bench/audit-outage.ts [options]
+
+Audit through a collector outage: statements run through \`airlock proxy\` while the OTLP receiver is down;
+prints what was sent, received, lost and duplicated, and the drain time once the receiver is back.
+
+  --statements N       statements during the outage (default 5000)
+  --clients N          client connections (default 4)
+  --variants LIST      plain (the proxy keeps running), restart (stopped and started again on its spool)
+                       (default plain,restart)
+  --drain-timeout S    give up waiting for the spans after S seconds (default 120)
+  -h, --help           this text
+`;
+const { values: opt } = toolArgs(USAGE, {
   options: {
     statements: { type: 'string', default: '5000' },
     clients: { type: 'string', default: '4' },
     variants: { type: 'string', default: 'plain,restart' },
     'drain-timeout': { type: 'string', default: '120' },
   },
-  strict: true,
 });
 const count = (name: string, raw: string): number => {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n <= 0) usageError(USAGE, `--${name} must be a positive integer, got "${raw}"`);
   return n;
 };
 const N = count('statements', opt.statements);
 const C = count('clients', opt.clients);
 const drainTimeoutMs = count('drain-timeout', opt['drain-timeout']) * 1000;
 const variants = opt.variants.split(',').map((v) => {
-  if (v !== 'plain' && v !== 'restart') throw new Error(`--variants: unknown "${v}"; expected plain, restart`);
+  if (v !== 'plain' && v !== 'restart') usageError(USAGE, `--variants: unknown "${v}"; expected plain, restart`);
   return v;
 });
 

@@ -9,7 +9,7 @@
 // --total adds a table of inclusive time per function (self time plus that of everything it called,
 // each sample counted once per function even when it recurses), as the "Top-Down" view sums it.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 
 interface ProfileNode {
   readonly id: number;
@@ -97,8 +97,19 @@ export function totalTimes(p: Profile, w: Window = {}): Row[] {
   return [...total.values()].sort((a, b) => b.selfUs - a.selfUs);
 }
 
+const USAGE = `usage: sh scripts/node24.sh bench/cpuprofile-top.ts FILE.cpuprofile [options]
+
+Top self-time functions of a V8 CPU profile (node --cpu-prof; bench/run.ts --cpu-prof DIR).
+
+  --top N      rows to print (default 30)
+  --from S     only samples taken S seconds or more after the profile started
+  --to S       only samples taken before S seconds
+  --total      also a table of inclusive time per function
+  -h, --help   this text
+`;
+
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = toolArgs(USAGE, {
     options: {
       top: { type: 'string', default: '30' },
       from: { type: 'string' },
@@ -107,12 +118,7 @@ if (import.meta.main) {
     },
     allowPositionals: true,
   });
-  if (positionals.length !== 1) {
-    process.stderr.write(
-      'usage: sh scripts/node24.sh bench/cpuprofile-top.ts FILE.cpuprofile [--top 30] [--from S] [--to S] [--total]\n',
-    );
-    process.exit(2);
-  }
+  if (positionals.length !== 1) usageError(USAGE, 'one profile file is needed');
   const w: Window = {
     ...(values.from === undefined ? {} : { fromUs: Number(values.from) * 1e6 }),
     ...(values.to === undefined ? {} : { toUs: Number(values.to) * 1e6 }),

@@ -9,15 +9,19 @@
 // the process connects; an accepted socket has no such option). Backpressure: a full write buffer pauses the
 // other direction until 'drain'. It prints "ready" once it listens.
 import { connect, createServer, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 
-const { values: opt } = parseArgs({
-  options: { listen: { type: 'string' }, upstream: { type: 'string' }, help: { type: 'boolean' } },
-});
-if (opt.help === true || opt.listen === undefined || opt.upstream === undefined) {
-  process.stdout.write('usage: node bench/node-relay.ts --listen PORT --upstream PORT\n');
-  process.exit(opt.help === true ? 0 : 2);
-}
+const USAGE = `usage: node bench/node-relay.ts --listen PORT --upstream PORT
+
+The floor of Node's socket path: a PostgreSQL relay that frames every message and does nothing else
+(bench/run.ts target node-relay). Prints "ready" once it listens on 127.0.0.1:PORT.
+
+  --listen PORT     where clients connect
+  --upstream PORT   the PostgreSQL server on 127.0.0.1
+  -h, --help        this text
+`;
+const { values: opt } = toolArgs(USAGE, { options: { listen: { type: 'string' }, upstream: { type: 'string' } } });
+if (opt.listen === undefined || opt.upstream === undefined) usageError(USAGE, '--listen and --upstream are needed');
 const upstreamPort = Number(opt.upstream);
 
 /** Frames one direction's byte stream: whole v3 messages, counted per type without a per-message object. */

@@ -7,9 +7,17 @@
 //   sh scripts/node24.sh bench/parser-memory.ts [--sizes 1000,35000,400000,850000]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { toolArgs } from '../test/support/tool-args.ts';
 
-const { values } = parseArgs({
+const USAGE = `usage: sh scripts/node24.sh bench/parser-memory.ts [--sizes 1000,35000,400000,850000]
+
+What one large statement costs the proxy's memory: each size (bytes of a statement) is analysed in a fresh
+process; RSS and WASM memory are printed while the grown parser instance is in use and after its replacement.
+
+  --sizes LIST   statement sizes in bytes (default 1000,35000,400000,850000)
+  -h, --help     this text
+`;
+const { values } = toolArgs(USAGE, {
   options: { sizes: { type: 'string', default: '1000,35000,400000,850000' }, child: { type: 'string' } },
 });
 

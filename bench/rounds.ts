@@ -4,7 +4,7 @@
 //
 //   sh scripts/node24.sh bench/rounds.ts bench/results/<time>.json [--against airlock-baseline-audit-off]
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 import { cpuUsPerTx, userUsPerTx, type Cell } from './report.ts';
 
 function median(xs: number[]): number {
@@ -13,14 +13,19 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const { values, positionals } = parseArgs({
+const USAGE = `usage: sh scripts/node24.sh bench/rounds.ts RESULTS.json [--against TARGET]
+
+Per-round CPU and user µs per transaction and TPS of a bench/run.ts --rounds N result, with the median over
+rounds and the median of the per-round ratios to TARGET.
+
+  --against TARGET   the reference target (default airlock-baseline-audit-off)
+  -h, --help         this text
+`;
+const { values, positionals } = toolArgs(USAGE, {
   options: { against: { type: 'string', default: 'airlock-baseline-audit-off' } },
   allowPositionals: true,
 });
-if (positionals.length !== 1) {
-  process.stderr.write('usage: sh scripts/node24.sh bench/rounds.ts RESULTS.json [--against TARGET]\n');
-  process.exit(2);
-}
+if (positionals.length !== 1) usageError(USAGE, 'one results file is needed');
 const cells = (JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { cells: Cell[] }).cells.filter(
   (c) => c.run !== null,
 );

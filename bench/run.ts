@@ -12,7 +12,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, type Server } from 'node:http';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
   asServerUser,
@@ -24,6 +23,7 @@ import {
   type PgServer,
 } from '../test/support/pg.ts';
 import { freePort } from '../test/support/ports.ts';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 import { runPgbench, tail } from './pgbench.ts';
 import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { childPids, commOf, cpuSeconds, peakRssBytes, rssBytes, userCpuSeconds } from './procstat.ts';
@@ -52,35 +52,7 @@ const BENCH_DB = 'bench';
 // ---------------------------------------------------------------------------------------------
 // Options
 
-const { values: opt } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '20' },
-    clients: { type: 'string', default: '1,8' },
-    modes: { type: 'string', default: 'simple,prepared' },
-    scale: { type: 'string', default: '10' },
-    'bulk-rows': { type: 'string', default: '1000000' },
-    'sampling-rate': { type: 'string', default: '0.1' },
-    targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
-    // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
-    'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
-    'image-tree': { type: 'boolean' },
-    // A second entry point (e.g. a checkout of the commit before a change), audit off, measured in the same run.
-    'baseline-bin': { type: 'string' },
-    // Extra Node options for every Airlock process (repeatable), e.g. --perf-basic-prof for perf's symbols.
-    'node-option': { type: 'string', multiple: true, default: [] },
-    // Record `perf record -g` of the Airlock process during each of its pgbench cells into this directory.
-    perf: { type: 'string' },
-    // Repeat the pgbench cells (all modes, client counts and targets) this many times, interleaved.
-    rounds: { type: 'string', default: '1' },
-    // Write a V8 CPU profile of each Airlock process into this directory (node --cpu-prof), for bench/cpuprofile-top.ts.
-    'cpu-prof': { type: 'string' },
-    'airlock-node-options': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-  strict: true,
-});
-if (opt.help === true) {
-  process.stdout.write(`Usage: sh scripts/node24.sh bench/run.ts [options]
+const USAGE = `usage: sh scripts/node24.sh bench/run.ts [options]
 
 pgbench -S through nothing, PgBouncer and Airlock in one run, plus a masked bulk read; prints the tables
 and PASS/MISS per design.md target (a MISS does not fail the run); raw results go to bench/results/.
@@ -108,35 +80,58 @@ and PASS/MISS per design.md target (a MISS does not fail the run); raw results g
                         round, bench/report.ts roundMedians)
   --cpu-prof DIR        write a V8 CPU profile of each Airlock process to DIR (read it with bench/cpuprofile-top.ts)
   -h, --help            this text
-`);
-  process.exit(0);
-}
+`;
+const { values: opt } = toolArgs(USAGE, {
+  options: {
+    duration: { type: 'string', default: '20' },
+    clients: { type: 'string', default: '1,8' },
+    modes: { type: 'string', default: 'simple,prepared' },
+    scale: { type: 'string', default: '10' },
+    'bulk-rows': { type: 'string', default: '1000000' },
+    'sampling-rate': { type: 'string', default: '0.1' },
+    targets: { type: 'string', default: DEFAULT_TARGETS.join(',') },
+    // The proxy entry point; another file taking the same `proxy` arguments can be measured in its place.
+    'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
+    'image-tree': { type: 'boolean' },
+    // A second entry point (e.g. a checkout of the commit before a change), audit off, measured in the same run.
+    'baseline-bin': { type: 'string' },
+    // Extra Node options for every Airlock process (repeatable), e.g. --perf-basic-prof for perf's symbols.
+    'node-option': { type: 'string', multiple: true, default: [] },
+    // Record `perf record -g` of the Airlock process during each of its pgbench cells into this directory.
+    perf: { type: 'string' },
+    // Repeat the pgbench cells (all modes, client counts and targets) this many times, interleaved.
+    rounds: { type: 'string', default: '1' },
+    // Write a V8 CPU profile of each Airlock process into this directory (node --cpu-prof), for bench/cpuprofile-top.ts.
+    'cpu-prof': { type: 'string' },
+    'airlock-node-options': { type: 'string' },
+  },
+});
 
 function positive(name: string, raw: string, integer = true): number {
   const n = Number(raw);
   if (!(n > 0) || (integer && !Number.isInteger(n)))
-    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+    usageError(USAGE, `--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
   return n;
 }
 const durationS = positive('duration', opt.duration);
 const clientCounts = opt.clients.split(',').map((c) => positive('clients', c));
 const modes = opt.modes.split(',').map((m) => {
-  if (m !== 'simple' && m !== 'prepared') throw new Error(`--modes: unknown mode "${m}"; expected simple, prepared`);
+  if (m !== 'simple' && m !== 'prepared') usageError(USAGE, `--modes: unknown mode "${m}"; expected simple, prepared`);
   return m as QueryMode;
 });
 const scale = positive('scale', opt.scale);
 const airlockNodeOptions = opt['airlock-node-options'] ?? SIDECAR_NODE_OPTIONS;
 if (opt['image-tree'] === true && process.argv.some((a) => a === '--airlock-bin' || a.startsWith('--airlock-bin=')))
-  throw new Error('--image-tree and --airlock-bin exclude each other');
+  usageError(USAGE, '--image-tree and --airlock-bin exclude each other');
 /** The entry point measured: --airlock-bin, or the image tree's once --image-tree built it (main). */
 let airlockBin = opt['airlock-bin'];
 const rounds = positive('rounds', opt.rounds);
 const bulkRows = Number(opt['bulk-rows']); // 0 skips the bulk read
-if (!Number.isInteger(bulkRows) || bulkRows < 0) throw new Error('--bulk-rows must be an integer >= 0');
+if (!Number.isInteger(bulkRows) || bulkRows < 0) usageError(USAGE, '--bulk-rows must be an integer >= 0');
 const samplingRate = positive('sampling-rate', opt['sampling-rate'], false);
 const targets = opt.targets.split(',').map((t) => {
   if (!(TARGETS as readonly string[]).includes(t))
-    throw new Error(`--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
+    usageError(USAGE, `--targets: unknown target "${t}"; expected ${TARGETS.join(', ')}`);
   return t as Target;
 });
 if (
@@ -147,7 +142,7 @@ if (
   targets.push('airlock-baseline-audit-off');
 for (const t of ['airlock-baseline', 'airlock-baseline-audit-off'] as const) {
   if (targets.includes(t) && opt['baseline-bin'] === undefined)
-    throw new Error(`--targets ${t} needs --baseline-bin FILE`);
+    usageError(USAGE, `--targets ${t} needs --baseline-bin FILE`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,35 +10,41 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { AccessPolicy } from '../policy/types.ts';
 import { jwt, mainThreadSwitches, ordersSnapshot, readyz, sidecarArgs } from '../test/support/sidecar.ts';
 import { freePort } from '../test/support/ports.ts';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 import { DistributionServer } from '../operator/distribution/server.ts';
 import { reviewed, StaticTokenReviewer } from '../operator/distribution/auth.ts';
 import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { cpuSeconds } from './procstat.ts';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const { values: opt } = parseArgs({
+const USAGE = `usage: sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]
+
+Idle RSS, CPU and main-thread wake-ups of the injected sidecar (\`airlock sidecar\`, policy from a distribution
+server in this process), with the sidecar's NODE_OPTIONS and MALLOC_ARENA_MAX.
+
+  --airlock-bin FILE     entry point (default bin/airlock.ts; the image tree's bin/airlock.js is what pods run)
+  --node-options FLAGS   NODE_OPTIONS of the sidecar (default: operator/pod.ts SIDECAR_NODE_OPTIONS)
+  --rounds N             sidecars started one after another (default 3)
+  --idle S               seconds of the idle window (default 5)
+  -h, --help             this text
+`;
+const { values: opt } = toolArgs(USAGE, {
   options: {
     'airlock-bin': { type: 'string', default: 'bin/airlock.ts' },
     'node-options': { type: 'string' },
     rounds: { type: 'string', default: '3' },
     idle: { type: 'string', default: '5' },
-    help: { type: 'boolean', short: 'h' },
   },
 });
-if (opt.help === true) {
-  process.stdout.write(
-    'usage: sh scripts/node24.sh bench/sidecar-idle.ts [--airlock-bin FILE] [--node-options "FLAGS"] [--rounds N] [--idle S]\n',
-  );
-  process.exit(0);
-}
 const nodeOptions = opt['node-options'] ?? SIDECAR_NODE_OPTIONS;
 const rounds = Number(opt.rounds);
 const idleS = Number(opt.idle);
+if (!Number.isInteger(rounds) || rounds <= 0 || !(idleS > 0))
+  usageError(USAGE, '--rounds must be a positive integer and --idle a positive number of seconds');
 
 const SUBJECT = 'system:serviceaccount:bench:app';
 const TOKEN = jwt({ sub: SUBJECT });

@@ -5,17 +5,28 @@
 // in-process review() time alone.
 import { Agent, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import type { DatabaseBinding } from '../policy/types.ts';
 import { issueServing, makeCA } from '../operator/webhook/certs.ts';
 import { createWebhookServer, review, WEBHOOK_PATH } from '../operator/webhook/server.ts';
 import type { WebhookDeps } from '../operator/webhook/server.ts';
+import { toolArgs, usageError } from '../test/support/tool-args.ts';
 
-const { values } = parseArgs({
+const USAGE = `usage: sh scripts/node24.sh bench/webhook.ts [--requests 5000] [--concurrency 4]
+
+Admission webhook latency (design.md target: p99 <= 20 ms) over TLS keep-alive, as the apiserver calls it, and
+the in-process review() time alone.
+
+  --requests N      AdmissionReviews to send (default 5000)
+  --concurrency N   requests in flight (default 4)
+  -h, --help        this text
+`;
+const { values } = toolArgs(USAGE, {
   options: { requests: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '4' } },
 });
 const N = Number(values.requests);
 const C = Number(values.concurrency);
+if (!Number.isInteger(N) || N <= 0 || !Number.isInteger(C) || C <= 0)
+  usageError(USAGE, '--requests and --concurrency must be positive integers');
 
 const bindings: DatabaseBinding[] = [];
 for (let ns = 0; ns < 10; ns++) {

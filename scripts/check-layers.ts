@@ -19,6 +19,7 @@ import { builtinModules } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { toolArgs } from '../test/support/tool-args.ts';
 
 export interface Layer {
   /** A folder (`proxy/wire/`); its files may always import each other. */
@@ -154,7 +155,7 @@ export const LAYERS: readonly Layer[] = [
   },
   {
     folder: 'test/',
-    what: 'end-to-end tests and shared fixtures; unit tests sit beside their code as `x.test.ts`',
+    what: 'end-to-end tests and shared fixtures (and `support/tool-args.ts`, the command line of every tool); unit tests sit beside their code as `x.test.ts`',
     code: ['*'],
     packages: ['*'],
     builtins: 'all',
@@ -487,7 +488,16 @@ function withTable(doc: string, table: string): string | null {
   return doc.slice(0, a) + table + doc.slice(b + END.length);
 }
 
+const USAGE = `usage: sh scripts/node24.sh scripts/check-layers.ts [--write]
+
+Checks every import against LAYERS (which folder may import what) and for cycles; exit 1 listing each problem.
+
+  --write      rewrite DEVELOPERS.md's layout table from LAYERS instead
+  -h, --help   this text
+`;
+
 function main(argv: readonly string[]): number {
+  const { values: opt } = toolArgs(USAGE, { args: [...argv], options: { write: { type: 'boolean' } } });
   const root = resolve(import.meta.dirname, '..');
   const doc = readFileSync(developersPath(root), 'utf8');
   const updated = withTable(doc, layoutTable());
@@ -495,7 +505,7 @@ function main(argv: readonly string[]): number {
     console.error(`check-layers: DEVELOPERS.md has no ${BEGIN.slice(0, 18)} … ${END} block`);
     return 1;
   }
-  if (argv.includes('--write')) {
+  if (opt.write === true) {
     writeFileSync(developersPath(root), updated);
     return 0;
   }

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { KINDS, node } from '../policy/schema.ts';
 import type { AirlockKind, SchemaNode } from '../policy/schema.ts';
 import { API_GROUP } from '../policy/types.ts';
+import { toolArgs } from '../test/support/tool-args.ts';
 
 // JSONSchemaProps fields apiextensions.k8s.io/v1 accepts that we use; anything else (schema.ts's
 // `noun`, `patternMessage`) is ours and is dropped.
@@ -138,7 +139,18 @@ export function chartCrdPath(kind: AirlockKind): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('gen-crds.ts')) {
-  const check = process.argv.includes('--check');
+  const { values: opt } = toolArgs(
+    `usage: sh scripts/node24.sh scripts/gen-crds.ts [--check]
+
+Writes the CustomResourceDefinitions (crds/ and the chart's copy in charts/airlock/crds/) from the TypeScript
+schema (policy/schema.ts).
+
+  --check      write nothing; exit 1 when a file is out of date
+  -h, --help   this text
+`,
+    { options: { check: { type: 'boolean' } } },
+  );
+  const check = opt.check === true;
   let stale = 0;
   for (const kind of Object.keys(KINDS) as AirlockKind[]) {
     const want = crdFor(kind);

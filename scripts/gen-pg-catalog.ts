@@ -7,7 +7,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { adminQuery, startPostgres } from '../test/support/pg.ts';
+import { toolArgs } from '../test/support/tool-args.ts';
 
+const USAGE = `usage: sh scripts/node24.sh scripts/gen-pg-catalog.ts [--check]
+
+Writes policy/pg-catalog.ts, the names in pg_catalog of the PostgreSQL the tests run, read from a throwaway
+server, for offline decisions (airlock policy test / explain).
+
+  --check      write nothing; exit 1 when the file is stale
+  -h, --help   this text
+`;
+const { values: opt } = toolArgs(USAGE, { options: { check: { type: 'boolean' } } });
 const out = fileURLToPath(new URL('../policy/pg-catalog.ts', import.meta.url));
 const pg = await startPostgres();
 try {
@@ -31,7 +41,7 @@ export const PG_CATALOG_MAJOR = ${Number(version.slice(0, 2))};
 export const PG_CATALOG_RELATIONS: readonly string[] = ${JSON.stringify(rel.join(' '))}.split(' ');
 export const PG_CATALOG_FUNCTIONS: readonly string[] = ${JSON.stringify(fn.join(' '))}.split(' ');
 `;
-  if (process.argv.includes('--check')) {
+  if (opt.check === true) {
     let old = '';
     try {
       old = readFileSync(out, 'utf8');

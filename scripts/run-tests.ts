@@ -15,6 +15,7 @@ import { chmodSync, globSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { serverInfo, startPostgres } from '../test/support/pg.ts';
+import { toolArgs } from '../test/support/tool-args.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -34,8 +35,20 @@ function testFiles(args: readonly string[]): string[] {
   }).sort();
 }
 
+const USAGE = `usage: sh scripts/node24.sh scripts/run-tests.ts [FILE.test.ts ...]
+
+The test phase of npm test: one throwaway PostgreSQL for the whole run, then node --test over every *.test.ts
+outside node_modules, or over the files given.
+
+Environment: AIRLOCK_TEST_CONCURRENCY (test files in parallel, default 2), AIRLOCK_TEST_TIMEOUT_MS (per test,
+default 180000), AIRLOCK_KEEP_TMP=1 (keep the run's temporary directory).
+
+  -h, --help   this text
+`;
+
 async function main(): Promise<number> {
-  const files = testFiles(process.argv.slice(2));
+  const { positionals } = toolArgs(USAGE, { allowPositionals: true });
+  const files = testFiles(positionals);
   if (files.length === 0) {
     console.error('run-tests: no *.test.ts files found');
     return 1;

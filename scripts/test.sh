@@ -10,6 +10,20 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+case "${1:-}" in
+  -h | --help)
+    cat <<'EOF'
+usage: npm test [-- FILE.test.ts ...]      (or: sh scripts/test.sh [FILE.test.ts ...])
+
+Everything from a fresh machine to a test verdict: set-up (Node 24, npm ci when package-lock.json changed,
+PostgreSQL, the kube-apiserver build, the client drivers of test/clients/), then the checks (type check,
+lint and format, CRD freshness, layering) and the tests, every *.test.ts or the files given. Exit 0 only when
+all pass. Environment: see sh scripts/node24.sh scripts/run-tests.ts --help.
+EOF
+    exit 0
+    ;;
+esac
+
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 failed=""

@@ -8,6 +8,17 @@ import { exportRequest } from '../otlp.ts';
 import { FRAME_HEADER_BYTES, parseFrames } from '../spool.ts';
 import type { StatementRecord } from '../types.ts';
 import { session } from './records.ts';
+import { toolArgs } from '../../test/support/tool-args.ts';
+
+toolArgs(
+  `usage: sh scripts/node24.sh audit/testdata/frame-parts-cost.ts
+
+CPU per span of the parts a spool format change would remove or add, measured alone on real lean spans.
+
+  -h, --help   this text
+`,
+  {},
+);
 
 const SID = '0123456789abcdef';
 const enc = new LeanEncoder({

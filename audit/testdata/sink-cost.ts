@@ -9,13 +9,26 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PROXY_BATCH_SIZE } from '../index.ts';
 import { openAuditSink } from '../sink.ts';
 import { NULL_AUDIT, type AuditSink, type StatementRecord } from '../types.ts';
+import { toolArgs } from '../../test/support/tool-args.ts';
 import { session } from './records.ts';
 
-const { values: opt } = parseArgs({
+const USAGE = `usage: sh scripts/node24.sh audit/testdata/sink-cost.ts [options]
+
+Process CPU the audit path adds per statement span, end to end (record, span, spool write + fdatasync, OTLP/HTTP
+export to a receiver in another process), against the same loop with audit off.
+
+  --spans N          spans to record (default 200000)
+  --rate N           spans per second (default 20000)
+  --encoder E        lean or worker (default lean)
+  --batch N          spans per spool write and export request (default: the proxy's)
+  --no-export        no collector: spool only
+  --fresh-records    a new record object per statement instead of one refilled record
+  -h, --help         this text
+`;
+const { values: opt } = toolArgs(USAGE, {
   options: {
     spans: { type: 'string', default: '200000' },
     rate: { type: 'string', default: '20000' },

@@ -6,6 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuditSink } from '../index.ts';
 import { session, statement } from './records.ts';
+import { toolArgs } from '../../test/support/tool-args.ts';
+
+toolArgs(
+  `usage: sh scripts/node24.sh audit/testdata/statement-cost.ts
+
+What a session pays per statement() call and what the background flush spends per record (no collector).
+
+  -h, --help   this text
+`,
+  {},
+);
 
 const N = 200_000;
 const sink = await createAuditSink({

@@ -5,6 +5,17 @@ import type { FieldInfo } from '../wire/read.ts';
 import { maskDataRow } from './datarow.ts';
 import { span } from './slab.ts';
 import { dataRow } from '../wire/messages.ts';
+import { toolArgs } from '../../test/support/tool-args.ts';
+
+toolArgs(
+  `usage: sh scripts/node24.sh proxy/mask/bench.ts
+
+Micro-benchmark: ns per masked DataRow (5 columns, 1 masked) per strategy.
+
+  -h, --help   this text
+`,
+  {},
+);
 
 const f = (typeOid: number): FieldInfo => ({
   name: 'c',

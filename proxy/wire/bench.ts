@@ -20,6 +20,17 @@ import {
   rowDescription,
   SYNC,
 } from './messages.ts';
+import { toolArgs } from '../../test/support/tool-args.ts';
+
+toolArgs(
+  `usage: sh scripts/node24.sh proxy/wire/bench.ts
+
+Micro-benchmark of the framing hot path on pgbench -S shaped streams (numbers printed, nothing asserted).
+
+  -h, --help   this text
+`,
+  {},
+);
 
 const TX = 20_000;
 const ROW = rowDescription([

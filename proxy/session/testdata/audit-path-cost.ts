@@ -8,6 +8,7 @@ import { newStatementRecord, statementRecord } from '../audit-record.ts';
 import { run } from '../requests.ts';
 import { LeanEncoder } from '../../../audit/lean-span.ts';
 import { session } from '../../../audit/testdata/records.ts';
+import { toolArgs, usageError } from '../../../test/support/tool-args.ts';
 
 const facts: StatementFacts = {
   tag: 'SelectStmt',
@@ -47,7 +48,16 @@ function one(i: number): void {
   if (enc.count >= 2048) enc.recycle(enc.take()); // the sink takes a batch every 2048 spans (PROXY_BATCH_SIZE)
 }
 
-const N = Number(process.argv[2] ?? 2_000_000);
+const USAGE = `usage: sh scripts/node24.sh [--max-semi-space-size=1 --trace-gc] proxy/session/testdata/audit-path-cost.ts [SPANS]
+
+CPU per span of the audit path a session runs per statement (statementRecord, then LeanEncoder.statement),
+without spool or export; SPANS defaults to 2000000.
+
+  -h, --help   this text
+`;
+const { positionals } = toolArgs(USAGE, { allowPositionals: true });
+const N = Number(positionals[0] ?? 2_000_000);
+if (positionals.length > 1 || !Number.isInteger(N) || N <= 0) usageError(USAGE, 'SPANS must be one positive integer');
 for (let i = 0; i < 200_000; i++) one(i); // warm-up: optimized code before measuring
 const c0 = process.cpuUsage();
 for (let i = 0; i < N; i++) one(i);
