@@ -78,7 +78,7 @@ test('lean spans: byte for byte what the SDK tracer and ProtobufTraceSerializer 
     statement(sid, 16, { rows: 2 ** 60 }),
     statement(sid, 17, { operation: 'SELECT\u00e9', collection: 'app.\ud800x' }), // non-ASCII name, a lone surrogate
     statement(sid, 17, { queryText: `SELECT '${'y'.repeat(5000)}'` }), // longer than the encoder keeps bytes of
-    // More distinct texts than its cache of UTF-8 bytes holds: it is cleared midway, and the repeats after that
+    // More distinct texts than its cache of statement shapes holds: it is cleared midway, and the repeats after that
     // are written from new entries.
     ...Array.from({ length: 4500 }, (_, i) => statement(sid, 17, { queryText: `SELECT ${i % 4200} FROM t` })),
     statement('fedcba9876543210', 18), // an unannounced session
@@ -152,6 +152,37 @@ test('lean spans agree with the SDK on generated records and sessions', () => {
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+test('spans of a repeated statement shape agree with the SDK whatever changes between its runs (generated)', () => {
+  // One encoder for a whole sequence: few texts, so most spans reuse a shape's bytes (LeanEncoder.#shapeOf), and
+  // the fields a shape is written from change between runs of one text — operation, relation, decision, policy,
+  // rule, and the session's database — so every way a kept shape must be rewritten or replaced is taken.
+  const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null });
+  const run = fc.record({
+    session: fc.nat(2),
+    queryText: fc.constantFrom('SELECT $1', 'SELECT a FROM t WHERE id = $1', 'UPDATE t SET a = $1 WHERE ünï = $2'),
+    operation: fc.constantFrom('SELECT', 'UPDATE'),
+    collection: opt(fc.constantFrom('public.t', 'app.ünïcode')),
+    decision: fc.constantFrom('allow', 'deny', 'approve', 'warn'),
+    policy: opt(fc.constantFrom('reads', 'writes')),
+    rule: opt(fc.constantFrom('r0', 'r1')),
+    statusCode: opt(fc.constantFrom('42501', '57014')),
+  });
+  const sessions = ['aaaaaaaaaaaaaaa0', 'aaaaaaaaaaaaaaa1', 'aaaaaaaaaaaaaaa2'];
+  const databases = ['orders', 'bïlling', ''];
+  fc.assert(
+    fc.property(fc.array(run, { minLength: 1, maxLength: 40 }), fc.constantFrom(16 * 1024, 20), (runs, max) => {
+      const items: EncodeItem[] = [
+        ...sessions.map((sid, i) => ({ start: session(sid, { database: databases[i]! }) })),
+        ...runs.map(({ session: i, ...r }, n) => statement(sessions[i]!, n, r)),
+        ...sessions.map((sid) => ({ stop: sid, endTimeMs: 1_700_000_001_000 })),
+      ];
+      const { lean, sdk } = encodeBoth(items, max);
+      assert.equal(lean.toString('hex'), sdk.toString('hex'));
+    }),
+    { numRuns: 200 },
   );
 });
 

@@ -6,7 +6,9 @@
 // statement spans, session spans and the request envelope. Measured in docs/performance.md.
 //
 // Per statement: one frame appended to a reused, growing buffer; no allocation beyond the record the session
-// built. Per session: its ids and its common attributes, encoded once, which every statement span repeats.
+// built. Per session: its ids and its common attributes, encoded once, which every statement span repeats. Per
+// statement shape (normalized text): its name and its statement and decision attributes, encoded once, which
+// every run of it repeats (ShapeBytes).
 // Loads no OpenTelemetry package (the proxy's main thread loads none, sink.test.ts checks it); the attribute
 // names are written out here and checked against @opentelemetry/semantic-conventions by the byte comparison and
 // by name (lean-span.test.ts).
@@ -251,32 +253,6 @@ function attrString(w: LeanWriter, key: Buffer, v: string): void {
   w.finish(kv);
 }
 
-/** attrString with the value's UTF-8 bytes at hand: lengths computed first, nothing moved afterwards. */
-function attrBytes(w: LeanWriter, key: Buffer, v: Buffer): void {
-  const n = v.length;
-  const any = 1 + varintBytes(n) + n;
-  const kv = key.length + varintBytes(any) + any;
-  w.room(6 + kv);
-  w.buf[w.pos++] = SPAN_ATTR;
-  w.varint(kv);
-  w.raw(key);
-  w.varint(any);
-  w.buf[w.pos++] = ANY_STRING;
-  w.varint(n);
-  w.raw(v);
-}
-
-/** An attribute written from the value's cached bytes, or from the string when it has none (LeanEncoder.#bytesOf). */
-function attrCached(w: LeanWriter, key: Buffer, bytes: Buffer | null, v: string): void {
-  if (bytes === null) attrString(w, key, v);
-  else attrBytes(w, key, bytes);
-}
-
-/** Bytes of a varint of a non-negative length. */
-function varintBytes(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
 function attrBool(w: LeanWriter, key: Buffer, v: boolean): void {
   w.byte(SPAN_ATTR);
   const kv = w.begin();
@@ -323,6 +299,60 @@ function attrStrings(w: LeanWriter, key: Buffer, v: readonly string[]): void {
   w.finish(arr);
   w.finish(any);
   w.finish(kv);
+}
+
+/** Span.name: `<operation> <db>.<table>` (attributes.ts statementSpanName), `db` the database's UTF-8 bytes. */
+function writeName(w: LeanWriter, r: StatementRecord, db: Buffer): void {
+  w.byte(SPAN_NAME);
+  const name = w.begin();
+  w.chars(r.operation);
+  if (r.collection === null) {
+    if (db.length > 0) {
+      w.byte(0x20);
+      w.raw(db);
+    }
+  } else {
+    w.byte(0x20);
+    if (db.length > 0) {
+      w.raw(db);
+      w.byte(0x2e);
+    }
+    w.chars(r.collection);
+  }
+  w.finish(name);
+}
+
+/** db.operation.name, db.collection.name and db.query.text (`text`: the record's, or its truncation). */
+function writeStatement(w: LeanWriter, r: StatementRecord, text: string): void {
+  attrString(w, K.ATTR_DB_OPERATION_NAME, r.operation);
+  if (r.collection !== null) attrString(w, K.ATTR_DB_COLLECTION_NAME, r.collection);
+  attrString(w, K.ATTR_DB_QUERY_TEXT, text);
+}
+
+/** airlock.decision, airlock.policy and airlock.rule. */
+function writeVerdict(w: LeanWriter, r: StatementRecord): void {
+  attrString(w, K.ATTR_AIRLOCK_DECISION, r.decision);
+  if (r.policy !== null) attrString(w, K.ATTR_AIRLOCK_POLICY, r.policy);
+  if (r.rule !== null) attrString(w, K.ATTR_AIRLOCK_RULE, r.rule);
+}
+
+/**
+ * What every statement span of one statement shape repeats, as encoded fields: the name and the statement's
+ * attributes (from its operation, relation, normalized text and the session's database) and the decision's
+ * (decision, policy, rule). A span of a known shape copies the three instead of writing nine values. The fields
+ * it was written from are kept and compared on every use: a statement repeated under another decision gets its
+ * verdict rewritten, one in another database or under another operation or relation a new entry in its place.
+ */
+interface ShapeBytes {
+  readonly operation: string;
+  readonly collection: string | null;
+  readonly database: string;
+  decision: StatementRecord['decision'];
+  policy: string | null;
+  rule: string | null;
+  readonly name: Buffer;
+  readonly statement: Buffer;
+  verdict: Buffer;
 }
 
 /** Ids from the pool below or, in tests, from the SDK's IdGenerator (hex), so both paths draw the same ids. */
@@ -380,10 +410,10 @@ const MAX_SPARE_BYTES = 8 * 1024 * 1024;
 /** A new frames buffer starts at most this large (a batch of large statements grows past it as before). */
 const MAX_FRESH_BYTES = 4 * 1024 * 1024;
 
-/** Bounds of LeanEncoder's cache of UTF-8 bytes: strings, bytes together, and the longest string kept. */
-const MAX_CACHED_STRINGS = 4096;
-const MAX_CACHED_BYTES = 1024 * 1024;
-const MAX_CACHED_CHARS = 4096;
+/** Bounds of LeanEncoder's statement shapes: how many, their bytes together, and the longest text kept. */
+const MAX_SHAPES = 4096;
+const MAX_SHAPE_BYTES = 1024 * 1024;
+const MAX_SHAPE_TEXT_CHARS = 4096;
 
 /** Ended sessions remembered for their late statements (a few hundred bytes each). */
 const MAX_ENDED_SESSIONS = 4096;
@@ -423,13 +453,13 @@ export class LeanEncoder {
   readonly #ended = new Map<string, LeanSession>();
   readonly #scratch = new LeanWriter(1024);
   /**
-   * UTF-8 bytes of the strings statement spans repeat (operations, relation names, normalized query texts,
-   * decisions, policy and rule names), keyed by the string. Written character by character they cost ~1 µs per
-   * span in the proxy: the strings reach the encoder in several V8 representations, which made the
-   * `charCodeAt` load megamorphic (docs/performance.md). Bounded, and cleared whole when full.
+   * The bytes statement spans repeat for every run of one statement, keyed by its normalized text (ShapeBytes).
+   * Written field by field they were most of the span's cost: the strings reach the encoder in several V8
+   * representations, which made the `charCodeAt` load megamorphic, and a cache of each string's bytes still
+   * cost six lookups and six attribute headers a span (docs/performance.md). Bounded, and cleared whole when full.
    */
-  readonly #utf8 = new Map<string, Buffer>();
-  #utf8Bytes = 0;
+  readonly #shapes = new Map<string, ShapeBytes>();
+  #shapeBytes = 0;
 
   constructor(opts: LeanEncoderOptions) {
     this.#ids = new Ids(opts.idGenerator);
@@ -559,29 +589,68 @@ export class LeanEncoder {
     this.count++;
   }
 
-  /** The UTF-8 bytes of a string spans repeat, from the cache (null: too long to keep; write it as a string). */
-  #bytesOf(s: string): Buffer | null {
-    let b = this.#utf8.get(s);
-    if (b !== undefined) return b;
-    if (s.length > MAX_CACHED_CHARS) return null;
-    b = Buffer.from(s, 'utf8'); // lone surrogates become U+FFFD, as TextEncoder makes them for the SDK
-    if (this.#utf8.size >= MAX_CACHED_STRINGS || this.#utf8Bytes + b.length > MAX_CACHED_BYTES) {
-      this.#utf8.clear();
-      this.#utf8Bytes = 0;
+  /**
+   * The shape of `r` in `open`'s database, from the cache or written now; null when its text is longer than the
+   * cache keeps (its span is then written field by field).
+   */
+  #shapeOf(r: StatementRecord, open: LeanSession): ShapeBytes | null {
+    const text = r.queryText;
+    let shape = this.#shapes.get(text);
+    if (
+      shape !== undefined
+      && shape.operation === r.operation
+      && shape.collection === r.collection
+      && shape.database === open.record.database
+    ) {
+      if (shape.decision !== r.decision || shape.policy !== r.policy || shape.rule !== r.rule) {
+        const c = this.#scratch;
+        c.pos = 0;
+        writeVerdict(c, r);
+        this.#shapeBytes += c.pos - shape.verdict.length;
+        shape.verdict = Buffer.from(c.buf.subarray(0, c.pos));
+        shape.decision = r.decision;
+        shape.policy = r.policy;
+        shape.rule = r.rule;
+      }
+      return shape;
     }
-    this.#utf8.set(s, b);
-    this.#utf8Bytes += b.length;
-    return b;
-  }
-
-  /** attrString, its value's bytes from the cache. */
-  #attr(key: Buffer, v: string): void {
-    attrCached(this.#w, key, this.#bytesOf(v), v);
+    if (text.length > MAX_SHAPE_TEXT_CHARS) return null;
+    const c = this.#scratch;
+    c.pos = 0;
+    writeName(c, r, open.db);
+    const name = Buffer.from(c.buf.subarray(0, c.pos));
+    c.pos = 0;
+    writeStatement(c, r, text);
+    const statement = Buffer.from(c.buf.subarray(0, c.pos));
+    c.pos = 0;
+    writeVerdict(c, r);
+    const verdict = Buffer.from(c.buf.subarray(0, c.pos));
+    const bytes = name.length + statement.length + verdict.length;
+    if (this.#shapes.size >= MAX_SHAPES || this.#shapeBytes + bytes > MAX_SHAPE_BYTES) {
+      this.#shapes.clear();
+      this.#shapeBytes = 0;
+    }
+    shape = {
+      operation: r.operation,
+      collection: r.collection,
+      database: open.record.database,
+      decision: r.decision,
+      policy: r.policy,
+      rule: r.rule,
+      name,
+      statement,
+      verdict,
+    };
+    this.#shapes.set(text, shape);
+    this.#shapeBytes += bytes;
+    return shape;
   }
 
   #statementSpan(r: StatementRecord, open: LeanSession): void {
     const w = this.#w;
-    const db = open.db;
+    const text = r.queryText;
+    const cut = text.length * 3 <= this.#maxQueryTextBytes ? null : truncateUtf8(text, this.#maxQueryTextBytes);
+    const shape = cut === null ? this.#shapeOf(r, open) : null;
     w.byte(SPAN_TRACE_ID);
     w.byte(16);
     w.raw(open.traceId);
@@ -591,28 +660,8 @@ export class LeanEncoder {
     w.byte(SPAN_PARENT);
     w.byte(8);
     w.raw(open.spanId);
-    // Name: `<operation> <db>.<table>` (attributes.ts statementSpanName), written in pieces.
-    const operation = this.#bytesOf(r.operation);
-    const collection = r.collection === null ? null : this.#bytesOf(r.collection);
-    w.byte(SPAN_NAME);
-    const name = w.begin();
-    if (operation === null) w.chars(r.operation);
-    else w.raw(operation);
-    if (r.collection === null) {
-      if (db.length > 0) {
-        w.byte(0x20);
-        w.raw(db);
-      }
-    } else {
-      w.byte(0x20);
-      if (db.length > 0) {
-        w.raw(db);
-        w.byte(0x2e);
-      }
-      if (collection === null) w.chars(r.collection);
-      else w.raw(collection);
-    }
-    w.finish(name);
+    if (shape === null) writeName(w, r, open.db);
+    else w.raw(shape.name);
     w.byte(SPAN_KIND);
     w.byte(KIND_CLIENT);
     w.byte(SPAN_START);
@@ -621,20 +670,15 @@ export class LeanEncoder {
     w.timeMs(r.startTimeMs + Math.max(0, r.durationMs));
     // Attributes, in attributes.ts statementAttributes' order.
     w.raw(open.common);
-    attrCached(w, K.ATTR_DB_OPERATION_NAME, operation, r.operation);
-    if (r.collection !== null) attrCached(w, K.ATTR_DB_COLLECTION_NAME, collection, r.collection);
-    const text = r.queryText;
-    const cut = text.length * 3 <= this.#maxQueryTextBytes ? null : truncateUtf8(text, this.#maxQueryTextBytes);
-    if (cut === null) this.#attr(K.ATTR_DB_QUERY_TEXT, text);
-    else attrString(w, K.ATTR_DB_QUERY_TEXT, cut);
+    if (shape !== null) w.raw(shape.statement);
+    else writeStatement(w, r, cut ?? text);
     if (cut !== null) attrBool(w, K.ATTR_AIRLOCK_QUERY_TEXT_TRUNCATED, true);
     if (r.statusCode !== null) {
-      this.#attr(K.ATTR_DB_RESPONSE_STATUS_CODE, r.statusCode);
-      this.#attr(K.ATTR_ERROR_TYPE, r.statusCode);
+      attrString(w, K.ATTR_DB_RESPONSE_STATUS_CODE, r.statusCode);
+      attrString(w, K.ATTR_ERROR_TYPE, r.statusCode);
     }
-    this.#attr(K.ATTR_AIRLOCK_DECISION, r.decision);
-    if (r.policy !== null) this.#attr(K.ATTR_AIRLOCK_POLICY, r.policy);
-    if (r.rule !== null) this.#attr(K.ATTR_AIRLOCK_RULE, r.rule);
+    if (shape !== null) w.raw(shape.verdict);
+    else writeVerdict(w, r);
     if (r.reason !== null) attrString(w, K.ATTR_AIRLOCK_REASON, r.reason);
     attrStrings(w, K.ATTR_AIRLOCK_MASKED_COLUMNS, r.maskedColumns);
     if (r.rows !== null) attrNumber(w, K.ATTR_AIRLOCK_ROWS, r.rows);
