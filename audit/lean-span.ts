@@ -603,11 +603,9 @@ export class LeanEncoder {
       && shape.database === open.record.database
     ) {
       if (shape.decision !== r.decision || shape.policy !== r.policy || shape.rule !== r.rule) {
-        const c = this.#scratch;
-        c.pos = 0;
-        writeVerdict(c, r);
-        this.#shapeBytes += c.pos - shape.verdict.length;
-        shape.verdict = Buffer.from(c.buf.subarray(0, c.pos));
+        const verdict = this.#encoded((w) => writeVerdict(w, r));
+        this.#shapeBytes += verdict.length - shape.verdict.length;
+        shape.verdict = verdict;
         shape.decision = r.decision;
         shape.policy = r.policy;
         shape.rule = r.rule;
@@ -615,16 +613,9 @@ export class LeanEncoder {
       return shape;
     }
     if (text.length > MAX_SHAPE_TEXT_CHARS) return null;
-    const c = this.#scratch;
-    c.pos = 0;
-    writeName(c, r, open.db);
-    const name = Buffer.from(c.buf.subarray(0, c.pos));
-    c.pos = 0;
-    writeStatement(c, r, text);
-    const statement = Buffer.from(c.buf.subarray(0, c.pos));
-    c.pos = 0;
-    writeVerdict(c, r);
-    const verdict = Buffer.from(c.buf.subarray(0, c.pos));
+    const name = this.#encoded((w) => writeName(w, r, open.db));
+    const statement = this.#encoded((w) => writeStatement(w, r, text));
+    const verdict = this.#encoded((w) => writeVerdict(w, r));
     const bytes = name.length + statement.length + verdict.length;
     if (this.#shapes.size >= MAX_SHAPES || this.#shapeBytes + bytes > MAX_SHAPE_BYTES) {
       this.#shapes.clear();
@@ -644,6 +635,14 @@ export class LeanEncoder {
     this.#shapes.set(text, shape);
     this.#shapeBytes += bytes;
     return shape;
+  }
+
+  /** What `write` writes, as a buffer of its own (written in the scratch writer, then copied out). */
+  #encoded(write: (w: LeanWriter) => void): Buffer {
+    const c = this.#scratch;
+    c.pos = 0;
+    write(c);
+    return Buffer.from(c.buf.subarray(0, c.pos));
   }
 
   #statementSpan(r: StatementRecord, open: LeanSession): void {
