@@ -12,11 +12,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AccessPolicy } from '../policy/types.ts';
-import { jwt, mainThreadSwitches, ordersSnapshot, readyz, sidecarArgs } from '../test/support/sidecar.ts';
+import {
+  distributionServer,
+  jwt,
+  mainThreadSwitches,
+  ordersSnapshot,
+  readyz,
+  sidecarArgs,
+} from '../test/support/sidecar.ts';
 import { freePort } from '../test/support/ports.ts';
 import { toolArgs, usageError } from '../test/support/tool-args.ts';
-import { DistributionServer } from '../operator/distribution/server.ts';
-import { reviewed, StaticTokenReviewer } from '../operator/distribution/auth.ts';
 import { SIDECAR_MALLOC_ARENA_MAX, SIDECAR_NODE_OPTIONS } from '../operator/pod.ts';
 import { cpuSeconds } from './procstat.ts';
 
@@ -148,10 +153,7 @@ async function round(grpcPort: number, dir: string): Promise<Round> {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-idle-'));
-const server = new DistributionServer({
-  reviewer: new StaticTokenReviewer(new Map([[TOKEN, reviewed(SUBJECT)]])),
-  authorize: () => ({ ok: true }),
-});
+const server = distributionServer(TOKEN, SUBJECT);
 try {
   const grpcPort = await server.listen('127.0.0.1:0');
   // The endpoint is never dialled: nothing connects to the sidecar while it idles.

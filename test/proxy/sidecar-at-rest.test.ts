@@ -17,11 +17,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { DistributionServer } from '../../operator/distribution/server.ts';
-import { reviewed, StaticTokenReviewer } from '../../operator/distribution/auth.ts';
 import { freePort } from '../support/ports.ts';
 import { startHttpReceiver } from '../support/otlp-receiver.ts';
-import { mainThreadSwitches, ordersSnapshot, readyz, sidecarArgs, TRAINER, TRAINER_TOKEN } from '../support/sidecar.ts';
+import {
+  distributionServer,
+  mainThreadSwitches,
+  ordersSnapshot,
+  readyz,
+  sidecarArgs,
+  TRAINER_TOKEN,
+} from '../support/sidecar.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -41,10 +46,7 @@ async function readySidecar(
   extraArgs: readonly string[] = [],
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sidecar-at-rest-'));
-  const server = new DistributionServer({
-    reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed(TRAINER)]])),
-    authorize: () => ({ ok: true }),
-  });
+  const server = distributionServer();
   try {
     const grpcPort = await server.listen('127.0.0.1:0');
     // The endpoint is never dialled: nothing connects to the sidecar.

@@ -13,10 +13,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Snapshot } from '../../distribution/types.ts';
-import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
-import { DistributionServer } from '../../operator/distribution/server.ts';
+import type { DistributionServer } from '../../operator/distribution/server.ts';
 import { freePort } from '../support/ports.ts';
-import { ordersSnapshot, sidecarArgs, TRAINER_TOKEN } from '../support/sidecar.ts';
+import { distributionServer, ordersSnapshot, sidecarArgs, TRAINER_TOKEN } from '../support/sidecar.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 
@@ -135,10 +134,7 @@ describe('sidecar metrics', () => {
     );
     role = await createRole(uniqueName('airlock_app'), 'pw-1');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
-    server = new DistributionServer({
-      reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
-      authorize: () => ({ ok: true }),
-    });
+    server = distributionServer();
     grpcPort = await server.listen('127.0.0.1:0');
     writeFileSync(tokenFile, TRAINER_TOKEN);
     server.publish({ namespace: 'ml', name: 'orders' }, snapshot(7));

@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Snapshot } from '../../distribution/types.ts';
-import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
-import { DistributionServer } from '../../operator/distribution/server.ts';
+import type { DistributionServer } from '../../operator/distribution/server.ts';
 import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
 import { runSidecarProxy } from '../../proxy/sidecar.ts';
 import type { SidecarProxy } from '../../proxy/sidecar.ts';
 import { freePort } from '../support/ports.ts';
-import { ordersSnapshot, TRAINER_TOKEN, trainerPolicy } from '../support/sidecar.ts';
+import { distributionServer, ordersSnapshot, TRAINER_TOKEN, trainerPolicy } from '../support/sidecar.ts';
 import { startRelay } from '../support/relay.ts';
 import type { Relay } from '../support/relay.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
@@ -59,10 +58,7 @@ before(async () => {
   );
   role = await createRole(uniqueName('airlock_app'), 'pw-1');
   await adminQuery(db.server, `GRANT SELECT ON public.items, public.other TO ${quoteIdent(role.user)}`, db.database);
-  server = new DistributionServer({
-    reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
-    authorize: () => ({ ok: true }),
-  });
+  server = distributionServer();
   const grpcPort = await server.listen('127.0.0.1:0');
   relay = await startRelay({ host: '127.0.0.1', port: grpcPort });
   const tokenFile = join(dir, 'token');

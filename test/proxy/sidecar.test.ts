@@ -9,13 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Snapshot } from '../../distribution/types.ts';
-import { StaticTokenReviewer, reviewed } from '../../operator/distribution/auth.ts';
-import { DistributionServer } from '../../operator/distribution/server.ts';
+import type { DistributionServer } from '../../operator/distribution/server.ts';
 import { loadAnalyzer } from '../../proxy/enforce/analyzer.ts';
 import { identityFromToken, parseBindingRef, runSidecarProxy } from '../../proxy/sidecar.ts';
 import type { SidecarProxy } from '../../proxy/sidecar.ts';
 import { freePort } from '../support/ports.ts';
-import { jwt, ordersSnapshot, READ_ALL, TRAINER_TOKEN, trainerPolicy } from '../support/sidecar.ts';
+import { distributionServer, jwt, ordersSnapshot, READ_ALL, TRAINER_TOKEN, trainerPolicy } from '../support/sidecar.ts';
 import { adminQuery, createRole, quoteIdent, testDatabase, uniqueName } from '../support/pg.ts';
 import type { TestDatabase } from '../support/pg.ts';
 
@@ -84,10 +83,7 @@ describe('sidecar proxy', () => {
     );
     role = await createRole(uniqueName('airlock_app'), 'pw-1');
     await adminQuery(db.server, `GRANT SELECT ON public.items TO ${quoteIdent(role.user)}`, db.database);
-    server = new DistributionServer({
-      reviewer: new StaticTokenReviewer(new Map([[TRAINER_TOKEN, reviewed('system:serviceaccount:ml:trainer')]])),
-      authorize: () => ({ ok: true }),
-    });
+    server = distributionServer();
     grpcPort = await server.listen('127.0.0.1:0');
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, TRAINER_TOKEN);

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Snapshot } from '../../distribution/types.ts';
+import { reviewed, StaticTokenReviewer } from '../../operator/distribution/auth.ts';
+import { DistributionServer } from '../../operator/distribution/server.ts';
 import { compile } from '../../policy/compile.ts';
 import type { AccessPolicy, DatabaseBinding } from '../../policy/types.ts';
 
@@ -24,6 +26,17 @@ export const trainerPolicy = (rules: object[] = [READ_ALL]): AccessPolicy =>
     metadata: { name: 'trainer', namespace: 'ml' },
     spec: { subjects: [{ kind: 'ServiceAccount', name: 'trainer' }], databases: ['orders'], rules },
   }) as unknown as AccessPolicy;
+
+/**
+ * An in-process PolicyDistribution server, not yet listening, that admits `token` as `subject` (default: the
+ * trainer's) and lets it watch any binding.
+ */
+export function distributionServer(token = TRAINER_TOKEN, subject = TRAINER): DistributionServer {
+  return new DistributionServer({
+    reviewer: new StaticTokenReviewer(new Map([[token, reviewed(subject)]])),
+    authorize: () => ({ ok: true }),
+  });
+}
 
 /** The snapshot of binding `<namespace>/orders` (default ml/orders) for `policies`, no grants, no revocations. */
 export function ordersSnapshot(o: {
